@@ -1,0 +1,20 @@
+//! SIP for the Dering PBX: parsing and framing of everything that arrives
+//! from the network, the outgoing message builder (over rsip), digest auth,
+//! and the transaction layer as a sans-IO state machine.
+
+pub mod auth;
+pub mod build;
+pub mod error;
+pub mod framer;
+pub mod method;
+pub mod msg;
+pub mod nameaddr;
+pub mod sdp;
+pub mod transaction;
+pub mod uas;
+pub mod uri;
+pub mod via;
+
+pub use error::ParseError;
+pub use method::Method;
+pub use msg::{Header, Message, StartLine};
