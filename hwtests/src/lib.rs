@@ -1,1 +1,309 @@
+//! Harness for system tests: starts the real `dering` binary on loopback
+//! with its own data directory and ports, and drives real peers against it.
+//! Peers are installed by `.ci/run` (see README); a missing peer fails the
+//! test with the command that installs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `dering` binary built for this test run.
+pub fn dering_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    for profile in ["debug", "release"] {
+        let p = target.join(profile).join("dering");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("dering binary not built: run `cargo build -p dering` first (.ci/run does)");
+}
+
+pub fn require(tool: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{tool} is not installed: run `bash .ci/install-peers` (the README's test command does)"
+    );
+}
+
+/// A UDP port nobody uses right now.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+static RTP_BLOCK: AtomicU16 = AtomicU16::new(0);
+
+/// A running box.
+#[derive(Debug)]
+pub struct Dering {
+    pub child: Option<Child>,
+    pub data: tempfile::TempDir,
+    pub config: PathBuf,
+    pub sip_port: u16,
+}
+
+impl Dering {
+    /// Starts a box on a fresh data directory.
+    pub fn start() -> Dering {
+        let data = tempfile::tempdir().unwrap();
+        // Each box gets its own RTP range so tests can run side by side.
+        let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
+        let lo = 30_000 + (block % 128) * 200;
+        let text = std::fs::read_to_string(workspace().join("daemons/pbxd/src/default.toml"))
+            .unwrap()
+            .replace("rtp_port_min = 20000", &format!("rtp_port_min = {lo}"))
+            .replace(
+                "rtp_port_max = 29999",
+                &format!("rtp_port_max = {}", lo + 199),
+            )
+            .replace("no_answer_seconds = 30", "no_answer_seconds = 8");
+        let config = data.path().join("dering.toml");
+        std::fs::write(&config, text).unwrap();
+        let mut d = Dering {
+            child: None,
+            data,
+            config,
+            sip_port: 0,
+        };
+        d.launch(0);
+        d
+    }
+
+    /// (Re)starts the process on `port` (0: any).
+    pub fn launch(&mut self, port: u16) {
+        let mut child = Command::new(dering_bin())
+            .args(["up", "--data-dir"])
+            .arg(self.data.path())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--sip-port", &port.to_string()])
+            .env(
+                "DERING_LOG",
+                std::env::var("DERING_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.data.path().join("pbxd.log"))
+                    .unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let ready = loop {
+            let line = lines.next().expect("dering exited before ready").unwrap();
+            if line.starts_with("ready") {
+                break line;
+            }
+        };
+        // ready sip udp:127.0.0.1:PORT tcp:... tls:...
+        let udp = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("udp:"))
+            .unwrap();
+        self.sip_port = udp.rsplit(':').next().unwrap().parse().unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.sip_port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Ctrl-C, as an operator would.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            panic!("dering did not stop on SIGINT within 10 s");
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Runs a `dering` subcommand against this box's data directory and
+    /// parses its JSON lines.
+    pub fn query(&self, sub: &str) -> Vec<serde_json::Value> {
+        let mut cmd = Command::new(dering_bin());
+        cmd.arg(sub).arg("--data-dir").arg(self.dir());
+        if sub == "cdr" {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "dering {sub}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Call records, waiting until `n` have ended (they are written before
+    /// the final response, so this returns at once in practice).
+    pub fn ended_calls(&self, n: usize) -> Vec<serde_json::Value> {
+        let t = Instant::now();
+        loop {
+            let calls: Vec<_> = self
+                .query("cdr")
+                .into_iter()
+                .filter(|c| c["state"] == "ended")
+                .collect();
+            if calls.len() >= n || t.elapsed() > Duration::from_secs(5) {
+                return calls;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("pbxd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dering {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Writes a scenario from `hwtests/scenarios/NAME` with `@KEY@` replaced.
+pub fn scenario(dir: &Path, name: &str, subs: &[(&str, &str)]) -> PathBuf {
+    let mut text =
+        std::fs::read_to_string(workspace().join("hwtests/scenarios").join(name)).unwrap();
+    for (k, v) in subs {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let path = dir.join(format!("{}-{}", rand_suffix(), name));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn rand_suffix() -> u64 {
+    static N: AtomicU16 = AtomicU16::new(0);
+    u64::from(N.fetch_add(1, Ordering::SeqCst)) * 1000 + u64::from(std::process::id())
+}
+
+/// A sipp run; `wait` returns its exit status and output.
+#[derive(Debug)]
+pub struct Sipp {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Sipp {
+    pub fn spawn(dir: &Path, args: &[&str]) -> Sipp {
+        require("sipp");
+        let log = dir.join(format!("sipp-{}.log", rand_suffix()));
+        let child = Command::new("sipp")
+            .args(args)
+            .args(["-nostdin", "-trace_err", "-error_file"])
+            .arg(log.with_extension("err"))
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Sipp { child, log }
+    }
+
+    /// Waits at most `limit`; kills sipp past it.
+    pub fn wait(mut self, limit: Duration) -> (bool, String) {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                let err =
+                    std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
+                return (st.success(), err);
+            }
+            if t.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let err =
+                    std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
+                return (false, format!("sipp timed out\n{err}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Registers extension `ext` from local port `port` with sipp.
+pub fn register(d: &Dering, ext: &str, port: u16, expires: u32) {
+    let sf = scenario(d.dir(), "register.xml", &[]);
+    let s = Sipp::spawn(
+        d.dir(),
+        &[
+            "-sf",
+            sf.to_str().unwrap(),
+            &d.addr(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-key",
+            "me",
+            ext,
+            "-key",
+            "exp",
+            &expires.to_string(),
+            "-au",
+            ext,
+            "-ap",
+            &format!("demo-{ext}"),
+            "-timeout",
+            "10",
+        ],
+    );
+    let (ok, err) = s.wait(Duration::from_secs(15));
+    assert!(ok, "sipp REGISTER of {ext} failed: {err}\n{}", d.log());
+}

@@ -221,3 +221,30 @@ mod tests {
         assert_eq!(m.cseq().unwrap().0, 1);
     }
 }
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    #[test]
+    fn contact_header_is_written() {
+        let req = Message::parse_datagram(
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let out = response(
+            &req,
+            200,
+            Some("t"),
+            vec![header("Contact", "<sip:dering@127.0.0.1:5060>")],
+            b"",
+        );
+        let m = Message::parse_datagram(&out).unwrap();
+        assert_eq!(
+            m.get("Contact"),
+            Some("<sip:dering@127.0.0.1:5060>"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+}

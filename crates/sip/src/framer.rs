@@ -11,7 +11,8 @@ use crate::msg::{end_of_headers, Message, MAX_MESSAGE};
 pub enum Frame {
     /// A double-CRLF ping: answer with a single CRLF pong.
     Ping,
-    Message(Message),
+    /// One complete message: its bytes, and the parse of its head.
+    Message(Vec<u8>, Box<Message>),
 }
 
 /// Accumulates stream bytes and yields complete messages.
@@ -61,8 +62,8 @@ impl StreamFramer {
             return Ok(None);
         }
         msg.body = self.buf[head_end..head_end + len].to_vec();
-        self.buf.drain(..head_end + len);
-        Ok(Some(Frame::Message(msg)))
+        let raw: Vec<u8> = self.buf.drain(..head_end + len).collect();
+        Ok(Some(Frame::Message(raw, Box::new(msg))))
     }
 }
 
@@ -81,11 +82,12 @@ mod tests {
             f.push(chunk);
         }
         f.push(msg);
-        let Ok(Some(Frame::Message(m))) = f.next_frame() else {
+        let Ok(Some(Frame::Message(raw, m))) = f.next_frame() else {
             panic!("no message")
         };
         assert_eq!(m.body, b"abc");
-        assert!(matches!(f.next_frame(), Ok(Some(Frame::Message(_)))));
+        assert_eq!(raw, msg);
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Message(..)))));
         assert_eq!(f.next_frame(), Ok(None));
     }
 

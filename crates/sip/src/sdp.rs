@@ -114,7 +114,7 @@ impl AudioSdp {
                     session_addr = addr;
                 }
             } else if let Some(a) = line.strip_prefix("a=") {
-                if !(in_audio || !seen_audio) {
+                if !in_audio && seen_audio {
                     continue;
                 }
                 let (name, val) = a.split_once(':').unwrap_or((a, ""));
@@ -177,6 +177,15 @@ impl AudioSdp {
             direction,
             ptime,
         })
+    }
+
+    /// Where the stream's RTP goes; an error for the hold form `0.0.0.0`
+    /// or port 0 (RFC 3264 §8.4), which has nowhere to send to.
+    pub fn addr_port(&self) -> Result<std::net::SocketAddr, SdpError> {
+        if self.port == 0 || self.addr.is_unspecified() {
+            return Err(SdpError::NoAddress);
+        }
+        Ok(std::net::SocketAddr::new(self.addr, self.port))
     }
 
     /// The first format we can relay unchanged: G.711 either law.

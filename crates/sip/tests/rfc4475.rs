@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! RFC 4475 torture messages at parser level: every message is classified
 //! as `tests/rfc4475-expect.tsv` says, `valid` and `compat` ones parse, and
 //! nothing panics. The same table drives the daemon-level test in hwtests.

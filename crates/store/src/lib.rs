@@ -1,1 +1,446 @@
+//! The SQLite system of record (bundled SQLite, WAL). Every daemon opens it;
+//! writes are short transactions. pbxd writes through [`writer::Writer`], a
+//! thread that commits queued operations in groups so a durable commit per
+//! call costs one fsync shared by every call finishing at that moment.
+//!
+//! Room is left for the ACD (queues, agents, events), recordings and tickets:
+//! they arrive as further migrations.
 
+mod migrations;
+pub mod writer;
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database schema version {found} is newer than this software ({known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("the database writer has stopped")]
+    WriterGone,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How a call ended (TEL-7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Answered,
+    Busy,
+    NoAnswer,
+    Cancelled,
+    Failed,
+    Interrupted,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::Busy => "busy",
+            Disposition::NoAnswer => "no_answer",
+            Disposition::Cancelled => "cancelled",
+            Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A call as it starts (the row is `active` until [`CallEnd`]).
+#[derive(Debug, Clone)]
+pub struct CallStart {
+    pub uuid: String,
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub callee: String,
+    pub callee_name: Option<String>,
+    pub start_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallEnd {
+    pub uuid: String,
+    pub end_ms: i64,
+    pub disposition: Disposition,
+    pub hangup_by: String,
+    pub hangup_cause: String,
+    pub sip_code: Option<u16>,
+}
+
+/// One row of the call detail record, as `dering cdr --json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallRecord {
+    pub id: i64,
+    pub uuid: String,
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub callee: String,
+    pub callee_name: Option<String>,
+    pub start_ms: i64,
+    pub answer_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub state: String,
+    pub disposition: Option<String>,
+    pub hangup_by: Option<String>,
+    pub hangup_cause: Option<String>,
+    pub sip_code: Option<i64>,
+    pub billable_seconds: Option<f64>,
+    pub codec: Option<String>,
+}
+
+/// A persisted registrar binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Binding {
+    pub aor: String,
+    pub contact: String,
+    pub transport: String,
+    pub source: String,
+    pub expires_at_ms: i64,
+    pub call_id: String,
+    pub cseq: u32,
+    pub user_agent: Option<String>,
+}
+
+/// One write, as queued to the writer thread.
+#[derive(Debug, Clone)]
+pub enum Op {
+    CallStart(CallStart),
+    CallAnswered {
+        uuid: String,
+        at_ms: i64,
+        codec: String,
+    },
+    CallEnd(CallEnd),
+    CallEvent {
+        uuid: String,
+        at_ms: i64,
+        kind: String,
+        detail: Option<String>,
+    },
+    Bind(Binding),
+    Unbind {
+        aor: String,
+        contact: String,
+    },
+}
+
+/// A connection to the database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        // FULL: a commit is on disk when it returns, so "recorded" means
+        // recorded even across a power cut (OPS-1); the writer amortises it.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = migrations::MIGRATIONS.len() as i64;
+        let found = self.schema_version()?;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        for (i, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// Closes calls left `active` by a crash as `interrupted` (run at start,
+    /// before pbxd takes calls). Returns how many were closed.
+    pub fn close_interrupted(&self, now_ms: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE calls SET state = 'ended', disposition = 'interrupted', end_ms = ?1,
+                hangup_by = 'system', hangup_cause = 'pbxd stopped during the call',
+                billable_ms = CASE WHEN answer_ms IS NULL THEN 0 ELSE ?1 - answer_ms END
+             WHERE state = 'active'",
+            params![now_ms],
+        )?)
+    }
+
+    /// Applies operations in one transaction.
+    pub fn apply(&mut self, ops: &[Op]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for op in ops {
+            apply_one(&tx, op)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn sync_extensions(&mut self, exts: &[(String, String)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE extensions SET enabled = 0", [])?;
+        for (number, name) in exts {
+            tx.execute(
+                "INSERT INTO extensions (number, display_name, enabled) VALUES (?1, ?2, 1)
+                 ON CONFLICT (number) DO UPDATE SET display_name = ?2, enabled = 1",
+                params![number, name],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn calls(&self) -> Result<Vec<CallRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, uuid, caller, caller_name, callee, callee_name, start_ms, answer_ms, end_ms,
+                    state, disposition, hangup_by, hangup_cause, sip_code, billable_ms, codec
+             FROM calls ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(CallRecord {
+                id: r.get(0)?,
+                uuid: r.get(1)?,
+                caller: r.get(2)?,
+                caller_name: r.get(3)?,
+                callee: r.get(4)?,
+                callee_name: r.get(5)?,
+                start_ms: r.get(6)?,
+                answer_ms: r.get(7)?,
+                end_ms: r.get(8)?,
+                state: r.get(9)?,
+                disposition: r.get(10)?,
+                hangup_by: r.get(11)?,
+                hangup_cause: r.get(12)?,
+                sip_code: r.get(13)?,
+                billable_seconds: r.get::<_, Option<i64>>(14)?.map(|ms| ms as f64 / 1000.0),
+                codec: r.get(15)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn call_events(&self, uuid: &str) -> Result<Vec<(i64, String, Option<String>)>> {
+        let mut st = self.conn.prepare(
+            "SELECT e.at_ms, e.kind, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id
+             WHERE c.uuid = ?1 ORDER BY e.id",
+        )?;
+        let rows = st.query_map([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Bindings still valid at `now_ms`; expired ones are deleted.
+    pub fn live_bindings(&self, now_ms: i64) -> Result<Vec<Binding>> {
+        self.conn.execute(
+            "DELETE FROM registrations WHERE expires_at_ms <= ?1",
+            [now_ms],
+        )?;
+        let mut st = self.conn.prepare(
+            "SELECT aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent
+             FROM registrations ORDER BY aor, contact",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Binding {
+                aor: r.get(0)?,
+                contact: r.get(1)?,
+                transport: r.get(2)?,
+                source: r.get(3)?,
+                expires_at_ms: r.get(4)?,
+                call_id: r.get(5)?,
+                cseq: r.get(6)?,
+                user_agent: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn call_state(&self, uuid: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM calls WHERE uuid = ?1", [uuid], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
+    match op {
+        Op::CallStart(c) => {
+            tx.execute(
+                "INSERT INTO calls (uuid, caller, caller_name, callee, callee_name, start_ms, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active')",
+                params![c.uuid, c.caller, c.caller_name, c.callee, c.callee_name, c.start_ms],
+            )?;
+        }
+        Op::CallAnswered { uuid, at_ms, codec } => {
+            tx.execute(
+                "UPDATE calls SET answer_ms = ?2, codec = ?3 WHERE uuid = ?1",
+                params![uuid, at_ms, codec],
+            )?;
+        }
+        Op::CallEnd(e) => {
+            tx.execute(
+                "UPDATE calls SET state = 'ended', end_ms = ?2, disposition = ?3, hangup_by = ?4,
+                    hangup_cause = ?5, sip_code = ?6,
+                    billable_ms = CASE WHEN answer_ms IS NULL THEN 0 ELSE max(0, ?2 - answer_ms) END
+                 WHERE uuid = ?1",
+                params![
+                    e.uuid,
+                    e.end_ms,
+                    e.disposition.as_str(),
+                    e.hangup_by,
+                    e.hangup_cause,
+                    e.sip_code
+                ],
+            )?;
+        }
+        Op::CallEvent {
+            uuid,
+            at_ms,
+            kind,
+            detail,
+        } => {
+            tx.execute(
+                "INSERT INTO call_events (call_id, at_ms, kind, detail)
+                 SELECT id, ?2, ?3, ?4 FROM calls WHERE uuid = ?1",
+                params![uuid, at_ms, kind, detail],
+            )?;
+        }
+        Op::Bind(b) => {
+            tx.execute(
+                "INSERT INTO registrations (aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (aor, contact) DO UPDATE SET transport = ?3, source = ?4,
+                    expires_at_ms = ?5, call_id = ?6, cseq = ?7, user_agent = ?8",
+                params![b.aor, b.contact, b.transport, b.source, b.expires_at_ms, b.call_id, b.cseq, b.user_agent],
+            )?;
+        }
+        Op::Unbind { aor, contact } => {
+            tx.execute(
+                "DELETE FROM registrations WHERE aor = ?1 AND contact = ?2",
+                params![aor, contact],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(uuid: &str) -> Op {
+        Op::CallStart(CallStart {
+            uuid: uuid.into(),
+            caller: "1001".into(),
+            caller_name: Some("Budi".into()),
+            callee: "1002".into(),
+            callee_name: None,
+            start_ms: 1_000,
+        })
+    }
+
+    #[test]
+    fn migrates_once_and_records_a_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.apply(&[
+            start("u1"),
+            Op::CallAnswered {
+                uuid: "u1".into(),
+                at_ms: 2_500,
+                codec: "PCMA".into(),
+            },
+            Op::CallEnd(CallEnd {
+                uuid: "u1".into(),
+                end_ms: 12_750,
+                disposition: Disposition::Answered,
+                hangup_by: "caller".into(),
+                hangup_cause: "BYE".into(),
+                sip_code: None,
+            }),
+        ])
+        .unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        let c = &s.calls().unwrap()[0];
+        assert_eq!(c.billable_seconds, Some(10.25));
+        assert_eq!(c.disposition.as_deref(), Some("answered"));
+    }
+
+    #[test]
+    fn active_calls_become_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        s.apply(&[
+            start("u1"),
+            Op::CallAnswered {
+                uuid: "u1".into(),
+                at_ms: 2_000,
+                codec: "PCMU".into(),
+            },
+        ])
+        .unwrap();
+        assert_eq!(s.close_interrupted(5_000).unwrap(), 1);
+        let c = &s.calls().unwrap()[0];
+        assert_eq!(
+            (c.state.as_str(), c.disposition.as_deref()),
+            ("ended", Some("interrupted"))
+        );
+        assert_eq!(c.billable_seconds, Some(3.0));
+        assert_eq!(s.close_interrupted(6_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn bindings_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        let b = |c: &str, exp| Binding {
+            aor: "sip:1001@dering".into(),
+            contact: c.into(),
+            transport: "UDP".into(),
+            source: "127.0.0.1:5070".into(),
+            expires_at_ms: exp,
+            call_id: "x".into(),
+            cseq: 1,
+            user_agent: None,
+        };
+        s.apply(&[Op::Bind(b("<sip:a@h>", 10)), Op::Bind(b("<sip:b@h>", 100))])
+            .unwrap();
+        let live = s.live_bindings(50).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].contact, "<sip:b@h>");
+    }
+}

@@ -1,0 +1,54 @@
+//! Versioned schema migrations, applied in order at open. The version lives
+//! in `PRAGMA user_version`; each step runs in its own transaction.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: extensions, registrations, calls (CDR), call events, auth blocks.
+    r#"
+    CREATE TABLE extensions (
+        number       TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        enabled      INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE registrations (
+        aor           TEXT NOT NULL,
+        contact       TEXT NOT NULL,
+        transport     TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        call_id       TEXT NOT NULL,
+        cseq          INTEGER NOT NULL,
+        user_agent    TEXT,
+        PRIMARY KEY (aor, contact)
+    );
+    CREATE TABLE calls (
+        id            INTEGER PRIMARY KEY,
+        uuid          TEXT NOT NULL UNIQUE,
+        caller        TEXT NOT NULL,
+        caller_name   TEXT,
+        callee        TEXT NOT NULL,
+        callee_name   TEXT,
+        start_ms      INTEGER NOT NULL,
+        answer_ms     INTEGER,
+        end_ms        INTEGER,
+        state         TEXT NOT NULL CHECK (state IN ('active', 'ended')),
+        disposition   TEXT CHECK (disposition IN
+                        ('answered','busy','no_answer','cancelled','failed','interrupted')),
+        hangup_by     TEXT,
+        hangup_cause  TEXT,
+        sip_code      INTEGER,
+        billable_ms   INTEGER,
+        codec         TEXT
+    );
+    CREATE INDEX calls_start ON calls (start_ms);
+    CREATE INDEX calls_active ON calls (state) WHERE state = 'active';
+    CREATE TABLE call_events (
+        id      INTEGER PRIMARY KEY,
+        call_id INTEGER NOT NULL REFERENCES calls (id),
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        detail  TEXT
+    );
+    CREATE INDEX call_events_call ON call_events (call_id);
+    "#,
+];

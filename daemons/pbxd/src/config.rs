@@ -1,0 +1,255 @@
+//! Configuration: TOML under `/etc/dering/` or the embedded default. Unknown
+//! keys and bad values are refused with the file, line and key named.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The embedded default: the demo box.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+pub const DEFAULT_NAME: &str = "<embedded default>";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sip: Sip,
+    pub media: Media,
+    #[serde(default)]
+    pub calls: Calls,
+    pub registrar: Registrar,
+    pub security: Security,
+    #[serde(default, rename = "extension")]
+    pub extensions: Vec<Extension>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    pub bind: Spanned<IpAddr>,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    pub tls_port: u16,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    pub rtp_port_min: Spanned<u16>,
+    pub rtp_port_max: Spanned<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calls {
+    pub no_answer_seconds: u32,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            no_answer_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registrar {
+    pub min_expires: u32,
+    pub default_expires: u32,
+    pub max_expires: Spanned<u32>,
+    pub qualify_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub auth_failures_before_block: u32,
+    pub block_seconds: u32,
+    pub requests_per_second_per_source: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    pub number: Spanned<String>,
+    pub name: String,
+    pub password: Spanned<String>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Parses and validates `text`, naming `file` in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let invalid = |offset: usize, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            line: line_of(text, offset),
+            message,
+        };
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let line = text
+                .lines()
+                .nth(line_of(text, offset) - 1)
+                .unwrap_or_default();
+            match line.split_once('=') {
+                Some((key, _))
+                    if !e.message().contains('`') || !e.message().contains(key.trim()) =>
+                {
+                    invalid(offset, format!("key `{}`: {}", key.trim(), e.message()))
+                }
+                _ => invalid(offset, e.message().to_string()),
+            }
+        })?;
+        let (lo, hi) = (&cfg.media.rtp_port_min, &cfg.media.rtp_port_max);
+        if lo.get_ref() % 2 != 0 || *lo.get_ref() < 1024 {
+            return Err(invalid(
+                lo.span().start,
+                "key `media.rtp_port_min`: must be even and at least 1024".into(),
+            ));
+        }
+        if u32::from(*hi.get_ref()) < u32::from(*lo.get_ref()) + 3 {
+            return Err(invalid(
+                hi.span().start,
+                "key `media.rtp_port_max`: must leave at least 4 ports above rtp_port_min".into(),
+            ));
+        }
+        if *cfg.registrar.max_expires.get_ref() < cfg.registrar.min_expires {
+            return Err(invalid(
+                cfg.registrar.max_expires.span().start,
+                "key `registrar.max_expires`: smaller than min_expires".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for ext in &cfg.extensions {
+            let n = ext.number.get_ref();
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    ext.number.span().start,
+                    format!("key `extension.number`: {n:?} is not all digits"),
+                ));
+            }
+            if !seen.insert(n.clone()) {
+                return Err(invalid(
+                    ext.number.span().start,
+                    format!("key `extension.number`: {n} defined twice"),
+                ));
+            }
+            if ext.password.get_ref().len() < 8 {
+                return Err(invalid(
+                    ext.password.span().start,
+                    format!("key `extension.password`: extension {n} needs at least 8 characters"),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::parse(DEFAULT_TOML, DEFAULT_NAME)
+    }
+
+    pub fn rtp_ports(&self) -> Range<u16> {
+        *self.media.rtp_port_min.get_ref()..*self.media.rtp_port_max.get_ref()
+    }
+
+    pub fn bind(&self) -> IpAddr {
+        *self.sip.bind.get_ref()
+    }
+
+    /// Whether any extension still has its demo password.
+    pub fn has_demo_passwords(&self) -> bool {
+        self.extensions
+            .iter()
+            .any(|e| *e.password.get_ref() == format!("demo-{}", e.number.get_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.extensions.len(), 10);
+        assert!(c.has_demo_passwords());
+    }
+
+    /// Like hickory-dns: an unknown key in every table is refused, naming
+    /// the file, the line and the key.
+    #[test]
+    fn unknown_key_in_every_table_is_refused() {
+        for table in [
+            "[sip]",
+            "[media]",
+            "[calls]",
+            "[registrar]",
+            "[security]",
+            "[[extension]]",
+        ] {
+            let text = DEFAULT_TOML.replacen(table, &format!("{table}\nbogus_key = 1"), 1);
+            let line = text.lines().position(|l| l == "bogus_key = 1").unwrap() + 1;
+            let e = Config::parse(&text, "/etc/dering/dering.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("/etc/dering/dering.toml:{line}:")),
+                "{table}: {e}"
+            );
+            assert!(e.contains("bogus_key"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_line_and_key() {
+        let text = DEFAULT_TOML.replace("udp_port = 5060", "udp_port = 70000");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(e.starts_with("f.toml:6: key `udp_port`"), "{e}");
+        let text = DEFAULT_TOML.replace("rtp_port_max = 29999", "rtp_port_max = 20001");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("rtp_port_max") && e.starts_with("f.toml:13:"),
+            "{e}"
+        );
+        let text = DEFAULT_TOML.replace("password = \"demo-1003\"", "password = \"x\"");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("extension.password"), "{e}");
+        let text = DEFAULT_TOML.replace("number = \"1004\"", "number = \"1003\"");
+        assert!(Config::parse(&text, "f.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("defined twice"));
+    }
+}

@@ -1,0 +1,1788 @@
+//! The call engine's signalling core, sans-IO: datagrams, commit
+//! confirmations and timeouts go in with the time; transmissions, database
+//! writes and media commands come out. The daemon shell (`shell.rs`) wires
+//! sockets, the database writer and the relay to it.
+//!
+//! A B2BUA: every call is two dialogs, A (caller to us) and B (us to the
+//! callee), with media anchored on our relay. Records that must precede a
+//! final response are committed first: the response waits in `deferred`
+//! until the writer confirms the commit.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use dering_sip::auth::{self, Algorithm, Credentials, NonceCheck, NonceKey};
+use dering_sip::build::{self, header, RequestSpec, ALLOW};
+use dering_sip::nameaddr::NameAddr;
+use dering_sip::sdp::{answer_formats, AudioSdp, Direction, Format};
+use dering_sip::transaction::{
+    invite_key_for_cancel, Incoming, Peer, Timers, TransactionLayer, Transmit, Transport, TxEvent,
+};
+use dering_sip::uas::{classify_datagram, Verdict};
+use dering_sip::uri::Uri;
+use dering_sip::{Message, Method};
+use dering_store::{Binding, CallEnd, CallStart, Disposition, Op};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::guard::Guard;
+use crate::registrar::{Bindings, Contact};
+
+/// The time, twice: monotonic for timers, wall clock (ms since the epoch)
+/// for records.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub at: Instant,
+    pub wall_ms: i64,
+}
+
+/// Which leg of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// Commands for the media relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaCmd {
+    /// Bind `a_port`/`b_port` (RTP, +1 for RTCP) and relay between them.
+    Open {
+        call: u64,
+        a_port: u16,
+        b_port: u16,
+    },
+    /// Where a leg's media goes until packets from it are seen (latching).
+    Remote {
+        call: u64,
+        side: Side,
+        addr: SocketAddr,
+    },
+    Close {
+        call: u64,
+        uuid: String,
+    },
+}
+
+/// What the core asks of its shell.
+#[derive(Debug)]
+pub enum Output {
+    Transmit(Transmit),
+    /// Write `op`; when `token` is set, report the commit with
+    /// [`Core::handle_committed`].
+    Store {
+        op: Op,
+        token: Option<u64>,
+    },
+    Media(MediaCmd),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    Ringing,
+    Answered,
+    Ending,
+}
+
+/// One side's dialog state, enough to send in-dialog requests.
+#[derive(Debug, Clone)]
+struct Dialog {
+    call_id: String,
+    /// Our From/To value for requests we send (with our tag).
+    local: String,
+    /// Their header value (with their tag, once known).
+    remote: String,
+    /// Request-URI of in-dialog requests (their Contact).
+    target: String,
+    cseq: u32,
+    peer: Peer,
+}
+
+#[derive(Debug)]
+struct ReInvite {
+    from: Side,
+    server_key: String,
+    client_key: String,
+}
+
+#[derive(Debug)]
+struct Call {
+    id: u64,
+    uuid: String,
+    state: CallState,
+    caller: String,
+    caller_name: Option<String>,
+    callee: String,
+    callee_name: Option<String>,
+    start_ms: i64,
+    answer_ms: Option<i64>,
+    started: Instant,
+    /// The A-leg INVITE server transaction.
+    a_key: String,
+    a: Dialog,
+    b: Dialog,
+    b_invite_key: String,
+    b_invite: Message,
+    b_got_provisional: bool,
+    b_ack: Option<Vec<u8>>,
+    a_port: u16,
+    b_port: u16,
+    offer: AudioSdp,
+    codec: Option<String>,
+    no_answer_at: Instant,
+    reinvite: Option<ReInvite>,
+    sdp_version: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ClientPurpose {
+    BInvite(u64),
+    InDialog,
+    ReInvite(u64),
+    Qualify,
+}
+
+#[derive(Debug)]
+enum Deferred {
+    Respond {
+        key: String,
+        code: u16,
+        data: Vec<u8>,
+    },
+}
+
+/// A live call, as `dering calls` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    pub uuid: String,
+    pub state: CallState,
+    pub caller: String,
+    pub callee: String,
+    pub start_ms: i64,
+    pub answer_ms: Option<i64>,
+    pub codec: Option<String>,
+    pub a_port: u16,
+    pub b_port: u16,
+}
+
+/// A registration, as `dering registrations` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationView {
+    pub extension: String,
+    pub contact: String,
+    pub transport: String,
+    pub source: String,
+    pub expires_in: u64,
+    pub reachable: bool,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug)]
+struct User {
+    name: String,
+    password: String,
+}
+
+/// Local addresses per transport, for Via and Contact.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    pub ip: IpAddr,
+    pub udp: u16,
+    pub tcp: u16,
+    pub tls: u16,
+}
+
+impl Listen {
+    fn port(&self, t: Transport) -> u16 {
+        match t {
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
+            Transport::Tls => self.tls,
+        }
+    }
+
+    fn host(&self) -> String {
+        match self.ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        }
+    }
+}
+
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// The signalling core.
+#[derive(Debug)]
+pub struct Core {
+    listen: Listen,
+    realm: String,
+    min_expires: u32,
+    default_expires: u32,
+    max_expires: u32,
+    qualify_every: Duration,
+    no_answer: Duration,
+    users: HashMap<String, User>,
+    tx: TransactionLayer,
+    nonces: NonceKey,
+    guard: Guard,
+    bindings: Bindings,
+    calls: HashMap<u64, Call>,
+    by_call_id: HashMap<String, (u64, Side)>,
+    by_a_key: HashMap<String, u64>,
+    clients: HashMap<String, ClientPurpose>,
+    deferred: HashMap<u64, Vec<Deferred>>,
+    /// INVITEs we answer later (A legs, pending re-INVITEs), by server key.
+    a_invites: HashMap<String, Message>,
+    next_token: u64,
+    next_call: u64,
+    ports: Vec<u16>,
+    next_sweep: Option<Instant>,
+    out: VecDeque<Output>,
+}
+
+fn random_token(len: usize) -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn disposition_for(code: u16) -> Disposition {
+    match code {
+        486 | 600 | 603 => Disposition::Busy,
+        408 | 480 => Disposition::NoAnswer,
+        487 => Disposition::Cancelled,
+        _ => Disposition::Failed,
+    }
+}
+
+impl Core {
+    pub fn new(cfg: &Config, listen: Listen) -> Core {
+        let users = cfg
+            .extensions
+            .iter()
+            .map(|e| {
+                (
+                    e.number.get_ref().clone(),
+                    User {
+                        name: e.name.clone(),
+                        password: e.password.get_ref().clone(),
+                    },
+                )
+            })
+            .collect();
+        // Even ports, RTP on the even one and RTCP on the next.
+        let ports = cfg.rtp_ports().step_by(2).rev().collect();
+        Core {
+            listen,
+            realm: cfg.sip.domain.clone(),
+            min_expires: cfg.registrar.min_expires,
+            default_expires: cfg.registrar.default_expires,
+            max_expires: *cfg.registrar.max_expires.get_ref(),
+            qualify_every: Duration::from_secs(u64::from(cfg.registrar.qualify_seconds.max(5))),
+            no_answer: Duration::from_secs(u64::from(cfg.calls.no_answer_seconds)),
+            users,
+            tx: TransactionLayer::new(Timers::default()),
+            nonces: NonceKey::random(),
+            guard: Guard::new(
+                cfg.security.requests_per_second_per_source,
+                cfg.security.auth_failures_before_block,
+                cfg.security.block_seconds,
+            ),
+            bindings: Bindings::default(),
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            by_a_key: HashMap::new(),
+            clients: HashMap::new(),
+            deferred: HashMap::new(),
+            a_invites: HashMap::new(),
+            next_token: 1,
+            next_call: 1,
+            ports,
+            next_sweep: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Loads bindings persisted by an earlier run.
+    pub fn restore_bindings(&mut self, now: Now, rows: &[Binding]) -> usize {
+        let mut n = 0;
+        for b in rows {
+            if let Some((ext, c)) = crate::registrar::restore(b, now.at, now.wall_ms) {
+                if self.users.contains_key(&ext) {
+                    self.bindings.upsert(&ext, c);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    // ---- getters -----------------------------------------------------
+
+    pub fn calls(&self) -> Vec<CallView> {
+        let mut v: Vec<CallView> = self
+            .calls
+            .values()
+            .map(|c| CallView {
+                uuid: c.uuid.clone(),
+                state: c.state,
+                caller: c.caller.clone(),
+                callee: c.callee.clone(),
+                start_ms: c.start_ms,
+                answer_ms: c.answer_ms,
+                codec: c.codec.clone(),
+                a_port: c.a_port,
+                b_port: c.b_port,
+            })
+            .collect();
+        v.sort_by_key(|c| c.start_ms);
+        v
+    }
+
+    pub fn registrations(&self, now: Now) -> Vec<RegistrationView> {
+        let mut v: Vec<RegistrationView> = self
+            .bindings
+            .iter()
+            .map(|(ext, c)| RegistrationView {
+                extension: ext.clone(),
+                contact: c.uri.clone(),
+                transport: c.peer.transport.via_name().to_string(),
+                source: c.peer.addr.to_string(),
+                expires_in: c.expires_at.saturating_duration_since(now.at).as_secs(),
+                reachable: c.reachable,
+                user_agent: c.user_agent.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            a.extension
+                .cmp(&b.extension)
+                .then(a.contact.cmp(&b.contact))
+        });
+        v
+    }
+
+    pub fn blocked(&self, now: Now) -> Vec<(IpAddr, u64)> {
+        self.guard.blocked(now.at)
+    }
+
+    pub fn unblock(&mut self, ip: IpAddr) -> bool {
+        self.guard.unblock(ip)
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    // ---- input -------------------------------------------------------
+
+    /// One datagram or one framed stream message from `peer`.
+    pub fn handle_packet(&mut self, now: Now, peer: Peer, data: &[u8]) {
+        let is_response = data.starts_with(b"SIP/");
+        if !is_response && !self.guard.admit(now.at, peer.addr.ip()) {
+            return;
+        }
+        if is_response && self.guard.is_blocked(now.at, peer.addr.ip()) {
+            return;
+        }
+        match classify_datagram(data) {
+            Verdict::Request(req) => self.on_request(now, peer, req),
+            Verdict::Response(resp) => {
+                self.tx.on_response(now.at, resp);
+                self.drain_tx(now);
+            }
+            Verdict::Reject {
+                code,
+                headers,
+                to,
+                why,
+            } => {
+                let line =
+                    String::from_utf8_lossy(data.split(|&b| b == b'\n').next().unwrap_or_default())
+                        .trim_end()
+                        .to_string();
+                tracing::debug!(%code, %why, from = %peer.addr, %line, "request rejected");
+                if to.method() == Some(&Method::Ack) {
+                    return;
+                }
+                let extra = headers.into_iter().map(|(n, v)| header(n, v)).collect();
+                let data = build::response(&to, code, Some(&random_token(10)), extra, b"");
+                self.out
+                    .push_back(Output::Transmit(Transmit { peer, data }));
+            }
+            Verdict::Drop(why) => {
+                tracing::debug!(%why, from = %peer.addr, "message dropped");
+            }
+        }
+    }
+
+    /// The writer committed the operation submitted with `token`.
+    pub fn handle_committed(&mut self, now: Now, token: u64) {
+        for d in self.deferred.remove(&token).unwrap_or_default() {
+            match d {
+                Deferred::Respond { key, code, data } => self.tx.respond(now.at, &key, code, data),
+            }
+        }
+        self.drain_tx(now);
+    }
+
+    /// The relay could not bind the ports of `call`.
+    pub fn media_failed(&mut self, now: Now, call: u64) {
+        if let Some(c) = self.calls.get(&call) {
+            if c.state == CallState::Ringing {
+                let (a_key, invite) = (c.a_key.clone(), c.b_invite_key.clone());
+                self.send_cancel(now, call);
+                self.tx.forget_client(&invite);
+                self.end_call(
+                    now,
+                    call,
+                    Disposition::Failed,
+                    "system",
+                    "media ports unavailable",
+                    Some(503),
+                    Some((a_key, 503)),
+                );
+            }
+        }
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let tx = self.tx.poll_timeout();
+        match (tx, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.tx.handle_timeout(now.at);
+        self.drain_tx(now);
+        if self.next_sweep.is_none_or(|s| s <= now.at) {
+            self.next_sweep = Some(now.at + SWEEP_EVERY);
+            self.sweep(now);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    // ---- internals ---------------------------------------------------
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn store(&mut self, op: Op) {
+        self.out.push_back(Output::Store { op, token: None });
+    }
+
+    /// Commits `op`, then sends `code` on server transaction `key`.
+    fn respond_after(&mut self, op: Op, key: String, code: u16, data: Vec<u8>) {
+        let token = self.token();
+        self.deferred
+            .entry(token)
+            .or_default()
+            .push(Deferred::Respond { key, code, data });
+        self.out.push_back(Output::Store {
+            op,
+            token: Some(token),
+        });
+    }
+
+    fn respond(&mut self, now: Now, key: &str, req: &Message, code: u16, extra: Vec<rsip::Header>) {
+        let data = build::response(req, code, Some(&random_token(10)), extra, b"");
+        self.tx.respond(now.at, key, code, data);
+    }
+
+    fn drain_tx(&mut self, now: Now) {
+        loop {
+            while let Some(t) = self.tx.poll_transmit() {
+                self.out.push_back(Output::Transmit(t));
+            }
+            let Some(ev) = self.tx.poll_event() else {
+                break;
+            };
+            match ev {
+                TxEvent::Response { key, msg } => self.on_response(now, &key, msg),
+                TxEvent::Timeout { key } => self.on_client_timeout(now, &key),
+                TxEvent::NoAck { key } => {
+                    if let Some(&call) = self.by_a_key.get(&key) {
+                        tracing::warn!(call, "caller never acknowledged the answer; hanging up");
+                        self.hangup_both(now, call, Side::A, "no ACK");
+                    }
+                }
+            }
+        }
+    }
+
+    fn via(&self, t: Transport) -> String {
+        format!(
+            "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
+            t.via_name(),
+            self.listen.host(),
+            self.listen.port(t),
+            random_token(16)
+        )
+    }
+
+    fn contact(&self, t: Transport) -> String {
+        let tp = match t {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!(
+            "<sip:dering@{}:{}{tp}>",
+            self.listen.host(),
+            self.listen.port(t)
+        )
+    }
+
+    fn on_request(&mut self, now: Now, peer: Peer, mut req: Message) {
+        mark_received(&mut req, peer.addr);
+        let key = match self.tx.on_request(now.at, peer, &req) {
+            Incoming::New(k) => k,
+            Incoming::Retransmission | Incoming::AckAbsorbed | Incoming::Unroutable => {
+                self.drain_tx(now);
+                return;
+            }
+        };
+        let method = req.method().cloned().unwrap_or(Method::Ack);
+        let to_tag = req
+            .get("To")
+            .and_then(|t| NameAddr::parse(t).ok())
+            .and_then(|n| n.tag().map(str::to_string));
+        match method {
+            Method::Register => self.on_register(now, peer, &key, &req),
+            Method::Options => {
+                let extra = vec![header("Allow", ALLOW), header("Accept", "application/sdp")];
+                self.respond(now, &key, &req, 200, extra);
+            }
+            Method::Invite if to_tag.is_none() => self.on_invite(now, peer, &key, req),
+            Method::Invite => self.on_reinvite(now, &key, req),
+            Method::Ack => self.on_ack(&req),
+            Method::Cancel => self.on_cancel(now, &key, &req),
+            Method::Bye => self.on_bye(now, &key, &req),
+            Method::Info | Method::Update | Method::Notify => {
+                let code = if self.dialog_of(&req).is_some() {
+                    200
+                } else {
+                    481
+                };
+                self.respond(now, &key, &req, code, vec![]);
+            }
+            _ => self.respond(now, &key, &req, 405, vec![header("Allow", ALLOW)]),
+        }
+        self.drain_tx(now);
+    }
+
+    fn dialog_of(&self, req: &Message) -> Option<(u64, Side)> {
+        self.by_call_id.get(req.call_id()?).copied()
+    }
+
+    // ---- authentication ----------------------------------------------
+
+    /// Checks digest credentials; on failure answers the challenge and
+    /// returns `None`. Unknown users and wrong passwords get the same answer.
+    fn authenticate(
+        &mut self,
+        now: Now,
+        peer: Peer,
+        key: &str,
+        req: &Message,
+        proxy: bool,
+    ) -> Option<String> {
+        let (hdr, code, chal) = if proxy {
+            ("Proxy-Authorization", 407, "Proxy-Authenticate")
+        } else {
+            ("Authorization", 401, "WWW-Authenticate")
+        };
+        let ip = peer.addr.ip().to_string();
+        let mut stale = false;
+        if let Some(creds) = req.all(hdr).find_map(|v| Credentials::parse(v).ok()) {
+            let method = req
+                .method()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default();
+            match self
+                .nonces
+                .check(&creds.nonce, (now.wall_ms / 1000) as u64, &ip)
+            {
+                NonceCheck::Fresh => {
+                    let ok = creds.realm == self.realm
+                        && self
+                            .users
+                            .get(&creds.username)
+                            .is_some_and(|u| creds.verify(&method, &u.password));
+                    if ok {
+                        self.guard.auth_succeeded(peer.addr.ip());
+                        return Some(creds.username);
+                    }
+                    if self.guard.auth_failed(now.at, peer.addr.ip()) {
+                        tracing::warn!(source = %peer.addr.ip(), "address blocked after repeated authentication failures");
+                    }
+                }
+                NonceCheck::Stale => stale = true,
+                NonceCheck::Forged => {}
+            }
+        }
+        let nonce = self.nonces.issue((now.wall_ms / 1000) as u64, &ip);
+        // MD5 first: sipp and many desk phones answer only the first
+        // challenge and fail on SHA-256; RFC 8760 clients find the second.
+        let extra = vec![
+            header(
+                chal,
+                auth::challenge(&self.realm, &nonce, Algorithm::Md5, stale),
+            ),
+            header(
+                chal,
+                auth::challenge(&self.realm, &nonce, Algorithm::Sha256, stale),
+            ),
+        ];
+        self.respond(now, key, req, code, extra);
+        None
+    }
+
+    // ---- registrar ---------------------------------------------------
+
+    fn on_register(&mut self, now: Now, peer: Peer, key: &str, req: &Message) {
+        let Some(user) = self.authenticate(now, peer, key, req, false) else {
+            return;
+        };
+        let Some(ext) = req
+            .get("To")
+            .and_then(|t| NameAddr::parse(t).ok())
+            .and_then(|n| Uri::parse(&n.uri).ok())
+            .and_then(|u| u.user_unescaped())
+        else {
+            self.respond(now, key, req, 400, vec![]);
+            return;
+        };
+        if ext != user {
+            self.respond(now, key, req, 403, vec![]);
+            return;
+        }
+        let call_id = req.call_id().unwrap_or_default().to_string();
+        let cseq = req.cseq().map(|c| c.0).unwrap_or(0);
+        let default_exp: u32 = req
+            .get("Expires")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(self.default_expires);
+        let aor = format!("sip:{ext}@{}", self.realm);
+        let mut ops = Vec::new();
+        let contacts: Vec<&str> = req.all("Contact").collect();
+        if contacts == ["*"] {
+            if default_exp != 0 {
+                self.respond(now, key, req, 400, vec![]);
+                return;
+            }
+            for c in self.bindings.remove_all(&ext) {
+                ops.push(Op::Unbind {
+                    aor: aor.clone(),
+                    contact: c.value,
+                });
+            }
+        } else {
+            let mut parsed = Vec::new();
+            for v in &contacts {
+                let Ok(na) = NameAddr::parse(v) else {
+                    self.respond(now, key, req, 400, vec![]);
+                    return;
+                };
+                let exp = na
+                    .param("expires")
+                    .and_then(|e| e.parse::<u32>().ok())
+                    .unwrap_or(default_exp);
+                if exp != 0 && exp < self.min_expires {
+                    let extra = vec![header("Min-Expires", self.min_expires.to_string())];
+                    self.respond(now, key, req, 423, extra);
+                    return;
+                }
+                parsed.push((v.to_string(), na, exp.min(self.max_expires)));
+            }
+            for (value, na, exp) in parsed {
+                if let Some(old) = self
+                    .bindings
+                    .contacts(&ext)
+                    .iter()
+                    .find(|c| c.uri == na.uri)
+                {
+                    // §10.3 step 7: an older request of the same Call-ID is ignored.
+                    if old.call_id == call_id && old.cseq >= cseq {
+                        continue;
+                    }
+                }
+                if exp == 0 {
+                    if let Some(c) = self.bindings.remove(&ext, &na.uri) {
+                        ops.push(Op::Unbind {
+                            aor: aor.clone(),
+                            contact: c.value,
+                        });
+                    }
+                    continue;
+                }
+                let expires_at_ms = now.wall_ms + i64::from(exp) * 1000;
+                let contact = Contact {
+                    value: value.clone(),
+                    uri: na.uri.clone(),
+                    peer,
+                    expires_at: now.at + Duration::from_secs(u64::from(exp)),
+                    expires_at_ms,
+                    call_id: call_id.clone(),
+                    cseq,
+                    user_agent: req.get("User-Agent").map(str::to_string),
+                    reachable: true,
+                    next_qualify: now.at + self.qualify_every,
+                };
+                ops.push(Op::Bind(Binding {
+                    aor: aor.clone(),
+                    contact: value,
+                    transport: peer.transport.via_name().into(),
+                    source: peer.addr.to_string(),
+                    expires_at_ms,
+                    call_id: call_id.clone(),
+                    cseq,
+                    user_agent: contact.user_agent.clone(),
+                }));
+                self.bindings.upsert(&ext, contact);
+            }
+        }
+        let extra: Vec<rsip::Header> = self
+            .bindings
+            .contacts(&ext)
+            .iter()
+            .map(|c| {
+                let left = c.expires_at.saturating_duration_since(now.at).as_secs();
+                header("Contact", format!("<{}>;expires={left}", c.uri))
+            })
+            .chain(std::iter::once(header("Date", httpdate(now.wall_ms))))
+            .collect();
+        let data = build::response(req, 200, Some(&random_token(10)), extra, b"");
+        if ops.is_empty() {
+            self.tx.respond(now.at, key, 200, data);
+            return;
+        }
+        // The binding is on disk before the phone is told it is registered.
+        let last = ops.pop();
+        for op in ops {
+            self.store(op);
+        }
+        if let Some(op) = last {
+            self.respond_after(op, key.to_string(), 200, data);
+        }
+    }
+
+    // ---- calls ---------------------------------------------------------
+
+    fn on_invite(&mut self, now: Now, peer: Peer, key: &str, req: Message) {
+        if let Some(&(call, _)) = self.by_call_id.get(req.call_id().unwrap_or_default()) {
+            // A merged request (§8.2.2.2) or a fork we do not handle.
+            let _ = call;
+            self.respond(now, key, &req, 482, vec![]);
+            return;
+        }
+        let Some(caller) = self.authenticate(now, peer, key, &req, true) else {
+            return;
+        };
+        self.respond(now, key, &req, 100, vec![]);
+        let callee = Uri::parse(req.request_uri().unwrap_or_default())
+            .ok()
+            .and_then(|u| u.user_unescaped())
+            .unwrap_or_default();
+        let Some(callee_user) = self.users.get(&callee) else {
+            self.respond(now, key, &req, 404, vec![]);
+            return;
+        };
+        let callee_name = callee_user.name.clone();
+        let Some(target) = self.bindings.route(&callee).cloned() else {
+            self.respond(now, key, &req, 480, vec![]);
+            return;
+        };
+        let Ok(offer) = AudioSdp::parse(&req.body) else {
+            self.respond(now, key, &req, 488, vec![]);
+            return;
+        };
+        let Some(mut formats) = answer_formats(&offer) else {
+            self.respond(
+                now,
+                key,
+                &req,
+                488,
+                vec![header("Warning", "304 dering \"no G.711\"")],
+            );
+            return;
+        };
+        // Offer the callee every G.711 law the caller offered, in order.
+        formats.splice(
+            0..1,
+            offer
+                .formats
+                .iter()
+                .filter(|f| f.name == "PCMA" || f.name == "PCMU")
+                .cloned(),
+        );
+        let (Some(a_port), Some(b_port)) = (self.ports.pop(), self.ports.pop()) else {
+            tracing::error!("RTP port range exhausted");
+            self.respond(now, key, &req, 503, vec![]);
+            return;
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
+        let from = NameAddr::parse(req.get("From").unwrap_or_default()).ok();
+        let caller_name = self
+            .users
+            .get(&caller)
+            .map(|u| u.name.clone())
+            .or_else(|| from.as_ref().and_then(|f| f.display.clone()));
+        let a_contact = req
+            .get("Contact")
+            .and_then(|c| NameAddr::parse(c).ok())
+            .map(|n| n.uri)
+            .unwrap_or_default();
+        let a_tag = random_token(10);
+        let a = Dialog {
+            call_id: req.call_id().unwrap_or_default().to_string(),
+            local: format!("{};tag={a_tag}", req.get("To").unwrap_or_default()),
+            remote: req.get("From").unwrap_or_default().to_string(),
+            target: a_contact,
+            cseq: 1,
+            peer,
+        };
+        let b_call_id = format!("{}@dering", random_token(20));
+        let display = caller_name.clone().unwrap_or_else(|| caller.clone());
+        let b = Dialog {
+            call_id: b_call_id.clone(),
+            local: format!(
+                "\"{}\" <sip:{caller}@{}>;tag={}",
+                display.replace('"', ""),
+                self.realm,
+                random_token(10)
+            ),
+            remote: format!("<sip:{callee}@{}>", self.realm),
+            target: target.uri.clone(),
+            cseq: 1,
+            peer: target.peer,
+        };
+        let b_sdp = AudioSdp {
+            addr: self.listen.ip,
+            port: b_port,
+            formats,
+            direction: offer.direction,
+            ptime: offer.ptime,
+        };
+        let body = b_sdp.to_body(id, 1);
+        let spec = RequestSpec {
+            method: rsip::Method::Invite,
+            uri: &b.target,
+            via: self.via(b.peer.transport),
+            from: b.local.clone(),
+            to: b.remote.clone(),
+            call_id: &b.call_id,
+            cseq: b.cseq,
+            contact: Some(self.contact(b.peer.transport)),
+            extra: vec![header("Allow", ALLOW)],
+            content_type: Some("application/sdp"),
+            body: &body,
+        };
+        let (Ok(data), Ok(a_sock)) = (build::request(spec), offer.addr_port()) else {
+            self.ports.extend([a_port, b_port]);
+            self.respond(now, key, &req, 480, vec![]);
+            return;
+        };
+        let Ok(b_msg) = Message::parse_datagram(&data) else {
+            self.ports.extend([a_port, b_port]);
+            self.respond(now, key, &req, 500, vec![]);
+            return;
+        };
+        let Some(b_key) = self.tx.send_request(now.at, b.peer, b_msg.clone(), data) else {
+            self.ports.extend([a_port, b_port]);
+            self.respond(now, key, &req, 500, vec![]);
+            return;
+        };
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call: id,
+            a_port,
+            b_port,
+        }));
+        self.out.push_back(Output::Media(MediaCmd::Remote {
+            call: id,
+            side: Side::A,
+            addr: a_sock,
+        }));
+        self.store(Op::CallStart(CallStart {
+            uuid: uuid.clone(),
+            caller: caller.clone(),
+            caller_name: caller_name.clone(),
+            callee: callee.clone(),
+            callee_name: Some(callee_name.clone()),
+            start_ms: now.wall_ms,
+        }));
+        tracing::info!(call = id, %uuid, "call started");
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_call_id.insert(b_call_id, (id, Side::B));
+        self.by_a_key.insert(key.to_string(), id);
+        self.a_invites.insert(key.to_string(), req);
+        self.clients
+            .insert(b_key.clone(), ClientPurpose::BInvite(id));
+        self.calls.insert(
+            id,
+            Call {
+                id,
+                uuid,
+                state: CallState::Ringing,
+                caller,
+                caller_name,
+                callee,
+                callee_name: Some(callee_name),
+                start_ms: now.wall_ms,
+                answer_ms: None,
+                started: now.at,
+                a_key: key.to_string(),
+                a,
+                b,
+                b_invite_key: b_key,
+                b_invite: b_msg,
+                b_got_provisional: false,
+                b_ack: None,
+                a_port,
+                b_port,
+                offer,
+                codec: None,
+                no_answer_at: now.at + self.no_answer,
+                reinvite: None,
+                sdp_version: 1,
+            },
+        );
+    }
+
+    /// An answer to the A leg carrying our relay address for `formats`.
+    fn a_sdp(&mut self, call: u64, formats: Vec<Format>, direction: Direction) -> Vec<u8> {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Vec::new();
+        };
+        c.sdp_version += 1;
+        AudioSdp {
+            addr: self.listen.ip,
+            port: c.a_port,
+            formats,
+            direction,
+            ptime: c.offer.ptime,
+        }
+        .to_body(c.id, c.sdp_version)
+    }
+
+    fn response_to_a(
+        &mut self,
+        call: u64,
+        code: u16,
+        body: &[u8],
+        extra: Vec<rsip::Header>,
+    ) -> Option<(String, Vec<u8>)> {
+        let c = self.calls.get(&call)?;
+        let a_key = c.a_key.clone();
+        let tag = NameAddr::parse(&c.a.local).ok()?.tag()?.to_string();
+        let mut extra = extra;
+        extra.push(header("Contact", self.contact(c.a.peer.transport)));
+        if !body.is_empty() {
+            extra.push(header("Content-Type", "application/sdp"));
+        }
+        // Rebuild from the stored INVITE view: the A dialog's headers.
+        let invite = self.a_request_view(call)?;
+        Some((
+            a_key,
+            build::response(&invite, code, Some(&tag), extra, body),
+        ))
+    }
+
+    /// A message with the A-leg INVITE's Via/From/To/Call-ID/CSeq, for
+    /// building responses to it.
+    fn a_request_view(&self, call: u64) -> Option<Message> {
+        let c = self.calls.get(&call)?;
+        self.a_invites.get(&c.a_key).cloned()
+    }
+
+    fn on_response(&mut self, now: Now, key: &str, msg: Message) {
+        let Some(purpose) = self.clients.get(key).copied() else {
+            return;
+        };
+        let code = msg.status().unwrap_or(500);
+        if code >= 200 && !matches!(purpose, ClientPurpose::BInvite(_)) {
+            self.clients.remove(key);
+        }
+        match purpose {
+            ClientPurpose::Qualify => {
+                let uri = key.to_string();
+                for (_, c) in self.bindings.iter_mut() {
+                    if c.uri == uri {
+                        c.reachable = true;
+                    }
+                }
+            }
+            ClientPurpose::InDialog => {}
+            ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
+            ClientPurpose::BInvite(call) => self.on_b_response(now, key, call, code, msg),
+        }
+    }
+
+    fn on_b_response(&mut self, now: Now, key: &str, call: u64, code: u16, msg: Message) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if code < 200 {
+            if code == 100 {
+                return;
+            }
+            c.b_got_provisional = true;
+            if let Some(to) = msg.get("To") {
+                c.b.remote = to.to_string();
+            }
+            if c.state != CallState::Ringing {
+                return;
+            }
+            let mut body = Vec::new();
+            if code == 183 {
+                if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+                    if let Ok(addr) = sdp.addr_port() {
+                        self.out.push_back(Output::Media(MediaCmd::Remote {
+                            call,
+                            side: Side::B,
+                            addr,
+                        }));
+                    }
+                    body = self.a_sdp(call, sdp.formats.clone(), sdp.direction);
+                }
+            }
+            let code = if code == 183 && body.is_empty() {
+                180
+            } else {
+                code
+            };
+            if let Some((a_key, data)) = self.response_to_a(call, code, &body, vec![]) {
+                self.tx.respond(now.at, &a_key, code, data);
+            }
+            return;
+        }
+        if (200..300).contains(&code) {
+            // Every 2xx (retransmissions too) gets the ACK (§13.2.2.4).
+            if let Some(ack) = c.b_ack.clone() {
+                self.out.push_back(Output::Transmit(Transmit {
+                    peer: c.b.peer,
+                    data: ack,
+                }));
+                return;
+            }
+            if let Some(to) = msg.get("To") {
+                c.b.remote = to.to_string();
+            }
+            if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
+                c.b.target = ct.uri;
+            }
+            let via = format!(
+                "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
+                c.b.peer.transport.via_name(),
+                self.listen.host(),
+                self.listen.port(c.b.peer.transport),
+                random_token(16)
+            );
+            let ack = build::request(RequestSpec {
+                method: rsip::Method::Ack,
+                uri: &c.b.target,
+                via,
+                from: c.b.local.clone(),
+                to: c.b.remote.clone(),
+                call_id: &c.b.call_id,
+                cseq: c.b.cseq,
+                contact: None,
+                extra: vec![],
+                content_type: None,
+                body: b"",
+            })
+            .ok();
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            if let Some(a) = &ack {
+                self.out.push_back(Output::Transmit(Transmit {
+                    peer: c.b.peer,
+                    data: a.clone(),
+                }));
+            }
+            c.b_ack = ack;
+            if c.state != CallState::Ringing {
+                // Answered after we gave up: hang the callee up.
+                self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+                return;
+            }
+            let answer = AudioSdp::parse(&msg.body);
+            let (formats, direction) = match &answer {
+                Ok(sdp) => {
+                    if let Ok(addr) = sdp.addr_port() {
+                        self.out.push_back(Output::Media(MediaCmd::Remote {
+                            call,
+                            side: Side::B,
+                            addr,
+                        }));
+                    }
+                    (sdp.formats.clone(), sdp.direction)
+                }
+                Err(_) => (Vec::new(), Direction::SendRecv),
+            };
+            let codec = formats
+                .iter()
+                .find(|f| f.name == "PCMA" || f.name == "PCMU")
+                .map(|f| f.name.clone());
+            let Some(codec) = codec else {
+                tracing::warn!(call, "callee answered without G.711");
+                self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+                let a_key = self.calls.get(&call).map(|c| c.a_key.clone());
+                self.end_call(
+                    now,
+                    call,
+                    Disposition::Failed,
+                    "callee",
+                    "no common codec",
+                    Some(488),
+                    a_key.map(|k| (k, 488)),
+                );
+                return;
+            };
+            let body = self.a_sdp(call, formats, direction);
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.state = CallState::Answered;
+            c.answer_ms = Some(now.wall_ms);
+            c.codec = Some(codec.clone());
+            let uuid = c.uuid.clone();
+            self.clients.remove(key);
+            tracing::info!(call, %uuid, %codec, "call answered");
+            if let Some((a_key, data)) = self.response_to_a(call, 200, &body, vec![]) {
+                self.respond_after(
+                    Op::CallAnswered {
+                        uuid,
+                        at_ms: now.wall_ms,
+                        codec,
+                    },
+                    a_key,
+                    200,
+                    data,
+                );
+            }
+            return;
+        }
+        // Non-2xx final: the transaction already ACKed it.
+        self.clients.remove(key);
+        if c.state != CallState::Ringing {
+            return;
+        }
+        let (disposition, cause) = match code {
+            487 => (Disposition::Cancelled, "cancelled".to_string()),
+            _ => (disposition_for(code), format!("callee answered {code}")),
+        };
+        let a_code = match code {
+            401 | 407 => 480,
+            c => c,
+        };
+        let a_key = c.a_key.clone();
+        self.end_call(
+            now,
+            call,
+            disposition,
+            "callee",
+            &cause,
+            Some(code),
+            Some((a_key, a_code)),
+        );
+    }
+
+    fn on_client_timeout(&mut self, now: Now, key: &str) {
+        let Some(purpose) = self.clients.remove(key) else {
+            return;
+        };
+        match purpose {
+            ClientPurpose::Qualify => {
+                for (ext, c) in self.bindings.iter_mut() {
+                    if c.uri == key && c.reachable {
+                        tracing::warn!(extension = %ext, "phone stopped answering OPTIONS; marked unreachable");
+                        c.reachable = false;
+                    }
+                }
+            }
+            ClientPurpose::BInvite(call) => {
+                if let Some(a_key) = self.calls.get(&call).map(|c| c.a_key.clone()) {
+                    self.end_call(
+                        now,
+                        call,
+                        Disposition::Failed,
+                        "system",
+                        "callee did not respond",
+                        Some(408),
+                        Some((a_key, 408)),
+                    );
+                }
+            }
+            ClientPurpose::ReInvite(call) => self.on_reinvite_response(
+                now,
+                call,
+                408,
+                &Message {
+                    start: dering_sip::StartLine::Response {
+                        code: 408,
+                        reason: String::new(),
+                    },
+                    headers: vec![],
+                    body: vec![],
+                },
+            ),
+            ClientPurpose::InDialog => {}
+        }
+    }
+
+    fn on_ack(&mut self, req: &Message) {
+        if let Some((call, Side::A)) = self.dialog_of(req) {
+            if let Some(c) = self.calls.get(&call) {
+                let k = c.a_key.clone();
+                self.tx.acked(&k);
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, now: Now, key: &str, req: &Message) {
+        let invite_key = invite_key_for_cancel(key);
+        let call = self.by_a_key.get(&invite_key).copied();
+        let pending = self.tx.server_pending(&invite_key);
+        self.respond(now, key, req, if pending { 200 } else { 481 }, vec![]);
+        let Some(call) = call.filter(|_| pending) else {
+            return;
+        };
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::Ringing)
+        {
+            self.send_cancel(now, call);
+            self.end_call(
+                now,
+                call,
+                Disposition::Cancelled,
+                "caller",
+                "caller cancelled",
+                Some(487),
+                Some((invite_key, 487)),
+            );
+        }
+    }
+
+    fn on_bye(&mut self, now: Now, key: &str, req: &Message) {
+        let Some((call, side)) = self.dialog_of(req) else {
+            self.respond(now, key, req, 481, vec![]);
+            return;
+        };
+        let data = build::response(req, 200, None, vec![], b"");
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.respond(now, key, req, 481, vec![]);
+            return;
+        };
+        if c.state == CallState::Ringing && side == Side::A {
+            // BYE before the answer reached the caller: treat as CANCEL.
+            let a_key = c.a_key.clone();
+            self.send_cancel(now, call);
+            self.end_call(
+                now,
+                call,
+                Disposition::Cancelled,
+                "caller",
+                "BYE before answer",
+                Some(487),
+                Some((a_key, 487)),
+            );
+            self.tx.respond(now.at, key, 200, data);
+            return;
+        }
+        c.state = CallState::Ending;
+        self.send_in_dialog(now, call, side.other(), rsip::Method::Bye);
+        let who = match side {
+            Side::A => "caller",
+            Side::B => "callee",
+        };
+        let op = self.finish(now, call, Disposition::Answered, who, "BYE", None);
+        if let Some(op) = op {
+            self.respond_after(op, key.to_string(), 200, data);
+        }
+    }
+
+    /// Removes the call and returns its closing record.
+    fn finish(
+        &mut self,
+        now: Now,
+        call: u64,
+        disposition: Disposition,
+        by: &str,
+        cause: &str,
+        code: Option<u16>,
+    ) -> Option<Op> {
+        let c = self.calls.remove(&call)?;
+        self.by_call_id.remove(&c.a.call_id);
+        self.by_call_id.remove(&c.b.call_id);
+        self.by_a_key.remove(&c.a_key);
+        self.a_invites.remove(&c.a_key);
+        self.ports.extend([c.a_port, c.b_port]);
+        self.out.push_back(Output::Media(MediaCmd::Close {
+            call,
+            uuid: c.uuid.clone(),
+        }));
+        tracing::info!(call, uuid = %c.uuid, disposition = disposition.as_str(), by, "call ended");
+        let _ = (c.started, &c.caller_name, &c.callee_name, &c.b_invite);
+        Some(Op::CallEnd(CallEnd {
+            uuid: c.uuid,
+            end_ms: now.wall_ms,
+            disposition,
+            hangup_by: by.to_string(),
+            hangup_cause: cause.to_string(),
+            sip_code: code,
+        }))
+    }
+
+    /// Ends an unanswered call: record first, then the final answer to A.
+    #[allow(clippy::too_many_arguments)]
+    fn end_call(
+        &mut self,
+        now: Now,
+        call: u64,
+        disposition: Disposition,
+        by: &str,
+        cause: &str,
+        code: Option<u16>,
+        answer_a: Option<(String, u16)>,
+    ) {
+        let response = answer_a.and_then(|(key, code)| {
+            let (_, data) = self.response_to_a(call, code, b"", vec![])?;
+            Some((key, code, data))
+        });
+        let Some(op) = self.finish(now, call, disposition, by, cause, code) else {
+            return;
+        };
+        match response {
+            Some((key, code, data)) => self.respond_after(op, key, code, data),
+            None => self.store(op),
+        }
+    }
+
+    fn send_cancel(&mut self, now: Now, call: u64) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        // §9.1: CANCEL copies the INVITE's Request-URI, Via, From, To,
+        // Call-ID and CSeq number.
+        let inv = &c.b_invite;
+        let Some(data) = build::request(RequestSpec {
+            method: rsip::Method::Cancel,
+            uri: inv.request_uri().unwrap_or_default(),
+            via: inv.get("Via").unwrap_or_default().to_string(),
+            from: inv.get("From").unwrap_or_default().to_string(),
+            to: inv.get("To").unwrap_or_default().to_string(),
+            call_id: inv.call_id().unwrap_or_default(),
+            cseq: inv.cseq().map(|c| c.0).unwrap_or(1),
+            contact: None,
+            extra: vec![],
+            content_type: None,
+            body: b"",
+        })
+        .ok() else {
+            return;
+        };
+        let peer = c.b.peer;
+        if let Ok(m) = Message::parse_datagram(&data) {
+            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
+                self.clients.insert(k, ClientPurpose::InDialog);
+            }
+        }
+    }
+
+    /// Sends a body-less in-dialog request (BYE) to one side.
+    fn send_in_dialog(&mut self, now: Now, call: u64, side: Side, method: rsip::Method) {
+        self.send_in_dialog_with(now, call, side, method, None);
+    }
+
+    fn send_in_dialog_with(
+        &mut self,
+        now: Now,
+        call: u64,
+        side: Side,
+        method: rsip::Method,
+        sdp: Option<Vec<u8>>,
+    ) -> Option<String> {
+        let via_t;
+        let contact;
+        let spec_parts = {
+            let c = self.calls.get_mut(&call)?;
+            let d = match side {
+                Side::A => &mut c.a,
+                Side::B => &mut c.b,
+            };
+            d.cseq += 1;
+            via_t = d.peer.transport;
+            contact = (method == rsip::Method::Invite).then_some(());
+            (
+                d.target.clone(),
+                d.local.clone(),
+                d.remote.clone(),
+                d.call_id.clone(),
+                d.cseq,
+                d.peer,
+            )
+        };
+        let (target, local, remote, call_id, cseq, peer) = spec_parts;
+        let body = sdp.unwrap_or_default();
+        let data = build::request(RequestSpec {
+            method,
+            uri: &target,
+            via: self.via(via_t),
+            from: local,
+            to: remote,
+            call_id: &call_id,
+            cseq,
+            contact: contact.map(|()| self.contact(via_t)),
+            extra: vec![],
+            content_type: (!body.is_empty()).then_some("application/sdp"),
+            body: &body,
+        })
+        .ok()?;
+        let m = Message::parse_datagram(&data).ok()?;
+        let k = self.tx.send_request(now.at, peer, m, data)?;
+        self.clients.insert(k.clone(), ClientPurpose::InDialog);
+        Some(k)
+    }
+
+    fn hangup_both(&mut self, now: Now, call: u64, failed_side: Side, cause: &str) {
+        self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+        self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+        let by = match failed_side {
+            Side::A => "caller",
+            Side::B => "callee",
+        };
+        if let Some(op) = self.finish(now, call, Disposition::Answered, by, cause, None) {
+            self.store(op);
+        }
+    }
+
+    // ---- re-INVITE (hold / resume) -------------------------------------
+
+    fn on_reinvite(&mut self, now: Now, key: &str, req: Message) {
+        let Some((call, side)) = self.dialog_of(&req) else {
+            self.respond(now, key, &req, 481, vec![]);
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            self.respond(now, key, &req, 481, vec![]);
+            return;
+        };
+        if c.state != CallState::Answered || c.reinvite.is_some() {
+            self.respond(now, key, &req, 491, vec![]);
+            return;
+        }
+        let (other_port, formats, direction) = match AudioSdp::parse(&req.body) {
+            Ok(sdp) => {
+                if let Ok(addr) = sdp.addr_port() {
+                    self.out
+                        .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
+                }
+                let port = match side {
+                    Side::A => c.b_port,
+                    Side::B => c.a_port,
+                };
+                (port, sdp.formats, sdp.direction)
+            }
+            Err(_) => {
+                self.respond(now, key, &req, 488, vec![]);
+                return;
+            }
+        };
+        let dir = direction;
+        self.respond(now, key, &req, 100, vec![]);
+        let version = {
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.sdp_version += 1;
+            c.sdp_version
+        };
+        let body = AudioSdp {
+            addr: self.listen.ip,
+            port: other_port,
+            formats,
+            direction: dir,
+            ptime: None,
+        }
+        .to_body(call, version);
+        self.a_invites
+            .insert(format!("reinvite|{key}"), req.clone());
+        let Some(client_key) =
+            self.send_in_dialog_with(now, call, side.other(), rsip::Method::Invite, Some(body))
+        else {
+            self.respond(now, key, &req, 500, vec![]);
+            return;
+        };
+        self.clients
+            .insert(client_key.clone(), ClientPurpose::ReInvite(call));
+        let kind = match dir {
+            Direction::SendRecv => "resume",
+            _ => "hold",
+        };
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.reinvite = Some(ReInvite {
+                from: side,
+                server_key: key.to_string(),
+                client_key,
+            });
+            let uuid = c.uuid.clone();
+            self.store(Op::CallEvent {
+                uuid,
+                at_ms: now.wall_ms,
+                kind: kind.into(),
+                detail: Some(format!(
+                    "{} by {}",
+                    dir.attr(),
+                    if side == Side::A { "caller" } else { "callee" }
+                )),
+            });
+        }
+    }
+
+    fn on_reinvite_response(&mut self, now: Now, call: u64, code: u16, msg: &Message) {
+        if code < 200 {
+            return;
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(ri) = c.reinvite.take() else { return };
+        let from = ri.from;
+        let server_key = ri.server_key;
+        let _ = ri.client_key;
+        let Some(req) = self.a_invites.remove(&format!("reinvite|{server_key}")) else {
+            return;
+        };
+        if (200..300).contains(&code) {
+            let d = match from.other() {
+                Side::A => &c.a,
+                Side::B => &c.b,
+            };
+            let ack = build::request(RequestSpec {
+                method: rsip::Method::Ack,
+                uri: &d.target,
+                via: format!(
+                    "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
+                    d.peer.transport.via_name(),
+                    self.listen.host(),
+                    self.listen.port(d.peer.transport),
+                    random_token(16)
+                ),
+                from: d.local.clone(),
+                to: d.remote.clone(),
+                call_id: &d.call_id,
+                cseq: d.cseq,
+                contact: None,
+                extra: vec![],
+                content_type: None,
+                body: b"",
+            });
+            let peer = d.peer;
+            if let Ok(ack) = ack {
+                self.out
+                    .push_back(Output::Transmit(Transmit { peer, data: ack }));
+            }
+            let port = match from {
+                Side::A => c.a_port,
+                Side::B => c.b_port,
+            };
+            c.sdp_version += 1;
+            let version = c.sdp_version;
+            let (formats, direction) = match AudioSdp::parse(&msg.body) {
+                Ok(sdp) => {
+                    if let Ok(addr) = sdp.addr_port() {
+                        self.out.push_back(Output::Media(MediaCmd::Remote {
+                            call,
+                            side: from.other(),
+                            addr,
+                        }));
+                    }
+                    (sdp.formats, sdp.direction)
+                }
+                Err(_) => (Vec::new(), Direction::SendRecv),
+            };
+            let body = AudioSdp {
+                addr: self.listen.ip,
+                port,
+                formats,
+                direction,
+                ptime: None,
+            }
+            .to_body(call, version);
+            let tag = NameAddr::parse(req.get("To").unwrap_or_default())
+                .ok()
+                .and_then(|n| n.tag().map(str::to_string));
+            let contact = self.contact(req_transport(&req));
+            let data = build::response(
+                &req,
+                200,
+                tag.as_deref(),
+                vec![
+                    header("Contact", contact),
+                    header("Content-Type", "application/sdp"),
+                ],
+                &body,
+            );
+            self.tx.respond(now.at, &server_key, 200, data);
+        } else {
+            let data = build::response(&req, code, None, vec![], b"");
+            self.tx.respond(now.at, &server_key, code, data);
+        }
+    }
+
+    // ---- periodic work -------------------------------------------------
+
+    fn sweep(&mut self, now: Now) {
+        self.guard.sweep(now.at);
+        for (ext, c) in self.bindings.expire(now.at) {
+            tracing::info!(extension = %ext, "registration expired");
+            self.store(Op::Unbind {
+                aor: format!("sip:{ext}@{}", self.realm),
+                contact: c.value,
+            });
+        }
+        let ringing: Vec<(u64, String)> = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Ringing && c.no_answer_at <= now.at)
+            .map(|c| (c.id, c.a_key.clone()))
+            .collect();
+        for (call, a_key) in ringing {
+            self.send_cancel(now, call);
+            self.end_call(
+                now,
+                call,
+                Disposition::NoAnswer,
+                "system",
+                "no answer",
+                Some(480),
+                Some((a_key, 480)),
+            );
+        }
+        let mut due = Vec::new();
+        for (_, c) in self.bindings.iter_mut() {
+            if c.next_qualify <= now.at {
+                c.next_qualify = now.at + self.qualify_every;
+                due.push((c.uri.clone(), c.peer));
+            }
+        }
+        for (uri, peer) in due {
+            let data = build::request(RequestSpec {
+                method: rsip::Method::Options,
+                uri: &uri,
+                via: self.via(peer.transport),
+                from: format!("<sip:dering@{}>;tag={}", self.realm, random_token(8)),
+                to: format!("<{uri}>"),
+                call_id: &format!("{}@dering", random_token(16)),
+                cseq: 1,
+                contact: None,
+                extra: vec![],
+                content_type: None,
+                body: b"",
+            });
+            if let Ok(data) = data {
+                if let Ok(m) = Message::parse_datagram(&data) {
+                    if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
+                        self.clients.insert(k, ClientPurpose::Qualify);
+                    }
+                }
+            }
+        }
+        self.drain_tx(now);
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: the top Via learns where the request
+/// really came from, so responses (sent there) can be matched by the phone.
+fn mark_received(req: &mut Message, from: SocketAddr) {
+    let Some(h) = req.headers.iter_mut().find(|h| h.name == "Via") else {
+        return;
+    };
+    let Ok(via) = dering_sip::via::Via::parse(&h.value) else {
+        return;
+    };
+    let mut value = h.value.clone();
+    if via.param("rport") == Some(None) {
+        value = value.replacen(";rport", &format!(";rport={}", from.port()), 1);
+    }
+    if via.host != from.ip().to_string() && via.param("received").is_none() {
+        value.push_str(&format!(";received={}", from.ip()));
+    }
+    h.value = value;
+}
+
+fn req_transport(req: &Message) -> Transport {
+    match req
+        .get("Via")
+        .and_then(|v| dering_sip::via::Via::parse(v).ok())
+        .map(|v| v.transport)
+        .as_deref()
+    {
+        Some("TCP") => Transport::Tcp,
+        Some("TLS") => Transport::Tls,
+        _ => Transport::Udp,
+    }
+}
+
+/// RFC 7231 IMF-fixdate for the Date header of REGISTER answers.
+fn httpdate(wall_ms: i64) -> String {
+    let secs = wall_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mn = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(mo - 1) as usize];
+    format!("{wd}, {d:02} {mn} {y} {h:02}:{m:02}:{s:02} GMT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imf_fixdate() {
+        assert_eq!(httpdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // RFC 7231 §7.1.1.1 example.
+        assert_eq!(httpdate(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+}

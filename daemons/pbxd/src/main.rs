@@ -1,0 +1,73 @@
+//! pbxd as a system daemon: `pbxd [--config FILE] [--data-dir DIR]`.
+//! Exits 64 on a bad configuration, before binding anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber_init();
+    let mut config = PathBuf::from("/etc/dering/dering.toml");
+    let mut data_dir = PathBuf::from("/var/lib/dering");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--config", Some(v)) => config = v.into(),
+            ("--data-dir", Some(v)) => data_dir = v.into(),
+            _ => {
+                eprintln!("usage: pbxd [--config FILE] [--data-dir DIR]");
+                return ExitCode::from(64);
+            }
+        }
+    }
+    let cfg = match pbxd::config::Config::load(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(64);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pbxd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = rt.block_on(async {
+        let running = pbxd::shell::start(
+            pbxd::shell::Options {
+                config: cfg,
+                data_dir,
+            },
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await?;
+        tracing::info!(udp = %running.bound.udp, "pbxd ready");
+        running.join().await
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pbxd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (journald collects them under systemd).
+fn tracing_subscriber_init() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DERING_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

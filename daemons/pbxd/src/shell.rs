@@ -1,0 +1,499 @@
+//! The daemon shell around [`Core`]: sockets (UDP, TCP, TLS), the clock, the
+//! database writer, the media relay and the control socket. One task owns
+//! the core; everything else talks to it through a channel.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use dering_control::{End, Request, SOCKET_NAME};
+use dering_sip::framer::{Frame, StreamFramer};
+use dering_sip::transaction::{Peer, Transport};
+use dering_store::writer::Writer;
+use dering_store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket, UnixListener};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::core::{Core, Listen, MediaCmd, Now, Output};
+use crate::relay::Relay;
+
+/// How the daemon is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+/// Where the daemon ended up listening.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub tls: SocketAddr,
+}
+
+enum Input {
+    Packet {
+        peer: Peer,
+        data: Vec<u8>,
+    },
+    Committed(u64),
+    Connected {
+        addr: SocketAddr,
+        tx: mpsc::Sender<Vec<u8>>,
+    },
+    Disconnected(SocketAddr),
+    Control(Request, oneshot::Sender<Vec<String>>),
+}
+
+fn now() -> Now {
+    Now {
+        at: Instant::now(),
+        wall_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    }
+}
+
+/// A running pbxd.
+#[derive(Debug)]
+pub struct Running {
+    pub bound: Bound,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    media_rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Running {
+    /// Waits for the signalling task, then stops the media threads.
+    pub async fn join(mut self) -> anyhow::Result<()> {
+        let r = self.task.await.context("pbxd task")?;
+        if let Some(rt) = self.media_rt.take() {
+            rt.shutdown_background();
+        }
+        r
+    }
+}
+
+/// Opens the database, binds every socket and starts serving. Returns once
+/// SIP is accepted; `shutdown` resolving stops the daemon.
+pub async fn start(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating data directory {}", opts.data_dir.display()))?;
+    let db_path = opts.data_dir.join("dering.db");
+    let t = now();
+    let store = Store::open(&db_path)?;
+    let interrupted = store.close_interrupted(t.wall_ms)?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "calls cut by the last stop closed as interrupted"
+        );
+    }
+    let bindings = store.live_bindings(t.wall_ms)?;
+    let mut store = store;
+    store.sync_extensions(
+        &opts
+            .config
+            .extensions
+            .iter()
+            .map(|e| (e.number.get_ref().clone(), e.name.clone()))
+            .collect::<Vec<_>>(),
+    )?;
+    let (writer, _writer_thread) = Writer::spawn(store)?;
+
+    let ip = opts.config.bind();
+    let cfg = &opts.config.sip;
+    let udp = Arc::new(
+        UdpSocket::bind(SocketAddr::new(ip, cfg.udp_port))
+            .await
+            .with_context(|| format!("binding UDP {ip}:{}", cfg.udp_port))?,
+    );
+    let udp_addr = udp.local_addr()?;
+    let tcp_port = if cfg.tcp_port == 0 {
+        udp_addr.port()
+    } else {
+        cfg.tcp_port
+    };
+    let tcp = TcpListener::bind(SocketAddr::new(ip, tcp_port))
+        .await
+        .with_context(|| format!("binding TCP {ip}:{tcp_port}"))?;
+    let tls_port = if cfg.tls_port == 0 { 0 } else { cfg.tls_port };
+    let tls = TcpListener::bind(SocketAddr::new(ip, tls_port))
+        .await
+        .with_context(|| format!("binding TLS {ip}:{tls_port}"))?;
+    let bound = Bound {
+        udp: udp_addr,
+        tcp: tcp.local_addr()?,
+        tls: tls.local_addr()?,
+    };
+    let acceptor = crate::tls::acceptor(&opts.data_dir.join("tls"))?;
+
+    let sock_path = opts.data_dir.join(SOCKET_NAME);
+    let _ = std::fs::remove_file(&sock_path);
+    let control = UnixListener::bind(&sock_path)
+        .with_context(|| format!("binding {}", sock_path.display()))?;
+
+    let media_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("media")
+        .enable_all()
+        .build()?;
+    let relay = Relay::new(ip, media_rt.handle().clone());
+
+    let listen = Listen {
+        ip,
+        udp: bound.udp.port(),
+        tcp: bound.tcp.port(),
+        tls: bound.tls.port(),
+    };
+    let mut core = Core::new(&opts.config, listen);
+    let restored = core.restore_bindings(t, &bindings);
+    tracing::info!(restored, "registrations restored");
+
+    let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
+    tokio::spawn(udp_reader(udp.clone(), in_tx.clone()));
+    tokio::spawn(stream_acceptor(tcp, None, in_tx.clone()));
+    tokio::spawn(stream_acceptor(tls, Some(acceptor), in_tx.clone()));
+    tokio::spawn(control_acceptor(control, in_tx.clone()));
+
+    let task = tokio::spawn(run(
+        core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path,
+    ));
+    Ok(Running {
+        bound,
+        task,
+        media_rt: Some(media_rt),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    mut core: Core,
+    mut relay: Relay,
+    writer: Writer,
+    udp: Arc<UdpSocket>,
+    in_tx: mpsc::Sender<Input>,
+    mut in_rx: mpsc::Receiver<Input>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    sock_path: PathBuf,
+) -> anyhow::Result<()> {
+    let mut conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    tokio::pin!(shutdown);
+    core.handle_timeout(now());
+    loop {
+        flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx).await;
+        let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                core.handle_timeout(now());
+            }
+            input = in_rx.recv() => {
+                let Some(input) = input else { break };
+                match input {
+                    Input::Packet { peer, data } => core.handle_packet(now(), peer, &data),
+                    Input::Committed(token) => core.handle_committed(now(), token),
+                    Input::Connected { addr, tx } => { conns.insert(addr, tx); }
+                    Input::Disconnected(addr) => { conns.remove(&addr); }
+                    Input::Control(req, reply) => { let _ = reply.send(control(&mut core, &relay, req)); }
+                }
+            }
+        }
+    }
+    tracing::info!(active_calls = core.active_calls(), "pbxd stopping");
+    let _ = std::fs::remove_file(sock_path);
+    Ok(())
+}
+
+async fn flush(
+    core: &mut Core,
+    relay: &mut Relay,
+    writer: &Writer,
+    udp: &UdpSocket,
+    conns: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    in_tx: &mpsc::Sender<Input>,
+) {
+    while let Some(out) = core.poll_output() {
+        match out {
+            Output::Transmit(t) => match t.peer.transport {
+                Transport::Udp => {
+                    if let Err(e) = udp.send_to(&t.data, t.peer.addr).await {
+                        tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
+                    }
+                }
+                Transport::Tcp | Transport::Tls => match conns.get(&t.peer.addr) {
+                    Some(tx) => {
+                        let _ = tx.try_send(t.data);
+                    }
+                    None => tracing::debug!(to = %t.peer.addr, "no connection to send on"),
+                },
+            },
+            Output::Store { op, token } => {
+                let done = token.map(|token| {
+                    let tx = in_tx.clone();
+                    Box::new(move |r: Result<(), String>| {
+                        if r.is_ok() {
+                            let _ = tx.blocking_send(Input::Committed(token));
+                        }
+                    }) as Box<dyn FnOnce(Result<(), String>) + Send>
+                });
+                if let Err(e) = writer.submit(op, done) {
+                    tracing::error!(error = %e, "database writer gone");
+                }
+            }
+            Output::Media(cmd) => match cmd {
+                MediaCmd::Open {
+                    call,
+                    a_port,
+                    b_port,
+                } => {
+                    if let Err(e) = relay.open(call, a_port, b_port) {
+                        tracing::error!(error = %e, call, "cannot bind media ports");
+                        core.media_failed(now(), call);
+                    }
+                }
+                MediaCmd::Remote { call, side, addr } => relay.set_remote(call, side, addr),
+                MediaCmd::Close { call, uuid } => {
+                    if let Some(s) = relay.close(call) {
+                        tracing::debug!(call, from_a = s.from_a, from_b = s.from_b, "media closed");
+                        let op = dering_store::Op::CallEvent {
+                            uuid,
+                            at_ms: now().wall_ms,
+                            kind: "media".into(),
+                            detail: Some(format!(
+                                "rtp_from_caller={} rtp_from_callee={}",
+                                s.from_a, s.from_b
+                            )),
+                        };
+                        let _ = writer.submit(op, None);
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn control(core: &mut Core, _relay: &Relay, req: Request) -> Vec<String> {
+    let t = now();
+    let json = |v: &dyn erased::Ser| v.to_line();
+    match req {
+        Request::Calls => core.calls().iter().map(|c| json(c)).collect(),
+        Request::Registrations => core.registrations(t).iter().map(|r| json(r)).collect(),
+        Request::Blocked => core
+            .blocked(t)
+            .into_iter()
+            .map(|(ip, secs)| {
+                serde_json::json!({"ip": ip.to_string(), "seconds_left": secs}).to_string()
+            })
+            .collect(),
+        Request::Unblock { ip } => match ip.parse::<IpAddr>() {
+            Ok(ip) => vec![
+                serde_json::json!({"ip": ip.to_string(), "was_blocked": core.unblock(ip)})
+                    .to_string(),
+            ],
+            Err(_) => vec![serde_json::to_string(&End {
+                end: true,
+                error: Some(format!("not an IP address: {ip}")),
+            })
+            .unwrap_or_default()],
+        },
+        Request::Status => vec![serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "active_calls": core.active_calls(),
+            "registrations": core.registrations(t).len(),
+        })
+        .to_string()],
+    }
+}
+
+mod erased {
+    pub trait Ser {
+        fn to_line(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_line(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, addr)) => {
+                let peer = Peer {
+                    transport: Transport::Udp,
+                    addr,
+                };
+                if tx
+                    .send(Input::Packet {
+                        peer,
+                        data: buf[..n].to_vec(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+        }
+    }
+}
+
+async fn stream_acceptor(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tx: mpsc::Sender<Input>,
+) {
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let tx = tx.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => connection(stream, addr, Transport::Tcp, tx).await,
+                Some(acc) => match acc.accept(stream).await {
+                    Ok(s) => connection(s, addr, Transport::Tls, tx).await,
+                    Err(e) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
+                },
+            }
+        });
+    }
+}
+
+/// One TCP or TLS connection: framed reads into the core, writes from it.
+async fn connection<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    stream: S,
+    addr: SocketAddr,
+    transport: Transport,
+    tx: mpsc::Sender<Input>,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
+    if tx
+        .send(Input::Connected {
+            addr,
+            tx: out_tx.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(data) = out_rx.recv().await {
+            if wr.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    let peer = Peer { transport, addr };
+    let mut framer = StreamFramer::default();
+    let mut buf = vec![0u8; 16_384];
+    'read: loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::Ping)) => {
+                    let _ = out_tx.try_send(b"\r\n".to_vec());
+                }
+                Ok(Some(Frame::Message(data, _))) => {
+                    if tx.send(Input::Packet { peer, data }).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, %addr, "closing stream after a framing error");
+                    break 'read;
+                }
+            }
+        }
+    }
+    writer.abort();
+    let _ = tx.send(Input::Disconnected(addr)).await;
+}
+
+async fn control_acceptor(listener: UnixListener, tx: mpsc::Sender<Input>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let (rd, mut wr) = stream.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut reply = match serde_json::from_str::<Request>(&line) {
+                    Ok(req) => {
+                        let (otx, orx) = oneshot::channel();
+                        if tx.send(Input::Control(req, otx)).await.is_err() {
+                            return;
+                        }
+                        orx.await.unwrap_or_default()
+                    }
+                    Err(e) => vec![serde_json::to_string(&End {
+                        end: true,
+                        error: Some(e.to_string()),
+                    })
+                    .unwrap_or_default()],
+                };
+                if !reply.last().is_some_and(|l| l.starts_with("{\"end\"")) {
+                    reply.push(
+                        serde_json::to_string(&End {
+                            end: true,
+                            error: None,
+                        })
+                        .unwrap_or_default(),
+                    );
+                }
+                for l in reply {
+                    if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Sends one request to a running pbxd's control socket and returns the
+/// reply lines (without the end line).
+pub async fn control_request(data_dir: &Path, req: &Request) -> anyhow::Result<Vec<String>> {
+    let path = data_dir.join(SOCKET_NAME);
+    let stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .with_context(|| format!("connecting to {} (is pbxd running?)", path.display()))?;
+    let (rd, mut wr) = stream.into_split();
+    wr.write_all(format!("{}\n", serde_json::to_string(req)?).as_bytes())
+        .await?;
+    let mut lines = BufReader::new(rd).lines();
+    let mut out = Vec::new();
+    while let Some(line) = lines.next_line().await? {
+        if let Ok(end) = serde_json::from_str::<End>(&line) {
+            if let Some(e) = end.error {
+                anyhow::bail!("pbxd: {e}");
+            }
+            break;
+        }
+        out.push(line);
+    }
+    Ok(out)
+}

@@ -1,0 +1,445 @@
+//! End-to-end calls through a running box with sipp phones (TEL-1, TEL-2,
+//! TEL-7, OPS-1, OPS-2): registration with digest auth, calls with RTP both
+//! ways, busy, unregistered and unknown callees, CANCEL, BYE from each
+//! side, restart with phones registered, kill -9 mid-call.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use hwtests::{free_udp_port, register, scenario, Dering, Sipp};
+
+const T: Duration = Duration::from_secs(40);
+
+const UAS_ANSWER: &str = r#"
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0
+  ]]></send>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+"#;
+
+const UAS_WAIT_BYE: &str = r#"
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+"#;
+
+const UAS_SEND_BYE: &str = r#"
+  <pause milliseconds="1500"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:callee@[local_ip]>;tag=[pid]U[call_number]
+      To: <sip:caller@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+"#;
+
+const UAS_BUSY: &str = r#"
+  <send><![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+"#;
+
+const UAS_RING_UNTIL_CANCEL: &str = r#"
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0
+  ]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <send><![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      CSeq: 1 INVITE
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+"#;
+
+const UAC_ACK: &str = r#"
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+"#;
+
+fn uac_answered_then(after: &str) -> String {
+    format!("{UAC_RINGING}  <recv response=\"200\" rtd=\"true\" rrs=\"true\"/>\n{UAC_ACK}\n{after}")
+}
+
+const UAC_MEDIA_AND_BYE: &str = r#"
+  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
+  <pause milliseconds="3000"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+  <recv response="200" crlf="true"/>
+"#;
+
+const UAC_WAIT_BYE: &str = r#"
+  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+"#;
+
+/// Provisional answers a caller may see before the final one.
+const UAC_RINGING: &str = r#"
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+"#;
+
+fn uac_final(code: u16) -> String {
+    format!(
+        r#"{UAC_RINGING}  <recv response="{code}"/>
+  <send><![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+"#
+    )
+}
+
+const UAC_CANCEL: &str = r#"
+  <recv response="180"/>
+  <pause milliseconds="300"/>
+  <send><![CDATA[
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send><![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+"#;
+
+/// A callee phone: registers from a free port, then answers as `behaviour`
+/// says.
+fn callee(d: &Dering, ext: &str, behaviour: &str) -> Sipp {
+    let port = free_udp_port();
+    register(d, ext, port, 300);
+    uas_on(d, port, behaviour)
+}
+
+fn uas_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
+    let mp = free_udp_port() & !1;
+    let s = Sipp::spawn(
+        d.dir(),
+        &[
+            "-sf",
+            sf.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &mp.to_string(),
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-timeout",
+            "30",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    s
+}
+
+fn caller(d: &Dering, ext: &str, callee: &str, after_invite: &str) -> Sipp {
+    let sf = scenario(d.dir(), "uac.xml", &[("AFTER_INVITE", after_invite)]);
+    let mp = free_udp_port() & !1;
+    Sipp::spawn(
+        d.dir(),
+        &[
+            "-sf",
+            sf.to_str().unwrap(),
+            &d.addr(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &mp.to_string(),
+            "-m",
+            "1",
+            "-s",
+            callee,
+            "-key",
+            "me",
+            ext,
+            "-au",
+            ext,
+            "-ap",
+            &format!("demo-{ext}"),
+            "-timeout",
+            "30",
+        ],
+    )
+}
+
+fn ok(s: Sipp, what: &str, d: &Dering) {
+    let (ok, err) = s.wait(T);
+    assert!(ok, "{what} failed: {err}\n--- pbxd log ---\n{}", d.log());
+}
+
+#[test]
+fn register_with_digest_auth_is_listed_and_persisted() {
+    let d = Dering::start();
+    let port = free_udp_port();
+    register(&d, "1001", port, 120);
+    let regs = d.query("registrations");
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0]["extension"], "1001");
+    assert_eq!(regs[0]["source"], format!("127.0.0.1:{port}"));
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    assert_eq!(store.live_bindings(0).unwrap().len(), 1);
+}
+
+#[test]
+fn call_with_rtp_both_ways_and_caller_hangs_up() {
+    let d = Dering::start();
+    let uas = callee(&d, "1002", &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
+    let uac = caller(&d, "1001", "1002", &uac_answered_then(UAC_MEDIA_AND_BYE));
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let calls = d.ended_calls(1);
+    let c = &calls[0];
+    assert_eq!(c["disposition"], "answered", "{c}");
+    assert_eq!(c["caller"], "1001");
+    assert_eq!(c["callee"], "1002");
+    assert_eq!(c["caller_name"], "Demo 1001");
+    assert_eq!(c["hangup_by"], "caller");
+    assert_eq!(c["codec"], "PCMA");
+    let billable = c["billable_seconds"].as_f64().unwrap();
+    assert!((2.5..10.0).contains(&billable), "billable {billable}");
+    assert!(c["answer_ms"].as_i64().unwrap() >= c["start_ms"].as_i64().unwrap());
+    // RTP went both ways through the relay: the caller's pcap out, the
+    // callee's echo back.
+    std::thread::sleep(Duration::from_millis(300));
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let events = store.call_events(c["uuid"].as_str().unwrap()).unwrap();
+    let media = events.iter().find(|e| e.1 == "media").expect("media event");
+    let detail = media.2.clone().unwrap();
+    let count = |k: &str| -> u64 {
+        detail
+            .split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(count("rtp_from_caller") >= 100, "{detail}");
+    assert!(count("rtp_from_callee") >= 100, "{detail}");
+}
+
+#[test]
+fn callee_hangs_up() {
+    let d = Dering::start();
+    let uas = callee(&d, "1003", &format!("{UAS_ANSWER}{UAS_SEND_BYE}"));
+    let uac = caller(&d, "1004", "1003", &uac_answered_then(UAC_WAIT_BYE));
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "answered", "{c}");
+    assert_eq!(c["hangup_by"], "callee");
+}
+
+#[test]
+fn busy_callee() {
+    let d = Dering::start();
+    let uas = callee(&d, "1005", UAS_BUSY);
+    let uac = caller(&d, "1006", "1005", &uac_final(486));
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "busy", "{c}");
+    assert_eq!(c["sip_code"], 486);
+    assert_eq!(c["billable_seconds"], 0.0);
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    let d = Dering::start();
+    let uas = callee(&d, "1007", UAS_RING_UNTIL_CANCEL);
+    let uac = caller(&d, "1008", "1007", UAC_CANCEL);
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "cancelled", "{c}");
+    assert_eq!(c["hangup_by"], "caller");
+}
+
+#[test]
+fn unregistered_and_unknown_callees() {
+    let d = Dering::start();
+    ok(
+        caller(&d, "1001", "1009", &uac_final(480)),
+        "call to unregistered 1009",
+        &d,
+    );
+    ok(
+        caller(&d, "1001", "4321", &uac_final(404)),
+        "call to unknown 4321",
+        &d,
+    );
+    assert!(d.query("cdr").is_empty(), "refused before a call existed");
+}
+
+#[test]
+fn restart_keeps_phones_registered() {
+    let mut d = Dering::start();
+    let port = free_udp_port();
+    register(&d, "1010", port, 300);
+    let sip_port = d.sip_port;
+    d.stop();
+    d.launch(sip_port);
+    let regs = d.query("registrations");
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0]["source"], format!("127.0.0.1:{port}"));
+    // The restored binding routes calls.
+    let uas = uas_on(&d, port, &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
+    ok(
+        caller(&d, "1001", "1010", &uac_answered_then(UAC_MEDIA_AND_BYE)),
+        "caller after restart",
+        &d,
+    );
+    ok(uas, "callee after restart", &d);
+}
+
+#[test]
+fn kill_dash_nine_mid_call_closes_it_as_interrupted() {
+    let mut d = Dering::start();
+    // One finished call first: it must survive the crash.
+    let uas = callee(&d, "1002", UAS_BUSY);
+    ok(caller(&d, "1001", "1002", &uac_final(486)), "busy call", &d);
+    ok(uas, "callee", &d);
+    let _uas = callee(&d, "1003", &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
+    let uac = caller(&d, "1001", "1003", &uac_answered_then(UAC_WAIT_BYE));
+    let t = std::time::Instant::now();
+    while d
+        .query("calls")
+        .first()
+        .is_none_or(|c| c["state"] != "answered")
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "call never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.kill9();
+    drop(uac);
+    let port = d.sip_port;
+    d.launch(port);
+    let calls = d.query("cdr");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["disposition"], "busy");
+    assert_eq!(calls[1]["disposition"], "interrupted");
+    assert!(
+        calls[1]["answer_ms"].is_i64(),
+        "the answer was recorded before the 200 OK"
+    );
+}

@@ -1,0 +1,197 @@
+//! Hostile and malformed traffic against a running box (OPS-5, TEL-1): the
+//! RFC 4475 torture messages as datagrams, answered as
+//! `crates/sip/tests/rfc4475-expect.tsv` says; garbage and oversized
+//! packets; and brute force, which gets the same answer for unknown users and
+//! wrong passwords and then a block that the admin CLI lifts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use dering_sip::auth::{parse_auth_params, Algorithm};
+use dering_sip::Message;
+use hwtests::{dering_bin, workspace, Dering};
+
+fn client() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    s
+}
+
+fn reply(s: &UdpSocket) -> Option<Message> {
+    let mut buf = [0u8; 65_536];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    Some(Message::parse_datagram(&buf[..n]).expect("pbxd sent a malformed message"))
+}
+
+fn options(d: &Dering, s: &UdpSocket) -> Option<u16> {
+    let port = s.local_addr().unwrap().port();
+    let msg = format!(
+        "OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{}\r\nFrom: <sip:probe@x>;tag=1\r\nTo: <sip:ping@x>\r\nCall-ID: {}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        rand_id(),
+        rand_id()
+    );
+    s.send_to(msg.as_bytes(), d.addr()).unwrap();
+    reply(s).and_then(|m| m.status())
+}
+
+fn rand_id() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[test]
+fn rfc4475_messages_against_a_running_pbxd() {
+    let d = Dering::start();
+    let dir = workspace().join("../shared/conformance/sip-rfc4475");
+    let expect =
+        std::fs::read_to_string(workspace().join("crates/sip/tests/rfc4475-expect.tsv")).unwrap();
+    let mut failures = vec![];
+    let mut n = 0;
+    for line in expect
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, want) = (cols[0], cols[2]);
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let s = client();
+        s.send_to(&bytes, d.addr()).unwrap();
+        // The first final answer (or silence); provisional answers skipped.
+        let mut got = "none".to_string();
+        while let Some(m) = reply(&s) {
+            let code = m.status().unwrap_or(0);
+            if code >= 200 {
+                got = code.to_string();
+                break;
+            }
+        }
+        if !want.split('|').any(|w| w == got) {
+            failures.push(format!("{file}: want {want}, got {got}"));
+        }
+        n += 1;
+    }
+    assert_eq!(n, 49);
+    assert!(failures.is_empty(), "{}\n{}", failures.join("\n"), d.log());
+    // And pbxd still serves.
+    assert_eq!(options(&d, &client()), Some(200));
+}
+
+#[test]
+fn garbage_and_oversized_packets_do_not_stop_pbxd() {
+    let d = Dering::start();
+    let s = client();
+    let mut junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0; 1],
+        vec![0xff; 1400],
+        b"\r\n\r\n".to_vec(),
+        b"INVITE sip:x SIP/2.0\r\n".to_vec(),
+        vec![b'A'; 65_000],
+    ];
+    let mut big =
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\n".to_vec();
+    big.extend(
+        std::iter::repeat_n(
+            b"X-Pad: 0123456789012345678901234567890123456789\r\n".to_vec(),
+            1200,
+        )
+        .flatten(),
+    );
+    big.extend(b"\r\n");
+    junk.push(big);
+    for j in &junk {
+        let _ = s.send_to(j, d.addr());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(options(&d, &client()), Some(200));
+}
+
+/// Sends a REGISTER for `user` answering the last challenge with `password`.
+fn register_attempt(
+    d: &Dering,
+    s: &UdpSocket,
+    user: &str,
+    password: &str,
+) -> (u16, Option<String>) {
+    let port = s.local_addr().unwrap().port();
+    let call_id = rand_id();
+    let base = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:dering.local SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{}\r\nFrom: <sip:{user}@dering.local>;tag=a\r\nTo: <sip:{user}@dering.local>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            rand_id()
+        )
+    };
+    s.send_to(base(1, "").as_bytes(), d.addr()).unwrap();
+    let chal = reply(s).expect("challenge");
+    assert_eq!(chal.status(), Some(401));
+    let www = chal.get("WWW-Authenticate").unwrap().to_string();
+    let params = parse_auth_params(www.trim_start_matches("Digest "));
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let (realm, nonce) = (get("realm"), get("nonce"));
+    let uri = "sip:dering.local";
+    let ha1 = Algorithm::Md5.hash(&format!("{user}:{realm}:{password}"));
+    let ha2 = Algorithm::Md5.hash(&format!("REGISTER:{uri}"));
+    let resp = Algorithm::Md5.hash(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    let auth = format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n"
+    );
+    s.send_to(base(2, &auth).as_bytes(), d.addr()).unwrap();
+    match reply(s) {
+        Some(m) => (
+            m.status().unwrap(),
+            m.get("WWW-Authenticate")
+                .map(|v| v.split("nonce").next().unwrap_or_default().to_string()),
+        ),
+        None => (0, None),
+    }
+}
+
+#[test]
+fn brute_force_is_answered_alike_then_blocked_until_unblocked() {
+    let d = Dering::start();
+    let s = client();
+    // Right password: registered.
+    assert_eq!(register_attempt(&d, &s, "1001", "demo-1001").0, 200);
+    // Unknown user and wrong password: the same answer, a fresh challenge.
+    let unknown = register_attempt(&d, &s, "9999", "whatever");
+    let wrong = register_attempt(&d, &s, "1001", "wrong-password");
+    assert_eq!(unknown.0, 401);
+    assert_eq!(
+        unknown, wrong,
+        "unknown users and wrong passwords must look the same"
+    );
+    // The default threshold is 10 failures: 8 more to reach it.
+    for _ in 0..8 {
+        let (code, _) = register_attempt(&d, &s, "1002", "guess");
+        assert_eq!(code, 401);
+    }
+    // Now blocked: silence, even for OPTIONS.
+    assert_eq!(
+        options(&d, &client()),
+        None,
+        "blocked address must be ignored"
+    );
+    let blocked = d.query("blocked");
+    assert_eq!(blocked[0]["ip"], "127.0.0.1", "{blocked:?}");
+    let out = Command::new(dering_bin())
+        .args(["unblock", "127.0.0.1", "--data-dir"])
+        .arg(PathBuf::from(d.dir()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"was_blocked\":true"));
+    assert_eq!(options(&d, &client()), Some(200));
+}
