@@ -80,14 +80,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DERING_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    pbxd::logging::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -137,9 +130,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 } else {
                     println!(
                         "{} {} -> {} {} {}s by {}",
-                        c.uuid,
-                        c.caller,
-                        c.callee,
+                        c.parties.uuid,
+                        c.parties.caller,
+                        c.parties.callee,
                         c.disposition.as_deref().unwrap_or(&c.state),
                         c.billable_seconds.unwrap_or(0.0),
                         c.hangup_by.as_deref().unwrap_or("-")

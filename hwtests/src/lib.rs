@@ -212,6 +212,12 @@ impl Drop for Dering {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // DERING_KEEP=1 keeps the data directory (logs, scenarios, database)
+        // of every box for a post-mortem.
+        if std::env::var_os("DERING_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 
@@ -220,7 +226,13 @@ pub fn scenario(dir: &Path, name: &str, subs: &[(&str, &str)]) -> PathBuf {
     let mut text =
         std::fs::read_to_string(workspace().join("hwtests/scenarios").join(name)).unwrap();
     for (k, v) in subs {
-        text = text.replace(&format!("@{k}@"), v);
+        let placeholder = format!("@{k}@");
+        assert_eq!(
+            text.matches(&placeholder).count(),
+            1,
+            "{name}: {placeholder} must occur once"
+        );
+        text = text.replace(&placeholder, v);
     }
     let path = dir.join(format!("{}-{}", rand_suffix(), name));
     std::fs::write(&path, text).unwrap();
@@ -240,7 +252,7 @@ pub struct Sipp {
 }
 
 impl Sipp {
-    pub fn spawn(dir: &Path, args: &[&str]) -> Sipp {
+    pub fn spawn(dir: &Path, args: &[String]) -> Sipp {
         require("sipp");
         let log = dir.join(format!("sipp-{}.log", rand_suffix()));
         let child = Command::new("sipp")
@@ -275,35 +287,57 @@ impl Sipp {
     }
 }
 
+/// `-au`/`-ap` for a demo extension's digest credentials.
+pub fn credentials(ext: &str) -> Vec<String> {
+    ["-au", ext, "-ap", &format!("demo-{ext}")]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A sipp phone on 127.0.0.1:`port` with its own media port, running the
+/// scenario file `sf` once; `extra` are further sipp arguments.
+pub fn phone(d: &Dering, sf: &Path, port: u16, extra: &[String]) -> Sipp {
+    let mut args: Vec<String> = ["-sf", &sf.display().to_string(), "-i", "127.0.0.1"]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+    ]);
+    args.extend(["-mp".into(), (free_udp_port() & !1).to_string()]);
+    args.extend(["-m", "1", "-timeout", "30"].map(String::from));
+    args.extend_from_slice(extra);
+    Sipp::spawn(d.dir(), &args)
+}
+
 /// Registers extension `ext` from local port `port` with sipp.
 pub fn register(d: &Dering, ext: &str, port: u16, expires: u32) {
     let sf = scenario(d.dir(), "register.xml", &[]);
-    let s = Sipp::spawn(
-        d.dir(),
-        &[
-            "-sf",
-            sf.to_str().unwrap(),
-            &d.addr(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-key",
-            "me",
-            ext,
-            "-key",
-            "exp",
-            &expires.to_string(),
-            "-au",
-            ext,
-            "-ap",
-            &format!("demo-{ext}"),
-            "-timeout",
-            "10",
-        ],
-    );
-    let (ok, err) = s.wait(Duration::from_secs(15));
+    let mut extra = vec![d.addr()];
+    extra.extend(["-key", "me", ext, "-key", "exp"].map(String::from));
+    extra.push(expires.to_string());
+    extra.extend(credentials(ext));
+    let (ok, err) = phone(d, &sf, port, &extra).wait(Duration::from_secs(15));
     assert!(ok, "sipp REGISTER of {ext} failed: {err}\n{}", d.log());
+}
+
+/// A callee phone answering on `port` as the `uas.xml` template with
+/// `behaviour` says, echoing RTP.
+pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
+    let s = phone(d, &sf, port, &["-rtp_echo".to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    s
+}
+
+/// Extension `ext` calling `callee` through the box; the `uac.xml` template
+/// continues after the INVITE with `after_invite`.
+pub fn caller(d: &Dering, ext: &str, callee: &str, after_invite: &str) -> Sipp {
+    let sf = scenario(d.dir(), "uac.xml", &[("AFTER_INVITE", after_invite)]);
+    let mut extra = vec![d.addr()];
+    extra.extend(["-s", callee, "-key", "me", ext].map(String::from));
+    extra.extend(credentials(ext));
+    phone(d, &sf, free_udp_port(), &extra)
 }

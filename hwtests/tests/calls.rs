@@ -6,29 +6,57 @@
 
 use std::time::Duration;
 
-use hwtests::{free_udp_port, register, scenario, Dering, Sipp};
+use hwtests::{callee_on, caller, free_udp_port, register, Dering, Sipp};
 
 const T: Duration = Duration::from_secs(40);
 
-const UAS_ANSWER: &str = r#"
-  <send><![CDATA[
-      SIP/2.0 180 Ringing
+/// A response to the last request received. `tag` adds our To tag, `cseq`
+/// replaces the copied CSeq, `rest` is further headers and the body.
+fn reply(status: &str, tag: bool, cseq: Option<&str>, rest: &str) -> String {
+    let to_tag = if tag { ";tag=[pid]U[call_number]" } else { "" };
+    let cseq = cseq.map_or("[last_CSeq:]".to_string(), |c| format!("CSeq: {c}"));
+    let rest = if rest.is_empty() {
+        "Content-Length: 0"
+    } else {
+        rest
+    };
+    format!(
+        r#"  <send><![CDATA[
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
-      [last_To:];tag=[pid]U[call_number]
+      [last_To:]{to_tag}
       [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
+      {cseq}
+      {rest}
+  ]]></send>
+"#
+    )
+}
+
+/// A request of the caller's inside the dialog it set up.
+fn caller_request(method: &str, cseq: u32) -> String {
+    let retrans = if method == "ACK" {
+        ""
+    } else {
+        r#" retrans="500""#
+    };
+    format!(
+        r#"  <send{retrans}><![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Max-Forwards: 70
       Content-Length: 0
   ]]></send>
-  <send retrans="500"><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
+"#
+    )
+}
+
+const SDP_ANSWER: &str = "Contact: <sip:[local_ip]:[local_port]>
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -39,23 +67,29 @@ const UAS_ANSWER: &str = r#"
       t=0 0
       m=audio [media_port] RTP/AVP 8 101
       a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-  ]]></send>
-  <recv request="ACK" crlf="true"/>
-"#;
+      a=rtpmap:101 telephone-event/8000";
 
-const UAS_WAIT_BYE: &str = r#"
-  <recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-"#;
+const RINGING_CONTACT: &str = "Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0";
+
+/// The callee rings, answers with SDP and takes the ACK.
+fn uas_answer() -> String {
+    format!(
+        "{}{}  <recv request=\"ACK\" crlf=\"true\"/>\n",
+        reply("180 Ringing", true, None, RINGING_CONTACT),
+        // The 2xx to an INVITE is retransmitted until the ACK (RFC 3261
+        // §13.3.1.4).
+        reply("200 OK", true, None, SDP_ANSWER).replacen("<send>", r#"<send retrans="500">"#, 1)
+    )
+}
+
+/// Either phone waits for the other side's BYE and confirms it.
+fn wait_bye() -> String {
+    format!(
+        "  <recv request=\"BYE\"/>\n{}",
+        reply("200 OK", false, None, "")
+    )
+}
 
 const UAS_SEND_BYE: &str = r#"
   <pause milliseconds="1500"/>
@@ -72,97 +106,21 @@ const UAS_SEND_BYE: &str = r#"
   <recv response="200"/>
 "#;
 
-const UAS_BUSY: &str = r#"
-  <send><![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-  <recv request="ACK"/>
-"#;
-
-const UAS_RING_UNTIL_CANCEL: &str = r#"
-  <send><![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port]>
-      Content-Length: 0
-  ]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-  <send><![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      CSeq: 1 INVITE
-      Content-Length: 0
-  ]]></send>
-  <recv request="ACK"/>
-"#;
-
-const UAC_ACK: &str = r#"
-  <send><![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
-      To: <sip:[service]@[remote_ip]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-  ]]></send>
-"#;
-
-fn uac_answered_then(after: &str) -> String {
-    format!("{UAC_RINGING}  <recv response=\"200\" rtd=\"true\" rrs=\"true\"/>\n{UAC_ACK}\n{after}")
+fn uas_busy() -> String {
+    format!(
+        "{}  <recv request=\"ACK\"/>\n",
+        reply("486 Busy Here", true, None, "")
+    )
 }
 
-const UAC_MEDIA_AND_BYE: &str = r#"
-  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
-  <pause milliseconds="3000"/>
-  <send retrans="500"><![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
-      To: <sip:[service]@[remote_ip]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 3 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-  ]]></send>
-  <recv response="200" crlf="true"/>
-"#;
-
-const UAC_WAIT_BYE: &str = r#"
-  <recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-"#;
+fn uas_ring_until_cancel() -> String {
+    format!(
+        "{}  <recv request=\"CANCEL\"/>\n{}{}  <recv request=\"ACK\"/>\n",
+        reply("180 Ringing", true, None, RINGING_CONTACT),
+        reply("200 OK", true, None, ""),
+        reply("487 Request Terminated", true, Some("1 INVITE"), "")
+    )
+}
 
 /// Provisional answers a caller may see before the final one.
 const UAC_RINGING: &str = r#"
@@ -170,10 +128,25 @@ const UAC_RINGING: &str = r#"
   <recv response="183" optional="true"/>
 "#;
 
-fn uac_final(code: u16) -> String {
+fn uac_answered_then(after: &str) -> String {
     format!(
-        r#"{UAC_RINGING}  <recv response="{code}"/>
-  <send><![CDATA[
+        "{UAC_RINGING}  <recv response=\"200\" rtd=\"true\" rrs=\"true\"/>\n{}{after}",
+        caller_request("ACK", 2)
+    )
+}
+
+fn uac_media_and_bye() -> String {
+    format!(
+        r#"  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
+  <pause milliseconds="3000"/>
+{}  <recv response="200" crlf="true"/>
+"#,
+        caller_request("BYE", 3)
+    )
+}
+
+/// The caller's ACK of a non-2xx final answer (same transaction as the INVITE).
+const ACK_FINAL: &str = r#"  <send><![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       [last_Via:]
       [last_From:]
@@ -183,12 +156,15 @@ fn uac_final(code: u16) -> String {
       Max-Forwards: 70
       Content-Length: 0
   ]]></send>
-"#
-    )
+"#;
+
+fn uac_final(code: u16) -> String {
+    format!("{UAC_RINGING}  <recv response=\"{code}\"/>\n{ACK_FINAL}")
 }
 
-const UAC_CANCEL: &str = r#"
-  <recv response="180"/>
+fn uac_cancel() -> String {
+    format!(
+        r#"  <recv response="180"/>
   <pause milliseconds="300"/>
   <send><![CDATA[
       CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -202,85 +178,16 @@ const UAC_CANCEL: &str = r#"
   ]]></send>
   <recv response="200"/>
   <recv response="487"/>
-  <send><![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 2 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-  ]]></send>
-"#;
+{ACK_FINAL}"#
+    )
+}
 
 /// A callee phone: registers from a free port, then answers as `behaviour`
 /// says.
 fn callee(d: &Dering, ext: &str, behaviour: &str) -> Sipp {
     let port = free_udp_port();
     register(d, ext, port, 300);
-    uas_on(d, port, behaviour)
-}
-
-fn uas_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
-    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
-    let mp = free_udp_port() & !1;
-    let s = Sipp::spawn(
-        d.dir(),
-        &[
-            "-sf",
-            sf.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-timeout",
-            "30",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    s
-}
-
-fn caller(d: &Dering, ext: &str, callee: &str, after_invite: &str) -> Sipp {
-    let sf = scenario(d.dir(), "uac.xml", &[("AFTER_INVITE", after_invite)]);
-    let mp = free_udp_port() & !1;
-    Sipp::spawn(
-        d.dir(),
-        &[
-            "-sf",
-            sf.to_str().unwrap(),
-            &d.addr(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-m",
-            "1",
-            "-s",
-            callee,
-            "-key",
-            "me",
-            ext,
-            "-au",
-            ext,
-            "-ap",
-            &format!("demo-{ext}"),
-            "-timeout",
-            "30",
-        ],
-    )
+    callee_on(d, port, behaviour)
 }
 
 fn ok(s: Sipp, what: &str, d: &Dering) {
@@ -304,8 +211,8 @@ fn register_with_digest_auth_is_listed_and_persisted() {
 #[test]
 fn call_with_rtp_both_ways_and_caller_hangs_up() {
     let d = Dering::start();
-    let uas = callee(&d, "1002", &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
-    let uac = caller(&d, "1001", "1002", &uac_answered_then(UAC_MEDIA_AND_BYE));
+    let uas = callee(&d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller(&d, "1001", "1002", &uac_answered_then(&uac_media_and_bye()));
     ok(uac, "caller", &d);
     ok(uas, "callee", &d);
     let calls = d.ended_calls(1);
@@ -341,8 +248,8 @@ fn call_with_rtp_both_ways_and_caller_hangs_up() {
 #[test]
 fn callee_hangs_up() {
     let d = Dering::start();
-    let uas = callee(&d, "1003", &format!("{UAS_ANSWER}{UAS_SEND_BYE}"));
-    let uac = caller(&d, "1004", "1003", &uac_answered_then(UAC_WAIT_BYE));
+    let uas = callee(&d, "1003", &format!("{}{UAS_SEND_BYE}", uas_answer()));
+    let uac = caller(&d, "1004", "1003", &uac_answered_then(&wait_bye()));
     ok(uac, "caller", &d);
     ok(uas, "callee", &d);
     let c = &d.ended_calls(1)[0];
@@ -353,7 +260,7 @@ fn callee_hangs_up() {
 #[test]
 fn busy_callee() {
     let d = Dering::start();
-    let uas = callee(&d, "1005", UAS_BUSY);
+    let uas = callee(&d, "1005", &uas_busy());
     let uac = caller(&d, "1006", "1005", &uac_final(486));
     ok(uac, "caller", &d);
     ok(uas, "callee", &d);
@@ -366,8 +273,8 @@ fn busy_callee() {
 #[test]
 fn caller_cancels_while_ringing() {
     let d = Dering::start();
-    let uas = callee(&d, "1007", UAS_RING_UNTIL_CANCEL);
-    let uac = caller(&d, "1008", "1007", UAC_CANCEL);
+    let uas = callee(&d, "1007", &uas_ring_until_cancel());
+    let uac = caller(&d, "1008", "1007", &uac_cancel());
     ok(uac, "caller", &d);
     ok(uas, "callee", &d);
     let c = &d.ended_calls(1)[0];
@@ -403,9 +310,9 @@ fn restart_keeps_phones_registered() {
     assert_eq!(regs.len(), 1, "{regs:?}");
     assert_eq!(regs[0]["source"], format!("127.0.0.1:{port}"));
     // The restored binding routes calls.
-    let uas = uas_on(&d, port, &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
+    let uas = callee_on(&d, port, &format!("{}{}", uas_answer(), wait_bye()));
     ok(
-        caller(&d, "1001", "1010", &uac_answered_then(UAC_MEDIA_AND_BYE)),
+        caller(&d, "1001", "1010", &uac_answered_then(&uac_media_and_bye())),
         "caller after restart",
         &d,
     );
@@ -416,11 +323,11 @@ fn restart_keeps_phones_registered() {
 fn kill_dash_nine_mid_call_closes_it_as_interrupted() {
     let mut d = Dering::start();
     // One finished call first: it must survive the crash.
-    let uas = callee(&d, "1002", UAS_BUSY);
+    let uas = callee(&d, "1002", &uas_busy());
     ok(caller(&d, "1001", "1002", &uac_final(486)), "busy call", &d);
     ok(uas, "callee", &d);
-    let _uas = callee(&d, "1003", &format!("{UAS_ANSWER}{UAS_WAIT_BYE}"));
-    let uac = caller(&d, "1001", "1003", &uac_answered_then(UAC_WAIT_BYE));
+    let _uas = callee(&d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller(&d, "1001", "1003", &uac_answered_then(&wait_bye()));
     let t = std::time::Instant::now();
     while d
         .query("calls")

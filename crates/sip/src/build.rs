@@ -172,12 +172,24 @@ pub fn request(spec: RequestSpec<'_>) -> Result<Vec<u8>, ParseError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn response_copies_dialog_headers_and_parses_back() {
-        let req = Message::parse_datagram(
+    fn request_fixture() -> Message {
+        Message::parse_datagram(
             b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP g;branch=z9hG4bK2\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn contact_header_is_written() {
+        let contact = header("Contact", "<sip:dering@127.0.0.1:5060>");
+        let out = response(&request_fixture(), 200, Some("t"), vec![contact], b"");
+        let m = Message::parse_datagram(&out).unwrap();
+        assert_eq!(m.get("Contact"), Some("<sip:dering@127.0.0.1:5060>"));
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_parses_back() {
+        let req = request_fixture();
         let out = response(
             &req,
             420,
@@ -219,32 +231,5 @@ mod tests {
             .eq_ignore_ascii_case("sip:1002@127.0.0.1:5072;transport=udp"));
         assert_eq!(m.body, b"v=0\r\n");
         assert_eq!(m.cseq().unwrap().0, 1);
-    }
-}
-
-#[cfg(test)]
-mod contact_tests {
-    use super::*;
-
-    #[test]
-    fn contact_header_is_written() {
-        let req = Message::parse_datagram(
-            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
-        )
-        .unwrap();
-        let out = response(
-            &req,
-            200,
-            Some("t"),
-            vec![header("Contact", "<sip:dering@127.0.0.1:5060>")],
-            b"",
-        );
-        let m = Message::parse_datagram(&out).unwrap();
-        assert_eq!(
-            m.get("Contact"),
-            Some("<sip:dering@127.0.0.1:5060>"),
-            "{}",
-            String::from_utf8_lossy(&out)
-        );
     }
 }

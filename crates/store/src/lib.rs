@@ -57,17 +57,6 @@ impl Disposition {
     }
 }
 
-/// A call as it starts (the row is `active` until [`CallEnd`]).
-#[derive(Debug, Clone)]
-pub struct CallStart {
-    pub uuid: String,
-    pub caller: String,
-    pub caller_name: Option<String>,
-    pub callee: String,
-    pub callee_name: Option<String>,
-    pub start_ms: i64,
-}
-
 #[derive(Debug, Clone)]
 pub struct CallEnd {
     pub uuid: String,
@@ -78,10 +67,10 @@ pub struct CallEnd {
     pub sip_code: Option<u16>,
 }
 
-/// One row of the call detail record, as `dering cdr --json` prints it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CallRecord {
-    pub id: i64,
+/// Who called whom and when: what a live call and a call record share
+/// (TEL-3: caller identity wherever a call is shown).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallParties {
     pub uuid: String,
     pub caller: String,
     pub caller_name: Option<String>,
@@ -89,6 +78,14 @@ pub struct CallRecord {
     pub callee_name: Option<String>,
     pub start_ms: i64,
     pub answer_ms: Option<i64>,
+}
+
+/// One row of the call detail record, as `dering cdr --json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub parties: CallParties,
     pub end_ms: Option<i64>,
     pub state: String,
     pub disposition: Option<String>,
@@ -115,7 +112,8 @@ pub struct Binding {
 /// One write, as queued to the writer thread.
 #[derive(Debug, Clone)]
 pub enum Op {
-    CallStart(CallStart),
+    /// A call starts; its row is `active` until [`Op::CallEnd`].
+    CallStart(CallParties),
     CallAnswered {
         uuid: String,
         at_ms: i64,
@@ -220,42 +218,56 @@ impl Store {
         Ok(())
     }
 
-    pub fn calls(&self) -> Result<Vec<CallRecord>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, uuid, caller, caller_name, callee, callee_name, start_ms, answer_ms, end_ms,
-                    state, disposition, hangup_by, hangup_cause, sip_code, billable_ms, codec
-             FROM calls ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(CallRecord {
-                id: r.get(0)?,
-                uuid: r.get(1)?,
-                caller: r.get(2)?,
-                caller_name: r.get(3)?,
-                callee: r.get(4)?,
-                callee_name: r.get(5)?,
-                start_ms: r.get(6)?,
-                answer_ms: r.get(7)?,
-                end_ms: r.get(8)?,
-                state: r.get(9)?,
-                disposition: r.get(10)?,
-                hangup_by: r.get(11)?,
-                hangup_cause: r.get(12)?,
-                sip_code: r.get(13)?,
-                billable_seconds: r.get::<_, Option<i64>>(14)?.map(|ms| ms as f64 / 1000.0),
-                codec: r.get(15)?,
-            })
-        })?;
+    /// Runs a SELECT and maps every row.
+    fn select<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(params, map)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    pub fn calls(&self) -> Result<Vec<CallRecord>> {
+        self.select(
+            "SELECT id, uuid, caller, caller_name, callee, callee_name, start_ms, answer_ms, end_ms,
+                    state, disposition, hangup_by, hangup_cause, sip_code, billable_ms, codec
+             FROM calls ORDER BY id",
+            [],
+            |r| {
+                Ok(CallRecord {
+                    id: r.get(0)?,
+                    parties: CallParties {
+                        uuid: r.get(1)?,
+                        caller: r.get(2)?,
+                        caller_name: r.get(3)?,
+                        callee: r.get(4)?,
+                        callee_name: r.get(5)?,
+                        start_ms: r.get(6)?,
+                        answer_ms: r.get(7)?,
+                    },
+                    end_ms: r.get(8)?,
+                    state: r.get(9)?,
+                    disposition: r.get(10)?,
+                    hangup_by: r.get(11)?,
+                    hangup_cause: r.get(12)?,
+                    sip_code: r.get(13)?,
+                    billable_seconds: r.get::<_, Option<i64>>(14)?.map(|ms| ms as f64 / 1000.0),
+                    codec: r.get(15)?,
+                })
+            },
+        )
+    }
+
     pub fn call_events(&self, uuid: &str) -> Result<Vec<(i64, String, Option<String>)>> {
-        let mut st = self.conn.prepare(
+        self.select(
             "SELECT e.at_ms, e.kind, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id
              WHERE c.uuid = ?1 ORDER BY e.id",
-        )?;
-        let rows = st.query_map([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+            [uuid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Bindings still valid at `now_ms`; expired ones are deleted.
@@ -264,23 +276,23 @@ impl Store {
             "DELETE FROM registrations WHERE expires_at_ms <= ?1",
             [now_ms],
         )?;
-        let mut st = self.conn.prepare(
+        self.select(
             "SELECT aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent
              FROM registrations ORDER BY aor, contact",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(Binding {
-                aor: r.get(0)?,
-                contact: r.get(1)?,
-                transport: r.get(2)?,
-                source: r.get(3)?,
-                expires_at_ms: r.get(4)?,
-                call_id: r.get(5)?,
-                cseq: r.get(6)?,
-                user_agent: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(Binding {
+                    aor: r.get(0)?,
+                    contact: r.get(1)?,
+                    transport: r.get(2)?,
+                    source: r.get(3)?,
+                    expires_at_ms: r.get(4)?,
+                    call_id: r.get(5)?,
+                    cseq: r.get(6)?,
+                    user_agent: r.get(7)?,
+                })
+            },
+        )
     }
 
     pub fn call_state(&self, uuid: &str) -> Result<Option<String>> {
@@ -360,13 +372,14 @@ mod tests {
     use super::*;
 
     fn start(uuid: &str) -> Op {
-        Op::CallStart(CallStart {
+        Op::CallStart(CallParties {
             uuid: uuid.into(),
             caller: "1001".into(),
             caller_name: Some("Budi".into()),
             callee: "1002".into(),
             callee_name: None,
             start_ms: 1_000,
+            answer_ms: None,
         })
     }
 

@@ -22,7 +22,7 @@ use dering_sip::transaction::{
 use dering_sip::uas::{classify_datagram, Verdict};
 use dering_sip::uri::Uri;
 use dering_sip::{Message, Method};
-use dering_store::{Binding, CallEnd, CallStart, Disposition, Op};
+use dering_store::{Binding, CallEnd, CallParties, Disposition, Op};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -120,15 +120,8 @@ struct ReInvite {
 #[derive(Debug)]
 struct Call {
     id: u64,
-    uuid: String,
+    parties: CallParties,
     state: CallState,
-    caller: String,
-    caller_name: Option<String>,
-    callee: String,
-    callee_name: Option<String>,
-    start_ms: i64,
-    answer_ms: Option<i64>,
-    started: Instant,
     /// The A-leg INVITE server transaction.
     a_key: String,
     a: Dialog,
@@ -144,6 +137,32 @@ struct Call {
     no_answer_at: Instant,
     reinvite: Option<ReInvite>,
     sdp_version: u64,
+}
+
+/// How a call ended, for its record.
+#[derive(Debug, Clone)]
+struct Ending {
+    disposition: Disposition,
+    /// "caller", "callee" or "system".
+    by: &'static str,
+    cause: String,
+    code: Option<u16>,
+}
+
+impl Ending {
+    fn new(
+        disposition: Disposition,
+        by: &'static str,
+        cause: impl Into<String>,
+        code: Option<u16>,
+    ) -> Ending {
+        Ending {
+            disposition,
+            by,
+            cause: cause.into(),
+            code,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,12 +185,9 @@ enum Deferred {
 /// A live call, as `dering calls` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallView {
-    pub uuid: String,
+    #[serde(flatten)]
+    pub parties: CallParties,
     pub state: CallState,
-    pub caller: String,
-    pub callee: String,
-    pub start_ms: i64,
-    pub answer_ms: Option<i64>,
     pub codec: Option<String>,
     pub a_port: u16,
     pub b_port: u16,
@@ -218,6 +234,47 @@ impl Listen {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         }
+    }
+
+    /// A Via for a new request of ours, with a fresh branch.
+    fn via(&self, t: Transport) -> String {
+        format!(
+            "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
+            t.via_name(),
+            self.host(),
+            self.port(t),
+            random_token(16)
+        )
+    }
+
+    fn contact(&self, t: Transport) -> String {
+        let tp = match t {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("<sip:dering@{}:{}{tp}>", self.host(), self.port(t))
+    }
+}
+
+impl Dialog {
+    /// A request in this dialog with its current CSeq (RFC 3261 §12.2.1.1).
+    fn request(&self, listen: &Listen, method: rsip::Method, body: &[u8]) -> Option<Vec<u8>> {
+        let t = self.peer.transport;
+        build::request(RequestSpec {
+            contact: (method == rsip::Method::Invite).then(|| listen.contact(t)),
+            method,
+            uri: &self.target,
+            via: listen.via(t),
+            from: self.local.clone(),
+            to: self.remote.clone(),
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            extra: vec![],
+            content_type: (!body.is_empty()).then_some("application/sdp"),
+            body,
+        })
+        .ok()
     }
 }
 
@@ -340,18 +397,14 @@ impl Core {
             .calls
             .values()
             .map(|c| CallView {
-                uuid: c.uuid.clone(),
+                parties: c.parties.clone(),
                 state: c.state,
-                caller: c.caller.clone(),
-                callee: c.callee.clone(),
-                start_ms: c.start_ms,
-                answer_ms: c.answer_ms,
                 codec: c.codec.clone(),
                 a_port: c.a_port,
                 b_port: c.b_port,
             })
             .collect();
-        v.sort_by_key(|c| c.start_ms);
+        v.sort_by_key(|c| c.parties.start_ms);
         v
     }
 
@@ -445,17 +498,19 @@ impl Core {
     pub fn media_failed(&mut self, now: Now, call: u64) {
         if let Some(c) = self.calls.get(&call) {
             if c.state == CallState::Ringing {
-                let (a_key, invite) = (c.a_key.clone(), c.b_invite_key.clone());
+                let invite = c.b_invite_key.clone();
                 self.send_cancel(now, call);
                 self.tx.forget_client(&invite);
                 self.end_call(
                     now,
                     call,
-                    Disposition::Failed,
-                    "system",
-                    "media ports unavailable",
-                    Some(503),
-                    Some((a_key, 503)),
+                    Ending::new(
+                        Disposition::Failed,
+                        "system",
+                        "media ports unavailable",
+                        Some(503),
+                    ),
+                    503,
                 );
             }
         }
@@ -530,29 +585,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    fn via(&self, t: Transport) -> String {
-        format!(
-            "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
-            t.via_name(),
-            self.listen.host(),
-            self.listen.port(t),
-            random_token(16)
-        )
-    }
-
-    fn contact(&self, t: Transport) -> String {
-        let tp = match t {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-            Transport::Tls => ";transport=tls",
-        };
-        format!(
-            "<sip:dering@{}:{}{tp}>",
-            self.listen.host(),
-            self.listen.port(t)
-        )
     }
 
     fn on_request(&mut self, now: Now, peer: Peer, mut req: Message) {
@@ -892,12 +924,12 @@ impl Core {
         let spec = RequestSpec {
             method: rsip::Method::Invite,
             uri: &b.target,
-            via: self.via(b.peer.transport),
+            via: self.listen.via(b.peer.transport),
             from: b.local.clone(),
             to: b.remote.clone(),
             call_id: &b.call_id,
             cseq: b.cseq,
-            contact: Some(self.contact(b.peer.transport)),
+            contact: Some(self.listen.contact(b.peer.transport)),
             extra: vec![header("Allow", ALLOW)],
             content_type: Some("application/sdp"),
             body: &body,
@@ -927,14 +959,16 @@ impl Core {
             side: Side::A,
             addr: a_sock,
         }));
-        self.store(Op::CallStart(CallStart {
+        let parties = CallParties {
             uuid: uuid.clone(),
-            caller: caller.clone(),
-            caller_name: caller_name.clone(),
-            callee: callee.clone(),
-            callee_name: Some(callee_name.clone()),
+            caller,
+            caller_name,
+            callee,
+            callee_name: Some(callee_name),
             start_ms: now.wall_ms,
-        }));
+            answer_ms: None,
+        };
+        self.store(Op::CallStart(parties.clone()));
         tracing::info!(call = id, %uuid, "call started");
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
         self.by_call_id.insert(b_call_id, (id, Side::B));
@@ -946,15 +980,8 @@ impl Core {
             id,
             Call {
                 id,
-                uuid,
+                parties,
                 state: CallState::Ringing,
-                caller,
-                caller_name,
-                callee,
-                callee_name: Some(callee_name),
-                start_ms: now.wall_ms,
-                answer_ms: None,
-                started: now.at,
                 a_key: key.to_string(),
                 a,
                 b,
@@ -1000,7 +1027,7 @@ impl Core {
         let a_key = c.a_key.clone();
         let tag = NameAddr::parse(&c.a.local).ok()?.tag()?.to_string();
         let mut extra = extra;
-        extra.push(header("Contact", self.contact(c.a.peer.transport)));
+        extra.push(header("Contact", self.listen.contact(c.a.peer.transport)));
         if !body.is_empty() {
             extra.push(header("Content-Type", "application/sdp"));
         }
@@ -1095,27 +1122,7 @@ impl Core {
             if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
                 c.b.target = ct.uri;
             }
-            let via = format!(
-                "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
-                c.b.peer.transport.via_name(),
-                self.listen.host(),
-                self.listen.port(c.b.peer.transport),
-                random_token(16)
-            );
-            let ack = build::request(RequestSpec {
-                method: rsip::Method::Ack,
-                uri: &c.b.target,
-                via,
-                from: c.b.local.clone(),
-                to: c.b.remote.clone(),
-                call_id: &c.b.call_id,
-                cseq: c.b.cseq,
-                contact: None,
-                extra: vec![],
-                content_type: None,
-                body: b"",
-            })
-            .ok();
+            let ack = c.b.request(&self.listen, rsip::Method::Ack, b"");
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
@@ -1152,15 +1159,11 @@ impl Core {
             let Some(codec) = codec else {
                 tracing::warn!(call, "callee answered without G.711");
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
-                let a_key = self.calls.get(&call).map(|c| c.a_key.clone());
                 self.end_call(
                     now,
                     call,
-                    Disposition::Failed,
-                    "callee",
-                    "no common codec",
-                    Some(488),
-                    a_key.map(|k| (k, 488)),
+                    Ending::new(Disposition::Failed, "callee", "no common codec", Some(488)),
+                    488,
                 );
                 return;
             };
@@ -1169,9 +1172,9 @@ impl Core {
                 return;
             };
             c.state = CallState::Answered;
-            c.answer_ms = Some(now.wall_ms);
+            c.parties.answer_ms = Some(now.wall_ms);
             c.codec = Some(codec.clone());
-            let uuid = c.uuid.clone();
+            let uuid = c.parties.uuid.clone();
             self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
             if let Some((a_key, data)) = self.response_to_a(call, 200, &body, vec![]) {
@@ -1201,15 +1204,11 @@ impl Core {
             401 | 407 => 480,
             c => c,
         };
-        let a_key = c.a_key.clone();
         self.end_call(
             now,
             call,
-            disposition,
-            "callee",
-            &cause,
-            Some(code),
-            Some((a_key, a_code)),
+            Ending::new(disposition, "callee", cause, Some(code)),
+            a_code,
         );
     }
 
@@ -1227,15 +1226,17 @@ impl Core {
                 }
             }
             ClientPurpose::BInvite(call) => {
-                if let Some(a_key) = self.calls.get(&call).map(|c| c.a_key.clone()) {
+                if self.calls.contains_key(&call) {
                     self.end_call(
                         now,
                         call,
-                        Disposition::Failed,
-                        "system",
-                        "callee did not respond",
-                        Some(408),
-                        Some((a_key, 408)),
+                        Ending::new(
+                            Disposition::Failed,
+                            "system",
+                            "callee did not respond",
+                            Some(408),
+                        ),
+                        408,
                     );
                 }
             }
@@ -1278,17 +1279,16 @@ impl Core {
             .get(&call)
             .is_some_and(|c| c.state == CallState::Ringing)
         {
-            self.send_cancel(now, call);
-            self.end_call(
-                now,
-                call,
-                Disposition::Cancelled,
-                "caller",
-                "caller cancelled",
-                Some(487),
-                Some((invite_key, 487)),
-            );
+            self.caller_gave_up(now, call, "caller cancelled");
         }
+    }
+
+    /// The caller left a ringing call: cancel the callee, record the call,
+    /// then answer the caller's INVITE with 487.
+    fn caller_gave_up(&mut self, now: Now, call: u64, cause: &str) {
+        self.send_cancel(now, call);
+        let ending = Ending::new(Disposition::Cancelled, "caller", cause, Some(487));
+        self.end_call(now, call, ending, 487);
     }
 
     fn on_bye(&mut self, now: Now, key: &str, req: &Message) {
@@ -1303,17 +1303,7 @@ impl Core {
         };
         if c.state == CallState::Ringing && side == Side::A {
             // BYE before the answer reached the caller: treat as CANCEL.
-            let a_key = c.a_key.clone();
-            self.send_cancel(now, call);
-            self.end_call(
-                now,
-                call,
-                Disposition::Cancelled,
-                "caller",
-                "BYE before answer",
-                Some(487),
-                Some((a_key, 487)),
-            );
+            self.caller_gave_up(now, call, "BYE before answer");
             self.tx.respond(now.at, key, 200, data);
             return;
         }
@@ -1323,22 +1313,18 @@ impl Core {
             Side::A => "caller",
             Side::B => "callee",
         };
-        let op = self.finish(now, call, Disposition::Answered, who, "BYE", None);
+        let op = self.finish(
+            now,
+            call,
+            Ending::new(Disposition::Answered, who, "BYE", None),
+        );
         if let Some(op) = op {
             self.respond_after(op, key.to_string(), 200, data);
         }
     }
 
     /// Removes the call and returns its closing record.
-    fn finish(
-        &mut self,
-        now: Now,
-        call: u64,
-        disposition: Disposition,
-        by: &str,
-        cause: &str,
-        code: Option<u16>,
-    ) -> Option<Op> {
+    fn finish(&mut self, now: Now, call: u64, ending: Ending) -> Option<Op> {
         let c = self.calls.remove(&call)?;
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
@@ -1347,41 +1333,27 @@ impl Core {
         self.ports.extend([c.a_port, c.b_port]);
         self.out.push_back(Output::Media(MediaCmd::Close {
             call,
-            uuid: c.uuid.clone(),
+            uuid: c.parties.uuid.clone(),
         }));
-        tracing::info!(call, uuid = %c.uuid, disposition = disposition.as_str(), by, "call ended");
-        let _ = (c.started, &c.caller_name, &c.callee_name, &c.b_invite);
+        tracing::info!(call, uuid = %c.parties.uuid, disposition = ending.disposition.as_str(), by = ending.by, "call ended");
         Some(Op::CallEnd(CallEnd {
-            uuid: c.uuid,
+            uuid: c.parties.uuid,
             end_ms: now.wall_ms,
-            disposition,
-            hangup_by: by.to_string(),
-            hangup_cause: cause.to_string(),
-            sip_code: code,
+            disposition: ending.disposition,
+            hangup_by: ending.by.to_string(),
+            hangup_cause: ending.cause,
+            sip_code: ending.code,
         }))
     }
 
-    /// Ends an unanswered call: record first, then the final answer to A.
-    #[allow(clippy::too_many_arguments)]
-    fn end_call(
-        &mut self,
-        now: Now,
-        call: u64,
-        disposition: Disposition,
-        by: &str,
-        cause: &str,
-        code: Option<u16>,
-        answer_a: Option<(String, u16)>,
-    ) {
-        let response = answer_a.and_then(|(key, code)| {
-            let (_, data) = self.response_to_a(call, code, b"", vec![])?;
-            Some((key, code, data))
-        });
-        let Some(op) = self.finish(now, call, disposition, by, cause, code) else {
+    /// Ends an unanswered call: record first, then `a_code` to the caller.
+    fn end_call(&mut self, now: Now, call: u64, ending: Ending, a_code: u16) {
+        let response = self.response_to_a(call, a_code, b"", vec![]);
+        let Some(op) = self.finish(now, call, ending) else {
             return;
         };
         match response {
-            Some((key, code, data)) => self.respond_after(op, key, code, data),
+            Some((key, data)) => self.respond_after(op, key, a_code, data),
             None => self.store(op),
         }
     }
@@ -1430,42 +1402,15 @@ impl Core {
         method: rsip::Method,
         sdp: Option<Vec<u8>>,
     ) -> Option<String> {
-        let via_t;
-        let contact;
-        let spec_parts = {
-            let c = self.calls.get_mut(&call)?;
-            let d = match side {
-                Side::A => &mut c.a,
-                Side::B => &mut c.b,
-            };
-            d.cseq += 1;
-            via_t = d.peer.transport;
-            contact = (method == rsip::Method::Invite).then_some(());
-            (
-                d.target.clone(),
-                d.local.clone(),
-                d.remote.clone(),
-                d.call_id.clone(),
-                d.cseq,
-                d.peer,
-            )
+        let listen = self.listen;
+        let c = self.calls.get_mut(&call)?;
+        let d = match side {
+            Side::A => &mut c.a,
+            Side::B => &mut c.b,
         };
-        let (target, local, remote, call_id, cseq, peer) = spec_parts;
-        let body = sdp.unwrap_or_default();
-        let data = build::request(RequestSpec {
-            method,
-            uri: &target,
-            via: self.via(via_t),
-            from: local,
-            to: remote,
-            call_id: &call_id,
-            cseq,
-            contact: contact.map(|()| self.contact(via_t)),
-            extra: vec![],
-            content_type: (!body.is_empty()).then_some("application/sdp"),
-            body: &body,
-        })
-        .ok()?;
+        d.cseq += 1;
+        let data = d.request(&listen, method, &sdp.unwrap_or_default())?;
+        let peer = d.peer;
         let m = Message::parse_datagram(&data).ok()?;
         let k = self.tx.send_request(now.at, peer, m, data)?;
         self.clients.insert(k.clone(), ClientPurpose::InDialog);
@@ -1479,7 +1424,11 @@ impl Core {
             Side::A => "caller",
             Side::B => "callee",
         };
-        if let Some(op) = self.finish(now, call, Disposition::Answered, by, cause, None) {
+        if let Some(op) = self.finish(
+            now,
+            call,
+            Ending::new(Disposition::Answered, by, cause, None),
+        ) {
             self.store(op);
         }
     }
@@ -1553,7 +1502,7 @@ impl Core {
                 server_key: key.to_string(),
                 client_key,
             });
-            let uuid = c.uuid.clone();
+            let uuid = c.parties.uuid.clone();
             self.store(Op::CallEvent {
                 uuid,
                 at_ms: now.wall_ms,
@@ -1586,27 +1535,9 @@ impl Core {
                 Side::A => &c.a,
                 Side::B => &c.b,
             };
-            let ack = build::request(RequestSpec {
-                method: rsip::Method::Ack,
-                uri: &d.target,
-                via: format!(
-                    "SIP/2.0/{} {}:{};branch=z9hG4bK{};rport",
-                    d.peer.transport.via_name(),
-                    self.listen.host(),
-                    self.listen.port(d.peer.transport),
-                    random_token(16)
-                ),
-                from: d.local.clone(),
-                to: d.remote.clone(),
-                call_id: &d.call_id,
-                cseq: d.cseq,
-                contact: None,
-                extra: vec![],
-                content_type: None,
-                body: b"",
-            });
+            let ack = d.request(&self.listen, rsip::Method::Ack, b"");
             let peer = d.peer;
-            if let Ok(ack) = ack {
+            if let Some(ack) = ack {
                 self.out
                     .push_back(Output::Transmit(Transmit { peer, data: ack }));
             }
@@ -1640,7 +1571,7 @@ impl Core {
             let tag = NameAddr::parse(req.get("To").unwrap_or_default())
                 .ok()
                 .and_then(|n| n.tag().map(str::to_string));
-            let contact = self.contact(req_transport(&req));
+            let contact = self.listen.contact(req_transport(&req));
             let data = build::response(
                 &req,
                 200,
@@ -1669,22 +1600,19 @@ impl Core {
                 contact: c.value,
             });
         }
-        let ringing: Vec<(u64, String)> = self
+        let ringing: Vec<u64> = self
             .calls
             .values()
             .filter(|c| c.state == CallState::Ringing && c.no_answer_at <= now.at)
-            .map(|c| (c.id, c.a_key.clone()))
+            .map(|c| c.id)
             .collect();
-        for (call, a_key) in ringing {
+        for call in ringing {
             self.send_cancel(now, call);
             self.end_call(
                 now,
                 call,
-                Disposition::NoAnswer,
-                "system",
-                "no answer",
-                Some(480),
-                Some((a_key, 480)),
+                Ending::new(Disposition::NoAnswer, "system", "no answer", Some(480)),
+                480,
             );
         }
         let mut due = Vec::new();
@@ -1698,7 +1626,7 @@ impl Core {
             let data = build::request(RequestSpec {
                 method: rsip::Method::Options,
                 uri: &uri,
-                via: self.via(peer.transport),
+                via: self.listen.via(peer.transport),
                 from: format!("<sip:dering@{}>;tag={}", self.realm, random_token(8)),
                 to: format!("<{uri}>"),
                 call_id: &format!("{}@dering", random_token(16)),

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod core;
 pub mod guard;
+pub mod logging;
 pub mod registrar;
 pub mod relay;
 pub mod shell;

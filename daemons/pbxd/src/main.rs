@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    tracing_subscriber_init();
+    pbxd::logging::init();
     let mut config = PathBuf::from("/etc/dering/dering.toml");
     let mut data_dir = PathBuf::from("/var/lib/dering");
     let mut args = std::env::args().skip(1);
@@ -58,16 +58,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr (journald collects them under systemd).
-fn tracing_subscriber_init() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DERING_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
