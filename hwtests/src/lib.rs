@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod phone;
+
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -61,6 +63,7 @@ pub struct Dering {
     pub data: tempfile::TempDir,
     pub config: PathBuf,
     pub sip_port: u16,
+    pub tls_port: u16,
 }
 
 impl Dering {
@@ -85,6 +88,7 @@ impl Dering {
             data,
             config,
             sip_port: 0,
+            tls_port: 0,
         };
         d.launch(0);
         d
@@ -125,13 +129,24 @@ impl Dering {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("udp:"))
             .unwrap();
-        self.sip_port = udp.rsplit(':').next().unwrap().parse().unwrap();
+        let port_of = |w: &str| -> u16 { w.rsplit(':').next().unwrap().parse().unwrap() };
+        self.sip_port = port_of(udp);
+        self.tls_port = port_of(
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("tls:"))
+                .unwrap(),
+        );
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
     }
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.sip_port)
+    }
+
+    pub fn tls_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.tls_port)
     }
 
     pub fn dir(&self) -> &Path {
@@ -335,8 +350,19 @@ pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
 /// Extension `ext` calling `callee` through the box; the `uac.xml` template
 /// continues after the INVITE with `after_invite`.
 pub fn caller(d: &Dering, ext: &str, callee: &str, after_invite: &str) -> Sipp {
+    caller_over(d, "u1", ext, callee, after_invite)
+}
+
+/// [`caller`] over sipp transport `transport` (`u1` UDP, `t1` TCP).
+pub fn caller_over(
+    d: &Dering,
+    transport: &str,
+    ext: &str,
+    callee: &str,
+    after_invite: &str,
+) -> Sipp {
     let sf = scenario(d.dir(), "uac.xml", &[("AFTER_INVITE", after_invite)]);
-    let mut extra = vec![d.addr()];
+    let mut extra = vec![d.addr(), "-t".to_string(), transport.to_string()];
     extra.extend(["-s", callee, "-key", "me", ext].map(String::from));
     extra.extend(credentials(ext));
     phone(d, &sf, free_udp_port(), &extra)

@@ -1,12 +1,14 @@
 //! End-to-end calls through a running box with sipp phones (TEL-1, TEL-2,
 //! TEL-7, OPS-1, OPS-2): registration with digest auth, calls with RTP both
 //! ways, busy, unregistered and unknown callees, CANCEL, BYE from each
-//! side, restart with phones registered, kill -9 mid-call.
+//! side, hold and resume, phones on TCP and TLS, restart with phones
+//! registered, kill -9 mid-call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use hwtests::{callee_on, caller, free_udp_port, register, Dering, Sipp};
+use hwtests::phone::StreamPhone;
+use hwtests::{callee_on, caller, caller_over, free_udp_port, register, Dering, Sipp};
 
 const T: Duration = Duration::from_secs(40);
 
@@ -182,6 +184,75 @@ fn uac_cancel() -> String {
     )
 }
 
+/// The caller puts the call on hold (sendonly) and expects the callee's
+/// recvonly back through pbxd, then resumes (sendrecv) and hangs up.
+fn uac_hold_resume_bye() -> String {
+    let reinvite = |cseq: u32, dir: &str| {
+        format!(
+            r#"  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller [me]" <sip:[me]@[remote_ip]>;tag=[pid]T[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:[me]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a={dir}
+  ]]></send>
+  <recv response="100" optional="true"/>
+"#
+        )
+    };
+    format!(
+        r#"{}  <recv response="200">
+    <action><ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/></action>
+  </recv>
+  <Reference variables="held"/>
+{}{}  <recv response="200">
+    <action><ereg regexp="a=sendrecv" search_in="body" check_it="true" assign_to="resumed"/></action>
+  </recv>
+  <Reference variables="resumed"/>
+{}{}  <recv response="200" crlf="true"/>
+"#,
+        reinvite(3, "sendonly"),
+        caller_request("ACK", 3),
+        reinvite(4, "sendrecv"),
+        caller_request("ACK", 4),
+        caller_request("BYE", 5)
+    )
+}
+
+/// The callee answers each re-INVITE, checking the direction it was asked
+/// for and answering with the mirror of it (RFC 3264 §6.1).
+fn uas_take_reinvite(asked: &str, answer: &str, var: &str) -> String {
+    let sdp = SDP_ANSWER.replace(
+        "a=rtpmap:101 telephone-event/8000",
+        &format!("a=rtpmap:101 telephone-event/8000\n      a={answer}"),
+    );
+    format!(
+        r#"  <recv request="INVITE">
+    <action><ereg regexp="a={asked}" search_in="body" check_it="true" assign_to="{var}"/></action>
+  </recv>
+  <Reference variables="{var}"/>
+{}  <recv request="ACK"/>
+"#,
+        reply("200 OK", false, None, &sdp).replacen("<send>", r#"<send retrans="500">"#, 1)
+    )
+}
+
 /// A callee phone: registers from a free port, then answers as `behaviour`
 /// says.
 fn callee(d: &Dering, ext: &str, behaviour: &str) -> Sipp {
@@ -349,4 +420,93 @@ fn kill_dash_nine_mid_call_closes_it_as_interrupted() {
         calls[1]["answer_ms"].is_i64(),
         "the answer was recorded before the 200 OK"
     );
+}
+
+#[test]
+fn hold_and_resume_pass_through_with_directions() {
+    let d = Dering::start();
+    let behaviour = format!(
+        "{}{}{}{}",
+        uas_answer(),
+        uas_take_reinvite("sendonly", "recvonly", "hold"),
+        uas_take_reinvite("sendrecv", "sendrecv", "resume"),
+        wait_bye()
+    );
+    let uas = callee(&d, "1002", &behaviour);
+    let uac = caller(
+        &d,
+        "1001",
+        "1002",
+        &uac_answered_then(&uac_hold_resume_bye()),
+    );
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "answered", "{c}");
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let kinds: Vec<String> = store
+        .call_events(c["uuid"].as_str().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.1)
+        .filter(|k| k != "media")
+        .collect();
+    assert_eq!(kinds, ["hold", "resume"]);
+}
+
+/// A callee on a stream transport, called by a sipp phone on UDP: the
+/// INVITE must arrive on the phone's own registration connection, and the
+/// caller's RTP must reach the phone through the relay.
+fn stream_callee(d: &Dering, mut phone: StreamPhone) {
+    phone.register();
+    assert_eq!(
+        d.query("registrations")[0]["transport"],
+        phone_transport(&phone)
+    );
+    let uac = caller(d, "1001", "1002", &uac_answered_then(&uac_media_and_bye()));
+    phone.answer();
+    let rtp = phone.count_rtp(Duration::from_millis(1500));
+    phone.take_bye();
+    ok(uac, "caller", d);
+    assert!(rtp >= 50, "callee received {rtp} RTP packets in 1.5 s");
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "answered", "{c}");
+    assert_eq!(c["hangup_by"], "caller");
+}
+
+fn phone_transport(p: &StreamPhone) -> &'static str {
+    if format!("{p:?}").ends_with("TLS)") {
+        "TLS"
+    } else {
+        "TCP"
+    }
+}
+
+#[test]
+fn callee_on_tcp() {
+    let d = Dering::start();
+    stream_callee(&d, StreamPhone::tcp(&d, "1002"));
+}
+
+#[test]
+fn callee_on_tls_verifying_the_box_certificate() {
+    let d = Dering::start();
+    let phone = StreamPhone::tls(&d)("1002");
+    stream_callee(&d, phone);
+}
+
+#[test]
+fn caller_on_tcp() {
+    let d = Dering::start();
+    let uas = callee(&d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller_over(
+        &d,
+        "t1",
+        "1001",
+        "1002",
+        &uac_answered_then(&uac_media_and_bye()),
+    );
+    ok(uac, "caller over TCP", &d);
+    ok(uas, "callee", &d);
+    assert_eq!(d.ended_calls(1)[0]["disposition"], "answered");
 }

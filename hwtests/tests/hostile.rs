@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use dering_sip::auth::{parse_auth_params, Algorithm};
 use dering_sip::Message;
+use hwtests::phone::digest_authorization;
 use hwtests::{dering_bin, workspace, Dering};
 
 fn client() -> UdpSocket {
@@ -131,22 +131,10 @@ fn register_attempt(
     s.send_to(base(1, "").as_bytes(), d.addr()).unwrap();
     let chal = reply(s).expect("challenge");
     assert_eq!(chal.status(), Some(401));
-    let www = chal.get("WWW-Authenticate").unwrap().to_string();
-    let params = parse_auth_params(www.trim_start_matches("Digest "));
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
-    let (realm, nonce) = (get("realm"), get("nonce"));
-    let uri = "sip:dering.local";
-    let ha1 = Algorithm::Md5.hash(&format!("{user}:{realm}:{password}"));
-    let ha2 = Algorithm::Md5.hash(&format!("REGISTER:{uri}"));
-    let resp = Algorithm::Md5.hash(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    let www = chal.get("WWW-Authenticate").unwrap();
     let auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n"
+        "Authorization: {}\r\n",
+        digest_authorization(www, user, password, "REGISTER", "sip:dering.local")
     );
     s.send_to(base(2, &auth).as_bytes(), d.addr()).unwrap();
     match reply(s) {

@@ -1,0 +1,270 @@
+//! A minimal SIP phone over a stream (TCP or TLS) for system tests: it
+//! registers with digest auth and keeps the connection open, so pbxd must
+//! deliver the INVITE on it (symmetric signalling, RFC 5626-style). sipp
+//! cannot do this (its build here has no TLS, and a sipp process that
+//! registers cannot then take an INVITE of another Call-ID).
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dering_sip::auth::{parse_auth_params, Algorithm};
+use dering_sip::framer::{Frame, StreamFramer};
+use dering_sip::Message;
+
+use crate::Dering;
+
+/// The Authorization value answering `challenge` (a WWW-/Proxy-Authenticate
+/// value) for `method` on `uri`, with qop=auth.
+pub fn digest_authorization(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+) -> String {
+    let params = parse_auth_params(challenge.trim_start_matches("Digest "));
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (realm, nonce) = (get("realm"), get("nonce"));
+    let alg = Algorithm::parse(&get("algorithm")).unwrap_or(Algorithm::Md5);
+    let ha1 = alg.hash(&format!("{user}:{realm}:{password}"));
+    let ha2 = alg.hash(&format!("{method}:{uri}"));
+    let resp = alg.hash(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"",
+        alg.name()
+    )
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// A phone on one TCP or TLS connection to the box.
+pub struct StreamPhone {
+    stream: Box<dyn Stream>,
+    framer: StreamFramer,
+    ext: String,
+    transport: &'static str,
+    local: std::net::SocketAddr,
+    /// Where this phone receives RTP.
+    pub media: UdpSocket,
+}
+
+impl std::fmt::Debug for StreamPhone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamPhone({} over {})", self.ext, self.transport)
+    }
+}
+
+impl StreamPhone {
+    pub fn tcp(d: &Dering, ext: &str) -> StreamPhone {
+        let tcp = TcpStream::connect(d.addr()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let local = tcp.local_addr().unwrap();
+        Self::new(Box::new(tcp), ext, "TCP", local)
+    }
+
+    /// TLS, verifying the box's self-signed certificate as the only root.
+    pub fn tls(d: &Dering) -> impl FnOnce(&str) -> StreamPhone + '_ {
+        move |ext| {
+            let pem = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile_certs(&pem) {
+                roots.add(cert).unwrap();
+            }
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+            let tcp = TcpStream::connect(d.tls_addr()).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let local = tcp.local_addr().unwrap();
+            Self::new(
+                Box::new(rustls::StreamOwned::new(conn, tcp)),
+                ext,
+                "TLS",
+                local,
+            )
+        }
+    }
+
+    fn new(
+        stream: Box<dyn Stream>,
+        ext: &str,
+        transport: &'static str,
+        local: std::net::SocketAddr,
+    ) -> StreamPhone {
+        StreamPhone {
+            stream,
+            framer: StreamFramer::default(),
+            ext: ext.to_string(),
+            transport,
+            local,
+            media: UdpSocket::bind("127.0.0.1:0").unwrap(),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+        self.stream.flush().unwrap();
+    }
+
+    /// The next message within `limit`, or a panic naming what was awaited.
+    pub fn recv(&mut self, what: &str, limit: Duration) -> Message {
+        let t = Instant::now();
+        let mut buf = [0u8; 16_384];
+        loop {
+            if let Some(Frame::Message(_, m)) = self.framer.next_frame().unwrap() {
+                return *m;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "{} phone {}: no {what} within {limit:?}",
+                self.transport,
+                self.ext
+            );
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!(
+                    "{} phone {}: connection closed waiting for {what}",
+                    self.transport, self.ext
+                ),
+                Ok(n) => self.framer.push(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("{} phone {}: {e}", self.transport, self.ext),
+            }
+        }
+    }
+
+    fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{branch}",
+            self.transport, self.local
+        )
+    }
+
+    /// REGISTER, answer the 401, expect 200.
+    pub fn register(&mut self) {
+        let ext = self.ext.clone();
+        let tp = self.transport.to_ascii_lowercase();
+        let contact = format!("<sip:{ext}@{};transport={tp}>", self.local);
+        let uri = "sip:dering.local";
+        let mut auth = String::new();
+        for cseq in 1..=2 {
+            let msg = format!(
+                "REGISTER {uri} SIP/2.0\r\nVia: {}\r\nFrom: <sip:{ext}@dering.local>;tag=r{ext}\r\nTo: <sip:{ext}@dering.local>\r\nCall-ID: reg-{ext}-{}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: 300\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                self.via(&format!("reg{cseq}")),
+                self.local.port()
+            );
+            self.send(&msg);
+            let resp = self.recv("REGISTER answer", Duration::from_secs(5));
+            match resp.status() {
+                Some(401) => {
+                    let chal = resp.get("WWW-Authenticate").unwrap().to_string();
+                    auth = format!(
+                        "Authorization: {}\r\n",
+                        digest_authorization(&chal, &ext, &format!("demo-{ext}"), "REGISTER", uri)
+                    );
+                }
+                Some(200) => return,
+                other => panic!("REGISTER over {}: {other:?}", self.transport),
+            }
+        }
+        panic!(
+            "REGISTER over {} not accepted after the challenge",
+            self.transport
+        );
+    }
+
+    fn respond(&mut self, req: &Message, status: &str, extra: &str, body: &str) {
+        let mut text = format!("SIP/2.0 {status}\r\n");
+        for v in req.all("Via") {
+            text.push_str(&format!("Via: {v}\r\n"));
+        }
+        let to = req.get("To").unwrap();
+        let to = if to.contains("tag=") || status.starts_with("100") {
+            to.to_string()
+        } else {
+            format!("{to};tag=callee{}", self.ext)
+        };
+        text.push_str(&format!(
+            "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            req.get("From").unwrap(),
+            req.call_id().unwrap(),
+            req.get("CSeq").unwrap(),
+            body.len()
+        ));
+        self.send(&text);
+    }
+
+    /// Waits for an INVITE, rings, answers with G.711 A-law on `media`, and
+    /// takes the ACK. Returns the INVITE.
+    pub fn answer(&mut self) -> Message {
+        let inv = self.recv("INVITE", Duration::from_secs(10));
+        assert_eq!(inv.method().map(|m| m.as_str()), Some("INVITE"), "{inv:?}");
+        let tp = self.transport.to_ascii_lowercase();
+        let contact = format!(
+            "Contact: <sip:{}@{};transport={tp}>\r\n",
+            self.ext, self.local
+        );
+        self.respond(&inv, "180 Ringing", &contact, "");
+        let port = self.media.local_addr().unwrap().port();
+        let sdp = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n");
+        self.respond(
+            &inv,
+            "200 OK",
+            &format!("{contact}Content-Type: application/sdp\r\n"),
+            &sdp,
+        );
+        let ack = self.recv("ACK", Duration::from_secs(5));
+        assert_eq!(ack.method().map(|m| m.as_str()), Some("ACK"), "{ack:?}");
+        inv
+    }
+
+    /// Waits for the BYE and confirms it.
+    pub fn take_bye(&mut self) {
+        let bye = self.recv("BYE", Duration::from_secs(15));
+        assert_eq!(bye.method().map(|m| m.as_str()), Some("BYE"), "{bye:?}");
+        self.respond(&bye, "200 OK", "", "");
+    }
+
+    /// RTP packets waiting on the media socket.
+    pub fn count_rtp(&self, within: Duration) -> usize {
+        self.media
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let t = Instant::now();
+        let mut n = 0;
+        let mut buf = [0u8; 2048];
+        while t.elapsed() < within {
+            if self.media.recv_from(&mut buf).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.unwrap())
+        .collect()
+}
