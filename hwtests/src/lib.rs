@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod baresip;
 pub mod phone;
 
 pub fn workspace() -> PathBuf {
@@ -69,6 +70,12 @@ pub struct Dering {
 impl Dering {
     /// Starts a box on a fresh data directory.
     pub fn start() -> Dering {
+        Self::start_with(|text| text)
+    }
+
+    /// Starts a box whose configuration (the embedded default, with this
+    /// box's RTP range) is first passed through `edit`.
+    pub fn start_with(edit: impl FnOnce(String) -> String) -> Dering {
         let data = tempfile::tempdir().unwrap();
         // Each box gets its own RTP range so tests can run side by side.
         let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
@@ -82,7 +89,7 @@ impl Dering {
             )
             .replace("no_answer_seconds = 30", "no_answer_seconds = 8");
         let config = data.path().join("dering.toml");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, edit(text)).unwrap();
         let mut d = Dering {
             child: None,
             data,

@@ -183,3 +183,38 @@ fn brute_force_is_answered_alike_then_blocked_until_unblocked() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"was_blocked\":true"));
     assert_eq!(options(&d, &client()), Some(200));
 }
+
+/// RFC 8760: an extension configured for SHA-256 is challenged with SHA-256
+/// only and registers with it; the others keep MD5.
+#[test]
+fn sha256_digest_for_the_extensions_configured_for_it() {
+    let d = Dering::start_with(|t| {
+        t.replacen(
+            "password = \"demo-1003\"",
+            "password = \"demo-1003\"\ndigest_algorithms = [\"SHA-256\"]",
+            1,
+        )
+    });
+    let s = client();
+    let challenge_of = |user: &str| {
+        let port = s.local_addr().unwrap().port();
+        let msg = format!(
+            "REGISTER sip:dering.local SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{}\r\nFrom: <sip:{user}@dering.local>;tag=a\r\nTo: <sip:{user}@dering.local>\r\nCall-ID: {}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n",
+            rand_id(),
+            rand_id()
+        );
+        s.send_to(msg.as_bytes(), d.addr()).unwrap();
+        let m = reply(&s).unwrap();
+        m.all("WWW-Authenticate")
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let sha = challenge_of("1003");
+    assert_eq!(sha.len(), 1, "{sha:?}");
+    assert!(sha[0].contains("algorithm=SHA-256"), "{sha:?}");
+    let md5 = challenge_of("1001");
+    assert_eq!(md5.len(), 1, "{md5:?}");
+    assert!(md5[0].contains("algorithm=MD5"), "{md5:?}");
+    assert_eq!(register_attempt(&d, &s, "1003", "demo-1003").0, 200);
+    assert_eq!(register_attempt(&d, &s, "1003", "wrong").0, 401);
+}

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
 
+use dering_sip::auth::Algorithm;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -49,6 +50,12 @@ pub struct Sip {
     pub tcp_port: u16,
     pub tls_port: u16,
     pub domain: String,
+    /// Digest algorithms offered in challenges, in order (default MD5).
+    /// Each is a separate challenge header, and some phones (baresip 1.0,
+    /// sipp) fail on any algorithm they lack: offer SHA-256 to the phones
+    /// that take it, per extension.
+    #[serde(default)]
+    pub digest_algorithms: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +102,9 @@ pub struct Extension {
     pub number: Spanned<String>,
     pub name: String,
     pub password: Spanned<String>,
+    /// Overrides `sip.digest_algorithms` for this extension.
+    #[serde(default)]
+    pub digest_algorithms: Option<Spanned<Vec<String>>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -143,6 +153,25 @@ impl Config {
                 "key `registrar.max_expires`: smaller than min_expires".into(),
             ));
         }
+        let check_algorithms = |list: &Option<Spanned<Vec<String>>>, key: &str| {
+            let Some(list) = list else { return Ok(()) };
+            if list.get_ref().is_empty() {
+                return Err(invalid(
+                    list.span().start,
+                    format!("key `{key}`: needs at least one algorithm"),
+                ));
+            }
+            for a in list.get_ref() {
+                if Algorithm::parse(a).is_none() {
+                    return Err(invalid(
+                        list.span().start,
+                        format!("key `{key}`: {a:?} is not MD5 or SHA-256"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        check_algorithms(&cfg.sip.digest_algorithms, "sip.digest_algorithms")?;
         let mut seen = std::collections::HashSet::new();
         for ext in &cfg.extensions {
             let n = ext.number.get_ref();
@@ -158,6 +187,7 @@ impl Config {
                     format!("key `extension.number`: {n} defined twice"),
                 ));
             }
+            check_algorithms(&ext.digest_algorithms, "extension.digest_algorithms")?;
             if ext.password.get_ref().len() < 8 {
                 return Err(invalid(
                     ext.password.span().start,
@@ -178,6 +208,22 @@ impl Config {
 
     pub fn embedded() -> Result<Config, ConfigError> {
         Config::parse(DEFAULT_TOML, DEFAULT_NAME)
+    }
+
+    /// The digest algorithms offered to `ext` (the global list for an
+    /// extension without its own, and for names that are no extension).
+    pub fn digest_algorithms(&self, ext: Option<&Extension>) -> Vec<Algorithm> {
+        let list = ext
+            .and_then(|e| e.digest_algorithms.as_ref())
+            .or(self.sip.digest_algorithms.as_ref());
+        match list {
+            Some(l) => l
+                .get_ref()
+                .iter()
+                .filter_map(|a| Algorithm::parse(a))
+                .collect(),
+            None => vec![Algorithm::Md5],
+        }
     }
 
     pub fn rtp_ports(&self) -> Range<u16> {
@@ -233,14 +279,59 @@ mod tests {
     }
 
     #[test]
+    fn digest_algorithms_default_global_and_per_extension() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.digest_algorithms(c.extensions.first()), [Algorithm::Md5]);
+        let text = DEFAULT_TOML
+            .replace(
+                "digest_algorithms = [\"MD5\"]",
+                "digest_algorithms = [\"SHA-256\", \"MD5\"]",
+            )
+            .replacen(
+                "password = \"demo-1002\"",
+                "password = \"demo-1002\"\ndigest_algorithms = [\"SHA-256\"]",
+                1,
+            );
+        let c = Config::parse(&text, "f.toml").unwrap();
+        assert_eq!(
+            c.digest_algorithms(None),
+            [Algorithm::Sha256, Algorithm::Md5]
+        );
+        assert_eq!(
+            c.digest_algorithms(c.extensions.get(1)),
+            [Algorithm::Sha256]
+        );
+        let bad = DEFAULT_TOML.replace(
+            "digest_algorithms = [\"MD5\"]",
+            "digest_algorithms = [\"SHA-1\"]",
+        );
+        let e = Config::parse(&bad, "f.toml").unwrap_err().to_string();
+        let line = line_containing(&bad, "SHA-1");
+        assert!(
+            e.starts_with(&format!("f.toml:{line}: key `sip.digest_algorithms`")),
+            "{e}"
+        );
+    }
+
+    /// The 1-based line of `text` containing `needle`.
+    fn line_containing(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
     fn bad_values_name_line_and_key() {
         let text = DEFAULT_TOML.replace("udp_port = 5060", "udp_port = 70000");
         let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
-        assert!(e.starts_with("f.toml:6: key `udp_port`"), "{e}");
+        let line = line_containing(&text, "70000");
+        assert!(
+            e.starts_with(&format!("f.toml:{line}: key `udp_port`")),
+            "{e}"
+        );
         let text = DEFAULT_TOML.replace("rtp_port_max = 29999", "rtp_port_max = 20001");
         let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        let line = line_containing(&text, "rtp_port_max");
         assert!(
-            e.contains("rtp_port_max") && e.starts_with("f.toml:13:"),
+            e.contains("rtp_port_max") && e.starts_with(&format!("f.toml:{line}:")),
             "{e}"
         );
         let text = DEFAULT_TOML.replace("password = \"demo-1003\"", "password = \"x\"");

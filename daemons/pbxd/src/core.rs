@@ -209,6 +209,8 @@ pub struct RegistrationView {
 struct User {
     name: String,
     password: String,
+    /// Digest algorithms offered to this user, in order.
+    algorithms: Vec<Algorithm>,
 }
 
 /// Local addresses per transport, for Via and Contact.
@@ -291,6 +293,7 @@ pub struct Core {
     qualify_every: Duration,
     no_answer: Duration,
     users: HashMap<String, User>,
+    default_algorithms: Vec<Algorithm>,
     tx: TransactionLayer,
     nonces: NonceKey,
     guard: Guard,
@@ -339,6 +342,7 @@ impl Core {
                     User {
                         name: e.name.clone(),
                         password: e.password.get_ref().clone(),
+                        algorithms: cfg.digest_algorithms(Some(e)),
                     },
                 )
             })
@@ -354,6 +358,7 @@ impl Core {
             qualify_every: Duration::from_secs(u64::from(cfg.registrar.qualify_seconds.max(5))),
             no_answer: Duration::from_secs(u64::from(cfg.calls.no_answer_seconds)),
             users,
+            default_algorithms: cfg.digest_algorithms(None),
             tx: TransactionLayer::new(Timers::default()),
             nonces: NonceKey::random(),
             guard: Guard::new(
@@ -659,10 +664,10 @@ impl Core {
             {
                 NonceCheck::Fresh => {
                     let ok = creds.realm == self.realm
-                        && self
-                            .users
-                            .get(&creds.username)
-                            .is_some_and(|u| creds.verify(&method, &u.password));
+                        && self.users.get(&creds.username).is_some_and(|u| {
+                            creds.algorithm().is_some_and(|a| u.algorithms.contains(&a))
+                                && creds.verify(&method, &u.password)
+                        });
                     if ok {
                         self.guard.auth_succeeded(peer.addr.ip());
                         return Some(creds.username);
@@ -676,18 +681,25 @@ impl Core {
             }
         }
         let nonce = self.nonces.issue((now.wall_ms / 1000) as u64, &ip);
-        // MD5 first: sipp and many desk phones answer only the first
-        // challenge and fail on SHA-256; RFC 8760 clients find the second.
-        let extra = vec![
-            header(
-                chal,
-                auth::challenge(&self.realm, &nonce, Algorithm::Md5, stale),
-            ),
-            header(
-                chal,
-                auth::challenge(&self.realm, &nonce, Algorithm::Sha256, stale),
-            ),
-        ];
+        // One challenge per algorithm offered to the user the request claims
+        // to come from (To of a REGISTER, From otherwise); names that are no
+        // extension get the global list, like extensions without their own.
+        let claimed = req
+            .get(if req.method() == Some(&Method::Register) {
+                "To"
+            } else {
+                "From"
+            })
+            .and_then(|v| NameAddr::parse(v).ok())
+            .and_then(|n| Uri::parse(&n.uri).ok())
+            .and_then(|u| u.user_unescaped());
+        let algorithms = claimed
+            .and_then(|u| self.users.get(&u))
+            .map_or(&self.default_algorithms, |u| &u.algorithms);
+        let extra = algorithms
+            .iter()
+            .map(|a| header(chal, auth::challenge(&self.realm, &nonce, *a, stale)))
+            .collect();
         self.respond(now, key, req, code, extra);
         None
     }

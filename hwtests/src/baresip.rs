@@ -1,0 +1,186 @@
+//! baresip as a desk phone: started from the shared peer configuration
+//! (`../shared/peers/baresip/a`) with its ports, paths and account
+//! rewritten for one box, and driven over its `ctrl_tcp` interface
+//! (netstring-framed JSON commands and events).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{free_udp_port, require, workspace, Dering};
+
+/// One running baresip.
+#[derive(Debug)]
+pub struct Baresip {
+    child: Child,
+    ctrl: TcpStream,
+    buf: Vec<u8>,
+    pub ext: String,
+    pub dir: PathBuf,
+    /// Events seen so far, in order.
+    pub events: Vec<serde_json::Value>,
+    /// Events before this index were already returned by `wait_event`.
+    consumed: usize,
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A mono 8 kHz WAV of a `secs`-second sine at `hz` (baresip's audio source;
+/// a call ends when the file does, so make it longer than the call).
+pub fn tone_wav(dir: &Path, hz: u32, secs: u32) -> PathBuf {
+    require("sox");
+    let path = dir.join(format!("tone{hz}.wav"));
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&path)
+        .args(["synth", &secs.to_string(), "sine", &hz.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "sox failed");
+    path
+}
+
+impl Baresip {
+    /// Starts baresip registered as `ext` on box `d`, playing `wav`.
+    pub fn start(d: &Dering, ext: &str, auto_answer: bool, wav: &Path) -> Baresip {
+        require("baresip");
+        let dir = d.dir().join(format!("baresip-{ext}"));
+        std::fs::create_dir_all(dir.join("rec")).unwrap();
+        let template =
+            std::fs::read_to_string(workspace().join("../shared/peers/baresip/a/config")).unwrap();
+        let sip_port = free_udp_port();
+        let ctrl_port = free_tcp_port();
+        let rtp = 40_000 + (free_udp_port() % 10_000) / 100 * 100;
+        let mut config = String::new();
+        for line in template.lines() {
+            let key = line.split_whitespace().next().unwrap_or_default();
+            let value = match key {
+                "sip_listen" => format!("127.0.0.1:{sip_port}"),
+                "audio_source" => format!("aufile,{}", wav.display()),
+                "audio_player" | "audio_alert" => format!("aubridge,null_{sip_port}"),
+                "rtp_ports" => format!("{rtp}-{}", rtp + 98),
+                "ctrl_tcp_listen" => format!("127.0.0.1:{ctrl_port}"),
+                "cons_listen" => format!("127.0.0.1:{}", free_udp_port()),
+                "snd_path" => dir.join("rec").display().to_string(),
+                _ => {
+                    config.push_str(line);
+                    config.push('\n');
+                    continue;
+                }
+            };
+            config.push_str(&format!("{key}\t\t{value}\n"));
+        }
+        std::fs::write(dir.join("config"), config).unwrap();
+        let mode = if auto_answer { "auto" } else { "manual" };
+        std::fs::write(
+            dir.join("accounts"),
+            format!(
+                "<sip:{ext}@127.0.0.1:{};transport=udp>;auth_pass=demo-{ext};regint=60;answermode={mode};audio_codecs=PCMA,PCMU\n",
+                d.sip_port
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&dir)
+            .args(["-t", "120"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let ctrl = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl_port)) {
+                Ok(s) => break s,
+                Err(_) if t.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("baresip ctrl_tcp did not come up: {e}"),
+            }
+        };
+        ctrl.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Baresip {
+            child,
+            ctrl,
+            buf: Vec::new(),
+            ext: ext.to_string(),
+            dir,
+            events: Vec::new(),
+            consumed: 0,
+        }
+    }
+
+    pub fn command(&mut self, command: &str, params: &str) {
+        let j = serde_json::json!({"command": command, "params": params, "token": "t"}).to_string();
+        self.ctrl
+            .write_all(format!("{}:{j},", j.len()).as_bytes())
+            .unwrap();
+    }
+
+    fn pump(&mut self) {
+        let mut tmp = [0u8; 8192];
+        if let Ok(n) = self.ctrl.read(&mut tmp) {
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+        while let Some(colon) = self.buf.iter().position(|&b| b == b':') {
+            let Ok(len) = std::str::from_utf8(&self.buf[..colon])
+                .unwrap_or("x")
+                .parse::<usize>()
+            else {
+                panic!("bad netstring from baresip");
+            };
+            if self.buf.len() < colon + 1 + len + 1 {
+                break;
+            }
+            let v: serde_json::Value =
+                serde_json::from_slice(&self.buf[colon + 1..colon + 1 + len]).unwrap();
+            self.buf.drain(..colon + 1 + len + 1);
+            if v["event"] == true {
+                self.events.push(v);
+            }
+        }
+    }
+
+    /// Waits for an event of `kind` (e.g. `REGISTER_OK`, `CALL_ESTABLISHED`).
+    pub fn wait_event(&mut self, kind: &str, limit: Duration) -> serde_json::Value {
+        let t = Instant::now();
+        loop {
+            self.pump();
+            if let Some(i) = self.events[self.consumed..]
+                .iter()
+                .position(|e| e["type"] == kind)
+            {
+                self.consumed += i + 1;
+                return self.events[self.consumed - 1].clone();
+            }
+            assert!(
+                t.elapsed() < limit,
+                "baresip {}: no {kind} within {limit:?}; events: {:?}\n{}",
+                self.ext,
+                self.events
+                    .iter()
+                    .map(|e| e["type"].as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>(),
+                std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
