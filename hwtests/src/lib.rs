@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod baresip;
+pub mod fragments;
 pub mod phone;
 
 pub fn workspace() -> PathBuf {
