@@ -19,8 +19,12 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `dering` binary built for this test run.
+/// The `dering` binary built for this test run (`DERING_BIN` overrides;
+/// the bench sets it to the release build).
 pub fn dering_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("DERING_BIN") {
+        return PathBuf::from(p);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
@@ -80,7 +84,7 @@ impl Dering {
         let data = tempfile::tempdir().unwrap();
         // Each box gets its own RTP range so tests can run side by side.
         let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
-        let lo = 30_000 + (block % 128) * 200;
+        let lo = 10_000 + (block % 100) * 200;
         let text = std::fs::read_to_string(workspace().join("daemons/pbxd/src/default.toml"))
             .unwrap()
             .replace("rtp_port_min = 20000", &format!("rtp_port_min = {lo}"))

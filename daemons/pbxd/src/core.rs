@@ -307,7 +307,10 @@ pub struct Core {
     a_invites: HashMap<String, Message>,
     next_token: u64,
     next_call: u64,
-    ports: Vec<u16>,
+    /// Free RTP ports (even; RTCP on the next), oldest-released first: a
+    /// port the relay has just closed rests at the back of the queue, so
+    /// it is not rebound while its old socket may still be open.
+    ports: VecDeque<u16>,
     next_sweep: Option<Instant>,
     out: VecDeque<Output>,
 }
@@ -348,7 +351,7 @@ impl Core {
             })
             .collect();
         // Even ports, RTP on the even one and RTCP on the next.
-        let ports = cfg.rtp_ports().step_by(2).rev().collect();
+        let ports = cfg.rtp_ports().step_by(2).collect();
         Core {
             listen,
             realm: cfg.sip.domain.clone(),
@@ -882,7 +885,7 @@ impl Core {
                 .filter(|f| f.name == "PCMA" || f.name == "PCMU")
                 .cloned(),
         );
-        let (Some(a_port), Some(b_port)) = (self.ports.pop(), self.ports.pop()) else {
+        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
             tracing::error!("RTP port range exhausted");
             self.respond(now, key, &req, 503, vec![]);
             return;

@@ -2,48 +2,127 @@
 //! leg, and what arrives on one leg's socket leaves from the other leg's
 //! socket. Each leg latches to the address its packets actually come from
 //! (symmetric RTP, so phones behind NAT work); until then the address from
-//! the SDP is used. The relay runs on its own runtime threads and shares
-//! nothing with signalling but this handle: it never waits on signalling or
-//! the database.
+//! the SDP is used.
+//!
+//! The relay runs on threads of its own, each waiting with epoll on the
+//! sockets of the calls it owns: a packet costs one wake-up shared by every
+//! socket ready at that moment, a `recvfrom` and a `sendto`, with no
+//! per-packet task scheduling and no lock. Signalling talks to the threads
+//! through a command queue and never waits for them; they never wait for
+//! signalling or the database.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
-use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use crate::core::Side;
 
+/// A socket address that can be read and replaced without a lock. IPv4
+/// addresses are packed in one word (the bind address of the relay is IPv4
+/// on every box we ship); IPv6 ones use the slower lock-protected slot.
+#[derive(Debug, Default)]
+struct AddrCell {
+    /// bit 63: set; bits 32..48: port; bits 0..32: IPv4 address.
+    v4: AtomicU64,
+    v6: std::sync::Mutex<Option<SocketAddr>>,
+}
+
+const SET: u64 = 1 << 63;
+
+impl AddrCell {
+    fn get(&self) -> Option<SocketAddr> {
+        let w = self.v4.load(Ordering::Acquire);
+        if w & SET != 0 {
+            let ip = Ipv4Addr::from((w & 0xffff_ffff) as u32);
+            return Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                ((w >> 32) & 0xffff) as u16,
+            )));
+        }
+        match self.v6.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    fn set(&self, addr: SocketAddr) {
+        match addr {
+            SocketAddr::V4(a) => {
+                let w = SET | (u64::from(a.port()) << 32) | u64::from(u32::from(*a.ip()));
+                self.v4.store(w, Ordering::Release);
+            }
+            SocketAddr::V6(_) => {
+                self.v4.store(0, Ordering::Release);
+                match self.v6.lock() {
+                    Ok(mut g) => *g = Some(addr),
+                    Err(p) => *p.into_inner() = Some(addr),
+                }
+            }
+        }
+    }
+}
+
+/// One leg's addresses and counters, shared by the relay thread (writer)
+/// and signalling (reader).
 #[derive(Debug, Default)]
 struct Leg {
     /// Where this leg's packets go (the phone), latched or from SDP.
-    rtp_to: Mutex<Option<SocketAddr>>,
-    rtcp_to: Mutex<Option<SocketAddr>>,
-    /// Packets received from this leg.
+    rtp_to: AddrCell,
+    rtcp_to: AddrCell,
+    /// RTP packets received from this leg.
     received: AtomicU64,
-}
-
-#[derive(Debug)]
-struct CallMedia {
-    legs: [Arc<Leg>; 2],
-    tasks: Vec<JoinHandle<()>>,
+    /// RTP packets from the other leg delivered to this one.
+    delivered: AtomicU64,
 }
 
 /// Packet counters of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MediaStats {
+    /// RTP received from the caller / the callee.
     pub from_a: u64,
     pub from_b: u64,
+    /// RTP sent on to the callee / the caller.
+    pub to_b: u64,
+    pub to_a: u64,
 }
 
-/// Handle to the relay.
+/// One socket of a call, as its relay thread sees it.
+#[derive(Debug)]
+struct Endpoint {
+    sock: UdpSocket,
+    /// Index in the owning call's `socks` of where its packets leave from.
+    out: usize,
+    /// The leg whose packets arrive here, and the leg they go to.
+    from: Arc<Leg>,
+    to: Arc<Leg>,
+    rtcp: bool,
+}
+
+enum Command {
+    Open {
+        call: u64,
+        socks: [UdpSocket; 4],
+        legs: [Arc<Leg>; 2],
+    },
+    Close {
+        call: u64,
+    },
+}
+
+/// Handle to the relay threads.
 #[derive(Debug)]
 pub struct Relay {
     ip: IpAddr,
-    rt: tokio::runtime::Handle,
-    calls: HashMap<u64, CallMedia>,
+    workers: Vec<mpsc::Sender<Command>>,
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    legs: HashMap<u64, [Arc<Leg>; 2]>,
 }
 
 fn idx(side: Side) -> usize {
@@ -53,126 +132,269 @@ fn idx(side: Side) -> usize {
     }
 }
 
-fn lock(m: &Mutex<Option<SocketAddr>>) -> Option<SocketAddr> {
-    match m.lock() {
-        Ok(g) => *g,
-        Err(p) => *p.into_inner(),
-    }
-}
-
-fn set(m: &Mutex<Option<SocketAddr>>, v: SocketAddr) {
-    match m.lock() {
-        Ok(mut g) => *g = Some(v),
-        Err(p) => *p.into_inner() = Some(v),
-    }
-}
+/// How long a relay thread waits for packets before looking at commands.
+const POLL_MS: u16 = 5;
 
 impl Relay {
-    /// A relay binding on `ip`, running on `rt` (a runtime of its own).
-    pub fn new(ip: IpAddr, rt: tokio::runtime::Handle) -> Relay {
-        Relay {
-            ip,
-            rt,
-            calls: HashMap::new(),
+    /// Starts `threads` relay threads binding on `ip`.
+    pub fn new(ip: IpAddr, threads: usize) -> std::io::Result<Relay> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        let mut handles = Vec::new();
+        for n in 0..threads.max(1) {
+            let (tx, rx) = mpsc::channel();
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+            let stop = stop.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("media-{n}"))
+                    .spawn(move || worker(epoll, rx, stop))?,
+            );
+            workers.push(tx);
         }
+        Ok(Relay {
+            ip,
+            workers,
+            threads: handles,
+            stop,
+            legs: HashMap::new(),
+        })
     }
 
-    /// Binds the four sockets of a call and starts forwarding.
+    /// Binds the four sockets of a call (RTP and RTCP per leg) and hands
+    /// them to a relay thread.
     pub fn open(&mut self, call: u64, a_port: u16, b_port: u16) -> std::io::Result<()> {
         let bind = |port: u16| -> std::io::Result<UdpSocket> {
-            let s = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port))?;
+            let s = UdpSocket::bind(SocketAddr::new(self.ip, port))?;
             s.set_nonblocking(true)?;
-            let _guard = self.rt.enter();
-            UdpSocket::from_std(s)
+            Ok(s)
         };
-        let a_rtp = Arc::new(bind(a_port)?);
-        let a_rtcp = Arc::new(bind(a_port + 1)?);
-        let b_rtp = Arc::new(bind(b_port)?);
-        let b_rtcp = Arc::new(bind(b_port + 1)?);
+        let socks = [
+            bind(a_port)?,
+            bind(b_port)?,
+            bind(a_port + 1)?,
+            bind(b_port + 1)?,
+        ];
         let legs = [Arc::new(Leg::default()), Arc::new(Leg::default())];
-        let mut tasks = Vec::with_capacity(4);
-        for (from_sock, to_sock, from, to, rtcp) in [
-            (
-                a_rtp.clone(),
-                b_rtp.clone(),
-                legs[0].clone(),
-                legs[1].clone(),
-                false,
-            ),
-            (b_rtp, a_rtp, legs[1].clone(), legs[0].clone(), false),
-            (
-                a_rtcp.clone(),
-                b_rtcp.clone(),
-                legs[0].clone(),
-                legs[1].clone(),
-                true,
-            ),
-            (b_rtcp, a_rtcp, legs[1].clone(), legs[0].clone(), true),
-        ] {
-            tasks.push(self.rt.spawn(forward(from_sock, to_sock, from, to, rtcp)));
-        }
-        self.calls.insert(call, CallMedia { legs, tasks });
-        Ok(())
+        self.legs.insert(call, legs.clone());
+        let worker = &self.workers[(call as usize) % self.workers.len()];
+        worker
+            .send(Command::Open { call, socks, legs })
+            .map_err(|_| std::io::Error::other("relay thread stopped"))
     }
 
     /// The address from a leg's SDP, used until packets from it arrive.
     pub fn set_remote(&mut self, call: u64, side: Side, addr: SocketAddr) {
-        if let Some(c) = self.calls.get(&call) {
-            let leg = &c.legs[idx(side)];
-            set(&leg.rtp_to, addr);
-            set(
-                &leg.rtcp_to,
-                SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)),
-            );
+        if let Some(legs) = self.legs.get(&call) {
+            let leg = &legs[idx(side)];
+            leg.rtp_to.set(addr);
+            leg.rtcp_to
+                .set(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
         }
-    }
-
-    pub fn close(&mut self, call: u64) -> Option<MediaStats> {
-        let c = self.calls.remove(&call)?;
-        for t in &c.tasks {
-            t.abort();
-        }
-        Some(MediaStats {
-            from_a: c.legs[0].received.load(Ordering::Relaxed),
-            from_b: c.legs[1].received.load(Ordering::Relaxed),
-        })
     }
 
     pub fn stats(&self, call: u64) -> Option<MediaStats> {
-        let c = self.calls.get(&call)?;
+        let [a, b] = self.legs.get(&call)?;
         Some(MediaStats {
-            from_a: c.legs[0].received.load(Ordering::Relaxed),
-            from_b: c.legs[1].received.load(Ordering::Relaxed),
+            from_a: a.received.load(Ordering::Relaxed),
+            from_b: b.received.load(Ordering::Relaxed),
+            to_b: b.delivered.load(Ordering::Relaxed),
+            to_a: a.delivered.load(Ordering::Relaxed),
         })
+    }
+
+    /// Stops relaying a call; its sockets close on the relay thread.
+    pub fn close(&mut self, call: u64) -> Option<MediaStats> {
+        let stats = self.stats(call);
+        self.legs.remove(&call);
+        let worker = &self.workers[(call as usize) % self.workers.len()];
+        let _ = worker.send(Command::Close { call });
+        stats
     }
 }
 
-async fn forward(
-    from_sock: Arc<UdpSocket>,
-    to_sock: Arc<UdpSocket>,
-    from: Arc<Leg>,
-    to: Arc<Leg>,
-    rtcp: bool,
-) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let Ok((n, src)) = from_sock.recv_from(&mut buf).await else {
-            continue;
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One relay thread: waits on its sockets, forwards, applies commands.
+fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
+    // Endpoints by epoll token; calls by id with their tokens.
+    let mut endpoints: HashMap<u64, Endpoint> = HashMap::new();
+    let mut calls: HashMap<u64, [u64; 4]> = HashMap::new();
+    let mut next_token = 1u64;
+    let mut events = vec![EpollEvent::empty(); 256];
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::Open { call, socks, legs } => {
+                    let base = next_token;
+                    next_token += 4;
+                    let tokens = [base, base + 1, base + 2, base + 3];
+                    // socks: a RTP, b RTP, a RTCP, b RTCP; each leaves from
+                    // its counterpart on the other leg.
+                    for (i, sock) in socks.into_iter().enumerate() {
+                        let (from, to) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
+                        let out = i ^ 1;
+                        if let Err(e) = epoll.add(
+                            sock.as_fd(),
+                            EpollEvent::new(EpollFlags::EPOLLIN, tokens[i]),
+                        ) {
+                            tracing::error!(error = %e, call, "relay cannot watch a media socket");
+                        }
+                        endpoints.insert(
+                            tokens[i],
+                            Endpoint {
+                                sock,
+                                out,
+                                from: legs[from].clone(),
+                                to: legs[to].clone(),
+                                rtcp: i >= 2,
+                            },
+                        );
+                    }
+                    // `out` is an index within the call; resolve to tokens.
+                    for t in tokens {
+                        if let Some(e) = endpoints.get_mut(&t) {
+                            e.out = tokens[e.out] as usize;
+                        }
+                    }
+                    calls.insert(call, tokens);
+                }
+                Command::Close { call } => {
+                    for t in calls.remove(&call).unwrap_or_default() {
+                        if let Some(e) = endpoints.remove(&t) {
+                            let _ = epoll.delete(e.sock.as_fd());
+                        }
+                    }
+                }
+            }
+        }
+        let n = match epoll.wait(&mut events, POLL_MS) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "relay epoll failed");
+                return;
+            }
         };
-        // Latch: the leg's packets go back to where they come from.
-        let (latch, dest) = if rtcp {
-            (&from.rtcp_to, &to.rtcp_to)
-        } else {
-            (&from.rtp_to, &to.rtp_to)
-        };
-        if lock(latch) != Some(src) {
-            set(latch, src);
+        for ev in &events[..n] {
+            let token = ev.data();
+            let Some(ep) = endpoints.get(&token) else {
+                continue;
+            };
+            loop {
+                let (len, src) = match ep.sock.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                };
+                // Latch: the leg's packets go back to where they come from.
+                let (latch, dest) = if ep.rtcp {
+                    (&ep.from.rtcp_to, &ep.to.rtcp_to)
+                } else {
+                    ep.from.received.fetch_add(1, Ordering::Relaxed);
+                    (&ep.from.rtp_to, &ep.to.rtp_to)
+                };
+                if latch.get() != Some(src) {
+                    latch.set(src);
+                }
+                let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
+                    continue;
+                };
+                if out.sock.send_to(&buf[..len], dst).is_ok() && !ep.rtcp {
+                    ep.to.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
-        if !rtcp {
-            from.received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn addr_cell_holds_v4_and_v6() {
+        let c = AddrCell::default();
+        assert_eq!(c.get(), None);
+        let v4: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        c.set(v4);
+        assert_eq!(c.get(), Some(v4));
+        let v6: SocketAddr = "[2001:db8::1]:5004".parse().unwrap();
+        c.set(v6);
+        assert_eq!(c.get(), Some(v6));
+        c.set(v4);
+        assert_eq!(c.get(), Some(v4));
+    }
+
+    fn free_even_port() -> u16 {
+        loop {
+            let p = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                & !1;
+            if UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+            {
+                return p;
+            }
         }
-        if let Some(dst) = lock(dest) {
-            let _ = to_sock.send_to(&buf[..n], dst).await;
+    }
+
+    fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+        let mut b = [0u8; 64];
+        s.recv_from(&mut b).ok().map(|(n, a)| (b[..n].to_vec(), a))
+    }
+
+    /// Packets go A -> relay -> B (to B's SDP address until B speaks, then
+    /// to where B speaks from) and back, counted on the way.
+    #[test]
+    fn forwards_both_ways_and_latches() {
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1).unwrap();
+        let (pa, pb) = (free_even_port(), free_even_port());
+        relay.open(7, pa, pb).unwrap();
+        let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sdp_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let phone_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for s in [&phone_a, &sdp_b, &phone_b] {
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
         }
+        relay.set_remote(7, Side::B, sdp_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        phone_a.send_to(b"a1", ("127.0.0.1", pa)).unwrap();
+        let (data, from) = recv(&sdp_b).expect("A's packet at B's SDP address");
+        assert_eq!((data.as_slice(), from.port()), (&b"a1"[..], pb));
+        // B speaks from another address: the relay latches to it.
+        phone_b.send_to(b"b1", ("127.0.0.1", pb)).unwrap();
+        let (data, from) = recv(&phone_a).expect("B's packet back at A");
+        assert_eq!((data.as_slice(), from.port()), (&b"b1"[..], pa));
+        phone_a.send_to(b"a2", ("127.0.0.1", pa)).unwrap();
+        assert_eq!(recv(&phone_b).expect("latched").0, b"a2");
+        let t = Instant::now();
+        while relay.stats(7).is_some_and(|s| s.to_b < 2) && t.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = relay.close(7).unwrap();
+        assert_eq!(
+            s,
+            MediaStats {
+                from_a: 2,
+                from_b: 1,
+                to_b: 2,
+                to_a: 1
+            }
+        );
     }
 }

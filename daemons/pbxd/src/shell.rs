@@ -66,17 +66,13 @@ fn now() -> Now {
 pub struct Running {
     pub bound: Bound,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    media_rt: Option<tokio::runtime::Runtime>,
 }
 
 impl Running {
-    /// Waits for the signalling task, then stops the media threads.
-    pub async fn join(mut self) -> anyhow::Result<()> {
-        let r = self.task.await.context("pbxd task")?;
-        if let Some(rt) = self.media_rt.take() {
-            rt.shutdown_background();
-        }
-        r
+    /// Waits for the signalling task (which stops the relay threads when
+    /// it ends).
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.task.await.context("pbxd task")?
     }
 }
 
@@ -113,8 +109,7 @@ pub async fn start(
     let ip = opts.config.bind();
     let cfg = &opts.config.sip;
     let udp = Arc::new(
-        UdpSocket::bind(SocketAddr::new(ip, cfg.udp_port))
-            .await
+        bind_sip_udp(SocketAddr::new(ip, cfg.udp_port))
             .with_context(|| format!("binding UDP {ip}:{}", cfg.udp_port))?,
     );
     let udp_addr = udp.local_addr()?;
@@ -142,12 +137,7 @@ pub async fn start(
     let control = UnixListener::bind(&sock_path)
         .with_context(|| format!("binding {}", sock_path.display()))?;
 
-    let media_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("media")
-        .enable_all()
-        .build()?;
-    let relay = Relay::new(ip, media_rt.handle().clone());
+    let relay = Relay::new(ip, 2).context("starting the media relay threads")?;
 
     let listen = Listen {
         ip,
@@ -168,11 +158,38 @@ pub async fn start(
     let task = tokio::spawn(run(
         core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path,
     ));
-    Ok(Running {
-        bound,
-        task,
-        media_rt: Some(media_rt),
-    })
+    Ok(Running { bound, task })
+}
+
+/// Socket buffers for SIP over UDP: bursts of thousands of requests a
+/// second overflow the kernel's default (about 208 KiB) before the core reads
+/// them, and every lost datagram costs a 500 ms retransmission. The kernel
+/// caps the request at `net.core.rmem_max`/`wmem_max`.
+const SIP_SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind_sip_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )?;
+    if let Err(e) = sock
+        .set_recv_buffer_size(SIP_SOCKET_BUFFER)
+        .and_then(|()| sock.set_send_buffer_size(SIP_SOCKET_BUFFER))
+    {
+        tracing::warn!(error = %e, "cannot enlarge the SIP socket buffers");
+    }
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    let got = sock.recv_buffer_size().unwrap_or(0);
+    if got < SIP_SOCKET_BUFFER {
+        tracing::warn!(
+            requested = SIP_SOCKET_BUFFER,
+            got,
+            "SIP receive buffer capped by net.core.rmem_max"
+        );
+    }
+    UdpSocket::from_std(sock.into())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -270,8 +287,8 @@ async fn flush(
                             at_ms: now().wall_ms,
                             kind: "media".into(),
                             detail: Some(format!(
-                                "rtp_from_caller={} rtp_from_callee={}",
-                                s.from_a, s.from_b
+                                "rtp_from_caller={} rtp_from_callee={} rtp_to_callee={} rtp_to_caller={}",
+                                s.from_a, s.from_b, s.to_b, s.to_a
                             )),
                         };
                         let _ = writer.submit(op, None);

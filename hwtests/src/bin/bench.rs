@@ -1,0 +1,673 @@
+//! The performance bench of issue "call core", against the release build
+//! and real peers, with every baseline measured in the same run:
+//!
+//! - `cps`: call set-up rate, sipp uac -> pbxd -> sipp uas (digest auth on
+//!   every call) against sipp uac -> sipp uas direct;
+//! - `rtp`: simultaneous calls with RTP relayed both ways at 20 ms; the bench
+//!   generates and counts the media itself (learning each call's relay ports
+//!   from `dering calls`), so loss is exact; pbxd's CPU and RSS from /proc;
+//! - `reg`: challenged registrations/s against kamailio with digest auth and
+//!   in-memory location; memory per registered phone.
+//!
+//! Run: `cargo build --release -p dering -p hwtests && target/release/bench all`
+//! (each step is bounded in count and time; everything is on 127.0.0.1).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hwtests::fragments::{caller_request, uac_answered_then};
+use hwtests::{credentials, free_udp_port, register, require, scenario, workspace, Dering, Sipp};
+
+const BUF: &str = "4194304";
+
+fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    require("sipp");
+    if std::env::var_os("DERING_BIN").is_none() {
+        std::env::set_var("DERING_BIN", workspace().join("target/release/dering"));
+    }
+    std::env::set_var("DERING_LOG", "warn");
+    println!(
+        "# Dering bench, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if what == "cps" || what == "all" {
+        cps();
+    }
+    if what == "rtp" || what == "all" {
+        println!("\n## Simultaneous calls with RTP both ways (20 ms A-law, 10 s window)\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
+        for n in [500, 1000, 2000] {
+            rtp(n);
+        }
+    }
+    if what == "reg" || what == "all" {
+        reg();
+    }
+}
+
+// ---- measurement helpers ------------------------------------------------
+
+fn clk_tck() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
+}
+
+/// user+system CPU ticks of a process.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Datagrams the kernel dropped anywhere on the machine (InErrors of
+/// /proc/net/snmp; RcvbufErrors are counted in it).
+fn udp_drops() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap();
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(h), Some(v)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    let pairs: Vec<(&str, u64)> = h
+        .split_whitespace()
+        .zip(v.split_whitespace().map(|x| x.parse().unwrap_or(0)))
+        .collect();
+    pairs
+        .iter()
+        .filter(|(k, _)| *k == "InErrors")
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn pid(d: &Dering) -> u32 {
+    d.child.as_ref().unwrap().id()
+}
+
+/// A box tuned for load: no per-source rate limit or auth block to trip,
+/// and an RTP range for 5,000 calls.
+fn bench_box(extra_extensions: std::ops::Range<u32>) -> Dering {
+    Dering::start_with(move |t| {
+        let mut t = t
+            .replace(
+                "requests_per_second_per_source = 500",
+                "requests_per_second_per_source = 10000000",
+            )
+            .replace(
+                "auth_failures_before_block = 10",
+                "auth_failures_before_block = 1000000",
+            )
+            .replace("no_answer_seconds = 8", "no_answer_seconds = 120");
+        let lo = t.find("rtp_port_min = ").unwrap();
+        let end = t[lo..].find("\n[").unwrap() + lo;
+        t.replace_range(lo..end, "rtp_port_min = 12000\nrtp_port_max = 31999\n");
+        for n in extra_extensions {
+            t.push_str(&format!("\n[[extension]]\nnumber = \"{n}\"\nname = \"Bench {n}\"\npassword = \"demo-{n}\"\n"));
+        }
+        t
+    })
+}
+
+/// Outcome of one sipp run: successful and failed calls, retransmissions.
+struct Run {
+    ok: u64,
+    failed: u64,
+    retrans: u64,
+    wall: f64,
+}
+
+fn sipp_run(dir: &Path, label: &str, args: &[String], limit: Duration) -> Run {
+    let stf = dir.join(format!("{label}.csv"));
+    let mut all: Vec<String> = args.to_vec();
+    all.extend([
+        "-buff_size".into(),
+        BUF.into(),
+        "-trace_stat".into(),
+        "-stf".into(),
+    ]);
+    all.push(stf.display().to_string());
+    let t = Instant::now();
+    let (_, _) = Sipp::spawn(dir, &all).wait(limit);
+    let wall = t.elapsed().as_secs_f64();
+    let csv = std::fs::read_to_string(&stf).unwrap_or_default();
+    let mut lines = csv.lines();
+    let (Some(h), Some(last)) = (lines.next(), csv.lines().last()) else {
+        return Run {
+            ok: 0,
+            failed: 0,
+            retrans: 0,
+            wall,
+        };
+    };
+    let get = |k: &str| -> u64 {
+        h.split(';')
+            .zip(last.split(';'))
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Run {
+        ok: get("SuccessfulCall(C)"),
+        failed: get("FailedCall(C)"),
+        retrans: get("Retransmissions(C)"),
+        wall,
+    }
+}
+
+fn spawn_bg(dir: &Path, args: &[&str]) -> Sipp {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    Sipp::spawn(dir, &args)
+}
+
+fn kill(mut s: Sipp) {
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+}
+
+/// The sweep's rates: `default`, or a comma-separated list in `var`.
+fn rates_from_env(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| default.to_vec())
+}
+
+/// A rate sweep: prints each step; returns the best rate with no failure.
+fn sweep(name: &str, rates: &[u64], mut step: impl FnMut(u64) -> Run) -> f64 {
+    let mut best = 0.0f64;
+    for &r in rates {
+        let run = step(r);
+        let eff = run.ok as f64 / run.wall;
+        println!(
+            "| {name} | {r}/s | {} ok | {} failed | {} retrans | {:.1} s | {:.0}/s |",
+            run.ok, run.failed, run.retrans, run.wall, eff
+        );
+        if run.failed == 0 && run.ok > 0 {
+            best = best.max(eff.min(r as f64));
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+// ---- call set-up rate -------------------------------------------------
+
+fn cps() {
+    println!("\n## Call set-up rate (5 s per step)\n\n| path | target | ok | failed | retrans | wall | effective |\n|---|---|---|---|---|---|---|");
+    let dir = tempfile::tempdir().unwrap();
+    let uas_port = free_udp_port();
+    let uas = spawn_bg(
+        dir.path(),
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &uas_port.to_string(),
+            "-buff_size",
+            BUF,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let direct = sweep("direct", &[5000, 10000, 19000], |r| {
+        let args: Vec<String> = [
+            "-sn",
+            "uac",
+            &format!("127.0.0.1:{uas_port}"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-r",
+            &r.to_string(),
+            "-m",
+            &(r * 5).to_string(),
+            "-l",
+            "50000",
+            "-timeout",
+            "60",
+        ]
+        .map(String::from)
+        .to_vec();
+        sipp_run(
+            dir.path(),
+            &format!("direct{r}"),
+            &args,
+            Duration::from_secs(90),
+        )
+    });
+    kill(uas);
+
+    let d = bench_box(0..0);
+    let port = free_udp_port();
+    register(&d, "1002", port, 3600);
+    let uas = spawn_bg(
+        d.dir(),
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-buff_size",
+            BUF,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let bye = format!(
+        "{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        caller_request("BYE", 3)
+    );
+    let sf = scenario(
+        d.dir(),
+        "uac.xml",
+        &[("AFTER_INVITE", &uac_answered_then(&bye))],
+    );
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid(&d)));
+    let rates = rates_from_env("BENCH_CPS_RATES", &[500, 1000, 2000, 3000, 4000]);
+    let through = sweep("through pbxd", &rates, |r| {
+        let mut args: Vec<String> = [
+            "-sf",
+            &sf.display().to_string(),
+            &d.addr(),
+            "-i",
+            "127.0.0.1",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(
+            [
+                "-p",
+                &free_udp_port().to_string(),
+                "-s",
+                "1002",
+                "-key",
+                "me",
+                "1001",
+            ]
+            .map(String::from),
+        );
+        args.extend(credentials("1001"));
+        args.extend(
+            [
+                "-r",
+                &r.to_string(),
+                "-m",
+                &(r * 5).to_string(),
+                "-l",
+                "50000",
+                "-timeout",
+                "60",
+            ]
+            .map(String::from),
+        );
+        sipp_run(d.dir(), &format!("pbxd{r}"), &args, Duration::from_secs(90))
+    });
+    let cores = (cpu_ticks(pid(&d)) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+    kill(uas);
+    let ended = d.query("cdr").len();
+    println!(
+        "\nBest clean rate: direct {direct:.0}/s, through pbxd {through:.0}/s (ratio {:.3}); pbxd averaged {cores:.2} cores over the pbxd sweep; {ended} call records written.",
+        through / direct.max(1.0)
+    );
+}
+
+// ---- concurrent calls with RTP -------------------------------------------
+
+/// A loopback UDP socket with 4 MiB buffers: the generator's own sockets
+/// must not be where packets are lost.
+fn gen_socket() -> Arc<UdpSocket> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    s.set_recv_buffer_size(4 << 20).unwrap();
+    s.set_send_buffer_size(4 << 20).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&addr.into()).unwrap();
+    Arc::new(s.into())
+}
+
+/// Generator sockets (and sender threads) per side.
+const GEN_SOCKETS: usize = 4;
+
+/// An RTP packet: 12-byte header, 160 bytes of A-law (20 ms).
+fn rtp_packet(seq: u16, ssrc: u32) -> [u8; 172] {
+    let mut p = [0xd5u8; 172];
+    p[0] = 0x80;
+    p[1] = 8;
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
+fn receiver(
+    sock: Arc<UdpSocket>,
+    stop: Arc<AtomicBool>,
+) -> (Arc<AtomicU64>, std::thread::JoinHandle<()>) {
+    let n = Arc::new(AtomicU64::new(0));
+    let count = n.clone();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) {
+            if sock.recv_from(&mut buf).is_ok() {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (n, h)
+}
+
+fn rtp(n: usize) {
+    let d = bench_box(0..0);
+    let p = pid(&d);
+    let port = free_udp_port();
+    register(&d, "1002", port, 3600);
+    let uas = spawn_bg(
+        d.dir(),
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-buff_size",
+            BUF,
+            "-timeout",
+            "300",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = rss_kb(p);
+    // Calls stay up until the bench is done with them, then hang up.
+    let hold_ms = (n as u64 / 200 + 25) * 1000;
+    let after = format!(
+        "  <pause milliseconds=\"{hold_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        caller_request("BYE", 3)
+    );
+    let sf = scenario(
+        d.dir(),
+        "uac.xml",
+        &[("AFTER_INVITE", &uac_answered_then(&after))],
+    );
+    let mut args: Vec<String> = [
+        "-sf",
+        &sf.display().to_string(),
+        &d.addr(),
+        "-i",
+        "127.0.0.1",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(
+        [
+            "-p",
+            &free_udp_port().to_string(),
+            "-s",
+            "1002",
+            "-key",
+            "me",
+            "1001",
+        ]
+        .map(String::from),
+    );
+    args.extend(credentials("1001"));
+    args.extend(
+        [
+            "-r",
+            "200",
+            "-m",
+            &n.to_string(),
+            "-l",
+            &n.to_string(),
+            "-timeout",
+            "300",
+            "-buff_size",
+            BUF,
+        ]
+        .map(String::from),
+    );
+    let uac = Sipp::spawn(d.dir(), &args);
+    let t = Instant::now();
+    let calls = loop {
+        let calls: Vec<(u16, u16)> = d
+            .query("calls")
+            .iter()
+            .filter(|c| c["state"] == "answered")
+            .map(|c| {
+                (
+                    c["a_port"].as_u64().unwrap() as u16,
+                    c["b_port"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect();
+        if calls.len() >= n || t.elapsed() > Duration::from_secs(n as u64 / 100 + 20) {
+            break calls;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let rss_calls = rss_kb(p);
+    let gen_a: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
+    let gen_b: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
+    // One packet from each side latches every leg to the generator; call i
+    // uses generator socket i % GEN_SOCKETS on both sides.
+    for (i, (a, b)) in calls.iter().enumerate() {
+        let k = i % GEN_SOCKETS;
+        gen_a[k]
+            .send_to(&rtp_packet(0, i as u32), ("127.0.0.1", *a))
+            .unwrap();
+        gen_b[k]
+            .send_to(&rtp_packet(0, i as u32 + 1_000_000), ("127.0.0.1", *b))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stop_rx = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> = gen_a
+        .iter()
+        .chain(gen_b.iter())
+        .map(|s| receiver(s.clone(), stop_rx.clone()))
+        .collect();
+    let stop_tx = Arc::new(AtomicBool::new(false));
+    let window = Duration::from_secs(10);
+    let sender = |sock: Arc<UdpSocket>, ports: Vec<u16>, base: u32, stop: Arc<AtomicBool>| {
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            let mut seq = 1u16;
+            let start = Instant::now();
+            let mut tick = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for (i, port) in ports.iter().enumerate() {
+                    let pkt = rtp_packet(seq, base + i as u32);
+                    if sock.send_to(&pkt, ("127.0.0.1", *port)).is_ok() {
+                        sent += 1;
+                    }
+                }
+                seq = seq.wrapping_add(1);
+                tick += 1;
+                let next = start + Duration::from_millis(20) * tick;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            sent
+        })
+    };
+    let ports_on = |k: usize, side_a: bool| -> Vec<u16> {
+        calls
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % GEN_SOCKETS == k)
+            .map(|(_, c)| if side_a { c.0 } else { c.1 })
+            .collect()
+    };
+    let drops0 = udp_drops();
+    let (c0, t0) = (cpu_ticks(p), Instant::now());
+    let senders: Vec<_> = (0..GEN_SOCKETS)
+        .flat_map(|k| {
+            [
+                sender(gen_a[k].clone(), ports_on(k, true), 0, stop_tx.clone()),
+                sender(
+                    gen_b[k].clone(),
+                    ports_on(k, false),
+                    1_000_000,
+                    stop_tx.clone(),
+                ),
+            ]
+        })
+        .collect();
+    std::thread::sleep(window);
+    let rss_media = rss_kb(p);
+    stop_tx.store(true, Ordering::Relaxed);
+    let sent: Vec<u64> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    let sent_a: u64 = sent.iter().step_by(2).sum();
+    let sent_b: u64 = sent.iter().skip(1).step_by(2).sum();
+    let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    stop_rx.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = receivers
+        .into_iter()
+        .map(|(n, h)| {
+            h.join().unwrap();
+            n.load(Ordering::Relaxed)
+        })
+        .collect();
+    let drops = udp_drops() - drops0;
+    // A's packets arrive on B's generator sockets, and the other way round.
+    let ra: u64 = counts[..GEN_SOCKETS].iter().sum();
+    let rb: u64 = counts[GEN_SOCKETS..].iter().sum();
+    let lost = (sent_a - rb.min(sent_a)) + (sent_b - ra.min(sent_b));
+    let secs = window.as_secs_f64();
+    println!(
+        "| {n} | {} | {:.0} | {sent_a} / {rb} | {sent_b} / {ra} | {lost} | {drops} | {cores:.2} | {:.1} | {:.0} |",
+        calls.len(),
+        (sent_a + sent_b) as f64 / secs,
+        rss_media as f64 / 1024.0,
+        (rss_calls.saturating_sub(rss_idle)) as f64 / calls.len().max(1) as f64,
+    );
+    kill(uac);
+    kill(uas);
+}
+
+// ---- registrations ---------------------------------------------------------
+
+const REG_USERS: std::ops::Range<u32> = 20_000..30_000;
+
+fn users_file(dir: &Path) -> PathBuf {
+    let mut s = String::from("SEQUENTIAL\n");
+    for u in REG_USERS {
+        s.push_str(&format!(
+            "{u};[authentication username={u} password=demo-{u}]\n"
+        ));
+    }
+    let p = dir.join("users.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn kamailio(dir: &Path, port: u16) -> Child {
+    require("kamailio");
+    let cfg = std::fs::read_to_string(workspace().join("../shared/peers/kamailio-auth.cfg"))
+        .unwrap()
+        .replace("udp:127.0.0.1:5070", &format!("udp:127.0.0.1:{port}"))
+        .replace(
+            "/tmp/peers/kamailio/kamailio_auth_ctl",
+            &dir.join("ctl").display().to_string(),
+        );
+    let path = dir.join("kamailio.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let child = Command::new("kamailio")
+        .arg("-f")
+        .arg(&path)
+        .arg("-P")
+        .arg(dir.join("k.pid"))
+        .arg("-Y")
+        .arg(dir)
+        .args(["-DD", "-E", "-m", "256", "-M", "16"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("kamailio.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    child
+}
+
+fn reg() {
+    println!("\n## Challenged registrations/s (5 s per step, 10,000 users)\n\n| registrar | target | ok | failed | retrans | wall | effective |\n|---|---|---|---|---|---|---|");
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let sf = scenario(dir.path(), "register_many.xml", &[]);
+    let step = |target: String, label: String, r: u64| {
+        let args: Vec<String> = [
+            "-sf",
+            &sf.display().to_string(),
+            "-inf",
+            &users.display().to_string(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-r",
+            &r.to_string(),
+            "-m",
+            &(r * 5).to_string(),
+            "-l",
+            "20000",
+            "-timeout",
+            "60",
+        ]
+        .map(String::from)
+        .to_vec();
+        sipp_run(
+            dir.path(),
+            &format!("{label}{r}"),
+            &args,
+            Duration::from_secs(90),
+        )
+    };
+    let kport = free_udp_port();
+    let mut k = kamailio(dir.path(), kport);
+    let rates = rates_from_env("BENCH_REG_RATES", &[2000, 4000, 6000, 8000, 10000]);
+    let kam = sweep("kamailio (auth, in memory)", &rates, |r| {
+        step(format!("127.0.0.1:{kport}"), "kam".into(), r)
+    });
+    let _ = k.kill();
+    let _ = k.wait();
+
+    let d = bench_box(REG_USERS);
+    let p = pid(&d);
+    let rss_before = rss_kb(p);
+    let ours = sweep("pbxd (auth, persisted)", &rates, |r| {
+        step(d.addr(), "pbxd".into(), r)
+    });
+    let regs = d.query("registrations").len();
+    let rss_after = rss_kb(p);
+    println!(
+        "\nBest clean rate: kamailio {kam:.0}/s, pbxd {ours:.0}/s (ratio {:.3}). {regs} phones registered; pbxd RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per registered phone.",
+        ours / kam.max(1.0),
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        (rss_after.saturating_sub(rss_before)) as f64 / regs.max(1) as f64
+    );
+}
