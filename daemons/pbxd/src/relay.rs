@@ -12,7 +12,6 @@
 //! signalling or the database.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -289,28 +288,29 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
             let Some(ep) = endpoints.get(&token) else {
                 continue;
             };
-            loop {
-                let (len, src) = match ep.sock.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => break,
-                };
-                // Latch: the leg's packets go back to where they come from.
-                let (latch, dest) = if ep.rtcp {
-                    (&ep.from.rtcp_to, &ep.to.rtcp_to)
-                } else {
-                    ep.from.received.fetch_add(1, Ordering::Relaxed);
-                    (&ep.from.rtp_to, &ep.to.rtp_to)
-                };
-                if latch.get() != Some(src) {
-                    latch.set(src);
-                }
-                let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
-                    continue;
-                };
-                if out.sock.send_to(&buf[..len], dst).is_ok() && !ep.rtcp {
-                    ep.to.delivered.fetch_add(1, Ordering::Relaxed);
-                }
+            // Level-triggered: one read per event. A media socket holds one
+            // packet per 20 ms, so reading on to EAGAIN would cost a second,
+            // empty recvfrom per packet; epoll reports the socket again if
+            // more is queued.
+            let (len, src) = match ep.sock.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
+            // Latch: the leg's packets go back to where they come from.
+            let (latch, dest) = if ep.rtcp {
+                (&ep.from.rtcp_to, &ep.to.rtcp_to)
+            } else {
+                ep.from.received.fetch_add(1, Ordering::Relaxed);
+                (&ep.from.rtp_to, &ep.to.rtp_to)
+            };
+            if latch.get() != Some(src) {
+                latch.set(src);
+            }
+            let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
+                continue;
+            };
+            if out.sock.send_to(&buf[..len], dst).is_ok() && !ep.rtcp {
+                ep.to.delivered.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -41,7 +41,8 @@ fn main() {
     }
     if what == "rtp" || what == "all" {
         println!("\n## Simultaneous calls with RTP both ways (20 ms A-law, 10 s window)\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
-        for n in [500, 1000, 2000] {
+        for n in rates_from_env("BENCH_RTP_CALLS", &[500, 1000, 2000]) {
+            let n = n as usize;
             rtp(n);
         }
     }
