@@ -671,4 +671,8 @@ fn reg() {
         rss_after as f64 / 1024.0,
         (rss_after.saturating_sub(rss_before)) as f64 / regs.max(1) as f64
     );
+    // DERING_KEEP=1 keeps the sweep's sipp statistics and error files too.
+    if std::env::var_os("DERING_KEEP").is_some() {
+        eprintln!("kept {}", dir.keep().display());
+    }
 }
