@@ -228,6 +228,32 @@ impl Dering {
         }
     }
 
+    /// The relay's RTP counters of call `uuid`, from the "media" event
+    /// pbxd records when the call's media closes (`rtp_from_caller`, ...).
+    pub fn media_counts(&self, uuid: &str) -> std::collections::HashMap<String, u64> {
+        let t = Instant::now();
+        loop {
+            let store = dering_store::Store::open(&self.dir().join("dering.db")).unwrap();
+            let events = store.call_events(uuid).unwrap();
+            if let Some(detail) = events
+                .iter()
+                .find(|e| e.1 == "media")
+                .and_then(|e| e.2.clone())
+            {
+                return detail
+                    .split(' ')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+                    .collect();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "no media event for {uuid}: {events:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir().join("pbxd.log")).unwrap_or_default()
     }

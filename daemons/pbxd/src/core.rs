@@ -509,17 +509,7 @@ impl Core {
                 let invite = c.b_invite_key.clone();
                 self.send_cancel(now, call);
                 self.tx.forget_client(&invite);
-                self.end_call(
-                    now,
-                    call,
-                    Ending::new(
-                        Disposition::Failed,
-                        "system",
-                        "media ports unavailable",
-                        Some(503),
-                    ),
-                    503,
-                );
+                self.system_failure(now, call, "media ports unavailable", 503);
             }
         }
     }
@@ -1242,17 +1232,7 @@ impl Core {
             }
             ClientPurpose::BInvite(call) => {
                 if self.calls.contains_key(&call) {
-                    self.end_call(
-                        now,
-                        call,
-                        Ending::new(
-                            Disposition::Failed,
-                            "system",
-                            "callee did not respond",
-                            Some(408),
-                        ),
-                        408,
-                    );
+                    self.system_failure(now, call, "callee did not respond", 408);
                 }
             }
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(
@@ -1296,6 +1276,13 @@ impl Core {
         {
             self.caller_gave_up(now, call, "caller cancelled");
         }
+    }
+
+    /// The system could not complete a ringing call: record it as failed,
+    /// then answer the caller with `code`.
+    fn system_failure(&mut self, now: Now, call: u64, cause: &str, code: u16) {
+        let ending = Ending::new(Disposition::Failed, "system", cause, Some(code));
+        self.end_call(now, call, ending, code);
     }
 
     /// The caller left a ringing call: cancel the callee, record the call,

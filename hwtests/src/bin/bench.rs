@@ -125,6 +125,78 @@ fn bench_box(extra_extensions: std::ops::Range<u32>) -> Dering {
     })
 }
 
+/// sipp arguments for extension 1001 calling 1002 on box `d` with the
+/// scenario `sf`; the local address and the rates are added by the caller.
+fn caller_args(d: &Dering, sf: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["-sf", &sf.display().to_string(), &d.addr()]
+        .map(String::from)
+        .to_vec();
+    args.extend(["-s", "1002", "-key", "me", "1001"].map(String::from));
+    args.extend(credentials("1001"));
+    args
+}
+
+/// `-i`/`-p`: sipp on loopback, on a free port.
+fn local_args() -> Vec<String> {
+    vec![
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_udp_port().to_string(),
+    ]
+}
+
+/// Extension 1002 as a sipp UAS (answers every call, waits for the BYE),
+/// registered from the port it listens on.
+fn registered_callee(d: &Dering) -> Sipp {
+    let port = free_udp_port();
+    register(d, "1002", port, 3600);
+    let port = port.to_string();
+    let s = spawn_bg(
+        d.dir(),
+        &[
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-buff_size",
+            BUF,
+            "-timeout",
+            "300",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    s
+}
+
+/// One sweep step: `head` (scenario and target), then the local address and
+/// the step's rate, count and limit.
+fn run_step(dir: &Path, label: String, mut head: Vec<String>, rate: u64, limit: u64) -> Run {
+    head.extend(local_args());
+    head.extend(step_args(rate, limit));
+    sipp_run(dir, &label, &head, Duration::from_secs(90))
+}
+
+/// sipp arguments of one sweep step: `rate` calls a second for 5 s, at most
+/// `limit` open at once, 60 s per call at most.
+fn step_args(rate: u64, limit: u64) -> Vec<String> {
+    let (r, m) = (rate.to_string(), (rate * 5).to_string());
+    [
+        "-r",
+        &r,
+        "-m",
+        &m,
+        "-l",
+        &limit.to_string(),
+        "-timeout",
+        "60",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Outcome of one sipp run: successful and failed calls, retransmissions.
 struct Run {
     ok: u64,
@@ -228,51 +300,13 @@ fn cps() {
     );
     std::thread::sleep(Duration::from_millis(500));
     let direct = sweep("direct", &[5000, 10000, 19000], |r| {
-        let args: Vec<String> = [
-            "-sn",
-            "uac",
-            &format!("127.0.0.1:{uas_port}"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-r",
-            &r.to_string(),
-            "-m",
-            &(r * 5).to_string(),
-            "-l",
-            "50000",
-            "-timeout",
-            "60",
-        ]
-        .map(String::from)
-        .to_vec();
-        sipp_run(
-            dir.path(),
-            &format!("direct{r}"),
-            &args,
-            Duration::from_secs(90),
-        )
+        let head = vec!["-sn".into(), "uac".into(), format!("127.0.0.1:{uas_port}")];
+        run_step(dir.path(), format!("direct{r}"), head, r, 50000)
     });
     kill(uas);
 
     let d = bench_box(0..0);
-    let port = free_udp_port();
-    register(&d, "1002", port, 3600);
-    let uas = spawn_bg(
-        d.dir(),
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-buff_size",
-            BUF,
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = registered_callee(&d);
     let bye = format!(
         "{}  <recv response=\"200\" crlf=\"true\"/>\n",
         caller_request("BYE", 3)
@@ -285,42 +319,7 @@ fn cps() {
     let (t0, c0) = (Instant::now(), cpu_ticks(pid(&d)));
     let rates = rates_from_env("BENCH_CPS_RATES", &[500, 1000, 2000, 3000, 4000]);
     let through = sweep("through pbxd", &rates, |r| {
-        let mut args: Vec<String> = [
-            "-sf",
-            &sf.display().to_string(),
-            &d.addr(),
-            "-i",
-            "127.0.0.1",
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(
-            [
-                "-p",
-                &free_udp_port().to_string(),
-                "-s",
-                "1002",
-                "-key",
-                "me",
-                "1001",
-            ]
-            .map(String::from),
-        );
-        args.extend(credentials("1001"));
-        args.extend(
-            [
-                "-r",
-                &r.to_string(),
-                "-m",
-                &(r * 5).to_string(),
-                "-l",
-                "50000",
-                "-timeout",
-                "60",
-            ]
-            .map(String::from),
-        );
-        sipp_run(d.dir(), &format!("pbxd{r}"), &args, Duration::from_secs(90))
+        run_step(d.dir(), format!("pbxd{r}"), caller_args(&d, &sf), r, 50000)
     });
     let cores = (cpu_ticks(pid(&d)) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
     kill(uas);
@@ -380,24 +379,7 @@ fn receiver(
 fn rtp(n: usize) {
     let d = bench_box(0..0);
     let p = pid(&d);
-    let port = free_udp_port();
-    register(&d, "1002", port, 3600);
-    let uas = spawn_bg(
-        d.dir(),
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-buff_size",
-            BUF,
-            "-timeout",
-            "300",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = registered_callee(&d);
     let rss_idle = rss_kb(p);
     // Calls stay up until the bench is done with them, then hang up.
     let hold_ms = (n as u64 / 200 + 25) * 1000;
@@ -410,28 +392,8 @@ fn rtp(n: usize) {
         "uac.xml",
         &[("AFTER_INVITE", &uac_answered_then(&after))],
     );
-    let mut args: Vec<String> = [
-        "-sf",
-        &sf.display().to_string(),
-        &d.addr(),
-        "-i",
-        "127.0.0.1",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(
-        [
-            "-p",
-            &free_udp_port().to_string(),
-            "-s",
-            "1002",
-            "-key",
-            "me",
-            "1001",
-        ]
-        .map(String::from),
-    );
-    args.extend(credentials("1001"));
+    let mut args = caller_args(&d, &sf);
+    args.extend(local_args());
     args.extend(
         [
             "-r",
@@ -625,27 +587,10 @@ fn reg() {
             "-inf",
             &users.display().to_string(),
             &target,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-r",
-            &r.to_string(),
-            "-m",
-            &(r * 5).to_string(),
-            "-l",
-            "20000",
-            "-timeout",
-            "60",
         ]
         .map(String::from)
         .to_vec();
-        sipp_run(
-            dir.path(),
-            &format!("{label}{r}"),
-            &args,
-            Duration::from_secs(90),
-        )
+        run_step(dir.path(), format!("{label}{r}"), args, r, 20000)
     };
     let kport = free_udp_port();
     let mut k = kamailio(dir.path(), kport);
