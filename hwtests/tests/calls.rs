@@ -378,3 +378,48 @@ fn caller_on_tcp() {
     ok(uas, "callee", &d);
     assert_eq!(d.ended_calls(1)[0]["disposition"], "answered");
 }
+
+/// A phone that registered and then died (TEL-1, OPS-2): the INVITE to it
+/// gets no answer at all, so timer B ends the call with 408 and the record
+/// says the callee did not respond; meanwhile qualify OPTIONS go unanswered,
+/// the registration is marked unreachable, and the next call is refused at
+/// once with 480 instead of ringing a dead phone.
+#[test]
+fn dead_phone_408_then_unreachable_480() {
+    let d = Dering::start_with(|t| {
+        t.replace("no_answer_seconds = 8", "no_answer_seconds = 60")
+            .replace("qualify_seconds = 30", "qualify_seconds = 5")
+    });
+    // sipp registers from this port and exits: nobody listens there after.
+    register(&d, "1002", free_udp_port(), 300);
+    let t = std::time::Instant::now();
+    ok(
+        caller(&d, "1001", "1002", &uac_final(408)),
+        "call to a dead phone",
+        &d,
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(30),
+        "timer B is 64*T1 = 32 s"
+    );
+    let c = &d.ended_calls(1)[0];
+    assert_eq!(c["disposition"], "failed", "{c}");
+    assert_eq!(c["sip_code"], 408);
+    assert_eq!(c["hangup_cause"], "callee did not respond");
+    // Qualify started 5 s after the REGISTER and times out after 32 s more.
+    while d.query("registrations")[0]["reachable"] == true {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "never marked unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let t = std::time::Instant::now();
+    ok(
+        caller(&d, "1001", "1002", &uac_final(480)),
+        "call to an unreachable phone",
+        &d,
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "refused at once");
+    assert_eq!(d.query("cdr").len(), 1, "refused before a call existed");
+}

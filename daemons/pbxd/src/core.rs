@@ -303,6 +303,9 @@ pub struct Core {
     by_a_key: HashMap<String, u64>,
     clients: HashMap<String, ClientPurpose>,
     deferred: HashMap<u64, Vec<Deferred>>,
+    /// Qualify OPTIONS in flight: client transaction key -> (extension,
+    /// contact URI); a contact with one in flight is not probed again.
+    probes: HashMap<String, (String, String)>,
     /// INVITEs we answer later (A legs, pending re-INVITEs), by server key.
     a_invites: HashMap<String, Message>,
     next_token: u64,
@@ -376,6 +379,7 @@ impl Core {
             clients: HashMap::new(),
             deferred: HashMap::new(),
             a_invites: HashMap::new(),
+            probes: HashMap::new(),
             next_token: 1,
             next_call: 1,
             ports,
@@ -1060,14 +1064,7 @@ impl Core {
             self.clients.remove(key);
         }
         match purpose {
-            ClientPurpose::Qualify => {
-                let uri = key.to_string();
-                for (_, c) in self.bindings.iter_mut() {
-                    if c.uri == uri {
-                        c.reachable = true;
-                    }
-                }
-            }
+            ClientPurpose::Qualify => self.qualified(key, true),
             ClientPurpose::InDialog => {}
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
             ClientPurpose::BInvite(call) => self.on_b_response(now, key, call, code, msg),
@@ -1217,19 +1214,30 @@ impl Core {
         );
     }
 
+    /// A qualify probe was answered (any response) or timed out.
+    fn qualified(&mut self, key: &str, answered: bool) {
+        let Some((ext, uri)) = self.probes.remove(key) else {
+            return;
+        };
+        let Some(c) = self.bindings.get_mut(&ext, &uri) else {
+            return;
+        };
+        if c.reachable != answered {
+            if answered {
+                tracing::info!(extension = %ext, "phone answers OPTIONS again; reachable");
+            } else {
+                tracing::warn!(extension = %ext, "phone stopped answering OPTIONS; marked unreachable");
+            }
+            c.reachable = answered;
+        }
+    }
+
     fn on_client_timeout(&mut self, now: Now, key: &str) {
         let Some(purpose) = self.clients.remove(key) else {
             return;
         };
         match purpose {
-            ClientPurpose::Qualify => {
-                for (ext, c) in self.bindings.iter_mut() {
-                    if c.uri == key && c.reachable {
-                        tracing::warn!(extension = %ext, "phone stopped answering OPTIONS; marked unreachable");
-                        c.reachable = false;
-                    }
-                }
-            }
+            ClientPurpose::Qualify => self.qualified(key, false),
             ClientPurpose::BInvite(call) => {
                 if self.calls.contains_key(&call) {
                     self.system_failure(now, call, "callee did not respond", 408);
@@ -1617,14 +1625,17 @@ impl Core {
                 480,
             );
         }
+        let probing: std::collections::HashSet<&(String, String)> = self.probes.values().collect();
         let mut due = Vec::new();
-        for (_, c) in self.bindings.iter_mut() {
-            if c.next_qualify <= now.at {
-                c.next_qualify = now.at + self.qualify_every;
-                due.push((c.uri.clone(), c.peer));
+        for (ext, c) in self.bindings.iter() {
+            if c.next_qualify <= now.at && !probing.contains(&(ext.clone(), c.uri.clone())) {
+                due.push((ext.clone(), c.uri.clone(), c.peer));
             }
         }
-        for (uri, peer) in due {
+        for (ext, uri, peer) in due {
+            if let Some(c) = self.bindings.get_mut(&ext, &uri) {
+                c.next_qualify = now.at + self.qualify_every;
+            }
             let data = build::request(RequestSpec {
                 method: rsip::Method::Options,
                 uri: &uri,
@@ -1641,7 +1652,8 @@ impl Core {
             if let Ok(data) = data {
                 if let Ok(m) = Message::parse_datagram(&data) {
                     if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
-                        self.clients.insert(k, ClientPurpose::Qualify);
+                        self.clients.insert(k.clone(), ClientPurpose::Qualify);
+                        self.probes.insert(k, (ext, uri));
                     }
                 }
             }

@@ -55,6 +55,10 @@ impl Bindings {
         }
     }
 
+    pub fn get_mut(&mut self, ext: &str, uri: &str) -> Option<&mut Contact> {
+        self.by_ext.get_mut(ext)?.iter_mut().find(|c| c.uri == uri)
+    }
+
     pub fn remove(&mut self, ext: &str, uri: &str) -> Option<Contact> {
         let list = self.by_ext.get_mut(ext)?;
         let i = list.iter().position(|c| c.uri == uri)?;
