@@ -80,7 +80,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    pbxd::logging::init();
+    dering_daemon::logging::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -1,10 +1,9 @@
 //! pbxd: the call engine. The protocol logic is the sans-IO [`core::Core`];
 //! [`shell`] wires it to sockets, the database writer, the media relay and
 //! the control socket.
-pub mod config;
+pub use dering_config as config;
 pub mod core;
 pub mod guard;
-pub mod logging;
 pub mod registrar;
 pub mod relay;
 pub mod shell;

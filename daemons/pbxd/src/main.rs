@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    pbxd::logging::init();
+    dering_daemon::logging::init();
     let mut config = PathBuf::from("/etc/dering/dering.toml");
     let mut data_dir = PathBuf::from("/var/lib/dering");
     let mut args = std::env::args().skip(1);

@@ -1,5 +1,6 @@
-//! Configuration: TOML under `/etc/dering/` or the embedded default. Unknown
-//! keys and bad values are refused with the file, line and key named.
+//! Configuration: one TOML file for every daemon (`/etc/dering/dering.toml`)
+//! or the embedded default. Each daemon reads its own tables; unknown keys
+//! and bad values are refused with the file, line and key named.
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -40,6 +41,103 @@ pub struct Config {
     pub security: Security,
     #[serde(default, rename = "extension")]
     pub extensions: Vec<Extension>,
+    /// The UPS watched by powerd; absent means no UPS is configured.
+    #[serde(default)]
+    pub power: Option<Power>,
+    /// The SNMP subagent; absent means no subagent.
+    #[serde(default)]
+    pub snmp: Option<Snmp>,
+    #[serde(default)]
+    pub http: Http,
+}
+
+/// powerd's settings (PWR-1..3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Power {
+    /// `host:port` of upsd.
+    pub upsd: Spanned<String>,
+    /// The UPS's name in upsd (`dummy` in `dummy@127.0.0.1`).
+    pub ups: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Better given by the environment (`DERING_UPS_PASSWORD`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// How often upsd is read.
+    #[serde(default = "Power::default_poll")]
+    pub poll_seconds: u32,
+    /// On battery with less runtime than this, the box shuts down.
+    #[serde(default = "Power::default_min_runtime")]
+    pub shutdown_runtime_seconds: u32,
+    /// How long calls in progress may go on once intake is closed.
+    #[serde(default = "Power::default_grace")]
+    pub grace_seconds: u32,
+    /// The runtime the UPS must give at the current load (PWR-1: 8 hours).
+    #[serde(default = "Power::default_required")]
+    pub required_runtime_hours: u32,
+    /// Run once every daemon has stopped (argv, no shell).
+    #[serde(default = "Power::default_poweroff")]
+    pub poweroff_command: Spanned<Vec<String>>,
+}
+
+impl Power {
+    fn default_poll() -> u32 {
+        2
+    }
+    fn default_min_runtime() -> u32 {
+        300
+    }
+    fn default_grace() -> u32 {
+        60
+    }
+    fn default_required() -> u32 {
+        8
+    }
+    fn default_poweroff() -> Spanned<Vec<String>> {
+        Spanned::new(0..0, vec!["systemctl".into(), "poweroff".into()])
+    }
+}
+
+/// The SNMP subagent's settings (MON-1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snmp {
+    /// The master agent's AgentX socket: `tcp:HOST:PORT` or a Unix path
+    /// (`unix:/var/agentx/master` or `/var/agentx/master`).
+    pub agentx: Spanned<String>,
+    /// Service level (percent) under which a trap is sent.
+    #[serde(default = "Snmp::default_sl")]
+    pub service_level_threshold: u32,
+    /// Disk use (percent) over which a trap is sent.
+    #[serde(default = "Snmp::default_disk")]
+    pub disk_alarm_percent: u32,
+}
+
+impl Snmp {
+    fn default_sl() -> u32 {
+        80
+    }
+    fn default_disk() -> u32 {
+        90
+    }
+}
+
+/// webd's listener: `/health`, `/metrics` (and the admin later).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub bind: IpAddr,
+    pub port: u16,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +270,31 @@ impl Config {
             Ok(())
         };
         check_algorithms(&cfg.sip.digest_algorithms, "sip.digest_algorithms")?;
+        if let Some(p) = &cfg.power {
+            if parse_host_port(p.upsd.get_ref()).is_none() {
+                return Err(invalid(
+                    p.upsd.span().start,
+                    format!("key `power.upsd`: {:?} is not HOST:PORT", p.upsd.get_ref()),
+                ));
+            }
+            if p.poweroff_command.get_ref().is_empty() {
+                return Err(invalid(
+                    p.poweroff_command.span().start,
+                    "key `power.poweroff_command`: needs a program".into(),
+                ));
+            }
+        }
+        if let Some(s) = &cfg.snmp {
+            if AgentxAddr::parse(s.agentx.get_ref()).is_none() {
+                return Err(invalid(
+                    s.agentx.span().start,
+                    format!(
+                        "key `snmp.agentx`: {:?} is not tcp:HOST:PORT or a socket path",
+                        s.agentx.get_ref()
+                    ),
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for ext in &cfg.extensions {
             let n = ext.number.get_ref();
@@ -242,6 +365,33 @@ impl Config {
     }
 }
 
+/// Splits `host:port` (the host may be a name or an address).
+pub fn parse_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then_some(())?;
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+/// Where the SNMP master agent listens for AgentX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentxAddr {
+    Tcp(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+impl AgentxAddr {
+    /// net-snmp's notation: `tcp:HOST:PORT`, `unix:PATH` or a bare path.
+    pub fn parse(s: &str) -> Option<AgentxAddr> {
+        if let Some(rest) = s.strip_prefix("tcp:") {
+            let (h, p) = parse_host_port(rest)?;
+            return Some(AgentxAddr::Tcp(h, p));
+        }
+        let path = s.strip_prefix("unix:").unwrap_or(s);
+        path.starts_with('/').then(|| AgentxAddr::Unix(path.into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,8 +414,16 @@ mod tests {
             "[registrar]",
             "[security]",
             "[[extension]]",
+            "[power]",
+            "[snmp]",
+            "[http]",
         ] {
-            let text = DEFAULT_TOML.replacen(table, &format!("{table}\nbogus_key = 1"), 1);
+            let line = format!("\n{table}\n");
+            let text = if DEFAULT_TOML.contains(&line) {
+                DEFAULT_TOML.replacen(&line, &format!("{line}bogus_key = 1\n"), 1)
+            } else {
+                format!("{DEFAULT_TOML}\n{table}\nagentx = \"tcp:127.0.0.1:705\"\nbogus_key = 1\n")
+            };
             let line = text.lines().position(|l| l == "bogus_key = 1").unwrap() + 1;
             let e = Config::parse(&text, "/etc/dering/dering.toml")
                 .unwrap_err()
@@ -276,6 +434,31 @@ mod tests {
             );
             assert!(e.contains("bogus_key"), "{e}");
         }
+    }
+
+    #[test]
+    fn optional_daemon_tables() {
+        let c = Config::embedded().unwrap();
+        assert!(c.power.is_some() && c.snmp.is_none());
+        let p = c.power.unwrap();
+        assert_eq!(p.poweroff_command.get_ref(), &["systemctl", "poweroff"]);
+        assert_eq!(p.required_runtime_hours, 8);
+        let text = DEFAULT_TOML.replace("upsd = \"127.0.0.1:3493\"", "upsd = \"nohost\"");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        let line = line_containing(&text, "nohost");
+        assert!(
+            e.starts_with(&format!("f.toml:{line}: key `power.upsd`")),
+            "{e}"
+        );
+        assert_eq!(
+            AgentxAddr::parse("tcp:127.0.0.1:705"),
+            Some(AgentxAddr::Tcp("127.0.0.1".into(), 705))
+        );
+        assert_eq!(
+            AgentxAddr::parse("/var/agentx/master"),
+            Some(AgentxAddr::Unix("/var/agentx/master".into()))
+        );
+        assert_eq!(AgentxAddr::parse("udp:1.2.3.4:5"), None);
     }
 
     #[test]
