@@ -1,14 +1,17 @@
 //! `dering`: the appliance's command line.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dering_control::Request;
 use pbxd::config::{Config, DEFAULT_NAME};
 use pbxd::shell::{self, Options};
+use tokio::sync::{oneshot, Mutex};
 
 /// Where a real deployment keeps its configuration.
 const ETC_CONFIG: &str = "/etc/dering/dering.toml";
@@ -32,9 +35,29 @@ enum Cmd {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 5060)]
         sip_port: u16,
-        /// Port of the web admin (arrives with the web issue; reserved now).
+        /// Port of webd: /health and /metrics (0: any free port).
         #[arg(long, default_value_t = 8080)]
         http_port: u16,
+        /// Watch the UPS served by this upsd (HOST:PORT); starts powerd.
+        #[arg(long)]
+        upsd: Option<String>,
+        /// The UPS's name in upsd.
+        #[arg(long, default_value = "ups")]
+        ups: String,
+        /// upsd user (or DERING_UPS_USER).
+        #[arg(long, env = "DERING_UPS_USER")]
+        ups_user: Option<String>,
+        /// upsd password (better: DERING_UPS_PASSWORD).
+        #[arg(long, env = "DERING_UPS_PASSWORD", hide_env_values = true)]
+        ups_password: Option<String>,
+        /// Register the Dering MIB with this snmpd's AgentX socket
+        /// (`tcp:127.0.0.1:705` or a Unix socket path); starts the agent.
+        #[arg(long)]
+        agentx: Option<String>,
+        /// Run this instead of `systemctl poweroff` at the end of a power
+        /// shutdown (split on spaces, no shell).
+        #[arg(long)]
+        poweroff_command: Option<String>,
         /// Use this configuration file instead of the embedded default.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -151,8 +174,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http_port,
             config,
             bind,
+            upsd,
+            ups,
+            ups_user,
+            ups_password,
+            agentx,
+            poweroff_command,
         } => {
             let mut cfg = load_config(config.as_deref())?;
+            // The demo runs powerd only when pointed at a upsd.
+            cfg.power = match (upsd, cfg.power.take()) {
+                (Some(addr), Some(mut p)) => {
+                    anyhow::ensure!(
+                        dering_config::parse_host_port(&addr).is_some(),
+                        "--upsd {addr:?}: not HOST:PORT"
+                    );
+                    p.upsd = toml::Spanned::new(0..0, addr);
+                    p.ups = ups;
+                    p.username = ups_user.or(p.username);
+                    p.password = ups_password.or(p.password);
+                    if let Some(cmd) = poweroff_command {
+                        let argv: Vec<String> = cmd.split_whitespace().map(String::from).collect();
+                        anyhow::ensure!(!argv.is_empty(), "--poweroff-command is empty");
+                        p.poweroff_command = toml::Spanned::new(0..0, argv);
+                    }
+                    Some(p)
+                }
+                (Some(_), None) => {
+                    anyhow::bail!("--upsd needs a [power] table in the configuration")
+                }
+                (None, _) => None,
+            };
+            if let Some(a) = agentx {
+                anyhow::ensure!(
+                    dering_config::AgentxAddr::parse(&a).is_some(),
+                    "--agentx {a:?}: not tcp:HOST:PORT or a socket path"
+                );
+                let mut snmp = cfg
+                    .snmp
+                    .take()
+                    .unwrap_or_else(dering_config::Snmp::with_defaults);
+                snmp.agentx = toml::Spanned::new(0..0, a);
+                cfg.snmp = Some(snmp);
+            }
+            cfg.http.port = http_port;
             if let Some(ip) = bind {
                 cfg.sip.bind = toml::Spanned::new(0..0, ip);
             }
@@ -172,7 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(up(cfg, data_dir, http_port))?;
+            rt.block_on(up(cfg, data_dir))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -182,13 +247,15 @@ fn control(data_dir: &Path, req: Request) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    for line in rt.block_on(shell::control_request(data_dir, &req))? {
+    for line in rt.block_on(dering_control::client::request(data_dir, &req))? {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn up(cfg: Config, data_dir: PathBuf, http_port: u16) -> anyhow::Result<()> {
+/// The daemons the demo runs in this one process, each stopped by its own
+/// signal: pbxd always, webd always, powerd and the SNMP agent when asked.
+async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     let demo: Vec<(String, String)> = cfg
         .extensions
         .iter()
@@ -196,19 +263,89 @@ async fn up(cfg: Config, data_dir: PathBuf, http_port: u16) -> anyhow::Result<()
         .map(|e| (e.number.get_ref().clone(), e.password.get_ref().clone()))
         .collect();
     let domain = cfg.sip.domain.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = shell::start(
+    let (pbx_stop, pbx_stop_rx) = oneshot::channel::<()>();
+    let pbx = shell::start(
         Options {
-            config: cfg,
+            config: cfg.clone(),
             data_dir: data_dir.clone(),
         },
         async {
-            let _ = stop_rx.await;
+            let _ = pbx_stop_rx.await;
         },
     )
     .await
     .context("starting pbxd")?;
-    let b = running.bound;
+    let b = pbx.bound;
+    let mut pbx_task = pbx.task;
+
+    // Daemons powerd stops in its "stop every daemon" step.
+    let others: Others = Arc::new(Mutex::new(Vec::new()));
+    let (web_stop, web_stop_rx) = oneshot::channel::<()>();
+    let web = webd::start(
+        webd::Options {
+            data_dir: data_dir.clone(),
+            listen: SocketAddr::new(cfg.http.bind, cfg.http.port),
+            expected: webd::expected_daemons(&cfg),
+        },
+        async {
+            let _ = web_stop_rx.await;
+        },
+    )
+    .await
+    .with_context(|| format!("starting webd on port {}", cfg.http.port))?;
+    let http = web.addr;
+    others.lock().await.push(("webd", web_stop, web.task));
+    if let Some(snmp) = cfg.snmp.clone() {
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(snmp_agent::run(
+            snmp_agent::Options {
+                snmp,
+                data_dir: data_dir.clone(),
+                expected: webd::expected_daemons(&cfg),
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        others.lock().await.push(("snmp-agent", stop, task));
+    }
+    let (power_stop, power_stop_rx) = oneshot::channel::<()>();
+    let mut power_task = match cfg.power.clone() {
+        Some(power) => {
+            let others = others.clone();
+            let stop_others: powerd::StopOthers = Arc::new(move || {
+                let others = others.clone();
+                Box::pin(async move {
+                    let list: Vec<_> = others.lock().await.drain(..).collect();
+                    let mut failed = Vec::new();
+                    for (name, stop, task) in list {
+                        let _ = stop.send(());
+                        match tokio::time::timeout(Duration::from_secs(10), task).await {
+                            Ok(Ok(Ok(()))) => {}
+                            _ => failed.push(name),
+                        }
+                    }
+                    if failed.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("did not stop cleanly: {}", failed.join(", ")))
+                    }
+                })
+            });
+            Some(tokio::spawn(powerd::run(
+                powerd::Options {
+                    power,
+                    data_dir: data_dir.clone(),
+                },
+                stop_others,
+                async {
+                    let _ = power_stop_rx.await;
+                },
+            )))
+        }
+        None => None,
+    };
+
     println!(
         "Dering demo box, SIP domain {domain}, data in {}",
         data_dir.display()
@@ -219,10 +356,55 @@ async fn up(cfg: Config, data_dir: PathBuf, http_port: u16) -> anyhow::Result<()
             println!("  {n}  password {p}");
         }
     }
-    println!("Web admin: not in this build yet (reserved port {http_port})");
-    println!("ready sip udp:{} tcp:{} tls:{}", b.udp, b.tcp, b.tls);
-    tokio::signal::ctrl_c().await.ok();
-    eprintln!("stopping");
-    let _ = stop_tx.send(());
-    running.join().await
+    println!("Health: http://{http}/health  Metrics: http://{http}/metrics");
+    println!(
+        "ready sip udp:{} tcp:{} tls:{} http:{http}",
+        b.udp, b.tcp, b.tls
+    );
+    let power_ended = async {
+        match power_task.as_mut() {
+            Some(t) => t.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = dering_daemon::stop_signal() => {
+            eprintln!("stopping");
+        }
+        r = power_ended => {
+            // powerd ran the whole shutdown order: pbxd and the others are
+            // already stopped and the power-off command has run.
+            power_task = None;
+            match r {
+                Ok(Ok(phase)) => eprintln!("powerd ended ({phase:?})"),
+                Ok(Err(e)) => eprintln!("powerd failed: {e:#}"),
+                Err(e) => eprintln!("powerd task: {e}"),
+            }
+        }
+        r = &mut pbx_task => {
+            // pbxd stopped on its own (a shutdown ordered on its control
+            // socket): keep powerd running to finish its order.
+            if let Some(t) = power_task.take() {
+                let _ = t.await;
+            }
+            return r.context("pbxd task")?;
+        }
+    }
+    let _ = power_stop.send(());
+    if let Some(t) = power_task {
+        let _ = t.await;
+    }
+    for (_, stop, task) in others.lock().await.drain(..) {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    let _ = pbx_stop.send(());
+    if !pbx_task.is_finished() {
+        pbx_task.await.context("pbxd task")??;
+    }
+    Ok(())
 }
+
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+/// In-process daemons with their stop signal, stopped by powerd.
+type Others = Arc<Mutex<Vec<(&'static str, oneshot::Sender<()>, Task)>>>;

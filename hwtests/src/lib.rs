@@ -85,7 +85,7 @@ impl Dering {
         // Each box gets its own RTP range so tests can run side by side.
         let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
         let lo = 10_000 + (block % 100) * 200;
-        let text = std::fs::read_to_string(workspace().join("daemons/pbxd/src/default.toml"))
+        let text = std::fs::read_to_string(workspace().join("crates/config/src/default.toml"))
             .unwrap()
             .replace("rtp_port_min = 20000", &format!("rtp_port_min = {lo}"))
             .replace(

@@ -76,6 +76,9 @@ pub struct Power {
     /// The runtime the UPS must give at the current load (PWR-1: 8 hours).
     #[serde(default = "Power::default_required")]
     pub required_runtime_hours: u32,
+    /// Stops the daemons other than pbxd and powerd (argv, no shell).
+    #[serde(default = "Power::default_stop")]
+    pub stop_command: Vec<String>,
     /// Run once every daemon has stopped (argv, no shell).
     #[serde(default = "Power::default_poweroff")]
     pub poweroff_command: Spanned<Vec<String>>,
@@ -93,6 +96,16 @@ impl Power {
     }
     fn default_required() -> u32 {
         8
+    }
+    fn default_stop() -> Vec<String> {
+        [
+            "systemctl",
+            "stop",
+            "dering-webd.service",
+            "dering-snmp-agent.service",
+        ]
+        .map(String::from)
+        .to_vec()
     }
     fn default_poweroff() -> Spanned<Vec<String>> {
         Spanned::new(0..0, vec!["systemctl".into(), "poweroff".into()])
@@ -115,6 +128,15 @@ pub struct Snmp {
 }
 
 impl Snmp {
+    /// The defaults, with the agentx address still to set.
+    pub fn with_defaults() -> Snmp {
+        Snmp {
+            agentx: Spanned::new(0..0, "tcp:127.0.0.1:705".into()),
+            service_level_threshold: Snmp::default_sl(),
+            disk_alarm_percent: Snmp::default_disk(),
+        }
+    }
+
     fn default_sl() -> u32 {
         80
     }

@@ -1,6 +1,9 @@
 //! The control socket's messages, defined once for pbxd and its clients
-//! (the `dering` CLI now; webd and the SNMP agent later). One JSON object a
-//! line each way; a reply is a sequence of lines ending with `{"end":...}`.
+//! (the `dering` CLI, powerd, webd and the SNMP agent). One JSON object a
+//! line each way; a reply is a sequence of lines ending with `{"end":...}`,
+//! except [`Request::Subscribe`], whose reply is the event stream itself.
+
+pub mod client;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +21,52 @@ pub enum Request {
     Blocked,
     /// Lifts the block on an address.
     Unblock { ip: String },
-    /// Counters and the daemon's version.
+    /// One [`PbxStatus`] line.
     Status,
+    /// Stop taking new calls: they get 503 with this Retry-After. Calls in
+    /// progress go on (PWR-3).
+    CloseIntake { retry_after_seconds: u32 },
+    /// Take new calls again.
+    OpenIntake,
+    /// Hang up every call, close recordings, checkpoint the database, and
+    /// exit. The reply ([`Stopped`]) comes once all of that is done.
+    Shutdown { cause: String },
+    /// Publish an event to every subscriber (powerd's power events).
+    Publish { event: Event },
+    /// Stream every event from now on, one [`Event`] a line.
+    Subscribe,
+}
+
+/// pbxd's answer to [`Request::Status`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PbxStatus {
+    pub version: String,
+    pub active_calls: usize,
+    pub registrations: usize,
+    pub intake_open: bool,
+    pub uptime_seconds: u64,
+}
+
+/// pbxd's answer to [`Request::Shutdown`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stopped {
+    pub calls_ended: usize,
+    pub checkpointed: bool,
+}
+
+/// What subscribers receive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A power event (PWR-2), as powerd stored it.
+    Power {
+        at_ms: i64,
+        kind: String,
+        alarm: bool,
+        detail: String,
+    },
+    /// pbxd's intake opened or closed.
+    Intake { open: bool },
 }
 
 /// The last line of every reply.
@@ -28,4 +75,53 @@ pub struct End {
     pub end: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+impl End {
+    pub fn ok() -> End {
+        End {
+            end: true,
+            error: None,
+        }
+    }
+
+    pub fn error(e: impl Into<String>) -> End {
+        End {
+            end: true,
+            error: Some(e.into()),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{\"end\":true}".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_tagged_json() {
+        let r = Request::CloseIntake {
+            retry_after_seconds: 120,
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"cmd":"close_intake","retry_after_seconds":120}"#);
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        let e = Event::Power {
+            at_ms: 1,
+            kind: "on_battery".into(),
+            alarm: true,
+            detail: "d".into(),
+        };
+        let s = serde_json::to_string(&Request::Publish { event: e.clone() }).unwrap();
+        assert!(s.contains(r#""event":{"event":"power""#), "{s}");
+        assert_eq!(
+            serde_json::from_str::<Request>(&s).unwrap(),
+            Request::Publish { event: e }
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+        assert_eq!(End::error("x").line(), r#"{"end":true,"error":"x"}"#);
+    }
 }

@@ -169,6 +169,8 @@ pub struct Policy {
     on_battery_since: Option<Instant>,
     runtime_short: bool,
     active_calls: Option<usize>,
+    /// pbxd confirmed that intake is closed (or said it could not).
+    intake_closed: bool,
     out: VecDeque<Output>,
 }
 
@@ -183,6 +185,7 @@ impl Policy {
             on_battery_since: None,
             runtime_short: false,
             active_calls: None,
+            intake_closed: false,
             out: VecDeque::new(),
         }
     }
@@ -206,8 +209,12 @@ impl Policy {
         }));
     }
 
-    /// A fresh reading from upsd.
+    /// A fresh reading from upsd. A reading that says neither on line nor
+    /// on battery (a driver still starting says `WAIT`) is no news.
     pub fn handle_reading(&mut self, now: Instant, r: Reading) {
+        if !r.flags.on_line && !r.flags.on_battery && !r.flags.forced_shutdown {
+            return;
+        }
         if self.reachable != Some(true) {
             if self.reachable == Some(false) {
                 self.event(EventKind::UpsReachable, "upsd answers again");
@@ -307,10 +314,8 @@ impl Policy {
         );
         self.phase = Phase::Draining;
         self.deadline = Some(now + self.settings.grace);
+        self.intake_closed = false;
         self.out.push_back(Output::Step(Step::CloseIntake));
-        if self.active_calls == Some(0) {
-            self.advance(now);
-        }
     }
 
     fn cancel_shutdown(&mut self) {
@@ -337,30 +342,40 @@ impl Policy {
     /// pbxd's count of calls in progress; none left ends the grace early.
     pub fn handle_active_calls(&mut self, now: Instant, n: usize) {
         self.active_calls = Some(n);
-        if self.phase == Phase::Draining && n == 0 {
+        if self.phase == Phase::Draining && n == 0 && self.intake_closed {
             self.advance(now);
         }
     }
 
     /// The shell finished `step` (or gave up on it with `Err`).
     pub fn handle_step_done(&mut self, now: Instant, step: Step, result: Result<(), String>) {
+        match step {
+            Step::CloseIntake | Step::ReopenIntake => {
+                match (step, &result) {
+                    (Step::CloseIntake, Ok(())) => {
+                        self.event(EventKind::IntakeClosed, "pbxd answers new calls with 503")
+                    }
+                    (_, Ok(())) => self.event(EventKind::IntakeReopened, "pbxd takes calls again"),
+                    (s, Err(e)) => self.step_failed(s, e),
+                }
+                // Stopping pbxd waits for its intake to be closed, so no
+                // call slips in between; a pbxd that cannot be asked is
+                // not waited for.
+                if step == Step::CloseIntake && self.phase == Phase::Draining {
+                    self.intake_closed = true;
+                    if result.is_err() || self.active_calls == Some(0) {
+                        self.advance(now);
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
         let expected = match self.phase {
             Phase::StoppingPbx => Step::StopPbx,
             Phase::StoppingDaemons => Step::StopDaemons,
             Phase::PoweringOff => Step::PowerOff,
-            _ => {
-                match (step, result) {
-                    (Step::CloseIntake, Ok(())) => {
-                        self.event(EventKind::IntakeClosed, "pbxd answers new calls with 503")
-                    }
-                    (Step::ReopenIntake, Ok(())) => {
-                        self.event(EventKind::IntakeReopened, "pbxd takes calls again")
-                    }
-                    (s, Err(e)) => self.step_failed(s, &e),
-                    _ => {}
-                }
-                return;
-            }
+            _ => return,
         };
         if step != expected {
             return;

@@ -132,7 +132,12 @@ fn no_calls_left_ends_the_grace_early() {
     drain(&mut p);
     assert_eq!(p.phase(), Phase::Draining);
     p.handle_active_calls(t + Duration::from_secs(3), 0);
-    assert_eq!(kinds(&drain(&mut p)), ["step:StopPbx"]);
+    assert!(
+        drain(&mut p).is_empty(),
+        "waits for pbxd to confirm intake closed"
+    );
+    p.handle_step_done(t + Duration::from_secs(3), Step::CloseIntake, Ok(()));
+    assert_eq!(kinds(&drain(&mut p)), ["intake_closed", "step:StopPbx"]);
 }
 
 #[test]
@@ -170,13 +175,11 @@ fn forced_shutdown_even_on_line() {
     p.handle_reading(t, reading("OL FSD", 100.0, HEALTHY));
     assert_eq!(
         kinds(&drain(&mut p)),
-        [
-            "forced_shutdown",
-            "shutdown_started",
-            "step:CloseIntake",
-            "step:StopPbx"
-        ]
+        ["forced_shutdown", "shutdown_started", "step:CloseIntake"]
     );
+    // pbxd cannot be asked: the order goes on without waiting.
+    p.handle_step_done(t, Step::CloseIntake, Err("pbxd was not running".into()));
+    assert_eq!(kinds(&drain(&mut p)), ["step_failed", "step:StopPbx"]);
 }
 
 #[test]
@@ -202,6 +205,7 @@ fn a_step_that_hangs_does_not_stop_the_order() {
     let mut p = Policy::new(settings());
     p.handle_active_calls(t, 0);
     p.handle_reading(t, reading("OB LB", 5.0, 30));
+    p.handle_step_done(t, Step::CloseIntake, Ok(()));
     drain(&mut p);
     assert_eq!(p.phase(), Phase::StoppingPbx);
     p.handle_timeout(t + Duration::from_secs(30));
@@ -231,6 +235,15 @@ fn runtime_against_the_eight_hour_requirement() {
     p.handle_reading(t, reading("OL", 100.0, 9 * 3600));
     assert_eq!(kinds(&drain(&mut p)), ["runtime_ok"]);
     assert!(p.snapshot(t).problems.is_empty());
+}
+
+#[test]
+fn a_driver_still_starting_is_no_news() {
+    let t = Instant::now();
+    let mut p = Policy::new(settings());
+    p.handle_reading(t, reading("WAIT", 0.0, 0));
+    p.handle_reading(t, reading("OL", 100.0, HEALTHY));
+    assert!(drain(&mut p).is_empty(), "no on_line event after WAIT");
 }
 
 #[test]

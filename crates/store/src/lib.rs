@@ -131,6 +131,40 @@ pub enum Op {
         aor: String,
         contact: String,
     },
+    PowerEvent(PowerEventRow),
+    Heartbeat(DaemonStatus),
+    /// Copies the WAL into the database file and truncates it, so a power
+    /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
+    /// between transactions.
+    Checkpoint,
+}
+
+/// A power event as stored (PWR-2).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PowerEventRow {
+    pub at_ms: i64,
+    pub kind: String,
+    pub alarm: bool,
+    pub detail: String,
+    /// The UPS's reading at the time, as JSON.
+    pub status: Option<String>,
+}
+
+/// A daemon's last word about itself: written every few seconds, so a
+/// stale heartbeat means the daemon is gone (MON-2).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DaemonStatus {
+    pub daemon: String,
+    pub pid: u32,
+    pub started_ms: i64,
+    pub heartbeat_ms: i64,
+    pub ready: bool,
+    /// Why it is not ready, or its warnings.
+    pub reasons: Vec<String>,
+    /// The daemon's own state as JSON (counters, the UPS reading, ...).
+    pub state: String,
+    /// Stopped on purpose (a clean stop, not a crash).
+    pub stopped: bool,
 }
 
 /// A connection to the database.
@@ -295,6 +329,69 @@ impl Store {
         )
     }
 
+    /// Checkpoints the WAL into the database and truncates it.
+    pub fn checkpoint(&self) -> Result<()> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(StoreError::Sql(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("checkpoint blocked by a reader".into()),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Power events, oldest first (`since_ms` and later).
+    pub fn power_events(&self, since_ms: i64) -> Result<Vec<PowerEventRow>> {
+        self.select(
+            "SELECT at_ms, kind, alarm, detail, status FROM power_events WHERE at_ms >= ?1 ORDER BY id",
+            [since_ms],
+            |r| {
+                Ok(PowerEventRow {
+                    at_ms: r.get(0)?,
+                    kind: r.get(1)?,
+                    alarm: r.get(2)?,
+                    detail: r.get(3)?,
+                    status: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    /// Every daemon's last heartbeat.
+    pub fn daemon_statuses(&self) -> Result<Vec<DaemonStatus>> {
+        self.select(
+            "SELECT daemon, pid, started_ms, heartbeat_ms, ready, reasons, state, stopped
+             FROM daemon_status ORDER BY daemon",
+            [],
+            |r| {
+                let reasons: String = r.get(5)?;
+                Ok(DaemonStatus {
+                    daemon: r.get(0)?,
+                    pid: r.get(1)?,
+                    started_ms: r.get(2)?,
+                    heartbeat_ms: r.get(3)?,
+                    ready: r.get(4)?,
+                    reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                    state: r.get(6)?,
+                    stopped: r.get(7)?,
+                })
+            },
+        )
+    }
+
+    /// Calls that started at or after `since_ms`, by disposition
+    /// (`active` for calls still up).
+    pub fn call_counts_since(&self, since_ms: i64) -> Result<Vec<(String, u64)>> {
+        self.select(
+            "SELECT COALESCE(disposition, state), COUNT(*) FROM calls WHERE start_ms >= ?1 GROUP BY 1 ORDER BY 1",
+            [since_ms],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+        )
+    }
+
     pub fn call_state(&self, uuid: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -363,6 +460,31 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 params![aor, contact],
             )?;
         }
+        Op::PowerEvent(e) => {
+            tx.execute(
+                "INSERT INTO power_events (at_ms, kind, alarm, detail, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e.at_ms, e.kind, e.alarm, e.detail, e.status],
+            )?;
+        }
+        Op::Heartbeat(d) => {
+            tx.execute(
+                "INSERT INTO daemon_status (daemon, pid, started_ms, heartbeat_ms, ready, reasons, state, stopped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (daemon) DO UPDATE SET pid = ?2, started_ms = ?3, heartbeat_ms = ?4,
+                    ready = ?5, reasons = ?6, state = ?7, stopped = ?8",
+                params![
+                    d.daemon,
+                    d.pid,
+                    d.started_ms,
+                    d.heartbeat_ms,
+                    d.ready,
+                    serde_json::to_string(&d.reasons).unwrap_or_default(),
+                    d.state,
+                    d.stopped
+                ],
+            )?;
+        }
+        Op::Checkpoint => {}
     }
     Ok(())
 }
@@ -384,11 +506,49 @@ mod tests {
     }
 
     #[test]
+    fn power_events_heartbeats_and_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let mut s = Store::open(&path).unwrap();
+        let ev = PowerEventRow {
+            at_ms: 5,
+            kind: "on_battery".into(),
+            alarm: true,
+            detail: "status OB".into(),
+            status: Some("{}".into()),
+        };
+        let hb = |at: i64, ready: bool| {
+            Op::Heartbeat(DaemonStatus {
+                daemon: "powerd".into(),
+                pid: 7,
+                started_ms: 1,
+                heartbeat_ms: at,
+                ready,
+                reasons: vec!["upsd unreachable".into()],
+                state: "{}".into(),
+                stopped: false,
+            })
+        };
+        s.apply(&[Op::PowerEvent(ev.clone()), hb(10, false), hb(20, true)])
+            .unwrap();
+        assert_eq!(s.power_events(0).unwrap(), [ev]);
+        assert!(s.power_events(6).unwrap().is_empty());
+        let d = s.daemon_statuses().unwrap();
+        assert_eq!(d.len(), 1, "one row per daemon");
+        assert_eq!((d[0].heartbeat_ms, d[0].ready), (20, true));
+        assert_eq!(d[0].reasons, ["upsd unreachable"]);
+        let wal = dir.path().join("d.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        s.checkpoint().unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    }
+
+    #[test]
     fn migrates_once_and_records_a_call() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.apply(&[
             start("u1"),
             Op::CallAnswered {

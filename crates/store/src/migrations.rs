@@ -51,4 +51,28 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX call_events_call ON call_events (call_id);
     "#,
+    // 2: power events (PWR-2) and each daemon's heartbeat and readiness
+    //    (MON-2, /health): what webd and the SNMP agent read when a daemon
+    //    is down and cannot answer for itself.
+    r#"
+    CREATE TABLE power_events (
+        id     INTEGER PRIMARY KEY,
+        at_ms  INTEGER NOT NULL,
+        kind   TEXT NOT NULL,
+        alarm  INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        status TEXT
+    );
+    CREATE INDEX power_events_at ON power_events (at_ms);
+    CREATE TABLE daemon_status (
+        daemon       TEXT PRIMARY KEY,
+        pid          INTEGER NOT NULL,
+        started_ms   INTEGER NOT NULL,
+        heartbeat_ms INTEGER NOT NULL,
+        ready        INTEGER NOT NULL,
+        reasons      TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        stopped      INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
 ];

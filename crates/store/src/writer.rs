@@ -53,9 +53,21 @@ impl Writer {
                         }
                     };
                     if result.is_ok() {
-                        for (_, done) in batch {
+                        let checkpoint = ops
+                            .iter()
+                            .any(|o| matches!(o, Op::Checkpoint))
+                            .then(|| {
+                                store.checkpoint().map_err(|e| {
+                                    tracing::error!(error = %e, "checkpoint failed");
+                                    e.to_string()
+                                })
+                            });
+                        for (op, done) in batch {
                             if let Some(DoneBox(d)) = done {
-                                d(Ok(()));
+                                match (&op, &checkpoint) {
+                                    (Op::Checkpoint, Some(r)) => d(r.clone()),
+                                    _ => d(Ok(())),
+                                }
                             }
                         }
                     } else {

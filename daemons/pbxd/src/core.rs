@@ -315,6 +315,8 @@ pub struct Core {
     /// it is not rebound while its old socket may still be open.
     ports: VecDeque<u16>,
     next_sweep: Option<Instant>,
+    /// `Some(retry_after)` while new calls are refused (power shutdown).
+    intake_closed: Option<u32>,
     out: VecDeque<Output>,
 }
 
@@ -384,6 +386,7 @@ impl Core {
             next_call: 1,
             ports,
             next_sweep: None,
+            intake_closed: None,
             out: VecDeque::new(),
         }
     }
@@ -452,6 +455,51 @@ impl Core {
 
     pub fn active_calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// New calls get 503 with `Retry-After: retry_after` until
+    /// [`Core::open_intake`]; calls in progress go on (PWR-3).
+    pub fn close_intake(&mut self, retry_after: u32) {
+        tracing::warn!(retry_after, "intake closed: new calls are refused");
+        self.intake_closed = Some(retry_after);
+    }
+
+    pub fn open_intake(&mut self) {
+        if self.intake_closed.take().is_some() {
+            tracing::info!("intake open: new calls are taken again");
+        }
+    }
+
+    pub fn intake_open(&self) -> bool {
+        self.intake_closed.is_none()
+    }
+
+    /// Ends every call: BYE to both sides of answered calls, CANCEL and a
+    /// 503 for ringing ones; each is recorded as ended by the system with
+    /// `cause`. Returns how many calls were ended.
+    pub fn hang_up_all(&mut self, now: Now, cause: &str) -> usize {
+        let ids: Vec<(u64, CallState)> = self.calls.iter().map(|(id, c)| (*id, c.state)).collect();
+        for &(call, state) in &ids {
+            match state {
+                CallState::Ringing => {
+                    self.send_cancel(now, call);
+                    self.system_failure(now, call, cause, 503);
+                }
+                CallState::Answered | CallState::Ending => {
+                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+                    self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+                    if let Some(op) = self.finish(
+                        now,
+                        call,
+                        Ending::new(Disposition::Answered, "system", cause, None),
+                    ) {
+                        self.store(op);
+                    }
+                }
+            }
+        }
+        self.drain_tx(now);
+        ids.len()
     }
 
     // ---- input -------------------------------------------------------
@@ -609,7 +657,15 @@ impl Core {
                 let extra = vec![header("Allow", ALLOW), header("Accept", "application/sdp")];
                 self.respond(now, &key, &req, 200, extra);
             }
-            Method::Invite if to_tag.is_none() => self.on_invite(now, peer, &key, req),
+            Method::Invite if to_tag.is_none() => match self.intake_closed {
+                // RFC 3261 §21.5.4: 503 with Retry-After; phones and trunks
+                // try again later or elsewhere.
+                Some(secs) => {
+                    let extra = vec![header("Retry-After", secs.to_string())];
+                    self.respond(now, &key, &req, 503, extra);
+                }
+                None => self.on_invite(now, peer, &key, req),
+            },
             Method::Invite => self.on_reinvite(now, &key, req),
             Method::Ack => self.on_ack(&req),
             Method::Cancel => self.on_cancel(now, &key, &req),

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 data_dir,
             },
             async {
-                let _ = tokio::signal::ctrl_c().await;
+                dering_daemon::stop_signal().await;
             },
         )
         .await?;

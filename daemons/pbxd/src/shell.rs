@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use dering_control::{End, Request, SOCKET_NAME};
+use dering_control::{End, Event, PbxStatus, Request, Stopped, SOCKET_NAME};
 use dering_sip::framer::{Frame, StreamFramer};
 use dering_sip::transaction::{Peer, Transport};
 use dering_store::writer::Writer;
@@ -49,7 +49,12 @@ enum Input {
     },
     Disconnected(SocketAddr),
     Control(Request, oneshot::Sender<Vec<String>>),
+    Subscribe(mpsc::Sender<String>),
+    Checkpointed(Result<(), String>),
 }
+
+/// How often pbxd writes its heartbeat row (MON-2).
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn now() -> Now {
     Now {
@@ -150,6 +155,14 @@ pub async fn start(
     tracing::info!(restored, "registrations restored");
 
     let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
+    let probe_tx = in_tx.clone();
+    dering_daemon::notify::spawn_watchdog(move || {
+        let tx = probe_tx.clone();
+        async move {
+            let (otx, orx) = oneshot::channel();
+            tx.send(Input::Control(Request::Status, otx)).await.is_ok() && orx.await.is_ok()
+        }
+    });
     tokio::spawn(udp_reader(udp.clone(), in_tx.clone()));
     tokio::spawn(stream_acceptor(tcp, None, in_tx.clone()));
     tokio::spawn(stream_acceptor(tls, Some(acceptor), in_tx.clone()));
@@ -204,13 +217,24 @@ async fn run(
     sock_path: PathBuf,
 ) -> anyhow::Result<()> {
     let mut conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
+    let mut stopping: Option<(oneshot::Sender<Vec<String>>, usize)> = None;
+    let mut life = Life {
+        started: Instant::now(),
+        started_ms: now().wall_ms,
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
     tokio::pin!(shutdown);
     core.handle_timeout(now());
+    dering_daemon::notify::ready("pbxd serving SIP");
     loop {
         flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx).await;
         let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = heartbeat.tick() => {
+                let _ = writer.submit(life.heartbeat(&core, false), None);
+            }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 core.handle_timeout(now());
             }
@@ -221,14 +245,106 @@ async fn run(
                     Input::Committed(token) => core.handle_committed(now(), token),
                     Input::Connected { addr, tx } => { conns.insert(addr, tx); }
                     Input::Disconnected(addr) => { conns.remove(&addr); }
-                    Input::Control(req, reply) => { let _ = reply.send(control(&mut core, &relay, req)); }
+                    Input::Control(Request::Shutdown { cause }, reply) => {
+                        if stopping.is_none() {
+                            tracing::warn!(%cause, calls = core.active_calls(), "shutdown ordered: hanging up and checkpointing");
+                            core.close_intake(60);
+                            let n = core.hang_up_all(now(), &cause);
+                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx).await;
+                            let tx = in_tx.clone();
+                            let done = Box::new(move |r: Result<(), String>| {
+                                let _ = tx.blocking_send(Input::Checkpointed(r));
+                            });
+                            if writer.submit(dering_store::Op::Checkpoint, Some(done)).is_err() {
+                                let _ = in_tx.try_send(Input::Checkpointed(Err("database writer gone".into())));
+                            }
+                            stopping = Some((reply, n));
+                        }
+                    }
+                    Input::Checkpointed(r) => {
+                        if let Some((reply, n)) = stopping.take() {
+                            if let Err(e) = &r {
+                                tracing::error!(error = %e, "checkpoint before shutdown failed");
+                            }
+                            let stopped = Stopped { calls_ended: n, checkpointed: r.is_ok() };
+                            let _ = reply.send(vec![serde_json::to_string(&stopped).unwrap_or_default()]);
+                            break;
+                        }
+                    }
+                    Input::Subscribe(tx) => subscribers.push(tx),
+                    Input::Control(Request::Publish { event }, reply) => {
+                        publish(&mut subscribers, &event);
+                        let _ = reply.send(vec![]);
+                    }
+                    Input::Control(req, reply) => {
+                        let was_open = core.intake_open();
+                        let _ = reply.send(control(&mut core, &life, req));
+                        if core.intake_open() != was_open {
+                            publish(&mut subscribers, &Event::Intake { open: core.intake_open() });
+                        }
+                    }
                 }
             }
         }
     }
     tracing::info!(active_calls = core.active_calls(), "pbxd stopping");
+    dering_daemon::notify::stopping();
     let _ = std::fs::remove_file(sock_path);
+    let (tx, rx) = oneshot::channel();
+    let done = Box::new(move |_r: Result<(), String>| {
+        let _ = tx.send(());
+    });
+    if writer
+        .submit(life.heartbeat(&core, true), Some(done))
+        .is_ok()
+    {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
+    }
     Ok(())
+}
+
+/// When this pbxd started, for its status and heartbeat.
+struct Life {
+    started: Instant,
+    started_ms: i64,
+}
+
+impl Life {
+    fn status(&self, core: &Core) -> PbxStatus {
+        PbxStatus {
+            version: env!("CARGO_PKG_VERSION").into(),
+            active_calls: core.active_calls(),
+            registrations: core.registrations(now()).len(),
+            intake_open: core.intake_open(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+        }
+    }
+
+    fn heartbeat(&mut self, core: &Core, stopped: bool) -> dering_store::Op {
+        let status = self.status(core);
+        let mut reasons = Vec::new();
+        if !status.intake_open {
+            reasons.push("intake closed: new calls get 503 (power shutdown)".to_string());
+        }
+        dering_store::Op::Heartbeat(dering_store::DaemonStatus {
+            daemon: "pbxd".into(),
+            pid: std::process::id(),
+            started_ms: self.started_ms,
+            heartbeat_ms: now().wall_ms,
+            ready: status.intake_open && !stopped,
+            reasons,
+            state: serde_json::to_string(&status).unwrap_or_default(),
+            stopped,
+        })
+    }
+}
+
+/// Sends `event` to every subscriber; gone or stuck subscribers are dropped.
+fn publish(subscribers: &mut Vec<mpsc::Sender<String>>, event: &Event) {
+    let Ok(line) = serde_json::to_string(event) else {
+        return;
+    };
+    subscribers.retain(|s| s.try_send(line.clone()).is_ok());
 }
 
 async fn flush(
@@ -299,7 +415,7 @@ async fn flush(
     }
 }
 
-fn control(core: &mut Core, _relay: &Relay, req: Request) -> Vec<String> {
+fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
     let t = now();
     let json = |v: &dyn erased::Ser| v.to_line();
     match req {
@@ -323,12 +439,21 @@ fn control(core: &mut Core, _relay: &Relay, req: Request) -> Vec<String> {
             })
             .unwrap_or_default()],
         },
-        Request::Status => vec![serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "active_calls": core.active_calls(),
-            "registrations": core.registrations(t).len(),
-        })
-        .to_string()],
+        Request::Status => vec![json(&life.status(core))],
+        Request::CloseIntake {
+            retry_after_seconds,
+        } => {
+            core.close_intake(retry_after_seconds);
+            vec![]
+        }
+        Request::OpenIntake => {
+            core.open_intake();
+            vec![]
+        }
+        // Handled by the loop, which owns the subscribers and the exit.
+        Request::Shutdown { .. } | Request::Publish { .. } | Request::Subscribe => {
+            vec![End::error("not here").line()]
+        }
     }
 }
 
@@ -459,6 +584,18 @@ async fn control_acceptor(listener: UnixListener, tx: mpsc::Sender<Input>) {
             let mut lines = BufReader::new(rd).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut reply = match serde_json::from_str::<Request>(&line) {
+                    Ok(Request::Subscribe) => {
+                        let (etx, mut erx) = mpsc::channel::<String>(1024);
+                        if tx.send(Input::Subscribe(etx)).await.is_err() {
+                            return;
+                        }
+                        while let Some(l) = erx.recv().await {
+                            if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
                     Ok(req) => {
                         let (otx, orx) = oneshot::channel();
                         if tx.send(Input::Control(req, otx)).await.is_err() {
@@ -489,28 +626,4 @@ async fn control_acceptor(listener: UnixListener, tx: mpsc::Sender<Input>) {
             }
         });
     }
-}
-
-/// Sends one request to a running pbxd's control socket and returns the
-/// reply lines (without the end line).
-pub async fn control_request(data_dir: &Path, req: &Request) -> anyhow::Result<Vec<String>> {
-    let path = data_dir.join(SOCKET_NAME);
-    let stream = tokio::net::UnixStream::connect(&path)
-        .await
-        .with_context(|| format!("connecting to {} (is pbxd running?)", path.display()))?;
-    let (rd, mut wr) = stream.into_split();
-    wr.write_all(format!("{}\n", serde_json::to_string(req)?).as_bytes())
-        .await?;
-    let mut lines = BufReader::new(rd).lines();
-    let mut out = Vec::new();
-    while let Some(line) = lines.next_line().await? {
-        if let Ok(end) = serde_json::from_str::<End>(&line) {
-            if let Some(e) = end.error {
-                anyhow::bail!("pbxd: {e}");
-            }
-            break;
-        }
-        out.push(line);
-    }
-    Ok(out)
 }

@@ -1,0 +1,338 @@
+//! One view of the whole box, collected the same way for `/health`,
+//! `/metrics` (webd) and the SNMP agent, so the three never disagree.
+//!
+//! Sources: pbxd's control socket (live counters; pbxd answering is the
+//! proof it lives), each daemon's heartbeat row in SQLite (a daemon that
+//! cannot answer still has its last word there), call records for
+//! "today" (in WIB), powerd's last UPS reading and the system (`sysinfo`).
+
+mod system;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dering_control::{client, PbxStatus, Request};
+use dering_store::Store;
+use serde::Serialize;
+
+pub use system::{SystemProbe, SystemStats};
+
+/// A heartbeat older than this means the daemon is gone.
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
+
+/// Western Indonesia Time (UTC+7, no daylight saving): "today" for the box.
+pub const WIB_OFFSET_MS: i64 = 7 * 3600 * 1000;
+
+/// The start of the WIB day that contains `ms` (milliseconds since 1970).
+pub fn wib_day_start_ms(ms: i64) -> i64 {
+    let day = 24 * 3600 * 1000;
+    (ms + WIB_OFFSET_MS).div_euclid(day) * day - WIB_OFFSET_MS
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One daemon's health.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DaemonHealth {
+    pub name: String,
+    /// Answering (pbxd: its control socket; others: a fresh heartbeat).
+    pub live: bool,
+    /// Live and doing its job.
+    pub ready: bool,
+    pub reasons: Vec<String>,
+    pub pid: Option<u32>,
+    pub uptime_seconds: Option<u64>,
+}
+
+/// The UPS as powerd last saw it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct UpsView {
+    pub reachable: bool,
+    pub status: String,
+    pub on_battery: bool,
+    pub low_battery: bool,
+    pub charge_percent: Option<f64>,
+    pub runtime_seconds: Option<f64>,
+    pub input_voltage: Option<f64>,
+    pub load_percent: Option<f64>,
+    pub on_battery_seconds: Option<u64>,
+    pub full_runtime_estimate_seconds: Option<u64>,
+    pub phase: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub at_ms: i64,
+    pub version: String,
+    pub daemons: Vec<DaemonHealth>,
+    pub pbx: Option<PbxStatus>,
+    /// Calls that started today (WIB), by disposition (`active` for calls
+    /// still up).
+    pub calls_today: Vec<(String, u64)>,
+    pub ups: Option<UpsView>,
+    pub system: SystemStats,
+    pub recordings_bytes: u64,
+    pub recordings_files: u64,
+}
+
+impl Snapshot {
+    pub fn calls_today_total(&self) -> u64 {
+        self.calls_today.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Healthy: every daemon live and ready.
+    pub fn healthy(&self) -> bool {
+        self.daemons.iter().all(|d| d.live && d.ready)
+    }
+
+    pub fn daemon(&self, name: &str) -> Option<&DaemonHealth> {
+        self.daemons.iter().find(|d| d.name == name)
+    }
+}
+
+/// What to look at.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub data_dir: PathBuf,
+    /// The daemons this box runs besides the collector itself, which is
+    /// reported live by definition (`self_name`).
+    pub expected: Vec<String>,
+    pub self_name: String,
+}
+
+/// Collects a snapshot. Never fails: what cannot be read is reported as a
+/// reason on the daemon concerned.
+pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
+    let at_ms = now_ms();
+    let pbx = tokio::time::timeout(
+        Duration::from_secs(2),
+        client::request_one::<PbxStatus>(&scope.data_dir, &Request::Status),
+    )
+    .await
+    .map_err(|_| "control socket timed out".to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    let data_dir = scope.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let (rows, calls_today) = match db {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "health: database unreadable");
+            (Vec::new(), Vec::new())
+        }
+    };
+    let mut daemons = Vec::new();
+    for name in &scope.expected {
+        let row = rows.iter().find(|r| &r.daemon == name);
+        let fresh = row
+            .is_some_and(|r| !r.stopped && at_ms - r.heartbeat_ms < STALE_AFTER.as_millis() as i64);
+        let mut reasons: Vec<String> = row.map(|r| r.reasons.clone()).unwrap_or_default();
+        let live = if name == "pbxd" {
+            if let Err(e) = &pbx {
+                reasons.insert(0, format!("control socket: {e}"));
+            }
+            pbx.is_ok()
+        } else {
+            if !fresh {
+                reasons.insert(
+                    0,
+                    match row {
+                        None => "never started".to_string(),
+                        Some(r) if r.stopped => "stopped".to_string(),
+                        Some(r) => format!(
+                            "no heartbeat for {} s",
+                            (at_ms - r.heartbeat_ms).max(0) / 1000
+                        ),
+                    },
+                );
+            }
+            fresh
+        };
+        let ready = live
+            && match (name.as_str(), &pbx) {
+                ("pbxd", Ok(s)) => s.intake_open,
+                _ => row.is_some_and(|r| r.ready),
+            };
+        daemons.push(DaemonHealth {
+            name: name.clone(),
+            live,
+            ready,
+            reasons,
+            pid: row.map(|r| r.pid),
+            uptime_seconds: row
+                .filter(|_| live)
+                .map(|r| ((at_ms - r.started_ms).max(0) / 1000) as u64),
+        });
+    }
+    daemons.push(DaemonHealth {
+        name: scope.self_name.clone(),
+        live: true,
+        ready: true,
+        reasons: vec![],
+        pid: Some(std::process::id()),
+        uptime_seconds: None,
+    });
+    let ups = rows
+        .iter()
+        .find(|r| r.daemon == "powerd")
+        .and_then(|r| ups_view(&r.state));
+    let system = probe.read(&scope.data_dir);
+    let (recordings_bytes, recordings_files) = dir_usage(&scope.data_dir.join("recordings"));
+    Snapshot {
+        at_ms,
+        version: env!("CARGO_PKG_VERSION").into(),
+        daemons,
+        pbx: pbx.ok(),
+        calls_today,
+        ups,
+        system,
+        recordings_bytes,
+        recordings_files,
+    }
+}
+
+type DbView = (Vec<dering_store::DaemonStatus>, Vec<(String, u64)>);
+
+fn read_db(data_dir: &Path, at_ms: i64) -> Result<DbView, String> {
+    let path = data_dir.join("dering.db");
+    if !path.exists() {
+        return Err(format!("no database at {}", path.display()));
+    }
+    let store = Store::open(&path).map_err(|e| e.to_string())?;
+    let rows = store.daemon_statuses().map_err(|e| e.to_string())?;
+    let today = store
+        .call_counts_since(wib_day_start_ms(at_ms))
+        .map_err(|e| e.to_string())?;
+    Ok((rows, today))
+}
+
+/// powerd's heartbeat state (a `dering_power::Snapshot` as JSON).
+fn ups_view(state: &str) -> Option<UpsView> {
+    let v: serde_json::Value = serde_json::from_str(state).ok()?;
+    let r = &v["reading"];
+    let status = r["status"].as_str().unwrap_or_default().to_string();
+    let has = |flag: &str| status.split_whitespace().any(|t| t == flag);
+    Some(UpsView {
+        reachable: v["reachable"].as_bool().unwrap_or(false),
+        on_battery: has("OB"),
+        low_battery: has("LB"),
+        charge_percent: r["charge"].as_f64(),
+        runtime_seconds: r["runtime"].as_f64(),
+        input_voltage: r["input_voltage"].as_f64(),
+        load_percent: r["load"].as_f64(),
+        on_battery_seconds: v["on_battery_seconds"].as_u64(),
+        full_runtime_estimate_seconds: v["full_runtime_estimate_seconds"].as_u64(),
+        phase: v["phase"].as_str().unwrap_or_default().to_string(),
+        status,
+    })
+}
+
+/// Bytes and files under `dir` (recursively); nothing when it is absent.
+fn dir_usage(dir: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut files = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => {
+                    files += 1;
+                    bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+    }
+    (bytes, files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wib_day_starts_at_17_utc() {
+        // 2026-11-22T16:59:59Z is 23:59:59 WIB on the 22nd; a second later
+        // the 23rd begins in Jakarta.
+        let before = 1_795_366_799_000; // 2026-11-22T16:59:59Z
+        let after = before + 1_000;
+        assert_eq!(wib_day_start_ms(after), after);
+        assert_eq!(wib_day_start_ms(before), after - 24 * 3600 * 1000);
+        assert_eq!(wib_day_start_ms(after + 3_600_000), after);
+    }
+
+    #[test]
+    fn ups_view_reads_powerds_snapshot() {
+        let v = ups_view(
+            r#"{"phase":"draining","reachable":true,"reading":{"status":"OB LB DISCHRG","charge":8.0,"runtime":60,"input_voltage":0.0,"load":25.0},"on_battery_seconds":12,"full_runtime_estimate_seconds":750,"problems":[]}"#,
+        )
+        .unwrap();
+        assert!(v.on_battery && v.low_battery && v.reachable);
+        assert_eq!(v.runtime_seconds, Some(60.0));
+        assert_eq!(v.on_battery_seconds, Some(12));
+        assert_eq!(v.phase, "draining");
+    }
+
+    #[tokio::test]
+    async fn a_missing_daemon_is_reported_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("dering.db")).unwrap();
+        let now = now_ms();
+        let hb = |name: &str, at: i64, stopped: bool| {
+            dering_store::Op::Heartbeat(dering_store::DaemonStatus {
+                daemon: name.into(),
+                pid: 1,
+                started_ms: now - 60_000,
+                heartbeat_ms: at,
+                ready: true,
+                reasons: vec![],
+                state: "{}".into(),
+                stopped,
+            })
+        };
+        store
+            .apply(&[
+                hb("powerd", now, false),
+                hb("snmp-agent", now - 60_000, false),
+                hb("old", now, true),
+            ])
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("recordings/2026")).unwrap();
+        std::fs::write(dir.path().join("recordings/2026/a.wav"), [0u8; 100]).unwrap();
+        let scope = Scope {
+            data_dir: dir.path().into(),
+            expected: ["pbxd", "powerd", "snmp-agent", "old"]
+                .map(String::from)
+                .to_vec(),
+            self_name: "webd".into(),
+        };
+        let s = collect(&scope, &mut SystemProbe::new()).await;
+        let pbxd = s.daemon("pbxd").unwrap();
+        assert!(
+            !pbxd.live && pbxd.reasons[0].starts_with("control socket"),
+            "{pbxd:?}"
+        );
+        assert!(s.daemon("powerd").unwrap().ready);
+        let snmp = s.daemon("snmp-agent").unwrap();
+        assert!(
+            !snmp.live && snmp.reasons[0].starts_with("no heartbeat for 60 s"),
+            "{snmp:?}"
+        );
+        assert_eq!(s.daemon("old").unwrap().reasons[0], "stopped");
+        assert!(s.daemon("webd").unwrap().live);
+        assert!(!s.healthy());
+        assert_eq!((s.recordings_bytes, s.recordings_files), (100, 1));
+        assert!(s.system.memory_total_bytes > 0);
+        assert!(s.system.disk_total_bytes > 0);
+    }
+}

@@ -1,0 +1,217 @@
+//! Which notifications to send: edges in the box's state between two
+//! snapshots, and new power events. Sans-IO: snapshots in, notifications
+//! out, so every trap is tested without snmpd.
+
+use std::collections::HashMap;
+
+use dering_health::Snapshot;
+use dering_store::PowerEventRow;
+
+use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, UPS};
+
+/// deringNotifications members (DERING-MIB).
+pub const UPS_ON_BATTERY: u32 = 1;
+pub const UPS_LOW_BATTERY: u32 = 2;
+pub const UPS_ON_LINE: u32 = 3;
+pub const DAEMON_DOWN: u32 = 4;
+pub const DAEMON_UP: u32 = 5;
+pub const DISK_FULL: u32 = 6;
+pub const SERVICE_LEVEL_LOW: u32 = 7;
+pub const TRUNK_ALARM: u32 = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The notification's OID.
+    pub oid: Oid,
+    pub objects: Vec<(Oid, Val)>,
+}
+
+fn note(n: u32, objects: Vec<(Oid, Val)>) -> Notification {
+    let mut o = oid(mib::NOTIFICATIONS);
+    o.push(n);
+    Notification { oid: o, objects }
+}
+
+fn instance(group: &[u32], n: u32) -> Oid {
+    let mut o = oid(group);
+    o.extend([n, 0]);
+    o
+}
+
+#[derive(Debug)]
+pub struct Alarms {
+    disk_threshold: f64,
+    daemons: HashMap<String, bool>,
+    disk_over: bool,
+}
+
+impl Alarms {
+    pub fn new(disk_threshold_percent: u32) -> Alarms {
+        Alarms {
+            disk_threshold: f64::from(disk_threshold_percent),
+            daemons: HashMap::new(),
+            disk_over: false,
+        }
+    }
+
+    /// Notifications for what changed since the last snapshot. A daemon
+    /// seen for the first time raises nothing unless it is down.
+    pub fn update(&mut self, s: &Snapshot, power: &[PowerEventRow]) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for ev in power {
+            let n = match ev.kind.as_str() {
+                "on_battery" => UPS_ON_BATTERY,
+                "low_battery" => UPS_LOW_BATTERY,
+                "on_line" => UPS_ON_LINE,
+                _ => continue,
+            };
+            let mut objects = vec![(instance(UPS, 1), Val::Str(status_of(ev)))];
+            if let Some(u) = &s.ups {
+                objects.push((
+                    instance(UPS, 3),
+                    Val::Gauge(u.charge_percent.unwrap_or(0.0).max(0.0) as u32),
+                ));
+                objects.push((
+                    instance(UPS, 4),
+                    Val::Gauge(u.runtime_seconds.unwrap_or(0.0).max(0.0) as u32),
+                ));
+            }
+            out.push(note(n, objects));
+        }
+        for d in &s.daemons {
+            let Some(i) = DAEMONS.iter().position(|n| *n == d.name) else {
+                continue;
+            };
+            let index = i as u32 + 1;
+            let up = d.live;
+            let before = self.daemons.insert(d.name.clone(), up);
+            let changed = match before {
+                Some(b) => b != up,
+                None => !up,
+            };
+            if changed {
+                let mut name = oid(DAEMON_ENTRY);
+                name.extend([2, index]);
+                let mut reason = oid(DAEMON_ENTRY);
+                reason.extend([4, index]);
+                out.push(note(
+                    if up { DAEMON_UP } else { DAEMON_DOWN },
+                    vec![
+                        (name, Val::Str(d.name.clone())),
+                        (reason, Val::Str(d.reasons.join("; "))),
+                    ],
+                ));
+            }
+        }
+        let used = s.system.disk_used_percent();
+        let over = used > self.disk_threshold;
+        if over && !self.disk_over {
+            out.push(note(
+                DISK_FULL,
+                vec![(instance(STORAGE, 3), Val::Gauge(used.round() as u32))],
+            ));
+        }
+        self.disk_over = over;
+        out
+    }
+}
+
+/// The UPS status stored with the event (`{"status": "OB DISCHRG", ...}`).
+fn status_of(ev: &PowerEventRow) -> String {
+    ev.status
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v["status"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dering_health::DaemonHealth;
+
+    fn snap(pbxd_live: bool, disk_used: u64) -> Snapshot {
+        Snapshot {
+            at_ms: 0,
+            version: "0".into(),
+            daemons: vec![DaemonHealth {
+                name: "pbxd".into(),
+                live: pbxd_live,
+                ready: pbxd_live,
+                reasons: if pbxd_live {
+                    vec![]
+                } else {
+                    vec!["control socket: refused".into()]
+                },
+                pid: None,
+                uptime_seconds: None,
+            }],
+            pbx: None,
+            calls_today: vec![],
+            ups: None,
+            system: dering_health::SystemStats {
+                disk_used_bytes: disk_used,
+                disk_total_bytes: 100,
+                ..Default::default()
+            },
+            recordings_bytes: 0,
+            recordings_files: 0,
+        }
+    }
+
+    fn ev(kind: &str) -> PowerEventRow {
+        PowerEventRow {
+            at_ms: 1,
+            kind: kind.into(),
+            alarm: true,
+            detail: String::new(),
+            status: Some(r#"{"status":"OB DISCHRG"}"#.into()),
+        }
+    }
+
+    fn tails(v: &[Notification]) -> Vec<u32> {
+        v.iter().map(|n| *n.oid.last().unwrap()).collect()
+    }
+
+    #[test]
+    fn edges_only() {
+        let mut a = Alarms::new(90);
+        assert!(
+            a.update(&snap(true, 50), &[]).is_empty(),
+            "healthy start is quiet"
+        );
+        let down = a.update(&snap(false, 50), &[]);
+        assert_eq!(tails(&down), [DAEMON_DOWN]);
+        assert_eq!(
+            down[0].objects[1].1,
+            Val::Str("control socket: refused".into())
+        );
+        assert!(
+            a.update(&snap(false, 50), &[]).is_empty(),
+            "no repeat while down"
+        );
+        assert_eq!(
+            tails(&a.update(&snap(true, 95), &[])),
+            [DAEMON_UP, DISK_FULL]
+        );
+        assert!(a.update(&snap(true, 96), &[]).is_empty());
+        let p = a.update(
+            &snap(true, 10),
+            &[
+                ev("on_battery"),
+                ev("shutdown_started"),
+                ev("low_battery"),
+                ev("on_line"),
+            ],
+        );
+        assert_eq!(tails(&p), [UPS_ON_BATTERY, UPS_LOW_BATTERY, UPS_ON_LINE]);
+        assert_eq!(p[0].objects[0].1, Val::Str("OB DISCHRG".into()));
+        assert_eq!(p[0].oid, oid(&[0, UPS_ON_BATTERY]));
+    }
+
+    #[test]
+    fn a_daemon_down_at_start_is_reported() {
+        let mut a = Alarms::new(90);
+        assert_eq!(tails(&a.update(&snap(false, 0), &[])), [DAEMON_DOWN]);
+    }
+}

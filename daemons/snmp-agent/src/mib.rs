@@ -1,0 +1,287 @@
+//! The DERING-MIB (`mibs/DERING-MIB.txt`) as values: a sorted map from
+//! instance OID to value, rebuilt from a health snapshot. Get and GetNext
+//! are lookups in it. Numbers here must match the MIB text (a test reads
+//! the MIB file and checks every name used here).
+
+use std::collections::BTreeMap;
+
+use dering_health::Snapshot;
+
+/// Placeholder enterprise number (see docs/decisions/0004): the subtree
+/// under which every Dering object lives.
+pub const DERING: &[u32] = &[1, 3, 6, 1, 4, 1, 99999];
+
+pub type Oid = Vec<u32>;
+
+/// An SNMP value as the MIB types it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Int(i32),
+    Str(String),
+    Gauge(u32),
+    Truth(bool),
+}
+
+pub fn oid(tail: &[u32]) -> Oid {
+    let mut v = DERING.to_vec();
+    v.extend_from_slice(tail);
+    v
+}
+
+// deringObjects (1)
+pub const SYSTEM: &[u32] = &[1, 1];
+pub const DAEMON_ENTRY: &[u32] = &[1, 2, 1];
+pub const CALLS: &[u32] = &[1, 3];
+pub const QUEUE_ENTRY: &[u32] = &[1, 4, 1];
+pub const AGENTS: &[u32] = &[1, 5];
+pub const TRUNK_ENTRY: &[u32] = &[1, 6, 1];
+pub const UPS: &[u32] = &[1, 7];
+pub const STORAGE: &[u32] = &[1, 8];
+/// deringNotifications (0): notification n is `DERING.0.n`.
+pub const NOTIFICATIONS: &[u32] = &[0];
+
+/// deringDaemonState values.
+pub const DAEMON_UP: i32 = 1;
+pub const DAEMON_DOWN: i32 = 2;
+pub const DAEMON_DEGRADED: i32 = 3;
+
+/// The values of the whole subtree.
+#[derive(Debug, Clone, Default)]
+pub struct Mib {
+    pub values: BTreeMap<Oid, Val>,
+}
+
+fn clamp(x: f64) -> u32 {
+    if x.is_finite() && x > 0.0 {
+        x.min(f64::from(u32::MAX)) as u32
+    } else {
+        0
+    }
+}
+
+fn scalar(m: &mut BTreeMap<Oid, Val>, group: &[u32], n: u32, v: Val) {
+    let mut o = oid(group);
+    o.push(n);
+    o.push(0);
+    m.insert(o, v);
+}
+
+fn column(m: &mut BTreeMap<Oid, Val>, entry: &[u32], col: u32, index: u32, v: Val) {
+    let mut o = oid(entry);
+    o.push(col);
+    o.push(index);
+    m.insert(o, v);
+}
+
+/// Daemons in a fixed order, so a daemon keeps its row index.
+pub const DAEMONS: &[&str] = &["pbxd", "powerd", "webd", "snmp-agent", "trunkd", "syncd"];
+
+pub fn daemon_state(d: &dering_health::DaemonHealth) -> i32 {
+    match (d.live, d.ready) {
+        (true, true) => DAEMON_UP,
+        (true, false) => DAEMON_DEGRADED,
+        _ => DAEMON_DOWN,
+    }
+}
+
+impl Mib {
+    pub fn from_snapshot(s: &Snapshot) -> Mib {
+        let mut m = BTreeMap::new();
+        let sys = &s.system;
+        scalar(
+            &mut m,
+            SYSTEM,
+            1,
+            Val::Str("Dering contact-center PBX".into()),
+        );
+        scalar(&mut m, SYSTEM, 2, Val::Str(s.version.clone()));
+        scalar(&mut m, SYSTEM, 3, Val::Gauge(clamp(sys.cpu_percent)));
+        scalar(
+            &mut m,
+            SYSTEM,
+            4,
+            Val::Gauge(clamp(sys.memory_used_bytes as f64 / 1024.0)),
+        );
+        scalar(
+            &mut m,
+            SYSTEM,
+            5,
+            Val::Gauge(clamp(sys.memory_total_bytes as f64 / 1024.0)),
+        );
+        scalar(
+            &mut m,
+            SYSTEM,
+            6,
+            Val::Gauge(clamp(sys.disk_used_percent())),
+        );
+        if let Some(t) = sys.temperature_celsius {
+            scalar(&mut m, SYSTEM, 7, Val::Int(t.round() as i32));
+        }
+
+        for d in &s.daemons {
+            let Some(i) = DAEMONS.iter().position(|n| *n == d.name) else {
+                continue;
+            };
+            let i = i as u32 + 1;
+            column(&mut m, DAEMON_ENTRY, 1, i, Val::Int(i as i32));
+            column(&mut m, DAEMON_ENTRY, 2, i, Val::Str(d.name.clone()));
+            column(&mut m, DAEMON_ENTRY, 3, i, Val::Int(daemon_state(d)));
+            column(&mut m, DAEMON_ENTRY, 4, i, Val::Str(d.reasons.join("; ")));
+        }
+
+        let (regs, active, intake) = s
+            .pbx
+            .as_ref()
+            .map(|p| (p.registrations, p.active_calls, p.intake_open))
+            .unwrap_or((0, 0, false));
+        scalar(&mut m, CALLS, 1, Val::Gauge(regs as u32));
+        scalar(&mut m, CALLS, 2, Val::Gauge(active as u32));
+        scalar(&mut m, CALLS, 3, Val::Gauge(s.calls_today_total() as u32));
+        scalar(&mut m, CALLS, 4, Val::Truth(intake));
+
+        // The queue and trunk tables stay empty until the ACD and trunkd
+        // exist; the agent counts are real zeros (no agent can log in yet).
+        for n in 1..=5 {
+            scalar(&mut m, AGENTS, n, Val::Gauge(0));
+        }
+
+        if let Some(u) = &s.ups {
+            scalar(&mut m, UPS, 1, Val::Str(u.status.clone()));
+            scalar(&mut m, UPS, 2, Val::Truth(u.on_battery));
+            scalar(
+                &mut m,
+                UPS,
+                3,
+                Val::Gauge(clamp(u.charge_percent.unwrap_or(0.0))),
+            );
+            scalar(
+                &mut m,
+                UPS,
+                4,
+                Val::Gauge(clamp(u.runtime_seconds.unwrap_or(0.0))),
+            );
+            scalar(
+                &mut m,
+                UPS,
+                5,
+                Val::Gauge(u.on_battery_seconds.unwrap_or(0) as u32),
+            );
+            scalar(&mut m, UPS, 6, Val::Truth(u.reachable));
+            scalar(
+                &mut m,
+                UPS,
+                7,
+                Val::Gauge(clamp(u.input_voltage.unwrap_or(0.0))),
+            );
+        }
+
+        scalar(
+            &mut m,
+            STORAGE,
+            1,
+            Val::Gauge(clamp(s.recordings_bytes as f64 / 1024.0)),
+        );
+        scalar(&mut m, STORAGE, 2, Val::Gauge(s.recordings_files as u32));
+        scalar(
+            &mut m,
+            STORAGE,
+            3,
+            Val::Gauge(clamp(sys.disk_used_percent())),
+        );
+        Mib { values: m }
+    }
+
+    pub fn get(&self, o: &[u32]) -> Option<&Val> {
+        self.values.get(o)
+    }
+
+    /// The first instance after `start` (or at it, when `include`), before
+    /// `end` when `end` is not empty (RFC 2741 §5.2 search ranges).
+    pub fn next(&self, start: &[u32], include: bool, end: &[u32]) -> Option<(&Oid, &Val)> {
+        use std::ops::Bound;
+        let lower = if include {
+            Bound::Included(start.to_vec())
+        } else {
+            Bound::Excluded(start.to_vec())
+        };
+        self.values
+            .range((lower, Bound::Unbounded))
+            .next()
+            .filter(|(o, _)| end.is_empty() || o.as_slice() < end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            at_ms: 0,
+            version: "0.1.0".into(),
+            daemons: vec![
+                dering_health::DaemonHealth {
+                    name: "pbxd".into(),
+                    live: true,
+                    ready: true,
+                    reasons: vec![],
+                    pid: Some(1),
+                    uptime_seconds: Some(5),
+                },
+                dering_health::DaemonHealth {
+                    name: "powerd".into(),
+                    live: true,
+                    ready: false,
+                    reasons: vec!["upsd unreachable".into()],
+                    pid: Some(2),
+                    uptime_seconds: Some(5),
+                },
+            ],
+            pbx: Some(dering_control::PbxStatus {
+                version: "0.1.0".into(),
+                active_calls: 3,
+                registrations: 7,
+                intake_open: true,
+                uptime_seconds: 5,
+            }),
+            calls_today: vec![("active".into(), 3), ("answered".into(), 10)],
+            ups: None,
+            system: Default::default(),
+            recordings_bytes: 2048,
+            recordings_files: 1,
+        }
+    }
+
+    #[test]
+    fn values_and_walk_order() {
+        let m = Mib::from_snapshot(&snapshot());
+        assert_eq!(m.get(&oid(&[1, 3, 2, 0])), Some(&Val::Gauge(3)));
+        assert_eq!(m.get(&oid(&[1, 3, 3, 0])), Some(&Val::Gauge(13)));
+        assert_eq!(
+            m.get(&oid(&[1, 2, 1, 3, 2])),
+            Some(&Val::Int(DAEMON_DEGRADED))
+        );
+        assert_eq!(
+            m.get(&oid(&[1, 2, 1, 4, 2])),
+            Some(&Val::Str("upsd unreachable".into()))
+        );
+        assert_eq!(m.get(&oid(&[1, 8, 1, 0])), Some(&Val::Gauge(2)));
+        // GetNext from the subtree root finds the first object.
+        let (first, _) = m.next(DERING, false, &[]).unwrap();
+        assert_eq!(first, &oid(&[1, 1, 1, 0]));
+        // The table is walked column by column.
+        let (n, _) = m.next(&oid(&[1, 2, 1, 2, 1]), false, &[]).unwrap();
+        assert_eq!(n, &oid(&[1, 2, 1, 2, 2]));
+        let (n, _) = m.next(&oid(&[1, 2, 1, 2, 2]), false, &[]).unwrap();
+        assert_eq!(n, &oid(&[1, 2, 1, 3, 1]));
+        // Include and end bounds.
+        let at = oid(&[1, 3, 2, 0]);
+        assert_eq!(m.next(&at, true, &[]).unwrap().0, &at);
+        assert!(m.next(&at, false, &oid(&[1, 3, 3])).is_none());
+        // Past the last object: nothing (endOfMibView for the master).
+        let last = m.values.keys().last().unwrap().clone();
+        assert!(m.next(&last, false, &[]).is_none());
+        // No UPS configured: no UPS objects.
+        assert!(m.get(&oid(&[1, 7, 1, 0])).is_none());
+    }
+}

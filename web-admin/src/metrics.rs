@@ -1,0 +1,205 @@
+//! `/metrics` in the Prometheus text format (exposition format 0.0.4).
+//! Names follow Prometheus conventions: `dering_` prefix, base units
+//! (seconds, bytes, volts, ratios 0–1), `_total` only on counters.
+
+use std::fmt::Write as _;
+
+use dering_health::Snapshot;
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.0, "{k}=\"{v}\"");
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.family(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+pub fn render(s: &Snapshot) -> String {
+    let mut o = Out(String::new());
+    o.family("dering_build_info", "gauge", "Software version of the box.");
+    o.sample("dering_build_info", &[("version", &s.version)], 1.0);
+
+    o.family(
+        "dering_daemon_up",
+        "gauge",
+        "Whether the daemon answers (1) or not (0).",
+    );
+    for d in &s.daemons {
+        o.sample("dering_daemon_up", &[("daemon", &d.name)], flag(d.live));
+    }
+    o.family(
+        "dering_daemon_ready",
+        "gauge",
+        "Whether the daemon is live and doing its job.",
+    );
+    for d in &s.daemons {
+        o.sample("dering_daemon_ready", &[("daemon", &d.name)], flag(d.ready));
+    }
+
+    if let Some(p) = &s.pbx {
+        o.gauge(
+            "dering_calls_active",
+            "Calls in progress.",
+            p.active_calls as f64,
+        );
+        o.gauge(
+            "dering_sip_registrations",
+            "Registered SIP contacts.",
+            p.registrations as f64,
+        );
+        o.gauge(
+            "dering_intake_open",
+            "Whether new calls are taken (0 while shutting down on battery).",
+            flag(p.intake_open),
+        );
+        o.gauge(
+            "dering_pbxd_uptime_seconds",
+            "Seconds since pbxd started.",
+            p.uptime_seconds as f64,
+        );
+    }
+    o.family(
+        "dering_calls_today",
+        "gauge",
+        "Calls that started today (Asia/Jakarta), by disposition.",
+    );
+    for (disp, n) in &s.calls_today {
+        o.sample("dering_calls_today", &[("disposition", disp)], *n as f64);
+    }
+
+    if let Some(u) = &s.ups {
+        o.gauge(
+            "dering_ups_reachable",
+            "Whether upsd answers.",
+            flag(u.reachable),
+        );
+        o.gauge(
+            "dering_ups_on_battery",
+            "Whether the UPS runs on battery.",
+            flag(u.on_battery),
+        );
+        o.gauge(
+            "dering_ups_low_battery",
+            "Whether the UPS reports low battery.",
+            flag(u.low_battery),
+        );
+        if let Some(c) = u.charge_percent {
+            o.gauge(
+                "dering_ups_battery_charge_ratio",
+                "Battery charge, 0 to 1.",
+                c / 100.0,
+            );
+        }
+        if let Some(r) = u.runtime_seconds {
+            o.gauge(
+                "dering_ups_battery_runtime_seconds",
+                "Runtime left at the current load.",
+                r,
+            );
+        }
+        if let Some(r) = u.full_runtime_estimate_seconds {
+            o.gauge(
+                "dering_ups_full_runtime_estimate_seconds",
+                "Runtime a full battery would give at the current load.",
+                r as f64,
+            );
+        }
+        if let Some(v) = u.input_voltage {
+            o.gauge(
+                "dering_ups_input_voltage_volts",
+                "Mains voltage at the UPS input.",
+                v,
+            );
+        }
+        if let Some(l) = u.load_percent {
+            o.gauge(
+                "dering_ups_load_ratio",
+                "UPS load, 0 to 1 of its rating.",
+                l / 100.0,
+            );
+        }
+        o.gauge(
+            "dering_ups_on_battery_duration_seconds",
+            "Seconds on battery so far (0 on mains).",
+            u.on_battery_seconds.unwrap_or(0) as f64,
+        );
+    }
+
+    let sys = &s.system;
+    o.gauge(
+        "dering_cpu_usage_ratio",
+        "CPU in use, 0 to 1, all cores.",
+        sys.cpu_percent / 100.0,
+    );
+    o.gauge(
+        "dering_memory_used_bytes",
+        "Memory in use.",
+        sys.memory_used_bytes as f64,
+    );
+    o.gauge(
+        "dering_memory_total_bytes",
+        "Memory installed.",
+        sys.memory_total_bytes as f64,
+    );
+    o.gauge(
+        "dering_data_disk_used_bytes",
+        "Bytes used on the file system of the data directory.",
+        sys.disk_used_bytes as f64,
+    );
+    o.gauge(
+        "dering_data_disk_total_bytes",
+        "Size of the file system of the data directory.",
+        sys.disk_total_bytes as f64,
+    );
+    if let Some(t) = sys.temperature_celsius {
+        o.gauge(
+            "dering_temperature_celsius",
+            "Hottest temperature sensor.",
+            t,
+        );
+    }
+    o.gauge(
+        "dering_recordings_bytes",
+        "Bytes of call recordings stored.",
+        s.recordings_bytes as f64,
+    );
+    o.gauge(
+        "dering_recordings_files",
+        "Call recordings stored.",
+        s.recordings_files as f64,
+    );
+    o.0
+}
