@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod baresip;
 pub mod fragments;
+pub mod peers;
 pub mod phone;
 
 pub fn workspace() -> PathBuf {
@@ -70,6 +71,10 @@ pub struct Dering {
     pub config: PathBuf,
     pub sip_port: u16,
     pub tls_port: u16,
+    /// webd's address (`/health`, `/metrics`).
+    pub http: String,
+    /// Further arguments to `dering up` (`--upsd`, `--agentx`, ...).
+    pub extra_args: Vec<String>,
 }
 
 impl Dering {
@@ -81,6 +86,11 @@ impl Dering {
     /// Starts a box whose configuration (the embedded default, with this
     /// box's RTP range) is first passed through `edit`.
     pub fn start_with(edit: impl FnOnce(String) -> String) -> Dering {
+        Self::start_with_args(edit, &[])
+    }
+
+    /// Like [`Dering::start_with`], with further `dering up` arguments.
+    pub fn start_with_args(edit: impl FnOnce(String) -> String, args: &[String]) -> Dering {
         let data = tempfile::tempdir().unwrap();
         // Each box gets its own RTP range so tests can run side by side.
         let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
@@ -101,6 +111,8 @@ impl Dering {
             config,
             sip_port: 0,
             tls_port: 0,
+            http: String::new(),
+            extra_args: args.to_vec(),
         };
         d.launch(0);
         d
@@ -113,7 +125,8 @@ impl Dering {
             .arg(self.data.path())
             .arg("--config")
             .arg(&self.config)
-            .args(["--sip-port", &port.to_string()])
+            .args(["--sip-port", &port.to_string(), "--http-port", "0"])
+            .args(&self.extra_args)
             .env(
                 "DERING_LOG",
                 std::env::var("DERING_LOG").unwrap_or_else(|_| "info".into()),
@@ -149,6 +162,11 @@ impl Dering {
                 .find_map(|w| w.strip_prefix("tls:"))
                 .unwrap(),
         );
+        self.http = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http:"))
+            .unwrap()
+            .to_string();
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
     }

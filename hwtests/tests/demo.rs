@@ -32,7 +32,7 @@ fn up_refuses_a_public_address_with_demo_passwords() {
 #[test]
 fn check_config_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(workspace().join("daemons/pbxd/src/default.toml"))
+    let text = std::fs::read_to_string(workspace().join("crates/config/src/default.toml"))
         .unwrap()
         .replace("[registrar]", "[registrar]\nmax_expire = 7200");
     let path = dir.path().join("dering.toml");

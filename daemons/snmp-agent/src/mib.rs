@@ -123,7 +123,6 @@ impl Mib {
                 continue;
             };
             let i = i as u32 + 1;
-            column(&mut m, DAEMON_ENTRY, 1, i, Val::Int(i as i32));
             column(&mut m, DAEMON_ENTRY, 2, i, Val::Str(d.name.clone()));
             column(&mut m, DAEMON_ENTRY, 3, i, Val::Int(daemon_state(d)));
             column(&mut m, DAEMON_ENTRY, 4, i, Val::Str(d.reasons.join("; ")));
