@@ -15,6 +15,7 @@ pub mod baresip;
 pub mod fragments;
 pub mod peers;
 pub mod phone;
+pub mod raw;
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -73,7 +74,8 @@ pub struct Dering {
     pub tls_port: u16,
     /// webd's address (`/health`, `/metrics`).
     pub http: String,
-    /// Further arguments to `dering up` (`--upsd`, `--agentx`, ...).
+    /// Further arguments to `dering up` (`--upsd`, `--agentx`, ...);
+    /// `@DATA@` in them stands for the data directory.
     pub extra_args: Vec<String>,
 }
 
@@ -126,7 +128,11 @@ impl Dering {
             .arg("--config")
             .arg(&self.config)
             .args(["--sip-port", &port.to_string(), "--http-port", "0"])
-            .args(&self.extra_args)
+            .args(
+                self.extra_args
+                    .iter()
+                    .map(|a| a.replace("@DATA@", &self.data.path().display().to_string())),
+            )
             .env(
                 "DERING_LOG",
                 std::env::var("DERING_LOG").unwrap_or_else(|_| "info".into()),
@@ -198,6 +204,59 @@ impl Dering {
             }
             let _ = c.kill();
             panic!("dering did not stop on SIGINT within 10 s");
+        }
+    }
+
+    /// Waits for `dering` to exit on its own (after a power-off) and
+    /// returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut c = self.child.take().expect("dering is not running");
+        let t = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code();
+            }
+            if t.elapsed() > limit {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("dering did not exit within {limit:?}\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `dering` is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The kinds of the power events stored so far, oldest first.
+    pub fn power_events(&self) -> Vec<String> {
+        dering_store::Store::open(&self.dir().join("dering.db"))
+            .unwrap()
+            .power_events(0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    /// Waits (20 s at most) until power event `kind` is stored.
+    pub fn wait_power_event(&self, kind: &str) -> Vec<String> {
+        let t = Instant::now();
+        loop {
+            let events = self.power_events();
+            if events.iter().any(|e| e == kind) {
+                return events;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no {kind} power event; stored: {events:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -358,6 +417,17 @@ impl Sipp {
     }
 }
 
+/// A sipp left running when its test ends (a failed assertion) is
+/// stopped rather than left to its own timeout.
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// `-au`/`-ap` for a demo extension's digest credentials.
 pub fn credentials(ext: &str) -> Vec<String> {
     ["-au", ext, "-ap", &format!("demo-{ext}")]
@@ -401,6 +471,21 @@ pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
     let s = phone(d, &sf, port, &["-rtp_echo".to_string()]);
     std::thread::sleep(Duration::from_millis(300));
     s
+}
+
+/// Extension `ext` registered from a fresh port, then answering there as
+/// [`callee_on`] does.
+pub fn callee(d: &Dering, ext: &str, behaviour: &str) -> Sipp {
+    let port = free_udp_port();
+    register(d, ext, port, 300);
+    callee_on(d, port, behaviour)
+}
+
+/// Waits (40 s at most) for sipp run `s` to succeed; fails the test with
+/// sipp's errors and the box's log otherwise.
+pub fn ok(s: Sipp, what: &str, d: &Dering) {
+    let (ok, err) = s.wait(Duration::from_secs(40));
+    assert!(ok, "{what} failed: {err}\n--- pbxd log ---\n{}", d.log());
 }
 
 /// Extension `ext` calling `callee` through the box; the `uac.xml` template

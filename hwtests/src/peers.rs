@@ -105,6 +105,17 @@ impl Upsd {
         });
     }
 
+    /// Makes the simulated UPS report `vars` (`name: value` lines, as in a
+    /// dummy-ups sequence): dummy-once re-reads its file when it changes.
+    pub fn set(&self, vars: &str) {
+        let path = self.dir.path().join("sim.seq");
+        std::fs::write(&path, vars).unwrap();
+        // A rewrite within the same timestamp tick would go unnoticed.
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(1);
+        f.set_modified(later).unwrap();
+    }
+
     /// Kills upsd (the driver keeps running).
     pub fn kill_upsd(&mut self) {
         if let Some(mut c) = self.upsd.take() {

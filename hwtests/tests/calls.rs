@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use hwtests::fragments::*;
 use hwtests::phone::StreamPhone;
-use hwtests::{callee_on, caller, caller_over, free_udp_port, register, Dering, Sipp};
-
-const T: Duration = Duration::from_secs(40);
+use hwtests::{callee, callee_on, caller, caller_over, free_udp_port, ok, register, Dering};
 
 const UAS_SEND_BYE: &str = r#"
   <pause milliseconds="1500"/>
@@ -135,17 +133,6 @@ fn uas_take_reinvite(asked: &str, answer: &str, var: &str) -> String {
 
 /// A callee phone: registers from a free port, then answers as `behaviour`
 /// says.
-fn callee(d: &Dering, ext: &str, behaviour: &str) -> Sipp {
-    let port = free_udp_port();
-    register(d, ext, port, 300);
-    callee_on(d, port, behaviour)
-}
-
-fn ok(s: Sipp, what: &str, d: &Dering) {
-    let (ok, err) = s.wait(T);
-    assert!(ok, "{what} failed: {err}\n--- pbxd log ---\n{}", d.log());
-}
-
 #[test]
 fn register_with_digest_auth_is_listed_and_persisted() {
     let d = Dering::start();

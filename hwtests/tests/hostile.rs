@@ -10,41 +10,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use dering_sip::Message;
 use hwtests::phone::digest_authorization;
+use hwtests::raw::{client, options, rand_id, reply};
 use hwtests::{dering_bin, workspace, Dering};
-
-fn client() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(400)))
-        .unwrap();
-    s
-}
-
-fn reply(s: &UdpSocket) -> Option<Message> {
-    let mut buf = [0u8; 65_536];
-    let (n, _) = s.recv_from(&mut buf).ok()?;
-    Some(Message::parse_datagram(&buf[..n]).expect("pbxd sent a malformed message"))
-}
-
-fn options(d: &Dering, s: &UdpSocket) -> Option<u16> {
-    let port = s.local_addr().unwrap().port();
-    let msg = format!(
-        "OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{}\r\nFrom: <sip:probe@x>;tag=1\r\nTo: <sip:ping@x>\r\nCall-ID: {}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        rand_id(),
-        rand_id()
-    );
-    s.send_to(msg.as_bytes(), d.addr()).unwrap();
-    reply(s).and_then(|m| m.status())
-}
-
-fn rand_id() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 #[test]
 fn rfc4475_messages_against_a_running_pbxd() {

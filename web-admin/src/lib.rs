@@ -67,6 +67,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "version": s.version,
         "daemons": s.daemons,
         "ups": s.ups,
+        "pbx": s.pbx,
     });
     (code, Json(body)).into_response()
 }

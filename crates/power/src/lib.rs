@@ -13,6 +13,7 @@
 //! to the end. Losing upsd raises an alarm and never, by itself, shuts the
 //! box down.
 
+pub mod nut;
 mod status;
 
 use std::collections::VecDeque;

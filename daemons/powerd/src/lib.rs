@@ -99,9 +99,11 @@ pub async fn run(
                 policy.handle_step_done(Instant::now(), step, result);
             }
         }
+        let mut changed = false;
         while let Some(out) = policy.poll_output() {
             match out {
                 Output::Event(e) => {
+                    changed = true;
                     let snap = policy.snapshot(Instant::now());
                     let row = PowerEventRow {
                         at_ms: wall_ms(),
@@ -135,6 +137,11 @@ pub async fn run(
                 }
                 Output::Step(step) => runner.spawn(step, done_tx.clone()),
             }
+        }
+        // /health and the SNMP agent read the UPS from this row: an event
+        // shows there at once, not at the next heartbeat.
+        if changed {
+            let _ = writer.submit(heartbeat_op(&policy, started_ms, false), None);
         }
         if policy.phase() == Phase::Off {
             break;

@@ -1,11 +1,17 @@
 //! The upsd connection: one TCP session kept open and reopened after any
-//! error, read with `LIST VAR` once a poll.
+//! error, read with `LIST VAR` once a poll. The protocol itself is
+//! [`dering_power::nut`]; this is only the socket.
 
 use std::time::Duration;
 
 use dering_config::Power;
+use dering_power::nut::{Answer, Command, Exchange, MAX_LINE};
 use dering_power::Reading;
-use nut_client::tokio::Connection;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// How long upsd may take to connect or to answer one request.
+const TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpsError {
@@ -16,34 +22,24 @@ pub enum UpsError {
 pub struct Ups {
     addr: String,
     name: String,
-    config: Option<nut_client::Config>,
-    conn: Option<Connection>,
+    username: Option<String>,
+    password: Option<String>,
+    conn: Option<BufReader<TcpStream>>,
 }
 
 impl Ups {
     pub fn new(p: &Power) -> Ups {
-        let username = p
-            .username
-            .clone()
-            .or_else(|| std::env::var("DERING_UPS_USER").ok());
-        let password = p
-            .password
-            .clone()
-            .or_else(|| std::env::var("DERING_UPS_PASSWORD").ok());
-        let config = dering_config::parse_host_port(p.upsd.get_ref()).and_then(|(h, port)| {
-            let host = nut_client::Host::try_from((h, port)).ok()?;
-            Some(
-                nut_client::ConfigBuilder::new()
-                    .with_host(host)
-                    .with_auth(username.map(|u| nut_client::Auth::new(u, password)))
-                    .with_timeout(Duration::from_secs(3))
-                    .build(),
-            )
-        });
         Ups {
             addr: p.upsd.get_ref().clone(),
             name: p.ups.clone(),
-            config,
+            username: p
+                .username
+                .clone()
+                .or_else(|| std::env::var("DERING_UPS_USER").ok()),
+            password: p
+                .password
+                .clone()
+                .or_else(|| std::env::var("DERING_UPS_PASSWORD").ok()),
             conn: None,
         }
     }
@@ -55,44 +51,72 @@ impl Ups {
         }
     }
 
-    /// Reads every variable of the UPS. A connection that fails is dropped
-    /// and reopened at the next read.
+    /// Reads every variable of the UPS. A connection that fails in any way
+    /// is dropped and reopened at the next read.
     pub async fn read(&mut self) -> Result<Reading, UpsError> {
-        let Some(config) = &self.config else {
-            return Err(self.err("cannot resolve the address"));
-        };
+        let r = self.try_read().await;
+        if r.is_err() {
+            self.conn = None;
+        }
+        let vars = r.map_err(|e| self.err(e))?;
+        let r = Reading::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if r.status.is_empty() {
+            return Err(self.err(format!("UPS {} reports no ups.status", self.name)));
+        }
+        Ok(r)
+    }
+
+    async fn try_read(&mut self) -> Result<Vec<(String, String)>, String> {
         if self.conn.is_none() {
-            let c = tokio::time::timeout(Duration::from_secs(3), Connection::new(config))
+            let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&self.addr))
                 .await
-                .map_err(|_| self.err("connect timed out"))?
-                .map_err(|e| self.err(e))?;
-            self.conn = Some(c);
+                .map_err(|_| "connect timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+            let _ = stream.set_nodelay(true);
+            self.conn = Some(BufReader::new(stream));
+            // With credentials, log in as a secondary monitor: upsd counts
+            // us, and a refusal says the credentials are wrong.
+            if let Some(user) = self.username.clone() {
+                self.ask(Command::Username(user)).await?;
+                let password = self.password.clone().unwrap_or_default();
+                self.ask(Command::Password(password)).await?;
+                self.ask(Command::Login(self.name.clone())).await?;
+            }
         }
-        let name = self.name.clone();
+        match self.ask(Command::ListVar(self.name.clone())).await? {
+            Answer::Vars(v) => Ok(v),
+            Answer::Ok => Err("LIST VAR answered with OK".into()),
+        }
+    }
+
+    async fn ask(&mut self, command: Command) -> Result<Answer, String> {
         let Some(conn) = self.conn.as_mut() else {
-            return Err(self.err("no connection"));
+            return Err("not connected".into());
         };
-        let vars = tokio::time::timeout(Duration::from_secs(3), conn.list_vars(&name)).await;
-        match vars {
-            Ok(Ok(vars)) => {
-                let pairs: Vec<(String, String)> = vars
-                    .iter()
-                    .map(|v| (v.name().to_string(), v.value()))
-                    .collect();
-                let r = Reading::from_vars(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                if r.status.is_empty() {
-                    return Err(self.err(format!("UPS {name} reports no ups.status")));
+        let mut x = Exchange::new(command);
+        let exchange = async {
+            conn.get_mut()
+                .write_all(x.command().line().as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = (&mut *conn)
+                    .take(MAX_LINE as u64 + 1)
+                    .read_line(&mut line)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("upsd closed the connection".to_string());
                 }
-                Ok(r)
+                if let Some(answer) = x.feed(&line).map_err(|e| e.to_string())? {
+                    return Ok(answer);
+                }
             }
-            Ok(Err(e)) => {
-                self.conn = None;
-                Err(self.err(e))
-            }
-            Err(_) => {
-                self.conn = None;
-                Err(self.err("read timed out"))
-            }
-        }
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| "upsd did not answer in time".to_string())?
     }
 }
