@@ -239,7 +239,7 @@ impl Dering {
             .power_events(0)
             .unwrap()
             .into_iter()
-            .map(|e| e.kind)
+            .map(|(_, e)| e.kind)
             .collect()
     }
 

@@ -344,20 +344,34 @@ impl Store {
     }
 
     /// Power events, oldest first (`since_ms` and later).
-    pub fn power_events(&self, since_ms: i64) -> Result<Vec<PowerEventRow>> {
+    /// Power events stored after event `after_id` (0: all), oldest first,
+    /// each with its id. Ids, not times, mark what a reader has seen: one
+    /// shutdown stores several events within the same millisecond.
+    pub fn power_events(&self, after_id: i64) -> Result<Vec<(i64, PowerEventRow)>> {
         self.select(
-            "SELECT at_ms, kind, alarm, detail, status FROM power_events WHERE at_ms >= ?1 ORDER BY id",
-            [since_ms],
+            "SELECT id, at_ms, kind, alarm, detail, status FROM power_events WHERE id > ?1 ORDER BY id",
+            [after_id],
             |r| {
-                Ok(PowerEventRow {
-                    at_ms: r.get(0)?,
-                    kind: r.get(1)?,
-                    alarm: r.get(2)?,
-                    detail: r.get(3)?,
-                    status: r.get(4)?,
-                })
+                Ok((
+                    r.get(0)?,
+                    PowerEventRow {
+                        at_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        alarm: r.get(3)?,
+                        detail: r.get(4)?,
+                        status: r.get(5)?,
+                    },
+                ))
             },
         )
+    }
+
+    /// The id of the newest power event (0 when there is none).
+    pub fn last_power_event_id(&self) -> Result<i64> {
+        self.select("SELECT COALESCE(MAX(id), 0) FROM power_events", [], |r| {
+            r.get(0)
+        })
+        .map(|v| v.first().copied().unwrap_or(0))
     }
 
     /// Every daemon's last heartbeat.
@@ -529,10 +543,14 @@ mod tests {
                 stopped: false,
             })
         };
+        assert_eq!(s.last_power_event_id().unwrap(), 0);
         s.apply(&[Op::PowerEvent(ev.clone()), hb(10, false), hb(20, true)])
             .unwrap();
-        assert_eq!(s.power_events(0).unwrap(), [ev]);
-        assert!(s.power_events(6).unwrap().is_empty());
+        s.apply(&[Op::PowerEvent(ev.clone())]).unwrap();
+        assert_eq!(s.power_events(0).unwrap(), [(1, ev.clone()), (2, ev)]);
+        assert_eq!(s.power_events(1).unwrap().len(), 1, "same time, later id");
+        assert!(s.power_events(2).unwrap().is_empty());
+        assert_eq!(s.last_power_event_id().unwrap(), 2);
         let d = s.daemon_statuses().unwrap();
         assert_eq!(d.len(), 1, "one row per daemon");
         assert_eq!((d[0].heartbeat_ms, d[0].ready), (20, true));

@@ -3,6 +3,7 @@
 //! out, so every trap is tested without snmpd.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dering_health::Snapshot;
 use dering_store::PowerEventRow;
@@ -38,6 +39,10 @@ fn instance(group: &[u32], n: u32) -> Oid {
     o
 }
 
+/// How long after the agent starts a daemon may take to come up before
+/// its absence is an alarm (a heartbeat is stale after 15 s).
+pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 pub struct Alarms {
     disk_threshold: f64,
@@ -56,7 +61,15 @@ impl Alarms {
 
     /// Notifications for what changed since the last snapshot. A daemon
     /// seen for the first time raises nothing unless it is down.
-    pub fn update(&mut self, s: &Snapshot, power: &[PowerEventRow]) -> Vec<Notification> {
+    /// `running` is how long the agent has run: during the first
+    /// [`STARTUP_GRACE`] a daemon that is down has not been seen yet (the
+    /// box is still starting), so only its coming up is news.
+    pub fn update(
+        &mut self,
+        s: &Snapshot,
+        power: &[PowerEventRow],
+        running: Duration,
+    ) -> Vec<Notification> {
         let mut out = Vec::new();
         for ev in power {
             let n = match ev.kind.as_str() {
@@ -84,6 +97,9 @@ impl Alarms {
             };
             let index = i as u32 + 1;
             let up = d.live;
+            if !up && running < STARTUP_GRACE && !self.daemons.contains_key(&d.name) {
+                continue;
+            }
             let before = self.daemons.insert(d.name.clone(), up);
             let changed = match before {
                 Some(b) => b != up,
@@ -169,6 +185,9 @@ mod tests {
         }
     }
 
+    /// Long after start.
+    const T: Duration = Duration::from_secs(600);
+
     fn tails(v: &[Notification]) -> Vec<u32> {
         v.iter().map(|n| *n.oid.last().unwrap()).collect()
     }
@@ -177,24 +196,24 @@ mod tests {
     fn edges_only() {
         let mut a = Alarms::new(90);
         assert!(
-            a.update(&snap(true, 50), &[]).is_empty(),
+            a.update(&snap(true, 50), &[], T).is_empty(),
             "healthy start is quiet"
         );
-        let down = a.update(&snap(false, 50), &[]);
+        let down = a.update(&snap(false, 50), &[], T);
         assert_eq!(tails(&down), [DAEMON_DOWN]);
         assert_eq!(
             down[0].objects[1].1,
             Val::Str("control socket: refused".into())
         );
         assert!(
-            a.update(&snap(false, 50), &[]).is_empty(),
+            a.update(&snap(false, 50), &[], T).is_empty(),
             "no repeat while down"
         );
         assert_eq!(
-            tails(&a.update(&snap(true, 95), &[])),
+            tails(&a.update(&snap(true, 95), &[], T)),
             [DAEMON_UP, DISK_FULL]
         );
-        assert!(a.update(&snap(true, 96), &[]).is_empty());
+        assert!(a.update(&snap(true, 96), &[], T).is_empty());
         let p = a.update(
             &snap(true, 10),
             &[
@@ -203,6 +222,7 @@ mod tests {
                 ev("low_battery"),
                 ev("on_line"),
             ],
+            T,
         );
         assert_eq!(tails(&p), [UPS_ON_BATTERY, UPS_LOW_BATTERY, UPS_ON_LINE]);
         assert_eq!(p[0].objects[0].1, Val::Str("OB DISCHRG".into()));
@@ -210,8 +230,23 @@ mod tests {
     }
 
     #[test]
-    fn a_daemon_down_at_start_is_reported() {
+    fn a_daemon_down_at_start_is_reported_after_the_grace() {
         let mut a = Alarms::new(90);
-        assert_eq!(tails(&a.update(&snap(false, 0), &[])), [DAEMON_DOWN]);
+        assert!(
+            a.update(&snap(false, 0), &[], Duration::from_secs(2))
+                .is_empty(),
+            "still starting"
+        );
+        assert_eq!(
+            tails(&a.update(&snap(false, 0), &[], STARTUP_GRACE)),
+            [DAEMON_DOWN]
+        );
+        let mut b = Alarms::new(90);
+        assert!(b.update(&snap(false, 0), &[], Duration::ZERO).is_empty());
+        assert!(
+            b.update(&snap(true, 0), &[], Duration::from_secs(4))
+                .is_empty(),
+            "coming up within the grace is quiet: it was never reported down"
+        );
     }
 }

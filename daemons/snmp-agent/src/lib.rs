@@ -63,8 +63,8 @@ struct Agent {
     alarms: Alarms,
     started: Instant,
     started_ms: i64,
-    /// Power events after this time are still to be notified.
-    power_seen_ms: i64,
+    /// Power events after this one are still to be notified.
+    power_seen: i64,
     writer: dering_store::writer::Writer,
     store: dering_store::Store,
 }
@@ -83,6 +83,25 @@ impl Agent {
             Some((_, s)) => s,
             None => unreachable!("just filled"),
         }
+    }
+
+    /// The notifications due now: new power events and edges since the
+    /// last look.
+    async fn watch(&mut self) -> Vec<alarms::Notification> {
+        let power = match self.store.power_events(self.power_seen) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "power events unreadable");
+                Vec::new()
+            }
+        };
+        if let Some((id, _)) = power.last() {
+            self.power_seen = *id;
+        }
+        let power: Vec<_> = power.into_iter().map(|(_, e)| e).collect();
+        self.snapshot = None;
+        let snap = self.snapshot().await.clone();
+        self.alarms.update(&snap, &power, self.started.elapsed())
     }
 
     fn heartbeat(&self, ready: bool, reason: Option<String>, stopped: bool) {
@@ -130,10 +149,12 @@ pub async fn run(
         alarms: Alarms::new(opts.snmp.disk_alarm_percent),
         started: Instant::now(),
         started_ms: now_ms,
-        power_seen_ms: now_ms,
+        power_seen: 0,
         writer,
         store: dering_store::Store::open(&db)?,
     };
+    // Events from before this start were the previous run's to send.
+    agent.power_seen = agent.store.last_power_event_id()?;
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_secs(1);
     dering_daemon::notify::ready("snmp-agent started");
@@ -195,23 +216,22 @@ async fn session(
     loop {
         tokio::select! {
             _ = &mut *shutdown => {
+                // What happened just before the stop (the power events of
+                // a shutdown) still leaves.
+                for n in agent.watch().await {
+                    packet += 1;
+                    let _ = wr.write_all(&pdu::notify(sid, packet, agent.started.elapsed(), &n.oid, &n.objects)?).await;
+                }
                 packet += 1;
                 let _ = wr.write_all(&pdu::close(sid, packet)?).await;
                 return Ok(());
             }
             _ = beat.tick() => agent.heartbeat(true, None, false),
             _ = watch.tick() => {
-                let power = agent.store.power_events(agent.power_seen_ms + 1).unwrap_or_default();
-                if let Some(last) = power.last() {
-                    agent.power_seen_ms = last.at_ms;
-                }
-                let uptime = agent.started.elapsed();
-                agent.snapshot = None;
-                let snap = agent.snapshot().await.clone();
-                for n in agent.alarms.update(&snap, &power) {
+                for n in agent.watch().await {
                     packet += 1;
                     tracing::info!(oid = ?n.oid, "sending notification");
-                    wr.write_all(&pdu::notify(sid, packet, uptime, &n.oid, &n.objects)?).await?;
+                    wr.write_all(&pdu::notify(sid, packet, agent.started.elapsed(), &n.oid, &n.objects)?).await?;
                 }
             }
             buf = read_pdu(&mut rd) => {

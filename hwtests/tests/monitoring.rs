@@ -1,0 +1,272 @@
+//! The NOC's view (MON-1, MON-2, PWR-2): net-snmp's snmpd as AgentX
+//! master with Dering's subagent registered, walked with `snmpwalk` while
+//! sipp phones hold calls; UPS traps received by `snmptrapd`; `/metrics`
+//! checked by `promtool` and `/health` while the calls run; and the MIB
+//! module checked by `smilint`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hwtests::fragments::{uac_answered_then, uas_answer, wait_bye};
+use hwtests::peers::{base_mibs, dering_mib_dir, http_get, Snmp, Upsd};
+use hwtests::{callee, caller, require, Dering};
+
+const DERING: &str = ".1.3.6.1.4.1.99999";
+const MAINS: &str = "ups.status: OL\nbattery.charge: 100\nbattery.runtime: 36000\n";
+
+fn walk_map(snmp: &Snmp) -> BTreeMap<String, String> {
+    snmp.walk(DERING).into_iter().collect()
+}
+
+/// Polls until `f` holds or 20 s pass; returns the last value seen.
+fn until<T: std::fmt::Debug>(what: &str, mut get: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let t = Instant::now();
+    loop {
+        let v = get();
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{what}: last seen {v:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn promtool_check(text: &str) -> String {
+    require("promtool");
+    use std::io::Write;
+    let mut c = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool exit {:?}", out.status);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The value of metric line `name` (with its labels, if any) in `text`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn snmp_walk_traps_metrics_and_health_while_calls_run() {
+    let snmp = Snmp::start();
+    let ups = Upsd::start(MAINS);
+    let d = Dering::start_with_args(
+        |t| t.replace("poll_seconds = 2", "poll_seconds = 1"),
+        &[
+            "--upsd".into(),
+            ups.addr(),
+            "--ups".into(),
+            "sim".into(),
+            "--agentx".into(),
+            snmp.agentx(),
+        ],
+    );
+
+    // Two calls held by sipp phones.
+    let _calls: Vec<_> = [("1001", "1002"), ("1003", "1004")]
+        .into_iter()
+        .map(|(from, to)| {
+            let uas = callee(&d, to, &format!("{}{}", uas_answer(), wait_bye()));
+            let uac = caller(&d, from, to, &uac_answered_then(&wait_bye()));
+            (uac, uas)
+        })
+        .collect();
+    until(
+        "both calls answered",
+        || d.query("calls"),
+        |c| c.len() == 2 && c.iter().all(|c| c["state"] == "answered"),
+    );
+
+    // snmpwalk through snmpd reaches the subagent's live values.
+    let w = until(
+        "the walk shows 2 active calls and the UPS on line",
+        || walk_map(&snmp),
+        |w| {
+            w.get(&format!("{DERING}.1.3.2.0")).map(String::as_str) == Some("Gauge32: 2")
+                && w.get(&format!("{DERING}.1.7.1.0")).map(String::as_str) == Some("STRING: \"OL\"")
+        },
+    );
+    assert_eq!(
+        w[&format!("{DERING}.1.1.1.0")],
+        "STRING: \"Dering contact-center PBX\""
+    );
+    assert_eq!(
+        w[&format!("{DERING}.1.1.2.0")],
+        format!("STRING: \"{}\"", env!("CARGO_PKG_VERSION"))
+    );
+    // Registrations: the two callees.
+    assert_eq!(w[&format!("{DERING}.1.3.1.0")], "Gauge32: 2", "{w:?}");
+    // Intake open (TruthValue true = 1).
+    assert_eq!(w[&format!("{DERING}.1.3.4.0")], "INTEGER: 1", "{w:?}");
+    // Daemon table: pbxd (row 1), powerd (2), webd (3), snmp-agent (4) up.
+    for (row, name) in [(1, "pbxd"), (2, "powerd"), (3, "webd"), (4, "snmp-agent")] {
+        assert_eq!(
+            w[&format!("{DERING}.1.2.1.2.{row}")],
+            format!("STRING: \"{name}\""),
+            "{w:?}"
+        );
+        assert_eq!(
+            w[&format!("{DERING}.1.2.1.3.{row}")],
+            "INTEGER: 1",
+            "{name} up: {w:?}"
+        );
+    }
+    // UPS charge and runtime as dummy-ups reports them.
+    assert_eq!(w[&format!("{DERING}.1.7.3.0")], "Gauge32: 100");
+    assert_eq!(w[&format!("{DERING}.1.7.4.0")], "Gauge32: 36000");
+    // Every value is an instance under the subtree, in order (snmpwalk
+    // stops on a non-increasing OID, so a full walk proves GetNext).
+    assert!(w.len() > 25, "{w:?}");
+
+    // /metrics passes promtool and counts the calls.
+    let (code, text) = http_get(&d.http, "/metrics");
+    assert_eq!(code, 200);
+    promtool_check(&text);
+    assert_eq!(metric(&text, "dering_calls_active"), Some(2.0), "{text}");
+    assert_eq!(
+        metric(&text, "dering_sip_registrations"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "dering_ups_on_battery"), Some(0.0), "{text}");
+    // /health: every daemon ready, the calls visible.
+    let (code, body) = http_get(&d.http, "/health");
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["pbx"]["active_calls"], 2, "{h}");
+    assert_eq!(h["daemons"].as_array().unwrap().len(), 4, "{h}");
+
+    // The UPS goes on battery, then comes back: snmptrapd gets both traps,
+    // each carrying the UPS status.
+    ups.set("ups.status: OB DISCHRG\nbattery.charge: 80\nbattery.runtime: 30000\n");
+    let traps = until(
+        "the on-battery trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING}.0.1")),
+    );
+    assert!(traps.contains("OB DISCHRG"), "{traps}");
+    let w = walk_map(&snmp);
+    assert_eq!(
+        w[&format!("{DERING}.1.7.2.0")],
+        "INTEGER: 1",
+        "on battery: {w:?}"
+    );
+    let (_, text) = http_get(&d.http, "/metrics");
+    assert_eq!(metric(&text, "dering_ups_on_battery"), Some(1.0), "{text}");
+    ups.set(MAINS);
+    until(
+        "the on-line trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING}.0.3")),
+    );
+    let traps = snmp.traps();
+    assert!(
+        !traps.contains(&format!("{DERING}.0.2")),
+        "no low-battery trap was due: {traps}"
+    );
+    assert!(
+        !traps.contains(&format!("{DERING}.0.4")),
+        "no daemon was down, not even while the box started: {traps}"
+    );
+}
+
+#[test]
+fn the_low_battery_trap_leaves_before_the_agent_stops() {
+    let snmp = Snmp::start();
+    let ups = Upsd::start(MAINS);
+    let mut d = Dering::start_with_args(
+        |t| t.replace("poll_seconds = 2", "poll_seconds = 1"),
+        &[
+            "--upsd".into(),
+            ups.addr(),
+            "--ups".into(),
+            "sim".into(),
+            "--agentx".into(),
+            snmp.agentx(),
+            "--poweroff-command".into(),
+            "/bin/true".into(),
+        ],
+    );
+    until(
+        "the subagent registered",
+        || walk_map(&snmp),
+        |w| w.contains_key(&format!("{DERING}.1.1.1.0")),
+    );
+    // No calls: low battery runs the whole order at once; the trap leaves
+    // before the subagent is stopped.
+    ups.set("ups.status: OB LB\nbattery.charge: 10\nbattery.runtime: 90\n");
+    assert_eq!(d.wait_exit(Duration::from_secs(30)), Some(0));
+    let traps = until(
+        "the low-battery trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING}.0.2")),
+    );
+    assert!(traps.contains(&format!("{DERING}.0.1")), "{traps}");
+    // With the box gone, snmpd answers for the subtree no more.
+    let instances = |w: &BTreeMap<String, String>| {
+        w.keys()
+            .filter(|k| k.starts_with(&format!("{DERING}.")))
+            .count()
+    };
+    until(
+        "the subtree unregistered",
+        || walk_map(&snmp),
+        |w| instances(w) == 0,
+    );
+}
+
+fn smilint(path: &std::path::Path) -> String {
+    require("smilint");
+    let out = Command::new("smilint")
+        .args(["-l", "6", "-s"])
+        .arg(path)
+        .env(
+            "SMIPATH",
+            format!("{}:{}", base_mibs().display(), dering_mib_dir().display()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        base_mibs().join("SNMPv2-SMI").exists(),
+        "the SNMPv2 base MIBs are missing: run `bash .ci/install-peers`"
+    );
+    // smilint exits 0 even with errors: its output is the verdict.
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_mib_passes_smilint_and_a_broken_copy_does_not() {
+    let mib = dering_mib_dir().join("DERING-MIB.txt");
+    let verdict = smilint(&mib);
+    assert!(verdict.trim().is_empty(), "smilint: {verdict}");
+    // The check can fail: an object without a DESCRIPTION is reported.
+    let text = std::fs::read_to_string(&mib).unwrap();
+    let start = text.find("    DESCRIPTION").unwrap();
+    let end = start + text[start..].find("\"\n").unwrap() + 2;
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("DERING-MIB.txt");
+    std::fs::write(&broken, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    assert!(!smilint(&broken).trim().is_empty());
+}
