@@ -71,6 +71,12 @@ enum Cmd {
         /// when that file does not exist.
         path: Option<PathBuf>,
     },
+    /// Create the database or bring its schema up to date, then exit
+    /// (dering-migrate.service runs it before any daemon starts).
+    Migrate {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+    },
     /// Print call records.
     Cdr {
         #[arg(long)]
@@ -142,6 +148,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(64))
                 }
             }
+        }
+        Cmd::Migrate { data_dir } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let db = data_dir.join("dering.db");
+            let store = dering_store::Store::open(&db)?;
+            store.checkpoint()?;
+            println!(
+                "{}: schema version {}",
+                db.display(),
+                store.schema_version()?
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Cdr { data_dir, json } => {
             let db = data_dir.join("dering.db");
@@ -285,7 +304,7 @@ async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
         webd::Options {
             data_dir: data_dir.clone(),
             listen: SocketAddr::new(cfg.http.bind, cfg.http.port),
-            expected: webd::expected_daemons(&cfg),
+            expected: cfg.daemons(),
         },
         async {
             let _ = web_stop_rx.await;
@@ -301,7 +320,7 @@ async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
             snmp_agent::Options {
                 snmp,
                 data_dir: data_dir.clone(),
-                expected: webd::expected_daemons(&cfg),
+                expected: cfg.daemons(),
             },
             async {
                 let _ = stop_rx.await;

@@ -46,6 +46,7 @@ pub fn router(opts: &Options) -> Router {
     });
     Router::new()
         .route("/health", get(health))
+        .route("/health/live", get(live))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -53,6 +54,30 @@ pub fn router(opts: &Options) -> Router {
 async fn snapshot(state: &AppState) -> dering_health::Snapshot {
     let mut probe = state.probe.lock().await;
     dering_health::collect(&state.scope, &mut probe).await
+}
+
+/// Liveness only: webd answers HTTP. For probes that must not cost a
+/// database read (systemd's watchdog, a load balancer).
+async fn live() -> &'static str {
+    "ok\n"
+}
+
+/// Whether webd at `addr` answers `/health/live` with 200 within 5 s.
+pub async fn answers(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.ok()?;
+        Some(head.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), probe).await,
+        Ok(Some(true))
+    )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -96,6 +121,7 @@ pub async fn start(
     opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&opts.data_dir)?;
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(&opts);
@@ -143,16 +169,4 @@ fn wall_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// The daemons a box with this configuration runs besides webd.
-pub fn expected_daemons(cfg: &dering_config::Config) -> Vec<String> {
-    let mut v = vec!["pbxd".to_string()];
-    if cfg.power.is_some() {
-        v.push("powerd".into());
-    }
-    if cfg.snmp.is_some() {
-        v.push("snmp-agent".into());
-    }
-    v
 }

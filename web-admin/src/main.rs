@@ -2,56 +2,25 @@
 //! listening where `[http]` says. Exits 64 on a bad configuration.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    dering_daemon::logging::init();
-    let mut config = PathBuf::from("/etc/dering/dering.toml");
-    let mut data_dir = PathBuf::from("/var/lib/dering");
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--config", Some(v)) => config = v.into(),
-            ("--data-dir", Some(v)) => data_dir = v.into(),
-            _ => {
-                eprintln!("usage: webd [--config FILE] [--data-dir DIR]");
-                return ExitCode::from(64);
-            }
-        }
-    }
-    let cfg = match dering_config::Config::load(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(64);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("webd: {e}");
-            return ExitCode::FAILURE;
-        }
+    let s = match dering_daemon::entry::start("webd", 0) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let opts = webd::Options {
-        data_dir,
-        listen: SocketAddr::new(cfg.http.bind, cfg.http.port),
-        expected: webd::expected_daemons(&cfg),
+        data_dir: s.data_dir,
+        listen: SocketAddr::new(s.config.http.bind, s.config.http.port),
+        expected: s.config.daemons(),
     };
-    let r = rt.block_on(async {
+    let r = s.runtime.block_on(async {
         let running = webd::start(opts, dering_daemon::stop_signal()).await?;
+        let addr = running.addr;
+        // The watchdog asks webd itself, over HTTP, whether it serves.
+        dering_daemon::notify::spawn_watchdog(move || webd::answers(addr));
         dering_daemon::notify::ready("webd serving");
         running.task.await?
     });
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("webd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    dering_daemon::entry::exit("webd", r)
 }

@@ -232,6 +232,19 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Config {
+    /// The daemons a box with this configuration runs: pbxd and webd
+    /// always, powerd with a `[power]` table, the SNMP agent with `[snmp]`.
+    pub fn daemons(&self) -> Vec<String> {
+        let mut v = vec!["pbxd".to_string(), "webd".to_string()];
+        if self.power.is_some() {
+            v.push("powerd".into());
+        }
+        if self.snmp.is_some() {
+            v.push("snmp-agent".into());
+        }
+        v
+    }
+
     /// Parses and validates `text`, naming `file` in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let invalid = |offset: usize, message: String| ConfigError::Invalid {

@@ -1,6 +1,8 @@
 //! What every Dering daemon shares with the system around it: logging
 //! ([`logging`]), readiness and watchdog notification to systemd
-//! ([`notify`]) and the redaction of callers' numbers in logs ([`redact`]).
+//! ([`notify`]), the redaction of callers' numbers in logs ([`redact`]),
+//! and the start of each daemon binary ([`entry`]).
+pub mod entry;
 pub mod logging;
 pub mod notify;
 pub mod redact;

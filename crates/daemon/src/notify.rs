@@ -4,7 +4,9 @@
 //! restarted. Outside systemd (`NOTIFY_SOCKET` unset) all of it is a no-op.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
@@ -48,4 +50,48 @@ where
             }
         }
     });
+}
+
+/// When the daemon's main loop last went round, for loops that have no
+/// request to probe them with: milliseconds since [`epoch`].
+static PULSE: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Marks the main loop alive. Call it every time round the loop; the loop
+/// must go round (timers included) well within the watchdog interval.
+pub fn pulse() {
+    PULSE.store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
+}
+
+/// How long ago [`pulse`] was last called.
+pub fn since_pulse() -> Duration {
+    let now = epoch().elapsed().as_millis() as u64;
+    Duration::from_millis(now.saturating_sub(PULSE.load(Ordering::Relaxed)))
+}
+
+/// The watchdog of a daemon whose loop calls [`pulse`]: systemd is pinged
+/// while the last pulse is younger than half the interval.
+pub fn spawn_pulse_watchdog() {
+    pulse();
+    let limit = watchdog_interval().map(|i| i / 2).unwrap_or_default();
+    spawn_watchdog(move || async move { since_pulse() < limit });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulse_age_grows_until_the_next_pulse() {
+        pulse();
+        std::thread::sleep(Duration::from_millis(30));
+        let before = since_pulse();
+        assert!(before >= Duration::from_millis(30));
+        pulse();
+        assert!(since_pulse() < before);
+    }
 }

@@ -99,8 +99,8 @@ impl Snapshot {
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub data_dir: PathBuf,
-    /// The daemons this box runs besides the collector itself, which is
-    /// reported live by definition (`self_name`).
+    /// The daemons this box runs (`Config::daemons`); the collector itself
+    /// (`self_name`) is reported live by definition.
     pub expected: Vec<String>,
     pub self_name: String,
 }
@@ -128,7 +128,7 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         }
     };
     let mut daemons = Vec::new();
-    for name in &scope.expected {
+    for name in scope.expected.iter().filter(|n| **n != scope.self_name) {
         let row = rows.iter().find(|r| &r.daemon == name);
         let fresh = row
             .is_some_and(|r| !r.stopped && at_ms - r.heartbeat_ms < STALE_AFTER.as_millis() as i64);

@@ -17,10 +17,12 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("database {path}: {source}")]
+    /// The error is part of the message, not a `source`, so it is not
+    /// printed twice in an anyhow chain.
+    #[error("database {path}: {error}")]
     Open {
         path: String,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -176,9 +178,9 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let conn = Connection::open(path).map_err(|error| StoreError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         // FULL: a commit is on disk when it returns, so "recorded" means
         // recorded even across a power cut (OPS-1); the writer amortises it.

@@ -1034,7 +1034,15 @@ impl Core {
             answer_ms: None,
         };
         self.store(Op::CallStart(parties.clone()));
-        tracing::info!(call = id, %uuid, "call started");
+        // Numbers are personal data: redacted at info, whole at debug.
+        tracing::info!(
+            call = id,
+            %uuid,
+            from = %dering_daemon::redact::number(&parties.caller),
+            to = %dering_daemon::redact::number(&parties.callee),
+            "call started"
+        );
+        tracing::debug!(call = id, from = %parties.caller, to = %parties.callee, "call parties");
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
         self.by_call_id.insert(b_call_id, (id, Side::B));
         self.by_a_key.insert(key.to_string(), id);

@@ -67,6 +67,7 @@ pub async fn run(
     dering_daemon::notify::ready("powerd watching the UPS");
     let mut ready_logged = false;
     loop {
+        dering_daemon::notify::pulse();
         let deadline = policy.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep: Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match deadline {
             Some(d) => Box::pin(tokio::time::sleep_until(d)),

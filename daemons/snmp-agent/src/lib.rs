@@ -135,8 +135,7 @@ pub async fn run(
     std::fs::create_dir_all(&opts.data_dir)?;
     let db = opts.data_dir.join("dering.db");
     let (writer, _t) = dering_store::writer::Writer::spawn(dering_store::Store::open(&db)?)?;
-    let mut expected: Vec<String> = opts.expected.into_iter().filter(|d| d != SELF).collect();
-    expected.push("webd".into());
+    let expected = opts.expected;
     let now_ms = dering_health::now_ms();
     let mut agent = Agent {
         scope: Scope {
@@ -159,6 +158,7 @@ pub async fn run(
     let mut backoff = Duration::from_secs(1);
     dering_daemon::notify::ready("snmp-agent started");
     loop {
+        dering_daemon::notify::pulse();
         agent.heartbeat(false, Some("connecting to snmpd".into()), false);
         match session(&addr, &mut agent, &mut shutdown).await {
             Ok(()) => break,
@@ -214,6 +214,7 @@ async fn session(
     let mut beat = tokio::time::interval(Duration::from_secs(5));
     let (mut rd, mut wr) = tokio::io::split(s);
     loop {
+        dering_daemon::notify::pulse();
         tokio::select! {
             _ = &mut *shutdown => {
                 // What happened just before the stop (the power events of
