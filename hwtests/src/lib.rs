@@ -232,6 +232,23 @@ impl Dering {
             .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
+    /// Waits (10 s at most) until `n` calls are up and all answered.
+    pub fn wait_answered(&self, n: usize) {
+        let t = Instant::now();
+        loop {
+            let calls = self.query("calls");
+            if calls.len() == n && calls.iter().all(|c| c["state"] == "answered") {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{n} answered calls expected, have {calls:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The kinds of the power events stored so far, oldest first.
     pub fn power_events(&self) -> Vec<String> {
         dering_store::Store::open(&self.dir().join("dering.db"))

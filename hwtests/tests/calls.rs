@@ -254,15 +254,7 @@ fn kill_dash_nine_mid_call_closes_it_as_interrupted() {
     ok(uas, "callee", &d);
     let _uas = callee(&d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
     let uac = caller(&d, "1001", "1003", &uac_answered_then(&wait_bye()));
-    let t = std::time::Instant::now();
-    while d
-        .query("calls")
-        .first()
-        .is_none_or(|c| c["state"] != "answered")
-    {
-        assert!(t.elapsed() < Duration::from_secs(10), "call never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    d.wait_answered(1);
     d.kill9();
     drop(uac);
     let port = d.sip_port;

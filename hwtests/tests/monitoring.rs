@@ -63,21 +63,25 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// A box reading `ups` every second and registered with `snmp`.
+fn watched_box(snmp: &Snmp, ups: &Upsd, extra: &[&str]) -> Dering {
+    let mut args = vec![
+        "--upsd".to_string(),
+        ups.addr(),
+        "--ups".into(),
+        "sim".into(),
+        "--agentx".into(),
+        snmp.agentx(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    Dering::start_with_args(|t| t.replace("poll_seconds = 2", "poll_seconds = 1"), &args)
+}
+
 #[test]
 fn snmp_walk_traps_metrics_and_health_while_calls_run() {
     let snmp = Snmp::start();
     let ups = Upsd::start(MAINS);
-    let d = Dering::start_with_args(
-        |t| t.replace("poll_seconds = 2", "poll_seconds = 1"),
-        &[
-            "--upsd".into(),
-            ups.addr(),
-            "--ups".into(),
-            "sim".into(),
-            "--agentx".into(),
-            snmp.agentx(),
-        ],
-    );
+    let d = watched_box(&snmp, &ups, &[]);
 
     // Two calls held by sipp phones.
     let _calls: Vec<_> = [("1001", "1002"), ("1003", "1004")]
@@ -88,19 +92,18 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
             (uac, uas)
         })
         .collect();
-    until(
-        "both calls answered",
-        || d.query("calls"),
-        |c| c.len() == 2 && c.iter().all(|c| c["state"] == "answered"),
-    );
+    d.wait_answered(2);
 
     // snmpwalk through snmpd reaches the subagent's live values.
     let w = until(
-        "the walk shows 2 active calls and the UPS on line",
+        "the walk shows 2 active calls, the UPS on line, powerd up",
         || walk_map(&snmp),
         |w| {
-            w.get(&format!("{DERING}.1.3.2.0")).map(String::as_str) == Some("Gauge32: 2")
-                && w.get(&format!("{DERING}.1.7.1.0")).map(String::as_str) == Some("STRING: \"OL\"")
+            let is =
+                |o: &str, v: &str| w.get(&format!("{DERING}.{o}")).map(String::as_str) == Some(v);
+            is("1.3.2.0", "Gauge32: 2")
+                && is("1.7.1.0", "STRING: \"OL\"")
+                && is("1.2.1.3.2", "INTEGER: 1")
         },
     );
     assert_eq!(
@@ -192,19 +195,7 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
 fn the_low_battery_trap_leaves_before_the_agent_stops() {
     let snmp = Snmp::start();
     let ups = Upsd::start(MAINS);
-    let mut d = Dering::start_with_args(
-        |t| t.replace("poll_seconds = 2", "poll_seconds = 1"),
-        &[
-            "--upsd".into(),
-            ups.addr(),
-            "--ups".into(),
-            "sim".into(),
-            "--agentx".into(),
-            snmp.agentx(),
-            "--poweroff-command".into(),
-            "/bin/true".into(),
-        ],
-    );
+    let mut d = watched_box(&snmp, &ups, &["--poweroff-command", "/bin/true"]);
     until(
         "the subagent registered",
         || walk_map(&snmp),

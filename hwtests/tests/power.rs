@@ -78,15 +78,7 @@ fn wait_ups_watched(d: &Dering) -> serde_json::Value {
 fn answered_call(d: &Dering) -> (hwtests::Sipp, hwtests::Sipp) {
     let uas = callee(d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
     let uac = caller(d, "1001", "1002", &uac_answered_then(&wait_bye()));
-    let t = Instant::now();
-    while d
-        .query("calls")
-        .first()
-        .is_none_or(|c| c["state"] != "answered")
-    {
-        assert!(t.elapsed() < Duration::from_secs(10), "call never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    d.wait_answered(1);
     (uac, uas)
 }
 

@@ -66,6 +66,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     dering_daemon::notify::ready("powerd watching the UPS");
     let mut ready_logged = false;
+    let mut last_key = None;
     loop {
         dering_daemon::notify::pulse();
         let deadline = policy.poll_timeout().map(tokio::time::Instant::from_std);
@@ -100,7 +101,17 @@ pub async fn run(
                 policy.handle_step_done(Instant::now(), step, result);
             }
         }
-        let mut changed = false;
+        // Whether readiness or the UPS status moved since the last row.
+        let key = {
+            let snap = policy.snapshot(Instant::now());
+            (
+                snap.reachable,
+                snap.reading.map(|r| r.status).unwrap_or_default(),
+                snap.problems,
+            )
+        };
+        let mut changed = last_key.as_ref() != Some(&key);
+        last_key = Some(key);
         while let Some(out) = policy.poll_output() {
             match out {
                 Output::Event(e) => {
@@ -139,7 +150,7 @@ pub async fn run(
                 Output::Step(step) => runner.spawn(step, done_tx.clone()),
             }
         }
-        // /health and the SNMP agent read the UPS from this row: an event
+        // /health and the SNMP agent read the UPS from this row: a change
         // shows there at once, not at the next heartbeat.
         if changed {
             let _ = writer.submit(heartbeat_op(&policy, started_ms, false), None);
