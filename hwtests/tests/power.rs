@@ -240,3 +240,43 @@ fn upsd_gone_is_an_alarm_not_a_shutdown() {
     assert!(events.iter().all(|e| e != "shutdown_started"), "{events:?}");
     assert!(!poweroff.with_extension("seen").exists());
 }
+
+#[test]
+fn runtime_short_of_eight_hours_is_a_health_warning() {
+    // On mains, full, but the battery lasts 2 h at this load (PWR-1: 8 h).
+    let ups = Upsd::start("ups.status: OL CHRG\nbattery.charge: 100\nbattery.runtime: 7200\n");
+    let work = tempfile::tempdir().unwrap();
+    let d = box_on(&ups, 60, &work.path().join("poweroff"));
+    d.wait_power_event("runtime_short");
+    let t = Instant::now();
+    let (code, h) = loop {
+        let (code, body) = http_get(&d.http, "/health");
+        let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let warned = h.to_string().contains("(PWR-1)");
+        if warned || t.elapsed() > Duration::from_secs(15) {
+            break (code, h);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let powerd = h["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "powerd")
+        .unwrap_or_else(|| panic!("{h}"));
+    let reasons = powerd["reasons"].to_string();
+    assert!(
+        reasons.contains("2.0 h, under the 8 h required (PWR-1)"),
+        "{h}"
+    );
+    // A warning: the box stays healthy and takes calls.
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(powerd["ready"], true, "{h}");
+    assert_eq!(h["ups"]["full_runtime_estimate_seconds"], 7200, "{h}");
+    let (_, text) = http_get(&d.http, "/metrics");
+    assert!(
+        text.lines()
+            .any(|l| l == "dering_ups_full_runtime_estimate_seconds 7200"),
+        "{text}"
+    );
+}
