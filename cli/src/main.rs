@@ -95,6 +95,12 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// Follow a running box's events (power, intake), one JSON object a
+    /// line, until the box stops.
+    Events {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
     /// Addresses blocked after repeated authentication failures.
     Blocked {
         #[arg(long, default_value = "dering-data")]
@@ -181,6 +187,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Events { data_dir } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut sub = dering_control::client::subscribe(&data_dir).await?;
+                while let Some(ev) = sub.next().await? {
+                    println!("{}", serde_json::to_string(&ev)?);
+                }
+                anyhow::Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Calls { data_dir } => control(&data_dir, Request::Calls),

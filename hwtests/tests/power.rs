@@ -172,6 +172,15 @@ fn power_back_before_the_deadline_cancels_the_shutdown() {
     // A call holds the drain open (with none, low battery stops the box at
     // once, as upsmon would).
     let (_uac, _uas) = answered_call(&d);
+    // A technician follows the box's event stream meanwhile.
+    let events_out = d.dir().join("events.jsonl");
+    let mut follower = std::process::Command::new(hwtests::dering_bin())
+        .args(["events", "--data-dir"])
+        .arg(d.dir())
+        .stdout(std::fs::File::create(&events_out).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     ups.set(LOW_BATTERY);
     d.wait_power_event("intake_closed");
     assert_eq!(
@@ -197,6 +206,28 @@ fn power_back_before_the_deadline_cancels_the_shutdown() {
     let calls = d.query("calls");
     assert_eq!(calls.len(), 1, "the call went on: {calls:?}");
     assert_eq!(calls[0]["state"], "answered");
+
+    // Every stored power event was published too, with intake's changes.
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let stream: Vec<serde_json::Value> = std::fs::read_to_string(&events_out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let power: Vec<&str> = stream
+        .iter()
+        .filter(|e| e["event"] == "power")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let stored = d.power_events();
+    assert_eq!(power, stored.iter().map(String::as_str).collect::<Vec<_>>());
+    let intake: Vec<bool> = stream
+        .iter()
+        .filter(|e| e["event"] == "intake")
+        .map(|e| e["open"].as_bool().unwrap())
+        .collect();
+    assert_eq!(intake, [false, true], "{stream:?}");
 }
 
 #[test]
