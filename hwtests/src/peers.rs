@@ -33,6 +33,8 @@ pub struct Upsd {
     dir: tempfile::TempDir,
     upsd: Option<Child>,
     pub port: u16,
+    /// The mtime (whole seconds) given to the sequence file last.
+    last_mtime: std::cell::Cell<u64>,
 }
 
 impl Upsd {
@@ -70,6 +72,7 @@ impl Upsd {
             dir,
             upsd: None,
             port,
+            last_mtime: std::cell::Cell::new(0),
         };
         let st = u
             .nut(Command::new("upsdrvctl").args(["-u", "root", "start", "sim"]))
@@ -110,10 +113,17 @@ impl Upsd {
     pub fn set(&self, vars: &str) {
         let path = self.dir.path().join("sim.seq");
         std::fs::write(&path, vars).unwrap();
-        // A rewrite within the same timestamp tick would go unnoticed.
+        // dummy-ups compares whole seconds of the file's mtime: each change
+        // gets a second of its own, later than the last one.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let secs = (now + 1).max(self.last_mtime.get() + 1);
+        self.last_mtime.set(secs);
         let f = std::fs::File::options().write(true).open(&path).unwrap();
-        let later = std::time::SystemTime::now() + Duration::from_secs(1);
-        f.set_modified(later).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
     }
 
     /// Kills upsd (the driver keeps running).
