@@ -8,8 +8,10 @@ pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod jitter;
+pub mod prompts;
 pub mod resample;
 pub mod rfc4733;
+pub mod speech;
 pub mod tones;
 
 /// Samples in a 20 ms frame at 8 kHz, the packet time every Dering leg

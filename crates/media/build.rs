@@ -1,0 +1,45 @@
+//! Embeds the default prompts (`prompts/<lang>/<name>.wav` at the
+//! workspace root) so the box speaks with nothing installed beside its
+//! binary.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut entries = Vec::new();
+    if let Ok(langs) = std::fs::read_dir(&root) {
+        for lang in langs.flatten() {
+            println!("cargo:rerun-if-changed={}", lang.path().display());
+            let Ok(files) = std::fs::read_dir(lang.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let p = f.path();
+                if p.extension().is_some_and(|e| e == "wav") {
+                    let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    let lang = lang.file_name().to_string_lossy().into_owned();
+                    if let Some(name) = name {
+                        entries.push((lang, name, p.canonicalize().unwrap_or(p)));
+                    }
+                }
+            }
+        }
+    }
+    entries.sort();
+    let mut code = String::from("/// (language, name, WAV bytes) of every default prompt.\npub static DEFAULT_PROMPTS: &[(&str, &str, &[u8])] = &[\n");
+    for (lang, name, path) in &entries {
+        let _ = writeln!(
+            code,
+            "    ({lang:?}, {name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
+    }
+    code.push_str("];\n");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("prompts.rs");
+    if let Err(e) = std::fs::write(&out, code) {
+        panic!("cannot write {}: {e}", out.display());
+    }
+}
