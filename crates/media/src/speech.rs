@@ -51,7 +51,7 @@ fn id(n: u32, out: &mut Vec<String>) {
         20..=99 => {
             out.push(word(n / 10));
             out.push("puluh".into());
-            if n % 10 != 0 {
+            if !n.is_multiple_of(10) {
                 id(n % 10, out);
             }
         }
@@ -62,7 +62,7 @@ fn id(n: u32, out: &mut Vec<String>) {
                 out.push(word(n / 100));
                 out.push("ratus".into());
             }
-            if n % 100 != 0 {
+            if !n.is_multiple_of(100) {
                 id(n % 100, out);
             }
         }
@@ -74,14 +74,14 @@ fn en(n: u32, out: &mut Vec<String>) {
         0..=19 => out.push(format!("n{n}")),
         20..=99 => {
             out.push(format!("n{}", n / 10 * 10));
-            if n % 10 != 0 {
+            if !n.is_multiple_of(10) {
                 out.push(format!("n{}", n % 10));
             }
         }
         _ => {
             out.push(format!("n{}", n / 100));
             out.push("hundred".into());
-            if n % 100 != 0 {
+            if !n.is_multiple_of(100) {
                 en(n % 100, out);
             }
         }
