@@ -101,6 +101,25 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// Published call flows and the numbers they answer.
+    Flows {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
+    /// Validate a call flow (JSON) and publish it as its next version on
+    /// a running box; calls in progress keep the version they started on.
+    PublishFlow {
+        file: PathBuf,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
+    /// A flow's counters per node and menu choice (ACD-8), one JSON
+    /// object a line.
+    FlowCounters {
+        flow: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
     /// Addresses blocked after repeated authentication failures.
     Blocked {
         #[arg(long, default_value = "dering-data")]
@@ -200,6 +219,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
+        Cmd::PublishFlow { file, data_dir } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            control(&data_dir, Request::PublishFlow { document })
+        }
+        Cmd::FlowCounters { flow, data_dir } => {
+            let db = data_dir.join("dering.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let store = dering_store::Store::open(&db)?;
+            for (version, node, choice, count) in store.flow_counters(&flow)? {
+                println!(
+                    "{}",
+                    serde_json::json!({"version": version, "node": node, "choice": choice, "count": count})
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Calls { data_dir } => control(&data_dir, Request::Calls),

@@ -49,6 +49,47 @@ pub struct Config {
     pub snmp: Option<Snmp>,
     #[serde(default)]
     pub http: Http,
+    /// Numbers the box answers itself, each with its call flow (IVR).
+    #[serde(default, rename = "did")]
+    pub dids: Vec<Did>,
+    #[serde(default)]
+    pub flows: Flows,
+}
+
+/// A number (DID, service number) answered by a call flow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Did {
+    pub number: Spanned<String>,
+    /// The flow's name (flows live in the database, versioned).
+    pub flow: String,
+}
+
+/// Settings of the call flows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flows {
+    /// The local time of business hours: WIB (UTC+7) by default; WITA is
+    /// 480, WIT 540.
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset_minutes: i32,
+    /// A directory of prompts (`<lang>/<name>.wav`) that override and
+    /// extend the built-in ones.
+    #[serde(default)]
+    pub prompts: Option<std::path::PathBuf>,
+}
+
+fn default_utc_offset() -> i32 {
+    7 * 60
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Flows {
+            utc_offset_minutes: default_utc_offset(),
+            prompts: None,
+        }
+    }
 }
 
 /// powerd's settings (PWR-1..3).
@@ -305,6 +346,28 @@ impl Config {
             Ok(())
         };
         check_algorithms(&cfg.sip.digest_algorithms, "sip.digest_algorithms")?;
+        let mut seen = std::collections::HashSet::new();
+        for d in &cfg.dids {
+            let n = d.number.get_ref();
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+                return Err(invalid(
+                    d.number.span().start,
+                    format!("key `did.number`: {n:?} is not a number"),
+                ));
+            }
+            if cfg.extensions.iter().any(|e| e.number.get_ref() == n) || !seen.insert(n.clone()) {
+                return Err(invalid(
+                    d.number.span().start,
+                    format!("key `did.number`: {n} is used twice"),
+                ));
+            }
+        }
+        if !(-12 * 60..=14 * 60).contains(&cfg.flows.utc_offset_minutes) {
+            return Err(invalid(
+                0,
+                "key `flows.utc_offset_minutes`: not a time zone's offset".into(),
+            ));
+        }
         if let Some(p) = &cfg.power {
             if parse_host_port(p.upsd.get_ref()).is_none() {
                 return Err(invalid(

@@ -35,6 +35,11 @@ pub enum Request {
     Publish { event: Event },
     /// Stream every event from now on, one [`Event`] a line.
     Subscribe,
+    /// The published call flows and their numbers, one object a line.
+    Flows,
+    /// Validates a flow document and publishes it as the flow's next
+    /// version; calls in progress keep theirs (IVR-3).
+    PublishFlow { document: String },
 }
 
 /// pbxd's answer to [`Request::Status`].

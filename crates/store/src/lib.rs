@@ -135,6 +135,20 @@ pub enum Op {
     },
     PowerEvent(PowerEventRow),
     Heartbeat(DaemonStatus),
+    /// A new version of a call flow (IVR-3).
+    FlowVersion {
+        name: String,
+        version: i64,
+        document: String,
+        at_ms: i64,
+    },
+    /// A node of a flow was entered, or a menu choice taken (ACD-8).
+    FlowCount {
+        flow: String,
+        version: i64,
+        node: String,
+        choice: Option<char>,
+    },
     /// Copies the WAL into the database file and truncates it, so a power
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
@@ -368,6 +382,28 @@ impl Store {
         )
     }
 
+    /// The newest version of every flow: (name, version, document).
+    pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
+        self.select(
+            "SELECT name, version, document FROM flows f
+             WHERE version = (SELECT MAX(version) FROM flows g WHERE g.name = f.name)
+             ORDER BY name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    /// The counters of flow `name`: (version, node, choice, count), with
+    /// `choice` empty for entries into the node.
+    pub fn flow_counters(&self, name: &str) -> Result<Vec<(i64, String, String, i64)>> {
+        self.select(
+            "SELECT version, node, choice, count FROM flow_counters WHERE flow = ?1
+             ORDER BY version, node, choice",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+    }
+
     /// The id of the newest power event (0 when there is none).
     pub fn last_power_event_id(&self) -> Result<i64> {
         self.select("SELECT COALESCE(MAX(id), 0) FROM power_events", [], |r| {
@@ -498,6 +534,29 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                     d.state,
                     d.stopped
                 ],
+            )?;
+        }
+        Op::FlowVersion {
+            name,
+            version,
+            document,
+            at_ms,
+        } => {
+            tx.execute(
+                "INSERT INTO flows (name, version, document, published_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![name, version, document, at_ms],
+            )?;
+        }
+        Op::FlowCount {
+            flow,
+            version,
+            node,
+            choice,
+        } => {
+            tx.execute(
+                "INSERT INTO flow_counters (flow, version, node, choice, count) VALUES (?1, ?2, ?3, ?4, 1)
+                 ON CONFLICT (flow, version, node, choice) DO UPDATE SET count = count + 1",
+                params![flow, version, node, choice.map(String::from).unwrap_or_default()],
             )?;
         }
         Op::Checkpoint => {}

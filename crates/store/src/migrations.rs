@@ -75,4 +75,23 @@ pub const MIGRATIONS: &[&str] = &[
         stopped      INTEGER NOT NULL DEFAULT 0
     );
     "#,
+    // 3: call flows as versioned documents (IVR-3, ACD-3) and their
+    //    counters per node and menu choice (ACD-8).
+    r#"
+    CREATE TABLE flows (
+        name         TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        document     TEXT NOT NULL,
+        published_ms INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE flow_counters (
+        flow    TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        node    TEXT NOT NULL,
+        choice  TEXT NOT NULL DEFAULT '',
+        count   INTEGER NOT NULL,
+        PRIMARY KEY (flow, version, node, choice)
+    );
+    "#,
 ];

@@ -26,8 +26,12 @@ use dering_store::{Binding, CallEnd, CallParties, Disposition, Op};
 use serde::Serialize;
 
 use crate::config::Config;
+
+mod ivr;
+
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
+pub use ivr::FlowView;
 
 /// The time, twice: monotonic for timers, wall clock (ms since the epoch)
 /// for records.
@@ -73,6 +77,24 @@ pub enum MediaCmd {
         call: u64,
         uuid: String,
     },
+    /// The caller's leg ends at the box (a flow): `law` out, keys in.
+    Local {
+        call: u64,
+        law: dering_media::g711::Law,
+        event_pt: Option<u8>,
+    },
+    Play {
+        call: u64,
+        audio: Vec<std::sync::Arc<[i16]>>,
+        interruptible: bool,
+    },
+    StopPlay {
+        call: u64,
+    },
+    /// Relay the caller to the callee from now on.
+    Bridge {
+        call: u64,
+    },
 }
 
 /// What the core asks of its shell.
@@ -94,6 +116,8 @@ pub enum CallState {
     Ringing,
     Answered,
     Ending,
+    /// Answered by the box, in a call flow (possibly ringing a callee).
+    Flow,
 }
 
 /// One side's dialog state, enough to send in-dialog requests.
@@ -108,6 +132,29 @@ struct Dialog {
     target: String,
     cseq: u32,
     peer: Peer,
+}
+
+impl Dialog {
+    /// Our side of the dialog a caller's INVITE creates (we answer it).
+    fn from_invite(req: &Message, peer: Peer) -> Dialog {
+        let contact = req
+            .get("Contact")
+            .and_then(|c| NameAddr::parse(c).ok())
+            .map(|n| n.uri)
+            .unwrap_or_default();
+        Dialog {
+            call_id: req.call_id().unwrap_or_default().to_string(),
+            local: format!(
+                "{};tag={}",
+                req.get("To").unwrap_or_default(),
+                random_token(10)
+            ),
+            remote: req.get("From").unwrap_or_default().to_string(),
+            target: contact,
+            cseq: 1,
+            peer,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -137,6 +184,10 @@ struct Call {
     no_answer_at: Instant,
     reinvite: Option<ReInvite>,
     sdp_version: u64,
+    /// The call's flow while the box answers it (IVR).
+    flow: Option<Box<ivr::FlowLeg>>,
+    /// Whether a B leg exists (a flow call has none until it connects).
+    b_live: bool,
 }
 
 /// How a call ended, for its record.
@@ -163,6 +214,19 @@ impl Ending {
             code,
         }
     }
+}
+
+/// What a B leg is built from.
+struct BLegSpec<'a> {
+    call: u64,
+    caller: &'a str,
+    display: &'a str,
+    callee: &'a str,
+    target: &'a Contact,
+    formats: Vec<Format>,
+    direction: Direction,
+    ptime: Option<u32>,
+    b_port: u16,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -317,6 +381,8 @@ pub struct Core {
     next_sweep: Option<Instant>,
     /// `Some(retry_after)` while new calls are refused (power shutdown).
     intake_closed: Option<u32>,
+    /// Call flows and the numbers they answer (IVR).
+    flows: ivr::Flows,
     out: VecDeque<Output>,
 }
 
@@ -387,6 +453,7 @@ impl Core {
             ports,
             next_sweep: None,
             intake_closed: None,
+            flows: ivr::Flows::new(cfg),
             out: VecDeque::new(),
         }
     }
@@ -485,6 +552,17 @@ impl Core {
                     self.send_cancel(now, call);
                     self.system_failure(now, call, cause, 503);
                 }
+                CallState::Flow => {
+                    self.send_cancel(now, call);
+                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+                    if let Some(op) = self.finish(
+                        now,
+                        call,
+                        Ending::new(Disposition::Answered, "system", cause, None),
+                    ) {
+                        self.store(op);
+                    }
+                }
                 CallState::Answered | CallState::Ending => {
                     self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
                     self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
@@ -567,16 +645,20 @@ impl Core {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let tx = self.tx.poll_timeout();
-        match (tx, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.tx.poll_timeout(),
+            self.next_sweep,
+            self.next_flow_timer(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
         self.tx.handle_timeout(now.at);
         self.drain_tx(now);
+        self.flow_timers(now);
         if self.next_sweep.is_none_or(|s| s <= now.at) {
             self.next_sweep = Some(now.at + SWEEP_EVERY);
             self.sweep(now);
@@ -903,6 +985,10 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
+        if self.flows.answers(&callee) {
+            self.start_flow_call(now, peer, key, req, caller, callee);
+            return;
+        }
         let Some(callee_user) = self.users.get(&callee) else {
             self.respond(now, key, &req, 404, vec![]);
             return;
@@ -949,71 +1035,30 @@ impl Core {
             .get(&caller)
             .map(|u| u.name.clone())
             .or_else(|| from.as_ref().and_then(|f| f.display.clone()));
-        let a_contact = req
-            .get("Contact")
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|n| n.uri)
-            .unwrap_or_default();
-        let a_tag = random_token(10);
-        let a = Dialog {
-            call_id: req.call_id().unwrap_or_default().to_string(),
-            local: format!("{};tag={a_tag}", req.get("To").unwrap_or_default()),
-            remote: req.get("From").unwrap_or_default().to_string(),
-            target: a_contact,
-            cseq: 1,
-            peer,
-        };
-        let b_call_id = format!("{}@dering", random_token(20));
+        let a = Dialog::from_invite(&req, peer);
         let display = caller_name.clone().unwrap_or_else(|| caller.clone());
-        let b = Dialog {
-            call_id: b_call_id.clone(),
-            local: format!(
-                "\"{}\" <sip:{caller}@{}>;tag={}",
-                display.replace('"', ""),
-                self.realm,
-                random_token(10)
-            ),
-            remote: format!("<sip:{callee}@{}>", self.realm),
-            target: target.uri.clone(),
-            cseq: 1,
-            peer: target.peer,
-        };
-        let b_sdp = AudioSdp {
-            addr: self.listen.ip,
-            port: b_port,
-            formats,
-            direction: offer.direction,
-            ptime: offer.ptime,
-        };
-        let body = b_sdp.to_body(id, 1);
-        let spec = RequestSpec {
-            method: rsip::Method::Invite,
-            uri: &b.target,
-            via: self.listen.via(b.peer.transport),
-            from: b.local.clone(),
-            to: b.remote.clone(),
-            call_id: &b.call_id,
-            cseq: b.cseq,
-            contact: Some(self.listen.contact(b.peer.transport)),
-            extra: vec![header("Allow", ALLOW)],
-            content_type: Some("application/sdp"),
-            body: &body,
-        };
-        let (Ok(data), Ok(a_sock)) = (build::request(spec), offer.addr_port()) else {
+        let Ok(a_sock) = offer.addr_port() else {
             self.ports.extend([a_port, b_port]);
             self.respond(now, key, &req, 480, vec![]);
             return;
         };
-        let Ok(b_msg) = Message::parse_datagram(&data) else {
+        let leg = BLegSpec {
+            call: id,
+            caller: &caller,
+            display: &display,
+            callee: &callee,
+            target: &target,
+            formats,
+            direction: offer.direction,
+            ptime: offer.ptime,
+            b_port,
+        };
+        let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
             self.ports.extend([a_port, b_port]);
             self.respond(now, key, &req, 500, vec![]);
             return;
         };
-        let Some(b_key) = self.tx.send_request(now.at, b.peer, b_msg.clone(), data) else {
-            self.ports.extend([a_port, b_port]);
-            self.respond(now, key, &req, 500, vec![]);
-            return;
-        };
+        let b_call_id = b.call_id.clone();
         self.out.push_back(Output::Media(MediaCmd::Open {
             call: id,
             a_port,
@@ -1069,8 +1114,54 @@ impl Core {
                 no_answer_at: now.at + self.no_answer,
                 reinvite: None,
                 sdp_version: 1,
+                flow: None,
+                b_live: true,
             },
         );
+    }
+
+    /// Builds the B leg of call `leg.call` to `leg.callee` at `leg.target`
+    /// and sends its INVITE, offering our relay's B port.
+    fn invite_b(&mut self, now: Now, leg: BLegSpec<'_>) -> Option<(Dialog, String, Message)> {
+        let b = Dialog {
+            call_id: format!("{}@dering", random_token(20)),
+            local: format!(
+                "\"{}\" <sip:{}@{}>;tag={}",
+                leg.display.replace('"', ""),
+                leg.caller,
+                self.realm,
+                random_token(10)
+            ),
+            remote: format!("<sip:{}@{}>", leg.callee, self.realm),
+            target: leg.target.uri.clone(),
+            cseq: 1,
+            peer: leg.target.peer,
+        };
+        let b_sdp = AudioSdp {
+            addr: self.listen.ip,
+            port: leg.b_port,
+            formats: leg.formats,
+            direction: leg.direction,
+            ptime: leg.ptime,
+        };
+        let body = b_sdp.to_body(leg.call, 1);
+        let spec = RequestSpec {
+            method: rsip::Method::Invite,
+            uri: &b.target,
+            via: self.listen.via(b.peer.transport),
+            from: b.local.clone(),
+            to: b.remote.clone(),
+            call_id: &b.call_id,
+            cseq: b.cseq,
+            contact: Some(self.listen.contact(b.peer.transport)),
+            extra: vec![header("Allow", ALLOW)],
+            content_type: Some("application/sdp"),
+            body: &body,
+        };
+        let data = build::request(spec).ok()?;
+        let b_msg = Message::parse_datagram(&data).ok()?;
+        let b_key = self.tx.send_request(now.at, b.peer, b_msg.clone(), data)?;
+        Some((b, b_key, b_msg))
     }
 
     /// An answer to the A leg carrying our relay address for `formats`.
@@ -1136,6 +1227,14 @@ impl Core {
     }
 
     fn on_b_response(&mut self, now: Now, key: &str, call: u64, code: u16, msg: Message) {
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::Flow)
+        {
+            self.flow_b_response(now, key, call, code, &msg);
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1303,7 +1402,13 @@ impl Core {
         match purpose {
             ClientPurpose::Qualify => self.qualified(key, false),
             ClientPurpose::BInvite(call) => {
-                if self.calls.contains_key(&call) {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.state == CallState::Flow)
+                {
+                    self.flow_member_failed(now, call);
+                } else if self.calls.contains_key(&call) {
                     self.system_failure(now, call, "callee did not respond", 408);
                 }
             }
@@ -1381,8 +1486,14 @@ impl Core {
             self.tx.respond(now.at, key, 200, data);
             return;
         }
+        let in_flow = c.state == CallState::Flow;
         c.state = CallState::Ending;
-        self.send_in_dialog(now, call, side.other(), rsip::Method::Bye);
+        if in_flow {
+            // A callee may be ringing for the flow: cancel it.
+            self.send_cancel(now, call);
+        } else {
+            self.send_in_dialog(now, call, side.other(), rsip::Method::Bye);
+        }
         let who = match side {
             Side::A => "caller",
             Side::B => "callee",
@@ -1433,7 +1544,7 @@ impl Core {
     }
 
     fn send_cancel(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call) else {
+        let Some(c) = self.calls.get(&call).filter(|c| c.b_live) else {
             return;
         };
         // §9.1: CANCEL copies the INVITE's Request-URI, Via, From, To,
@@ -1478,6 +1589,9 @@ impl Core {
     ) -> Option<String> {
         let listen = self.listen;
         let c = self.calls.get_mut(&call)?;
+        if side == Side::B && !c.b_live {
+            return None;
+        }
         let d = match side {
             Side::A => &mut c.a,
             Side::B => &mut c.b,
@@ -1680,6 +1794,16 @@ impl Core {
             .filter(|c| c.state == CallState::Ringing && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
+        let flow_ringing: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Flow && c.b_live && c.no_answer_at <= now.at)
+            .map(|c| c.id)
+            .collect();
+        for call in flow_ringing {
+            self.send_cancel(now, call);
+            self.flow_member_failed(now, call);
+        }
         for call in ringing {
             self.send_cancel(now, call);
             self.end_call(

@@ -3,6 +3,7 @@
 //! the control socket.
 pub use dering_config as config;
 pub mod core;
+pub mod endpoint;
 pub mod guard;
 pub mod registrar;
 pub mod relay;

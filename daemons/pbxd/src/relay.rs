@@ -21,6 +21,10 @@ use std::thread::JoinHandle;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use crate::core::Side;
+use crate::endpoint::{LocalMedia, MediaEvent};
+
+/// Where the relay threads report keys and the end of playback.
+pub type Notify = Arc<dyn Fn(MediaEvent) + Send + Sync>;
 
 /// A socket address that can be read and replaced without a lock. IPv4
 /// addresses are packed in one word (the bind address of the relay is IPv4
@@ -94,6 +98,9 @@ pub struct MediaStats {
 /// One socket of a call, as its relay thread sees it.
 #[derive(Debug)]
 struct Endpoint {
+    call: u64,
+    /// The caller's RTP socket (the one a local endpoint answers on).
+    a_rtp: bool,
     sock: UdpSocket,
     /// Index in the owning call's `socks` of where its packets leave from.
     out: usize,
@@ -112,6 +119,23 @@ enum Command {
     Close {
         call: u64,
     },
+    /// The caller's leg ends at a local endpoint (a flow) until `Bridge`.
+    Local {
+        call: u64,
+        media: Box<LocalMedia>,
+    },
+    Play {
+        call: u64,
+        audio: Vec<Arc<[i16]>>,
+        interruptible: bool,
+    },
+    Stop {
+        call: u64,
+    },
+    /// Relay the caller to the callee from now on.
+    Bridge {
+        call: u64,
+    },
 }
 
 /// Handle to the relay threads.
@@ -122,6 +146,12 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     legs: HashMap<u64, [Arc<Leg>; 2]>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("relay command")
+    }
 }
 
 fn idx(side: Side) -> usize {
@@ -135,8 +165,9 @@ fn idx(side: Side) -> usize {
 const POLL_MS: u16 = 5;
 
 impl Relay {
-    /// Starts `threads` relay threads binding on `ip`.
-    pub fn new(ip: IpAddr, threads: usize) -> std::io::Result<Relay> {
+    /// Starts `threads` relay threads binding on `ip`; local endpoints
+    /// report through `notify`.
+    pub fn new(ip: IpAddr, threads: usize, notify: Notify) -> std::io::Result<Relay> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         let mut handles = Vec::new();
@@ -144,10 +175,11 @@ impl Relay {
             let (tx, rx) = mpsc::channel();
             let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
             let stop = stop.clone();
+            let notify = notify.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("media-{n}"))
-                    .spawn(move || worker(epoll, rx, stop))?,
+                    .spawn(move || worker(epoll, rx, stop, notify))?,
             );
             workers.push(tx);
         }
@@ -202,12 +234,47 @@ impl Relay {
         })
     }
 
+    fn send(&self, call: u64, cmd: Command) {
+        let worker = &self.workers[(call as usize) % self.workers.len()];
+        let _ = worker.send(cmd);
+    }
+
+    /// Ends the caller's leg at a local endpoint (a flow).
+    pub fn local(&mut self, call: u64, media: LocalMedia) {
+        self.send(
+            call,
+            Command::Local {
+                call,
+                media: Box::new(media),
+            },
+        );
+    }
+
+    pub fn play(&mut self, call: u64, audio: Vec<Arc<[i16]>>, interruptible: bool) {
+        self.send(
+            call,
+            Command::Play {
+                call,
+                audio,
+                interruptible,
+            },
+        );
+    }
+
+    pub fn stop_playing(&mut self, call: u64) {
+        self.send(call, Command::Stop { call });
+    }
+
+    /// From now on, relay the caller to the callee.
+    pub fn bridge(&mut self, call: u64) {
+        self.send(call, Command::Bridge { call });
+    }
+
     /// Stops relaying a call; its sockets close on the relay thread.
     pub fn close(&mut self, call: u64) -> Option<MediaStats> {
         let stats = self.stats(call);
         self.legs.remove(&call);
-        let worker = &self.workers[(call as usize) % self.workers.len()];
-        let _ = worker.send(Command::Close { call });
+        self.send(call, Command::Close { call });
         stats
     }
 }
@@ -222,10 +289,14 @@ impl Drop for Relay {
 }
 
 /// One relay thread: waits on its sockets, forwards, applies commands.
-fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
+fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, notify: Notify) {
     // Endpoints by epoll token; calls by id with their tokens.
     let mut endpoints: HashMap<u64, Endpoint> = HashMap::new();
     let mut calls: HashMap<u64, [u64; 4]> = HashMap::new();
+    // Calls whose caller is in a flow, answered here.
+    let mut locals: HashMap<u64, Box<LocalMedia>> = HashMap::new();
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    let mut media_events: Vec<MediaEvent> = Vec::new();
     let mut next_token = 1u64;
     let mut events = vec![EpollEvent::empty(); 256];
     let mut buf = [0u8; 2048];
@@ -250,6 +321,8 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
                         endpoints.insert(
                             tokens[i],
                             Endpoint {
+                                call,
+                                a_rtp: i == 0,
                                 sock,
                                 out,
                                 from: legs[from].clone(),
@@ -267,13 +340,55 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
                     calls.insert(call, tokens);
                 }
                 Command::Close { call } => {
+                    locals.remove(&call);
                     for t in calls.remove(&call).unwrap_or_default() {
                         if let Some(e) = endpoints.remove(&t) {
                             let _ = epoll.delete(e.sock.as_fd());
                         }
                     }
                 }
+                Command::Local { call, media } => {
+                    locals.insert(call, media);
+                }
+                Command::Play {
+                    call,
+                    audio,
+                    interruptible,
+                } => {
+                    if let Some(m) = locals.get_mut(&call) {
+                        m.play(audio, interruptible);
+                    }
+                }
+                Command::Stop { call } => {
+                    if let Some(m) = locals.get_mut(&call) {
+                        m.stop();
+                    }
+                }
+                Command::Bridge { call } => {
+                    locals.remove(&call);
+                }
             }
+        }
+        // Local endpoints: what is due now leaves from the caller's socket.
+        if !locals.is_empty() {
+            let now = std::time::Instant::now();
+            for (call, m) in locals.iter_mut() {
+                m.poll(now, &mut packets, &mut media_events);
+                let a = calls.get(call).and_then(|t| endpoints.get(&t[0]));
+                if let Some(ep) = a {
+                    if let Some(dst) = ep.from.rtp_to.get() {
+                        for p in &packets {
+                            if ep.sock.send_to(p, dst).is_ok() {
+                                ep.from.delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                packets.clear();
+            }
+        }
+        for e in media_events.drain(..) {
+            notify(e);
         }
         let n = match epoll.wait(&mut events, POLL_MS) {
             Ok(n) => n,
@@ -305,6 +420,13 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>) {
             };
             if latch.get() != Some(src) {
                 latch.set(src);
+            }
+            // A caller in a flow talks to the box, not to a callee.
+            if let Some(m) = locals.get_mut(&ep.call) {
+                if ep.a_rtp {
+                    m.on_rtp(std::time::Instant::now(), &buf[..len], &mut media_events);
+                }
+                continue;
             }
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
                 continue;
@@ -361,7 +483,7 @@ mod tests {
     /// to where B speaks from) and back, counted on the way.
     #[test]
     fn forwards_both_ways_and_latches() {
-        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1).unwrap();
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
         let (pa, pb) = (free_even_port(), free_even_port());
         relay.open(7, pa, pb).unwrap();
         let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -51,6 +51,8 @@ enum Input {
     Control(Request, oneshot::Sender<Vec<String>>),
     Subscribe(mpsc::Sender<String>),
     Checkpointed(Result<(), String>),
+    /// A key or the end of playback from a local endpoint (a flow).
+    Media(crate::endpoint::MediaEvent),
 }
 
 /// How often pbxd writes its heartbeat row (MON-2).
@@ -109,6 +111,25 @@ pub async fn start(
             .map(|e| (e.number.get_ref().clone(), e.name.clone()))
             .collect::<Vec<_>>(),
     )?;
+    // The demo's flow, the first time a box answers a number with it.
+    let demo = dering_flow::Flow::demo();
+    let stored = store.latest_flows()?;
+    if opts.config.dids.iter().any(|d| d.flow == demo.name)
+        && !stored.iter().any(|(name, _, _)| *name == demo.name)
+    {
+        store.apply(&[dering_store::Op::FlowVersion {
+            name: demo.name.clone(),
+            version: 1,
+            document: demo.to_json(),
+            at_ms: t.wall_ms,
+        }])?;
+        tracing::info!(flow = %demo.name, "demo flow installed");
+    }
+    let flows = store.latest_flows()?;
+    let prompts = match &opts.config.flows.prompts {
+        Some(dir) => dering_media::prompts::Prompts::load(dir)?,
+        None => dering_media::prompts::Prompts::builtin()?,
+    };
     let (writer, _writer_thread) = Writer::spawn(store)?;
 
     let ip = opts.config.bind();
@@ -142,7 +163,16 @@ pub async fn start(
     let control = UnixListener::bind(&sock_path)
         .with_context(|| format!("binding {}", sock_path.display()))?;
 
-    let relay = Relay::new(ip, 2).context("starting the media relay threads")?;
+    let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
+    let media_tx = in_tx.clone();
+    let relay = Relay::new(
+        ip,
+        2,
+        Arc::new(move |e| {
+            let _ = media_tx.try_send(Input::Media(e));
+        }),
+    )
+    .context("starting the media relay threads")?;
 
     let listen = Listen {
         ip,
@@ -153,8 +183,8 @@ pub async fn start(
     let mut core = Core::new(&opts.config, listen);
     let restored = core.restore_bindings(t, &bindings);
     tracing::info!(restored, "registrations restored");
+    core.set_media(Arc::new(prompts), flows);
 
-    let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
     let probe_tx = in_tx.clone();
     dering_daemon::notify::spawn_watchdog(move || {
         let tx = probe_tx.clone();
@@ -272,6 +302,7 @@ async fn run(
                         }
                     }
                     Input::Subscribe(tx) => subscribers.push(tx),
+                    Input::Media(e) => core.handle_media_event(now(), e),
                     Input::Control(Request::Publish { event }, reply) => {
                         publish(&mut subscribers, &event);
                         let _ = reply.send(vec![]);
@@ -395,6 +426,21 @@ async fn flush(
                     }
                 }
                 MediaCmd::Remote { call, side, addr } => relay.set_remote(call, side, addr),
+                MediaCmd::Local {
+                    call,
+                    law,
+                    event_pt,
+                } => relay.local(
+                    call,
+                    crate::endpoint::LocalMedia::new(call, law, event_pt, rand::random()),
+                ),
+                MediaCmd::Play {
+                    call,
+                    audio,
+                    interruptible,
+                } => relay.play(call, audio, interruptible),
+                MediaCmd::StopPlay { call } => relay.stop_playing(call),
+                MediaCmd::Bridge { call } => relay.bridge(call),
                 MediaCmd::Close { call, uuid } => {
                     if let Some(s) = relay.close(call) {
                         tracing::debug!(call, from_a = s.from_a, from_b = s.from_b, "media closed");
@@ -454,6 +500,13 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
         Request::Shutdown { .. } | Request::Publish { .. } | Request::Subscribe => {
             vec![End::error("not here").line()]
         }
+        Request::Flows => core.flows().iter().map(|f| json(f)).collect(),
+        Request::PublishFlow { document } => match core.publish_flow(t, &document) {
+            Ok((name, version)) => {
+                vec![serde_json::json!({"flow": name, "version": version}).to_string()]
+            }
+            Err(e) => vec![End::error(e.to_string()).line()],
+        },
     }
 }
 

@@ -1,0 +1,599 @@
+//! Calls the box answers itself (IVR-1..3, ACD-3, ACD-8, ACD-9, TEL-10):
+//! a number (DID) maps to a call flow; the caller's leg is answered here,
+//! its media ends at a local endpoint on the relay (prompts out, keys
+//! in), and a [`Session`] decides what happens. When the flow connects
+//! the caller to an extension or a ring group, a B leg is built like any
+//! call's and, once it answers, the relay bridges the two legs.
+//!
+//! Flows are versioned: publishing a new version swaps what new calls
+//! get, while each call keeps the `Arc` of the version it started with.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use dering_flow::{Action, Flow, LocalTime, Session, Target};
+use dering_media::g711::Law;
+use dering_media::prompts::Prompts;
+use dering_media::speech::Lang;
+use dering_sip::sdp::{answer_formats, AudioSdp, Direction};
+use dering_sip::transaction::Peer;
+use dering_sip::Message;
+use dering_store::{CallParties, Disposition, Op};
+use serde::Serialize;
+
+use super::{
+    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now,
+    Output, Side,
+};
+use crate::config::Config;
+
+/// The flow part of a call.
+#[derive(Debug)]
+pub(super) struct FlowLeg {
+    session: Session,
+    /// (when, id) of the session's pending timer.
+    timer: Option<(Instant, u64)>,
+    /// Extensions still to try for the current connection.
+    members: VecDeque<String>,
+}
+
+/// The box's flows, the numbers they answer and the prompts they play.
+#[derive(Debug)]
+pub(super) struct Flows {
+    dids: HashMap<String, String>,
+    current: HashMap<String, (i64, Arc<Flow>)>,
+    prompts: Arc<Prompts>,
+    utc_offset_minutes: i32,
+}
+
+/// A flow as `dering flows` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowView {
+    pub name: String,
+    pub version: i64,
+    pub numbers: Vec<String>,
+}
+
+impl Flows {
+    pub(super) fn new(cfg: &Config) -> Flows {
+        Flows {
+            dids: cfg
+                .dids
+                .iter()
+                .map(|d| (d.number.get_ref().clone(), d.flow.clone()))
+                .collect(),
+            current: HashMap::new(),
+            prompts: Arc::new(Prompts::default()),
+            utc_offset_minutes: cfg.flows.utc_offset_minutes,
+        }
+    }
+
+    pub(super) fn answers(&self, number: &str) -> bool {
+        self.dids.contains_key(number)
+    }
+
+    fn local_time(&self, now: Now) -> LocalTime {
+        LocalTime::from_wall_ms(now.wall_ms, self.utc_offset_minutes)
+    }
+}
+
+/// Why a flow was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("not a flow document: {0}")]
+    Parse(String),
+    #[error(transparent)]
+    Invalid(#[from] dering_flow::Invalid),
+}
+
+impl Core {
+    /// The prompts and the stored flows (newest version of each), at
+    /// start. Flows that no longer validate are skipped with an error.
+    pub fn set_media(&mut self, prompts: Arc<Prompts>, flows: Vec<(String, i64, String)>) {
+        self.flows.prompts = prompts;
+        for (name, version, doc) in flows {
+            match Flow::from_json(&doc) {
+                Ok(f) => match f.validate(|l, p| self.flows.prompts.contains(l, p)) {
+                    Ok(()) => {
+                        self.flows.current.insert(name, (version, Arc::new(f)));
+                    }
+                    Err(e) => tracing::error!(error = %e, version, "stored flow no longer valid"),
+                },
+                Err(e) => tracing::error!(%name, version, error = %e, "stored flow unreadable"),
+            }
+        }
+        for (number, flow) in &self.flows.dids {
+            if !self.flows.current.contains_key(flow) {
+                tracing::warn!(%number, %flow, "number answered by a flow that does not exist yet");
+            }
+        }
+    }
+
+    /// Validates and publishes `document` as the next version of its
+    /// flow: new calls get it at once, calls in progress keep theirs.
+    pub fn publish_flow(
+        &mut self,
+        now: Now,
+        document: &str,
+    ) -> Result<(String, i64), PublishError> {
+        let flow = Flow::from_json(document).map_err(|e| PublishError::Parse(e.to_string()))?;
+        flow.validate(|l, p| self.flows.prompts.contains(l, p))?;
+        let name = flow.name.clone();
+        let version = self.flows.current.get(&name).map_or(1, |(v, _)| v + 1);
+        self.store(Op::FlowVersion {
+            name: name.clone(),
+            version,
+            document: flow.to_json(),
+            at_ms: now.wall_ms,
+        });
+        tracing::info!(flow = %name, version, "flow published");
+        self.flows
+            .current
+            .insert(name.clone(), (version, Arc::new(flow)));
+        Ok((name, version))
+    }
+
+    pub fn flows(&self) -> Vec<FlowView> {
+        let mut v: Vec<FlowView> = self
+            .flows
+            .current
+            .iter()
+            .map(|(name, (version, _))| {
+                let mut numbers: Vec<String> = self
+                    .flows
+                    .dids
+                    .iter()
+                    .filter(|(_, f)| *f == name)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                numbers.sort();
+                FlowView {
+                    name: name.clone(),
+                    version: *version,
+                    numbers,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// A call to a number answered by a flow: answer it here.
+    pub(super) fn start_flow_call(
+        &mut self,
+        now: Now,
+        peer: Peer,
+        key: &str,
+        req: Message,
+        caller: String,
+        number: String,
+    ) {
+        let flow_name = self.flows.dids.get(&number).cloned().unwrap_or_default();
+        let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
+            tracing::error!(%number, flow = %flow_name, "no such flow published");
+            self.respond(now, key, &req, 480, vec![]);
+            return;
+        };
+        let Ok(offer) = AudioSdp::parse(&req.body) else {
+            self.respond(now, key, &req, 488, vec![]);
+            return;
+        };
+        let (Some(formats), Ok(a_sock)) = (answer_formats(&offer), offer.addr_port()) else {
+            self.respond(now, key, &req, 488, vec![]);
+            return;
+        };
+        let law = if formats[0].name == "PCMU" {
+            Law::Ulaw
+        } else {
+            Law::Alaw
+        };
+        let event_pt = offer.telephone_event().map(|f| f.pt);
+        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+            tracing::error!("RTP port range exhausted");
+            self.respond(now, key, &req, 503, vec![]);
+            return;
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
+        let a = Dialog::from_invite(&req, peer);
+        let caller_name = self.users.get(&caller).map(|u| u.name.clone());
+        let parties = CallParties {
+            uuid: uuid.clone(),
+            caller,
+            caller_name,
+            callee: number,
+            callee_name: Some(flow_name.clone()),
+            start_ms: now.wall_ms,
+            answer_ms: Some(now.wall_ms),
+        };
+        self.store(Op::CallStart(parties.clone()));
+        let codec = formats[0].name.clone();
+        tracing::info!(
+            call = id,
+            %uuid,
+            from = %dering_daemon::redact::number(&parties.caller),
+            to = %parties.callee,
+            flow = %flow_name,
+            version,
+            "call answered by a flow"
+        );
+        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_a_key.insert(key.to_string(), id);
+        self.a_invites.insert(key.to_string(), req.clone());
+        // No B leg yet: a placeholder dialog, never used while `b_live`
+        // is false.
+        let b = Dialog {
+            call_id: String::new(),
+            local: String::new(),
+            remote: String::new(),
+            target: String::new(),
+            cseq: 1,
+            peer,
+        };
+        self.calls.insert(
+            id,
+            Call {
+                id,
+                parties,
+                state: CallState::Flow,
+                a_key: key.to_string(),
+                a,
+                b,
+                b_invite_key: String::new(),
+                b_invite: req,
+                b_got_provisional: false,
+                b_ack: None,
+                a_port,
+                b_port,
+                offer,
+                codec: Some(codec.clone()),
+                no_answer_at: now.at,
+                reinvite: None,
+                sdp_version: 1,
+                flow: Some(Box::new(FlowLeg {
+                    session,
+                    timer: None,
+                    members: VecDeque::new(),
+                })),
+                b_live: false,
+            },
+        );
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call: id,
+            a_port,
+            b_port,
+        }));
+        self.out.push_back(Output::Media(MediaCmd::Remote {
+            call: id,
+            side: Side::A,
+            addr: a_sock,
+        }));
+        self.out.push_back(Output::Media(MediaCmd::Local {
+            call: id,
+            law,
+            event_pt,
+        }));
+        let body = self.a_sdp(id, formats, Direction::SendRecv);
+        if let Some((a_key, data)) = self.response_to_a(id, 200, &body, vec![]) {
+            self.respond_after(
+                Op::CallAnswered {
+                    uuid,
+                    at_ms: now.wall_ms,
+                    codec,
+                },
+                a_key,
+                200,
+                data,
+            );
+        }
+        self.apply_flow(now, id, actions);
+    }
+
+    /// A key or the end of playback from a call's local endpoint.
+    pub fn handle_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
+        use crate::endpoint::MediaEvent;
+        let t = self.flows.local_time(now);
+        let (call, actions) = match event {
+            MediaEvent::Digit { call, key } => {
+                let Some(f) = self.flow_leg(call) else {
+                    return;
+                };
+                tracing::debug!(call, %key, "key");
+                (call, f.session.on_digit(key, t))
+            }
+            MediaEvent::PlayDone { call } => {
+                let Some(f) = self.flow_leg(call) else {
+                    return;
+                };
+                (call, f.session.on_playback_done(t))
+            }
+        };
+        self.apply_flow(now, call, actions);
+        self.drain_tx(now);
+    }
+
+    fn flow_leg(&mut self, call: u64) -> Option<&mut FlowLeg> {
+        self.calls
+            .get_mut(&call)
+            .filter(|c| c.state == CallState::Flow)
+            .and_then(|c| c.flow.as_deref_mut())
+    }
+
+    pub(super) fn next_flow_timer(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.flow.as_ref()?.timer.map(|(at, _)| at))
+            .min()
+    }
+
+    pub(super) fn flow_timers(&mut self, now: Now) {
+        let due: Vec<(u64, u64)> = self
+            .calls
+            .values()
+            .filter_map(|c| {
+                let (at, id) = c.flow.as_ref()?.timer?;
+                (at <= now.at && c.state == CallState::Flow).then_some((c.id, id))
+            })
+            .collect();
+        let t = self.flows.local_time(now);
+        for (call, id) in due {
+            let Some(f) = self.flow_leg(call) else {
+                continue;
+            };
+            f.timer = None;
+            let actions = f.session.on_timeout(id, t);
+            self.apply_flow(now, call, actions);
+        }
+        self.drain_tx(now);
+    }
+
+    fn apply_flow(&mut self, now: Now, call: u64, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Play {
+                    lang,
+                    prompts,
+                    interruptible,
+                } => {
+                    let audio = self.resolve_prompts(lang, &prompts);
+                    self.out.push_back(Output::Media(MediaCmd::Play {
+                        call,
+                        audio,
+                        interruptible,
+                    }));
+                }
+                Action::StopPlayback => {
+                    self.out
+                        .push_back(Output::Media(MediaCmd::StopPlay { call }));
+                }
+                Action::Timer { id, seconds } => {
+                    if let Some(f) = self.flow_leg(call) {
+                        f.timer =
+                            Some((now.at + std::time::Duration::from_secs(seconds.into()), id));
+                    }
+                }
+                Action::Count { node, choice } => {
+                    let Some(c) = self.calls.get(&call) else {
+                        continue;
+                    };
+                    let Some(f) = c.flow.as_ref() else {
+                        continue;
+                    };
+                    let op = Op::FlowCount {
+                        flow: f.session.flow_name().to_string(),
+                        version: f.session.version(),
+                        node,
+                        choice,
+                    };
+                    self.store(op);
+                }
+                Action::Connect(target) => {
+                    let members: VecDeque<String> = match target {
+                        Target::Extension(n) => [n].into(),
+                        Target::RingGroup(v) => v.into(),
+                        Target::Queue(q) => {
+                            tracing::warn!(call, queue = %q, "no ACD queues yet: the flow's fallback is taken");
+                            VecDeque::new()
+                        }
+                    };
+                    if let Some(f) = self.flow_leg(call) {
+                        f.members = members;
+                    }
+                    self.connect_next_member(now, call);
+                }
+                Action::Hangup => {
+                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+                    if let Some(op) = self.finish(
+                        now,
+                        call,
+                        Ending::new(Disposition::Answered, "system", "flow ended", None),
+                    ) {
+                        self.store(op);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Prompts in `lang`, falling back to the other language for any the
+    /// deployment only recorded in one.
+    fn resolve_prompts(&self, lang: Lang, names: &[String]) -> Vec<Arc<[i16]>> {
+        let other = match lang {
+            Lang::Id => Lang::En,
+            Lang::En => Lang::Id,
+        };
+        names
+            .iter()
+            .filter_map(|n| {
+                let p = self
+                    .flows
+                    .prompts
+                    .get(lang, n)
+                    .or_else(|| self.flows.prompts.get(other, n));
+                if p.is_none() {
+                    tracing::warn!(prompt = %n, "prompt missing");
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// Rings the next reachable member of the flow's connection; when none
+    /// is left, the flow takes its fallback.
+    fn connect_next_member(&mut self, now: Now, call: u64) {
+        loop {
+            let Some(member) = self.flow_leg(call).and_then(|f| f.members.pop_front()) else {
+                let t = self.flows.local_time(now);
+                let actions = self
+                    .flow_leg(call)
+                    .map(|f| f.session.on_connect_failed(t))
+                    .unwrap_or_default();
+                self.apply_flow(now, call, actions);
+                return;
+            };
+            let Some(target) = self.bindings.route(&member).cloned() else {
+                tracing::debug!(call, %member, "not reachable; next");
+                continue;
+            };
+            let Some(c) = self.calls.get(&call) else {
+                return;
+            };
+            // Offer the codec the caller already talks, and nothing else:
+            // the bridge copies packets as they are.
+            let formats: Vec<_> = c
+                .offer
+                .formats
+                .iter()
+                .filter(|f| Some(&f.name) == c.codec.as_ref())
+                .take(1)
+                .cloned()
+                .collect();
+            let caller = c.parties.caller.clone();
+            let display = c
+                .parties
+                .caller_name
+                .clone()
+                .unwrap_or_else(|| caller.clone());
+            let leg = BLegSpec {
+                call,
+                caller: &caller,
+                display: &display,
+                callee: &member,
+                target: &target,
+                formats,
+                direction: Direction::SendRecv,
+                ptime: c.offer.ptime,
+                b_port: c.b_port,
+            };
+            let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+                continue;
+            };
+            let no_answer = self.no_answer;
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            tracing::info!(call, %member, "flow rings");
+            self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
+            c.b = b;
+            c.b_invite_key = b_key.clone();
+            c.b_invite = b_msg;
+            c.b_got_provisional = false;
+            c.b_ack = None;
+            c.b_live = true;
+            c.no_answer_at = now.at + no_answer;
+            let uuid = c.parties.uuid.clone();
+            self.clients.insert(b_key, ClientPurpose::BInvite(call));
+            self.store(Op::CallEvent {
+                uuid,
+                at_ms: now.wall_ms,
+                kind: "ring".into(),
+                detail: Some(member),
+            });
+            return;
+        }
+    }
+
+    /// The member being rung failed (a final error, no answer, timeout).
+    pub(super) fn flow_member_failed(&mut self, now: Now, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.b_live = false;
+        let b_call_id = std::mem::take(&mut c.b.call_id);
+        self.by_call_id.remove(&b_call_id);
+        self.connect_next_member(now, call);
+    }
+
+    /// A response on the B leg of a call still in its flow.
+    pub(super) fn flow_b_response(
+        &mut self,
+        now: Now,
+        key: &str,
+        call: u64,
+        code: u16,
+        msg: &Message,
+    ) {
+        if code < 200 {
+            if let (Some(c), Some(to)) = (self.calls.get_mut(&call), msg.get("To")) {
+                c.b.remote = to.to_string();
+            }
+            return;
+        }
+        self.clients.remove(key);
+        if code >= 300 {
+            tracing::debug!(call, code, "flow member refused");
+            self.flow_member_failed(now, call);
+            return;
+        }
+        let listen = self.listen;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if let Some(to) = msg.get("To") {
+            c.b.remote = to.to_string();
+        }
+        if let Some(ct) = msg
+            .get("Contact")
+            .and_then(|v| dering_sip::nameaddr::NameAddr::parse(v).ok())
+        {
+            c.b.target = ct.uri;
+        }
+        let ack = c.b.request(&listen, rsip::Method::Ack, b"");
+        if let Some(a) = &ack {
+            self.out
+                .push_back(Output::Transmit(dering_sip::transaction::Transmit {
+                    peer: c.b.peer,
+                    data: a.clone(),
+                }));
+        }
+        c.b_ack = ack;
+        c.state = CallState::Answered;
+        if let Some(f) = c.flow.as_deref_mut() {
+            f.session.on_connected();
+            f.timer = None;
+        }
+        let uuid = c.parties.uuid.clone();
+        let member = c.b.remote.clone();
+        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+            if let Ok(addr) = sdp.addr_port() {
+                self.out.push_back(Output::Media(MediaCmd::Remote {
+                    call,
+                    side: Side::B,
+                    addr,
+                }));
+            }
+        }
+        self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
+        tracing::info!(call, %uuid, "flow connected the caller");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "bridged".into(),
+            detail: Some(member),
+        });
+    }
+}

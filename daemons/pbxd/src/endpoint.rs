@@ -1,0 +1,323 @@
+//! The box's own end of a call's media (IVR-1, IVR-2): while a call is in
+//! a flow, the caller's leg ends here instead of being relayed. Sans-IO:
+//! the relay thread hands it every packet from the caller and asks it
+//! every few milliseconds for what is due; it returns packets to send and
+//! events (keys, end of playback) for signalling.
+//!
+//! Prompts are shared PCM (`Arc<[i16]>`): playing is encoding 160 samples
+//! every 20 ms, so playback never blocks the relay thread. Keys come as
+//! RFC 4733 events when the caller's phone offered them, and are also
+//! listened for in the audio (Q.24 detector) for phones and trunks that
+//! send them in-band.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dering_media::dtmf::Detector;
+use dering_media::g711::Law;
+use dering_media::rfc4733::{KeyEvent, Receiver, Report};
+use dering_media::FRAME_8K;
+
+/// What a local endpoint reports to signalling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Digit {
+        call: u64,
+        key: char,
+    },
+    /// Everything queued has been played.
+    PlayDone {
+        call: u64,
+    },
+}
+
+const FRAME: Duration = Duration::from_millis(20);
+
+/// One call's local media state.
+#[derive(Debug)]
+pub struct LocalMedia {
+    call: u64,
+    law: Law,
+    /// The caller's payload type for telephone-event, if it offered one.
+    event_pt: Option<u8>,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    next_send: Option<Instant>,
+    queue: VecDeque<Arc<[i16]>>,
+    /// Position in the front prompt.
+    pos: usize,
+    playing: bool,
+    interruptible: bool,
+    events: Receiver,
+    detector: Detector,
+    /// The last key reported, and when: a key sent both as an RFC 4733
+    /// event and in the audio (some phones do) is reported once.
+    last_key: Option<(char, Instant)>,
+    pcm: Vec<i16>,
+}
+
+impl LocalMedia {
+    pub fn new(call: u64, law: Law, event_pt: Option<u8>, seed: u32) -> LocalMedia {
+        LocalMedia {
+            call,
+            law,
+            event_pt,
+            ssrc: seed ^ 0x5EED_D1E6,
+            seq: (seed >> 7) as u16,
+            timestamp: seed.rotate_left(11),
+            next_send: None,
+            queue: VecDeque::new(),
+            pos: 0,
+            playing: false,
+            interruptible: false,
+            events: Receiver::new(),
+            detector: Detector::new(),
+            last_key: None,
+            pcm: Vec::with_capacity(FRAME_8K),
+        }
+    }
+
+    /// Queues prompts, replacing what was playing.
+    pub fn play(&mut self, audio: Vec<Arc<[i16]>>, interruptible: bool) {
+        self.queue = audio.into();
+        self.pos = 0;
+        self.playing = true;
+        self.interruptible = interruptible;
+    }
+
+    pub fn stop(&mut self) {
+        self.queue.clear();
+        self.pos = 0;
+        self.playing = false;
+    }
+
+    /// The next frame's samples: the prompt, or silence between prompts.
+    fn next_frame(&mut self, out: &mut [i16; FRAME_8K]) -> bool {
+        let mut filled = 0;
+        while filled < FRAME_8K {
+            let Some(front) = self.queue.front() else {
+                break;
+            };
+            let n = (front.len() - self.pos).min(FRAME_8K - filled);
+            out[filled..filled + n].copy_from_slice(&front[self.pos..self.pos + n]);
+            filled += n;
+            self.pos += n;
+            if self.pos >= front.len() {
+                self.queue.pop_front();
+                self.pos = 0;
+            }
+        }
+        out[filled..].fill(0);
+        let finished = self.playing && self.queue.is_empty();
+        if finished {
+            self.playing = false;
+        }
+        finished
+    }
+
+    /// Packets due by `now` (one per 20 ms; media keeps flowing in silence
+    /// so the caller's phone and any NAT stay latched) and the events.
+    pub fn poll(&mut self, now: Instant, packets: &mut Vec<Vec<u8>>, events: &mut Vec<MediaEvent>) {
+        let due = *self.next_send.get_or_insert(now);
+        if now < due {
+            return;
+        }
+        // After a stall, restart the clock rather than send a burst.
+        let mut at = if now.duration_since(due) > FRAME * 5 {
+            now
+        } else {
+            due
+        };
+        while at <= now {
+            let mut frame = [0i16; FRAME_8K];
+            if self.next_frame(&mut frame) {
+                events.push(MediaEvent::PlayDone { call: self.call });
+            }
+            let mut pkt = Vec::with_capacity(12 + FRAME_8K);
+            pkt.extend_from_slice(&[0x80, self.law.payload_type()]);
+            pkt.extend_from_slice(&self.seq.to_be_bytes());
+            pkt.extend_from_slice(&self.timestamp.to_be_bytes());
+            pkt.extend_from_slice(&self.ssrc.to_be_bytes());
+            self.law.encode(&frame, &mut pkt);
+            packets.push(pkt);
+            self.seq = self.seq.wrapping_add(1);
+            self.timestamp = self.timestamp.wrapping_add(FRAME_8K as u32);
+            at += FRAME;
+        }
+        self.next_send = Some(at);
+    }
+
+    /// A packet from the caller.
+    pub fn on_rtp(&mut self, now: Instant, pkt: &[u8], events: &mut Vec<MediaEvent>) {
+        let Some(rtp) = parse_rtp(pkt) else {
+            return;
+        };
+        let mut keys = Vec::new();
+        if Some(rtp.pt) == self.event_pt {
+            if let Some(r) = Report::parse(rtp.payload) {
+                for e in self.events.on_report(rtp.timestamp, r) {
+                    if let KeyEvent::Down { digit, .. } = e {
+                        keys.push(digit);
+                    }
+                }
+            }
+        } else if let Some(law) = Law::from_payload_type(rtp.pt) {
+            self.pcm.clear();
+            law.decode(rtp.payload, &mut self.pcm);
+            keys.extend(self.detector.feed(&self.pcm));
+        }
+        for key in keys {
+            let repeat = self.last_key.is_some_and(|(k, at)| {
+                k == key && now.duration_since(at) < Duration::from_millis(120)
+            });
+            self.last_key = Some((key, now));
+            if repeat {
+                continue;
+            }
+            if self.interruptible && self.playing {
+                self.stop();
+            }
+            events.push(MediaEvent::Digit {
+                call: self.call,
+                key,
+            });
+        }
+    }
+}
+
+struct Rtp<'a> {
+    pt: u8,
+    timestamp: u32,
+    payload: &'a [u8],
+}
+
+/// The fields of an RTP packet (RFC 3550 §5.1) we need, or `None` for
+/// anything that is not RTP version 2.
+fn parse_rtp(p: &[u8]) -> Option<Rtp<'_>> {
+    if p.len() < 12 || p[0] >> 6 != 2 {
+        return None;
+    }
+    let cc = usize::from(p[0] & 0x0F);
+    let mut off = 12 + 4 * cc;
+    if p[0] & 0x10 != 0 {
+        let ext = p.get(off + 2..off + 4)?;
+        off += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+    }
+    let mut end = p.len();
+    if p[0] & 0x20 != 0 {
+        let pad = usize::from(*p.last()?);
+        end = end.checked_sub(pad)?;
+    }
+    Some(Rtp {
+        pt: p[1] & 0x7F,
+        timestamp: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+        payload: p.get(off..end)?,
+    })
+}
+
+/// An RTP packet carrying one telephone-event report, for tests.
+#[cfg(test)]
+fn event_packet(pt: u8, seq: u16, ts: u32, r: Report) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1]);
+    p.extend_from_slice(&r.to_bytes());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plays_prompts_paced_then_silence_and_says_when_done() {
+        let t0 = Instant::now();
+        let mut m = LocalMedia::new(1, Law::Alaw, Some(101), 42);
+        let prompt: Arc<[i16]> = vec![1000i16; 400].into();
+        m.play(vec![prompt.clone(), prompt], false);
+        let (mut pkts, mut ev) = (Vec::new(), Vec::new());
+        // 100 ms: five packets, the prompts (800 samples) end in the 5th.
+        for ms in (0..100).step_by(5) {
+            m.poll(t0 + Duration::from_millis(ms), &mut pkts, &mut ev);
+        }
+        assert_eq!(pkts.len(), 5);
+        assert_eq!(ev, [MediaEvent::PlayDone { call: 1 }]);
+        let first = parse_rtp(&pkts[0]).unwrap();
+        assert_eq!(first.pt, 8);
+        assert_eq!(first.payload.len(), 160);
+        assert!(first
+            .payload
+            .iter()
+            .all(|b| *b == Law::Alaw.encode_one(1000)));
+        // Sequence and timestamp advance by one frame.
+        let s = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+        let ts = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        assert_eq!(s(&pkts[1]), s(&pkts[0]).wrapping_add(1));
+        assert_eq!(ts(&pkts[1]), ts(&pkts[0]).wrapping_add(160));
+        // Then silence, still paced.
+        m.poll(t0 + Duration::from_millis(120), &mut pkts, &mut ev);
+        assert_eq!(pkts.len(), 7);
+        assert!(parse_rtp(&pkts[6])
+            .unwrap()
+            .payload
+            .iter()
+            .all(|b| *b == Law::Alaw.silence()));
+        assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn keys_by_rfc4733_and_in_band_each_reported_once() {
+        let t0 = Instant::now();
+        let mut m = LocalMedia::new(9, Law::Ulaw, Some(101), 1);
+        let prompt: Arc<[i16]> = vec![0i16; 8000].into();
+        m.play(vec![prompt], true);
+        let mut ev = Vec::new();
+        for (i, p) in dering_media::rfc4733::press(2, 5000, 800, 400, 10)
+            .into_iter()
+            .enumerate()
+        {
+            let pkt = event_packet(101, i as u16, p.timestamp, p.report);
+            m.on_rtp(t0, &pkt, &mut ev);
+        }
+        assert_eq!(ev, [MediaEvent::Digit { call: 9, key: '2' }]);
+        assert!(!m.playing, "a key interrupts an interruptible prompt");
+
+        // The same key in the audio right after: not reported again.
+        let mut ev = Vec::new();
+        let audio = dering_media::dtmf::generate('2', 80, -10.0, 0.0, 0.0);
+        for (i, chunk) in audio.chunks(160).enumerate() {
+            let mut pkt = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 1];
+            Law::Ulaw.encode(chunk, &mut pkt);
+            m.on_rtp(t0 + Duration::from_millis(20 * i as u64), &pkt, &mut ev);
+        }
+        assert!(ev.is_empty(), "{ev:?}");
+        // A different key in the audio later is heard.
+        let audio = dering_media::dtmf::generate('7', 80, -10.0, 0.0, 0.0);
+        let later = t0 + Duration::from_secs(1);
+        for (i, chunk) in audio.chunks(160).enumerate() {
+            let mut pkt = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 1];
+            Law::Ulaw.encode(chunk, &mut pkt);
+            m.on_rtp(later, &pkt, &mut ev);
+        }
+        assert_eq!(ev, [MediaEvent::Digit { call: 9, key: '7' }]);
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        let mut m = LocalMedia::new(1, Law::Alaw, Some(101), 1);
+        let mut ev = Vec::new();
+        for p in [
+            &b""[..],
+            &[0x80, 8, 0],
+            &[0x40; 20],
+            &[0xB0, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF],
+            &[0xA0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200],
+        ] {
+            m.on_rtp(Instant::now(), p, &mut ev);
+        }
+        assert!(ev.is_empty());
+    }
+}
