@@ -101,6 +101,14 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// Call recordings with their metadata and checksums.
+    Recordings {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Published call flows and the numbers they answer.
     Flows {
         #[arg(long, default_value = "dering-data")]
@@ -219,6 +227,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Recordings { data_dir, json } => {
+            let db = data_dir.join("dering.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let store = dering_store::Store::open(&db)?;
+            for r in store.recordings(None)? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "{} {} -> {} {} {:.1}s {}",
+                        r.call_uuid,
+                        r.caller,
+                        r.callee,
+                        r.state,
+                        r.duration_ms.unwrap_or(0) as f64 / 1000.0,
+                        r.path
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod baresip;
 pub mod fragments;
+pub mod pcap;
 pub mod peers;
 pub mod phone;
 pub mod raw;

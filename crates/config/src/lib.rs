@@ -54,6 +54,38 @@ pub struct Config {
     pub dids: Vec<Did>,
     #[serde(default)]
     pub flows: Flows,
+    #[serde(default)]
+    pub recording: Recording,
+}
+
+/// Call recording (REC-1, REC-2, REC-5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recording {
+    /// Share of answered calls recorded, chosen at random: 100 records
+    /// every call, 0 none.
+    #[serde(default)]
+    pub percent: u8,
+    /// Recordings older than this are deleted (REC-5).
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// Where recordings go; `<data-dir>/recordings` by default.
+    #[serde(default)]
+    pub directory: Option<std::path::PathBuf>,
+}
+
+fn default_retention() -> u32 {
+    400
+}
+
+impl Default for Recording {
+    fn default() -> Self {
+        Recording {
+            percent: 0,
+            retention_days: default_retention(),
+            directory: None,
+        }
+    }
 }
 
 /// A number (DID, service number) answered by a call flow.
@@ -361,6 +393,9 @@ impl Config {
                     format!("key `did.number`: {n} is used twice"),
                 ));
             }
+        }
+        if cfg.recording.percent > 100 {
+            return Err(invalid(0, "key `recording.percent`: 0 to 100".into()));
         }
         if !(-12 * 60..=14 * 60).contains(&cfg.flows.utc_offset_minutes) {
             return Err(invalid(

@@ -142,6 +142,22 @@ pub enum Op {
         document: String,
         at_ms: i64,
     },
+    /// A recording was opened (state `recording` until closed).
+    RecordingStart(RecordingRow),
+    /// A recording was closed (`complete`) or mended after a crash
+    /// (`repaired`), or its file vanished (`missing`).
+    RecordingEnd {
+        path: String,
+        end_ms: i64,
+        duration_ms: i64,
+        bytes: i64,
+        sha256: String,
+        state: String,
+    },
+    /// A recording deleted by the retention policy.
+    RecordingDeleted {
+        path: String,
+    },
     /// A node of a flow was entered, or a menu choice taken (ACD-8).
     FlowCount {
         flow: String,
@@ -153,6 +169,21 @@ pub enum Op {
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
     Checkpoint,
+}
+
+/// A call recording's metadata (REC-2).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecordingRow {
+    pub call_uuid: String,
+    pub path: String,
+    pub caller: String,
+    pub callee: String,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub state: String,
 }
 
 /// A power event as stored (PWR-2).
@@ -382,6 +413,29 @@ impl Store {
         )
     }
 
+    /// Recordings, oldest first; `state` filters when given.
+    pub fn recordings(&self, state: Option<&str>) -> Result<Vec<RecordingRow>> {
+        self.select(
+            "SELECT call_uuid, path, caller, callee, start_ms, end_ms, duration_ms, bytes, sha256, state
+             FROM recordings WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+            [state],
+            |r| {
+                Ok(RecordingRow {
+                    call_uuid: r.get(0)?,
+                    path: r.get(1)?,
+                    caller: r.get(2)?,
+                    callee: r.get(3)?,
+                    start_ms: r.get(4)?,
+                    end_ms: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                    bytes: r.get(7)?,
+                    sha256: r.get(8)?,
+                    state: r.get(9)?,
+                })
+            },
+        )
+    }
+
     /// The newest version of every flow: (name, version, document).
     pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
         self.select(
@@ -536,6 +590,33 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 ],
             )?;
         }
+        Op::RecordingStart(r) => {
+            tx.execute(
+                "INSERT INTO recordings (call_uuid, path, caller, callee, start_ms, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'recording')",
+                params![r.call_uuid, r.path, r.caller, r.callee, r.start_ms],
+            )?;
+        }
+        Op::RecordingEnd {
+            path,
+            end_ms,
+            duration_ms,
+            bytes,
+            sha256,
+            state,
+        } => {
+            tx.execute(
+                "UPDATE recordings SET end_ms = ?2, duration_ms = ?3, bytes = ?4, sha256 = ?5, state = ?6
+                 WHERE path = ?1",
+                params![path, end_ms, duration_ms, bytes, sha256, state],
+            )?;
+        }
+        Op::RecordingDeleted { path } => {
+            tx.execute(
+                "UPDATE recordings SET state = 'deleted' WHERE path = ?1",
+                params![path],
+            )?;
+        }
         Op::FlowVersion {
             name,
             version,
@@ -627,7 +708,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), migrations::MIGRATIONS.len() as i64);
+        assert_eq!(
+            s.schema_version().unwrap(),
+            migrations::MIGRATIONS.len() as i64
+        );
         s.apply(&[
             start("u1"),
             Op::CallAnswered {

@@ -94,4 +94,22 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (flow, version, node, choice)
     );
     "#,
+    // 4: call recordings (REC-1, REC-2): where each file is, what it
+    //    holds, and its checksum once closed.
+    r#"
+    CREATE TABLE recordings (
+        id          INTEGER PRIMARY KEY,
+        call_uuid   TEXT NOT NULL,
+        path        TEXT NOT NULL UNIQUE,
+        caller      TEXT NOT NULL,
+        callee      TEXT NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER,
+        duration_ms INTEGER,
+        bytes       INTEGER,
+        sha256      TEXT,
+        state       TEXT NOT NULL
+    );
+    CREATE INDEX recordings_start ON recordings (start_ms);
+    "#,
 ];

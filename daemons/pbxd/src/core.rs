@@ -95,6 +95,14 @@ pub enum MediaCmd {
     Bridge {
         call: u64,
     },
+    /// Record the call from now on (both legs).
+    Record {
+        call: u64,
+        uuid: String,
+        caller: String,
+        callee: String,
+        at_ms: i64,
+    },
 }
 
 /// What the core asks of its shell.
@@ -383,6 +391,8 @@ pub struct Core {
     intake_closed: Option<u32>,
     /// Call flows and the numbers they answer (IVR).
     flows: ivr::Flows,
+    /// Share of answered calls recorded (REC-1).
+    record_percent: u8,
     out: VecDeque<Output>,
 }
 
@@ -454,6 +464,7 @@ impl Core {
             next_sweep: None,
             intake_closed: None,
             flows: ivr::Flows::new(cfg),
+            record_percent: cfg.recording.percent,
             out: VecDeque::new(),
         }
     }
@@ -1164,6 +1175,25 @@ impl Core {
         Some((b, b_key, b_msg))
     }
 
+    /// Starts recording `call` if the policy picks it.
+    fn maybe_record(&mut self, now: Now, call: u64) {
+        let pick = match self.record_percent {
+            0 => false,
+            100.. => true,
+            p => rand::random::<u8>() % 100 < p,
+        };
+        let Some(c) = self.calls.get(&call).filter(|_| pick) else {
+            return;
+        };
+        self.out.push_back(Output::Media(MediaCmd::Record {
+            call,
+            uuid: c.parties.uuid.clone(),
+            caller: c.parties.caller.clone(),
+            callee: c.parties.callee.clone(),
+            at_ms: now.wall_ms,
+        }));
+    }
+
     /// An answer to the A leg carrying our relay address for `formats`.
     fn a_sdp(&mut self, call: u64, formats: Vec<Format>, direction: Direction) -> Vec<u8> {
         let Some(c) = self.calls.get_mut(&call) else {
@@ -1342,6 +1372,7 @@ impl Core {
             let uuid = c.parties.uuid.clone();
             self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
+            self.maybe_record(now, call);
             if let Some((a_key, data)) = self.response_to_a(call, 200, &body, vec![]) {
                 self.respond_after(
                     Op::CallAnswered {

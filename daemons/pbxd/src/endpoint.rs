@@ -187,15 +187,16 @@ impl LocalMedia {
     }
 }
 
-struct Rtp<'a> {
-    pt: u8,
-    timestamp: u32,
-    payload: &'a [u8],
+pub(crate) struct Rtp<'a> {
+    pub pt: u8,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub payload: &'a [u8],
 }
 
 /// The fields of an RTP packet (RFC 3550 §5.1) we need, or `None` for
 /// anything that is not RTP version 2.
-fn parse_rtp(p: &[u8]) -> Option<Rtp<'_>> {
+pub(crate) fn parse_rtp(p: &[u8]) -> Option<Rtp<'_>> {
     if p.len() < 12 || p[0] >> 6 != 2 {
         return None;
     }
@@ -212,6 +213,7 @@ fn parse_rtp(p: &[u8]) -> Option<Rtp<'_>> {
     }
     Some(Rtp {
         pt: p[1] & 0x7F,
+        seq: u16::from_be_bytes([p[2], p[3]]),
         timestamp: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
         payload: p.get(off..end)?,
     })

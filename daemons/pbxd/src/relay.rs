@@ -21,7 +21,8 @@ use std::thread::JoinHandle;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use crate::core::Side;
-use crate::endpoint::{LocalMedia, MediaEvent};
+use crate::endpoint::{parse_rtp, LocalMedia, MediaEvent};
+use crate::recorder::RecMsg;
 
 /// Where the relay threads report keys and the end of playback.
 pub type Notify = Arc<dyn Fn(MediaEvent) + Send + Sync>;
@@ -101,6 +102,8 @@ struct Endpoint {
     call: u64,
     /// The caller's RTP socket (the one a local endpoint answers on).
     a_rtp: bool,
+    /// Which leg's packets arrive here: 0 caller, 1 callee.
+    side: usize,
     sock: UdpSocket,
     /// Index in the owning call's `socks` of where its packets leave from.
     out: usize,
@@ -136,6 +139,68 @@ enum Command {
     Bridge {
         call: u64,
     },
+    /// Record both legs into `sink` (the recorder thread).
+    Record {
+        call: u64,
+        sink: mpsc::SyncSender<RecMsg>,
+    },
+}
+
+/// A recorded call on its relay thread: each leg through a jitter buffer,
+/// a stereo frame out every 20 ms.
+struct Recording {
+    sink: mpsc::SyncSender<RecMsg>,
+    legs: [dering_media::jitter::JitterBuffer; 2],
+    next: Option<std::time::Instant>,
+    pcm: Vec<i16>,
+    dropped: u64,
+}
+
+impl Recording {
+    fn new(sink: mpsc::SyncSender<RecMsg>) -> Recording {
+        // 60 ms deep at least: latency costs nothing in a recording.
+        let jb = || dering_media::jitter::JitterBuffer::new(160, 8000, 3, 10);
+        Recording {
+            sink,
+            legs: [jb(), jb()],
+            next: None,
+            pcm: Vec::with_capacity(160),
+            dropped: 0,
+        }
+    }
+
+    fn on_rtp(&mut self, side: usize, now: std::time::Instant, pkt: &[u8]) {
+        let Some(rtp) = parse_rtp(pkt) else {
+            return;
+        };
+        let Some(law) = dering_media::g711::Law::from_payload_type(rtp.pt) else {
+            return;
+        };
+        self.pcm.clear();
+        law.decode(rtp.payload, &mut self.pcm);
+        self.legs[side].push(now, rtp.seq, rtp.timestamp, self.pcm.clone());
+    }
+
+    fn tick(&mut self, call: u64, now: std::time::Instant) {
+        use dering_media::jitter::Playout;
+        let due = *self.next.get_or_insert(now);
+        let mut at = due;
+        while at <= now {
+            let mut frame = vec![0i16; 320];
+            for (side, jb) in self.legs.iter_mut().enumerate() {
+                if let Playout::Audio(s) | Playout::Concealed(s) = jb.pop() {
+                    for (i, v) in s.iter().take(160).enumerate() {
+                        frame[2 * i + side] = *v;
+                    }
+                }
+            }
+            if self.sink.try_send(RecMsg::Frame { call, frame }).is_err() {
+                self.dropped += 1;
+            }
+            at += std::time::Duration::from_millis(20);
+        }
+        self.next = Some(at);
+    }
 }
 
 /// Handle to the relay threads.
@@ -146,6 +211,16 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     legs: HashMap<u64, [Arc<Leg>; 2]>,
+    recorder: Option<RecorderCtx>,
+}
+
+/// Where recordings go.
+#[derive(Debug, Clone)]
+pub struct RecorderCtx {
+    pub sink: mpsc::SyncSender<RecMsg>,
+    /// `<dir>/YYYY/MM/DD/<call uuid>.wav`, the date in local time.
+    pub dir: std::path::PathBuf,
+    pub utc_offset_minutes: i32,
 }
 
 impl std::fmt::Debug for Command {
@@ -189,6 +264,7 @@ impl Relay {
             threads: handles,
             stop,
             legs: HashMap::new(),
+            recorder: None,
         })
     }
 
@@ -270,6 +346,40 @@ impl Relay {
         self.send(call, Command::Bridge { call });
     }
 
+    pub fn set_recorder(&mut self, ctx: RecorderCtx) {
+        self.recorder = Some(ctx);
+    }
+
+    /// Starts recording `call` (both legs) into a new file.
+    pub fn record(&mut self, call: u64, uuid: &str, caller: &str, callee: &str, at_ms: i64) {
+        let Some(ctx) = self.recorder.clone() else {
+            return;
+        };
+        let t = dering_flow::LocalTime::from_wall_ms(at_ms, ctx.utc_offset_minutes);
+        let path = ctx.dir.join(date_dir(t.day)).join(format!("{uuid}.wav"));
+        let row = dering_store::RecordingRow {
+            call_uuid: uuid.to_string(),
+            path: path.display().to_string(),
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            start_ms: at_ms,
+            end_ms: None,
+            duration_ms: None,
+            bytes: None,
+            sha256: None,
+            state: "recording".into(),
+        };
+        if ctx.sink.send(RecMsg::Open { call, row }).is_ok() {
+            self.send(
+                call,
+                Command::Record {
+                    call,
+                    sink: ctx.sink,
+                },
+            );
+        }
+    }
+
     /// Stops relaying a call; its sockets close on the relay thread.
     pub fn close(&mut self, call: u64) -> Option<MediaStats> {
         let stats = self.stats(call);
@@ -288,6 +398,21 @@ impl Drop for Relay {
     }
 }
 
+/// `YYYY/MM/DD` of a day number (days since 1970-01-01).
+fn date_dir(day: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}/{m:02}/{d:02}")
+}
+
 /// One relay thread: waits on its sockets, forwards, applies commands.
 fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, notify: Notify) {
     // Endpoints by epoll token; calls by id with their tokens.
@@ -295,6 +420,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     let mut calls: HashMap<u64, [u64; 4]> = HashMap::new();
     // Calls whose caller is in a flow, answered here.
     let mut locals: HashMap<u64, Box<LocalMedia>> = HashMap::new();
+    let mut recordings: HashMap<u64, Recording> = HashMap::new();
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut media_events: Vec<MediaEvent> = Vec::new();
     let mut next_token = 1u64;
@@ -323,6 +449,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                             Endpoint {
                                 call,
                                 a_rtp: i == 0,
+                                side: i % 2,
                                 sock,
                                 out,
                                 from: legs[from].clone(),
@@ -341,6 +468,20 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
                 Command::Close { call } => {
                     locals.remove(&call);
+                    if let Some(r) = recordings.remove(&call) {
+                        if r.dropped > 0 {
+                            tracing::warn!(
+                                call,
+                                frames = r.dropped,
+                                "recording lost frames: the recorder fell behind"
+                            );
+                        }
+                        let end_ms = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis() as i64)
+                            .unwrap_or(0);
+                        let _ = r.sink.send(RecMsg::Close { call, end_ms });
+                    }
                     for t in calls.remove(&call).unwrap_or_default() {
                         if let Some(e) = endpoints.remove(&t) {
                             let _ = epoll.delete(e.sock.as_fd());
@@ -367,6 +508,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Bridge { call } => {
                     locals.remove(&call);
                 }
+                Command::Record { call, sink } => {
+                    recordings.insert(call, Recording::new(sink));
+                }
             }
         }
         // Local endpoints: what is due now leaves from the caller's socket.
@@ -389,6 +533,12 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
         }
         for e in media_events.drain(..) {
             notify(e);
+        }
+        if !recordings.is_empty() {
+            let now = std::time::Instant::now();
+            for (call, r) in recordings.iter_mut() {
+                r.tick(*call, now);
+            }
         }
         let n = match epoll.wait(&mut events, POLL_MS) {
             Ok(n) => n,
@@ -428,6 +578,11 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
                 continue;
             }
+            if !ep.rtcp {
+                if let Some(r) = recordings.get_mut(&ep.call) {
+                    r.on_rtp(ep.side, std::time::Instant::now(), &buf[..len]);
+                }
+            }
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
                 continue;
             };
@@ -443,6 +598,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+
+    #[test]
+    fn recording_directories_are_dated() {
+        assert_eq!(date_dir(0), "1970/01/01");
+        // 2026-11-23 is day 20,780.
+        assert_eq!(date_dir(20_780), "2026/11/23");
+        assert_eq!(date_dir(11_016), "2000/02/29");
+    }
 
     #[test]
     fn addr_cell_holds_v4_and_v6() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use dering_control::{End, Event, PbxStatus, Request, Stopped, SOCKET_NAME};
@@ -125,6 +125,7 @@ pub async fn start(
         }])?;
         tracing::info!(flow = %demo.name, "demo flow installed");
     }
+    repair_recordings(&mut store, t.wall_ms);
     let flows = store.latest_flows()?;
     let prompts = match &opts.config.flows.prompts {
         Some(dir) => dering_media::prompts::Prompts::load(dir)?,
@@ -173,6 +174,12 @@ pub async fn start(
         }),
     )
     .context("starting the media relay threads")?;
+    let mut relay = relay;
+    relay.set_recorder(crate::relay::RecorderCtx {
+        sink: crate::recorder::spawn(writer.clone()).context("starting the recorder thread")?,
+        dir: recordings_dir(&opts),
+        utc_offset_minutes: opts.config.flows.utc_offset_minutes,
+    });
 
     let listen = Listen {
         ip,
@@ -198,6 +205,11 @@ pub async fn start(
     tokio::spawn(stream_acceptor(tls, Some(acceptor), in_tx.clone()));
     tokio::spawn(control_acceptor(control, in_tx.clone()));
 
+    tokio::spawn(retention(
+        db_path.clone(),
+        writer.clone(),
+        opts.config.recording.retention_days,
+    ));
     let task = tokio::spawn(run(
         core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path,
     ));
@@ -441,6 +453,13 @@ async fn flush(
                 } => relay.play(call, audio, interruptible),
                 MediaCmd::StopPlay { call } => relay.stop_playing(call),
                 MediaCmd::Bridge { call } => relay.bridge(call),
+                MediaCmd::Record {
+                    call,
+                    uuid,
+                    caller,
+                    callee,
+                    at_ms,
+                } => relay.record(call, &uuid, &caller, &callee, at_ms),
                 MediaCmd::Close { call, uuid } => {
                     if let Some(s) = relay.close(call) {
                         tracing::debug!(call, from_a = s.from_a, from_b = s.from_b, "media closed");
@@ -457,6 +476,95 @@ async fn flush(
                     }
                 }
             },
+        }
+    }
+}
+
+/// Deletes recordings older than the retention period (REC-5), at start
+/// and every hour after.
+async fn retention(db: PathBuf, writer: Writer, days: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = now().wall_ms - i64::from(days) * 86_400_000;
+        let db = db.clone();
+        let old = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&db)?;
+            let rows = store.recordings(None)?;
+            Ok::<_, dering_store::StoreError>(
+                rows.into_iter()
+                    .filter(|r| {
+                        r.start_ms < cutoff && (r.state == "complete" || r.state == "repaired")
+                    })
+                    .map(|r| r.path)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await;
+        let old = match old {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "retention: cannot list recordings");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for path in old {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(%path, days, "recording past retention deleted");
+                    let _ = writer.submit(dering_store::Op::RecordingDeleted { path }, None);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = writer.submit(dering_store::Op::RecordingDeleted { path }, None);
+                }
+                Err(e) => tracing::error!(%path, error = %e, "retention: cannot delete"),
+            }
+        }
+    }
+}
+
+/// Where recordings are written.
+fn recordings_dir(opts: &Options) -> PathBuf {
+    opts.config
+        .recording
+        .directory
+        .clone()
+        .unwrap_or_else(|| opts.data_dir.join("recordings"))
+}
+
+/// Recordings left open by a crash or a power cut: each file's header is
+/// mended to cover what reached the disk, and the row says `repaired`
+/// (REC-2).
+fn repair_recordings(store: &mut Store, now_ms: i64) {
+    let open = match store.recordings(Some("recording")) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list open recordings");
+            return;
+        }
+    };
+    for r in open {
+        let path = std::path::Path::new(&r.path);
+        let (state, duration_ms) = match crate::recorder::repair(path) {
+            Ok(ms) => ("repaired", ms),
+            Err(e) => {
+                tracing::error!(path = %r.path, error = %e, "recording could not be repaired");
+                ("missing", 0)
+            }
+        };
+        let (bytes, sha256) = crate::recorder::checksum(path).unwrap_or((0, String::new()));
+        tracing::warn!(path = %r.path, state, duration_ms, "recording cut by the last stop");
+        let op = dering_store::Op::RecordingEnd {
+            path: r.path.clone(),
+            end_ms: now_ms,
+            duration_ms,
+            bytes,
+            sha256,
+            state: state.into(),
+        };
+        if let Err(e) = store.apply(&[op]) {
+            tracing::error!(error = %e, "cannot record the repair");
         }
     }
 }

@@ -588,6 +588,7 @@ impl Core {
             }
         }
         self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
+        self.maybe_record(now, call);
         tracing::info!(call, %uuid, "flow connected the caller");
         self.store(Op::CallEvent {
             uuid,

@@ -1,0 +1,186 @@
+//! Call recording (REC-1, REC-2): a call between two sipp phones, each
+//! playing its own tone, is recorded as two-channel WAV; the file is
+//! decoded afterwards and each channel checked for its tone's frequency
+//! and duration within 1%. A recording cut by `kill -9` is repaired at the
+//! next start and plays.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use hwtests::fragments::{caller_request, uac_answered_then, uas_answer, wait_bye};
+use hwtests::{callee, caller, ok, Dering};
+
+const TONE_MS: u32 = 3000;
+
+/// The callee answers, plays `pcap`, and waits for the BYE.
+fn callee_playing(pcap: &std::path::Path) -> String {
+    format!(
+        "{}  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n{}",
+        uas_answer(),
+        pcap.display(),
+        wait_bye()
+    )
+}
+
+/// The caller plays `pcap`, stays `stay_ms`, hangs up.
+fn caller_playing(pcap: &std::path::Path, stay_ms: u32) -> String {
+    uac_answered_then(&format!(
+        "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"{stay_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        pcap.display(),
+        caller_request("BYE", 3)
+    ))
+}
+
+fn recordings(d: &Dering) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(hwtests::dering_bin())
+        .args(["recordings", "--json", "--data-dir"])
+        .arg(d.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One channel's tone: (frequency from zero crossings, seconds present).
+fn tone_in(samples: &[i16]) -> (f64, f64) {
+    let win = 40; // 5 ms
+    let rms: Vec<f64> = samples
+        .chunks(win)
+        .map(|w| (w.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / w.len() as f64).sqrt())
+        .collect();
+    let peak = rms.iter().cloned().fold(0.0, f64::max);
+    // Present: within 3 dB of the tone's level (a lost-packet fill fades
+    // at half the level and does not count).
+    let on: Vec<usize> = (0..rms.len()).filter(|i| rms[*i] > peak * 0.7).collect();
+    let (first, last) = (on[0] * win, (on[on.len() - 1] + 1) * win);
+    let active = &samples[first..last];
+    let crossings = active
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    let secs = active.len() as f64 / 8000.0;
+    (
+        crossings as f64 / 2.0 / secs,
+        on.len() as f64 * win as f64 / 8000.0,
+    )
+}
+
+#[test]
+fn each_party_on_its_own_channel_with_frequency_and_duration_within_one_percent() {
+    let d = Dering::start();
+    let dir = d.dir().to_path_buf();
+    let (low, high) = (dir.join("tone440.pcap"), dir.join("tone1000.pcap"));
+    hwtests::pcap::tone(&low, 440.0, TONE_MS);
+    hwtests::pcap::tone(&high, 1000.0, TONE_MS);
+    let uas = callee(&d, "1002", &callee_playing(&high));
+    let uac = caller(&d, "1001", "1002", &caller_playing(&low, TONE_MS + 1500));
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let t = std::time::Instant::now();
+    let rec = loop {
+        let r = recordings(&d);
+        if r.first().is_some_and(|r| r["state"] == "complete")
+            || t.elapsed() > Duration::from_secs(10)
+        {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    let r = &rec[0];
+    assert_eq!(r["state"], "complete", "{r}");
+    assert_eq!(
+        (r["caller"].as_str(), r["callee"].as_str()),
+        (Some("1001"), Some("1002"))
+    );
+    let path = std::path::PathBuf::from(r["path"].as_str().unwrap());
+    // The checksum and size in the database are the file's.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(r["bytes"], bytes.len());
+    use sha2_check::hex_sha256;
+    assert_eq!(r["sha256"], hex_sha256(&bytes));
+
+    let mut wav = hound::WavReader::open(&path).unwrap();
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let caller_ch: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let callee_ch: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let want = f64::from(TONE_MS) / 1000.0;
+    for (name, ch, freq) in [
+        ("caller", &caller_ch, 440.0),
+        ("callee", &callee_ch, 1000.0),
+    ] {
+        let (f, secs) = tone_in(ch);
+        assert!(
+            (f - freq).abs() / freq < 0.01,
+            "{name}: {f:.1} Hz, want {freq}"
+        );
+        assert!(
+            (secs - want).abs() / want < 0.01,
+            "{name}: {secs:.3} s, want {want}"
+        );
+    }
+}
+
+#[test]
+fn kill_dash_nine_while_recording_leaves_a_file_that_plays() {
+    let mut d = Dering::start();
+    let tone = d.dir().join("tone.pcap");
+    hwtests::pcap::tone(&tone, 440.0, 8000);
+    let _uas = callee(&d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
+    let _uac = caller(&d, "1001", "1002", &caller_playing(&tone, 9000));
+    d.wait_answered(1);
+    std::thread::sleep(Duration::from_millis(3000));
+    d.kill9();
+    let port = d.sip_port;
+    d.launch(port);
+    let rec = recordings(&d);
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    let r = &rec[0];
+    assert_eq!(r["state"], "repaired", "{r}");
+    let ms = r["duration_ms"].as_i64().unwrap();
+    // About three seconds were recorded; the last second may not have
+    // reached the disk.
+    assert!((1500..=3500).contains(&ms), "{ms} ms");
+    let wav = hound::WavReader::open(r["path"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        i64::from(wav.duration()) * 1000 / 8000,
+        ms,
+        "the header covers the audio"
+    );
+    let peak = wav
+        .into_samples::<i16>()
+        .step_by(2)
+        .map(|s| s.unwrap().unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(peak > 3000, "the caller's tone is in the file: peak {peak}");
+}
+
+/// SHA-256 without another dependency: sha256sum is in coreutils.
+mod sha2_check {
+    pub fn hex_sha256(bytes: &[u8]) -> String {
+        use std::io::Write;
+        let mut c = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = c.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
