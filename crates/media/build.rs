@@ -37,6 +37,30 @@ fn main() {
         );
     }
     code.push_str("];\n");
+    // Music on hold: `music/<class>.wav`.
+    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../music");
+    println!("cargo:rerun-if-changed={}", music.display());
+    let mut classes = Vec::new();
+    if let Ok(files) = std::fs::read_dir(&music) {
+        for f in files.flatten() {
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "wav") {
+                if let Some(name) = p.file_stem().map(|s| s.to_string_lossy().into_owned()) {
+                    classes.push((name, p.canonicalize().unwrap_or(p)));
+                }
+            }
+        }
+    }
+    classes.sort();
+    code.push_str("/// (class, WAV bytes) of the built-in music on hold.\npub static DEFAULT_MUSIC: &[(&str, &[u8])] = &[\n");
+    for (name, path) in &classes {
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
+    }
+    code.push_str("];\n");
     let out =
         Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("prompts.rs");
     if let Err(e) = std::fs::write(&out, code) {

@@ -1,7 +1,7 @@
 //! End-to-end calls through a running box with sipp phones (TEL-1, TEL-2,
 //! TEL-7, OPS-1, OPS-2): registration with digest auth, calls with RTP both
 //! ways, busy, unregistered and unknown callees, CANCEL, BYE from each
-//! side, hold and resume, phones on TCP and TLS, restart with phones
+//! side, hold and resume with music on hold, phones on TCP and TLS, restart with phones
 //! registered, kill -9 mid-call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -94,6 +94,11 @@ fn uac_hold_resume_bye() -> String {
 "#
         )
     };
+    // On hold for two seconds: the callee hears music meanwhile.
+    let held_ack = format!(
+        "{}  <pause milliseconds=\"2000\"/>\n",
+        caller_request("ACK", 3)
+    );
     format!(
         r#"{}  <recv response="200">
     <action><ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/></action>
@@ -106,7 +111,7 @@ fn uac_hold_resume_bye() -> String {
 {}{}  <recv response="200" crlf="true"/>
 "#,
         reinvite(3, "sendonly"),
-        caller_request("ACK", 3),
+        held_ack,
         reinvite(4, "sendrecv"),
         caller_request("ACK", 4),
         caller_request("BYE", 5)
@@ -299,6 +304,11 @@ fn hold_and_resume_pass_through_with_directions() {
         .filter(|k| k != "media")
         .collect();
     assert_eq!(kinds, ["hold", "resume"]);
+    // The caller sent no audio at all; what reached the callee was the
+    // music on hold: about 50 packets a second for the 2 s on hold.
+    let media = d.media_counts(c["uuid"].as_str().unwrap());
+    assert_eq!(media["rtp_from_caller"], 0, "{media:?}");
+    assert!((70..=130).contains(&media["rtp_to_callee"]), "{media:?}");
 }
 
 /// A callee on a stream transport, called by a sipp phone on UDP: the

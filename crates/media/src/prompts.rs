@@ -31,6 +31,8 @@ pub enum PromptError {
 #[derive(Debug, Clone, Default)]
 pub struct Prompts {
     map: HashMap<(Lang, String), Arc<[i16]>>,
+    /// Music on hold by class (TEL-2).
+    music: HashMap<String, Arc<[i16]>>,
     total: usize,
 }
 
@@ -45,7 +47,19 @@ impl Prompts {
             let samples = decode(bytes, &format!("builtin {}/{name}.wav", lang.code()))?;
             p.insert(lang, name, samples)?;
         }
+        for (class, bytes) in DEFAULT_MUSIC {
+            let samples = decode(bytes, &format!("builtin music/{class}.wav"))?;
+            p.music.insert((*class).to_string(), samples.into());
+        }
         Ok(p)
+    }
+
+    /// The music on hold of `class`, or the default class's.
+    pub fn music(&self, class: &str) -> Option<Arc<[i16]>> {
+        self.music
+            .get(class)
+            .or_else(|| self.music.get("default"))
+            .cloned()
     }
 
     /// The built-in prompts, overridden and extended by `dir`'s.
@@ -172,6 +186,8 @@ mod tests {
             }
         }
         assert!(p.len() >= 20, "room for at least 20 prompts: {}", p.len());
+        let moh = p.music("any class").expect("default music on hold");
+        assert!(moh.len() >= 8000 * 20, "{} samples", moh.len());
         assert!(p.seconds() > 60.0);
     }
 

@@ -95,6 +95,13 @@ pub enum MediaCmd {
     Bridge {
         call: u64,
     },
+    /// Music on hold to leg `held` (`music` empty: stop it).
+    Hold {
+        call: u64,
+        held: Side,
+        law: dering_media::g711::Law,
+        music: Vec<std::sync::Arc<[i16]>>,
+    },
     /// Record the call from now on (both legs).
     Record {
         call: u64,
@@ -1750,6 +1757,30 @@ impl Core {
             return;
         };
         if (200..300).contains(&code) {
+            // The hold took effect: the held party hears music until the
+            // holder resumes (TEL-2).
+            let holding = AudioSdp::parse(&req.body)
+                .map(|s| s.direction != Direction::SendRecv)
+                .unwrap_or(false);
+            let law = if c.codec.as_deref() == Some("PCMU") {
+                dering_media::g711::Law::Ulaw
+            } else {
+                dering_media::g711::Law::Alaw
+            };
+            let music = if holding {
+                self.flows.music()
+            } else {
+                Vec::new()
+            };
+            self.out.push_back(Output::Media(MediaCmd::Hold {
+                call,
+                held: from.other(),
+                law,
+                music,
+            }));
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
             let d = match from.other() {
                 Side::A => &c.a,
                 Side::B => &c.b,

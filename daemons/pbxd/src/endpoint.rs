@@ -50,6 +50,8 @@ pub struct LocalMedia {
     pos: usize,
     playing: bool,
     interruptible: bool,
+    /// Played again each time the queue runs out (music on hold).
+    looped: Vec<Arc<[i16]>>,
     events: Receiver,
     detector: Detector,
     /// The last key reported, and when: a key sent both as an RFC 4733
@@ -72,6 +74,7 @@ impl LocalMedia {
             pos: 0,
             playing: false,
             interruptible: false,
+            looped: Vec::new(),
             events: Receiver::new(),
             detector: Detector::new(),
             last_key: None,
@@ -87,6 +90,13 @@ impl LocalMedia {
         self.interruptible = interruptible;
     }
 
+    /// Plays `audio` over and over (music on hold).
+    pub fn play_loop(&mut self, audio: Vec<Arc<[i16]>>) {
+        self.looped = audio;
+        self.queue = self.looped.iter().cloned().collect();
+        self.pos = 0;
+    }
+
     pub fn stop(&mut self) {
         self.queue.clear();
         self.pos = 0;
@@ -97,6 +107,9 @@ impl LocalMedia {
     fn next_frame(&mut self, out: &mut [i16; FRAME_8K]) -> bool {
         let mut filled = 0;
         while filled < FRAME_8K {
+            if self.queue.is_empty() && !self.looped.is_empty() {
+                self.queue = self.looped.iter().cloned().collect();
+            }
             let Some(front) = self.queue.front() else {
                 break;
             };
@@ -305,6 +318,28 @@ mod tests {
             m.on_rtp(later, &pkt, &mut ev);
         }
         assert_eq!(ev, [MediaEvent::Digit { call: 9, key: '7' }]);
+    }
+
+    #[test]
+    fn music_loops_without_end() {
+        let t0 = Instant::now();
+        let mut m = LocalMedia::new(1, Law::Alaw, None, 7);
+        let tune: Arc<[i16]> = (0..240).map(|i| i as i16 * 10).collect::<Vec<_>>().into();
+        m.play_loop(vec![tune]);
+        let (mut pkts, mut ev) = (Vec::new(), Vec::new());
+        for ms in (0..=200).step_by(5) {
+            m.poll(t0 + Duration::from_millis(ms), &mut pkts, &mut ev);
+        }
+        assert_eq!(pkts.len(), 11);
+        assert!(ev.is_empty(), "music never ends: {ev:?}");
+        // Frame 3 (samples 480..640) is the tune's start again twice over.
+        let p = parse_rtp(&pkts[3]).unwrap().payload.to_vec();
+        assert_eq!(p[0], Law::Alaw.encode_one(0));
+        assert!(pkts.iter().all(|p| parse_rtp(p)
+            .unwrap()
+            .payload
+            .iter()
+            .any(|b| *b != Law::Alaw.silence())));
     }
 
     #[test]

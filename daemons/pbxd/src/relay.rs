@@ -139,6 +139,12 @@ enum Command {
     Bridge {
         call: u64,
     },
+    /// Music on hold to leg `side` (`None`: stop it and relay again).
+    Hold {
+        call: u64,
+        side: usize,
+        music: Option<Box<LocalMedia>>,
+    },
     /// Record both legs into `sink` (the recorder thread).
     Record {
         call: u64,
@@ -346,6 +352,19 @@ impl Relay {
         self.send(call, Command::Bridge { call });
     }
 
+    /// Plays `music` to leg `held` of `call` (the other leg put it on
+    /// hold), or stops it and relays again when `music` is `None`.
+    pub fn hold(&mut self, call: u64, held: Side, music: Option<LocalMedia>) {
+        self.send(
+            call,
+            Command::Hold {
+                call,
+                side: idx(held),
+                music: music.map(Box::new),
+            },
+        );
+    }
+
     pub fn set_recorder(&mut self, ctx: RecorderCtx) {
         self.recorder = Some(ctx);
     }
@@ -421,6 +440,8 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     // Calls whose caller is in a flow, answered here.
     let mut locals: HashMap<u64, Box<LocalMedia>> = HashMap::new();
     let mut recordings: HashMap<u64, Recording> = HashMap::new();
+    // Held legs hearing music: call → (leg index, player).
+    let mut held: HashMap<u64, (usize, Box<LocalMedia>)> = HashMap::new();
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut media_events: Vec<MediaEvent> = Vec::new();
     let mut next_token = 1u64;
@@ -468,6 +489,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
                 Command::Close { call } => {
                     locals.remove(&call);
+                    held.remove(&call);
                     if let Some(r) = recordings.remove(&call) {
                         if r.dropped > 0 {
                             tracing::warn!(
@@ -508,6 +530,14 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Bridge { call } => {
                     locals.remove(&call);
                 }
+                Command::Hold { call, side, music } => match music {
+                    Some(m) => {
+                        held.insert(call, (side, m));
+                    }
+                    None => {
+                        held.remove(&call);
+                    }
+                },
                 Command::Record { call, sink } => {
                     recordings.insert(call, Recording::new(sink));
                 }
@@ -520,6 +550,24 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 m.poll(now, &mut packets, &mut media_events);
                 let a = calls.get(call).and_then(|t| endpoints.get(&t[0]));
                 if let Some(ep) = a {
+                    if let Some(dst) = ep.from.rtp_to.get() {
+                        for p in &packets {
+                            if ep.sock.send_to(p, dst).is_ok() {
+                                ep.from.delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                packets.clear();
+            }
+        }
+        if !held.is_empty() {
+            let now = std::time::Instant::now();
+            let mut ignored = Vec::new();
+            for (call, (side, m)) in held.iter_mut() {
+                m.poll(now, &mut packets, &mut ignored);
+                let ep = calls.get(call).and_then(|t| endpoints.get(&t[*side]));
+                if let Some(ep) = ep {
                     if let Some(dst) = ep.from.rtp_to.get() {
                         for p in &packets {
                             if ep.sock.send_to(p, dst).is_ok() {
@@ -582,6 +630,10 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 if let Some(r) = recordings.get_mut(&ep.call) {
                     r.on_rtp(ep.side, std::time::Instant::now(), &buf[..len]);
                 }
+            }
+            // The holder's packets do not reach a leg hearing music.
+            if held.get(&ep.call).is_some_and(|(side, _)| *side != ep.side) {
+                continue;
             }
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
                 continue;

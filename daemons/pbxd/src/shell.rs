@@ -453,6 +453,20 @@ async fn flush(
                 } => relay.play(call, audio, interruptible),
                 MediaCmd::StopPlay { call } => relay.stop_playing(call),
                 MediaCmd::Bridge { call } => relay.bridge(call),
+                MediaCmd::Hold {
+                    call,
+                    held,
+                    law,
+                    music,
+                } => {
+                    let player = (!music.is_empty()).then(|| {
+                        let mut m =
+                            crate::endpoint::LocalMedia::new(call, law, None, rand::random());
+                        m.play_loop(music);
+                        m
+                    });
+                    relay.hold(call, held, player);
+                }
                 MediaCmd::Record {
                     call,
                     uuid,

@@ -73,6 +73,11 @@ impl Flows {
         self.dids.contains_key(number)
     }
 
+    /// The music on hold (the default class until queues have their own).
+    pub(super) fn music(&self) -> Vec<Arc<[i16]>> {
+        self.prompts.music("default").into_iter().collect()
+    }
+
     fn local_time(&self, now: Now) -> LocalTime {
         LocalTime::from_wall_ms(now.wall_ms, self.utc_offset_minutes)
     }
