@@ -109,6 +109,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Copy new recordings to a backup directory (a removable disk), check
+    /// every copy's SHA-256 and write a manifest (`sha256sum -c` reads it).
+    BackupRecordings {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Published call flows and the numbers they answer.
     Flows {
         #[arg(long, default_value = "dering-data")]
@@ -249,6 +259,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::BackupRecordings {
+            data_dir,
+            to,
+            config,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let db = data_dir.join("dering.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let rows = dering_store::Store::open(&db)?.recordings(None)?;
+            let root = cfg
+                .recording
+                .directory
+                .clone()
+                .unwrap_or_else(|| data_dir.join("recordings"));
+            std::fs::create_dir_all(&to)?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let rep = pbxd::recorder::backup(&rows, &root, &to, now_ms)
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!("{}", serde_json::to_string(&rep)?);
+            Ok(if rep.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
         Cmd::PublishFlow { file, data_dir } => {

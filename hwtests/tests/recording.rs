@@ -184,3 +184,122 @@ mod sha2_check {
             .to_string()
     }
 }
+
+#[test]
+fn mp3_by_policy_then_backed_up_with_a_manifest_that_checks() {
+    hwtests::require("lame");
+    let d = Dering::start_with(|t| {
+        t.replace("retention_days = 400", "retention_days = 400\nmp3 = true")
+    });
+    let dir = d.dir().to_path_buf();
+    let (low, high) = (dir.join("tone440.pcap"), dir.join("tone1000.pcap"));
+    hwtests::pcap::tone(&low, 440.0, TONE_MS);
+    hwtests::pcap::tone(&high, 1000.0, TONE_MS);
+    let uas = callee(&d, "1002", &callee_playing(&high));
+    let uac = caller(&d, "1001", "1002", &caller_playing(&low, TONE_MS + 1500));
+    ok(uac, "caller", &d);
+    ok(uas, "callee", &d);
+    let t = std::time::Instant::now();
+    let r = loop {
+        let r = recordings(&d);
+        if r.first().is_some_and(|r| r["state"] == "complete")
+            || t.elapsed() > Duration::from_secs(20)
+        {
+            break r[0].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mp3 = std::path::PathBuf::from(r["path"].as_str().unwrap());
+    assert_eq!(mp3.extension().unwrap(), "mp3", "{r}");
+    assert!(
+        !mp3.with_extension("wav").exists(),
+        "the WAV is gone once the MP3 is written"
+    );
+    assert_eq!(
+        r["sha256"],
+        sha2_check::hex_sha256(&std::fs::read(&mp3).unwrap())
+    );
+    // Decoded by LAME, each channel still holds its party's tone.
+    let decoded = dir.join("decoded.wav");
+    let st = std::process::Command::new("lame")
+        .args(["--quiet", "--decode"])
+        .arg(&mp3)
+        .arg(&decoded)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut wav = hound::WavReader::open(&decoded).unwrap();
+    assert_eq!(wav.spec().channels, 2);
+    let rate = f64::from(wav.spec().sample_rate);
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let want = f64::from(TONE_MS) / 1000.0;
+    for (ch, freq) in [(0, 440.0), (1, 1000.0)] {
+        let x: Vec<i16> = all.iter().skip(ch).step_by(2).copied().collect();
+        let (f, secs) = tone_in(&x);
+        // tone_in assumes 8 kHz.
+        let (f, secs) = (f * rate / 8000.0, secs * 8000.0 / rate);
+        assert!((f - freq).abs() / freq < 0.01, "channel {ch}: {f:.1} Hz");
+        assert!(
+            (secs - want).abs() / want < 0.01,
+            "channel {ch}: {secs:.3} s"
+        );
+    }
+
+    // The weekly backup, run by hand: copied, checked, manifest written.
+    let backup = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = std::process::Command::new(hwtests::dering_bin())
+            .args(["backup-recordings", "--data-dir"])
+            .arg(d.dir())
+            .arg("--to")
+            .arg(backup.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rep = run();
+    assert_eq!(
+        (rep["copied"].as_u64(), rep["present"].as_u64()),
+        (Some(1), Some(0)),
+        "{rep}"
+    );
+    let manifest = rep["manifest"].as_str().unwrap().to_string();
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", &manifest])
+        .current_dir(backup.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // Again: nothing new. A damaged copy is found and copied again.
+    let rep = run();
+    assert_eq!(
+        (rep["copied"].as_u64(), rep["present"].as_u64()),
+        (Some(0), Some(1)),
+        "{rep}"
+    );
+    let copy = walk(backup.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "mp3"))
+        .unwrap();
+    std::fs::write(&copy, b"damaged").unwrap();
+    let rep = run();
+    assert_eq!(rep["copied"].as_u64(), Some(1), "{rep}");
+    assert_eq!(
+        sha2_check::hex_sha256(&std::fs::read(&copy).unwrap()),
+        r["sha256"].as_str().unwrap()
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

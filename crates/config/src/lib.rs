@@ -72,6 +72,20 @@ pub struct Recording {
     /// Where recordings go; `<data-dir>/recordings` by default.
     #[serde(default)]
     pub directory: Option<std::path::PathBuf>,
+    /// Convert each recording to MP3 when it closes (the system's LAME,
+    /// run as a separate process).
+    #[serde(default)]
+    pub mp3: bool,
+    /// A removable disk's directory: new recordings are copied there with
+    /// a checksum manifest every `backup_every_hours`.
+    #[serde(default)]
+    pub backup_directory: Option<std::path::PathBuf>,
+    #[serde(default = "default_backup_hours")]
+    pub backup_every_hours: u32,
+}
+
+fn default_backup_hours() -> u32 {
+    7 * 24
 }
 
 fn default_retention() -> u32 {
@@ -84,6 +98,9 @@ impl Default for Recording {
             percent: 0,
             retention_days: default_retention(),
             directory: None,
+            mp3: false,
+            backup_directory: None,
+            backup_every_hours: default_backup_hours(),
         }
     }
 }

@@ -148,6 +148,8 @@ pub enum Op {
     /// (`repaired`), or its file vanished (`missing`).
     RecordingEnd {
         path: String,
+        /// Where the file ends up (the MP3, when converted).
+        final_path: String,
         end_ms: i64,
         duration_ms: i64,
         bytes: i64,
@@ -599,6 +601,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
         }
         Op::RecordingEnd {
             path,
+            final_path,
             end_ms,
             duration_ms,
             bytes,
@@ -606,9 +609,10 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
             state,
         } => {
             tx.execute(
-                "UPDATE recordings SET end_ms = ?2, duration_ms = ?3, bytes = ?4, sha256 = ?5, state = ?6
+                "UPDATE recordings SET end_ms = ?2, duration_ms = ?3, bytes = ?4, sha256 = ?5, state = ?6,
+                    path = ?7
                  WHERE path = ?1",
-                params![path, end_ms, duration_ms, bytes, sha256, state],
+                params![path, end_ms, duration_ms, bytes, sha256, state, final_path],
             )?;
         }
         Op::RecordingDeleted { path } => {

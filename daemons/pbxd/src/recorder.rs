@@ -47,15 +47,58 @@ struct Open {
     frames: u64,
 }
 
-/// Starts the recorder thread; it reports to the database through
-/// `writer`.
-pub fn spawn(writer: Writer) -> std::io::Result<mpsc::SyncSender<RecMsg>> {
+/// A closed WAV file waiting for its conversion to MP3.
+struct Closed {
+    path: PathBuf,
+    end_ms: i64,
+    duration_ms: i64,
+}
+
+/// Starts the recorder thread (and, with `mp3`, the converter thread that
+/// runs LAME on each closed recording); they report to the database
+/// through `writer`.
+pub fn spawn(writer: Writer, mp3: bool) -> std::io::Result<mpsc::SyncSender<RecMsg>> {
     // About ten seconds of frames for a thousand calls.
     let (tx, rx) = mpsc::sync_channel(500_000);
+    let convert = if mp3 {
+        let (ctx, crx) = mpsc::channel::<Closed>();
+        let w = writer.clone();
+        std::thread::Builder::new()
+            .name("recorder-mp3".into())
+            .spawn(move || convert_all(crx, w))?;
+        Some(ctx)
+    } else {
+        None
+    };
     std::thread::Builder::new()
         .name("recorder".into())
-        .spawn(move || run(rx, writer))?;
+        .spawn(move || run(rx, writer, convert))?;
     Ok(tx)
+}
+
+fn convert_all(rx: mpsc::Receiver<Closed>, writer: Writer) {
+    while let Ok(c) = rx.recv() {
+        let final_path = match to_mp3(&c.path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(path = %c.path.display(), error = %e, "MP3 conversion failed; the WAV is kept");
+                c.path.clone()
+            }
+        };
+        let (bytes, sha256) = checksum(&final_path).unwrap_or((0, String::new()));
+        let _ = writer.submit(
+            Op::RecordingEnd {
+                path: c.path.display().to_string(),
+                final_path: final_path.display().to_string(),
+                end_ms: c.end_ms,
+                duration_ms: c.duration_ms,
+                bytes,
+                sha256,
+                state: "complete".into(),
+            },
+            None,
+        );
+    }
 }
 
 fn spec() -> hound::WavSpec {
@@ -67,7 +110,7 @@ fn spec() -> hound::WavSpec {
     }
 }
 
-fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer) {
+fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<Closed>>) {
     let mut open: HashMap<u64, Open> = HashMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
@@ -106,7 +149,13 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer) {
                 let Some(w) = o.wav.as_mut() else {
                     continue;
                 };
-                let mut ok = frame.iter().all(|s| w.write_sample(*s).is_ok());
+                // The fixed-size sample writer: one bounds check a frame,
+                // not one call per sample.
+                let mut w16 = w.get_i16_writer(frame.len() as u32);
+                for s in &frame {
+                    w16.write_sample(*s);
+                }
+                let mut ok = w16.flush().is_ok();
                 o.frames += 1;
                 if ok && o.frames.is_multiple_of(FLUSH_EVERY) {
                     ok = w.flush().is_ok();
@@ -131,12 +180,24 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer) {
                         "damaged"
                     }
                 };
+                let duration_ms = (o.frames * 20) as i64;
+                if let (Some(c), "complete") = (&convert, state) {
+                    let closed = Closed {
+                        path: o.path.clone(),
+                        end_ms,
+                        duration_ms,
+                    };
+                    if c.send(closed).is_ok() {
+                        continue;
+                    }
+                }
                 let (bytes, sha256) = checksum(&o.path).unwrap_or((0, String::new()));
                 let _ = writer.submit(
                     Op::RecordingEnd {
                         path: o.path.display().to_string(),
+                        final_path: o.path.display().to_string(),
                         end_ms,
-                        duration_ms: (o.frames * 20) as i64,
+                        duration_ms,
                         bytes,
                         sha256,
                         state: state.into(),
@@ -249,4 +310,88 @@ mod tests {
         std::fs::write(dir.path().join("bad.wav"), b"hello").unwrap();
         assert!(repair(&dir.path().join("bad.wav")).is_err());
     }
+}
+
+/// What a backup run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BackupReport {
+    pub copied: usize,
+    /// Already in the backup with the right checksum.
+    pub present: usize,
+    /// Copies whose checksum did not match (copied again, then checked).
+    pub failed: Vec<String>,
+    pub manifest: Option<String>,
+}
+
+/// Copies every closed recording not yet in `to` (a removable disk),
+/// checks each copy's SHA-256 against the database, and writes a manifest
+/// (`sha256sum -c` can check it) of what this run copied (REC-5).
+pub fn backup(
+    rows: &[RecordingRow],
+    recordings_root: &Path,
+    to: &Path,
+    now_ms: i64,
+) -> std::io::Result<BackupReport> {
+    let mut report = BackupReport::default();
+    let mut manifest = String::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.state == "complete" || r.state == "repaired")
+    {
+        let Some(sha) = r.sha256.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let src = Path::new(&r.path);
+        // Keep the YYYY/MM/DD layout under the backup root.
+        let rel = src
+            .strip_prefix(recordings_root)
+            .unwrap_or_else(|_| Path::new(src.file_name().unwrap_or_default()));
+        let dst = to.join(rel);
+        if dst.exists() && checksum(&dst).map(|(_, h)| h == sha).unwrap_or(false) {
+            report.present += 1;
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = dst.with_extension("part");
+        std::fs::copy(src, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
+        match checksum(&tmp) {
+            Ok((_, h)) if h == sha => {
+                std::fs::rename(&tmp, &dst)?;
+                report.copied += 1;
+                manifest.push_str(&format!("{sha}  {}\n", rel.display()));
+            }
+            _ => {
+                let _ = std::fs::remove_file(&tmp);
+                report.failed.push(r.path.clone());
+            }
+        }
+    }
+    if !manifest.is_empty() {
+        let name = format!("MANIFEST-{now_ms}.sha256");
+        let path = to.join(&name);
+        std::fs::write(&path, manifest)?;
+        File::open(&path)?.sync_all()?;
+        report.manifest = Some(name);
+    }
+    Ok(report)
+}
+
+/// Converts a closed WAV recording to MP3 with the system's LAME, run as
+/// a separate process (LAME is LGPL: it is never linked into the box).
+/// Returns the MP3's path; the WAV is removed once the MP3 is written.
+pub fn to_mp3(wav: &Path) -> std::io::Result<PathBuf> {
+    let mp3 = wav.with_extension("mp3");
+    let status = std::process::Command::new("lame")
+        .args(["--quiet", "-b", "32", "-m", "s"])
+        .arg(wav)
+        .arg(&mp3)
+        .status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("lame: {status}")));
+    }
+    std::fs::remove_file(wav)?;
+    Ok(mp3)
 }

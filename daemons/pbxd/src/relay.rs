@@ -158,19 +158,18 @@ struct Recording {
     sink: mpsc::SyncSender<RecMsg>,
     legs: [dering_media::jitter::JitterBuffer; 2],
     next: Option<std::time::Instant>,
-    pcm: Vec<i16>,
     dropped: u64,
 }
 
 impl Recording {
     fn new(sink: mpsc::SyncSender<RecMsg>) -> Recording {
-        // 60 ms deep at least: latency costs nothing in a recording.
-        let jb = || dering_media::jitter::JitterBuffer::new(160, 8000, 3, 10);
+        // 200 ms deep, fixed: latency costs nothing in a recording, and a
+        // busy relay thread may come round late to take the next frame.
+        let jb = || dering_media::jitter::JitterBuffer::new(160, 8000, 10, 10);
         Recording {
             sink,
             legs: [jb(), jb()],
             next: None,
-            pcm: Vec::with_capacity(160),
             dropped: 0,
         }
     }
@@ -182,9 +181,9 @@ impl Recording {
         let Some(law) = dering_media::g711::Law::from_payload_type(rtp.pt) else {
             return;
         };
-        self.pcm.clear();
-        law.decode(rtp.payload, &mut self.pcm);
-        self.legs[side].push(now, rtp.seq, rtp.timestamp, self.pcm.clone());
+        let mut pcm = Vec::with_capacity(160);
+        law.decode(rtp.payload, &mut pcm);
+        self.legs[side].push(now, rtp.seq, rtp.timestamp, pcm);
     }
 
     fn tick(&mut self, call: u64, now: std::time::Instant) {

@@ -176,7 +176,8 @@ pub async fn start(
     .context("starting the media relay threads")?;
     let mut relay = relay;
     relay.set_recorder(crate::relay::RecorderCtx {
-        sink: crate::recorder::spawn(writer.clone()).context("starting the recorder thread")?,
+        sink: crate::recorder::spawn(writer.clone(), opts.config.recording.mp3)
+            .context("starting the recorder thread")?,
         dir: recordings_dir(&opts),
         utc_offset_minutes: opts.config.flows.utc_offset_minutes,
     });
@@ -210,6 +211,14 @@ pub async fn start(
         writer.clone(),
         opts.config.recording.retention_days,
     ));
+    if let Some(to) = opts.config.recording.backup_directory.clone() {
+        tokio::spawn(backup_job(
+            db_path.clone(),
+            recordings_dir(&opts),
+            to,
+            opts.config.recording.backup_every_hours,
+        ));
+    }
     let task = tokio::spawn(run(
         core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path,
     ));
@@ -538,8 +547,35 @@ async fn retention(db: PathBuf, writer: Writer, days: u32) {
     }
 }
 
+/// Copies new recordings to the backup disk every `hours` (REC-5); a
+/// missing disk or a bad copy is an error in the log, retried next time.
+async fn backup_job(db: PathBuf, root: PathBuf, to: PathBuf, hours: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(hours.max(1)) * 3600));
+    loop {
+        tick.tick().await;
+        let (db, root, to) = (db.clone(), root.clone(), to.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let rows = Store::open(&db)
+                .and_then(|s| s.recordings(None))
+                .map_err(|e| e.to_string())?;
+            crate::recorder::backup(&rows, &root, &to, now().wall_ms).map_err(|e| e.to_string())
+        })
+        .await;
+        match r {
+            Ok(Ok(rep)) if rep.failed.is_empty() => {
+                tracing::info!(copied = rep.copied, present = rep.present, manifest = ?rep.manifest, "recordings backed up");
+            }
+            Ok(Ok(rep)) => {
+                tracing::error!(failed = ?rep.failed, "recording backup: copies did not verify");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "recording backup failed"),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Where recordings are written.
-fn recordings_dir(opts: &Options) -> PathBuf {
+pub fn recordings_dir(opts: &Options) -> PathBuf {
     opts.config
         .recording
         .directory
@@ -571,6 +607,7 @@ fn repair_recordings(store: &mut Store, now_ms: i64) {
         tracing::warn!(path = %r.path, state, duration_ms, "recording cut by the last stop");
         let op = dering_store::Op::RecordingEnd {
             path: r.path.clone(),
+            final_path: r.path.clone(),
             end_ms: now_ms,
             duration_ms,
             bytes,

@@ -43,7 +43,20 @@ fn main() {
         println!("\n## Simultaneous calls with RTP both ways (20 ms A-law, 10 s window)\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
         for n in rates_from_env("BENCH_RTP_CALLS", &[500, 1000, 2000]) {
             let n = n as usize;
-            rtp(n);
+            rtp(n, false);
+        }
+    }
+    if what == "rec" || what == "all" {
+        println!("\n## Simultaneous recorded calls (both legs to WAV; 20 ms A-law, 10 s window)\n\nThe same calls and media as above, every call recorded; then each file is read back.\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
+        for n in rates_from_env("BENCH_REC_CALLS", &[500, 1000]) {
+            rtp(n as usize, false);
+            rtp(n as usize, true);
+        }
+    }
+    if what == "ivr" || what == "all" {
+        println!("\n## Callers in the IVR menu (prompts out, audio in through the DTMF detector, 10 s window)\n\n| callers asked | in the flow | packets/s from callers | prompt packets/s per caller (50 = no underrun) | pbxd cores | cores per 100 callers |\n|---|---|---|---|---|---|");
+        for n in rates_from_env("BENCH_IVR_CALLS", &[100, 200, 400]) {
+            ivr(n as usize);
         }
     }
     if what == "reg" || what == "all" {
@@ -103,8 +116,13 @@ fn pid(d: &Dering) -> u32 {
 
 /// A box tuned for load: no per-source rate limit or auth block to trip,
 /// and an RTP range for 5,000 calls.
-fn bench_box(extra_extensions: std::ops::Range<u32>) -> Dering {
+fn bench_box(extra_extensions: std::ops::Range<u32>, record: bool) -> Dering {
     Dering::start_with(move |t| {
+        let t = if record {
+            t
+        } else {
+            t.replace("percent = 100", "percent = 0")
+        };
         let mut t = t
             .replace(
                 "requests_per_second_per_source = 500",
@@ -305,7 +323,7 @@ fn cps() {
     });
     kill(uas);
 
-    let d = bench_box(0..0);
+    let d = bench_box(0..0, false);
     let uas = registered_callee(&d);
     let bye = format!(
         "{}  <recv response=\"200\" crlf=\"true\"/>\n",
@@ -348,12 +366,60 @@ const GEN_SOCKETS: usize = 4;
 
 /// An RTP packet: 12-byte header, 160 bytes of A-law (20 ms).
 fn rtp_packet(seq: u16, ssrc: u32) -> [u8; 172] {
-    let mut p = [0xd5u8; 172];
+    // A-law 0xA5: a constant, audible value, so a recording shows every
+    // frame that arrived and every one that was filled in.
+    let mut p = [0xa5u8; 172];
     p[0] = 0x80;
     p[1] = 8;
     p[2..4].copy_from_slice(&seq.to_be_bytes());
     p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
     p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
+/// Sends `packet(seq, ssrc)` to every port every 20 ms until `stop`;
+/// returns how many it sent.
+fn sender(
+    sock: Arc<UdpSocket>,
+    ports: Vec<u16>,
+    base: u32,
+    stop: Arc<AtomicBool>,
+    packet: fn(u16, u32) -> [u8; 172],
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut sent = 0u64;
+        let mut seq = 1u16;
+        let start = Instant::now();
+        let mut tick = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            for (i, port) in ports.iter().enumerate() {
+                let pkt = packet(seq, base + i as u32);
+                if sock.send_to(&pkt, ("127.0.0.1", *port)).is_ok() {
+                    sent += 1;
+                }
+            }
+            seq = seq.wrapping_add(1);
+            tick += 1;
+            let next = start + Duration::from_millis(20) * tick;
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        sent
+    })
+}
+
+/// An RTP packet of A-law noise (speech-like for the DTMF detector: it
+/// is analysed in full, unlike silence).
+fn noise_packet(seq: u16, ssrc: u32) -> [u8; 172] {
+    let mut p = rtp_packet(seq, ssrc);
+    let mut x = u32::from(seq).wrapping_mul(2_654_435_761) ^ ssrc;
+    for b in p[12..].iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
     p
 }
 
@@ -376,8 +442,8 @@ fn receiver(
     (n, h)
 }
 
-fn rtp(n: usize) {
-    let d = bench_box(0..0);
+fn rtp(n: usize, record: bool) {
+    let d = bench_box(0..0, record);
     let p = pid(&d);
     let uas = registered_callee(&d);
     let rss_idle = rss_kb(p);
@@ -451,29 +517,6 @@ fn rtp(n: usize) {
         .collect();
     let stop_tx = Arc::new(AtomicBool::new(false));
     let window = Duration::from_secs(10);
-    let sender = |sock: Arc<UdpSocket>, ports: Vec<u16>, base: u32, stop: Arc<AtomicBool>| {
-        std::thread::spawn(move || {
-            let mut sent = 0u64;
-            let mut seq = 1u16;
-            let start = Instant::now();
-            let mut tick = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                for (i, port) in ports.iter().enumerate() {
-                    let pkt = rtp_packet(seq, base + i as u32);
-                    if sock.send_to(&pkt, ("127.0.0.1", *port)).is_ok() {
-                        sent += 1;
-                    }
-                }
-                seq = seq.wrapping_add(1);
-                tick += 1;
-                let next = start + Duration::from_millis(20) * tick;
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            sent
-        })
-    };
     let ports_on = |k: usize, side_a: bool| -> Vec<u16> {
         calls
             .iter()
@@ -487,12 +530,19 @@ fn rtp(n: usize) {
     let senders: Vec<_> = (0..GEN_SOCKETS)
         .flat_map(|k| {
             [
-                sender(gen_a[k].clone(), ports_on(k, true), 0, stop_tx.clone()),
+                sender(
+                    gen_a[k].clone(),
+                    ports_on(k, true),
+                    0,
+                    stop_tx.clone(),
+                    rtp_packet,
+                ),
                 sender(
                     gen_b[k].clone(),
                     ports_on(k, false),
                     1_000_000,
                     stop_tx.clone(),
+                    rtp_packet,
                 ),
             ]
         })
@@ -526,8 +576,176 @@ fn rtp(n: usize) {
         rss_media as f64 / 1024.0,
         (rss_calls.saturating_sub(rss_idle)) as f64 / calls.len().max(1) as f64,
     );
+    if record {
+        // Recordings close when their calls end: let sipp hang up.
+        let _ = uac.wait(Duration::from_millis(hold_ms) + Duration::from_secs(60));
+        kill(uas);
+        check_recordings(&d, calls.len(), window);
+    } else {
+        kill(uac);
+        kill(uas);
+    }
+}
+
+/// Reads every recording back: frames carrying the bench's value on each
+/// channel, and frames in the media window that did not (gaps: lost or
+/// concealed).
+fn check_recordings(d: &Dering, calls: usize, window: Duration) {
+    let t = Instant::now();
+    let rows = loop {
+        let out = std::process::Command::new(hwtests::dering_bin())
+            .args(["recordings", "--json", "--data-dir"])
+            .arg(d.dir())
+            .output()
+            .unwrap();
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let done = rows.iter().filter(|r| r["state"] == "complete").count();
+        if done >= calls || t.elapsed() > Duration::from_secs(120) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let v = dering_media::g711::Law::Alaw.decode_one(0xa5);
+    let (mut min_frames, mut gaps, mut bytes, mut ms) = (usize::MAX, 0usize, 0u64, 0u64);
+    let mut files = 0;
+    for r in rows.iter().filter(|r| r["state"] == "complete") {
+        let Some(path) = r["path"].as_str() else {
+            continue;
+        };
+        let Ok(mut w) = hound::WavReader::open(path) else {
+            continue;
+        };
+        files += 1;
+        bytes += r["bytes"].as_u64().unwrap_or(0);
+        ms += r["duration_ms"].as_u64().unwrap_or(0);
+        let s: Vec<i16> = w.samples::<i16>().filter_map(Result::ok).collect();
+        for ch in 0..2 {
+            let frames: Vec<bool> = s
+                .chunks(320)
+                .map(|f| f.iter().skip(ch).step_by(2).all(|x| *x == v))
+                .collect();
+            let first = frames.iter().position(|x| *x);
+            let last = frames.iter().rposition(|x| *x);
+            let (Some(a), Some(b)) = (first, last) else {
+                min_frames = 0;
+                continue;
+            };
+            // The latching packet came 0.5 s before the stream: the
+            // window starts with the stream, a second after it.
+            let a = (a + 50).min(b);
+            let good = frames[a..=b].iter().filter(|x| **x).count();
+            min_frames = min_frames.min(good);
+            gaps += (b + 1 - a) - good;
+        }
+    }
+    let per_call_kib_s = bytes as f64 / 1024.0 / (ms as f64 / 1000.0).max(1.0);
+    println!(
+        "|  recorded | {files} of {calls} files complete | fewest full frames in a channel: {min_frames} of about {} | gap frames in all files: {gaps} | about {per_call_kib_s:.0} KiB/s written per call | | | | | |",
+        window.as_millis() / 20 - 25
+    );
+}
+
+// ---- callers in the IVR -------------------------------------------------
+
+/// `n` callers on 137 listening to the menu (prompts from the box) and
+/// sending audio that the DTMF detector analyses, for a 10 s window.
+fn ivr(n: usize) {
+    let d = bench_box(0..0, false);
+    let p = pid(&d);
+    let hold_ms = (n as u64 / 200 + 15) * 1000;
+    let after = format!(
+        "  <pause milliseconds=\"{hold_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        caller_request("BYE", 3)
+    );
+    let sf = scenario(
+        d.dir(),
+        "uac.xml",
+        &[("AFTER_INVITE", &uac_answered_then(&after))],
+    );
+    let mut args = caller_args(&d, &sf);
+    if let Some(i) = args.iter().position(|a| a == "-s") {
+        args[i + 1] = "137".into();
+    }
+    args.extend(local_args());
+    args.extend(
+        [
+            "-r",
+            "200",
+            "-m",
+            &n.to_string(),
+            "-l",
+            &n.to_string(),
+            "-timeout",
+            "300",
+            "-buff_size",
+            BUF,
+        ]
+        .map(String::from),
+    );
+    let uac = Sipp::spawn(d.dir(), &args);
+    let t = Instant::now();
+    let ports = loop {
+        let ports: Vec<u16> = d
+            .query("calls")
+            .iter()
+            .filter(|c| c["state"] == "flow")
+            .map(|c| c["a_port"].as_u64().unwrap() as u16)
+            .collect();
+        if ports.len() >= n || t.elapsed() > Duration::from_secs(n as u64 / 100 + 20) {
+            break ports;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let gens: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
+    for (i, port) in ports.iter().enumerate() {
+        gens[i % GEN_SOCKETS]
+            .send_to(&noise_packet(0, i as u32), ("127.0.0.1", *port))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stop_rx = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> = gens
+        .iter()
+        .map(|s| receiver(s.clone(), stop_rx.clone()))
+        .collect();
+    let stop_tx = Arc::new(AtomicBool::new(false));
+    let window = Duration::from_secs(10);
+    let (c0, t0) = (cpu_ticks(p), Instant::now());
+    let senders: Vec<_> = (0..GEN_SOCKETS)
+        .map(|k| {
+            let mine: Vec<u16> = ports
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % GEN_SOCKETS == k)
+                .map(|(_, p)| *p)
+                .collect();
+            sender(gens[k].clone(), mine, 0, stop_tx.clone(), noise_packet)
+        })
+        .collect();
+    std::thread::sleep(window);
+    let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+    stop_rx.store(true, Ordering::Relaxed);
+    stop_tx.store(true, Ordering::Relaxed);
+    let sent: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
+    let got: u64 = receivers
+        .into_iter()
+        .map(|(n, h)| {
+            h.join().unwrap();
+            n.load(Ordering::Relaxed)
+        })
+        .sum();
+    let secs = window.as_secs_f64() + 0.5;
+    println!(
+        "| {n} | {} | {:.0} | {:.1} | {cores:.2} | {:.3} |",
+        ports.len(),
+        sent as f64 / window.as_secs_f64(),
+        got as f64 / secs / ports.len().max(1) as f64,
+        cores / ports.len().max(1) as f64 * 100.0
+    );
     kill(uac);
-    kill(uas);
 }
 
 // ---- registrations ---------------------------------------------------------
@@ -601,7 +819,7 @@ fn reg() {
     let _ = k.kill();
     let _ = k.wait();
 
-    let d = bench_box(REG_USERS);
+    let d = bench_box(REG_USERS, false);
     let p = pid(&d);
     let rss_before = rss_kb(p);
     let ours = sweep("pbxd (auth, persisted)", &rates, |r| {
