@@ -288,15 +288,24 @@ impl Dering {
     /// Runs a `dering` subcommand against this box's data directory and
     /// parses its JSON lines.
     pub fn query(&self, sub: &str) -> Vec<serde_json::Value> {
-        let mut cmd = Command::new(dering_bin());
-        cmd.arg(sub).arg("--data-dir").arg(self.dir());
         if sub == "cdr" {
-            cmd.arg("--json");
+            self.json_lines(&["cdr", "--json"])
+        } else {
+            self.json_lines(&[sub])
         }
-        let out = cmd.output().unwrap();
+    }
+
+    /// `dering ARGS --data-dir DIR`: its output, one JSON value a line.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = Command::new(dering_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dir())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
-            "dering {sub}: {}",
+            "dering {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout)

@@ -27,16 +27,8 @@ fn press_then_bye(key: &str, before_ms: u32, after_ms: u32) -> String {
 
 /// (node, choice, count) rows of the demo flow's counters at `version`.
 fn counters(d: &Dering, version: i64) -> Vec<(String, String, i64)> {
-    let out = Command::new(dering_bin())
-        .args(["flow-counters", "layanan-pengaduan", "--data-dir"])
-        .arg(d.dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    d.json_lines(&["flow-counters", "layanan-pengaduan"])
+        .into_iter()
         .filter(|v| v["version"] == version)
         .map(|v| {
             (
@@ -46,6 +38,22 @@ fn counters(d: &Dering, version: i64) -> Vec<(String, String, i64)> {
             )
         })
         .collect()
+}
+
+/// `dering publish-flow FILE`: what it said, out and err.
+fn publish(d: &Dering, file: &std::path::Path) -> String {
+    let out = Command::new(dering_bin())
+        .arg("publish-flow")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(d.dir())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn count(rows: &[(String, String, i64)], node: &str, choice: &str) -> i64 {
@@ -128,18 +136,7 @@ fn a_flow_published_mid_call_leaves_that_call_on_its_version() {
     assert!(doc.contains("\"1\": \"officer\""), "the edit applied");
     let file = d.dir().join("v2.json");
     std::fs::write(&file, &doc).unwrap();
-    let out = Command::new(dering_bin())
-        .arg("publish-flow")
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(d.dir())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = publish(&d, &file);
     assert!(text.contains("\"version\":2"), "{text}");
     ok(uac, "caller", &d);
     let v1 = counters(&d, 1);
@@ -155,18 +152,7 @@ fn a_flow_published_mid_call_leaves_that_call_on_its_version() {
     // nothing.
     let bad = doc.replace("\"next\": \"menu\"", "\"next\": \"nowhere\"");
     std::fs::write(&file, bad).unwrap();
-    let out = Command::new(dering_bin())
-        .arg("publish-flow")
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(d.dir())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = publish(&d, &file);
     assert!(text.contains("→ `nowhere`: no such node"), "{text}");
     let flows = d.query("flows");
     assert_eq!(flows[0]["version"], 2, "{flows:?}");

@@ -75,6 +75,16 @@ fn wait_ups_watched(d: &Dering) -> serde_json::Value {
     }
 }
 
+/// Daemon `name`'s entry in a /health document.
+fn daemon<'a>(h: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    h["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("{h}"))
+}
+
 fn answered_call(d: &Dering) -> (hwtests::Sipp, hwtests::Sipp) {
     let uas = callee(d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
     let uac = caller(d, "1001", "1002", &uac_answered_then(&wait_bye()));
@@ -248,12 +258,7 @@ fn upsd_gone_is_an_alarm_not_a_shutdown() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(code, 503, "{h}");
-    let powerd = h["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "powerd")
-        .unwrap_or_else(|| panic!("{h}"));
+    let powerd = daemon(&h, "powerd");
     assert_eq!(powerd["ready"], false, "{h}");
     assert!(
         !powerd["reasons"].as_array().unwrap().is_empty(),
@@ -289,12 +294,7 @@ fn runtime_short_of_eight_hours_is_a_health_warning() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let powerd = h["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "powerd")
-        .unwrap_or_else(|| panic!("{h}"));
+    let powerd = daemon(&h, "powerd");
     let reasons = powerd["reasons"].to_string();
     assert!(
         reasons.contains("2.0 h, under the 8 h required (PWR-1)"),

@@ -32,17 +32,31 @@ fn caller_playing(pcap: &std::path::Path, stay_ms: u32) -> String {
 }
 
 fn recordings(d: &Dering) -> Vec<serde_json::Value> {
-    let out = std::process::Command::new(hwtests::dering_bin())
-        .args(["recordings", "--json", "--data-dir"])
-        .arg(d.dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    d.json_lines(&["recordings", "--json"])
+}
+
+/// A call from 1001 (440 Hz) to 1002 (1000 Hz), each playing its tone for
+/// `TONE_MS`; returns the recording's row once it is closed.
+fn tone_call(d: &Dering) -> serde_json::Value {
+    let dir = d.dir().to_path_buf();
+    let (low, high) = (dir.join("tone440.pcap"), dir.join("tone1000.pcap"));
+    hwtests::pcap::tone(&low, 440.0, TONE_MS);
+    hwtests::pcap::tone(&high, 1000.0, TONE_MS);
+    let uas = callee(d, "1002", &callee_playing(&high));
+    let uac = caller(d, "1001", "1002", &caller_playing(&low, TONE_MS + 1500));
+    ok(uac, "caller", d);
+    ok(uas, "callee", d);
+    let t = std::time::Instant::now();
+    loop {
+        let r = recordings(d);
+        if r.first().is_some_and(|r| r["state"] == "complete")
+            || t.elapsed() > Duration::from_secs(20)
+        {
+            assert_eq!(r.len(), 1, "{r:?}");
+            return r[0].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// One channel's tone: (frequency from zero crossings, seconds present).
@@ -72,26 +86,7 @@ fn tone_in(samples: &[i16]) -> (f64, f64) {
 #[test]
 fn each_party_on_its_own_channel_with_frequency_and_duration_within_one_percent() {
     let d = Dering::start();
-    let dir = d.dir().to_path_buf();
-    let (low, high) = (dir.join("tone440.pcap"), dir.join("tone1000.pcap"));
-    hwtests::pcap::tone(&low, 440.0, TONE_MS);
-    hwtests::pcap::tone(&high, 1000.0, TONE_MS);
-    let uas = callee(&d, "1002", &callee_playing(&high));
-    let uac = caller(&d, "1001", "1002", &caller_playing(&low, TONE_MS + 1500));
-    ok(uac, "caller", &d);
-    ok(uas, "callee", &d);
-    let t = std::time::Instant::now();
-    let rec = loop {
-        let r = recordings(&d);
-        if r.first().is_some_and(|r| r["state"] == "complete")
-            || t.elapsed() > Duration::from_secs(10)
-        {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(rec.len(), 1, "{rec:?}");
-    let r = &rec[0];
+    let r = &tone_call(&d);
     assert_eq!(r["state"], "complete", "{r}");
     assert_eq!(
         (r["caller"].as_str(), r["callee"].as_str()),
@@ -192,23 +187,7 @@ fn mp3_by_policy_then_backed_up_with_a_manifest_that_checks() {
         t.replace("retention_days = 400", "retention_days = 400\nmp3 = true")
     });
     let dir = d.dir().to_path_buf();
-    let (low, high) = (dir.join("tone440.pcap"), dir.join("tone1000.pcap"));
-    hwtests::pcap::tone(&low, 440.0, TONE_MS);
-    hwtests::pcap::tone(&high, 1000.0, TONE_MS);
-    let uas = callee(&d, "1002", &callee_playing(&high));
-    let uac = caller(&d, "1001", "1002", &caller_playing(&low, TONE_MS + 1500));
-    ok(uac, "caller", &d);
-    ok(uas, "callee", &d);
-    let t = std::time::Instant::now();
-    let r = loop {
-        let r = recordings(&d);
-        if r.first().is_some_and(|r| r["state"] == "complete")
-            || t.elapsed() > Duration::from_secs(20)
-        {
-            break r[0].clone();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let r = tone_call(&d);
     let mp3 = std::path::PathBuf::from(r["path"].as_str().unwrap());
     assert_eq!(mp3.extension().unwrap(), "mp3", "{r}");
     assert!(

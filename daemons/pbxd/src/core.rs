@@ -1077,16 +1077,7 @@ impl Core {
             return;
         };
         let b_call_id = b.call_id.clone();
-        self.out.push_back(Output::Media(MediaCmd::Open {
-            call: id,
-            a_port,
-            b_port,
-        }));
-        self.out.push_back(Output::Media(MediaCmd::Remote {
-            call: id,
-            side: Side::A,
-            addr: a_sock,
-        }));
+        self.open_media(id, a_port, b_port, a_sock);
         let parties = CallParties {
             uuid: uuid.clone(),
             caller,
@@ -1180,6 +1171,21 @@ impl Core {
         let b_msg = Message::parse_datagram(&data).ok()?;
         let b_key = self.tx.send_request(now.at, b.peer, b_msg.clone(), data)?;
         Some((b, b_key, b_msg))
+    }
+
+    /// Binds a call's relay ports; the caller's media goes to `a_sock`
+    /// until it is seen coming from elsewhere.
+    fn open_media(&mut self, call: u64, a_port: u16, b_port: u16, a_sock: SocketAddr) {
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call,
+            a_port,
+            b_port,
+        }));
+        self.out.push_back(Output::Media(MediaCmd::Remote {
+            call,
+            side: Side::A,
+            addr: a_sock,
+        }));
     }
 
     /// Starts recording `call` if the policy picks it.

@@ -266,16 +266,7 @@ impl Core {
                 b_live: false,
             },
         );
-        self.out.push_back(Output::Media(MediaCmd::Open {
-            call: id,
-            a_port,
-            b_port,
-        }));
-        self.out.push_back(Output::Media(MediaCmd::Remote {
-            call: id,
-            side: Side::A,
-            addr: a_sock,
-        }));
+        self.open_media(id, a_port, b_port, a_sock);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call: id,
             law,
