@@ -152,6 +152,49 @@ impl Baresip {
         }
     }
 
+    /// Calls `number` on box `d`.
+    pub fn dial(&mut self, d: &Dering, number: &str) {
+        self.command("dial", &format!("sip:{number}@127.0.0.1:{}", d.sip_port));
+    }
+
+    /// Sends `keys` as telephone events, one after the other.
+    pub fn keys(&mut self, keys: &str) {
+        for k in keys.chars() {
+            self.command("sndcode", &k.to_string());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// What this phone heard in its last call (baresip's `sndfile` module
+    /// writes the decoded audio as it plays it, at 8 kHz): the samples,
+    /// once the file is complete.
+    pub fn heard(&self) -> Vec<i16> {
+        let rec = self.dir.join("rec");
+        let t = Instant::now();
+        loop {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&rec)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.retain(|p| p.to_string_lossy().ends_with("-dec.wav"));
+            files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+            if let Some(last) = files.last() {
+                if let Ok(r) = hound::WavReader::open(last) {
+                    let v: Vec<i16> = r.into_samples().filter_map(Result::ok).collect();
+                    if !v.is_empty() {
+                        return v;
+                    }
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "baresip {}: no decoded recording in {}",
+                self.ext,
+                rec.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits for an event of `kind` (e.g. `REGISTER_OK`, `CALL_ESTABLISHED`).
     pub fn wait_event(&mut self, kind: &str, limit: Duration) -> serde_json::Value {
         let t = Instant::now();

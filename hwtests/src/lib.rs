@@ -332,6 +332,20 @@ impl Dering {
         }
     }
 
+    /// Waits until the box lists `n` registrations (a phone may report
+    /// its registration before the box has it stored).
+    pub fn wait_registered(&self, n: usize) -> Vec<serde_json::Value> {
+        let t = Instant::now();
+        loop {
+            let regs = self.query("registrations");
+            if regs.len() >= n {
+                return regs;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "{regs:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The relay's RTP counters of call `uuid`, from the "media" event
     /// pbxd records when the call's media closes (`rtp_from_caller`, ...).
     pub fn media_counts(&self, uuid: &str) -> std::collections::HashMap<String, u64> {

@@ -18,13 +18,7 @@ fn baresip_registers_calls_and_receives_a_call() {
     let mut bob = Baresip::start(&d, "1002", false, &wav_b);
     // baresip may register before its control connection is up, so the
     // box's own view is what we wait on.
-    let t = std::time::Instant::now();
-    let mut regs = d.query("registrations");
-    while regs.len() < 2 {
-        assert!(t.elapsed() < Duration::from_secs(10), "{regs:?}");
-        std::thread::sleep(Duration::from_millis(100));
-        regs = d.query("registrations");
-    }
+    let regs = d.wait_registered(2);
     assert!(
         regs.iter().all(|r| r["user_agent"]
             .as_str()
@@ -33,7 +27,7 @@ fn baresip_registers_calls_and_receives_a_call() {
         "{regs:?}"
     );
 
-    bob.command("dial", &format!("sip:1001@127.0.0.1:{}", d.sip_port));
+    bob.dial(&d, "1001");
     alice.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     bob.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let live = d.query("calls");

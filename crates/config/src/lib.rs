@@ -56,6 +56,76 @@ pub struct Config {
     pub flows: Flows,
     #[serde(default)]
     pub recording: Recording,
+    /// Conference rooms (TEL-6), each a number of its own.
+    #[serde(default, rename = "conference")]
+    pub conferences: Vec<Conference>,
+    /// Live monitoring of calls by supervisors (REC-3).
+    #[serde(default)]
+    pub monitoring: Monitoring,
+}
+
+/// A conference room: callers to `number` are mixed together.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conference {
+    pub number: Spanned<String>,
+    pub name: String,
+    /// Asked for before joining; none: anyone who dials joins.
+    #[serde(default)]
+    pub pin: Option<Spanned<String>>,
+    /// Most parties at once (the room answers "busy" beyond).
+    #[serde(default = "default_room_size")]
+    pub max_parties: usize,
+}
+
+fn default_room_size() -> usize {
+    20
+}
+
+/// Live monitoring (REC-3): a supervisor dials a feature code and the
+/// extension, then a PIN that names them in the call's record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    #[serde(default = "default_listen_code")]
+    pub listen_code: String,
+    #[serde(default = "default_whisper_code")]
+    pub whisper_code: String,
+    #[serde(default = "default_barge_code")]
+    pub barge_code: String,
+    #[serde(default, rename = "supervisor")]
+    pub supervisors: Vec<Supervisor>,
+}
+
+fn default_listen_code() -> String {
+    "*90".into()
+}
+
+fn default_whisper_code() -> String {
+    "*91".into()
+}
+
+fn default_barge_code() -> String {
+    "*92".into()
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            listen_code: default_listen_code(),
+            whisper_code: default_whisper_code(),
+            barge_code: default_barge_code(),
+            supervisors: Vec::new(),
+        }
+    }
+}
+
+/// Someone allowed to monitor calls; the PIN identifies them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Supervisor {
+    pub name: String,
+    pub pin: Spanned<String>,
 }
 
 /// Call recording (REC-1, REC-2, REC-5).
@@ -317,6 +387,16 @@ pub struct Extension {
     pub digest_algorithms: Option<Spanned<Vec<String>>>,
 }
 
+/// A PIN: 4 to 12 digits.
+fn check_pin(pin: &Spanned<String>, key: &str) -> Result<(), String> {
+    let p = pin.get_ref();
+    if (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("key `{key}`: a PIN is 4 to 12 digits"))
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -408,6 +488,48 @@ impl Config {
                 return Err(invalid(
                     d.number.span().start,
                     format!("key `did.number`: {n} is used twice"),
+                ));
+            }
+        }
+        for c in &cfg.conferences {
+            let n = c.number.get_ref();
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+                return Err(invalid(
+                    c.number.span().start,
+                    format!("key `conference.number`: {n:?} is not a number"),
+                ));
+            }
+            if cfg.extensions.iter().any(|e| e.number.get_ref() == n) || !seen.insert(n.clone()) {
+                return Err(invalid(
+                    c.number.span().start,
+                    format!("key `conference.number`: {n} is used twice"),
+                ));
+            }
+            if let Some(pin) = &c.pin {
+                check_pin(pin, "conference.pin").map_err(|m| invalid(pin.span().start, m))?;
+            }
+        }
+        let mut pins = std::collections::HashSet::new();
+        for s in &cfg.monitoring.supervisors {
+            check_pin(&s.pin, "monitoring.supervisor.pin")
+                .map_err(|m| invalid(s.pin.span().start, m))?;
+            if !pins.insert(s.pin.get_ref().clone()) {
+                return Err(invalid(
+                    s.pin.span().start,
+                    "key `monitoring.supervisor.pin`: two supervisors share a PIN".into(),
+                ));
+            }
+        }
+        let m = &cfg.monitoring;
+        for (key, code) in [
+            ("listen_code", &m.listen_code),
+            ("whisper_code", &m.whisper_code),
+            ("barge_code", &m.barge_code),
+        ] {
+            if !code.starts_with('*') || code.len() < 2 {
+                return Err(invalid(
+                    0,
+                    format!("key `monitoring.{key}`: {code:?} must start with * and have a digit"),
                 ));
             }
         }
@@ -609,6 +731,41 @@ mod tests {
             Some(AgentxAddr::Unix("/var/agentx/master".into()))
         );
         assert_eq!(AgentxAddr::parse("udp:1.2.3.4:5"), None);
+    }
+
+    /// TEL-6, REC-3: rooms and supervisors; bad PINs and clashing numbers
+    /// are named with their line.
+    #[test]
+    fn conference_rooms_and_supervisors() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.conferences.len(), 2);
+        assert_eq!(
+            c.conferences[1].pin.as_ref().map(|p| p.get_ref().as_str()),
+            Some("2468")
+        );
+        assert_eq!(c.monitoring.supervisors.len(), 1);
+        assert_eq!(c.monitoring.listen_code, "*90");
+        for (from, to, key) in [
+            ("pin = \"2468\"", "pin = \"24a8\"", "conference.pin"),
+            (
+                "pin = \"1357\"",
+                "pin = \"13\"",
+                "monitoring.supervisor.pin",
+            ),
+            (
+                "number = \"8000\"",
+                "number = \"1001\"",
+                "conference.number",
+            ),
+        ] {
+            let text = DEFAULT_TOML.replace(from, to);
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            let line = line_containing(&text, to);
+            assert!(e.starts_with(&format!("f.toml:{line}: key `{key}`")), "{e}");
+        }
+        let text = DEFAULT_TOML.replace("[monitoring]", "[monitoring]\nspy_code = \"*99\"");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("spy_code"), "{e}");
     }
 
     #[test]

@@ -138,22 +138,8 @@ impl Detector {
         }
     }
 
-    /// The windowed DFT at `freq`, as (re, im).
-    fn dft(&self, x: &[f64], freq: f64) -> (f64, f64) {
-        let w = 2.0 * PI * freq / RATE;
-        // Goertzel, then the complex value from the last two states.
-        let coeff = 2.0 * w.cos();
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for v in x {
-            let s0 = v + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        (s1 - s2 * w.cos(), s2 * w.sin())
-    }
-
     fn magnitude(&self, x: &[f64], freq: f64) -> f64 {
-        let (re, im) = self.dft(x, freq);
+        let (re, im) = dft(x, freq);
         (re * re + im * im).sqrt()
     }
 
@@ -244,6 +230,33 @@ impl Detector {
 }
 
 /// The two frequencies of `key`, if it is a DTMF key.
+/// The DFT of 8 kHz samples `x` at `freq` (any frequency, not only a
+/// bin's), as (re, im): Goertzel, then the complex value from the last two
+/// states.
+fn dft(x: &[f64], freq: f64) -> (f64, f64) {
+    let w = 2.0 * PI * freq / RATE;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for v in x {
+        let s0 = v + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 - s2 * w.cos(), s2 * w.sin())
+}
+
+/// The amplitude of the sine at `freq` in 8 kHz `samples` (a full-scale
+/// sine gives about 32767): how tests and measurements tell what a party
+/// hears.
+pub fn tone_amplitude(samples: &[i16], freq: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let x: Vec<f64> = samples.iter().map(|s| f64::from(*s)).collect();
+    let (re, im) = dft(&x, freq);
+    2.0 * (re * re + im * im).sqrt() / x.len() as f64
+}
+
 pub fn frequencies(key: char) -> Option<(f64, f64)> {
     let key = key.to_ascii_uppercase();
     KEYS.iter().enumerate().find_map(|(r, row)| {
@@ -276,6 +289,17 @@ pub fn generate(key: char, ms: u32, dbm0: f64, deviation: f64, twist_db: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tone_amplitude_finds_a_sine_and_not_its_neighbour() {
+        let x: Vec<i16> = (0..8000)
+            .map(|i| (10_000.0 * (2.0 * PI * 440.0 * f64::from(i) / RATE).sin()) as i16)
+            .collect();
+        let a = tone_amplitude(&x, 440.0);
+        assert!((a - 10_000.0).abs() < 100.0, "{a}");
+        assert!(tone_amplitude(&x, 1000.0) < 50.0);
+        assert_eq!(tone_amplitude(&[], 440.0), 0.0);
+    }
 
     fn detect(x: &[i16]) -> Vec<char> {
         let mut d = Detector::new();

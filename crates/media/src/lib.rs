@@ -8,6 +8,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod jitter;
+pub mod mix;
 pub mod prompts;
 pub mod resample;
 pub mod rfc4733;

@@ -177,6 +177,12 @@ mod tests {
             "queue_position",
             "expected_wait",
             "minutes",
+            "enter_pin",
+            "wrong_pin",
+            "conference_join",
+            "conference_alone",
+            "conference_full",
+            "not_in_call",
         ] {
             for lang in [Lang::Id, Lang::En] {
                 let a = p

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::config::Config;
 
 mod ivr;
+mod rooms;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
@@ -61,11 +62,26 @@ impl Side {
 /// Commands for the media relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCmd {
-    /// Bind `a_port`/`b_port` (RTP, +1 for RTCP) and relay between them.
+    /// Bind `a_port`/`b_port` (RTP, +1 for RTCP) and relay between them,
+    /// on the relay thread of `group` (calls that mix share a group).
     Open {
         call: u64,
         a_port: u16,
         b_port: u16,
+        group: u64,
+    },
+    /// Leg `side` of `call` joins mixing room `room` (or changes its role
+    /// there); roles name legs by [`leg_key`].
+    Join {
+        room: u64,
+        call: u64,
+        side: Side,
+        law: dering_media::g711::Law,
+        role: dering_media::mix::Role<u64>,
+    },
+    /// Both legs of `call` leave their room.
+    Leave {
+        call: u64,
     },
     /// Where a leg's media goes until packets from it are seen (latching).
     Remote {
@@ -110,6 +126,15 @@ pub enum MediaCmd {
         callee: String,
         at_ms: i64,
     },
+}
+
+/// One number for one leg of one call, as mixing rooms name their members.
+pub fn leg_key(call: u64, side: Side) -> u64 {
+    (call << 1)
+        | match side {
+            Side::A => 0,
+            Side::B => 1,
+        }
 }
 
 /// What the core asks of its shell.
@@ -203,6 +228,13 @@ struct Call {
     flow: Option<Box<ivr::FlowLeg>>,
     /// Whether a B leg exists (a flow call has none until it connects).
     b_live: bool,
+    /// The relay thread group: the call's id, or the room it mixes in.
+    group: u64,
+    /// The extension a flow is ringing, then the one it connected.
+    ringing_member: Option<String>,
+    connected: Option<String>,
+    /// A conference room or a supervisor's monitoring, answered here.
+    feature: Option<Box<rooms::FeatureLeg>>,
 }
 
 /// How a call ended, for its record.
@@ -398,6 +430,8 @@ pub struct Core {
     intake_closed: Option<u32>,
     /// Call flows and the numbers they answer (IVR).
     flows: ivr::Flows,
+    /// Conference rooms and live monitoring.
+    rooms: rooms::Rooms,
     /// Share of answered calls recorded (REC-1).
     record_percent: u8,
     out: VecDeque<Output>,
@@ -471,6 +505,7 @@ impl Core {
             next_sweep: None,
             intake_closed: None,
             flows: ivr::Flows::new(cfg),
+            rooms: rooms::Rooms::new(cfg),
             record_percent: cfg.recording.percent,
             out: VecDeque::new(),
         }
@@ -667,6 +702,7 @@ impl Core {
             self.tx.poll_timeout(),
             self.next_sweep,
             self.next_flow_timer(),
+            self.next_feature_timer(),
         ]
         .into_iter()
         .flatten()
@@ -677,6 +713,7 @@ impl Core {
         self.tx.handle_timeout(now.at);
         self.drain_tx(now);
         self.flow_timers(now);
+        self.feature_timers(now);
         if self.next_sweep.is_none_or(|s| s <= now.at) {
             self.next_sweep = Some(now.at + SWEEP_EVERY);
             self.sweep(now);
@@ -1003,6 +1040,10 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
+        if let Some(feature) = self.rooms.classify(&callee) {
+            self.start_feature_call(now, peer, key, req, caller, callee, feature);
+            return;
+        }
         if self.flows.answers(&callee) {
             self.start_flow_call(now, peer, key, req, caller, callee);
             return;
@@ -1077,7 +1118,7 @@ impl Core {
             return;
         };
         let b_call_id = b.call_id.clone();
-        self.open_media(id, a_port, b_port, a_sock);
+        self.open_media(id, a_port, b_port, a_sock, id);
         let parties = CallParties {
             uuid: uuid.clone(),
             caller,
@@ -1125,6 +1166,10 @@ impl Core {
                 sdp_version: 1,
                 flow: None,
                 b_live: true,
+                group: id,
+                ringing_member: None,
+                connected: None,
+                feature: None,
             },
         );
     }
@@ -1175,11 +1220,12 @@ impl Core {
 
     /// Binds a call's relay ports; the caller's media goes to `a_sock`
     /// until it is seen coming from elsewhere.
-    fn open_media(&mut self, call: u64, a_port: u16, b_port: u16, a_sock: SocketAddr) {
+    fn open_media(&mut self, call: u64, a_port: u16, b_port: u16, a_sock: SocketAddr, group: u64) {
         self.out.push_back(Output::Media(MediaCmd::Open {
             call,
             a_port,
             b_port,
+            group,
         }));
         self.out.push_back(Output::Media(MediaCmd::Remote {
             call,
@@ -1555,6 +1601,7 @@ impl Core {
     /// Removes the call and returns its closing record.
     fn finish(&mut self, now: Now, call: u64, ending: Ending) -> Option<Op> {
         let c = self.calls.remove(&call)?;
+        self.call_gone(now, &c);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);

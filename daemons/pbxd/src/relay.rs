@@ -20,7 +20,10 @@ use std::thread::JoinHandle;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
-use crate::core::Side;
+use dering_media::g711::Law;
+use dering_media::mix::{Mixer, Role};
+
+use crate::core::{leg_key, Side};
 use crate::endpoint::{parse_rtp, LocalMedia, MediaEvent};
 use crate::recorder::RecMsg;
 
@@ -150,6 +153,60 @@ enum Command {
         call: u64,
         sink: mpsc::SyncSender<RecMsg>,
     },
+    /// Leg `side` of `call` joins (or changes its role in) mixing room
+    /// `room`, talking `law`.
+    Join {
+        room: u64,
+        call: u64,
+        side: usize,
+        law: Law,
+        role: Role<u64>,
+    },
+    /// Both legs of `call` leave whatever room they are in.
+    Leave {
+        call: u64,
+    },
+}
+
+/// A mixing room on its relay thread: the mixer and, for each leg that
+/// hears the mix, its own outgoing RTP stream.
+#[derive(Default)]
+struct Room {
+    mixer: Mixer<u64>,
+    outs: HashMap<u64, MixOut>,
+    next: Option<std::time::Instant>,
+}
+
+/// The RTP stream the box sends a leg that hears a mix.
+struct MixOut {
+    law: Law,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+}
+
+impl MixOut {
+    fn new(law: Law) -> MixOut {
+        let seed: u32 = rand::random();
+        MixOut {
+            law,
+            ssrc: seed,
+            seq: (seed >> 16) as u16,
+            timestamp: seed.rotate_left(7),
+        }
+    }
+
+    fn packet(&mut self, frame: &[i16]) -> Vec<u8> {
+        let mut pkt = Vec::with_capacity(12 + frame.len());
+        pkt.extend_from_slice(&[0x80, self.law.payload_type()]);
+        pkt.extend_from_slice(&self.seq.to_be_bytes());
+        pkt.extend_from_slice(&self.timestamp.to_be_bytes());
+        pkt.extend_from_slice(&self.ssrc.to_be_bytes());
+        self.law.encode(frame, &mut pkt);
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(frame.len() as u32);
+        pkt
+    }
 }
 
 /// A recorded call on its relay thread: each leg through a jitter buffer,
@@ -216,6 +273,8 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     legs: HashMap<u64, [Arc<Leg>; 2]>,
+    /// The thread each call is on: calls that mix together share one.
+    worker_of: HashMap<u64, usize>,
     recorder: Option<RecorderCtx>,
 }
 
@@ -269,13 +328,16 @@ impl Relay {
             threads: handles,
             stop,
             legs: HashMap::new(),
+            worker_of: HashMap::new(),
             recorder: None,
         })
     }
 
     /// Binds the four sockets of a call (RTP and RTCP per leg) and hands
-    /// them to a relay thread.
-    pub fn open(&mut self, call: u64, a_port: u16, b_port: u16) -> std::io::Result<()> {
+    /// them to a relay thread: the thread of `group`, so that calls that
+    /// will mix together (a conference room, a call and its supervisor)
+    /// are on one thread and mixing needs no lock.
+    pub fn open(&mut self, call: u64, a_port: u16, b_port: u16, group: u64) -> std::io::Result<()> {
         let bind = |port: u16| -> std::io::Result<UdpSocket> {
             let s = UdpSocket::bind(SocketAddr::new(self.ip, port))?;
             s.set_nonblocking(true)?;
@@ -289,8 +351,9 @@ impl Relay {
         ];
         let legs = [Arc::new(Leg::default()), Arc::new(Leg::default())];
         self.legs.insert(call, legs.clone());
-        let worker = &self.workers[(call as usize) % self.workers.len()];
-        worker
+        let n = (group as usize) % self.workers.len();
+        self.worker_of.insert(call, n);
+        self.workers[n]
             .send(Command::Open { call, socks, legs })
             .map_err(|_| std::io::Error::other("relay thread stopped"))
     }
@@ -316,8 +379,29 @@ impl Relay {
     }
 
     fn send(&self, call: u64, cmd: Command) {
-        let worker = &self.workers[(call as usize) % self.workers.len()];
-        let _ = worker.send(cmd);
+        if let Some(w) = self.worker_of.get(&call).and_then(|n| self.workers.get(*n)) {
+            let _ = w.send(cmd);
+        }
+    }
+
+    /// Leg `side` of `call` joins mixing room `room` with `role` (leg keys
+    /// from [`leg_key`]), or changes its role there.
+    pub fn join(&mut self, room: u64, call: u64, side: Side, law: Law, role: Role<u64>) {
+        self.send(
+            call,
+            Command::Join {
+                room,
+                call,
+                side: idx(side),
+                law,
+                role,
+            },
+        );
+    }
+
+    /// Both legs of `call` leave their room and relay directly again.
+    pub fn leave(&mut self, call: u64) {
+        self.send(call, Command::Leave { call });
     }
 
     /// Ends the caller's leg at a local endpoint (a flow).
@@ -403,6 +487,7 @@ impl Relay {
         let stats = self.stats(call);
         self.legs.remove(&call);
         self.send(call, Command::Close { call });
+        self.worker_of.remove(&call);
         stats
     }
 }
@@ -431,6 +516,31 @@ fn date_dir(day: i64) -> String {
     format!("{y:04}/{m:02}/{d:02}")
 }
 
+const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Takes both legs of `call` out of their room; an empty room goes.
+fn leave_room(
+    rooms: &mut HashMap<u64, Room>,
+    leg_room: &mut HashMap<u64, u64>,
+    listeners: &mut HashMap<u64, Box<LocalMedia>>,
+    call: u64,
+) {
+    listeners.remove(&call);
+    for side in [Side::A, Side::B] {
+        let key = leg_key(call, side);
+        let Some(id) = leg_room.remove(&key) else {
+            continue;
+        };
+        if let Some(room) = rooms.get_mut(&id) {
+            room.mixer.leave(key);
+            room.outs.remove(&key);
+            if room.mixer.is_empty() {
+                rooms.remove(&id);
+            }
+        }
+    }
+}
+
 /// One relay thread: waits on its sockets, forwards, applies commands.
 fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, notify: Notify) {
     // Endpoints by epoll token; calls by id with their tokens.
@@ -441,6 +551,13 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     let mut recordings: HashMap<u64, Recording> = HashMap::new();
     // Held legs hearing music: call → (leg index, player).
     let mut held: HashMap<u64, (usize, Box<LocalMedia>)> = HashMap::new();
+    // Mixing rooms, the room of each leg in one (by leg key), and the key
+    // listeners of calls whose caller mixes but still uses keys.
+    let mut rooms: HashMap<u64, Room> = HashMap::new();
+    let mut leg_room: HashMap<u64, u64> = HashMap::new();
+    let mut listeners: HashMap<u64, Box<LocalMedia>> = HashMap::new();
+    let mut mixed: Vec<(u64, [i16; dering_media::FRAME_8K])> = Vec::new();
+    let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_8K);
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut media_events: Vec<MediaEvent> = Vec::new();
     let mut next_token = 1u64;
@@ -489,6 +606,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Close { call } => {
                     locals.remove(&call);
                     held.remove(&call);
+                    leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
                     if let Some(r) = recordings.remove(&call) {
                         if r.dropped > 0 {
                             tracing::warn!(
@@ -540,6 +658,34 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Record { call, sink } => {
                     recordings.insert(call, Recording::new(sink));
                 }
+                Command::Join {
+                    room,
+                    call,
+                    side,
+                    law,
+                    role,
+                } => {
+                    let key = leg_key(call, if side == 0 { Side::A } else { Side::B });
+                    if leg_room.get(&key).is_some_and(|r| *r != room) {
+                        leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
+                    }
+                    // A caller the box answered stops hearing prompts; its
+                    // keys are still listened for.
+                    if let Some(m) = locals.remove(&call) {
+                        listeners.insert(call, m);
+                    }
+                    let r = rooms.entry(room).or_default();
+                    r.mixer.join(key, role);
+                    if role.hears {
+                        r.outs.entry(key).or_insert_with(|| MixOut::new(law));
+                    } else {
+                        r.outs.remove(&key);
+                    }
+                    leg_room.insert(key, room);
+                }
+                Command::Leave { call } => {
+                    leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
+                }
             }
         }
         // Local endpoints: what is due now leaves from the caller's socket.
@@ -576,6 +722,40 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     }
                 }
                 packets.clear();
+            }
+        }
+        if !rooms.is_empty() {
+            let now = std::time::Instant::now();
+            for room in rooms.values_mut() {
+                let due = *room.next.get_or_insert(now);
+                // After a stall, restart the clock rather than send a burst.
+                let mut at = if now.duration_since(due) > FRAME * 5 {
+                    now
+                } else {
+                    due
+                };
+                while at <= now {
+                    mixed.clear();
+                    room.mixer.mix(&mut mixed);
+                    for (key, frame) in &mixed {
+                        let (Some(out), Some(ep)) = (
+                            room.outs.get_mut(key),
+                            calls
+                                .get(&(key >> 1))
+                                .and_then(|t| endpoints.get(&t[(key & 1) as usize])),
+                        ) else {
+                            continue;
+                        };
+                        let pkt = out.packet(frame);
+                        if let Some(dst) = ep.from.rtp_to.get() {
+                            if ep.sock.send_to(&pkt, dst).is_ok() {
+                                ep.from.delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    at += FRAME;
+                }
+                room.next = Some(at);
             }
         }
         for e in media_events.drain(..) {
@@ -618,6 +798,29 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
             if latch.get() != Some(src) {
                 latch.set(src);
             }
+            // A leg in a room is heard through the mixer.
+            let key = leg_key(ep.call, if ep.side == 0 { Side::A } else { Side::B });
+            let partner = key ^ 1;
+            let mut partner_hears_mix = false;
+            if let Some(room) = leg_room.get(&key).and_then(|r| rooms.get_mut(r)) {
+                partner_hears_mix = room.mixer.hears(partner);
+                if !ep.rtcp {
+                    let now = std::time::Instant::now();
+                    if let Some(rtp) = parse_rtp(&buf[..len]) {
+                        if let Some(law) = Law::from_payload_type(rtp.pt) {
+                            pcm.clear();
+                            law.decode(rtp.payload, &mut pcm);
+                            room.mixer
+                                .push(key, now, rtp.seq, rtp.timestamp, pcm.clone());
+                        }
+                    }
+                    if let Some(m) = listeners.get_mut(&ep.call).filter(|_| ep.a_rtp) {
+                        m.on_rtp(now, &buf[..len], &mut media_events);
+                    }
+                }
+            } else if let Some(room) = leg_room.get(&partner).and_then(|r| rooms.get(r)) {
+                partner_hears_mix = room.mixer.hears(partner);
+            }
             // A caller in a flow talks to the box, not to a callee.
             if let Some(m) = locals.get_mut(&ep.call) {
                 if ep.a_rtp {
@@ -630,8 +833,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     r.on_rtp(ep.side, std::time::Instant::now(), &buf[..len]);
                 }
             }
-            // The holder's packets do not reach a leg hearing music.
-            if held.get(&ep.call).is_some_and(|(side, _)| *side != ep.side) {
+            // The holder's packets do not reach a leg hearing music, nor a
+            // leg hearing a mix (the mix carries them).
+            if held.get(&ep.call).is_some_and(|(side, _)| *side != ep.side) || partner_hears_mix {
                 continue;
             }
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
@@ -699,7 +903,7 @@ mod tests {
     fn forwards_both_ways_and_latches() {
         let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
         let (pa, pb) = (free_even_port(), free_even_port());
-        relay.open(7, pa, pb).unwrap();
+        relay.open(7, pa, pb, 7).unwrap();
         let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sdp_b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let phone_b = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -440,8 +440,9 @@ async fn flush(
                     call,
                     a_port,
                     b_port,
+                    group,
                 } => {
-                    if let Err(e) = relay.open(call, a_port, b_port) {
+                    if let Err(e) = relay.open(call, a_port, b_port, group) {
                         tracing::error!(error = %e, call, "cannot bind media ports");
                         core.media_failed(now(), call);
                     }
@@ -461,6 +462,14 @@ async fn flush(
                     interruptible,
                 } => relay.play(call, audio, interruptible),
                 MediaCmd::StopPlay { call } => relay.stop_playing(call),
+                MediaCmd::Join {
+                    room,
+                    call,
+                    side,
+                    law,
+                    role,
+                } => relay.join(room, call, side, law, role),
+                MediaCmd::Leave { call } => relay.leave(call),
                 MediaCmd::Bridge { call } => relay.bridge(call),
                 MediaCmd::Hold {
                     call,

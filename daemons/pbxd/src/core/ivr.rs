@@ -180,13 +180,47 @@ impl Core {
             self.respond(now, key, &req, 480, vec![]);
             return;
         };
+        let Some(id) = self.answer_here(now, peer, key, req, caller, number, flow_name, None)
+        else {
+            return;
+        };
+        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
+        if let Some(c) = self.calls.get_mut(&id) {
+            tracing::info!(call = id, uuid = %c.parties.uuid, version, "call answered by a flow");
+            c.flow = Some(Box::new(FlowLeg {
+                session,
+                timer: None,
+                members: VecDeque::new(),
+            }));
+        }
+        self.apply_flow(now, id, actions);
+    }
+
+    /// Answers a call at the box (a flow, a conference room, a
+    /// supervisor's feature code): ports, the media on the relay thread of
+    /// `group` (the call's own by default) ending at a local endpoint, and
+    /// the 200 once the call's start and answer are committed. `label`
+    /// names what answered in the record. Returns the call's id, or `None`
+    /// when the caller was refused (and answered so).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn answer_here(
+        &mut self,
+        now: Now,
+        peer: Peer,
+        key: &str,
+        req: Message,
+        caller: String,
+        number: String,
+        label: String,
+        group: Option<u64>,
+    ) -> Option<u64> {
         let Ok(offer) = AudioSdp::parse(&req.body) else {
             self.respond(now, key, &req, 488, vec![]);
-            return;
+            return None;
         };
         let (Some(formats), Ok(a_sock)) = (answer_formats(&offer), offer.addr_port()) else {
             self.respond(now, key, &req, 488, vec![]);
-            return;
+            return None;
         };
         let law = if formats[0].name == "PCMU" {
             Law::Ulaw
@@ -197,7 +231,7 @@ impl Core {
         let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
             tracing::error!("RTP port range exhausted");
             self.respond(now, key, &req, 503, vec![]);
-            return;
+            return None;
         };
         let id = self.next_call;
         self.next_call += 1;
@@ -209,7 +243,7 @@ impl Core {
             caller,
             caller_name,
             callee: number,
-            callee_name: Some(flow_name.clone()),
+            callee_name: Some(label),
             start_ms: now.wall_ms,
             answer_ms: Some(now.wall_ms),
         };
@@ -220,11 +254,8 @@ impl Core {
             %uuid,
             from = %dering_daemon::redact::number(&parties.caller),
             to = %parties.callee,
-            flow = %flow_name,
-            version,
-            "call answered by a flow"
+            "call answered by the box"
         );
-        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
         self.by_a_key.insert(key.to_string(), id);
         self.a_invites.insert(key.to_string(), req.clone());
@@ -238,6 +269,7 @@ impl Core {
             cseq: 1,
             peer,
         };
+        let group = group.unwrap_or(id);
         self.calls.insert(
             id,
             Call {
@@ -258,15 +290,15 @@ impl Core {
                 no_answer_at: now.at,
                 reinvite: None,
                 sdp_version: 1,
-                flow: Some(Box::new(FlowLeg {
-                    session,
-                    timer: None,
-                    members: VecDeque::new(),
-                })),
+                flow: None,
                 b_live: false,
+                group,
+                ringing_member: None,
+                connected: None,
+                feature: None,
             },
         );
-        self.open_media(id, a_port, b_port, a_sock);
+        self.open_media(id, a_port, b_port, a_sock, group);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call: id,
             law,
@@ -285,12 +317,18 @@ impl Core {
                 data,
             );
         }
-        self.apply_flow(now, id, actions);
+        Some(id)
     }
 
     /// A key or the end of playback from a call's local endpoint.
     pub fn handle_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
         use crate::endpoint::MediaEvent;
+        let (MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call }) = event;
+        if self.calls.get(&call).is_some_and(|c| c.feature.is_some()) {
+            self.feature_media_event(now, event);
+            self.drain_tx(now);
+            return;
+        }
         let t = self.flows.local_time(now);
         let (call, actions) = match event {
             MediaEvent::Digit { call, key } => {
@@ -417,7 +455,7 @@ impl Core {
 
     /// Prompts in `lang`, falling back to the other language for any the
     /// deployment only recorded in one.
-    fn resolve_prompts(&self, lang: Lang, names: &[String]) -> Vec<Arc<[i16]>> {
+    pub(super) fn resolve_prompts(&self, lang: Lang, names: &[String]) -> Vec<Arc<[i16]>> {
         let other = match lang {
             Lang::Id => Lang::En,
             Lang::En => Lang::Id,
@@ -500,6 +538,7 @@ impl Core {
             c.b_got_provisional = false;
             c.b_ack = None;
             c.b_live = true;
+            c.ringing_member = Some(member.clone());
             c.no_answer_at = now.at + no_answer;
             let uuid = c.parties.uuid.clone();
             self.clients.insert(b_key, ClientPurpose::BInvite(call));
@@ -568,6 +607,7 @@ impl Core {
         }
         c.b_ack = ack;
         c.state = CallState::Answered;
+        c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {
             f.session.on_connected();
             f.timer = None;

@@ -1,0 +1,686 @@
+//! Conference rooms (TEL-2, TEL-6) and live monitoring (REC-3): calls the
+//! box answers and then mixes on the relay.
+//!
+//! A conference room is a number: its callers give the room's PIN if it
+//! has one, hear that they are joining, and are mixed together, each
+//! hearing everyone but themselves.
+//!
+//! A supervisor dials a feature code and an extension (`*90` listen, `*91`
+//! whisper, `*92` barge in, then e.g. `1003`), from any phone, and gives
+//! their PIN. The extension's call gets a mixing room of its own: its two
+//! legs and the supervisor. Listening leaves the two parties' direct path
+//! alone; whispering sends the officer the mix of caller and supervisor;
+//! barging in mixes all three. While monitoring, keys 4, 5 and 6 switch
+//! between the three (the keys Asterisk's ChanSpy users know). Each
+//! monitoring is written to the watched call's events with the
+//! supervisor's name, so a call's record says who listened.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dering_media::g711::Law;
+use dering_media::mix::{Audience, Role};
+use dering_media::speech::Lang;
+use dering_sip::transaction::Peer;
+use dering_sip::Message;
+use dering_store::{Disposition, Op};
+
+use super::{leg_key, Call, CallState, Core, Ending, MediaCmd, Now, Output, Side};
+use crate::config::Config;
+
+/// Mixing room ids: conference rooms count up from here, a monitored
+/// call's room is this bit over its call id.
+const CONFERENCE_ROOM: u64 = 1 << 47;
+const MONITOR_ROOM: u64 = 1 << 48;
+/// How long a caller has to enter a PIN before being asked again.
+const PIN_WAIT: Duration = Duration::from_secs(10);
+const PIN_TRIES: u8 = 3;
+
+/// What a supervisor does to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Listen,
+    Whisper,
+    Barge,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Listen => "listen",
+            Mode::Whisper => "whisper",
+            Mode::Barge => "barge",
+        }
+    }
+}
+
+/// What a number the box answers this way asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Feature {
+    Conference { number: String },
+    Monitor { mode: Mode, extension: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Collecting the PIN.
+    Pin,
+    /// Hearing "you are joining": joins when the prompt ends.
+    Announcing,
+    /// Mixing.
+    Joined,
+    /// Hearing a last prompt: hung up when it ends.
+    Goodbye,
+}
+
+/// The feature part of a call.
+#[derive(Debug)]
+pub(super) struct FeatureLeg {
+    feature: Feature,
+    stage: Stage,
+    digits: String,
+    tries: u8,
+    timer: Option<Instant>,
+    law: Law,
+    /// Monitoring: who gave the PIN, and the call and leg (the officer's)
+    /// watched.
+    supervisor: Option<String>,
+    target: Option<(u64, Side)>,
+}
+
+#[derive(Debug)]
+struct RoomConfig {
+    name: String,
+    pin: Option<String>,
+    max_parties: usize,
+}
+
+/// A room with callers in it (joined or giving the PIN).
+#[derive(Debug)]
+struct LiveRoom {
+    id: u64,
+    members: Vec<u64>,
+}
+
+/// The box's conference rooms, monitoring codes and supervisors.
+#[derive(Debug)]
+pub(super) struct Rooms {
+    rooms: HashMap<String, RoomConfig>,
+    live: HashMap<String, LiveRoom>,
+    codes: [(String, Mode); 3],
+    /// (name, PIN).
+    supervisors: Vec<(String, String)>,
+    next_room: u64,
+}
+
+impl Rooms {
+    pub(super) fn new(cfg: &Config) -> Rooms {
+        let m = &cfg.monitoring;
+        Rooms {
+            rooms: cfg
+                .conferences
+                .iter()
+                .map(|c| {
+                    (
+                        c.number.get_ref().clone(),
+                        RoomConfig {
+                            name: c.name.clone(),
+                            pin: c.pin.as_ref().map(|p| p.get_ref().clone()),
+                            max_parties: c.max_parties.max(2),
+                        },
+                    )
+                })
+                .collect(),
+            live: HashMap::new(),
+            codes: [
+                (m.listen_code.clone(), Mode::Listen),
+                (m.whisper_code.clone(), Mode::Whisper),
+                (m.barge_code.clone(), Mode::Barge),
+            ],
+            supervisors: m
+                .supervisors
+                .iter()
+                .map(|s| (s.name.clone(), s.pin.get_ref().clone()))
+                .collect(),
+            next_room: CONFERENCE_ROOM,
+        }
+    }
+
+    /// Whether `number` is a room or a monitoring code with an extension.
+    pub(super) fn classify(&self, number: &str) -> Option<Feature> {
+        if self.rooms.contains_key(number) {
+            return Some(Feature::Conference {
+                number: number.to_string(),
+            });
+        }
+        self.codes.iter().find_map(|(code, mode)| {
+            let ext = number.strip_prefix(code.as_str())?;
+            (!ext.is_empty() && ext.bytes().all(|b| b.is_ascii_digit())).then(|| Feature::Monitor {
+                mode: *mode,
+                extension: ext.to_string(),
+            })
+        })
+    }
+}
+
+fn law_of(codec: Option<&str>) -> Law {
+    match codec {
+        Some("PCMU") => Law::Ulaw,
+        _ => Law::Alaw,
+    }
+}
+
+impl Core {
+    /// A call to a conference room or a monitoring code: answer it here.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_feature_call(
+        &mut self,
+        now: Now,
+        peer: Peer,
+        key: &str,
+        req: Message,
+        caller: String,
+        number: String,
+        feature: Feature,
+    ) {
+        let (group, label) = match &feature {
+            Feature::Conference { number } => {
+                let Some(cfg) = self.rooms.rooms.get(number) else {
+                    return;
+                };
+                let name = cfg.name.clone();
+                let max = cfg.max_parties;
+                if self
+                    .rooms
+                    .live
+                    .get(number)
+                    .is_some_and(|r| r.members.len() >= max)
+                {
+                    tracing::info!(room = %number, "conference full");
+                    self.respond(now, key, &req, 486, vec![]);
+                    return;
+                }
+                let next = self.rooms.next_room;
+                let room = self
+                    .rooms
+                    .live
+                    .entry(number.clone())
+                    .or_insert_with(|| LiveRoom {
+                        id: next,
+                        members: Vec::new(),
+                    });
+                if room.id == next {
+                    self.rooms.next_room += 1;
+                }
+                (Some(room.id), name)
+            }
+            Feature::Monitor { extension, .. } => {
+                let group = self
+                    .leg_of_extension(extension)
+                    .and_then(|(c, _)| self.calls.get(&c))
+                    .map(|c| c.group);
+                (group, "monitoring".to_string())
+            }
+        };
+        let Some(id) = self.answer_here(now, peer, key, req, caller, number, label, group) else {
+            return;
+        };
+        let law = self
+            .calls
+            .get(&id)
+            .map_or(Law::Alaw, |c| law_of(c.codec.as_deref()));
+        let pin_needed = match &feature {
+            Feature::Conference { number } => {
+                if let Some(r) = self.rooms.live.get_mut(number) {
+                    r.members.push(id);
+                }
+                self.rooms
+                    .rooms
+                    .get(number)
+                    .is_some_and(|r| r.pin.is_some())
+            }
+            Feature::Monitor { .. } => true,
+        };
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.feature = Some(Box::new(FeatureLeg {
+                feature,
+                stage: Stage::Pin,
+                digits: String::new(),
+                tries: 0,
+                timer: None,
+                law,
+                supervisor: None,
+                target: None,
+            }));
+        }
+        if pin_needed {
+            self.ask_pin(now, id, &[]);
+        } else {
+            self.pin_accepted(now, id, None);
+        }
+    }
+
+    /// The answered leg of a call `extension` takes part in: the caller's
+    /// leg of a call it made, the callee's of one it took.
+    fn leg_of_extension(&self, extension: &str) -> Option<(u64, Side)> {
+        self.calls.values().find_map(|c| {
+            if c.state != CallState::Answered || !c.b_live || c.feature.is_some() {
+                return None;
+            }
+            if c.parties.caller == extension {
+                return Some((c.id, Side::A));
+            }
+            let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
+            (callee == extension).then_some((c.id, Side::B))
+        })
+    }
+
+    fn feature_leg(&mut self, call: u64) -> Option<&mut FeatureLeg> {
+        self.calls
+            .get_mut(&call)
+            .filter(|c| c.state == CallState::Flow)
+            .and_then(|c| c.feature.as_deref_mut())
+    }
+
+    fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let audio = self.resolve_prompts(Lang::Id, &names);
+        self.out.push_back(Output::Media(MediaCmd::Play {
+            call,
+            audio,
+            interruptible,
+        }));
+    }
+
+    /// Plays `before` then "enter your PIN", and waits for it.
+    fn ask_pin(&mut self, now: Now, call: u64, before: &[&str]) {
+        let mut names = before.to_vec();
+        names.push("enter_pin");
+        self.play_here(call, &names, true);
+        if let Some(f) = self.feature_leg(call) {
+            f.stage = Stage::Pin;
+            f.digits.clear();
+            f.timer = Some(now.at + PIN_WAIT);
+        }
+    }
+
+    /// Plays `names`, then hangs up.
+    fn say_goodbye(&mut self, call: u64, names: &[&str]) {
+        self.play_here(call, names, false);
+        if let Some(f) = self.feature_leg(call) {
+            f.stage = Stage::Goodbye;
+            f.timer = None;
+        }
+    }
+
+    pub(super) fn feature_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
+        use crate::endpoint::MediaEvent;
+        match event {
+            MediaEvent::Digit { call, key } => self.feature_digit(now, call, key),
+            MediaEvent::PlayDone { call } => {
+                let Some(f) = self.feature_leg(call) else {
+                    return;
+                };
+                match f.stage {
+                    Stage::Announcing => self.join_room(now, call),
+                    Stage::Goodbye => self.hang_up_here(now, call, "feature ended"),
+                    Stage::Pin | Stage::Joined => {}
+                }
+            }
+        }
+    }
+
+    fn feature_digit(&mut self, now: Now, call: u64, key: char) {
+        let Some(f) = self.feature_leg(call) else {
+            return;
+        };
+        match f.stage {
+            Stage::Pin => match key {
+                '#' => self.check_pin(now, call),
+                '*' => f.digits.clear(),
+                d if d.is_ascii_digit() && f.digits.len() < 12 => {
+                    f.digits.push(d);
+                    f.timer = Some(now.at + PIN_WAIT);
+                }
+                _ => {}
+            },
+            Stage::Joined => {
+                let mode = match key {
+                    '4' => Mode::Listen,
+                    '5' => Mode::Whisper,
+                    '6' => Mode::Barge,
+                    _ => return,
+                };
+                if let Feature::Monitor { mode: m, .. } = &mut f.feature {
+                    if *m != mode {
+                        *m = mode;
+                        if let Some((target, _)) = f.target {
+                            self.note_monitoring(now, call, target, mode);
+                            self.apply_monitoring(target);
+                        }
+                    }
+                }
+            }
+            Stage::Announcing | Stage::Goodbye => {}
+        }
+    }
+
+    fn check_pin(&mut self, now: Now, call: u64) {
+        let Some(f) = self.feature_leg(call) else {
+            return;
+        };
+        let pin = std::mem::take(&mut f.digits);
+        let feature = f.feature.clone();
+        let accepted = match &feature {
+            Feature::Conference { number } => self
+                .rooms
+                .rooms
+                .get(number)
+                .and_then(|r| r.pin.as_ref())
+                .is_some_and(|p| *p == pin)
+                .then_some(None),
+            Feature::Monitor { .. } => self
+                .rooms
+                .supervisors
+                .iter()
+                .find(|(_, p)| *p == pin)
+                .map(|(name, _)| Some(name.clone())),
+        };
+        match accepted {
+            Some(supervisor) => self.pin_accepted(now, call, supervisor),
+            None => {
+                let Some(f) = self.feature_leg(call) else {
+                    return;
+                };
+                f.tries += 1;
+                let tries = f.tries;
+                tracing::warn!(call, tries, "wrong PIN");
+                if tries >= PIN_TRIES {
+                    self.say_goodbye(call, &["wrong_pin", "goodbye"]);
+                } else {
+                    self.ask_pin(now, call, &["wrong_pin"]);
+                }
+            }
+        }
+    }
+
+    fn pin_accepted(&mut self, now: Now, call: u64, supervisor: Option<String>) {
+        let Some(f) = self.feature_leg(call) else {
+            return;
+        };
+        f.timer = None;
+        f.supervisor.clone_from(&supervisor);
+        match f.feature.clone() {
+            Feature::Conference { number } => {
+                f.stage = Stage::Announcing;
+                let joined = self.rooms.live.get(&number).map_or(0, |r| {
+                    r.members
+                        .iter()
+                        .filter(|m| {
+                            self.calls
+                                .get(m)
+                                .and_then(|c| c.feature.as_ref())
+                                .is_some_and(|f| f.stage == Stage::Joined)
+                        })
+                        .count()
+                });
+                if joined == 0 {
+                    self.play_here(call, &["conference_join", "conference_alone"], false);
+                } else {
+                    self.play_here(call, &["conference_join"], false);
+                }
+            }
+            Feature::Monitor { mode, extension } => {
+                let group = self.calls.get(&call).map(|c| c.group);
+                let target = self
+                    .leg_of_extension(&extension)
+                    .filter(|(t, _)| self.calls.get(t).map(|c| c.group) == group);
+                let Some((target, side)) = target else {
+                    tracing::info!(call, %extension, "nothing to monitor");
+                    self.say_goodbye(call, &["not_in_call", "goodbye"]);
+                    return;
+                };
+                if let Some(f) = self.feature_leg(call) {
+                    f.stage = Stage::Joined;
+                    f.target = Some((target, side));
+                }
+                tracing::info!(
+                    call,
+                    target,
+                    supervisor = supervisor.as_deref().unwrap_or(""),
+                    mode = mode.name(),
+                    "supervisor monitoring"
+                );
+                self.note_monitoring(now, call, target, mode);
+                self.apply_monitoring(target);
+            }
+        }
+    }
+
+    /// The watched call's record says who monitored it, how and when.
+    fn note_monitoring(&mut self, now: Now, supervisor_call: u64, target: u64, mode: Mode) {
+        let who = self
+            .calls
+            .get(&supervisor_call)
+            .and_then(|c| c.feature.as_ref()?.supervisor.clone())
+            .unwrap_or_default();
+        let Some(uuid) = self.calls.get(&target).map(|c| c.parties.uuid.clone()) else {
+            return;
+        };
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "monitor".into(),
+            detail: Some(format!("{} by {who}", mode.name())),
+        });
+    }
+
+    /// A conference caller joins the mix.
+    fn join_room(&mut self, _now: Now, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(f) = c.feature.as_deref_mut() else {
+            return;
+        };
+        f.stage = Stage::Joined;
+        let law = f.law;
+        let room = c.group;
+        tracing::info!(call, room, "joined the conference");
+        self.out.push_back(Output::Media(MediaCmd::Join {
+            room,
+            call,
+            side: Side::A,
+            law,
+            role: Role::party(),
+        }));
+    }
+
+    /// Sets the roles in a watched call's room from every supervisor on
+    /// it: the officer hears the mix when one whispers or barges, the
+    /// caller when one barges; with only listeners both keep their
+    /// direct path.
+    fn apply_monitoring(&mut self, target: u64) {
+        let Some(t) = self.calls.get(&target) else {
+            return;
+        };
+        let law = law_of(t.codec.as_deref());
+        let room = MONITOR_ROOM | target;
+        let watchers: Vec<(u64, Side, Mode, Law)> = self
+            .calls
+            .values()
+            .filter_map(|c| {
+                let f = c.feature.as_ref()?;
+                let (t, agent) = f.target?;
+                let Feature::Monitor { mode, .. } = f.feature else {
+                    return None;
+                };
+                (t == target && f.stage == Stage::Joined).then_some((c.id, agent, mode, f.law))
+            })
+            .collect();
+        let Some(&(_, agent, _, _)) = watchers.first() else {
+            self.out
+                .push_back(Output::Media(MediaCmd::Leave { call: target }));
+            return;
+        };
+        let agent_key = leg_key(target, agent);
+        let any = |m: Mode| watchers.iter().any(|w| w.2 == m);
+        let agent_hears = any(Mode::Whisper) || any(Mode::Barge);
+        let other_hears = any(Mode::Barge);
+        for (side, hears) in [(agent, agent_hears), (agent.other(), other_hears)] {
+            self.out.push_back(Output::Media(MediaCmd::Join {
+                room,
+                call: target,
+                side,
+                law,
+                role: Role {
+                    audience: Audience::Everyone,
+                    hears,
+                },
+            }));
+        }
+        for (call, _, mode, law) in watchers {
+            let audience = match mode {
+                Mode::Listen => Audience::Nobody,
+                Mode::Whisper => Audience::Only(agent_key),
+                Mode::Barge => Audience::Everyone,
+            };
+            self.out.push_back(Output::Media(MediaCmd::Join {
+                room,
+                call,
+                side: Side::A,
+                law,
+                role: Role {
+                    audience,
+                    hears: true,
+                },
+            }));
+        }
+    }
+
+    /// The box hangs up a call it answered.
+    pub(super) fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
+        self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+        if let Some(op) = self.finish(
+            now,
+            call,
+            Ending::new(Disposition::Answered, "system", cause, None),
+        ) {
+            self.store(op);
+        }
+    }
+
+    /// A call has ended: its room loses it; supervisors watching it are
+    /// hung up; a supervisor leaving restores the watched call.
+    pub(super) fn call_gone(&mut self, now: Now, c: &Call) {
+        if let Some(f) = &c.feature {
+            match &f.feature {
+                Feature::Conference { number } => {
+                    if let Some(r) = self.rooms.live.get_mut(number) {
+                        r.members.retain(|m| *m != c.id);
+                        if r.members.is_empty() {
+                            self.rooms.live.remove(number);
+                        }
+                    }
+                }
+                Feature::Monitor { .. } => {
+                    if let Some((target, _)) = f.target {
+                        self.apply_monitoring(target);
+                    }
+                }
+            }
+            return;
+        }
+        let watchers: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|w| {
+                w.feature
+                    .as_ref()
+                    .and_then(|f| f.target)
+                    .is_some_and(|(t, _)| t == c.id)
+            })
+            .map(|w| w.id)
+            .collect();
+        for w in watchers {
+            self.hang_up_here(now, w, "monitored call ended");
+        }
+    }
+
+    pub(super) fn next_feature_timer(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.feature.as_ref()?.timer)
+            .min()
+    }
+
+    /// A caller who stopped typing: what they typed is taken as the PIN,
+    /// or, with nothing typed, they are asked again (a try used).
+    pub(super) fn feature_timers(&mut self, now: Now) {
+        let due: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.feature
+                    .as_ref()
+                    .and_then(|f| f.timer)
+                    .is_some_and(|t| t <= now.at)
+            })
+            .map(|c| c.id)
+            .collect();
+        for call in due {
+            let Some(f) = self.feature_leg(call) else {
+                continue;
+            };
+            f.timer = None;
+            if f.digits.is_empty() {
+                f.tries += 1;
+                if f.tries >= PIN_TRIES {
+                    self.say_goodbye(call, &["no_input", "goodbye"]);
+                } else {
+                    self.ask_pin(now, call, &["no_input"]);
+                }
+            } else {
+                self.check_pin(now, call);
+            }
+        }
+        self.drain_tx(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_rooms_or_codes_with_an_extension() {
+        let cfg = Config::embedded().unwrap();
+        let r = Rooms::new(&cfg);
+        assert_eq!(
+            r.classify("8001"),
+            Some(Feature::Conference {
+                number: "8001".into()
+            })
+        );
+        assert_eq!(
+            r.classify("*911003"),
+            Some(Feature::Monitor {
+                mode: Mode::Whisper,
+                extension: "1003".into()
+            })
+        );
+        assert_eq!(
+            r.classify("*921001").map(|f| matches!(
+                f,
+                Feature::Monitor {
+                    mode: Mode::Barge,
+                    ..
+                }
+            )),
+            Some(true)
+        );
+        for n in ["*90", "*90x1", "1001", "137", "8002"] {
+            assert_eq!(r.classify(n), None, "{n}");
+        }
+    }
+}
