@@ -4,6 +4,7 @@
 //! threads and the recorder call it, nothing here touches a socket or a
 //! clock.
 
+pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod g722;

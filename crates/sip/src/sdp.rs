@@ -189,12 +189,6 @@ impl AudioSdp {
     }
 
     /// The first format we can relay unchanged: G.711 either law.
-    pub fn first_g711(&self) -> Option<&Format> {
-        self.formats
-            .iter()
-            .find(|f| f.name == "PCMA" || f.name == "PCMU")
-    }
-
     pub fn telephone_event(&self) -> Option<&Format> {
         self.formats.iter().find(|f| f.name == "TELEPHONE-EVENT")
     }
@@ -240,17 +234,6 @@ fn rtpmap_name(upper: &str) -> &str {
     }
 }
 
-/// Answers an offer with the formats we relay: the first G.711 law the
-/// offerer listed (RFC 3264 §6.1: the answer keeps the offer's order and
-/// payload types) plus telephone-event when offered.
-pub fn answer_formats(offer: &AudioSdp) -> Option<Vec<Format>> {
-    let mut out = vec![offer.first_g711()?.clone()];
-    if let Some(te) = offer.telephone_event() {
-        out.push(te.clone());
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +245,12 @@ mod tests {
         let o = AudioSdp::parse(OFFER).unwrap();
         assert_eq!(o.port, 49170);
         assert_eq!(o.direction, Direction::SendOnly);
-        let a = answer_formats(&o).unwrap();
+        assert_eq!(
+            o.formats.iter().map(|f| f.pt).collect::<Vec<_>>(),
+            [9, 8, 0, 101]
+        );
+        assert_eq!(o.formats[0].name, "G722", "a static type named by RFC 3551");
+        let a: Vec<Format> = o.formats.iter().skip(1).step_by(2).cloned().collect();
         assert_eq!(a.iter().map(|f| f.pt).collect::<Vec<_>>(), [8, 101]);
         let ans = AudioSdp {
             addr: "127.0.0.1".parse().unwrap(),
@@ -282,7 +270,8 @@ mod tests {
     #[test]
     fn no_common_codec() {
         let o = AudioSdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 18\r\n").unwrap();
-        assert!(answer_formats(&o).is_none());
+        assert_eq!(o.formats.len(), 1);
+        assert_eq!(o.formats[0].name, "G729");
         assert_eq!(AudioSdp::parse(b"v=0\r\n"), Err(SdpError::NoAudio));
     }
 }

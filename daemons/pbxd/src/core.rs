@@ -12,10 +12,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use dering_media::codec::Codec;
 use dering_sip::auth::{self, Algorithm, Credentials, NonceCheck, NonceKey};
 use dering_sip::build::{self, header, RequestSpec, ALLOW};
 use dering_sip::nameaddr::NameAddr;
-use dering_sip::sdp::{answer_formats, AudioSdp, Direction, Format};
+use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::transaction::{
     invite_key_for_cancel, Incoming, Peer, Timers, TransactionLayer, Transmit, Transport, TxEvent,
 };
@@ -76,7 +77,7 @@ pub enum MediaCmd {
         room: u64,
         call: u64,
         side: Side,
-        law: dering_media::g711::Law,
+        codec: Codec,
         role: dering_media::mix::Role<u64>,
     },
     /// Both legs of `call` leave their room.
@@ -93,10 +94,10 @@ pub enum MediaCmd {
         call: u64,
         uuid: String,
     },
-    /// The caller's leg ends at the box (a flow): `law` out, keys in.
+    /// The caller's leg ends at the box (a flow): `codec` out, keys in.
     Local {
         call: u64,
-        law: dering_media::g711::Law,
+        codec: Codec,
         event_pt: Option<u8>,
     },
     Play {
@@ -115,8 +116,14 @@ pub enum MediaCmd {
     Hold {
         call: u64,
         held: Side,
-        law: dering_media::g711::Law,
+        codec: Codec,
         music: Vec<std::sync::Arc<[i16]>>,
+    },
+    /// The legs talk different codecs: transcode between them.
+    Transcode {
+        call: u64,
+        a: Codec,
+        b: Codec,
     },
     /// Record the call from now on (both legs).
     Record {
@@ -220,7 +227,13 @@ struct Call {
     a_port: u16,
     b_port: u16,
     offer: AudioSdp,
-    codec: Option<String>,
+    /// What each leg talks once negotiated: the codec and the formats of
+    /// its answer (codec and telephone-event), offered to it again in
+    /// re-INVITEs so a hold never changes a leg's codec.
+    a_codec: Option<Codec>,
+    b_codec: Option<Codec>,
+    a_formats: Vec<Format>,
+    b_formats: Vec<Format>,
     no_answer_at: Instant,
     reinvite: Option<ReInvite>,
     sdp_version: u64,
@@ -235,6 +248,51 @@ struct Call {
     connected: Option<String>,
     /// A conference room or a supervisor's monitoring, answered here.
     feature: Option<Box<rooms::FeatureLeg>>,
+}
+
+impl Call {
+    /// The codec for records: `G722`, or `G722/PCMA` when the caller's
+    /// leg and the callee's differ (transcoded).
+    fn codec_label(&self) -> Option<String> {
+        let a = self.a_codec?;
+        Some(match self.b_codec {
+            Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
+            _ => a.name().to_string(),
+        })
+    }
+}
+
+/// The format of `codec` at its static payload type.
+fn codec_format(codec: Codec) -> Format {
+    Format {
+        pt: codec.payload_type(),
+        name: codec.name().to_string(),
+        rate: 8000,
+        fmtp: None,
+    }
+}
+
+/// The formats of `sdp` in a codec the box talks, in the sender's order.
+fn known_formats(sdp: &AudioSdp) -> Vec<(Codec, Format)> {
+    sdp.formats
+        .iter()
+        .filter_map(|f| Some((Codec::from_name(&f.name)?, f.clone())))
+        .collect()
+}
+
+/// What the box offers a callee for a caller who offered `offer`: the
+/// caller's codecs in its order (no transcoding if the callee takes one),
+/// then the others the box can transcode to, and the caller's
+/// telephone-event.
+fn callee_offer(offer: &AudioSdp) -> Vec<Format> {
+    let mut formats: Vec<Format> = known_formats(offer).into_iter().map(|(_, f)| f).collect();
+    for c in Codec::ALL {
+        if !formats.iter().any(|f| Codec::from_name(&f.name) == Some(c)) {
+            formats.push(codec_format(c));
+        }
+    }
+    formats.extend(offer.telephone_event().cloned());
+    formats
 }
 
 /// How a call ended, for its record.
@@ -534,7 +592,7 @@ impl Core {
             .map(|c| CallView {
                 parties: c.parties.clone(),
                 state: c.state,
-                codec: c.codec.clone(),
+                codec: c.codec_label(),
                 a_port: c.a_port,
                 b_port: c.b_port,
             })
@@ -1061,25 +1119,17 @@ impl Core {
             self.respond(now, key, &req, 488, vec![]);
             return;
         };
-        let Some(mut formats) = answer_formats(&offer) else {
+        if known_formats(&offer).is_empty() {
             self.respond(
                 now,
                 key,
                 &req,
                 488,
-                vec![header("Warning", "304 dering \"no G.711\"")],
+                vec![header("Warning", "304 dering \"no G.711 or G.722\"")],
             );
             return;
-        };
-        // Offer the callee every G.711 law the caller offered, in order.
-        formats.splice(
-            0..1,
-            offer
-                .formats
-                .iter()
-                .filter(|f| f.name == "PCMA" || f.name == "PCMU")
-                .cloned(),
-        );
+        }
+        let formats = callee_offer(&offer);
         let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
             tracing::error!("RTP port range exhausted");
             self.respond(now, key, &req, 503, vec![]);
@@ -1160,7 +1210,10 @@ impl Core {
                 a_port,
                 b_port,
                 offer,
-                codec: None,
+                a_codec: None,
+                b_codec: None,
+                a_formats: Vec::new(),
+                b_formats: Vec::new(),
                 no_answer_at: now.at + self.no_answer,
                 reinvite: None,
                 sdp_version: 1,
@@ -1251,6 +1304,58 @@ impl Core {
             callee: c.parties.callee.clone(),
             at_ms: now.wall_ms,
         }));
+    }
+
+    /// Settles each leg's codec from the callee's answer: the callee's
+    /// first codec; the caller's is the same when it offered it, or else
+    /// its own first, and the relay transcodes. Returns the formats for
+    /// the caller's answer, or `None` when the callee chose nothing the
+    /// box talks.
+    ///
+    /// A caller the box answered itself (a flow) already has its codec:
+    /// only the callee's is settled then.
+    fn settle_codecs(&mut self, call: u64, b_answer: &[Format]) -> Option<Vec<Format>> {
+        let (b_codec, b_fmt) = b_answer
+            .iter()
+            .find_map(|f| Some((Codec::from_name(&f.name)?, f.clone())))?;
+        let c = self.calls.get_mut(&call)?;
+        let offered = known_formats(&c.offer);
+        let answered_here = c.flow.is_some() || c.feature.is_some();
+        let a_formats = match c.a_codec {
+            Some(_) if answered_here => c.a_formats.clone(),
+            _ => {
+                let (_, a_fmt) = offered
+                    .iter()
+                    .find(|(k, _)| *k == b_codec)
+                    .or(offered.first())
+                    .cloned()?;
+                let mut f = vec![a_fmt];
+                f.extend(c.offer.telephone_event().cloned());
+                f
+            }
+        };
+        let a_codec = a_formats.first().and_then(|f| Codec::from_name(&f.name))?;
+        let mut b_formats = vec![b_fmt];
+        b_formats.extend(
+            b_answer
+                .iter()
+                .find(|f| f.name == "TELEPHONE-EVENT")
+                .cloned(),
+        );
+        let changed = c.a_codec != Some(a_codec) || c.b_codec != Some(b_codec);
+        c.a_codec = Some(a_codec);
+        c.b_codec = Some(b_codec);
+        c.a_formats.clone_from(&a_formats);
+        c.b_formats = b_formats;
+        if changed && a_codec != b_codec {
+            tracing::debug!(call, a = a_codec.name(), b = b_codec.name(), "transcoding");
+            self.out.push_back(Output::Media(MediaCmd::Transcode {
+                call,
+                a: a_codec,
+                b: b_codec,
+            }));
+        }
+        Some(a_formats)
     }
 
     /// An answer to the A leg carrying our relay address for `formats`.
@@ -1348,7 +1453,9 @@ impl Core {
                             addr,
                         }));
                     }
-                    body = self.a_sdp(call, sdp.formats.clone(), sdp.direction);
+                    if let Some(formats) = self.settle_codecs(call, &sdp.formats) {
+                        body = self.a_sdp(call, formats, sdp.direction);
+                    }
                 }
             }
             let code = if code == 183 && body.is_empty() {
@@ -1406,12 +1513,8 @@ impl Core {
                 }
                 Err(_) => (Vec::new(), Direction::SendRecv),
             };
-            let codec = formats
-                .iter()
-                .find(|f| f.name == "PCMA" || f.name == "PCMU")
-                .map(|f| f.name.clone());
-            let Some(codec) = codec else {
-                tracing::warn!(call, "callee answered without G.711");
+            let Some(formats) = self.settle_codecs(call, &formats) else {
+                tracing::warn!(call, "callee answered without a codec we talk");
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
                 self.end_call(
                     now,
@@ -1427,7 +1530,7 @@ impl Core {
             };
             c.state = CallState::Answered;
             c.parties.answer_ms = Some(now.wall_ms);
-            c.codec = Some(codec.clone());
+            let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
             self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
@@ -1737,7 +1840,18 @@ impl Core {
                     Side::A => c.b_port,
                     Side::B => c.a_port,
                 };
-                (port, sdp.formats, sdp.direction)
+                // The other leg is offered what it already talks: a hold
+                // never changes its codec (nor the transcoding between).
+                let settled = match side {
+                    Side::A => &c.b_formats,
+                    Side::B => &c.a_formats,
+                };
+                let formats = if settled.is_empty() {
+                    sdp.formats
+                } else {
+                    settled.clone()
+                };
+                (port, formats, sdp.direction)
             }
             Err(_) => {
                 self.respond(now, key, &req, 488, vec![]);
@@ -1815,11 +1929,11 @@ impl Core {
             let holding = AudioSdp::parse(&req.body)
                 .map(|s| s.direction != Direction::SendRecv)
                 .unwrap_or(false);
-            let law = if c.codec.as_deref() == Some("PCMU") {
-                dering_media::g711::Law::Ulaw
-            } else {
-                dering_media::g711::Law::Alaw
-            };
+            let codec = match from.other() {
+                Side::A => c.a_codec,
+                Side::B => c.b_codec,
+            }
+            .unwrap_or(Codec::Pcma);
             let music = if holding {
                 self.flows.music()
             } else {
@@ -1828,7 +1942,7 @@ impl Core {
             self.out.push_back(Output::Media(MediaCmd::Hold {
                 call,
                 held: from.other(),
-                law,
+                codec,
                 music,
             }));
             let Some(c) = self.calls.get_mut(&call) else {
@@ -1859,7 +1973,17 @@ impl Core {
                             addr,
                         }));
                     }
-                    (sdp.formats, sdp.direction)
+                    // The requester gets back what it already talks.
+                    let settled = match from {
+                        Side::A => &c.a_formats,
+                        Side::B => &c.b_formats,
+                    };
+                    let formats = if settled.is_empty() {
+                        sdp.formats
+                    } else {
+                        settled.clone()
+                    };
+                    (formats, sdp.direction)
                 }
                 Err(_) => (Vec::new(), Direction::SendRecv),
             };

@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dering_media::codec::{Codec, Encoder, StreamDecoder};
 use dering_media::dtmf::Detector;
-use dering_media::g711::Law;
 use dering_media::rfc4733::{KeyEvent, Receiver, Report};
 use dering_media::FRAME_8K;
 
@@ -38,7 +38,8 @@ const FRAME: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub struct LocalMedia {
     call: u64,
-    law: Law,
+    encoder: Encoder,
+    decoder: StreamDecoder,
     /// The caller's payload type for telephone-event, if it offered one.
     event_pt: Option<u8>,
     ssrc: u32,
@@ -61,10 +62,11 @@ pub struct LocalMedia {
 }
 
 impl LocalMedia {
-    pub fn new(call: u64, law: Law, event_pt: Option<u8>, seed: u32) -> LocalMedia {
+    pub fn new(call: u64, codec: Codec, event_pt: Option<u8>, seed: u32) -> LocalMedia {
         LocalMedia {
             call,
-            law,
+            encoder: Encoder::new(codec),
+            decoder: StreamDecoder::default(),
             event_pt,
             ssrc: seed ^ 0x5EED_D1E6,
             seq: (seed >> 7) as u16,
@@ -149,11 +151,11 @@ impl LocalMedia {
                 events.push(MediaEvent::PlayDone { call: self.call });
             }
             let mut pkt = Vec::with_capacity(12 + FRAME_8K);
-            pkt.extend_from_slice(&[0x80, self.law.payload_type()]);
+            pkt.extend_from_slice(&[0x80, self.encoder.codec().payload_type()]);
             pkt.extend_from_slice(&self.seq.to_be_bytes());
             pkt.extend_from_slice(&self.timestamp.to_be_bytes());
             pkt.extend_from_slice(&self.ssrc.to_be_bytes());
-            self.law.encode(&frame, &mut pkt);
+            self.encoder.encode(&frame, &mut pkt);
             packets.push(pkt);
             self.seq = self.seq.wrapping_add(1);
             self.timestamp = self.timestamp.wrapping_add(FRAME_8K as u32);
@@ -176,10 +178,11 @@ impl LocalMedia {
                     }
                 }
             }
-        } else if let Some(law) = Law::from_payload_type(rtp.pt) {
+        } else {
             self.pcm.clear();
-            law.decode(rtp.payload, &mut self.pcm);
-            keys.extend(self.detector.feed(&self.pcm));
+            if self.decoder.decode(rtp.pt, rtp.payload, &mut self.pcm) {
+                keys.extend(self.detector.feed(&self.pcm));
+            }
         }
         for key in keys {
             let repeat = self.last_key.is_some_and(|(k, at)| {
@@ -246,11 +249,12 @@ fn event_packet(pt: u8, seq: u16, ts: u32, r: Report) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dering_media::g711::Law;
 
     #[test]
     fn plays_prompts_paced_then_silence_and_says_when_done() {
         let t0 = Instant::now();
-        let mut m = LocalMedia::new(1, Law::Alaw, Some(101), 42);
+        let mut m = LocalMedia::new(1, Codec::Pcma, Some(101), 42);
         let prompt: Arc<[i16]> = vec![1000i16; 400].into();
         m.play(vec![prompt.clone(), prompt], false);
         let (mut pkts, mut ev) = (Vec::new(), Vec::new());
@@ -286,7 +290,7 @@ mod tests {
     #[test]
     fn keys_by_rfc4733_and_in_band_each_reported_once() {
         let t0 = Instant::now();
-        let mut m = LocalMedia::new(9, Law::Ulaw, Some(101), 1);
+        let mut m = LocalMedia::new(9, Codec::Pcmu, Some(101), 1);
         let prompt: Arc<[i16]> = vec![0i16; 8000].into();
         m.play(vec![prompt], true);
         let mut ev = Vec::new();
@@ -323,7 +327,7 @@ mod tests {
     #[test]
     fn music_loops_without_end() {
         let t0 = Instant::now();
-        let mut m = LocalMedia::new(1, Law::Alaw, None, 7);
+        let mut m = LocalMedia::new(1, Codec::Pcma, None, 7);
         let tune: Arc<[i16]> = (0..240).map(|i| i as i16 * 10).collect::<Vec<_>>().into();
         m.play_loop(vec![tune]);
         let (mut pkts, mut ev) = (Vec::new(), Vec::new());
@@ -344,7 +348,7 @@ mod tests {
 
     #[test]
     fn garbage_is_ignored() {
-        let mut m = LocalMedia::new(1, Law::Alaw, Some(101), 1);
+        let mut m = LocalMedia::new(1, Codec::Pcma, Some(101), 1);
         let mut ev = Vec::new();
         for p in [
             &b""[..],

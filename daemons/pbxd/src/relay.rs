@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
-use dering_media::g711::Law;
+use dering_media::codec::{Codec, Encoder, StreamDecoder, Transcoder};
 use dering_media::mix::{Mixer, Role};
 
 use crate::core::{leg_key, Side};
@@ -159,8 +159,13 @@ enum Command {
         room: u64,
         call: u64,
         side: usize,
-        law: Law,
+        codec: Codec,
         role: Role<u64>,
+    },
+    /// The legs talk different codecs (caller's, callee's).
+    Transcode {
+        call: u64,
+        codecs: [Codec; 2],
     },
     /// Both legs of `call` leave whatever room they are in.
     Leave {
@@ -173,23 +178,25 @@ enum Command {
 #[derive(Default)]
 struct Room {
     mixer: Mixer<u64>,
+    /// Per leg: its decoder in, its stream out (when it hears the mix).
+    decoders: HashMap<u64, StreamDecoder>,
     outs: HashMap<u64, MixOut>,
     next: Option<std::time::Instant>,
 }
 
 /// The RTP stream the box sends a leg that hears a mix.
 struct MixOut {
-    law: Law,
+    encoder: Encoder,
     ssrc: u32,
     seq: u16,
     timestamp: u32,
 }
 
 impl MixOut {
-    fn new(law: Law) -> MixOut {
+    fn new(codec: Codec) -> MixOut {
         let seed: u32 = rand::random();
         MixOut {
-            law,
+            encoder: Encoder::new(codec),
             ssrc: seed,
             seq: (seed >> 16) as u16,
             timestamp: seed.rotate_left(7),
@@ -198,11 +205,11 @@ impl MixOut {
 
     fn packet(&mut self, frame: &[i16]) -> Vec<u8> {
         let mut pkt = Vec::with_capacity(12 + frame.len());
-        pkt.extend_from_slice(&[0x80, self.law.payload_type()]);
+        pkt.extend_from_slice(&[0x80, self.encoder.codec().payload_type()]);
         pkt.extend_from_slice(&self.seq.to_be_bytes());
         pkt.extend_from_slice(&self.timestamp.to_be_bytes());
         pkt.extend_from_slice(&self.ssrc.to_be_bytes());
-        self.law.encode(frame, &mut pkt);
+        self.encoder.encode(frame, &mut pkt);
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(frame.len() as u32);
         pkt
@@ -214,6 +221,7 @@ impl MixOut {
 struct Recording {
     sink: mpsc::SyncSender<RecMsg>,
     legs: [dering_media::jitter::JitterBuffer; 2],
+    decoders: [StreamDecoder; 2],
     next: Option<std::time::Instant>,
     dropped: u64,
 }
@@ -226,6 +234,7 @@ impl Recording {
         Recording {
             sink,
             legs: [jb(), jb()],
+            decoders: Default::default(),
             next: None,
             dropped: 0,
         }
@@ -235,12 +244,10 @@ impl Recording {
         let Some(rtp) = parse_rtp(pkt) else {
             return;
         };
-        let Some(law) = dering_media::g711::Law::from_payload_type(rtp.pt) else {
-            return;
-        };
         let mut pcm = Vec::with_capacity(160);
-        law.decode(rtp.payload, &mut pcm);
-        self.legs[side].push(now, rtp.seq, rtp.timestamp, pcm);
+        if self.decoders[side].decode(rtp.pt, rtp.payload, &mut pcm) {
+            self.legs[side].push(now, rtp.seq, rtp.timestamp, pcm);
+        }
     }
 
     fn tick(&mut self, call: u64, now: std::time::Instant) {
@@ -386,15 +393,26 @@ impl Relay {
 
     /// Leg `side` of `call` joins mixing room `room` with `role` (leg keys
     /// from [`leg_key`]), or changes its role there.
-    pub fn join(&mut self, room: u64, call: u64, side: Side, law: Law, role: Role<u64>) {
+    pub fn join(&mut self, room: u64, call: u64, side: Side, codec: Codec, role: Role<u64>) {
         self.send(
             call,
             Command::Join {
                 room,
                 call,
                 side: idx(side),
-                law,
+                codec,
                 role,
+            },
+        );
+    }
+
+    /// The caller's leg talks `a`, the callee's `b`: re-encode between.
+    pub fn transcode(&mut self, call: u64, a: Codec, b: Codec) {
+        self.send(
+            call,
+            Command::Transcode {
+                call,
+                codecs: [a, b],
             },
         );
     }
@@ -518,6 +536,27 @@ fn date_dir(day: i64) -> String {
 
 const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Re-encodes an RTP packet in the transcoder's source codec into `out`:
+/// the same sequence number, timestamp (G.722's RTP clock is 8 kHz, like
+/// G.711's), SSRC and marker, the other payload type. Other packets
+/// (telephone-event) are left alone: returns false.
+fn transcode_packet(t: &mut Transcoder, pkt: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(rtp) = parse_rtp(pkt) else {
+        return false;
+    };
+    if rtp.pt != t.from().payload_type() {
+        return false;
+    }
+    out.clear();
+    // Version 2, no padding, extension or CSRCs: those described the
+    // other codec's packet.
+    out.push(0x80);
+    out.push((pkt[1] & 0x80) | t.to().payload_type());
+    out.extend_from_slice(&pkt[2..12]);
+    t.transcode(rtp.payload, out);
+    true
+}
+
 /// Takes both legs of `call` out of their room; an empty room goes.
 fn leave_room(
     rooms: &mut HashMap<u64, Room>,
@@ -556,6 +595,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     let mut rooms: HashMap<u64, Room> = HashMap::new();
     let mut leg_room: HashMap<u64, u64> = HashMap::new();
     let mut listeners: HashMap<u64, Box<LocalMedia>> = HashMap::new();
+    // Packets from a leg (by leg key) re-encoded for the other.
+    let mut transcoders: HashMap<u64, Transcoder> = HashMap::new();
+    let mut transcoded: Vec<u8> = Vec::with_capacity(1500);
     let mut mixed: Vec<(u64, [i16; dering_media::FRAME_8K])> = Vec::new();
     let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_8K);
     let mut packets: Vec<Vec<u8>> = Vec::new();
@@ -607,6 +649,8 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     locals.remove(&call);
                     held.remove(&call);
                     leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
+                    transcoders.remove(&leg_key(call, Side::A));
+                    transcoders.remove(&leg_key(call, Side::B));
                     if let Some(r) = recordings.remove(&call) {
                         if r.dropped > 0 {
                             tracing::warn!(
@@ -658,11 +702,16 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Record { call, sink } => {
                     recordings.insert(call, Recording::new(sink));
                 }
+                Command::Transcode { call, codecs } => {
+                    let [a, b] = codecs;
+                    transcoders.insert(leg_key(call, Side::A), Transcoder::new(a, b));
+                    transcoders.insert(leg_key(call, Side::B), Transcoder::new(b, a));
+                }
                 Command::Join {
                     room,
                     call,
                     side,
-                    law,
+                    codec,
                     role,
                 } => {
                     let key = leg_key(call, if side == 0 { Side::A } else { Side::B });
@@ -677,7 +726,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     let r = rooms.entry(room).or_default();
                     r.mixer.join(key, role);
                     if role.hears {
-                        r.outs.entry(key).or_insert_with(|| MixOut::new(law));
+                        r.outs.entry(key).or_insert_with(|| MixOut::new(codec));
                     } else {
                         r.outs.remove(&key);
                     }
@@ -807,9 +856,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 if !ep.rtcp {
                     let now = std::time::Instant::now();
                     if let Some(rtp) = parse_rtp(&buf[..len]) {
-                        if let Some(law) = Law::from_payload_type(rtp.pt) {
-                            pcm.clear();
-                            law.decode(rtp.payload, &mut pcm);
+                        pcm.clear();
+                        let d = room.decoders.entry(key).or_default();
+                        if d.decode(rtp.pt, rtp.payload, &mut pcm) {
                             room.mixer
                                 .push(key, now, rtp.seq, rtp.timestamp, pcm.clone());
                         }
@@ -841,7 +890,13 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
                 continue;
             };
-            if out.sock.send_to(&buf[..len], dst).is_ok() && !ep.rtcp {
+            let mut packet = &buf[..len];
+            if let Some(t) = transcoders.get_mut(&key).filter(|_| !ep.rtcp) {
+                if transcode_packet(t, packet, &mut transcoded) {
+                    packet = &transcoded;
+                }
+            }
+            if out.sock.send_to(packet, dst).is_ok() && !ep.rtcp {
                 ep.to.delivered.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -450,11 +450,11 @@ async fn flush(
                 MediaCmd::Remote { call, side, addr } => relay.set_remote(call, side, addr),
                 MediaCmd::Local {
                     call,
-                    law,
+                    codec,
                     event_pt,
                 } => relay.local(
                     call,
-                    crate::endpoint::LocalMedia::new(call, law, event_pt, rand::random()),
+                    crate::endpoint::LocalMedia::new(call, codec, event_pt, rand::random()),
                 ),
                 MediaCmd::Play {
                     call,
@@ -466,20 +466,21 @@ async fn flush(
                     room,
                     call,
                     side,
-                    law,
+                    codec,
                     role,
-                } => relay.join(room, call, side, law, role),
+                } => relay.join(room, call, side, codec, role),
+                MediaCmd::Transcode { call, a, b } => relay.transcode(call, a, b),
                 MediaCmd::Leave { call } => relay.leave(call),
                 MediaCmd::Bridge { call } => relay.bridge(call),
                 MediaCmd::Hold {
                     call,
                     held,
-                    law,
+                    codec,
                     music,
                 } => {
                     let player = (!music.is_empty()).then(|| {
                         let mut m =
-                            crate::endpoint::LocalMedia::new(call, law, None, rand::random());
+                            crate::endpoint::LocalMedia::new(call, codec, None, rand::random());
                         m.play_loop(music);
                         m
                     });

@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dering_flow::{Action, Flow, LocalTime, Session, Target};
-use dering_media::g711::Law;
 use dering_media::prompts::Prompts;
 use dering_media::speech::Lang;
-use dering_sip::sdp::{answer_formats, AudioSdp, Direction};
+use dering_sip::sdp::{AudioSdp, Direction};
 use dering_sip::transaction::Peer;
 use dering_sip::Message;
 use dering_store::{CallParties, Disposition, Op};
@@ -218,15 +217,15 @@ impl Core {
             self.respond(now, key, &req, 488, vec![]);
             return None;
         };
-        let (Some(formats), Ok(a_sock)) = (answer_formats(&offer), offer.addr_port()) else {
+        let (Some((codec, format)), Ok(a_sock)) = (
+            super::known_formats(&offer).into_iter().next(),
+            offer.addr_port(),
+        ) else {
             self.respond(now, key, &req, 488, vec![]);
             return None;
         };
-        let law = if formats[0].name == "PCMU" {
-            Law::Ulaw
-        } else {
-            Law::Alaw
-        };
+        let mut formats = vec![format];
+        formats.extend(offer.telephone_event().cloned());
         let event_pt = offer.telephone_event().map(|f| f.pt);
         let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
             tracing::error!("RTP port range exhausted");
@@ -248,7 +247,6 @@ impl Core {
             answer_ms: Some(now.wall_ms),
         };
         self.store(Op::CallStart(parties.clone()));
-        let codec = formats[0].name.clone();
         tracing::info!(
             call = id,
             %uuid,
@@ -286,7 +284,10 @@ impl Core {
                 a_port,
                 b_port,
                 offer,
-                codec: Some(codec.clone()),
+                a_codec: Some(codec),
+                b_codec: None,
+                a_formats: formats.clone(),
+                b_formats: Vec::new(),
                 no_answer_at: now.at,
                 reinvite: None,
                 sdp_version: 1,
@@ -301,7 +302,7 @@ impl Core {
         self.open_media(id, a_port, b_port, a_sock, group);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call: id,
-            law,
+            codec,
             event_pt,
         }));
         let body = self.a_sdp(id, formats, Direction::SendRecv);
@@ -310,7 +311,7 @@ impl Core {
                 Op::CallAnswered {
                     uuid,
                     at_ms: now.wall_ms,
-                    codec,
+                    codec: codec.name().to_string(),
                 },
                 a_key,
                 200,
@@ -496,16 +497,15 @@ impl Core {
             let Some(c) = self.calls.get(&call) else {
                 return;
             };
-            // Offer the codec the caller already talks, and nothing else:
-            // the bridge copies packets as they are.
-            let formats: Vec<_> = c
-                .offer
-                .formats
-                .iter()
-                .filter(|f| Some(&f.name) == c.codec.as_ref())
-                .take(1)
-                .cloned()
-                .collect();
+            // The codec the caller already talks first (the bridge then
+            // copies packets as they are), the others transcoded.
+            let mut formats: Vec<_> = c.a_formats.iter().take(1).cloned().collect();
+            for k in dering_media::codec::Codec::ALL {
+                if c.a_codec != Some(k) {
+                    formats.push(super::codec_format(k));
+                }
+            }
+            formats.extend(c.a_formats.iter().skip(1).cloned());
             let caller = c.parties.caller.clone();
             let display = c
                 .parties
@@ -621,6 +621,9 @@ impl Core {
                     side: Side::B,
                     addr,
                 }));
+            }
+            if self.settle_codecs(call, &sdp.formats).is_none() {
+                tracing::warn!(call, "member answered without a codec we talk");
             }
         }
         self.out.push_back(Output::Media(MediaCmd::Bridge { call }));

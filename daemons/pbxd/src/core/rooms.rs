@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dering_media::g711::Law;
+use dering_media::codec::Codec;
 use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
 use dering_sip::transaction::Peer;
@@ -81,7 +81,7 @@ pub(super) struct FeatureLeg {
     digits: String,
     tries: u8,
     timer: Option<Instant>,
-    law: Law,
+    codec: Codec,
     /// Monitoring: who gave the PIN, and the call and leg (the officer's)
     /// watched.
     supervisor: Option<String>,
@@ -163,13 +163,6 @@ impl Rooms {
     }
 }
 
-fn law_of(codec: Option<&str>) -> Law {
-    match codec {
-        Some("PCMU") => Law::Ulaw,
-        _ => Law::Alaw,
-    }
-}
-
 impl Core {
     /// A call to a conference room or a monitoring code: answer it here.
     #[allow(clippy::too_many_arguments)]
@@ -225,10 +218,11 @@ impl Core {
         let Some(id) = self.answer_here(now, peer, key, req, caller, number, label, group) else {
             return;
         };
-        let law = self
+        let codec = self
             .calls
             .get(&id)
-            .map_or(Law::Alaw, |c| law_of(c.codec.as_deref()));
+            .and_then(|c| c.a_codec)
+            .unwrap_or(Codec::Pcma);
         let pin_needed = match &feature {
             Feature::Conference { number } => {
                 if let Some(r) = self.rooms.live.get_mut(number) {
@@ -248,7 +242,7 @@ impl Core {
                 digits: String::new(),
                 tries: 0,
                 timer: None,
-                law,
+                codec,
                 supervisor: None,
                 target: None,
             }));
@@ -484,14 +478,14 @@ impl Core {
             return;
         };
         f.stage = Stage::Joined;
-        let law = f.law;
+        let codec = f.codec;
         let room = c.group;
         tracing::info!(call, room, "joined the conference");
         self.out.push_back(Output::Media(MediaCmd::Join {
             room,
             call,
             side: Side::A,
-            law,
+            codec,
             role: Role::party(),
         }));
     }
@@ -504,9 +498,15 @@ impl Core {
         let Some(t) = self.calls.get(&target) else {
             return;
         };
-        let law = law_of(t.codec.as_deref());
+        let leg_codec = |side: Side| {
+            match side {
+                Side::A => t.a_codec,
+                Side::B => t.b_codec,
+            }
+            .unwrap_or(Codec::Pcma)
+        };
         let room = MONITOR_ROOM | target;
-        let watchers: Vec<(u64, Side, Mode, Law)> = self
+        let watchers: Vec<(u64, Side, Mode, Codec)> = self
             .calls
             .values()
             .filter_map(|c| {
@@ -515,7 +515,7 @@ impl Core {
                 let Feature::Monitor { mode, .. } = f.feature else {
                     return None;
                 };
-                (t == target && f.stage == Stage::Joined).then_some((c.id, agent, mode, f.law))
+                (t == target && f.stage == Stage::Joined).then_some((c.id, agent, mode, f.codec))
             })
             .collect();
         let Some(&(_, agent, _, _)) = watchers.first() else {
@@ -527,19 +527,23 @@ impl Core {
         let any = |m: Mode| watchers.iter().any(|w| w.2 == m);
         let agent_hears = any(Mode::Whisper) || any(Mode::Barge);
         let other_hears = any(Mode::Barge);
-        for (side, hears) in [(agent, agent_hears), (agent.other(), other_hears)] {
+        let legs = [
+            (agent, agent_hears, leg_codec(agent)),
+            (agent.other(), other_hears, leg_codec(agent.other())),
+        ];
+        for (side, hears, codec) in legs {
             self.out.push_back(Output::Media(MediaCmd::Join {
                 room,
                 call: target,
                 side,
-                law,
+                codec,
                 role: Role {
                     audience: Audience::Everyone,
                     hears,
                 },
             }));
         }
-        for (call, _, mode, law) in watchers {
+        for (call, _, mode, codec) in watchers {
             let audience = match mode {
                 Mode::Listen => Audience::Nobody,
                 Mode::Whisper => Audience::Only(agent_key),
@@ -549,7 +553,7 @@ impl Core {
                 room,
                 call,
                 side: Side::A,
-                law,
+                codec,
                 role: Role {
                     audience,
                     hears: true,
