@@ -282,3 +282,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// REC-2: a rule keeps 1002's calls unrecorded while the default (the
+/// demo's 100%) records the others; the decision is per call.
+#[test]
+fn policy_rules_choose_the_calls_recorded() {
+    use hwtests::fragments::{uac_media_and_bye, uas_answer};
+    let d = Dering::start_with(|c| {
+        format!("{c}\n[[recording.rule]]\nextension = \"1002\"\npercent = 0\n")
+    });
+    for ext in ["1002", "1003"] {
+        let uas = callee(&d, ext, &format!("{}{}", uas_answer(), wait_bye()));
+        let uac = caller(&d, "1001", ext, &uac_answered_then(&uac_media_and_bye()));
+        ok(uac, "caller", &d);
+        ok(uas, "callee", &d);
+    }
+    assert_eq!(d.ended_calls(2).len(), 2);
+    let t = std::time::Instant::now();
+    let rows = loop {
+        let r = recordings(&d);
+        if r.iter().any(|r| r["state"] == "complete") || t.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["callee"], "1003", "{rows:?}");
+}

@@ -152,6 +152,30 @@ pub struct Recording {
     pub backup_directory: Option<std::path::PathBuf>,
     #[serde(default = "default_backup_hours")]
     pub backup_every_hours: u32,
+    /// Policies that override `percent` for some calls; the first that
+    /// matches a call (and whose windows hold the call's time) decides.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RecordingRule>,
+}
+
+/// A recording policy for one extension, dialed number or flow (REC-2):
+/// record `percent` of its calls, within `windows` of the week (WIB), or
+/// always when there are none. `percent = 0` keeps a line unrecorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingRule {
+    /// Calls this extension makes or takes.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Calls to this number (a service number like 137, or an extension).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// Calls answered by this flow.
+    #[serde(default)]
+    pub flow: Option<String>,
+    pub percent: Spanned<u8>,
+    #[serde(default)]
+    pub windows: Vec<dering_flow::WeeklyHours>,
 }
 
 fn default_backup_hours() -> u32 {
@@ -171,6 +195,7 @@ impl Default for Recording {
             mp3: false,
             backup_directory: None,
             backup_every_hours: default_backup_hours(),
+            rules: Vec::new(),
         }
     }
 }
@@ -533,6 +558,30 @@ impl Config {
                 ));
             }
         }
+        for r in &cfg.recording.rules {
+            let at = r.percent.span().start;
+            let selectors = [&r.extension, &r.number, &r.flow]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            if selectors != 1 {
+                return Err(invalid(
+                    at,
+                    "key `recording.rule`: needs exactly one of extension, number, flow".into(),
+                ));
+            }
+            if *r.percent.get_ref() > 100 {
+                return Err(invalid(at, "key `recording.rule.percent`: 0 to 100".into()));
+            }
+            let windows = dering_flow::Schedule {
+                weekly: r.windows.clone(),
+                holidays: Vec::new(),
+                always_open: false,
+            };
+            windows
+                .check()
+                .map_err(|m| invalid(at, format!("key `recording.rule.windows`: {m}")))?;
+        }
         if cfg.recording.percent > 100 {
             return Err(invalid(0, "key `recording.percent`: 0 to 100".into()));
         }
@@ -766,6 +815,28 @@ mod tests {
         let text = DEFAULT_TOML.replace("[monitoring]", "[monitoring]\nspy_code = \"*99\"");
         let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
         assert!(e.contains("spy_code"), "{e}");
+    }
+
+    /// REC-2: policies by extension, number or flow with weekly windows;
+    /// a rule naming two selectors or a bad window is refused at its line.
+    #[test]
+    fn recording_rules() {
+        let rules = "[[recording.rule]]\nextension = \"1002\"\npercent = 0\n\n[[recording.rule]]\nflow = \"layanan-pengaduan\"\npercent = 50\nwindows = [{ days = [\"mon\", \"fri\"], from = \"08:00\", to = \"16:00\" }]\n";
+        let c = Config::parse(&format!("{DEFAULT_TOML}\n{rules}"), "f.toml").unwrap();
+        assert_eq!(c.recording.rules.len(), 2);
+        assert_eq!(*c.recording.rules[1].percent.get_ref(), 50);
+        assert_eq!(c.recording.rules[1].windows[0].from, "08:00");
+        for (bad, what) in [
+            ("[[recording.rule]]\nextension = \"1\"\nnumber = \"137\"\npercent = 5\n", "exactly one"),
+            ("[[recording.rule]]\nnumber = \"137\"\npercent = 101\n", "0 to 100"),
+            ("[[recording.rule]]\nnumber = \"137\"\npercent = 5\nwindows = [{ days = [\"fri\"], from = \"17:00\", to = \"08:00\" }]\n", "not before"),
+        ] {
+            let text = format!("{DEFAULT_TOML}\n{bad}");
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            let want = text.lines().count() - bad.lines().count() + bad.lines().position(|l| l.starts_with("percent")).unwrap() + 1;
+            assert!(e.starts_with(&format!("f.toml:{want}:")), "{e}");
+            assert!(e.contains(what), "{e}");
+        }
     }
 
     #[test]

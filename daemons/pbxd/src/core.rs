@@ -29,6 +29,7 @@ use serde::Serialize;
 use crate::config::Config;
 
 mod ivr;
+mod record_policy;
 mod rooms;
 
 use crate::guard::Guard;
@@ -491,7 +492,7 @@ pub struct Core {
     /// Conference rooms and live monitoring.
     rooms: rooms::Rooms,
     /// Share of answered calls recorded (REC-1).
-    record_percent: u8,
+    record_policy: record_policy::RecordPolicy,
     out: VecDeque<Output>,
 }
 
@@ -564,7 +565,7 @@ impl Core {
             intake_closed: None,
             flows: ivr::Flows::new(cfg),
             rooms: rooms::Rooms::new(cfg),
-            record_percent: cfg.recording.percent,
+            record_policy: record_policy::RecordPolicy::new(&cfg.recording),
             out: VecDeque::new(),
         }
     }
@@ -1289,14 +1290,21 @@ impl Core {
 
     /// Starts recording `call` if the policy picks it.
     fn maybe_record(&mut self, now: Now, call: u64) {
-        let pick = match self.record_percent {
-            0 => false,
-            100.. => true,
-            p => rand::random::<u8>() % 100 < p,
-        };
-        let Some(c) = self.calls.get(&call).filter(|_| pick) else {
+        let Some(c) = self.calls.get(&call) else {
             return;
         };
+        let facts = record_policy::CallFacts {
+            caller: &c.parties.caller,
+            dialed: &c.parties.callee,
+            connected: c.connected.as_deref(),
+            flow: c.flow.as_ref().map(|f| f.flow_name()),
+        };
+        let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
+        let (percent, rule) = self.record_policy.percent(facts, t);
+        if !record_policy::RecordPolicy::pick(percent) {
+            tracing::debug!(call, percent, ?rule, "not recorded");
+            return;
+        }
         self.out.push_back(Output::Media(MediaCmd::Record {
             call,
             uuid: c.parties.uuid.clone(),

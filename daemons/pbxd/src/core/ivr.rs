@@ -54,6 +54,12 @@ pub struct FlowView {
     pub numbers: Vec<String>,
 }
 
+impl FlowLeg {
+    pub(super) fn flow_name(&self) -> &str {
+        self.session.flow_name()
+    }
+}
+
 impl Flows {
     pub(super) fn new(cfg: &Config) -> Flows {
         Flows {
@@ -75,6 +81,10 @@ impl Flows {
     /// The music on hold (the default class until queues have their own).
     pub(super) fn music(&self) -> Vec<Arc<[i16]>> {
         self.prompts.music("default").into_iter().collect()
+    }
+
+    pub(super) fn utc_offset(&self) -> i32 {
+        self.utc_offset_minutes
     }
 
     fn local_time(&self, now: Now) -> LocalTime {

@@ -1,0 +1,170 @@
+//! Which calls are recorded (REC-2): the `[recording]` default share and
+//! the rules that override it for an extension, a dialed number or a
+//! flow, each within weekly windows in local time (WIB). The first rule
+//! that matches a call at that moment decides; a rule outside its windows
+//! does not match, so "record the 137 line in office hours" is one rule
+//! over a default of 0.
+
+use dering_flow::{LocalTime, Schedule};
+
+use crate::config::Recording;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Selector {
+    Extension(String),
+    Number(String),
+    Flow(String),
+}
+
+#[derive(Debug)]
+struct Rule {
+    selector: Selector,
+    percent: u8,
+    windows: Schedule,
+}
+
+/// The recording policy of the box.
+#[derive(Debug)]
+pub(super) struct RecordPolicy {
+    default: u8,
+    rules: Vec<Rule>,
+}
+
+/// What a call is matched on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CallFacts<'a> {
+    pub caller: &'a str,
+    /// The number dialed (a service number, a room, an extension).
+    pub dialed: &'a str,
+    /// The extension a flow connected the caller to.
+    pub connected: Option<&'a str>,
+    pub flow: Option<&'a str>,
+}
+
+impl RecordPolicy {
+    pub(super) fn new(cfg: &Recording) -> RecordPolicy {
+        RecordPolicy {
+            default: cfg.percent.min(100),
+            rules: cfg
+                .rules
+                .iter()
+                .filter_map(|r| {
+                    let selector = match (&r.extension, &r.number, &r.flow) {
+                        (Some(e), _, _) => Selector::Extension(e.clone()),
+                        (_, Some(n), _) => Selector::Number(n.clone()),
+                        (_, _, Some(f)) => Selector::Flow(f.clone()),
+                        _ => return None,
+                    };
+                    Some(Rule {
+                        selector,
+                        percent: (*r.percent.get_ref()).min(100),
+                        windows: Schedule {
+                            weekly: r.windows.clone(),
+                            holidays: Vec::new(),
+                            always_open: r.windows.is_empty(),
+                        },
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The share of calls like `call` at `t` to record, and the rule (by
+    /// position) that said so, `None` for the default.
+    pub(super) fn percent(&self, call: CallFacts<'_>, t: LocalTime) -> (u8, Option<usize>) {
+        for (i, r) in self.rules.iter().enumerate() {
+            let matches = match &r.selector {
+                Selector::Extension(e) => {
+                    call.caller == e || call.dialed == e || call.connected == Some(e.as_str())
+                }
+                Selector::Number(n) => call.dialed == n,
+                Selector::Flow(f) => call.flow == Some(f.as_str()),
+            };
+            if matches && r.windows.is_open(t) {
+                return (r.percent, Some(i));
+            }
+        }
+        (self.default, None)
+    }
+
+    /// Draws whether to record a call given its share.
+    pub(super) fn pick(percent: u8) -> bool {
+        match percent {
+            0 => false,
+            100.. => true,
+            p => rand::random::<u8>() % 100 < p,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(rules: &str, default: u8) -> RecordPolicy {
+        let text = format!(
+            "{}\n{rules}",
+            crate::config::DEFAULT_TOML.replace("percent = 100", &format!("percent = {default}"))
+        );
+        let cfg = crate::config::Config::parse(&text, "t.toml").unwrap();
+        RecordPolicy::new(&cfg.recording)
+    }
+
+    const WIB: i32 = 7 * 60;
+    /// 2026-11-23 (a Monday) at `hh`:00 WIB.
+    fn monday(hh: i64) -> LocalTime {
+        let midnight_wib_utc_ms = 20_780 * 86_400_000 - 7 * 3_600_000;
+        LocalTime::from_wall_ms(midnight_wib_utc_ms + hh * 3_600_000, WIB)
+    }
+
+    fn call<'a>(caller: &'a str, dialed: &'a str, flow: Option<&'a str>) -> CallFacts<'a> {
+        CallFacts {
+            caller,
+            dialed,
+            connected: None,
+            flow,
+        }
+    }
+
+    #[test]
+    fn first_matching_rule_decides_else_the_default() {
+        let p = policy(
+            "[[recording.rule]]\nextension = \"1002\"\npercent = 0\n\n[[recording.rule]]\nnumber = \"137\"\npercent = 100\n",
+            30,
+        );
+        assert_eq!(
+            p.percent(call("1001", "1002", None), monday(9)),
+            (0, Some(0))
+        );
+        assert_eq!(
+            p.percent(call("1002", "1005", None), monday(9)),
+            (0, Some(0))
+        );
+        assert_eq!(
+            p.percent(call("1001", "137", None), monday(9)),
+            (100, Some(1))
+        );
+        assert_eq!(p.percent(call("1001", "1003", None), monday(9)), (30, None));
+        // A flow's connected officer counts as the extension.
+        let mut c = call("1001", "137", Some("layanan-pengaduan"));
+        c.connected = Some("1002");
+        assert_eq!(p.percent(c, monday(9)), (0, Some(0)));
+    }
+
+    #[test]
+    fn windows_hold_a_rule_to_its_hours_in_wib() {
+        let p = policy(
+            "[[recording.rule]]\nflow = \"layanan-pengaduan\"\npercent = 100\nwindows = [{ days = [\"mon\", \"tue\"], from = \"08:00\", to = \"16:00\" }]\n",
+            0,
+        );
+        let c = call("1001", "137", Some("layanan-pengaduan"));
+        assert_eq!(p.percent(c, monday(8)), (100, Some(0)));
+        assert_eq!(p.percent(c, monday(15)), (100, Some(0)));
+        assert_eq!(p.percent(c, monday(16)), (0, None), "to is exclusive");
+        assert_eq!(p.percent(c, monday(7)), (0, None));
+        // Sunday 10:00 (the day before).
+        assert_eq!(p.percent(c, monday(10 - 24)), (0, None));
+        assert!(!RecordPolicy::pick(0));
+        assert!(RecordPolicy::pick(100));
+    }
+}
