@@ -48,6 +48,28 @@ pub fn tone_wav(dir: &Path, hz: u32, secs: u32) -> PathBuf {
     path
 }
 
+/// The amplitudes of `tones` (Hz) in `samples[from..to]` (8 kHz sample
+/// indices, clamped to the samples): what a phone heard of each.
+pub fn tone_levels(samples: &[i16], from: usize, to: usize, tones: &[u32]) -> Vec<f64> {
+    let to = to.min(samples.len());
+    let from = from.min(to);
+    assert!(to - from > 8000 / 2, "a window of {} samples", to - from);
+    tones
+        .iter()
+        .map(|hz| dering_media::dtmf::tone_amplitude(&samples[from..to], f64::from(*hz)))
+        .collect()
+}
+
+/// The sample index of moment `t` in what a phone heard since `start`.
+pub fn sample_at(start: Instant, t: Instant) -> usize {
+    (t.saturating_duration_since(start).as_secs_f64() * 8000.0) as usize
+}
+
+/// The sample index `secs` before the end of `samples`.
+pub fn before_end(samples: &[i16], secs: f64) -> usize {
+    samples.len().saturating_sub((secs * 8000.0) as usize)
+}
+
 impl Baresip {
     /// Starts baresip registered as `ext` on box `d`, playing `wav`, with
     /// G.711 (A-law first).

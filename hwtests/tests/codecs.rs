@@ -8,19 +8,17 @@
 
 use std::time::Duration;
 
-use dering_media::dtmf::tone_amplitude;
-use hwtests::baresip::{tone_wav, Baresip};
+use hwtests::baresip::{before_end, tone_levels, tone_wav, Baresip};
 use hwtests::Dering;
 
 /// Amplitudes of `tones` over the last `secs` seconds but the final half.
 fn tail_levels(samples: &[i16], secs: f64, tones: &[u32]) -> Vec<f64> {
-    let n = samples.len();
-    let a = n.saturating_sub(((secs + 0.5) * 8000.0) as usize);
-    let b = n.saturating_sub(4000);
-    tones
-        .iter()
-        .map(|hz| tone_amplitude(&samples[a..b], f64::from(*hz)))
-        .collect()
+    tone_levels(
+        samples,
+        before_end(samples, secs + 0.5),
+        before_end(samples, 0.5),
+        tones,
+    )
 }
 
 fn wait_recording(d: &Dering) -> serde_json::Value {

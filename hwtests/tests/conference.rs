@@ -5,24 +5,22 @@
 //! three wrong PINs and the box says goodbye and hangs up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use dering_media::dtmf::tone_amplitude;
-use hwtests::baresip::{tone_wav, Baresip};
+use hwtests::baresip::{before_end, sample_at, tone_levels, tone_wav, Baresip};
 use hwtests::Dering;
 
 const SECOND: usize = 8000;
 
-/// The amplitude of each of `tones` in the window of `samples` from
-/// `from_end` seconds before their end to `to_end` seconds before it.
+/// The amplitude of each of `tones` from `from_end` seconds before the end
+/// of `samples` to `to_end` seconds before it.
 fn levels(samples: &[i16], from_end: f64, to_end: f64, tones: &[u32]) -> Vec<f64> {
-    let n = samples.len();
-    let a = n.saturating_sub((from_end * SECOND as f64) as usize);
-    let b = n.saturating_sub((to_end * SECOND as f64) as usize);
-    tones
-        .iter()
-        .map(|hz| tone_amplitude(&samples[a..b], f64::from(*hz)))
-        .collect()
+    tone_levels(
+        samples,
+        before_end(samples, from_end),
+        before_end(samples, to_end),
+        tones,
+    )
 }
 
 #[test]
@@ -122,4 +120,69 @@ fn a_room_with_a_pin_lets_in_the_right_pin_and_hangs_up_after_three_wrong() {
     assert_eq!(last["hangup_by"], "system", "{last}");
     assert_eq!(last["callee"], "8001", "{last}");
     assert!(d.log().contains("wrong PIN"), "the attempts are logged");
+}
+
+/// TEL-2: in a call, 1001 types `*3` 1003 `#`; 1003 is called and, once it
+/// answers, the three hear each other. 1003 hangs up: the two go on. 1003
+/// is added again, then 1002 hangs up: the call ends for all, the added
+/// party hung up by the box.
+#[test]
+fn three_way_from_a_call_by_keys() {
+    let d = Dering::start();
+    let tones = [440u32, 1000, 1700];
+    let mut a = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
+    let mut b = Baresip::start(&d, "1002", true, &tone_wav(d.dir(), 1000, 60));
+    let mut c = Baresip::start(&d, "1003", true, &tone_wav(d.dir(), 1700, 60));
+    d.wait_registered(3);
+    a.dial(&d, "1002");
+    a.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let a_up = Instant::now();
+    b.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let b_up = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    a.keys("*31003#");
+    c.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let joined = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let three_end = Instant::now();
+    c.command("hangup", "");
+    c.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    let c_heard = c.heard();
+    let two = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let two_end = Instant::now();
+    let l = levels(&c_heard, 3.5, 0.5, &tones);
+    assert!(
+        l[0] > 2000.0 && l[1] > 2000.0 && l[2] < 1000.0,
+        "1003 heard {l:?}"
+    );
+
+    // Again, then the host call ends: everyone is hung up.
+    a.keys("*31003#");
+    c.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    b.command("hangup", "");
+    for p in [&mut a, &mut b, &mut c] {
+        p.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    }
+    let settle = Duration::from_millis(800);
+    for (name, heard, up, tone) in [("1001", a.heard(), a_up, 0), ("1002", b.heard(), b_up, 1)] {
+        let at = |t: Instant| sample_at(up, t);
+        let three = tone_levels(&heard, at(joined + settle), at(three_end), &tones);
+        let back = tone_levels(&heard, at(two + settle), at(two_end), &tones);
+        for (j, l) in three.iter().enumerate() {
+            assert_eq!(*l > 2000.0, j != tone, "{name} in the three-way: {three:?}");
+        }
+        assert!(back[2] < 1000.0, "{name} after 1003 left: {back:?}");
+        assert!(back[1 - tone] > 2000.0, "{name} after 1003 left: {back:?}");
+    }
+    let calls = d.ended_calls(3);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let added: Vec<_> = calls.iter().filter(|c| c["callee"] == "1003").collect();
+    assert_eq!(added.len(), 2, "{calls:?}");
+    assert!(added
+        .iter()
+        .all(|c| c["caller"] == "1001" && c["disposition"] == "answered"));
+    assert_eq!(added[0]["hangup_by"], "callee", "{:?}", added[0]);
+    assert_eq!(added[1]["hangup_by"], "system", "{:?}", added[1]);
 }

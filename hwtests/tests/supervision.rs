@@ -9,8 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use dering_media::dtmf::tone_amplitude;
-use hwtests::baresip::{tone_wav, Baresip};
+use hwtests::baresip::{sample_at, tone_levels, tone_wav, Baresip};
 use hwtests::Dering;
 
 /// Amplitudes of `tones` in what a phone heard between `from` and `to`,
@@ -22,15 +21,12 @@ fn levels(
     to: Instant,
     tones: &[u32],
 ) -> Vec<f64> {
-    let at = |t: Instant| {
-        ((t.duration_since(established).as_secs_f64() * 8000.0) as usize).min(heard.len())
-    };
-    let window = &heard[at(from)..at(to)];
-    assert!(window.len() > 8000, "window of {} samples", window.len());
-    tones
-        .iter()
-        .map(|hz| tone_amplitude(window, f64::from(*hz)))
-        .collect()
+    tone_levels(
+        heard,
+        sample_at(established, from),
+        sample_at(established, to),
+        tones,
+    )
 }
 
 const HEARD: f64 = 2000.0;

@@ -374,12 +374,21 @@ pub struct Media {
 #[serde(deny_unknown_fields)]
 pub struct Calls {
     pub no_answer_seconds: u32,
+    /// Pressed in a call, then an extension and `#`: that extension is
+    /// called and joins the call (a three-way conference, TEL-2).
+    #[serde(default = "default_three_way_code")]
+    pub three_way_code: String,
+}
+
+fn default_three_way_code() -> String {
+    "*3".into()
 }
 
 impl Default for Calls {
     fn default() -> Self {
         Calls {
             no_answer_seconds: 30,
+            three_way_code: default_three_way_code(),
         }
     }
 }

@@ -85,6 +85,13 @@ pub enum MediaCmd {
     Leave {
         call: u64,
     },
+    /// Report the keys the parties send as telephone-events with these
+    /// payload types (caller's leg, callee's leg).
+    WatchKeys {
+        call: u64,
+        a: Option<u8>,
+        b: Option<u8>,
+    },
     /// Where a leg's media goes until packets from it are seen (latching).
     Remote {
         call: u64,
@@ -249,6 +256,13 @@ struct Call {
     connected: Option<String>,
     /// A conference room or a supervisor's monitoring, answered here.
     feature: Option<Box<rooms::FeatureLeg>>,
+    /// Whether an A leg exists: a call the box places itself (a party
+    /// added to a three-way conference) has only its B leg.
+    a_live: bool,
+    /// The call this one's callee joins (three-way conference).
+    joins: Option<u64>,
+    /// Keys a party is typing in the call (in-call feature codes).
+    keys: Option<rooms::InCallKeys>,
 }
 
 impl Call {
@@ -1224,6 +1238,9 @@ impl Core {
                 ringing_member: None,
                 connected: None,
                 feature: None,
+                a_live: true,
+                joins: None,
+                keys: None,
             },
         );
     }
@@ -1389,7 +1406,7 @@ impl Core {
         body: &[u8],
         extra: Vec<rsip::Header>,
     ) -> Option<(String, Vec<u8>)> {
-        let c = self.calls.get(&call)?;
+        let c = self.calls.get(&call).filter(|c| c.a_live)?;
         let a_key = c.a_key.clone();
         let tag = NameAddr::parse(&c.a.local).ok()?.tag()?.to_string();
         let mut extra = extra;
@@ -1542,18 +1559,22 @@ impl Core {
             let uuid = c.parties.uuid.clone();
             self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
-            self.maybe_record(now, call);
-            if let Some((a_key, data)) = self.response_to_a(call, 200, &body, vec![]) {
-                self.respond_after(
-                    Op::CallAnswered {
-                        uuid,
-                        at_ms: now.wall_ms,
-                        codec,
-                    },
-                    a_key,
-                    200,
-                    data,
-                );
+            self.watch_keys(call);
+            let answered = Op::CallAnswered {
+                uuid,
+                at_ms: now.wall_ms,
+                codec,
+            };
+            match self.response_to_a(call, 200, &body, vec![]) {
+                Some((a_key, data)) => {
+                    self.maybe_record(now, call);
+                    self.respond_after(answered, a_key, 200, data);
+                }
+                None => {
+                    // A call the box placed: its callee joins a call.
+                    self.store(answered);
+                    self.three_way_answered(now, call);
+                }
             }
             return;
         }
@@ -1791,7 +1812,7 @@ impl Core {
     ) -> Option<String> {
         let listen = self.listen;
         let c = self.calls.get_mut(&call)?;
-        if side == Side::B && !c.b_live {
+        if (side == Side::B && !c.b_live) || (side == Side::A && !c.a_live) {
             return None;
         }
         let d = match side {

@@ -30,6 +30,13 @@ pub enum MediaEvent {
     PlayDone {
         call: u64,
     },
+    /// A key pressed by one party of a relayed call (RFC 4733), for
+    /// in-call feature codes; the key still reaches the other party.
+    InCallKey {
+        call: u64,
+        side: crate::core::Side,
+        key: char,
+    },
 }
 
 const FRAME: Duration = Duration::from_millis(20);

@@ -171,6 +171,12 @@ enum Command {
     Leave {
         call: u64,
     },
+    /// Report the keys each leg sends as telephone-events with these
+    /// payload types (caller's, callee's).
+    WatchKeys {
+        call: u64,
+        pts: [Option<u8>; 2],
+    },
 }
 
 /// A mixing room on its relay thread: the mixer and, for each leg that
@@ -422,6 +428,12 @@ impl Relay {
         self.send(call, Command::Leave { call });
     }
 
+    /// Reports keys the parties of `call` send (telephone-event payload
+    /// types of the caller's and the callee's leg).
+    pub fn watch_keys(&mut self, call: u64, a: Option<u8>, b: Option<u8>) {
+        self.send(call, Command::WatchKeys { call, pts: [a, b] });
+    }
+
     /// Ends the caller's leg at a local endpoint (a flow).
     pub fn local(&mut self, call: u64, media: LocalMedia) {
         self.send(
@@ -598,6 +610,10 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     // Packets from a leg (by leg key) re-encoded for the other.
     let mut transcoders: HashMap<u64, Transcoder> = HashMap::new();
     let mut transcoded: Vec<u8> = Vec::with_capacity(1500);
+    // Relayed calls whose keys are reported: per leg, the event payload
+    // type and a receiver.
+    let mut key_watch: HashMap<u64, [(Option<u8>, dering_media::rfc4733::Receiver); 2]> =
+        HashMap::new();
     let mut mixed: Vec<(u64, [i16; dering_media::FRAME_8K])> = Vec::new();
     let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_8K);
     let mut packets: Vec<Vec<u8>> = Vec::new();
@@ -649,6 +665,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     locals.remove(&call);
                     held.remove(&call);
                     leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
+                    key_watch.remove(&call);
                     transcoders.remove(&leg_key(call, Side::A));
                     transcoders.remove(&leg_key(call, Side::B));
                     if let Some(r) = recordings.remove(&call) {
@@ -734,6 +751,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
                 Command::Leave { call } => {
                     leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
+                }
+                Command::WatchKeys { call, pts } => {
+                    key_watch.insert(call, pts.map(|pt| (pt, Default::default())));
                 }
             }
         }
@@ -869,6 +889,22 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
             } else if let Some(room) = leg_room.get(&partner).and_then(|r| rooms.get(r)) {
                 partner_hears_mix = room.mixer.hears(partner);
+            }
+            if let Some(w) = key_watch.get_mut(&ep.call).filter(|_| !ep.rtcp) {
+                let (pt, receiver) = &mut w[ep.side];
+                if let Some(rtp) = parse_rtp(&buf[..len]).filter(|r| Some(r.pt) == *pt) {
+                    if let Some(r) = dering_media::rfc4733::Report::parse(rtp.payload) {
+                        for e in receiver.on_report(rtp.timestamp, r) {
+                            if let dering_media::rfc4733::KeyEvent::Down { digit, .. } = e {
+                                media_events.push(MediaEvent::InCallKey {
+                                    call: ep.call,
+                                    side: if ep.side == 0 { Side::A } else { Side::B },
+                                    key: digit,
+                                });
+                            }
+                        }
+                    }
+                }
             }
             // A caller in a flow talks to the box, not to a callee.
             if let Some(m) = locals.get_mut(&ep.call) {

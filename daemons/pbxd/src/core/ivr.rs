@@ -307,6 +307,9 @@ impl Core {
                 ringing_member: None,
                 connected: None,
                 feature: None,
+                a_live: true,
+                joins: None,
+                keys: None,
             },
         );
         self.open_media(id, a_port, b_port, a_sock, group);
@@ -334,7 +337,14 @@ impl Core {
     /// A key or the end of playback from a call's local endpoint.
     pub fn handle_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
         use crate::endpoint::MediaEvent;
-        let (MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call }) = event;
+        let call = match event {
+            MediaEvent::InCallKey { call, side, key } => {
+                self.in_call_key(now, call, side, key);
+                self.drain_tx(now);
+                return;
+            }
+            MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call } => call,
+        };
         if self.calls.get(&call).is_some_and(|c| c.feature.is_some()) {
             self.feature_media_event(now, event);
             self.drain_tx(now);
@@ -355,6 +365,7 @@ impl Core {
                 };
                 (call, f.session.on_playback_done(t))
             }
+            MediaEvent::InCallKey { .. } => return,
         };
         self.apply_flow(now, call, actions);
         self.drain_tx(now);
@@ -637,6 +648,7 @@ impl Core {
             }
         }
         self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
+        self.watch_keys(call);
         self.maybe_record(now, call);
         tracing::info!(call, %uuid, "flow connected the caller");
         self.store(Op::CallEvent {

@@ -1,5 +1,11 @@
-//! Conference rooms (TEL-2, TEL-6) and live monitoring (REC-3): calls the
-//! box answers and then mixes on the relay.
+//! Conference rooms (TEL-2, TEL-6), three-way calls (TEL-2) and live
+//! monitoring (REC-3): calls mixed on the relay.
+//!
+//! In a call, either party types `*3`, an extension and `#` (RFC 4733
+//! keys): the box calls that extension and, when it answers, mixes the
+//! three. The call stays the host: if its caller or callee hangs up, the
+//! added party is hung up too; if the added party hangs up, the two go on
+//! as before.
 //!
 //! A conference room is a number: its callers give the room's PIN if it
 //! has one, hear that they are joining, and are mixed together, each
@@ -27,11 +33,23 @@ use dering_store::{Disposition, Op};
 
 use super::{leg_key, Call, CallState, Core, Ending, MediaCmd, Now, Output, Side};
 use crate::config::Config;
+use dering_sip::sdp::Format;
 
 /// Mixing room ids: conference rooms count up from here, a monitored
 /// call's room is this bit over its call id.
 const CONFERENCE_ROOM: u64 = 1 << 47;
 const MONITOR_ROOM: u64 = 1 << 48;
+const THREE_WAY_ROOM: u64 = 1 << 49;
+/// Keys of one feature code come within this of each other.
+const KEY_GAP: Duration = Duration::from_secs(5);
+
+/// Keys a party is typing in a call.
+#[derive(Debug)]
+pub(super) struct InCallKeys {
+    side: Side,
+    digits: String,
+    at: Instant,
+}
 /// How long a caller has to enter a PIN before being asked again.
 const PIN_WAIT: Duration = Duration::from_secs(10);
 const PIN_TRIES: u8 = 3;
@@ -111,6 +129,7 @@ pub(super) struct Rooms {
     /// (name, PIN).
     supervisors: Vec<(String, String)>,
     next_room: u64,
+    three_way_code: String,
 }
 
 impl Rooms {
@@ -143,6 +162,7 @@ impl Rooms {
                 .map(|s| (s.name.clone(), s.pin.get_ref().clone()))
                 .collect(),
             next_room: CONFERENCE_ROOM,
+            three_way_code: cfg.calls.three_way_code.clone(),
         }
     }
 
@@ -310,6 +330,7 @@ impl Core {
     pub(super) fn feature_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
         use crate::endpoint::MediaEvent;
         match event {
+            MediaEvent::InCallKey { call, side, key } => self.in_call_key(now, call, side, key),
             MediaEvent::Digit { call, key } => self.feature_digit(now, call, key),
             MediaEvent::PlayDone { call } => {
                 let Some(f) = self.feature_leg(call) else {
@@ -595,6 +616,23 @@ impl Core {
             }
             return;
         }
+        if let Some(host) = c.joins {
+            if self.calls.contains_key(&host) {
+                tracing::info!(call = host, "third party left: back to two");
+                self.out
+                    .push_back(Output::Media(MediaCmd::Leave { call: host }));
+            }
+            return;
+        }
+        let added: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|a| a.joins == Some(c.id))
+            .map(|a| a.id)
+            .collect();
+        for a in added {
+            self.hang_up_added(now, a);
+        }
         let watchers: Vec<u64> = self
             .calls
             .values()
@@ -608,6 +646,267 @@ impl Core {
             .collect();
         for w in watchers {
             self.hang_up_here(now, w, "monitored call ended");
+        }
+    }
+
+    /// Reports the keys the parties of an answered call send, for in-call
+    /// feature codes.
+    pub(super) fn watch_keys(&mut self, call: u64) {
+        let Some(c) = self.calls.get(&call).filter(|c| c.a_live) else {
+            return;
+        };
+        let te = |f: &[dering_sip::sdp::Format]| {
+            f.iter().find(|f| f.name == "TELEPHONE-EVENT").map(|f| f.pt)
+        };
+        let (a, b) = (te(&c.a_formats), te(&c.b_formats));
+        if a.is_some() || b.is_some() {
+            self.out
+                .push_back(Output::Media(MediaCmd::WatchKeys { call, a, b }));
+        }
+    }
+
+    /// A key from a party of a relayed call: collects `*3<extension>#`.
+    pub(super) fn in_call_key(&mut self, now: Now, call: u64, side: Side, key: char) {
+        let code = self.rooms.three_way_code.clone();
+        let Some(c) = self
+            .calls
+            .get_mut(&call)
+            .filter(|c| c.state == CallState::Answered && c.a_live && c.feature.is_none())
+        else {
+            return;
+        };
+        let k = c.keys.get_or_insert_with(|| InCallKeys {
+            side,
+            digits: String::new(),
+            at: now.at,
+        });
+        if k.side != side || now.at.duration_since(k.at) > KEY_GAP {
+            k.side = side;
+            k.digits.clear();
+        }
+        k.at = now.at;
+        if key == '#' {
+            let typed = std::mem::take(&mut k.digits);
+            if let Some(ext) = typed.strip_prefix(code.as_str()).filter(|e| !e.is_empty()) {
+                let ext = ext.to_string();
+                self.start_three_way(now, call, side, &ext);
+            }
+            return;
+        }
+        k.digits.push(key);
+        // Talk is full of keys (menus of the far end): keep only what can
+        // still become the code.
+        let d = &k.digits;
+        if !(code.starts_with(d.as_str()) || d.starts_with(code.as_str()))
+            || !d.chars().skip(code.len()).all(|c| c.is_ascii_digit())
+        {
+            k.digits.clear();
+        }
+    }
+
+    /// Calls `ext` from the box for the party on `side` of `host`; it
+    /// joins the call when it answers.
+    fn start_three_way(&mut self, now: Now, host: u64, side: Side, ext: &str) {
+        if self.calls.values().any(|c| c.joins == Some(host)) {
+            tracing::info!(call = host, "already three: not adding another");
+            return;
+        }
+        let (Some(target), Some(name)) = (
+            self.bindings.route(ext).cloned(),
+            self.users.get(ext).map(|u| u.name.clone()),
+        ) else {
+            tracing::info!(call = host, %ext, "three-way: no such reachable extension");
+            return;
+        };
+        let Some(h) = self.calls.get(&host) else {
+            return;
+        };
+        let (party, party_name, codec, te) = match side {
+            Side::A => (
+                h.parties.caller.clone(),
+                h.parties.caller_name.clone(),
+                h.a_codec,
+                h.a_formats.get(1).cloned(),
+            ),
+            Side::B => (
+                h.connected.clone().unwrap_or(h.parties.callee.clone()),
+                h.parties.callee_name.clone(),
+                h.b_codec,
+                h.b_formats.get(1).cloned(),
+            ),
+        };
+        let group = h.group;
+        let host_uuid = h.parties.uuid.clone();
+        let mut formats: Vec<Format> = codec.into_iter().map(super::codec_format).collect();
+        for k in Codec::ALL {
+            if Some(k) != codec {
+                formats.push(super::codec_format(k));
+            }
+        }
+        formats.extend(te);
+        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+            tracing::error!("RTP port range exhausted");
+            return;
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let display = party_name.clone().unwrap_or_else(|| party.clone());
+        let leg = super::BLegSpec {
+            call: id,
+            caller: &party,
+            display: &display,
+            callee: ext,
+            target: &target,
+            formats: formats.clone(),
+            direction: dering_sip::sdp::Direction::SendRecv,
+            ptime: None,
+            b_port,
+        };
+        let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+            self.ports.extend([a_port, b_port]);
+            return;
+        };
+        let uuid = format!("{:x}-{}", now.wall_ms, super::random_token(12));
+        let parties = dering_store::CallParties {
+            uuid: uuid.clone(),
+            caller: party,
+            caller_name: party_name,
+            callee: ext.to_string(),
+            callee_name: Some(name),
+            start_ms: now.wall_ms,
+            answer_ms: None,
+        };
+        self.store(Op::CallStart(parties.clone()));
+        self.store(Op::CallEvent {
+            uuid: host_uuid,
+            at_ms: now.wall_ms,
+            kind: "three_way".into(),
+            detail: Some(format!("calling {ext}")),
+        });
+        tracing::info!(call = host, added = id, %ext, "three-way: calling");
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call: id,
+            a_port,
+            b_port,
+            group,
+        }));
+        self.by_call_id.insert(b.call_id.clone(), (id, Side::B));
+        self.clients
+            .insert(b_key.clone(), super::ClientPurpose::BInvite(id));
+        // No A leg: a placeholder dialog, never used while `a_live` is
+        // false; the offer stands for the party who asked.
+        let a = super::Dialog {
+            call_id: String::new(),
+            local: String::new(),
+            remote: String::new(),
+            target: String::new(),
+            cseq: 1,
+            peer: b.peer,
+        };
+        let offer = dering_sip::sdp::AudioSdp {
+            addr: self.listen.ip,
+            port: a_port,
+            formats,
+            direction: dering_sip::sdp::Direction::SendRecv,
+            ptime: None,
+        };
+        let no_answer = self.no_answer;
+        self.calls.insert(
+            id,
+            Call {
+                id,
+                parties,
+                state: CallState::Ringing,
+                a_key: String::new(),
+                a,
+                b,
+                b_invite_key: b_key,
+                b_invite: b_msg,
+                b_got_provisional: false,
+                b_ack: None,
+                a_port,
+                b_port,
+                offer,
+                a_codec: None,
+                b_codec: None,
+                a_formats: Vec::new(),
+                b_formats: Vec::new(),
+                no_answer_at: now.at + no_answer,
+                reinvite: None,
+                sdp_version: 1,
+                flow: None,
+                b_live: true,
+                group,
+                ringing_member: None,
+                connected: None,
+                feature: None,
+                a_live: false,
+                joins: Some(host),
+                keys: None,
+            },
+        );
+    }
+
+    /// The added party answered: the host call's two legs and it mix.
+    pub(super) fn three_way_answered(&mut self, now: Now, added: u64) {
+        let Some(a) = self.calls.get(&added) else {
+            return;
+        };
+        let Some(host) = a.joins.and_then(|h| self.calls.get(&h)) else {
+            self.hang_up_added(now, added);
+            return;
+        };
+        let room = THREE_WAY_ROOM | host.id;
+        let joins = [
+            (host.id, Side::A, host.a_codec),
+            (host.id, Side::B, host.b_codec),
+            (added, Side::B, a.b_codec),
+        ];
+        let (host_id, uuid, ext) = (host.id, host.parties.uuid.clone(), a.parties.callee.clone());
+        for (call, side, codec) in joins {
+            self.out.push_back(Output::Media(MediaCmd::Join {
+                room,
+                call,
+                side,
+                codec: codec.unwrap_or(Codec::Pcma),
+                role: Role::party(),
+            }));
+        }
+        tracing::info!(call = host_id, added, "three-way: joined");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "three_way".into(),
+            detail: Some(format!("joined {ext}")),
+        });
+    }
+
+    /// Ends a call the box placed (ringing or answered).
+    fn hang_up_added(&mut self, now: Now, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let ringing = c.state == CallState::Ringing;
+        c.state = CallState::Ending;
+        let ending = if ringing {
+            self.send_cancel(now, call);
+            Ending::new(
+                Disposition::Cancelled,
+                "system",
+                "three-way host ended",
+                None,
+            )
+        } else {
+            self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+            Ending::new(
+                Disposition::Answered,
+                "system",
+                "three-way host ended",
+                None,
+            )
+        };
+        if let Some(op) = self.finish(now, call, ending) {
+            self.store(op);
         }
     }
 
