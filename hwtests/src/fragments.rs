@@ -128,3 +128,11 @@ pub const ACK_FINAL: &str = r#"  <send><![CDATA[
 pub fn uac_final(code: u16) -> String {
     format!("{UAC_RINGING}  <recv response=\"{code}\"/>\n{ACK_FINAL}")
 }
+
+/// The callee answers 486 Busy Here and takes the ACK.
+pub fn uas_busy() -> String {
+    format!(
+        "{}  <recv request=\"ACK\"/>\n",
+        reply("486 Busy Here", true, None, "")
+    )
+}

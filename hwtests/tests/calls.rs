@@ -26,13 +26,6 @@ const UAS_SEND_BYE: &str = r#"
   <recv response="200"/>
 "#;
 
-fn uas_busy() -> String {
-    format!(
-        "{}  <recv request=\"ACK\"/>\n",
-        reply("486 Busy Here", true, None, "")
-    )
-}
-
 fn uas_ring_until_cancel() -> String {
     format!(
         "{}  <recv request=\"CANCEL\"/>\n{}{}  <recv request=\"ACK\"/>\n",

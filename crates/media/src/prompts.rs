@@ -183,6 +183,8 @@ mod tests {
             "conference_alone",
             "conference_full",
             "not_in_call",
+            "forward_on",
+            "forward_off",
         ] {
             for lang in [Lang::Id, Lang::En] {
                 let a = p

@@ -167,6 +167,14 @@ pub enum Op {
         node: String,
         choice: Option<char>,
     },
+    /// Call forwarding of `extension` on `condition` (`all`, `busy`,
+    /// `no_answer`) set to `target`, or cleared (TEL-6).
+    Forward {
+        extension: String,
+        condition: String,
+        target: Option<String>,
+        at_ms: i64,
+    },
     /// Copies the WAL into the database file and truncates it, so a power
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
@@ -439,6 +447,15 @@ impl Store {
     }
 
     /// The newest version of every flow: (name, version, document).
+    /// Every call forwarding set: (extension, condition, target).
+    pub fn forwards(&self) -> Result<Vec<(String, String, String)>> {
+        self.select(
+            "SELECT extension, condition, target FROM forwards ORDER BY extension, condition",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
     pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
         self.select(
             "SELECT name, version, document FROM flows f
@@ -644,6 +661,26 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 params![flow, version, node, choice.map(String::from).unwrap_or_default()],
             )?;
         }
+        Op::Forward {
+            extension,
+            condition,
+            target,
+            at_ms,
+        } => match target {
+            Some(t) => {
+                tx.execute(
+                    "INSERT INTO forwards (extension, condition, target, set_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (extension, condition) DO UPDATE SET target = ?3, set_ms = ?4",
+                    params![extension, condition, t, at_ms],
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM forwards WHERE extension = ?1 AND condition = ?2",
+                    params![extension, condition],
+                )?;
+            }
+        },
         Op::Checkpoint => {}
     }
     Ok(())
@@ -761,6 +798,31 @@ mod tests {
         );
         assert_eq!(c.billable_seconds, Some(3.0));
         assert_eq!(s.close_interrupted(6_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn forwards_are_set_replaced_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        let f = |ext: &str, cond: &str, target: Option<&str>| Op::Forward {
+            extension: ext.into(),
+            condition: cond.into(),
+            target: target.map(String::from),
+            at_ms: 1,
+        };
+        s.apply(&[
+            f("1001", "all", Some("1002")),
+            f("1001", "busy", Some("1003")),
+            f("1001", "all", Some("1004")),
+            f("1005", "no_answer", Some("1001")),
+            f("1005", "no_answer", None),
+        ])
+        .unwrap();
+        let want = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            s.forwards().unwrap(),
+            [want("1001", "all", "1004"), want("1001", "busy", "1003")]
+        );
     }
 
     #[test]

@@ -112,4 +112,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX recordings_start ON recordings (start_ms);
     "#,
+    // 5: call forwarding set from the phones (TEL-6): per extension and
+    //    condition (all, busy, no_answer), the extension calls go to.
+    r#"
+    CREATE TABLE forwards (
+        extension TEXT NOT NULL,
+        condition TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        set_ms    INTEGER NOT NULL,
+        PRIMARY KEY (extension, condition)
+    );
+    "#,
 ];

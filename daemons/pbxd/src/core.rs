@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+mod forward;
 mod ivr;
 mod record_policy;
 mod rooms;
@@ -263,6 +264,8 @@ struct Call {
     joins: Option<u64>,
     /// Keys a party is typing in the call (in-call feature codes).
     keys: Option<rooms::InCallKeys>,
+    /// Extensions this call was forwarded away from, in order.
+    forwarded: Vec<String>,
 }
 
 impl Call {
@@ -505,6 +508,8 @@ pub struct Core {
     flows: ivr::Flows,
     /// Conference rooms and live monitoring.
     rooms: rooms::Rooms,
+    /// Call forwarding set from the phones.
+    forwards: forward::Forwards,
     /// Share of answered calls recorded (REC-1).
     record_policy: record_policy::RecordPolicy,
     out: VecDeque<Output>,
@@ -579,6 +584,7 @@ impl Core {
             intake_closed: None,
             flows: ivr::Flows::new(cfg),
             rooms: rooms::Rooms::new(cfg),
+            forwards: forward::Forwards::default(),
             record_policy: record_policy::RecordPolicy::new(&cfg.recording),
             out: VecDeque::new(),
         }
@@ -1113,7 +1119,11 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
-        if let Some(feature) = self.rooms.classify(&callee) {
+        let feature = self.rooms.classify(&callee).or_else(|| {
+            forward::Forwards::classify(&callee)
+                .map(|(condition, target)| rooms::Feature::Forward { condition, target })
+        });
+        if let Some(feature) = feature {
             self.start_feature_call(now, peer, key, req, caller, callee, feature);
             return;
         }
@@ -1126,7 +1136,23 @@ impl Core {
             return;
         };
         let callee_name = callee_user.name.clone();
-        let Some(target) = self.bindings.route(&callee).cloned() else {
+        // Forwarded everywhere, or forwarded when the phone is away.
+        let mut forwarded = Vec::new();
+        let mut routed = self.forwards.follow_all(&callee, &mut forwarded);
+        let mut why = forward::Condition::All;
+        if self.bindings.route(&routed).is_none() {
+            if let Some(t) = self
+                .forwards
+                .target(&routed, forward::Condition::NoAnswer)
+                .filter(|t| *t != callee && !forwarded.iter().any(|f| f == t))
+                .map(str::to_string)
+            {
+                forwarded.push(routed);
+                routed = self.forwards.follow_all(&t, &mut forwarded);
+                why = forward::Condition::NoAnswer;
+            }
+        }
+        let Some(target) = self.bindings.route(&routed).cloned() else {
             self.respond(now, key, &req, 480, vec![]);
             return;
         };
@@ -1170,7 +1196,7 @@ impl Core {
             call: id,
             caller: &caller,
             display: &display,
-            callee: &callee,
+            callee: &routed,
             target: &target,
             formats,
             direction: offer.direction,
@@ -1188,12 +1214,24 @@ impl Core {
             uuid: uuid.clone(),
             caller,
             caller_name,
-            callee,
+            callee: callee.clone(),
             callee_name: Some(callee_name),
             start_ms: now.wall_ms,
             answer_ms: None,
         };
         self.store(Op::CallStart(parties.clone()));
+        if routed != callee {
+            self.store(Op::CallEvent {
+                uuid: uuid.clone(),
+                at_ms: now.wall_ms,
+                kind: "forwarded".into(),
+                detail: Some(format!(
+                    "{} {} -> {routed}",
+                    why.name(),
+                    forwarded.join(" -> ")
+                )),
+            });
+        }
         // Numbers are personal data: redacted at info, whole at debug.
         tracing::info!(
             call = id,
@@ -1236,11 +1274,12 @@ impl Core {
                 b_live: true,
                 group: id,
                 ringing_member: None,
-                connected: None,
+                connected: (routed != callee).then(|| routed.clone()),
                 feature: None,
                 a_live: true,
                 joins: None,
                 keys: None,
+                forwarded,
             },
         );
     }
@@ -1591,12 +1630,14 @@ impl Core {
             401 | 407 => 480,
             c => c,
         };
-        self.end_call(
-            now,
-            call,
-            Ending::new(disposition, "callee", cause, Some(code)),
-            a_code,
-        );
+        let ending = Ending::new(disposition, "callee", cause, Some(code));
+        match code {
+            486 | 600 => self.forward_or_end(now, call, forward::Condition::Busy, ending, a_code),
+            408 | 480 => {
+                self.forward_or_end(now, call, forward::Condition::NoAnswer, ending, a_code)
+            }
+            _ => self.end_call(now, call, ending, a_code),
+        }
     }
 
     /// A qualify probe was answered (any response) or timed out.
@@ -2074,9 +2115,10 @@ impl Core {
         }
         for call in ringing {
             self.send_cancel(now, call);
-            self.end_call(
+            self.forward_or_end(
                 now,
                 call,
+                forward::Condition::NoAnswer,
                 Ending::new(Disposition::NoAnswer, "system", "no answer", Some(480)),
                 480,
             );

@@ -127,6 +127,7 @@ pub async fn start(
     }
     repair_recordings(&mut store, t.wall_ms);
     let flows = store.latest_flows()?;
+    let forwards = store.forwards()?;
     let prompts = match &opts.config.flows.prompts {
         Some(dir) => dering_media::prompts::Prompts::load(dir)?,
         None => dering_media::prompts::Prompts::builtin()?,
@@ -192,6 +193,7 @@ pub async fn start(
     let restored = core.restore_bindings(t, &bindings);
     tracing::info!(restored, "registrations restored");
     core.set_media(Arc::new(prompts), flows);
+    core.set_forwards(forwards);
 
     let probe_tx = in_tx.clone();
     dering_daemon::notify::spawn_watchdog(move || {

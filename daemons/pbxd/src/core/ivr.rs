@@ -310,6 +310,7 @@ impl Core {
                 a_live: true,
                 joins: None,
                 keys: None,
+                forwarded: Vec::new(),
             },
         );
         self.open_media(id, a_port, b_port, a_sock, group);

@@ -75,8 +75,18 @@ impl Mode {
 /// What a number the box answers this way asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Feature {
-    Conference { number: String },
-    Monitor { mode: Mode, extension: String },
+    Conference {
+        number: String,
+    },
+    Monitor {
+        mode: Mode,
+        extension: String,
+    },
+    /// A call forwarding code (set, or cancel with no target).
+    Forward {
+        condition: super::forward::Condition,
+        target: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +244,9 @@ impl Core {
                     .map(|c| c.group);
                 (group, "monitoring".to_string())
             }
+            Feature::Forward { .. } => (None, "call forwarding".to_string()),
         };
+        let who = caller.clone();
         let Some(id) = self.answer_here(now, peer, key, req, caller, number, label, group) else {
             return;
         };
@@ -254,6 +266,11 @@ impl Core {
                     .is_some_and(|r| r.pin.is_some())
             }
             Feature::Monitor { .. } => true,
+            Feature::Forward { .. } => false,
+        };
+        let forward = match &feature {
+            Feature::Forward { condition, target } => Some((*condition, target.clone())),
+            _ => None,
         };
         if let Some(c) = self.calls.get_mut(&id) {
             c.feature = Some(Box::new(FeatureLeg {
@@ -267,7 +284,10 @@ impl Core {
                 target: None,
             }));
         }
-        if pin_needed {
+        if let Some((condition, target)) = forward {
+            let prompt = self.apply_forward_code(now, &who, condition, target);
+            self.say_goodbye(id, &[prompt]);
+        } else if pin_needed {
             self.ask_pin(now, id, &[]);
         } else {
             self.pin_accepted(now, id, None);
@@ -400,6 +420,7 @@ impl Core {
                 .iter()
                 .find(|(_, p)| *p == pin)
                 .map(|(name, _)| Some(name.clone())),
+            Feature::Forward { .. } => None,
         };
         match accepted {
             Some(supervisor) => self.pin_accepted(now, call, supervisor),
@@ -469,6 +490,7 @@ impl Core {
                 self.note_monitoring(now, call, target, mode);
                 self.apply_monitoring(target);
             }
+            Feature::Forward { .. } => {}
         }
     }
 
@@ -613,6 +635,7 @@ impl Core {
                         self.apply_monitoring(target);
                     }
                 }
+                Feature::Forward { .. } => {}
             }
             return;
         }
@@ -843,6 +866,7 @@ impl Core {
                 a_live: false,
                 joins: Some(host),
                 keys: None,
+                forwarded: Vec::new(),
             },
         );
     }
