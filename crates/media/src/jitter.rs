@@ -148,6 +148,36 @@ impl JitterBuffer {
         self.frames.insert(ext, samples);
     }
 
+    /// Everything still buffered, in order, with holes concealed, at the
+    /// end of a stream: a recording keeps its last words instead of
+    /// losing the buffer's depth.
+    pub fn flush(&mut self) -> Vec<Vec<i16>> {
+        let mut out = Vec::new();
+        let (Some(&first), Some(&last)) = (self.frames.keys().next(), self.frames.keys().last())
+        else {
+            return out;
+        };
+        let start = self.next.unwrap_or(first).min(first);
+        for seq in start..=last {
+            match self.frames.remove(&seq) {
+                Some(f) => {
+                    self.stats.played += 1;
+                    self.last.clone_from(&f);
+                    out.push(f);
+                }
+                None => {
+                    self.stats.concealed += 1;
+                    for s in self.last.iter_mut() {
+                        *s /= 2;
+                    }
+                    out.push(self.last.clone());
+                }
+            }
+        }
+        self.next = Some(last + 1);
+        out
+    }
+
     /// The next frame, called once per frame time.
     pub fn pop(&mut self) -> Playout {
         if !self.playing {
@@ -209,6 +239,21 @@ mod tests {
             Playout::Audio(f) => Some(f[0]),
             _ => None,
         }
+    }
+
+    #[test]
+    fn flush_returns_what_is_left_in_order_with_holes_filled() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, 8000, 10, 10);
+        for i in [0u16, 1, 2, 4, 3, 6] {
+            jb.push(t0, 100 + i, 160 * u32::from(i), frame(i as i16 + 1));
+        }
+        // Still filling (10 frames wanted): nothing played yet.
+        assert_eq!(jb.pop(), Playout::Waiting);
+        let rest = jb.flush();
+        let firsts: Vec<i16> = rest.iter().map(|f| f[0]).collect();
+        assert_eq!(firsts, [1, 2, 3, 4, 5, 2, 7], "frame 5 was lost: 5 / 2");
+        assert!(jb.flush().is_empty());
     }
 
     #[test]

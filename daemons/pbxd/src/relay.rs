@@ -234,9 +234,11 @@ struct Recording {
 
 impl Recording {
     fn new(sink: mpsc::SyncSender<RecMsg>) -> Recording {
-        // 200 ms deep, fixed: latency costs nothing in a recording, and a
-        // busy relay thread may come round late to take the next frame.
-        let jb = || dering_media::jitter::JitterBuffer::new(160, 8000, 10, 10);
+        // A second deep, fixed: latency costs nothing in a recording (the
+        // buffer is flushed when the call ends), and on a loaded box
+        // packets arrive in late bursts that a shallow buffer would fill
+        // in. 50 frames × 320 bytes × 2 legs: 32 KiB a call.
+        let jb = || dering_media::jitter::JitterBuffer::new(160, 8000, 50, 50);
         Recording {
             sink,
             legs: [jb(), jb()],
@@ -253,6 +255,24 @@ impl Recording {
         let mut pcm = Vec::with_capacity(160);
         if self.decoders[side].decode(rtp.pt, rtp.payload, &mut pcm) {
             self.legs[side].push(now, rtp.seq, rtp.timestamp, pcm);
+        }
+    }
+
+    /// The call ended: what the buffers hold goes to the file.
+    fn flush(&mut self, call: u64) {
+        let [a, b] = [self.legs[0].flush(), self.legs[1].flush()];
+        for i in 0..a.len().max(b.len()) {
+            let mut frame = vec![0i16; 320];
+            for (side, leg) in [&a, &b].into_iter().enumerate() {
+                if let Some(s) = leg.get(i) {
+                    for (j, v) in s.iter().take(160).enumerate() {
+                        frame[2 * j + side] = *v;
+                    }
+                }
+            }
+            if self.sink.try_send(RecMsg::Frame { call, frame }).is_err() {
+                self.dropped += 1;
+            }
         }
     }
 
@@ -668,7 +688,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     key_watch.remove(&call);
                     transcoders.remove(&leg_key(call, Side::A));
                     transcoders.remove(&leg_key(call, Side::B));
-                    if let Some(r) = recordings.remove(&call) {
+                    if let Some(mut r) = recordings.remove(&call) {
+                        r.tick(call, std::time::Instant::now());
+                        r.flush(call);
                         if r.dropped > 0 {
                             tracing::warn!(
                                 call,
