@@ -7,7 +7,10 @@
 //!   generates and counts the media itself (learning each call's relay ports
 //!   from `dering calls`), so loss is exact; pbxd's CPU and RSS from /proc;
 //! - `reg`: challenged registrations/s against kamailio with digest auth and
-//!   in-memory location; memory per registered phone.
+//!   in-memory location; memory per registered phone;
+//! - `media`: the media library's hot paths in process (DTMF detection,
+//!   G.722 transcoding, conference mixing), each as CPU per channel-second
+//!   beside G.711 coding measured in the same run.
 //!
 //! Run: `cargo build --release -p dering -p hwtests && target/release/bench all`
 //! (each step is bounded in count and time; everything is on 127.0.0.1).
@@ -61,6 +64,116 @@ fn main() {
     }
     if what == "reg" || what == "all" {
         reg();
+    }
+    if what == "media" || what == "all" {
+        media();
+    }
+}
+
+// ---- media library, in process ----------------------------------------
+
+/// The best of three runs of `f`, in seconds.
+fn best_of_three(mut f: impl FnMut()) -> f64 {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn media() {
+    use dering_media::codec::{Codec, Transcoder};
+    use dering_media::g711::Law;
+    use dering_media::mix::{Mixer, Role};
+    const SECS: usize = 60;
+    const FRAME: usize = 160;
+    // Speech-like: two tones and a little noise, at a talking level.
+    let mut seed = 12345u32;
+    let pcm: Vec<i16> = (0..SECS * 8000)
+        .map(|i| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let t = i as f64 / 8000.0;
+            let v = 4000.0 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()
+                + 2000.0 * (2.0 * std::f64::consts::PI * 1300.0 * t).sin()
+                + f64::from((seed >> 16) as i16 / 16);
+            v as i16
+        })
+        .collect();
+    let mut alaw = Vec::new();
+    Law::Alaw.encode(&pcm, &mut alaw);
+    let per_channel_second = |secs: f64, channels: usize| secs * 1e6 / (SECS * channels) as f64;
+
+    let g711 = best_of_three(|| {
+        let mut out = Vec::with_capacity(FRAME);
+        let mut back = Vec::with_capacity(FRAME);
+        for f in alaw.chunks(FRAME) {
+            out.clear();
+            Law::Alaw.decode(f, &mut out);
+            back.clear();
+            Law::Alaw.encode(&out, &mut back);
+        }
+        std::hint::black_box(&back);
+    });
+    let mut g722 = Vec::new();
+    let mut up = Transcoder::new(Codec::Pcma, Codec::G722);
+    up.transcode(&alaw, &mut g722);
+    let to_g722 = best_of_three(|| {
+        let mut t = Transcoder::new(Codec::Pcma, Codec::G722);
+        let mut out = Vec::with_capacity(FRAME);
+        for f in alaw.chunks(FRAME) {
+            out.clear();
+            t.transcode(f, &mut out);
+        }
+        std::hint::black_box(&out);
+    });
+    let from_g722 = best_of_three(|| {
+        let mut t = Transcoder::new(Codec::G722, Codec::Pcma);
+        let mut out = Vec::with_capacity(FRAME);
+        for f in g722.chunks(FRAME) {
+            out.clear();
+            t.transcode(f, &mut out);
+        }
+        std::hint::black_box(&out);
+    });
+    let dtmf = best_of_three(|| {
+        let mut d = dering_media::dtmf::Detector::new();
+        let mut keys = 0;
+        for f in pcm.chunks(FRAME) {
+            keys += d.feed(f).len();
+        }
+        std::hint::black_box(keys);
+    });
+    let parties = 10;
+    let t0 = Instant::now();
+    let mixing = best_of_three(|| {
+        let mut m = Mixer::new();
+        for k in 0..parties {
+            m.join(k, Role::party());
+        }
+        let mut out = Vec::with_capacity(parties as usize);
+        for (i, f) in pcm.chunks(FRAME).enumerate() {
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            for k in 0..parties {
+                m.push(k, at, i as u16, (i * FRAME) as u32, f.to_vec());
+            }
+            out.clear();
+            m.mix(&mut out);
+        }
+        std::hint::black_box(&out);
+    });
+    let base = per_channel_second(g711, 1);
+    println!("\n## Media library hot paths (in process, {SECS} s of audio, best of three)\n\n| path | µs of CPU per channel-second | against G.711 decode + encode |\n|---|---|---|");
+    for (name, secs, channels) in [
+        ("G.711 A-law decode + encode (baseline)", g711, 1),
+        ("A-law → G.722 (decode, upsample, encode)", to_g722, 1),
+        ("G.722 → A-law (decode, downsample, encode)", from_g722, 1),
+        ("in-band DTMF detection (Q.24 detector)", dtmf, 1),
+        ("10-party conference: jitter buffer + mix-minus, per party", mixing, parties as usize),
+    ] {
+        let us = per_channel_second(secs, channels);
+        println!("| {name} | {us:.1} | {:.1}× |", us / base);
     }
 }
 
