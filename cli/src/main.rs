@@ -119,6 +119,17 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// An MP3 copy of one call's recording (the WAV stays the master),
+    /// made with the system's LAME; prints its path and SHA-256.
+    RecordingMp3 {
+        /// The call's UUID (as `dering recordings` and `dering cdr` show).
+        uuid: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// Where to write it; beside the recording by default.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// Published call flows and the numbers they answer.
     Flows {
         #[arg(long, default_value = "dering-data")]
@@ -287,6 +298,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Cmd::RecordingMp3 { uuid, data_dir, to } => {
+            let db = data_dir.join("dering.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let rows = dering_store::Store::open(&db)?.recordings(None)?;
+            let row = rows
+                .iter()
+                .find(|r| r.call_uuid == uuid)
+                .with_context(|| format!("no recording of call {uuid}"))?;
+            anyhow::ensure!(
+                row.state == "complete" || row.state == "repaired",
+                "the recording of call {uuid} is {}",
+                row.state
+            );
+            let wav = PathBuf::from(&row.path);
+            anyhow::ensure!(
+                wav.extension().is_some_and(|e| e == "wav"),
+                "{} is already MP3",
+                wav.display()
+            );
+            let out = to.unwrap_or_else(|| wav.with_extension("mp3"));
+            let mp3 = pbxd::recorder::encode_mp3(&wav, &out)
+                .with_context(|| format!("encoding {} (is lame installed?)", wav.display()))?;
+            let (bytes, sha256) = pbxd::recorder::checksum(&mp3)?;
+            println!(
+                "{}",
+                serde_json::json!({"call_uuid": uuid, "path": mp3, "bytes": bytes, "sha256": sha256})
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
         Cmd::PublishFlow { file, data_dir } => {

@@ -59,28 +59,38 @@ fn tone_call(d: &Dering) -> serde_json::Value {
     }
 }
 
-/// One channel's tone: (frequency from zero crossings, seconds present).
+/// One channel's tone: (frequency at the spectrum's peak, seconds present).
 fn tone_in(samples: &[i16]) -> (f64, f64) {
+    tone_above(samples, 0.7)
+}
+
+/// Like [`tone_in`], counting the tone present where its level is above
+/// `share` of its peak.
+fn tone_above(samples: &[i16], share: f64) -> (f64, f64) {
     let win = 40; // 5 ms
     let rms: Vec<f64> = samples
         .chunks(win)
         .map(|w| (w.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / w.len() as f64).sqrt())
         .collect();
     let peak = rms.iter().cloned().fold(0.0, f64::max);
-    // Present: within 3 dB of the tone's level (a lost-packet fill fades
-    // at half the level and does not count).
-    let on: Vec<usize> = (0..rms.len()).filter(|i| rms[*i] > peak * 0.7).collect();
+    // Present: within 3 dB of the tone's level for a WAV (a lost-packet
+    // fill fades at half the level and does not count).
+    let on: Vec<usize> = (0..rms.len()).filter(|i| rms[*i] > peak * share).collect();
     let (first, last) = (on[0] * win, (on[on.len() - 1] + 1) * win);
     let active = &samples[first..last];
-    let crossings = active
-        .windows(2)
-        .filter(|w| (w[0] < 0) != (w[1] < 0))
-        .count();
-    let secs = active.len() as f64 / 8000.0;
-    (
-        crossings as f64 / 2.0 / secs,
-        on.len() as f64 * win as f64 / 8000.0,
-    )
+    // The frequency: the spectrum's peak over the tone, found on a 10 Hz
+    // grid then to 0.1 Hz around it (zero crossings would count a lossy
+    // codec's noise near zero).
+    let amp = |f: f64| dering_media::dtmf::tone_amplitude(active, f);
+    let coarse = (10..350)
+        .map(|k| f64::from(k) * 10.0)
+        .max_by(|a, b| amp(*a).total_cmp(&amp(*b)))
+        .unwrap();
+    let fine = (-100..=100)
+        .map(|k| coarse + f64::from(k) / 10.0)
+        .max_by(|a, b| amp(*a).total_cmp(&amp(*b)))
+        .unwrap();
+    (fine, on.len() as f64 * win as f64 / 8000.0)
 }
 
 #[test]
@@ -198,31 +208,7 @@ fn mp3_by_policy_then_backed_up_with_a_manifest_that_checks() {
         r["sha256"],
         sha2_check::hex_sha256(&std::fs::read(&mp3).unwrap())
     );
-    // Decoded by LAME, each channel still holds its party's tone.
-    let decoded = dir.join("decoded.wav");
-    let st = std::process::Command::new("lame")
-        .args(["--quiet", "--decode"])
-        .arg(&mp3)
-        .arg(&decoded)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let mut wav = hound::WavReader::open(&decoded).unwrap();
-    assert_eq!(wav.spec().channels, 2);
-    let rate = f64::from(wav.spec().sample_rate);
-    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
-    let want = f64::from(TONE_MS) / 1000.0;
-    for (ch, freq) in [(0, 440.0), (1, 1000.0)] {
-        let x: Vec<i16> = all.iter().skip(ch).step_by(2).copied().collect();
-        let (f, secs) = tone_in(&x);
-        // tone_in assumes 8 kHz.
-        let (f, secs) = (f * rate / 8000.0, secs * 8000.0 / rate);
-        assert!((f - freq).abs() / freq < 0.01, "channel {ch}: {f:.1} Hz");
-        assert!(
-            (secs - want).abs() / want < 0.01,
-            "channel {ch}: {secs:.3} s"
-        );
-    }
+    mp3_holds_both_tones(&mp3, &dir);
 
     // The weekly backup, run by hand: copied, checked, manifest written.
     let backup = tempfile::tempdir().unwrap();
@@ -308,4 +294,76 @@ fn policy_rules_choose_the_calls_recorded() {
     };
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["callee"], "1003", "{rows:?}");
+}
+
+/// Decoded by LAME, each channel of `mp3` still holds its party's tone
+/// (as `tone_call` made them), in frequency and duration within 1%.
+fn mp3_holds_both_tones(mp3: &std::path::Path, dir: &std::path::Path) {
+    let decoded = dir.join(format!("decoded-{}.wav", std::process::id()));
+    let st = std::process::Command::new("lame")
+        .args(["--quiet", "--decode"])
+        .arg(mp3)
+        .arg(&decoded)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut wav = hound::WavReader::open(&decoded).unwrap();
+    assert_eq!(wav.spec().channels, 2);
+    let rate = f64::from(wav.spec().sample_rate);
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let want = f64::from(TONE_MS) / 1000.0;
+    for (ch, freq) in [(0, 440.0), (1, 1000.0)] {
+        let x: Vec<i16> = all.iter().skip(ch).step_by(2).copied().collect();
+        // MP3 at 16 kbit/s a channel ripples the level by a few dB: present
+        // is within 6 dB here.
+        let (f, secs) = tone_above(&x, 0.5);
+        // tone_above assumes 8 kHz.
+        let (f, secs) = (f * rate / 8000.0, secs * 8000.0 / rate);
+        assert!((f - freq).abs() / freq < 0.01, "channel {ch}: {f:.1} Hz");
+        assert!(
+            (secs - want).abs() / want < 0.01,
+            "channel {ch}: {secs:.3} s"
+        );
+    }
+}
+
+/// REC-2: an MP3 on demand, beside the WAV that stays the master.
+#[test]
+fn mp3_on_demand_leaves_the_wav() {
+    hwtests::require("lame");
+    let d = Dering::start();
+    let r = tone_call(&d);
+    let wav = std::path::PathBuf::from(r["path"].as_str().unwrap());
+    let out = d.dir().join("for-the-complainant.mp3");
+    let o = std::process::Command::new(hwtests::dering_bin())
+        .args([
+            "recording-mp3",
+            r["call_uuid"].as_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(d.dir())
+        .arg("--to")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["path"], out.display().to_string());
+    assert_eq!(
+        v["sha256"],
+        sha2_check::hex_sha256(&std::fs::read(&out).unwrap())
+    );
+    assert!(wav.exists(), "the WAV stays");
+    mp3_holds_both_tones(&out, d.dir());
+    // A call with no recording is named in the error.
+    let o = std::process::Command::new(hwtests::dering_bin())
+        .args(["recording-mp3", "no-such-call", "--data-dir"])
+        .arg(d.dir())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-such-call"),
+        "{o:?}"
+    );
 }

@@ -383,15 +383,22 @@ pub fn backup(
 /// a separate process (LAME is LGPL: it is never linked into the box).
 /// Returns the MP3's path; the WAV is removed once the MP3 is written.
 pub fn to_mp3(wav: &Path) -> std::io::Result<PathBuf> {
-    let mp3 = wav.with_extension("mp3");
+    let mp3 = encode_mp3(wav, &wav.with_extension("mp3"))?;
+    std::fs::remove_file(wav)?;
+    Ok(mp3)
+}
+
+/// Writes an MP3 of `wav` to `mp3` (32 kbit/s stereo: caller and agent
+/// stay apart), leaving the WAV as it is: MP3 on demand, e.g. for a
+/// complainant who asks for the call.
+pub fn encode_mp3(wav: &Path, mp3: &Path) -> std::io::Result<PathBuf> {
     let status = std::process::Command::new("lame")
         .args(["--quiet", "-b", "32", "-m", "s"])
         .arg(wav)
-        .arg(&mp3)
+        .arg(mp3)
         .status()?;
     if !status.success() {
         return Err(std::io::Error::other(format!("lame: {status}")));
     }
-    std::fs::remove_file(wav)?;
-    Ok(mp3)
+    Ok(mp3.to_path_buf())
 }

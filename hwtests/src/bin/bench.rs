@@ -170,7 +170,11 @@ fn media() {
         ("A-law → G.722 (decode, upsample, encode)", to_g722, 1),
         ("G.722 → A-law (decode, downsample, encode)", from_g722, 1),
         ("in-band DTMF detection (Q.24 detector)", dtmf, 1),
-        ("10-party conference: jitter buffer + mix-minus, per party", mixing, parties as usize),
+        (
+            "10-party conference: jitter buffer + mix-minus, per party",
+            mixing,
+            parties as usize,
+        ),
     ] {
         let us = per_channel_second(secs, channels);
         println!("| {name} | {us:.1} | {:.1}× |", us / base);
