@@ -10,7 +10,7 @@ use std::time::Duration;
 use hwtests::fragments::{caller_request, uac_answered_then, uas_answer, wait_bye};
 use hwtests::{callee, caller, ok, Dering};
 
-const TONE_MS: u32 = 3000;
+const TONE_MS: u32 = 5000;
 
 /// The callee answers, plays `pcap`, and waits for the BYE.
 fn callee_playing(pcap: &std::path::Path) -> String {

@@ -30,11 +30,9 @@ pub enum RecMsg {
         call: u64,
         row: RecordingRow,
     },
-    /// 20 ms of interleaved stereo (caller, callee).
-    Frame {
-        call: u64,
-        frame: Vec<i16>,
-    },
+    /// 20 ms of interleaved stereo (caller, callee) for each of some
+    /// calls, in order: what a relay thread had due at one moment.
+    Frames(Vec<(u64, Vec<i16>)>),
     Close {
         call: u64,
         end_ms: i64,
@@ -58,8 +56,9 @@ struct Closed {
 /// runs LAME on each closed recording); they report to the database
 /// through `writer`.
 pub fn spawn(writer: Writer, mp3: bool) -> std::io::Result<mpsc::SyncSender<RecMsg>> {
-    // About ten seconds of frames for a thousand calls.
-    let (tx, rx) = mpsc::sync_channel(500_000);
+    // Batches of frames (one per relay thread every few milliseconds):
+    // about ten seconds of them.
+    let (tx, rx) = mpsc::sync_channel(10_000);
     let convert = if mp3 {
         let (ctx, crx) = mpsc::channel::<Closed>();
         let w = writer.clone();
@@ -142,28 +141,11 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                     },
                 );
             }
-            RecMsg::Frame { call, frame } => {
-                let Some(o) = open.get_mut(&call) else {
-                    continue;
-                };
-                let Some(w) = o.wav.as_mut() else {
-                    continue;
-                };
-                // The fixed-size sample writer: one bounds check a frame,
-                // not one call per sample.
-                let mut w16 = w.get_i16_writer(frame.len() as u32);
-                for s in &frame {
-                    w16.write_sample(*s);
-                }
-                let mut ok = w16.flush().is_ok();
-                o.frames += 1;
-                if ok && o.frames.is_multiple_of(FLUSH_EVERY) {
-                    ok = w.flush().is_ok();
-                }
-                if !ok {
-                    // A full disk: say so once and keep the call.
-                    tracing::error!(path = %o.path.display(), "recording write failed (disk full?); stopped for this call");
-                    o.wav = None;
+            RecMsg::Frames(frames) => {
+                for (call, frame) in frames {
+                    if let Some(o) = open.get_mut(&call) {
+                        write_frame(o, &frame);
+                    }
                 }
             }
             RecMsg::Close { call, end_ms } => {
@@ -206,6 +188,29 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                 );
             }
         }
+    }
+}
+
+/// Appends one stereo frame to an open recording; a write error (a full
+/// disk) stops this recording, said once, and the call goes on.
+fn write_frame(o: &mut Open, frame: &[i16]) {
+    let Some(w) = o.wav.as_mut() else {
+        return;
+    };
+    // The fixed-size sample writer: one bounds check a frame, not one
+    // call per sample.
+    let mut w16 = w.get_i16_writer(frame.len() as u32);
+    for s in frame {
+        w16.write_sample(*s);
+    }
+    let mut ok = w16.flush().is_ok();
+    o.frames += 1;
+    if ok && o.frames.is_multiple_of(FLUSH_EVERY) {
+        ok = w.flush().is_ok();
+    }
+    if !ok {
+        tracing::error!(path = %o.path.display(), "recording write failed (disk full?); stopped for this call");
+        o.wav = None;
     }
 }
 

@@ -259,7 +259,7 @@ impl Recording {
     }
 
     /// The call ended: what the buffers hold goes to the file.
-    fn flush(&mut self, call: u64) {
+    fn flush(&mut self, call: u64, out: &mut Vec<(u64, Vec<i16>)>) {
         let [a, b] = [self.legs[0].flush(), self.legs[1].flush()];
         for i in 0..a.len().max(b.len()) {
             let mut frame = vec![0i16; 320];
@@ -270,13 +270,12 @@ impl Recording {
                     }
                 }
             }
-            if self.sink.try_send(RecMsg::Frame { call, frame }).is_err() {
-                self.dropped += 1;
-            }
+            out.push((call, frame));
         }
     }
 
-    fn tick(&mut self, call: u64, now: std::time::Instant) {
+    /// The stereo frames due by `now`, appended to `out`.
+    fn tick(&mut self, call: u64, now: std::time::Instant, out: &mut Vec<(u64, Vec<i16>)>) {
         use dering_media::jitter::Playout;
         let due = *self.next.get_or_insert(now);
         let mut at = due;
@@ -289,9 +288,7 @@ impl Recording {
                     }
                 }
             }
-            if self.sink.try_send(RecMsg::Frame { call, frame }).is_err() {
-                self.dropped += 1;
-            }
+            out.push((call, frame));
             at += std::time::Duration::from_millis(20);
         }
         self.next = Some(at);
@@ -689,8 +686,12 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     transcoders.remove(&leg_key(call, Side::A));
                     transcoders.remove(&leg_key(call, Side::B));
                     if let Some(mut r) = recordings.remove(&call) {
-                        r.tick(call, std::time::Instant::now());
-                        r.flush(call);
+                        let mut last = Vec::new();
+                        r.tick(call, std::time::Instant::now(), &mut last);
+                        r.flush(call, &mut last);
+                        if r.sink.try_send(RecMsg::Frames(last)).is_err() {
+                            r.dropped += 1;
+                        }
                         if r.dropped > 0 {
                             tracing::warn!(
                                 call,
@@ -853,9 +854,23 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
             notify(e);
         }
         if !recordings.is_empty() {
+            // One message for every call's frames: the recorder's channel
+            // is crossed a few hundred times a second, not once a frame.
             let now = std::time::Instant::now();
+            let mut batch = Vec::new();
             for (call, r) in recordings.iter_mut() {
-                r.tick(*call, now);
+                r.tick(*call, now, &mut batch);
+            }
+            let sink = recordings.values().next().map(|r| r.sink.clone());
+            if let (Some(sink), false) = (sink, batch.is_empty()) {
+                let calls: Vec<u64> = batch.iter().map(|(c, _)| *c).collect();
+                if sink.try_send(RecMsg::Frames(batch)).is_err() {
+                    for call in calls {
+                        if let Some(r) = recordings.get_mut(&call) {
+                            r.dropped += 1;
+                        }
+                    }
+                }
             }
         }
         let n = match epoll.wait(&mut events, POLL_MS) {
