@@ -134,4 +134,9 @@ fn g722_caller_drives_the_137_flow_with_keys_and_reaches_an_alaw_officer() {
         c["codec"], "G722",
         "the caller's codec is what the record keeps: {c}"
     );
+    // The recording names the officer and the service (REC-2).
+    let row = wait_recording(&d);
+    assert_eq!(row["agent"], "1003", "{row}");
+    assert_eq!(row["service"], "layanan-pengaduan", "{row}");
+    assert_eq!(row["callee"], "137", "{row}");
 }

@@ -98,6 +98,8 @@ fn each_party_on_its_own_channel_with_frequency_and_duration_within_one_percent(
     let d = Dering::start();
     let r = &tone_call(&d);
     assert_eq!(r["state"], "complete", "{r}");
+    assert_eq!(r["agent"], "1002", "{r}");
+    assert!(r["service"].is_null(), "{r}");
     assert_eq!(
         (r["caller"].as_str(), r["callee"].as_str()),
         (Some("1001"), Some("1002"))

@@ -187,7 +187,13 @@ pub struct RecordingRow {
     pub call_uuid: String,
     pub path: String,
     pub caller: String,
+    /// The number dialed (an extension, or a service number like 137).
     pub callee: String,
+    /// The officer who took the call (the extension a flow, a forward or
+    /// a queue connected), when known.
+    pub agent: Option<String>,
+    /// The service: the flow (later, the queue) the call came through.
+    pub service: Option<String>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -426,7 +432,8 @@ impl Store {
     /// Recordings, oldest first; `state` filters when given.
     pub fn recordings(&self, state: Option<&str>) -> Result<Vec<RecordingRow>> {
         self.select(
-            "SELECT call_uuid, path, caller, callee, start_ms, end_ms, duration_ms, bytes, sha256, state
+            "SELECT call_uuid, path, caller, callee, start_ms, end_ms, duration_ms, bytes, sha256, state,
+                    agent, service
              FROM recordings WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
             [state],
             |r| {
@@ -441,6 +448,8 @@ impl Store {
                     bytes: r.get(7)?,
                     sha256: r.get(8)?,
                     state: r.get(9)?,
+                    agent: r.get(10)?,
+                    service: r.get(11)?,
                 })
             },
         )
@@ -611,9 +620,9 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
         }
         Op::RecordingStart(r) => {
             tx.execute(
-                "INSERT INTO recordings (call_uuid, path, caller, callee, start_ms, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'recording')",
-                params![r.call_uuid, r.path, r.caller, r.callee, r.start_ms],
+                "INSERT INTO recordings (call_uuid, path, caller, callee, agent, service, start_ms, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'recording')",
+                params![r.call_uuid, r.path, r.caller, r.callee, r.agent, r.service, r.start_ms],
             )?;
         }
         Op::RecordingEnd {

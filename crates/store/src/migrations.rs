@@ -123,4 +123,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (extension, condition)
     );
     "#,
+    // 6: who took a recorded call and through which service (REC-2).
+    r#"
+    ALTER TABLE recordings ADD COLUMN agent TEXT;
+    ALTER TABLE recordings ADD COLUMN service TEXT;
+    "#,
 ];

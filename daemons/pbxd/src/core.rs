@@ -137,11 +137,22 @@ pub enum MediaCmd {
     /// Record the call from now on (both legs).
     Record {
         call: u64,
-        uuid: String,
-        caller: String,
-        callee: String,
-        at_ms: i64,
+        meta: RecordMeta,
     },
+}
+
+/// What a recording's row says of its call (REC-2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub uuid: String,
+    pub caller: String,
+    /// The number dialed.
+    pub callee: String,
+    /// The extension that took the call.
+    pub agent: Option<String>,
+    /// The flow the call came through.
+    pub service: Option<String>,
+    pub at_ms: i64,
 }
 
 /// One number for one leg of one call, as mixing rooms name their members.
@@ -1361,13 +1372,21 @@ impl Core {
             tracing::debug!(call, percent, ?rule, "not recorded");
             return;
         }
-        self.out.push_back(Output::Media(MediaCmd::Record {
-            call,
+        let agent = c.connected.clone().or_else(|| {
+            self.users
+                .contains_key(&c.parties.callee)
+                .then(|| c.parties.callee.clone())
+        });
+        let meta = RecordMeta {
             uuid: c.parties.uuid.clone(),
             caller: c.parties.caller.clone(),
             callee: c.parties.callee.clone(),
+            agent,
+            service: c.flow.as_ref().map(|f| f.flow_name().to_string()),
             at_ms: now.wall_ms,
-        }));
+        };
+        self.out
+            .push_back(Output::Media(MediaCmd::Record { call, meta }));
     }
 
     /// Settles each leg's codec from the callee's answer: the callee's

@@ -28,7 +28,7 @@ const RATE: u32 = 8000;
 pub enum RecMsg {
     Open {
         call: u64,
-        row: RecordingRow,
+        row: Box<RecordingRow>,
     },
     /// 20 ms of interleaved stereo (caller, callee) for each of some
     /// calls, in order: what a relay thread had due at one moment.
@@ -130,7 +130,7 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                     }
                 };
                 if wav.is_some() {
-                    let _ = writer.submit(Op::RecordingStart(row), None);
+                    let _ = writer.submit(Op::RecordingStart(*row), None);
                 }
                 open.insert(
                     call,

@@ -500,7 +500,8 @@ impl Relay {
     }
 
     /// Starts recording `call` (both legs) into a new file.
-    pub fn record(&mut self, call: u64, uuid: &str, caller: &str, callee: &str, at_ms: i64) {
+    pub fn record(&mut self, call: u64, meta: &crate::core::RecordMeta) {
+        let (uuid, at_ms) = (&meta.uuid, meta.at_ms);
         let Some(ctx) = self.recorder.clone() else {
             return;
         };
@@ -509,8 +510,10 @@ impl Relay {
         let row = dering_store::RecordingRow {
             call_uuid: uuid.to_string(),
             path: path.display().to_string(),
-            caller: caller.to_string(),
-            callee: callee.to_string(),
+            caller: meta.caller.clone(),
+            callee: meta.callee.clone(),
+            agent: meta.agent.clone(),
+            service: meta.service.clone(),
             start_ms: at_ms,
             end_ms: None,
             duration_ms: None,
@@ -518,7 +521,14 @@ impl Relay {
             sha256: None,
             state: "recording".into(),
         };
-        if ctx.sink.send(RecMsg::Open { call, row }).is_ok() {
+        if ctx
+            .sink
+            .send(RecMsg::Open {
+                call,
+                row: Box::new(row),
+            })
+            .is_ok()
+        {
             self.send(
                 call,
                 Command::Record {

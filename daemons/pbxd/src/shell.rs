@@ -489,13 +489,7 @@ async fn flush(
                     });
                     relay.hold(call, held, player);
                 }
-                MediaCmd::Record {
-                    call,
-                    uuid,
-                    caller,
-                    callee,
-                    at_ms,
-                } => relay.record(call, &uuid, &caller, &callee, at_ms),
+                MediaCmd::Record { call, meta } => relay.record(call, &meta),
                 MediaCmd::Close { call, uuid } => {
                     if let Some(s) = relay.close(call) {
                         tracing::debug!(call, from_a = s.from_a, from_b = s.from_b, "media closed");
