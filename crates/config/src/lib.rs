@@ -378,6 +378,14 @@ pub struct Calls {
     /// called and joins the call (a three-way conference, TEL-2).
     #[serde(default = "default_three_way_code")]
     pub three_way_code: String,
+    /// The music-on-hold class a held party hears: `default` (built in)
+    /// or a `music/<class>.wav` of `[flows] prompts`.
+    #[serde(default = "default_music_class")]
+    pub music_on_hold: String,
+}
+
+fn default_music_class() -> String {
+    "default".into()
 }
 
 fn default_three_way_code() -> String {
@@ -389,6 +397,7 @@ impl Default for Calls {
         Calls {
             no_answer_seconds: 30,
             three_way_code: default_three_way_code(),
+            music_on_hold: default_music_class(),
         }
     }
 }

@@ -54,6 +54,11 @@ impl Prompts {
         Ok(p)
     }
 
+    /// Whether music-on-hold class `class` exists.
+    pub fn has_music(&self, class: &str) -> bool {
+        self.music.contains_key(class)
+    }
+
     /// The music on hold of `class`, or the default class's.
     pub fn music(&self, class: &str) -> Option<Arc<[i16]>> {
         self.music
@@ -71,6 +76,25 @@ impl Prompts {
         };
         let langs = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
         for lang_dir in langs.flatten() {
+            // `music/<class>.wav`: music-on-hold classes.
+            if lang_dir.file_name() == "music" {
+                let files = std::fs::read_dir(lang_dir.path())
+                    .map_err(|e| bad(&lang_dir.path(), e.to_string()))?;
+                for f in files.flatten() {
+                    let path: PathBuf = f.path();
+                    if path.extension().is_none_or(|e| e != "wav") {
+                        continue;
+                    }
+                    let bytes = std::fs::read(&path).map_err(|e| bad(&path, e.to_string()))?;
+                    let samples = decode(&bytes, &path.display().to_string())?;
+                    let class = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    p.music.insert(class, samples.into());
+                }
+                continue;
+            }
             let Some(lang) = Lang::parse(&lang_dir.file_name().to_string_lossy()) else {
                 continue;
             };
@@ -220,6 +244,21 @@ mod tests {
         assert!(
             p.get(Lang::En, "greeting").unwrap().len() > 4000,
             "the rest stays"
+        );
+
+        // A music class of its own beside the default.
+        std::fs::create_dir_all(dir.path().join("music")).unwrap();
+        std::fs::copy(
+            dir.path().join("id/greeting.wav"),
+            dir.path().join("music/calm.wav"),
+        )
+        .unwrap();
+        let p = Prompts::load(dir.path()).unwrap();
+        assert!(p.has_music("calm") && p.has_music("default"));
+        assert_eq!(p.music("calm").unwrap().len(), 8000);
+        assert!(
+            p.music("other").unwrap().len() > 8000,
+            "unknown: the default"
         );
 
         std::fs::write(dir.path().join("id/menu.wav"), b"not a wav").unwrap();

@@ -44,6 +44,7 @@ pub(super) struct Flows {
     current: HashMap<String, (i64, Arc<Flow>)>,
     prompts: Arc<Prompts>,
     utc_offset_minutes: i32,
+    music_class: String,
 }
 
 /// A flow as `dering flows` shows it.
@@ -71,6 +72,7 @@ impl Flows {
             current: HashMap::new(),
             prompts: Arc::new(Prompts::default()),
             utc_offset_minutes: cfg.flows.utc_offset_minutes,
+            music_class: cfg.calls.music_on_hold.clone(),
         }
     }
 
@@ -78,9 +80,10 @@ impl Flows {
         self.dids.contains_key(number)
     }
 
-    /// The music on hold (the default class until queues have their own).
+    /// The music on hold of the configured class (queues will have their
+    /// own).
     pub(super) fn music(&self) -> Vec<Arc<[i16]>> {
-        self.prompts.music("default").into_iter().collect()
+        self.prompts.music(&self.music_class).into_iter().collect()
     }
 
     pub(super) fn utc_offset(&self) -> i32 {
@@ -106,6 +109,9 @@ impl Core {
     /// start. Flows that no longer validate are skipped with an error.
     pub fn set_media(&mut self, prompts: Arc<Prompts>, flows: Vec<(String, i64, String)>) {
         self.flows.prompts = prompts;
+        if !self.flows.prompts.has_music(&self.flows.music_class) {
+            tracing::warn!(class = %self.flows.music_class, "no such music-on-hold class: the default plays");
+        }
         for (name, version, doc) in flows {
             match Flow::from_json(&doc) {
                 Ok(f) => match f.validate(|l, p| self.flows.prompts.contains(l, p)) {
@@ -658,5 +664,38 @@ impl Core {
             kind: "bridged".into(),
             detail: Some(member),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TEL-2: the held party hears the configured class; an unknown class
+    /// falls back to the built-in music.
+    #[test]
+    fn music_on_hold_comes_from_the_configured_class() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("music")).unwrap();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.path().join("music/calm.wav"), spec).unwrap();
+        for i in 0..4000 {
+            w.write_sample((i % 50) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        let prompts = Arc::new(Prompts::load(dir.path()).unwrap());
+        let text = crate::config::DEFAULT_TOML
+            .replace("music_on_hold = \"default\"", "music_on_hold = \"calm\"");
+        let cfg = Config::parse(&text, "t.toml").unwrap();
+        let mut flows = Flows::new(&cfg);
+        flows.prompts = prompts.clone();
+        assert_eq!(flows.music()[0].len(), 4000);
+        flows.music_class = "jazz".into();
+        assert!(flows.music()[0].len() > 8000 * 10, "the built-in default");
     }
 }
