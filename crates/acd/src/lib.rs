@@ -11,10 +11,12 @@
 //! serves: one wrap-up timer, one "missed" count, one state any wallboard
 //! shows (pitfalls 1, 7, 8).
 
+pub mod callers;
 pub mod engine;
 pub mod metrics;
 pub mod numbers;
 
+pub use callers::{Block, BlockAction, CallerRules, CallerVerdict};
 pub use engine::{
     Acd, AcdError, Action, AgentConfig, AgentState, Event, ExitReason, QueueConfig, Strategy,
 };
