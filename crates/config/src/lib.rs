@@ -62,6 +62,158 @@ pub struct Config {
     /// Live monitoring of calls by supervisors (REC-3).
     #[serde(default)]
     pub monitoring: Monitoring,
+    /// ACD queues (ACD-2).
+    #[serde(default, rename = "queue")]
+    pub queues: Vec<Queue>,
+    /// Agents: people who log in at any phone (ACD-1).
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<Agent>,
+    /// Caller priorities, blocklist and ACD-wide settings (ACD-5..7).
+    #[serde(default)]
+    pub acd: Acd,
+}
+
+/// A queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: Spanned<String>,
+    /// `longest-idle` (default), `round-robin`, `fewest-calls`,
+    /// `least-talk-time`, `ring-all`, `random`, `skills-best-match`.
+    #[serde(default = "default_strategy")]
+    pub strategy: Spanned<String>,
+    /// Skills an agent needs: `{ pajak = 3 }` (levels 1–10).
+    #[serde(default)]
+    pub skills: std::collections::BTreeMap<String, u8>,
+    #[serde(default = "default_ring_seconds")]
+    pub ring_seconds: u32,
+    #[serde(default = "default_wrapup_seconds")]
+    pub wrapup_seconds: u32,
+    #[serde(default)]
+    pub overflow_seconds: Option<u32>,
+    /// `queue:NAME`, `flow:NAME` or `hangup`.
+    #[serde(default = "default_hangup")]
+    pub overflow_to: Spanned<String>,
+    #[serde(default)]
+    pub max_wait_seconds: Option<u32>,
+    #[serde(default)]
+    pub max_callers: Option<usize>,
+    #[serde(default = "default_hangup")]
+    pub exit_to: Spanned<String>,
+    #[serde(default = "default_true")]
+    pub join_empty: bool,
+    #[serde(default)]
+    pub leave_when_empty: bool,
+    /// Service level: answered within this (CMS).
+    #[serde(default = "default_sl_seconds")]
+    pub service_level_seconds: u32,
+}
+
+fn default_strategy() -> Spanned<String> {
+    Spanned::new(0..0, "longest-idle".into())
+}
+fn default_hangup() -> Spanned<String> {
+    Spanned::new(0..0, "hangup".into())
+}
+fn default_ring_seconds() -> u32 {
+    15
+}
+fn default_wrapup_seconds() -> u32 {
+    15
+}
+fn default_sl_seconds() -> u32 {
+    20
+}
+fn default_true() -> bool {
+    true
+}
+
+/// An agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub pin: Spanned<String>,
+    #[serde(default)]
+    pub skills: std::collections::BTreeMap<String, u8>,
+    /// Send the phone the auto-answer headers for queue calls.
+    #[serde(default)]
+    pub auto_answer: bool,
+}
+
+/// ACD-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acd {
+    /// Callers who hang up sooner are short abandons.
+    #[serde(default = "default_short_abandon")]
+    pub short_abandon_seconds: u32,
+    /// Offers missed in a row before an agent goes not ready ("missed").
+    #[serde(default = "default_max_missed")]
+    pub max_missed: u32,
+    /// Not-ready reason codes for `*73<code>` (ACD-7).
+    #[serde(default = "default_reasons")]
+    pub reasons: std::collections::BTreeMap<String, String>,
+    /// Entry priority by caller class (ACD-5).
+    #[serde(default)]
+    pub priority_mobile: i32,
+    #[serde(default)]
+    pub priority_fixed: i32,
+    /// Listed numbers and their priority: `{ "02135221234" = 9 }`.
+    #[serde(default)]
+    pub vip: std::collections::BTreeMap<String, i32>,
+    /// Blocked numbers (ACD-6): `number`, `prefix` or `anonymous = true`,
+    /// with `action` busy, announcement or hangup.
+    #[serde(default)]
+    pub block: Vec<BlockRule>,
+}
+
+fn default_short_abandon() -> u32 {
+    5
+}
+fn default_max_missed() -> u32 {
+    2
+}
+fn default_reasons() -> std::collections::BTreeMap<String, String> {
+    [
+        ("1", "istirahat"),
+        ("2", "makan siang"),
+        ("3", "sholat"),
+        ("4", "rapat"),
+        ("5", "pelatihan"),
+        ("6", "coaching"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Default for Acd {
+    fn default() -> Self {
+        Acd {
+            short_abandon_seconds: default_short_abandon(),
+            max_missed: default_max_missed(),
+            reasons: default_reasons(),
+            priority_mobile: 0,
+            priority_fixed: 0,
+            vip: Default::default(),
+            block: Vec::new(),
+        }
+    }
+}
+
+/// A blocklist entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRule {
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    pub action: Spanned<String>,
 }
 
 /// A conference room: callers to `number` are mixed together.
@@ -600,6 +752,98 @@ impl Config {
                 .check()
                 .map_err(|m| invalid(at, format!("key `recording.rule.windows`: {m}")))?;
         }
+        let mut queue_names = std::collections::HashSet::new();
+        for q in &cfg.queues {
+            if !queue_names.insert(q.name.get_ref().clone()) {
+                return Err(invalid(
+                    q.name.span().start,
+                    format!("key `queue.name`: {} is defined twice", q.name.get_ref()),
+                ));
+            }
+        }
+        for q in &cfg.queues {
+            const STRATEGIES: [&str; 7] = [
+                "longest-idle",
+                "round-robin",
+                "fewest-calls",
+                "least-talk-time",
+                "ring-all",
+                "random",
+                "skills-best-match",
+            ];
+            if !STRATEGIES.contains(&q.strategy.get_ref().as_str()) {
+                return Err(invalid(
+                    q.strategy.span().start,
+                    format!(
+                        "key `queue.strategy`: {:?} is not one of {}",
+                        q.strategy.get_ref(),
+                        STRATEGIES.join(", ")
+                    ),
+                ));
+            }
+            for (key, dest) in [("overflow_to", &q.overflow_to), ("exit_to", &q.exit_to)] {
+                let d = dest.get_ref();
+                let ok = d == "hangup"
+                    || d.strip_prefix("queue:")
+                        .is_some_and(|n| queue_names.contains(n))
+                    || d.strip_prefix("flow:").is_some_and(|n| !n.is_empty());
+                if !ok {
+                    return Err(invalid(
+                        dest.span().start,
+                        format!("key `queue.{key}`: {d:?} is not hangup, flow:NAME or queue:NAME of a defined queue"),
+                    ));
+                }
+            }
+            if q.skills.values().any(|l| !(1..=10).contains(l)) {
+                return Err(invalid(
+                    q.name.span().start,
+                    format!(
+                        "key `queue.skills`: levels are 1 to 10 (queue {})",
+                        q.name.get_ref()
+                    ),
+                ));
+            }
+        }
+        let mut agent_ids = std::collections::HashSet::new();
+        for a in &cfg.agents {
+            let id = a.id.get_ref();
+            if id.is_empty()
+                || !id.bytes().all(|b| b.is_ascii_digit())
+                || !agent_ids.insert(id.clone())
+            {
+                return Err(invalid(
+                    a.id.span().start,
+                    format!("key `agent.id`: {id:?} is not digits or is defined twice"),
+                ));
+            }
+            check_pin(&a.pin, "agent.pin").map_err(|m| invalid(a.pin.span().start, m))?;
+            if a.skills.values().any(|l| !(1..=10).contains(l)) {
+                return Err(invalid(
+                    a.id.span().start,
+                    format!("key `agent.skills`: levels are 1 to 10 (agent {id})"),
+                ));
+            }
+        }
+        for b in &cfg.acd.block {
+            let selectors = usize::from(b.number.is_some())
+                + usize::from(b.prefix.is_some())
+                + usize::from(b.anonymous);
+            if selectors != 1 {
+                return Err(invalid(
+                    b.action.span().start,
+                    "key `acd.block`: needs exactly one of number, prefix, anonymous".into(),
+                ));
+            }
+            if !["busy", "announcement", "hangup"].contains(&b.action.get_ref().as_str()) {
+                return Err(invalid(
+                    b.action.span().start,
+                    format!(
+                        "key `acd.block.action`: {:?} is not busy, announcement or hangup",
+                        b.action.get_ref()
+                    ),
+                ));
+            }
+        }
         if cfg.recording.percent > 100 {
             return Err(invalid(0, "key `recording.percent`: 0 to 100".into()));
         }
@@ -833,6 +1077,50 @@ mod tests {
         let text = DEFAULT_TOML.replace("[monitoring]", "[monitoring]\nspy_code = \"*99\"");
         let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
         assert!(e.contains("spy_code"), "{e}");
+    }
+
+    /// ACD-1..7: the demo queue and agents; bad strategies, destinations,
+    /// PINs and blocks are named at their line.
+    #[test]
+    fn queues_agents_and_caller_rules() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.queues.len(), 1);
+        assert_eq!(c.queues[0].name.get_ref(), "pengaduan");
+        assert_eq!(c.queues[0].skills.get("pengaduan"), Some(&1));
+        assert_eq!(c.agents.len(), 4);
+        assert_eq!(c.agents[2].skills.get("bahasa-jawa"), Some(&8));
+        assert_eq!(c.acd.priority_mobile, 5);
+        assert_eq!(c.acd.vip.get("02135221234"), Some(&9));
+        assert_eq!(c.acd.reasons.get("3").map(String::as_str), Some("sholat"));
+        for (from, to, key) in [
+            (
+                "strategy = \"longest-idle\"",
+                "strategy = \"loudest\"",
+                "queue.strategy",
+            ),
+            (
+                "overflow_to = \"flow:layanan-pengaduan\"",
+                "overflow_to = \"queue:nowhere\"",
+                "queue.overflow_to",
+            ),
+            (
+                "id = \"2004\"\nname = \"Petugas 2004\"\npin = \"1234\"",
+                "id = \"2004\"\nname = \"Petugas 2004\"\npin = \"12\"",
+                "agent.pin",
+            ),
+            (
+                "action = \"announcement\"",
+                "action = \"shout\"",
+                "acd.block.action",
+            ),
+        ] {
+            let text = DEFAULT_TOML.replace(from, to);
+            assert_ne!(text, DEFAULT_TOML, "{from}");
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            let last = to.lines().last().unwrap();
+            let line = line_containing(&text, last);
+            assert!(e.starts_with(&format!("f.toml:{line}: key `{key}`")), "{e}");
+        }
     }
 
     /// REC-2: policies by extension, number or flow with weekly windows;
