@@ -12,6 +12,7 @@
 //! shows (pitfalls 1, 7, 8).
 
 pub mod callers;
+pub mod codes;
 pub mod engine;
 pub mod metrics;
 pub mod numbers;
