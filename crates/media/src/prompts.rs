@@ -67,51 +67,22 @@ impl Prompts {
             .cloned()
     }
 
-    /// The built-in prompts, overridden and extended by `dir`'s.
+    /// The built-in prompts, overridden and extended by `dir`'s:
+    /// `<lang>/<name>.wav` prompts and `music/<class>.wav` music-on-hold
+    /// classes.
     pub fn load(dir: &Path) -> Result<Prompts, PromptError> {
         let mut p = Prompts::builtin()?;
-        let bad = |path: &Path, reason: String| PromptError::Bad {
-            path: path.display().to_string(),
-            reason,
-        };
-        let langs = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
-        for lang_dir in langs.flatten() {
-            // `music/<class>.wav`: music-on-hold classes.
-            if lang_dir.file_name() == "music" {
-                let files = std::fs::read_dir(lang_dir.path())
-                    .map_err(|e| bad(&lang_dir.path(), e.to_string()))?;
-                for f in files.flatten() {
-                    let path: PathBuf = f.path();
-                    if path.extension().is_none_or(|e| e != "wav") {
-                        continue;
-                    }
-                    let bytes = std::fs::read(&path).map_err(|e| bad(&path, e.to_string()))?;
-                    let samples = decode(&bytes, &path.display().to_string())?;
-                    let class = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
+        let entries = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
+        for sub in entries.flatten() {
+            let folder = sub.file_name().to_string_lossy().into_owned();
+            if folder == "music" {
+                for (class, samples) in read_wavs(&sub.path())? {
                     p.music.insert(class, samples.into());
                 }
-                continue;
-            }
-            let Some(lang) = Lang::parse(&lang_dir.file_name().to_string_lossy()) else {
-                continue;
-            };
-            let files = std::fs::read_dir(lang_dir.path())
-                .map_err(|e| bad(&lang_dir.path(), e.to_string()))?;
-            for f in files.flatten() {
-                let path: PathBuf = f.path();
-                if path.extension().is_none_or(|e| e != "wav") {
-                    continue;
+            } else if let Some(lang) = Lang::parse(&folder) {
+                for (name, samples) in read_wavs(&sub.path())? {
+                    p.insert(lang, &name, samples)?;
                 }
-                let bytes = std::fs::read(&path).map_err(|e| bad(&path, e.to_string()))?;
-                let samples = decode(&bytes, &path.display().to_string())?;
-                let name = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                p.insert(lang, &name, samples)?;
             }
         }
         Ok(p)
@@ -182,6 +153,34 @@ fn decode(bytes: &[u8], what: &str) -> Result<Vec<i16>, PromptError> {
         }
         other => Err(bad(format!("{other} Hz: prompts are 8 or 16 kHz"))),
     }
+}
+
+fn bad(path: &Path, reason: String) -> PromptError {
+    PromptError::Bad {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// Every `*.wav` of `dir`, decoded, by file stem; a file that is not a WAV
+/// we can take is an error naming it.
+fn read_wavs(dir: &Path) -> Result<Vec<(String, Vec<i16>)>, PromptError> {
+    let files = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
+    let mut out = Vec::new();
+    for f in files.flatten() {
+        let path: PathBuf = f.path();
+        if path.extension().is_none_or(|e| e != "wav") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| bad(&path, e.to_string()))?;
+        let samples = decode(&bytes, &path.display().to_string())?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push((name, samples));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

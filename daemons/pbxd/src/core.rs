@@ -202,6 +202,19 @@ struct Dialog {
 }
 
 impl Dialog {
+    /// A leg that does not exist (yet): never used while its `a_live` or
+    /// `b_live` is false.
+    fn placeholder(peer: Peer) -> Dialog {
+        Dialog {
+            call_id: String::new(),
+            local: String::new(),
+            remote: String::new(),
+            target: String::new(),
+            cseq: 1,
+            peer,
+        }
+    }
+
     /// Our side of the dialog a caller's INVITE creates (we answer it).
     fn from_invite(req: &Message, peer: Peer) -> Dialog {
         let contact = req
@@ -280,6 +293,68 @@ struct Call {
 }
 
 impl Call {
+    /// A call between dialogs `a` and `b` on relay ports `ports`,
+    /// ringing, relayed on its own thread group, with nothing settled yet:
+    /// each kind of call (a callee rung, a call the box answers, a party
+    /// the box adds) changes what differs with `..Call::new(…)`.
+    fn new(
+        id: u64,
+        parties: CallParties,
+        (a, b): (Dialog, Dialog),
+        b_invite: Message,
+        offer: AudioSdp,
+        (a_port, b_port): (u16, u16),
+        no_answer_at: Instant,
+    ) -> Call {
+        Call {
+            id,
+            parties,
+            state: CallState::Ringing,
+            a_key: String::new(),
+            a,
+            b,
+            b_invite_key: String::new(),
+            b_invite,
+            b_got_provisional: false,
+            b_ack: None,
+            a_port,
+            b_port,
+            offer,
+            a_codec: None,
+            b_codec: None,
+            a_formats: Vec::new(),
+            b_formats: Vec::new(),
+            no_answer_at,
+            reinvite: None,
+            sdp_version: 1,
+            flow: None,
+            b_live: true,
+            group: id,
+            ringing_member: None,
+            connected: None,
+            feature: None,
+            a_live: true,
+            joins: None,
+            keys: None,
+            forwarded: Vec::new(),
+        }
+    }
+
+    /// What leg `side` is offered in a re-INVITE: the formats it settled
+    /// on at answer (so a hold never changes its codec, nor the
+    /// transcoding between), or `offered` before anything is settled.
+    fn settled_formats(&self, side: Side, offered: Vec<Format>) -> Vec<Format> {
+        let settled = match side {
+            Side::A => &self.a_formats,
+            Side::B => &self.b_formats,
+        };
+        if settled.is_empty() {
+            offered
+        } else {
+            settled.clone()
+        }
+    }
+
     /// The codec for records: `G722`, or `G722/PCMA` when the caller's
     /// leg and the callee's differ (transcoded).
     fn codec_label(&self) -> Option<String> {
@@ -348,6 +423,18 @@ impl Ending {
             code,
         }
     }
+}
+
+/// An authenticated caller's INVITE to a number the box answers itself.
+#[derive(Debug)]
+struct Inbound {
+    peer: Peer,
+    /// The INVITE's server transaction.
+    key: String,
+    req: Message,
+    caller: String,
+    /// The number dialled.
+    number: String,
 }
 
 /// What a B leg is built from.
@@ -1134,12 +1221,18 @@ impl Core {
             forward::Forwards::classify(&callee)
                 .map(|(condition, target)| rooms::Feature::Forward { condition, target })
         });
-        if let Some(feature) = feature {
-            self.start_feature_call(now, peer, key, req, caller, callee, feature);
-            return;
-        }
-        if self.flows.answers(&callee) {
-            self.start_flow_call(now, peer, key, req, caller, callee);
+        if feature.is_some() || self.flows.answers(&callee) {
+            let inbound = Inbound {
+                peer,
+                key: key.to_string(),
+                req,
+                caller,
+                number: callee,
+            };
+            match feature {
+                Some(f) => self.start_feature_call(now, inbound, f),
+                None => self.start_flow_call(now, inbound),
+            }
             return;
         }
         let Some(callee_user) = self.users.get(&callee) else {
@@ -1219,7 +1312,6 @@ impl Core {
             self.respond(now, key, &req, 500, vec![]);
             return;
         };
-        let b_call_id = b.call_id.clone();
         self.open_media(id, a_port, b_port, a_sock, id);
         let parties = CallParties {
             uuid: uuid.clone(),
@@ -1253,46 +1345,58 @@ impl Core {
         );
         tracing::debug!(call = id, from = %parties.caller, to = %parties.callee, "call parties");
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
-        self.by_call_id.insert(b_call_id, (id, Side::B));
         self.by_a_key.insert(key.to_string(), id);
         self.a_invites.insert(key.to_string(), req);
-        self.clients
-            .insert(b_key.clone(), ClientPurpose::BInvite(id));
+        let connected = (routed != callee).then(|| routed.clone());
+        let base = self.ringing(
+            now,
+            id,
+            parties,
+            (a, offer),
+            (b, b_key, b_msg),
+            (a_port, b_port),
+        );
         self.calls.insert(
             id,
             Call {
-                id,
-                parties,
-                state: CallState::Ringing,
                 a_key: key.to_string(),
-                a,
-                b,
-                b_invite_key: b_key,
-                b_invite: b_msg,
-                b_got_provisional: false,
-                b_ack: None,
-                a_port,
-                b_port,
-                offer,
-                a_codec: None,
-                b_codec: None,
-                a_formats: Vec::new(),
-                b_formats: Vec::new(),
-                no_answer_at: now.at + self.no_answer,
-                reinvite: None,
-                sdp_version: 1,
-                flow: None,
-                b_live: true,
-                group: id,
-                ringing_member: None,
-                connected: (routed != callee).then(|| routed.clone()),
-                feature: None,
-                a_live: true,
-                joins: None,
-                keys: None,
+                connected,
                 forwarded,
+                ..base
             },
         );
+    }
+
+    /// A call whose B leg was just invited (its dialog, client
+    /// transaction and INVITE, from [`Core::invite_b`]; the A side is the
+    /// caller's dialog and offer): the B leg's
+    /// Call-ID and transaction are tracked, and it rings until the
+    /// no-answer time.
+    fn ringing(
+        &mut self,
+        now: Now,
+        id: u64,
+        parties: CallParties,
+        (a, offer): (Dialog, AudioSdp),
+        (b, b_key, b_msg): (Dialog, String, Message),
+        ports: (u16, u16),
+    ) -> Call {
+        self.by_call_id.insert(b.call_id.clone(), (id, Side::B));
+        self.clients
+            .insert(b_key.clone(), ClientPurpose::BInvite(id));
+        let c = Call::new(
+            id,
+            parties,
+            (a, b),
+            b_msg,
+            offer,
+            ports,
+            now.at + self.no_answer,
+        );
+        Call {
+            b_invite_key: b_key,
+            ..c
+        }
     }
 
     /// Builds the B leg of call `leg.call` to `leg.callee` at `leg.target`
@@ -1929,17 +2033,8 @@ impl Core {
                     Side::A => c.b_port,
                     Side::B => c.a_port,
                 };
-                // The other leg is offered what it already talks: a hold
-                // never changes its codec (nor the transcoding between).
-                let settled = match side {
-                    Side::A => &c.b_formats,
-                    Side::B => &c.a_formats,
-                };
-                let formats = if settled.is_empty() {
-                    sdp.formats
-                } else {
-                    settled.clone()
-                };
+                // The other leg is offered what it already talks.
+                let formats = c.settled_formats(side.other(), sdp.formats);
                 (port, formats, sdp.direction)
             }
             Err(_) => {
@@ -2063,16 +2158,7 @@ impl Core {
                         }));
                     }
                     // The requester gets back what it already talks.
-                    let settled = match from {
-                        Side::A => &c.a_formats,
-                        Side::B => &c.b_formats,
-                    };
-                    let formats = if settled.is_empty() {
-                        sdp.formats
-                    } else {
-                        settled.clone()
-                    };
-                    (formats, sdp.direction)
+                    (c.settled_formats(from, sdp.formats), sdp.direction)
                 }
                 Err(_) => (Vec::new(), Direction::SendRecv),
             };

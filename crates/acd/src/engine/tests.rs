@@ -87,6 +87,20 @@ impl Bench {
         agent
     }
 
+    /// `call` stopped ringing `from` and rings `to` now.
+    fn assert_moved(&mut self, call: u64, from: &str, to: &str) {
+        let acts = self.actions();
+        let cancel = Action::CancelOffer {
+            call,
+            agent: from.into(),
+        };
+        let offer = Action::Offer {
+            call,
+            agent: to.into(),
+        };
+        assert!(acts.contains(&cancel) && acts.contains(&offer), "{acts:?}");
+    }
+
     fn state(&self, a: &str) -> AgentState {
         self.acd.agent_state(a).cloned().unwrap()
     }
@@ -263,15 +277,7 @@ fn ring_timeout_rotates_and_repeated_misses_put_the_agent_not_ready() {
     assert_eq!(b.offers(), [(1, "2001".to_string())]);
     b.wait(15.0);
     // 2001 rang 15 s: cancelled, missed once, the call goes to 2002.
-    let acts = b.actions();
-    assert!(acts.contains(&Action::CancelOffer {
-        call: 1,
-        agent: "2001".into()
-    }));
-    assert!(acts.contains(&Action::Offer {
-        call: 1,
-        agent: "2002".into()
-    }));
+    b.assert_moved(1, "2001", "2002");
     assert_eq!(b.state("2001"), AgentState::Ready);
     // 2002 refuses: only 2001 is left, it rings again.
     b.acd.missed(1, "2002", b.now);
@@ -489,15 +495,7 @@ fn a_lost_phone_logs_its_agent_out_and_the_call_rings_the_next() {
     b.acd.enqueue(1, "pengaduan", 0, b.now).unwrap();
     assert_eq!(b.offers(), [(1, "2001".to_string())]);
     b.acd.phone_lost("1001", b.now);
-    let acts = b.actions();
-    assert!(acts.contains(&Action::CancelOffer {
-        call: 1,
-        agent: "2001".into()
-    }));
-    assert!(acts.contains(&Action::Offer {
-        call: 1,
-        agent: "2002".into()
-    }));
+    b.assert_moved(1, "2001", "2002");
     assert_eq!(b.state("2001"), AgentState::LoggedOut);
     assert!(!b.events.iter().any(|e| matches!(e, Event::Missed { .. })));
 }

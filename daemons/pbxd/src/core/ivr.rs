@@ -16,14 +16,13 @@ use dering_flow::{Action, Flow, LocalTime, Session, Target};
 use dering_media::prompts::Prompts;
 use dering_media::speech::Lang;
 use dering_sip::sdp::{AudioSdp, Direction};
-use dering_sip::transaction::Peer;
 use dering_sip::Message;
 use dering_store::{CallParties, Disposition, Op};
 use serde::Serialize;
 
 use super::{
-    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now,
-    Output, Side,
+    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Ending, Inbound,
+    MediaCmd, Now, Output, Side,
 };
 use crate::config::Config;
 
@@ -180,23 +179,15 @@ impl Core {
     }
 
     /// A call to a number answered by a flow: answer it here.
-    pub(super) fn start_flow_call(
-        &mut self,
-        now: Now,
-        peer: Peer,
-        key: &str,
-        req: Message,
-        caller: String,
-        number: String,
-    ) {
-        let flow_name = self.flows.dids.get(&number).cloned().unwrap_or_default();
+    pub(super) fn start_flow_call(&mut self, now: Now, call: Inbound) {
+        let number = &call.number;
+        let flow_name = self.flows.dids.get(number).cloned().unwrap_or_default();
         let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
             tracing::error!(%number, flow = %flow_name, "no such flow published");
-            self.respond(now, key, &req, 480, vec![]);
+            self.respond(now, &call.key, &call.req, 480, vec![]);
             return;
         };
-        let Some(id) = self.answer_here(now, peer, key, req, caller, number, flow_name, None)
-        else {
+        let Some(id) = self.answer_here(now, call, flow_name, None) else {
             return;
         };
         let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
@@ -217,18 +208,21 @@ impl Core {
     /// the 200 once the call's start and answer are committed. `label`
     /// names what answered in the record. Returns the call's id, or `None`
     /// when the caller was refused (and answered so).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn answer_here(
         &mut self,
         now: Now,
-        peer: Peer,
-        key: &str,
-        req: Message,
-        caller: String,
-        number: String,
+        call: Inbound,
         label: String,
         group: Option<u64>,
     ) -> Option<u64> {
+        let Inbound {
+            peer,
+            key,
+            req,
+            caller,
+            number,
+        } = call;
+        let key = key.as_str();
         let Ok(offer) = AudioSdp::parse(&req.body) else {
             self.respond(now, key, &req, 488, vec![]);
             return None;
@@ -273,50 +267,20 @@ impl Core {
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
         self.by_a_key.insert(key.to_string(), id);
         self.a_invites.insert(key.to_string(), req.clone());
-        // No B leg yet: a placeholder dialog, never used while `b_live`
-        // is false.
-        let b = Dialog {
-            call_id: String::new(),
-            local: String::new(),
-            remote: String::new(),
-            target: String::new(),
-            cseq: 1,
-            peer,
-        };
+        // No B leg yet.
+        let b = Dialog::placeholder(peer);
         let group = group.unwrap_or(id);
+        let base = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at);
         self.calls.insert(
             id,
             Call {
-                id,
-                parties,
                 state: CallState::Flow,
                 a_key: key.to_string(),
-                a,
-                b,
-                b_invite_key: String::new(),
-                b_invite: req,
-                b_got_provisional: false,
-                b_ack: None,
-                a_port,
-                b_port,
-                offer,
                 a_codec: Some(codec),
-                b_codec: None,
                 a_formats: formats.clone(),
-                b_formats: Vec::new(),
-                no_answer_at: now.at,
-                reinvite: None,
-                sdp_version: 1,
-                flow: None,
                 b_live: false,
                 group,
-                ringing_member: None,
-                connected: None,
-                feature: None,
-                a_live: true,
-                joins: None,
-                keys: None,
-                forwarded: Vec::new(),
+                ..base
             },
         );
         self.open_media(id, a_port, b_port, a_sock, group);

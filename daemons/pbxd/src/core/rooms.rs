@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 use dering_media::codec::Codec;
 use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
-use dering_sip::transaction::Peer;
-use dering_sip::Message;
 use dering_store::{Disposition, Op};
 
 use super::{leg_key, Call, CallState, Core, Ending, MediaCmd, Now, Output, Side};
@@ -195,17 +193,7 @@ impl Rooms {
 
 impl Core {
     /// A call to a conference room or a monitoring code: answer it here.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn start_feature_call(
-        &mut self,
-        now: Now,
-        peer: Peer,
-        key: &str,
-        req: Message,
-        caller: String,
-        number: String,
-        feature: Feature,
-    ) {
+    pub(super) fn start_feature_call(&mut self, now: Now, call: super::Inbound, feature: Feature) {
         let (group, label) = match &feature {
             Feature::Conference { number } => {
                 let Some(cfg) = self.rooms.rooms.get(number) else {
@@ -220,7 +208,7 @@ impl Core {
                     .is_some_and(|r| r.members.len() >= max)
                 {
                     tracing::info!(room = %number, "conference full");
-                    self.respond(now, key, &req, 486, vec![]);
+                    self.respond(now, &call.key, &call.req, 486, vec![]);
                     return;
                 }
                 let next = self.rooms.next_room;
@@ -246,8 +234,8 @@ impl Core {
             }
             Feature::Forward { .. } => (None, "call forwarding".to_string()),
         };
-        let who = caller.clone();
-        let Some(id) = self.answer_here(now, peer, key, req, caller, number, label, group) else {
+        let who = call.caller.clone();
+        let Some(id) = self.answer_here(now, call, label, group) else {
             return;
         };
         let codec = self
@@ -813,19 +801,8 @@ impl Core {
             b_port,
             group,
         }));
-        self.by_call_id.insert(b.call_id.clone(), (id, Side::B));
-        self.clients
-            .insert(b_key.clone(), super::ClientPurpose::BInvite(id));
-        // No A leg: a placeholder dialog, never used while `a_live` is
-        // false; the offer stands for the party who asked.
-        let a = super::Dialog {
-            call_id: String::new(),
-            local: String::new(),
-            remote: String::new(),
-            target: String::new(),
-            cseq: 1,
-            peer: b.peer,
-        };
+        // No A leg; the offer stands for the party who asked.
+        let a = super::Dialog::placeholder(b.peer);
         let offer = dering_sip::sdp::AudioSdp {
             addr: self.listen.ip,
             port: a_port,
@@ -833,40 +810,21 @@ impl Core {
             direction: dering_sip::sdp::Direction::SendRecv,
             ptime: None,
         };
-        let no_answer = self.no_answer;
+        let base = self.ringing(
+            now,
+            id,
+            parties,
+            (a, offer),
+            (b, b_key, b_msg),
+            (a_port, b_port),
+        );
         self.calls.insert(
             id,
             Call {
-                id,
-                parties,
-                state: CallState::Ringing,
-                a_key: String::new(),
-                a,
-                b,
-                b_invite_key: b_key,
-                b_invite: b_msg,
-                b_got_provisional: false,
-                b_ack: None,
-                a_port,
-                b_port,
-                offer,
-                a_codec: None,
-                b_codec: None,
-                a_formats: Vec::new(),
-                b_formats: Vec::new(),
-                no_answer_at: now.at + no_answer,
-                reinvite: None,
-                sdp_version: 1,
-                flow: None,
-                b_live: true,
                 group,
-                ringing_member: None,
-                connected: None,
-                feature: None,
                 a_live: false,
                 joins: Some(host),
-                keys: None,
-                forwarded: Vec::new(),
+                ..base
             },
         );
     }
