@@ -160,6 +160,58 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// Agents of a running box: phone, state and since when (ACD-10).
+    Agents {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queues of a running box: callers waiting, agents, and today's
+    /// statistics (CMS-1; definitions in docs/metrics.md).
+    Queues {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Act for an agent, as the agent desktop does (same checks and
+    /// accounting as the phone's *71..*75).
+    Agent {
+        #[command(subcommand)]
+        action: AgentCmd,
+        #[arg(long, default_value = "dering-data", global = true)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCmd {
+    /// Log AGENT in at phone EXTENSION.
+    Login {
+        agent: String,
+        #[arg(long)]
+        pin: String,
+        #[arg(long)]
+        extension: String,
+    },
+    Logout {
+        agent: String,
+    },
+    Ready {
+        agent: String,
+    },
+    /// Not ready with a reason code of `[acd] reasons`.
+    NotReady {
+        agent: String,
+        code: String,
+    },
+    /// End after-call work now.
+    EndWrapup {
+        agent: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -329,6 +381,89 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
+        Cmd::Agents { data_dir, json } => {
+            let lines = control_lines(&data_dir, Request::Agents)?;
+            if json {
+                lines.iter().for_each(|l| println!("{l}"));
+            } else {
+                println!(
+                    "{:<8} {:<20} {:<10} {:<12} {:<20} {:>6}",
+                    "AGENT", "NAME", "PHONE", "STATE", "SINCE (WIB)", "CALLS"
+                );
+                for l in lines {
+                    let a: dering_control::AgentView = serde_json::from_str(&l)?;
+                    let v = serde_json::to_value(&a.state)?;
+                    let mut state = v["state"].as_str().unwrap_or("?").to_string();
+                    if let Some(r) = v["reason"].as_str() {
+                        state = format!("{state} ({r})");
+                    }
+                    println!(
+                        "{:<8} {:<20} {:<10} {:<12} {:<20} {:>6}",
+                        a.agent,
+                        a.name,
+                        a.extension.as_deref().unwrap_or("-"),
+                        state,
+                        wib(a.since_ms),
+                        a.calls
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Queues { data_dir, json } => {
+            let lines = control_lines(&data_dir, Request::Queues)?;
+            if json {
+                lines.iter().for_each(|l| println!("{l}"));
+            } else {
+                println!(
+                    "{:<16} {:>7} {:>9} {:>7} {:>6} {:>8} {:>8} {:>9} {:>6}",
+                    "QUEUE",
+                    "WAITING",
+                    "LONGEST",
+                    "AGENTS",
+                    "READY",
+                    "OFFERED",
+                    "ANSWERED",
+                    "ABANDONED",
+                    "SL%"
+                );
+                for l in lines {
+                    let q: dering_control::QueueView = serde_json::from_str(&l)?;
+                    println!(
+                        "{:<16} {:>7} {:>8}s {:>7} {:>6} {:>8} {:>8} {:>9} {:>6}",
+                        q.queue,
+                        q.waiting,
+                        q.longest_wait_ms / 1000,
+                        q.agents_logged_in,
+                        q.agents_ready,
+                        q.today.offered,
+                        q.today.answered,
+                        q.today.abandoned,
+                        q.service_level
+                            .map_or("-".to_string(), |s| format!("{s:.0}")),
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Agent { action, data_dir } => {
+            let req = match action {
+                AgentCmd::Login {
+                    agent,
+                    pin,
+                    extension,
+                } => Request::AgentLogin {
+                    agent,
+                    pin,
+                    extension,
+                },
+                AgentCmd::Logout { agent } => Request::AgentLogout { agent },
+                AgentCmd::Ready { agent } => Request::AgentReady { agent },
+                AgentCmd::NotReady { agent, code } => Request::AgentNotReady { agent, code },
+                AgentCmd::EndWrapup { agent } => Request::AgentEndWrapup { agent },
+            };
+            control(&data_dir, req)
+        }
         Cmd::PublishFlow { file, data_dir } => {
             let document = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -426,13 +561,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn control(data_dir: &Path, req: Request) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    for line in rt.block_on(dering_control::client::request(data_dir, &req))? {
+    for line in control_lines(data_dir, req)? {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn control_lines(data_dir: &Path, req: Request) -> anyhow::Result<Vec<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(dering_control::client::request(data_dir, &req))?)
 }
 
 /// The daemons the demo runs in this one process, each stopped by its own
@@ -590,3 +729,19 @@ async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
 type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
 /// In-process daemons with their stop signal, stopped by powerd.
 type Others = Arc<Mutex<Vec<(&'static str, oneshot::Sender<()>, Task)>>>;
+
+/// Unix ms as WIB (UTC+7) wall-clock time, as agents and supervisors read
+/// it.
+fn wib(ms: i64) -> String {
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.to_offset(wib)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
+}

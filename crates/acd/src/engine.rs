@@ -11,10 +11,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a queue picks among ready agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// The agent ready the longest (the default: fair to agents).
@@ -47,7 +47,7 @@ impl Strategy {
 }
 
 /// Where a caller goes when they leave a queue other than to an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Destination {
     Queue(String),
     Flow(String),
@@ -111,7 +111,7 @@ pub struct AgentConfig {
 }
 
 /// What an agent is doing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum AgentState {
     LoggedOut,
@@ -138,7 +138,7 @@ pub enum AgentState {
 }
 
 /// Why a caller left a queue without an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitReason {
     Overflow,
@@ -171,7 +171,7 @@ pub enum Action {
 
 /// The journal: every change statistics are computed from (CMS-1, CMS-2,
 /// CMS-10). Durations in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Entered {
@@ -257,6 +257,8 @@ pub enum AcdError {
 struct Agent {
     cfg: AgentConfig,
     state: AgentState,
+    /// When `state` began.
+    since: Instant,
     extension: Option<String>,
     /// Since when the agent is free (ready), for longest idle.
     idle_since: Instant,
@@ -323,6 +325,7 @@ impl Acd {
                         Agent {
                             cfg: a,
                             state: AgentState::LoggedOut,
+                            since: now,
                             extension: None,
                             idle_since: now,
                             calls: 0,
@@ -401,6 +404,56 @@ impl Acd {
         )
     }
 
+    /// Every agent as a wallboard shows it, by id.
+    pub fn agents(&self) -> Vec<AgentSnapshot> {
+        self.agents
+            .values()
+            .map(|a| AgentSnapshot {
+                id: a.cfg.id.clone(),
+                name: a.cfg.name.clone(),
+                extension: a.extension.clone(),
+                state: a.state.clone(),
+                since: a.since,
+                calls: a.calls,
+            })
+            .collect()
+    }
+
+    /// A queue's callers and agents now.
+    pub fn queue(&self, queue: &str, now: Instant) -> Option<QueueSnapshot> {
+        let q = self.queues.get(queue)?;
+        let waiting: Vec<&Waiting> = self.waiting.values().filter(|w| w.queue == queue).collect();
+        let serving = self
+            .agents
+            .values()
+            .filter(|a| a.state != AgentState::LoggedOut && qualifies(&a.cfg, q));
+        Some(QueueSnapshot {
+            strategy: q.strategy,
+            waiting: waiting.len(),
+            longest_wait: waiting
+                .iter()
+                .map(|w| now.saturating_duration_since(w.entered))
+                .max()
+                .unwrap_or_default(),
+            logged_in: serving.clone().count(),
+            ready: serving.filter(|a| a.state == AgentState::Ready).count(),
+        })
+    }
+
+    pub fn queue_names(&self) -> impl Iterator<Item = &str> {
+        self.queues.keys().map(String::as_str)
+    }
+
+    /// The queue `call` waits in.
+    pub fn queue_of(&self, call: u64) -> Option<&str> {
+        self.waiting.get(&call).map(|w| w.queue.as_str())
+    }
+
+    /// The agent serving `call` (answered, not yet completed).
+    pub fn serving(&self, call: u64) -> Option<&str> {
+        self.serving.get(&call).map(String::as_str)
+    }
+
     pub fn waiting(&self, queue: &str) -> usize {
         self.waiting.values().filter(|w| w.queue == queue).count()
     }
@@ -416,6 +469,7 @@ impl Acd {
             a.idle_since = now;
         }
         a.state = state.clone();
+        a.since = now;
         self.events.push_back(Event::AgentState {
             agent: agent.to_string(),
             state,
@@ -1057,6 +1111,28 @@ impl Acd {
                 .map(id),
         }
     }
+}
+
+/// An agent as [`Acd::agents`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    pub id: String,
+    pub name: String,
+    pub extension: Option<String>,
+    pub state: AgentState,
+    pub since: Instant,
+    pub calls: u64,
+}
+
+/// A queue as [`Acd::queue`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSnapshot {
+    pub strategy: Strategy,
+    pub waiting: usize,
+    pub longest_wait: Duration,
+    /// Qualified agents logged in, and of them ready.
+    pub logged_in: usize,
+    pub ready: usize,
 }
 
 /// A ready agent as distribution weighs it.

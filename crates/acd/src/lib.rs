@@ -19,7 +19,8 @@ pub mod numbers;
 
 pub use callers::{Block, BlockAction, CallerRules, CallerVerdict};
 pub use engine::{
-    Acd, AcdError, Action, AgentConfig, AgentState, Event, ExitReason, QueueConfig, Strategy,
+    Acd, AcdError, Action, AgentConfig, AgentSnapshot, AgentState, Destination, Event, ExitReason,
+    QueueConfig, QueueSnapshot, Strategy,
 };
 pub use metrics::QueueStats;
 pub use numbers::{classify, normalise, NumberClass};

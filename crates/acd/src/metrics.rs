@@ -18,12 +18,12 @@
 //! Everything is derived from stored events, so a restart changes nothing
 //! (pitfall 4).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Event, ExitReason};
 
 /// One queue's counters over a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueStats {
     pub offered: u64,
     pub answered: u64,

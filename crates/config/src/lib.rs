@@ -91,7 +91,8 @@ pub struct Queue {
     pub wrapup_seconds: u32,
     #[serde(default)]
     pub overflow_seconds: Option<u32>,
-    /// `queue:NAME`, `flow:NAME` or `hangup`.
+    /// `queue:NAME`, `flow:NAME` or `hangup`: the flow that queued the
+    /// caller takes its `on_fail` branch, else the box says goodbye.
     #[serde(default = "default_hangup")]
     pub overflow_to: Spanned<String>,
     #[serde(default)]
@@ -1099,7 +1100,7 @@ mod tests {
                 "queue.strategy",
             ),
             (
-                "overflow_to = \"flow:layanan-pengaduan\"",
+                "overflow_to = \"hangup\"",
                 "overflow_to = \"queue:nowhere\"",
                 "queue.overflow_to",
             ),

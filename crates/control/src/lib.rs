@@ -20,26 +20,95 @@ pub enum Request {
     /// Addresses blocked after repeated authentication failures.
     Blocked,
     /// Lifts the block on an address.
-    Unblock { ip: String },
+    Unblock {
+        ip: String,
+    },
     /// One [`PbxStatus`] line.
     Status,
     /// Stop taking new calls: they get 503 with this Retry-After. Calls in
     /// progress go on (PWR-3).
-    CloseIntake { retry_after_seconds: u32 },
+    CloseIntake {
+        retry_after_seconds: u32,
+    },
     /// Take new calls again.
     OpenIntake,
     /// Hang up every call, close recordings, checkpoint the database, and
     /// exit. The reply ([`Stopped`]) comes once all of that is done.
-    Shutdown { cause: String },
+    Shutdown {
+        cause: String,
+    },
     /// Publish an event to every subscriber (powerd's power events).
-    Publish { event: Event },
+    Publish {
+        event: Event,
+    },
     /// Stream every event from now on, one [`Event`] a line.
     Subscribe,
     /// The published call flows and their numbers, one object a line.
     Flows,
     /// Validates a flow document and publishes it as the flow's next
     /// version; calls in progress keep theirs (IVR-3).
-    PublishFlow { document: String },
+    PublishFlow {
+        document: String,
+    },
+    /// Every agent and its state, one [`AgentView`] a line.
+    Agents,
+    /// Every queue, its callers and today's statistics, one [`QueueView`]
+    /// a line.
+    Queues,
+    /// Logs an agent in at a phone (the agent desktop's login), with the
+    /// same checks and accounting as `*71` (ACD-1).
+    AgentLogin {
+        agent: String,
+        pin: String,
+        extension: String,
+    },
+    AgentLogout {
+        agent: String,
+    },
+    AgentReady {
+        agent: String,
+    },
+    /// Not ready with a reason code of `[acd] reasons` (ACD-7).
+    AgentNotReady {
+        agent: String,
+        code: String,
+    },
+    /// Ends the agent's after-call work now.
+    AgentEndWrapup {
+        agent: String,
+    },
+}
+
+/// An agent as `dering agents` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgentView {
+    pub agent: String,
+    pub name: String,
+    /// The phone the agent is logged in at.
+    pub extension: Option<String>,
+    #[serde(flatten)]
+    pub state: dering_acd::AgentState,
+    /// Since when (Unix ms) the agent is in this state.
+    pub since_ms: i64,
+    /// Queue calls taken since pbxd started.
+    pub calls: u64,
+}
+
+/// A queue as `dering queues` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QueueView {
+    pub queue: String,
+    pub strategy: dering_acd::Strategy,
+    /// Callers waiting now.
+    pub waiting: usize,
+    /// How long the caller waiting longest has waited.
+    pub longest_wait_ms: u64,
+    pub agents_logged_in: usize,
+    pub agents_ready: usize,
+    /// Service level today (WIB), percent; see docs/metrics.md.
+    pub service_level: Option<f64>,
+    /// Today's counters (WIB), from the journal.
+    pub today: dering_acd::QueueStats,
 }
 
 /// pbxd's answer to [`Request::Status`].
@@ -72,6 +141,13 @@ pub enum Event {
     },
     /// pbxd's intake opened or closed.
     Intake { open: bool },
+    /// A queue or agent event (ACD-10), as the journal stores it; `uuid`
+    /// names the call when there is one.
+    Acd {
+        at_ms: i64,
+        uuid: Option<String>,
+        detail: dering_acd::Event,
+    },
 }
 
 /// The last line of every reply.

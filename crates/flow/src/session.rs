@@ -441,13 +441,18 @@ mod tests {
         assert!(s.is_done());
     }
 
+    /// ACD-2: option 2 queues the caller for an officer; when the queue
+    /// gives up (no agent logged in), the desk phones ring; when they do
+    /// not answer, the caller hears so.
     #[test]
-    fn officer_rings_the_group_and_falls_back() {
+    fn officer_queues_then_rings_the_group_and_falls_back() {
         let mut s = demo();
         s.on_playback_done(now());
         s.on_playback_done(now());
         s.on_digit('2', now());
         let a = s.on_playback_done(now());
+        assert!(a.contains(&Action::Connect(Target::Queue("pengaduan".into()))));
+        let a = s.on_connect_failed(now());
         assert!(a.contains(&Action::Connect(Target::RingGroup(
             ["1001", "1002", "1003", "1004"].map(String::from).to_vec()
         ))));

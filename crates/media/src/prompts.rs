@@ -208,6 +208,15 @@ mod tests {
             "not_in_call",
             "forward_on",
             "forward_off",
+            "agent_id",
+            "agent_in",
+            "agent_out",
+            "agent_ready",
+            "agent_not_ready",
+            "agent_reason",
+            "wrapup_done",
+            "not_agent",
+            "blocked",
         ] {
             for lang in [Lang::Id, Lang::En] {
                 let a = p

@@ -175,10 +175,24 @@ pub enum Op {
         target: Option<String>,
         at_ms: i64,
     },
+    /// An ACD journal entry (ACD-10): `detail` is the engine's event as
+    /// JSON.
+    AcdEvent(AcdEventRow),
     /// Copies the WAL into the database file and truncates it, so a power
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
     Checkpoint,
+}
+
+/// A row of the ACD journal.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AcdEventRow {
+    pub at_ms: i64,
+    pub kind: String,
+    pub call_uuid: Option<String>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    pub detail: String,
 }
 
 /// A call recording's metadata (REC-2).
@@ -465,6 +479,25 @@ impl Store {
         )
     }
 
+    /// The ACD journal from `since_ms` on, oldest first.
+    pub fn acd_events(&self, since_ms: i64) -> Result<Vec<AcdEventRow>> {
+        self.select(
+            "SELECT at_ms, kind, call_uuid, queue, agent, detail FROM acd_events
+             WHERE at_ms >= ?1 ORDER BY id",
+            [since_ms],
+            |r| {
+                Ok(AcdEventRow {
+                    at_ms: r.get(0)?,
+                    kind: r.get(1)?,
+                    call_uuid: r.get(2)?,
+                    queue: r.get(3)?,
+                    agent: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            },
+        )
+    }
+
     pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
         self.select(
             "SELECT name, version, document FROM flows f
@@ -690,6 +723,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 )?;
             }
         },
+        Op::AcdEvent(e) => {
+            tx.execute(
+                "INSERT INTO acd_events (at_ms, kind, call_uuid, queue, agent, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.at_ms, e.kind, e.call_uuid, e.queue, e.agent, e.detail],
+            )?;
+        }
         Op::Checkpoint => {}
     }
     Ok(())
@@ -807,6 +847,36 @@ mod tests {
         );
         assert_eq!(c.billable_seconds, Some(3.0));
         assert_eq!(s.close_interrupted(6_000).unwrap(), 0);
+    }
+
+    /// ACD-10: the journal keeps every event in order, and a reader picks
+    /// a period.
+    #[test]
+    fn acd_journal_is_kept_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.db")).unwrap();
+        let e = |at_ms: i64, kind: &str| {
+            Op::AcdEvent(AcdEventRow {
+                at_ms,
+                kind: kind.into(),
+                call_uuid: Some("u1".into()),
+                queue: Some("pengaduan".into()),
+                agent: None,
+                detail: format!("{{\"event\":\"{kind}\"}}"),
+            })
+        };
+        s.apply(&[e(10, "entered"), e(20, "offered"), e(15, "answered")])
+            .unwrap();
+        let kinds: Vec<String> = s
+            .acd_events(0)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, ["entered", "offered", "answered"]);
+        let later = s.acd_events(15).unwrap();
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[1].detail, r#"{"event":"answered"}"#);
     }
 
     #[test]

@@ -128,4 +128,20 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE recordings ADD COLUMN agent TEXT;
     ALTER TABLE recordings ADD COLUMN service TEXT;
     "#,
+    // 7: the ACD journal (ACD-10, CMS-1, CMS-2, CMS-10): every queue and
+    //    agent event, as the engine emitted it (`detail`, JSON), with the
+    //    columns reports select on. Statistics are computed from it, so
+    //    they survive restarts.
+    r#"
+    CREATE TABLE acd_events (
+        id        INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        call_uuid TEXT,
+        queue     TEXT,
+        agent     TEXT,
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX acd_events_at ON acd_events (at_ms);
+    "#,
 ];

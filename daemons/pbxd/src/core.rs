@@ -30,6 +30,8 @@ use crate::config::Config;
 
 mod forward;
 mod ivr;
+mod queue;
+pub use queue::AgentRequest;
 mod record_policy;
 mod rooms;
 
@@ -117,6 +119,12 @@ pub enum MediaCmd {
     StopPlay {
         call: u64,
     },
+    /// Music looped under the prompts of `call`'s local endpoint (a
+    /// queue's caller); empty: none.
+    Music {
+        call: u64,
+        music: Vec<std::sync::Arc<[i16]>>,
+    },
     /// Relay the caller to the callee from now on.
     Bridge {
         call: u64,
@@ -175,6 +183,8 @@ pub enum Output {
         token: Option<u64>,
     },
     Media(MediaCmd),
+    /// An event for control-socket subscribers.
+    Publish(dering_control::Event),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -290,6 +300,8 @@ struct Call {
     keys: Option<rooms::InCallKeys>,
     /// Extensions this call was forwarded away from, in order.
     forwarded: Vec<String>,
+    /// The caller waits in, or was served by, an ACD queue.
+    queue: Option<Box<queue::QueueLeg>>,
 }
 
 impl Call {
@@ -337,6 +349,7 @@ impl Call {
             joins: None,
             keys: None,
             forwarded: Vec::new(),
+            queue: None,
         }
     }
 
@@ -448,11 +461,15 @@ struct BLegSpec<'a> {
     direction: Direction,
     ptime: Option<u32>,
     b_port: u16,
+    /// Headers beyond the usual (auto-answer for agents).
+    extra: Vec<rsip::Header>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum ClientPurpose {
     BInvite(u64),
+    /// An ACD offer's INVITE to an agent's phone.
+    Offer(u64),
     InDialog,
     ReInvite(u64),
     Qualify,
@@ -610,6 +627,8 @@ pub struct Core {
     forwards: forward::Forwards,
     /// Share of answered calls recorded (REC-1).
     record_policy: record_policy::RecordPolicy,
+    /// The ACD (queues and agents).
+    queues: queue::Queues,
     out: VecDeque<Output>,
 }
 
@@ -684,6 +703,7 @@ impl Core {
             rooms: rooms::Rooms::new(cfg),
             forwards: forward::Forwards::default(),
             record_policy: record_policy::RecordPolicy::new(&cfg.recording),
+            queues: queue::Queues::new(cfg, Instant::now()),
             out: VecDeque::new(),
         }
     }
@@ -880,6 +900,7 @@ impl Core {
             self.next_sweep,
             self.next_flow_timer(),
             self.next_feature_timer(),
+            self.next_queue_timer(),
         ]
         .into_iter()
         .flatten()
@@ -891,6 +912,7 @@ impl Core {
         self.drain_tx(now);
         self.flow_timers(now);
         self.feature_timers(now);
+        self.queue_timers(now);
         if self.next_sweep.is_none_or(|s| s <= now.at) {
             self.next_sweep = Some(now.at + SWEEP_EVERY);
             self.sweep(now);
@@ -1213,14 +1235,19 @@ impl Core {
             return;
         };
         self.respond(now, key, &req, 100, vec![]);
+        let caller_ext = caller.clone();
         let callee = Uri::parse(req.request_uri().unwrap_or_default())
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
-        let feature = self.rooms.classify(&callee).or_else(|| {
-            forward::Forwards::classify(&callee)
-                .map(|(condition, target)| rooms::Feature::Forward { condition, target })
-        });
+        let feature = self
+            .rooms
+            .classify(&callee)
+            .or_else(|| {
+                forward::Forwards::classify(&callee)
+                    .map(|(condition, target)| rooms::Feature::Forward { condition, target })
+            })
+            .or_else(|| dering_acd::codes::parse(&callee).map(rooms::Feature::Agent));
         if feature.is_some() || self.flows.answers(&callee) {
             let inbound = Inbound {
                 peer,
@@ -1306,6 +1333,7 @@ impl Core {
             direction: offer.direction,
             ptime: offer.ptime,
             b_port,
+            extra: vec![],
         };
         let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
             self.ports.extend([a_port, b_port]);
@@ -1365,6 +1393,9 @@ impl Core {
                 ..base
             },
         );
+        self.refresh_busy(now, &caller_ext);
+        self.refresh_busy(now, &routed);
+        self.drive_acd(now);
     }
 
     /// A call whose B leg was just invited (its dialog, client
@@ -1433,7 +1464,9 @@ impl Core {
             call_id: &b.call_id,
             cseq: b.cseq,
             contact: Some(self.listen.contact(b.peer.transport)),
-            extra: vec![header("Allow", ALLOW)],
+            extra: std::iter::once(header("Allow", ALLOW))
+                .chain(leg.extra)
+                .collect(),
             content_type: Some("application/sdp"),
             body: &body,
         };
@@ -1464,6 +1497,7 @@ impl Core {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
+        let queue = c.queue.as_deref();
         let facts = record_policy::CallFacts {
             caller: &c.parties.caller,
             dialed: &c.parties.callee,
@@ -1476,17 +1510,22 @@ impl Core {
             tracing::debug!(call, percent, ?rule, "not recorded");
             return;
         }
-        let agent = c.connected.clone().or_else(|| {
-            self.users
-                .contains_key(&c.parties.callee)
-                .then(|| c.parties.callee.clone())
-        });
+        let agent = queue
+            .and_then(|q| q.agent.clone())
+            .or_else(|| c.connected.clone())
+            .or_else(|| {
+                self.users
+                    .contains_key(&c.parties.callee)
+                    .then(|| c.parties.callee.clone())
+            });
         let meta = RecordMeta {
             uuid: c.parties.uuid.clone(),
             caller: c.parties.caller.clone(),
             callee: c.parties.callee.clone(),
             agent,
-            service: c.flow.as_ref().map(|f| f.flow_name().to_string()),
+            service: queue
+                .map(|q| q.queue.clone())
+                .or_else(|| c.flow.as_ref().map(|f| f.flow_name().to_string())),
             at_ms: now.wall_ms,
         };
         self.out
@@ -1596,7 +1635,7 @@ impl Core {
             return;
         };
         let code = msg.status().unwrap_or(500);
-        if code >= 200 && !matches!(purpose, ClientPurpose::BInvite(_)) {
+        if code >= 200 && !matches!(purpose, ClientPurpose::BInvite(_) | ClientPurpose::Offer(_)) {
             self.clients.remove(key);
         }
         match purpose {
@@ -1604,6 +1643,7 @@ impl Core {
             ClientPurpose::InDialog => {}
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
             ClientPurpose::BInvite(call) => self.on_b_response(now, key, call, code, msg),
+            ClientPurpose::Offer(call) => self.offer_response(now, key, call, code, &msg),
         }
     }
 
@@ -1811,6 +1851,7 @@ impl Core {
                     body: vec![],
                 },
             ),
+            ClientPurpose::Offer(call) => self.offer_timed_out(now, key, call),
             ClientPurpose::InDialog => {}
         }
     }
@@ -1898,6 +1939,7 @@ impl Core {
     fn finish(&mut self, now: Now, call: u64, ending: Ending) -> Option<Op> {
         let c = self.calls.remove(&call)?;
         self.call_gone(now, &c);
+        self.queue_call_gone(now, &c, ending.by);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);
@@ -2129,6 +2171,7 @@ impl Core {
                 codec,
                 music,
             }));
+            self.queue_hold(now, call, holding);
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
@@ -2195,6 +2238,7 @@ impl Core {
 
     fn sweep(&mut self, now: Now) {
         self.guard.sweep(now.at);
+        self.check_agent_phones(now);
         for (ext, c) in self.bindings.expire(now.at) {
             tracing::info!(extension = %ext, "registration expired");
             self.store(Op::Unbind {

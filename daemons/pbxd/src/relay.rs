@@ -138,6 +138,11 @@ enum Command {
     Stop {
         call: u64,
     },
+    /// Music under the local endpoint's prompts, looped (empty: none).
+    Music {
+        call: u64,
+        audio: Vec<Arc<[i16]>>,
+    },
     /// Relay the caller to the callee from now on.
     Bridge {
         call: u64,
@@ -473,6 +478,12 @@ impl Relay {
         );
     }
 
+    /// Loops `audio` at `call`'s local endpoint between prompts (a
+    /// queue's music on hold); empty stops it.
+    pub fn music(&mut self, call: u64, audio: Vec<Arc<[i16]>>) {
+        self.send(call, Command::Music { call, audio });
+    }
+
     pub fn stop_playing(&mut self, call: u64) {
         self.send(call, Command::Stop { call });
     }
@@ -736,6 +747,11 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Stop { call } => {
                     if let Some(m) = locals.get_mut(&call) {
                         m.stop();
+                    }
+                }
+                Command::Music { call, audio } => {
+                    if let Some(m) = locals.get_mut(&call) {
+                        m.play_loop(audio);
                     }
                 }
                 Command::Bridge { call } => {

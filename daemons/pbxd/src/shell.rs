@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::core::{Core, Listen, MediaCmd, Now, Output};
+use crate::core::{AgentRequest, Core, Listen, MediaCmd, Now, Output};
 use crate::relay::Relay;
 
 /// How the daemon is started.
@@ -128,6 +128,8 @@ pub async fn start(
     repair_recordings(&mut store, t.wall_ms);
     let flows = store.latest_flows()?;
     let forwards = store.forwards()?;
+    // Today's ACD journal (two days back covers any time zone's "today").
+    let journal = store.acd_events(t.wall_ms - 2 * 86_400_000)?;
     let prompts = match &opts.config.flows.prompts {
         Some(dir) => dering_media::prompts::Prompts::load(dir)?,
         None => dering_media::prompts::Prompts::builtin()?,
@@ -194,6 +196,8 @@ pub async fn start(
     tracing::info!(restored, "registrations restored");
     core.set_media(Arc::new(prompts), flows);
     core.set_forwards(forwards);
+    let counted = core.restore_acd_journal(t, &journal);
+    tracing::info!(counted, "today's ACD journal counted");
 
     let probe_tx = in_tx.clone();
     dering_daemon::notify::spawn_watchdog(move || {
@@ -281,7 +285,16 @@ async fn run(
     core.handle_timeout(now());
     dering_daemon::notify::ready("pbxd serving SIP");
     loop {
-        flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx).await;
+        flush(
+            &mut core,
+            &mut relay,
+            &writer,
+            &udp,
+            &conns,
+            &in_tx,
+            &mut subscribers,
+        )
+        .await;
         let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             _ = &mut shutdown => break,
@@ -303,7 +316,7 @@ async fn run(
                             tracing::warn!(%cause, calls = core.active_calls(), "shutdown ordered: hanging up and checkpointing");
                             core.close_intake(60);
                             let n = core.hang_up_all(now(), &cause);
-                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx).await;
+                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut subscribers).await;
                             let tx = in_tx.clone();
                             let done = Box::new(move |r: Result<(), String>| {
                                 let _ = tx.blocking_send(Input::Checkpointed(r));
@@ -408,6 +421,7 @@ async fn flush(
     udp: &UdpSocket,
     conns: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     in_tx: &mpsc::Sender<Input>,
+    subscribers: &mut Vec<mpsc::Sender<String>>,
 ) {
     while let Some(out) = core.poll_output() {
         match out {
@@ -437,6 +451,7 @@ async fn flush(
                     tracing::error!(error = %e, "database writer gone");
                 }
             }
+            Output::Publish(event) => publish(subscribers, &event),
             Output::Media(cmd) => match cmd {
                 MediaCmd::Open {
                     call,
@@ -464,6 +479,7 @@ async fn flush(
                     interruptible,
                 } => relay.play(call, audio, interruptible),
                 MediaCmd::StopPlay { call } => relay.stop_playing(call),
+                MediaCmd::Music { call, music } => relay.music(call, music),
                 MediaCmd::Join {
                     room,
                     call,
@@ -673,6 +689,39 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
             }
             Err(e) => vec![End::error(e.to_string()).line()],
         },
+        Request::Agents => core.agents(t).iter().map(|a| json(a)).collect(),
+        Request::Queues => core.queue_views(t).iter().map(|q| json(q)).collect(),
+        Request::AgentLogin {
+            agent,
+            pin,
+            extension,
+        } => agent_reply(core.agent_command(
+            t,
+            AgentRequest::Login {
+                agent,
+                pin,
+                extension,
+            },
+        )),
+        Request::AgentLogout { agent } => {
+            agent_reply(core.agent_command(t, AgentRequest::Logout { agent }))
+        }
+        Request::AgentReady { agent } => {
+            agent_reply(core.agent_command(t, AgentRequest::Ready { agent }))
+        }
+        Request::AgentNotReady { agent, code } => {
+            agent_reply(core.agent_command(t, AgentRequest::NotReady { agent, code }))
+        }
+        Request::AgentEndWrapup { agent } => {
+            agent_reply(core.agent_command(t, AgentRequest::EndWrapup { agent }))
+        }
+    }
+}
+
+fn agent_reply(r: Result<(), String>) -> Vec<String> {
+    match r {
+        Ok(()) => vec![],
+        Err(e) => vec![End::error(e).line()],
     }
 }
 

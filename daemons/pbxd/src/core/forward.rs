@@ -200,6 +200,7 @@ impl Core {
             direction: Direction::SendRecv,
             ptime,
             b_port,
+            extra: vec![],
         };
         let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
             return false;

@@ -58,6 +58,17 @@ impl FlowLeg {
     pub(super) fn flow_name(&self) -> &str {
         self.session.flow_name()
     }
+
+    /// The connection was made: the flow's part is over.
+    pub(super) fn connected(&mut self) {
+        self.session.on_connected();
+        self.timer = None;
+    }
+
+    /// The language the caller chose (prompts of a queue are in it).
+    pub(super) fn lang(&self) -> Lang {
+        self.session.lang()
+    }
 }
 
 impl Flows {
@@ -178,8 +189,28 @@ impl Core {
         v
     }
 
-    /// A call to a number answered by a flow: answer it here.
+    /// A call to a number answered by a flow: answer it here (unless the
+    /// caller is blocked, ACD-6).
     pub(super) fn start_flow_call(&mut self, now: Now, call: Inbound) {
+        if self.refuse_blocked(now, &call) {
+            return;
+        }
+        if self.blocked_with_announcement(&call.caller) {
+            let number = call.number.clone();
+            if let Some(id) = self.answer_here(now, call, "blocked".into(), None) {
+                if let Some(c) = self.calls.get(&id) {
+                    let uuid = c.parties.uuid.clone();
+                    self.store(Op::CallEvent {
+                        uuid,
+                        at_ms: now.wall_ms,
+                        kind: "blocked".into(),
+                        detail: Some(number),
+                    });
+                }
+                self.announce_and_hang_up(id, "blocked");
+            }
+            return;
+        }
         let number = &call.number;
         let flow_name = self.flows.dids.get(number).cloned().unwrap_or_default();
         let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
@@ -305,6 +336,42 @@ impl Core {
         Some(id)
     }
 
+    /// Starts flow `name` afresh on `call` (a queue overflowing to a
+    /// flow); with no such flow, the caller hears goodbye.
+    pub(super) fn restart_flow(&mut self, now: Now, call: u64, name: &str) {
+        let Some((version, flow)) = self.flows.current.get(name).cloned() else {
+            tracing::error!(call, flow = %name, "no such flow published");
+            self.announce_and_hang_up(call, "goodbye");
+            return;
+        };
+        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.flow = Some(Box::new(FlowLeg {
+                session,
+                timer: None,
+                members: VecDeque::new(),
+            }));
+        }
+        self.apply_flow(now, call, actions);
+    }
+
+    /// The flow's connection failed: it takes its fallback. `false` when
+    /// it has none (the call is not in a flow waiting on a connection).
+    pub(super) fn flow_fallback(&mut self, now: Now, call: u64) -> bool {
+        let t = self.flows.local_time(now);
+        let actions = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.flow.as_deref_mut())
+            .map(|f| f.session.on_connect_failed(t))
+            .unwrap_or_default();
+        if actions.is_empty() {
+            return false;
+        }
+        self.apply_flow(now, call, actions);
+        true
+    }
+
     /// A key or the end of playback from a call's local endpoint.
     pub fn handle_media_event(&mut self, now: Now, event: crate::endpoint::MediaEvent) {
         use crate::endpoint::MediaEvent;
@@ -422,8 +489,8 @@ impl Core {
                         Target::Extension(n) => [n].into(),
                         Target::RingGroup(v) => v.into(),
                         Target::Queue(q) => {
-                            tracing::warn!(call, queue = %q, "no ACD queues yet: the flow's fallback is taken");
-                            VecDeque::new()
+                            self.enter_queue(now, call, &q);
+                            continue;
                         }
                     };
                     if let Some(f) = self.flow_leg(call) {
@@ -514,6 +581,7 @@ impl Core {
                 direction: Direction::SendRecv,
                 ptime: c.offer.ptime,
                 b_port: c.b_port,
+                extra: vec![],
             };
             let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
                 continue;

@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use dering_acd::codes::AgentCode;
 use dering_media::codec::Codec;
 use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
@@ -85,6 +86,27 @@ pub(super) enum Feature {
         condition: super::forward::Condition,
         target: Option<String>,
     },
+    /// An agent's code (ACD-1, ACD-7); what it lacks is asked for.
+    Agent(AgentCode),
+    /// A last announcement (a blocked caller's), then the box hangs up.
+    Announcement,
+}
+
+/// `code` with `digits` (typed after a prompt) in the first part it
+/// lacks.
+fn fill_agent_code(code: AgentCode, digits: String) -> AgentCode {
+    match code {
+        AgentCode::Login { agent: None, .. } => AgentCode::Login {
+            agent: Some(digits),
+            pin: None,
+        },
+        AgentCode::Login { agent, pin: None } => AgentCode::Login {
+            agent,
+            pin: Some(digits),
+        },
+        AgentCode::NotReady { code: None } => AgentCode::NotReady { code: Some(digits) },
+        other => other,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +255,8 @@ impl Core {
                 (group, "monitoring".to_string())
             }
             Feature::Forward { .. } => (None, "call forwarding".to_string()),
+            Feature::Agent(_) => (None, "agent".to_string()),
+            Feature::Announcement => (None, "announcement".to_string()),
         };
         let who = call.caller.clone();
         let Some(id) = self.answer_here(now, call, label, group) else {
@@ -254,10 +278,14 @@ impl Core {
                     .is_some_and(|r| r.pin.is_some())
             }
             Feature::Monitor { .. } => true,
-            Feature::Forward { .. } => false,
+            Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => false,
         };
         let forward = match &feature {
             Feature::Forward { condition, target } => Some((*condition, target.clone())),
+            _ => None,
+        };
+        let agent_code = match &feature {
+            Feature::Agent(code) => Some(code.clone()),
             _ => None,
         };
         if let Some(c) = self.calls.get_mut(&id) {
@@ -275,10 +303,41 @@ impl Core {
         if let Some((condition, target)) = forward {
             let prompt = self.apply_forward_code(now, &who, condition, target);
             self.say_goodbye(id, &[prompt]);
+        } else if let Some(code) = agent_code {
+            self.agent_code_step(now, id, &who, code);
         } else if pin_needed {
             self.ask_pin(now, id, &[]);
         } else {
             self.pin_accepted(now, id, None);
+        }
+    }
+
+    /// An agent code from `who`'s phone: asks for what it lacks (the
+    /// agent number, the PIN, the reason code), else carries it out and
+    /// says so.
+    fn agent_code_step(&mut self, now: Now, call: u64, who: &str, code: AgentCode) {
+        let ask = match &code {
+            AgentCode::Login { agent: None, .. } => Some("agent_id"),
+            AgentCode::Login { pin: None, .. } => Some("enter_pin"),
+            AgentCode::NotReady { code: None } => Some("agent_reason"),
+            _ => None,
+        };
+        if let Some(f) = self.feature_leg(call) {
+            f.feature = Feature::Agent(code.clone());
+        }
+        match ask {
+            Some(prompt) => {
+                self.play_here(call, &[prompt], true);
+                if let Some(f) = self.feature_leg(call) {
+                    f.stage = Stage::Pin;
+                    f.digits.clear();
+                    f.timer = Some(now.at + PIN_WAIT);
+                }
+            }
+            None => {
+                let prompt = self.agent_code(now, who, &code);
+                self.say_goodbye(call, &[prompt]);
+            }
         }
     }
 
@@ -324,6 +383,26 @@ impl Core {
             f.digits.clear();
             f.timer = Some(now.at + PIN_WAIT);
         }
+    }
+
+    /// Says `prompt` to a call answered here, whatever it was doing, then
+    /// hangs up.
+    pub(super) fn announce_and_hang_up(&mut self, call: u64, prompt: &str) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.flow = None;
+        c.feature = Some(Box::new(FeatureLeg {
+            feature: Feature::Announcement,
+            stage: Stage::Goodbye,
+            digits: String::new(),
+            tries: 0,
+            timer: None,
+            codec: c.a_codec.unwrap_or(Codec::Pcma),
+            supervisor: None,
+            target: None,
+        }));
+        self.say_goodbye(call, &[prompt]);
     }
 
     /// Plays `names`, then hangs up.
@@ -408,7 +487,16 @@ impl Core {
                 .iter()
                 .find(|(_, p)| *p == pin)
                 .map(|(name, _)| Some(name.clone())),
-            Feature::Forward { .. } => None,
+            Feature::Forward { .. } | Feature::Announcement => None,
+            Feature::Agent(code) => {
+                let who = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.parties.caller.clone())
+                    .unwrap_or_default();
+                self.agent_code_step(now, call, &who, fill_agent_code(code.clone(), pin));
+                return;
+            }
         };
         match accepted {
             Some(supervisor) => self.pin_accepted(now, call, supervisor),
@@ -478,7 +566,7 @@ impl Core {
                 self.note_monitoring(now, call, target, mode);
                 self.apply_monitoring(target);
             }
-            Feature::Forward { .. } => {}
+            Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => {}
         }
     }
 
@@ -623,7 +711,7 @@ impl Core {
                         self.apply_monitoring(target);
                     }
                 }
-                Feature::Forward { .. } => {}
+                Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => {}
             }
             return;
         }
@@ -772,6 +860,7 @@ impl Core {
             direction: dering_sip::sdp::Direction::SendRecv,
             ptime: None,
             b_port,
+            extra: vec![],
         };
         let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
             self.ports.extend([a_port, b_port]);
@@ -922,6 +1011,13 @@ impl Core {
                 f.tries += 1;
                 if f.tries >= PIN_TRIES {
                     self.say_goodbye(call, &["no_input", "goodbye"]);
+                } else if let Feature::Agent(code) = f.feature.clone() {
+                    let who = self
+                        .calls
+                        .get(&call)
+                        .map(|c| c.parties.caller.clone())
+                        .unwrap_or_default();
+                    self.agent_code_step(now, call, &who, code);
                 } else {
                     self.ask_pin(now, call, &["no_input"]);
                 }

@@ -1,0 +1,1031 @@
+//! The ACD at work in the box (ACD-1..7, ACD-10, TEL-2): the sans-IO
+//! [`dering_acd::Acd`] decides; this module carries its decisions out over
+//! SIP and media, and feeds it what happens.
+//!
+//! - A flow's `queue` node puts the caller in a queue, with the priority
+//!   their number earns (ACD-5). The caller's leg stays at the box: music
+//!   on hold, and their place and expected wait announced periodically in
+//!   their language (ACD-4).
+//! - An offer rings the agent's phone with an INVITE of its own (several at
+//!   once for ring-all), showing the queue's name before the caller's and,
+//!   for agents so configured, the auto-answer headers desk phones honour.
+//!   The first to answer becomes the call's B leg and is bridged; the
+//!   others are cancelled.
+//! - Every engine event goes to the journal in SQLite and to control
+//!   socket subscribers, and into today's counters, which are rebuilt from
+//!   the journal at start (statistics survive restarts).
+//! - Agents act with dial strings (`*71`…`*75`, see
+//!   [`dering_acd::codes`]) answered by a spoken confirmation, or through
+//!   the control socket, through the same functions.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use dering_acd::codes::AgentCode;
+use dering_acd::{
+    Acd, AcdError, Action, AgentConfig, BlockAction, CallerRules, Destination, Event, QueueConfig,
+    QueueStats, Strategy,
+};
+use dering_control::{AgentView, QueueView};
+use dering_media::speech::{self, Lang};
+use dering_sip::build::{self, header, RequestSpec};
+use dering_sip::nameaddr::NameAddr;
+use dering_sip::sdp::{AudioSdp, Direction};
+use dering_sip::transaction::Transmit;
+use dering_sip::Message;
+use dering_store::{AcdEventRow, Op};
+
+use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Side};
+use crate::config::Config;
+
+/// How often a waiting caller hears their place, by default.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+/// The box's ACD and what it needs around the engine.
+#[derive(Debug)]
+pub(super) struct Queues {
+    pub(super) acd: Acd,
+    rules: CallerRules,
+    /// Not-ready reason codes and their names (ACD-7).
+    reasons: BTreeMap<String, String>,
+    /// Agents whose phones get the auto-answer headers.
+    auto_answer: HashSet<String>,
+    /// Service-level threshold of each queue, in ms.
+    thresholds: HashMap<String, u64>,
+    announce_every: Duration,
+    /// Today's counters per queue and the day (Unix ms of WIB midnight)
+    /// they count.
+    today: HashMap<String, QueueStats>,
+    day_start_ms: i64,
+    utc_offset_minutes: i32,
+}
+
+/// The queue part of a call: the caller waits at the box while agents'
+/// phones are offered the call.
+#[derive(Debug)]
+pub(super) struct QueueLeg {
+    pub(super) queue: String,
+    priority: i32,
+    /// Agents' phones ringing with the call.
+    offers: Vec<Offer>,
+    /// Offers cancelled whose final answer may still come (a 200 that
+    /// crossed the CANCEL is ACKed and hung up).
+    cancelled: Vec<Offer>,
+    next_announce: Option<Instant>,
+    lang: Lang,
+    /// The agent who took the call.
+    pub(super) agent: Option<String>,
+}
+
+/// One agent's phone ringing with a queue call.
+#[derive(Debug)]
+struct Offer {
+    agent: String,
+    extension: String,
+    dialog: Dialog,
+    key: String,
+    invite: Message,
+}
+
+/// Parses `queue:NAME`, `flow:NAME` or `hangup` (validated with the
+/// configuration).
+fn destination(s: &str) -> Destination {
+    if let Some(q) = s.strip_prefix("queue:") {
+        Destination::Queue(q.to_string())
+    } else if let Some(f) = s.strip_prefix("flow:") {
+        Destination::Flow(f.to_string())
+    } else {
+        Destination::Hangup
+    }
+}
+
+impl Queues {
+    pub(super) fn new(cfg: &Config, now: Instant) -> Queues {
+        let queues = cfg
+            .queues
+            .iter()
+            .map(|q| QueueConfig {
+                name: q.name.get_ref().clone(),
+                strategy: Strategy::parse(q.strategy.get_ref()).unwrap_or_default(),
+                skills: q.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+                ring_timeout: Duration::from_secs(q.ring_seconds.max(1).into()),
+                wrapup: Duration::from_secs(q.wrapup_seconds.into()),
+                overflow_after: q.overflow_seconds.map(|s| Duration::from_secs(s.into())),
+                overflow_to: destination(q.overflow_to.get_ref()),
+                max_wait: q.max_wait_seconds.map(|s| Duration::from_secs(s.into())),
+                max_len: q.max_callers,
+                exit_to: destination(q.exit_to.get_ref()),
+                join_empty: q.join_empty,
+                leave_when_empty: q.leave_when_empty,
+            })
+            .collect();
+        let agents = cfg
+            .agents
+            .iter()
+            .map(|a| AgentConfig {
+                id: a.id.get_ref().clone(),
+                name: a.name.clone(),
+                pin: a.pin.get_ref().clone(),
+                skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+            })
+            .collect();
+        let action = |s: &str| match s {
+            "busy" => BlockAction::Busy,
+            "hangup" => BlockAction::Hangup,
+            _ => BlockAction::Announcement,
+        };
+        let rules = CallerRules {
+            mobile: cfg.acd.priority_mobile,
+            fixed: cfg.acd.priority_fixed,
+            other: 0,
+            vip: cfg.acd.vip.iter().map(|(n, p)| (n.clone(), *p)).collect(),
+            blocks: cfg
+                .acd
+                .block
+                .iter()
+                .filter_map(|b| {
+                    let a = action(b.action.get_ref());
+                    if let Some(n) = &b.number {
+                        Some(dering_acd::Block::Number(n.clone(), a))
+                    } else if let Some(p) = &b.prefix {
+                        Some(dering_acd::Block::Prefix(p.clone(), a))
+                    } else {
+                        b.anonymous.then_some(dering_acd::Block::Anonymous(a))
+                    }
+                })
+                .collect(),
+            internal_len: cfg
+                .extensions
+                .iter()
+                .map(|e| e.number.get_ref().len())
+                .max()
+                .unwrap_or(4),
+        };
+        Queues {
+            acd: Acd::new(
+                queues,
+                agents,
+                Duration::from_secs(cfg.acd.short_abandon_seconds.into()),
+                cfg.acd.max_missed,
+                now,
+            ),
+            rules,
+            reasons: cfg.acd.reasons.clone(),
+            auto_answer: cfg
+                .agents
+                .iter()
+                .filter(|a| a.auto_answer)
+                .map(|a| a.id.get_ref().clone())
+                .collect(),
+            thresholds: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    (
+                        q.name.get_ref().clone(),
+                        u64::from(q.service_level_seconds) * 1000,
+                    )
+                })
+                .collect(),
+            announce_every: ANNOUNCE_EVERY,
+            today: HashMap::new(),
+            day_start_ms: 0,
+            utc_offset_minutes: cfg.flows.utc_offset_minutes,
+        }
+    }
+
+    /// Unix ms of the local (WIB) midnight that began the day of `wall_ms`.
+    fn day_start(&self, wall_ms: i64) -> i64 {
+        let offset = i64::from(self.utc_offset_minutes) * 60_000;
+        let day = 86_400_000;
+        (wall_ms + offset).div_euclid(day) * day - offset
+    }
+
+    /// Counts `e` into today's statistics, starting a new day at local
+    /// midnight.
+    fn count(&mut self, wall_ms: i64, e: &Event) {
+        let day = self.day_start(wall_ms);
+        if day != self.day_start_ms {
+            self.day_start_ms = day;
+            self.today.clear();
+        }
+        let queue = match e {
+            Event::Entered { queue, .. }
+            | Event::Offered { queue, .. }
+            | Event::Missed { queue, .. }
+            | Event::Answered { queue, .. }
+            | Event::Abandoned { queue, .. }
+            | Event::Exited { queue, .. }
+            | Event::Dropped { queue, .. }
+            | Event::CallbackRequested { queue, .. }
+            | Event::Completed { queue, .. } => queue.clone(),
+            Event::AgentState { .. } => return,
+        };
+        let threshold = self.thresholds.get(&queue).copied().unwrap_or(20_000);
+        self.today
+            .entry(queue.clone())
+            .or_default()
+            .apply(&queue, threshold, e);
+    }
+}
+
+/// The journal's columns for `e`.
+fn event_columns(e: &Event) -> (&'static str, Option<&str>, Option<&str>, Option<u64>) {
+    match e {
+        Event::Entered { call, queue, .. } => ("entered", Some(queue), None, Some(*call)),
+        Event::Offered { call, queue, agent } => ("offered", Some(queue), Some(agent), Some(*call)),
+        Event::Missed { call, queue, agent } => ("missed", Some(queue), Some(agent), Some(*call)),
+        Event::Answered {
+            call, queue, agent, ..
+        } => ("answered", Some(queue), Some(agent), Some(*call)),
+        Event::Abandoned { call, queue, .. } => ("abandoned", Some(queue), None, Some(*call)),
+        Event::Exited { call, queue, .. } => ("exited", Some(queue), None, Some(*call)),
+        Event::Dropped { call, queue, .. } => ("dropped", Some(queue), None, Some(*call)),
+        Event::CallbackRequested { call, queue, .. } => {
+            ("callback_requested", Some(queue), None, Some(*call))
+        }
+        Event::Completed {
+            call, queue, agent, ..
+        } => ("completed", Some(queue), Some(agent), Some(*call)),
+        Event::AgentState { agent, .. } => ("agent_state", None, Some(agent), None),
+    }
+}
+
+impl Core {
+    /// Today's journal, stored by earlier runs: the counters start from it.
+    pub fn restore_acd_journal(&mut self, now: Now, rows: &[AcdEventRow]) -> usize {
+        let day = self.queues.day_start(now.wall_ms);
+        let mut n = 0;
+        for r in rows.iter().filter(|r| r.at_ms >= day) {
+            match serde_json::from_str::<Event>(&r.detail) {
+                Ok(e) => {
+                    self.queues.count(r.at_ms, &e);
+                    n += 1;
+                }
+                Err(e) => tracing::warn!(error = %e, kind = %r.kind, "unreadable ACD journal row"),
+            }
+        }
+        n
+    }
+
+    /// Carries out what the engine asks and records what it reports,
+    /// until it has nothing more to say.
+    pub(super) fn drive_acd(&mut self, now: Now) {
+        loop {
+            if let Some(a) = self.queues.acd.poll_action() {
+                self.acd_action(now, a);
+                continue;
+            }
+            let Some(e) = self.queues.acd.poll_event() else {
+                break;
+            };
+            self.queues.count(now.wall_ms, &e);
+            let (kind, queue, agent, call) = event_columns(&e);
+            let uuid = call
+                .and_then(|c| self.calls.get(&c))
+                .map(|c| c.parties.uuid.clone());
+            tracing::info!(kind, queue, agent, call, "acd");
+            let row = AcdEventRow {
+                at_ms: now.wall_ms,
+                kind: kind.to_string(),
+                call_uuid: uuid.clone(),
+                queue: queue.map(str::to_string),
+                agent: agent.map(str::to_string),
+                detail: serde_json::to_string(&e).unwrap_or_default(),
+            };
+            self.store(Op::AcdEvent(row));
+            self.out
+                .push_back(Output::Publish(dering_control::Event::Acd {
+                    at_ms: now.wall_ms,
+                    uuid,
+                    detail: e,
+                }));
+        }
+    }
+
+    fn acd_action(&mut self, now: Now, action: Action) {
+        match action {
+            Action::Offer { call, agent } => self.offer(now, call, &agent),
+            Action::CancelOffer { call, agent } => self.cancel_offer(now, call, &agent),
+            // Callbacks are asked for by `request_callback`, which the box
+            // does not offer yet; there is nothing to ring.
+            Action::Callback { call, agent, .. } => {
+                tracing::warn!(call, %agent, "callback not supported: dropped");
+                self.queues.acd.dropped(call, now.at);
+            }
+            Action::Exit { call, to, reason } => {
+                tracing::info!(call, ?to, ?reason, "caller leaves the queue");
+                self.leave_queue(now, call, to);
+            }
+        }
+    }
+
+    /// The blocklist's verdict on a caller to a flow number (ACD-6):
+    /// `true` when the call was refused or will be.
+    pub(super) fn refuse_blocked(&mut self, now: Now, call: &super::Inbound) -> bool {
+        let verdict = self.queues.rules.judge(&call.caller);
+        let Some(action) = verdict.blocked else {
+            return false;
+        };
+        tracing::info!(caller = %dering_daemon::redact::number(&call.caller), ?action, "blocked caller");
+        match action {
+            BlockAction::Busy => self.respond(now, &call.key, &call.req, 486, vec![]),
+            BlockAction::Hangup => self.respond(now, &call.key, &call.req, 603, vec![]),
+            BlockAction::Announcement => return false,
+        }
+        true
+    }
+
+    /// Whether a caller to a flow number is blocked with an announcement.
+    pub(super) fn blocked_with_announcement(&self, caller: &str) -> bool {
+        self.queues.rules.judge(caller).blocked == Some(BlockAction::Announcement)
+    }
+
+    /// A flow hands call `call` to `queue`.
+    pub(super) fn enter_queue(&mut self, now: Now, call: u64, queue: &str) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let priority = match &c.queue {
+            // Overflowing from one queue to another keeps the priority.
+            Some(q) => q.priority,
+            None => self.queues.rules.judge(&c.parties.caller).priority,
+        };
+        let lang = c.flow.as_ref().map_or(Lang::Id, |f| f.lang());
+        c.queue = Some(Box::new(QueueLeg {
+            queue: queue.to_string(),
+            priority,
+            offers: Vec::new(),
+            cancelled: Vec::new(),
+            next_announce: None,
+            lang,
+            agent: None,
+        }));
+        let uuid = c.parties.uuid.clone();
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "queue".into(),
+            detail: Some(format!("{queue} priority={priority}")),
+        });
+        if let Err(e) = self.queues.acd.enqueue(call, queue, priority, now.at) {
+            tracing::error!(call, error = %e, "cannot enter the queue");
+            self.leave_queue(now, call, Destination::Hangup);
+            return;
+        }
+        if self.queues.acd.queue_of(call).is_some() {
+            let music = self.flows.music();
+            self.out
+                .push_back(Output::Media(MediaCmd::Music { call, music }));
+            self.announce_place(now, call);
+        }
+        self.drive_acd(now);
+    }
+
+    /// Says the caller's place and expected wait; music resumes after.
+    fn announce_place(&mut self, now: Now, call: u64) {
+        let Some(position) = self.queues.acd.position(call) else {
+            return;
+        };
+        let Some(q) = self.calls.get(&call).and_then(|c| c.queue.as_deref()) else {
+            return;
+        };
+        let (lang, queue) = (q.lang, q.queue.clone());
+        let minutes = self.expected_wait_minutes(&queue, position);
+        let mut names = vec!["queue_position".to_string()];
+        names.extend(speech::number(lang, position as u32));
+        names.push("expected_wait".into());
+        names.extend(speech::number(lang, minutes));
+        names.push("minutes".into());
+        let audio = self.resolve_prompts(lang, &names);
+        self.out.push_back(Output::Media(MediaCmd::Play {
+            call,
+            audio,
+            interruptible: false,
+        }));
+        let every = self.queues.announce_every;
+        if let Some(q) = self.queue_leg(call) {
+            q.next_announce = Some(now.at + every);
+        }
+    }
+
+    /// The expected wait at `position`: each caller ahead takes the
+    /// queue's average handling time today, shared by the agents logged
+    /// in (3 minutes a call before any is counted); at least 1.
+    fn expected_wait_minutes(&self, queue: &str, position: usize) -> u32 {
+        let handle_ms = self
+            .queues
+            .today
+            .get(queue)
+            .and_then(QueueStats::average_handle_ms)
+            .unwrap_or(180_000);
+        let agents = self
+            .queues
+            .acd
+            .queue(queue, Instant::now())
+            .map_or(1, |s| s.logged_in.max(1)) as u64;
+        let ms = handle_ms * position as u64 / agents;
+        (ms.div_ceil(60_000)).clamp(1, 99) as u32
+    }
+
+    fn queue_leg(&mut self, call: u64) -> Option<&mut QueueLeg> {
+        self.calls.get_mut(&call)?.queue.as_deref_mut()
+    }
+
+    pub(super) fn next_queue_timer(&self) -> Option<Instant> {
+        let announce = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Flow)
+            .filter_map(|c| c.queue.as_ref()?.next_announce)
+            .min();
+        [announce, self.queues.acd.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub(super) fn queue_timers(&mut self, now: Now) {
+        if self.queues.acd.poll_timeout().is_some_and(|t| t <= now.at) {
+            self.queues.acd.handle_timeout(now.at);
+            self.drive_acd(now);
+        }
+        let due: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| {
+                c.queue
+                    .as_ref()
+                    .and_then(|q| q.next_announce)
+                    .is_some_and(|t| t <= now.at)
+            })
+            .map(|c| c.id)
+            .collect();
+        for call in due {
+            self.announce_place(now, call);
+        }
+    }
+
+    /// Agents whose phone unregistered, expired or stopped answering
+    /// OPTIONS are logged out, so no call rings a dead phone.
+    pub(super) fn check_agent_phones(&mut self, now: Now) {
+        let lost: Vec<String> = self
+            .queues
+            .acd
+            .agents()
+            .into_iter()
+            .filter_map(|a| a.extension)
+            .filter(|ext| self.bindings.route(ext).is_none())
+            .collect();
+        for ext in lost {
+            tracing::warn!(extension = %ext, "agent's phone is gone: agent logged out");
+            self.queues.acd.phone_lost(&ext, now.at);
+        }
+        self.drive_acd(now);
+    }
+
+    /// Rings `agent`'s phone with queue call `call`.
+    fn offer(&mut self, now: Now, call: u64, agent: &str) {
+        let Some(ext) = self.queues.acd.extension_of(agent).map(str::to_string) else {
+            self.queues.acd.missed(call, agent, now.at);
+            return;
+        };
+        let Some(target) = self.bindings.route(&ext).cloned() else {
+            tracing::warn!(call, %agent, extension = %ext, "agent's phone unreachable");
+            self.queues.acd.phone_lost(&ext, now.at);
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(q) = c.queue.as_deref() else {
+            return;
+        };
+        let mut formats: Vec<_> = c.a_formats.iter().take(1).cloned().collect();
+        for k in dering_media::codec::Codec::ALL {
+            if c.a_codec != Some(k) {
+                formats.push(super::codec_format(k));
+            }
+        }
+        formats.extend(c.a_formats.iter().skip(1).cloned());
+        let caller = c.parties.caller.clone();
+        // The queue's name before the caller's on the agent's display.
+        let display = format!(
+            "{}: {}",
+            q.queue,
+            c.parties.caller_name.as_deref().unwrap_or(&caller)
+        );
+        let mut extra = Vec::new();
+        if self.queues.auto_answer.contains(agent) {
+            // Yealink, Snom, Fanvil and Grandstream answer on Call-Info's
+            // answer-after; Polycom and older Grandstream on Alert-Info.
+            extra.push(header(
+                "Call-Info",
+                format!("<sip:{}>;answer-after=0", self.realm),
+            ));
+            extra.push(header(
+                "Alert-Info",
+                format!("<sip:{}>;info=alert-autoanswer;delay=0", self.realm),
+            ));
+        }
+        let leg = BLegSpec {
+            call,
+            caller: &caller,
+            display: &display,
+            callee: &ext,
+            target: &target,
+            formats,
+            direction: Direction::SendRecv,
+            ptime: c.offer.ptime,
+            b_port: c.b_port,
+            extra,
+        };
+        let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
+            self.queues.acd.missed(call, agent, now.at);
+            return;
+        };
+        tracing::info!(call, %agent, extension = %ext, "queue call offered");
+        self.clients.insert(key.clone(), ClientPurpose::Offer(call));
+        if let Some(q) = self.queue_leg(call) {
+            q.offers.push(Offer {
+                agent: agent.to_string(),
+                extension: ext,
+                dialog,
+                key,
+                invite,
+            });
+        }
+    }
+
+    /// Stops ringing `agent` with `call`.
+    fn cancel_offer(&mut self, now: Now, call: u64, agent: &str) {
+        let Some(q) = self.queue_leg(call) else {
+            return;
+        };
+        let Some(i) = q.offers.iter().position(|o| o.agent == agent) else {
+            return;
+        };
+        let o = q.offers.remove(i);
+        self.send_cancel_of(now, &o.invite, o.dialog.peer);
+        if let Some(q) = self.queue_leg(call) {
+            q.cancelled.push(o);
+        }
+    }
+
+    /// A response to an offer's INVITE.
+    pub(super) fn offer_response(
+        &mut self,
+        now: Now,
+        key: &str,
+        call: u64,
+        code: u16,
+        msg: &Message,
+    ) {
+        let Some(q) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.queue.as_deref_mut())
+        else {
+            return;
+        };
+        let live = q.offers.iter().position(|o| o.key == key);
+        let Some(i) = live else {
+            // A cancelled offer's answer: a 200 that crossed our CANCEL is
+            // ACKed and hung up.
+            if let Some(i) = q.cancelled.iter().position(|o| o.key == key) {
+                if code >= 200 {
+                    let mut o = q.cancelled.remove(i);
+                    self.clients.remove(key);
+                    if code < 300 {
+                        self.ack_and_bye(now, &mut o.dialog, msg);
+                    }
+                }
+            }
+            return;
+        };
+        if code < 200 {
+            if let Some(to) = msg.get("To") {
+                q.offers[i].dialog.remote = to.to_string();
+            }
+            return;
+        }
+        self.clients.remove(key);
+        let o = q.offers.remove(i);
+        if code >= 300 {
+            tracing::info!(call, agent = %o.agent, code, "agent did not take the call");
+            self.queues.acd.missed(call, &o.agent, now.at);
+            self.drive_acd(now);
+            return;
+        }
+        if self.queues.acd.queue_of(call).is_none() {
+            // Taken by another agent a moment ago.
+            let mut o = o;
+            self.ack_and_bye(now, &mut o.dialog, msg);
+            return;
+        }
+        self.offer_answered(now, call, o, msg);
+    }
+
+    /// An offer failed at the transaction layer (no response).
+    pub(super) fn offer_timed_out(&mut self, now: Now, key: &str, call: u64) {
+        let Some(q) = self.queue_leg(call) else {
+            return;
+        };
+        q.cancelled.retain(|o| o.key != key);
+        let Some(i) = q.offers.iter().position(|o| o.key == key) else {
+            return;
+        };
+        let o = q.offers.remove(i);
+        self.queues.acd.missed(call, &o.agent, now.at);
+        self.drive_acd(now);
+    }
+
+    /// Sends the ACK for a 2xx on `d` (learning the remote tag and
+    /// target), then a BYE.
+    fn ack_and_bye(&mut self, now: Now, d: &mut Dialog, msg: &Message) {
+        learn_dialog(d, msg);
+        if let Some(ack) = d.request(&self.listen, rsip::Method::Ack, b"") {
+            self.out.push_back(Output::Transmit(Transmit {
+                peer: d.peer,
+                data: ack,
+            }));
+        }
+        d.cseq += 1;
+        if let Some(bye) = d.request(&self.listen, rsip::Method::Bye, b"") {
+            if let Ok(m) = Message::parse_datagram(&bye) {
+                if let Some(k) = self.tx.send_request(now.at, d.peer, m, bye) {
+                    self.clients.insert(k, ClientPurpose::InDialog);
+                }
+            }
+        }
+    }
+
+    /// The agent answered: its leg becomes the call's B leg, bridged to
+    /// the caller; the engine cancels the other offers.
+    fn offer_answered(&mut self, now: Now, call: u64, mut o: Offer, msg: &Message) {
+        learn_dialog(&mut o.dialog, msg);
+        let ack = o.dialog.request(&self.listen, rsip::Method::Ack, b"");
+        if let Some(a) = &ack {
+            self.out.push_back(Output::Transmit(Transmit {
+                peer: o.dialog.peer,
+                data: a.clone(),
+            }));
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        self.by_call_id
+            .insert(o.dialog.call_id.clone(), (call, Side::B));
+        c.b = o.dialog;
+        c.b_invite_key = o.key;
+        c.b_invite = o.invite;
+        c.b_ack = ack;
+        c.b_live = true;
+        c.state = CallState::Answered;
+        c.connected = Some(o.extension.clone());
+        if let Some(f) = c.flow.as_deref_mut() {
+            f.connected();
+        }
+        if let Some(q) = c.queue.as_deref_mut() {
+            q.agent = Some(o.agent.clone());
+            q.next_announce = None;
+        }
+        let uuid = c.parties.uuid.clone();
+        self.out.push_back(Output::Media(MediaCmd::Music {
+            call,
+            music: Vec::new(),
+        }));
+        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+            if let Ok(addr) = sdp.addr_port() {
+                self.out.push_back(Output::Media(MediaCmd::Remote {
+                    call,
+                    side: Side::B,
+                    addr,
+                }));
+            }
+            if self.settle_codecs(call, &sdp.formats).is_none() {
+                tracing::warn!(call, "agent answered without a codec we talk");
+            }
+        }
+        self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
+        self.queues.acd.answered(call, &o.agent, now.at);
+        self.watch_keys(call);
+        self.maybe_record(now, call);
+        tracing::info!(call, %uuid, agent = %o.agent, "queue call answered");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "bridged".into(),
+            detail: Some(format!("agent {} at {}", o.agent, o.extension)),
+        });
+        self.drive_acd(now);
+    }
+
+    /// The caller leaves the queue for `to`.
+    fn leave_queue(&mut self, now: Now, call: u64, to: Destination) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        if c.state != CallState::Flow {
+            return;
+        }
+        self.out.push_back(Output::Media(MediaCmd::Music {
+            call,
+            music: Vec::new(),
+        }));
+        if let Some(q) = self.queue_leg(call) {
+            q.next_announce = None;
+        }
+        match to {
+            Destination::Queue(q) => self.enter_queue(now, call, &q),
+            Destination::Flow(f) => self.restart_flow(now, call, &f),
+            // The flow that sent the caller takes its fallback.
+            Destination::Hangup => {
+                if !self.flow_fallback(now, call) {
+                    self.announce_and_hang_up(call, "goodbye");
+                }
+            }
+        }
+    }
+
+    /// A call has ended: its offers are cancelled and the engine learns
+    /// whether the caller gave up waiting, the box lost the call, or an
+    /// agent's call completed. Agents on the call are free again.
+    pub(super) fn queue_call_gone(&mut self, now: Now, c: &super::Call, by: &str) {
+        if let Some(q) = &c.queue {
+            for o in &q.offers {
+                self.clients.remove(&o.key);
+                self.send_cancel_of(now, &o.invite, o.dialog.peer);
+            }
+            if self.queues.acd.queue_of(c.id).is_some() {
+                if by == "system" {
+                    self.queues.acd.dropped(c.id, now.at);
+                } else {
+                    self.queues.acd.abandon(c.id, now.at);
+                }
+            } else if self.queues.acd.serving(c.id).is_some() {
+                self.queues.acd.completed(c.id, now.at);
+            }
+        }
+        for ext in [
+            Some(c.parties.caller.as_str()),
+            c.connected.as_deref(),
+            Some(c.parties.callee.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.refresh_busy(now, ext);
+        }
+        self.drive_acd(now);
+    }
+
+    /// Tells the engine whether the agent at `ext` is on a call that is
+    /// not a queue's (busy for the queues).
+    pub(super) fn refresh_busy(&mut self, now: Now, ext: &str) {
+        let Some(agent) = self.queues.acd.agent_at(ext).map(str::to_string) else {
+            return;
+        };
+        let busy = self.calls.values().any(|c| {
+            c.queue.is_none()
+                && c.feature.is_none()
+                && c.state != CallState::Ending
+                && (c.parties.caller == ext
+                    || c.connected.as_deref() == Some(ext)
+                    || c.ringing_member.as_deref() == Some(ext)
+                    || (c.flow.is_none() && c.parties.callee == ext))
+        });
+        self.queues.acd.agent_busy(&agent, busy, now.at);
+    }
+
+    /// The queue call was put on hold or resumed by a party (hold time is
+    /// booked apart from talk time).
+    pub(super) fn queue_hold(&mut self, now: Now, call: u64, held: bool) {
+        if self.queues.acd.serving(call).is_some() {
+            self.queues.acd.hold(call, held, now.at);
+            self.drive_acd(now);
+        }
+    }
+
+    // ---- agents --------------------------------------------------------
+
+    /// An agent code dialled from `who`'s phone, with everything needed:
+    /// the prompt that answers it.
+    pub(super) fn agent_code(&mut self, now: Now, who: &str, code: &AgentCode) -> &'static str {
+        let result = match code {
+            AgentCode::Login {
+                agent: Some(agent),
+                pin: Some(pin),
+            } => self.agent_login(now, agent, pin, who),
+            AgentCode::Login { .. } => return "invalid",
+            AgentCode::NotReady { code: None } => return "invalid",
+            other => {
+                let Some(agent) = self.queues.acd.agent_at(who).map(str::to_string) else {
+                    return "not_agent";
+                };
+                match other {
+                    AgentCode::Logout => self.queues.acd.logout(&agent, now.at),
+                    AgentCode::Ready => self.queues.acd.ready(&agent, now.at),
+                    AgentCode::EndWrapup => self.queues.acd.end_wrapup(&agent, now.at),
+                    AgentCode::NotReady { code: Some(code) } => {
+                        self.agent_not_ready(now, &agent, code)
+                    }
+                    _ => return "invalid",
+                }
+            }
+        };
+        self.drive_acd(now);
+        match (result, code) {
+            (Ok(()), AgentCode::Login { .. }) => "agent_in",
+            (Ok(()), AgentCode::Logout) => "agent_out",
+            (Ok(()), AgentCode::Ready) => "agent_ready",
+            (Ok(()), AgentCode::NotReady { .. }) => "agent_not_ready",
+            (Ok(()), AgentCode::EndWrapup) => "wrapup_done",
+            (Err(AcdError::WrongPin(_) | AcdError::NoAgent(_)), _) => "wrong_pin",
+            (Err(AcdError::NotLoggedIn(_)), _) => "not_agent",
+            (Err(e), _) => {
+                tracing::info!(error = %e, "agent code refused");
+                "invalid"
+            }
+        }
+    }
+
+    /// Logs `agent` in at `extension` (a phone of the box).
+    pub fn agent_login(
+        &mut self,
+        now: Now,
+        agent: &str,
+        pin: &str,
+        extension: &str,
+    ) -> Result<(), AcdError> {
+        if !self.users.contains_key(extension) {
+            return Err(AcdError::NoAgent(format!("{agent} (no phone {extension})")));
+        }
+        let r = self.queues.acd.login(agent, pin, extension, now.at);
+        match &r {
+            Ok(()) => tracing::info!(%agent, %extension, "agent logged in"),
+            Err(e) => tracing::warn!(%agent, %extension, error = %e, "agent login refused"),
+        }
+        self.refresh_busy(now, extension);
+        self.drive_acd(now);
+        r
+    }
+
+    fn agent_not_ready(&mut self, now: Now, agent: &str, code: &str) -> Result<(), AcdError> {
+        let Some(reason) = self.queues.reasons.get(code).cloned() else {
+            return Err(AcdError::NoQueue(format!("reason code {code}")));
+        };
+        self.queues.acd.not_ready(agent, &reason, now.at)
+    }
+
+    /// The control socket's agent commands (the agent desktop), through
+    /// the same engine calls as the dial strings.
+    pub fn agent_command(&mut self, now: Now, req: AgentRequest) -> Result<(), String> {
+        let r = match req {
+            AgentRequest::Login {
+                agent,
+                pin,
+                extension,
+            } => self.agent_login(now, &agent, &pin, &extension),
+            AgentRequest::Logout { agent } => self.queues.acd.logout(&agent, now.at),
+            AgentRequest::Ready { agent } => self.queues.acd.ready(&agent, now.at),
+            AgentRequest::NotReady { agent, code } => self.agent_not_ready(now, &agent, &code),
+            AgentRequest::EndWrapup { agent } => self.queues.acd.end_wrapup(&agent, now.at),
+        };
+        self.drive_acd(now);
+        r.map_err(|e| e.to_string())
+    }
+
+    pub fn agents(&self, now: Now) -> Vec<AgentView> {
+        self.queues
+            .acd
+            .agents()
+            .into_iter()
+            .map(|a| AgentView {
+                since_ms: now.wall_ms
+                    - i64::try_from(now.at.saturating_duration_since(a.since).as_millis())
+                        .unwrap_or(0),
+                agent: a.id,
+                name: a.name,
+                extension: a.extension,
+                state: a.state,
+                calls: a.calls,
+            })
+            .collect()
+    }
+
+    pub fn queue_views(&self, now: Now) -> Vec<QueueView> {
+        let today = self.queues.day_start(now.wall_ms);
+        self.queues
+            .acd
+            .queue_names()
+            .filter_map(|name| {
+                let s = self.queues.acd.queue(name, now.at)?;
+                let stats = if self.queues.day_start_ms == today {
+                    self.queues.today.get(name).cloned().unwrap_or_default()
+                } else {
+                    QueueStats::default()
+                };
+                Some(QueueView {
+                    queue: name.to_string(),
+                    strategy: s.strategy,
+                    waiting: s.waiting,
+                    longest_wait_ms: u64::try_from(s.longest_wait.as_millis()).unwrap_or(u64::MAX),
+                    agents_logged_in: s.logged_in,
+                    agents_ready: s.ready,
+                    service_level: stats.service_level(),
+                    today: stats,
+                })
+            })
+            .collect()
+    }
+
+    /// A CANCEL for the INVITE `inv` (§9.1: it copies the INVITE's
+    /// Request-URI, Via, From, To, Call-ID and CSeq number).
+    pub(super) fn send_cancel_of(
+        &mut self,
+        now: Now,
+        inv: &Message,
+        peer: dering_sip::transaction::Peer,
+    ) {
+        let Some(data) = build::request(RequestSpec {
+            method: rsip::Method::Cancel,
+            uri: inv.request_uri().unwrap_or_default(),
+            via: inv.get("Via").unwrap_or_default().to_string(),
+            from: inv.get("From").unwrap_or_default().to_string(),
+            to: inv.get("To").unwrap_or_default().to_string(),
+            call_id: inv.call_id().unwrap_or_default(),
+            cseq: inv.cseq().map(|c| c.0).unwrap_or(1),
+            contact: None,
+            extra: vec![],
+            content_type: None,
+            body: b"",
+        })
+        .ok() else {
+            return;
+        };
+        if let Ok(m) = Message::parse_datagram(&data) {
+            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
+                self.clients.insert(k, ClientPurpose::InDialog);
+            }
+        }
+    }
+}
+
+/// What the control socket asks of an agent.
+#[derive(Debug, Clone)]
+pub enum AgentRequest {
+    Login {
+        agent: String,
+        pin: String,
+        extension: String,
+    },
+    Logout {
+        agent: String,
+    },
+    Ready {
+        agent: String,
+    },
+    NotReady {
+        agent: String,
+        code: String,
+    },
+    EndWrapup {
+        agent: String,
+    },
+}
+
+/// Learns the remote tag and target of a dialog from its 2xx.
+fn learn_dialog(d: &mut Dialog, msg: &Message) {
+    if let Some(to) = msg.get("To") {
+        d.remote = to.to_string();
+    }
+    if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
+        d.target = ct.uri;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CMS-2: "today" starts at WIB midnight, not UTC's.
+    #[test]
+    fn the_day_starts_at_local_midnight() {
+        let cfg = Config::embedded().unwrap();
+        let q = Queues::new(&cfg, Instant::now());
+        // 2026-11-22 17:30 UTC is 2026-11-23 00:30 WIB.
+        let t = 1_795_282_200_000;
+        let start = q.day_start(t);
+        assert_eq!(t - start, 30 * 60_000);
+        assert_eq!(q.day_start(start - 1), start - 86_400_000);
+    }
+
+    #[test]
+    fn destinations_parse() {
+        assert_eq!(destination("queue:x"), Destination::Queue("x".into()));
+        assert_eq!(destination("flow:f"), Destination::Flow("f".into()));
+        assert_eq!(destination("hangup"), Destination::Hangup);
+    }
+}
