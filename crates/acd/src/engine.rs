@@ -997,7 +997,27 @@ impl Acd {
 
     /// Offers waiting callers to ready agents: callers by priority then
     /// arrival, across all queues; each to its queue's choice of agent.
+    ///
+    /// The ready agents are gathered once and each chosen one leaves the
+    /// pool, so a pass costs the ready agents times the callers it
+    /// reaches, and stops as soon as no agent is left: with every agent
+    /// busy it is one look at the agents.
     fn dispatch(&mut self, now: Instant) {
+        let mut ready: Vec<Candidate> = self
+            .agents
+            .values()
+            .filter(|a| a.state == AgentState::Ready)
+            .map(|a| Candidate {
+                id: a.cfg.id.clone(),
+                idle_since: a.idle_since,
+                calls: a.calls,
+                talk: a.talk,
+                score: 0,
+            })
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
         let mut order: Vec<(i32, u64, u64)> = self
             .waiting
             .iter()
@@ -1006,62 +1026,69 @@ impl Acd {
             .collect();
         order.sort_unstable();
         for (_, _, call) in order {
+            if ready.is_empty() {
+                break;
+            }
             let Some(w) = self.waiting.get(&call) else {
                 continue;
             };
-            let (missed, callback) = (w.missed.clone(), w.callback.clone());
-            let Some(q) = self.queues.get(&w.queue).cloned() else {
+            let Some(q) = self.queues.get(&w.queue) else {
                 continue;
             };
-            let ready: Vec<Candidate> = self
-                .agents
-                .values()
-                .filter(|a| a.state == AgentState::Ready && qualifies(&a.cfg, &q))
-                .map(|a| Candidate {
-                    id: a.cfg.id.clone(),
-                    idle_since: a.idle_since,
-                    calls: a.calls,
-                    talk: a.talk,
-                    score: q
-                        .skills
-                        .iter()
-                        .map(|(s, _)| u32::from(level(&a.cfg, s)))
-                        .sum(),
-                })
-                .collect();
-            if ready.is_empty() {
+            // The ready agents this queue may use, scored on its skills;
+            // those who missed this call ring again only when no one else
+            // is ready.
+            let mut pool: Vec<Candidate> = Vec::new();
+            let mut missed_pool: Vec<Candidate> = Vec::new();
+            for c in &ready {
+                let Some(a) = self.agents.get(&c.id) else {
+                    continue;
+                };
+                if !qualifies(&a.cfg, q) {
+                    continue;
+                }
+                let mut c = c.clone();
+                c.score = q
+                    .skills
+                    .iter()
+                    .map(|(s, _)| u32::from(level(&a.cfg, s)))
+                    .sum();
+                if w.missed.contains(&c.id) {
+                    missed_pool.push(c);
+                } else {
+                    pool.push(c);
+                }
+            }
+            if pool.is_empty() {
+                pool = missed_pool;
+            }
+            if pool.is_empty() {
                 continue;
             }
-            // Those who missed this call ring again only when no one else
-            // is ready.
-            let fresh: Vec<Candidate> = ready
-                .iter()
-                .filter(|a| !missed.contains(&a.id))
-                .cloned()
-                .collect();
-            let pool = if fresh.is_empty() { ready } else { fresh };
-            let chosen: Vec<String> = if q.strategy == Strategy::RingAll {
+            let (strategy, name, ring_timeout) = (q.strategy, q.name.clone(), q.ring_timeout);
+            let callback = w.callback.clone();
+            let chosen: Vec<String> = if strategy == Strategy::RingAll {
                 pool.iter().map(|a| a.id.clone()).collect()
             } else {
-                let pick = self.pick(&q, &pool);
-                pick.into_iter().collect()
+                self.pick(strategy, &name, &pool).into_iter().collect()
             };
             if chosen.is_empty() {
                 continue;
             }
-            if q.strategy == Strategy::RoundRobin {
+            ready.retain(|c| !chosen.contains(&c.id));
+            if strategy == Strategy::RoundRobin {
                 if let Some(first) = chosen.first() {
-                    self.last_rr.insert(q.name.clone(), first.clone());
+                    self.last_rr.insert(name.clone(), first.clone());
                 }
             }
             if let Some(w) = self.waiting.get_mut(&call) {
                 w.ringing.clone_from(&chosen);
-                w.ring_until = Some(now + q.ring_timeout);
+                w.ring_until = Some(now + ring_timeout);
             }
             for agent in chosen {
                 self.events.push_back(Event::Offered {
                     call,
-                    queue: q.name.clone(),
+                    queue: name.clone(),
                     agent: agent.clone(),
                 });
                 self.actions.push_back(match &callback {
@@ -1080,16 +1107,17 @@ impl Acd {
         }
     }
 
-    /// One agent from `pool` (all ready and qualified) by `q`'s strategy.
-    fn pick(&mut self, q: &QueueConfig, pool: &[Candidate]) -> Option<String> {
+    /// One agent from `pool` (all ready and qualified) by the queue's
+    /// strategy.
+    fn pick(&mut self, strategy: Strategy, queue: &str, pool: &[Candidate]) -> Option<String> {
         let id = |a: &Candidate| a.id.clone();
-        match q.strategy {
+        match strategy {
             Strategy::LongestIdle | Strategy::RingAll => pool
                 .iter()
                 .min_by_key(|a| (a.idle_since, a.id.clone()))
                 .map(id),
             Strategy::RoundRobin => {
-                let last = self.last_rr.get(&q.name);
+                let last = self.last_rr.get(queue);
                 let mut ids: Vec<&String> = pool.iter().map(|a| &a.id).collect();
                 ids.sort();
                 ids.iter()

@@ -10,7 +10,9 @@
 //!   in-memory location; memory per registered phone;
 //! - `media`: the media library's hot paths in process (DTMF detection,
 //!   G.722 transcoding, conference mixing), each as CPU per channel-second
-//!   beside G.711 coding measured in the same run.
+//!   beside G.711 coding measured in the same run;
+//! - `acd`: the ACD engine's decision cost in process, from an agent
+//!   becoming ready to the next caller's offer, small box beside large.
 //!
 //! Run: `cargo build --release -p dering -p hwtests && target/release/bench all`
 //! (each step is bounded in count and time; everything is on 127.0.0.1).
@@ -67,6 +69,102 @@ fn main() {
     }
     if what == "media" || what == "all" {
         media();
+    }
+    if what == "acd" || what == "all" {
+        acd();
+    }
+}
+
+// ---- ACD engine, in process ---------------------------------------------
+
+/// ACD decision cost: the time from an agent's call completing (it is
+/// ready at once) to the next waiting caller being offered to it, with
+/// `agents` agents all busy and `waiting` callers queued, as the p50 and
+/// p99 of `rounds` rounds. Each round the offer is answered and a new
+/// caller enters, so the queue stays as long.
+fn acd_round_trip(agents: usize, waiting: usize, rounds: usize) -> (f64, f64, f64) {
+    use dering_acd::{Acd, Action, AgentConfig, QueueConfig};
+    let t0 = Instant::now();
+    let mut q = QueueConfig::new("q");
+    q.wrapup = Duration::ZERO;
+    q.skills = vec![("umum".into(), 1)];
+    let cfgs = (0..agents)
+        .map(|i| AgentConfig {
+            id: format!("{}", 10_000 + i),
+            name: format!("Agent {i}"),
+            pin: "1".into(),
+            skills: vec![("umum".into(), 1 + (i % 10) as u8)],
+        })
+        .collect();
+    let mut acd = Acd::new(vec![q], cfgs, Duration::from_secs(5), 3, t0);
+    let mut now = t0;
+    let mut call = 0u64;
+    let mut serving: Vec<u64> = Vec::new();
+    // Every agent logs in and takes a call.
+    for i in 0..agents {
+        call += 1;
+        acd.enqueue(call, "q", 0, now).unwrap();
+        acd.login(
+            &format!("{}", 10_000 + i),
+            "1",
+            &format!("{}", 1000 + i),
+            now,
+        )
+        .unwrap();
+        while let Some(a) = acd.poll_action() {
+            if let Action::Offer { call, agent } = a {
+                acd.answered(call, &agent, now);
+                serving.push(call);
+            }
+        }
+    }
+    for _ in 0..waiting {
+        call += 1;
+        acd.enqueue(call, "q", (call % 3) as i32, now).unwrap();
+    }
+    while acd.poll_event().is_some() {}
+    let mut times = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        now += Duration::from_millis(50);
+        let slot = r % serving.len();
+        let done = serving[slot];
+        let t = Instant::now();
+        acd.completed(done, now);
+        let offered = loop {
+            match acd.poll_action() {
+                Some(Action::Offer { call, agent }) => break Some((call, agent)),
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        let (next, agent) = offered.expect("a waiting caller is offered");
+        acd.answered(next, &agent, now);
+        serving[slot] = next;
+        call += 1;
+        acd.enqueue(call, "q", (call % 3) as i32, now).unwrap();
+        while acd.poll_event().is_some() {}
+        while acd.poll_action().is_some() {}
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p) as usize];
+    let enqueue = {
+        let t = Instant::now();
+        for i in 0..rounds {
+            call += 1;
+            acd.enqueue(call, "q", (i % 3) as i32, now).unwrap();
+            acd.abandon(call, now);
+        }
+        t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+    };
+    (pct(0.5), pct(0.99), enqueue)
+}
+
+fn acd() {
+    println!("\n## ACD decisions (engine in process, skills-qualified agents, 3 priorities)\n\n| agents | waiting callers | ready-to-offer p50 µs | p99 µs | caller enters (and leaves) µs |\n|---|---|---|---|---|");
+    for (agents, waiting) in [(10, 10), (500, 300), (2000, 1000)] {
+        let (p50, p99, enq) = acd_round_trip(agents, waiting, 2000);
+        println!("| {agents} | {waiting} | {p50:.1} | {p99:.1} | {enq:.1} |");
     }
 }
 
