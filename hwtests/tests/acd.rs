@@ -6,7 +6,8 @@
 //! caller who gives up, one who gives up at once (short abandon) and a
 //! blocked number are counted as such; `dering queues` reports what the
 //! test counted, and still does after pbxd restarts. A second test has an
-//! agent whose phone rings out: the call moves on to the next agent.
+//! agent whose phone rings out: the call moves on to the next agent; and
+//! agents are back at their phones, as they were, after a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -268,7 +269,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
 /// the call goes to the next agent, and the miss is in the journal.
 #[test]
 fn a_call_not_answered_moves_on_to_the_next_agent() {
-    let d = acd_box();
+    let mut d = acd_box();
     // 1001 rings and never answers (the box cancels it); 1002 answers.
     let silent = agent_phone(
         &d,
@@ -313,4 +314,25 @@ fn a_call_not_answered_moves_on_to_the_next_agent() {
     );
     // One miss is not yet "missed" twice: 2001 is ready again.
     assert_eq!(agent_state(&d, "2001")["state"], "ready");
+    // 2002 goes to lunch; pbxd restarts: both agents are back at their
+    // phones as they were (ACD-10).
+    d.json_lines(&["agent", "not-ready", "2002", "2"]);
+    wait_until(&d, "2002 not ready", Duration::from_secs(5), || {
+        agent_state(&d, "2002")["state"] == "not_ready"
+    });
+    let port = d.sip_port;
+    d.stop();
+    d.launch(port);
+    let a = agent_state(&d, "2001");
+    assert_eq!(
+        (a["state"].as_str(), a["extension"].as_str()),
+        (Some("ready"), Some("1001")),
+        "{a}"
+    );
+    let a = agent_state(&d, "2002");
+    assert_eq!(
+        (a["reason"].as_str(), a["extension"].as_str()),
+        (Some("makan siang"), Some("1002")),
+        "{a}"
+    );
 }

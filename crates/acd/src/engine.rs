@@ -232,6 +232,9 @@ pub enum Event {
     },
     AgentState {
         agent: String,
+        /// The phone the agent is at (none once logged out).
+        #[serde(default)]
+        extension: Option<String>,
         #[serde(flatten)]
         state: AgentState,
     },
@@ -470,8 +473,10 @@ impl Acd {
         }
         a.state = state.clone();
         a.since = now;
+        let extension = a.extension.clone();
         self.events.push_back(Event::AgentState {
             agent: agent.to_string(),
+            extension,
             state,
         });
     }
@@ -517,6 +522,31 @@ impl Acd {
             a.missed_in_row = 0;
         }
         self.set_state(agent, AgentState::Ready, now);
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// Puts back an agent who was logged in at `extension` when the box
+    /// stopped, ready or not ready (`reason`) as it was; the PIN was
+    /// checked at the original login. Calls did not survive the stop, so
+    /// an agent that was on one is ready.
+    pub fn resume(
+        &mut self,
+        agent: &str,
+        extension: &str,
+        not_ready: Option<String>,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        let a = self
+            .agents
+            .get_mut(agent)
+            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        a.extension = Some(extension.to_string());
+        let state = match not_ready {
+            Some(reason) => AgentState::NotReady { reason },
+            None => AgentState::Ready,
+        };
+        self.set_state(agent, state, now);
         self.dispatch(now);
         Ok(())
     }

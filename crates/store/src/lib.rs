@@ -498,6 +498,18 @@ impl Store {
         )
     }
 
+    /// Each agent's last state change in the journal (the `detail` of
+    /// its newest `agent_state` row), to put agents back after a restart.
+    pub fn last_agent_states(&self) -> Result<Vec<String>> {
+        self.select(
+            "SELECT detail FROM acd_events WHERE id IN
+               (SELECT MAX(id) FROM acd_events WHERE kind = 'agent_state' GROUP BY agent)
+             ORDER BY id",
+            [],
+            |r| r.get(0),
+        )
+    }
+
     pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
         self.select(
             "SELECT name, version, document FROM flows f
@@ -877,6 +889,26 @@ mod tests {
         let later = s.acd_events(15).unwrap();
         assert_eq!(later.len(), 2);
         assert_eq!(later[1].detail, r#"{"event":"answered"}"#);
+        let state = |agent: &str, st: &str| {
+            Op::AcdEvent(AcdEventRow {
+                at_ms: 30,
+                kind: "agent_state".into(),
+                call_uuid: None,
+                queue: None,
+                agent: Some(agent.into()),
+                detail: format!("{agent} {st}"),
+            })
+        };
+        s.apply(&[
+            state("2001", "ready"),
+            state("2002", "ready"),
+            state("2001", "not_ready"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.last_agent_states().unwrap(),
+            ["2002 ready", "2001 not_ready"]
+        );
     }
 
     #[test]

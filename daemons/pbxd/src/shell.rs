@@ -130,6 +130,7 @@ pub async fn start(
     let forwards = store.forwards()?;
     // Today's ACD journal (two days back covers any time zone's "today").
     let journal = store.acd_events(t.wall_ms - 2 * 86_400_000)?;
+    let agent_states = store.last_agent_states()?;
     let prompts = match &opts.config.flows.prompts {
         Some(dir) => dering_media::prompts::Prompts::load(dir)?,
         None => dering_media::prompts::Prompts::builtin()?,
@@ -197,7 +198,12 @@ pub async fn start(
     core.set_media(Arc::new(prompts), flows);
     core.set_forwards(forwards);
     let counted = core.restore_acd_journal(t, &journal);
-    tracing::info!(counted, "today's ACD journal counted");
+    let agents = core.restore_agents(t, &agent_states);
+    tracing::info!(
+        counted,
+        agents,
+        "today's ACD journal counted; agents back at their phones"
+    );
 
     let probe_tx = in_tx.clone();
     dering_daemon::notify::spawn_watchdog(move || {

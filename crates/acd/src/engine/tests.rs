@@ -554,3 +554,34 @@ fn busy_on_a_private_call_is_busy_for_the_queues() {
     b.acd.agent_busy("2001", false, b.now);
     assert_eq!(b.offers(), [(1, "2001".to_string())]);
 }
+
+/// ACD-10: after a restart agents are put back as they were (ready, or
+/// not ready with their reason) at their phone, and take calls at once;
+/// the journal says where each agent is.
+#[test]
+fn agents_resume_after_a_restart() {
+    let mut b = Bench::one_queue(Strategy::LongestIdle, &["2001", "2002"]);
+    b.acd.resume("2001", "1001", None, b.now).unwrap();
+    b.acd
+        .resume("2002", "1002", Some("rapat".into()), b.now)
+        .unwrap();
+    assert_eq!(b.state("2001"), AgentState::Ready);
+    assert_eq!(
+        b.state("2002"),
+        AgentState::NotReady {
+            reason: "rapat".into()
+        }
+    );
+    assert_eq!(b.acd.extension_of("2002"), Some("1002"));
+    b.acd.enqueue(1, "pengaduan", 0, b.now).unwrap();
+    assert_eq!(b.offers(), [(1, "2001".to_string())]);
+    assert!(b.events.contains(&Event::AgentState {
+        agent: "2001".into(),
+        extension: Some("1001".into()),
+        state: AgentState::Ready
+    }));
+    assert_eq!(
+        b.acd.resume("9999", "1003", None, b.now),
+        Err(AcdError::NoAgent("9999".into()))
+    );
+}

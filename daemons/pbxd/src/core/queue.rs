@@ -268,6 +268,37 @@ impl Core {
         n
     }
 
+    /// Puts agents back where the journal last saw them (`detail` of each
+    /// agent's last state change): logged in at the same phone, ready or
+    /// not ready as they were. Returns how many.
+    pub fn restore_agents(&mut self, now: Now, last_states: &[String]) -> usize {
+        let mut n = 0;
+        for detail in last_states {
+            let Ok(Event::AgentState {
+                agent,
+                extension: Some(ext),
+                state,
+            }) = serde_json::from_str::<Event>(detail)
+            else {
+                continue;
+            };
+            let not_ready = match state {
+                dering_acd::AgentState::LoggedOut => continue,
+                dering_acd::AgentState::NotReady { reason } => Some(reason),
+                _ => None,
+            };
+            if !self.users.contains_key(&ext) {
+                continue;
+            }
+            match self.queues.acd.resume(&agent, &ext, not_ready, now.at) {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(%agent, error = %e, "agent not restored"),
+            }
+        }
+        self.drive_acd(now);
+        n
+    }
+
     /// Carries out what the engine asks and records what it reports,
     /// until it has nothing more to say.
     pub(super) fn drive_acd(&mut self, now: Now) {
