@@ -151,6 +151,14 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     let mut d = acd_box();
     // Agent 2001 logs in at 1001 by dial string; the phone answers the
     // three calls it will be offered.
+    // The agent desktop's view: the control socket's event stream.
+    let events = std::process::Command::new(hwtests::dering_bin())
+        .args(["events", "--data-dir"])
+        .arg(d.dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     let desk = agent_phone(&d, "1001", 3, &format!("{}{}", uas_answer(), wait_bye()));
     dial_code(&d, "1001", "*712001*1234");
     let a = agent_state(&d, "2001");
@@ -257,6 +265,22 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     // Statistics survive a restart: they are the journal's.
     let port = d.sip_port;
     d.stop();
+    // Subscribers saw every journal entry as it happened.
+    let out = events.wait_with_output().unwrap();
+    let published: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "acd")
+        .collect();
+    assert_eq!(published.len(), journal(&d).len(), "{published:?}");
+    assert_eq!(
+        published
+            .iter()
+            .filter(|e| e["detail"]["event"] == "answered" && e["uuid"].is_string())
+            .count(),
+        3
+    );
     d.launch(port);
     check(&queue(&d));
     // Every agent state change is in the journal, with its reason.

@@ -154,10 +154,15 @@ impl Queues {
                     }
                 })
                 .collect(),
+            // Extensions never start with 0, the trunk prefix: a phone
+            // registered under a national number (a GSM gateway's line)
+            // is classified by that number.
             internal_len: cfg
                 .extensions
                 .iter()
-                .map(|e| e.number.get_ref().len())
+                .map(|e| e.number.get_ref())
+                .filter(|n| !n.starts_with('0'))
+                .map(String::len)
                 .max()
                 .unwrap_or(4),
         };
