@@ -623,16 +623,19 @@ impl Core {
             .get_mut(&call)
             .and_then(|c| c.queue.as_deref_mut())
         else {
+            if code >= 200 {
+                self.clients.remove(key);
+            }
             return;
         };
         let live = q.offers.iter().position(|o| o.key == key);
         let Some(i) = live else {
             // A cancelled offer's answer: a 200 that crossed our CANCEL is
             // ACKed and hung up.
-            if let Some(i) = q.cancelled.iter().position(|o| o.key == key) {
-                if code >= 200 {
+            if code >= 200 {
+                self.clients.remove(key);
+                if let Some(i) = q.cancelled.iter().position(|o| o.key == key) {
                     let mut o = q.cancelled.remove(i);
-                    self.clients.remove(key);
                     if code < 300 {
                         self.ack_and_bye(now, &mut o.dialog, msg);
                     }
@@ -772,6 +775,15 @@ impl Core {
         }));
         if let Some(q) = self.queue_leg(call) {
             q.next_announce = None;
+        }
+        if !matches!(to, Destination::Queue(_)) {
+            // No longer a queue's call: its record and busy accounting
+            // are an ordinary call's from here. (A 200 from an agent that
+            // crosses the CANCEL now goes unanswered; the phone gives up
+            // on its own, RFC 3261 §13.3.1.4.)
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.queue = None;
+            }
         }
         match to {
             Destination::Queue(q) => self.enter_queue(now, call, &q),
