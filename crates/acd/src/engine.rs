@@ -230,6 +230,14 @@ pub enum Event {
         talk_ms: u64,
         hold_ms: u64,
     },
+    /// The agent handed the call to `to` (its part ends: `completed`
+    /// follows).
+    Transferred {
+        call: u64,
+        queue: String,
+        agent: String,
+        to: String,
+    },
     AgentState {
         agent: String,
         /// The phone the agent is at (none once logged out).
@@ -894,6 +902,28 @@ impl Acd {
         if wrapup.is_zero() {
             self.handle_timeout(now);
         }
+    }
+
+    /// The agent serving `call` transferred it to `to`: the agent's part
+    /// is over (booked as completed, wrap-up starts); the call goes on
+    /// outside the queue.
+    pub fn transferred(&mut self, call: u64, to: &str, now: Instant) {
+        let Some(agent) = self.serving.get(&call).cloned() else {
+            return;
+        };
+        let queue = self
+            .agents
+            .get(&agent)
+            .and_then(|a| a.current.as_ref())
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        self.events.push_back(Event::Transferred {
+            call,
+            queue,
+            agent,
+            to: to.to_string(),
+        });
+        self.completed(call, now);
     }
 
     // ---- time ----------------------------------------------------------

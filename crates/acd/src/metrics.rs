@@ -40,6 +40,7 @@ pub struct QueueStats {
     pub talk_ms: u64,
     pub hold_ms: u64,
     pub completed: u64,
+    pub transferred: u64,
 }
 
 impl QueueStats {
@@ -79,6 +80,7 @@ impl QueueStats {
                 ExitReason::Full | ExitReason::Empty => self.turned_away += 1,
             },
             Event::CallbackRequested { queue: q, .. } if q == queue => self.callbacks += 1,
+            Event::Transferred { queue: q, .. } if q == queue => self.transferred += 1,
             Event::Completed {
                 queue: q,
                 talk_ms,

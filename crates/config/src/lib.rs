@@ -531,6 +531,10 @@ pub struct Calls {
     /// called and joins the call (a three-way conference, TEL-2).
     #[serde(default = "default_three_way_code")]
     pub three_way_code: String,
+    /// Pressed in a call, then an extension and `#`: the other party is
+    /// transferred there and this one leaves (blind transfer, TEL-2).
+    #[serde(default = "default_transfer_code")]
+    pub transfer_code: String,
     /// The music-on-hold class a held party hears: `default` (built in)
     /// or a `music/<class>.wav` of `[flows] prompts`.
     #[serde(default = "default_music_class")]
@@ -545,11 +549,16 @@ fn default_three_way_code() -> String {
     "*3".into()
 }
 
+fn default_transfer_code() -> String {
+    "##".into()
+}
+
 impl Default for Calls {
     fn default() -> Self {
         Calls {
             no_answer_seconds: 30,
             three_way_code: default_three_way_code(),
+            transfer_code: default_transfer_code(),
             music_on_hold: default_music_class(),
         }
     }

@@ -48,7 +48,7 @@ pub fn reason(code: u16) -> &'static str {
 }
 
 /// Methods pbxd implements, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, NOTIFY";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, NOTIFY, REFER";
 
 /// A header to add to an outgoing message.
 pub fn header(name: &str, value: impl Into<String>) -> H {

@@ -34,6 +34,7 @@ mod queue;
 pub use queue::AgentRequest;
 mod record_policy;
 mod rooms;
+mod transfer;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
@@ -302,6 +303,8 @@ struct Call {
     forwarded: Vec<String>,
     /// The caller waits in, or was served by, an ACD queue.
     queue: Option<Box<queue::QueueLeg>>,
+    /// A blind transfer whose target is ringing.
+    transfer: Option<Box<transfer::Transfer>>,
 }
 
 impl Call {
@@ -350,6 +353,7 @@ impl Call {
             keys: None,
             forwarded: Vec::new(),
             queue: None,
+            transfer: None,
         }
     }
 
@@ -470,6 +474,10 @@ enum ClientPurpose {
     BInvite(u64),
     /// An ACD offer's INVITE to an agent's phone.
     Offer(u64),
+    /// A blind transfer's INVITE to its target.
+    Transfer(u64),
+    /// A re-INVITE of the box's own (moving or resuming a leg).
+    Rebind(u64, Side),
     InDialog,
     ReInvite(u64),
     Qualify,
@@ -1006,6 +1014,7 @@ impl Core {
             Method::Ack => self.on_ack(&req),
             Method::Cancel => self.on_cancel(now, &key, &req),
             Method::Bye => self.on_bye(now, &key, &req),
+            Method::Refer => self.on_refer(now, &key, &req),
             Method::Info | Method::Update | Method::Notify => {
                 let code = if self.dialog_of(&req).is_some() {
                     200
@@ -1635,7 +1644,12 @@ impl Core {
             return;
         };
         let code = msg.status().unwrap_or(500);
-        if code >= 200 && !matches!(purpose, ClientPurpose::BInvite(_) | ClientPurpose::Offer(_)) {
+        if code >= 200
+            && !matches!(
+                purpose,
+                ClientPurpose::BInvite(_) | ClientPurpose::Offer(_) | ClientPurpose::Transfer(_)
+            )
+        {
             self.clients.remove(key);
         }
         match purpose {
@@ -1644,6 +1658,8 @@ impl Core {
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
             ClientPurpose::BInvite(call) => self.on_b_response(now, key, call, code, msg),
             ClientPurpose::Offer(call) => self.offer_response(now, key, call, code, &msg),
+            ClientPurpose::Transfer(call) => self.transfer_response(now, key, call, code, &msg),
+            ClientPurpose::Rebind(call, side) => self.rebind_response(call, side, code, &msg),
         }
     }
 
@@ -1852,7 +1868,8 @@ impl Core {
                 },
             ),
             ClientPurpose::Offer(call) => self.offer_timed_out(now, key, call),
-            ClientPurpose::InDialog => {}
+            ClientPurpose::Transfer(call) => self.transfer_failed(now, call, "no response"),
+            ClientPurpose::InDialog | ClientPurpose::Rebind(..) => {}
         }
     }
 
@@ -1913,6 +1930,11 @@ impl Core {
             self.tx.respond(now.at, key, 200, data);
             return;
         }
+        if c.transfer.as_ref().is_some_and(|t| t.side() == side) {
+            // The transferor leaving after its REFER: the call goes on.
+            self.tx.respond(now.at, key, 200, data);
+            return;
+        }
         let in_flow = c.state == CallState::Flow;
         c.state = CallState::Ending;
         if in_flow {
@@ -1940,6 +1962,7 @@ impl Core {
         let c = self.calls.remove(&call)?;
         self.call_gone(now, &c);
         self.queue_call_gone(now, &c, ending.by);
+        self.transfer_gone(now, &c);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);

@@ -770,8 +770,15 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 }
                 Command::Transcode { call, codecs } => {
                     let [a, b] = codecs;
-                    transcoders.insert(leg_key(call, Side::A), Transcoder::new(a, b));
-                    transcoders.insert(leg_key(call, Side::B), Transcoder::new(b, a));
+                    if a == b {
+                        // The legs talk one codec again (a transfer):
+                        // packets pass as they are.
+                        transcoders.remove(&leg_key(call, Side::A));
+                        transcoders.remove(&leg_key(call, Side::B));
+                    } else {
+                        transcoders.insert(leg_key(call, Side::A), Transcoder::new(a, b));
+                        transcoders.insert(leg_key(call, Side::B), Transcoder::new(b, a));
+                    }
                 }
                 Command::Join {
                     room,

@@ -223,7 +223,8 @@ impl Queues {
             | Event::Exited { queue, .. }
             | Event::Dropped { queue, .. }
             | Event::CallbackRequested { queue, .. }
-            | Event::Completed { queue, .. } => queue.clone(),
+            | Event::Completed { queue, .. }
+            | Event::Transferred { queue, .. } => queue.clone(),
             Event::AgentState { .. } => return,
         };
         let threshold = self.thresholds.get(&queue).copied().unwrap_or(20_000);
@@ -252,6 +253,9 @@ fn event_columns(e: &Event) -> (&'static str, Option<&str>, Option<&str>, Option
         Event::Completed {
             call, queue, agent, ..
         } => ("completed", Some(queue), Some(agent), Some(*call)),
+        Event::Transferred {
+            call, queue, agent, ..
+        } => ("transferred", Some(queue), Some(agent), Some(*call)),
         Event::AgentState { agent, .. } => ("agent_state", None, Some(agent), None),
     }
 }
@@ -845,6 +849,19 @@ impl Core {
                     || (c.flow.is_none() && c.parties.callee == ext))
         });
         self.queues.acd.agent_busy(&agent, busy, now.at);
+    }
+
+    /// The agent's queue call was transferred to `to`: the agent's part
+    /// is over, and the call is an ordinary one from here.
+    pub(super) fn queue_transferred(&mut self, now: Now, call: u64, to: &str) {
+        if self.queues.acd.serving(call).is_none() {
+            return;
+        }
+        self.queues.acd.transferred(call, to, now.at);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.queue = None;
+        }
+        self.drive_acd(now);
     }
 
     /// The queue call was put on hold or resumed by a party (hold time is

@@ -160,6 +160,7 @@ pub(super) struct Rooms {
     supervisors: Vec<(String, String)>,
     next_room: u64,
     three_way_code: String,
+    transfer_code: String,
 }
 
 impl Rooms {
@@ -193,6 +194,7 @@ impl Rooms {
                 .collect(),
             next_room: CONFERENCE_ROOM,
             three_way_code: cfg.calls.three_way_code.clone(),
+            transfer_code: cfg.calls.transfer_code.clone(),
         }
     }
 
@@ -766,7 +768,10 @@ impl Core {
 
     /// A key from a party of a relayed call: collects `*3<extension>#`.
     pub(super) fn in_call_key(&mut self, now: Now, call: u64, side: Side, key: char) {
-        let code = self.rooms.three_way_code.clone();
+        let codes = [
+            self.rooms.three_way_code.clone(),
+            self.rooms.transfer_code.clone(),
+        ];
         let Some(c) = self
             .calls
             .get_mut(&call)
@@ -784,21 +789,36 @@ impl Core {
             k.digits.clear();
         }
         k.at = now.at;
+        // A '#' ends the extension once a code is typed; before, it may
+        // be part of the code (`##`).
+        let complete = |d: &str| {
+            codes.iter().position(|code| {
+                d.strip_prefix(code.as_str())
+                    .is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
+            })
+        };
         if key == '#' {
-            let typed = std::mem::take(&mut k.digits);
-            if let Some(ext) = typed.strip_prefix(code.as_str()).filter(|e| !e.is_empty()) {
-                let ext = ext.to_string();
-                self.start_three_way(now, call, side, &ext);
+            if let Some(which) = complete(&k.digits) {
+                let typed = std::mem::take(&mut k.digits);
+                let ext = typed[codes[which].len()..].to_string();
+                if which == 0 {
+                    self.start_three_way(now, call, side, &ext);
+                } else if let Err(e) = self.blind_transfer(now, call, side, &ext) {
+                    tracing::info!(call, %ext, error = e, "transfer by code refused");
+                }
+                return;
             }
-            return;
         }
         k.digits.push(key);
         // Talk is full of keys (menus of the far end): keep only what can
-        // still become the code.
-        let d = &k.digits;
-        if !(code.starts_with(d.as_str()) || d.starts_with(code.as_str()))
-            || !d.chars().skip(code.len()).all(|c| c.is_ascii_digit())
-        {
+        // still become a code.
+        let d = k.digits.as_str();
+        let possible = codes.iter().any(|code| {
+            code.starts_with(d)
+                || d.strip_prefix(code.as_str())
+                    .is_some_and(|e| e.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !possible {
             k.digits.clear();
         }
     }

@@ -1,0 +1,643 @@
+//! Transfers (TEL-2): a party of an answered call hands the other party
+//! on.
+//!
+//! - **Blind**, by REFER (RFC 3515) or by typing the transfer code in the
+//!   call (`##` + extension + `#`): the box calls the target itself on the
+//!   transferor's side of the call; the party kept hears music meanwhile,
+//!   and the transferor is let go at once. When the target answers, its
+//!   leg takes the transferor's place on the same relay ports (so the
+//!   recording goes on in the same file); when it does not, the party
+//!   kept is hung up and the record says why.
+//! - **Attended**, by REFER with `Replaces` (RFC 3891): the transferor has
+//!   consulted the target in a second call. The box joins the party kept
+//!   in the first call with the target of the second: the target is
+//!   re-INVITEd onto the first call's port, the party kept is taken off
+//!   hold, the transferor is hung up on both calls, and the second call
+//!   ends as transferred.
+//!
+//! The box, a B2BUA, never passes the REFER on: it accepts it (202),
+//! carries it out, and reports with one final NOTIFY (a `message/sipfrag`
+//! status line, RFC 3515 §2.4.5).
+
+use dering_media::codec::Codec;
+use dering_sip::build::{self, header, RequestSpec};
+use dering_sip::nameaddr::NameAddr;
+use dering_sip::sdp::{AudioSdp, Direction, Format};
+use dering_sip::transaction::Transmit;
+use dering_sip::uri::Uri;
+use dering_sip::Message;
+use dering_store::{Disposition, Op};
+
+use super::{
+    callee_offer, BLegSpec, CallState, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now, Output,
+    Side,
+};
+
+/// A blind transfer under way: the target's leg is ringing.
+#[derive(Debug)]
+pub(super) struct Transfer {
+    /// The side the target will take (the transferor's).
+    side: Side,
+    target: String,
+    /// The extension that transferred.
+    by: String,
+    key: String,
+    dialog: Dialog,
+    /// The target's INVITE, to CANCEL it if the kept party leaves first.
+    invite: Message,
+}
+
+impl Transfer {
+    /// The transferor's side (its BYE does not end the call).
+    pub(super) fn side(&self) -> Side {
+        self.side
+    }
+}
+
+impl Core {
+    /// A REFER in a call's dialog: a blind or an attended transfer.
+    pub(super) fn on_refer(&mut self, now: Now, key: &str, req: &Message) {
+        let Some((call, side)) = self.dialog_of(req) else {
+            self.respond(now, key, req, 481, vec![]);
+            return;
+        };
+        let Some(refer_to) = req
+            .get("Refer-To")
+            .and_then(|v| NameAddr::parse(v).ok())
+            .map(|n| n.uri)
+        else {
+            self.respond(now, key, req, 400, vec![]);
+            return;
+        };
+        let (uri, replaces) = match refer_to.split_once('?') {
+            Some((u, headers)) => (u.to_string(), replaces_of(headers)),
+            None => (refer_to.clone(), None),
+        };
+        let target = Uri::parse(&uri)
+            .ok()
+            .and_then(|u| u.user_unescaped())
+            .unwrap_or_default();
+        self.respond(now, key, req, 202, vec![]);
+        let result = match replaces {
+            Some(other_call_id) => self.attended_transfer(now, call, side, &other_call_id),
+            None => self.blind_transfer(now, call, side, &target),
+        };
+        let status = match result {
+            Ok(()) => "SIP/2.0 200 OK",
+            Err(e) => {
+                tracing::info!(call, %target, error = e, "transfer refused");
+                match e {
+                    "not reachable" => "SIP/2.0 480 Temporarily Unavailable",
+                    "no such extension" => "SIP/2.0 404 Not Found",
+                    _ => "SIP/2.0 603 Declined",
+                }
+            }
+        };
+        self.notify_refer(now, call, side, status);
+    }
+
+    /// The final NOTIFY of a REFER's implicit subscription.
+    fn notify_refer(&mut self, now: Now, call: u64, side: Side, status: &str) {
+        let listen = self.listen;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let d = match side {
+            Side::A => &mut c.a,
+            Side::B => &mut c.b,
+        };
+        d.cseq += 1;
+        let body = format!("{status}\r\n");
+        let Ok(data) = build::request(RequestSpec {
+            method: rsip::Method::Notify,
+            uri: &d.target,
+            via: listen.via(d.peer.transport),
+            from: d.local.clone(),
+            to: d.remote.clone(),
+            call_id: &d.call_id,
+            cseq: d.cseq,
+            contact: Some(listen.contact(d.peer.transport)),
+            extra: vec![
+                header("Event", "refer"),
+                header("Subscription-State", "terminated;reason=noresource"),
+            ],
+            content_type: Some("message/sipfrag;version=2.0"),
+            body: body.as_bytes(),
+        }) else {
+            return;
+        };
+        let peer = d.peer;
+        if let Ok(m) = Message::parse_datagram(&data) {
+            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
+                self.clients.insert(k, ClientPurpose::InDialog);
+            }
+        }
+    }
+
+    /// Whether `ext` is an extension that can be rung now.
+    fn transfer_target(&self, ext: &str) -> Result<(), &'static str> {
+        if !self.users.contains_key(ext) {
+            return Err("no such extension");
+        }
+        if self.bindings.route(ext).is_none() {
+            return Err("not reachable");
+        }
+        Ok(())
+    }
+
+    /// The party on `by` hands the other party of `call` to `target`
+    /// without consulting it.
+    pub(super) fn blind_transfer(
+        &mut self,
+        now: Now,
+        call: u64,
+        by: Side,
+        target: &str,
+    ) -> Result<(), &'static str> {
+        self.transfer_target(target)?;
+        let Some(c) = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state == CallState::Answered && c.a_live && c.b_live)
+        else {
+            return Err("not an answered two-party call");
+        };
+        if c.transfer.is_some() || c.joins.is_some() {
+            return Err("busy with another transfer");
+        }
+        let Some(contact) = self.bindings.route(target).cloned() else {
+            return Err("not reachable");
+        };
+        let kept = by.other();
+        let (kept_number, kept_name, kept_formats, kept_codec, port) = match kept {
+            Side::A => (
+                c.parties.caller.clone(),
+                c.parties.caller_name.clone(),
+                c.a_formats.clone(),
+                c.a_codec,
+                c.b_port,
+            ),
+            Side::B => (
+                c.connected.clone().unwrap_or(c.parties.callee.clone()),
+                c.parties.callee_name.clone(),
+                c.b_formats.clone(),
+                c.b_codec,
+                c.a_port,
+            ),
+        };
+        let by_number = match by {
+            Side::A => c.parties.caller.clone(),
+            Side::B => c.connected.clone().unwrap_or(c.parties.callee.clone()),
+        };
+        // What the kept party talks first, so no transcoding is needed if
+        // the target takes it; then the rest.
+        let offer = AudioSdp {
+            addr: self.listen.ip,
+            port: 0,
+            formats: kept_formats.clone(),
+            direction: Direction::SendRecv,
+            ptime: c.offer.ptime,
+        };
+        let formats = callee_offer(&offer);
+        let ptime = c.offer.ptime;
+        let display = kept_name.unwrap_or_else(|| kept_number.clone());
+        let leg = BLegSpec {
+            call,
+            caller: &kept_number,
+            display: &display,
+            callee: target,
+            target: &contact,
+            formats,
+            direction: Direction::SendRecv,
+            ptime,
+            b_port: port,
+            extra: vec![],
+        };
+        let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
+            return Err("cannot build the INVITE");
+        };
+        self.clients
+            .insert(key.clone(), ClientPurpose::Transfer(call));
+        // The kept party hears music while the target rings.
+        let music = self.flows.music();
+        self.out.push_back(Output::Media(MediaCmd::Hold {
+            call,
+            held: kept,
+            codec: kept_codec.unwrap_or(Codec::Pcma),
+            music,
+        }));
+        // The transferor is let go now.
+        self.send_in_dialog(now, call, by, rsip::Method::Bye);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Ok(());
+        };
+        match by {
+            Side::A => c.a_live = false,
+            Side::B => c.b_live = false,
+        }
+        c.transfer = Some(Box::new(Transfer {
+            side: by,
+            target: target.to_string(),
+            by: by_number.clone(),
+            key,
+            dialog,
+            invite,
+        }));
+        let uuid = c.parties.uuid.clone();
+        tracing::info!(call, by = %by_number, %target, "blind transfer");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "transfer".into(),
+            detail: Some(format!("blind by {by_number} to {target}")),
+        });
+        self.queue_transferred(now, call, target);
+        Ok(())
+    }
+
+    /// A response to a blind transfer's INVITE to its target.
+    pub(super) fn transfer_response(
+        &mut self,
+        now: Now,
+        key: &str,
+        call: u64,
+        code: u16,
+        msg: &Message,
+    ) {
+        let Some(t) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.transfer.as_deref_mut())
+            .filter(|t| t.key == key)
+        else {
+            if code >= 200 {
+                self.clients.remove(key);
+            }
+            return;
+        };
+        if code < 200 {
+            if let Some(to) = msg.get("To") {
+                t.dialog.remote = to.to_string();
+            }
+            return;
+        }
+        self.clients.remove(key);
+        if code >= 300 {
+            self.transfer_failed(now, call, &format!("target answered {code}"));
+            return;
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(t) = c.transfer.take() else {
+            return;
+        };
+        let Transfer {
+            side,
+            target,
+            by,
+            dialog: mut d,
+            ..
+        } = *t;
+        if let Some(to) = msg.get("To") {
+            d.remote = to.to_string();
+        }
+        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
+            d.target = ct.uri;
+        }
+        if let Some(ack) = d.request(&self.listen, rsip::Method::Ack, b"") {
+            self.out.push_back(Output::Transmit(Transmit {
+                peer: d.peer,
+                data: ack,
+            }));
+        }
+        let old = match side {
+            Side::A => std::mem::replace(&mut c.a, d.clone()),
+            Side::B => std::mem::replace(&mut c.b, d.clone()),
+        };
+        match side {
+            Side::A => c.a_live = true,
+            Side::B => {
+                c.b_live = true;
+                c.connected = Some(target.clone());
+            }
+        }
+        let uuid = c.parties.uuid.clone();
+        self.by_call_id.remove(&old.call_id);
+        self.by_call_id.insert(d.call_id.clone(), (call, side));
+        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+            if let Ok(addr) = sdp.addr_port() {
+                self.out
+                    .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
+            }
+            self.take_codec(call, side, &sdp.formats);
+        }
+        self.out.push_back(Output::Media(MediaCmd::Hold {
+            call,
+            held: side.other(),
+            codec: Codec::Pcma,
+            music: Vec::new(),
+        }));
+        self.watch_keys(call);
+        tracing::info!(call, %target, "transferred");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "transferred".into(),
+            detail: Some(format!("by {by} to {target}")),
+        });
+    }
+
+    /// A call ended while its transfer's target was ringing: the INVITE
+    /// is cancelled.
+    pub(super) fn transfer_gone(&mut self, now: Now, c: &super::Call) {
+        if let Some(t) = &c.transfer {
+            self.clients.remove(&t.key);
+            self.send_cancel_of(now, &t.invite, t.dialog.peer);
+        }
+    }
+
+    /// The target of a blind transfer did not answer: the party kept is
+    /// hung up, and the record says why.
+    pub(super) fn transfer_failed(&mut self, now: Now, call: u64, cause: &str) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(t) = c.transfer.take() else {
+            return;
+        };
+        tracing::warn!(call, target = %t.target, cause, "transfer failed");
+        let kept = t.side.other();
+        self.send_in_dialog(now, call, kept, rsip::Method::Bye);
+        if let Some(op) = self.finish(
+            now,
+            call,
+            Ending::new(
+                Disposition::Answered,
+                "system",
+                format!("transfer to {} failed: {cause}", t.target),
+                None,
+            ),
+        ) {
+            self.store(op);
+        }
+    }
+
+    /// The codec leg `side` answered with: settled, and the relay told to
+    /// transcode, or to stop, against the other leg.
+    fn take_codec(&mut self, call: u64, side: Side, answer: &[Format]) {
+        let Some((codec, fmt)) = answer
+            .iter()
+            .find_map(|f| Some((Codec::from_name(&f.name)?, f.clone())))
+        else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let mut formats = vec![fmt];
+        formats.extend(answer.iter().find(|f| f.name == "TELEPHONE-EVENT").cloned());
+        match side {
+            Side::A => {
+                c.a_codec = Some(codec);
+                c.a_formats = formats;
+            }
+            Side::B => {
+                c.b_codec = Some(codec);
+                c.b_formats = formats;
+            }
+        }
+        if let (Some(a), Some(b)) = (c.a_codec, c.b_codec) {
+            self.out
+                .push_back(Output::Media(MediaCmd::Transcode { call, a, b }));
+        }
+    }
+
+    /// The party on `by` of `call` joins the other party with the party
+    /// it consulted in the call whose dialog (its own) has Call-ID
+    /// `consult_call_id`.
+    fn attended_transfer(
+        &mut self,
+        now: Now,
+        call: u64,
+        by: Side,
+        consult_call_id: &str,
+    ) -> Result<(), &'static str> {
+        let Some(&(consult, by2)) = self.by_call_id.get(consult_call_id) else {
+            return Err("no such consultation call");
+        };
+        if consult == call {
+            return Err("replaces the call itself");
+        }
+        let ok = |c: &super::Call| c.state == CallState::Answered && c.a_live && c.b_live;
+        let (Some(c1), Some(c2)) = (self.calls.get(&call), self.calls.get(&consult)) else {
+            return Err("no such call");
+        };
+        if !ok(c1) || !ok(c2) || c1.transfer.is_some() || c2.transfer.is_some() {
+            return Err("calls not both answered");
+        }
+        let kept = by.other();
+        let target_side = by2.other();
+        // The target's leg, from the consultation call.
+        let (t_dialog, t_codec, t_formats, t_number) = match target_side {
+            Side::A => (
+                c2.a.clone(),
+                c2.a_codec,
+                c2.a_formats.clone(),
+                c2.parties.caller.clone(),
+            ),
+            Side::B => (
+                c2.b.clone(),
+                c2.b_codec,
+                c2.b_formats.clone(),
+                c2.connected.clone().unwrap_or(c2.parties.callee.clone()),
+            ),
+        };
+        let by_number = match by {
+            Side::A => c1.parties.caller.clone(),
+            Side::B => c1.connected.clone().unwrap_or(c1.parties.callee.clone()),
+        };
+        // The port of the first call on the transferor's side, where the
+        // target's media goes from now on.
+        let port = match by {
+            Side::A => c1.a_port,
+            Side::B => c1.b_port,
+        };
+        let (kept_port, kept_formats) = match kept {
+            Side::A => (c1.b_port, c1.a_formats.clone()),
+            Side::B => (c1.a_port, c1.b_formats.clone()),
+        };
+        let uuid = c1.parties.uuid.clone();
+        // The transferor is let go on both calls.
+        self.send_in_dialog(now, call, by, rsip::Method::Bye);
+        self.send_in_dialog(now, consult, by2, rsip::Method::Bye);
+        // The consultation ends as transferred; the target's dialog moves
+        // to the first call (finish forgets its Call-ID: it is mapped
+        // again below).
+        if let Some(op) = self.finish(
+            now,
+            consult,
+            Ending::new(Disposition::Answered, "system", "attended transfer", None),
+        ) {
+            self.store(op);
+        }
+        let old = {
+            let Some(c) = self.calls.get_mut(&call) else {
+                return Ok(());
+            };
+            let old = match by {
+                Side::A => std::mem::replace(&mut c.a, t_dialog.clone()),
+                Side::B => std::mem::replace(&mut c.b, t_dialog.clone()),
+            };
+            match by {
+                Side::A => {
+                    c.a_codec = t_codec;
+                    c.a_formats.clone_from(&t_formats);
+                }
+                Side::B => {
+                    c.b_codec = t_codec;
+                    c.b_formats.clone_from(&t_formats);
+                    c.connected = Some(t_number.clone());
+                }
+            }
+            old
+        };
+        self.by_call_id.remove(&old.call_id);
+        self.by_call_id.insert(t_dialog.call_id.clone(), (call, by));
+        if let (Some(c), Some(codec)) = (self.calls.get(&call), t_codec) {
+            let (a, b) = match by {
+                Side::A => (Some(codec), c.b_codec),
+                Side::B => (c.a_codec, Some(codec)),
+            };
+            if let (Some(a), Some(b)) = (a, b) {
+                self.out
+                    .push_back(Output::Media(MediaCmd::Transcode { call, a, b }));
+            }
+        }
+        // The target is moved onto this call's port; the kept party is
+        // taken off hold.
+        self.reinvite_leg(now, call, by, port, t_formats);
+        self.reinvite_leg(now, call, kept, kept_port, kept_formats);
+        self.out.push_back(Output::Media(MediaCmd::Hold {
+            call,
+            held: kept,
+            codec: Codec::Pcma,
+            music: Vec::new(),
+        }));
+        self.watch_keys(call);
+        tracing::info!(call, by = %by_number, target = %t_number, "attended transfer");
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "transferred".into(),
+            detail: Some(format!("attended by {by_number} to {t_number}")),
+        });
+        self.queue_transferred(now, call, &t_number);
+        Ok(())
+    }
+
+    /// A re-INVITE of the box's own to leg `side` of `call`: media to
+    /// `port`, `formats`, send and receive.
+    fn reinvite_leg(&mut self, now: Now, call: u64, side: Side, port: u16, formats: Vec<Format>) {
+        let version = {
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.sdp_version += 1;
+            c.sdp_version
+        };
+        let body = AudioSdp {
+            addr: self.listen.ip,
+            port,
+            formats,
+            direction: Direction::SendRecv,
+            ptime: None,
+        }
+        .to_body(call, version);
+        if let Some(k) = self.send_in_dialog_with(now, call, side, rsip::Method::Invite, Some(body))
+        {
+            self.clients.insert(k, ClientPurpose::Rebind(call, side));
+        }
+    }
+
+    /// The answer to a re-INVITE of the box's own: ACKed, and the leg's
+    /// media address learnt.
+    pub(super) fn rebind_response(&mut self, call: u64, side: Side, code: u16, msg: &Message) {
+        if !(200..300).contains(&code) {
+            return;
+        }
+        let listen = self.listen;
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let d = match side {
+            Side::A => &c.a,
+            Side::B => &c.b,
+        };
+        if let Some(ack) = d.request(&listen, rsip::Method::Ack, b"") {
+            self.out.push_back(Output::Transmit(Transmit {
+                peer: d.peer,
+                data: ack,
+            }));
+        }
+        if let Ok(addr) = AudioSdp::parse(&msg.body).and_then(|s| s.addr_port()) {
+            self.out
+                .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
+        }
+    }
+}
+
+/// The Call-ID a `Refer-To` URI's `Replaces` header names (RFC 3891:
+/// `Replaces=<call-id>%3Bto-tag%3D…%3Bfrom-tag%3D…`, escaped in the URI).
+fn replaces_of(headers: &str) -> Option<String> {
+    headers.split('&').find_map(|h| {
+        let (name, value) = h.split_once('=')?;
+        if !name.eq_ignore_ascii_case("replaces") {
+            return None;
+        }
+        let value = unescape(value);
+        let call_id = value.split(';').next()?.trim();
+        (!call_id.is_empty()).then(|| call_id.to_string())
+    })
+}
+
+/// %XX-unescapes a URI header value.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 3891 §3 / RFC 5589 §7: the Call-ID of an escaped Replaces.
+    #[test]
+    fn replaces_names_the_consultation_call() {
+        assert_eq!(
+            replaces_of("Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2").as_deref(),
+            Some("abc@host")
+        );
+        assert_eq!(
+            replaces_of("x=1&replaces=k9;to-tag=1").as_deref(),
+            Some("k9")
+        );
+        assert_eq!(replaces_of("Accept-Contact=x"), None);
+        assert_eq!(unescape("%4"), "%4");
+        assert_eq!(unescape("a%20b%zz"), "a b%zz");
+    }
+}
