@@ -46,6 +46,38 @@ pub fn digest_authorization(
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
+/// A dialog as the phone sees it, enough for its own requests in it.
+#[derive(Debug, Clone)]
+pub struct PhoneDialog {
+    pub call_id: String,
+    /// Our From (requests we send) with our tag.
+    pub local: String,
+    /// Their To, with their tag.
+    pub remote: String,
+    pub target: String,
+    pub cseq: u32,
+}
+
+impl PhoneDialog {
+    fn tag(v: &str) -> String {
+        v.split(";tag=")
+            .nth(1)
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn local_tag(&self) -> String {
+        Self::tag(&self.local)
+    }
+
+    pub fn remote_tag(&self) -> String {
+        Self::tag(&self.remote)
+    }
+}
+
 /// A phone on one TCP or TLS connection to the box.
 pub struct StreamPhone {
     stream: Box<dyn Stream>,
@@ -55,6 +87,10 @@ pub struct StreamPhone {
     local: std::net::SocketAddr,
     /// Where this phone receives RTP.
     pub media: UdpSocket,
+    /// Requests from the box answered 200 while waiting for something
+    /// else (NOTIFY, BYE), in order.
+    pub inbox: Vec<Message>,
+    next_branch: u32,
 }
 
 impl std::fmt::Debug for StreamPhone {
@@ -115,6 +151,8 @@ impl StreamPhone {
             transport,
             local,
             media: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            inbox: Vec::new(),
+            next_branch: 0,
         }
     }
 
@@ -236,6 +274,176 @@ impl StreamPhone {
         let ack = self.recv("ACK", Duration::from_secs(5));
         assert_eq!(ack.method().map(|m| m.as_str()), Some("ACK"), "{ack:?}");
         inv
+    }
+
+    /// The dialog an INVITE this phone answered (with [`Self::answer`])
+    /// set up.
+    pub fn dialog_of_answered(&self, inv: &Message) -> PhoneDialog {
+        let contact = inv.get("Contact").unwrap_or_default();
+        let target = contact
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        PhoneDialog {
+            call_id: inv.call_id().unwrap().to_string(),
+            local: format!("{};tag=callee{}", inv.get("To").unwrap(), self.ext),
+            remote: inv.get("From").unwrap().to_string(),
+            target,
+            cseq: 1,
+        }
+    }
+
+    fn contact(&self) -> String {
+        let tp = self.transport.to_ascii_lowercase();
+        format!("<sip:{}@{};transport={tp}>", self.ext, self.local)
+    }
+
+    fn branch(&mut self) -> String {
+        self.next_branch += 1;
+        format!("{}x{}", self.ext, self.next_branch)
+    }
+
+    /// Sends a request in `d` (CSeq incremented) and returns its final
+    /// response; requests from the box meanwhile are answered 200 and
+    /// kept in [`Self::inbox`].
+    pub fn request(
+        &mut self,
+        d: &mut PhoneDialog,
+        method: &str,
+        extra: &str,
+        body: &str,
+    ) -> Message {
+        d.cseq += 1;
+        let branch = self.branch();
+        let text = format!(
+            "{method} {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {method}\r\nContact: {}\r\nMax-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            d.target,
+            self.via(&branch),
+            d.local,
+            d.remote,
+            d.call_id,
+            d.cseq,
+            self.contact(),
+            body.len()
+        );
+        self.send(&text);
+        self.final_response(method)
+    }
+
+    /// The next final response to `method`, serving requests meanwhile.
+    fn final_response(&mut self, method: &str) -> Message {
+        loop {
+            let m = self.recv(&format!("{method} response"), Duration::from_secs(10));
+            match m.status() {
+                Some(code) if code >= 200 => {
+                    if m.get("CSeq").is_some_and(|c| c.ends_with(method)) {
+                        return m;
+                    }
+                }
+                Some(_) => {}
+                None => self.serve(m),
+            }
+        }
+    }
+
+    /// Answers a request from the box with 200 and keeps it.
+    fn serve(&mut self, req: Message) {
+        if req.method().map(|m| m.as_str()) != Some("ACK") {
+            self.respond(&req, "200 OK", "", "");
+        }
+        self.inbox.push(req);
+    }
+
+    /// Serves the box's requests for `within`.
+    pub fn serve_for(&mut self, within: Duration) {
+        let t = Instant::now();
+        let mut buf = [0u8; 16_384];
+        while t.elapsed() < within {
+            while let Ok(Some(Frame::Message(_, m))) = self.framer.next_frame() {
+                self.serve(*m);
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.framer.push(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Calls `to` through the box (answering its digest challenge) and
+    /// ACKs the answer: the call's dialog.
+    pub fn call(&mut self, to: &str) -> PhoneDialog {
+        let ext = self.ext.clone();
+        let uri = format!("sip:{to}@dering.local");
+        let port = self.media.local_addr().unwrap().port();
+        let sdp = format!("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n");
+        let call_id = format!("out-{ext}-{to}-{}", self.local.port());
+        let local = format!("<sip:{ext}@dering.local>;tag=caller{ext}");
+        let mut auth = String::new();
+        for cseq in 1..=2 {
+            let branch = self.branch();
+            let text = format!(
+                "INVITE {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: {}\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                self.via(&branch),
+                self.contact(),
+                sdp.len()
+            );
+            self.send(&text);
+            let resp = self.final_response("INVITE");
+            let code = resp.status().unwrap_or(0);
+            let to_hdr = resp.get("To").unwrap().to_string();
+            if code == 401 || code == 407 {
+                // The non-2xx is ACKed in its transaction.
+                self.send(&format!(
+                    "ACK {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: {to_hdr}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                    self.via(&branch)
+                ));
+                let (hdr, name) = if code == 401 {
+                    ("WWW-Authenticate", "Authorization")
+                } else {
+                    ("Proxy-Authenticate", "Proxy-Authorization")
+                };
+                let chal = resp.get(hdr).unwrap().to_string();
+                auth = format!(
+                    "{name}: {}\r\n",
+                    digest_authorization(&chal, &ext, &format!("demo-{ext}"), "INVITE", &uri)
+                );
+                continue;
+            }
+            assert_eq!(code, 200, "call to {to}: {resp:?}");
+            let target = resp
+                .get("Contact")
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let mut d = PhoneDialog {
+                call_id: call_id.clone(),
+                local: local.clone(),
+                remote: to_hdr,
+                target,
+                cseq,
+            };
+            let branch = self.branch();
+            self.send(&format!(
+                "ACK {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                d.target,
+                self.via(&branch),
+                d.local,
+                d.remote,
+                d.call_id,
+                d.cseq
+            ));
+            d.cseq += 1;
+            return d;
+        }
+        panic!("call to {to} not accepted after the challenge");
     }
 
     /// Waits for the BYE and confirms it.

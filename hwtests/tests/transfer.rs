@@ -97,3 +97,97 @@ fn blind_transfer_by_refer_then_by_keys() {
         .collect();
     assert_eq!(transfers, ["by 1002 to 1003", "by 1003 to 1004"]);
 }
+
+/// Attended transfer (TEL-2, RFC 5589): 1001 (baresip, 440 Hz) calls 1002,
+/// a phone of the test's own over TCP; 1002 consults 1003 (baresip, 1700
+/// Hz) in a second call, then REFERs 1001 to 1003 with `Replaces` naming
+/// that call. The box accepts (202), reports success in a NOTIFY, hangs
+/// 1002 up on both calls and joins 1001 with 1003: the first call's
+/// recording has 1001's tone on the caller's channel and, after the
+/// transfer, 1003's on the other.
+#[test]
+fn attended_transfer_joins_the_caller_with_the_consulted_party() {
+    let d = Dering::start();
+    let mut r = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
+    let mut t = Baresip::start(&d, "1003", true, &tone_wav(d.dir(), 1700, 60));
+    let mut x = hwtests::phone::StreamPhone::tcp(&d, "1002");
+    x.register();
+    d.wait_registered(3);
+    r.dial(&d, "1002");
+    let inv = x.answer();
+    r.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let mut first = x.dialog_of_answered(&inv);
+    let consult = x.call("1003");
+    t.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    let replaces = format!(
+        "{}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+        consult.call_id.replace('@', "%40"),
+        consult.remote_tag(),
+        consult.local_tag()
+    );
+    let resp = x.request(
+        &mut first,
+        "REFER",
+        &format!(
+            "Refer-To: <sip:1003@dering.local?Replaces={replaces}>\r\nReferred-By: <sip:1002@dering.local>\r\n"
+        ),
+        "",
+    );
+    assert_eq!(resp.status(), Some(202), "{resp:?}");
+    let transferred = Instant::now();
+    x.serve_for(Duration::from_secs(2));
+    let notify = x
+        .inbox
+        .iter()
+        .find(|m| m.method().map(|m| m.as_str()) == Some("NOTIFY"))
+        .unwrap_or_else(|| panic!("no NOTIFY: {:?}\n{}", x.inbox, d.log()));
+    assert_eq!(notify.get("Event"), Some("refer"));
+    assert!(
+        String::from_utf8_lossy(&notify.body).starts_with("SIP/2.0 200"),
+        "{notify:?}"
+    );
+    let byes: Vec<&str> = x
+        .inbox
+        .iter()
+        .filter(|m| m.method().map(|m| m.as_str()) == Some("BYE"))
+        .filter_map(|m| m.call_id())
+        .collect();
+    assert_eq!(byes.len(), 2, "1002 is let go on both calls: {byes:?}");
+    std::thread::sleep(Duration::from_secs(4) - transferred.elapsed().min(Duration::from_secs(3)));
+    r.command("hangup", "");
+    r.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    t.wait_event("CALL_CLOSED", Duration::from_secs(10));
+
+    let calls = d.ended_calls(2);
+    let c1 = calls.iter().find(|c| c["caller"] == "1001").unwrap();
+    let c2 = calls.iter().find(|c| c["caller"] == "1002").unwrap();
+    assert_eq!(c2["hangup_cause"], "attended transfer", "{c2}");
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let events = store.call_events(c1["uuid"].as_str().unwrap()).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "transferred" && e.2.as_deref() == Some("attended by 1002 to 1003")),
+        "{events:?}"
+    );
+    // The first call's recording: 1001 on the left all along, 1003 on the
+    // right in its last seconds.
+    let rec = d
+        .json_lines(&["recordings", "--json"])
+        .into_iter()
+        .find(|r| r["call_uuid"] == c1["uuid"])
+        .expect("the first call's recording");
+    let mut wav = hound::WavReader::open(rec["path"].as_str().unwrap()).unwrap();
+    let all: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let end = right.len();
+    let l = tone_levels(&right, end - 8000 * 2, end - 4000, &[440, 1700]);
+    assert!(
+        l[1] > 2000.0 && l[0] < 1000.0,
+        "the right channel after the transfer: {l:?}"
+    );
+    let l = tone_levels(&left, end - 8000 * 2, end - 4000, &[440, 1700]);
+    assert!(l[0] > 2000.0, "the left channel: {l:?}");
+}

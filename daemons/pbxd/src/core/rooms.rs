@@ -803,7 +803,7 @@ impl Core {
                 let ext = typed[codes[which].len()..].to_string();
                 if which == 0 {
                     self.start_three_way(now, call, side, &ext);
-                } else if let Err(e) = self.blind_transfer(now, call, side, &ext) {
+                } else if let Err(e) = self.blind_transfer(now, call, side, &ext, false) {
                     tracing::info!(call, %ext, error = e, "transfer by code refused");
                 }
                 return;

@@ -80,20 +80,17 @@ impl Core {
         self.respond(now, key, req, 202, vec![]);
         let result = match replaces {
             Some(other_call_id) => self.attended_transfer(now, call, side, &other_call_id),
-            None => self.blind_transfer(now, call, side, &target),
+            None => self.blind_transfer(now, call, side, &target, true),
         };
-        let status = match result {
-            Ok(()) => "SIP/2.0 200 OK",
-            Err(e) => {
-                tracing::info!(call, %target, error = e, "transfer refused");
-                match e {
-                    "not reachable" => "SIP/2.0 480 Temporarily Unavailable",
-                    "no such extension" => "SIP/2.0 404 Not Found",
-                    _ => "SIP/2.0 603 Declined",
-                }
-            }
-        };
-        self.notify_refer(now, call, side, status);
+        if let Err(e) = result {
+            tracing::info!(call, %target, error = e, "transfer refused");
+            let status = match e {
+                "not reachable" => "SIP/2.0 480 Temporarily Unavailable",
+                "no such extension" => "SIP/2.0 404 Not Found",
+                _ => "SIP/2.0 603 Declined",
+            };
+            self.notify_refer(now, call, side, status);
+        }
     }
 
     /// The final NOTIFY of a REFER's implicit subscription.
@@ -146,13 +143,15 @@ impl Core {
     }
 
     /// The party on `by` hands the other party of `call` to `target`
-    /// without consulting it.
+    /// without consulting it; `refer`: it asked with a REFER, told of the
+    /// outcome (before it is let go) in a NOTIFY.
     pub(super) fn blind_transfer(
         &mut self,
         now: Now,
         call: u64,
         by: Side,
         target: &str,
+        refer: bool,
     ) -> Result<(), &'static str> {
         self.transfer_target(target)?;
         let Some(c) = self
@@ -216,6 +215,11 @@ impl Core {
         let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
             return Err("cannot build the INVITE");
         };
+        if refer {
+            // Accepted and under way: the transferor may go (RFC 5589
+            // §6.1); the outcome is the box's to handle from here.
+            self.notify_refer(now, call, by, "SIP/2.0 200 OK");
+        }
         self.clients
             .insert(key.clone(), ClientPurpose::Transfer(call));
         // The kept party hears music while the target rings.
@@ -463,11 +467,13 @@ impl Core {
             Side::A => c1.a_port,
             Side::B => c1.b_port,
         };
+        // The port facing the kept party, where its media keeps going.
         let (kept_port, kept_formats) = match kept {
-            Side::A => (c1.b_port, c1.a_formats.clone()),
-            Side::B => (c1.a_port, c1.b_formats.clone()),
+            Side::A => (c1.a_port, c1.a_formats.clone()),
+            Side::B => (c1.b_port, c1.b_formats.clone()),
         };
         let uuid = c1.parties.uuid.clone();
+        self.notify_refer(now, call, by, "SIP/2.0 200 OK");
         // The transferor is let go on both calls.
         self.send_in_dialog(now, call, by, rsip::Method::Bye);
         self.send_in_dialog(now, consult, by2, rsip::Method::Bye);
