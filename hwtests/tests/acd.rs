@@ -33,6 +33,10 @@ fn acd_box() -> Dering {
                 "block = [{ prefix = \"+62899\", action = \"announcement\" }]",
                 "block = [{ prefix = \"+62899\", action = \"announcement\" }, { number = \"021-5555-0003\", action = \"busy\" }]",
             );
+        t = t.replace(
+            "id = \"2001\"\nname = \"Petugas 2001\"",
+            "id = \"2001\"\nname = \"Petugas 2001\"\nauto_answer = true",
+        );
         t.push_str("\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
         for n in ["081211110001", "02155550001", "02155550002", "02155550003"] {
             t.push_str(&format!(
@@ -58,9 +62,25 @@ fn acd_box() -> Dering {
 /// An agent's desk phone: `ext` registered, answering `calls` queue calls
 /// one after the other and waiting for each to be hung up.
 fn agent_phone(d: &Dering, ext: &str, calls: u32, behaviour: &str) -> Sipp {
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
+    desk_phone(d, ext, calls, sf)
+}
+
+/// [`agent_phone`] that also checks each offer shows the queue's name
+/// before the caller's and asks the phone to answer by itself (ACD-1,
+/// TEL-2).
+fn auto_answer_phone(d: &Dering, ext: &str, calls: u32, behaviour: &str) -> Sipp {
+    let sf = scenario(
+        d.dir(),
+        "agent.xml",
+        &[("BEHAVIOUR", behaviour), ("DISPLAY", "\"pengaduan: ")],
+    );
+    desk_phone(d, ext, calls, sf)
+}
+
+fn desk_phone(d: &Dering, ext: &str, calls: u32, sf: std::path::PathBuf) -> Sipp {
     let port = free_udp_port();
     register(d, ext, port, 300);
-    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
     let extra = ["-rtp_echo", "-m", &calls.to_string(), "-timeout", "90"].map(String::from);
     let s = phone(d, &sf, port, &extra);
     std::thread::sleep(Duration::from_millis(300));
@@ -159,7 +179,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let desk = agent_phone(&d, "1001", 3, &format!("{}{}", uas_answer(), wait_bye()));
+    let desk = auto_answer_phone(&d, "1001", 3, &format!("{}{}", uas_answer(), wait_bye()));
     dial_code(&d, "1001", "*712001*1234");
     let a = agent_state(&d, "2001");
     assert_eq!(
