@@ -446,6 +446,78 @@ impl StreamPhone {
         panic!("call to {to} not accepted after the challenge");
     }
 
+    /// SUBSCRIBEs to `resource`'s `event` package (answering the digest
+    /// challenge); the subscription's dialog once accepted, or the status
+    /// it was refused with.
+    pub fn subscribe(&mut self, resource: &str, event: &str) -> Result<PhoneDialog, u16> {
+        let ext = self.ext.clone();
+        let uri = format!("sip:{resource}@dering.local");
+        let call_id = format!("sub-{ext}-{resource}-{event}-{}", self.local.port());
+        let local = format!("<sip:{ext}@dering.local>;tag=watch{ext}");
+        let accept = if event == "dialog" {
+            "application/dialog-info+xml"
+        } else {
+            "application/pidf+xml"
+        };
+        let mut auth = String::new();
+        for cseq in 1..=2 {
+            let branch = self.branch();
+            let text = format!(
+                "SUBSCRIBE {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: {}\r\nEvent: {event}\r\nAccept: {accept}\r\nExpires: 600\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n",
+                self.via(&branch),
+                self.contact(),
+            );
+            self.send(&text);
+            let resp = self.final_response("SUBSCRIBE");
+            match resp.status() {
+                Some(401) => {
+                    let chal = resp.get("WWW-Authenticate").unwrap().to_string();
+                    auth = format!(
+                        "Authorization: {}\r\n",
+                        digest_authorization(
+                            &chal,
+                            &ext,
+                            &format!("demo-{ext}"),
+                            "SUBSCRIBE",
+                            &uri
+                        )
+                    );
+                }
+                Some(200) => {
+                    return Ok(PhoneDialog {
+                        call_id,
+                        local,
+                        remote: resp.get("To").unwrap().to_string(),
+                        target: uri,
+                        cseq,
+                    })
+                }
+                other => return Err(other.unwrap_or(0)),
+            }
+        }
+        panic!("SUBSCRIBE to {resource} not accepted after the challenge");
+    }
+
+    /// The next NOTIFY of subscription `call_id` (earlier ones kept in
+    /// the inbox count first), answered 200: its body.
+    pub fn next_notify(&mut self, call_id: &str, limit: Duration) -> String {
+        let t = Instant::now();
+        loop {
+            if let Some(i) = self.inbox.iter().position(|m| {
+                m.method().map(|m| m.as_str()) == Some("NOTIFY") && m.call_id() == Some(call_id)
+            }) {
+                let m = self.inbox.remove(i);
+                return String::from_utf8_lossy(&m.body).into_owned();
+            }
+            assert!(
+                t.elapsed() < limit,
+                "phone {}: no NOTIFY within {limit:?}",
+                self.ext
+            );
+            self.serve_for(Duration::from_millis(200));
+        }
+    }
+
     /// Waits for the BYE and confirms it.
     pub fn take_bye(&mut self) {
         let bye = self.recv("BYE", Duration::from_secs(15));

@@ -48,7 +48,8 @@ pub fn reason(code: u16) -> &'static str {
 }
 
 /// Methods pbxd implements, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, NOTIFY, REFER";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, NOTIFY, REFER, SUBSCRIBE";
 
 /// A header to add to an outgoing message.
 pub fn header(name: &str, value: impl Into<String>) -> H {

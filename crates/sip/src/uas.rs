@@ -72,7 +72,7 @@ pub fn precheck(req: &Message) -> Result<(), Rejection> {
         Method::Extension(ref m) => {
             return Err((501, vec![("Allow", ALLOW.into())], format!("method {m}")))
         }
-        Method::Subscribe | Method::Message | Method::Publish | Method::Prack => {
+        Method::Message | Method::Publish | Method::Prack => {
             return Err((
                 405,
                 vec![("Allow", ALLOW.into())],

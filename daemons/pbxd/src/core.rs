@@ -30,6 +30,7 @@ use crate::config::Config;
 
 mod forward;
 mod ivr;
+mod presence;
 mod queue;
 pub use queue::AgentRequest;
 mod record_policy;
@@ -637,6 +638,8 @@ pub struct Core {
     record_policy: record_policy::RecordPolicy,
     /// The ACD (queues and agents).
     queues: queue::Queues,
+    /// BLF and presence subscriptions.
+    subscriptions: presence::Subscriptions,
     out: VecDeque<Output>,
 }
 
@@ -712,6 +715,7 @@ impl Core {
             forwards: forward::Forwards::default(),
             record_policy: record_policy::RecordPolicy::new(&cfg.recording),
             queues: queue::Queues::new(cfg, Instant::now()),
+            subscriptions: presence::Subscriptions::default(),
             out: VecDeque::new(),
         }
     }
@@ -961,6 +965,8 @@ impl Core {
     }
 
     fn drain_tx(&mut self, now: Now) {
+        // Every input ends here: lamps follow what it changed.
+        self.notify_changes(now);
         loop {
             while let Some(t) = self.tx.poll_transmit() {
                 self.out.push_back(Output::Transmit(t));
@@ -1015,6 +1021,7 @@ impl Core {
             Method::Cancel => self.on_cancel(now, &key, &req),
             Method::Bye => self.on_bye(now, &key, &req),
             Method::Refer => self.on_refer(now, &key, &req),
+            Method::Subscribe => self.on_subscribe(now, peer, &key, &req),
             Method::Info | Method::Update | Method::Notify => {
                 let code = if self.dialog_of(&req).is_some() {
                     200
@@ -2261,6 +2268,7 @@ impl Core {
 
     fn sweep(&mut self, now: Now) {
         self.guard.sweep(now.at);
+        self.expire_subscriptions(now);
         self.check_agent_phones(now);
         for (ext, c) in self.bindings.expire(now.at) {
             tracing::info!(extension = %ext, "registration expired");

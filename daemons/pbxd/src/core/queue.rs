@@ -468,6 +468,13 @@ impl Core {
         (ms.div_ceil(60_000)).clamp(1, 99) as u32
     }
 
+    /// The extensions ringing with queue call `c` now.
+    pub(super) fn offering<'a>(&self, c: &'a super::Call) -> impl Iterator<Item = &'a str> {
+        c.queue
+            .iter()
+            .flat_map(|q| q.offers.iter().map(|o| o.extension.as_str()))
+    }
+
     fn queue_leg(&mut self, call: u64) -> Option<&mut QueueLeg> {
         self.calls.get_mut(&call)?.queue.as_deref_mut()
     }
