@@ -136,3 +136,14 @@ pub fn uas_busy() -> String {
         reply("486 Busy Here", true, None, "")
     )
 }
+
+/// The callee rings and never answers: it takes the CANCEL (200) and ends
+/// its INVITE with 487, which the caller's side ACKs.
+pub fn uas_ring_until_cancel() -> String {
+    format!(
+        "{}  <recv request=\"CANCEL\"/>\n{}{}  <recv request=\"ACK\"/>\n",
+        reply("180 Ringing", true, None, RINGING_CONTACT),
+        reply("200 OK", false, None, ""),
+        reply("487 Request Terminated", true, Some("1 INVITE"), ""),
+    )
+}

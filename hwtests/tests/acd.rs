@@ -12,7 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use hwtests::fragments::{caller_request, uac_answered_then, uac_final, uas_answer, wait_bye};
+use hwtests::fragments::{
+    caller_request, uac_answered_then, uac_final, uas_answer, uas_ring_until_cancel, wait_bye,
+};
 use hwtests::{caller, free_udp_port, ok, phone, register, scenario, Dering, Sipp};
 
 /// The test box: queue `pengaduan` with short rings and wrap-up, callers
@@ -315,22 +317,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
 fn a_call_not_answered_moves_on_to_the_next_agent() {
     let mut d = acd_box();
     // 1001 rings and never answers (the box cancels it); 1002 answers.
-    let silent = agent_phone(
-        &d,
-        "1001",
-        1,
-        &format!(
-            "{}  <recv request=\"CANCEL\"/>\n{}{}  <recv request=\"ACK\"/>\n",
-            hwtests::fragments::reply(
-                "180 Ringing",
-                true,
-                None,
-                hwtests::fragments::RINGING_CONTACT
-            ),
-            hwtests::fragments::reply("200 OK", false, None, ""),
-            hwtests::fragments::reply("487 Request Terminated", true, Some("1 INVITE"), ""),
-        ),
-    );
+    let silent = agent_phone(&d, "1001", 1, &uas_ring_until_cancel());
     let answering = agent_phone(&d, "1002", 1, &format!("{}{}", uas_answer(), wait_bye()));
     dial_code(&d, "1001", "*712001*1234");
     dial_code(&d, "1002", "*712002*1234");

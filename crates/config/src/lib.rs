@@ -535,6 +535,14 @@ pub struct Calls {
     /// transferred there and this one leaves (blind transfer, TEL-2).
     #[serde(default = "default_transfer_code")]
     pub transfer_code: String,
+    /// Dialled with an extension: answers the call ringing it (directed
+    /// pickup, TEL-2).
+    #[serde(default = "default_pickup_code")]
+    pub pickup_code: String,
+    /// Dialled alone: answers a call ringing any extension of the
+    /// caller's pickup group.
+    #[serde(default = "default_group_pickup_code")]
+    pub group_pickup_code: String,
     /// The music-on-hold class a held party hears: `default` (built in)
     /// or a `music/<class>.wav` of `[flows] prompts`.
     #[serde(default = "default_music_class")]
@@ -553,12 +561,22 @@ fn default_transfer_code() -> String {
     "##".into()
 }
 
+fn default_pickup_code() -> String {
+    "**".into()
+}
+
+fn default_group_pickup_code() -> String {
+    "*8".into()
+}
+
 impl Default for Calls {
     fn default() -> Self {
         Calls {
             no_answer_seconds: 30,
             three_way_code: default_three_way_code(),
             transfer_code: default_transfer_code(),
+            pickup_code: default_pickup_code(),
+            group_pickup_code: default_group_pickup_code(),
             music_on_hold: default_music_class(),
         }
     }
@@ -590,6 +608,11 @@ pub struct Extension {
     /// Overrides `sip.digest_algorithms` for this extension.
     #[serde(default)]
     pub digest_algorithms: Option<Spanned<Vec<String>>>,
+    /// Calls ringing this extension can be picked up with the group
+    /// pickup code by the extensions of the same group (TEL-2). Without
+    /// one, the extension is in the box's one default group.
+    #[serde(default)]
+    pub pickup_group: Option<String>,
 }
 
 /// A PIN: 4 to 12 digits.

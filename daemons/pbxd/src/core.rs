@@ -30,6 +30,7 @@ use crate::config::Config;
 
 mod forward;
 mod ivr;
+mod pickup;
 mod presence;
 mod queue;
 pub use queue::AgentRequest;
@@ -306,6 +307,12 @@ struct Call {
     queue: Option<Box<queue::QueueLeg>>,
     /// A blind transfer whose target is ringing.
     transfer: Option<Box<transfer::Transfer>>,
+    /// B legs given up (the phone that rang before a pickup), by their
+    /// INVITE's client transaction, until their final answer.
+    stale_b: Vec<(String, Dialog)>,
+    /// The B leg's INVITE server transaction, when the B leg came in as
+    /// an INVITE (a pickup), for its ACK.
+    b_key_in: Option<String>,
 }
 
 impl Call {
@@ -355,6 +362,8 @@ impl Call {
             forwarded: Vec::new(),
             queue: None,
             transfer: None,
+            stale_b: Vec::new(),
+            b_key_in: None,
         }
     }
 
@@ -479,6 +488,8 @@ enum ClientPurpose {
     Transfer(u64),
     /// A re-INVITE of the box's own (moving or resuming a leg).
     Rebind(u64, Side),
+    /// The INVITE of a B leg the call gave up (see `Call::stale_b`).
+    Stale(u64),
     InDialog,
     ReInvite(u64),
     Qualify,
@@ -640,6 +651,8 @@ pub struct Core {
     queues: queue::Queues,
     /// BLF and presence subscriptions.
     subscriptions: presence::Subscriptions,
+    /// Call pickup codes and groups.
+    pickups: pickup::Pickups,
     out: VecDeque<Output>,
 }
 
@@ -716,6 +729,7 @@ impl Core {
             record_policy: record_policy::RecordPolicy::new(&cfg.recording),
             queues: queue::Queues::new(cfg, Instant::now()),
             subscriptions: presence::Subscriptions::default(),
+            pickups: pickup::Pickups::new(cfg),
             out: VecDeque::new(),
         }
     }
@@ -1256,6 +1270,17 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
+        if let Some(what) = self.pickups.classify(&callee) {
+            let inbound = Inbound {
+                peer,
+                key: key.to_string(),
+                req,
+                caller,
+                number: callee,
+            };
+            self.pick_up(now, inbound, what);
+            return;
+        }
         let feature = self
             .rooms
             .classify(&callee)
@@ -1667,6 +1692,7 @@ impl Core {
             ClientPurpose::Offer(call) => self.offer_response(now, key, call, code, &msg),
             ClientPurpose::Transfer(call) => self.transfer_response(now, key, call, code, &msg),
             ClientPurpose::Rebind(call, side) => self.rebind_response(call, side, code, &msg),
+            ClientPurpose::Stale(call) => self.stale_response(now, key, call, code, &msg),
         }
     }
 
@@ -1876,17 +1902,26 @@ impl Core {
             ),
             ClientPurpose::Offer(call) => self.offer_timed_out(now, key, call),
             ClientPurpose::Transfer(call) => self.transfer_failed(now, call, "no response"),
-            ClientPurpose::InDialog | ClientPurpose::Rebind(..) => {}
+            ClientPurpose::InDialog | ClientPurpose::Rebind(..) | ClientPurpose::Stale(_) => {}
         }
     }
 
     fn on_ack(&mut self, req: &Message) {
-        if let Some((call, Side::A)) = self.dialog_of(req) {
-            if let Some(c) = self.calls.get(&call) {
-                let k = c.a_key.clone();
-                self.tx.acked(&k);
-            }
-        }
+        let Some((call, side)) = self.dialog_of(req) else {
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let k = match side {
+            Side::A => c.a_key.clone(),
+            // A B leg that came in as an INVITE (a pickup).
+            Side::B => match &c.b_key_in {
+                Some(k) => k.clone(),
+                None => return,
+            },
+        };
+        self.tx.acked(&k);
     }
 
     fn on_cancel(&mut self, now: Now, key: &str, req: &Message) {

@@ -693,7 +693,7 @@ impl Core {
 
     /// Sends the ACK for a 2xx on `d` (learning the remote tag and
     /// target), then a BYE.
-    fn ack_and_bye(&mut self, now: Now, d: &mut Dialog, msg: &Message) {
+    pub(super) fn ack_and_bye(&mut self, now: Now, d: &mut Dialog, msg: &Message) {
         learn_dialog(d, msg);
         if let Some(ack) = d.request(&self.listen, rsip::Method::Ack, b"") {
             self.out.push_back(Output::Transmit(Transmit {
