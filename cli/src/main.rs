@@ -177,6 +177,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Hang up a live call (its UUID, from `dering calls`).
+    Hangup {
+        uuid: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
+    /// Hand the caller of a live call to extension TO (blind transfer;
+    /// the callee leaves).
+    Transfer {
+        uuid: String,
+        to: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
     /// Act for an agent, as the agent desktop does (same checks and
     /// accounting as the phone's *71..*75).
     Agent {
@@ -446,6 +460,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Hangup { uuid, data_dir } => control(&data_dir, Request::Hangup { uuid }),
+        Cmd::Transfer { uuid, to, data_dir } => control(&data_dir, Request::Transfer { uuid, to }),
         Cmd::Agent { action, data_dir } => {
             let req = match action {
                 AgentCmd::Login {

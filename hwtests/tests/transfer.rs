@@ -1,9 +1,10 @@
 //! Blind transfer (TEL-2) with baresip phones, each playing its own tone:
 //! 1001 calls 1002; 1002 transfers 1001 to 1003 with REFER (baresip's
 //! `transfer`), then 1003 hands 1001 on to 1004 by typing `##1004#` in
-//! the call. What 1001 hears changes from 1002's tone to 1003's to
-//! 1004's; the transferors' calls end; the call's record keeps one call
-//! with both transfers. A transfer to an extension that is not registered
+//! the call, and the agent desktop's `dering transfer` hands it back to
+//! 1002 before `dering hangup` ends it. What 1001 hears changes from
+//! 1002's tone to 1003's, 1004's and 1002's again; the transferors' calls
+//! end; the call's record keeps one call with every transfer. A transfer to an extension that is not registered
 //! is refused and the call goes on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,9 +52,19 @@ fn blind_transfer_by_refer_then_by_keys() {
     let third = Instant::now();
     std::thread::sleep(Duration::from_secs(3));
     let third_end = Instant::now();
-    a.command("hangup", "");
-    a.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    // The agent desktop's transfer and hang-up, through the control
+    // socket: 1004 hands 1001 back to 1002, then the call is ended.
+    let live = d.query("calls");
+    let uuid = live[0]["uuid"].as_str().unwrap().to_string();
+    d.json_lines(&["transfer", &uuid, "1002"]);
     e.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    b.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let fourth = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let fourth_end = Instant::now();
+    d.json_lines(&["hangup", &uuid]);
+    a.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    b.wait_event("CALL_CLOSED", Duration::from_secs(10));
 
     let heard = a.heard();
     let settle = Duration::from_millis(800);
@@ -79,6 +90,8 @@ fn blind_transfer_by_refer_then_by_keys() {
     assert!(talking_to(&l, 2), "1001 after the REFER to 1003: {l:?}");
     let l = phase(third, third_end);
     assert!(talking_to(&l, 3), "1001 after ##1004#: {l:?}");
+    let l = phase(fourth, fourth_end);
+    assert!(talking_to(&l, 1), "1001 after `dering transfer`: {l:?}");
     // 1004 hears 1001.
     let l = tone_levels(&e.heard(), 8000, 8000 * 2, &TONES);
     assert!(l[0] > 2000.0, "1004 heard {l:?}");
@@ -95,7 +108,11 @@ fn blind_transfer_by_refer_then_by_keys() {
         .filter(|e| e.1 == "transferred")
         .filter_map(|e| e.2)
         .collect();
-    assert_eq!(transfers, ["by 1002 to 1003", "by 1003 to 1004"]);
+    assert_eq!(
+        transfers,
+        ["by 1002 to 1003", "by 1003 to 1004", "by 1004 to 1002"]
+    );
+    assert_eq!(calls[0]["hangup_cause"], "hung up by control");
 }
 
 /// Attended transfer (TEL-2, RFC 5589): 1001 (baresip, 440 Hz) calls 1002,

@@ -77,6 +77,16 @@ pub enum Request {
     AgentEndWrapup {
         agent: String,
     },
+    /// Hangs up a live call (its UUID, as `dering calls` shows it).
+    Hangup {
+        uuid: String,
+    },
+    /// Hands the caller of a live call to extension `to`; the callee (the
+    /// agent) leaves (blind transfer).
+    Transfer {
+        uuid: String,
+        to: String,
+    },
 }
 
 /// An agent as `dering agents` shows it.

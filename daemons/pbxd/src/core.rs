@@ -821,39 +821,78 @@ impl Core {
     /// 503 for ringing ones; each is recorded as ended by the system with
     /// `cause`. Returns how many calls were ended.
     pub fn hang_up_all(&mut self, now: Now, cause: &str) -> usize {
-        let ids: Vec<(u64, CallState)> = self.calls.iter().map(|(id, c)| (*id, c.state)).collect();
-        for &(call, state) in &ids {
-            match state {
-                CallState::Ringing => {
-                    self.send_cancel(now, call);
-                    self.system_failure(now, call, cause, 503);
-                }
-                CallState::Flow => {
-                    self.send_cancel(now, call);
-                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-                    if let Some(op) = self.finish(
-                        now,
-                        call,
-                        Ending::new(Disposition::Answered, "system", cause, None),
-                    ) {
-                        self.store(op);
-                    }
-                }
-                CallState::Answered | CallState::Ending => {
-                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-                    self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
-                    if let Some(op) = self.finish(
-                        now,
-                        call,
-                        Ending::new(Disposition::Answered, "system", cause, None),
-                    ) {
-                        self.store(op);
-                    }
-                }
-            }
+        let ids: Vec<u64> = self.calls.keys().copied().collect();
+        for &call in &ids {
+            self.hang_up_call(now, call, cause);
         }
         self.drain_tx(now);
         ids.len()
+    }
+
+    /// Ends `call` from the box, whatever its state: a ringing call is
+    /// cancelled and failed with 503, an answered one is hung up on both
+    /// sides.
+    fn hang_up_call(&mut self, now: Now, call: u64, cause: &str) {
+        let Some(state) = self.calls.get(&call).map(|c| c.state) else {
+            return;
+        };
+        match state {
+            CallState::Ringing => {
+                self.send_cancel(now, call);
+                self.system_failure(now, call, cause, 503);
+            }
+            CallState::Flow => {
+                self.send_cancel(now, call);
+                self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+                if let Some(op) = self.finish(
+                    now,
+                    call,
+                    Ending::new(Disposition::Answered, "system", cause, None),
+                ) {
+                    self.store(op);
+                }
+            }
+            CallState::Answered | CallState::Ending => {
+                self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+                self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
+                if let Some(op) = self.finish(
+                    now,
+                    call,
+                    Ending::new(Disposition::Answered, "system", cause, None),
+                ) {
+                    self.store(op);
+                }
+            }
+        }
+    }
+
+    fn call_by_uuid(&self, uuid: &str) -> Option<u64> {
+        self.calls
+            .values()
+            .find(|c| c.parties.uuid == uuid)
+            .map(|c| c.id)
+    }
+
+    /// The control socket's hang-up (an agent desktop, a supervisor).
+    pub fn hang_up_uuid(&mut self, now: Now, uuid: &str) -> Result<(), String> {
+        let call = self
+            .call_by_uuid(uuid)
+            .ok_or_else(|| format!("no live call {uuid}"))?;
+        tracing::info!(call, %uuid, "hung up from the control socket");
+        self.hang_up_call(now, call, "hung up by control");
+        self.drain_tx(now);
+        Ok(())
+    }
+
+    /// The control socket's transfer: the callee (the agent) of live call
+    /// `uuid` hands the caller to extension `to` (blind).
+    pub fn transfer_uuid(&mut self, now: Now, uuid: &str, to: &str) -> Result<(), String> {
+        let call = self
+            .call_by_uuid(uuid)
+            .ok_or_else(|| format!("no live call {uuid}"))?;
+        let r = self.blind_transfer(now, call, Side::B, to, false);
+        self.drain_tx(now);
+        r.map_err(str::to_string)
     }
 
     // ---- input -------------------------------------------------------

@@ -721,6 +721,8 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
         Request::AgentEndWrapup { agent } => {
             agent_reply(core.agent_command(t, AgentRequest::EndWrapup { agent }))
         }
+        Request::Hangup { uuid } => agent_reply(core.hang_up_uuid(t, &uuid)),
+        Request::Transfer { uuid, to } => agent_reply(core.transfer_uuid(t, &uuid, &to)),
     }
 }
 

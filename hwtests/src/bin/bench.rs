@@ -12,7 +12,10 @@
 //!   G.722 transcoding, conference mixing), each as CPU per channel-second
 //!   beside G.711 coding measured in the same run;
 //! - `acd`: the ACD engine's decision cost in process, from an agent
-//!   becoming ready to the next caller's offer, small box beside large.
+//!   becoming ready to the next caller's offer, small box beside large;
+//! - `acd-load`: 10,000 calls an hour through a flow, a queue and 100
+//!   agents for `BENCH_ACD_SECONDS` (600), every call's journal checked,
+//!   against the same calls extension to extension.
 //!
 //! Run: `cargo build --release -p dering -p hwtests && target/release/bench all`
 //! (each step is bounded in count and time; everything is on 127.0.0.1).
@@ -73,6 +76,184 @@ fn main() {
     if what == "acd" || what == "all" {
         acd();
     }
+    if what == "acd-load" || what == "all" {
+        acd_load();
+    }
+}
+
+// ---- IVR -> queue -> agent, sustained --------------------------------------
+
+/// 10,000 calls an hour (the sources' peak) through a flow into queue
+/// `pengaduan` and on to 100 agents (sipp answering for all of them from
+/// one port), for `BENCH_ACD_SECONDS` (600 by default); every call's
+/// journal is then checked: entered, answered and completed once each,
+/// nothing abandoned, dropped or turned away. The baseline in the same
+/// run: the same calls, same rate and length, straight to an extension.
+fn acd_load() {
+    let secs: u64 = std::env::var("BENCH_ACD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let agents: u32 = 100;
+    let talk_ms = 15_000u64;
+    // 25 calls every 9 s: 2.78 calls/s, 10,000 an hour.
+    let (per, period_ms) = (25u64, 9_000u64);
+    let calls = secs * 1000 * per / period_ms;
+    let d = Dering::start_with(move |t| {
+        let mut t = t
+            .replace("percent = 100", "percent = 0")
+            .replace(
+                "requests_per_second_per_source = 500",
+                "requests_per_second_per_source = 10000000",
+            )
+            .replace("wrapup_seconds = 15", "wrapup_seconds = 2")
+            .replace(
+                "join_empty = false\nleave_when_empty = true",
+                "join_empty = true\nleave_when_empty = false",
+            );
+        t.push_str("\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
+        for i in 0..agents {
+            t.push_str(&format!(
+                "\n[[extension]]\nnumber = \"{}\"\nname = \"Meja {i}\"\npassword = \"demo-{}\"\n\n[[agent]]\nid = \"{}\"\nname = \"Petugas {i}\"\npin = \"1234\"\nskills = {{ pengaduan = 3 }}\n",
+                3000 + i,
+                3000 + i,
+                5000 + i
+            ));
+        }
+        t
+    });
+    let flow = d.dir().join("antrian.json");
+    std::fs::write(
+        &flow,
+        r#"{"name": "antrian", "language": "id", "start": "q", "nodes": {
+            "q": {"type": "queue", "queue": "pengaduan", "on_fail": "end"},
+            "end": {"type": "hangup"}}}"#,
+    )
+    .unwrap();
+    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    // Every agent's phone is one sipp UAS, registered under each number.
+    let port = free_udp_port();
+    for i in 0..agents {
+        register(&d, &(3000 + i).to_string(), port, 3600);
+    }
+    let port_s = port.to_string();
+    let desks_sf = scenario(d.dir(), "desks.xml", &[]);
+    let desks = spawn_bg(
+        d.dir(),
+        &[
+            "-sf",
+            desks_sf.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-buff_size",
+            BUF,
+            "-timeout",
+            "3600",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..agents {
+        d.json_lines(&[
+            "agent",
+            "login",
+            &(5000 + i).to_string(),
+            "--pin",
+            "1234",
+            "--extension",
+            &(3000 + i).to_string(),
+        ]);
+    }
+    let p = pid(&d);
+    let after = format!(
+        "  <pause milliseconds=\"{talk_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        caller_request("BYE", 3)
+    );
+    let sf = scenario(
+        d.dir(),
+        "uac.xml",
+        &[("AFTER_INVITE", &uac_answered_then(&after))],
+    );
+    let run = |number: &str, n: u64, label: &str| -> (Run, f64) {
+        let mut args = caller_args(&d, &sf);
+        if let Some(i) = args.iter().position(|a| a == "-s") {
+            args[i + 1] = number.into();
+        }
+        args.extend(local_args());
+        args.extend(
+            [
+                "-r",
+                &per.to_string(),
+                "-rp",
+                &period_ms.to_string(),
+                "-m",
+                &n.to_string(),
+                "-timeout",
+                &(n * period_ms / per / 1000 + 120).to_string(),
+            ]
+            .map(String::from),
+        );
+        let (c0, t0) = (cpu_ticks(p), Instant::now());
+        let r = sipp_run(
+            d.dir(),
+            label,
+            &args,
+            Duration::from_secs(n * period_ms / per / 1000 + 180),
+        );
+        let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+        (r, cores)
+    };
+    // Baseline: the same calls straight to extension 1002.
+    let callee = registered_callee(&d);
+    let base_n = calls.min(per * 60_000 / period_ms);
+    let (base, base_cores) = run("1002", base_n, "acd-base");
+    kill(callee);
+    let (r, cores) = run("170", calls, "acd-load");
+    kill(desks);
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let journal = store.acd_events(0).unwrap();
+    let count = |k: &str| journal.iter().filter(|e| e.kind == k).count() as u64;
+    let mut waits: Vec<u64> = journal
+        .iter()
+        .filter(|e| e.kind == "answered")
+        .filter_map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.detail)
+                .ok()?
+                .get("wait_ms")?
+                .as_u64()
+        })
+        .collect();
+    waits.sort_unstable();
+    let pct = |q: f64| {
+        waits
+            .get(((waits.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let lost = count("abandoned") + count("dropped") + count("exited");
+    println!(
+        "\n## IVR -> queue -> agent at 10,000 calls/hour ({secs} s, {agents} agents, {} s calls)\n",
+        talk_ms / 1000
+    );
+    println!("| path | calls | ok | failed | entered | answered | completed | abandoned + dropped + turned away | answer wait p50 / p99 | pbxd cores | cores against the baseline |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| extension to extension (baseline, {} s) | {base_n} | {} | {} | - | - | - | - | - | {base_cores:.3} | 1.0 |",
+        base_n * period_ms / per / 1000,
+        base.ok,
+        base.failed
+    );
+    println!(
+        "| 170: flow, queue, agent | {calls} | {} | {} | {} | {} | {} | {lost} | {} / {} ms | {cores:.3} | {:.2} |",
+        r.ok,
+        r.failed,
+        count("entered"),
+        count("answered"),
+        count("completed"),
+        pct(0.5),
+        pct(0.99),
+        cores / base_cores.max(1e-9)
+    );
 }
 
 // ---- ACD engine, in process ---------------------------------------------
