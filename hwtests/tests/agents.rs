@@ -60,3 +60,41 @@ fn agent_codes_asked_by_voice() {
     assert_eq!(agent(&d, "2001")["state"], "logged_out");
     assert!(d.log().contains("agent login refused"), "{}", d.log());
 }
+
+/// `[acd] phone_lost = "unreachable"` (ACD-10): an agent whose phone
+/// unregisters stays logged in but not ready (`unreachable`), and is ready
+/// again when the phone registers again.
+#[test]
+fn an_unreachable_phone_makes_its_agent_not_ready_until_it_is_back() {
+    let d = Dering::start_with(|t| {
+        t.replace("phone_lost = \"logout\"", "phone_lost = \"unreachable\"")
+    });
+    let port = hwtests::free_udp_port();
+    hwtests::register(&d, "1003", port, 300);
+    d.json_lines(&[
+        "agent",
+        "login",
+        "2001",
+        "--pin",
+        "1234",
+        "--extension",
+        "1003",
+    ]);
+    assert_eq!(agent(&d, "2001")["state"], "ready");
+    let wait_for = |state: &str, reason: Option<&str>| {
+        let t = std::time::Instant::now();
+        loop {
+            let a = agent(&d, "2001");
+            if a["state"] == state && a["reason"].as_str() == reason {
+                return;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "{a}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    hwtests::register(&d, "1003", port, 0);
+    wait_for("not_ready", Some("unreachable"));
+    assert_eq!(agent(&d, "2001")["extension"], "1003");
+    hwtests::register(&d, "1003", port, 300);
+    wait_for("ready", None);
+}

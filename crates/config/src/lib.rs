@@ -168,6 +168,15 @@ pub struct Acd {
     /// with `action` busy, announcement or hangup.
     #[serde(default)]
     pub block: Vec<BlockRule>,
+    /// What happens to an agent whose phone unregisters or stops
+    /// answering OPTIONS: `logout` (default), or `unreachable` (not ready
+    /// with reason `unreachable` until the phone is back, then ready).
+    #[serde(default = "default_phone_lost")]
+    pub phone_lost: Spanned<String>,
+}
+
+fn default_phone_lost() -> Spanned<String> {
+    Spanned::new(0..0, "logout".into())
 }
 
 fn default_short_abandon() -> u32 {
@@ -200,6 +209,7 @@ impl Default for Acd {
             priority_fixed: 0,
             vip: Default::default(),
             block: Vec::new(),
+            phone_lost: default_phone_lost(),
         }
     }
 }
@@ -877,6 +887,15 @@ impl Config {
                 ));
             }
         }
+        if !["logout", "unreachable"].contains(&cfg.acd.phone_lost.get_ref().as_str()) {
+            return Err(invalid(
+                cfg.acd.phone_lost.span().start,
+                format!(
+                    "key `acd.phone_lost`: {:?} is not logout or unreachable",
+                    cfg.acd.phone_lost.get_ref()
+                ),
+            ));
+        }
         if cfg.recording.percent > 100 {
             return Err(invalid(0, "key `recording.percent`: 0 to 100".into()));
         }
@@ -1140,6 +1159,11 @@ mod tests {
                 "id = \"2004\"\nname = \"Petugas 2004\"\npin = \"1234\"",
                 "id = \"2004\"\nname = \"Petugas 2004\"\npin = \"12\"",
                 "agent.pin",
+            ),
+            (
+                "phone_lost = \"logout\"",
+                "phone_lost = \"ignore\"",
+                "acd.phone_lost",
             ),
             (
                 "action = \"announcement\"",

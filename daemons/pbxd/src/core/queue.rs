@@ -38,6 +38,10 @@ use dering_store::{AcdEventRow, Op};
 use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Side};
 use crate::config::Config;
 
+/// The not-ready reason of an agent whose phone is gone (`[acd]
+/// phone_lost = "unreachable"`).
+const UNREACHABLE: &str = "unreachable";
+
 /// How often a waiting caller hears their place, by default.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
 
@@ -58,6 +62,8 @@ pub(super) struct Queues {
     today: HashMap<String, QueueStats>,
     day_start_ms: i64,
     utc_offset_minutes: i32,
+    /// Log out agents whose phone is gone (else mark them unreachable).
+    logout_lost: bool,
 }
 
 /// The queue part of a call: the caller waits at the box while agents'
@@ -196,6 +202,7 @@ impl Queues {
             today: HashMap::new(),
             day_start_ms: 0,
             utc_offset_minutes: cfg.flows.utc_offset_minutes,
+            logout_lost: cfg.acd.phone_lost.get_ref() != "unreachable",
         }
     }
 
@@ -515,19 +522,35 @@ impl Core {
     }
 
     /// Agents whose phone unregistered, expired or stopped answering
-    /// OPTIONS are logged out, so no call rings a dead phone.
+    /// OPTIONS are logged out (or, with `[acd] phone_lost =
+    /// "unreachable"`, not ready until the phone is back), so no call
+    /// rings a dead phone.
     pub(super) fn check_agent_phones(&mut self, now: Now) {
-        let lost: Vec<String> = self
-            .queues
-            .acd
-            .agents()
-            .into_iter()
-            .filter_map(|a| a.extension)
-            .filter(|ext| self.bindings.route(ext).is_none())
-            .collect();
-        for ext in lost {
-            tracing::warn!(extension = %ext, "agent's phone is gone: agent logged out");
-            self.queues.acd.phone_lost(&ext, now.at);
+        let agents = self.queues.acd.agents();
+        for a in agents {
+            let Some(ext) = a.extension else {
+                continue;
+            };
+            let gone = self.bindings.route(&ext).is_none();
+            let marked = a.state
+                == (dering_acd::AgentState::NotReady {
+                    reason: UNREACHABLE.into(),
+                });
+            match (gone, self.queues.logout_lost, marked) {
+                (true, true, _) => {
+                    tracing::warn!(extension = %ext, agent = %a.id, "agent's phone is gone: agent logged out");
+                    self.queues.acd.phone_lost(&ext, now.at);
+                }
+                (true, false, false) => {
+                    tracing::warn!(extension = %ext, agent = %a.id, "agent's phone is gone: agent unreachable");
+                    let _ = self.queues.acd.not_ready(&a.id, UNREACHABLE, now.at);
+                }
+                (false, _, true) => {
+                    tracing::info!(extension = %ext, agent = %a.id, "agent's phone is back: ready");
+                    let _ = self.queues.acd.ready(&a.id, now.at);
+                }
+                _ => {}
+            }
         }
         self.drive_acd(now);
     }
