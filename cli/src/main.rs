@@ -191,6 +191,14 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// Click-to-dial: ring FROM's phone (it answers by itself if it
+    /// honours auto-answer), then call TO; prints the call's UUID.
+    Originate {
+        from: String,
+        to: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
     /// Act for an agent, as the agent desktop does (same checks and
     /// accounting as the phone's *71..*75).
     Agent {
@@ -461,6 +469,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Hangup { uuid, data_dir } => control(&data_dir, Request::Hangup { uuid }),
+        Cmd::Originate { from, to, data_dir } => {
+            control(&data_dir, Request::Originate { from, to })
+        }
         Cmd::Transfer { uuid, to, data_dir } => control(&data_dir, Request::Transfer { uuid, to }),
         Cmd::Agent { action, data_dir } => {
             let req = match action {

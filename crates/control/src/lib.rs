@@ -87,6 +87,12 @@ pub enum Request {
         uuid: String,
         to: String,
     },
+    /// Click-to-dial: rings `from`'s phone (asking it to answer by
+    /// itself), then calls `to`; replies `{"uuid": ...}`.
+    Originate {
+        from: String,
+        to: String,
+    },
 }
 
 /// An agent as `dering agents` shows it.

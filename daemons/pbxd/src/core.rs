@@ -30,6 +30,7 @@ use crate::config::Config;
 
 mod forward;
 mod ivr;
+mod originate;
 mod pickup;
 mod presence;
 mod queue;
@@ -313,6 +314,11 @@ struct Call {
     /// The B leg's INVITE server transaction, when the B leg came in as
     /// an INVITE (a pickup), for its ACK.
     b_key_in: Option<String>,
+    /// Click-to-dial: the agent's own phone is ringing.
+    origin: Option<Box<originate::Originate>>,
+    /// Click-to-dial: the A leg is the box's own INVITE (no response to
+    /// send it; hung up with a BYE).
+    originated: bool,
 }
 
 impl Call {
@@ -364,6 +370,8 @@ impl Call {
             transfer: None,
             stale_b: Vec::new(),
             b_key_in: None,
+            origin: None,
+            originated: false,
         }
     }
 
@@ -490,6 +498,8 @@ enum ClientPurpose {
     Rebind(u64, Side),
     /// The INVITE of a B leg the call gave up (see `Call::stale_b`).
     Stale(u64),
+    /// Click-to-dial's INVITE to the agent's own phone.
+    Originate(u64),
     InDialog,
     ReInvite(u64),
     Qualify,
@@ -1718,7 +1728,10 @@ impl Core {
         if code >= 200
             && !matches!(
                 purpose,
-                ClientPurpose::BInvite(_) | ClientPurpose::Offer(_) | ClientPurpose::Transfer(_)
+                ClientPurpose::BInvite(_)
+                    | ClientPurpose::Offer(_)
+                    | ClientPurpose::Transfer(_)
+                    | ClientPurpose::Originate(_)
             )
         {
             self.clients.remove(key);
@@ -1732,6 +1745,7 @@ impl Core {
             ClientPurpose::Transfer(call) => self.transfer_response(now, key, call, code, &msg),
             ClientPurpose::Rebind(call, side) => self.rebind_response(call, side, code, &msg),
             ClientPurpose::Stale(call) => self.stale_response(now, key, call, code, &msg),
+            ClientPurpose::Originate(call) => self.originate_response(now, key, call, code, &msg),
         }
     }
 
@@ -1847,6 +1861,7 @@ impl Core {
             c.parties.answer_ms = Some(now.wall_ms);
             let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
+            let originated = c.originated;
             self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
             self.watch_keys(call);
@@ -1860,6 +1875,7 @@ impl Core {
                     self.maybe_record(now, call);
                     self.respond_after(answered, a_key, 200, data);
                 }
+                None if originated => self.originated_answered(now, call, answered),
                 None => {
                     // A call the box placed: its callee joins a call.
                     self.store(answered);
@@ -1941,6 +1957,20 @@ impl Core {
             ),
             ClientPurpose::Offer(call) => self.offer_timed_out(now, key, call),
             ClientPurpose::Transfer(call) => self.transfer_failed(now, call, "no response"),
+            ClientPurpose::Originate(call) => {
+                if let Some(op) = self.finish(
+                    now,
+                    call,
+                    Ending::new(
+                        Disposition::Failed,
+                        "system",
+                        "agent's phone did not respond",
+                        Some(408),
+                    ),
+                ) {
+                    self.store(op);
+                }
+            }
             ClientPurpose::InDialog | ClientPurpose::Rebind(..) | ClientPurpose::Stale(_) => {}
         }
     }
@@ -2006,6 +2036,10 @@ impl Core {
             return;
         };
         if c.state == CallState::Ringing && side == Side::A {
+            if c.originated {
+                // The agent hung up its click-to-dial call: no BYE back.
+                c.a_live = false;
+            }
             // BYE before the answer reached the caller: treat as CANCEL.
             self.caller_gave_up(now, call, "BYE before answer");
             self.tx.respond(now.at, key, 200, data);
@@ -2044,6 +2078,7 @@ impl Core {
         self.call_gone(now, &c);
         self.queue_call_gone(now, &c, ending.by);
         self.transfer_gone(now, &c);
+        self.originate_gone(now, &c);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);
@@ -2066,6 +2101,11 @@ impl Core {
 
     /// Ends an unanswered call: record first, then `a_code` to the caller.
     fn end_call(&mut self, now: Now, call: u64, ending: Ending, a_code: u16) {
+        if self.calls.get(&call).is_some_and(|c| c.originated) {
+            // Click-to-dial: the agent's phone answered the box; it is
+            // hung up rather than answered.
+            self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+        }
         let response = self.response_to_a(call, a_code, b"", vec![]);
         let Some(op) = self.finish(now, call, ending) else {
             return;
@@ -2342,6 +2382,7 @@ impl Core {
 
     fn sweep(&mut self, now: Now) {
         self.guard.sweep(now.at);
+        self.originate_timeouts(now);
         self.expire_subscriptions(now);
         self.check_agent_phones(now);
         for (ext, c) in self.bindings.expire(now.at) {
@@ -2354,7 +2395,9 @@ impl Core {
         let ringing: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Ringing && c.no_answer_at <= now.at)
+            .filter(|c| {
+                c.state == CallState::Ringing && c.origin.is_none() && c.no_answer_at <= now.at
+            })
             .map(|c| c.id)
             .collect();
         let flow_ringing: Vec<u64> = self

@@ -723,6 +723,10 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
         }
         Request::Hangup { uuid } => agent_reply(core.hang_up_uuid(t, &uuid)),
         Request::Transfer { uuid, to } => agent_reply(core.transfer_uuid(t, &uuid, &to)),
+        Request::Originate { from, to } => match core.originate(t, &from, &to) {
+            Ok(uuid) => vec![serde_json::json!({ "uuid": uuid }).to_string()],
+            Err(e) => vec![End::error(e).line()],
+        },
     }
 }
 

@@ -1,0 +1,305 @@
+//! Click-to-dial (the agent desktop's "originate", control socket): the box
+//! calls the agent's own phone first, with the auto-answer headers so a
+//! desk phone picks up by itself, and once it answers calls the number
+//! asked for and bridges the two. The call's record reads as a call from
+//! the agent's extension to that number.
+//!
+//! Both legs are INVITEs of the box's own: the first ("A", the agent's
+//! phone) rings until it answers; then the call goes on exactly as if the
+//! phone had dialled (the B leg rings, forwards apply, the relay bridges).
+
+use std::time::Duration;
+
+use dering_media::codec::Codec;
+use dering_sip::build::header;
+use dering_sip::nameaddr::NameAddr;
+use dering_sip::sdp::{AudioSdp, Direction};
+use dering_sip::transaction::Transmit;
+use dering_sip::Message;
+use dering_store::{CallParties, Disposition, Op};
+
+use super::{
+    callee_offer, codec_format, random_token, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending,
+    MediaCmd, Now, Output, Side,
+};
+
+/// How long the agent's own phone may ring before the box gives up.
+const OWN_PHONE_RINGS: Duration = Duration::from_secs(30);
+
+/// The first leg of a click-to-dial call, ringing the agent's phone.
+#[derive(Debug)]
+pub(super) struct Originate {
+    /// The number to call once the agent's phone answers.
+    to: String,
+    key: String,
+    invite: Message,
+}
+
+impl Core {
+    /// Calls `from`'s phone, then `to`: the call's UUID.
+    pub fn originate(&mut self, now: Now, from: &str, to: &str) -> Result<String, String> {
+        let Some(user) = self.users.get(from) else {
+            return Err(format!("no extension {from}"));
+        };
+        let from_name = user.name.clone();
+        if !self.users.contains_key(to) {
+            return Err(format!("no extension {to}"));
+        }
+        let Some(contact) = self.bindings.route(from).cloned() else {
+            return Err(format!("{from} is not registered"));
+        };
+        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+            return Err("RTP port range exhausted".into());
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
+        let parties = CallParties {
+            uuid: uuid.clone(),
+            caller: from.to_string(),
+            caller_name: Some(from_name),
+            callee: to.to_string(),
+            callee_name: self.users.get(to).map(|u| u.name.clone()),
+            start_ms: now.wall_ms,
+            answer_ms: None,
+        };
+        let mut formats: Vec<_> = Codec::ALL.iter().map(|c| codec_format(*c)).collect();
+        formats.push(dering_sip::sdp::Format {
+            pt: 101,
+            name: "TELEPHONE-EVENT".into(),
+            rate: 8000,
+            fmtp: Some("0-16".into()),
+        });
+        let display = format!("Panggilan ke {to}");
+        let leg = BLegSpec {
+            call: id,
+            caller: to,
+            display: &display,
+            callee: from,
+            target: &contact,
+            formats,
+            direction: Direction::SendRecv,
+            ptime: None,
+            // The box's port facing the agent's phone.
+            b_port: a_port,
+            extra: vec![
+                header("Call-Info", format!("<sip:{}>;answer-after=0", self.realm)),
+                header(
+                    "Alert-Info",
+                    format!("<sip:{}>;info=alert-autoanswer;delay=0", self.realm),
+                ),
+            ],
+        };
+        let Some((a, key, invite)) = self.invite_b(now, leg) else {
+            self.ports.extend([a_port, b_port]);
+            return Err("cannot build the INVITE".into());
+        };
+        self.store(Op::CallStart(parties.clone()));
+        tracing::info!(call = id, %uuid, %from, %to, "click-to-dial: ringing the agent's phone");
+        self.clients
+            .insert(key.clone(), ClientPurpose::Originate(id));
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        let peer = a.peer;
+        let offer = AudioSdp {
+            addr: self.listen.ip,
+            port: 0,
+            formats: Vec::new(),
+            direction: Direction::SendRecv,
+            ptime: None,
+        };
+        let base = Call::new(
+            id,
+            parties,
+            (a, Dialog::placeholder(peer)),
+            invite.clone(),
+            offer,
+            (a_port, b_port),
+            now.at + OWN_PHONE_RINGS,
+        );
+        self.calls.insert(
+            id,
+            Call {
+                a_live: false,
+                b_live: false,
+                origin: Some(Box::new(Originate {
+                    to: to.to_string(),
+                    key,
+                    invite,
+                })),
+                ..base
+            },
+        );
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call: id,
+            a_port,
+            b_port,
+            group: id,
+        }));
+        self.drain_tx(now);
+        Ok(uuid)
+    }
+
+    /// A response from the agent's own phone.
+    pub(super) fn originate_response(
+        &mut self,
+        now: Now,
+        key: &str,
+        call: u64,
+        code: u16,
+        msg: &Message,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.clients.remove(key);
+            return;
+        };
+        if c.origin.as_ref().is_none_or(|o| o.key != key) {
+            return;
+        }
+        if code < 200 {
+            if let Some(to) = msg.get("To") {
+                c.a.remote = to.to_string();
+            }
+            return;
+        }
+        self.clients.remove(key);
+        if code >= 300 {
+            let Some(op) = self.finish(
+                now,
+                call,
+                Ending::new(
+                    super::disposition_for(code),
+                    "caller",
+                    format!("agent's phone answered {code}"),
+                    Some(code),
+                ),
+            ) else {
+                return;
+            };
+            self.store(op);
+            return;
+        }
+        let Some(origin) = c.origin.take() else {
+            return;
+        };
+        if let Some(to) = msg.get("To") {
+            c.a.remote = to.to_string();
+        }
+        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
+            c.a.target = ct.uri;
+        }
+        if let Some(ack) = c.a.request(&self.listen, rsip::Method::Ack, b"") {
+            self.out.push_back(Output::Transmit(Transmit {
+                peer: c.a.peer,
+                data: ack,
+            }));
+        }
+        c.a_live = true;
+        let Ok(answer) = AudioSdp::parse(&msg.body) else {
+            self.hang_up_own_phone(now, call, "agent's phone answered without SDP");
+            return;
+        };
+        if let Ok(addr) = answer.addr_port() {
+            self.out.push_back(Output::Media(MediaCmd::Remote {
+                call,
+                side: Side::A,
+                addr,
+            }));
+        }
+        // From here the agent's answer is the caller's offer: the callee
+        // is offered its codec first.
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.offer = answer;
+        let Some(target) = self.bindings.route(&origin.to).cloned() else {
+            self.hang_up_own_phone(now, call, "callee not reachable");
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let caller = c.parties.caller.clone();
+        let display = c.parties.caller_name.clone().unwrap_or(caller.clone());
+        let leg = BLegSpec {
+            call,
+            caller: &caller,
+            display: &display,
+            callee: &origin.to,
+            target: &target,
+            formats: callee_offer(&c.offer),
+            direction: Direction::SendRecv,
+            ptime: c.offer.ptime,
+            b_port: c.b_port,
+            extra: vec![],
+        };
+        let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+            self.hang_up_own_phone(now, call, "cannot build the INVITE");
+            return;
+        };
+        let no_answer = self.no_answer;
+        self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
+        self.clients
+            .insert(b_key.clone(), ClientPurpose::BInvite(call));
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.b = b;
+            c.b_invite_key = b_key;
+            c.b_invite = b_msg;
+            c.b_live = true;
+            c.originated = true;
+            c.no_answer_at = now.at + no_answer;
+            tracing::info!(call, to = %origin.to, "click-to-dial: agent answered, ringing the callee");
+        }
+    }
+
+    /// Ends a click-to-dial call whose own phone answered but whose callee
+    /// cannot be rung.
+    fn hang_up_own_phone(&mut self, now: Now, call: u64, cause: &str) {
+        self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+        if let Some(op) = self.finish(
+            now,
+            call,
+            Ending::new(Disposition::Failed, "system", cause, None),
+        ) {
+            self.store(op);
+        }
+    }
+
+    /// Click-to-dial calls whose own phone rang out, and those that ended
+    /// while it rang (their INVITE is cancelled).
+    pub(super) fn originate_gone(&mut self, now: Now, c: &Call) {
+        if let Some(o) = &c.origin {
+            self.clients.remove(&o.key);
+            self.send_cancel_of(now, &o.invite, c.a.peer);
+        }
+    }
+
+    pub(super) fn originate_timeouts(&mut self, now: Now) {
+        let due: Vec<u64> = self
+            .calls
+            .values()
+            .filter(|c| c.origin.is_some() && c.no_answer_at <= now.at)
+            .map(|c| c.id)
+            .collect();
+        for call in due {
+            if let Some(op) = self.finish(
+                now,
+                call,
+                Ending::new(
+                    Disposition::NoAnswer,
+                    "system",
+                    "agent's phone did not answer",
+                    Some(480),
+                ),
+            ) {
+                self.store(op);
+            }
+        }
+    }
+
+    /// The callee of a click-to-dial call answered: nothing to answer on
+    /// the A side (the box called it), so the call is simply up.
+    pub(super) fn originated_answered(&mut self, now: Now, call: u64, answered: Op) {
+        self.store(answered);
+        self.maybe_record(now, call);
+    }
+}
