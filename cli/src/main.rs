@@ -199,6 +199,16 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// A supervisor's desktop: ring SUPERVISOR's phone, which then
+    /// monitors EXTENSION's call (`--mode listen|whisper|barge`).
+    Listen {
+        supervisor: String,
+        extension: String,
+        #[arg(long, default_value = "listen")]
+        mode: String,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
     /// Act for an agent, as the agent desktop does (same checks and
     /// accounting as the phone's *71..*75).
     Agent {
@@ -469,6 +479,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Hangup { uuid, data_dir } => control(&data_dir, Request::Hangup { uuid }),
+        Cmd::Listen {
+            supervisor,
+            extension,
+            mode,
+            data_dir,
+        } => control(
+            &data_dir,
+            Request::Listen {
+                supervisor,
+                extension,
+                mode,
+            },
+        ),
         Cmd::Originate { from, to, data_dir } => {
             control(&data_dir, Request::Originate { from, to })
         }

@@ -154,3 +154,59 @@ fn wrong_pin_or_an_idle_extension_gets_a_spoken_refusal_and_a_hang_up() {
     assert!(d.log().contains("nothing to monitor"));
     assert!(d.log().contains("wrong PIN"));
 }
+
+/// The supervisor desktop's `dering listen 1003 1002`: the box rings the
+/// supervisor's phone (1003, answering by itself) and, once it answers,
+/// it hears both parties of 1002's call while neither hears it. The
+/// record says the control socket listened. An extension on no call is
+/// refused.
+#[test]
+fn listen_from_the_control_socket_rings_the_supervisor() {
+    let d = Dering::start();
+    let tones = [440u32, 1000, 1700];
+    let mut caller = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
+    let mut officer = Baresip::start(&d, "1002", true, &tone_wav(d.dir(), 1000, 60));
+    let mut sup = Baresip::start(&d, "1003", true, &tone_wav(d.dir(), 1700, 60));
+    d.wait_registered(3);
+    let idle = std::process::Command::new(hwtests::dering_bin())
+        .args(["listen", "1003", "1004", "--data-dir"])
+        .arg(d.dir())
+        .output()
+        .unwrap();
+    assert!(!idle.status.success());
+    caller.dial(&d, "1002");
+    caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let caller_up = Instant::now();
+    officer.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    d.json_lines(&["listen", "1003", "1002"]);
+    sup.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    let sup_up = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let end = Instant::now();
+    sup.command("hangup", "");
+    sup.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    caller.command("hangup", "");
+    caller.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    officer.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    let from = sup_up + Duration::from_millis(800);
+    let ls = levels(&sup.heard(), sup_up, from, end, &tones);
+    assert!(
+        ls[0] > HEARD && ls[1] > HEARD && ls[2] < SILENT,
+        "supervisor {ls:?}"
+    );
+    let lc = levels(&caller.heard(), caller_up, from, end, &tones);
+    assert!(lc[1] > HEARD && lc[2] < SILENT, "caller {lc:?}");
+    let calls = d.ended_calls(2);
+    let watched = calls.iter().find(|c| c["callee"] == "1002").unwrap();
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let events: Vec<String> = store
+        .call_events(watched["uuid"].as_str().unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.1 == "monitor")
+        .filter_map(|e| e.2)
+        .collect();
+    assert_eq!(events, ["listen by control"]);
+    let sup_call = calls.iter().find(|c| c["caller"] == "1003").unwrap();
+    assert_eq!(sup_call["callee"], "*901002", "{sup_call}");
+}

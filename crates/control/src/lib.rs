@@ -93,6 +93,14 @@ pub enum Request {
         from: String,
         to: String,
     },
+    /// A supervisor's desktop: rings `supervisor`'s phone, which then
+    /// monitors `extension`'s call in `mode` (`listen`, `whisper`,
+    /// `barge`); replies `{"uuid": ...}` (REC-3).
+    Listen {
+        supervisor: String,
+        extension: String,
+        mode: String,
+    },
 }
 
 /// An agent as `dering agents` shows it.

@@ -727,6 +727,14 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
             Ok(uuid) => vec![serde_json::json!({ "uuid": uuid }).to_string()],
             Err(e) => vec![End::error(e).line()],
         },
+        Request::Listen {
+            supervisor,
+            extension,
+            mode,
+        } => match core.listen(t, &supervisor, &extension, &mode) {
+            Ok(uuid) => vec![serde_json::json!({ "uuid": uuid }).to_string()],
+            Err(e) => vec![End::error(e).line()],
+        },
     }
 }
 

@@ -33,18 +33,65 @@ pub(super) struct Originate {
     to: String,
     key: String,
     invite: Message,
+    /// A supervisor's "listen" instead: once the phone answers, it
+    /// monitors this extension's call in this mode.
+    monitor: Option<(super::rooms::Mode, String)>,
 }
 
 impl Core {
     /// Calls `from`'s phone, then `to`: the call's UUID.
     pub fn originate(&mut self, now: Now, from: &str, to: &str) -> Result<String, String> {
+        if !self.users.contains_key(to) {
+            return Err(format!("no extension {to}"));
+        }
+        let r = self.ring_own_phone(now, from, to, None);
+        self.drain_tx(now);
+        r
+    }
+
+    /// The supervisor desktop's "listen" (REC-3): rings `supervisor`'s
+    /// phone, which then monitors `extension`'s call in `mode` (`listen`,
+    /// `whisper` or `barge`), as `*90`..`*92` would without the PIN.
+    pub fn listen(
+        &mut self,
+        now: Now,
+        supervisor: &str,
+        extension: &str,
+        mode: &str,
+    ) -> Result<String, String> {
+        let mode = super::rooms::Mode::parse(mode)
+            .ok_or_else(|| format!("{mode:?} is not listen, whisper or barge"))?;
+        let code = self.rooms.code_of(mode);
+        let r = self.ring_own_phone(
+            now,
+            supervisor,
+            &format!("{code}{extension}"),
+            Some((mode, extension.to_string())),
+        );
+        self.drain_tx(now);
+        r
+    }
+
+    fn ring_own_phone(
+        &mut self,
+        now: Now,
+        from: &str,
+        to: &str,
+        monitor: Option<(super::rooms::Mode, String)>,
+    ) -> Result<String, String> {
         let Some(user) = self.users.get(from) else {
             return Err(format!("no extension {from}"));
         };
         let from_name = user.name.clone();
-        if !self.users.contains_key(to) {
-            return Err(format!("no extension {to}"));
-        }
+        // A supervisor's call mixes on the relay thread of the call it
+        // watches.
+        let group = match &monitor {
+            Some((_, ext)) => Some(
+                self.monitored_group(ext)
+                    .ok_or_else(|| format!("{ext} is not on a call"))?,
+            ),
+            None => None,
+        };
         let Some(contact) = self.bindings.route(from).cloned() else {
             return Err(format!("{from} is not registered"));
         };
@@ -125,7 +172,9 @@ impl Core {
                     to: to.to_string(),
                     key,
                     invite,
+                    monitor,
                 })),
+                group: group.unwrap_or(id),
                 ..base
             },
         );
@@ -133,9 +182,8 @@ impl Core {
             call: id,
             a_port,
             b_port,
-            group: id,
+            group: group.unwrap_or(id),
         }));
-        self.drain_tx(now);
         Ok(uuid)
     }
 
@@ -204,6 +252,10 @@ impl Core {
                 side: Side::A,
                 addr,
             }));
+        }
+        if let Some((mode, extension)) = origin.monitor {
+            self.monitor_from_control(now, call, &answer, mode, extension);
+            return;
         }
         // From here the agent's answer is the caller's offer: the callee
         // is offered its codec first.

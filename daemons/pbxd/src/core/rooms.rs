@@ -62,6 +62,15 @@ pub(super) enum Mode {
 }
 
 impl Mode {
+    pub(super) fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "listen" => Some(Mode::Listen),
+            "whisper" => Some(Mode::Whisper),
+            "barge" => Some(Mode::Barge),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Mode::Listen => "listen",
@@ -196,6 +205,15 @@ impl Rooms {
             three_way_code: cfg.calls.three_way_code.clone(),
             transfer_code: cfg.calls.transfer_code.clone(),
         }
+    }
+
+    /// The feature code of `mode` (`*90`, ...), as records show it.
+    pub(super) fn code_of(&self, mode: Mode) -> String {
+        self.codes
+            .iter()
+            .find(|(_, m)| *m == mode)
+            .map(|(c, _)| c.clone())
+            .unwrap_or_default()
     }
 
     /// Whether `number` is a room or a monitoring code with an extension.
@@ -341,6 +359,64 @@ impl Core {
                 self.say_goodbye(call, &[prompt]);
             }
         }
+    }
+
+    /// The relay group of the call `extension` is on, to monitor it.
+    pub(super) fn monitored_group(&self, extension: &str) -> Option<u64> {
+        self.leg_of_extension(extension)
+            .and_then(|(c, _)| self.calls.get(&c))
+            .map(|c| c.group)
+    }
+
+    /// A supervisor's phone, rung by the control socket's "listen", has
+    /// answered with `answer`: its leg ends at the box like a `*90` call's,
+    /// and it monitors `extension`'s call (the control socket is trusted:
+    /// no PIN; the record names the supervisor "control").
+    pub(super) fn monitor_from_control(
+        &mut self,
+        now: Now,
+        call: u64,
+        answer: &dering_sip::sdp::AudioSdp,
+        mode: Mode,
+        extension: String,
+    ) {
+        let found = super::known_formats(answer).into_iter().next();
+        let Some((codec, format)) = found else {
+            self.hang_up_here(now, call, "supervisor's phone has no codec we talk");
+            return;
+        };
+        let event_pt = answer.telephone_event().map(|f| f.pt);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.a_codec = Some(codec);
+        c.a_formats = std::iter::once(format)
+            .chain(answer.telephone_event().cloned())
+            .collect();
+        c.state = CallState::Flow;
+        c.parties.answer_ms = Some(now.wall_ms);
+        c.feature = Some(Box::new(FeatureLeg {
+            feature: Feature::Monitor { mode, extension },
+            stage: Stage::Pin,
+            digits: String::new(),
+            tries: 0,
+            timer: None,
+            codec,
+            supervisor: None,
+            target: None,
+        }));
+        let uuid = c.parties.uuid.clone();
+        self.out.push_back(Output::Media(MediaCmd::Local {
+            call,
+            codec,
+            event_pt,
+        }));
+        self.store(Op::CallAnswered {
+            uuid,
+            at_ms: now.wall_ms,
+            codec: codec.name().to_string(),
+        });
+        self.pin_accepted(now, call, Some("control".into()));
     }
 
     /// The answered leg of a call `extension` takes part in: the caller's
