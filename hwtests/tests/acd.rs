@@ -367,3 +367,72 @@ fn a_call_not_answered_moves_on_to_the_next_agent() {
         "{a}"
     );
 }
+
+/// ACD-4: a waiting caller presses 1, is told it will be called back and
+/// is hung up, its place kept; when the agent is ready the box rings the
+/// agent's phone, then the caller's, and bridges them. The journal has
+/// the callback and the answer; nothing was abandoned.
+#[test]
+fn a_caller_asks_to_be_called_back_and_is() {
+    let d = acd_box();
+    let desk = agent_phone(&d, "1001", 1, &format!("{}{}", uas_answer(), wait_bye()));
+    dial_code(&d, "1001", "*712001*1234");
+    d.json_lines(&["agent", "not-ready", "2001", "1"]);
+    let press_1 = format!(
+        "  <pause milliseconds=\"2000\"/>\n  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_1.pcap\"/></action></nop>\n{}",
+        wait_bye()
+    );
+    ok(
+        caller(&d, "02155550001", "170", &uac_answered_then(&press_1)),
+        "caller asking to be called back",
+        &d,
+    );
+    assert_eq!(queue(&d)["waiting"], 1, "the place is kept");
+    let back = hwtests::callee(
+        &d,
+        "02155550001",
+        &format!("{}{}", uas_answer(), wait_bye()),
+    );
+    d.json_lines(&["agent", "ready", "2001"]);
+    let mut uuid = String::new();
+    wait_until(&d, "the callback answered", Duration::from_secs(15), || {
+        let live = d.query("calls");
+        match live.iter().find(|c| c["state"] == "answered") {
+            Some(c) => {
+                uuid = c["uuid"].as_str().unwrap().to_string();
+                true
+            }
+            None => false,
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    d.json_lines(&["hangup", &uuid]);
+    ok(desk, "agent's phone", &d);
+    ok(back, "caller's phone", &d);
+    let kinds: Vec<(String, Option<String>)> = journal(&d)
+        .into_iter()
+        .filter(|r| r.0 != "agent_state")
+        .map(|r| (r.0, r.1))
+        .collect();
+    let want = |k: &str, a: Option<&str>| (k.to_string(), a.map(str::to_string));
+    assert_eq!(
+        kinds,
+        [
+            want("entered", None),
+            want("callback_requested", None),
+            want("offered", Some("2001")),
+            want("answered", Some("2001")),
+            want("completed", Some("2001")),
+        ]
+    );
+    let t = &queue(&d)["today"];
+    assert_eq!(
+        (
+            t["callbacks"].as_u64(),
+            t["answered"].as_u64(),
+            t["abandoned"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{t}"
+    );
+}

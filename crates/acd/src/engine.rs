@@ -460,6 +460,13 @@ impl Acd {
         self.waiting.get(&call).map(|w| w.queue.as_str())
     }
 
+    /// Whether `call` waits for a callback (its caller has hung up).
+    pub fn callback_pending(&self, call: u64) -> bool {
+        self.waiting
+            .get(&call)
+            .is_some_and(|w| w.callback.is_some())
+    }
+
     /// The agent serving `call` (answered, not yet completed).
     pub fn serving(&self, call: u64) -> Option<&str> {
         self.serving.get(&call).map(String::as_str)

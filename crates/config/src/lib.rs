@@ -108,6 +108,10 @@ pub struct Queue {
     /// Service level: answered within this (CMS).
     #[serde(default = "default_sl_seconds")]
     pub service_level_seconds: u32,
+    /// Waiting callers may press 1 to be called back, keeping their place
+    /// (ACD-4); the box calls the agent, then the caller's number.
+    #[serde(default)]
+    pub callback: bool,
 }
 
 fn default_strategy() -> Spanned<String> {

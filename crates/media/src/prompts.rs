@@ -217,6 +217,8 @@ mod tests {
             "wrapup_done",
             "not_agent",
             "blocked",
+            "callback_offer",
+            "callback_confirmed",
         ] {
             for lang in [Lang::Id, Lang::En] {
                 let a = p

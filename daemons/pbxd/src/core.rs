@@ -319,6 +319,8 @@ struct Call {
     /// Click-to-dial: the A leg is the box's own INVITE (no response to
     /// send it; hung up with a BYE).
     originated: bool,
+    /// A queue callback: the agent whose phone rings first.
+    callback_agent: Option<String>,
 }
 
 impl Call {
@@ -372,6 +374,7 @@ impl Call {
             b_key_in: None,
             origin: None,
             originated: false,
+            callback_agent: None,
         }
     }
 
@@ -1958,6 +1961,7 @@ impl Core {
             ClientPurpose::Offer(call) => self.offer_timed_out(now, key, call),
             ClientPurpose::Transfer(call) => self.transfer_failed(now, call, "no response"),
             ClientPurpose::Originate(call) => {
+                self.callback_leg(now, call, false);
                 if let Some(op) = self.finish(
                     now,
                     call,

@@ -391,6 +391,10 @@ impl Core {
         let t = self.flows.local_time(now);
         let (call, actions) = match event {
             MediaEvent::Digit { call, key } => {
+                if self.queue_digit(now, call, key) {
+                    self.drain_tx(now);
+                    return;
+                }
                 let Some(f) = self.flow_leg(call) else {
                     return;
                 };

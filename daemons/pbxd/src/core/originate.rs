@@ -44,7 +44,9 @@ impl Core {
         if !self.users.contains_key(to) {
             return Err(format!("no extension {to}"));
         }
-        let r = self.ring_own_phone(now, from, to, None);
+        let r = self
+            .ring_own_phone(now, from, to, None)
+            .map(|(_, uuid)| uuid);
         self.drain_tx(now);
         r
     }
@@ -62,23 +64,27 @@ impl Core {
         let mode = super::rooms::Mode::parse(mode)
             .ok_or_else(|| format!("{mode:?} is not listen, whisper or barge"))?;
         let code = self.rooms.code_of(mode);
-        let r = self.ring_own_phone(
-            now,
-            supervisor,
-            &format!("{code}{extension}"),
-            Some((mode, extension.to_string())),
-        );
+        let r = self
+            .ring_own_phone(
+                now,
+                supervisor,
+                &format!("{code}{extension}"),
+                Some((mode, extension.to_string())),
+            )
+            .map(|(_, uuid)| uuid);
         self.drain_tx(now);
         r
     }
 
-    fn ring_own_phone(
+    /// Rings `from`'s phone for a call to `to` (or a monitoring): the
+    /// call's id and UUID.
+    pub(super) fn ring_own_phone(
         &mut self,
         now: Now,
         from: &str,
         to: &str,
         monitor: Option<(super::rooms::Mode, String)>,
-    ) -> Result<String, String> {
+    ) -> Result<(u64, String), String> {
         let Some(user) = self.users.get(from) else {
             return Err(format!("no extension {from}"));
         };
@@ -184,7 +190,7 @@ impl Core {
             b_port,
             group: group.unwrap_or(id),
         }));
-        Ok(uuid)
+        Ok((id, uuid))
     }
 
     /// A response from the agent's own phone.
@@ -211,6 +217,7 @@ impl Core {
         }
         self.clients.remove(key);
         if code >= 300 {
+            self.callback_leg(now, call, false);
             let Some(op) = self.finish(
                 now,
                 call,
@@ -242,6 +249,7 @@ impl Core {
             }));
         }
         c.a_live = true;
+        self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {
             self.hang_up_own_phone(now, call, "agent's phone answered without SDP");
             return;
@@ -333,6 +341,7 @@ impl Core {
             .map(|c| c.id)
             .collect();
         for call in due {
+            self.callback_leg(now, call, false);
             if let Some(op) = self.finish(
                 now,
                 call,

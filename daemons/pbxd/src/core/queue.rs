@@ -56,6 +56,8 @@ pub(super) struct Queues {
     auto_answer: HashSet<String>,
     /// Service-level threshold of each queue, in ms.
     thresholds: HashMap<String, u64>,
+    /// Queues whose callers may ask to be called back.
+    callback: HashSet<String>,
     announce_every: Duration,
     /// Today's counters per queue and the day (Unix ms of WIB midnight)
     /// they count.
@@ -81,6 +83,10 @@ pub(super) struct QueueLeg {
     lang: Lang,
     /// The agent who took the call.
     pub(super) agent: Option<String>,
+    /// The engine's id of this queue call: the box call's own, except for
+    /// a callback, whose box call is new while the engine's call is the
+    /// one the caller left.
+    pub(super) acd_call: u64,
 }
 
 /// One agent's phone ringing with a queue call.
@@ -197,6 +203,12 @@ impl Queues {
                         u64::from(q.service_level_seconds) * 1000,
                     )
                 })
+                .collect(),
+            callback: cfg
+                .queues
+                .iter()
+                .filter(|q| q.callback)
+                .map(|q| q.name.get_ref().clone())
                 .collect(),
             announce_every: ANNOUNCE_EVERY,
             today: HashMap::new(),
@@ -354,12 +366,11 @@ impl Core {
         match action {
             Action::Offer { call, agent } => self.offer(now, call, &agent),
             Action::CancelOffer { call, agent } => self.cancel_offer(now, call, &agent),
-            // Callbacks are asked for by `request_callback`, which the box
-            // does not offer yet; there is nothing to ring.
-            Action::Callback { call, agent, .. } => {
-                tracing::warn!(call, %agent, "callback not supported: dropped");
-                self.queues.acd.dropped(call, now.at);
-            }
+            Action::Callback {
+                call,
+                agent,
+                number,
+            } => self.call_back(now, call, &agent, &number),
             Action::Exit { call, to, reason } => {
                 tracing::info!(call, ?to, ?reason, "caller leaves the queue");
                 self.leave_queue(now, call, to);
@@ -407,6 +418,7 @@ impl Core {
             next_announce: None,
             lang,
             agent: None,
+            acd_call: call,
         }));
         let uuid = c.parties.uuid.clone();
         self.store(Op::CallEvent {
@@ -444,6 +456,9 @@ impl Core {
         names.push("expected_wait".into());
         names.extend(speech::number(lang, minutes));
         names.push("minutes".into());
+        if self.queues.callback.contains(&queue) {
+            names.push("callback_offer".into());
+        }
         let audio = self.resolve_prompts(lang, &names);
         self.out.push_back(Output::Media(MediaCmd::Play {
             call,
@@ -631,6 +646,21 @@ impl Core {
     /// Stops ringing `agent` with `call`.
     fn cancel_offer(&mut self, now: Now, call: u64, agent: &str) {
         let Some(q) = self.queue_leg(call) else {
+            // A callback ringing the agent's own phone: that call goes.
+            let ringing = self
+                .calls
+                .values()
+                .find(|c| {
+                    c.callback_agent.as_deref() == Some(agent)
+                        && c.queue.as_ref().is_some_and(|q| q.acd_call == call)
+                })
+                .map(|c| c.id);
+            if let Some(cb) = ringing {
+                if let Some(c) = self.calls.get_mut(&cb) {
+                    c.callback_agent = None;
+                }
+                self.hang_up_call(now, cb, "callback not answered in time");
+            }
             return;
         };
         let Some(i) = q.offers.iter().position(|o| o.agent == agent) else {
@@ -840,14 +870,17 @@ impl Core {
                 self.clients.remove(&o.key);
                 self.send_cancel_of(now, &o.invite, o.dialog.peer);
             }
-            if self.queues.acd.queue_of(c.id).is_some() {
+            let id = q.acd_call;
+            if self.queues.acd.callback_pending(id) {
+                // The caller hung up to be called back: its place is kept.
+            } else if self.queues.acd.queue_of(id).is_some() {
                 if by == "system" {
-                    self.queues.acd.dropped(c.id, now.at);
+                    self.queues.acd.dropped(id, now.at);
                 } else {
-                    self.queues.acd.abandon(c.id, now.at);
+                    self.queues.acd.abandon(id, now.at);
                 }
-            } else if self.queues.acd.serving(c.id).is_some() {
-                self.queues.acd.completed(c.id, now.at);
+            } else if self.queues.acd.serving(id).is_some() {
+                self.queues.acd.completed(id, now.at);
             }
         }
         for ext in [
@@ -881,13 +914,22 @@ impl Core {
         self.queues.acd.agent_busy(&agent, busy, now.at);
     }
 
+    /// The engine's id of box call `call` (see [`QueueLeg::acd_call`]).
+    fn acd_id(&self, call: u64) -> u64 {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.queue.as_ref())
+            .map_or(call, |q| q.acd_call)
+    }
+
     /// The agent's queue call was transferred to `to`: the agent's part
     /// is over, and the call is an ordinary one from here.
     pub(super) fn queue_transferred(&mut self, now: Now, call: u64, to: &str) {
-        if self.queues.acd.serving(call).is_none() {
+        let id = self.acd_id(call);
+        if self.queues.acd.serving(id).is_none() {
             return;
         }
-        self.queues.acd.transferred(call, to, now.at);
+        self.queues.acd.transferred(id, to, now.at);
         if let Some(c) = self.calls.get_mut(&call) {
             c.queue = None;
         }
@@ -897,10 +939,106 @@ impl Core {
     /// The queue call was put on hold or resumed by a party (hold time is
     /// booked apart from talk time).
     pub(super) fn queue_hold(&mut self, now: Now, call: u64, held: bool) {
-        if self.queues.acd.serving(call).is_some() {
-            self.queues.acd.hold(call, held, now.at);
+        let id = self.acd_id(call);
+        if self.queues.acd.serving(id).is_some() {
+            self.queues.acd.hold(id, held, now.at);
             self.drive_acd(now);
         }
+    }
+
+    // ---- callbacks -----------------------------------------------------
+
+    /// A key from a caller waiting in a queue: 1 asks to be called back
+    /// (where the queue offers it). `true` when the key was taken.
+    pub(super) fn queue_digit(&mut self, now: Now, call: u64, key: char) -> bool {
+        let Some(c) = self.calls.get(&call).filter(|c| c.state == CallState::Flow) else {
+            return false;
+        };
+        let Some(q) = c.queue.as_deref() else {
+            return false;
+        };
+        if key != '1'
+            || !self.queues.callback.contains(&q.queue)
+            || self.queues.acd.queue_of(call).is_none()
+        {
+            return q.agent.is_none() && self.queues.acd.queue_of(call).is_some();
+        }
+        let number = c.parties.caller.clone();
+        if let Err(e) = self.queues.acd.request_callback(call, &number, now.at) {
+            tracing::warn!(call, error = %e, "callback refused");
+            return true;
+        }
+        tracing::info!(call, caller = %dering_daemon::redact::number(&number), "callback asked: place kept");
+        self.drive_acd(now);
+        self.out.push_back(Output::Media(MediaCmd::Music {
+            call,
+            music: Vec::new(),
+        }));
+        self.announce_and_hang_up(call, "callback_confirmed");
+        true
+    }
+
+    /// The engine asks to call back the caller of queue call `id` at
+    /// `number` with `agent`: the agent's phone first (auto-answer), then
+    /// the caller. Only the box's own extensions can be called (no trunks
+    /// yet); another number is dropped, loudly.
+    fn call_back(&mut self, now: Now, id: u64, agent: &str, number: &str) {
+        let Some(ext) = self.queues.acd.extension_of(agent).map(str::to_string) else {
+            self.queues.acd.missed(id, agent, now.at);
+            return;
+        };
+        if !self.users.contains_key(number) {
+            tracing::error!(
+                call = id,
+                "callback to an outside number: no trunk to call it on"
+            );
+            self.queues.acd.dropped(id, now.at);
+            return;
+        }
+        let queue = self.queues.acd.queue_of(id).unwrap_or_default().to_string();
+        match self.ring_own_phone(now, &ext, number, None) {
+            Ok((call, _)) => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.queue = Some(Box::new(QueueLeg {
+                        queue,
+                        priority: 0,
+                        offers: Vec::new(),
+                        cancelled: Vec::new(),
+                        next_announce: None,
+                        lang: Lang::Id,
+                        agent: None,
+                        acd_call: id,
+                    }));
+                    c.callback_agent = Some(agent.to_string());
+                }
+                tracing::info!(call = id, %agent, "calling back: ringing the agent");
+            }
+            Err(e) => {
+                tracing::warn!(call = id, %agent, error = %e, "callback: agent's phone not rung");
+                self.queues.acd.missed(id, agent, now.at);
+            }
+        }
+    }
+
+    /// The agent's phone answered a callback (`answered`) or did not.
+    pub(super) fn callback_leg(&mut self, now: Now, call: u64, answered: bool) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(agent) = c.callback_agent.take() else {
+            return;
+        };
+        let Some(q) = c.queue.as_deref_mut() else {
+            return;
+        };
+        let id = q.acd_call;
+        if answered {
+            q.agent = Some(agent.clone());
+            self.queues.acd.answered(id, &agent, now.at);
+        } else {
+            self.queues.acd.missed(id, &agent, now.at);
+        }
+        self.drive_acd(now);
     }
 
     // ---- agents --------------------------------------------------------
