@@ -436,3 +436,29 @@ fn a_caller_asks_to_be_called_back_and_is() {
         "{t}"
     );
 }
+
+/// ACD-2: an agent on a call that is not a queue's (a colleague rang its
+/// phone) is busy for the queues while it lasts, and ready after.
+#[test]
+fn an_agent_on_a_direct_call_is_busy_for_the_queues() {
+    let d = acd_box();
+    let desk = agent_phone(&d, "1001", 1, &format!("{}{}", uas_answer(), wait_bye()));
+    dial_code(&d, "1001", "*712001*1234");
+    let call = caller(
+        &d,
+        "1002",
+        "1001",
+        &uac_answered_then(&hwtests::fragments::uac_media_and_bye()),
+    );
+    wait_until(
+        &d,
+        "busy on the direct call",
+        Duration::from_secs(10),
+        || agent_state(&d, "2001")["state"] == "busy",
+    );
+    ok(call, "colleague", &d);
+    ok(desk, "agent's phone", &d);
+    wait_until(&d, "ready after it", Duration::from_secs(5), || {
+        agent_state(&d, "2001")["state"] == "ready"
+    });
+}

@@ -2124,31 +2124,8 @@ impl Core {
         let Some(c) = self.calls.get(&call).filter(|c| c.b_live) else {
             return;
         };
-        // §9.1: CANCEL copies the INVITE's Request-URI, Via, From, To,
-        // Call-ID and CSeq number.
-        let inv = &c.b_invite;
-        let Some(data) = build::request(RequestSpec {
-            method: rsip::Method::Cancel,
-            uri: inv.request_uri().unwrap_or_default(),
-            via: inv.get("Via").unwrap_or_default().to_string(),
-            from: inv.get("From").unwrap_or_default().to_string(),
-            to: inv.get("To").unwrap_or_default().to_string(),
-            call_id: inv.call_id().unwrap_or_default(),
-            cseq: inv.cseq().map(|c| c.0).unwrap_or(1),
-            contact: None,
-            extra: vec![],
-            content_type: None,
-            body: b"",
-        })
-        .ok() else {
-            return;
-        };
-        let peer = c.b.peer;
-        if let Ok(m) = Message::parse_datagram(&data) {
-            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
-                self.clients.insert(k, ClientPurpose::InDialog);
-            }
-        }
+        let (inv, peer) = (c.b_invite.clone(), c.b.peer);
+        self.send_cancel_of(now, &inv, peer);
     }
 
     /// Sends a body-less in-dialog request (BYE) to one side.

@@ -616,6 +616,27 @@ impl Core {
         }
     }
 
+    /// The callee of a call answered at the box answered with `msg`: its
+    /// media address and codec are taken, the caller's leg is bridged to
+    /// it, keys are watched and the policy may record the call.
+    pub(super) fn bridge_answered(&mut self, now: Now, call: u64, msg: &Message) {
+        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+            if let Ok(addr) = sdp.addr_port() {
+                self.out.push_back(Output::Media(MediaCmd::Remote {
+                    call,
+                    side: Side::B,
+                    addr,
+                }));
+            }
+            if self.settle_codecs(call, &sdp.formats).is_none() {
+                tracing::warn!(call, "callee answered without a codec we talk");
+            }
+        }
+        self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
+        self.watch_keys(call);
+        self.maybe_record(now, call);
+    }
+
     /// The member being rung failed (a final error, no answer, timeout).
     pub(super) fn flow_member_failed(&mut self, now: Now, call: u64) {
         let Some(c) = self.calls.get_mut(&call) else {
@@ -678,21 +699,7 @@ impl Core {
         }
         let uuid = c.parties.uuid.clone();
         let member = c.b.remote.clone();
-        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
-            if let Ok(addr) = sdp.addr_port() {
-                self.out.push_back(Output::Media(MediaCmd::Remote {
-                    call,
-                    side: Side::B,
-                    addr,
-                }));
-            }
-            if self.settle_codecs(call, &sdp.formats).is_none() {
-                tracing::warn!(call, "member answered without a codec we talk");
-            }
-        }
-        self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
-        self.watch_keys(call);
-        self.maybe_record(now, call);
+        self.bridge_answered(now, call, msg);
         tracing::info!(call, %uuid, "flow connected the caller");
         self.store(Op::CallEvent {
             uuid,

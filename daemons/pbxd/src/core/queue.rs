@@ -30,7 +30,7 @@ use dering_control::{AgentView, QueueView};
 use dering_media::speech::{self, Lang};
 use dering_sip::build::{self, header, RequestSpec};
 use dering_sip::nameaddr::NameAddr;
-use dering_sip::sdp::{AudioSdp, Direction};
+use dering_sip::sdp::Direction;
 use dering_sip::transaction::Transmit;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
@@ -799,22 +799,8 @@ impl Core {
             call,
             music: Vec::new(),
         }));
-        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
-            if let Ok(addr) = sdp.addr_port() {
-                self.out.push_back(Output::Media(MediaCmd::Remote {
-                    call,
-                    side: Side::B,
-                    addr,
-                }));
-            }
-            if self.settle_codecs(call, &sdp.formats).is_none() {
-                tracing::warn!(call, "agent answered without a codec we talk");
-            }
-        }
-        self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
         self.queues.acd.answered(call, &o.agent, now.at);
-        self.watch_keys(call);
-        self.maybe_record(now, call);
+        self.bridge_answered(now, call, msg);
         tracing::info!(call, %uuid, agent = %o.agent, "queue call answered");
         self.store(Op::CallEvent {
             uuid,
