@@ -346,6 +346,19 @@ impl Dering {
         }
     }
 
+    /// The details of call `uuid`'s events of `kind` (`forwarded`,
+    /// `transferred`, `monitor`, ...), in order.
+    pub fn call_events(&self, uuid: &str, kind: &str) -> Vec<String> {
+        let store = dering_store::Store::open(&self.dir().join("dering.db")).unwrap();
+        store
+            .call_events(uuid)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.1 == kind)
+            .filter_map(|e| e.2)
+            .collect()
+    }
+
     /// The relay's RTP counters of call `uuid`, from the "media" event
     /// pbxd records when the call's media closes (`rtp_from_caller`, ...).
     pub fn media_counts(&self, uuid: &str) -> std::collections::HashMap<String, u64> {

@@ -30,14 +30,7 @@ fn call_reaches_1003(d: &Dering) {
 }
 
 fn forward_events(d: &Dering, uuid: &str) -> Vec<String> {
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    store
-        .call_events(uuid)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.1 == "forwarded")
-        .filter_map(|e| e.2)
-        .collect()
+    d.call_events(uuid, "forwarded")
 }
 
 #[test]

@@ -13,14 +13,7 @@ use hwtests::fragments::{
 use hwtests::{callee, caller, ok, Dering};
 
 fn picked_up(d: &Dering, uuid: &str) -> Vec<String> {
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    store
-        .call_events(uuid)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.1 == "picked_up")
-        .filter_map(|e| e.2)
-        .collect()
+    d.call_events(uuid, "picked_up")
 }
 
 /// 1001 calls 1002 (ringing, never answering); `picker` dials `code`.

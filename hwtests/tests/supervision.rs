@@ -107,14 +107,7 @@ fn supervisor_listens_whispers_and_barges_in_and_the_record_says_who() {
     // The watched call's record names the supervisor for each mode.
     let calls = d.ended_calls(2);
     let watched = calls.iter().find(|c| c["callee"] == "1002").unwrap();
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    let events: Vec<String> = store
-        .call_events(watched["uuid"].as_str().unwrap())
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.1 == "monitor")
-        .filter_map(|e| e.2)
-        .collect();
+    let events = d.call_events(watched["uuid"].as_str().unwrap(), "monitor");
     assert_eq!(
         events,
         [
@@ -198,14 +191,7 @@ fn listen_from_the_control_socket_rings_the_supervisor() {
     assert!(lc[1] > HEARD && lc[2] < SILENT, "caller {lc:?}");
     let calls = d.ended_calls(2);
     let watched = calls.iter().find(|c| c["callee"] == "1002").unwrap();
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    let events: Vec<String> = store
-        .call_events(watched["uuid"].as_str().unwrap())
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.1 == "monitor")
-        .filter_map(|e| e.2)
-        .collect();
+    let events = d.call_events(watched["uuid"].as_str().unwrap(), "monitor");
     assert_eq!(events, ["listen by control"]);
     let sup_call = calls.iter().find(|c| c["caller"] == "1003").unwrap();
     assert_eq!(sup_call["callee"], "*901002", "{sup_call}");

@@ -100,14 +100,7 @@ fn blind_transfer_by_refer_then_by_keys() {
     assert_eq!(calls.len(), 1, "one call, handed on twice: {calls:?}");
     let uuid = calls[0]["uuid"].as_str().unwrap();
     assert_eq!(calls[0]["disposition"], "answered");
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    let transfers: Vec<String> = store
-        .call_events(uuid)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.1 == "transferred")
-        .filter_map(|e| e.2)
-        .collect();
+    let transfers = d.call_events(uuid, "transferred");
     assert_eq!(
         transfers,
         ["by 1002 to 1003", "by 1003 to 1004", "by 1004 to 1002"]

@@ -393,6 +393,21 @@ impl Call {
         }
     }
 
+    /// What a callee of a call the box answered (a flow's member, a
+    /// queue's agent) is offered: the codec the caller already talks
+    /// first (the bridge then copies packets as they are), the others
+    /// transcoded, then the caller's telephone-event.
+    fn answered_caller_offer(&self) -> Vec<Format> {
+        let mut formats: Vec<_> = self.a_formats.iter().take(1).cloned().collect();
+        for k in Codec::ALL {
+            if self.a_codec != Some(k) {
+                formats.push(codec_format(k));
+            }
+        }
+        formats.extend(self.a_formats.iter().skip(1).cloned());
+        formats
+    }
+
     /// The codec for records: `G722`, or `G722/PCMA` when the caller's
     /// leg and the callee's differ (transcoded).
     fn codec_label(&self) -> Option<String> {

@@ -560,15 +560,7 @@ impl Core {
             let Some(c) = self.calls.get(&call) else {
                 return;
             };
-            // The codec the caller already talks first (the bridge then
-            // copies packets as they are), the others transcoded.
-            let mut formats: Vec<_> = c.a_formats.iter().take(1).cloned().collect();
-            for k in dering_media::codec::Codec::ALL {
-                if c.a_codec != Some(k) {
-                    formats.push(super::codec_format(k));
-                }
-            }
-            formats.extend(c.a_formats.iter().skip(1).cloned());
+            let formats = c.answered_caller_offer();
             let caller = c.parties.caller.clone();
             let display = c
                 .parties

@@ -587,13 +587,7 @@ impl Core {
         let Some(q) = c.queue.as_deref() else {
             return;
         };
-        let mut formats: Vec<_> = c.a_formats.iter().take(1).cloned().collect();
-        for k in dering_media::codec::Codec::ALL {
-            if c.a_codec != Some(k) {
-                formats.push(super::codec_format(k));
-            }
-        }
-        formats.extend(c.a_formats.iter().skip(1).cloned());
+        let formats = c.answered_caller_offer();
         let caller = c.parties.caller.clone();
         // The queue's name before the caller's on the agent's display.
         let display = format!(
