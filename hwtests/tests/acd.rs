@@ -305,6 +305,15 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     );
     d.launch(port);
     check(&queue(&d));
+    // The three calls the agent took are recorded under the agent and the
+    // queue (REC-2).
+    let recs: Vec<serde_json::Value> = d
+        .json_lines(&["recordings", "--json"])
+        .into_iter()
+        .filter(|r| r["service"] == "pengaduan")
+        .collect();
+    assert_eq!(recs.len(), 3, "{recs:?}");
+    assert!(recs.iter().all(|r| r["agent"] == "2001"), "{recs:?}");
     // Every agent state change is in the journal, with its reason.
     assert!(j.iter().any(|r| r.0 == "agent_state"
         && r.1.as_deref() == Some("2001")

@@ -148,9 +148,10 @@ fn wrong_pin_or_an_idle_extension_gets_a_spoken_refusal_and_a_hang_up() {
     assert!(d.log().contains("wrong PIN"));
 }
 
-/// The supervisor desktop's `dering listen 1003 1002`: the box rings the
-/// supervisor's phone (1003, answering by itself) and, once it answers,
-/// it hears both parties of 1002's call while neither hears it. The
+/// The supervisor desktop's `dering listen 1003 2001` (agent 2001, logged
+/// in at 1002): the box rings the supervisor's phone (1003, answering by
+/// itself) and, once it answers, it hears both parties of 1002's call
+/// while neither hears it. The
 /// record says the control socket listened. An extension on no call is
 /// refused.
 #[test]
@@ -171,7 +172,17 @@ fn listen_from_the_control_socket_rings_the_supervisor() {
     caller.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let caller_up = Instant::now();
     officer.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
-    d.json_lines(&["listen", "1003", "1002"]);
+    // By the agent's ID: agent 2001 is logged in at 1002.
+    d.json_lines(&[
+        "agent",
+        "login",
+        "2001",
+        "--pin",
+        "1234",
+        "--extension",
+        "1002",
+    ]);
+    d.json_lines(&["listen", "1003", "2001"]);
     sup.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let sup_up = Instant::now();
     std::thread::sleep(Duration::from_secs(4));
@@ -194,5 +205,5 @@ fn listen_from_the_control_socket_rings_the_supervisor() {
     let events = d.call_events(watched["uuid"].as_str().unwrap(), "monitor");
     assert_eq!(events, ["listen by control"]);
     let sup_call = calls.iter().find(|c| c["caller"] == "1003").unwrap();
-    assert_eq!(sup_call["callee"], "*901002", "{sup_call}");
+    assert_eq!(sup_call["callee"], "*902001", "{sup_call}");
 }

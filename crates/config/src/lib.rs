@@ -340,6 +340,9 @@ pub struct RecordingRule {
     /// Calls answered by this flow.
     #[serde(default)]
     pub flow: Option<String>,
+    /// Calls an agent took from this ACD queue.
+    #[serde(default)]
+    pub queue: Option<String>,
     pub percent: Spanned<u8>,
     #[serde(default)]
     pub windows: Vec<dering_flow::WeeklyHours>,
@@ -777,14 +780,15 @@ impl Config {
         }
         for r in &cfg.recording.rules {
             let at = r.percent.span().start;
-            let selectors = [&r.extension, &r.number, &r.flow]
+            let selectors = [&r.extension, &r.number, &r.flow, &r.queue]
                 .iter()
                 .filter(|s| s.is_some())
                 .count();
             if selectors != 1 {
                 return Err(invalid(
                     at,
-                    "key `recording.rule`: needs exactly one of extension, number, flow".into(),
+                    "key `recording.rule`: needs exactly one of extension, number, flow, queue"
+                        .into(),
                 ));
             }
             if *r.percent.get_ref() > 100 {

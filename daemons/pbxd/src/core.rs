@@ -1611,6 +1611,9 @@ impl Core {
             dialed: &c.parties.callee,
             connected: c.connected.as_deref(),
             flow: c.flow.as_ref().map(|f| f.flow_name()),
+            queue: queue
+                .filter(|q| q.agent.is_some())
+                .map(|q| q.queue.as_str()),
         };
         let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
         let (percent, rule) = self.record_policy.percent(facts, t);

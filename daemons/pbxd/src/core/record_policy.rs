@@ -1,6 +1,6 @@
 //! Which calls are recorded (REC-2): the `[recording]` default share and
-//! the rules that override it for an extension, a dialed number or a
-//! flow, each within weekly windows in local time (WIB). The first rule
+//! the rules that override it for an extension, a dialed number, a flow
+//! or an ACD queue, each within weekly windows in local time (WIB). The first rule
 //! that matches a call at that moment decides; a rule outside its windows
 //! does not match, so "record the 137 line in office hours" is one rule
 //! over a default of 0.
@@ -14,6 +14,7 @@ enum Selector {
     Extension(String),
     Number(String),
     Flow(String),
+    Queue(String),
 }
 
 #[derive(Debug)]
@@ -39,6 +40,8 @@ pub(super) struct CallFacts<'a> {
     /// The extension a flow connected the caller to.
     pub connected: Option<&'a str>,
     pub flow: Option<&'a str>,
+    /// The ACD queue an agent took the call from.
+    pub queue: Option<&'a str>,
 }
 
 impl RecordPolicy {
@@ -49,10 +52,11 @@ impl RecordPolicy {
                 .rules
                 .iter()
                 .filter_map(|r| {
-                    let selector = match (&r.extension, &r.number, &r.flow) {
-                        (Some(e), _, _) => Selector::Extension(e.clone()),
-                        (_, Some(n), _) => Selector::Number(n.clone()),
-                        (_, _, Some(f)) => Selector::Flow(f.clone()),
+                    let selector = match (&r.extension, &r.number, &r.flow, &r.queue) {
+                        (Some(e), ..) => Selector::Extension(e.clone()),
+                        (_, Some(n), ..) => Selector::Number(n.clone()),
+                        (_, _, Some(f), _) => Selector::Flow(f.clone()),
+                        (.., Some(q)) => Selector::Queue(q.clone()),
                         _ => return None,
                     };
                     Some(Rule {
@@ -79,6 +83,7 @@ impl RecordPolicy {
                 }
                 Selector::Number(n) => call.dialed == n,
                 Selector::Flow(f) => call.flow == Some(f.as_str()),
+                Selector::Queue(q) => call.queue == Some(q.as_str()),
             };
             if matches && r.windows.is_open(t) {
                 return (r.percent, Some(i));
@@ -123,6 +128,7 @@ mod tests {
             dialed,
             connected: None,
             flow,
+            queue: None,
         }
     }
 
@@ -149,6 +155,21 @@ mod tests {
         let mut c = call("1001", "137", Some("layanan-pengaduan"));
         c.connected = Some("1002");
         assert_eq!(p.percent(c, monday(9)), (0, Some(0)));
+    }
+
+    /// REC-2: a queue's calls, recorded whatever the flow before it.
+    #[test]
+    fn a_queue_rule_records_the_calls_agents_took_from_it() {
+        let p = policy(
+            "[[recording.rule]]\nqueue = \"pengaduan\"\npercent = 100\n",
+            0,
+        );
+        let mut c = call("1001", "137", Some("layanan-pengaduan"));
+        assert_eq!(p.percent(c, monday(9)), (0, None));
+        c.queue = Some("pengaduan");
+        assert_eq!(p.percent(c, monday(9)), (100, Some(0)));
+        c.queue = Some("pajak");
+        assert_eq!(p.percent(c, monday(9)), (0, None));
     }
 
     #[test]

@@ -421,7 +421,14 @@ impl Core {
 
     /// The answered leg of a call `extension` takes part in: the caller's
     /// leg of a call it made, the callee's of one it took.
+    ///
+    /// An agent's number that is no extension stands for the phone the
+    /// agent is logged in at, so supervisors monitor agents by their ID.
     fn leg_of_extension(&self, extension: &str) -> Option<(u64, Side)> {
+        let extension = match self.queues.acd.extension_of(extension) {
+            Some(phone) if !self.users.contains_key(extension) => phone,
+            _ => extension,
+        };
         self.calls.values().find_map(|c| {
             if c.state != CallState::Answered || !c.b_live || c.feature.is_some() {
                 return None;
