@@ -213,36 +213,9 @@ enum Cmd {
     /// accounting as the phone's *71..*75).
     Agent {
         #[command(subcommand)]
-        action: AgentCmd,
+        action: dering_control::AgentAction,
         #[arg(long, default_value = "dering-data", global = true)]
         data_dir: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AgentCmd {
-    /// Log AGENT in at phone EXTENSION.
-    Login {
-        agent: String,
-        #[arg(long)]
-        pin: String,
-        #[arg(long)]
-        extension: String,
-    },
-    Logout {
-        agent: String,
-    },
-    Ready {
-        agent: String,
-    },
-    /// Not ready with a reason code of `[acd] reasons`.
-    NotReady {
-        agent: String,
-        code: String,
-    },
-    /// End after-call work now.
-    EndWrapup {
-        agent: String,
     },
 }
 
@@ -496,24 +469,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             control(&data_dir, Request::Originate { from, to })
         }
         Cmd::Transfer { uuid, to, data_dir } => control(&data_dir, Request::Transfer { uuid, to }),
-        Cmd::Agent { action, data_dir } => {
-            let req = match action {
-                AgentCmd::Login {
-                    agent,
-                    pin,
-                    extension,
-                } => Request::AgentLogin {
-                    agent,
-                    pin,
-                    extension,
-                },
-                AgentCmd::Logout { agent } => Request::AgentLogout { agent },
-                AgentCmd::Ready { agent } => Request::AgentReady { agent },
-                AgentCmd::NotReady { agent, code } => Request::AgentNotReady { agent, code },
-                AgentCmd::EndWrapup { agent } => Request::AgentEndWrapup { agent },
-            };
-            control(&data_dir, req)
-        }
+        Cmd::Agent { action, data_dir } => control(&data_dir, Request::Agent { action }),
         Cmd::PublishFlow { file, data_dir } => {
             let document = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

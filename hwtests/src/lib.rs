@@ -346,6 +346,28 @@ impl Dering {
         }
     }
 
+    /// Logs `agent` in at phone `extension` with the demo PIN, through
+    /// the control socket (`dering agent login`).
+    pub fn agent_login(&self, agent: &str, extension: &str) {
+        self.json_lines(&[
+            "agent",
+            "login",
+            agent,
+            "--pin",
+            "1234",
+            "--extension",
+            extension,
+        ]);
+    }
+
+    /// Agent `id` as `dering agents --json` shows it.
+    pub fn agent(&self, id: &str) -> serde_json::Value {
+        self.json_lines(&["agents", "--json"])
+            .into_iter()
+            .find(|a| a["agent"] == id)
+            .unwrap_or_else(|| panic!("no agent {id}"))
+    }
+
     /// The details of call `uuid`'s events of `kind` (`forwarded`,
     /// `transferred`, `monitor`, ...), in order.
     pub fn call_events(&self, uuid: &str, kind: &str) -> Vec<String> {

@@ -201,34 +201,59 @@ impl StreamPhone {
     /// REGISTER, answer the 401, expect 200.
     pub fn register(&mut self) {
         let ext = self.ext.clone();
-        let tp = self.transport.to_ascii_lowercase();
-        let contact = format!("<sip:{ext}@{};transport={tp}>", self.local);
+        let contact = self.contact();
         let uri = "sip:dering.local";
-        let mut auth = String::new();
-        for cseq in 1..=2 {
-            let msg = format!(
-                "REGISTER {uri} SIP/2.0\r\nVia: {}\r\nFrom: <sip:{ext}@dering.local>;tag=r{ext}\r\nTo: <sip:{ext}@dering.local>\r\nCall-ID: reg-{ext}-{}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: 300\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-                self.via(&format!("reg{cseq}")),
-                self.local.port()
-            );
-            self.send(&msg);
-            let resp = self.recv("REGISTER answer", Duration::from_secs(5));
-            match resp.status() {
-                Some(401) => {
-                    let chal = resp.get("WWW-Authenticate").unwrap().to_string();
-                    auth = format!(
-                        "Authorization: {}\r\n",
-                        digest_authorization(&chal, &ext, &format!("demo-{ext}"), "REGISTER", uri)
-                    );
-                }
-                Some(200) => return,
-                other => panic!("REGISTER over {}: {other:?}", self.transport),
-            }
-        }
-        panic!(
-            "REGISTER over {} not accepted after the challenge",
+        let port = self.local.port();
+        let (resp, _) = self.authenticated("REGISTER", uri, |cseq, via, auth| {
+            format!(
+                "REGISTER {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:{ext}@dering.local>;tag=r{ext}\r\nTo: <sip:{ext}@dering.local>\r\nCall-ID: reg-{ext}-{port}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: 300\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            )
+        });
+        assert_eq!(
+            resp.status(),
+            Some(200),
+            "REGISTER over {}: {resp:?}",
             self.transport
         );
+    }
+
+    /// Sends the request `text(cseq, via, auth)` makes, and once more with
+    /// digest credentials if the box challenges it (401 or 407; a
+    /// challenged INVITE is ACKed in its transaction): the final response
+    /// and the CSeq it answers.
+    fn authenticated(
+        &mut self,
+        method: &str,
+        uri: &str,
+        text: impl Fn(u32, &str, &str) -> String,
+    ) -> (Message, u32) {
+        let ext = self.ext.clone();
+        let mut auth = String::new();
+        for cseq in 1..=2 {
+            let branch = self.branch();
+            let via = self.via(&branch);
+            self.send(&text(cseq, &via, &auth));
+            let resp = self.final_response(method);
+            let (hdr, name) = match resp.status() {
+                Some(401) => ("WWW-Authenticate", "Authorization"),
+                Some(407) => ("Proxy-Authenticate", "Proxy-Authorization"),
+                _ => return (resp, cseq),
+            };
+            if method == "INVITE" {
+                self.send(&format!(
+                    "ACK {uri} SIP/2.0\r\nVia: {via}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                    resp.get("From").unwrap(),
+                    resp.get("To").unwrap(),
+                    resp.call_id().unwrap()
+                ));
+            }
+            let chal = resp.get(hdr).unwrap().to_string();
+            auth = format!(
+                "{name}: {}\r\n",
+                digest_authorization(&chal, &ext, &format!("demo-{ext}"), method, uri)
+            );
+        }
+        panic!("{method} to {uri} not accepted after the challenge");
     }
 
     fn respond(&mut self, req: &Message, status: &str, extra: &str, body: &str) {
@@ -382,68 +407,42 @@ impl StreamPhone {
         let sdp = format!("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n");
         let call_id = format!("out-{ext}-{to}-{}", self.local.port());
         let local = format!("<sip:{ext}@dering.local>;tag=caller{ext}");
-        let mut auth = String::new();
-        for cseq in 1..=2 {
-            let branch = self.branch();
-            let text = format!(
-                "INVITE {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: {}\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-                self.via(&branch),
-                self.contact(),
+        let contact = self.contact();
+        let (resp, cseq) = self.authenticated("INVITE", &uri, |cseq, via, auth| {
+            format!(
+                "INVITE {uri} SIP/2.0\r\nVia: {via}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: {contact}\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
                 sdp.len()
-            );
-            self.send(&text);
-            let resp = self.final_response("INVITE");
-            let code = resp.status().unwrap_or(0);
-            let to_hdr = resp.get("To").unwrap().to_string();
-            if code == 401 || code == 407 {
-                // The non-2xx is ACKed in its transaction.
-                self.send(&format!(
-                    "ACK {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: {to_hdr}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-                    self.via(&branch)
-                ));
-                let (hdr, name) = if code == 401 {
-                    ("WWW-Authenticate", "Authorization")
-                } else {
-                    ("Proxy-Authenticate", "Proxy-Authorization")
-                };
-                let chal = resp.get(hdr).unwrap().to_string();
-                auth = format!(
-                    "{name}: {}\r\n",
-                    digest_authorization(&chal, &ext, &format!("demo-{ext}"), "INVITE", &uri)
-                );
-                continue;
-            }
-            assert_eq!(code, 200, "call to {to}: {resp:?}");
-            let target = resp
-                .get("Contact")
-                .unwrap_or_default()
-                .trim()
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let mut d = PhoneDialog {
-                call_id: call_id.clone(),
-                local: local.clone(),
-                remote: to_hdr,
-                target,
-                cseq,
-            };
-            let branch = self.branch();
-            self.send(&format!(
-                "ACK {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-                d.target,
-                self.via(&branch),
-                d.local,
-                d.remote,
-                d.call_id,
-                d.cseq
-            ));
-            d.cseq += 1;
-            return d;
-        }
-        panic!("call to {to} not accepted after the challenge");
+            )
+        });
+        assert_eq!(resp.status(), Some(200), "call to {to}: {resp:?}");
+        let target = resp
+            .get("Contact")
+            .unwrap_or_default()
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut d = PhoneDialog {
+            call_id,
+            local,
+            remote: resp.get("To").unwrap().to_string(),
+            target,
+            cseq,
+        };
+        let branch = self.branch();
+        self.send(&format!(
+            "ACK {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            d.target,
+            self.via(&branch),
+            d.local,
+            d.remote,
+            d.call_id,
+            d.cseq
+        ));
+        d.cseq += 1;
+        d
     }
 
     /// SUBSCRIBEs to `resource`'s `event` package (answering the digest
@@ -459,43 +458,22 @@ impl StreamPhone {
         } else {
             "application/pidf+xml"
         };
-        let mut auth = String::new();
-        for cseq in 1..=2 {
-            let branch = self.branch();
-            let text = format!(
-                "SUBSCRIBE {uri} SIP/2.0\r\nVia: {}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: {}\r\nEvent: {event}\r\nAccept: {accept}\r\nExpires: 600\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n",
-                self.via(&branch),
-                self.contact(),
-            );
-            self.send(&text);
-            let resp = self.final_response("SUBSCRIBE");
-            match resp.status() {
-                Some(401) => {
-                    let chal = resp.get("WWW-Authenticate").unwrap().to_string();
-                    auth = format!(
-                        "Authorization: {}\r\n",
-                        digest_authorization(
-                            &chal,
-                            &ext,
-                            &format!("demo-{ext}"),
-                            "SUBSCRIBE",
-                            &uri
-                        )
-                    );
-                }
-                Some(200) => {
-                    return Ok(PhoneDialog {
-                        call_id,
-                        local,
-                        remote: resp.get("To").unwrap().to_string(),
-                        target: uri,
-                        cseq,
-                    })
-                }
-                other => return Err(other.unwrap_or(0)),
-            }
+        let contact = self.contact();
+        let (resp, cseq) = self.authenticated("SUBSCRIBE", &uri, |cseq, via, auth| {
+            format!(
+                "SUBSCRIBE {uri} SIP/2.0\r\nVia: {via}\r\nFrom: {local}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: {contact}\r\nEvent: {event}\r\nAccept: {accept}\r\nExpires: 600\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"
+            )
+        });
+        match resp.status() {
+            Some(200) => Ok(PhoneDialog {
+                call_id,
+                local,
+                remote: resp.get("To").unwrap().to_string(),
+                target: uri,
+                cseq,
+            }),
+            other => Err(other.unwrap_or(0)),
         }
-        panic!("SUBSCRIBE to {resource} not accepted after the challenge");
     }
 
     /// The next NOTIFY of subscription `call_id` (earlier ones kept in

@@ -107,13 +107,6 @@ fn stay_then_bye(ms: u32) -> String {
     ))
 }
 
-fn agent_state(d: &Dering, agent: &str) -> serde_json::Value {
-    d.json_lines(&["agents", "--json"])
-        .into_iter()
-        .find(|a| a["agent"] == agent)
-        .unwrap()
-}
-
 fn queue(d: &Dering) -> serde_json::Value {
     d.json_lines(&["queues", "--json"])
         .into_iter()
@@ -183,7 +176,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     std::thread::sleep(Duration::from_millis(500));
     let desk = auto_answer_phone(&d, "1001", 3, &format!("{}{}", uas_answer(), wait_bye()));
     dial_code(&d, "1001", "*712001*1234");
-    let a = agent_state(&d, "2001");
+    let a = d.agent("2001");
     assert_eq!(
         (a["state"].as_str(), a["extension"].as_str()),
         (Some("ready"), Some("1001")),
@@ -229,9 +222,9 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
         &d,
         "not ready after wrap-up",
         Duration::from_secs(5),
-        || agent_state(&d, "2001")["state"] == "not_ready",
+        || d.agent("2001")["state"] == "not_ready",
     );
-    let a = agent_state(&d, "2001");
+    let a = d.agent("2001");
     assert_eq!(
         (a["state"].as_str(), a["reason"].as_str()),
         (Some("not_ready"), Some("makan siang")),
@@ -250,7 +243,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
 
     // Log out by dial string.
     dial_code(&d, "1001", "*72");
-    assert_eq!(agent_state(&d, "2001")["state"], "logged_out");
+    assert_eq!(d.agent("2001")["state"], "logged_out");
 
     // What the test counted, from the journal's own numbers.
     let j = journal(&d);
@@ -353,23 +346,23 @@ fn a_call_not_answered_moves_on_to_the_next_agent() {
         ]
     );
     // One miss is not yet "missed" twice: 2001 is ready again.
-    assert_eq!(agent_state(&d, "2001")["state"], "ready");
+    assert_eq!(d.agent("2001")["state"], "ready");
     // 2002 goes to lunch; pbxd restarts: both agents are back at their
     // phones as they were (ACD-10).
     d.json_lines(&["agent", "not-ready", "2002", "2"]);
     wait_until(&d, "2002 not ready", Duration::from_secs(5), || {
-        agent_state(&d, "2002")["state"] == "not_ready"
+        d.agent("2002")["state"] == "not_ready"
     });
     let port = d.sip_port;
     d.stop();
     d.launch(port);
-    let a = agent_state(&d, "2001");
+    let a = d.agent("2001");
     assert_eq!(
         (a["state"].as_str(), a["extension"].as_str()),
         (Some("ready"), Some("1001")),
         "{a}"
     );
-    let a = agent_state(&d, "2002");
+    let a = d.agent("2002");
     assert_eq!(
         (a["reason"].as_str(), a["extension"].as_str()),
         (Some("makan siang"), Some("1002")),
@@ -463,11 +456,11 @@ fn an_agent_on_a_direct_call_is_busy_for_the_queues() {
         &d,
         "busy on the direct call",
         Duration::from_secs(10),
-        || agent_state(&d, "2001")["state"] == "busy",
+        || d.agent("2001")["state"] == "busy",
     );
     ok(call, "colleague", &d);
     ok(desk, "agent's phone", &d);
     wait_until(&d, "ready after it", Duration::from_secs(5), || {
-        agent_state(&d, "2001")["state"] == "ready"
+        d.agent("2001")["state"] == "ready"
     });
 }

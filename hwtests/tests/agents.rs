@@ -9,13 +9,6 @@ use std::time::Duration;
 use hwtests::baresip::{tone_wav, Baresip};
 use hwtests::Dering;
 
-fn agent(d: &Dering, id: &str) -> serde_json::Value {
-    d.json_lines(&["agents", "--json"])
-        .into_iter()
-        .find(|a| a["agent"] == id)
-        .unwrap()
-}
-
 /// Dials `code`, types each group of `answers` after a pause (the prompt
 /// asking for it has begun), and waits for the box to hang up.
 fn dial_and_answer(p: &mut Baresip, d: &Dering, code: &str, answers: &[&str]) {
@@ -35,29 +28,29 @@ fn agent_codes_asked_by_voice() {
     d.wait_registered(1);
     // A wrong PIN is refused.
     dial_and_answer(&mut p, &d, "*71", &["2001#", "9999#"]);
-    assert_eq!(agent(&d, "2001")["state"], "logged_out");
+    assert_eq!(d.agent("2001")["state"], "logged_out");
     dial_and_answer(&mut p, &d, "*71", &["2001#", "1234#"]);
-    let a = agent(&d, "2001");
+    let a = d.agent("2001");
     assert_eq!(
         (a["state"].as_str(), a["extension"].as_str()),
         (Some("ready"), Some("1003")),
         "{a}"
     );
     dial_and_answer(&mut p, &d, "*73", &["3#"]);
-    let a = agent(&d, "2001");
+    let a = d.agent("2001");
     assert_eq!(
         (a["state"].as_str(), a["reason"].as_str()),
         (Some("not_ready"), Some("sholat")),
         "{a}"
     );
     dial_and_answer(&mut p, &d, "*74", &[]);
-    assert_eq!(agent(&d, "2001")["state"], "ready");
+    assert_eq!(d.agent("2001")["state"], "ready");
     dial_and_answer(&mut p, &d, "*72", &[]);
-    assert_eq!(agent(&d, "2001")["state"], "logged_out");
+    assert_eq!(d.agent("2001")["state"], "logged_out");
     // Codes of an agent not logged in at this phone are refused (and say
     // so), changing nothing.
     dial_and_answer(&mut p, &d, "*74", &[]);
-    assert_eq!(agent(&d, "2001")["state"], "logged_out");
+    assert_eq!(d.agent("2001")["state"], "logged_out");
     assert!(d.log().contains("agent login refused"), "{}", d.log());
 }
 
@@ -71,20 +64,12 @@ fn an_unreachable_phone_makes_its_agent_not_ready_until_it_is_back() {
     });
     let port = hwtests::free_udp_port();
     hwtests::register(&d, "1003", port, 300);
-    d.json_lines(&[
-        "agent",
-        "login",
-        "2001",
-        "--pin",
-        "1234",
-        "--extension",
-        "1003",
-    ]);
-    assert_eq!(agent(&d, "2001")["state"], "ready");
+    d.agent_login("2001", "1003");
+    assert_eq!(d.agent("2001")["state"], "ready");
     let wait_for = |state: &str, reason: Option<&str>| {
         let t = std::time::Instant::now();
         loop {
-            let a = agent(&d, "2001");
+            let a = d.agent("2001");
             if a["state"] == state && a["reason"].as_str() == reason {
                 return;
             }
@@ -94,7 +79,7 @@ fn an_unreachable_phone_makes_its_agent_not_ready_until_it_is_back() {
     };
     hwtests::register(&d, "1003", port, 0);
     wait_for("not_ready", Some("unreachable"));
-    assert_eq!(agent(&d, "2001")["extension"], "1003");
+    assert_eq!(d.agent("2001")["extension"], "1003");
     hwtests::register(&d, "1003", port, 300);
     wait_for("ready", None);
 }

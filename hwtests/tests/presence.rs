@@ -58,15 +58,7 @@ fn lamps_follow_a_colleagues_calls_and_an_agents_state() {
         "{doc}"
     );
     register(&d, "1003", free_udp_port(), 300);
-    d.json_lines(&[
-        "agent",
-        "login",
-        "2001",
-        "--pin",
-        "1234",
-        "--extension",
-        "1003",
-    ]);
+    d.agent_login("2001", "1003");
     let doc = watcher.next_notify(&presence.call_id, Duration::from_secs(5));
     assert!(
         doc.contains("<basic>open</basic>") && doc.contains("<note>ready</note>"),

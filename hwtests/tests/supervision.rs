@@ -173,15 +173,7 @@ fn listen_from_the_control_socket_rings_the_supervisor() {
     let caller_up = Instant::now();
     officer.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     // By the agent's ID: agent 2001 is logged in at 1002.
-    d.json_lines(&[
-        "agent",
-        "login",
-        "2001",
-        "--pin",
-        "1234",
-        "--extension",
-        "1002",
-    ]);
+    d.agent_login("2001", "1002");
     d.json_lines(&["listen", "1003", "2001"]);
     sup.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let sup_up = Instant::now();

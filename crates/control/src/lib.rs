@@ -20,79 +20,46 @@ pub enum Request {
     /// Addresses blocked after repeated authentication failures.
     Blocked,
     /// Lifts the block on an address.
-    Unblock {
-        ip: String,
-    },
+    Unblock { ip: String },
     /// One [`PbxStatus`] line.
     Status,
     /// Stop taking new calls: they get 503 with this Retry-After. Calls in
     /// progress go on (PWR-3).
-    CloseIntake {
-        retry_after_seconds: u32,
-    },
+    CloseIntake { retry_after_seconds: u32 },
     /// Take new calls again.
     OpenIntake,
     /// Hang up every call, close recordings, checkpoint the database, and
     /// exit. The reply ([`Stopped`]) comes once all of that is done.
-    Shutdown {
-        cause: String,
-    },
+    Shutdown { cause: String },
     /// Publish an event to every subscriber (powerd's power events).
-    Publish {
-        event: Event,
-    },
+    Publish { event: Event },
     /// Stream every event from now on, one [`Event`] a line.
     Subscribe,
     /// The published call flows and their numbers, one object a line.
     Flows,
     /// Validates a flow document and publishes it as the flow's next
     /// version; calls in progress keep theirs (IVR-3).
-    PublishFlow {
-        document: String,
-    },
+    PublishFlow { document: String },
     /// Every agent and its state, one [`AgentView`] a line.
     Agents,
     /// Every queue, its callers and today's statistics, one [`QueueView`]
     /// a line.
     Queues,
-    /// Logs an agent in at a phone (the agent desktop's login), with the
-    /// same checks and accounting as `*71` (ACD-1).
-    AgentLogin {
-        agent: String,
-        pin: String,
-        extension: String,
-    },
-    AgentLogout {
-        agent: String,
-    },
-    AgentReady {
-        agent: String,
-    },
-    /// Not ready with a reason code of `[acd] reasons` (ACD-7).
-    AgentNotReady {
-        agent: String,
-        code: String,
-    },
-    /// Ends the agent's after-call work now.
-    AgentEndWrapup {
-        agent: String,
+    /// Acts for an agent (the agent desktop), with the same checks and
+    /// accounting as the phone's `*71`..`*75` (ACD-1, ACD-7):
+    /// `{"cmd":"agent","action":"login","agent":"2001",...}`.
+    Agent {
+        #[serde(flatten)]
+        action: AgentAction,
     },
     /// Hangs up a live call (its UUID, as `dering calls` shows it).
-    Hangup {
-        uuid: String,
-    },
+    Hangup { uuid: String },
     /// Hands the caller of a live call to extension `to`; the callee (the
     /// agent) leaves (blind transfer).
-    Transfer {
-        uuid: String,
-        to: String,
-    },
+    Transfer { uuid: String, to: String },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies `{"uuid": ...}`.
-    Originate {
-        from: String,
-        to: String,
-    },
+    Originate { from: String, to: String },
     /// A supervisor's desktop: rings `supervisor`'s phone, which then
     /// monitors `extension`'s call in `mode` (`listen`, `whisper`,
     /// `barge`); replies `{"uuid": ...}` (REC-3).
@@ -101,6 +68,30 @@ pub enum Request {
         extension: String,
         mode: String,
     },
+}
+
+/// What the agent desktop does for an agent; also the `dering agent`
+/// subcommands (with the `clap` feature), so the two never drift apart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Subcommand))]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AgentAction {
+    /// Log AGENT in at phone EXTENSION.
+    Login {
+        agent: String,
+        #[cfg_attr(feature = "clap", arg(long))]
+        pin: String,
+        #[cfg_attr(feature = "clap", arg(long))]
+        extension: String,
+    },
+    /// Log AGENT out.
+    Logout { agent: String },
+    /// AGENT is ready for calls.
+    Ready { agent: String },
+    /// Not ready with a reason code of `[acd] reasons`.
+    NotReady { agent: String, code: String },
+    /// End after-call work now.
+    EndWrapup { agent: String },
 }
 
 /// An agent as `dering agents` shows it.
@@ -227,6 +218,18 @@ mod tests {
             Request::Publish { event: e }
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+        let r = Request::Agent {
+            action: AgentAction::NotReady {
+                agent: "2001".into(),
+                code: "2".into(),
+            },
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"cmd":"agent","action":"not_ready","agent":"2001","code":"2"}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert_eq!(End::error("x").line(), r#"{"end":true,"error":"x"}"#);
     }
 }

@@ -34,7 +34,6 @@ mod originate;
 mod pickup;
 mod presence;
 mod queue;
-pub use queue::AgentRequest;
 mod record_policy;
 mod rooms;
 mod transfer;
@@ -610,11 +609,28 @@ impl Listen {
 }
 
 impl Dialog {
-    /// A request in this dialog with its current CSeq (RFC 3261 §12.2.1.1).
+    /// A request in this dialog with its current CSeq (RFC 3261 §12.2.1.1),
+    /// with an SDP body if any.
     fn request(&self, listen: &Listen, method: rsip::Method, body: &[u8]) -> Option<Vec<u8>> {
+        let content_type = (!body.is_empty()).then_some("application/sdp");
+        self.request_with(listen, method, vec![], content_type, body)
+    }
+
+    /// [`Dialog::request`] with further headers and a body of any type.
+    /// Requests that refresh the remote target (INVITE, NOTIFY) carry our
+    /// Contact (RFC 3261 §12.2.1.1, RFC 6665 §4.2.2).
+    fn request_with(
+        &self,
+        listen: &Listen,
+        method: rsip::Method,
+        extra: Vec<rsip::Header>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<Vec<u8>> {
         let t = self.peer.transport;
+        let refreshes = matches!(method, rsip::Method::Invite | rsip::Method::Notify);
         build::request(RequestSpec {
-            contact: (method == rsip::Method::Invite).then(|| listen.contact(t)),
+            contact: refreshes.then(|| listen.contact(t)),
             method,
             uri: &self.target,
             via: listen.via(t),
@@ -622,11 +638,39 @@ impl Dialog {
             to: self.remote.clone(),
             call_id: &self.call_id,
             cseq: self.cseq,
-            extra: vec![],
-            content_type: (!body.is_empty()).then_some("application/sdp"),
+            extra,
+            content_type,
             body,
         })
         .ok()
+    }
+
+    /// Answers a 2xx to our INVITE in this dialog: learns the remote tag
+    /// and target from it and queues the ACK on `out` (RFC 3261
+    /// §13.2.2.4). The ACK's bytes, to send again for a retransmitted 2xx.
+    fn ack_2xx(
+        &mut self,
+        listen: &Listen,
+        msg: &Message,
+        out: &mut VecDeque<Output>,
+    ) -> Option<Vec<u8>> {
+        self.learn(msg);
+        let ack = self.request(listen, rsip::Method::Ack, b"")?;
+        out.push_back(Output::Transmit(Transmit {
+            peer: self.peer,
+            data: ack.clone(),
+        }));
+        Some(ack)
+    }
+
+    /// Learns the remote tag and target from a response to our INVITE.
+    fn learn(&mut self, msg: &Message) {
+        if let Some(to) = msg.get("To") {
+            self.remote = to.to_string();
+        }
+        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
+            self.target = ct.uri;
+        }
     }
 }
 
@@ -871,27 +915,25 @@ impl Core {
             }
             CallState::Flow => {
                 self.send_cancel(now, call);
-                self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-                if let Some(op) = self.finish(
-                    now,
-                    call,
-                    Ending::new(Disposition::Answered, "system", cause, None),
-                ) {
-                    self.store(op);
-                }
+                self.hang_up_here(now, call, cause);
             }
             CallState::Answered | CallState::Ending => {
-                self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
-                if let Some(op) = self.finish(
-                    now,
-                    call,
-                    Ending::new(Disposition::Answered, "system", cause, None),
-                ) {
-                    self.store(op);
-                }
+                self.hang_up_here(now, call, cause);
             }
         }
+    }
+
+    /// The box hangs up the caller's leg (of a call it answered, or after
+    /// the callee's) and records the call as answered, ended by the
+    /// system for `cause`.
+    fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
+        self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
+        self.close(
+            now,
+            call,
+            Ending::new(Disposition::Answered, "system", cause, None),
+        );
     }
 
     fn call_by_uuid(&self, uuid: &str) -> Option<u64> {
@@ -1827,23 +1869,7 @@ impl Core {
                 }));
                 return;
             }
-            if let Some(to) = msg.get("To") {
-                c.b.remote = to.to_string();
-            }
-            if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-                c.b.target = ct.uri;
-            }
-            let ack = c.b.request(&self.listen, rsip::Method::Ack, b"");
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            if let Some(a) = &ack {
-                self.out.push_back(Output::Transmit(Transmit {
-                    peer: c.b.peer,
-                    data: a.clone(),
-                }));
-            }
-            c.b_ack = ack;
+            c.b_ack = c.b.ack_2xx(&self.listen, &msg, &mut self.out);
             if c.state != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
@@ -1980,7 +2006,7 @@ impl Core {
             ClientPurpose::Transfer(call) => self.transfer_failed(now, call, "no response"),
             ClientPurpose::Originate(call) => {
                 self.callback_leg(now, call, false);
-                if let Some(op) = self.finish(
+                self.close(
                     now,
                     call,
                     Ending::new(
@@ -1989,9 +2015,7 @@ impl Core {
                         "agent's phone did not respond",
                         Some(408),
                     ),
-                ) {
-                    self.store(op);
-                }
+                );
             }
             ClientPurpose::InDialog | ClientPurpose::Rebind(..) | ClientPurpose::Stale(_) => {}
         }
@@ -2094,6 +2118,14 @@ impl Core {
         }
     }
 
+    /// Ends `call` and writes its record now (no answer waits on the
+    /// write).
+    fn close(&mut self, now: Now, call: u64, ending: Ending) {
+        if let Some(op) = self.finish(now, call, ending) {
+            self.store(op);
+        }
+    }
+
     /// Removes the call and returns its closing record.
     fn finish(&mut self, now: Now, call: u64, ending: Ending) -> Option<Op> {
         let c = self.calls.remove(&call)?;
@@ -2171,10 +2203,37 @@ impl Core {
         d.cseq += 1;
         let data = d.request(&listen, method, &sdp.unwrap_or_default())?;
         let peer = d.peer;
+        self.send_request_data(now, peer, data)
+    }
+
+    /// Sends a request of ours whose responses need nothing more than the
+    /// transaction's (a BYE, a NOTIFY): its client transaction's key.
+    fn send_request_data(&mut self, now: Now, peer: Peer, data: Vec<u8>) -> Option<String> {
         let m = Message::parse_datagram(&data).ok()?;
         let k = self.tx.send_request(now.at, peer, m, data)?;
         self.clients.insert(k.clone(), ClientPurpose::InDialog);
         Some(k)
+    }
+
+    /// A NOTIFY in dialog `d` (whose CSeq the caller has moved on).
+    fn send_notify(
+        &mut self,
+        now: Now,
+        d: &Dialog,
+        (event, state): (&str, &str),
+        content_type: &str,
+        body: &[u8],
+    ) {
+        let extra = vec![header("Event", event), header("Subscription-State", state)];
+        if let Some(data) = d.request_with(
+            &self.listen,
+            rsip::Method::Notify,
+            extra,
+            Some(content_type),
+            body,
+        ) {
+            self.send_request_data(now, d.peer, data);
+        }
     }
 
     fn hangup_both(&mut self, now: Now, call: u64, failed_side: Side, cause: &str) {
@@ -2184,13 +2243,11 @@ impl Core {
             Side::A => "caller",
             Side::B => "callee",
         };
-        if let Some(op) = self.finish(
+        self.close(
             now,
             call,
             Ending::new(Disposition::Answered, by, cause, None),
-        ) {
-            self.store(op);
-        }
+        );
     }
 
     // ---- re-INVITE (hold / resume) -------------------------------------

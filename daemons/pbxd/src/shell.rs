@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::core::{AgentRequest, Core, Listen, MediaCmd, Now, Output};
+use crate::core::{Core, Listen, MediaCmd, Now, Output};
 use crate::relay::Relay;
 
 /// How the daemon is started.
@@ -697,30 +697,7 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
         },
         Request::Agents => core.agents(t).iter().map(|a| json(a)).collect(),
         Request::Queues => core.queue_views(t).iter().map(|q| json(q)).collect(),
-        Request::AgentLogin {
-            agent,
-            pin,
-            extension,
-        } => agent_reply(core.agent_command(
-            t,
-            AgentRequest::Login {
-                agent,
-                pin,
-                extension,
-            },
-        )),
-        Request::AgentLogout { agent } => {
-            agent_reply(core.agent_command(t, AgentRequest::Logout { agent }))
-        }
-        Request::AgentReady { agent } => {
-            agent_reply(core.agent_command(t, AgentRequest::Ready { agent }))
-        }
-        Request::AgentNotReady { agent, code } => {
-            agent_reply(core.agent_command(t, AgentRequest::NotReady { agent, code }))
-        }
-        Request::AgentEndWrapup { agent } => {
-            agent_reply(core.agent_command(t, AgentRequest::EndWrapup { agent }))
-        }
+        Request::Agent { action } => agent_reply(core.agent_command(t, action)),
         Request::Hangup { uuid } => agent_reply(core.hang_up_uuid(t, &uuid)),
         Request::Transfer { uuid, to } => agent_reply(core.transfer_uuid(t, &uuid, &to)),
         Request::Originate { from, to } => match core.originate(t, &from, &to) {

@@ -155,15 +155,7 @@ fn acd_load() {
     );
     std::thread::sleep(Duration::from_millis(500));
     for i in 0..agents {
-        d.json_lines(&[
-            "agent",
-            "login",
-            &(5000 + i).to_string(),
-            "--pin",
-            "1234",
-            "--extension",
-            &(3000 + i).to_string(),
-        ]);
+        d.agent_login(&(5000 + i).to_string(), &(3000 + i).to_string());
     }
     let p = pid(&d);
     let after = format!(

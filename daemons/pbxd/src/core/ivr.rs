@@ -17,12 +17,12 @@ use dering_media::prompts::Prompts;
 use dering_media::speech::Lang;
 use dering_sip::sdp::{AudioSdp, Direction};
 use dering_sip::Message;
-use dering_store::{CallParties, Disposition, Op};
+use dering_store::{CallParties, Op};
 use serde::Serialize;
 
 use super::{
-    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Ending, Inbound,
-    MediaCmd, Now, Output, Side,
+    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Inbound, MediaCmd, Now,
+    Output, Side,
 };
 use crate::config::Config;
 
@@ -503,14 +503,7 @@ impl Core {
                     self.connect_next_member(now, call);
                 }
                 Action::Hangup => {
-                    self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-                    if let Some(op) = self.finish(
-                        now,
-                        call,
-                        Ending::new(Disposition::Answered, "system", "flow ended", None),
-                    ) {
-                        self.store(op);
-                    }
+                    self.hang_up_here(now, call, "flow ended");
                     return;
                 }
             }
@@ -650,8 +643,8 @@ impl Core {
         msg: &Message,
     ) {
         if code < 200 {
-            if let (Some(c), Some(to)) = (self.calls.get_mut(&call), msg.get("To")) {
-                c.b.remote = to.to_string();
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.b.learn(msg);
             }
             return;
         }
@@ -665,24 +658,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if let Some(to) = msg.get("To") {
-            c.b.remote = to.to_string();
-        }
-        if let Some(ct) = msg
-            .get("Contact")
-            .and_then(|v| dering_sip::nameaddr::NameAddr::parse(v).ok())
-        {
-            c.b.target = ct.uri;
-        }
-        let ack = c.b.request(&listen, rsip::Method::Ack, b"");
-        if let Some(a) = &ack {
-            self.out
-                .push_back(Output::Transmit(dering_sip::transaction::Transmit {
-                    peer: c.b.peer,
-                    data: a.clone(),
-                }));
-        }
-        c.b_ack = ack;
+        c.b_ack = c.b.ack_2xx(&listen, msg, &mut self.out);
         c.state = CallState::Answered;
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use dering_media::codec::Codec;
 use dering_sip::build::header;
-use dering_sip::nameaddr::NameAddr;
 use dering_sip::sdp::{AudioSdp, Direction};
-use dering_sip::transaction::Transmit;
 use dering_sip::Message;
 use dering_store::{CallParties, Disposition, Op};
 
@@ -210,15 +208,13 @@ impl Core {
             return;
         }
         if code < 200 {
-            if let Some(to) = msg.get("To") {
-                c.a.remote = to.to_string();
-            }
+            c.a.learn(msg);
             return;
         }
         self.clients.remove(key);
         if code >= 300 {
             self.callback_leg(now, call, false);
-            let Some(op) = self.finish(
+            self.close(
                 now,
                 call,
                 Ending::new(
@@ -227,27 +223,13 @@ impl Core {
                     format!("agent's phone answered {code}"),
                     Some(code),
                 ),
-            ) else {
-                return;
-            };
-            self.store(op);
+            );
             return;
         }
         let Some(origin) = c.origin.take() else {
             return;
         };
-        if let Some(to) = msg.get("To") {
-            c.a.remote = to.to_string();
-        }
-        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-            c.a.target = ct.uri;
-        }
-        if let Some(ack) = c.a.request(&self.listen, rsip::Method::Ack, b"") {
-            self.out.push_back(Output::Transmit(Transmit {
-                peer: c.a.peer,
-                data: ack,
-            }));
-        }
+        c.a.ack_2xx(&self.listen, msg, &mut self.out);
         c.a_live = true;
         self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {
@@ -315,13 +297,11 @@ impl Core {
     /// cannot be rung.
     fn hang_up_own_phone(&mut self, now: Now, call: u64, cause: &str) {
         self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-        if let Some(op) = self.finish(
+        self.close(
             now,
             call,
             Ending::new(Disposition::Failed, "system", cause, None),
-        ) {
-            self.store(op);
-        }
+        );
     }
 
     /// Click-to-dial calls whose own phone rang out, and those that ended
@@ -342,7 +322,7 @@ impl Core {
             .collect();
         for call in due {
             self.callback_leg(now, call, false);
-            if let Some(op) = self.finish(
+            self.close(
                 now,
                 call,
                 Ending::new(
@@ -351,9 +331,7 @@ impl Core {
                     "agent's phone did not answer",
                     Some(480),
                 ),
-            ) {
-                self.store(op);
-            }
+            );
         }
     }
 

@@ -23,13 +23,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dering_acd::AgentState;
-use dering_sip::build::{self, header, RequestSpec};
+use dering_sip::build::{self, header};
 use dering_sip::nameaddr::NameAddr;
 use dering_sip::transaction::Peer;
 use dering_sip::uri::Uri;
 use dering_sip::Message;
 
-use super::{CallState, ClientPurpose, Core, Dialog, Now};
+use super::{CallState, Core, Dialog, Now};
 
 const DEFAULT_EXPIRES: u32 = 3600;
 const MIN_EXPIRES: u32 = 60;
@@ -211,7 +211,7 @@ impl Core {
                 let busy = self.busy_map();
                 self.state_of(&s.resource, &busy)
             };
-            self.send_notify(now, &mut s, &st, state);
+            self.notify_sub(now, &mut s, &st, state);
         }
     }
 
@@ -236,7 +236,7 @@ impl Core {
                 continue;
             };
             let left = s.expires_at.saturating_duration_since(now.at).as_secs();
-            self.send_notify(now, &mut s, &st, &format!("active;expires={left}"));
+            self.notify_sub(now, &mut s, &st, &format!("active;expires={left}"));
             s.last = Some(st);
             self.subscriptions.subs.insert(k, s);
         }
@@ -334,39 +334,21 @@ impl Core {
         }
     }
 
-    fn send_notify(&mut self, now: Now, s: &mut Sub, st: &State, sub_state: &str) {
+    fn notify_sub(&mut self, now: Now, s: &mut Sub, st: &State, sub_state: &str) {
         s.version += 1;
         let entity = format!("sip:{}@{}", s.resource, self.realm);
         let body = match s.package {
             Package::Dialog => dialog_info(&entity, s.version, st),
             Package::Presence => pidf(&entity, st),
         };
-        let d = &mut s.dialog;
-        d.cseq += 1;
-        let Ok(data) = build::request(RequestSpec {
-            method: rsip::Method::Notify,
-            uri: &d.target,
-            via: self.listen.via(d.peer.transport),
-            from: d.local.clone(),
-            to: d.remote.clone(),
-            call_id: &d.call_id,
-            cseq: d.cseq,
-            contact: Some(self.listen.contact(d.peer.transport)),
-            extra: vec![
-                header("Event", s.package.name()),
-                header("Subscription-State", sub_state),
-            ],
-            content_type: Some(s.package.content_type()),
-            body: body.as_bytes(),
-        }) else {
-            return;
-        };
-        let peer = d.peer;
-        if let Ok(m) = Message::parse_datagram(&data) {
-            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
-                self.clients.insert(k, ClientPurpose::InDialog);
-            }
-        }
+        s.dialog.cseq += 1;
+        self.send_notify(
+            now,
+            &s.dialog,
+            (s.package.name(), sub_state),
+            s.package.content_type(),
+            body.as_bytes(),
+        );
     }
 }
 

@@ -26,12 +26,10 @@ use dering_acd::{
     Acd, AcdError, Action, AgentConfig, BlockAction, CallerRules, Destination, Event, QueueConfig,
     QueueStats, Strategy,
 };
-use dering_control::{AgentView, QueueView};
+use dering_control::{AgentAction, AgentView, QueueView};
 use dering_media::speech::{self, Lang};
 use dering_sip::build::{self, header, RequestSpec};
-use dering_sip::nameaddr::NameAddr;
 use dering_sip::sdp::Direction;
-use dering_sip::transaction::Transmit;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
@@ -702,9 +700,7 @@ impl Core {
             return;
         };
         if code < 200 {
-            if let Some(to) = msg.get("To") {
-                q.offers[i].dialog.remote = to.to_string();
-            }
+            q.offers[i].dialog.learn(msg);
             return;
         }
         self.clients.remove(key);
@@ -741,34 +737,17 @@ impl Core {
     /// Sends the ACK for a 2xx on `d` (learning the remote tag and
     /// target), then a BYE.
     pub(super) fn ack_and_bye(&mut self, now: Now, d: &mut Dialog, msg: &Message) {
-        learn_dialog(d, msg);
-        if let Some(ack) = d.request(&self.listen, rsip::Method::Ack, b"") {
-            self.out.push_back(Output::Transmit(Transmit {
-                peer: d.peer,
-                data: ack,
-            }));
-        }
+        d.ack_2xx(&self.listen, msg, &mut self.out);
         d.cseq += 1;
         if let Some(bye) = d.request(&self.listen, rsip::Method::Bye, b"") {
-            if let Ok(m) = Message::parse_datagram(&bye) {
-                if let Some(k) = self.tx.send_request(now.at, d.peer, m, bye) {
-                    self.clients.insert(k, ClientPurpose::InDialog);
-                }
-            }
+            self.send_request_data(now, d.peer, bye);
         }
     }
 
     /// The agent answered: its leg becomes the call's B leg, bridged to
     /// the caller; the engine cancels the other offers.
     fn offer_answered(&mut self, now: Now, call: u64, mut o: Offer, msg: &Message) {
-        learn_dialog(&mut o.dialog, msg);
-        let ack = o.dialog.request(&self.listen, rsip::Method::Ack, b"");
-        if let Some(a) = &ack {
-            self.out.push_back(Output::Transmit(Transmit {
-                peer: o.dialog.peer,
-                data: a.clone(),
-            }));
-        }
+        let ack = o.dialog.ack_2xx(&self.listen, msg, &mut self.out);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1094,17 +1073,17 @@ impl Core {
 
     /// The control socket's agent commands (the agent desktop), through
     /// the same engine calls as the dial strings.
-    pub fn agent_command(&mut self, now: Now, req: AgentRequest) -> Result<(), String> {
+    pub fn agent_command(&mut self, now: Now, req: AgentAction) -> Result<(), String> {
         let r = match req {
-            AgentRequest::Login {
+            AgentAction::Login {
                 agent,
                 pin,
                 extension,
             } => self.agent_login(now, &agent, &pin, &extension),
-            AgentRequest::Logout { agent } => self.queues.acd.logout(&agent, now.at),
-            AgentRequest::Ready { agent } => self.queues.acd.ready(&agent, now.at),
-            AgentRequest::NotReady { agent, code } => self.agent_not_ready(now, &agent, &code),
-            AgentRequest::EndWrapup { agent } => self.queues.acd.end_wrapup(&agent, now.at),
+            AgentAction::Logout { agent } => self.queues.acd.logout(&agent, now.at),
+            AgentAction::Ready { agent } => self.queues.acd.ready(&agent, now.at),
+            AgentAction::NotReady { agent, code } => self.agent_not_ready(now, &agent, &code),
+            AgentAction::EndWrapup { agent } => self.queues.acd.end_wrapup(&agent, now.at),
         };
         self.drive_acd(now);
         r.map_err(|e| e.to_string())
@@ -1183,39 +1162,6 @@ impl Core {
                 self.clients.insert(k, ClientPurpose::InDialog);
             }
         }
-    }
-}
-
-/// What the control socket asks of an agent.
-#[derive(Debug, Clone)]
-pub enum AgentRequest {
-    Login {
-        agent: String,
-        pin: String,
-        extension: String,
-    },
-    Logout {
-        agent: String,
-    },
-    Ready {
-        agent: String,
-    },
-    NotReady {
-        agent: String,
-        code: String,
-    },
-    EndWrapup {
-        agent: String,
-    },
-}
-
-/// Learns the remote tag and target of a dialog from its 2xx.
-fn learn_dialog(d: &mut Dialog, msg: &Message) {
-    if let Some(to) = msg.get("To") {
-        d.remote = to.to_string();
-    }
-    if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-        d.target = ct.uri;
     }
 }
 

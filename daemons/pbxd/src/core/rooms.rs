@@ -766,18 +766,6 @@ impl Core {
         }
     }
 
-    /// The box hangs up a call it answered.
-    pub(super) fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
-        self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
-        if let Some(op) = self.finish(
-            now,
-            call,
-            Ending::new(Disposition::Answered, "system", cause, None),
-        ) {
-            self.store(op);
-        }
-    }
-
     /// A call has ended: its room loses it; supervisors watching it are
     /// hung up; a supervisor leaving restores the watched call.
     pub(super) fn call_gone(&mut self, now: Now, c: &Call) {
@@ -1079,9 +1067,7 @@ impl Core {
                 None,
             )
         };
-        if let Some(op) = self.finish(now, call, ending) {
-            self.store(op);
-        }
+        self.close(now, call, ending);
     }
 
     pub(super) fn next_feature_timer(&self) -> Option<Instant> {

@@ -20,7 +20,6 @@
 //! status line, RFC 3515 §2.4.5).
 
 use dering_media::codec::Codec;
-use dering_sip::build::{self, header, RequestSpec};
 use dering_sip::nameaddr::NameAddr;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::transaction::Transmit;
@@ -95,7 +94,6 @@ impl Core {
 
     /// The final NOTIFY of a REFER's implicit subscription.
     fn notify_refer(&mut self, now: Now, call: u64, side: Side, status: &str) {
-        let listen = self.listen;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -104,31 +102,15 @@ impl Core {
             Side::B => &mut c.b,
         };
         d.cseq += 1;
+        let d = d.clone();
         let body = format!("{status}\r\n");
-        let Ok(data) = build::request(RequestSpec {
-            method: rsip::Method::Notify,
-            uri: &d.target,
-            via: listen.via(d.peer.transport),
-            from: d.local.clone(),
-            to: d.remote.clone(),
-            call_id: &d.call_id,
-            cseq: d.cseq,
-            contact: Some(listen.contact(d.peer.transport)),
-            extra: vec![
-                header("Event", "refer"),
-                header("Subscription-State", "terminated;reason=noresource"),
-            ],
-            content_type: Some("message/sipfrag;version=2.0"),
-            body: body.as_bytes(),
-        }) else {
-            return;
-        };
-        let peer = d.peer;
-        if let Ok(m) = Message::parse_datagram(&data) {
-            if let Some(k) = self.tx.send_request(now.at, peer, m, data) {
-                self.clients.insert(k, ClientPurpose::InDialog);
-            }
-        }
+        self.send_notify(
+            now,
+            &d,
+            ("refer", "terminated;reason=noresource"),
+            "message/sipfrag;version=2.0",
+            body.as_bytes(),
+        );
     }
 
     /// Whether `ext` is an extension that can be rung now.
@@ -280,9 +262,7 @@ impl Core {
             return;
         };
         if code < 200 {
-            if let Some(to) = msg.get("To") {
-                t.dialog.remote = to.to_string();
-            }
+            t.dialog.learn(msg);
             return;
         }
         self.clients.remove(key);
@@ -303,18 +283,7 @@ impl Core {
             dialog: mut d,
             ..
         } = *t;
-        if let Some(to) = msg.get("To") {
-            d.remote = to.to_string();
-        }
-        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-            d.target = ct.uri;
-        }
-        if let Some(ack) = d.request(&self.listen, rsip::Method::Ack, b"") {
-            self.out.push_back(Output::Transmit(Transmit {
-                peer: d.peer,
-                data: ack,
-            }));
-        }
+        d.ack_2xx(&self.listen, msg, &mut self.out);
         let old = match side {
             Side::A => std::mem::replace(&mut c.a, d.clone()),
             Side::B => std::mem::replace(&mut c.b, d.clone()),
@@ -373,7 +342,7 @@ impl Core {
         tracing::warn!(call, target = %t.target, cause, "transfer failed");
         let kept = t.side.other();
         self.send_in_dialog(now, call, kept, rsip::Method::Bye);
-        if let Some(op) = self.finish(
+        self.close(
             now,
             call,
             Ending::new(
@@ -382,9 +351,7 @@ impl Core {
                 format!("transfer to {} failed: {cause}", t.target),
                 None,
             ),
-        ) {
-            self.store(op);
-        }
+        );
     }
 
     /// The codec leg `side` answered with: settled, and the relay told to
@@ -480,13 +447,11 @@ impl Core {
         // The consultation ends as transferred; the target's dialog moves
         // to the first call (finish forgets its Call-ID: it is mapped
         // again below).
-        if let Some(op) = self.finish(
+        self.close(
             now,
             consult,
             Ending::new(Disposition::Answered, "system", "attended transfer", None),
-        ) {
-            self.store(op);
-        }
+        );
         let old = {
             let Some(c) = self.calls.get_mut(&call) else {
                 return Ok(());
