@@ -476,6 +476,12 @@ impl Acd {
         self.waiting.values().filter(|w| w.queue == queue).count()
     }
 
+    fn agent_mut(&mut self, agent: &str) -> Result<&mut Agent, AcdError> {
+        self.agents
+            .get_mut(agent)
+            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))
+    }
+
     fn set_state(&mut self, agent: &str, state: AgentState, now: Instant) {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
@@ -507,10 +513,7 @@ impl Acd {
         extension: &str,
         now: Instant,
     ) -> Result<(), AcdError> {
-        let a = self
-            .agents
-            .get_mut(agent)
-            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        let a = self.agent_mut(agent)?;
         if a.cfg.pin != pin {
             return Err(AcdError::WrongPin(agent.to_string()));
         }
@@ -552,10 +555,7 @@ impl Acd {
         not_ready: Option<String>,
         now: Instant,
     ) -> Result<(), AcdError> {
-        let a = self
-            .agents
-            .get_mut(agent)
-            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        let a = self.agent_mut(agent)?;
         a.extension = Some(extension.to_string());
         let state = match not_ready {
             Some(reason) => AgentState::NotReady { reason },
@@ -567,10 +567,7 @@ impl Acd {
     }
 
     pub fn logout(&mut self, agent: &str, now: Instant) -> Result<(), AcdError> {
-        let a = self
-            .agents
-            .get_mut(agent)
-            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        let a = self.agent_mut(agent)?;
         a.extension = None;
         a.wrapup_until = None;
         a.after_wrapup = None;
@@ -607,10 +604,7 @@ impl Acd {
 
     /// Ends wrap-up now (`*75`).
     pub fn end_wrapup(&mut self, agent: &str, now: Instant) -> Result<(), AcdError> {
-        let a = self
-            .agents
-            .get_mut(agent)
-            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        let a = self.agent_mut(agent)?;
         if matches!(a.state, AgentState::Wrapup { .. }) {
             a.wrapup_until = Some(now);
             self.handle_timeout(now);
@@ -621,10 +615,7 @@ impl Acd {
     /// Ready or not ready; asked during a call or wrap-up, it takes
     /// effect when the wrap-up ends.
     fn change(&mut self, agent: &str, to: AgentState, now: Instant) -> Result<(), AcdError> {
-        let a = self
-            .agents
-            .get_mut(agent)
-            .ok_or_else(|| AcdError::NoAgent(agent.to_string()))?;
+        let a = self.agent_mut(agent)?;
         match &a.state {
             AgentState::LoggedOut => return Err(AcdError::NotLoggedIn(agent.to_string())),
             AgentState::OnCall { .. }

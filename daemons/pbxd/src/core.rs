@@ -1379,17 +1379,9 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
-        if let Some(what) = self.pickups.classify(&callee) {
-            let inbound = Inbound {
-                peer,
-                key: key.to_string(),
-                req,
-                caller,
-                number: callee,
-            };
-            self.pick_up(now, inbound, what);
-            return;
-        }
+        // Numbers the box answers or acts on itself: a pickup, a feature
+        // code or room, a flow.
+        let pickup = self.pickups.classify(&callee);
         let feature = self
             .rooms
             .classify(&callee)
@@ -1398,7 +1390,7 @@ impl Core {
                     .map(|(condition, target)| rooms::Feature::Forward { condition, target })
             })
             .or_else(|| dering_acd::codes::parse(&callee).map(rooms::Feature::Agent));
-        if feature.is_some() || self.flows.answers(&callee) {
+        if pickup.is_some() || feature.is_some() || self.flows.answers(&callee) {
             let inbound = Inbound {
                 peer,
                 key: key.to_string(),
@@ -1406,9 +1398,10 @@ impl Core {
                 caller,
                 number: callee,
             };
-            match feature {
-                Some(f) => self.start_feature_call(now, inbound, f),
-                None => self.start_flow_call(now, inbound),
+            match (pickup, feature) {
+                (Some(what), _) => self.pick_up(now, inbound, what),
+                (None, Some(f)) => self.start_feature_call(now, inbound, f),
+                (None, None) => self.start_flow_call(now, inbound),
             }
             return;
         }
@@ -1739,18 +1732,34 @@ impl Core {
 
     /// An answer to the A leg carrying our relay address for `formats`.
     fn a_sdp(&mut self, call: u64, formats: Vec<Format>, direction: Direction) -> Vec<u8> {
+        let Some((port, ptime)) = self.calls.get(&call).map(|c| (c.a_port, c.offer.ptime)) else {
+            return Vec::new();
+        };
+        self.sdp_body(call, (port, ptime), formats, direction)
+    }
+
+    /// An SDP body of ours for `call`: media at relay port `port`, the
+    /// session version moved on (RFC 3264 §8: each new offer or answer of
+    /// the same session has a higher version).
+    fn sdp_body(
+        &mut self,
+        call: u64,
+        (port, ptime): (u16, Option<u32>),
+        formats: Vec<Format>,
+        direction: Direction,
+    ) -> Vec<u8> {
         let Some(c) = self.calls.get_mut(&call) else {
             return Vec::new();
         };
         c.sdp_version += 1;
         AudioSdp {
             addr: self.listen.ip,
-            port: c.a_port,
+            port,
             formats,
             direction,
-            ptime: c.offer.ptime,
+            ptime,
         }
-        .to_body(c.id, c.sdp_version)
+        .to_body(call, c.sdp_version)
     }
 
     fn response_to_a(
@@ -2286,21 +2295,7 @@ impl Core {
         };
         let dir = direction;
         self.respond(now, key, &req, 100, vec![]);
-        let version = {
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            c.sdp_version += 1;
-            c.sdp_version
-        };
-        let body = AudioSdp {
-            addr: self.listen.ip,
-            port: other_port,
-            formats,
-            direction: dir,
-            ptime: None,
-        }
-        .to_body(call, version);
+        let body = self.sdp_body(call, (other_port, None), formats, dir);
         self.a_invites
             .insert(format!("reinvite|{key}"), req.clone());
         let Some(client_key) =

@@ -168,15 +168,13 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        c.sdp_version += 1;
-        let body = AudioSdp {
-            addr: self.listen.ip,
-            port: c.b_port,
-            formats: b_formats.to_vec(),
-            direction: Direction::SendRecv,
-            ptime: offer.ptime,
-        }
-        .to_body(id, c.sdp_version);
+        let port = c.b_port;
+        let body = self.sdp_body(
+            id,
+            (port, offer.ptime),
+            b_formats.to_vec(),
+            Direction::SendRecv,
+        );
         let tag = NameAddr::parse(&b.local)
             .ok()
             .and_then(|n| n.tag().map(str::to_string));

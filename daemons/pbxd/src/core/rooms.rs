@@ -145,6 +145,22 @@ pub(super) struct FeatureLeg {
     target: Option<(u64, Side)>,
 }
 
+impl FeatureLeg {
+    /// A feature call just answered, waiting for its first input.
+    fn new(feature: Feature, codec: Codec) -> FeatureLeg {
+        FeatureLeg {
+            feature,
+            stage: Stage::Pin,
+            digits: String::new(),
+            tries: 0,
+            timer: None,
+            codec,
+            supervisor: None,
+            target: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct RoomConfig {
     name: String,
@@ -309,16 +325,7 @@ impl Core {
             _ => None,
         };
         if let Some(c) = self.calls.get_mut(&id) {
-            c.feature = Some(Box::new(FeatureLeg {
-                feature,
-                stage: Stage::Pin,
-                digits: String::new(),
-                tries: 0,
-                timer: None,
-                codec,
-                supervisor: None,
-                target: None,
-            }));
+            c.feature = Some(Box::new(FeatureLeg::new(feature, codec)));
         }
         if let Some((condition, target)) = forward {
             let prompt = self.apply_forward_code(now, &who, condition, target);
@@ -395,16 +402,10 @@ impl Core {
             .collect();
         c.state = CallState::Flow;
         c.parties.answer_ms = Some(now.wall_ms);
-        c.feature = Some(Box::new(FeatureLeg {
-            feature: Feature::Monitor { mode, extension },
-            stage: Stage::Pin,
-            digits: String::new(),
-            tries: 0,
-            timer: None,
+        c.feature = Some(Box::new(FeatureLeg::new(
+            Feature::Monitor { mode, extension },
             codec,
-            supervisor: None,
-            target: None,
-        }));
+        )));
         let uuid = c.parties.uuid.clone();
         self.out.push_back(Output::Media(MediaCmd::Local {
             call,
@@ -477,16 +478,10 @@ impl Core {
             return;
         };
         c.flow = None;
-        c.feature = Some(Box::new(FeatureLeg {
-            feature: Feature::Announcement,
-            stage: Stage::Goodbye,
-            digits: String::new(),
-            tries: 0,
-            timer: None,
-            codec: c.a_codec.unwrap_or(Codec::Pcma),
-            supervisor: None,
-            target: None,
-        }));
+        c.feature = Some(Box::new(FeatureLeg::new(
+            Feature::Announcement,
+            c.a_codec.unwrap_or(Codec::Pcma),
+        )));
         self.say_goodbye(call, &[prompt]);
     }
 

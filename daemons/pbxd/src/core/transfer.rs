@@ -510,21 +510,7 @@ impl Core {
     /// A re-INVITE of the box's own to leg `side` of `call`: media to
     /// `port`, `formats`, send and receive.
     fn reinvite_leg(&mut self, now: Now, call: u64, side: Side, port: u16, formats: Vec<Format>) {
-        let version = {
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            c.sdp_version += 1;
-            c.sdp_version
-        };
-        let body = AudioSdp {
-            addr: self.listen.ip,
-            port,
-            formats,
-            direction: Direction::SendRecv,
-            ptime: None,
-        }
-        .to_body(call, version);
+        let body = self.sdp_body(call, (port, None), formats, Direction::SendRecv);
         if let Some(k) = self.send_in_dialog_with(now, call, side, rsip::Method::Invite, Some(body))
         {
             self.clients.insert(k, ClientPurpose::Rebind(call, side));
