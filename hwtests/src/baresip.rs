@@ -36,10 +36,15 @@ fn free_tcp_port() -> u16 {
 /// A mono 8 kHz WAV of a `secs`-second sine at `hz` (baresip's audio source;
 /// a call ends when the file does, so make it longer than the call).
 pub fn tone_wav(dir: &Path, hz: u32, secs: u32) -> PathBuf {
+    tone_wav_at(dir, hz, secs, 8000)
+}
+
+/// [`tone_wav`] sampled at `rate` (16,000 for a tone above 4 kHz).
+pub fn tone_wav_at(dir: &Path, hz: u32, secs: u32, rate: u32) -> PathBuf {
     require("sox");
-    let path = dir.join(format!("tone{hz}.wav"));
+    let path = dir.join(format!("tone{hz}-{rate}.wav"));
     let st = Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "16"])
         .arg(&path)
         .args(["synth", &secs.to_string(), "sine", &hz.to_string()])
         .status()
@@ -94,6 +99,8 @@ impl Baresip {
         let sip_port = free_udp_port();
         let ctrl_port = free_tcp_port();
         let rtp = 40_000 + (free_udp_port() % 10_000) / 100 * 100;
+        // baresip's file source takes only files at its source rate.
+        let rate = hound::WavReader::open(wav).unwrap().spec().sample_rate;
         let mut config = String::new();
         for line in template.lines() {
             let key = line.split_whitespace().next().unwrap_or_default();
@@ -105,6 +112,7 @@ impl Baresip {
                 "ctrl_tcp_listen" => format!("127.0.0.1:{ctrl_port}"),
                 "cons_listen" => format!("127.0.0.1:{}", free_udp_port()),
                 "snd_path" => dir.join("rec").display().to_string(),
+                "ausrc_srate" | "auplay_srate" => rate.to_string(),
                 _ => {
                     config.push_str(line);
                     config.push('\n');
@@ -207,6 +215,21 @@ impl Baresip {
     /// writes the decoded audio as it plays it): the samples at 8 kHz,
     /// once the file is complete.
     pub fn heard(&self) -> Vec<i16> {
+        let (rate, v) = self.heard_at_rate();
+        // A G.722 call plays at 16 kHz: pairs averaged to 8 kHz (a low-pass
+        // good enough for the tones tests use).
+        if rate == 16_000 {
+            return v
+                .chunks(2)
+                .map(|p| ((i32::from(p[0]) + i32::from(*p.last().unwrap_or(&p[0]))) / 2) as i16)
+                .collect();
+        }
+        v
+    }
+
+    /// What the phone heard, at the rate it decoded it (16 kHz in a G.722
+    /// call): the sample rate and the samples.
+    pub fn heard_at_rate(&self) -> (u32, Vec<i16>) {
         let rec = self.dir.join("rec");
         let t = Instant::now();
         loop {
@@ -218,20 +241,9 @@ impl Baresip {
             if let Some(last) = files.last() {
                 if let Ok(r) = hound::WavReader::open(last) {
                     let rate = r.spec().sample_rate;
-                    let mut v: Vec<i16> = r.into_samples().filter_map(Result::ok).collect();
-                    // A G.722 call plays at 16 kHz: pairs averaged to 8 kHz
-                    // (a low-pass good enough for the tones tests use).
-                    if rate == 16_000 {
-                        v = v
-                            .chunks(2)
-                            .map(|p| {
-                                ((i32::from(p[0]) + i32::from(*p.last().unwrap_or(&p[0]))) / 2)
-                                    as i16
-                            })
-                            .collect();
-                    }
+                    let v: Vec<i16> = r.into_samples().filter_map(Result::ok).collect();
                     if !v.is_empty() {
-                        return v;
+                        return (rate, v);
                     }
                 }
             }

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use hwtests::baresip::{before_end, sample_at, tone_levels, tone_wav, Baresip};
+use hwtests::baresip::{before_end, sample_at, tone_levels, tone_wav, tone_wav_at, Baresip};
 use hwtests::Dering;
 
 const SECOND: usize = 8000;
@@ -79,6 +79,66 @@ fn three_phones_in_a_room_each_hear_the_other_two_and_not_themselves() {
         assert_eq!(c["disposition"], "answered", "{c}");
         assert_eq!(c["hangup_by"], "caller", "{c}");
     }
+}
+
+/// A room with a G.722 member mixes at 16 kHz (TEL-2, TEL-6): two G.722
+/// desk phones hear each other's 6 kHz tone, which no 8 kHz mix could
+/// carry, and an A-law phone in the same room is heard by both and hears
+/// the wideband phones' tones that fit its band.
+#[test]
+fn a_room_with_g722_phones_mixes_in_wideband() {
+    let d = Dering::start();
+    let g722 = "G722/16000/1";
+    let mut high = Baresip::start_with_codecs(
+        &d,
+        "1001",
+        false,
+        &tone_wav_at(d.dir(), 6000, 60, 16_000),
+        g722,
+    );
+    let mut low = Baresip::start_with_codecs(
+        &d,
+        "1002",
+        false,
+        &tone_wav_at(d.dir(), 440, 60, 16_000),
+        g722,
+    );
+    let mut alaw =
+        Baresip::start_with_codecs(&d, "1003", false, &tone_wav(d.dir(), 1000, 60), "PCMA");
+    d.wait_registered(3);
+    for p in [&mut high, &mut low, &mut alaw] {
+        p.dial(&d, "8000");
+        p.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
+    }
+    std::thread::sleep(Duration::from_millis(7_500 + 4_000));
+    for p in [&mut high, &mut low, &mut alaw] {
+        p.command("hangup", "");
+    }
+    for p in [&mut high, &mut low, &mut alaw] {
+        p.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    }
+    // Levels over the last 3 s but the final half, at the rate heard.
+    let wide_levels = |p: &Baresip| {
+        let (rate, s) = p.heard_at_rate();
+        assert_eq!(rate, 16_000, "{} decoded G.722", p.ext);
+        let (from, to) = (
+            s.len().saturating_sub(56_000),
+            s.len().saturating_sub(8_000),
+        );
+        // The detector's DFT assumes 8 kHz: at 16 kHz a tone of f Hz sits
+        // where it looks for f / 2.
+        [6000.0, 440.0, 1000.0].map(|hz| dering_media::dtmf::tone_amplitude(&s[from..to], hz / 2.0))
+    };
+    let l = wide_levels(&low);
+    assert!(l[0] > 1500.0, "1002 does not hear 1001's 6 kHz tone: {l:?}");
+    assert!(l[1] < 1000.0, "1002 hears itself: {l:?}");
+    assert!(l[2] > 1500.0, "1002 does not hear the A-law phone: {l:?}");
+    let l = wide_levels(&high);
+    assert!(l[0] < 1000.0, "1001 hears itself: {l:?}");
+    assert!(l[1] > 1500.0 && l[2] > 1500.0, "1001 hears {l:?}");
+    let l = levels(&alaw.heard(), 3.5, 0.5, &[440, 1000]);
+    assert!(l[0] > 1500.0, "the A-law phone does not hear 440 Hz: {l:?}");
+    assert!(l[1] < 1000.0, "the A-law phone hears itself: {l:?}");
 }
 
 #[test]

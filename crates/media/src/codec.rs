@@ -3,13 +3,15 @@
 //! takes it, and a [`Transcoder`] joins two legs that chose different
 //! codecs (a G.722 desk phone and an A-law E1 trunk).
 //!
-//! Everything the box hears (recording, mixing, DTMF) is handled at 8 kHz:
-//! G.722 is decoded at 16 kHz and decimated. Wideband is kept end to end
-//! only where nothing in between needs the audio: two G.722 phones are
-//! relayed packet for packet.
+//! Recording and DTMF work at 8 kHz: G.722 is decoded at 16 kHz and
+//! decimated. Wideband is kept end to end where the box passes audio on:
+//! two G.722 phones are relayed packet for packet, and a mixing room with a
+//! G.722 member mixes at 16 kHz ([`Decoder::at`], [`Encoder::at`]), its
+//! G.711 members resampled at their edge.
 
 use crate::g711::Law;
 use crate::g722::{G722Decoder, G722Encoder, PAYLOAD_TYPE as G722_PT};
+use crate::resample::{Downsampler2x, Upsampler2x};
 
 /// One codec, as SDP names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,20 +86,29 @@ impl From<Law> for Codec {
 #[derive(Debug)]
 pub enum Decoder {
     G711(Law),
+    /// G.711 brought up to 16 kHz (for a wideband room).
+    G711Up(Law, Box<Upsampler2x>, Vec<i16>),
     G722(Box<G722Decoder>),
 }
 
 impl Decoder {
+    /// A decoder to 8 kHz PCM.
     pub fn new(codec: Codec) -> Decoder {
-        match codec.law() {
-            Some(law) => Decoder::G711(law),
-            None => Decoder::G722(Box::new(G722Decoder::new(true))),
+        Decoder::at(codec, false)
+    }
+
+    /// A decoder to 16 kHz PCM (`wide`) or to 8 kHz.
+    pub fn at(codec: Codec, wide: bool) -> Decoder {
+        match (codec.law(), wide) {
+            (Some(law), false) => Decoder::G711(law),
+            (Some(law), true) => Decoder::G711Up(law, Box::default(), Vec::new()),
+            (None, wide) => Decoder::G722(Box::new(G722Decoder::new(!wide))),
         }
     }
 
     pub fn codec(&self) -> Codec {
         match self {
-            Decoder::G711(law) => Codec::from(*law),
+            Decoder::G711(law) | Decoder::G711Up(law, ..) => Codec::from(*law),
             Decoder::G722(_) => Codec::G722,
         }
     }
@@ -106,6 +117,11 @@ impl Decoder {
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
         match self {
             Decoder::G711(law) => law.decode(payload, out),
+            Decoder::G711Up(law, up, narrow) => {
+                narrow.clear();
+                law.decode(payload, narrow);
+                up.process(narrow, out);
+            }
             Decoder::G722(d) => out.extend(d.decode(payload)),
         }
     }
@@ -117,10 +133,20 @@ impl Decoder {
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
     current: Option<Decoder>,
+    /// Decode to 16 kHz rather than 8 kHz.
+    wide: bool,
 }
 
 impl StreamDecoder {
-    /// Decodes an RTP payload of type `pt` to 8 kHz PCM appended to `out`;
+    /// A decoder to 16 kHz PCM (`wide`) or to 8 kHz (as `default()`).
+    pub fn at(wide: bool) -> StreamDecoder {
+        StreamDecoder {
+            current: None,
+            wide,
+        }
+    }
+
+    /// Decodes an RTP payload of type `pt` to PCM appended to `out`;
     /// false (and nothing appended) for a type that is not audio we know
     /// (telephone-event, comfort noise).
     pub fn decode(&mut self, pt: u8, payload: &[u8], out: &mut Vec<i16>) -> bool {
@@ -129,31 +155,40 @@ impl StreamDecoder {
         };
         let d = match &mut self.current {
             Some(d) if d.codec() == codec => d,
-            slot => slot.insert(Decoder::new(codec)),
+            slot => slot.insert(Decoder::at(codec, self.wide)),
         };
         d.decode(payload, out);
         true
     }
 }
 
-/// Encodes 8 kHz PCM for one stream.
+/// Encodes PCM (8 kHz unless made with [`Encoder::at`]) for one stream.
 #[derive(Debug)]
 pub enum Encoder {
     G711(Law),
+    /// G.711 from 16 kHz PCM (a wideband room's), decimated first.
+    G711Down(Law, Box<Downsampler2x>, Vec<i16>),
     G722(Box<G722Encoder>),
 }
 
 impl Encoder {
+    /// An encoder from 8 kHz PCM.
     pub fn new(codec: Codec) -> Encoder {
-        match codec.law() {
-            Some(law) => Encoder::G711(law),
-            None => Encoder::G722(Box::new(G722Encoder::new(true))),
+        Encoder::at(codec, false)
+    }
+
+    /// An encoder from 16 kHz PCM (`wide`) or from 8 kHz.
+    pub fn at(codec: Codec, wide: bool) -> Encoder {
+        match (codec.law(), wide) {
+            (Some(law), false) => Encoder::G711(law),
+            (Some(law), true) => Encoder::G711Down(law, Box::default(), Vec::new()),
+            (None, wide) => Encoder::G722(Box::new(G722Encoder::new(!wide))),
         }
     }
 
     pub fn codec(&self) -> Codec {
         match self {
-            Encoder::G711(law) => Codec::from(*law),
+            Encoder::G711(law) | Encoder::G711Down(law, ..) => Codec::from(*law),
             Encoder::G722(_) => Codec::G722,
         }
     }
@@ -162,6 +197,11 @@ impl Encoder {
     pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) {
         match self {
             Encoder::G711(law) => law.encode(pcm, out),
+            Encoder::G711Down(law, down, narrow) => {
+                narrow.clear();
+                down.process(pcm, narrow);
+                law.encode(narrow, out);
+            }
             Encoder::G722(e) => out.extend(e.encode(pcm)),
         }
     }

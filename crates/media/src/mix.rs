@@ -7,11 +7,15 @@
 //! jitter buffer of their own; every 20 ms the owner calls [`Mixer::mix`]
 //! and gets one frame per member that hears the mix. A member never hears
 //! itself (mix-minus), so there is no echo of one's own voice.
+//!
+//! A room mixes at 8 kHz, or at 16 kHz once a member talks G.722
+//! ([`Mixer::set_wideband`]): wideband phones then hear each other in
+//! wideband, and G.711 members are resampled at their own edge.
 
 use std::time::Instant;
 
 use crate::jitter::{JitterBuffer, Playout};
-use crate::FRAME_8K;
+use crate::{FRAME_16K, FRAME_8K};
 
 /// Who hears a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,23 +62,32 @@ struct Member<K> {
     role: Role<K>,
     jitter: JitterBuffer,
     /// This slot's frame, while mixing.
-    frame: [i16; FRAME_8K],
+    frame: Vec<i16>,
 }
 
 /// One room's mixer.
 #[derive(Debug)]
 pub struct Mixer<K> {
     members: Vec<Member<K>>,
-    sum: [i32; FRAME_8K],
+    /// Samples in a 20 ms frame: 160 (8 kHz) or 320 (16 kHz).
+    frame_len: usize,
+    sum: Vec<i32>,
 }
 
 impl<K> Default for Mixer<K> {
     fn default() -> Self {
         Mixer {
             members: Vec::new(),
-            sum: [0; FRAME_8K],
+            frame_len: FRAME_8K,
+            sum: vec![0; FRAME_8K],
         }
     }
+}
+
+/// A member's jitter buffer for a room mixing `frame_len`-sample frames.
+/// Live conversation: 2 frames at least, 8 at most (160 ms).
+fn jitter_for(frame_len: usize) -> JitterBuffer {
+    JitterBuffer::new(frame_len, (frame_len * 50) as u32, 2, 8)
 }
 
 impl<K: Copy + Eq> Mixer<K> {
@@ -91,10 +104,31 @@ impl<K: Copy + Eq> Mixer<K> {
         self.members.push(Member {
             key,
             role,
-            // Live conversation: 2 frames at least, 8 at most (160 ms).
-            jitter: JitterBuffer::new(FRAME_8K, 8000, 2, 8),
-            frame: [0; FRAME_8K],
+            jitter: jitter_for(self.frame_len),
+            frame: vec![0; self.frame_len],
         });
+    }
+
+    /// Whether the room mixes at 16 kHz.
+    pub fn is_wideband(&self) -> bool {
+        self.frame_len == FRAME_16K
+    }
+
+    /// Mixes at 16 kHz (`true`) or 8 kHz from now on; members then push
+    /// frames of that rate. A change starts every member's jitter buffer
+    /// afresh (a 40 ms pause while they fill). Returns whether it changed.
+    pub fn set_wideband(&mut self, wide: bool) -> bool {
+        let len = if wide { FRAME_16K } else { FRAME_8K };
+        if len == self.frame_len {
+            return false;
+        }
+        self.frame_len = len;
+        self.sum = vec![0; len];
+        for m in &mut self.members {
+            m.jitter = jitter_for(len);
+            m.frame = vec![0; len];
+        }
+        true
     }
 
     /// Removes `key`; whispers to it are dropped too. Returns whether it
@@ -132,8 +166,16 @@ impl<K: Copy + Eq> Mixer<K> {
         self.members.iter().any(|m| m.key == key && m.role.hears)
     }
 
-    /// One decoded frame from `key`, arrived at `now`.
+    /// One decoded frame from `key` at the room's rate, arrived at `now`;
+    /// `timestamp` is the RTP one, whose clock is 8 kHz for every codec the
+    /// box talks (G.722's too, RFC 3551).
     pub fn push(&mut self, key: K, now: Instant, seq: u16, timestamp: u32, pcm: Vec<i16>) {
+        // The jitter buffer counts time in samples at the room's rate.
+        let timestamp = if self.is_wideband() {
+            timestamp.wrapping_mul(2)
+        } else {
+            timestamp
+        };
         if let Some(m) = self.members.iter_mut().find(|m| m.key == key) {
             if m.role.audience != Audience::Nobody || m.role.hears {
                 m.jitter.push(now, seq, timestamp, pcm);
@@ -143,22 +185,19 @@ impl<K: Copy + Eq> Mixer<K> {
 
     /// One 20 ms slot: a frame for each member that hears the mix, made of
     /// everyone it may hear but itself, saturated to 16 bits.
-    pub fn mix(&mut self, out: &mut Vec<(K, [i16; FRAME_8K])>) {
-        self.sum = [0; FRAME_8K];
+    pub fn mix(&mut self, out: &mut Vec<(K, Vec<i16>)>) {
+        let len = self.frame_len;
+        self.sum.fill(0);
         for m in &mut self.members {
-            m.frame = match m.jitter.pop() {
-                Playout::Audio(f) | Playout::Concealed(f) => {
-                    let mut a = [0i16; FRAME_8K];
-                    for (d, s) in a.iter_mut().zip(f) {
-                        *d = s;
-                    }
-                    a
+            m.frame.fill(0);
+            if let Playout::Audio(f) | Playout::Concealed(f) = m.jitter.pop() {
+                for (d, s) in m.frame.iter_mut().zip(f) {
+                    *d = s;
                 }
-                Playout::Waiting => [0; FRAME_8K],
-            };
+            }
             if m.role.audience == Audience::Everyone {
-                for (s, v) in self.sum.iter_mut().zip(m.frame) {
-                    *s += i32::from(v);
+                for (s, v) in self.sum.iter_mut().zip(&m.frame) {
+                    *s += i32::from(*v);
                 }
             }
         }
@@ -166,23 +205,24 @@ impl<K: Copy + Eq> Mixer<K> {
             if !m.role.hears {
                 continue;
             }
-            let mut acc = self.sum;
+            let mut acc = self.sum.clone();
             if m.role.audience == Audience::Everyone {
-                for (s, v) in acc.iter_mut().zip(m.frame) {
-                    *s -= i32::from(v);
+                for (s, v) in acc.iter_mut().zip(&m.frame) {
+                    *s -= i32::from(*v);
                 }
             }
             for w in &self.members {
                 if w.role.audience == Audience::Only(m.key) && w.key != m.key {
-                    for (s, v) in acc.iter_mut().zip(w.frame) {
-                        *s += i32::from(v);
+                    for (s, v) in acc.iter_mut().zip(&w.frame) {
+                        *s += i32::from(*v);
                     }
                 }
             }
-            let mut frame = [0i16; FRAME_8K];
-            for (d, s) in frame.iter_mut().zip(acc) {
-                *d = s.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
-            }
+            let mut frame = Vec::with_capacity(len);
+            frame.extend(
+                acc.iter()
+                    .map(|s| (*s).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16),
+            );
             out.push((m.key, frame));
         }
     }
@@ -202,7 +242,12 @@ mod tests {
         for i in from..from + 10 {
             let now = t0 + Duration::from_millis(20 * u64::from(i));
             for &(k, v) in levels {
-                mixer.push(k, now, i, 160 * u32::from(i), vec![v; FRAME_8K]);
+                let len = if mixer.is_wideband() {
+                    FRAME_16K
+                } else {
+                    FRAME_8K
+                };
+                mixer.push(k, now, i, 160 * u32::from(i), vec![v; len]);
             }
             last.clear();
             mixer.mix(&mut last);
@@ -210,6 +255,37 @@ mod tests {
         let mut heard: Vec<(u8, i16)> = last.iter().map(|(k, f)| (*k, f[0])).collect();
         heard.sort_unstable();
         heard
+    }
+
+    #[test]
+    fn a_wideband_room_carries_what_8_khz_cannot() {
+        let mut m = Mixer::new();
+        m.join(1, Role::party());
+        m.join(2, Role::party());
+        assert!(m.set_wideband(true));
+        assert!(!m.set_wideband(true), "no change the second time");
+        // Member 1 sends a 4–8 kHz pattern (alternating signs at 16 kHz),
+        // which an 8 kHz room would lose entirely.
+        let t0 = Instant::now();
+        let wide: Vec<i16> = (0..FRAME_16K)
+            .map(|i| if i % 2 == 0 { 1000 } else { -1000 })
+            .collect();
+        let mut out = Vec::new();
+        for i in 0..10u16 {
+            let now = t0 + Duration::from_millis(20 * u64::from(i));
+            // RTP timestamps advance 160 a frame in wideband too.
+            m.push(1, now, i, 160 * u32::from(i), wide.clone());
+            m.push(2, now, i, 160 * u32::from(i), vec![0; FRAME_16K]);
+            out.clear();
+            m.mix(&mut out);
+        }
+        let to_2 = out.iter().find(|(k, _)| *k == 2).map(|(_, f)| f.clone());
+        assert_eq!(to_2, Some(wide), "member 2 hears member 1's upper band");
+        assert!(out.iter().all(|(_, f)| f.len() == FRAME_16K));
+        // Back to 8 kHz when the last wideband member leaves.
+        assert!(m.set_wideband(false));
+        let heard = run(&mut m, &[(1, 100), (2, 20)], 10);
+        assert_eq!(heard, [(1, 20), (2, 100)]);
     }
 
     #[test]

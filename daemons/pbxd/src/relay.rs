@@ -189,10 +189,29 @@ enum Command {
 #[derive(Default)]
 struct Room {
     mixer: Mixer<u64>,
-    /// Per leg: its decoder in, its stream out (when it hears the mix).
+    /// Per leg: its codec, its decoder in, its stream out (when it hears
+    /// the mix).
+    codecs: HashMap<u64, Codec>,
     decoders: HashMap<u64, StreamDecoder>,
     outs: HashMap<u64, MixOut>,
     next: Option<std::time::Instant>,
+}
+
+impl Room {
+    /// Mixes at 16 kHz while a member talks G.722, at 8 kHz otherwise;
+    /// on a change every member's decoder and encoder follow.
+    fn pick_rate(&mut self) {
+        let wide = self.codecs.values().any(|c| *c == Codec::G722);
+        if self.mixer.set_wideband(wide) {
+            tracing::debug!(wide, members = self.codecs.len(), "room mixing rate");
+            self.decoders.clear();
+            for (key, out) in self.outs.iter_mut() {
+                if let Some(codec) = self.codecs.get(key) {
+                    out.encoder = Encoder::at(*codec, wide);
+                }
+            }
+        }
+    }
 }
 
 /// The RTP stream the box sends a leg that hears a mix.
@@ -204,10 +223,10 @@ struct MixOut {
 }
 
 impl MixOut {
-    fn new(codec: Codec) -> MixOut {
+    fn new(codec: Codec, wide: bool) -> MixOut {
         let seed: u32 = rand::random();
         MixOut {
-            encoder: Encoder::new(codec),
+            encoder: Encoder::at(codec, wide),
             ssrc: seed,
             seq: (seed >> 16) as u16,
             timestamp: seed.rotate_left(7),
@@ -222,7 +241,9 @@ impl MixOut {
         pkt.extend_from_slice(&self.ssrc.to_be_bytes());
         self.encoder.encode(frame, &mut pkt);
         self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(frame.len() as u32);
+        // 20 ms on the 8 kHz RTP clock, whatever the mixing rate (G.722's
+        // clock is 8 kHz too, RFC 3551).
+        self.timestamp = self.timestamp.wrapping_add(dering_media::FRAME_8K as u32);
         pkt
     }
 }
@@ -623,8 +644,12 @@ fn leave_room(
         if let Some(room) = rooms.get_mut(&id) {
             room.mixer.leave(key);
             room.outs.remove(&key);
+            room.codecs.remove(&key);
+            room.decoders.remove(&key);
             if room.mixer.is_empty() {
                 rooms.remove(&id);
+            } else {
+                room.pick_rate();
             }
         }
     }
@@ -652,8 +677,8 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     // type and a receiver.
     let mut key_watch: HashMap<u64, [(Option<u8>, dering_media::rfc4733::Receiver); 2]> =
         HashMap::new();
-    let mut mixed: Vec<(u64, [i16; dering_media::FRAME_8K])> = Vec::new();
-    let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_8K);
+    let mut mixed: Vec<(u64, Vec<i16>)> = Vec::new();
+    let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_16K);
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut media_events: Vec<MediaEvent> = Vec::new();
     let mut next_token = 1u64;
@@ -798,8 +823,16 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     }
                     let r = rooms.entry(room).or_default();
                     r.mixer.join(key, role);
+                    if r.codecs.insert(key, codec) != Some(codec) {
+                        r.decoders.remove(&key);
+                        r.outs.remove(&key);
+                    }
+                    r.pick_rate();
                     if role.hears {
-                        r.outs.entry(key).or_insert_with(|| MixOut::new(codec));
+                        let wide = r.mixer.is_wideband();
+                        r.outs
+                            .entry(key)
+                            .or_insert_with(|| MixOut::new(codec, wide));
                     } else {
                         r.outs.remove(&key);
                     }
@@ -947,7 +980,11 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     let now = std::time::Instant::now();
                     if let Some(rtp) = parse_rtp(&buf[..len]) {
                         pcm.clear();
-                        let d = room.decoders.entry(key).or_default();
+                        let wide = room.mixer.is_wideband();
+                        let d = room
+                            .decoders
+                            .entry(key)
+                            .or_insert_with(|| StreamDecoder::at(wide));
                         if d.decode(rtp.pt, rtp.payload, &mut pcm) {
                             room.mixer
                                 .push(key, now, rtp.seq, rtp.timestamp, pcm.clone());
