@@ -203,6 +203,17 @@ impl Baresip {
         self.command("dial", &format!("sip:{number}@127.0.0.1:{}", d.sip_port));
     }
 
+    /// The keys this phone received as telephone events so far (baresip's
+    /// `CALL_DTMF_START` events), in order.
+    pub fn keys_received(&mut self) -> String {
+        self.pump();
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "CALL_DTMF_START")
+            .filter_map(|e| e["param"].as_str().and_then(|p| p.chars().next()))
+            .collect()
+    }
+
     /// Sends `keys` as telephone events, one after the other.
     pub fn keys(&mut self, keys: &str) {
         for k in keys.chars() {

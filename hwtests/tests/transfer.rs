@@ -2,7 +2,8 @@
 //! 1001 calls 1002; 1002 transfers 1001 to 1003 with REFER (baresip's
 //! `transfer`), then 1003 hands 1001 on to 1004 by typing `##1004#` in
 //! the call, and the agent desktop's `dering transfer` hands it back to
-//! 1002 before `dering hangup` ends it. What 1001 hears changes from
+//! 1002 before `dering hangup` ends it. 1001 never hears the feature
+//! codes 1003 types, only keys that are no code. What 1001 hears changes from
 //! 1002's tone to 1003's, 1004's and 1002's again; the transferors' calls
 //! end; the call's record keeps one call with every transfer. A transfer to an extension that is not registered
 //! is refused and the call goes on.
@@ -41,6 +42,11 @@ fn blind_transfer_by_refer_then_by_keys() {
     std::thread::sleep(Duration::from_secs(3));
     let second_end = Instant::now();
 
+    // Keys that are no feature code reach the other party: a `#` held
+    // as a possible `##` goes on when `5` follows.
+    c.keys("#5");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(a.keys_received(), "#5", "1001 hears 1003's keys");
     // A transfer to an extension nobody registered is refused: the call
     // goes on as it was.
     c.keys("##1009#");
@@ -48,6 +54,8 @@ fn blind_transfer_by_refer_then_by_keys() {
     assert!(d.log().contains("transfer by code refused"), "{}", d.log());
     c.keys("##1004#");
     c.wait_event("CALL_CLOSED", Duration::from_secs(10));
+    // Neither code reached 1001: the box took them out of the call.
+    assert_eq!(a.keys_received(), "#5", "1001 heard feature codes");
     e.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let third = Instant::now();
     std::thread::sleep(Duration::from_secs(3));

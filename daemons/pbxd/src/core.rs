@@ -92,11 +92,13 @@ pub enum MediaCmd {
         call: u64,
     },
     /// Report the keys the parties send as telephone-events with these
-    /// payload types (caller's leg, callee's leg).
+    /// payload types (caller's leg, callee's leg), and keep the in-call
+    /// feature `codes` they type from the other party.
     WatchKeys {
         call: u64,
         a: Option<u8>,
         b: Option<u8>,
+        codes: std::sync::Arc<[String]>,
     },
     /// Where a leg's media goes until packets from it are seen (latching).
     Remote {

@@ -5,6 +5,7 @@ pub use dering_config as config;
 pub mod core;
 pub mod endpoint;
 pub mod guard;
+pub mod keygate;
 pub mod recorder;
 pub mod registrar;
 pub mod relay;

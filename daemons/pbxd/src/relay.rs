@@ -25,6 +25,7 @@ use dering_media::mix::{Mixer, Role};
 
 use crate::core::{leg_key, Side};
 use crate::endpoint::{parse_rtp, LocalMedia, MediaEvent};
+use crate::keygate::KeyGate;
 use crate::recorder::RecMsg;
 
 /// Where the relay threads report keys and the end of playback.
@@ -181,6 +182,7 @@ enum Command {
     WatchKeys {
         call: u64,
         pts: [Option<u8>; 2],
+        codes: Arc<[String]>,
     },
 }
 
@@ -473,8 +475,17 @@ impl Relay {
 
     /// Reports keys the parties of `call` send (telephone-event payload
     /// types of the caller's and the callee's leg).
-    pub fn watch_keys(&mut self, call: u64, a: Option<u8>, b: Option<u8>) {
-        self.send(call, Command::WatchKeys { call, pts: [a, b] });
+    /// The keys of in-call feature `codes` are kept from the other party
+    /// (see [`crate::keygate`]).
+    pub fn watch_keys(&mut self, call: u64, a: Option<u8>, b: Option<u8>, codes: Arc<[String]>) {
+        self.send(
+            call,
+            Command::WatchKeys {
+                call,
+                pts: [a, b],
+                codes,
+            },
+        );
     }
 
     /// Ends the caller's leg at a local endpoint (a flow).
@@ -681,6 +692,12 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
     let mut pcm: Vec<i16> = Vec::with_capacity(dering_media::FRAME_16K);
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut media_events: Vec<MediaEvent> = Vec::new();
+    // Per watched call and leg: the gate keeping feature codes from the
+    // other party, the packets it sends on, and when gates were last
+    // asked for keys held too long.
+    let mut gates: HashMap<u64, [Option<Box<KeyGate>>; 2]> = HashMap::new();
+    let mut released: Vec<Vec<u8>> = Vec::new();
+    let mut gates_polled = std::time::Instant::now();
     let mut next_token = 1u64;
     let mut events = vec![EpollEvent::empty(); 256];
     let mut buf = [0u8; 2048];
@@ -729,6 +746,7 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     held.remove(&call);
                     leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
                     key_watch.remove(&call);
+                    gates.remove(&call);
                     transcoders.remove(&leg_key(call, Side::A));
                     transcoders.remove(&leg_key(call, Side::B));
                     if let Some(mut r) = recordings.remove(&call) {
@@ -841,8 +859,12 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Command::Leave { call } => {
                     leave_room(&mut rooms, &mut leg_room, &mut listeners, call);
                 }
-                Command::WatchKeys { call, pts } => {
+                Command::WatchKeys { call, pts, codes } => {
                     key_watch.insert(call, pts.map(|pt| (pt, Default::default())));
+                    gates.insert(
+                        call,
+                        pts.map(|pt| pt.map(|pt| Box::new(KeyGate::new(pt, codes.clone())))),
+                    );
                 }
             }
         }
@@ -914,6 +936,30 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                     at += FRAME;
                 }
                 room.next = Some(at);
+            }
+        }
+        // Keys held back too long as a possible feature code go on.
+        if !gates.is_empty() && gates_polled.elapsed() >= FRAME {
+            let now = std::time::Instant::now();
+            gates_polled = now;
+            for (call, legs) in gates.iter_mut() {
+                for (side, gate) in legs.iter_mut().enumerate() {
+                    let Some(gate) = gate else {
+                        continue;
+                    };
+                    released.clear();
+                    gate.poll(now, &mut released);
+                    let ep = calls.get(call).and_then(|t| endpoints.get(&t[side]));
+                    let Some(ep) = ep.filter(|_| !released.is_empty()) else {
+                        continue;
+                    };
+                    let to = (ep.to.rtp_to.get(), endpoints.get(&(ep.out as u64)));
+                    if let (Some(dst), Some(out)) = to {
+                        for p in &released {
+                            let _ = out.sock.send_to(p, dst);
+                        }
+                    }
+                }
             }
         }
         for e in media_events.drain(..) {
@@ -1033,6 +1079,20 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
             let (Some(dst), Some(out)) = (dest.get(), endpoints.get(&(ep.out as u64))) else {
                 continue;
             };
+            released.clear();
+            let gated = gates
+                .get_mut(&ep.call)
+                .and_then(|g| g[ep.side].as_mut())
+                .filter(|_| !ep.rtcp);
+            if let Some(g) = gated {
+                let send = g.on_packet(std::time::Instant::now(), &mut buf[..len], &mut released);
+                for p in &released {
+                    let _ = out.sock.send_to(p, dst);
+                }
+                if !send {
+                    continue;
+                }
+            }
             let mut packet = &buf[..len];
             if let Some(t) = transcoders.get_mut(&key).filter(|_| !ep.rtcp) {
                 if transcode_packet(t, packet, &mut transcoded) {

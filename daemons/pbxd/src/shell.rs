@@ -495,7 +495,7 @@ async fn flush(
                 } => relay.join(room, call, side, codec, role),
                 MediaCmd::Transcode { call, a, b } => relay.transcode(call, a, b),
                 MediaCmd::Leave { call } => relay.leave(call),
-                MediaCmd::WatchKeys { call, a, b } => relay.watch_keys(call, a, b),
+                MediaCmd::WatchKeys { call, a, b, codes } => relay.watch_keys(call, a, b, codes),
                 MediaCmd::Bridge { call } => relay.bridge(call),
                 MediaCmd::Hold {
                     call,

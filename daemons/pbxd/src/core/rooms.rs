@@ -827,17 +827,27 @@ impl Core {
         };
         let (a, b) = (te(&c.a_formats), te(&c.b_formats));
         if a.is_some() || b.is_some() {
-            self.out
-                .push_back(Output::Media(MediaCmd::WatchKeys { call, a, b }));
+            self.out.push_back(Output::Media(MediaCmd::WatchKeys {
+                call,
+                a,
+                b,
+                codes: self.in_call_codes().into(),
+            }));
         }
+    }
+
+    /// The codes a party types in a call (three-way, transfer), each
+    /// followed by an extension and `#`.
+    fn in_call_codes(&self) -> Vec<String> {
+        vec![
+            self.rooms.three_way_code.clone(),
+            self.rooms.transfer_code.clone(),
+        ]
     }
 
     /// A key from a party of a relayed call: collects `*3<extension>#`.
     pub(super) fn in_call_key(&mut self, now: Now, call: u64, side: Side, key: char) {
-        let codes = [
-            self.rooms.three_way_code.clone(),
-            self.rooms.transfer_code.clone(),
-        ];
+        let codes = self.in_call_codes();
         let Some(c) = self
             .calls
             .get_mut(&call)
@@ -855,37 +865,29 @@ impl Core {
             k.digits.clear();
         }
         k.at = now.at;
-        // A '#' ends the extension once a code is typed; before, it may
-        // be part of the code (`##`).
-        let complete = |d: &str| {
-            codes.iter().position(|code| {
-                d.strip_prefix(code.as_str())
-                    .is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
-            })
-        };
-        if key == '#' {
-            if let Some(which) = complete(&k.digits) {
+        // The relay's key gate reads the keys by the same rule, so what
+        // the box acts on is exactly what the other party did not hear.
+        use crate::keygate::{classify, CodeMatch};
+        k.digits.push(key);
+        match classify(&codes, &k.digits) {
+            CodeMatch::Complete(which) => {
                 let typed = std::mem::take(&mut k.digits);
-                let ext = typed[codes[which].len()..].to_string();
+                let ext = typed[codes[which].len()..typed.len() - 1].to_string();
                 if which == 0 {
                     self.start_three_way(now, call, side, &ext);
                 } else if let Err(e) = self.blind_transfer(now, call, side, &ext, false) {
                     tracing::info!(call, %ext, error = e, "transfer by code refused");
                 }
-                return;
             }
-        }
-        k.digits.push(key);
-        // Talk is full of keys (menus of the far end): keep only what can
-        // still become a code.
-        let d = k.digits.as_str();
-        let possible = codes.iter().any(|code| {
-            code.starts_with(d)
-                || d.strip_prefix(code.as_str())
-                    .is_some_and(|e| e.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if !possible {
-            k.digits.clear();
+            CodeMatch::Possible { .. } => {}
+            // Talk is full of keys (menus of the far end): keep only what
+            // can still become a code.
+            CodeMatch::No => {
+                k.digits = key.to_string();
+                if classify(&codes, &k.digits) == CodeMatch::No {
+                    k.digits.clear();
+                }
+            }
         }
     }
 
