@@ -362,7 +362,10 @@ mod tests {
         assert!(keys[1..=n].iter().all(|k| *k == Some('#')), "{sent:?}");
         assert_eq!(&keys[n + 1..], [Some('5'), Some('5'), None]);
         let seqs: Vec<u16> = sent.iter().map(|(s, _)| *s).collect();
-        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "gapless: {seqs:?}"
+        );
     }
 
     #[test]
@@ -381,6 +384,9 @@ mod tests {
         assert!(keys[2..2 + n].iter().all(|k| *k == Some('#')), "{sent:?}");
         assert_eq!(keys[2 + n..], [None]);
         let seqs: Vec<u16> = sent.iter().map(|(s, _)| *s).collect();
-        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gapless: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "gapless: {seqs:?}"
+        );
     }
 }
