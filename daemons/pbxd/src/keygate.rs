@@ -254,28 +254,27 @@ mod tests {
         Arc::from(vec!["*3".to_string(), "##".to_string()])
     }
 
-    fn audio(seq: u16, ts: u32) -> Vec<u8> {
-        let mut p = vec![0x80, 8];
+    fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt];
         p.extend_from_slice(&seq.to_be_bytes());
         p.extend_from_slice(&ts.to_be_bytes());
         p.extend_from_slice(&7u32.to_be_bytes());
-        p.extend_from_slice(&[0xd5; 160]);
+        p.extend_from_slice(payload);
         p
     }
 
+    fn audio(seq: u16, ts: u32) -> Vec<u8> {
+        rtp(8, seq, ts, &[0xd5; 160])
+    }
+
     fn event(seq: u16, ts: u32, key: char, end: bool) -> Vec<u8> {
-        let mut p = vec![0x80, PT];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&ts.to_be_bytes());
-        p.extend_from_slice(&7u32.to_be_bytes());
         let r = Report {
             event: rfc4733::event_of(key).unwrap_or(0),
             end,
             volume: 10,
             duration: 400,
         };
-        p.extend_from_slice(&r.to_bytes());
-        p
+        rtp(PT, seq, ts, &r.to_bytes())
     }
 
     /// Runs packets through a gate; returns what leaves, in order, as
@@ -299,6 +298,15 @@ mod tests {
             }
         }
         sent
+    }
+
+    /// The packets that left are numbered one after the other.
+    fn assert_gapless(sent: &[(u16, Option<char>)]) {
+        let seqs: Vec<u16> = sent.iter().map(|(s, _)| *s).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "gapless: {seqs:?}"
+        );
     }
 
     /// One key pressed at `ms`, seq `seq` and timestamp `ts`: a report
@@ -361,11 +369,7 @@ mod tests {
         assert_eq!(keys[0], None);
         assert!(keys[1..=n].iter().all(|k| *k == Some('#')), "{sent:?}");
         assert_eq!(&keys[n + 1..], [Some('5'), Some('5'), None]);
-        let seqs: Vec<u16> = sent.iter().map(|(s, _)| *s).collect();
-        assert!(
-            seqs.windows(2).all(|w| w[1] == w[0] + 1),
-            "gapless: {seqs:?}"
-        );
+        assert_gapless(&sent);
     }
 
     #[test]
@@ -383,10 +387,6 @@ mod tests {
         assert_eq!(keys[..2], [None, None]);
         assert!(keys[2..2 + n].iter().all(|k| *k == Some('#')), "{sent:?}");
         assert_eq!(keys[2 + n..], [None]);
-        let seqs: Vec<u16> = sent.iter().map(|(s, _)| *s).collect();
-        assert!(
-            seqs.windows(2).all(|w| w[1] == w[0] + 1),
-            "gapless: {seqs:?}"
-        );
+        assert_gapless(&sent);
     }
 }
