@@ -304,14 +304,7 @@ impl StreamPhone {
     /// The dialog an INVITE this phone answered (with [`Self::answer`])
     /// set up.
     pub fn dialog_of_answered(&self, inv: &Message) -> PhoneDialog {
-        let contact = inv.get("Contact").unwrap_or_default();
-        let target = contact
-            .trim()
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let target = contact_uri(inv);
         PhoneDialog {
             call_id: inv.call_id().unwrap().to_string(),
             local: format!("{};tag=callee{}", inv.get("To").unwrap(), self.ext),
@@ -415,15 +408,7 @@ impl StreamPhone {
             )
         });
         assert_eq!(resp.status(), Some(200), "call to {to}: {resp:?}");
-        let target = resp
-            .get("Contact")
-            .unwrap_or_default()
-            .trim()
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let target = contact_uri(&resp);
         let mut d = PhoneDialog {
             call_id,
             local,
@@ -525,4 +510,17 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .map(|c| c.unwrap())
         .collect()
+}
+
+/// The URI of a message's Contact header (without its angle brackets and
+/// parameters outside them): where in-dialog requests go.
+fn contact_uri(msg: &Message) -> String {
+    msg.get("Contact")
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -506,6 +506,25 @@ struct BLegSpec<'a> {
     extra: Vec<rsip::Header>,
 }
 
+/// Sends leg `side`'s media to the address its SDP gives, until the
+/// relay latches to where its packets really come from. A function of the
+/// output queue alone, so it can be called while a call is borrowed.
+fn media_to(out: &mut VecDeque<Output>, call: u64, side: Side, sdp: &AudioSdp) {
+    if let Ok(addr) = sdp.addr_port() {
+        out.push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
+    }
+}
+
+/// A response to one of the box's own requests, as its handler gets it:
+/// the client transaction's key, the status code and the message. The
+/// transaction is already forgotten when the code is final.
+#[derive(Clone, Copy)]
+struct Reply<'a> {
+    key: &'a str,
+    code: u16,
+    msg: &'a Message,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum ClientPurpose {
     BInvite(u64),
@@ -1577,6 +1596,34 @@ impl Core {
 
     /// Builds the B leg of call `leg.call` to `leg.callee` at `leg.target`
     /// and sends its INVITE, offering our relay's B port.
+    /// Makes an INVITE that [`Core::invite_b`] sent the B leg of `call`:
+    /// its dialog, its transaction and a fresh no-answer timer. Returns the
+    /// call for whatever else the caller sets.
+    fn ring_b(
+        &mut self,
+        now: Now,
+        call: u64,
+        invite: (Dialog, String, Message),
+    ) -> Option<&mut Call> {
+        if !self.calls.contains_key(&call) {
+            return None;
+        }
+        let (b, key, msg) = invite;
+        let no_answer = self.no_answer;
+        self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
+        self.clients
+            .insert(key.clone(), ClientPurpose::BInvite(call));
+        let c = self.calls.get_mut(&call)?;
+        c.b = b;
+        c.b_invite_key = key;
+        c.b_invite = msg;
+        c.b_got_provisional = false;
+        c.b_ack = None;
+        c.b_live = true;
+        c.no_answer_at = now.at + no_answer;
+        Some(c)
+    }
+
     fn invite_b(&mut self, now: Now, leg: BLegSpec<'_>) -> Option<(Dialog, String, Message)> {
         let b = Dialog {
             call_id: format!("{}@dering", random_token(20)),
@@ -1799,39 +1846,39 @@ impl Core {
             return;
         };
         let code = msg.status().unwrap_or(500);
-        if code >= 200
-            && !matches!(
-                purpose,
-                ClientPurpose::BInvite(_)
-                    | ClientPurpose::Offer(_)
-                    | ClientPurpose::Transfer(_)
-                    | ClientPurpose::Originate(_)
-            )
-        {
+        // A final answer ends the client transaction, whatever the
+        // handler below makes of it.
+        if code >= 200 {
             self.clients.remove(key);
         }
+        let r = Reply {
+            key,
+            code,
+            msg: &msg,
+        };
         match purpose {
             ClientPurpose::Qualify => self.qualified(key, true),
             ClientPurpose::InDialog => {}
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
-            ClientPurpose::BInvite(call) => self.on_b_response(now, key, call, code, msg),
-            ClientPurpose::Offer(call) => self.offer_response(now, key, call, code, &msg),
-            ClientPurpose::Transfer(call) => self.transfer_response(now, key, call, code, &msg),
+            ClientPurpose::BInvite(call) => self.on_b_response(now, call, r),
+            ClientPurpose::Offer(call) => self.offer_response(now, call, r),
+            ClientPurpose::Transfer(call) => self.transfer_response(now, call, r),
             ClientPurpose::Rebind(call, side) => self.rebind_response(call, side, code, &msg),
-            ClientPurpose::Stale(call) => self.stale_response(now, key, call, code, &msg),
-            ClientPurpose::Originate(call) => self.originate_response(now, key, call, code, &msg),
+            ClientPurpose::Stale(call) => self.stale_response(now, call, r),
+            ClientPurpose::Originate(call) => self.originate_response(now, call, r),
         }
     }
 
-    fn on_b_response(&mut self, now: Now, key: &str, call: u64, code: u16, msg: Message) {
+    fn on_b_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
         if self
             .calls
             .get(&call)
             .is_some_and(|c| c.state == CallState::Flow)
         {
-            self.flow_b_response(now, key, call, code, &msg);
+            self.flow_b_response(now, call, r);
             return;
         }
+        let Reply { key: _, code, msg } = r;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1849,13 +1896,7 @@ impl Core {
             let mut body = Vec::new();
             if code == 183 {
                 if let Ok(sdp) = AudioSdp::parse(&msg.body) {
-                    if let Ok(addr) = sdp.addr_port() {
-                        self.out.push_back(Output::Media(MediaCmd::Remote {
-                            call,
-                            side: Side::B,
-                            addr,
-                        }));
-                    }
+                    media_to(&mut self.out, call, Side::B, &sdp);
                     if let Some(formats) = self.settle_codecs(call, &sdp.formats) {
                         body = self.a_sdp(call, formats, sdp.direction);
                     }
@@ -1880,7 +1921,7 @@ impl Core {
                 }));
                 return;
             }
-            c.b_ack = c.b.ack_2xx(&self.listen, &msg, &mut self.out);
+            c.b_ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
             if c.state != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
@@ -1889,13 +1930,7 @@ impl Core {
             let answer = AudioSdp::parse(&msg.body);
             let (formats, direction) = match &answer {
                 Ok(sdp) => {
-                    if let Ok(addr) = sdp.addr_port() {
-                        self.out.push_back(Output::Media(MediaCmd::Remote {
-                            call,
-                            side: Side::B,
-                            addr,
-                        }));
-                    }
+                    media_to(&mut self.out, call, Side::B, sdp);
                     (sdp.formats.clone(), sdp.direction)
                 }
                 Err(_) => (Vec::new(), Direction::SendRecv),
@@ -1920,7 +1955,6 @@ impl Core {
             let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
             let originated = c.originated;
-            self.clients.remove(key);
             tracing::info!(call, %uuid, %codec, "call answered");
             self.watch_keys(call);
             let answered = Op::CallAnswered {
@@ -1943,7 +1977,6 @@ impl Core {
             return;
         }
         // Non-2xx final: the transaction already ACKed it.
-        self.clients.remove(key);
         if c.state != CallState::Ringing {
             return;
         }
@@ -2278,10 +2311,7 @@ impl Core {
         }
         let (other_port, formats, direction) = match AudioSdp::parse(&req.body) {
             Ok(sdp) => {
-                if let Ok(addr) = sdp.addr_port() {
-                    self.out
-                        .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
-                }
+                media_to(&mut self.out, call, side, &sdp);
                 let port = match side {
                     Side::A => c.b_port,
                     Side::B => c.a_port,
@@ -2390,13 +2420,7 @@ impl Core {
             let version = c.sdp_version;
             let (formats, direction) = match AudioSdp::parse(&msg.body) {
                 Ok(sdp) => {
-                    if let Ok(addr) = sdp.addr_port() {
-                        self.out.push_back(Output::Media(MediaCmd::Remote {
-                            call,
-                            side: from.other(),
-                            addr,
-                        }));
-                    }
+                    media_to(&mut self.out, call, from.other(), &sdp);
                     // The requester gets back what it already talks.
                     (c.settled_formats(from, sdp.formats), sdp.direction)
                 }

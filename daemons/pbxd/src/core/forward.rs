@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use dering_sip::sdp::Direction;
 use dering_store::Op;
 
-use super::{callee_offer, BLegSpec, CallState, ClientPurpose, Core, Ending, Now, Side};
+use super::{callee_offer, BLegSpec, CallState, Core, Ending, Now};
 
 /// Most forwards one call follows.
 pub(super) const MAX_HOPS: usize = 5;
@@ -202,25 +202,14 @@ impl Core {
             b_port,
             extra: vec![],
         };
-        let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+        let Some(invite) = self.invite_b(now, leg) else {
             return false;
         };
         self.by_call_id.remove(&old_call_id);
         self.clients.remove(&old_key);
-        self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
-        self.clients
-            .insert(b_key.clone(), ClientPurpose::BInvite(call));
-        let no_answer = self.no_answer;
-        let Some(c) = self.calls.get_mut(&call) else {
+        let Some(c) = self.ring_b(now, call, invite) else {
             return false;
         };
-        c.b = b;
-        c.b_invite_key = b_key;
-        c.b_invite = b_msg;
-        c.b_got_provisional = false;
-        c.b_ack = None;
-        c.b_live = true;
-        c.no_answer_at = now.at + no_answer;
         c.forwarded = tried;
         c.connected = Some(target.clone());
         let uuid = c.parties.uuid.clone();

@@ -20,9 +20,10 @@ use dering_sip::Message;
 use dering_store::{CallParties, Op};
 use serde::Serialize;
 
+use super::media_to;
 use super::{
-    random_token, BLegSpec, Call, CallState, ClientPurpose, Core, Dialog, Inbound, MediaCmd, Now,
-    Output, Side,
+    random_token, BLegSpec, Call, CallState, Core, Dialog, Inbound, MediaCmd, Now, Output, Reply,
+    Side,
 };
 use crate::config::Config;
 
@@ -572,25 +573,15 @@ impl Core {
                 b_port: c.b_port,
                 extra: vec![],
             };
-            let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+            let Some(invite) = self.invite_b(now, leg) else {
                 continue;
             };
-            let no_answer = self.no_answer;
-            let Some(c) = self.calls.get_mut(&call) else {
+            let Some(c) = self.ring_b(now, call, invite) else {
                 return;
             };
             tracing::info!(call, %member, "flow rings");
-            self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
-            c.b = b;
-            c.b_invite_key = b_key.clone();
-            c.b_invite = b_msg;
-            c.b_got_provisional = false;
-            c.b_ack = None;
-            c.b_live = true;
             c.ringing_member = Some(member.clone());
-            c.no_answer_at = now.at + no_answer;
             let uuid = c.parties.uuid.clone();
-            self.clients.insert(b_key, ClientPurpose::BInvite(call));
             self.store(Op::CallEvent {
                 uuid,
                 at_ms: now.wall_ms,
@@ -606,13 +597,7 @@ impl Core {
     /// it, keys are watched and the policy may record the call.
     pub(super) fn bridge_answered(&mut self, now: Now, call: u64, msg: &Message) {
         if let Ok(sdp) = AudioSdp::parse(&msg.body) {
-            if let Ok(addr) = sdp.addr_port() {
-                self.out.push_back(Output::Media(MediaCmd::Remote {
-                    call,
-                    side: Side::B,
-                    addr,
-                }));
-            }
+            media_to(&mut self.out, call, Side::B, &sdp);
             if self.settle_codecs(call, &sdp.formats).is_none() {
                 tracing::warn!(call, "callee answered without a codec we talk");
             }
@@ -634,21 +619,14 @@ impl Core {
     }
 
     /// A response on the B leg of a call still in its flow.
-    pub(super) fn flow_b_response(
-        &mut self,
-        now: Now,
-        key: &str,
-        call: u64,
-        code: u16,
-        msg: &Message,
-    ) {
+    pub(super) fn flow_b_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        let Reply { code, msg, .. } = r;
         if code < 200 {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.b.learn(msg);
             }
             return;
         }
-        self.clients.remove(key);
         if code >= 300 {
             tracing::debug!(call, code, "flow member refused");
             self.flow_member_failed(now, call);

@@ -16,9 +16,10 @@ use dering_sip::sdp::{AudioSdp, Direction};
 use dering_sip::Message;
 use dering_store::{CallParties, Disposition, Op};
 
+use super::media_to;
 use super::{
     callee_offer, codec_format, random_token, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending,
-    MediaCmd, Now, Output, Side,
+    MediaCmd, Now, Output, Reply, Side,
 };
 
 /// How long the agent's own phone may ring before the box gives up.
@@ -192,16 +193,9 @@ impl Core {
     }
 
     /// A response from the agent's own phone.
-    pub(super) fn originate_response(
-        &mut self,
-        now: Now,
-        key: &str,
-        call: u64,
-        code: u16,
-        msg: &Message,
-    ) {
+    pub(super) fn originate_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        let Reply { key, code, msg } = r;
         let Some(c) = self.calls.get_mut(&call) else {
-            self.clients.remove(key);
             return;
         };
         if c.origin.as_ref().is_none_or(|o| o.key != key) {
@@ -211,7 +205,6 @@ impl Core {
             c.a.learn(msg);
             return;
         }
-        self.clients.remove(key);
         if code >= 300 {
             self.callback_leg(now, call, false);
             self.close(
@@ -236,13 +229,7 @@ impl Core {
             self.hang_up_own_phone(now, call, "agent's phone answered without SDP");
             return;
         };
-        if let Ok(addr) = answer.addr_port() {
-            self.out.push_back(Output::Media(MediaCmd::Remote {
-                call,
-                side: Side::A,
-                addr,
-            }));
-        }
+        media_to(&mut self.out, call, Side::A, &answer);
         if let Some((mode, extension)) = origin.monitor {
             self.monitor_from_control(now, call, &answer, mode, extension);
             return;
@@ -274,21 +261,12 @@ impl Core {
             b_port: c.b_port,
             extra: vec![],
         };
-        let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
+        let Some(invite) = self.invite_b(now, leg) else {
             self.hang_up_own_phone(now, call, "cannot build the INVITE");
             return;
         };
-        let no_answer = self.no_answer;
-        self.by_call_id.insert(b.call_id.clone(), (call, Side::B));
-        self.clients
-            .insert(b_key.clone(), ClientPurpose::BInvite(call));
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.b = b;
-            c.b_invite_key = b_key;
-            c.b_invite = b_msg;
-            c.b_live = true;
+        if let Some(c) = self.ring_b(now, call, invite) {
             c.originated = true;
-            c.no_answer_at = now.at + no_answer;
             tracing::info!(call, to = %origin.to, "click-to-dial: agent answered, ringing the callee");
         }
     }

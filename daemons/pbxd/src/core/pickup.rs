@@ -17,10 +17,10 @@ use dering_sip::build::{self, header};
 use dering_sip::nameaddr::NameAddr;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::transaction::Peer;
-use dering_sip::Message;
 use dering_store::Op;
 
-use super::{known_formats, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Side};
+use super::media_to;
+use super::{known_formats, CallState, ClientPurpose, Core, Dialog, Now, Reply, Side};
 use crate::config::Config;
 
 /// What a dialled number asks to pick up.
@@ -157,13 +157,7 @@ impl Core {
             self.respond(now, &call.key, &call.req, 488, vec![]);
             return;
         };
-        if let Ok(addr) = offer.addr_port() {
-            self.out.push_back(Output::Media(MediaCmd::Remote {
-                call: id,
-                side: Side::B,
-                addr,
-            }));
-        }
+        media_to(&mut self.out, id, Side::B, offer);
         // The picker's 200, from the B port.
         let Some(c) = self.calls.get_mut(&id) else {
             return;
@@ -214,18 +208,11 @@ impl Core {
 
     /// A final answer from a B leg the call no longer uses (the phone that
     /// rang before a pickup): a 200 is ACKed and hung up.
-    pub(super) fn stale_response(
-        &mut self,
-        now: Now,
-        key: &str,
-        call: u64,
-        code: u16,
-        msg: &Message,
-    ) {
+    pub(super) fn stale_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        let Reply { key, code, msg } = r;
         if code < 200 {
             return;
         }
-        self.clients.remove(key);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

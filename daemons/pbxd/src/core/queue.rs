@@ -33,7 +33,7 @@ use dering_sip::sdp::Direction;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
-use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Side};
+use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Reply, Side};
 use crate::config::Config;
 
 /// The not-ready reason of an agent whose phone is gone (`[acd]
@@ -666,22 +666,13 @@ impl Core {
     }
 
     /// A response to an offer's INVITE.
-    pub(super) fn offer_response(
-        &mut self,
-        now: Now,
-        key: &str,
-        call: u64,
-        code: u16,
-        msg: &Message,
-    ) {
+    pub(super) fn offer_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        let Reply { key, code, msg } = r;
         let Some(q) = self
             .calls
             .get_mut(&call)
             .and_then(|c| c.queue.as_deref_mut())
         else {
-            if code >= 200 {
-                self.clients.remove(key);
-            }
             return;
         };
         let live = q.offers.iter().position(|o| o.key == key);
@@ -689,7 +680,6 @@ impl Core {
             // A cancelled offer's answer: a 200 that crossed our CANCEL is
             // ACKed and hung up.
             if code >= 200 {
-                self.clients.remove(key);
                 if let Some(i) = q.cancelled.iter().position(|o| o.key == key) {
                     let mut o = q.cancelled.remove(i);
                     if code < 300 {
@@ -703,7 +693,6 @@ impl Core {
             q.offers[i].dialog.learn(msg);
             return;
         }
-        self.clients.remove(key);
         let o = q.offers.remove(i);
         if code >= 300 {
             tracing::info!(call, agent = %o.agent, code, "agent did not take the call");

@@ -27,9 +27,10 @@ use dering_sip::uri::Uri;
 use dering_sip::Message;
 use dering_store::{Disposition, Op};
 
+use super::media_to;
 use super::{
     callee_offer, BLegSpec, CallState, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now, Output,
-    Side,
+    Reply, Side,
 };
 
 /// A blind transfer under way: the target's leg is ringing.
@@ -242,30 +243,20 @@ impl Core {
     }
 
     /// A response to a blind transfer's INVITE to its target.
-    pub(super) fn transfer_response(
-        &mut self,
-        now: Now,
-        key: &str,
-        call: u64,
-        code: u16,
-        msg: &Message,
-    ) {
+    pub(super) fn transfer_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        let Reply { key, code, msg } = r;
         let Some(t) = self
             .calls
             .get_mut(&call)
             .and_then(|c| c.transfer.as_deref_mut())
             .filter(|t| t.key == key)
         else {
-            if code >= 200 {
-                self.clients.remove(key);
-            }
             return;
         };
         if code < 200 {
             t.dialog.learn(msg);
             return;
         }
-        self.clients.remove(key);
         if code >= 300 {
             self.transfer_failed(now, call, &format!("target answered {code}"));
             return;
@@ -299,10 +290,7 @@ impl Core {
         self.by_call_id.remove(&old.call_id);
         self.by_call_id.insert(d.call_id.clone(), (call, side));
         if let Ok(sdp) = AudioSdp::parse(&msg.body) {
-            if let Ok(addr) = sdp.addr_port() {
-                self.out
-                    .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
-            }
+            media_to(&mut self.out, call, side, &sdp);
             self.take_codec(call, side, &sdp.formats);
         }
         self.out.push_back(Output::Media(MediaCmd::Hold {
@@ -537,9 +525,8 @@ impl Core {
                 data: ack,
             }));
         }
-        if let Ok(addr) = AudioSdp::parse(&msg.body).and_then(|s| s.addr_port()) {
-            self.out
-                .push_back(Output::Media(MediaCmd::Remote { call, side, addr }));
+        if let Ok(sdp) = AudioSdp::parse(&msg.body) {
+            media_to(&mut self.out, call, side, &sdp);
         }
     }
 }
