@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dering_control::Request;
 use pbxd::config::{Config, DEFAULT_NAME};
+use pbxd::config_versions::Seed;
 use pbxd::shell::{self, Options};
 use tokio::sync::{oneshot, Mutex};
 
@@ -29,6 +30,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The box's configuration versions, kept in its database (TEL-8):
+    /// export one as TOML, import a file as the next version (taken by a
+    /// running box at once, calls in progress go on), list the history.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
     /// Start the box on loopback from the embedded default (the demo).
     Up {
         #[arg(long, default_value = "dering-data")]
@@ -232,10 +240,23 @@ fn main() -> ExitCode {
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::embedded()?,
-    })
+    Ok(load_seed(path)?.0)
+}
+
+/// The configuration at `path` (the embedded default without one),
+/// validated, with its text: the seed of the box's configuration versions.
+fn load_seed(path: Option<&Path>) -> anyhow::Result<(Config, Seed)> {
+    let (source, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None => (
+            DEFAULT_NAME.to_string(),
+            dering_config::DEFAULT_TOML.to_string(),
+        ),
+    };
+    Ok((Config::parse(&text, &source)?, Seed { source, text }))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -386,6 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
+        Cmd::Config { action } => config_command(action),
         Cmd::Agents { data_dir, json } => {
             let lines = control_lines(&data_dir, Request::Agents)?;
             if json {
@@ -504,7 +526,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agentx,
             poweroff_command,
         } => {
-            let mut cfg = load_config(config.as_deref())?;
+            let (mut cfg, seed) = load_seed(config.as_deref())?;
             // The demo runs powerd only when pointed at a upsd.
             cfg.power = match (upsd, cfg.power.take()) {
                 (Some(addr), Some(mut p)) => {
@@ -560,7 +582,131 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(up(cfg, data_dir))?;
+            rt.block_on(up(cfg, seed, data_dir))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print a version's TOML document (the running one by default).
+    Export {
+        #[arg(long)]
+        version: Option<i64>,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
+    /// Validate FILE whole and make it the next version. With pbxd
+    /// running it takes effect at once; otherwise at the next start.
+    Import {
+        file: PathBuf,
+        /// Who makes the change, for the history (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+    },
+    /// Every version: number, time (WIB), author, source, what changed.
+    History {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn config_command(action: ConfigCmd) -> anyhow::Result<ExitCode> {
+    let open = |data_dir: &Path| -> anyhow::Result<dering_store::Store> {
+        let db = data_dir.join("dering.db");
+        anyhow::ensure!(db.exists(), "no database at {}", db.display());
+        Ok(dering_store::Store::open(&db)?)
+    };
+    match action {
+        ConfigCmd::Export { version, data_dir } => {
+            let store = open(&data_dir)?;
+            match store.config_version(version)? {
+                Some(v) => {
+                    print!("{}", v.document);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => anyhow::bail!(
+                    "no configuration version {}",
+                    version.map_or("yet".into(), |v| v.to_string())
+                ),
+            }
+        }
+        ConfigCmd::Import {
+            file,
+            author,
+            data_dir,
+        } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let source = file.display().to_string();
+            let author = author
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "admin".into());
+            // Refused here already, with file, line and key, whether or
+            // not pbxd runs.
+            if let Err(e) = Config::parse(&document, &source) {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(65));
+            }
+            if dering_control::client::socket_path(&data_dir).exists() {
+                let lines = control_lines(
+                    &data_dir,
+                    Request::ConfigImport {
+                        document,
+                        source,
+                        author,
+                    },
+                )?;
+                for l in lines {
+                    println!("{l}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut store = open(&data_dir)?;
+            let latest = store.config_version(None)?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            match pbxd::config_versions::prepare(
+                latest.as_ref(),
+                &document,
+                &source,
+                &author,
+                now_ms,
+            )? {
+                Some((_, v)) => {
+                    store.apply(&[dering_store::Op::ConfigVersion(v.clone())])?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"version": v.version, "changed": true, "summary": v.summary, "applies": "at the next start"})
+                    );
+                }
+                None => println!("{}", serde_json::json!({"changed": false})),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::History { data_dir, json } => {
+            let store = open(&data_dir)?;
+            for v in store.config_versions(false)? {
+                if json {
+                    println!("{}", serde_json::to_string(&v)?);
+                } else {
+                    println!(
+                        "{:>4}  {} WIB  {:<10} {}  ({})",
+                        v.version,
+                        wib(v.at_ms),
+                        v.author,
+                        v.summary,
+                        v.source
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -582,7 +728,7 @@ fn control_lines(data_dir: &Path, req: Request) -> anyhow::Result<Vec<String>> {
 
 /// The daemons the demo runs in this one process, each stopped by its own
 /// signal: pbxd always, webd always, powerd and the SNMP agent when asked.
-async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
     let demo: Vec<(String, String)> = cfg
         .extensions
         .iter()
@@ -594,6 +740,7 @@ async fn up(cfg: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     let pbx = shell::start(
         Options {
             config: cfg.clone(),
+            seed,
             data_dir: data_dir.clone(),
         },
         async {

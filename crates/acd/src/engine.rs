@@ -282,6 +282,38 @@ struct Agent {
     /// The queue call in progress: (queue, answered at, hold started,
     /// held so far).
     current: Option<(String, Instant, Option<Instant>, Duration)>,
+    /// Removed from the configuration while on a call: takes no new offer,
+    /// is logged out and forgotten once the call is over.
+    retiring: bool,
+}
+
+impl Agent {
+    /// A configured agent, logged out.
+    fn new(cfg: AgentConfig, now: Instant) -> Agent {
+        Agent {
+            cfg,
+            state: AgentState::LoggedOut,
+            since: now,
+            extension: None,
+            idle_since: now,
+            calls: 0,
+            talk: Duration::ZERO,
+            missed_in_row: 0,
+            wrapup_until: None,
+            after_wrapup: None,
+            current: None,
+            retiring: false,
+        }
+    }
+
+    /// Whether the agent is busy with a queue call (ringing, talking or
+    /// holding).
+    fn on_call(&self) -> bool {
+        matches!(
+            self.state,
+            AgentState::Offered { .. } | AgentState::OnCall { .. } | AgentState::OnHold { .. }
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -303,6 +335,9 @@ struct Waiting {
 pub struct Acd {
     queues: BTreeMap<String, QueueConfig>,
     agents: BTreeMap<String, Agent>,
+    /// Queues removed from the configuration while callers waited in
+    /// them: closed to new callers, forgotten once the last one leaves.
+    retiring_queues: HashSet<String>,
     waiting: HashMap<u64, Waiting>,
     /// Offers a queue call was answered from, until it completes.
     serving: HashMap<u64, String>,
@@ -330,25 +365,9 @@ impl Acd {
             queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
             agents: agents
                 .into_iter()
-                .map(|a| {
-                    (
-                        a.id.clone(),
-                        Agent {
-                            cfg: a,
-                            state: AgentState::LoggedOut,
-                            since: now,
-                            extension: None,
-                            idle_since: now,
-                            calls: 0,
-                            talk: Duration::ZERO,
-                            missed_in_row: 0,
-                            wrapup_until: None,
-                            after_wrapup: None,
-                            current: None,
-                        },
-                    )
-                })
+                .map(|a| (a.id.clone(), Agent::new(a, now)))
                 .collect(),
+            retiring_queues: HashSet::new(),
             waiting: HashMap::new(),
             serving: HashMap::new(),
             last_rr: HashMap::new(),
@@ -367,6 +386,90 @@ impl Acd {
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Takes a new configuration while calls are in progress (TEL-8):
+    /// queues and agents are matched by name and id. A kept queue takes
+    /// its new settings (strategy, timers, limits) for every decision from
+    /// now on, its callers keep their places; a new one opens; a removed
+    /// one takes no new callers and is forgotten when its last caller
+    /// leaves. A kept agent keeps its state, phone and counters with its
+    /// new name, PIN and skills; a new one starts logged out; a removed
+    /// one is logged out now, or, while it has a queue call, finishes the
+    /// call first (no wrap-up, no new offer).
+    pub fn reconfigure(
+        &mut self,
+        queues: Vec<QueueConfig>,
+        agents: Vec<AgentConfig>,
+        short_abandon: Duration,
+        max_missed: u32,
+        now: Instant,
+    ) {
+        self.short_abandon = short_abandon;
+        self.max_missed = max_missed.max(1);
+        let new_queues: BTreeMap<String, QueueConfig> =
+            queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+        for (name, old) in std::mem::take(&mut self.queues) {
+            if !new_queues.contains_key(&name) && self.waiting.values().any(|w| w.queue == name) {
+                self.retiring_queues.insert(name.clone());
+                self.queues.insert(name, old);
+            }
+        }
+        for (name, q) in new_queues {
+            self.retiring_queues.remove(&name);
+            self.queues.insert(name, q);
+        }
+        let mut new_agents: BTreeMap<String, AgentConfig> =
+            agents.into_iter().map(|a| (a.id.clone(), a)).collect();
+        let ids: Vec<String> = self.agents.keys().cloned().collect();
+        for id in ids {
+            match new_agents.remove(&id) {
+                Some(cfg) => {
+                    if let Some(a) = self.agents.get_mut(&id) {
+                        a.cfg = cfg;
+                        a.retiring = false;
+                    }
+                }
+                None => {
+                    if let Some(a) = self.agents.get_mut(&id) {
+                        a.retiring = true;
+                    }
+                    self.retire_if_free(&id, now);
+                }
+            }
+        }
+        for (id, cfg) in new_agents {
+            self.agents.insert(id, Agent::new(cfg, now));
+        }
+        self.dispatch(now);
+    }
+
+    /// Logs out and forgets a retiring agent once it has no queue call.
+    fn retire_if_free(&mut self, agent: &str, now: Instant) {
+        let Some(a) = self.agents.get(agent) else {
+            return;
+        };
+        if !a.retiring || a.on_call() {
+            return;
+        }
+        if a.state != AgentState::LoggedOut {
+            if let Some(a) = self.agents.get_mut(agent) {
+                a.extension = None;
+                a.wrapup_until = None;
+                a.after_wrapup = None;
+            }
+            self.set_state(agent, AgentState::LoggedOut, now);
+        }
+        self.agents.remove(agent);
+    }
+
+    /// Forgets a retiring queue once nobody waits in it.
+    fn retire_queue_if_empty(&mut self, queue: &str) {
+        if self.retiring_queues.contains(queue) && !self.waiting.values().any(|w| w.queue == queue)
+        {
+            self.retiring_queues.remove(queue);
+            self.queues.remove(queue);
+        }
     }
 
     /// The next moment something is due (a ring timeout, an overflow, the
@@ -495,11 +598,15 @@ impl Acd {
         a.state = state.clone();
         a.since = now;
         let extension = a.extension.clone();
+        let retire = a.retiring && !a.on_call() && state != AgentState::LoggedOut;
         self.events.push_back(Event::AgentState {
             agent: agent.to_string(),
             extension,
             state,
         });
+        if retire {
+            self.retire_if_free(agent, now);
+        }
     }
 
     // ---- agents --------------------------------------------------------
@@ -670,6 +777,7 @@ impl Acd {
         let q = self
             .queues
             .get(queue)
+            .filter(|_| !self.retiring_queues.contains(queue))
             .ok_or_else(|| AcdError::NoQueue(queue.to_string()))?
             .clone();
         let exit = if q.max_len.is_some_and(|m| self.waiting(queue) >= m) {
@@ -800,6 +908,7 @@ impl Acd {
             a.current = Some((w.queue.clone(), now, None, Duration::ZERO));
         }
         self.serving.insert(call, agent.to_string());
+        self.retire_queue_if_empty(&w.queue);
         self.events.push_back(Event::Answered {
             call,
             queue: w.queue,
@@ -1026,6 +1135,7 @@ impl Acd {
             });
             self.set_state(agent, AgentState::Ready, now);
         }
+        self.retire_queue_if_empty(&w.queue);
         Some(w)
     }
 

@@ -52,6 +52,17 @@ pub enum Request {
         #[serde(flatten)]
         action: AgentAction,
     },
+    /// Validates a whole configuration document (TOML) and makes it the
+    /// next version: stored, then taken by the running engine without a
+    /// restart; calls in progress go on (TEL-8). Replies one
+    /// [`ConfigApplied`] line; a refused document names its line and key.
+    ConfigImport {
+        document: String,
+        /// The file or client it comes from, for errors and the history.
+        source: String,
+        /// Who imports it.
+        author: String,
+    },
     /// Hangs up a live call (its UUID, as `dering calls` shows it).
     Hangup { uuid: String },
     /// Hands the caller of a live call to extension `to`; the callee (the
@@ -163,6 +174,17 @@ pub enum Event {
         uuid: Option<String>,
         detail: dering_acd::Event,
     },
+}
+
+/// pbxd's answer to [`Request::ConfigImport`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigApplied {
+    /// The version now running (unchanged when the document is the same).
+    pub version: i64,
+    pub changed: bool,
+    pub summary: String,
+    /// Settings that differ but take effect only at the next start.
+    pub restart_needed: Vec<String>,
 }
 
 /// The last line of every reply.

@@ -111,6 +111,24 @@ pub struct Binding {
     pub user_agent: Option<String>,
 }
 
+/// One version of the configuration: the whole TOML document as it was
+/// imported or edited, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub at_ms: i64,
+    /// Who made it: `seed` (first boot), `file` (the file changed at a
+    /// start), or the administrator's name.
+    pub author: String,
+    /// The file or client it came from.
+    pub source: String,
+    /// What changed against the version before, in a line.
+    pub summary: String,
+    /// SHA-256 of `document`, hex.
+    pub sha256: String,
+    pub document: String,
+}
+
 /// One write, as queued to the writer thread.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -142,6 +160,11 @@ pub enum Op {
         document: String,
         at_ms: i64,
     },
+    /// A new version of the configuration (TEL-8).
+    ConfigVersion(ConfigVersion),
+    /// The configured extensions (number, display name); the others are
+    /// kept for old call records but marked disabled.
+    Extensions(Vec<(String, String)>),
     /// A recording was opened (state `recording` until closed).
     RecordingStart(RecordingRow),
     /// A recording was closed (`complete`) or mended after a crash
@@ -316,17 +339,7 @@ impl Store {
     }
 
     pub fn sync_extensions(&mut self, exts: &[(String, String)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("UPDATE extensions SET enabled = 0", [])?;
-        for (number, name) in exts {
-            tx.execute(
-                "INSERT INTO extensions (number, display_name, enabled) VALUES (?1, ?2, 1)
-                 ON CONFLICT (number) DO UPDATE SET display_name = ?2, enabled = 1",
-                params![number, name],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.apply(&[Op::Extensions(exts.to_vec())])
     }
 
     /// Runs a SELECT and maps every row.
@@ -510,6 +523,51 @@ impl Store {
         )
     }
 
+    /// Every configuration version, oldest first; without the documents
+    /// unless `documents` (history listings stay small).
+    pub fn config_versions(&self, documents: bool) -> Result<Vec<ConfigVersion>> {
+        self.select(
+            "SELECT version, at_ms, author, source, summary, sha256,
+                    CASE WHEN ?1 THEN document ELSE '' END
+             FROM config_versions ORDER BY version",
+            [documents],
+            |r| {
+                Ok(ConfigVersion {
+                    version: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    author: r.get(2)?,
+                    source: r.get(3)?,
+                    summary: r.get(4)?,
+                    sha256: r.get(5)?,
+                    document: r.get(6)?,
+                })
+            },
+        )
+    }
+
+    /// One configuration version with its document; the newest when
+    /// `version` is `None`.
+    pub fn config_version(&self, version: Option<i64>) -> Result<Option<ConfigVersion>> {
+        let rows = self.select(
+            "SELECT version, at_ms, author, source, summary, sha256, document
+             FROM config_versions
+             WHERE version = COALESCE(?1, (SELECT MAX(version) FROM config_versions))",
+            [version],
+            |r| {
+                Ok(ConfigVersion {
+                    version: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    author: r.get(2)?,
+                    source: r.get(3)?,
+                    summary: r.get(4)?,
+                    sha256: r.get(5)?,
+                    document: r.get(6)?,
+                })
+            },
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
     pub fn latest_flows(&self) -> Result<Vec<(String, i64, String)>> {
         self.select(
             "SELECT name, version, document FROM flows f
@@ -690,6 +748,23 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
             tx.execute(
                 "UPDATE recordings SET state = 'deleted' WHERE path = ?1",
                 params![path],
+            )?;
+        }
+        Op::Extensions(exts) => {
+            tx.execute("UPDATE extensions SET enabled = 0", [])?;
+            for (number, name) in exts {
+                tx.execute(
+                    "INSERT INTO extensions (number, display_name, enabled) VALUES (?1, ?2, 1)
+                     ON CONFLICT (number) DO UPDATE SET display_name = ?2, enabled = 1",
+                    params![number, name],
+                )?;
+            }
+        }
+        Op::ConfigVersion(v) => {
+            tx.execute(
+                "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![v.version, v.at_ms, v.author, v.source, v.summary, v.sha256, v.document],
             )?;
         }
         Op::FlowVersion {

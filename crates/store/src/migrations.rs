@@ -144,4 +144,19 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX acd_events_at ON acd_events (at_ms);
     "#,
+    // 8: the configuration's system of record (TEL-8): every version an
+    //    administrator made, whole, with who, when, from where and what
+    //    changed. The newest row is what pbxd runs; `dering.toml` is only
+    //    the first boot's seed and the import/export format.
+    r#"
+    CREATE TABLE config_versions (
+        version  INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        author   TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        summary  TEXT NOT NULL,
+        sha256   TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    "#,
 ];

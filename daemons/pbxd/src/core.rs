@@ -30,6 +30,7 @@ use crate::config::Config;
 
 mod forward;
 mod ivr;
+mod live_config;
 mod originate;
 mod pickup;
 mod presence;
@@ -37,6 +38,8 @@ mod queue;
 mod record_policy;
 mod rooms;
 mod transfer;
+
+pub use live_config::restart_needed;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
@@ -770,20 +773,7 @@ fn disposition_for(code: u16) -> Disposition {
 
 impl Core {
     pub fn new(cfg: &Config, listen: Listen) -> Core {
-        let users = cfg
-            .extensions
-            .iter()
-            .map(|e| {
-                (
-                    e.number.get_ref().clone(),
-                    User {
-                        name: e.name.clone(),
-                        password: e.password.get_ref().clone(),
-                        algorithms: cfg.digest_algorithms(Some(e)),
-                    },
-                )
-            })
-            .collect();
+        let users = live_config::users_of(cfg);
         // Even ports, RTP on the even one and RTCP on the next.
         let ports = cfg.rtp_ports().step_by(2).collect();
         Core {

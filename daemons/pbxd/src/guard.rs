@@ -43,6 +43,15 @@ impl Guard {
         }
     }
 
+    /// New limits (TEL-8); the buckets and the failures counted so far
+    /// are kept, so a change never unblocks an attacker by accident.
+    pub fn set_limits(&mut self, requests_per_second: u32, max_failures: u32, block_seconds: u32) {
+        let fresh = Guard::new(requests_per_second, max_failures, block_seconds);
+        self.rate = fresh.rate;
+        self.max_failures = fresh.max_failures;
+        self.block_for = fresh.block_for;
+    }
+
     /// Whether a request from `ip` may be processed now.
     pub fn admit(&mut self, now: Instant, ip: IpAddr) -> bool {
         if self.is_blocked(now, ip) {

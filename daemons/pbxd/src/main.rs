@@ -8,10 +8,23 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // The file's text: the seed of the configuration versions, imported
+    // again when it changes (pbxd::config_versions).
+    let seed = match std::fs::read_to_string(&s.config_path) {
+        Ok(text) => pbxd::config_versions::Seed {
+            source: s.config_path.display().to_string(),
+            text,
+        },
+        Err(e) => {
+            eprintln!("pbxd: {}: {e}", s.config_path.display());
+            return ExitCode::from(64);
+        }
+    };
     let r = s.runtime.block_on(async {
         let running = pbxd::shell::start(
             pbxd::shell::Options {
                 config: s.config,
+                seed,
                 data_dir: s.data_dir,
             },
             dering_daemon::stop_signal(),

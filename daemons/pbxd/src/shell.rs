@@ -19,13 +19,18 @@ use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::config_versions::{self, Seed};
 use crate::core::{Core, Listen, MediaCmd, Now, Output};
 use crate::relay::Relay;
 
 /// How the daemon is started.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The configuration as given at start (file and command line).
     pub config: Config,
+    /// The document `config` was parsed from: the first boot's seed, and
+    /// imported again when it changed (see [`crate::config_versions`]).
+    pub seed: Seed,
     pub data_dir: PathBuf,
 }
 
@@ -51,6 +56,8 @@ enum Input {
     Control(Request, oneshot::Sender<Vec<String>>),
     Subscribe(mpsc::Sender<String>),
     Checkpointed(Result<(), String>),
+    /// The import waiting in [`Live::pending`] is stored (or not).
+    ConfigStored(Result<(), String>),
     /// A key or the end of playback from a local endpoint (a flow).
     Media(crate::endpoint::MediaEvent),
 }
@@ -86,7 +93,7 @@ impl Running {
 /// Opens the database, binds every socket and starts serving. Returns once
 /// SIP is accepted; `shutdown` resolving stops the daemon.
 pub async fn start(
-    opts: Options,
+    mut opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)
@@ -103,6 +110,20 @@ pub async fn start(
     }
     let bindings = store.live_bindings(t.wall_ms)?;
     let mut store = store;
+    // The configuration's system of record is the database: run its newest
+    // version (the seed's, on a first boot). Addresses and ports stay as
+    // given at start: they are bound once.
+    let (mut administered, version) = config_versions::at_start(&mut store, &opts.seed, t.wall_ms)
+        .context("taking the configuration")?;
+    tracing::info!(version = version.version, author = %version.author, "configuration version");
+    administered.sip = opts.config.sip.clone();
+    administered.http = opts.config.http.clone();
+    opts.config = administered;
+    let live = Live {
+        version,
+        running: opts.config.clone(),
+        pending: None,
+    };
     store.sync_extensions(
         &opts
             .config
@@ -232,7 +253,7 @@ pub async fn start(
         ));
     }
     let task = tokio::spawn(run(
-        core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path,
+        core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path, live,
     ));
     Ok(Running { bound, task })
 }
@@ -278,6 +299,7 @@ async fn run(
     mut in_rx: mpsc::Receiver<Input>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     sock_path: PathBuf,
+    mut live: Live,
 ) -> anyhow::Result<()> {
     let mut conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
@@ -343,6 +365,10 @@ async fn run(
                             break;
                         }
                     }
+                    Input::Control(Request::ConfigImport { document, source, author }, reply) => {
+                        live.import(&writer, &in_tx, &document, &source, &author, reply);
+                    }
+                    Input::ConfigStored(r) => live.stored(&mut core, r),
                     Input::Subscribe(tx) => subscribers.push(tx),
                     Input::Media(e) => core.handle_media_event(now(), e),
                     Input::Control(Request::Publish { event }, reply) => {
@@ -374,6 +400,119 @@ async fn run(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
     }
     Ok(())
+}
+
+/// The configuration the engine runs, and an import on its way to disk.
+struct Live {
+    version: dering_store::ConfigVersion,
+    running: Config,
+    pending: Option<PendingImport>,
+}
+
+/// An import validated and submitted to the writer, taken by the engine
+/// once it is committed: a configuration is never running that the
+/// database does not hold.
+struct PendingImport {
+    config: Config,
+    version: dering_store::ConfigVersion,
+    restart_needed: Vec<String>,
+    reply: oneshot::Sender<Vec<String>>,
+}
+
+impl Live {
+    fn import(
+        &mut self,
+        writer: &Writer,
+        in_tx: &mpsc::Sender<Input>,
+        document: &str,
+        source: &str,
+        author: &str,
+        reply: oneshot::Sender<Vec<String>>,
+    ) {
+        if self.pending.is_some() {
+            let _ = reply.send(vec![End::error(
+                "another import is being stored; try again",
+            )
+            .line()]);
+            return;
+        }
+        let prepared =
+            config_versions::prepare(Some(&self.version), document, source, author, now().wall_ms);
+        let (mut config, version) = match prepared {
+            Err(e) => {
+                let _ = reply.send(vec![End::error(e.to_string()).line()]);
+                return;
+            }
+            Ok(None) => {
+                let _ = reply.send(vec![line(&dering_control::ConfigApplied {
+                    version: self.version.version,
+                    changed: false,
+                    summary: "same document as the running version".into(),
+                    restart_needed: vec![],
+                })]);
+                return;
+            }
+            Ok(Some(p)) => p,
+        };
+        let restart_needed = crate::core::restart_needed(&self.running, &config)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        config.sip = self.running.sip.clone();
+        config.http = self.running.http.clone();
+        let extensions = config
+            .extensions
+            .iter()
+            .map(|e| (e.number.get_ref().clone(), e.name.clone()))
+            .collect();
+        let tx = in_tx.clone();
+        let done = Box::new(move |r: Result<(), String>| {
+            let _ = tx.blocking_send(Input::ConfigStored(r));
+        });
+        let submitted = writer
+            .submit(dering_store::Op::Extensions(extensions), None)
+            .and_then(|()| {
+                writer.submit(dering_store::Op::ConfigVersion(version.clone()), Some(done))
+            });
+        if let Err(e) = submitted {
+            let _ = reply.send(vec![End::error(format!("not stored: {e}")).line()]);
+            return;
+        }
+        self.pending = Some(PendingImport {
+            config,
+            version,
+            restart_needed,
+            reply,
+        });
+    }
+
+    fn stored(&mut self, core: &mut Core, r: Result<(), String>) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        if let Err(e) = r {
+            tracing::error!(error = %e, version = p.version.version, "configuration version not stored; the engine keeps the running one");
+            let _ = p
+                .reply
+                .send(vec![End::error(format!("not stored: {e}")).line()]);
+            return;
+        }
+        core.apply_config(now(), &p.config);
+        tracing::info!(version = p.version.version, author = %p.version.author,
+            summary = %p.version.summary, "configuration version running");
+        let _ = p.reply.send(vec![line(&dering_control::ConfigApplied {
+            version: p.version.version,
+            changed: true,
+            summary: p.version.summary.clone(),
+            restart_needed: p.restart_needed,
+        })]);
+        self.running = p.config;
+        self.version = p.version;
+    }
+}
+
+fn line<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// When this pbxd started, for its status and heartbeat.
@@ -685,7 +824,10 @@ fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
             vec![]
         }
         // Handled by the loop, which owns the subscribers and the exit.
-        Request::Shutdown { .. } | Request::Publish { .. } | Request::Subscribe => {
+        Request::Shutdown { .. }
+        | Request::Publish { .. }
+        | Request::Subscribe
+        | Request::ConfigImport { .. } => {
             vec![End::error("not here").line()]
         }
         Request::Flows => core.flows().iter().map(|f| json(f)).collect(),

@@ -585,3 +585,83 @@ fn agents_resume_after_a_restart() {
         Err(AcdError::NoAgent("9999".into()))
     );
 }
+
+/// A new configuration while calls are in progress (TEL-8): a removed
+/// agent on a call finishes it and is gone without wrap-up; a removed
+/// idle agent is logged out at once; a new agent can log in; a changed
+/// strategy decides the next offer; callers keep their places.
+#[test]
+fn reconfigure_keeps_calls_and_follows_the_new_rules() {
+    let mut b = Bench::one_queue(Strategy::LongestIdle, &["2001", "2002", "2003"]);
+    b.login_all(&["2001", "2002", "2003"]);
+    b.acd.enqueue(1, "pengaduan", 0, b.now).unwrap();
+    let offers = b.offers();
+    assert_eq!(offers, vec![(1, "2001".to_string())]);
+    b.acd.answered(1, "2001", b.now);
+    b.acd.enqueue(2, "pengaduan", 0, b.now).unwrap();
+    assert_eq!(b.offers(), vec![(2, "2002".to_string())]);
+
+    // 2001 (on call 1) and 2003 (idle) removed, 2004 added, ring-all.
+    let mut q = QueueConfig::new("pengaduan");
+    q.strategy = Strategy::RingAll;
+    b.acd.reconfigure(
+        vec![q],
+        vec![agent("2002", &[]), agent("2004", &[])],
+        Duration::from_secs(5),
+        2,
+        b.now,
+    );
+    assert_eq!(b.state("2001"), AgentState::OnCall { call: 1 });
+    assert!(
+        b.acd.agent_state("2003").is_none(),
+        "idle removed agent is gone"
+    );
+    assert_eq!(b.state("2004"), AgentState::LoggedOut);
+    assert!(b.acd.login("2003", "1234", "1003", b.now).is_err());
+    // Call 2 still rings 2002 where it was.
+    assert_eq!(b.state("2002"), AgentState::Offered { call: 2 });
+
+    // 2001 finishes its call: logged out and forgotten, no wrap-up.
+    b.acd.completed(1, b.now);
+    assert!(b.acd.agent_state("2001").is_none());
+    b.actions();
+    assert!(b.events.iter().any(|e| matches!(e,
+        Event::AgentState { agent, state: AgentState::LoggedOut, .. } if agent == "2001")));
+    assert!(b.events.iter().any(|e| matches!(e,
+        Event::Completed { call: 1, agent, .. } if agent == "2001")));
+
+    // The new strategy: ring-all offers the next caller to every ready agent.
+    b.acd.answered(2, "2002", b.now);
+    b.acd.login("2004", "1234", "1004", b.now).unwrap();
+    b.acd.completed(2, b.now);
+    b.wait(20.0);
+    b.acd.enqueue(3, "pengaduan", 0, b.now).unwrap();
+    let mut offered: Vec<String> = b.offers().into_iter().map(|(_, a)| a).collect();
+    offered.sort();
+    assert_eq!(offered, ["2002", "2004"]);
+}
+
+/// A queue removed while a caller waits keeps that caller (who is still
+/// served) but takes no new one, and is gone once empty.
+#[test]
+fn a_removed_queue_drains_then_goes() {
+    let mut b = Bench::one_queue(Strategy::LongestIdle, &["2001"]);
+    b.acd.enqueue(1, "pengaduan", 0, b.now).unwrap();
+    b.acd.reconfigure(
+        vec![QueueConfig::new("informasi")],
+        vec![agent("2001", &[])],
+        Duration::from_secs(5),
+        2,
+        b.now,
+    );
+    assert_eq!(
+        b.acd.enqueue(2, "pengaduan", 0, b.now),
+        Err(AcdError::NoQueue("pengaduan".into()))
+    );
+    assert_eq!(b.acd.position(1), Some(1));
+    b.acd.login("2001", "1234", "1001", b.now).unwrap();
+    assert_eq!(b.offers(), vec![(1, "2001".to_string())]);
+    b.acd.answered(1, "2001", b.now);
+    assert!(b.acd.queue_names().all(|q| q != "pengaduan"));
+    assert!(b.acd.queue_names().any(|q| q == "informasi"));
+}

@@ -87,6 +87,16 @@ impl Flows {
         }
     }
 
+    /// A new configuration (TEL-8): the numbers and their flows, the
+    /// clock offset and the music class, for calls from now on; calls in
+    /// a flow keep the version they started with.
+    pub(super) fn reconfigure(&mut self, cfg: &Config) {
+        let fresh = Flows::new(cfg);
+        self.dids = fresh.dids;
+        self.utc_offset_minutes = fresh.utc_offset_minutes;
+        self.music_class = fresh.music_class;
+    }
+
     pub(super) fn answers(&self, number: &str) -> bool {
         self.dids.contains_key(number)
     }

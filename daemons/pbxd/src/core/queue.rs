@@ -109,36 +109,83 @@ fn destination(s: &str) -> Destination {
     }
 }
 
+/// The engine's queues and agents as `cfg` describes them.
+fn acd_config(cfg: &Config) -> (Vec<QueueConfig>, Vec<AgentConfig>) {
+    let queues = cfg
+        .queues
+        .iter()
+        .map(|q| QueueConfig {
+            name: q.name.get_ref().clone(),
+            strategy: Strategy::parse(q.strategy.get_ref()).unwrap_or_default(),
+            skills: q.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+            ring_timeout: Duration::from_secs(q.ring_seconds.max(1).into()),
+            wrapup: Duration::from_secs(q.wrapup_seconds.into()),
+            overflow_after: q.overflow_seconds.map(|s| Duration::from_secs(s.into())),
+            overflow_to: destination(q.overflow_to.get_ref()),
+            max_wait: q.max_wait_seconds.map(|s| Duration::from_secs(s.into())),
+            max_len: q.max_callers,
+            exit_to: destination(q.exit_to.get_ref()),
+            join_empty: q.join_empty,
+            leave_when_empty: q.leave_when_empty,
+        })
+        .collect();
+    let agents = cfg
+        .agents
+        .iter()
+        .map(|a| AgentConfig {
+            id: a.id.get_ref().clone(),
+            name: a.name.clone(),
+            pin: a.pin.get_ref().clone(),
+            skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
+        })
+        .collect();
+    (queues, agents)
+}
+
 impl Queues {
     pub(super) fn new(cfg: &Config, now: Instant) -> Queues {
-        let queues = cfg
-            .queues
-            .iter()
-            .map(|q| QueueConfig {
-                name: q.name.get_ref().clone(),
-                strategy: Strategy::parse(q.strategy.get_ref()).unwrap_or_default(),
-                skills: q.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
-                ring_timeout: Duration::from_secs(q.ring_seconds.max(1).into()),
-                wrapup: Duration::from_secs(q.wrapup_seconds.into()),
-                overflow_after: q.overflow_seconds.map(|s| Duration::from_secs(s.into())),
-                overflow_to: destination(q.overflow_to.get_ref()),
-                max_wait: q.max_wait_seconds.map(|s| Duration::from_secs(s.into())),
-                max_len: q.max_callers,
-                exit_to: destination(q.exit_to.get_ref()),
-                join_empty: q.join_empty,
-                leave_when_empty: q.leave_when_empty,
-            })
-            .collect();
-        let agents = cfg
-            .agents
-            .iter()
-            .map(|a| AgentConfig {
-                id: a.id.get_ref().clone(),
-                name: a.name.clone(),
-                pin: a.pin.get_ref().clone(),
-                skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
-            })
-            .collect();
+        let (queues, agents) = acd_config(cfg);
+        let mut q = Queues {
+            acd: Acd::new(
+                queues,
+                agents,
+                Duration::from_secs(cfg.acd.short_abandon_seconds.into()),
+                cfg.acd.max_missed,
+                now,
+            ),
+            rules: CallerRules::default(),
+            reasons: BTreeMap::new(),
+            auto_answer: HashSet::new(),
+            thresholds: HashMap::new(),
+            callback: HashSet::new(),
+            announce_every: ANNOUNCE_EVERY,
+            today: HashMap::new(),
+            day_start_ms: 0,
+            utc_offset_minutes: cfg.flows.utc_offset_minutes,
+            logout_lost: true,
+        };
+        q.take_settings(cfg);
+        q
+    }
+
+    /// A new configuration while calls go on (TEL-8): the engine matches
+    /// queues and agents by name (see [`Acd::reconfigure`]); caller rules,
+    /// reason codes, auto-answer, thresholds and callbacks apply to the
+    /// next decision. Today's counters are kept.
+    pub(super) fn reconfigure(&mut self, cfg: &Config, now: Instant) {
+        let (queues, agents) = acd_config(cfg);
+        self.acd.reconfigure(
+            queues,
+            agents,
+            Duration::from_secs(cfg.acd.short_abandon_seconds.into()),
+            cfg.acd.max_missed,
+            now,
+        );
+        self.take_settings(cfg);
+    }
+
+    /// The settings around the engine, from `cfg`.
+    fn take_settings(&mut self, cfg: &Config) {
         let action = |s: &str| match s {
             "busy" => BlockAction::Busy,
             "hangup" => BlockAction::Hangup,
@@ -176,44 +223,32 @@ impl Queues {
                 .max()
                 .unwrap_or(4),
         };
-        Queues {
-            acd: Acd::new(
-                queues,
-                agents,
-                Duration::from_secs(cfg.acd.short_abandon_seconds.into()),
-                cfg.acd.max_missed,
-                now,
-            ),
-            rules,
-            reasons: cfg.acd.reasons.clone(),
-            auto_answer: cfg
-                .agents
-                .iter()
-                .filter(|a| a.auto_answer)
-                .map(|a| a.id.get_ref().clone())
-                .collect(),
-            thresholds: cfg
-                .queues
-                .iter()
-                .map(|q| {
-                    (
-                        q.name.get_ref().clone(),
-                        u64::from(q.service_level_seconds) * 1000,
-                    )
-                })
-                .collect(),
-            callback: cfg
-                .queues
-                .iter()
-                .filter(|q| q.callback)
-                .map(|q| q.name.get_ref().clone())
-                .collect(),
-            announce_every: ANNOUNCE_EVERY,
-            today: HashMap::new(),
-            day_start_ms: 0,
-            utc_offset_minutes: cfg.flows.utc_offset_minutes,
-            logout_lost: cfg.acd.phone_lost.get_ref() != "unreachable",
-        }
+        self.rules = rules;
+        self.reasons = cfg.acd.reasons.clone();
+        self.auto_answer = cfg
+            .agents
+            .iter()
+            .filter(|a| a.auto_answer)
+            .map(|a| a.id.get_ref().clone())
+            .collect();
+        self.thresholds = cfg
+            .queues
+            .iter()
+            .map(|q| {
+                (
+                    q.name.get_ref().clone(),
+                    u64::from(q.service_level_seconds) * 1000,
+                )
+            })
+            .collect();
+        self.callback = cfg
+            .queues
+            .iter()
+            .filter(|q| q.callback)
+            .map(|q| q.name.get_ref().clone())
+            .collect();
+        self.utc_offset_minutes = cfg.flows.utc_offset_minutes;
+        self.logout_lost = cfg.acd.phone_lost.get_ref() != "unreachable";
     }
 
     /// Unix ms of the local (WIB) midnight that began the day of `wall_ms`.

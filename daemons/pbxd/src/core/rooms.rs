@@ -223,6 +223,17 @@ impl Rooms {
         }
     }
 
+    /// A new configuration (TEL-8): rooms, codes and supervisors for the
+    /// next caller; rooms with people in them go on as they are.
+    pub(super) fn reconfigure(&mut self, cfg: &Config) {
+        let fresh = Rooms::new(cfg);
+        self.rooms = fresh.rooms;
+        self.codes = fresh.codes;
+        self.supervisors = fresh.supervisors;
+        self.three_way_code = fresh.three_way_code;
+        self.transfer_code = fresh.transfer_code;
+    }
+
     /// The feature code of `mode` (`*90`, ...), as records show it.
     pub(super) fn code_of(&self, mode: Mode) -> String {
         self.codes
