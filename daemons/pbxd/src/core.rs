@@ -541,6 +541,10 @@ enum ClientPurpose {
     Stale(u64),
     /// Click-to-dial's INVITE to the agent's own phone.
     Originate(u64),
+    /// The INVITE of a B leg whose call ended before its final answer
+    /// (the caller cancelled, the call gave up): a 2xx that crosses our
+    /// CANCEL is ACKed and hung up (RFC 3261 §15; see `Core::orphans`).
+    Orphan,
     InDialog,
     ReInvite(u64),
     Qualify,
@@ -728,6 +732,9 @@ pub struct Core {
     a_invites: HashMap<String, Message>,
     next_token: u64,
     next_call: u64,
+    /// B legs' INVITEs whose call has ended, by client transaction, until
+    /// their final answer.
+    orphans: HashMap<String, Dialog>,
     /// Free RTP ports (even; RTCP on the next), oldest-released first: a
     /// port the relay has just closed rests at the back of the queue, so
     /// it is not rebound while its old socket may still be open.
@@ -801,6 +808,7 @@ impl Core {
             deferred: HashMap::new(),
             a_invites: HashMap::new(),
             probes: HashMap::new(),
+            orphans: HashMap::new(),
             next_token: 1,
             next_call: 1,
             ports,
@@ -1856,6 +1864,13 @@ impl Core {
             ClientPurpose::Rebind(call, side) => self.rebind_response(call, side, code, &msg),
             ClientPurpose::Stale(call) => self.stale_response(now, call, r),
             ClientPurpose::Originate(call) => self.originate_response(now, call, r),
+            ClientPurpose::Orphan => {
+                if let Some(mut d) = self.orphans.remove(key) {
+                    if (200..300).contains(&code) {
+                        self.ack_and_bye(now, &mut d, &msg);
+                    }
+                }
+            }
         }
     }
 
@@ -2052,6 +2067,9 @@ impl Core {
                 );
             }
             ClientPurpose::InDialog | ClientPurpose::Rebind(..) | ClientPurpose::Stale(_) => {}
+            ClientPurpose::Orphan => {
+                self.orphans.remove(key);
+            }
         }
     }
 
@@ -2163,6 +2181,17 @@ impl Core {
     /// Removes the call and returns its closing record.
     fn finish(&mut self, now: Now, call: u64, ending: Ending) -> Option<Op> {
         let c = self.calls.remove(&call)?;
+        // B legs still ringing outlive the call until their final answer.
+        let mut pending: Vec<(&String, &Dialog)> = c.stale_b.iter().map(|(k, d)| (k, d)).collect();
+        if c.b_live && c.b_ack.is_none() {
+            pending.push((&c.b_invite_key, &c.b));
+        }
+        for (key, d) in pending {
+            if let Some(p) = self.clients.get_mut(key) {
+                *p = ClientPurpose::Orphan;
+                self.orphans.insert(key.clone(), d.clone());
+            }
+        }
         self.call_gone(now, &c);
         self.queue_call_gone(now, &c, ending.by);
         self.transfer_gone(now, &c);

@@ -1,0 +1,410 @@
+//! The call-control scenarios on the core alone, in virtual time (issue 12
+//! §2): simulated phones, no sockets, no sleeps (see `sim/mod.rs`). The
+//! same scenarios run against the real binary with sipp and baresip in
+//! `hwtests/` for interop; these pin down the state machine and its
+//! timers and run in milliseconds (TEL-1, TEL-2).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
+
+use std::time::Duration;
+
+use sim::{answered_call, sdp, Phone, Sim};
+
+fn demo() -> Sim {
+    // The demo rings for 30 s before giving up.
+    Sim::new(|t| t)
+}
+
+#[test]
+fn a_call_is_answered_and_hung_up_by_the_caller() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
+    assert_eq!(s.core.active_calls(), 1);
+    s.advance(Duration::from_secs(60));
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    let bye = b.expect_request(&mut s, "BYE");
+    b.respond(&mut s, &bye, 200, "", "");
+    a.expect_response(&mut s, 200);
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.core.active_calls(), 0);
+    let ends = s.ends();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(
+        (ends[0].1.as_str(), ends[0].2.as_str()),
+        ("answered", "caller")
+    );
+}
+
+#[test]
+fn the_callee_hangs_up() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    b.in_dialog(&mut s, &mut db, "BYE", "", "");
+    let bye = a.expect_request(&mut s, "BYE");
+    a.respond(&mut s, &bye, 200, "", "");
+    b.expect_response(&mut s, 200);
+    assert_eq!(s.ends()[0].2, "callee");
+}
+
+#[test]
+fn the_caller_cancels_while_it_rings() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let da = a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 180, "", "");
+    a.expect_response(&mut s, 180);
+    a.cancel(&mut s, &da);
+    a.expect_response(&mut s, 200); // to the CANCEL
+    let cancel = b.expect_request(&mut s, "CANCEL");
+    b.respond(&mut s, &cancel, 200, "", "");
+    b.respond(&mut s, &inv, 487, "", "");
+    b.expect_request(&mut s, "ACK");
+    let r = a.expect_response(&mut s, 487);
+    a.ack_final(&mut s, &da, &r);
+    s.advance(Duration::from_secs(40));
+    a.expect_quiet(&mut s);
+    assert_eq!(s.ends()[0].1, "cancelled");
+    assert_eq!(s.core.active_calls(), 0);
+}
+
+#[test]
+fn a_busy_callee_is_busy_for_the_caller() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let da = a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 486, "", "");
+    b.expect_request(&mut s, "ACK");
+    let r = a.expect_response(&mut s, 486);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(s.ends()[0].1, "busy");
+}
+
+#[test]
+fn an_unanswered_call_gives_up_at_the_no_answer_time() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let da = a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 180, "", "");
+    a.expect_response(&mut s, 180);
+    // Not yet at 29 s...
+    s.advance(Duration::from_secs(29));
+    a.expect_quiet(&mut s);
+    // ...given up by 31 s: the callee is cancelled, the caller told.
+    s.advance(Duration::from_secs(2));
+    let cancel = b.expect_request(&mut s, "CANCEL");
+    b.respond(&mut s, &cancel, 200, "", "");
+    b.respond(&mut s, &inv, 487, "", "");
+    let r = a.expect_response(&mut s, 480);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(s.ends()[0].1, "no_answer");
+}
+
+#[test]
+fn an_unregistered_extension_is_unavailable_and_an_unknown_one_not_found() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let da = a.invite(&mut s, "1002");
+    let r = a.expect_response(&mut s, 480);
+    a.ack_final(&mut s, &da, &r);
+    let da = a.invite(&mut s, "1999");
+    let r = a.expect_response(&mut s, 404);
+    a.ack_final(&mut s, &da, &r);
+}
+
+#[test]
+fn hold_and_resume_pass_through_as_re_invites() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
+    for direction in ["sendonly", "sendrecv"] {
+        a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, direction));
+        let re = b.expect_request(&mut s, "INVITE");
+        assert!(
+            String::from_utf8_lossy(&re.body).contains(&format!("a={direction}")),
+            "{direction}: {:?}",
+            String::from_utf8_lossy(&re.body)
+        );
+        let answer = if direction == "sendonly" {
+            "recvonly"
+        } else {
+            "sendrecv"
+        };
+        b.respond(&mut s, &re, 200, "", &sdp(31_000, answer));
+        b.expect_request(&mut s, "ACK");
+        let ok = a.expect_response(&mut s, 200);
+        assert!(String::from_utf8_lossy(&ok.body).contains(&format!("a={answer}")));
+        a.ack_2xx(&mut s, &mut da, &ok);
+    }
+    assert_eq!(s.core.active_calls(), 1);
+}
+
+#[test]
+fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let da = a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 180, "", "");
+    a.expect_response(&mut s, 180);
+    a.cancel(&mut s, &da);
+    a.expect_response(&mut s, 200);
+    let cancel = b.expect_request(&mut s, "CANCEL");
+    // The callee had already answered: its 200 crosses the CANCEL.
+    b.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    b.respond(&mut s, &cancel, 200, "", "");
+    b.expect_request(&mut s, "ACK");
+    b.expect_request(&mut s, "BYE");
+    let r = a.expect_response(&mut s, 487);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(s.ends()[0].1, "cancelled");
+}
+
+#[test]
+fn a_bye_while_a_re_invite_is_pending_ends_the_call() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let re = b.expect_request(&mut s, "INVITE");
+    // The callee hangs up instead of answering the re-INVITE.
+    let mut db = b.dialog_of(&re);
+    b.in_dialog(&mut s, &mut db, "BYE", "", "");
+    b.expect_response(&mut s, 200);
+    // The caller hears the end of the call, whatever became of its
+    // re-INVITE.
+    let mut saw_bye = false;
+    while let Some(m) = a.try_msg(&mut s) {
+        if m.method().map(|x| x.to_string()).as_deref() == Some("BYE") {
+            a.respond(&mut s, &m, 200, "", "");
+            saw_bye = true;
+        }
+    }
+    assert!(saw_bye);
+    s.advance(Duration::from_secs(40));
+    assert_eq!(s.core.active_calls(), 0);
+}
+
+/// Many whole calls one after the other, with the registrations'
+/// qualify probes crossing them: nothing is left behind.
+#[test]
+fn two_hundred_calls_leave_nothing_behind() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    for _ in 0..200 {
+        let (mut da, _) = answered_call(&mut s, &mut a, &mut b);
+        a.in_dialog(&mut s, &mut da, "BYE", "", "");
+        let bye = b.expect_request(&mut s, "BYE");
+        b.respond(&mut s, &bye, 200, "", "");
+        a.expect_response(&mut s, 200);
+        s.advance(Duration::from_millis(100));
+    }
+    s.advance(Duration::from_secs(60));
+    assert_eq!(s.core.active_calls(), 0);
+    assert_eq!(s.ends().len(), 200);
+}
+
+#[test]
+fn a_blind_transfer_by_refer_hands_the_caller_to_the_target() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    let refer_to = format!(
+        "Refer-To: <sip:1003@{}>\r\nReferred-By: <sip:1002@{}>\r\n",
+        s.box_addr(),
+        s.box_addr()
+    );
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    let (_, mut dc) = c.answer(&mut s);
+    // The transferor is told and let go; the caller stays in the call.
+    let seen = b.settle(&mut s);
+    assert!(
+        seen.contains(&"NOTIFY".to_string()) && seen.contains(&"BYE".to_string()),
+        "{seen:?}"
+    );
+    let _ = a.settle(&mut s);
+    assert_eq!(s.core.active_calls(), 1);
+    // The caller and the target now hang up on each other.
+    c.in_dialog(&mut s, &mut dc, "BYE", "", "");
+    c.expect_response(&mut s, 200);
+    let seen = a.settle(&mut s);
+    assert!(seen.contains(&"BYE".to_string()), "{seen:?}");
+    let _ = &mut da;
+    assert_eq!(s.core.active_calls(), 0);
+    let ends = s.ends();
+    assert_eq!(ends.len(), 1, "one record through the transfer");
+    assert_eq!(ends[0].1, "answered");
+    assert_eq!(s.call_events("transferred").len(), 1);
+}
+
+#[test]
+fn an_attended_transfer_joins_the_kept_party_with_the_consulted_one() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    // B consults C in a second call.
+    let (consult, _dc) = answered_call(&mut s, &mut b, &mut c);
+    let callee_tag = consult
+        .remote
+        .split("tag=")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let caller_tag = consult
+        .local
+        .split("tag=")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let refer_to = format!(
+        "Refer-To: <sip:1003@{}?Replaces={}%3Bto-tag%3D{}%3Bfrom-tag%3D{}>\r\n",
+        s.box_addr(),
+        consult.call_id,
+        callee_tag,
+        caller_tag
+    );
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    // The box moves C onto the first call and lets B go on both calls.
+    let seen_c = c.settle(&mut s);
+    assert!(
+        seen_c.contains(&"INVITE".to_string()),
+        "C is re-INVITEd: {seen_c:?}"
+    );
+    let seen_b = b.settle(&mut s);
+    assert_eq!(
+        seen_b.iter().filter(|m| *m == "BYE").count(),
+        2,
+        "{seen_b:?}"
+    );
+    let _ = a.settle(&mut s);
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.core.active_calls(), 1);
+}
+
+#[test]
+fn a_directed_pickup_answers_a_ringing_call() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let mut da = a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 180, "", "");
+    a.expect_response(&mut s, 180);
+    // C dials **1002: its INVITE is answered and becomes the B leg.
+    let mut dc = c.invite(&mut s, "**1002");
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut dc, &ok);
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    // The phone that rang is cancelled.
+    let cancel = b.expect_request(&mut s, "CANCEL");
+    b.respond(&mut s, &cancel, 200, "", "");
+    b.respond(&mut s, &inv, 487, "", "");
+    b.expect_request(&mut s, "ACK");
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    a.expect_response(&mut s, 200);
+    let seen = c.settle(&mut s);
+    assert_eq!(seen, ["BYE"]);
+    assert_eq!(s.ends()[0].1, "answered");
+}
+
+/// A queue call on virtual time (ACD-2, ACD-6): the longest-idle agent's
+/// phone rings, rings out after the queue's ring time, and the call moves
+/// on to the next agent, who answers and is bridged to the caller.
+#[test]
+fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
+    let mut s = Sim::new(|t| {
+        t.replace(
+            "ring_seconds = 15\nwrapup_seconds = 15",
+            "ring_seconds = 4\nwrapup_seconds = 1",
+        )
+        .replace(
+            "join_empty = false\nleave_when_empty = true",
+            "join_empty = true\nleave_when_empty = false",
+        ) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"
+    });
+    let t = s.t();
+    s.core
+        .publish_flow(
+            t,
+            r#"{"name": "antrian", "language": "id", "start": "q",
+                "nodes": {
+                  "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
+                  "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
+                  "end": {"type": "hangup"}}}"#,
+        )
+        .unwrap();
+    let mut first = Phone::registered(&mut s, "1003");
+    let mut second = Phone::registered(&mut s, "1004");
+    for (agent, ext) in [("2001", "1003"), ("2002", "1004")] {
+        let t = s.t();
+        s.core
+            .agent_command(
+                t,
+                dering_control::AgentAction::Login {
+                    agent: agent.into(),
+                    pin: "1234".into(),
+                    extension: ext.into(),
+                },
+            )
+            .unwrap();
+        s.advance(Duration::from_secs(1));
+    }
+    let mut caller = Phone::registered(&mut s, "1001");
+    let mut dcall = caller.invite(&mut s, "170");
+    let ok = caller.expect_response(&mut s, 200);
+    caller.ack_2xx(&mut s, &mut dcall, &ok);
+    s.advance(Duration::from_millis(100));
+    // 2001 (idle longest) rings and lets it ring out.
+    let offer = first.expect_request(&mut s, "INVITE");
+    first.respond(&mut s, &offer, 180, "", "");
+    s.advance(Duration::from_secs(3));
+    first.expect_quiet(&mut s);
+    s.advance(Duration::from_secs(2));
+    // The CANCEL (with its retransmissions while nobody read them).
+    let seen = first.settle(&mut s);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|m| m == "CANCEL"),
+        "{seen:?}"
+    );
+    first.respond(&mut s, &offer, 487, "", "");
+    first.expect_request(&mut s, "ACK");
+    // 2002 answers and is the caller's.
+    let (_, mut dagent) = second.answer(&mut s);
+    let _ = caller.settle(&mut s);
+    let agents = s.core.agents(s.t());
+    let state = |id: &str| {
+        serde_json::to_value(&agents.iter().find(|a| a.agent == id).unwrap().state).unwrap()
+            ["state"]
+            .clone()
+    };
+    assert_eq!(state("2002"), "on_call");
+    assert_ne!(state("2001"), "on_call");
+    second.in_dialog(&mut s, &mut dagent, "BYE", "", "");
+    second.expect_response(&mut s, 200);
+    let seen = caller.settle(&mut s);
+    assert!(seen.contains(&"BYE".to_string()), "{seen:?}");
+    s.advance(Duration::from_secs(2));
+    assert_eq!(s.core.active_calls(), 0);
+}
