@@ -287,10 +287,8 @@ fn status_of(bytes: &[u8]) -> Option<u16> {
     Message::parse_datagram(bytes).ok()?.status()
 }
 
-/// An OPTIONS over a fresh connection: the status answered.
-fn options_over(o: &Opener<'_>) -> Option<u16> {
-    let mut s = (o.open)();
-    s.write_all(options_head(o.via, "0").as_bytes()).unwrap();
+/// The status of the first response read from `s` within 5 s.
+fn answer(s: &mut dyn Read) -> Option<u16> {
     let t = Instant::now();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -305,6 +303,13 @@ fn options_over(o: &Opener<'_>) -> Option<u16> {
         }
     }
     None
+}
+
+/// An OPTIONS over a fresh connection: the status answered.
+fn options_over(o: &Opener<'_>) -> Option<u16> {
+    let mut s = (o.open)();
+    s.write_all(options_head(o.via, "0").as_bytes()).unwrap();
+    answer(&mut s)
 }
 
 /// Open file descriptors of the `dering` process (pbxd runs in it).
@@ -363,7 +368,7 @@ fn an_overflowing_content_length_is_answered_400_and_leaks_no_descriptor() {
                 .unwrap();
         }
         for c in &mut conns {
-            let (got, closed) = drain(c, Duration::from_millis(600));
+            let (got, closed) = drain(c, Duration::from_secs(2));
             answers.push((o.via, status_of(&got), closed));
         }
     }
@@ -434,10 +439,10 @@ fn hostile_streams_are_cut_over_tcp_and_tls() {
         assert!(closed && got.is_empty(), "endless body over {via}");
         // Slowloris: a byte of head every 200 ms (the read timeout paces
         // it) keeps coming, the message never completes; cut while still
-        // trickling, long before the 2,000 bytes it would take.
+        // trickling (20 s at most).
         let mut c = (o.open)();
         let mut closed = false;
-        for b in head.as_bytes().iter().cycle().take(2_000) {
+        for b in head.as_bytes().iter().take(100) {
             if c.write_all(&[*b]).and_then(|()| c.flush()).is_err() {
                 closed = true;
                 break;
@@ -468,8 +473,7 @@ fn hostile_streams_are_cut_over_tcp_and_tls() {
         assert_eq!((pong.as_slice(), closed), (&b"\r\n"[..], false));
     }
     c.write_all(options_head("TCP", "0").as_bytes()).unwrap();
-    let (got, _) = drain(&mut c, Duration::from_millis(600));
-    assert_eq!(status_of(&got), Some(200), "after keep-alives");
+    assert_eq!(answer(&mut c), Some(200), "after keep-alives");
     drop(c);
     for o in &ts {
         assert_eq!(options_over(o), Some(200), "{} after", o.via);
@@ -538,8 +542,7 @@ fn a_connection_flood_is_bounded_by_the_caps() {
     held.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     held.write_all(options_head("TCP", "0").as_bytes()).unwrap();
-    let (got, _) = drain(&mut held, Duration::from_millis(600));
-    assert_eq!(status_of(&got), Some(200));
+    assert_eq!(answer(&mut held), Some(200));
     // While full, a newcomer from a third address is refused too.
     let late = tcp_from(&d, [127, 0, 0, 3]);
     assert_eq!(wait_closed(std::slice::from_ref(&late), 1), 1);
