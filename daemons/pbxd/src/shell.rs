@@ -305,6 +305,7 @@ async fn run(
     let mut life = Life {
         started: Instant::now(),
         started_ms: now().wall_ms,
+        streams: conns.gate(),
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     tokio::pin!(shutdown);
@@ -400,6 +401,8 @@ async fn run(
 struct Life {
     started: Instant,
     started_ms: i64,
+    /// The stream connections' caps and counters.
+    streams: Arc<Gate>,
 }
 
 impl Life {
@@ -410,6 +413,13 @@ impl Life {
             registrations: core.registrations(now()).len(),
             intake_open: core.intake_open(),
             uptime_seconds: self.started.elapsed().as_secs(),
+            stream_cuts: self
+                .streams
+                .stats
+                .counts()
+                .into_iter()
+                .map(|(why, n)| (why.to_string(), n))
+                .collect(),
         }
     }
 

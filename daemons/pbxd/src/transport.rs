@@ -236,6 +236,11 @@ impl Conns {
         }
     }
 
+    /// The caps and counters the connections are held under.
+    pub fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
     pub fn connected(&mut self, addr: SocketAddr, handle: Handle) {
         self.by_addr.insert(addr, handle);
     }
