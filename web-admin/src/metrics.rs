@@ -90,6 +90,18 @@ pub fn render(s: &Snapshot) -> String {
             "Seconds since pbxd started.",
             p.uptime_seconds as f64,
         );
+        o.family(
+            "dering_sip_stream_cuts_total",
+            "counter",
+            "SIP connections over TCP and TLS refused or closed by pbxd, by reason.",
+        );
+        for (reason, n) in &p.stream_cuts {
+            o.sample(
+                "dering_sip_stream_cuts_total",
+                &[("reason", reason)],
+                *n as f64,
+            );
+        }
     }
     o.family(
         "dering_calls_today",

@@ -614,6 +614,50 @@ pub struct Security {
     pub auth_failures_before_block: u32,
     pub block_seconds: u32,
     pub requests_per_second_per_source: u32,
+    /// SIP over TCP and TLS: connections held at once from one address.
+    /// Beyond it a new connection is closed at once; a box behind one NAT
+    /// with many phones needs it raised.
+    #[serde(default = "default_stream_per_source")]
+    pub stream_connections_per_source: u32,
+    /// SIP over TCP and TLS: connections held at once in all, below the
+    /// daemon's file limit (`LimitNOFILE`) with room for media sockets.
+    #[serde(default = "default_stream_total")]
+    pub stream_connections_total: u32,
+    /// A TLS handshake not done by then is abandoned.
+    #[serde(default = "default_stream_handshake")]
+    pub tls_handshake_seconds: u32,
+    /// A message begun on a stream must be complete this long after its
+    /// first byte (slowloris: a head that never ends, a body that never
+    /// comes).
+    #[serde(default = "default_stream_message")]
+    pub stream_message_seconds: u32,
+    /// A connection that receives nothing (not even a CRLF keep-alive) this
+    /// long is closed. Registered phones never get there: the registrar
+    /// probes them every `qualify_seconds` and they answer, and a phone
+    /// that re-registers on its own refreshes within `default_expires`. Keep
+    /// it above both.
+    #[serde(default = "default_stream_idle")]
+    pub stream_idle_seconds: u32,
+}
+
+fn default_stream_per_source() -> u32 {
+    128
+}
+
+fn default_stream_total() -> u32 {
+    4096
+}
+
+fn default_stream_handshake() -> u32 {
+    10
+}
+
+fn default_stream_message() -> u32 {
+    10
+}
+
+fn default_stream_idle() -> u32 {
+    900
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -145,6 +145,11 @@ pub struct PbxStatus {
     pub registrations: usize,
     pub intake_open: bool,
     pub uptime_seconds: u64,
+    /// SIP connections over TCP and TLS that pbxd refused or closed itself
+    /// since it started, by reason (a cap, a deadline, a framing error, a
+    /// full write queue); absent from an older pbxd.
+    #[serde(default)]
+    pub stream_cuts: std::collections::BTreeMap<String, u64>,
 }
 
 /// pbxd's answer to [`Request::Shutdown`].

@@ -12,3 +12,4 @@ pub mod registrar;
 pub mod relay;
 pub mod shell;
 pub mod tls;
+pub mod transport;

@@ -1,8 +1,8 @@
-//! The daemon shell around [`Core`]: sockets (UDP, TCP, TLS), the clock, the
-//! database writer, the media relay and the control socket. One task owns
-//! the core; everything else talks to it through a channel.
+//! The daemon shell around [`Core`]: sockets (UDP here, TCP and TLS in
+//! [`crate::transport`]), the clock, the database writer, the media relay
+//! and the control socket. One task owns the core; everything else talks to
+//! it through a channel.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,11 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use dering_control::{End, Event, PbxStatus, Request, Stopped, SOCKET_NAME};
-use dering_sip::framer::{Frame, StreamFramer};
 use dering_sip::transaction::{Peer, Transport};
 use dering_store::writer::Writer;
 use dering_store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +21,7 @@ use crate::config::Config;
 use crate::config_versions::{self, Seed};
 use crate::core::{Core, Listen, MediaCmd, Now, Output};
 use crate::relay::Relay;
+use crate::transport::{self, Conns, Gate};
 
 /// How the daemon is started.
 #[derive(Debug, Clone)]
@@ -42,17 +42,23 @@ pub struct Bound {
     pub tls: SocketAddr,
 }
 
-enum Input {
+pub(crate) enum Input {
     Packet {
         peer: Peer,
         data: Vec<u8>,
     },
     Committed(u64),
+    /// A TCP or TLS connection is up ([`transport`]).
     Connected {
         addr: SocketAddr,
-        tx: mpsc::Sender<Vec<u8>>,
+        handle: transport::Handle,
     },
-    Disconnected(SocketAddr),
+    /// Connection `id` from `addr` is gone (sent by its guard, however the
+    /// connection task ended).
+    Disconnected {
+        addr: SocketAddr,
+        id: u64,
+    },
     Control(Request, oneshot::Sender<Vec<String>>),
     Subscribe(mpsc::Sender<String>),
     Checkpointed(Result<(), String>),
@@ -235,8 +241,14 @@ pub async fn start(
         }
     });
     tokio::spawn(udp_reader(udp.clone(), in_tx.clone()));
-    tokio::spawn(stream_acceptor(tcp, None, in_tx.clone()));
-    tokio::spawn(stream_acceptor(tls, Some(acceptor), in_tx.clone()));
+    let gate = Gate::new(transport::Limits::from(&opts.config.security));
+    tokio::spawn(transport::acceptor(tcp, None, in_tx.clone(), gate.clone()));
+    tokio::spawn(transport::acceptor(
+        tls,
+        Some(acceptor),
+        in_tx.clone(),
+        gate.clone(),
+    ));
     tokio::spawn(control_acceptor(control, in_tx.clone()));
 
     tokio::spawn(retention(
@@ -253,7 +265,16 @@ pub async fn start(
         ));
     }
     let task = tokio::spawn(run(
-        core, relay, writer, udp, in_tx, in_rx, shutdown, sock_path, live,
+        core,
+        relay,
+        writer,
+        udp,
+        Conns::new(gate),
+        in_tx,
+        in_rx,
+        shutdown,
+        sock_path,
+        live,
     ));
     Ok(Running { bound, task })
 }
@@ -289,24 +310,27 @@ fn bind_sip_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
+// The loop owns every part of the shell; bundling them in a struct would
+// only move the list.
 #[allow(clippy::too_many_arguments)]
 async fn run(
     mut core: Core,
     mut relay: Relay,
     writer: Writer,
     udp: Arc<UdpSocket>,
+    mut conns: Conns,
     in_tx: mpsc::Sender<Input>,
     mut in_rx: mpsc::Receiver<Input>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     sock_path: PathBuf,
     mut live: Live,
 ) -> anyhow::Result<()> {
-    let mut conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
     let mut stopping: Option<(oneshot::Sender<Vec<String>>, usize)> = None;
     let mut life = Life {
         started: Instant::now(),
         started_ms: now().wall_ms,
+        streams: conns.gate(),
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     tokio::pin!(shutdown);
@@ -337,8 +361,8 @@ async fn run(
                 match input {
                     Input::Packet { peer, data } => core.handle_packet(now(), peer, &data),
                     Input::Committed(token) => core.handle_committed(now(), token),
-                    Input::Connected { addr, tx } => { conns.insert(addr, tx); }
-                    Input::Disconnected(addr) => { conns.remove(&addr); }
+                    Input::Connected { addr, handle } => conns.connected(addr, handle),
+                    Input::Disconnected { addr, id } => conns.disconnected(addr, id),
                     Input::Control(Request::Shutdown { cause }, reply) => {
                         if stopping.is_none() {
                             tracing::warn!(%cause, calls = core.active_calls(), "shutdown ordered: hanging up and checkpointing");
@@ -519,6 +543,8 @@ fn line<T: serde::Serialize>(v: &T) -> String {
 struct Life {
     started: Instant,
     started_ms: i64,
+    /// The stream connections' caps and counters.
+    streams: Arc<Gate>,
 }
 
 impl Life {
@@ -529,6 +555,13 @@ impl Life {
             registrations: core.registrations(now()).len(),
             intake_open: core.intake_open(),
             uptime_seconds: self.started.elapsed().as_secs(),
+            stream_cuts: self
+                .streams
+                .stats
+                .counts()
+                .into_iter()
+                .map(|(why, n)| (why.to_string(), n))
+                .collect(),
         }
     }
 
@@ -564,7 +597,7 @@ async fn flush(
     relay: &mut Relay,
     writer: &Writer,
     udp: &UdpSocket,
-    conns: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    conns: &Conns,
     in_tx: &mpsc::Sender<Input>,
     subscribers: &mut Vec<mpsc::Sender<String>>,
 ) {
@@ -576,12 +609,8 @@ async fn flush(
                         tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
                     }
                 }
-                Transport::Tcp | Transport::Tls => match conns.get(&t.peer.addr) {
-                    Some(tx) => {
-                        let _ = tx.try_send(t.data);
-                    }
-                    None => tracing::debug!(to = %t.peer.addr, "no connection to send on"),
-                },
+                // A full queue closes the connection (see `Conns::send`).
+                Transport::Tcp | Transport::Tls => conns.send(t.peer.addr, t.data),
             },
             Output::Store { op, token } => {
                 let done = token.map(|token| {
@@ -898,86 +927,6 @@ async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
             Err(e) => tracing::debug!(error = %e, "UDP receive error"),
         }
     }
-}
-
-async fn stream_acceptor(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    tx: mpsc::Sender<Input>,
-) {
-    loop {
-        let Ok((stream, addr)) = listener.accept().await else {
-            continue;
-        };
-        let tx = tx.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => connection(stream, addr, Transport::Tcp, tx).await,
-                Some(acc) => match acc.accept(stream).await {
-                    Ok(s) => connection(s, addr, Transport::Tls, tx).await,
-                    Err(e) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
-                },
-            }
-        });
-    }
-}
-
-/// One TCP or TLS connection: framed reads into the core, writes from it.
-async fn connection<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
-    stream: S,
-    addr: SocketAddr,
-    transport: Transport,
-    tx: mpsc::Sender<Input>,
-) {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
-    if tx
-        .send(Input::Connected {
-            addr,
-            tx: out_tx.clone(),
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let writer = tokio::spawn(async move {
-        while let Some(data) = out_rx.recv().await {
-            if wr.write_all(&data).await.is_err() {
-                break;
-            }
-        }
-    });
-    let peer = Peer { transport, addr };
-    let mut framer = StreamFramer::default();
-    let mut buf = vec![0u8; 16_384];
-    'read: loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        loop {
-            match framer.next_frame() {
-                Ok(None) => break,
-                Ok(Some(Frame::Ping)) => {
-                    let _ = out_tx.try_send(b"\r\n".to_vec());
-                }
-                Ok(Some(Frame::Message(data, _))) => {
-                    if tx.send(Input::Packet { peer, data }).await.is_err() {
-                        break 'read;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, %addr, "closing stream after a framing error");
-                    break 'read;
-                }
-            }
-        }
-    }
-    writer.abort();
-    let _ = tx.send(Input::Disconnected(addr)).await;
 }
 
 async fn control_acceptor(listener: UnixListener, tx: mpsc::Sender<Input>) {

@@ -242,6 +242,7 @@ mod tests {
                 registrations: 7,
                 intake_open: true,
                 uptime_seconds: 5,
+                stream_cuts: Default::default(),
             }),
             calls_today: vec![("active".into(), 3), ("answered".into(), 10)],
             ups: None,
