@@ -44,6 +44,19 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.rtp_ports() != new.rtp_ports() {
         v.push("media.rtp_port_min/max");
     }
+    let stream = |c: &Config| {
+        let s = &c.security;
+        (
+            s.stream_connections_per_source,
+            s.stream_connections_total,
+            s.tls_handshake_seconds,
+            s.stream_message_seconds,
+            s.stream_idle_seconds,
+        )
+    };
+    if stream(old) != stream(new) {
+        v.push("security.stream_* and tls_handshake_seconds");
+    }
     if old.flows.prompts != new.flows.prompts {
         v.push("flows.prompts");
     }
