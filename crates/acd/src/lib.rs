@@ -15,7 +15,8 @@ pub mod callers;
 pub mod codes;
 pub mod engine;
 pub mod metrics;
-pub mod numbers;
+/// Numbering lives in `dering-telco`, shared with routing and trunks.
+pub use dering_telco::numbers;
 
 pub use callers::{Block, BlockAction, CallerRules, CallerVerdict};
 pub use engine::{

@@ -1,0 +1,7 @@
+//! Telephone numbering for the box (ACD-5, TEL-5, TEL-10): what the ACD's
+//! caller priorities, the dial plan, trunks and outbound routing all need
+//! to agree on, kept in one crate without I/O.
+
+pub mod numbers;
+
+pub use numbers::{classify, normalise, NumberClass};
