@@ -54,9 +54,9 @@ pub fn require(tool: &str) {
     );
 }
 
-/// An even port free for UDP and TCP, with the next free for UDP (RTCP),
-/// below the ephemeral range ([`ports`]): for every port a test hands a
-/// peer.
+/// An even port free for UDP and TCP, with the next three free for UDP
+/// (sipp's RTCP and video ports), below the ephemeral range ([`ports`]):
+/// for every port a test hands a peer.
 pub fn free_udp_port() -> u16 {
     ports::pair()
 }

@@ -88,10 +88,12 @@ pub fn block(n: u16) -> u16 {
     );
 }
 
-/// An even port free now for UDP and TCP, with the next one free for
-/// UDP (RTCP when it is a media port).
+/// An even port free now for UDP and TCP, with the next three free for
+/// UDP: a media port for sipp binds audio RTP and RTCP there and video
+/// RTP and RTCP on the two after (`-mp`), so every port handed out keeps
+/// four apart from the next.
 pub fn pair() -> u16 {
-    block(2)
+    block(4)
 }
 
 #[cfg(test)]
@@ -108,9 +110,14 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..50 {
             let p = pair();
-            assert!(p.is_multiple_of(2) && p >= PEER_START && p + 1 < end, "{p}");
-            assert!(seen.insert(p), "{p} handed out twice");
-            assert!(udp_free(p) && udp_free(p + 1) && tcp_free(p));
+            assert!(p.is_multiple_of(2) && p >= PEER_START && p + 3 < end, "{p}");
+            assert!((0..4).all(|k| udp_free(p + k)) && tcp_free(p));
+            // Four apart: sipp's audio and video ports never overlap.
+            assert!(
+                seen.iter().all(|q: &u16| q.abs_diff(p) >= 4),
+                "{p} near {seen:?}"
+            );
+            seen.insert(p);
         }
         let b = block(20);
         assert!((0..20).all(|k| udp_free(b + k)) && b + 19 < end);
@@ -120,7 +127,7 @@ mod tests {
     fn a_taken_port_is_skipped() {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let p = pair();
-        let held = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 1))).unwrap();
+        let held = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 3))).unwrap();
         // Start the counter again just before the held pair.
         let s = span();
         let pair_index = u32::from(p - s.start) / 2;
@@ -129,7 +136,7 @@ mod tests {
             Ordering::Relaxed,
         );
         let q = pair();
-        assert_ne!(q, p, "pair {p} has its RTCP port taken");
+        assert_ne!(q, p, "{p} has its video RTCP port taken");
         drop(held);
     }
 }
