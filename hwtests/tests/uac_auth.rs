@@ -39,6 +39,28 @@ fn far_side(d: &Dering, port: u16, after_auth: &str) -> Sipp {
     s
 }
 
+/// A receive of `method` whose CSeq must be `cseq` (the dialog goes on
+/// from the authenticated INVITE's CSeq 2).
+fn recv_with_cseq(method: &str, cseq: u32) -> String {
+    format!(
+        "  <recv request=\"{method}\" crlf=\"true\">\n    <action>\n      <ereg regexp=\"(^|[^0-9]){cseq} {method}\" search_in=\"hdr\" header=\"CSeq:\" check_it=\"true\" assign_to=\"junk\"/>\n    </action>\n  </recv>\n"
+    )
+}
+
+/// The far side answers the authenticated INVITE; its 2xx's ACK must
+/// carry CSeq 2 and the BYE that follows CSeq 3 (RFC 3261 §13.2.2.4,
+/// §12.2.1.1).
+fn answer_checking_the_dialog_cseqs() -> String {
+    format!(
+        "{}{}{}{}{}",
+        reply("180 Ringing", true, None, RINGING_CONTACT),
+        reply("200 OK", true, None, SDP_ANSWER).replacen("<send>", r#"<send retrans="500">"#, 1),
+        recv_with_cseq("ACK", 2),
+        recv_with_cseq("BYE", 3),
+        reply("200 OK", false, None, ""),
+    )
+}
+
 fn log_says(d: &Dering, what: &str) {
     let log = d.log();
     assert!(log.contains(what), "pbxd log lacks {what:?}:\n{log}");
@@ -48,7 +70,7 @@ fn log_says(d: &Dering, what: &str) {
 fn a_far_side_that_challenges_is_answered_and_the_call_connects() {
     let port = free_udp_port();
     let d = box_with_peer(port, &credential(PASSWORD));
-    let uas = far_side(&d, port, &format!("{}{}", uas_answer(), wait_bye()));
+    let uas = far_side(&d, port, &answer_checking_the_dialog_cseqs());
     ok(
         caller(&d, "1001", "7001", &uac_answered_then(&uac_media_and_bye())),
         "caller",
