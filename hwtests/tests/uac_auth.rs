@@ -166,3 +166,41 @@ fn a_cancel_after_the_challenge_matches_the_authenticated_invite() {
     let calls = d.ended_calls(1);
     assert_eq!(calls[0]["disposition"], "cancelled", "{calls:?}");
 }
+
+/// A proxy's challenge (407, Proxy-Authenticate) is answered with
+/// Proxy-Authorization. (sipp's verifyauth reads only Authorization, and
+/// its header search finds Authorization inside Proxy-Authorization: the
+/// hash is the one the 401 test checks, the header names are checked by
+/// the uac unit tests.)
+#[test]
+fn a_407_is_answered_with_proxy_authorization() {
+    let port = free_udp_port();
+    let d = box_with_peer(port, &credential(PASSWORD));
+    let behaviour = format!(
+        r#"{}  <recv request="ACK"/>
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp="^ *Digest .*username=&quot;dering&quot;" search_in="hdr" header="Proxy-Authorization:" check_it="true" assign_to="junk"/>
+      <ereg regexp="realm=&quot;far.example&quot;" search_in="hdr" header="Proxy-Authorization:" check_it="true" assign_to="junk"/>
+    </action>
+  </recv>
+{}{}"#,
+        reply(
+            "407 Proxy Authentication Required",
+            true,
+            None,
+            "Proxy-Authenticate: Digest realm=\"far.example\", nonce=\"p1\", algorithm=MD5, qop=\"auth\"\n      Content-Length: 0"
+        ),
+        uas_answer(),
+        wait_bye(),
+    );
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", &behaviour)]);
+    let uas = phone(&d, &sf, port, &["-rtp_echo".to_string()]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(
+        caller(&d, "1001", "7001", &uac_answered_then(&uac_media_and_bye())),
+        "caller",
+        &d,
+    );
+    ok(uas, "far side", &d);
+}

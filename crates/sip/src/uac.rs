@@ -176,13 +176,16 @@ pub fn resend(
     auth: (&str, String),
 ) -> Result<(Vec<u8>, u32), ParseError> {
     let StartLine::Request { method, uri } = &sent.start else {
-        return Err(ParseError::RequestUri("not a request"));
+        return Err(ParseError::StartLine("not a request"));
     };
     let method = method
         .to_rsip()
-        .ok_or(ParseError::RequestUri("method not representable"))?;
+        .ok_or(ParseError::StartLine("method not representable"))?;
     let (cseq, _) = sent.cseq()?;
-    let cseq = cseq.checked_add(1).ok_or(ParseError::RequestUri("CSeq"))?;
+    let cseq = cseq.checked_add(1).ok_or(ParseError::Header {
+        header: "CSeq",
+        why: "no number after it",
+    })?;
     let (name, value) = auth;
     let mut extra: Vec<rsip::Header> = sent
         .headers
