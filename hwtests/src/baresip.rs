@@ -4,7 +4,7 @@
 //! (netstring-framed JSON commands and events).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,12 +25,9 @@ pub struct Baresip {
     consumed: usize,
 }
 
+/// baresip's control port, below the ephemeral range like its others.
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::ports::pair()
 }
 
 /// A mono 8 kHz WAV of a `secs`-second sine at `hz` (baresip's audio source;
@@ -98,7 +95,7 @@ impl Baresip {
             std::fs::read_to_string(workspace().join("../shared/peers/baresip/a/config")).unwrap();
         let sip_port = free_udp_port();
         let ctrl_port = free_tcp_port();
-        let rtp = 40_000 + (free_udp_port() % 10_000) / 100 * 100;
+        let rtp = crate::ports::block(20);
         // baresip's file source takes only files at its source rate.
         let rate = hound::WavReader::open(wav).unwrap().spec().sample_rate;
         let mut config = String::new();
@@ -108,7 +105,7 @@ impl Baresip {
                 "sip_listen" => format!("127.0.0.1:{sip_port}"),
                 "audio_source" => format!("aufile,{}", wav.display()),
                 "audio_player" | "audio_alert" => format!("aubridge,null_{sip_port}"),
-                "rtp_ports" => format!("{rtp}-{}", rtp + 98),
+                "rtp_ports" => format!("{rtp}-{}", rtp + 19),
                 "ctrl_tcp_listen" => format!("127.0.0.1:{ctrl_port}"),
                 "cons_listen" => format!("127.0.0.1:{}", free_udp_port()),
                 "snd_path" => dir.join("rec").display().to_string(),

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -16,6 +15,7 @@ pub mod fragments;
 pub mod pcap;
 pub mod peers;
 pub mod phone;
+pub mod ports;
 pub mod raw;
 
 pub fn workspace() -> PathBuf {
@@ -54,13 +54,11 @@ pub fn require(tool: &str) {
     );
 }
 
-/// A UDP port nobody uses right now.
+/// An even port free for UDP and TCP, with the next three free for UDP
+/// (sipp's RTCP and video ports), below the ephemeral range ([`ports`]):
+/// for every port a test hands a peer.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    ports::pair()
 }
 
 static RTP_BLOCK: AtomicU16 = AtomicU16::new(0);
@@ -95,9 +93,10 @@ impl Dering {
     /// Like [`Dering::start_with`], with further `dering up` arguments.
     pub fn start_with_args(edit: impl FnOnce(String) -> String, args: &[String]) -> Dering {
         let data = tempfile::tempdir().unwrap();
-        // Each box gets its own RTP range so tests can run side by side.
+        // Each box gets its own RTP range so tests can run side by side,
+        // below the peers' ports (`ports::PEER_START`).
         let block = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) + (std::process::id() % 16) as u16 * 8;
-        let lo = 10_000 + (block % 100) * 200;
+        let lo = 10_000 + (block % 50) * 200;
         let text = std::fs::read_to_string(workspace().join("crates/config/src/default.toml"))
             .unwrap()
             .replace("rtp_port_min = 20000", &format!("rtp_port_min = {lo}"))

@@ -9,13 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::require;
 
-/// A TCP port nobody listens on right now.
+/// A TCP port nobody listens on right now, below the ephemeral range
+/// ([`crate::ports`]).
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::ports::pair()
 }
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {

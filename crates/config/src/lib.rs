@@ -531,6 +531,12 @@ pub struct Sip {
     /// that take it, per extension.
     #[serde(default)]
     pub digest_algorithms: Option<Spanned<Vec<String>>>,
+    /// The address written into Via, Contact and SDP. Without it, the bind
+    /// address, unless that is a wildcard (`0.0.0.0`, `::`), which a peer
+    /// cannot send to: then the address of the interface the default route
+    /// leaves by (see `pbxd::advertise`).
+    #[serde(default)]
+    pub advertise: Option<Spanned<IpAddr>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -674,6 +680,39 @@ pub struct Extension {
     /// one, the extension is in the box's one default group.
     #[serde(default)]
     pub pickup_group: Option<String>,
+    /// A static peer: the extension is always reached at this SIP URI
+    /// (`sip:7001@192.0.2.10:5060`, an IP address, UDP) instead of where
+    /// it registers. A registration, when there is one, still wins.
+    #[serde(default)]
+    pub contact: Option<Spanned<String>>,
+    /// The account the box answers the peer's 401/407 challenges with
+    /// (RFC 3261 §22.2); `auth_realm` limits it to that realm.
+    #[serde(default)]
+    pub auth_user: Option<String>,
+    #[serde(default)]
+    pub auth_password: Option<Spanned<String>>,
+    #[serde(default)]
+    pub auth_realm: Option<String>,
+}
+
+/// A static peer's contact: a `sip:` URI whose host is an IP address (no
+/// resolver in the core), over UDP (outbound TCP and TLS come with
+/// trunks).
+pub fn static_contact(uri: &str) -> Result<std::net::SocketAddr, String> {
+    let u = dering_sip::uri::Uri::parse(uri).map_err(|e| e.to_string())?;
+    if u.secure {
+        return Err("sips: needs TLS, which static peers do not have yet".into());
+    }
+    let ip: IpAddr = u
+        .host
+        .parse()
+        .map_err(|_| format!("host {:?} is not an IP address", u.host))?;
+    match u.param("transport").flatten() {
+        None => {}
+        Some(t) if t.eq_ignore_ascii_case("udp") => {}
+        Some(t) => return Err(format!("transport {t} is not UDP")),
+    }
+    Ok(std::net::SocketAddr::new(ip, u.port.unwrap_or(5060)))
 }
 
 /// A PIN: 4 to 12 digits.
@@ -1004,6 +1043,22 @@ impl Config {
                     format!("key `extension.password`: extension {n} needs at least 8 characters"),
                 ));
             }
+            if let Some(c) = &ext.contact {
+                static_contact(c.get_ref()).map_err(|e| {
+                    invalid(c.span().start, format!("key `extension.contact`: {e}"))
+                })?;
+            }
+            match (&ext.auth_user, &ext.auth_password) {
+                (Some(_), Some(_)) | (None, None) => {}
+                _ => {
+                    return Err(invalid(
+                        ext.number.span().start,
+                        format!(
+                            "key `extension.auth_password`: extension {n} needs auth_user and auth_password together"
+                        ),
+                    ))
+                }
+            }
         }
         Ok(cfg)
     }
@@ -1042,6 +1097,15 @@ impl Config {
 
     pub fn bind(&self) -> IpAddr {
         *self.sip.bind.get_ref()
+    }
+
+    /// The address to advertise when set, else the bind address unless
+    /// it is a wildcard; `None` leaves the choice to the daemon.
+    pub fn advertise(&self) -> Option<IpAddr> {
+        match &self.sip.advertise {
+            Some(a) => Some(*a.get_ref()),
+            None => Some(self.bind()).filter(|ip| !ip.is_unspecified()),
+        }
     }
 
     /// Whether any extension still has its demo password.
@@ -1121,6 +1185,43 @@ mod tests {
             );
             assert!(e.contains("bogus_key"), "{e}");
         }
+    }
+
+    #[test]
+    fn static_peers_and_the_advertised_address() {
+        let peer =
+            "[[extension]]\nnumber = \"7001\"\nname = \"Peer\"\npassword = \"peer-pass-1\"\n";
+        let text = format!(
+            "{DEFAULT_TOML}\n{peer}contact = \"sip:7001@127.0.0.1:5099\"\nauth_user = \"dering\"\nauth_password = \"s3cret-pw\"\n"
+        );
+        let c = Config::parse(&text, "f.toml").unwrap();
+        let e = c.extensions.last().unwrap();
+        assert_eq!(
+            static_contact(e.contact.as_ref().unwrap().get_ref()),
+            Ok("127.0.0.1:5099".parse().unwrap())
+        );
+        assert_eq!(e.auth_user.as_deref(), Some("dering"));
+        for (bad, why) in [
+            ("contact = \"sip:7001@peer.example\"\n", "not an IP address"),
+            (
+                "contact = \"sip:7001@127.0.0.1;transport=tcp\"\n",
+                "not UDP",
+            ),
+            ("auth_user = \"dering\"\n", "together"),
+        ] {
+            let text = format!("{DEFAULT_TOML}\n{peer}{bad}");
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+
+        assert_eq!(c.advertise(), Some(IpAddr::from([127, 0, 0, 1])));
+        let any = DEFAULT_TOML.replace("bind = \"127.0.0.1\"", "bind = \"0.0.0.0\"");
+        assert_eq!(Config::parse(&any, "f.toml").unwrap().advertise(), None);
+        let set = any.replace("[sip]\n", "[sip]\nadvertise = \"192.0.2.7\"\n");
+        assert_eq!(
+            Config::parse(&set, "f.toml").unwrap().advertise(),
+            Some(IpAddr::from([192, 0, 2, 7]))
+        );
     }
 
     #[test]

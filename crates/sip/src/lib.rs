@@ -11,6 +11,7 @@ pub mod msg;
 pub mod nameaddr;
 pub mod sdp;
 pub mod transaction;
+pub mod uac;
 pub mod uas;
 pub mod uri;
 pub mod via;

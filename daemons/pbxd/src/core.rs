@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+mod challenge;
 mod forward;
 mod ivr;
 mod live_config;
@@ -37,6 +38,7 @@ mod presence;
 mod queue;
 mod record_policy;
 mod rooms;
+mod target;
 mod transfer;
 
 pub use live_config::restart_needed;
@@ -44,6 +46,7 @@ pub use live_config::restart_needed;
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
 pub use ivr::FlowView;
+use target::Target;
 
 /// The time, twice: monotonic for timers, wall clock (ms since the epoch)
 /// for records.
@@ -217,6 +220,9 @@ struct Dialog {
     target: String,
     cseq: u32,
     peer: Peer,
+    /// Our answers to the far side's digest challenges, for a dialog we
+    /// started towards a target with a credential.
+    auth: Option<Box<dering_sip::uac::DigestClient>>,
 }
 
 impl Dialog {
@@ -230,6 +236,7 @@ impl Dialog {
             target: String::new(),
             cseq: 1,
             peer,
+            auth: None,
         }
     }
 
@@ -251,6 +258,7 @@ impl Dialog {
             target: contact,
             cseq: 1,
             peer,
+            auth: None,
         }
     }
 }
@@ -500,7 +508,7 @@ struct BLegSpec<'a> {
     caller: &'a str,
     display: &'a str,
     callee: &'a str,
-    target: &'a Contact,
+    target: &'a Target,
     formats: Vec<Format>,
     direction: Direction,
     ptime: Option<u32>,
@@ -756,6 +764,8 @@ pub struct Core {
     subscriptions: presence::Subscriptions,
     /// Call pickup codes and groups.
     pickups: pickup::Pickups,
+    /// Extensions reached at a configured address.
+    static_peers: target::StaticPeers,
     out: VecDeque<Output>,
 }
 
@@ -821,6 +831,7 @@ impl Core {
             queues: queue::Queues::new(cfg, Instant::now()),
             subscriptions: presence::Subscriptions::default(),
             pickups: pickup::Pickups::new(cfg),
+            static_peers: target::StaticPeers::new(cfg),
             out: VecDeque::new(),
         }
     }
@@ -1433,7 +1444,7 @@ impl Core {
         let mut forwarded = Vec::new();
         let mut routed = self.forwards.follow_all(&callee, &mut forwarded);
         let mut why = forward::Condition::All;
-        if self.bindings.route(&routed).is_none() {
+        if self.target(&routed).is_none() {
             if let Some(t) = self
                 .forwards
                 .target(&routed, forward::Condition::NoAnswer)
@@ -1445,7 +1456,7 @@ impl Core {
                 why = forward::Condition::NoAnswer;
             }
         }
-        let Some(target) = self.bindings.route(&routed).cloned() else {
+        let Some(target) = self.target(&routed) else {
             self.respond(now, key, &req, 480, vec![]);
             return;
         };
@@ -1636,6 +1647,11 @@ impl Core {
             target: leg.target.uri.clone(),
             cseq: 1,
             peer: leg.target.peer,
+            auth: leg
+                .target
+                .credential
+                .clone()
+                .map(|c| Box::new(dering_sip::uac::DigestClient::new(c))),
         };
         let b_sdp = AudioSdp {
             addr: self.listen.ip,
@@ -1662,6 +1678,7 @@ impl Core {
         };
         let data = build::request(spec).ok()?;
         let b_msg = Message::parse_datagram(&data).ok()?;
+        tracing::debug!(call = leg.call, kind = ?leg.target.kind, uri = %b.target, "B leg invited");
         let b_key = self.tx.send_request(now.at, b.peer, b_msg.clone(), data)?;
         Some((b, b_key, b_msg))
     }
@@ -1875,6 +1892,9 @@ impl Core {
     }
 
     fn on_b_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        if matches!(r.code, 401 | 407) && self.answer_b_challenge(now, call, r) {
+            return;
+        }
         if self
             .calls
             .get(&call)

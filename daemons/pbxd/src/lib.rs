@@ -2,6 +2,7 @@
 //! [`shell`] wires it to sockets, the database writer, the media relay and
 //! the control socket.
 pub use dering_config as config;
+pub mod advertise;
 pub mod config_versions;
 pub mod core;
 pub mod endpoint;

@@ -214,7 +214,7 @@ pub async fn start(
     });
 
     let listen = Listen {
-        ip,
+        ip: crate::advertise::address(&opts.config),
         udp: bound.udp.port(),
         tcp: bound.tcp.port(),
         tls: bound.tls.port(),

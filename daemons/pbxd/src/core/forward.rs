@@ -172,7 +172,7 @@ impl Core {
         if tried.contains(&target) && target != first {
             return false;
         }
-        let Some(contact) = self.bindings.route(&target).cloned() else {
+        let Some(contact) = self.target(&target) else {
             tracing::info!(call, %target, "forward target not reachable");
             return false;
         };

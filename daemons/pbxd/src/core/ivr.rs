@@ -557,7 +557,7 @@ impl Core {
                 self.apply_flow(now, call, actions);
                 return;
             };
-            let Some(target) = self.bindings.route(&member).cloned() else {
+            let Some(target) = self.target(&member) else {
                 tracing::debug!(call, %member, "not reachable; next");
                 continue;
             };

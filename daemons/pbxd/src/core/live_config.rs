@@ -36,6 +36,8 @@ pub(super) fn users_of(cfg: &Config) -> HashMap<String, User> {
 pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut v = Vec::new();
     if old.bind() != new.bind()
+        || old.sip.advertise.as_ref().map(|a| *a.get_ref())
+            != new.sip.advertise.as_ref().map(|a| *a.get_ref())
         || (old.sip.udp_port, old.sip.tcp_port, old.sip.tls_port)
             != (new.sip.udp_port, new.sip.tcp_port, new.sip.tls_port)
     {
@@ -88,6 +90,7 @@ impl Core {
         self.flows.reconfigure(cfg);
         self.rooms.reconfigure(cfg);
         self.pickups = super::pickup::Pickups::new(cfg);
+        self.static_peers = super::target::StaticPeers::new(cfg);
         self.record_policy = record_policy::RecordPolicy::new(&cfg.recording);
         self.queues.reconfigure(cfg, now.at);
         // Removed agents logged out, new queue settings: tell the journal,

@@ -97,7 +97,7 @@ impl Core {
             ),
             None => None,
         };
-        let Some(contact) = self.bindings.route(from).cloned() else {
+        let Some(contact) = self.target(from) else {
             return Err(format!("{from} is not registered"));
         };
         let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
@@ -240,7 +240,7 @@ impl Core {
             return;
         };
         c.offer = answer;
-        let Some(target) = self.bindings.route(&origin.to).cloned() else {
+        let Some(target) = self.target(&origin.to) else {
             self.hang_up_own_phone(now, call, "callee not reachable");
             return;
         };

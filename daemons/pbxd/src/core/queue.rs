@@ -609,7 +609,7 @@ impl Core {
             self.queues.acd.missed(call, agent, now.at);
             return;
         };
-        let Some(target) = self.bindings.route(&ext).cloned() else {
+        let Some(target) = self.target(&ext) else {
             tracing::warn!(call, %agent, extension = %ext, "agent's phone unreachable");
             self.queues.acd.phone_lost(&ext, now.at);
             return;

@@ -910,7 +910,7 @@ impl Core {
             return;
         }
         let (Some(target), Some(name)) = (
-            self.bindings.route(ext).cloned(),
+            self.target(ext),
             self.users.get(ext).map(|u| u.name.clone()),
         ) else {
             tracing::info!(call = host, %ext, "three-way: no such reachable extension");

@@ -147,7 +147,7 @@ impl Core {
         if c.transfer.is_some() || c.joins.is_some() {
             return Err("busy with another transfer");
         }
-        let Some(contact) = self.bindings.route(target).cloned() else {
+        let Some(contact) = self.target(target) else {
             return Err("not reachable");
         };
         let kept = by.other();
