@@ -8,8 +8,8 @@
 //! window, the first packets after the leg opened or after its signalling
 //! announced new media (a re-INVITE, an answer). Within it the leg
 //! follows where its packets come from (symmetric RTP, so phones behind
-//! NAT work); a packet from exactly the signalled address closes it at
-//! once. After that, packets from any other source are dropped and
+//! NAT work), a new source taking over only from one fallen silent; a
+//! packet from exactly the signalled address closes it at once. After that, packets from any other source are dropped and
 //! counted: whoever sends to a relay port (they are predictable) neither
 //! takes the leg's media over nor is heard (the RTP bleed, CVE-2017-14099).
 //! RTP and RTCP latch independently.
@@ -113,6 +113,12 @@ struct Leg {
 const LATCH_PACKETS: u32 = 10;
 const LATCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Inside the window, a new source takes the stream over only from one
+/// that has been silent this long (five packet times): a NAT's old mapping
+/// stops when the new one starts, while a stranger racing a phone that
+/// talks does not win by sending more.
+const HANDOVER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One stream's (a leg's RTP or its RTCP) latching state, kept by the relay
 /// thread beside the socket the leg sends to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +130,10 @@ struct Latch {
     /// When the window's first packet came: the window lasts from there,
     /// so a leg that is silent for a while (a callee ringing) still latches.
     first: Option<std::time::Instant>,
-    /// Packets seen in the window.
+    /// Packets passed in the window.
     packets: u32,
+    /// When the stream's source was last heard in the window.
+    heard: Option<std::time::Instant>,
 }
 
 /// What becomes of one packet.
@@ -146,6 +154,7 @@ impl Latch {
             open: true,
             first: None,
             packets: 0,
+            heard: None,
         }
     }
 
@@ -187,9 +196,14 @@ impl Latch {
             let first = *self.first.get_or_insert(now);
             if self.packets >= LATCH_PACKETS || now.duration_since(first) > LATCH_WINDOW {
                 self.open = false;
-            } else {
+            } else if current == Some(src)
+                || self.heard.is_none_or(|t| now.duration_since(t) >= HANDOVER)
+            {
                 self.packets += 1;
+                self.heard = Some(now);
                 return moved(current);
+            } else {
+                return Verdict::Drop;
             }
         }
         if current == Some(src) {
@@ -1427,13 +1441,24 @@ mod tests {
             l.judge(phone, Some(phone), sdp, None, 0, || now),
             Verdict::Pass
         );
-        // Still in the window: the leg may move (a NAT settling).
+        // In the window, another source does not take a talking one over.
+        let soon = now + HANDOVER / 2;
         assert_eq!(
-            l.judge(nat, Some(phone), sdp, None, 0, || now),
+            l.judge(stranger, Some(phone), sdp, None, 0, || soon),
+            Verdict::Drop
+        );
+        // The phone falls silent and speaks from elsewhere (a NAT
+        // settling): followed.
+        let later = now + HANDOVER;
+        assert_eq!(
+            l.judge(nat, Some(phone), sdp, None, 0, || later),
             Verdict::Latch
         );
         for _ in 3..LATCH_PACKETS {
-            assert_eq!(l.judge(nat, Some(nat), sdp, None, 0, || now), Verdict::Pass);
+            assert_eq!(
+                l.judge(nat, Some(nat), sdp, None, 0, || later),
+                Verdict::Pass
+            );
         }
         for _ in 0..100 {
             assert_eq!(
