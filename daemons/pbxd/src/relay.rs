@@ -9,10 +9,11 @@
 //! announced new media (a re-INVITE, an answer). Within it the leg
 //! follows where its packets come from (symmetric RTP, so phones behind
 //! NAT work), a new source taking over only from one fallen silent; a
-//! packet from exactly the signalled address closes it at once. After that, packets from any other source are dropped and
-//! counted: whoever sends to a relay port (they are predictable) neither
-//! takes the leg's media over nor is heard (the RTP bleed, CVE-2017-14099).
-//! RTP and RTCP latch independently.
+//! packet from exactly the signalled address closes it at once. After
+//! that, packets from any other source are dropped and counted: whoever
+//! sends to a relay port (they are predictable) neither takes the leg's
+//! media over nor is heard (the RTP bleed, CVE-2017-14099). RTP and RTCP
+//! latch independently.
 //!
 //! The relay runs on threads of its own, each waiting with epoll on the
 //! sockets of the calls it owns: a packet costs one wake-up shared by every
