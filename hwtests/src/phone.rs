@@ -351,6 +351,22 @@ impl StreamPhone {
         self.final_response(method)
     }
 
+    /// ACKs the 2xx to a re-INVITE this phone sent in `d` with
+    /// [`Self::request`].
+    pub fn ack(&mut self, d: &PhoneDialog) {
+        let branch = self.branch();
+        let text = format!(
+            "ACK {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            d.target,
+            self.via(&branch),
+            d.local,
+            d.remote,
+            d.call_id,
+            d.cseq
+        );
+        self.send(&text);
+    }
+
     /// The next final response to `method`, serving requests meanwhile.
     fn final_response(&mut self, method: &str) -> Message {
         loop {

@@ -34,6 +34,7 @@ mod ivr;
 mod live_config;
 mod originate;
 mod pickup;
+mod ports;
 mod presence;
 mod queue;
 mod record_policy;
@@ -76,8 +77,13 @@ impl Side {
 /// Commands for the media relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCmd {
-    /// Bind `a_port`/`b_port` (RTP, +1 for RTCP) and relay between them,
-    /// on the relay thread of `group` (calls that mix share a group).
+    /// Bind `port` and the next one (RTP, RTCP) now, to be named in an
+    /// SDP later; answered with [`Core::port_bound`].
+    Reserve {
+        port: u16,
+    },
+    /// Relay between `a_port`/`b_port` (RTP, +1 for RTCP), reserved
+    /// before, on the relay thread of `group` (calls that mix share a group).
     Open {
         call: u64,
         a_port: u16,
@@ -743,10 +749,9 @@ pub struct Core {
     /// B legs' INVITEs whose call has ended, by client transaction, until
     /// their final answer.
     orphans: HashMap<String, Dialog>,
-    /// Free RTP ports (even; RTCP on the next), oldest-released first: a
-    /// port the relay has just closed rests at the back of the queue, so
-    /// it is not rebound while its old socket may still be open.
-    ports: VecDeque<u16>,
+    /// RTP ports (even; RTCP on the next): those bound ahead for new
+    /// calls, the free ones and those another program holds.
+    ports: ports::Ports,
     next_sweep: Option<Instant>,
     /// `Some(retry_after)` while new calls are refused (power shutdown).
     intake_closed: Option<u32>,
@@ -792,7 +797,7 @@ impl Core {
     pub fn new(cfg: &Config, listen: Listen) -> Core {
         let users = live_config::users_of(cfg);
         // Even ports, RTP on the even one and RTCP on the next.
-        let ports = cfg.rtp_ports().step_by(2).collect();
+        let ports = ports::Ports::new(cfg.rtp_ports().step_by(2));
         Core {
             listen,
             realm: cfg.sip.domain.clone(),
@@ -1059,6 +1064,32 @@ impl Core {
         }
     }
 
+    /// The shell bound RTP port `port` and the next (`ok`), or could
+    /// not: another program holds one of them, so it is skipped for a
+    /// while and another port bound in its place.
+    pub fn port_bound(&mut self, now: Now, port: u16, ok: bool) {
+        self.ports.bound(now.at, port, ok);
+        if !ok {
+            self.top_up_ports(now);
+        }
+    }
+
+    /// Asks the shell to bind ports until enough are ready for new calls.
+    fn top_up_ports(&mut self, now: Now) {
+        for port in self.ports.wanted(now.at) {
+            self.out
+                .push_back(Output::Media(MediaCmd::Reserve { port }));
+        }
+    }
+
+    /// Two bound RTP ports for a new call's legs (none: the range is
+    /// exhausted), with more asked for in their place.
+    fn take_ports(&mut self, now: Now) -> Option<(u16, u16)> {
+        let pair = self.ports.take_pair();
+        self.top_up_ports(now);
+        pair
+    }
+
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         [
             self.tx.poll_timeout(),
@@ -1073,6 +1104,7 @@ impl Core {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
+        self.top_up_ports(now);
         self.tx.handle_timeout(now.at);
         self.drain_tx(now);
         self.flow_timers(now);
@@ -1475,7 +1507,7 @@ impl Core {
             return;
         }
         let formats = callee_offer(&offer);
-        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+        let Some((a_port, b_port)) = self.take_ports(now) else {
             tracing::error!("RTP port range exhausted");
             self.respond(now, key, &req, 503, vec![]);
             return;
@@ -1492,7 +1524,7 @@ impl Core {
         let a = Dialog::from_invite(&req, peer);
         let display = caller_name.clone().unwrap_or_else(|| caller.clone());
         let Ok(a_sock) = offer.addr_port() else {
-            self.ports.extend([a_port, b_port]);
+            self.ports.unused([a_port, b_port]);
             self.respond(now, key, &req, 480, vec![]);
             return;
         };
@@ -1509,7 +1541,7 @@ impl Core {
             extra: vec![],
         };
         let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
-            self.ports.extend([a_port, b_port]);
+            self.ports.unused([a_port, b_port]);
             self.respond(now, key, &req, 500, vec![]);
             return;
         };
@@ -2220,7 +2252,7 @@ impl Core {
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);
         self.a_invites.remove(&c.a_key);
-        self.ports.extend([c.a_port, c.b_port]);
+        self.ports.release([c.a_port, c.b_port]);
         self.out.push_back(Output::Media(MediaCmd::Close {
             call,
             uuid: c.parties.uuid.clone(),

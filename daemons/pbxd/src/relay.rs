@@ -1,8 +1,19 @@
 //! The RTP/RTCP relay. Media is anchored: each call has a socket pair per
 //! leg, and what arrives on one leg's socket leaves from the other leg's
-//! socket. Each leg latches to the address its packets actually come from
-//! (symmetric RTP, so phones behind NAT work); until then the address from
-//! the SDP is used.
+//! socket.
+//!
+//! Latching is strict (rtpengine's strict-source semantics, see decision
+//! 0011): a leg's media goes to the address its SDP gives until the leg's
+//! own packets say otherwise, and they may say so only inside a short
+//! window, the first packets after the leg opened or after its signalling
+//! announced new media (a re-INVITE, an answer). Within it the leg
+//! follows where its packets come from (symmetric RTP, so phones behind
+//! NAT work), a new source taking over only from one fallen silent; a
+//! packet from exactly the signalled address closes it at once. After
+//! that, packets from any other source are dropped and counted: whoever
+//! sends to a relay port (they are predictable) neither takes the leg's
+//! media over nor is heard (the RTP bleed, CVE-2017-14099). RTP and RTCP
+//! latch independently.
 //!
 //! The relay runs on threads of its own, each waiting with epoll on the
 //! sockets of the calls it owns: a packet costs one wake-up shared by every
@@ -14,7 +25,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -76,17 +87,132 @@ impl AddrCell {
     }
 }
 
-/// One leg's addresses and counters, shared by the relay thread (writer)
-/// and signalling (reader).
+/// One leg's addresses and counters, shared by the relay thread and
+/// signalling.
 #[derive(Debug, Default)]
 struct Leg {
     /// Where this leg's packets go (the phone), latched or from SDP.
     rtp_to: AddrCell,
     rtcp_to: AddrCell,
+    /// The RTP address the leg's SDP gave last (RTCP: the port after).
+    signalled: AddrCell,
+    /// Raised by signalling each time the leg's SDP comes (again): the
+    /// relay thread then re-opens the leg's latching window.
+    generation: AtomicU32,
     /// RTP packets received from this leg.
     received: AtomicU64,
     /// RTP packets from the other leg delivered to this one.
     delivered: AtomicU64,
+    /// Packets (RTP or RTCP) that reached this leg's ports from a source
+    /// other than the leg's, dropped.
+    stray: AtomicU64,
+}
+
+/// How many packets after its first one a leg may still move, and for
+/// how long: enough for a NAT or a phone that settles on its socket late,
+/// short enough to leave a stranger little time.
+const LATCH_PACKETS: u32 = 10;
+const LATCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Inside the window, a new source takes the stream over only from one
+/// that has been silent this long (five packet times): a NAT's old mapping
+/// stops when the new one starts, while a stranger racing a phone that
+/// talks does not win by sending more.
+const HANDOVER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One stream's (a leg's RTP or its RTCP) latching state, kept by the relay
+/// thread beside the socket the leg sends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Latch {
+    /// The [`Leg::generation`] this state belongs to.
+    generation: u32,
+    /// Whether the stream may still move to the source of its packets.
+    open: bool,
+    /// When the window's first packet came: the window lasts from there,
+    /// so a leg that is silent for a while (a callee ringing) still latches.
+    first: Option<std::time::Instant>,
+    /// Packets passed in the window.
+    packets: u32,
+    /// When the stream's source was last heard in the window.
+    heard: Option<std::time::Instant>,
+}
+
+/// What becomes of one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// From the stream's address: relay it.
+    Pass,
+    /// Relay it, and send the stream's media to its source from now on.
+    Latch,
+    /// A stranger's: drop it.
+    Drop,
+}
+
+impl Latch {
+    fn new(generation: u32) -> Latch {
+        Latch {
+            generation,
+            open: true,
+            first: None,
+            packets: 0,
+            heard: None,
+        }
+    }
+
+    /// Judges a packet from `src` for a stream whose media goes to
+    /// `current` and whose SDP gave `signalled`; `generation` is the leg's
+    /// now and `now` is read only while the window is open. A stream may
+    /// latch only once its leg has signalled (a leg that has sent no SDP
+    /// has no media), and only to a source on `host` when that is given
+    /// (RTCP comes from the host the leg's RTP goes to, so a stranger
+    /// cannot take the RTCP of a phone that sends none).
+    fn judge(
+        &mut self,
+        src: SocketAddr,
+        current: Option<SocketAddr>,
+        signalled: Option<SocketAddr>,
+        host: Option<IpAddr>,
+        generation: u32,
+        now: impl FnOnce() -> std::time::Instant,
+    ) -> Verdict {
+        if generation != self.generation {
+            *self = Latch::new(generation);
+        }
+        let moved = |current: Option<SocketAddr>| {
+            if current == Some(src) {
+                Verdict::Pass
+            } else {
+                Verdict::Latch
+            }
+        };
+        // The signalled address itself is the leg, whenever it speaks;
+        // from then on nobody else may take the stream.
+        if signalled == Some(src) {
+            self.open = false;
+            return moved(current);
+        }
+        let may_latch = signalled.is_some() && host.is_none_or(|h| h == src.ip());
+        if self.open && may_latch {
+            let now = now();
+            let first = *self.first.get_or_insert(now);
+            if self.packets >= LATCH_PACKETS || now.duration_since(first) > LATCH_WINDOW {
+                self.open = false;
+            } else if current == Some(src)
+                || self.heard.is_none_or(|t| now.duration_since(t) >= HANDOVER)
+            {
+                self.packets += 1;
+                self.heard = Some(now);
+                return moved(current);
+            } else {
+                return Verdict::Drop;
+            }
+        }
+        if current == Some(src) {
+            Verdict::Pass
+        } else {
+            Verdict::Drop
+        }
+    }
 }
 
 /// Packet counters of one call.
@@ -98,6 +224,9 @@ pub struct MediaStats {
     /// RTP sent on to the callee / the caller.
     pub to_b: u64,
     pub to_a: u64,
+    /// Packets from strangers dropped at the caller's / the callee's ports.
+    pub stray_a: u64,
+    pub stray_b: u64,
 }
 
 /// One socket of a call, as its relay thread sees it.
@@ -115,6 +244,8 @@ struct Endpoint {
     from: Arc<Leg>,
     to: Arc<Leg>,
     rtcp: bool,
+    /// Whether packets here come from the leg (see [`Latch`]).
+    latch: std::cell::Cell<Latch>,
 }
 
 enum Command {
@@ -331,6 +462,8 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     legs: HashMap<u64, [Arc<Leg>; 2]>,
+    /// Ports bound ahead for calls to come (RTP, RTCP), by RTP port.
+    reserved: HashMap<u16, [UdpSocket; 2]>,
     /// The thread each call is on: calls that mix together share one.
     worker_of: HashMap<u64, usize>,
     recorder: Option<RecorderCtx>,
@@ -386,27 +519,62 @@ impl Relay {
             threads: handles,
             stop,
             legs: HashMap::new(),
+            reserved: HashMap::new(),
             worker_of: HashMap::new(),
             recorder: None,
         })
     }
 
-    /// Binds the four sockets of a call (RTP and RTCP per leg) and hands
-    /// them to a relay thread: the thread of `group`, so that calls that
-    /// will mix together (a conference room, a call and its supervisor)
-    /// are on one thread and mixing needs no lock.
+    fn bind(&self, port: u16) -> std::io::Result<UdpSocket> {
+        let s = UdpSocket::bind(SocketAddr::new(self.ip, port))?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    }
+
+    /// Binds RTP port `port` and RTCP port `port + 1` for a call to come,
+    /// so that signalling names in an SDP only ports the box holds. Fails
+    /// if another program has either.
+    pub fn reserve(&mut self, port: u16) -> std::io::Result<()> {
+        if !self.reserved.contains_key(&port) {
+            let rtcp = port
+                .checked_add(1)
+                .ok_or_else(|| std::io::Error::other("no RTCP port after 65535"))?;
+            let pair = [self.bind(port)?, self.bind(rtcp)?];
+            self.reserved.insert(port, pair);
+        }
+        Ok(())
+    }
+
+    /// A reserved port's sockets, or new ones. What was sent to a reserved
+    /// port before its call is nobody's and is dropped, lest it take the
+    /// call's latching window.
+    fn sockets(&mut self, port: u16) -> std::io::Result<[UdpSocket; 2]> {
+        self.reserve(port)?;
+        let pair = self
+            .reserved
+            .remove(&port)
+            .ok_or_else(|| std::io::Error::other("reserved port vanished"))?;
+        let mut buf = [0u8; 64];
+        for s in &pair {
+            while s.recv_from(&mut buf).is_ok() {}
+        }
+        Ok(pair)
+    }
+
+    /// Hands the four sockets of a call (RTP and RTCP per leg, reserved
+    /// before or bound now) to a relay thread: the thread of `group`, so
+    /// that calls that will mix together (a conference room, a call and
+    /// its supervisor) are on one thread and mixing needs no lock.
     pub fn open(&mut self, call: u64, a_port: u16, b_port: u16, group: u64) -> std::io::Result<()> {
-        let bind = |port: u16| -> std::io::Result<UdpSocket> {
-            let s = UdpSocket::bind(SocketAddr::new(self.ip, port))?;
-            s.set_nonblocking(true)?;
-            Ok(s)
+        let [a_rtp, a_rtcp] = self.sockets(a_port)?;
+        let [b_rtp, b_rtcp] = match self.sockets(b_port) {
+            Ok(b) => b,
+            Err(e) => {
+                self.reserved.insert(a_port, [a_rtp, a_rtcp]);
+                return Err(e);
+            }
         };
-        let socks = [
-            bind(a_port)?,
-            bind(b_port)?,
-            bind(a_port + 1)?,
-            bind(b_port + 1)?,
-        ];
+        let socks = [a_rtp, b_rtp, a_rtcp, b_rtcp];
         let legs = [Arc::new(Leg::default()), Arc::new(Leg::default())];
         self.legs.insert(call, legs.clone());
         let n = (group as usize) % self.workers.len();
@@ -416,13 +584,19 @@ impl Relay {
             .map_err(|_| std::io::Error::other("relay thread stopped"))
     }
 
-    /// The address from a leg's SDP, used until packets from it arrive.
+    /// The address from a leg's SDP (its offer or answer, first or
+    /// again): the far end may have moved, so the leg's latching window
+    /// opens again. A new address is used at once; the same one leaves
+    /// the leg where it latched (a NAT's address for a phone behind one).
     pub fn set_remote(&mut self, call: u64, side: Side, addr: SocketAddr) {
         if let Some(legs) = self.legs.get(&call) {
             let leg = &legs[idx(side)];
-            leg.rtp_to.set(addr);
-            leg.rtcp_to
-                .set(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
+            if leg.signalled.get() != Some(addr) {
+                leg.signalled.set(addr);
+                leg.rtp_to.set(addr);
+                leg.rtcp_to.set(rtcp_of(addr));
+            }
+            leg.generation.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -433,6 +607,8 @@ impl Relay {
             from_b: b.received.load(Ordering::Relaxed),
             to_b: b.delivered.load(Ordering::Relaxed),
             to_a: a.delivered.load(Ordering::Relaxed),
+            stray_a: a.stray.load(Ordering::Relaxed),
+            stray_b: b.stray.load(Ordering::Relaxed),
         })
     }
 
@@ -618,6 +794,11 @@ fn date_dir(day: i64) -> String {
 
 const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// The RTCP address that goes with an RTP one (RFC 3550: the next port).
+fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
+    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+}
+
 /// Re-encodes an RTP packet in the transcoder's source codec into `out`:
 /// the same sequence number, timestamp (G.722's RTP clock is 8 kHz, like
 /// G.711's), SSRC and marker, the other payload type. Other packets
@@ -727,6 +908,9 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                                 side: i % 2,
                                 sock,
                                 out,
+                                latch: std::cell::Cell::new(Latch::new(
+                                    legs[from].generation.load(Ordering::Acquire),
+                                )),
                                 from: legs[from].clone(),
                                 to: legs[to].clone(),
                                 rtcp: i >= 2,
@@ -1006,15 +1190,54 @@ fn worker(epoll: Epoll, rx: mpsc::Receiver<Command>, stop: Arc<AtomicBool>, noti
                 Ok(r) => r,
                 Err(_) => continue,
             };
-            // Latch: the leg's packets go back to where they come from.
-            let (latch, dest) = if ep.rtcp {
+            // Latch: the leg's packets go back to where they come from, if
+            // they may (see `Latch`); a stranger's go nowhere.
+            let (back, dest) = if ep.rtcp {
                 (&ep.from.rtcp_to, &ep.to.rtcp_to)
             } else {
-                ep.from.received.fetch_add(1, Ordering::Relaxed);
                 (&ep.from.rtp_to, &ep.to.rtp_to)
             };
-            if latch.get() != Some(src) {
-                latch.set(src);
+            let signalled = ep.from.signalled.get();
+            let signalled = if ep.rtcp {
+                signalled.map(rtcp_of)
+            } else {
+                signalled
+            };
+            let host = if ep.rtcp {
+                ep.from.rtp_to.get().map(|a| a.ip())
+            } else {
+                None
+            };
+            let mut latch = ep.latch.get();
+            let verdict = latch.judge(
+                src,
+                back.get(),
+                signalled,
+                host,
+                ep.from.generation.load(Ordering::Acquire),
+                std::time::Instant::now,
+            );
+            ep.latch.set(latch);
+            match verdict {
+                Verdict::Pass => {}
+                Verdict::Latch => back.set(src),
+                Verdict::Drop => {
+                    let before = ep.from.stray.fetch_add(1, Ordering::Relaxed);
+                    if before == 0 && ep.to.stray.load(Ordering::Relaxed) == 0 {
+                        tracing::warn!(
+                            call = ep.call,
+                            leg = if ep.side == 0 { "caller" } else { "callee" },
+                            rtcp = ep.rtcp,
+                            from = %src,
+                            latched = ?back.get(),
+                            "media from a stranger dropped (counted until the call ends)"
+                        );
+                    }
+                    continue;
+                }
+            }
+            if !ep.rtcp {
+                ep.from.received.fetch_add(1, Ordering::Relaxed);
             }
             // A leg in a room is heard through the mixer.
             let key = leg_key(ep.call, if ep.side == 0 { Side::A } else { Side::B });
@@ -1155,44 +1378,290 @@ mod tests {
         s.recv_from(&mut b).ok().map(|(n, a)| (b[..n].to_vec(), a))
     }
 
-    /// Packets go A -> relay -> B (to B's SDP address until B speaks, then
-    /// to where B speaks from) and back, counted on the way.
+    /// Sends `n` packets tagged `tag` from `from` to relay port `port`
+    /// and returns the tags and relay ports of what `to` received of them.
+    fn pass(
+        from: &UdpSocket,
+        port: u16,
+        to: &UdpSocket,
+        tag: &[u8],
+        n: usize,
+    ) -> Vec<(Vec<u8>, u16)> {
+        let mut got = Vec::new();
+        for _ in 0..n {
+            from.send_to(tag, ("127.0.0.1", port)).unwrap();
+            if let Some((data, src)) = recv(to) {
+                got.push((data, src.port()));
+            }
+        }
+        got
+    }
+
+    fn phones<const N: usize>() -> [UdpSocket; N] {
+        std::array::from_fn(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s
+        })
+    }
+
+    fn wait_stats(relay: &Relay, call: u64, done: impl Fn(&MediaStats) -> bool) -> MediaStats {
+        let t = Instant::now();
+        loop {
+            let s = relay.stats(call).unwrap();
+            if done(&s) || t.elapsed() > Duration::from_secs(2) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    const T0: fn() -> Instant = Instant::now;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A phone behind a NAT: its SDP names a private address, its
+    /// packets come from elsewhere. The stream follows them for the
+    /// window's first packets, then holds: a stranger after that is
+    /// dropped, however long it keeps sending.
     #[test]
-    fn forwards_both_ways_and_latches() {
+    fn latch_follows_the_first_packets_then_holds() {
+        let sdp = Some(addr("192.168.1.5:4000"));
+        let (phone, nat, stranger) = (
+            addr("10.0.0.1:4000"),
+            addr("10.0.0.1:4002"),
+            addr("6.6.6.6:9"),
+        );
+        let mut l = Latch::new(0);
+        let now = Instant::now();
+        assert_eq!(l.judge(phone, sdp, sdp, None, 0, || now), Verdict::Latch);
+        assert_eq!(
+            l.judge(phone, Some(phone), sdp, None, 0, || now),
+            Verdict::Pass
+        );
+        // In the window, another source does not take a talking one over.
+        let soon = now + HANDOVER / 2;
+        assert_eq!(
+            l.judge(stranger, Some(phone), sdp, None, 0, || soon),
+            Verdict::Drop
+        );
+        // The phone falls silent and speaks from elsewhere (a NAT
+        // settling): followed.
+        let later = now + HANDOVER;
+        assert_eq!(
+            l.judge(nat, Some(phone), sdp, None, 0, || later),
+            Verdict::Latch
+        );
+        for _ in 3..LATCH_PACKETS {
+            assert_eq!(
+                l.judge(nat, Some(nat), sdp, None, 0, || later),
+                Verdict::Pass
+            );
+        }
+        for _ in 0..100 {
+            assert_eq!(
+                l.judge(stranger, Some(nat), sdp, None, 0, || now),
+                Verdict::Drop
+            );
+        }
+        assert_eq!(l.judge(nat, Some(nat), sdp, None, 0, T0), Verdict::Pass);
+        assert_eq!(l.judge(phone, Some(nat), sdp, None, 0, T0), Verdict::Drop);
+        // The signalled address itself is the leg, window or not.
+        let sdp_addr = addr("192.168.1.5:4000");
+        assert_eq!(
+            l.judge(sdp_addr, Some(nat), sdp, None, 0, T0),
+            Verdict::Latch
+        );
+    }
+
+    /// The window is timed from its first packet, not from when the leg
+    /// opened: a callee that rings for a minute before it talks latches.
+    #[test]
+    fn latch_window_closes_by_time_after_the_first_packet() {
+        let sdp = Some(addr("192.168.1.5:4000"));
+        let (phone, stranger) = (addr("10.0.0.1:4000"), addr("6.6.6.6:9"));
+        let mut l = Latch::new(0);
+        let start = Instant::now() + Duration::from_secs(60);
+        assert_eq!(l.judge(phone, sdp, sdp, None, 0, || start), Verdict::Latch);
+        let late = start + LATCH_WINDOW + Duration::from_millis(1);
+        assert_eq!(
+            l.judge(stranger, Some(phone), sdp, None, 0, || late),
+            Verdict::Drop
+        );
+        assert!(!l.open);
+    }
+
+    /// A packet from exactly the signalled address closes the window at
+    /// once: a phone not behind a NAT cannot be taken over even in it.
+    #[test]
+    fn latch_on_the_signalled_address_closes_the_window() {
+        let (phone, stranger) = (addr("10.0.0.1:4000"), addr("6.6.6.6:9"));
+        let sdp = Some(phone);
+        let mut l = Latch::new(0);
+        let now = Instant::now();
+        assert_eq!(l.judge(phone, sdp, sdp, None, 0, || now), Verdict::Pass);
+        assert_eq!(l.judge(stranger, sdp, sdp, None, 0, || now), Verdict::Drop);
+    }
+
+    /// Nothing latches a leg that has not signalled (a callee still
+    /// ringing), and RTCP latches only to the host its leg's RTP goes to.
+    #[test]
+    fn latch_needs_signalling_and_rtcp_the_rtp_host() {
+        let stranger = addr("6.6.6.6:9");
+        let now = Instant::now();
+        let mut l = Latch::new(0);
+        assert_eq!(
+            l.judge(stranger, None, None, None, 0, || now),
+            Verdict::Drop
+        );
+        let sdp = Some(addr("192.168.1.5:4001"));
+        let rtp_host = Some(addr("10.0.0.1:4000").ip());
+        assert_eq!(
+            l.judge(stranger, sdp, sdp, rtp_host, 0, || now),
+            Verdict::Drop
+        );
+        let rtcp = addr("10.0.0.1:4001");
+        assert_eq!(l.judge(rtcp, sdp, sdp, rtp_host, 0, || now), Verdict::Latch);
+    }
+
+    /// New signalling (a generation further) opens the window again, and
+    /// only then may the leg move.
+    #[test]
+    fn latch_reopens_on_new_signalling() {
+        let (phone, moved) = (addr("10.0.0.1:4000"), addr("10.0.0.1:5000"));
+        let sdp = Some(phone);
+        let mut l = Latch::new(0);
+        let now = Instant::now();
+        assert_eq!(l.judge(phone, sdp, sdp, None, 0, || now), Verdict::Pass);
+        assert_eq!(l.judge(moved, sdp, sdp, None, 0, || now), Verdict::Drop);
+        assert_eq!(l.judge(moved, sdp, sdp, None, 1, || now), Verdict::Latch);
+        assert_eq!(
+            l.judge(moved, Some(moved), sdp, None, 1, || now),
+            Verdict::Pass
+        );
+    }
+
+    /// A port another program holds cannot be reserved; a reserved one
+    /// is what the call then relays on, without what was sent to it before.
+    #[test]
+    fn reserved_ports_are_the_calls_and_start_empty() {
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
+        let (pa, pb, taken) = (free_even_port(), free_even_port(), free_even_port());
+        let holder = UdpSocket::bind(("127.0.0.1", taken + 1)).unwrap();
+        assert!(relay.reserve(taken).is_err(), "RTCP port held elsewhere");
+        drop(holder);
+        relay.reserve(pa).unwrap();
+        relay.reserve(pb).unwrap();
+        assert!(
+            UdpSocket::bind(("127.0.0.1", pa)).is_err(),
+            "the box holds it"
+        );
+        let [phone_a, phone_b, stranger] = phones();
+        // Enough to fill a latching window, were they read in the call.
+        for _ in 0..=LATCH_PACKETS {
+            stranger.send_to(b"s", ("127.0.0.1", pa)).unwrap();
+        }
+        relay.open(9, pa, pb, 9).unwrap();
+        // A is behind a NAT: it latches by its packets.
+        relay.set_remote(9, Side::A, addr("127.0.0.1:9"));
+        relay.set_remote(9, Side::B, phone_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pass(&phone_a, pa, &phone_b, b"a", 1), [(b"a".to_vec(), pb)]);
+        assert_eq!(pass(&phone_b, pb, &phone_a, b"b", 1), [(b"b".to_vec(), pa)]);
+        assert_eq!(relay.close(9).map(|s| s.stray_a), Some(0));
+    }
+
+    /// Packets go A -> relay -> B (to B's SDP address until B speaks, then
+    /// to where B speaks from, within its latching window) and back,
+    /// counted on the way; once the legs have latched, a stranger sending
+    /// to either relay port reaches nobody and is counted.
+    #[test]
+    fn forwards_both_ways_latches_and_drops_strangers() {
         let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
         let (pa, pb) = (free_even_port(), free_even_port());
         relay.open(7, pa, pb, 7).unwrap();
-        let phone_a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sdp_b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let phone_b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for s in [&phone_a, &sdp_b, &phone_b] {
-            s.set_read_timeout(Some(Duration::from_millis(500)))
-                .unwrap();
-        }
+        let [phone_a, sdp_b, phone_b, stranger] = phones();
+        // A's SDP names an address it does not send from (a NAT's inside).
+        relay.set_remote(7, Side::A, addr("127.0.0.1:9"));
         relay.set_remote(7, Side::B, sdp_b.local_addr().unwrap());
         std::thread::sleep(Duration::from_millis(20));
-        phone_a.send_to(b"a1", ("127.0.0.1", pa)).unwrap();
-        let (data, from) = recv(&sdp_b).expect("A's packet at B's SDP address");
-        assert_eq!((data.as_slice(), from.port()), (&b"a1"[..], pb));
-        // B speaks from another address: the relay latches to it.
-        phone_b.send_to(b"b1", ("127.0.0.1", pb)).unwrap();
-        let (data, from) = recv(&phone_a).expect("B's packet back at A");
-        assert_eq!((data.as_slice(), from.port()), (&b"b1"[..], pa));
-        phone_a.send_to(b"a2", ("127.0.0.1", pa)).unwrap();
-        assert_eq!(recv(&phone_b).expect("latched").0, b"a2");
-        let t = Instant::now();
-        while relay.stats(7).is_some_and(|s| s.to_b < 2) && t.elapsed() < Duration::from_secs(1) {
-            std::thread::sleep(Duration::from_millis(5));
+        let got = pass(&phone_a, pa, &sdp_b, b"a", 1);
+        assert_eq!(got, [(b"a".to_vec(), pb)], "A's packet at B's SDP address");
+        // B speaks from another address (a NAT): the relay latches to it.
+        let got = pass(&phone_b, pb, &phone_a, b"b", LATCH_PACKETS as usize);
+        assert_eq!(got.len(), LATCH_PACKETS as usize, "B's packets back at A");
+        assert!(got.iter().all(|(d, p)| d == b"b" && *p == pa));
+        let got = pass(&phone_a, pa, &phone_b, b"a", LATCH_PACKETS as usize - 1);
+        assert_eq!(
+            got.len(),
+            LATCH_PACKETS as usize - 1,
+            "A's packets at B's latched address"
+        );
+        // Both windows are closed: a stranger reaches nobody, on the
+        // phones' host (RTP) or another one (RTP and RTCP; RTCP may latch
+        // from the host the leg's RTP comes from, and these phones send
+        // none).
+        let far = UdpSocket::bind("127.0.0.2:0").unwrap();
+        for port in [pa, pb] {
+            for _ in 0..5 {
+                stranger.send_to(b"s", ("127.0.0.1", port)).unwrap();
+                far.send_to(b"s", ("127.0.0.1", port)).unwrap();
+                far.send_to(b"s", ("127.0.0.1", port + 1)).unwrap();
+            }
         }
+        // The legs go on talking, to each other only.
+        assert_eq!(pass(&phone_a, pa, &phone_b, b"a", 1), [(b"a".to_vec(), pb)]);
+        assert_eq!(pass(&phone_b, pb, &phone_a, b"b", 1), [(b"b".to_vec(), pa)]);
+        for s in [&phone_a, &phone_b, &sdp_b, &stranger, &far] {
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            assert_eq!(recv(s), None, "nothing else arrives anywhere");
+        }
+        let n = LATCH_PACKETS as u64;
+        wait_stats(&relay, 7, |s| s.stray_a + s.stray_b >= 30 && s.to_a > n);
         let s = relay.close(7).unwrap();
         assert_eq!(
             s,
             MediaStats {
-                from_a: 2,
-                from_b: 1,
-                to_b: 2,
-                to_a: 1
+                from_a: n + 1,
+                from_b: n + 1,
+                to_b: n + 1,
+                to_a: n + 1,
+                stray_a: 15,
+                stray_b: 15,
             }
         );
+    }
+
+    /// A leg that moves without signalling is not followed; after its SDP
+    /// comes again (a re-INVITE) it is, from the same SDP (a NAT's new
+    /// mapping) or from a new one (used at once, before it speaks).
+    #[test]
+    fn a_leg_is_followed_only_after_new_signalling() {
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
+        let (pa, pb) = (free_even_port(), free_even_port());
+        relay.open(8, pa, pb, 8).unwrap();
+        let [phone_a, phone_b, nat_b, new_b] = phones();
+        relay.set_remote(8, Side::A, phone_a.local_addr().unwrap());
+        relay.set_remote(8, Side::B, phone_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pass(&phone_b, pb, &phone_a, b"b", 1).len(), 1);
+        assert_eq!(pass(&phone_a, pa, &phone_b, b"a", 1).len(), 1);
+        // B's NAT maps it anew, no signalling: dropped, media stays.
+        assert_eq!(pass(&nat_b, pb, &phone_a, b"n", 3), []);
+        assert_eq!(pass(&phone_a, pa, &phone_b, b"a", 1).len(), 1);
+        // A re-INVITE with the same SDP: B may move, and is followed.
+        relay.set_remote(8, Side::B, phone_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pass(&nat_b, pb, &phone_a, b"n", 1), [(b"n".to_vec(), pa)]);
+        assert_eq!(pass(&phone_a, pa, &nat_b, b"a", 1), [(b"a".to_vec(), pb)]);
+        // A new SDP address: B's media goes there before B speaks.
+        relay.set_remote(8, Side::B, new_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pass(&phone_a, pa, &new_b, b"a", 1), [(b"a".to_vec(), pb)]);
+        let s = wait_stats(&relay, 8, |s| s.stray_b >= 3);
+        assert_eq!((s.stray_a, s.stray_b), (0, 3));
     }
 }

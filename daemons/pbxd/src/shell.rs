@@ -627,6 +627,13 @@ async fn flush(
             }
             Output::Publish(event) => publish(subscribers, &event),
             Output::Media(cmd) => match cmd {
+                MediaCmd::Reserve { port } => {
+                    let bound = relay.reserve(port);
+                    if let Err(e) = &bound {
+                        tracing::warn!(error = %e, port, "RTP port taken by another program: skipped for a while");
+                    }
+                    core.port_bound(now(), port, bound.is_ok());
+                }
                 MediaCmd::Open {
                     call,
                     a_port,
@@ -688,8 +695,8 @@ async fn flush(
                             at_ms: now().wall_ms,
                             kind: "media".into(),
                             detail: Some(format!(
-                                "rtp_from_caller={} rtp_from_callee={} rtp_to_callee={} rtp_to_caller={}",
-                                s.from_a, s.from_b, s.to_b, s.to_a
+                                "rtp_from_caller={} rtp_from_callee={} rtp_to_callee={} rtp_to_caller={} stray_at_caller={} stray_at_callee={}",
+                                s.from_a, s.from_b, s.to_b, s.to_a, s.stray_a, s.stray_b
                             )),
                         };
                         let _ = writer.submit(op, None);

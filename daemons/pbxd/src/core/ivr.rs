@@ -279,7 +279,7 @@ impl Core {
         let mut formats = vec![format];
         formats.extend(offer.telephone_event().cloned());
         let event_pt = offer.telephone_event().map(|f| f.pt);
-        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+        let Some((a_port, b_port)) = self.take_ports(now) else {
             tracing::error!("RTP port range exhausted");
             self.respond(now, key, &req, 503, vec![]);
             return None;

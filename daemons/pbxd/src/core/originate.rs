@@ -100,7 +100,7 @@ impl Core {
         let Some(contact) = self.target(from) else {
             return Err(format!("{from} is not registered"));
         };
-        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+        let Some((a_port, b_port)) = self.take_ports(now) else {
             return Err("RTP port range exhausted".into());
         };
         let id = self.next_call;
@@ -143,7 +143,7 @@ impl Core {
             ],
         };
         let Some((a, key, invite)) = self.invite_b(now, leg) else {
-            self.ports.extend([a_port, b_port]);
+            self.ports.unused([a_port, b_port]);
             return Err("cannot build the INVITE".into());
         };
         self.store(Op::CallStart(parties.clone()));

@@ -942,7 +942,7 @@ impl Core {
             }
         }
         formats.extend(te);
-        let (Some(a_port), Some(b_port)) = (self.ports.pop_front(), self.ports.pop_front()) else {
+        let Some((a_port, b_port)) = self.take_ports(now) else {
             tracing::error!("RTP port range exhausted");
             return;
         };
@@ -962,7 +962,7 @@ impl Core {
             extra: vec![],
         };
         let Some((b, b_key, b_msg)) = self.invite_b(now, leg) else {
-            self.ports.extend([a_port, b_port]);
+            self.ports.unused([a_port, b_port]);
             return;
         };
         let uuid = format!("{:x}-{}", now.wall_ms, super::random_token(12));

@@ -40,6 +40,8 @@ pub struct Sim {
     /// Prompts playing: (call, ends at).
     playing: Vec<(u64, Instant)>,
     next_port: u16,
+    /// RTP ports "another program" holds: the shell fails to bind them.
+    pub taken: std::collections::HashSet<u16>,
 }
 
 impl Sim {
@@ -71,6 +73,7 @@ impl Sim {
             events: Vec::new(),
             playing: Vec::new(),
             next_port: 40_000,
+            taken: Default::default(),
         };
         sim.core.handle_timeout(sim.t());
         sim.pump();
@@ -130,6 +133,12 @@ impl Sim {
                     Output::Store { op, token } => {
                         self.writes.push(op);
                         commits.extend(token);
+                    }
+                    Output::Media(MediaCmd::Reserve { port }) => {
+                        // Bound at once, unless "another program" holds it.
+                        let ok = !self.taken.contains(&port);
+                        let t = self.t();
+                        self.core.port_bound(t, port, ok);
                     }
                     Output::Media(cmd) => {
                         if let MediaCmd::Play { call, audio, .. } = &cmd {
