@@ -7,6 +7,7 @@ pub mod config_versions;
 pub mod core;
 pub mod endpoint;
 pub mod guard;
+pub mod jobs;
 pub mod keygate;
 pub mod recorder;
 pub mod registrar;

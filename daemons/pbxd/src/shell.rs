@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use dering_control::{End, Event, PbxStatus, Request, Stopped, SOCKET_NAME};
@@ -71,7 +71,7 @@ pub(crate) enum Input {
 /// How often pbxd writes its heartbeat row (MON-2).
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn now() -> Now {
+pub(crate) fn now() -> Now {
     Now {
         at: Instant::now(),
         wall_ms: SystemTime::now()
@@ -152,7 +152,7 @@ pub async fn start(
         }])?;
         tracing::info!(flow = %demo.name, "demo flow installed");
     }
-    repair_recordings(&mut store, t.wall_ms);
+    crate::jobs::repair_recordings(&mut store, t.wall_ms);
     let flows = store.latest_flows()?;
     let forwards = store.forwards()?;
     // Today's ACD journal (two days back covers any time zone's "today").
@@ -209,7 +209,7 @@ pub async fn start(
     relay.set_recorder(crate::relay::RecorderCtx {
         sink: crate::recorder::spawn(writer.clone(), opts.config.recording.mp3)
             .context("starting the recorder thread")?,
-        dir: recordings_dir(&opts),
+        dir: crate::jobs::recordings_dir(&opts),
         utc_offset_minutes: opts.config.flows.utc_offset_minutes,
     });
 
@@ -251,15 +251,15 @@ pub async fn start(
     ));
     tokio::spawn(control_acceptor(control, in_tx.clone()));
 
-    tokio::spawn(retention(
+    tokio::spawn(crate::jobs::retention(
         db_path.clone(),
         writer.clone(),
         opts.config.recording.retention_days,
     ));
     if let Some(to) = opts.config.recording.backup_directory.clone() {
-        tokio::spawn(backup_job(
+        tokio::spawn(crate::jobs::backup_job(
             db_path.clone(),
-            recordings_dir(&opts),
+            crate::jobs::recordings_dir(&opts),
             to,
             opts.config.recording.backup_every_hours,
         ));
@@ -703,123 +703,6 @@ async fn flush(
                     }
                 }
             },
-        }
-    }
-}
-
-/// Deletes recordings older than the retention period (REC-5), at start
-/// and every hour after.
-async fn retention(db: PathBuf, writer: Writer, days: u32) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let cutoff = now().wall_ms - i64::from(days) * 86_400_000;
-        let db = db.clone();
-        let old = tokio::task::spawn_blocking(move || {
-            let store = Store::open(&db)?;
-            let rows = store.recordings(None)?;
-            Ok::<_, dering_store::StoreError>(
-                rows.into_iter()
-                    .filter(|r| {
-                        r.start_ms < cutoff && (r.state == "complete" || r.state == "repaired")
-                    })
-                    .map(|r| r.path)
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .await;
-        let old = match old {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "retention: cannot list recordings");
-                continue;
-            }
-            Err(_) => continue,
-        };
-        for path in old {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::info!(%path, days, "recording past retention deleted");
-                    let _ = writer.submit(dering_store::Op::RecordingDeleted { path }, None);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let _ = writer.submit(dering_store::Op::RecordingDeleted { path }, None);
-                }
-                Err(e) => tracing::error!(%path, error = %e, "retention: cannot delete"),
-            }
-        }
-    }
-}
-
-/// Copies new recordings to the backup disk every `hours` (REC-5); a
-/// missing disk or a bad copy is an error in the log, retried next time.
-async fn backup_job(db: PathBuf, root: PathBuf, to: PathBuf, hours: u32) {
-    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(hours.max(1)) * 3600));
-    loop {
-        tick.tick().await;
-        let (db, root, to) = (db.clone(), root.clone(), to.clone());
-        let r = tokio::task::spawn_blocking(move || {
-            let rows = Store::open(&db)
-                .and_then(|s| s.recordings(None))
-                .map_err(|e| e.to_string())?;
-            crate::recorder::backup(&rows, &root, &to, now().wall_ms).map_err(|e| e.to_string())
-        })
-        .await;
-        match r {
-            Ok(Ok(rep)) if rep.failed.is_empty() => {
-                tracing::info!(copied = rep.copied, present = rep.present, manifest = ?rep.manifest, "recordings backed up");
-            }
-            Ok(Ok(rep)) => {
-                tracing::error!(failed = ?rep.failed, "recording backup: copies did not verify");
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "recording backup failed"),
-            Err(_) => {}
-        }
-    }
-}
-
-/// Where recordings are written.
-pub fn recordings_dir(opts: &Options) -> PathBuf {
-    opts.config
-        .recording
-        .directory
-        .clone()
-        .unwrap_or_else(|| opts.data_dir.join("recordings"))
-}
-
-/// Recordings left open by a crash or a power cut: each file's header is
-/// mended to cover what reached the disk, and the row says `repaired`
-/// (REC-2).
-fn repair_recordings(store: &mut Store, now_ms: i64) {
-    let open = match store.recordings(Some("recording")) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list open recordings");
-            return;
-        }
-    };
-    for r in open {
-        let path = std::path::Path::new(&r.path);
-        let (state, duration_ms) = match crate::recorder::repair(path) {
-            Ok(ms) => ("repaired", ms),
-            Err(e) => {
-                tracing::error!(path = %r.path, error = %e, "recording could not be repaired");
-                ("missing", 0)
-            }
-        };
-        let (bytes, sha256) = crate::recorder::checksum(path).unwrap_or((0, String::new()));
-        tracing::warn!(path = %r.path, state, duration_ms, "recording cut by the last stop");
-        let op = dering_store::Op::RecordingEnd {
-            path: r.path.clone(),
-            final_path: r.path.clone(),
-            end_ms: now_ms,
-            duration_ms,
-            bytes,
-            sha256,
-            state: state.into(),
-        };
-        if let Err(e) = store.apply(&[op]) {
-            tracing::error!(error = %e, "cannot record the repair");
         }
     }
 }
