@@ -68,6 +68,9 @@ pub struct Config {
     /// Agents: people who log in at any phone (ACD-1).
     #[serde(default, rename = "agent")]
     pub agents: Vec<Agent>,
+    /// SIP peers trusted by their address (issue 12 §5).
+    #[serde(default, rename = "trusted_peer")]
+    pub trusted_peers: Vec<TrustedPeer>,
     /// Caller priorities, blocklist and ACD-wide settings (ACD-5..7).
     #[serde(default)]
     pub acd: Acd,
@@ -695,6 +698,38 @@ pub struct Extension {
     pub auth_realm: Option<String>,
 }
 
+/// A SIP peer trusted by its source address: the trunk gateway on
+/// loopback, a carrier's signalling addresses. Its INVITEs reach the dial
+/// plan without digest authentication (a gateway or a carrier cannot answer
+/// a challenge), with the route class its calls are allowed; everything
+/// else about the call (guard, dial plan, records) is as for a phone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedPeer {
+    pub name: String,
+    /// Addresses and networks: `127.0.0.1`, `203.0.113.0/28`, `2001:db8::/64`.
+    pub addresses: Vec<Spanned<String>>,
+    /// What its calls may reach when they leave the box again (outbound
+    /// routing classes: `internal`, `local`, `national`, `international`).
+    #[serde(default = "default_route_class")]
+    pub route_class: Spanned<String>,
+}
+
+fn default_route_class() -> Spanned<String> {
+    Spanned::new(0..0, "internal".to_string())
+}
+
+/// The route classes, narrowest first.
+pub const ROUTE_CLASSES: &[&str] = &["internal", "local", "national", "international"];
+
+/// An address or a network (CIDR) of a trusted peer.
+pub fn trusted_network(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{s:?} is not an IP address or network (CIDR)"))
+}
+
 /// A static peer's contact: a `sip:` URI whose host is an IP address (no
 /// resolver in the core), over UDP (outbound TCP and TLS come with
 /// trunks).
@@ -1058,6 +1093,22 @@ impl Config {
                         ),
                     ))
                 }
+            }
+        }
+        for p in &cfg.trusted_peers {
+            for a in &p.addresses {
+                trusted_network(a.get_ref()).map_err(|e| {
+                    invalid(a.span().start, format!("key `trusted_peer.addresses`: {e}"))
+                })?;
+            }
+            if !ROUTE_CLASSES.contains(&p.route_class.get_ref().as_str()) {
+                return Err(invalid(
+                    p.route_class.span().start,
+                    format!(
+                        "key `trusted_peer.route_class`: one of {}",
+                        ROUTE_CLASSES.join(", ")
+                    ),
+                ));
             }
         }
         Ok(cfg)

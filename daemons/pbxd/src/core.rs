@@ -41,6 +41,7 @@ mod record_policy;
 mod rooms;
 mod target;
 mod transfer;
+mod trusted;
 
 pub use live_config::restart_needed;
 
@@ -771,6 +772,8 @@ pub struct Core {
     pickups: pickup::Pickups,
     /// Extensions reached at a configured address.
     static_peers: target::StaticPeers,
+    /// Peers whose INVITEs need no digest authentication.
+    trusted: trusted::TrustedPeers,
     out: VecDeque<Output>,
 }
 
@@ -837,6 +840,7 @@ impl Core {
             subscriptions: presence::Subscriptions::default(),
             pickups: pickup::Pickups::new(cfg),
             static_peers: target::StaticPeers::new(cfg),
+            trusted: trusted::TrustedPeers::new(cfg),
             out: VecDeque::new(),
         }
     }
@@ -1432,8 +1436,20 @@ impl Core {
             self.respond(now, key, &req, 482, vec![]);
             return;
         }
-        let Some(caller) = self.authenticate(now, peer, key, &req, true) else {
-            return;
+        let trusted = self.trusted.find(peer.addr.ip()).cloned();
+        let caller = match &trusted {
+            // The caller is who the peer says (its From user).
+            Some(_) => req
+                .get("From")
+                .and_then(|v| NameAddr::parse(v).ok())
+                .and_then(|n| Uri::parse(&n.uri).ok())
+                .and_then(|u| u.user_unescaped())
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "anonymous".to_string()),
+            None => match self.authenticate(now, peer, key, &req, true) {
+                Some(c) => c,
+                None => return,
+            },
         };
         self.respond(now, key, &req, 100, vec![]);
         let caller_ext = caller.clone();
@@ -1556,6 +1572,14 @@ impl Core {
             answer_ms: None,
         };
         self.store(Op::CallStart(parties.clone()));
+        if let Some(t) = &trusted {
+            self.store(Op::CallEvent {
+                uuid: uuid.clone(),
+                at_ms: now.wall_ms,
+                kind: "trusted_peer".into(),
+                detail: Some(format!("{} route_class={}", t.name, t.route_class)),
+            });
+        }
         if routed != callee {
             self.store(Op::CallEvent {
                 uuid: uuid.clone(),

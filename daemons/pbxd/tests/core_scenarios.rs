@@ -408,3 +408,33 @@ fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
     s.advance(Duration::from_secs(2));
     assert_eq!(s.core.active_calls(), 0);
 }
+
+/// A trusted peer (the trunk gateway, a carrier; issue 12 §5) reaches an
+/// extension without a challenge, and its call is marked with its name and
+/// route class; the same INVITE from elsewhere is challenged.
+#[test]
+fn a_trusted_peer_reaches_the_dial_plan_without_a_challenge() {
+    let mut s = Sim::new(|t| {
+        t + "\n[[trusted_peer]]\nname = \"trunkd\"\naddresses = [\"127.0.0.2\"]\nroute_class = \"national\"\n"
+    });
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut gw = Phone::at("+6281234567890", "127.0.0.2:5070".parse().unwrap());
+    let mut d = gw.invite(&mut s, "1002");
+    let (inv, _) = b.answer(&mut s);
+    assert!(
+        inv.get("From")
+            .unwrap_or_default()
+            .contains("+6281234567890"),
+        "{inv:?}"
+    );
+    gw.expect_response(&mut s, 180);
+    let ok = gw.expect_response(&mut s, 200);
+    gw.ack_2xx(&mut s, &mut d, &ok);
+    assert_eq!(
+        s.call_events("trusted_peer"),
+        ["trunkd route_class=national"]
+    );
+    let mut stranger = Phone::at("+6281299999999", "127.0.0.3:5070".parse().unwrap());
+    stranger.invite(&mut s, "1002");
+    stranger.expect_response(&mut s, 407);
+}

@@ -303,6 +303,18 @@ impl Phone {
         }
     }
 
+    /// A phone of `user` at `addr` (any address: nothing is bound), with
+    /// no password the box knows: a gateway, a carrier, a stranger.
+    pub fn at(user: &str, addr: SocketAddr) -> Phone {
+        Phone {
+            ext: user.to_string(),
+            addr,
+            password: String::new(),
+            n: 0,
+            held: VecDeque::new(),
+        }
+    }
+
     /// [`Phone::new`], registered.
     pub fn registered(sim: &mut Sim, ext: &str) -> Phone {
         let mut p = Phone::new(sim, ext);
