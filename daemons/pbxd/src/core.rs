@@ -40,10 +40,12 @@ mod queue;
 mod record_policy;
 mod rooms;
 mod target;
+mod tokens;
 mod transfer;
 mod trusted;
 
 pub use live_config::restart_needed;
+pub use tokens::Tokens;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
@@ -248,7 +250,7 @@ impl Dialog {
     }
 
     /// Our side of the dialog a caller's INVITE creates (we answer it).
-    fn from_invite(req: &Message, peer: Peer) -> Dialog {
+    fn from_invite(req: &Message, peer: Peer, tag: String) -> Dialog {
         let contact = req
             .get("Contact")
             .and_then(|c| NameAddr::parse(c).ok())
@@ -256,11 +258,7 @@ impl Dialog {
             .unwrap_or_default();
         Dialog {
             call_id: req.call_id().unwrap_or_default().to_string(),
-            local: format!(
-                "{};tag={}",
-                req.get("To").unwrap_or_default(),
-                random_token(10)
-            ),
+            local: format!("{};tag={}", req.get("To").unwrap_or_default(), tag),
             remote: req.get("From").unwrap_or_default().to_string(),
             target: contact,
             cseq: 1,
@@ -605,13 +603,16 @@ struct User {
     algorithms: Vec<Algorithm>,
 }
 
-/// Local addresses per transport, for Via and Contact.
-#[derive(Debug, Clone, Copy)]
+/// The box as it writes itself on the wire: its addresses per transport
+/// (Via, Contact) and the generator of the tags, branches and Call-IDs it
+/// makes up ([`Tokens`], seeded by whoever starts the core).
+#[derive(Debug)]
 pub struct Listen {
     pub ip: IpAddr,
     pub udp: u16,
     pub tcp: u16,
     pub tls: u16,
+    pub tokens: Tokens,
 }
 
 impl Listen {
@@ -637,7 +638,7 @@ impl Listen {
             t.via_name(),
             self.host(),
             self.port(t),
-            random_token(16)
+            self.tokens.token(16)
         )
     }
 
@@ -777,16 +778,6 @@ pub struct Core {
     out: VecDeque<Output>,
 }
 
-fn random_token(len: usize) -> String {
-    use rand::distributions::Alphanumeric;
-    use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
 fn disposition_for(code: u16) -> Disposition {
     match code {
         486 | 600 | 603 => Disposition::Busy,
@@ -797,8 +788,10 @@ fn disposition_for(code: u16) -> Disposition {
 }
 
 impl Core {
-    pub fn new(cfg: &Config, listen: Listen) -> Core {
+    /// A core on `cfg`, writing itself as `listen` says, started at `now`.
+    pub fn new(cfg: &Config, listen: Listen, now: Now) -> Core {
         let users = live_config::users_of(cfg);
+        let nonces = NonceKey::new(listen.tokens.bytes32());
         // Even ports, RTP on the even one and RTCP on the next.
         let ports = ports::Ports::new(cfg.rtp_ports().step_by(2));
         Core {
@@ -812,7 +805,7 @@ impl Core {
             users,
             default_algorithms: cfg.digest_algorithms(None),
             tx: TransactionLayer::new(Timers::default()),
-            nonces: NonceKey::random(),
+            nonces,
             guard: Guard::new(
                 cfg.security.requests_per_second_per_source,
                 cfg.security.auth_failures_before_block,
@@ -836,7 +829,7 @@ impl Core {
             rooms: rooms::Rooms::new(cfg),
             forwards: forward::Forwards::default(),
             record_policy: record_policy::RecordPolicy::new(&cfg.recording),
-            queues: queue::Queues::new(cfg, Instant::now()),
+            queues: queue::Queues::new(cfg, now.at),
             subscriptions: presence::Subscriptions::default(),
             pickups: pickup::Pickups::new(cfg),
             static_peers: target::StaticPeers::new(cfg),
@@ -1036,7 +1029,8 @@ impl Core {
                     return;
                 }
                 let extra = headers.into_iter().map(|(n, v)| header(n, v)).collect();
-                let data = build::response(&to, code, Some(&random_token(10)), extra, b"");
+                let data =
+                    build::response(&to, code, Some(&self.listen.tokens.token(10)), extra, b"");
                 self.out
                     .push_back(Output::Transmit(Transmit { peer, data }));
             }
@@ -1149,7 +1143,7 @@ impl Core {
     }
 
     fn respond(&mut self, now: Now, key: &str, req: &Message, code: u16, extra: Vec<rsip::Header>) {
-        let data = build::response(req, code, Some(&random_token(10)), extra, b"");
+        let data = build::response(req, code, Some(&self.listen.tokens.token(10)), extra, b"");
         self.tx.respond(now.at, key, code, data);
     }
 
@@ -1412,7 +1406,7 @@ impl Core {
             })
             .chain(std::iter::once(header("Date", httpdate(now.wall_ms))))
             .collect();
-        let data = build::response(req, 200, Some(&random_token(10)), extra, b"");
+        let data = build::response(req, 200, Some(&self.listen.tokens.token(10)), extra, b"");
         if ops.is_empty() {
             self.tx.respond(now.at, key, 200, data);
             return;
@@ -1530,14 +1524,14 @@ impl Core {
         };
         let id = self.next_call;
         self.next_call += 1;
-        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
         let from = NameAddr::parse(req.get("From").unwrap_or_default()).ok();
         let caller_name = self
             .users
             .get(&caller)
             .map(|u| u.name.clone())
             .or_else(|| from.as_ref().and_then(|f| f.display.clone()));
-        let a = Dialog::from_invite(&req, peer);
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
         let display = caller_name.clone().unwrap_or_else(|| caller.clone());
         let Ok(a_sock) = offer.addr_port() else {
             self.ports.unused([a_port, b_port]);
@@ -1691,13 +1685,13 @@ impl Core {
 
     fn invite_b(&mut self, now: Now, leg: BLegSpec<'_>) -> Option<(Dialog, String, Message)> {
         let b = Dialog {
-            call_id: format!("{}@dering", random_token(20)),
+            call_id: format!("{}@dering", self.listen.tokens.token(20)),
             local: format!(
                 "\"{}\" <sip:{}@{}>;tag={}",
                 leg.display.replace('"', ""),
                 leg.caller,
                 self.realm,
-                random_token(10)
+                self.listen.tokens.token(10)
             ),
             remote: format!("<sip:{}@{}>", leg.callee, self.realm),
             target: leg.target.uri.clone(),
@@ -1772,7 +1766,7 @@ impl Core {
         };
         let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
         let (percent, rule) = self.record_policy.percent(facts, t);
-        if !record_policy::RecordPolicy::pick(percent) {
+        if !record_policy::RecordPolicy::pick(percent, self.listen.tokens.percent()) {
             tracing::debug!(call, percent, ?rule, "not recorded");
             return;
         }
@@ -2330,7 +2324,7 @@ impl Core {
         method: rsip::Method,
         sdp: Option<Vec<u8>>,
     ) -> Option<String> {
-        let listen = self.listen;
+        let listen = &self.listen;
         let c = self.calls.get_mut(&call)?;
         if (side == Side::B && !c.b_live) || (side == Side::A && !c.a_live) {
             return None;
@@ -2340,7 +2334,7 @@ impl Core {
             Side::B => &mut c.b,
         };
         d.cseq += 1;
-        let data = d.request(&listen, method, &sdp.unwrap_or_default())?;
+        let data = d.request(listen, method, &sdp.unwrap_or_default())?;
         let peer = d.peer;
         self.send_request_data(now, peer, data)
     }
@@ -2607,9 +2601,13 @@ impl Core {
                 method: rsip::Method::Options,
                 uri: &uri,
                 via: self.listen.via(peer.transport),
-                from: format!("<sip:dering@{}>;tag={}", self.realm, random_token(8)),
+                from: format!(
+                    "<sip:dering@{}>;tag={}",
+                    self.realm,
+                    self.listen.tokens.token(8)
+                ),
                 to: format!("<{uri}>"),
-                call_id: &format!("{}@dering", random_token(16)),
+                call_id: &format!("{}@dering", self.listen.tokens.token(16)),
                 cseq: 1,
                 contact: None,
                 extra: vec![],

@@ -1357,14 +1357,16 @@ mod tests {
         assert_eq!(c.get(), Some(v4));
     }
 
+    /// An even port with its odd neighbour free, never the same twice in
+    /// this process: taken from a counter below the ephemeral range, so
+    /// tests running side by side (and the kernel's own choices) never
+    /// hand two of them the same port.
     fn free_even_port() -> u16 {
+        use std::sync::atomic::AtomicU16;
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let base = 21_000 + (std::process::id() % 500) as u16 * 8;
         loop {
-            let p = UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-                & !1;
+            let p = base + NEXT.fetch_add(2, Ordering::Relaxed) % 6_000;
             if UdpSocket::bind(("127.0.0.1", p)).is_ok()
                 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
             {

@@ -218,8 +218,10 @@ pub async fn start(
         udp: bound.udp.port(),
         tcp: bound.tcp.port(),
         tls: bound.tls.port(),
+        // The shell is where randomness comes from: the OS's.
+        tokens: crate::core::Tokens::new(rand::random()),
     };
-    let mut core = Core::new(&opts.config, listen);
+    let mut core = Core::new(&opts.config, listen, t);
     let restored = core.restore_bindings(t, &bindings);
     tracing::info!(restored, "registrations restored");
     core.set_media(Arc::new(prompts), flows);

@@ -4,7 +4,7 @@
 
 use dering_sip::{uac, Message};
 
-use super::{random_token, CallState, ClientPurpose, Core, Now, Reply};
+use super::{CallState, ClientPurpose, Core, Now, Reply};
 
 impl Core {
     /// Sends the B leg's INVITE of `call` again with credentials that
@@ -15,7 +15,7 @@ impl Core {
     /// challenge is not answered: no credential for the target, the same
     /// nonce challenged again (a wrong password), or too many tries.
     pub(super) fn answer_b_challenge(&mut self, now: Now, call: u64, r: Reply<'_>) -> bool {
-        let listen = self.listen;
+        let listen = &self.listen;
         let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
@@ -35,7 +35,7 @@ impl Core {
             );
             return false;
         };
-        let answer = match auth.answer(r.msg, "INVITE", &uri, &random_token(16)) {
+        let answer = match auth.answer(r.msg, "INVITE", &uri, &self.listen.tokens.token(16)) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(call, code = r.code, target = %uri, error = %e, "callee's challenge not answered");

@@ -21,10 +21,7 @@ use dering_store::{CallParties, Op};
 use serde::Serialize;
 
 use super::media_to;
-use super::{
-    random_token, BLegSpec, Call, CallState, Core, Dialog, Inbound, MediaCmd, Now, Output, Reply,
-    Side,
-};
+use super::{BLegSpec, Call, CallState, Core, Dialog, Inbound, MediaCmd, Now, Output, Reply, Side};
 use crate::config::Config;
 
 /// The flow part of a call.
@@ -286,8 +283,8 @@ impl Core {
         };
         let id = self.next_call;
         self.next_call += 1;
-        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
-        let a = Dialog::from_invite(&req, peer);
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
         let caller_name = self.users.get(&caller).map(|u| u.name.clone());
         let parties = CallParties {
             uuid: uuid.clone(),
@@ -642,11 +639,11 @@ impl Core {
             self.flow_member_failed(now, call);
             return;
         }
-        let listen = self.listen;
+        let listen = &self.listen;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_ack = c.b.ack_2xx(&listen, msg, &mut self.out);
+        c.b_ack = c.b.ack_2xx(listen, msg, &mut self.out);
         c.state = CallState::Answered;
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {

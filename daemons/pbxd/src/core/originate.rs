@@ -18,8 +18,8 @@ use dering_store::{CallParties, Disposition, Op};
 
 use super::media_to;
 use super::{
-    callee_offer, codec_format, random_token, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending,
-    MediaCmd, Now, Output, Reply, Side,
+    callee_offer, codec_format, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now,
+    Output, Reply, Side,
 };
 
 /// How long the agent's own phone may ring before the box gives up.
@@ -105,7 +105,7 @@ impl Core {
         };
         let id = self.next_call;
         self.next_call += 1;
-        let uuid = format!("{:x}-{}", now.wall_ms, random_token(12));
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
         let parties = CallParties {
             uuid: uuid.clone(),
             caller: from.to_string(),

@@ -141,7 +141,7 @@ impl Core {
         // CANCEL, is hung up.
         self.send_cancel(now, id);
         let peer: Peer = call.peer;
-        let b = Dialog::from_invite(&call.req, peer);
+        let b = Dialog::from_invite(&call.req, peer, self.listen.tokens.token(10));
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };

@@ -160,7 +160,7 @@ impl Core {
             self.respond(now, key, req, 404, vec![]);
             return;
         }
-        let dialog = Dialog::from_invite(req, peer);
+        let dialog = Dialog::from_invite(req, peer, self.listen.tokens.token(10));
         let tag = NameAddr::parse(&dialog.local)
             .ok()
             .and_then(|n| n.tag().map(str::to_string));

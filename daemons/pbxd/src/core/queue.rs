@@ -483,7 +483,7 @@ impl Core {
             return;
         };
         let (lang, queue) = (q.lang, q.queue.clone());
-        let minutes = self.expected_wait_minutes(&queue, position);
+        let minutes = self.expected_wait_minutes(now, &queue, position);
         let mut names = vec!["queue_position".to_string()];
         names.extend(speech::number(lang, position as u32));
         names.push("expected_wait".into());
@@ -507,7 +507,7 @@ impl Core {
     /// The expected wait at `position`: each caller ahead takes the
     /// queue's average handling time today, shared by the agents logged
     /// in (3 minutes a call before any is counted); at least 1.
-    fn expected_wait_minutes(&self, queue: &str, position: usize) -> u32 {
+    fn expected_wait_minutes(&self, now: Now, queue: &str, position: usize) -> u32 {
         let handle_ms = self
             .queues
             .today
@@ -517,7 +517,7 @@ impl Core {
         let agents = self
             .queues
             .acd
-            .queue(queue, Instant::now())
+            .queue(queue, now.at)
             .map_or(1, |s| s.logged_in.max(1)) as u64;
         let ms = handle_ms * position as u64 / agents;
         (ms.div_ceil(60_000)).clamp(1, 99) as u32

@@ -92,12 +92,13 @@ impl RecordPolicy {
         (self.default, None)
     }
 
-    /// Draws whether to record a call given its share.
-    pub(super) fn pick(percent: u8) -> bool {
+    /// Whether to record a call given its share and a draw in `0..100`
+    /// (from the core's generator).
+    pub(super) fn pick(percent: u8, draw: u8) -> bool {
         match percent {
             0 => false,
             100.. => true,
-            p => rand::random::<u8>() % 100 < p,
+            p => draw < p,
         }
     }
 }
@@ -185,7 +186,9 @@ mod tests {
         assert_eq!(p.percent(c, monday(7)), (0, None));
         // Sunday 10:00 (the day before).
         assert_eq!(p.percent(c, monday(10 - 24)), (0, None));
-        assert!(!RecordPolicy::pick(0));
-        assert!(RecordPolicy::pick(100));
+        assert!(!RecordPolicy::pick(0, 0));
+        assert!(RecordPolicy::pick(100, 99));
+        assert!(RecordPolicy::pick(30, 29));
+        assert!(!RecordPolicy::pick(30, 30));
     }
 }

@@ -965,7 +965,7 @@ impl Core {
             self.ports.unused([a_port, b_port]);
             return;
         };
-        let uuid = format!("{:x}-{}", now.wall_ms, super::random_token(12));
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
         let parties = dering_store::CallParties {
             uuid: uuid.clone(),
             caller: party,

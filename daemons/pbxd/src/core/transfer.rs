@@ -511,7 +511,7 @@ impl Core {
         if !(200..300).contains(&code) {
             return;
         }
-        let listen = self.listen;
+        let listen = &self.listen;
         let Some(c) = self.calls.get(&call) else {
             return;
         };
@@ -519,7 +519,7 @@ impl Core {
             Side::A => &c.a,
             Side::B => &c.b,
         };
-        if let Some(ack) = d.request(&listen, rsip::Method::Ack, b"") {
+        if let Some(ack) = d.request(listen, rsip::Method::Ack, b"") {
             self.out.push_back(Output::Transmit(Transmit {
                 peer: d.peer,
                 data: ack,

@@ -20,7 +20,7 @@ use dering_sip::auth::{parse_auth_params, Algorithm};
 use dering_sip::transaction::{Peer, Transport};
 use dering_sip::Message;
 use pbxd::config::Config;
-use pbxd::core::{Core, Listen, MediaCmd, Now, Output};
+use pbxd::core::{Core, Listen, MediaCmd, Now, Output, Tokens};
 use pbxd::endpoint::MediaEvent;
 
 pub const BOX_PORT: u16 = 5060;
@@ -51,6 +51,10 @@ impl Sim {
         let text = edit(dering_config::DEFAULT_TOML.to_string());
         let cfg = Config::parse(&text, "sim.toml").expect("test configuration");
         let start = Instant::now();
+        let now = Now {
+            at: start,
+            wall_ms: 1_780_000_000_000,
+        };
         let mut core = Core::new(
             &cfg,
             Listen {
@@ -58,7 +62,10 @@ impl Sim {
                 udp: BOX_PORT,
                 tcp: BOX_PORT,
                 tls: BOX_PORT + 1,
+                // A fixed seed: every run of a scenario is the same run.
+                tokens: Tokens::seeded(0x5eed),
             },
+            now,
         );
         let prompts = dering_media::prompts::Prompts::builtin().expect("built-in prompts");
         core.set_media(Arc::new(prompts), vec![]);
