@@ -168,7 +168,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     // three calls it will be offered.
     // The agent desktop's view: the control socket's event stream.
     let events = std::process::Command::new(hwtests::dering_bin())
-        .args(["events", "--data-dir"])
+        .args(["events", "--json", "--data-dir"])
         .arg(d.dir())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -4,6 +4,7 @@
 pub use dering_config as config;
 pub mod core;
 pub mod endpoint;
+pub mod feed;
 pub mod guard;
 pub mod keygate;
 pub mod recorder;
