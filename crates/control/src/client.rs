@@ -242,3 +242,137 @@ impl Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client against a scripted pbxd on a real Unix socket.
+
+    use super::*;
+    use crate::{Outcome, Stamped};
+    use tokio::net::UnixListener;
+
+    /// A data directory whose `pbxd.sock` answers each request line with
+    /// the next of `replies` (and then writes the rest unasked).
+    async fn fake_pbxd(name: &str, replies: Vec<String>) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("dering-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = UnixListener::bind(socket_path(&dir)).unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (rd, mut wr) = s.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            let mut replies = replies.into_iter();
+            // Hello, then the request.
+            for _ in 0..2 {
+                if lines.next_line().await.unwrap().is_none() {
+                    return;
+                }
+                let Some(r) = replies.next() else { return };
+                wr.write_all(format!("{r}\n").as_bytes()).await.unwrap();
+            }
+            for r in replies {
+                wr.write_all(format!("{r}\n").as_bytes()).await.unwrap();
+            }
+            // Keep the connection open until the client is done.
+            let _ = lines.next_line().await;
+        });
+        dir
+    }
+
+    fn ok(v: u32, r: Response) -> String {
+        serde_json::to_string(&Reply {
+            v,
+            outcome: Outcome::Ok(r),
+        })
+        .unwrap()
+    }
+
+    fn hello(v: u32) -> String {
+        ok(
+            v,
+            Response::Hello {
+                protocol: v,
+                pbxd: "9.9.9".into(),
+            },
+        )
+    }
+
+    fn event(seq: u64) -> String {
+        serde_json::to_string(&Stamped {
+            seq,
+            event: crate::Event::Intake { open: true },
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pbxd_of_another_protocol_version_is_refused() {
+        let dir = fake_pbxd("version", vec![hello(PROTOCOL + 1)]).await;
+        let r = Client::connect(&dir).await;
+        assert!(
+            matches!(r, Err(ClientError::Incompatible { pbxd }) if pbxd == PROTOCOL + 1),
+            "{r:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_typed_error_reaches_the_caller() {
+        let no_call = Reply::new(Err(ControlError::NoSuchCall { uuid: "u9".into() }));
+        let dir = fake_pbxd("error", vec![hello(PROTOCOL), no_call.line()]).await;
+        let mut c = Client::connect(&dir).await.unwrap();
+        assert_eq!(c.pbxd, "9.9.9");
+        let r = c.act(&Request::Hangup { uuid: "u9".into() }).await;
+        assert!(
+            matches!(&r, Err(ClientError::Refused(ControlError::NoSuchCall { uuid })) if uuid == "u9"),
+            "{r:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_gap_in_the_stream_is_an_error_not_a_skip() {
+        let subscribed = ok(PROTOCOL, Response::Subscribed { from_seq: 5 });
+        let dir = fake_pbxd("gap", vec![hello(PROTOCOL), subscribed, event(5), event(7)]).await;
+        let mut s = Client::connect(&dir)
+            .await
+            .unwrap()
+            .subscribe(Some(5))
+            .await
+            .unwrap();
+        assert_eq!(s.next().await.unwrap().map(|e| e.seq), Some(5));
+        let r = s.next().await;
+        assert!(
+            matches!(
+                r,
+                Err(ClientError::Gap {
+                    expected: 6,
+                    got: 7
+                })
+            ),
+            "{r:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_cut_off_is_told_why() {
+        let subscribed = ok(PROTOCOL, Response::Subscribed { from_seq: 1 });
+        let too_slow = Reply::new(Err(ControlError::TooSlow)).line();
+        let dir = fake_pbxd(
+            "slow",
+            vec![hello(PROTOCOL), subscribed, event(1), too_slow],
+        )
+        .await;
+        let mut s = subscribe(&dir).await.unwrap();
+        assert_eq!(s.next().await.unwrap().map(|e| e.seq), Some(1));
+        let r = s.next().await;
+        assert!(
+            matches!(r, Err(ClientError::Refused(ControlError::TooSlow))),
+            "{r:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
