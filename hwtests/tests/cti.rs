@@ -207,6 +207,37 @@ fn a_call_is_offered_rings_is_answered_held_resumed_and_ends_on_the_feed() {
         (Disposition::Answered, "caller")
     );
     assert_eq!(record["disposition"], "answered");
+
+    // `dering events` shows the same call to a person, replayed from the
+    // first event the box still keeps.
+    let mut cli = std::process::Command::new(hwtests::dering_bin())
+        .args(["events", "--from-seq", "1", "--data-dir"])
+        .arg(d.dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uuid = record["uuid"].as_str().unwrap();
+    let mut shown = Vec::new();
+    for line in BufReader::new(cli.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let end = line.contains(" call ended ");
+        shown.push(line);
+        if end {
+            break;
+        }
+    }
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert!(shown[0].starts_with("#1 "), "{shown:?}");
+    let answered = format!("call answered {uuid} 1001 \"Demo 1001\" -> 1002 at 1002");
+    assert!(shown.iter().any(|l| l.ends_with(&answered)), "{shown:?}");
+    assert!(
+        shown
+            .last()
+            .unwrap()
+            .ends_with(": answered by caller (BYE)"),
+        "{shown:?}"
+    );
 }
 
 #[test]
