@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use dering_control::Request;
+use dering_control::{Request, Response};
 use pbxd::config::{Config, DEFAULT_NAME};
 use pbxd::config_versions::Seed;
 use pbxd::shell::{self, Options};
 use tokio::sync::{oneshot, Mutex};
+
+mod events;
 
 /// Where a real deployment keeps its configuration.
 const ETC_CONFIG: &str = "/etc/dering/dering.toml";
@@ -103,9 +105,23 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
-    /// Follow a running box's events (power, intake), one JSON object a
-    /// line, until the box stops.
+    /// Follow a running box's events (calls, queues and agents, power,
+    /// intake) until the box stops: a line each for a person, or the
+    /// stream's JSON lines with `--json`.
     Events {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// The stream's JSON lines (each with its `seq`).
+        #[arg(long)]
+        json: bool,
+        /// Start at this event (a snapshot's `seq` + 1) if the box still
+        /// keeps it.
+        #[arg(long)]
+        from_seq: Option<u64>,
+    },
+    /// Live calls, agents and queues of a running box in one JSON object,
+    /// with the `seq` of the last event they include.
+    Snapshot {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
@@ -315,19 +331,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Events { data_dir } => {
+        Cmd::Events {
+            data_dir,
+            json,
+            from_seq,
+        } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let mut sub = dering_control::client::subscribe(&data_dir).await?;
+                let client = dering_control::client::Client::connect(&data_dir).await?;
+                let mut sub = client.subscribe(from_seq).await?;
                 while let Some(ev) = sub.next().await? {
-                    println!("{}", serde_json::to_string(&ev)?);
+                    if json {
+                        println!("{}", serde_json::to_string(&ev)?);
+                    } else {
+                        println!("{}", events::describe(&ev));
+                    }
                 }
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Snapshot { data_dir } => control(&data_dir, Request::Snapshot),
         Cmd::Recordings { data_dir, json } => {
             let db = data_dir.join("dering.db");
             anyhow::ensure!(db.exists(), "no database at {}", db.display());
@@ -409,16 +435,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Flows { data_dir } => control(&data_dir, Request::Flows),
         Cmd::Config { action } => config_command(action),
         Cmd::Agents { data_dir, json } => {
-            let lines = control_lines(&data_dir, Request::Agents)?;
+            let Response::Agents { agents } = request(&data_dir, Request::Agents)? else {
+                anyhow::bail!("pbxd answered something else than its agents");
+            };
             if json {
-                lines.iter().for_each(|l| println!("{l}"));
+                for a in &agents {
+                    println!("{}", serde_json::to_string(a)?);
+                }
             } else {
                 println!(
                     "{:<8} {:<20} {:<10} {:<12} {:<20} {:>6}",
                     "AGENT", "NAME", "PHONE", "STATE", "SINCE (WIB)", "CALLS"
                 );
-                for l in lines {
-                    let a: dering_control::AgentView = serde_json::from_str(&l)?;
+                for a in agents {
                     let v = serde_json::to_value(&a.state)?;
                     let mut state = v["state"].as_str().unwrap_or("?").to_string();
                     if let Some(r) = v["reason"].as_str() {
@@ -438,9 +467,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Queues { data_dir, json } => {
-            let lines = control_lines(&data_dir, Request::Queues)?;
+            let Response::Queues { queues } = request(&data_dir, Request::Queues)? else {
+                anyhow::bail!("pbxd answered something else than its queues");
+            };
             if json {
-                lines.iter().for_each(|l| println!("{l}"));
+                for q in &queues {
+                    println!("{}", serde_json::to_string(q)?);
+                }
             } else {
                 println!(
                     "{:<16} {:>7} {:>9} {:>7} {:>6} {:>8} {:>8} {:>9} {:>6}",
@@ -454,8 +487,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "ABANDONED",
                     "SL%"
                 );
-                for l in lines {
-                    let q: dering_control::QueueView = serde_json::from_str(&l)?;
+                for q in queues {
                     println!(
                         "{:<16} {:>7} {:>8}s {:>7} {:>6} {:>8} {:>8} {:>9} {:>6}",
                         q.queue,
@@ -655,18 +687,14 @@ fn config_command(action: ConfigCmd) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(65));
             }
             if dering_control::client::socket_path(&data_dir).exists() {
-                let lines = control_lines(
+                return control(
                     &data_dir,
                     Request::ConfigImport {
                         document,
                         source,
                         author,
                     },
-                )?;
-                for l in lines {
-                    println!("{l}");
-                }
-                return Ok(ExitCode::SUCCESS);
+                );
             }
             let mut store = open(&data_dir)?;
             let latest = store.config_version(None)?;
@@ -712,14 +740,51 @@ fn config_command(action: ConfigCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Sends `req` and prints what it answered: a list one JSON object a
+/// line (what scripts and the tests read), anything else as one object,
+/// nothing for a plain "done".
 fn control(data_dir: &Path, req: Request) -> anyhow::Result<ExitCode> {
-    for line in control_lines(data_dir, req)? {
-        println!("{line}");
+    fn lines<T: serde::Serialize>(items: &[T]) -> anyhow::Result<()> {
+        for i in items {
+            println!("{}", serde_json::to_string(i)?);
+        }
+        Ok(())
+    }
+    match request(data_dir, req)? {
+        Response::Done => {}
+        Response::Calls { calls } => lines(&calls)?,
+        Response::Registrations { registrations } => lines(&registrations)?,
+        Response::Blocked { blocked } => lines(&blocked)?,
+        Response::Flows { flows } => lines(&flows)?,
+        Response::Agents { agents } => lines(&agents)?,
+        Response::Queues { queues } => lines(&queues)?,
+        Response::Unblocked { ip, was_blocked } => {
+            println!(
+                "{}",
+                serde_json::json!({"ip": ip, "was_blocked": was_blocked})
+            );
+        }
+        Response::FlowPublished { flow, version } => {
+            println!("{}", serde_json::json!({"flow": flow, "version": version}));
+        }
+        Response::CallPlaced { uuid } => println!("{}", serde_json::json!({ "uuid": uuid })),
+        Response::Status { status } => println!("{}", serde_json::to_string(&status)?),
+        Response::Snapshot { snapshot } => println!("{}", serde_json::to_string(&snapshot)?),
+        Response::ConfigApplied {
+            version,
+            changed,
+            summary,
+            restart_needed,
+        } => println!(
+            "{}",
+            serde_json::json!({"version": version, "changed": changed, "summary": summary, "restart_needed": restart_needed})
+        ),
+        other => println!("{}", serde_json::to_string(&other)?),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn control_lines(data_dir: &Path, req: Request) -> anyhow::Result<Vec<String>> {
+fn request(data_dir: &Path, req: Request) -> anyhow::Result<Response> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

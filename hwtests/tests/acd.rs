@@ -168,7 +168,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     // three calls it will be offered.
     // The agent desktop's view: the control socket's event stream.
     let events = std::process::Command::new(hwtests::dering_bin())
-        .args(["events", "--data-dir"])
+        .args(["events", "--json", "--data-dir"])
         .arg(d.dir())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -282,12 +282,28 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     d.stop();
     // Subscribers saw every journal entry as it happened.
     let out = events.wait_with_output().unwrap();
-    let published: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    let stream: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &serde_json::Value| e["event"] == "acd")
         .collect();
+    // The agent's screen pop (CTI-1): each queue call offered to the
+    // agent's phone, with the caller and the queue.
+    let offered: Vec<&str> = stream
+        .iter()
+        .filter(|e| e["event"] == "call" && e["kind"] == "offered" && e["queue"] == "pengaduan")
+        .inspect(|e| {
+            assert_eq!(
+                (&e["agent"], &e["extension"]),
+                (&"2001".into(), &"1001".into()),
+                "{e}"
+            )
+        })
+        .map(|e| e["caller"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["02155550001", "081211110001", "02155550002"]);
+    let published: Vec<&serde_json::Value> =
+        stream.iter().filter(|e| e["event"] == "acd").collect();
     assert_eq!(published.len(), journal(&d).len(), "{published:?}");
     assert_eq!(
         published

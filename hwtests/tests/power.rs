@@ -185,7 +185,7 @@ fn power_back_before_the_deadline_cancels_the_shutdown() {
     // A technician follows the box's event stream meanwhile.
     let events_out = d.dir().join("events.jsonl");
     let mut follower = std::process::Command::new(hwtests::dering_bin())
-        .args(["events", "--data-dir"])
+        .args(["events", "--json", "--data-dir"])
         .arg(d.dir())
         .stdout(std::fs::File::create(&events_out).unwrap())
         .spawn()

@@ -11,7 +11,7 @@ mod system;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dering_control::{client, PbxStatus, Request};
+use dering_control::{client, PbxStatus};
 use dering_store::Store;
 use serde::Serialize;
 
@@ -109,13 +109,10 @@ pub struct Scope {
 /// reason on the daemon concerned.
 pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
     let at_ms = now_ms();
-    let pbx = tokio::time::timeout(
-        Duration::from_secs(2),
-        client::request_one::<PbxStatus>(&scope.data_dir, &Request::Status),
-    )
-    .await
-    .map_err(|_| "control socket timed out".to_string())
-    .and_then(|r| r.map_err(|e| e.to_string()));
+    let pbx = tokio::time::timeout(Duration::from_secs(2), client::status(&scope.data_dir))
+        .await
+        .map_err(|_| "control socket timed out".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
     let data_dir = scope.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
         .await

@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use dering_control::{CallEventKind, ControlError, Party};
 use dering_media::codec::Codec;
 use dering_sip::auth::{self, Algorithm, Credentials, NonceCheck, NonceKey};
 use dering_sip::build::{self, header, RequestSpec, ALLOW};
@@ -29,6 +30,7 @@ use serde::Serialize;
 use crate::config::Config;
 
 mod challenge;
+mod cti;
 mod forward;
 mod ivr;
 mod live_config;
@@ -976,10 +978,10 @@ impl Core {
     }
 
     /// The control socket's hang-up (an agent desktop, a supervisor).
-    pub fn hang_up_uuid(&mut self, now: Now, uuid: &str) -> Result<(), String> {
+    pub fn hang_up_uuid(&mut self, now: Now, uuid: &str) -> Result<(), ControlError> {
         let call = self
             .call_by_uuid(uuid)
-            .ok_or_else(|| format!("no live call {uuid}"))?;
+            .ok_or_else(|| ControlError::NoSuchCall { uuid: uuid.into() })?;
         tracing::info!(call, %uuid, "hung up from the control socket");
         self.hang_up_call(now, call, "hung up by control");
         self.drain_tx(now);
@@ -988,13 +990,13 @@ impl Core {
 
     /// The control socket's transfer: the callee (the agent) of live call
     /// `uuid` hands the caller to extension `to` (blind).
-    pub fn transfer_uuid(&mut self, now: Now, uuid: &str, to: &str) -> Result<(), String> {
+    pub fn transfer_uuid(&mut self, now: Now, uuid: &str, to: &str) -> Result<(), ControlError> {
         let call = self
             .call_by_uuid(uuid)
-            .ok_or_else(|| format!("no live call {uuid}"))?;
+            .ok_or_else(|| ControlError::NoSuchCall { uuid: uuid.into() })?;
         let r = self.blind_transfer(now, call, Side::B, to, false);
         self.drain_tx(now);
-        r.map_err(str::to_string)
+        r.map_err(|e| ControlError::Refused { message: e.into() })
     }
 
     // ---- input -------------------------------------------------------
@@ -1616,6 +1618,7 @@ impl Core {
                 ..base
             },
         );
+        self.call_event(now, id, CallEventKind::Offered);
         self.refresh_busy(now, &caller_ext);
         self.refresh_busy(now, &routed);
         self.drive_acd(now);
@@ -1680,7 +1683,8 @@ impl Core {
         c.b_ack = None;
         c.b_live = true;
         c.no_answer_at = now.at + no_answer;
-        Some(c)
+        self.call_event(now, call, CallEventKind::Offered);
+        self.calls.get_mut(&call)
     }
 
     fn invite_b(&mut self, now: Now, leg: BLegSpec<'_>) -> Option<(Dialog, String, Message)> {
@@ -1790,6 +1794,7 @@ impl Core {
         };
         self.out
             .push_back(Output::Media(MediaCmd::Record { call, meta }));
+        self.call_event(now, call, CallEventKind::Recorded);
     }
 
     /// Settles each leg's codec from the callee's answer: the callee's
@@ -1961,12 +1966,16 @@ impl Core {
             if code == 100 {
                 return;
             }
+            let first = !c.b_got_provisional;
             c.b_got_provisional = true;
             if let Some(to) = msg.get("To") {
                 c.b.remote = to.to_string();
             }
             if c.state != CallState::Ringing {
                 return;
+            }
+            if first {
+                self.call_event(now, call, CallEventKind::Ringing);
             }
             let mut body = Vec::new();
             if code == 183 {
@@ -2031,6 +2040,7 @@ impl Core {
             let uuid = c.parties.uuid.clone();
             let originated = c.originated;
             tracing::info!(call, %uuid, %codec, "call answered");
+            self.call_event(now, call, CallEventKind::Answered);
             self.watch_keys(call);
             let answered = Op::CallAnswered {
                 uuid,
@@ -2262,6 +2272,16 @@ impl Core {
                 self.orphans.insert(key.clone(), d.clone());
             }
         }
+        self.out.push_back(cti::call_event(
+            now,
+            &c,
+            CallEventKind::Ended {
+                disposition: cti::disposition(ending.disposition),
+                by: ending.by.to_string(),
+                cause: ending.cause.clone(),
+                sip_code: ending.code,
+            },
+        ));
         self.call_gone(now, &c);
         self.queue_call_gone(now, &c, ending.by);
         self.transfer_gone(now, &c);
@@ -2488,6 +2508,16 @@ impl Core {
                 music,
             }));
             self.queue_hold(now, call, holding);
+            let by = match from {
+                Side::A => Party::Caller,
+                Side::B => Party::Callee,
+            };
+            let what = if holding {
+                CallEventKind::Held { by }
+            } else {
+                CallEventKind::Resumed { by }
+            };
+            self.call_event(now, call, what);
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };

@@ -6,6 +6,7 @@ pub mod advertise;
 pub mod config_versions;
 pub mod core;
 pub mod endpoint;
+pub mod feed;
 pub mod guard;
 pub mod jobs;
 pub mod keygate;

@@ -6,10 +6,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use dering_control::{End, Event, PbxStatus, Request, Stopped, SOCKET_NAME};
+use dering_control::{
+    BlockedView, CallState, CallView, ControlError, Event, FlowView, PbxStatus, RegistrationView,
+    Reply, Request, Response, Snapshot, Stopped, PROTOCOL, SOCKET_NAME,
+};
 use dering_sip::transaction::{Peer, Transport};
 use dering_store::writer::Writer;
 use dering_store::Store;
@@ -20,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::config_versions::{self, Seed};
 use crate::core::{Core, Listen, MediaCmd, Now, Output};
+use crate::feed::{Feed, Subscribed};
 use crate::relay::Relay;
 use crate::transport::{self, Conns, Gate};
 
@@ -59,8 +63,11 @@ pub(crate) enum Input {
         addr: SocketAddr,
         id: u64,
     },
-    Control(Request, oneshot::Sender<Vec<String>>),
-    Subscribe(mpsc::Sender<String>),
+    Control(Request, oneshot::Sender<Result<Response, ControlError>>),
+    Subscribe {
+        from_seq: Option<u64>,
+        reply: oneshot::Sender<Result<Subscribed, ControlError>>,
+    },
     Checkpointed(Result<(), String>),
     /// The import waiting in [`Live::pending`] is stored (or not).
     ConfigStored(Result<(), String>),
@@ -327,8 +334,8 @@ async fn run(
     sock_path: PathBuf,
     mut live: Live,
 ) -> anyhow::Result<()> {
-    let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
-    let mut stopping: Option<(oneshot::Sender<Vec<String>>, usize)> = None;
+    let mut feed = Feed::default();
+    let mut stopping: Option<(oneshot::Sender<Result<Response, ControlError>>, usize)> = None;
     let mut life = Life {
         started: Instant::now(),
         started_ms: now().wall_ms,
@@ -340,13 +347,7 @@ async fn run(
     dering_daemon::notify::ready("pbxd serving SIP");
     loop {
         flush(
-            &mut core,
-            &mut relay,
-            &writer,
-            &udp,
-            &conns,
-            &in_tx,
-            &mut subscribers,
+            &mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut feed,
         )
         .await;
         let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
@@ -370,7 +371,7 @@ async fn run(
                             tracing::warn!(%cause, calls = core.active_calls(), "shutdown ordered: hanging up and checkpointing");
                             core.close_intake(60);
                             let n = core.hang_up_all(now(), &cause);
-                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut subscribers).await;
+                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut feed).await;
                             let tx = in_tx.clone();
                             let done = Box::new(move |r: Result<(), String>| {
                                 let _ = tx.blocking_send(Input::Checkpointed(r));
@@ -387,7 +388,7 @@ async fn run(
                                 tracing::error!(error = %e, "checkpoint before shutdown failed");
                             }
                             let stopped = Stopped { calls_ended: n, checkpointed: r.is_ok() };
-                            let _ = reply.send(vec![serde_json::to_string(&stopped).unwrap_or_default()]);
+                            let _ = reply.send(Ok(Response::Stopped { stopped }));
                             break;
                         }
                     }
@@ -395,17 +396,19 @@ async fn run(
                         live.import(&writer, &in_tx, &document, &source, &author, reply);
                     }
                     Input::ConfigStored(r) => live.stored(&mut core, r),
-                    Input::Subscribe(tx) => subscribers.push(tx),
+                    Input::Subscribe { from_seq, reply } => {
+                        let _ = reply.send(feed.subscribe(from_seq));
+                    }
                     Input::Media(e) => core.handle_media_event(now(), e),
                     Input::Control(Request::Publish { event }, reply) => {
-                        publish(&mut subscribers, &event);
-                        let _ = reply.send(vec![]);
+                        feed.publish(event);
+                        let _ = reply.send(Ok(Response::Done));
                     }
                     Input::Control(req, reply) => {
                         let was_open = core.intake_open();
-                        let _ = reply.send(control(&mut core, &life, req));
+                        let _ = reply.send(control(&mut core, &life, feed.last_seq(), req));
                         if core.intake_open() != was_open {
-                            publish(&mut subscribers, &Event::Intake { open: core.intake_open() });
+                            feed.publish(Event::Intake { open: core.intake_open() });
                         }
                     }
                 }
@@ -435,6 +438,9 @@ struct Live {
     pending: Option<PendingImport>,
 }
 
+/// The reply to a control request, sent when it is ready.
+type ReplyTx = oneshot::Sender<Result<Response, ControlError>>;
+
 /// An import validated and submitted to the writer, taken by the engine
 /// once it is committed: a configuration is never running that the
 /// database does not hold.
@@ -442,7 +448,7 @@ struct PendingImport {
     config: Config,
     version: dering_store::ConfigVersion,
     restart_needed: Vec<String>,
-    reply: oneshot::Sender<Vec<String>>,
+    reply: ReplyTx,
 }
 
 impl Live {
@@ -453,29 +459,28 @@ impl Live {
         document: &str,
         source: &str,
         author: &str,
-        reply: oneshot::Sender<Vec<String>>,
+        reply: ReplyTx,
     ) {
         if self.pending.is_some() {
-            let _ = reply.send(vec![End::error(
-                "another import is being stored; try again",
-            )
-            .line()]);
+            let _ = reply.send(Err(ControlError::ConfigBusy));
             return;
         }
         let prepared =
             config_versions::prepare(Some(&self.version), document, source, author, now().wall_ms);
         let (mut config, version) = match prepared {
             Err(e) => {
-                let _ = reply.send(vec![End::error(e.to_string()).line()]);
+                let _ = reply.send(Err(ControlError::BadConfig {
+                    message: e.to_string(),
+                }));
                 return;
             }
             Ok(None) => {
-                let _ = reply.send(vec![line(&dering_control::ConfigApplied {
+                let _ = reply.send(Ok(Response::ConfigApplied {
                     version: self.version.version,
                     changed: false,
                     summary: "same document as the running version".into(),
                     restart_needed: vec![],
-                })]);
+                }));
                 return;
             }
             Ok(Some(p)) => p,
@@ -501,7 +506,9 @@ impl Live {
                 writer.submit(dering_store::Op::ConfigVersion(version.clone()), Some(done))
             });
         if let Err(e) = submitted {
-            let _ = reply.send(vec![End::error(format!("not stored: {e}")).line()]);
+            let _ = reply.send(Err(ControlError::Refused {
+                message: format!("configuration not stored: {e}"),
+            }));
             return;
         }
         self.pending = Some(PendingImport {
@@ -518,27 +525,23 @@ impl Live {
         };
         if let Err(e) = r {
             tracing::error!(error = %e, version = p.version.version, "configuration version not stored; the engine keeps the running one");
-            let _ = p
-                .reply
-                .send(vec![End::error(format!("not stored: {e}")).line()]);
+            let _ = p.reply.send(Err(ControlError::Refused {
+                message: format!("configuration not stored: {e}"),
+            }));
             return;
         }
         core.apply_config(now(), &p.config);
         tracing::info!(version = p.version.version, author = %p.version.author,
             summary = %p.version.summary, "configuration version running");
-        let _ = p.reply.send(vec![line(&dering_control::ConfigApplied {
+        let _ = p.reply.send(Ok(Response::ConfigApplied {
             version: p.version.version,
             changed: true,
             summary: p.version.summary.clone(),
             restart_needed: p.restart_needed,
-        })]);
+        }));
         self.running = p.config;
         self.version = p.version;
     }
-}
-
-fn line<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// When this pbxd started, for its status and heartbeat.
@@ -586,14 +589,6 @@ impl Life {
     }
 }
 
-/// Sends `event` to every subscriber; gone or stuck subscribers are dropped.
-fn publish(subscribers: &mut Vec<mpsc::Sender<String>>, event: &Event) {
-    let Ok(line) = serde_json::to_string(event) else {
-        return;
-    };
-    subscribers.retain(|s| s.try_send(line.clone()).is_ok());
-}
-
 async fn flush(
     core: &mut Core,
     relay: &mut Relay,
@@ -601,7 +596,7 @@ async fn flush(
     udp: &UdpSocket,
     conns: &Conns,
     in_tx: &mpsc::Sender<Input>,
-    subscribers: &mut Vec<mpsc::Sender<String>>,
+    feed: &mut Feed,
 ) {
     while let Some(out) = core.poll_output() {
         match out {
@@ -627,7 +622,7 @@ async fn flush(
                     tracing::error!(error = %e, "database writer gone");
                 }
             }
-            Output::Publish(event) => publish(subscribers, &event),
+            Output::Publish(event) => feed.publish(event),
             Output::Media(cmd) => match cmd {
                 MediaCmd::Reserve { port } => {
                     let bound = relay.reserve(port);
@@ -709,91 +704,171 @@ async fn flush(
     }
 }
 
-fn control(core: &mut Core, life: &Life, req: Request) -> Vec<String> {
+/// Answers one control request (CTI-1: typed, one reply each). `last_seq`
+/// is the event stream's: a snapshot is consistent with it because the
+/// loop publishes every output before it takes the next input.
+fn control(
+    core: &mut Core,
+    life: &Life,
+    last_seq: u64,
+    req: Request,
+) -> Result<Response, ControlError> {
     let t = now();
-    let json = |v: &dyn erased::Ser| v.to_line();
-    match req {
-        Request::Calls => core.calls().iter().map(|c| json(c)).collect(),
-        Request::Registrations => core.registrations(t).iter().map(|r| json(r)).collect(),
-        Request::Blocked => core
-            .blocked(t)
-            .into_iter()
-            .map(|(ip, secs)| {
-                serde_json::json!({"ip": ip.to_string(), "seconds_left": secs}).to_string()
-            })
-            .collect(),
-        Request::Unblock { ip } => match ip.parse::<IpAddr>() {
-            Ok(ip) => vec![
-                serde_json::json!({"ip": ip.to_string(), "was_blocked": core.unblock(ip)})
-                    .to_string(),
-            ],
-            Err(_) => vec![serde_json::to_string(&End {
-                end: true,
-                error: Some(format!("not an IP address: {ip}")),
-            })
-            .unwrap_or_default()],
+    Ok(match req {
+        Request::Hello { protocol } => hello(protocol)?,
+        Request::Calls => Response::Calls { calls: calls(core) },
+        Request::Registrations => Response::Registrations {
+            registrations: core
+                .registrations(t)
+                .into_iter()
+                .map(|r| RegistrationView {
+                    extension: r.extension,
+                    contact: r.contact,
+                    transport: r.transport,
+                    source: r.source,
+                    expires_in: r.expires_in,
+                    reachable: r.reachable,
+                    user_agent: r.user_agent,
+                })
+                .collect(),
         },
-        Request::Status => vec![json(&life.status(core))],
+        Request::Blocked => Response::Blocked {
+            blocked: core
+                .blocked(t)
+                .into_iter()
+                .map(|(ip, seconds_left)| BlockedView {
+                    ip: ip.to_string(),
+                    seconds_left,
+                })
+                .collect(),
+        },
+        Request::Unblock { ip } => {
+            let addr = ip
+                .parse::<IpAddr>()
+                .map_err(|_| ControlError::NotAnAddress { ip })?;
+            Response::Unblocked {
+                ip: addr.to_string(),
+                was_blocked: core.unblock(addr),
+            }
+        }
+        Request::Status => Response::Status {
+            status: life.status(core),
+        },
         Request::CloseIntake {
             retry_after_seconds,
         } => {
             core.close_intake(retry_after_seconds);
-            vec![]
+            Response::Done
         }
         Request::OpenIntake => {
             core.open_intake();
-            vec![]
+            Response::Done
         }
-        // Handled by the loop, which owns the subscribers and the exit.
+        // Handled by the loop, which owns the feed and the exit, and by
+        // the acceptor, which owns the connection.
         Request::Shutdown { .. }
         | Request::Publish { .. }
-        | Request::Subscribe
+        | Request::Subscribe { .. }
         | Request::ConfigImport { .. } => {
-            vec![End::error("not here").line()]
+            return Err(ControlError::Refused {
+                message: "not handled here".into(),
+            })
         }
-        Request::Flows => core.flows().iter().map(|f| json(f)).collect(),
-        Request::PublishFlow { document } => match core.publish_flow(t, &document) {
-            Ok((name, version)) => {
-                vec![serde_json::json!({"flow": name, "version": version}).to_string()]
-            }
-            Err(e) => vec![End::error(e.to_string()).line()],
+        Request::Snapshot => Response::Snapshot {
+            snapshot: Snapshot {
+                seq: last_seq,
+                calls: calls(core),
+                agents: core.agents(t),
+                queues: core.queue_views(t),
+            },
         },
-        Request::Agents => core.agents(t).iter().map(|a| json(a)).collect(),
-        Request::Queues => core.queue_views(t).iter().map(|q| json(q)).collect(),
-        Request::Agent { action } => agent_reply(core.agent_command(t, action)),
-        Request::Hangup { uuid } => agent_reply(core.hang_up_uuid(t, &uuid)),
-        Request::Transfer { uuid, to } => agent_reply(core.transfer_uuid(t, &uuid, &to)),
-        Request::Originate { from, to } => match core.originate(t, &from, &to) {
-            Ok(uuid) => vec![serde_json::json!({ "uuid": uuid }).to_string()],
-            Err(e) => vec![End::error(e).line()],
+        Request::Flows => Response::Flows {
+            flows: core
+                .flows()
+                .into_iter()
+                .map(|f| FlowView {
+                    name: f.name,
+                    version: f.version,
+                    numbers: f.numbers,
+                })
+                .collect(),
+        },
+        Request::PublishFlow { document } => {
+            let (flow, version) =
+                core.publish_flow(t, &document)
+                    .map_err(|e| ControlError::BadFlow {
+                        message: e.to_string(),
+                    })?;
+            Response::FlowPublished { flow, version }
+        }
+        Request::Agents => Response::Agents {
+            agents: core.agents(t),
+        },
+        Request::Queues => Response::Queues {
+            queues: core.queue_views(t),
+        },
+        Request::Agent { action } => {
+            core.agent_command(t, action)?;
+            Response::Done
+        }
+        Request::Hangup { uuid } => {
+            core.hang_up_uuid(t, &uuid)?;
+            Response::Done
+        }
+        Request::Transfer { uuid, to } => {
+            core.transfer_uuid(t, &uuid, &to)?;
+            Response::Done
+        }
+        Request::Originate { from, to } => Response::CallPlaced {
+            uuid: core.originate(t, &from, &to)?,
         },
         Request::Listen {
             supervisor,
             extension,
             mode,
-        } => match core.listen(t, &supervisor, &extension, &mode) {
-            Ok(uuid) => vec![serde_json::json!({ "uuid": uuid }).to_string()],
-            Err(e) => vec![End::error(e).line()],
+        } => Response::CallPlaced {
+            uuid: core.listen(t, &supervisor, &extension, &mode)?,
         },
-    }
+    })
 }
 
-fn agent_reply(r: Result<(), String>) -> Vec<String> {
-    match r {
-        Ok(()) => vec![],
-        Err(e) => vec![End::error(e).line()],
+/// The answer to a client's hello: the same protocol version, or a
+/// refusal it can show ("upgrade dering").
+fn hello(protocol: u32) -> Result<Response, ControlError> {
+    if protocol != PROTOCOL {
+        return Err(ControlError::IncompatibleVersion {
+            pbxd: PROTOCOL,
+            client: protocol,
+        });
     }
+    Ok(Response::Hello {
+        protocol,
+        pbxd: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
-mod erased {
-    pub trait Ser {
-        fn to_line(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_line(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
+fn calls(core: &Core) -> Vec<CallView> {
+    core.calls()
+        .into_iter()
+        .map(|c| CallView {
+            uuid: c.parties.uuid,
+            caller: c.parties.caller,
+            caller_name: c.parties.caller_name,
+            callee: c.parties.callee,
+            callee_name: c.parties.callee_name,
+            start_ms: c.parties.start_ms,
+            answer_ms: c.parties.answer_ms,
+            state: match c.state {
+                crate::core::CallState::Ringing => CallState::Ringing,
+                crate::core::CallState::Answered => CallState::Answered,
+                crate::core::CallState::Ending => CallState::Ending,
+                crate::core::CallState::Flow => CallState::Flow,
+            },
+            codec: c.codec,
+            a_port: c.a_port,
+            b_port: c.b_port,
+        })
+        .collect()
 }
 
 async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
@@ -821,57 +896,91 @@ async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
     }
 }
 
+/// How long a write to a control client may take: a client that stops
+/// reading its event stream loses it rather than holding a task forever.
+const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn control_acceptor(listener: UnixListener, tx: mpsc::Sender<Input>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let (rd, mut wr) = stream.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut reply = match serde_json::from_str::<Request>(&line) {
-                    Ok(Request::Subscribe) => {
-                        let (etx, mut erx) = mpsc::channel::<String>(1024);
-                        if tx.send(Input::Subscribe(etx)).await.is_err() {
-                            return;
-                        }
-                        while let Some(l) = erx.recv().await {
-                            if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {
-                                return;
-                            }
-                        }
-                        return;
-                    }
-                    Ok(req) => {
-                        let (otx, orx) = oneshot::channel();
-                        if tx.send(Input::Control(req, otx)).await.is_err() {
-                            return;
-                        }
-                        orx.await.unwrap_or_default()
-                    }
-                    Err(e) => vec![serde_json::to_string(&End {
-                        end: true,
-                        error: Some(e.to_string()),
+        tokio::spawn(control_connection(stream, tx.clone()));
+    }
+}
+
+/// One control client: a request a line, one [`Reply`] line each, until
+/// it subscribes (the connection then carries the event stream).
+async fn control_connection(stream: tokio::net::UnixStream, tx: mpsc::Sender<Input>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Hello { protocol }) => hello(protocol),
+            Ok(Request::Subscribe { from_seq }) => {
+                let (otx, orx) = oneshot::channel();
+                if tx
+                    .send(Input::Subscribe {
+                        from_seq,
+                        reply: otx,
                     })
-                    .unwrap_or_default()],
-                };
-                if !reply.last().is_some_and(|l| l.starts_with("{\"end\"")) {
-                    reply.push(
-                        serde_json::to_string(&End {
-                            end: true,
-                            error: None,
-                        })
-                        .unwrap_or_default(),
-                    );
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
-                for l in reply {
-                    if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {
+                match orx.await {
+                    Ok(Ok(sub)) => {
+                        stream_events(&mut wr, sub).await;
                         return;
                     }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => return,
                 }
             }
-        });
+            Ok(req) => {
+                let (otx, orx) = oneshot::channel();
+                if tx.send(Input::Control(req, otx)).await.is_err() {
+                    return;
+                }
+                let Ok(r) = orx.await else { return };
+                r
+            }
+            Err(e) => Err(ControlError::BadRequest {
+                message: e.to_string(),
+            }),
+        };
+        if !write_line(&mut wr, &Reply::new(reply).line()).await {
+            return;
+        }
     }
+}
+
+/// Writes the subscription's reply, then its events until pbxd stops or
+/// cuts the subscriber off (which it is told, if it still reads).
+async fn stream_events(wr: &mut tokio::net::unix::OwnedWriteHalf, mut sub: Subscribed) {
+    let first = Reply::new(Ok(Response::Subscribed {
+        from_seq: sub.from_seq,
+    }));
+    if !write_line(wr, &first.line()).await {
+        return;
+    }
+    while let Some(line) = sub.lines.recv().await {
+        if !write_line(wr, &line).await {
+            return;
+        }
+    }
+    if sub.cut.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = write_line(wr, &Reply::new(Err(ControlError::TooSlow)).line()).await;
+    }
+}
+
+async fn write_line(wr: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> bool {
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    matches!(
+        tokio::time::timeout(CONTROL_WRITE_TIMEOUT, wr.write_all(&buf)).await,
+        Ok(Ok(()))
+    )
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use dering_config::Power;
 use dering_control::client::{self, ClientError};
-use dering_control::{Event, PbxStatus, Request, Stopped};
+use dering_control::{Event, Request};
 use dering_power::Step;
 use dering_store::PowerEventRow;
 use tokio::sync::mpsc;
@@ -52,15 +52,16 @@ impl Runner {
         tracing::warn!(?step, "shutdown step");
         tokio::spawn(async move {
             let r = match step {
-                Step::CloseIntake => control(
-                    &data_dir,
-                    Request::CloseIntake {
-                        retry_after_seconds: RETRY_AFTER,
-                    },
-                )
-                .await
-                .map(drop),
-                Step::ReopenIntake => control(&data_dir, Request::OpenIntake).await.map(drop),
+                Step::CloseIntake => {
+                    control(
+                        &data_dir,
+                        Request::CloseIntake {
+                            retry_after_seconds: RETRY_AFTER,
+                        },
+                    )
+                    .await
+                }
+                Step::ReopenIntake => control(&data_dir, Request::OpenIntake).await,
                 Step::StopPbx => stop_pbx(&data_dir).await,
                 Step::StopDaemons => stop_others().await,
                 Step::PowerOff => run_command(&poweroff).await,
@@ -73,17 +74,15 @@ impl Runner {
     }
 }
 
-async fn control(data_dir: &Path, req: Request) -> Result<Vec<String>, String> {
-    client::request(data_dir, &req)
+async fn control(data_dir: &Path, req: Request) -> Result<(), String> {
+    let mut c = client::Client::connect(data_dir)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    c.act(&req).await.map_err(|e| e.to_string())
 }
 
 async fn stop_pbx(data_dir: &Path) -> Result<(), String> {
-    let req = Request::Shutdown {
-        cause: "power: UPS battery running out".into(),
-    };
-    match client::request_one::<Stopped>(data_dir, &req).await {
+    match client::shutdown(data_dir, "power: UPS battery running out").await {
         Ok(s) if s.checkpointed => {
             tracing::warn!(calls_ended = s.calls_ended, "pbxd stopped and checkpointed");
             Ok(())
@@ -100,24 +99,19 @@ async fn stop_pbx(data_dir: &Path) -> Result<(), String> {
 
 /// pbxd's calls in progress, when pbxd answers.
 pub async fn active_calls(data_dir: &Path) -> Option<usize> {
-    client::request_one::<PbxStatus>(data_dir, &Request::Status)
-        .await
-        .ok()
-        .map(|s| s.active_calls)
+    client::status(data_dir).await.ok().map(|s| s.active_calls)
 }
 
 /// Publishes a stored power event on pbxd's event stream (best effort:
 /// the row in SQLite is the record).
 pub async fn publish(data_dir: &Path, row: PowerEventRow) {
-    let req = Request::Publish {
-        event: Event::Power {
-            at_ms: row.at_ms,
-            kind: row.kind,
-            alarm: row.alarm,
-            detail: row.detail,
-        },
+    let event = Event::Power {
+        at_ms: row.at_ms,
+        kind: row.kind,
+        alarm: row.alarm,
+        detail: row.detail,
     };
-    if let Err(e) = client::request(data_dir, &req).await {
+    if let Err(e) = client::publish(data_dir, event).await {
         tracing::debug!(error = %e, "power event not published");
     }
 }

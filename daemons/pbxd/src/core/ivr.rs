@@ -654,6 +654,7 @@ impl Core {
         let member = c.b.remote.clone();
         self.bridge_answered(now, call, msg);
         tracing::info!(call, %uuid, "flow connected the caller");
+        self.call_event(now, call, dering_control::CallEventKind::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,

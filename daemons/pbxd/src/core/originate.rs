@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use dering_control::ControlError;
 use dering_media::codec::Codec;
 use dering_sip::build::header;
 use dering_sip::sdp::{AudioSdp, Direction};
@@ -39,15 +40,17 @@ pub(super) struct Originate {
 
 impl Core {
     /// Calls `from`'s phone, then `to`: the call's UUID.
-    pub fn originate(&mut self, now: Now, from: &str, to: &str) -> Result<String, String> {
+    pub fn originate(&mut self, now: Now, from: &str, to: &str) -> Result<String, ControlError> {
         if !self.users.contains_key(to) {
-            return Err(format!("no extension {to}"));
+            return Err(ControlError::NoSuchExtension {
+                extension: to.into(),
+            });
         }
         let r = self
             .ring_own_phone(now, from, to, None)
             .map(|(_, uuid)| uuid);
         self.drain_tx(now);
-        r
+        r.map_err(|message| ControlError::Refused { message })
     }
 
     /// The supervisor desktop's "listen" (REC-3): rings `supervisor`'s
@@ -59,9 +62,10 @@ impl Core {
         supervisor: &str,
         extension: &str,
         mode: &str,
-    ) -> Result<String, String> {
-        let mode = super::rooms::Mode::parse(mode)
-            .ok_or_else(|| format!("{mode:?} is not listen, whisper or barge"))?;
+    ) -> Result<String, ControlError> {
+        let mode = super::rooms::Mode::parse(mode).ok_or_else(|| ControlError::BadRequest {
+            message: format!("{mode:?} is not listen, whisper or barge"),
+        })?;
         let code = self.rooms.code_of(mode);
         let r = self
             .ring_own_phone(
@@ -72,7 +76,7 @@ impl Core {
             )
             .map(|(_, uuid)| uuid);
         self.drain_tx(now);
-        r
+        r.map_err(|message| ControlError::Refused { message })
     }
 
     /// Rings `from`'s phone for a call to `to` (or a monitoring): the

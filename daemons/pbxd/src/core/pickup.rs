@@ -188,6 +188,7 @@ impl Core {
         let codec = c.codec_label().unwrap_or_default();
         let uuid = c.parties.uuid.clone();
         tracing::info!(call = id, %picker, %rung, "picked up");
+        self.call_event(now, id, dering_control::CallEventKind::Answered);
         self.store(Op::CallEvent {
             uuid: uuid.clone(),
             at_ms: now.wall_ms,

@@ -26,7 +26,7 @@ use dering_acd::{
     Acd, AcdError, Action, AgentConfig, BlockAction, CallerRules, Destination, Event, QueueConfig,
     QueueStats, Strategy,
 };
-use dering_control::{AgentAction, AgentView, QueueView};
+use dering_control::{AgentAction, AgentView, ControlError, QueueView};
 use dering_media::speech::{self, Lang};
 use dering_sip::build::{self, header, RequestSpec};
 use dering_sip::sdp::Direction;
@@ -658,6 +658,8 @@ impl Core {
             return;
         };
         tracing::info!(call, %agent, extension = %ext, "queue call offered");
+        let what = dering_control::CallEventKind::Offered;
+        self.call_event_at(now, call, what, &ext, Some(agent));
         self.clients.insert(key.clone(), ClientPurpose::Offer(call));
         if let Some(q) = self.queue_leg(call) {
             q.offers.push(Offer {
@@ -725,7 +727,15 @@ impl Core {
             return;
         };
         if code < 200 {
-            q.offers[i].dialog.learn(msg);
+            // The first ringing answer: the remote tag is not known yet.
+            let o = &mut q.offers[i];
+            let first = code != 100 && !o.dialog.remote.contains("tag=");
+            o.dialog.learn(msg);
+            if first {
+                let (ext, agent) = (o.extension.clone(), o.agent.clone());
+                let what = dering_control::CallEventKind::Ringing;
+                self.call_event_at(now, call, what, &ext, Some(&agent));
+            }
             return;
         }
         let o = q.offers.remove(i);
@@ -799,6 +809,7 @@ impl Core {
         self.queues.acd.answered(call, &o.agent, now.at);
         self.bridge_answered(now, call, msg);
         tracing::info!(call, %uuid, agent = %o.agent, "queue call answered");
+        self.call_event(now, call, dering_control::CallEventKind::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,
@@ -1097,7 +1108,7 @@ impl Core {
 
     /// The control socket's agent commands (the agent desktop), through
     /// the same engine calls as the dial strings.
-    pub fn agent_command(&mut self, now: Now, req: AgentAction) -> Result<(), String> {
+    pub fn agent_command(&mut self, now: Now, req: AgentAction) -> Result<(), ControlError> {
         let r = match req {
             AgentAction::Login {
                 agent,
@@ -1110,7 +1121,7 @@ impl Core {
             AgentAction::EndWrapup { agent } => self.queues.acd.end_wrapup(&agent, now.at),
         };
         self.drive_acd(now);
-        r.map_err(|e| e.to_string())
+        r.map_err(ControlError::from)
     }
 
     pub fn agents(&self, now: Now) -> Vec<AgentView> {

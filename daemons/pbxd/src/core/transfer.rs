@@ -301,6 +301,8 @@ impl Core {
         }));
         self.watch_keys(call);
         tracing::info!(call, %target, "transferred");
+        let to = target.clone();
+        self.call_event(now, call, dering_control::CallEventKind::Transferred { to });
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,
@@ -485,6 +487,8 @@ impl Core {
         }));
         self.watch_keys(call);
         tracing::info!(call, by = %by_number, target = %t_number, "attended transfer");
+        let to = t_number.clone();
+        self.call_event(now, call, dering_control::CallEventKind::Transferred { to });
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,

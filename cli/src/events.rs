@@ -1,0 +1,127 @@
+//! `dering events`: the event stream, one line per event for a person
+//! (the default) or as the stream's JSON lines (`--json`).
+
+use dering_control::{CallEvent, CallEventKind, Event, Party, Stamped};
+
+/// One event as a line a technician reads: sequence number, time (WIB),
+/// what happened, to whom.
+pub fn describe(e: &Stamped) -> String {
+    let (at_ms, what) = match &e.event {
+        Event::Power {
+            at_ms,
+            kind,
+            alarm,
+            detail,
+        } => (
+            Some(*at_ms),
+            format!(
+                "power {kind}{} {detail}",
+                if *alarm { " (alarm)" } else { "" }
+            ),
+        ),
+        Event::Intake { open } => (
+            None,
+            format!("intake {}", if *open { "open" } else { "closed" }),
+        ),
+        Event::Acd {
+            at_ms,
+            uuid,
+            detail,
+        } => (
+            Some(*at_ms),
+            format!(
+                "acd {}{}",
+                serde_json::to_string(detail).unwrap_or_default(),
+                uuid.as_deref()
+                    .map(|u| format!(" call {u}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::Call(c) => (Some(c.at_ms), call(c)),
+    };
+    let at = at_ms.map_or_else(|| "-".to_string(), super::wib);
+    format!("#{} {at} {what}", e.seq)
+}
+
+fn call(c: &CallEvent) -> String {
+    let id = &c.call;
+    let caller = match &id.caller_name {
+        Some(n) => format!("{} \"{n}\"", id.caller),
+        None => id.caller.clone(),
+    };
+    let mut s = format!(
+        "call {} {} {caller} -> {}",
+        c.what.name(),
+        id.uuid,
+        id.dialled
+    );
+    for (k, v) in [
+        ("queue", &id.queue),
+        ("agent", &id.agent),
+        ("at", &id.extension),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!(" {k} {v}"));
+        }
+    }
+    let party = |p: &Party| match p {
+        Party::Caller => "caller",
+        Party::Callee => "callee",
+    };
+    match &c.what {
+        CallEventKind::Held { by } | CallEventKind::Resumed { by } => {
+            s.push_str(&format!(" by {}", party(by)));
+        }
+        CallEventKind::Transferred { to } => s.push_str(&format!(" to {to}")),
+        CallEventKind::Ended {
+            disposition,
+            by,
+            cause,
+            sip_code,
+        } => {
+            let d = serde_json::to_value(disposition).unwrap_or_default();
+            s.push_str(&format!(
+                ": {} by {by} ({cause}{})",
+                d.as_str().unwrap_or("?"),
+                sip_code.map(|c| format!(", {c}")).unwrap_or_default()
+            ));
+        }
+        _ => {}
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dering_control::{CallIdentity, Disposition};
+
+    #[test]
+    fn a_call_event_reads_as_a_sentence() {
+        let e = Stamped {
+            seq: 12,
+            event: Event::Call(CallEvent {
+                at_ms: 0,
+                call: CallIdentity {
+                    uuid: "u1".into(),
+                    caller: "1001".into(),
+                    caller_name: Some("Ani".into()),
+                    dialled: "170".into(),
+                    queue: Some("pengaduan".into()),
+                    agent: Some("2001".into()),
+                    extension: Some("1002".into()),
+                },
+                what: CallEventKind::Ended {
+                    disposition: Disposition::Answered,
+                    by: "caller".into(),
+                    cause: "hung up".into(),
+                    sip_code: None,
+                },
+            }),
+        };
+        assert_eq!(
+            describe(&e),
+            "#12 1970-01-01 07:00:00 call ended u1 1001 \"Ani\" -> 170 queue pengaduan agent 2001 at 1002: answered by caller (hung up)"
+        );
+    }
+}
