@@ -77,8 +77,17 @@ pub fn close(session_id: u32, packet_id: u32) -> Result<Vec<u8>, PduError> {
 }
 
 /// A master's Response: its header and whether it reports success.
+///
+/// The master's sysUpTime is not used here, and is zeroed before decoding:
+/// `agentx` 0.1.1 multiplies it by 10 in a `u32`, which overflows for a
+/// master up more than 49.7 days (a panic wherever overflow checks are on,
+/// as in tests and fuzzing; found by fuzz/fuzz_targets/agentx.rs).
 pub fn response(buf: &[u8]) -> Result<(Header, bool), PduError> {
-    let r = Response::from_bytes(buf)?;
+    let mut buf = buf.to_vec();
+    if let Some(up) = buf.get_mut(HEADER_LEN..HEADER_LEN + 4) {
+        up.fill(0);
+    }
+    let r = Response::from_bytes(&buf)?;
     let ok = r.res_error == agentx::pdu::ResError::NoAgentXError;
     Ok((r.header, ok))
 }
@@ -297,6 +306,19 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[24], bytes[25]]), NOT_WRITABLE);
         assert!(answer(&[1, 2, 3], &mib(), Duration::ZERO).is_err());
         assert!(answer(&[0xff; 24], &mib(), Duration::ZERO).is_err());
+    }
+
+    /// A Response from a master up for 50 days used to panic in the
+    /// `agentx` decoder (sysUpTime × 10 in a `u32`).
+    #[test]
+    fn a_response_from_a_long_running_master_is_read() {
+        let mut ok = Response::from_header(&Header::new(Type::Response));
+        ok.header.session_id = 5;
+        ok.sys_uptime = Duration::from_secs(50 * 86_400);
+        let (h, success) = response(&ok.to_bytes().unwrap()).unwrap();
+        assert_eq!(h.session_id, 5);
+        assert!(success);
+        assert!(response(&[1, 18, 0, 0]).is_err());
     }
 
     #[test]
