@@ -13,6 +13,7 @@ pub mod mix;
 pub mod prompts;
 pub mod resample;
 pub mod rfc4733;
+pub mod rtp;
 pub mod speech;
 pub mod tones;
 

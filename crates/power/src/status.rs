@@ -103,12 +103,12 @@ impl Reading {
 
     /// The runtime a full battery would give at the current load: the
     /// reported runtime scaled by the charge left (PWR-1 asks 8 hours).
+    /// `None` when the scaled runtime is beyond what a `Duration` holds:
+    /// upsd's number was nonsense, and is not guessed at.
     pub fn full_runtime_estimate(&self) -> Option<Duration> {
         let rt = self.runtime?;
         let charge = self.charge.filter(|c| *c >= 5.0)?;
-        Some(Duration::from_secs_f64(
-            rt.as_secs_f64() * 100.0 / charge.min(100.0),
-        ))
+        Duration::try_from_secs_f64(rt.as_secs_f64() * 100.0 / charge.min(100.0)).ok()
     }
 
     /// A short description for events and logs.
@@ -127,5 +127,27 @@ impl Reading {
             s += &format!(", load {l:.0}%");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/fuzz_targets/nut.rs): a runtime too large
+    /// for a `Duration` once scaled to a full battery panicked powerd's
+    /// policy (`Duration::from_secs_f64`) on what upsd sent.
+    #[test]
+    fn an_absurd_runtime_gives_no_estimate_instead_of_a_panic() {
+        for runtime in ["1e30", "18446744073709551615", "1e300"] {
+            let r = Reading::from_vars([
+                ("ups.status", "OB"),
+                ("battery.charge", "5"),
+                ("battery.runtime", runtime),
+            ]);
+            assert_eq!(r.full_runtime_estimate(), None, "{runtime}");
+        }
+        let r = Reading::from_vars([("battery.charge", "50"), ("battery.runtime", "3600")]);
+        assert_eq!(r.full_runtime_estimate(), Some(Duration::from_secs(7200)));
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use dering_media::codec::{Codec, Encoder, StreamDecoder};
 use dering_media::dtmf::Detector;
 use dering_media::rfc4733::{KeyEvent, Receiver, Report};
+pub(crate) use dering_media::rtp::parse_rtp;
 use dering_media::FRAME_8K;
 
 /// What a local endpoint reports to signalling.
@@ -208,38 +209,6 @@ impl LocalMedia {
             });
         }
     }
-}
-
-pub(crate) struct Rtp<'a> {
-    pub pt: u8,
-    pub seq: u16,
-    pub timestamp: u32,
-    pub payload: &'a [u8],
-}
-
-/// The fields of an RTP packet (RFC 3550 §5.1) we need, or `None` for
-/// anything that is not RTP version 2.
-pub(crate) fn parse_rtp(p: &[u8]) -> Option<Rtp<'_>> {
-    if p.len() < 12 || p[0] >> 6 != 2 {
-        return None;
-    }
-    let cc = usize::from(p[0] & 0x0F);
-    let mut off = 12 + 4 * cc;
-    if p[0] & 0x10 != 0 {
-        let ext = p.get(off + 2..off + 4)?;
-        off += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
-    }
-    let mut end = p.len();
-    if p[0] & 0x20 != 0 {
-        let pad = usize::from(*p.last()?);
-        end = end.checked_sub(pad)?;
-    }
-    Some(Rtp {
-        pt: p[1] & 0x7F,
-        seq: u16::from_be_bytes([p[2], p[3]]),
-        timestamp: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
-        payload: p.get(off..end)?,
-    })
 }
 
 /// An RTP packet carrying one telephone-event report, for tests.

@@ -31,6 +31,9 @@ pub fn pdu_type(buf: &[u8]) -> Result<Type, PduError> {
     Ok(Header::from_bytes(buf)?.ty)
 }
 
+/// Every OID the agent sends is built here, never echoed from a request:
+/// `agentx` decodes an OID with a prefix into up to 260 sub-identifiers
+/// and then panics encoding it (its count must fit a byte).
 fn id(o: &[u32]) -> Result<ID, PduError> {
     ID::try_from(o.to_vec()).map_err(|_| PduError::OidTooLong)
 }
@@ -77,8 +80,17 @@ pub fn close(session_id: u32, packet_id: u32) -> Result<Vec<u8>, PduError> {
 }
 
 /// A master's Response: its header and whether it reports success.
+///
+/// The master's sysUpTime is not used here, and is zeroed before decoding:
+/// `agentx` 0.1.1 multiplies it by 10 in a `u32`, which overflows for a
+/// master up more than 49.7 days (a panic wherever overflow checks are on,
+/// as in tests and fuzzing; found by fuzz/fuzz_targets/agentx.rs).
 pub fn response(buf: &[u8]) -> Result<(Header, bool), PduError> {
-    let r = Response::from_bytes(buf)?;
+    let mut buf = buf.to_vec();
+    if let Some(up) = buf.get_mut(HEADER_LEN..HEADER_LEN + 4) {
+        up.fill(0);
+    }
+    let r = Response::from_bytes(&buf)?;
     let ok = r.res_error == agentx::pdu::ResError::NoAgentXError;
     Ok((r.header, ok))
 }
@@ -134,7 +146,7 @@ pub fn answer(buf: &[u8], mib: &Mib, uptime: Duration) -> Result<Option<Vec<u8>>
                     Some(v) => value(v),
                     None => agentx::encodings::Value::NoSuchObject,
                 };
-                out.push(VarBind::new(sr.start.clone(), data));
+                out.push(VarBind::new(id(&o)?, data));
             }
             out
         }
@@ -174,7 +186,7 @@ fn next_of(mib: &Mib, sr: &SearchRange) -> Result<VarBind, PduError> {
     let end = oid_of(&sr.end);
     Ok(match mib.next(&start, sr.start.include != 0, &end) {
         Some((o, v)) => VarBind::new(id(o)?, value(v)),
-        None => VarBind::new(sr.start.clone(), agentx::encodings::Value::EndOfMibView),
+        None => VarBind::new(id(&start)?, agentx::encodings::Value::EndOfMibView),
     })
 }
 
@@ -297,6 +309,38 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[24], bytes[25]]), NOT_WRITABLE);
         assert!(answer(&[1, 2, 3], &mib(), Duration::ZERO).is_err());
         assert!(answer(&[0xff; 24], &mib(), Duration::ZERO).is_err());
+    }
+
+    /// A Response from a master up for 50 days used to panic in the
+    /// `agentx` decoder (sysUpTime × 10 in a `u32`).
+    #[test]
+    fn a_response_from_a_long_running_master_is_read() {
+        let mut ok = Response::from_header(&Header::new(Type::Response));
+        ok.header.session_id = 5;
+        ok.sys_uptime = Duration::from_secs(50 * 86_400);
+        let (h, success) = response(&ok.to_bytes().unwrap()).unwrap();
+        assert_eq!(h.session_id, 5);
+        assert!(success);
+        assert!(response(&[1, 18, 0, 0]).is_err());
+    }
+
+    /// A Get for an OID of 255 sub-identifiers after the 1.3.6.1.4 prefix
+    /// (260 in all, after the whole MIB) used to panic the agent when it
+    /// echoed the OID back, in a Get and at the end of a GetNext.
+    #[test]
+    fn an_oid_too_long_to_send_back_is_an_error_not_a_panic() {
+        let mut payload = vec![255, 4, 0, 0];
+        payload.extend(std::iter::repeat_n([0xFF; 4], 255).flatten());
+        payload.extend([0, 0, 0, 0]);
+        for ty in [5u8, 6] {
+            let mut get = vec![1, ty, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
+            get.extend((payload.len() as u32).to_le_bytes());
+            get.extend(&payload);
+            assert!(matches!(
+                answer(&get, &mib(), Duration::ZERO),
+                Err(PduError::OidTooLong)
+            ));
+        }
     }
 
     #[test]
