@@ -1492,6 +1492,7 @@ fn reg(builds: &[Build]) {
     let _ = k.kill();
     let _ = k.wait();
 
+    let mut lines = Vec::new();
     for b in builds {
         b.enter();
         let d = bench_box(REG_USERS, false);
@@ -1504,14 +1505,18 @@ fn reg(builds: &[Build]) {
         );
         let regs = d.query("registrations").len();
         let rss_after = rss_kb(p);
-        println!(
-            "\nBest clean rate ({}): kamailio {kam:.0}/s, pbxd {ours:.0}/s (ratio {:.3}). {regs} phones registered; pbxd RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per registered phone.\n",
+        lines.push(format!(
+            "Best clean rate ({}): kamailio {kam:.0}/s, pbxd {ours:.0}/s (ratio {:.3}). {regs} phones registered; pbxd RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per registered phone.",
             b.label,
             ours / kam.max(1.0),
             rss_before as f64 / 1024.0,
             rss_after as f64 / 1024.0,
             (rss_after.saturating_sub(rss_before)) as f64 / regs.max(1) as f64
-        );
+        ));
+    }
+    println!();
+    for l in lines {
+        println!("{l}");
     }
     // DERING_KEEP=1 keeps the sweep's sipp statistics and error files too.
     if std::env::var_os("DERING_KEEP").is_some() {
