@@ -1270,8 +1270,9 @@ fn hold_calls(d: &Dering, n: usize, hold_ms: u64) -> Held {
 }
 
 /// `n` calls through pbxd with media both ways for 10 s (recorded, with
-/// `record`): what the window measured, and pbxd's memory per call set up.
-fn rtp(n: usize, record: bool) -> (Media, f64) {
+/// `record`): what the window measured, handed with pbxd's memory per call
+/// set up to `report` before the recordings are read back.
+fn rtp(n: usize, record: bool, report: impl FnOnce(&Media, f64)) -> Media {
     let d = bench_box(0..0, record);
     let p = pid(&d);
     let rss_idle = rss_kb(p);
@@ -1280,6 +1281,7 @@ fn rtp(n: usize, record: bool) -> (Media, f64) {
     let kib_per_call = (rss_calls.saturating_sub(rss_idle)) as f64 / held.legs.len().max(1) as f64;
     let window = Duration::from_secs(10);
     let m = drive(p, &Gen::new(), &held.legs, window, || {});
+    report(&m, kib_per_call);
     if record {
         // Recordings close when their calls end: let sipp hang up.
         let _ = held
@@ -1291,13 +1293,13 @@ fn rtp(n: usize, record: bool) -> (Media, f64) {
         kill(held.uac);
         kill(held.uas);
     }
-    (m, kib_per_call)
+    m
 }
 
 /// [`rtp`], printed as a row of [`RTP_HEAD`].
 fn rtp_row(label: &str, n: usize, record: bool) {
-    let (m, kib) = rtp(n, record);
-    println!(
+    rtp(n, record, |m, kib| {
+        println!(
         "| {label} | {n} | {} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.1} | {kib:.0} |",
         m.calls,
         (m.sent_a + m.sent_b) as f64 / m.secs,
@@ -1309,7 +1311,8 @@ fn rtp_row(label: &str, n: usize, record: bool) {
         m.drops,
         m.cores(),
         m.rss_kb as f64 / 1024.0,
-    );
+    )
+    });
 }
 
 /// Reads every recording back: frames carrying the bench's value on each
@@ -1941,7 +1944,7 @@ mod anchor {
         for n in rates_from_env("BENCH_ANCHOR_CALLS", &[500, 1000]) {
             let n = n as usize;
             let theirs = rtpengine(n);
-            let (ours, _) = rtp(n, false);
+            let ours = rtp(n, false, |_, _| {});
             let base = theirs.us_per_call_second();
             for (name, m) in [("rtpengine (--table=-1)", &theirs), ("pbxd", &ours)] {
                 println!(
