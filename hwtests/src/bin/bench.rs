@@ -1582,11 +1582,19 @@ fn reg(builds: &[Build]) {
                 continue;
             }
             builds[i].enter();
+            let c0 = cpu_ticks(pid(d));
             let run = step(d.addr(), format!("pbxd{i}-"), r);
+            let cpu_s = (cpu_ticks(pid(d)) - c0) as f64 / clk_tck();
             let eff = run.ok as f64 / run.wall;
             println!(
-                "| pbxd (auth, persisted; {}) | {r}/s | {} ok | {} failed | {} retrans | {:.1} s | {eff:.0}/s |",
-                builds[i].label, run.ok, run.failed, run.retrans, run.wall
+                "| pbxd (auth, persisted; {}) | {r}/s | {} ok | {} failed | {} retrans | {:.1} s | {eff:.0}/s; pbxd {:.2} cores, {:.0} µs CPU per registration |",
+                builds[i].label,
+                run.ok,
+                run.failed,
+                run.retrans,
+                run.wall,
+                cpu_s / run.wall,
+                cpu_s * 1e6 / run.ok.max(1) as f64
             );
             if run.failed == 0 && run.ok > 0 {
                 best[i] = best[i].max(eff.min(r as f64));
