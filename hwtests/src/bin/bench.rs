@@ -1519,7 +1519,11 @@ fn kamailio(dir: &Path, port: u16) -> Child {
         );
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, cfg).unwrap();
+    use std::os::unix::process::CommandExt;
     let child = Command::new("kamailio")
+        // A group of its own: kamailio forks its workers, and stopping
+        // the first process alone leaves them running (`stop_group`).
+        .process_group(0)
         .arg("-f")
         .arg(&path)
         .arg("-P")
@@ -1535,6 +1539,22 @@ fn kamailio(dir: &Path, port: u16) -> Child {
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     child
+}
+
+/// Stops `child` and every process of its group (started with
+/// `process_group(0)`), then reaps it.
+fn stop_group(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let t = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
 }
 
 fn reg(builds: &[Build]) {
@@ -1555,13 +1575,12 @@ fn reg(builds: &[Build]) {
         run_step(dir.path(), format!("{label}{r}"), args, r, 20000)
     };
     let kport = free_udp_port();
-    let mut k = kamailio(dir.path(), kport);
+    let k = kamailio(dir.path(), kport);
     let rates = rates_from_env("BENCH_REG_RATES", &[2000, 4000, 6000, 8000, 10000]);
     let kam = sweep("kamailio (auth, in memory)", &rates, |r| {
         step(format!("127.0.0.1:{kport}"), "kam".into(), r)
     });
-    let _ = k.kill();
-    let _ = k.wait();
+    stop_group(k);
 
     // As in `cps`: every build's box up at once, the builds taking turns
     // at each rate, each leaving the sweep once overloaded.
