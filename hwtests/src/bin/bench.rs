@@ -69,7 +69,7 @@ fn main() {
                 rtp_row(&b.label, n as usize, false);
             }
         }
-        builds[builds.len() - 1].enter();
+        this_build(&builds).enter();
     }
     if what == "rec" || what == "all" {
         println!("\n## Simultaneous recorded calls (both legs to WAV; 20 ms A-law, 10 s window)\n\nThe same calls and media as above, every call recorded; then each file is read back.\n\n{RTP_HEAD}");
@@ -80,7 +80,7 @@ fn main() {
                 rtp_row(&b.label, n as usize, true);
             }
         }
-        builds[builds.len() - 1].enter();
+        this_build(&builds).enter();
     }
     if what == "rtpengine" || what == "all" {
         anchor::versus_rtpengine();
@@ -128,7 +128,8 @@ impl Build {
     }
 }
 
-/// The baseline first (`DERING_BIN_BASELINE`, if set), then this build.
+/// The baseline first (`DERING_BIN_BASELINE`, if set), then this build
+/// (or the other way round).
 fn builds() -> Vec<Build> {
     let mut v = Vec::new();
     if let Some(bin) = std::env::var_os("DERING_BIN_BASELINE") {
@@ -143,7 +144,17 @@ fn builds() -> Vec<Build> {
         bin: std::env::var_os("DERING_BIN").map(PathBuf::from).unwrap(),
         baseline: false,
     });
+    // BENCH_BASELINE_LAST=1: this build takes its turn first, to see
+    // whether going second at a rate is what costs.
+    if std::env::var_os("BENCH_BASELINE_LAST").is_some() {
+        v.reverse();
+    }
     v
+}
+
+/// This build among `builds`: the one the steps after a comparison run.
+fn this_build(builds: &[Build]) -> &Build {
+    builds.iter().find(|b| !b.baseline).unwrap()
 }
 
 /// Whether the box started next runs the baseline binary.
@@ -914,7 +925,7 @@ fn cps(builds: &[Build]) {
             t.cpu_s / t.wall.max(f64::MIN_POSITIVE)
         );
     }
-    builds[builds.len() - 1].enter();
+    this_build(builds).enter();
 }
 
 // ---- concurrent calls with RTP -------------------------------------------
@@ -1636,7 +1647,7 @@ fn reg(builds: &[Build]) {
             (rss_after.saturating_sub(*rss_before)) as f64 / regs.max(1) as f64
         );
     }
-    builds[builds.len() - 1].enter();
+    this_build(builds).enter();
     // DERING_KEEP=1 keeps the sweep's sipp statistics and error files too.
     if std::env::var_os("DERING_KEEP").is_some() {
         eprintln!("kept {}", dir.keep().display());
