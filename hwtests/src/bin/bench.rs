@@ -15,7 +15,18 @@
 //!   becoming ready to the next caller's offer, small box beside large;
 //! - `acd-load`: 10,000 calls an hour through a flow, a queue and 100
 //!   agents for `BENCH_ACD_SECONDS` (600), every call's journal checked,
-//!   against the same calls extension to extension.
+//!   against the same calls extension to extension;
+//! - `rtpengine`: the relay against the anchor: the same calls and media
+//!   through pbxd and through rtpengine's userspace relay (`--table=-1`,
+//!   calls set up over its NG protocol), CPU per relayed call-second side
+//!   by side (needs `rtpengine`, Debian's `rtpengine-daemon`);
+//! - `config`: a configuration version imported (`dering config import`)
+//!   while 1,000 relayed calls are up: time to apply, packets lost.
+//!
+//! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
+//! `rec` and `reg` run against that binary too, each row beside this
+//! build's (labelled by `DERING_BASELINE_LABEL`, "baseline" by default):
+//! the before-and-after of a change measured in one run.
 //!
 //! Run: `cargo build --release -p dering -p hwtests && target/release/bench all`
 //! (each step is bounded in count and time; everything is on 127.0.0.1).
@@ -44,22 +55,38 @@ fn main() {
         "# Dering bench, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let builds = builds();
     if what == "cps" || what == "all" {
-        cps();
+        cps(&builds);
     }
     if what == "rtp" || what == "all" {
-        println!("\n## Simultaneous calls with RTP both ways (20 ms A-law, 10 s window)\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
+        println!(
+            "\n## Simultaneous calls with RTP both ways (20 ms A-law, 10 s window)\n\n{RTP_HEAD}"
+        );
         for n in rates_from_env("BENCH_RTP_CALLS", &[500, 1000, 2000]) {
-            let n = n as usize;
-            rtp(n, false);
+            for b in &builds {
+                b.enter();
+                rtp_row(&b.label, n as usize, false);
+            }
         }
+        this_build(&builds).enter();
     }
     if what == "rec" || what == "all" {
-        println!("\n## Simultaneous recorded calls (both legs to WAV; 20 ms A-law, 10 s window)\n\nThe same calls and media as above, every call recorded; then each file is read back.\n\n| calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|");
+        println!("\n## Simultaneous recorded calls (both legs to WAV; 20 ms A-law, 10 s window)\n\nThe same calls and media as above, every call recorded; then each file is read back.\n\n{RTP_HEAD}");
         for n in rates_from_env("BENCH_REC_CALLS", &[500, 1000]) {
-            rtp(n as usize, false);
-            rtp(n as usize, true);
+            for b in &builds {
+                b.enter();
+                rtp_row(&b.label, n as usize, false);
+                rtp_row(&b.label, n as usize, true);
+            }
         }
+        this_build(&builds).enter();
+    }
+    if what == "rtpengine" || what == "all" {
+        anchor::versus_rtpengine();
+    }
+    if what == "config" || what == "all" {
+        config_with_calls_up();
     }
     if what == "ivr" || what == "all" {
         println!("\n## Callers in the IVR menu (prompts out, audio in through the DTMF detector, 10 s window)\n\n| callers asked | in the flow | packets/s from callers | prompt packets/s per caller (50 = no underrun) | pbxd cores | cores per 100 callers |\n|---|---|---|---|---|---|");
@@ -68,7 +95,7 @@ fn main() {
         }
     }
     if what == "reg" || what == "all" {
-        reg();
+        reg(&builds);
     }
     if what == "media" || what == "all" {
         media();
@@ -79,6 +106,81 @@ fn main() {
     if what == "acd-load" || what == "all" {
         acd_load();
     }
+}
+
+// ---- this build and the one before -------------------------------------
+
+/// A `dering` binary the regression steps run against.
+struct Build {
+    label: String,
+    bin: PathBuf,
+    /// The binary from before this bench's configuration template grew
+    /// keys it refuses (see [`BASELINE_UNKNOWN_KEYS`]).
+    baseline: bool,
+}
+
+impl Build {
+    /// Makes this the binary every box, `dering` query and import of the
+    /// harness runs from now on.
+    fn enter(&self) {
+        std::env::set_var("DERING_BIN", &self.bin);
+        BASELINE.store(self.baseline, Ordering::Relaxed);
+    }
+}
+
+/// The baseline first (`DERING_BIN_BASELINE`, if set), then this build
+/// (or the other way round).
+fn builds() -> Vec<Build> {
+    let mut v = Vec::new();
+    if let Some(bin) = std::env::var_os("DERING_BIN_BASELINE") {
+        v.push(Build {
+            label: std::env::var("DERING_BASELINE_LABEL").unwrap_or_else(|_| "baseline".into()),
+            bin: PathBuf::from(bin),
+            baseline: true,
+        });
+    }
+    v.push(Build {
+        label: "this build".into(),
+        bin: std::env::var_os("DERING_BIN").map(PathBuf::from).unwrap(),
+        baseline: false,
+    });
+    // BENCH_BASELINE_LAST=1: this build takes its turn first, to see
+    // whether going second at a rate is what costs.
+    if std::env::var_os("BENCH_BASELINE_LAST").is_some() {
+        v.reverse();
+    }
+    v
+}
+
+/// This build among `builds`: the one the steps after a comparison run.
+fn this_build(builds: &[Build]) -> &Build {
+    builds.iter().find(|b| !b.baseline).unwrap()
+}
+
+/// Whether the box started next runs the baseline binary.
+static BASELINE: AtomicBool = AtomicBool::new(false);
+
+/// Settings the configuration template gained after the baseline commit
+/// (d50cf83: TCP/TLS connection limits); the baseline refuses unknown keys,
+/// and runs on its built-in limits without them.
+const BASELINE_UNKNOWN_KEYS: &[&str] = &[
+    "stream_connections_per_source",
+    "stream_connections_total",
+    "tls_handshake_seconds",
+    "stream_message_seconds",
+    "stream_idle_seconds",
+];
+
+/// `text` without the lines setting [`BASELINE_UNKNOWN_KEYS`].
+fn for_baseline(text: String) -> String {
+    text.lines()
+        .filter(|l| {
+            !BASELINE_UNKNOWN_KEYS
+                .iter()
+                .any(|k| l.trim_start().starts_with(&format!("{k} =")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 // ---- IVR -> queue -> agent, sustained --------------------------------------
@@ -512,7 +614,7 @@ fn pid(d: &Dering) -> u32 {
 }
 
 /// A box tuned for load: no per-source rate limit or auth block to trip,
-/// and an RTP range for 5,000 calls.
+/// and an RTP range for 3,000 calls.
 fn bench_box(extra_extensions: std::ops::Range<u32>, record: bool) -> Dering {
     Dering::start_with(move |t| {
         let t = if record {
@@ -530,13 +632,26 @@ fn bench_box(extra_extensions: std::ops::Range<u32>, record: bool) -> Dering {
                 "auth_failures_before_block = 1000000",
             )
             .replace("no_answer_seconds = 8", "no_answer_seconds = 120");
+        // RTP ports of its own, clear of the peers' (20000 up to the
+        // ephemeral range, `hwtests::ports`) and of the other build's box
+        // when two are up at once: a baseline that fails a call on a taken
+        // port must not be made to meet one.
+        let range = if BASELINE.load(Ordering::Relaxed) {
+            "rtp_port_min = 36000\nrtp_port_max = 47999\n"
+        } else {
+            "rtp_port_min = 48000\nrtp_port_max = 59999\n"
+        };
         let lo = t.find("rtp_port_min = ").unwrap();
         let end = t[lo..].find("\n[").unwrap() + lo;
-        t.replace_range(lo..end, "rtp_port_min = 12000\nrtp_port_max = 31999\n");
+        t.replace_range(lo..end, range);
         for n in extra_extensions {
             t.push_str(&format!("\n[[extension]]\nnumber = \"{n}\"\nname = \"Bench {n}\"\npassword = \"demo-{n}\"\n"));
         }
-        t
+        if BASELINE.load(Ordering::Relaxed) {
+            for_baseline(t)
+        } else {
+            t
+        }
     })
 }
 
@@ -675,6 +790,12 @@ fn rates_from_env(var: &str, default: &[u64]) -> Vec<u64> {
         .unwrap_or_else(|_| default.to_vec())
 }
 
+/// Whether a step of a before-and-after sweep failed more than 1 % of
+/// its calls (or none succeeded): its build goes no higher.
+fn overloaded(run: &Run) -> bool {
+    run.ok == 0 || run.failed * 100 > run.ok + run.failed
+}
+
 /// A rate sweep: prints each step; returns the best rate with no failure.
 fn sweep(name: &str, rates: &[u64], mut step: impl FnMut(u64) -> Run) -> f64 {
     let mut best = 0.0f64;
@@ -696,7 +817,7 @@ fn sweep(name: &str, rates: &[u64], mut step: impl FnMut(u64) -> Run) -> f64 {
 
 // ---- call set-up rate -------------------------------------------------
 
-fn cps() {
+fn cps(builds: &[Build]) {
     println!("\n## Call set-up rate (5 s per step)\n\n| path | target | ok | failed | retrans | wall | effective |\n|---|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().unwrap();
     let uas_port = free_udp_port();
@@ -720,29 +841,91 @@ fn cps() {
     });
     kill(uas);
 
-    let d = bench_box(0..0, false);
-    let uas = registered_callee(&d);
-    let bye = format!(
-        "{}  <recv response=\"200\" crlf=\"true\"/>\n",
-        caller_request("BYE", 3)
-    );
-    let sf = scenario(
-        d.dir(),
-        "uac.xml",
-        &[("AFTER_INVITE", &uac_answered_then(&bye))],
-    );
-    let (t0, c0) = (Instant::now(), cpu_ticks(pid(&d)));
+    // Every build's box is up at once and the builds take turns at each
+    // rate, so a burst of load on the machine hits them alike. A build
+    // leaves the sweep once overloaded; its best clean rate is the best
+    // step without a failed call (a few calls failed in a burst of the
+    // machine's load do not end its sweep, and are in the table).
+    struct Through {
+        label: String,
+        d: Dering,
+        uas: Sipp,
+        sf: PathBuf,
+        /// The best rate without a failed call so far.
+        best: f64,
+        failed: bool,
+        cpu_s: f64,
+        wall: f64,
+    }
+    let mut boxes: Vec<Through> = builds
+        .iter()
+        .map(|b| {
+            b.enter();
+            let d = bench_box(0..0, false);
+            let uas = registered_callee(&d);
+            let bye = format!(
+                "{}  <recv response=\"200\" crlf=\"true\"/>\n",
+                caller_request("BYE", 3)
+            );
+            let sf = scenario(
+                d.dir(),
+                "uac.xml",
+                &[("AFTER_INVITE", &uac_answered_then(&bye))],
+            );
+            Through {
+                label: b.label.clone(),
+                d,
+                uas,
+                sf,
+                best: 0.0,
+                failed: false,
+                cpu_s: 0.0,
+                wall: 0.0,
+            }
+        })
+        .collect();
     let rates = rates_from_env("BENCH_CPS_RATES", &[500, 1000, 2000, 3000, 4000]);
-    let through = sweep("through pbxd", &rates, |r| {
-        run_step(d.dir(), format!("pbxd{r}"), caller_args(&d, &sf), r, 50000)
-    });
-    let cores = (cpu_ticks(pid(&d)) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
-    kill(uas);
-    let ended = d.query("cdr").len();
-    println!(
-        "\nBest clean rate: direct {direct:.0}/s, through pbxd {through:.0}/s (ratio {:.3}); pbxd averaged {cores:.2} cores over the pbxd sweep; {ended} call records written.",
-        through / direct.max(1.0)
-    );
+    for &r in &rates {
+        for (i, t) in boxes.iter_mut().enumerate() {
+            if t.failed {
+                continue;
+            }
+            builds[i].enter();
+            let c0 = cpu_ticks(pid(&t.d));
+            let run = run_step(
+                t.d.dir(),
+                format!("pbxd{r}"),
+                caller_args(&t.d, &t.sf),
+                r,
+                50000,
+            );
+            t.cpu_s += (cpu_ticks(pid(&t.d)) - c0) as f64 / clk_tck();
+            t.wall += run.wall;
+            let eff = run.ok as f64 / run.wall;
+            println!(
+                "| through pbxd ({}) | {r}/s | {} ok | {} failed | {} retrans | {:.1} s | {eff:.0}/s |",
+                t.label, run.ok, run.failed, run.retrans, run.wall
+            );
+            if run.failed == 0 && run.ok > 0 {
+                t.best = t.best.max(eff.min(r as f64));
+            }
+            t.failed = overloaded(&run);
+        }
+    }
+    println!();
+    for (i, t) in boxes.into_iter().enumerate() {
+        builds[i].enter();
+        let best = t.best;
+        kill(t.uas);
+        let ended = t.d.query("cdr").len();
+        println!(
+            "Best clean rate ({}): direct {direct:.0}/s, through pbxd {best:.0}/s (ratio {:.3}); pbxd averaged {:.2} cores while its steps ran; {ended} call records written.",
+            t.label,
+            best / direct.max(1.0),
+            t.cpu_s / t.wall.max(f64::MIN_POSITIVE)
+        );
+    }
+    this_build(builds).enter();
 }
 
 // ---- concurrent calls with RTP -------------------------------------------
@@ -893,13 +1076,173 @@ fn receiver(
     (n, h)
 }
 
-fn rtp(n: usize, record: bool) {
-    let d = bench_box(0..0, record);
-    let p = pid(&d);
-    let uas = registered_callee(&d);
-    let rss_idle = rss_kb(p);
+/// The table head of the `rtp` and `rec` steps.
+const RTP_HEAD: &str = "| build | calls asked | calls up | packets/s into pbxd | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | pbxd RSS MiB | KiB per call |\n|---|---|---|---|---|---|---|---|---|---|---|";
+
+/// The generator's sockets: call `i`'s caller side sends and receives on
+/// `a[i % GEN_SOCKETS]`, its callee side on `b[i % GEN_SOCKETS]`.
+struct Gen {
+    a: Vec<Arc<UdpSocket>>,
+    b: Vec<Arc<UdpSocket>>,
+}
+
+impl Gen {
+    fn new() -> Gen {
+        Gen {
+            a: (0..GEN_SOCKETS).map(|_| gen_socket()).collect(),
+            b: (0..GEN_SOCKETS).map(|_| gen_socket()).collect(),
+        }
+    }
+
+    /// The port call `i`'s caller (`side_a`) or callee side uses.
+    fn port(&self, side_a: bool, i: usize) -> u16 {
+        let socks = if side_a { &self.a } else { &self.b };
+        socks[i % GEN_SOCKETS].local_addr().unwrap().port()
+    }
+}
+
+/// What one media window measured, at one relay process.
+struct Media {
+    calls: usize,
+    sent_a: u64,
+    /// Caller packets that reached the callee side.
+    got_b: u64,
+    sent_b: u64,
+    got_a: u64,
+    lost: u64,
+    drops: u64,
+    /// The relay's CPU time over the window, and the window.
+    cpu_s: f64,
+    secs: f64,
+    rss_kb: u64,
+}
+
+impl Media {
+    fn cores(&self) -> f64 {
+        self.cpu_s / self.secs
+    }
+
+    /// CPU per relayed call-second, in microseconds.
+    fn us_per_call_second(&self) -> f64 {
+        self.cpu_s * 1e6 / (self.calls.max(1) as f64 * self.secs)
+    }
+}
+
+/// Drives 20 ms A-law both ways through every call of `legs` (the relay
+/// port each side sends to: `(caller's, callee's)`) for `window`, and
+/// measures relay process `pid` over it. One packet from each side first
+/// latches every leg to the generator, 0.5 s before the stream: well
+/// inside a strict relay's latching window, which opens with a leg's first
+/// packet. `during` runs once the stream has started (the window lasts
+/// `window` whatever it does).
+fn drive(pid: u32, g: &Gen, legs: &[(u16, u16)], window: Duration, during: impl FnOnce()) -> Media {
+    for (i, (a, b)) in legs.iter().enumerate() {
+        let k = i % GEN_SOCKETS;
+        g.a[k]
+            .send_to(&rtp_packet(0, i as u32), ("127.0.0.1", *a))
+            .unwrap();
+        g.b[k]
+            .send_to(&rtp_packet(0, i as u32 + 1_000_000), ("127.0.0.1", *b))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // The latching packets relayed are not the stream's: only what the
+    // senders send is counted at the other end.
+    for sock in g.a.iter().chain(g.b.iter()) {
+        sock.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 256];
+        while sock.recv(&mut buf).is_ok() {}
+        sock.set_nonblocking(false).unwrap();
+    }
+    let stop_rx = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> =
+        g.a.iter()
+            .chain(g.b.iter())
+            .map(|s| receiver(s.clone(), stop_rx.clone()))
+            .collect();
+    let stop_tx = Arc::new(AtomicBool::new(false));
+    let ports_on = |k: usize, side_a: bool| -> Vec<u16> {
+        legs.iter()
+            .enumerate()
+            .filter(|(i, _)| i % GEN_SOCKETS == k)
+            .map(|(_, c)| if side_a { c.0 } else { c.1 })
+            .collect()
+    };
+    let drops0 = udp_drops();
+    let (c0, t0) = (cpu_ticks(pid), Instant::now());
+    let senders: Vec<_> = (0..GEN_SOCKETS)
+        .flat_map(|k| {
+            [
+                sender(
+                    g.a[k].clone(),
+                    ports_on(k, true),
+                    0,
+                    stop_tx.clone(),
+                    rtp_packet,
+                ),
+                sender(
+                    g.b[k].clone(),
+                    ports_on(k, false),
+                    1_000_000,
+                    stop_tx.clone(),
+                    rtp_packet,
+                ),
+            ]
+        })
+        .collect();
+    during();
+    if let Some(rest) = window.checked_sub(t0.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let rss_kb = rss_kb(pid);
+    stop_tx.store(true, Ordering::Relaxed);
+    let sent: Vec<u64> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    let sent_a: u64 = sent.iter().step_by(2).sum();
+    let sent_b: u64 = sent.iter().skip(1).step_by(2).sum();
+    let (cpu_s, secs) = (
+        (cpu_ticks(pid) - c0) as f64 / clk_tck(),
+        t0.elapsed().as_secs_f64(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop_rx.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = receivers
+        .into_iter()
+        .map(|(n, h)| {
+            h.join().unwrap();
+            n.load(Ordering::Relaxed)
+        })
+        .collect();
+    let drops = udp_drops() - drops0;
+    // A's packets arrive on B's generator sockets, and the other way round.
+    let got_a: u64 = counts[..GEN_SOCKETS].iter().sum();
+    let got_b: u64 = counts[GEN_SOCKETS..].iter().sum();
+    Media {
+        calls: legs.len(),
+        sent_a,
+        got_b,
+        sent_b,
+        got_a,
+        lost: (sent_a - got_b.min(sent_a)) + (sent_b - got_a.min(sent_b)),
+        drops,
+        cpu_s,
+        secs,
+        rss_kb,
+    }
+}
+
+/// `n` calls from 1001 to 1002 on box `d`, answered and held up.
+struct Held {
+    uac: Sipp,
+    uas: Sipp,
+    /// Each answered call's relay ports: (caller's, callee's).
+    legs: Vec<(u16, u16)>,
+    /// How long sipp holds each call before its BYE.
+    hold_ms: u64,
+}
+
+fn hold_calls(d: &Dering, n: usize, hold_ms: u64) -> Held {
+    let uas = registered_callee(d);
     // Calls stay up until the bench is done with them, then hang up.
-    let hold_ms = (n as u64 / 200 + 25) * 1000;
     let after = format!(
         "  <pause milliseconds=\"{hold_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
         caller_request("BYE", 3)
@@ -909,7 +1252,7 @@ fn rtp(n: usize, record: bool) {
         "uac.xml",
         &[("AFTER_INVITE", &uac_answered_then(&after))],
     );
-    let mut args = caller_args(&d, &sf);
+    let mut args = caller_args(d, &sf);
     args.extend(local_args());
     args.extend(
         [
@@ -928,7 +1271,7 @@ fn rtp(n: usize, record: bool) {
     );
     let uac = Sipp::spawn(d.dir(), &args);
     let t = Instant::now();
-    let calls = loop {
+    let legs = loop {
         let calls: Vec<(u16, u16)> = d
             .query("calls")
             .iter()
@@ -945,97 +1288,58 @@ fn rtp(n: usize, record: bool) {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let rss_calls = rss_kb(p);
-    let gen_a: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
-    let gen_b: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
-    // One packet from each side latches every leg to the generator; call i
-    // uses generator socket i % GEN_SOCKETS on both sides.
-    for (i, (a, b)) in calls.iter().enumerate() {
-        let k = i % GEN_SOCKETS;
-        gen_a[k]
-            .send_to(&rtp_packet(0, i as u32), ("127.0.0.1", *a))
-            .unwrap();
-        gen_b[k]
-            .send_to(&rtp_packet(0, i as u32 + 1_000_000), ("127.0.0.1", *b))
-            .unwrap();
+    Held {
+        uac,
+        uas,
+        legs,
+        hold_ms,
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let stop_rx = Arc::new(AtomicBool::new(false));
-    let receivers: Vec<_> = gen_a
-        .iter()
-        .chain(gen_b.iter())
-        .map(|s| receiver(s.clone(), stop_rx.clone()))
-        .collect();
-    let stop_tx = Arc::new(AtomicBool::new(false));
+}
+
+/// `n` calls through pbxd with media both ways for 10 s (recorded, with
+/// `record`): what the window measured, handed with pbxd's memory per call
+/// set up to `report` before the recordings are read back.
+fn rtp(n: usize, record: bool, report: impl FnOnce(&Media, f64)) -> Media {
+    let d = bench_box(0..0, record);
+    let p = pid(&d);
+    let rss_idle = rss_kb(p);
+    let held = hold_calls(&d, n, (n as u64 / 200 + 25) * 1000);
+    let rss_calls = rss_kb(p);
+    let kib_per_call = (rss_calls.saturating_sub(rss_idle)) as f64 / held.legs.len().max(1) as f64;
     let window = Duration::from_secs(10);
-    let ports_on = |k: usize, side_a: bool| -> Vec<u16> {
-        calls
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % GEN_SOCKETS == k)
-            .map(|(_, c)| if side_a { c.0 } else { c.1 })
-            .collect()
-    };
-    let drops0 = udp_drops();
-    let (c0, t0) = (cpu_ticks(p), Instant::now());
-    let senders: Vec<_> = (0..GEN_SOCKETS)
-        .flat_map(|k| {
-            [
-                sender(
-                    gen_a[k].clone(),
-                    ports_on(k, true),
-                    0,
-                    stop_tx.clone(),
-                    rtp_packet,
-                ),
-                sender(
-                    gen_b[k].clone(),
-                    ports_on(k, false),
-                    1_000_000,
-                    stop_tx.clone(),
-                    rtp_packet,
-                ),
-            ]
-        })
-        .collect();
-    std::thread::sleep(window);
-    let rss_media = rss_kb(p);
-    stop_tx.store(true, Ordering::Relaxed);
-    let sent: Vec<u64> = senders.into_iter().map(|h| h.join().unwrap()).collect();
-    let sent_a: u64 = sent.iter().step_by(2).sum();
-    let sent_b: u64 = sent.iter().skip(1).step_by(2).sum();
-    let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(500));
-    stop_rx.store(true, Ordering::Relaxed);
-    let counts: Vec<u64> = receivers
-        .into_iter()
-        .map(|(n, h)| {
-            h.join().unwrap();
-            n.load(Ordering::Relaxed)
-        })
-        .collect();
-    let drops = udp_drops() - drops0;
-    // A's packets arrive on B's generator sockets, and the other way round.
-    let ra: u64 = counts[..GEN_SOCKETS].iter().sum();
-    let rb: u64 = counts[GEN_SOCKETS..].iter().sum();
-    let lost = (sent_a - rb.min(sent_a)) + (sent_b - ra.min(sent_b));
-    let secs = window.as_secs_f64();
-    println!(
-        "| {n} | {} | {:.0} | {sent_a} / {rb} | {sent_b} / {ra} | {lost} | {drops} | {cores:.2} | {:.1} | {:.0} |",
-        calls.len(),
-        (sent_a + sent_b) as f64 / secs,
-        rss_media as f64 / 1024.0,
-        (rss_calls.saturating_sub(rss_idle)) as f64 / calls.len().max(1) as f64,
-    );
+    let m = drive(p, &Gen::new(), &held.legs, window, || {});
+    report(&m, kib_per_call);
     if record {
         // Recordings close when their calls end: let sipp hang up.
-        let _ = uac.wait(Duration::from_millis(hold_ms) + Duration::from_secs(60));
-        kill(uas);
-        check_recordings(&d, calls.len(), window);
+        let _ = held
+            .uac
+            .wait(Duration::from_millis(held.hold_ms) + Duration::from_secs(60));
+        kill(held.uas);
+        check_recordings(&d, held.legs.len(), window);
     } else {
-        kill(uac);
-        kill(uas);
+        kill(held.uac);
+        kill(held.uas);
     }
+    m
+}
+
+/// [`rtp`], printed as a row of [`RTP_HEAD`].
+fn rtp_row(label: &str, n: usize, record: bool) {
+    rtp(n, record, |m, kib| {
+        println!(
+        "| {label} | {n} | {} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.1} | {kib:.0} |",
+        m.calls,
+        (m.sent_a + m.sent_b) as f64 / m.secs,
+        m.sent_a,
+        m.got_b,
+        m.sent_b,
+        m.got_a,
+        m.lost,
+        m.drops,
+        m.cores(),
+        m.rss_kb as f64 / 1024.0,
+    )
+    });
 }
 
 /// Reads every recording back: frames carrying the bench's value on each
@@ -1094,7 +1398,7 @@ fn check_recordings(d: &Dering, calls: usize, window: Duration) {
     }
     let per_call_kib_s = bytes as f64 / 1024.0 / (ms as f64 / 1000.0).max(1.0);
     println!(
-        "|  recorded | {files} of {calls} files complete | fewest full frames in a channel: {min_frames} of about {} | gap frames in all files: {gaps} | about {per_call_kib_s:.0} KiB/s written per call | | | | | |",
+        "| | recorded | {files} of {calls} files complete | fewest full frames in a channel: {min_frames} of about {} | gap frames in all files: {gaps} | about {per_call_kib_s:.0} KiB/s written per call | | | | | |",
         window.as_millis() / 20 - 25
     );
 }
@@ -1226,7 +1530,11 @@ fn kamailio(dir: &Path, port: u16) -> Child {
         );
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, cfg).unwrap();
+    use std::os::unix::process::CommandExt;
     let child = Command::new("kamailio")
+        // A group of its own: kamailio forks its workers, and stopping
+        // the first process alone leaves them running (`stop_group`).
+        .process_group(0)
         .arg("-f")
         .arg(&path)
         .arg("-P")
@@ -1244,7 +1552,23 @@ fn kamailio(dir: &Path, port: u16) -> Child {
     child
 }
 
-fn reg() {
+/// Stops `child` and every process of its group (started with
+/// `process_group(0)`), then reaps it.
+fn stop_group(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let t = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+}
+
+fn reg(builds: &[Build]) {
     println!("\n## Challenged registrations/s (5 s per step, 10,000 users)\n\n| registrar | target | ok | failed | retrans | wall | effective |\n|---|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path());
@@ -1262,31 +1586,466 @@ fn reg() {
         run_step(dir.path(), format!("{label}{r}"), args, r, 20000)
     };
     let kport = free_udp_port();
-    let mut k = kamailio(dir.path(), kport);
+    let k = kamailio(dir.path(), kport);
     let rates = rates_from_env("BENCH_REG_RATES", &[2000, 4000, 6000, 8000, 10000]);
     let kam = sweep("kamailio (auth, in memory)", &rates, |r| {
         step(format!("127.0.0.1:{kport}"), "kam".into(), r)
     });
-    let _ = k.kill();
-    let _ = k.wait();
+    stop_group(k);
 
-    let d = bench_box(REG_USERS, false);
-    let p = pid(&d);
-    let rss_before = rss_kb(p);
-    let ours = sweep("pbxd (auth, persisted)", &rates, |r| {
-        step(d.addr(), "pbxd".into(), r)
-    });
-    let regs = d.query("registrations").len();
-    let rss_after = rss_kb(p);
-    println!(
-        "\nBest clean rate: kamailio {kam:.0}/s, pbxd {ours:.0}/s (ratio {:.3}). {regs} phones registered; pbxd RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per registered phone.",
-        ours / kam.max(1.0),
-        rss_before as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
-        (rss_after.saturating_sub(rss_before)) as f64 / regs.max(1) as f64
-    );
+    // As in `cps`: every build's box up at once, the builds taking turns
+    // at each rate, each leaving the sweep once overloaded.
+    let boxes: Vec<(Dering, u64)> = builds
+        .iter()
+        .map(|b| {
+            b.enter();
+            let d = bench_box(REG_USERS, false);
+            let rss = rss_kb(pid(&d));
+            (d, rss)
+        })
+        .collect();
+    let mut best = vec![0.0f64; builds.len()];
+    let mut failed = vec![false; builds.len()];
+    for &r in &rates {
+        for (i, (d, _)) in boxes.iter().enumerate() {
+            if failed[i] {
+                continue;
+            }
+            builds[i].enter();
+            let c0 = cpu_ticks(pid(d));
+            let run = step(d.addr(), format!("pbxd{i}-"), r);
+            let cpu_s = (cpu_ticks(pid(d)) - c0) as f64 / clk_tck();
+            let eff = run.ok as f64 / run.wall;
+            println!(
+                "| pbxd (auth, persisted; {}) | {r}/s | {} ok | {} failed | {} retrans | {:.1} s | {eff:.0}/s; pbxd {:.2} cores, {:.0} µs CPU per registration |",
+                builds[i].label,
+                run.ok,
+                run.failed,
+                run.retrans,
+                run.wall,
+                cpu_s / run.wall,
+                cpu_s * 1e6 / run.ok.max(1) as f64
+            );
+            if run.failed == 0 && run.ok > 0 {
+                best[i] = best[i].max(eff.min(r as f64));
+            }
+            failed[i] = overloaded(&run);
+        }
+    }
+    println!();
+    for (i, (d, rss_before)) in boxes.iter().enumerate() {
+        builds[i].enter();
+        let regs = d.query("registrations").len();
+        let rss_after = rss_kb(pid(d));
+        println!(
+            "Best clean rate ({}): kamailio {kam:.0}/s, pbxd {:.0}/s (ratio {:.3}). {regs} phones registered; pbxd RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per registered phone.",
+            builds[i].label,
+            best[i],
+            best[i] / kam.max(1.0),
+            *rss_before as f64 / 1024.0,
+            rss_after as f64 / 1024.0,
+            (rss_after.saturating_sub(*rss_before)) as f64 / regs.max(1) as f64
+        );
+    }
+    this_build(builds).enter();
     // DERING_KEEP=1 keeps the sweep's sipp statistics and error files too.
     if std::env::var_os("DERING_KEEP").is_some() {
         eprintln!("kept {}", dir.keep().display());
+    }
+}
+
+// ---- a configuration change with calls up ----------------------------------
+
+/// `n` relayed calls (1,000) held up with media both ways through two 10 s
+/// windows on the same box and generator: the first unchanged (the
+/// baseline), the second with a new configuration version imported 3 s in
+/// (`dering config import`: one extension added, the queue's strategy
+/// changed). Reports the import's time from start to reply and each
+/// window's loss; no packet may be lost to a change.
+fn config_with_calls_up() {
+    println!("\n## A configuration version imported with calls up (20 ms A-law both ways, 10 s windows)\n\n| window | calls up | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | pbxd cores | import: start to reply | reply |\n|---|---|---|---|---|---|---|---|---|");
+    for n in rates_from_env("BENCH_CONFIG_CALLS", &[1000]) {
+        let n = n as usize;
+        let d = bench_box(0..0, false);
+        let p = pid(&d);
+        let held = hold_calls(&d, n, (n as u64 / 200 + 45) * 1000);
+        let g = Gen::new();
+        let window = Duration::from_secs(10);
+        let row = |what: &str, m: &Media, took: &str, reply: &str| {
+            println!(
+                "| {what} | {} | {} / {} | {} / {} | {} | {} | {:.2} | {took} | {reply} |",
+                m.calls,
+                m.sent_a,
+                m.got_b,
+                m.sent_b,
+                m.got_a,
+                m.lost,
+                m.drops,
+                m.cores()
+            );
+        };
+        let m = drive(p, &g, &held.legs, window, || {});
+        row("unchanged (baseline)", &m, "-", "-");
+        let text = std::fs::read_to_string(&d.config).unwrap();
+        assert!(text.contains("strategy = \"longest-idle\""));
+        let changed = text.replace("strategy = \"longest-idle\"", "strategy = \"round-robin\"")
+            + "\n[[extension]]\nnumber = \"1888\"\nname = \"Added live\"\npassword = \"demo-1888\"\n";
+        let file = d.dir().join("changed.toml");
+        std::fs::write(&file, changed).unwrap();
+        let mut outcome = (Duration::ZERO, String::new());
+        let m = drive(p, &g, &held.legs, window, || {
+            std::thread::sleep(Duration::from_secs(3));
+            let t = Instant::now();
+            let out = Command::new(hwtests::dering_bin())
+                .args(["config", "import"])
+                .arg(&file)
+                .args(["--author", "bench", "--data-dir"])
+                .arg(d.dir())
+                .output()
+                .unwrap();
+            outcome = (
+                t.elapsed(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+        });
+        row(
+            "configuration imported 3 s in",
+            &m,
+            &format!("{:.1} ms", outcome.0.as_secs_f64() * 1000.0),
+            &format!("`{}`", outcome.1.replace('|', "/")),
+        );
+        kill(held.uac);
+        kill(held.uas);
+    }
+}
+
+// ---- the relay against the anchor: rtpengine ----------------------------
+
+/// The same calls and media through rtpengine's userspace relay, set up
+/// over its NG protocol, beside pbxd's relay in the same run.
+mod anchor {
+    use super::*;
+
+    /// A bencoded value (BitTorrent's BEP 3), what rtpengine's NG control
+    /// protocol carries over UDP after a cookie and a space.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Bv {
+        Int(i64),
+        Str(Vec<u8>),
+        List(Vec<Bv>),
+        Dict(Vec<(Vec<u8>, Bv)>),
+    }
+
+    impl Bv {
+        pub fn s(x: &str) -> Bv {
+            Bv::Str(x.as_bytes().to_vec())
+        }
+
+        /// A dictionary, its keys sorted as bencoding requires.
+        pub fn dict(pairs: &[(&str, Bv)]) -> Bv {
+            let mut v: Vec<(Vec<u8>, Bv)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            Bv::Dict(v)
+        }
+
+        pub fn encode(&self, out: &mut Vec<u8>) {
+            match self {
+                Bv::Int(n) => out.extend(format!("i{n}e").bytes()),
+                Bv::Str(s) => {
+                    out.extend(format!("{}:", s.len()).bytes());
+                    out.extend(s);
+                }
+                Bv::List(l) => {
+                    out.push(b'l');
+                    l.iter().for_each(|x| x.encode(out));
+                    out.push(b'e');
+                }
+                Bv::Dict(d) => {
+                    out.push(b'd');
+                    for (k, v) in d {
+                        Bv::Str(k.clone()).encode(out);
+                        v.encode(out);
+                    }
+                    out.push(b'e');
+                }
+            }
+        }
+
+        /// One value from the front of `b`, and what follows it; `None` if
+        /// `b` does not start with a whole, well-formed value.
+        pub fn decode(b: &[u8]) -> Option<(Bv, &[u8])> {
+            let number = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<i64>().ok();
+            match *b.first()? {
+                b'i' => {
+                    let end = b.iter().position(|&c| c == b'e')?;
+                    Some((Bv::Int(number(&b[1..end])?), &b[end + 1..]))
+                }
+                b'l' => {
+                    let (mut rest, mut v) = (&b[1..], Vec::new());
+                    while *rest.first()? != b'e' {
+                        let (x, r) = Bv::decode(rest)?;
+                        v.push(x);
+                        rest = r;
+                    }
+                    Some((Bv::List(v), &rest[1..]))
+                }
+                b'd' => {
+                    let (mut rest, mut v) = (&b[1..], Vec::new());
+                    while *rest.first()? != b'e' {
+                        let (Bv::Str(k), r) = Bv::decode(rest)? else {
+                            return None;
+                        };
+                        let (x, r) = Bv::decode(r)?;
+                        v.push((k, x));
+                        rest = r;
+                    }
+                    Some((Bv::Dict(v), &rest[1..]))
+                }
+                b'0'..=b'9' => {
+                    let colon = b.iter().position(|&c| c == b':')?;
+                    let len = usize::try_from(number(&b[..colon])?).ok()?;
+                    let end = (colon + 1).checked_add(len)?;
+                    let s = b.get(colon + 1..end)?;
+                    Some((Bv::Str(s.to_vec()), &b[end..]))
+                }
+                _ => None,
+            }
+        }
+
+        pub fn get(&self, key: &str) -> Option<&Bv> {
+            match self {
+                Bv::Dict(d) => d.iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+
+        pub fn text(&self) -> Option<&str> {
+            match self {
+                Bv::Str(s) => std::str::from_utf8(s).ok(),
+                _ => None,
+            }
+        }
+    }
+
+    /// A client of rtpengine's NG protocol: one request at a time, sent
+    /// again after a second without an answer.
+    struct Ng {
+        sock: UdpSocket,
+        to: std::net::SocketAddr,
+    }
+
+    impl Ng {
+        fn new(port: u16) -> Ng {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            Ng {
+                sock,
+                to: ([127, 0, 0, 1], port).into(),
+            }
+        }
+
+        fn ask(&self, req: &Bv) -> Option<Bv> {
+            // rtpengine answers a cookie it has seen from its cache of
+            // replies: every request of the run gets its own.
+            static COOKIES: AtomicU64 = AtomicU64::new(0);
+            let cookie = format!(
+                "b{}-{} ",
+                std::process::id(),
+                COOKIES.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut msg = cookie.clone().into_bytes();
+            req.encode(&mut msg);
+            let mut buf = vec![0u8; 65536];
+            for _ in 0..5 {
+                self.sock.send_to(&msg, self.to).ok()?;
+                while let Ok(len) = self.sock.recv(&mut buf) {
+                    if let Some(body) = buf[..len].strip_prefix(cookie.as_bytes()) {
+                        return Bv::decode(body).map(|(v, _)| v);
+                    }
+                }
+            }
+            None
+        }
+
+        /// `command` with `args`; the answer if rtpengine said `ok`.
+        fn command(&self, command: &str, args: &[(&str, Bv)]) -> Option<Bv> {
+            let mut all = vec![("command", Bv::s(command))];
+            all.extend(args.iter().cloned());
+            let r = self.ask(&Bv::dict(&all))?;
+            (r.get("result")?.text()? == "ok" || r.get("result")?.text()? == "pong").then_some(r)
+        }
+    }
+
+    /// The SDP of a phone at the generator's `port`, A-law only.
+    fn sdp(port: u16) -> String {
+        format!("v=0\r\no=- {port} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n")
+    }
+
+    /// The audio port an SDP names.
+    fn audio_port(sdp: &str) -> Option<u16> {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("m=audio "))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// rtpengine in the foreground, userspace only (`--table=-1`), on
+    /// 127.0.0.1 with NG on `ng` and media ports of its own (50000-65000,
+    /// above the harness's boxes and peers); warnings only, as pbxd runs.
+    fn start(dir: &Path, ng: u16) -> Child {
+        let child = Command::new("rtpengine")
+            .args([
+                "--config-file=none",
+                "--table=-1",
+                "--foreground",
+                "--log-stderr",
+                "--log-level=4",
+                "--interface=127.0.0.1",
+                &format!("--listen-ng=127.0.0.1:{ng}"),
+                "--port-min=50000",
+                "--port-max=65000",
+                "--delete-delay=0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("rtpengine.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let ng = Ng::new(ng);
+        let t = Instant::now();
+        while ng.command("ping", &[]).is_none() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "rtpengine did not answer NG pings; see {}",
+                dir.join("rtpengine.log").display()
+            );
+        }
+        child
+    }
+
+    /// `n` calls through rtpengine, each offered and answered over NG with
+    /// the generator's ports in the SDP, media for 10 s, then deleted.
+    fn rtpengine(n: usize) -> Media {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_udp_port();
+        let mut child = start(dir.path(), port);
+        let ng = Ng::new(port);
+        let g = Gen::new();
+        let mut legs = Vec::with_capacity(n);
+        for i in 0..n {
+            let (call, from, to) = (format!("bench-{i}"), format!("a{i}"), format!("b{i}"));
+            let Some(offer) = ng.command(
+                "offer",
+                &[
+                    ("call-id", Bv::s(&call)),
+                    ("from-tag", Bv::s(&from)),
+                    ("sdp", Bv::s(&sdp(g.port(true, i)))),
+                ],
+            ) else {
+                break;
+            };
+            let Some(answer) = ng.command(
+                "answer",
+                &[
+                    ("call-id", Bv::s(&call)),
+                    ("from-tag", Bv::s(&from)),
+                    ("to-tag", Bv::s(&to)),
+                    ("sdp", Bv::s(&sdp(g.port(false, i)))),
+                ],
+            ) else {
+                break;
+            };
+            // The offer's rewritten SDP goes to the callee: where it sends;
+            // the answer's to the caller.
+            let port_of = |r: &Bv| r.get("sdp").and_then(Bv::text).and_then(audio_port);
+            let (Some(callee_to), Some(caller_to)) = (port_of(&offer), port_of(&answer)) else {
+                break;
+            };
+            legs.push((caller_to, callee_to));
+        }
+        let m = drive(child.id(), &g, &legs, Duration::from_secs(10), || {});
+        for i in 0..legs.len() {
+            let _ = ng.command(
+                "delete",
+                &[
+                    ("call-id", Bv::s(&format!("bench-{i}"))),
+                    ("from-tag", Bv::s(&format!("a{i}"))),
+                ],
+            );
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        m
+    }
+
+    /// The `rtpengine` step: for each N, rtpengine's relay, then pbxd's,
+    /// the same generator and window; CPU per relayed call-second and the
+    /// ratio to rtpengine's.
+    pub fn versus_rtpengine() {
+        require("rtpengine");
+        println!("\n## The relay against the anchor: rtpengine, userspace (20 ms A-law both ways, 10 s window)\n\n| relay | calls asked | calls up | packets/s in | caller->callee sent / received | callee->caller sent / received | lost | kernel UDP drops | relay cores | CPU µs per relayed call-second | against rtpengine |\n|---|---|---|---|---|---|---|---|---|---|---|");
+        for n in rates_from_env("BENCH_ANCHOR_CALLS", &[500, 1000]) {
+            let n = n as usize;
+            let theirs = rtpengine(n);
+            let ours = rtp(n, false, |_, _| {});
+            let base = theirs.us_per_call_second();
+            for (name, m) in [("rtpengine (--table=-1)", &theirs), ("pbxd", &ours)] {
+                println!(
+                    "| {name} | {n} | {} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.1} | {:.2} |",
+                    m.calls,
+                    (m.sent_a + m.sent_b) as f64 / m.secs,
+                    m.sent_a,
+                    m.got_b,
+                    m.sent_b,
+                    m.got_a,
+                    m.lost,
+                    m.drops,
+                    m.cores(),
+                    m.us_per_call_second(),
+                    m.us_per_call_second() / base.max(f64::MIN_POSITIVE),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anchor::Bv;
+
+    /// What rtpengine answers an offer with decodes, and a request
+    /// encodes with its keys sorted, as bencoding requires.
+    #[test]
+    fn bencode_round_trips_an_ng_exchange() {
+        let req = Bv::dict(&[
+            ("sdp", Bv::s("v=0\r\n")),
+            ("command", Bv::s("offer")),
+            ("flags", Bv::List(vec![Bv::s("x"), Bv::Int(-3)])),
+        ]);
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(
+            out,
+            b"d7:command5:offer5:flagsl1:xi-3ee3:sdp5:v=0\r\ne".to_vec()
+        );
+        let (back, rest) = Bv::decode(&out).unwrap();
+        assert_eq!((back, rest), (req, &b""[..]));
+        let answer = b"d3:sdp4:m=au6:result2:oke";
+        let (v, _) = Bv::decode(answer).unwrap();
+        assert_eq!(v.get("result").and_then(Bv::text), Some("ok"));
+        assert_eq!(v.get("sdp").and_then(Bv::text), Some("m=au"));
+        // Truncated or lying lengths are refused, not read past.
+        assert_eq!(Bv::decode(b"d3:sdp40:m=aue"), None);
+        assert_eq!(Bv::decode(b"l1:x"), None);
     }
 }
