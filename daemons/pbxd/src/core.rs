@@ -31,6 +31,7 @@ use crate::config::Config;
 
 mod challenge;
 mod cti;
+mod dialplan;
 mod forward;
 mod ivr;
 mod live_config;
@@ -1453,31 +1454,36 @@ impl Core {
             .ok()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
-        // Numbers the box answers or acts on itself: a pickup, a feature
-        // code or room, a flow.
-        let pickup = self.pickups.classify(&callee);
-        let feature = self
-            .rooms
-            .classify(&callee)
-            .or_else(|| {
-                forward::Forwards::classify(&callee)
-                    .map(|(condition, target)| rooms::Feature::Forward { condition, target })
-            })
-            .or_else(|| dering_acd::codes::parse(&callee).map(rooms::Feature::Agent));
-        if pickup.is_some() || feature.is_some() || self.flows.answers(&callee) {
-            let inbound = Inbound {
-                peer,
-                key: key.to_string(),
-                req,
-                caller,
-                number: callee,
-            };
-            match (pickup, feature) {
-                (Some(what), _) => self.pick_up(now, inbound, what),
-                (None, Some(f)) => self.start_feature_call(now, inbound, f),
-                (None, None) => self.start_flow_call(now, inbound),
+        let plan = dialplan::Plan {
+            pickups: &self.pickups,
+            rooms: &self.rooms,
+            flows: &self.flows,
+            users: &self.users,
+        };
+        let route = dialplan::route(&plan, &callee);
+        let inbound = |req, caller, number| Inbound {
+            peer,
+            key: key.to_string(),
+            req,
+            caller,
+            number,
+        };
+        match route {
+            // Numbers the box answers or acts on itself.
+            dialplan::Route::Pickup(what) => {
+                return self.pick_up(now, inbound(req, caller, callee), what)
             }
-            return;
+            dialplan::Route::Feature(f) => {
+                return self.start_feature_call(now, inbound(req, caller, callee), f)
+            }
+            dialplan::Route::Flow => {
+                return self.start_flow_call(now, inbound(req, caller, callee))
+            }
+            dialplan::Route::Deny(why) => {
+                self.respond(now, key, &req, why.sip_code(), vec![]);
+                return;
+            }
+            dialplan::Route::Extension(_) => {}
         }
         let Some(callee_user) = self.users.get(&callee) else {
             self.respond(now, key, &req, 404, vec![]);
