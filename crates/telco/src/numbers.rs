@@ -92,14 +92,18 @@ pub fn classify(number: &str, internal_len: usize) -> NumberClass {
         }
         return NumberClass::Mobile;
     }
-    let two: u16 = national.get(..2).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let three: u16 = national.get(..3).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let area = if TWO_DIGIT_AREAS.contains(&two) {
-        two
-    } else {
-        three
-    };
-    NumberClass::Fixed { area }
+    NumberClass::Fixed {
+        area: area_code(national).unwrap_or(0),
+    }
+}
+
+/// The area code of a fixed number written after its trunk 0 (or `+62`).
+pub(crate) fn area_code(national: &str) -> Option<u16> {
+    let two: u16 = national.get(..2)?.parse().ok()?;
+    if TWO_DIGIT_AREAS.contains(&two) {
+        return Some(two);
+    }
+    national.get(..3)?.parse().ok()
 }
 
 #[cfg(test)]
