@@ -38,9 +38,10 @@ pub enum ConfigError {
     },
 }
 
-/// A checked configuration: every daemon's settings, as plain values.
-/// Built only by [`Config::parse`] (and its `load`, `embedded`), so a
-/// `Config` has passed every check.
+/// Every daemon's settings, as plain values. What [`Config::parse`] (and
+/// `load`, `embedded`) gives back has passed every check; code that changes
+/// a field afterwards (the CLI's command-line overrides) checks the new
+/// value itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub sip: Sip,

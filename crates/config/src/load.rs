@@ -70,8 +70,11 @@ impl Refusal<'_> {
     }
 }
 
+/// The 1-based line of byte `offset` (counted in bytes, so an offset
+/// inside a character cannot panic).
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// A default value, which stands nowhere in the file (see the module's
