@@ -566,14 +566,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         dering_config::parse_host_port(&addr).is_some(),
                         "--upsd {addr:?}: not HOST:PORT"
                     );
-                    p.upsd = toml::Spanned::new(0..0, addr);
+                    p.upsd = addr;
                     p.ups = ups;
                     p.username = ups_user.or(p.username);
                     p.password = ups_password.or(p.password);
                     if let Some(cmd) = poweroff_command {
                         let argv: Vec<String> = cmd.split_whitespace().map(String::from).collect();
                         anyhow::ensure!(!argv.is_empty(), "--poweroff-command is empty");
-                        p.poweroff_command = toml::Spanned::new(0..0, argv);
+                        p.poweroff_command = argv;
                     }
                     Some(p)
                 }
@@ -591,12 +591,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .snmp
                     .take()
                     .unwrap_or_else(dering_config::Snmp::with_defaults);
-                snmp.agentx = toml::Spanned::new(0..0, a);
+                snmp.agentx = a;
                 cfg.snmp = Some(snmp);
             }
             cfg.http.port = http_port;
             if let Some(ip) = bind {
-                cfg.sip.bind = toml::Spanned::new(0..0, ip);
+                cfg.sip.bind = ip;
             }
             anyhow::ensure!(
                 cfg.bind().is_loopback() || !cfg.has_demo_passwords(),
@@ -797,8 +797,8 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
     let demo: Vec<(String, String)> = cfg
         .extensions
         .iter()
-        .filter(|e| *e.password.get_ref() == format!("demo-{}", e.number.get_ref()))
-        .map(|e| (e.number.get_ref().clone(), e.password.get_ref().clone()))
+        .filter(|e| e.password == format!("demo-{}", e.number))
+        .map(|e| (e.number.clone(), e.password.clone()))
         .collect();
     let domain = cfg.sip.domain.clone();
     let (pbx_stop, pbx_stop_rx) = oneshot::channel::<()>();

@@ -246,4 +246,60 @@ mod tests {
         assert!(msg.starts_with("bad.toml:"), "{msg}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// A refused import, and a stored version the checks now refuse, name
+    /// their source, the line and the key, though the configuration the
+    /// engine holds keeps no spans (issue 12 §3).
+    #[test]
+    fn refusals_name_source_line_and_key() {
+        let dir = std::env::temp_dir().join(format!("dering-cfgv-refused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("d.db")).unwrap();
+        let seed = Seed {
+            source: "dering.toml".into(),
+            text: BASE.to_string(),
+        };
+        let (_, v1) = at_start(&mut store, &seed, 1).unwrap();
+        let twice = BASE.replacen("number = \"1004\"", "number = \"1003\"", 1);
+        let line = twice
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("number = \"1003\""))
+            .last()
+            .map_or(0, |(i, _)| i + 1);
+        let msg = prepare(Some(&v1), &twice, "salah.toml", "admin", 2)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.starts_with(&format!("salah.toml:{line}: key `extension.number`")),
+            "{msg}"
+        );
+        // A version stored before a check existed is refused at start with
+        // its version number, line and key.
+        let stored = dering_store::ConfigVersion {
+            version: 2,
+            at_ms: 2,
+            author: "admin".into(),
+            source: "admin.toml".into(),
+            summary: String::new(),
+            sha256: sha256_hex(&twice),
+            document: twice.clone(),
+        };
+        store
+            .apply(&[dering_store::Op::ConfigVersion(stored)])
+            .unwrap();
+        let msg = at_start(&mut store, &seed, 3)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.starts_with(&format!(
+                "configuration version 2:{line}: key `extension.number`"
+            )),
+            "{msg}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

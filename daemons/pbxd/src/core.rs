@@ -802,7 +802,7 @@ impl Core {
             realm: cfg.sip.domain.clone(),
             min_expires: cfg.registrar.min_expires,
             default_expires: cfg.registrar.default_expires,
-            max_expires: *cfg.registrar.max_expires.get_ref(),
+            max_expires: cfg.registrar.max_expires,
             qualify_every: Duration::from_secs(u64::from(cfg.registrar.qualify_seconds.max(5))),
             no_answer: Duration::from_secs(u64::from(cfg.calls.no_answer_seconds)),
             users,

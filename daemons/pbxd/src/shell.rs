@@ -142,7 +142,7 @@ pub async fn start(
             .config
             .extensions
             .iter()
-            .map(|e| (e.number.get_ref().clone(), e.name.clone()))
+            .map(|e| (e.number.clone(), e.name.clone()))
             .collect::<Vec<_>>(),
     )?;
     // The demo's flow, the first time a box answers a number with it.
@@ -494,7 +494,7 @@ impl Live {
         let extensions = config
             .extensions
             .iter()
-            .map(|e| (e.number.get_ref().clone(), e.name.clone()))
+            .map(|e| (e.number.clone(), e.name.clone()))
             .collect();
         let tx = in_tx.clone();
         let done = Box::new(move |r: Result<(), String>| {

@@ -47,7 +47,7 @@ impl Runner {
 
     pub fn spawn(&self, step: Step, done: mpsc::Sender<(Step, Result<(), String>)>) {
         let data_dir = self.data_dir.clone();
-        let poweroff = self.power.poweroff_command.get_ref().clone();
+        let poweroff = self.power.poweroff_command.clone();
         let stop_others = self.stop_others.clone();
         tracing::warn!(?step, "shutdown step");
         tokio::spawn(async move {

@@ -30,7 +30,7 @@ pub struct Ups {
 impl Ups {
     pub fn new(p: &Power) -> Ups {
         Ups {
-            addr: p.upsd.get_ref().clone(),
+            addr: p.upsd.clone(),
             name: p.ups.clone(),
             username: p
                 .username

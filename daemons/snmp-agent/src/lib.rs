@@ -126,10 +126,10 @@ pub async fn run(
     opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let addr = AgentxAddr::parse(opts.snmp.agentx.get_ref()).ok_or_else(|| {
+    let addr = AgentxAddr::parse(&opts.snmp.agentx).ok_or_else(|| {
         anyhow::anyhow!(
             "snmp.agentx {:?} is not an AgentX address",
-            opts.snmp.agentx.get_ref()
+            opts.snmp.agentx
         )
     })?;
     std::fs::create_dir_all(&opts.data_dir)?;
@@ -163,7 +163,7 @@ pub async fn run(
         match session(&addr, &mut agent, &mut shutdown).await {
             Ok(()) => break,
             Err(e) => {
-                tracing::warn!(error = %e, agentx = %opts.snmp.agentx.get_ref(), "AgentX session ended; retrying");
+                tracing::warn!(error = %e, agentx = %opts.snmp.agentx, "AgentX session ended; retrying");
                 agent.heartbeat(false, Some(format!("AgentX: {e}")), false);
             }
         }

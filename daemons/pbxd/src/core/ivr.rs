@@ -75,7 +75,7 @@ impl Flows {
             dids: cfg
                 .dids
                 .iter()
-                .map(|d| (d.number.get_ref().clone(), d.flow.clone()))
+                .map(|d| (d.number.clone(), d.flow.clone()))
                 .collect(),
             current: HashMap::new(),
             prompts: Arc::new(Prompts::default()),

@@ -20,10 +20,10 @@ pub(super) fn users_of(cfg: &Config) -> HashMap<String, User> {
         .iter()
         .map(|e| {
             (
-                e.number.get_ref().clone(),
+                e.number.clone(),
                 User {
                     name: e.name.clone(),
-                    password: e.password.get_ref().clone(),
+                    password: e.password.clone(),
                     algorithms: cfg.digest_algorithms(Some(e)),
                 },
             )
@@ -36,8 +36,7 @@ pub(super) fn users_of(cfg: &Config) -> HashMap<String, User> {
 pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut v = Vec::new();
     if old.bind() != new.bind()
-        || old.sip.advertise.as_ref().map(|a| *a.get_ref())
-            != new.sip.advertise.as_ref().map(|a| *a.get_ref())
+        || old.sip.advertise != new.sip.advertise
         || (old.sip.udp_port, old.sip.tcp_port, old.sip.tls_port)
             != (new.sip.udp_port, new.sip.tcp_port, new.sip.tls_port)
     {
@@ -77,7 +76,7 @@ impl Core {
         self.realm = cfg.sip.domain.clone();
         self.min_expires = cfg.registrar.min_expires;
         self.default_expires = cfg.registrar.default_expires;
-        self.max_expires = *cfg.registrar.max_expires.get_ref();
+        self.max_expires = cfg.registrar.max_expires;
         self.qualify_every = Duration::from_secs(u64::from(cfg.registrar.qualify_seconds.max(5)));
         self.no_answer = Duration::from_secs(u64::from(cfg.calls.no_answer_seconds));
         self.users = users_of(cfg);

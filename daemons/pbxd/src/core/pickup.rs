@@ -47,12 +47,7 @@ impl Pickups {
             groups: cfg
                 .extensions
                 .iter()
-                .map(|e| {
-                    (
-                        e.number.get_ref().clone(),
-                        e.pickup_group.clone().unwrap_or_default(),
-                    )
-                })
+                .map(|e| (e.number.clone(), e.pickup_group.clone().unwrap_or_default()))
                 .collect(),
         }
     }

@@ -115,16 +115,16 @@ fn acd_config(cfg: &Config) -> (Vec<QueueConfig>, Vec<AgentConfig>) {
         .queues
         .iter()
         .map(|q| QueueConfig {
-            name: q.name.get_ref().clone(),
-            strategy: Strategy::parse(q.strategy.get_ref()).unwrap_or_default(),
+            name: q.name.clone(),
+            strategy: Strategy::parse(&q.strategy).unwrap_or_default(),
             skills: q.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
             ring_timeout: Duration::from_secs(q.ring_seconds.max(1).into()),
             wrapup: Duration::from_secs(q.wrapup_seconds.into()),
             overflow_after: q.overflow_seconds.map(|s| Duration::from_secs(s.into())),
-            overflow_to: destination(q.overflow_to.get_ref()),
+            overflow_to: destination(&q.overflow_to),
             max_wait: q.max_wait_seconds.map(|s| Duration::from_secs(s.into())),
             max_len: q.max_callers,
-            exit_to: destination(q.exit_to.get_ref()),
+            exit_to: destination(&q.exit_to),
             join_empty: q.join_empty,
             leave_when_empty: q.leave_when_empty,
         })
@@ -133,9 +133,9 @@ fn acd_config(cfg: &Config) -> (Vec<QueueConfig>, Vec<AgentConfig>) {
         .agents
         .iter()
         .map(|a| AgentConfig {
-            id: a.id.get_ref().clone(),
+            id: a.id.clone(),
             name: a.name.clone(),
-            pin: a.pin.get_ref().clone(),
+            pin: a.pin.clone(),
             skills: a.skills.iter().map(|(s, l)| (s.clone(), *l)).collect(),
         })
         .collect();
@@ -201,7 +201,7 @@ impl Queues {
                 .block
                 .iter()
                 .filter_map(|b| {
-                    let a = action(b.action.get_ref());
+                    let a = action(&b.action);
                     if let Some(n) = &b.number {
                         Some(dering_acd::Block::Number(n.clone(), a))
                     } else if let Some(p) = &b.prefix {
@@ -217,7 +217,7 @@ impl Queues {
             internal_len: cfg
                 .extensions
                 .iter()
-                .map(|e| e.number.get_ref())
+                .map(|e| &e.number)
                 .filter(|n| !n.starts_with('0'))
                 .map(String::len)
                 .max()
@@ -229,26 +229,21 @@ impl Queues {
             .agents
             .iter()
             .filter(|a| a.auto_answer)
-            .map(|a| a.id.get_ref().clone())
+            .map(|a| a.id.clone())
             .collect();
         self.thresholds = cfg
             .queues
             .iter()
-            .map(|q| {
-                (
-                    q.name.get_ref().clone(),
-                    u64::from(q.service_level_seconds) * 1000,
-                )
-            })
+            .map(|q| (q.name.clone(), u64::from(q.service_level_seconds) * 1000))
             .collect();
         self.callback = cfg
             .queues
             .iter()
             .filter(|q| q.callback)
-            .map(|q| q.name.get_ref().clone())
+            .map(|q| q.name.clone())
             .collect();
         self.utc_offset_minutes = cfg.flows.utc_offset_minutes;
-        self.logout_lost = cfg.acd.phone_lost.get_ref() != "unreachable";
+        self.logout_lost = cfg.acd.phone_lost != "unreachable";
     }
 
     /// Unix ms of the local (WIB) midnight that began the day of `wall_ms`.

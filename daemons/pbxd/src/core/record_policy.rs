@@ -61,7 +61,7 @@ impl RecordPolicy {
                     };
                     Some(Rule {
                         selector,
-                        percent: (*r.percent.get_ref()).min(100),
+                        percent: r.percent.min(100),
                         windows: Schedule {
                             weekly: r.windows.clone(),
                             holidays: Vec::new(),

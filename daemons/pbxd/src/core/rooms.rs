@@ -197,10 +197,10 @@ impl Rooms {
                 .iter()
                 .map(|c| {
                     (
-                        c.number.get_ref().clone(),
+                        c.number.clone(),
                         RoomConfig {
                             name: c.name.clone(),
-                            pin: c.pin.as_ref().map(|p| p.get_ref().clone()),
+                            pin: c.pin.clone(),
                             max_parties: c.max_parties.max(2),
                         },
                     )
@@ -215,7 +215,7 @@ impl Rooms {
             supervisors: m
                 .supervisors
                 .iter()
-                .map(|s| (s.name.clone(), s.pin.get_ref().clone()))
+                .map(|s| (s.name.clone(), s.pin.clone()))
                 .collect(),
             next_room: CONFERENCE_ROOM,
             three_way_code: cfg.calls.three_way_code.clone(),

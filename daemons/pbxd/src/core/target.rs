@@ -56,13 +56,13 @@ impl StaticPeers {
             .extensions
             .iter()
             .filter_map(|e| {
-                let uri = e.contact.as_ref()?.get_ref();
+                let uri = e.contact.as_ref()?;
                 // Validated when the configuration was read.
                 let addr = crate::config::static_contact(uri).ok()?;
                 let credential = match (&e.auth_user, &e.auth_password) {
                     (Some(u), Some(p)) => Some(Credential {
                         username: u.clone(),
-                        password: p.get_ref().clone(),
+                        password: p.clone(),
                         realm: e.auth_realm.clone(),
                     }),
                     _ => None,
@@ -76,7 +76,7 @@ impl StaticPeers {
                     kind: TargetKind::Static,
                     credential,
                 };
-                Some((e.number.get_ref().clone(), target))
+                Some((e.number.clone(), target))
             })
             .collect();
         StaticPeers { by_ext }

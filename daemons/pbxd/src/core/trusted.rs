@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::{trusted_network, Config};
+use crate::config::Config;
 
 /// One trusted peer, as the dial plan sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +30,9 @@ impl TrustedPeers {
             .flat_map(|p| {
                 let t = Trusted {
                     name: p.name.clone(),
-                    route_class: p.route_class.get_ref().clone(),
+                    route_class: p.route_class.clone(),
                 };
-                // Validated with the configuration; a bad entry is skipped.
-                p.addresses
-                    .iter()
-                    .filter_map(|a| trusted_network(a.get_ref()).ok())
-                    .map(move |n| (n, t.clone()))
+                p.addresses.iter().map(move |n| (*n, t.clone()))
             })
             .collect();
         TrustedPeers { networks }

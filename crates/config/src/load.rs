@@ -1,0 +1,1036 @@
+//! The TOML loader: the one place that knows where a value stood in its
+//! file. A document is read into the private mirrors below, which keep a
+//! span ([`Spanned`]) on every value a check may refuse, checked whole so
+//! that each refusal names the file, the line and the key, and only then
+//! turned into the plain [`Config`] the daemons hold. Tables that need no
+//! check of their own (`[calls]`, `[security]`, `[http]`) are read straight
+//! into their plain types.
+//!
+//! A default value stands nowhere in the file: it gets an empty span at the
+//! start ([`unspanned`]), which no error ever shows because every default
+//! passes its check.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use dering_sip::auth::Algorithm;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{
+    parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
+    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
+    Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor, TrustedPeer,
+    ROUTE_CLASSES, STRATEGIES,
+};
+
+/// Parses and checks `text`, naming `file` in errors.
+pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let at = Refusal { text, file };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
+    raw.check(&at)?;
+    Ok(raw.into_plain())
+}
+
+/// Turns a place in the document into an error naming file and line.
+struct Refusal<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Refusal<'_> {
+    fn at<T>(&self, value: &Spanned<T>, message: String) -> ConfigError {
+        self.at_offset(value.span().start, message)
+    }
+
+    fn at_offset(&self, offset: usize, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line: line_of(self.text, offset),
+            message,
+        }
+    }
+
+    /// A syntax or type error from the TOML reader, with the key of its
+    /// line when the reader's message does not name it already.
+    fn toml(&self, e: &toml::de::Error) -> ConfigError {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let line = self
+            .text
+            .lines()
+            .nth(line_of(self.text, offset) - 1)
+            .unwrap_or_default();
+        match line.split_once('=') {
+            Some((key, _)) if !e.message().contains('`') || !e.message().contains(key.trim()) => {
+                self.at_offset(offset, format!("key `{}`: {}", key.trim(), e.message()))
+            }
+            _ => self.at_offset(offset, e.message().to_string()),
+        }
+    }
+}
+
+/// The 1-based line of byte `offset` (counted in bytes, so an offset
+/// inside a character cannot panic).
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// A default value, which stands nowhere in the file (see the module's
+/// documentation).
+fn unspanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    sip: RawSip,
+    media: RawMedia,
+    #[serde(default)]
+    calls: Calls,
+    registrar: RawRegistrar,
+    security: Security,
+    #[serde(default, rename = "extension")]
+    extensions: Vec<RawExtension>,
+    #[serde(default)]
+    power: Option<RawPower>,
+    #[serde(default)]
+    snmp: Option<RawSnmp>,
+    #[serde(default)]
+    http: Http,
+    #[serde(default, rename = "did")]
+    dids: Vec<RawDid>,
+    #[serde(default)]
+    flows: RawFlows,
+    #[serde(default)]
+    recording: RawRecording,
+    #[serde(default, rename = "conference")]
+    conferences: Vec<RawConference>,
+    #[serde(default)]
+    monitoring: RawMonitoring,
+    #[serde(default, rename = "queue")]
+    queues: Vec<RawQueue>,
+    #[serde(default, rename = "agent")]
+    agents: Vec<RawAgent>,
+    #[serde(default, rename = "trusted_peer")]
+    trusted_peers: Vec<RawTrustedPeer>,
+    #[serde(default)]
+    acd: RawAcd,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSip {
+    bind: IpAddr,
+    udp_port: u16,
+    tcp_port: u16,
+    tls_port: u16,
+    domain: String,
+    #[serde(default)]
+    digest_algorithms: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    advertise: Option<IpAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    rtp_port_min: Spanned<u16>,
+    rtp_port_max: Spanned<u16>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistrar {
+    min_expires: u32,
+    default_expires: u32,
+    max_expires: Spanned<u32>,
+    qualify_seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtension {
+    number: Spanned<String>,
+    name: String,
+    password: Spanned<String>,
+    #[serde(default)]
+    digest_algorithms: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pickup_group: Option<String>,
+    #[serde(default)]
+    contact: Option<Spanned<String>>,
+    #[serde(default)]
+    auth_user: Option<String>,
+    #[serde(default)]
+    auth_password: Option<String>,
+    #[serde(default)]
+    auth_realm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrustedPeer {
+    name: String,
+    addresses: Vec<Spanned<String>>,
+    #[serde(default = "default_route_class")]
+    route_class: Spanned<String>,
+}
+
+fn default_route_class() -> Spanned<String> {
+    unspanned(crate::default_route_class())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPower {
+    upsd: Spanned<String>,
+    ups: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default = "Power::default_poll")]
+    poll_seconds: u32,
+    #[serde(default = "Power::default_min_runtime")]
+    shutdown_runtime_seconds: u32,
+    #[serde(default = "Power::default_grace")]
+    grace_seconds: u32,
+    #[serde(default = "Power::default_required")]
+    required_runtime_hours: u32,
+    #[serde(default = "Power::default_stop")]
+    stop_command: Vec<String>,
+    #[serde(default = "default_poweroff")]
+    poweroff_command: Spanned<Vec<String>>,
+}
+
+fn default_poweroff() -> Spanned<Vec<String>> {
+    unspanned(Power::default_poweroff())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnmp {
+    agentx: Spanned<String>,
+    #[serde(default = "Snmp::default_sl")]
+    service_level_threshold: u32,
+    #[serde(default = "Snmp::default_disk")]
+    disk_alarm_percent: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDid {
+    number: Spanned<String>,
+    flow: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlows {
+    #[serde(default = "default_utc_offset")]
+    utc_offset_minutes: Spanned<i32>,
+    #[serde(default)]
+    prompts: Option<PathBuf>,
+}
+
+fn default_utc_offset() -> Spanned<i32> {
+    unspanned(crate::default_utc_offset())
+}
+
+impl Default for RawFlows {
+    fn default() -> Self {
+        RawFlows {
+            utc_offset_minutes: default_utc_offset(),
+            prompts: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecording {
+    #[serde(default = "default_percent")]
+    percent: Spanned<u8>,
+    #[serde(default = "crate::default_retention")]
+    retention_days: u32,
+    #[serde(default)]
+    directory: Option<PathBuf>,
+    #[serde(default)]
+    mp3: bool,
+    #[serde(default)]
+    backup_directory: Option<PathBuf>,
+    #[serde(default = "crate::default_backup_hours")]
+    backup_every_hours: u32,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRecordingRule>,
+}
+
+fn default_percent() -> Spanned<u8> {
+    unspanned(0)
+}
+
+impl Default for RawRecording {
+    fn default() -> Self {
+        RawRecording {
+            percent: default_percent(),
+            retention_days: crate::default_retention(),
+            directory: None,
+            mp3: false,
+            backup_directory: None,
+            backup_every_hours: crate::default_backup_hours(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecordingRule {
+    #[serde(default)]
+    extension: Option<String>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+    percent: Spanned<u8>,
+    #[serde(default)]
+    windows: Vec<dering_flow::WeeklyHours>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConference {
+    number: Spanned<String>,
+    name: String,
+    #[serde(default)]
+    pin: Option<Spanned<String>>,
+    #[serde(default = "crate::default_room_size")]
+    max_parties: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitoring {
+    #[serde(default = "default_listen_code")]
+    listen_code: Spanned<String>,
+    #[serde(default = "default_whisper_code")]
+    whisper_code: Spanned<String>,
+    #[serde(default = "default_barge_code")]
+    barge_code: Spanned<String>,
+    #[serde(default, rename = "supervisor")]
+    supervisors: Vec<RawSupervisor>,
+}
+
+fn default_listen_code() -> Spanned<String> {
+    unspanned(crate::default_listen_code())
+}
+
+fn default_whisper_code() -> Spanned<String> {
+    unspanned(crate::default_whisper_code())
+}
+
+fn default_barge_code() -> Spanned<String> {
+    unspanned(crate::default_barge_code())
+}
+
+impl Default for RawMonitoring {
+    fn default() -> Self {
+        RawMonitoring {
+            listen_code: default_listen_code(),
+            whisper_code: default_whisper_code(),
+            barge_code: default_barge_code(),
+            supervisors: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisor {
+    name: String,
+    pin: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    name: Spanned<String>,
+    #[serde(default = "default_strategy")]
+    strategy: Spanned<String>,
+    #[serde(default = "no_skills")]
+    skills: Spanned<BTreeMap<String, u8>>,
+    #[serde(default = "crate::default_ring_seconds")]
+    ring_seconds: u32,
+    #[serde(default = "crate::default_wrapup_seconds")]
+    wrapup_seconds: u32,
+    #[serde(default)]
+    overflow_seconds: Option<u32>,
+    #[serde(default = "default_hangup")]
+    overflow_to: Spanned<String>,
+    #[serde(default)]
+    max_wait_seconds: Option<u32>,
+    #[serde(default)]
+    max_callers: Option<usize>,
+    #[serde(default = "default_hangup")]
+    exit_to: Spanned<String>,
+    #[serde(default = "crate::default_true")]
+    join_empty: bool,
+    #[serde(default)]
+    leave_when_empty: bool,
+    #[serde(default = "crate::default_sl_seconds")]
+    service_level_seconds: u32,
+    #[serde(default)]
+    callback: bool,
+}
+
+fn default_strategy() -> Spanned<String> {
+    unspanned(crate::default_strategy())
+}
+
+fn default_hangup() -> Spanned<String> {
+    unspanned(crate::default_hangup())
+}
+
+fn no_skills() -> Spanned<BTreeMap<String, u8>> {
+    unspanned(BTreeMap::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: Spanned<String>,
+    name: String,
+    pin: Spanned<String>,
+    #[serde(default = "no_skills")]
+    skills: Spanned<BTreeMap<String, u8>>,
+    #[serde(default)]
+    auto_answer: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcd {
+    #[serde(default = "crate::default_short_abandon")]
+    short_abandon_seconds: u32,
+    #[serde(default = "crate::default_max_missed")]
+    max_missed: u32,
+    #[serde(default = "crate::default_reasons")]
+    reasons: BTreeMap<String, String>,
+    #[serde(default)]
+    priority_mobile: i32,
+    #[serde(default)]
+    priority_fixed: i32,
+    #[serde(default)]
+    vip: BTreeMap<String, i32>,
+    #[serde(default)]
+    block: Vec<RawBlockRule>,
+    #[serde(default = "default_phone_lost")]
+    phone_lost: Spanned<String>,
+}
+
+fn default_phone_lost() -> Spanned<String> {
+    unspanned(crate::default_phone_lost())
+}
+
+impl Default for RawAcd {
+    fn default() -> Self {
+        RawAcd {
+            short_abandon_seconds: crate::default_short_abandon(),
+            max_missed: crate::default_max_missed(),
+            reasons: crate::default_reasons(),
+            priority_mobile: 0,
+            priority_fixed: 0,
+            vip: BTreeMap::new(),
+            block: Vec::new(),
+            phone_lost: default_phone_lost(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlockRule {
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    anonymous: bool,
+    action: Spanned<String>,
+}
+
+/// A PIN: 4 to 12 digits.
+fn check_pin(at: &Refusal, pin: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
+    let p = pin.get_ref();
+    if (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(at.at(pin, format!("key `{key}`: a PIN is 4 to 12 digits")))
+    }
+}
+
+/// Digits only, at least one.
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn check_algorithms(
+    at: &Refusal,
+    list: &Option<Spanned<Vec<String>>>,
+    key: &str,
+) -> Result<(), ConfigError> {
+    let Some(list) = list else { return Ok(()) };
+    if list.get_ref().is_empty() {
+        return Err(at.at(list, format!("key `{key}`: needs at least one algorithm")));
+    }
+    for a in list.get_ref() {
+        if Algorithm::parse(a).is_none() {
+            return Err(at.at(list, format!("key `{key}`: {a:?} is not MD5 or SHA-256")));
+        }
+    }
+    Ok(())
+}
+
+/// Skill levels are 1 to 10.
+fn check_skills(
+    at: &Refusal,
+    skills: &Spanned<BTreeMap<String, u8>>,
+    key: &str,
+    whose: &str,
+) -> Result<(), ConfigError> {
+    match skills
+        .get_ref()
+        .iter()
+        .find(|(_, l)| !(1..=10).contains(*l))
+    {
+        None => Ok(()),
+        Some((skill, level)) => Err(at.at(
+            skills,
+            format!("key `{key}`: levels are 1 to 10 ({whose}: {skill} = {level})"),
+        )),
+    }
+}
+
+impl RawConfig {
+    /// Every check that needs more than the value's type, in the order of
+    /// the tables they guard; the first refusal is returned.
+    fn check(&self, at: &Refusal) -> Result<(), ConfigError> {
+        self.check_media(at)?;
+        check_algorithms(at, &self.sip.digest_algorithms, "sip.digest_algorithms")?;
+        self.check_numbers(at)?;
+        self.check_monitoring(at)?;
+        self.check_recording(at)?;
+        self.check_queues(at)?;
+        self.check_agents(at)?;
+        self.check_acd(at)?;
+        let offset = &self.flows.utc_offset_minutes;
+        if !(-12 * 60..=14 * 60).contains(offset.get_ref()) {
+            return Err(at.at(
+                offset,
+                "key `flows.utc_offset_minutes`: not a time zone's offset".into(),
+            ));
+        }
+        self.check_daemons(at)?;
+        self.check_extensions(at)?;
+        self.check_trusted_peers(at)
+    }
+
+    fn check_media(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let (lo, hi) = (&self.media.rtp_port_min, &self.media.rtp_port_max);
+        if lo.get_ref() % 2 != 0 || *lo.get_ref() < 1024 {
+            return Err(at.at(
+                lo,
+                "key `media.rtp_port_min`: must be even and at least 1024".into(),
+            ));
+        }
+        if u32::from(*hi.get_ref()) < u32::from(*lo.get_ref()) + 3 {
+            return Err(at.at(
+                hi,
+                "key `media.rtp_port_max`: must leave at least 4 ports above rtp_port_min".into(),
+            ));
+        }
+        let max = &self.registrar.max_expires;
+        if *max.get_ref() < self.registrar.min_expires {
+            return Err(at.at(
+                max,
+                "key `registrar.max_expires`: smaller than min_expires".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Numbers the box answers itself (DIDs, rooms) are digits, and clash
+    /// with no extension and no other such number.
+    fn check_numbers(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let is_extension = |n: &String| self.extensions.iter().any(|e| e.number.get_ref() == n);
+        let mut seen = HashSet::new();
+        let numbers = self.dids.iter().map(|d| ("did.number", &d.number)).chain(
+            self.conferences
+                .iter()
+                .map(|c| ("conference.number", &c.number)),
+        );
+        for (key, number) in numbers {
+            let n = number.get_ref();
+            if !is_number(n) {
+                return Err(at.at(number, format!("key `{key}`: {n:?} is not a number")));
+            }
+            if is_extension(n) || !seen.insert(n) {
+                return Err(at.at(number, format!("key `{key}`: {n} is used twice")));
+            }
+        }
+        for c in &self.conferences {
+            if let Some(pin) = &c.pin {
+                check_pin(at, pin, "conference.pin")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_monitoring(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let m = &self.monitoring;
+        let mut pins = HashSet::new();
+        for s in &m.supervisors {
+            check_pin(at, &s.pin, "monitoring.supervisor.pin")?;
+            if !pins.insert(s.pin.get_ref()) {
+                return Err(at.at(
+                    &s.pin,
+                    "key `monitoring.supervisor.pin`: two supervisors share a PIN".into(),
+                ));
+            }
+        }
+        for (key, code) in [
+            ("listen_code", &m.listen_code),
+            ("whisper_code", &m.whisper_code),
+            ("barge_code", &m.barge_code),
+        ] {
+            let c = code.get_ref();
+            if !c.starts_with('*') || c.len() < 2 {
+                return Err(at.at(
+                    code,
+                    format!("key `monitoring.{key}`: {c:?} must start with * and have a digit"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_recording(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let percent = &self.recording.percent;
+        if *percent.get_ref() > 100 {
+            return Err(at.at(percent, "key `recording.percent`: 0 to 100".into()));
+        }
+        for r in &self.recording.rules {
+            let selectors = [&r.extension, &r.number, &r.flow, &r.queue]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            if selectors != 1 {
+                return Err(at.at(
+                    &r.percent,
+                    "key `recording.rule`: needs exactly one of extension, number, flow, queue"
+                        .into(),
+                ));
+            }
+            if *r.percent.get_ref() > 100 {
+                return Err(at.at(&r.percent, "key `recording.rule.percent`: 0 to 100".into()));
+            }
+            let windows = dering_flow::Schedule {
+                weekly: r.windows.clone(),
+                holidays: Vec::new(),
+                always_open: false,
+            };
+            windows
+                .check()
+                .map_err(|m| at.at(&r.percent, format!("key `recording.rule.windows`: {m}")))?;
+        }
+        Ok(())
+    }
+
+    fn check_queues(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for q in &self.queues {
+            if !names.insert(q.name.get_ref().as_str()) {
+                return Err(at.at(
+                    &q.name,
+                    format!("key `queue.name`: {} is defined twice", q.name.get_ref()),
+                ));
+            }
+        }
+        for q in &self.queues {
+            if !STRATEGIES.contains(&q.strategy.get_ref().as_str()) {
+                return Err(at.at(
+                    &q.strategy,
+                    format!(
+                        "key `queue.strategy`: {:?} is not one of {}",
+                        q.strategy.get_ref(),
+                        STRATEGIES.join(", ")
+                    ),
+                ));
+            }
+            for (key, dest) in [("overflow_to", &q.overflow_to), ("exit_to", &q.exit_to)] {
+                let d = dest.get_ref();
+                let ok = d == "hangup"
+                    || d.strip_prefix("queue:").is_some_and(|n| names.contains(n))
+                    || d.strip_prefix("flow:").is_some_and(|n| !n.is_empty());
+                if !ok {
+                    return Err(at.at(
+                        dest,
+                        format!("key `queue.{key}`: {d:?} is not hangup, flow:NAME or queue:NAME of a defined queue"),
+                    ));
+                }
+            }
+            let whose = format!("queue {}", q.name.get_ref());
+            check_skills(at, &q.skills, "queue.skills", &whose)?;
+        }
+        Ok(())
+    }
+
+    fn check_agents(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let mut ids = HashSet::new();
+        for a in &self.agents {
+            let id = a.id.get_ref();
+            if !is_number(id) || !ids.insert(id) {
+                return Err(at.at(
+                    &a.id,
+                    format!("key `agent.id`: {id:?} is not digits or is defined twice"),
+                ));
+            }
+            check_pin(at, &a.pin, "agent.pin")?;
+            check_skills(at, &a.skills, "agent.skills", &format!("agent {id}"))?;
+        }
+        Ok(())
+    }
+
+    fn check_acd(&self, at: &Refusal) -> Result<(), ConfigError> {
+        for b in &self.acd.block {
+            let selectors = usize::from(b.number.is_some())
+                + usize::from(b.prefix.is_some())
+                + usize::from(b.anonymous);
+            if selectors != 1 {
+                return Err(at.at(
+                    &b.action,
+                    "key `acd.block`: needs exactly one of number, prefix, anonymous".into(),
+                ));
+            }
+            if !["busy", "announcement", "hangup"].contains(&b.action.get_ref().as_str()) {
+                return Err(at.at(
+                    &b.action,
+                    format!(
+                        "key `acd.block.action`: {:?} is not busy, announcement or hangup",
+                        b.action.get_ref()
+                    ),
+                ));
+            }
+        }
+        let lost = &self.acd.phone_lost;
+        if !["logout", "unreachable"].contains(&lost.get_ref().as_str()) {
+            return Err(at.at(
+                lost,
+                format!(
+                    "key `acd.phone_lost`: {:?} is not logout or unreachable",
+                    lost.get_ref()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The tables of powerd and the SNMP agent.
+    fn check_daemons(&self, at: &Refusal) -> Result<(), ConfigError> {
+        if let Some(p) = &self.power {
+            if parse_host_port(p.upsd.get_ref()).is_none() {
+                return Err(at.at(
+                    &p.upsd,
+                    format!("key `power.upsd`: {:?} is not HOST:PORT", p.upsd.get_ref()),
+                ));
+            }
+            if p.poweroff_command.get_ref().is_empty() {
+                return Err(at.at(
+                    &p.poweroff_command,
+                    "key `power.poweroff_command`: needs a program".into(),
+                ));
+            }
+        }
+        if let Some(s) = &self.snmp {
+            if AgentxAddr::parse(s.agentx.get_ref()).is_none() {
+                return Err(at.at(
+                    &s.agentx,
+                    format!(
+                        "key `snmp.agentx`: {:?} is not tcp:HOST:PORT or a socket path",
+                        s.agentx.get_ref()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_extensions(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for ext in &self.extensions {
+            let n = ext.number.get_ref();
+            if !is_number(n) {
+                return Err(at.at(
+                    &ext.number,
+                    format!("key `extension.number`: {n:?} is not all digits"),
+                ));
+            }
+            if !seen.insert(n) {
+                return Err(at.at(
+                    &ext.number,
+                    format!("key `extension.number`: {n} defined twice"),
+                ));
+            }
+            check_algorithms(at, &ext.digest_algorithms, "extension.digest_algorithms")?;
+            if ext.password.get_ref().len() < 8 {
+                return Err(at.at(
+                    &ext.password,
+                    format!("key `extension.password`: extension {n} needs at least 8 characters"),
+                ));
+            }
+            if let Some(c) = &ext.contact {
+                static_contact(c.get_ref())
+                    .map_err(|e| at.at(c, format!("key `extension.contact`: {e}")))?;
+            }
+            if ext.auth_user.is_some() != ext.auth_password.is_some() {
+                return Err(at.at(
+                    &ext.number,
+                    format!(
+                        "key `extension.auth_password`: extension {n} needs auth_user and auth_password together"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_trusted_peers(&self, at: &Refusal) -> Result<(), ConfigError> {
+        for p in &self.trusted_peers {
+            for a in &p.addresses {
+                trusted_network(a.get_ref())
+                    .map_err(|e| at.at(a, format!("key `trusted_peer.addresses`: {e}")))?;
+            }
+            if !ROUTE_CLASSES.contains(&p.route_class.get_ref().as_str()) {
+                return Err(at.at(
+                    &p.route_class,
+                    format!(
+                        "key `trusted_peer.route_class`: one of {}",
+                        ROUTE_CLASSES.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checked document as plain values, its spans dropped.
+    fn into_plain(self) -> Config {
+        Config {
+            sip: Sip {
+                bind: self.sip.bind,
+                udp_port: self.sip.udp_port,
+                tcp_port: self.sip.tcp_port,
+                tls_port: self.sip.tls_port,
+                domain: self.sip.domain,
+                digest_algorithms: self.sip.digest_algorithms.map(Spanned::into_inner),
+                advertise: self.sip.advertise,
+            },
+            media: Media {
+                rtp_port_min: self.media.rtp_port_min.into_inner(),
+                rtp_port_max: self.media.rtp_port_max.into_inner(),
+            },
+            calls: self.calls,
+            registrar: Registrar {
+                min_expires: self.registrar.min_expires,
+                default_expires: self.registrar.default_expires,
+                max_expires: self.registrar.max_expires.into_inner(),
+                qualify_seconds: self.registrar.qualify_seconds,
+            },
+            security: self.security,
+            extensions: self
+                .extensions
+                .into_iter()
+                .map(RawExtension::into_plain)
+                .collect(),
+            power: self.power.map(RawPower::into_plain),
+            snmp: self.snmp.map(|s| Snmp {
+                agentx: s.agentx.into_inner(),
+                service_level_threshold: s.service_level_threshold,
+                disk_alarm_percent: s.disk_alarm_percent,
+            }),
+            http: self.http,
+            dids: self
+                .dids
+                .into_iter()
+                .map(|d| Did {
+                    number: d.number.into_inner(),
+                    flow: d.flow,
+                })
+                .collect(),
+            flows: Flows {
+                utc_offset_minutes: self.flows.utc_offset_minutes.into_inner(),
+                prompts: self.flows.prompts,
+            },
+            recording: self.recording.into_plain(),
+            conferences: self
+                .conferences
+                .into_iter()
+                .map(|c| Conference {
+                    number: c.number.into_inner(),
+                    name: c.name,
+                    pin: c.pin.map(Spanned::into_inner),
+                    max_parties: c.max_parties,
+                })
+                .collect(),
+            monitoring: Monitoring {
+                listen_code: self.monitoring.listen_code.into_inner(),
+                whisper_code: self.monitoring.whisper_code.into_inner(),
+                barge_code: self.monitoring.barge_code.into_inner(),
+                supervisors: self
+                    .monitoring
+                    .supervisors
+                    .into_iter()
+                    .map(|s| Supervisor {
+                        name: s.name,
+                        pin: s.pin.into_inner(),
+                    })
+                    .collect(),
+            },
+            queues: self.queues.into_iter().map(RawQueue::into_plain).collect(),
+            agents: self
+                .agents
+                .into_iter()
+                .map(|a| Agent {
+                    id: a.id.into_inner(),
+                    name: a.name,
+                    pin: a.pin.into_inner(),
+                    skills: a.skills.into_inner(),
+                    auto_answer: a.auto_answer,
+                })
+                .collect(),
+            trusted_peers: self
+                .trusted_peers
+                .into_iter()
+                .map(|p| TrustedPeer {
+                    name: p.name,
+                    // Checked above; none is left out.
+                    addresses: p
+                        .addresses
+                        .iter()
+                        .filter_map(|a| trusted_network(a.get_ref()).ok())
+                        .collect(),
+                    route_class: p.route_class.into_inner(),
+                })
+                .collect(),
+            acd: self.acd.into_plain(),
+        }
+    }
+}
+
+impl RawExtension {
+    fn into_plain(self) -> Extension {
+        Extension {
+            number: self.number.into_inner(),
+            name: self.name,
+            password: self.password.into_inner(),
+            digest_algorithms: self.digest_algorithms.map(Spanned::into_inner),
+            pickup_group: self.pickup_group,
+            contact: self.contact.map(Spanned::into_inner),
+            auth_user: self.auth_user,
+            auth_password: self.auth_password,
+            auth_realm: self.auth_realm,
+        }
+    }
+}
+
+impl RawPower {
+    fn into_plain(self) -> Power {
+        Power {
+            upsd: self.upsd.into_inner(),
+            ups: self.ups,
+            username: self.username,
+            password: self.password,
+            poll_seconds: self.poll_seconds,
+            shutdown_runtime_seconds: self.shutdown_runtime_seconds,
+            grace_seconds: self.grace_seconds,
+            required_runtime_hours: self.required_runtime_hours,
+            stop_command: self.stop_command,
+            poweroff_command: self.poweroff_command.into_inner(),
+        }
+    }
+}
+
+impl RawRecording {
+    fn into_plain(self) -> Recording {
+        Recording {
+            percent: self.percent.into_inner(),
+            retention_days: self.retention_days,
+            directory: self.directory,
+            mp3: self.mp3,
+            backup_directory: self.backup_directory,
+            backup_every_hours: self.backup_every_hours,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|r| RecordingRule {
+                    extension: r.extension,
+                    number: r.number,
+                    flow: r.flow,
+                    queue: r.queue,
+                    percent: r.percent.into_inner(),
+                    windows: r.windows,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RawQueue {
+    fn into_plain(self) -> Queue {
+        Queue {
+            name: self.name.into_inner(),
+            strategy: self.strategy.into_inner(),
+            skills: self.skills.into_inner(),
+            ring_seconds: self.ring_seconds,
+            wrapup_seconds: self.wrapup_seconds,
+            overflow_seconds: self.overflow_seconds,
+            overflow_to: self.overflow_to.into_inner(),
+            max_wait_seconds: self.max_wait_seconds,
+            max_callers: self.max_callers,
+            exit_to: self.exit_to.into_inner(),
+            join_empty: self.join_empty,
+            leave_when_empty: self.leave_when_empty,
+            service_level_seconds: self.service_level_seconds,
+            callback: self.callback,
+        }
+    }
+}
+
+impl RawAcd {
+    fn into_plain(self) -> Acd {
+        Acd {
+            short_abandon_seconds: self.short_abandon_seconds,
+            max_missed: self.max_missed,
+            reasons: self.reasons,
+            priority_mobile: self.priority_mobile,
+            priority_fixed: self.priority_fixed,
+            vip: self.vip,
+            block: self
+                .block
+                .into_iter()
+                .map(|b| BlockRule {
+                    number: b.number,
+                    prefix: b.prefix,
+                    anonymous: b.anonymous,
+                    action: b.action.into_inner(),
+                })
+                .collect(),
+            phone_lost: self.phone_lost.into_inner(),
+        }
+    }
+}
