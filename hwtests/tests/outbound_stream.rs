@@ -75,7 +75,7 @@ fn a_refused_connection_fails_the_call_with_503() {
         cause.contains("cannot reach callee") && cause.contains("refused"),
         "{c}"
     );
-    log_says(&d, "cannot reach peer");
+    log_says(&d, "cannot reach the callee");
 }
 
 /// A certificate authority of the test's own, as a carrier's private CA.

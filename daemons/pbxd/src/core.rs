@@ -1074,7 +1074,7 @@ impl Core {
     pub fn transport_failed(&mut self, now: Now, peer: Peer, why: &str) {
         let keys = self.tx.transport_failed(peer);
         if !keys.is_empty() {
-            tracing::warn!(to = %peer.addr, transport = peer.transport.via_name(), error = %why,
+            tracing::debug!(to = %peer.addr, transport = peer.transport.via_name(), error = %why,
                 requests = keys.len(), "cannot reach peer: its requests fail with 503");
         }
         for key in keys {
@@ -1090,6 +1090,8 @@ impl Core {
                         .is_some_and(|c| c.state == CallState::Ringing) =>
                 {
                     self.clients.remove(&key);
+                    tracing::warn!(call, to = %peer.addr, transport = peer.transport.via_name(),
+                        error = %why, "cannot reach the callee: the call fails with 503 unless forwarded");
                     let ending = Ending::new(
                         Disposition::Failed,
                         "system",

@@ -1,10 +1,17 @@
 //! Opening the connections the box needs itself (RFC 3261 §18.1.1): a
 //! request to a peer reached over TCP or TLS (a static peer's
 //! `;transport=tcp`, `;transport=tls` or `sips:` contact, a trunk later)
-//! with no connection up. This module knows how to reach an address, TCP
-//! or TLS with the server's certificate verified; [`crate::transport`]
-//! runs the attempt under its caps and deadline and serves the connection
-//! like an accepted one.
+//! with no connection up. This module knows which peers the box connects
+//! to and how, TCP or TLS with the server's certificate verified;
+//! [`crate::transport`] runs the attempt under its caps and deadline and
+//! serves the connection like an accepted one.
+//!
+//! Phones are not connected to: a phone on TCP or TLS connected to the box
+//! and is reached on that connection, from a source port it does not
+//! listen on (behind NAT, a port nobody answers). Attempts there would
+//! only fail, slowly, and take the connection slots of the phones' own
+//! address; a request to a phone whose connection is gone fails at once
+//! instead (as RFC 5626 §5.3 has a proxy do when a flow is gone).
 //!
 //! A TLS peer's certificate must chain to the CA certificates of its
 //! extension's `tls_ca` (a carrier's private CA), or else to the system's
@@ -30,12 +37,13 @@ use crate::shell::Input;
 /// cannot be read): every connection that needs it fails with that reason.
 type Client = Result<Arc<rustls::ClientConfig>, String>;
 
-/// How the box opens connections: the TLS settings of each configured
-/// peer, and where failures are reported.
+/// How the box opens connections: the peers it connects to, with their
+/// TLS settings, and where failures are reported.
 #[derive(Debug)]
 pub struct Dialer {
     pub(crate) tx: mpsc::Sender<Input>,
-    peers: HashMap<SocketAddr, TlsPeer>,
+    /// The static peers over TCP (`None`) and TLS.
+    peers: HashMap<Peer, Option<TlsPeer>>,
     /// Trusting the system's roots, loaded at the first connection that
     /// needs it.
     system: OnceLock<Client>,
@@ -61,7 +69,7 @@ impl Dialer {
         d
     }
 
-    /// Takes the TLS settings of `cfg`'s static peers. A CA file is read
+    /// Takes `cfg`'s static peers over TCP and TLS. A CA file is read
     /// here, so a bad one is logged when the configuration is taken, not
     /// first at a call.
     pub fn configure(&mut self, cfg: &Config) {
@@ -71,8 +79,10 @@ impl Dialer {
             .iter()
             .filter_map(|e| {
                 let peer = crate::config::static_contact(e.contact.as_ref()?.get_ref()).ok()?;
-                if peer.transport != Transport::Tls {
-                    return None;
+                match peer.transport {
+                    Transport::Udp => return None,
+                    Transport::Tcp => return Some((peer, None)),
+                    Transport::Tls => {}
                 }
                 let client = e.tls_ca.as_ref().map(|ca| {
                     clients
@@ -87,26 +97,21 @@ impl Dialer {
                         .clone()
                 });
                 let name = e.tls_name.clone().unwrap_or_else(|| peer.addr.ip().to_string());
-                Some((peer.addr, TlsPeer { name, client }))
+                Some((peer, Some(TlsPeer { name, client })))
             })
             .collect();
     }
 
-    /// How to reach `peer`: TCP, or TLS with the settings of the static
-    /// peer at its address (the system's roots and its IP address for any
-    /// other, such as a phone registered over TLS).
-    pub(crate) fn opener(&self, peer: Peer) -> Open {
-        match peer.transport {
-            Transport::Udp | Transport::Tcp => Open::Tcp,
-            Transport::Tls => {
-                let (name, client) = match self.peers.get(&peer.addr) {
-                    Some(p) => (p.name.clone(), p.client.clone()),
-                    None => (peer.addr.ip().to_string(), None),
-                };
-                let client = client.unwrap_or_else(|| self.system().clone());
-                Open::Tls { name, client }
-            }
-        }
+    /// How to reach `peer`, if the box connects to it: TCP, or TLS with
+    /// its static peer's settings.
+    pub(crate) fn opener(&self, peer: Peer) -> Option<Open> {
+        Some(match self.peers.get(&peer)? {
+            None => Open::Tcp,
+            Some(tls) => Open::Tls {
+                name: tls.name.clone(),
+                client: tls.client.clone().unwrap_or_else(|| self.system().clone()),
+            },
+        })
     }
 
     fn system(&self) -> &Client {
@@ -176,34 +181,47 @@ mod tests {
         }
     }
 
-    /// A static peer's `tls_name` is the name checked; without one its IP
-    /// address; an address nobody configured gets its IP address and the
-    /// system's roots; an unreadable `tls_ca` fails its connections with
-    /// the reason instead of falling back to other roots.
+    /// A static peer's `tls_name` is the name checked; an unreadable
+    /// `tls_ca` fails its connections with the reason instead of falling
+    /// back to other roots; only configured peers are connected to, over
+    /// the transport configured.
     #[test]
-    fn tls_settings_follow_the_static_peers() {
+    fn the_static_peers_are_connected_to_as_configured() {
         let (tx, _rx) = mpsc::channel(1);
         let named = config(
             "contact = \"sips:7001@192.0.2.7\"\ntls_name = \"sip.far.example\"\ntls_ca = \"/nonexistent/ca.pem\"\n",
         );
         let d = Dialer::new(tx.clone(), &named);
         match d.opener(tls_peer("192.0.2.7:5061")) {
-            Open::Tls { name, client } => {
+            Some(Open::Tls { name, client }) => {
                 assert_eq!(name, "sip.far.example");
                 let err = client.expect_err("an unreadable CA file");
                 assert!(err.contains("/nonexistent/ca.pem"), "{err}");
             }
-            Open::Tcp => panic!("a TLS peer opened over TCP"),
+            _ => panic!("the TLS peer is not opened over TLS"),
         }
-        match d.opener(tls_peer("192.0.2.8:5061")) {
-            Open::Tls { name, .. } => assert_eq!(name, "192.0.2.8"),
-            Open::Tcp => panic!("a TLS peer opened over TCP"),
-        }
+        // A phone registered over TLS, and the peer over another transport.
+        assert!(d.opener(tls_peer("192.0.2.8:5061")).is_none());
         let tcp = Peer {
             transport: Transport::Tcp,
-            addr: "192.0.2.7:5060".parse().expect("address"),
+            addr: "192.0.2.7:5061".parse().expect("address"),
         };
-        assert!(matches!(d.opener(tcp), Open::Tcp));
+        assert!(d.opener(tcp).is_none());
+
+        let by_ip = config("contact = \"sip:7001@192.0.2.9:5070;transport=tls\"\n");
+        match Dialer::new(tx.clone(), &by_ip).opener(tls_peer("192.0.2.9:5070")) {
+            Some(Open::Tls { name, .. }) => assert_eq!(name, "192.0.2.9"),
+            _ => panic!("the TLS peer is not opened over TLS"),
+        }
+        let over_tcp = config("contact = \"sip:7001@192.0.2.9:5070;transport=tcp\"\n");
+        let tcp = Peer {
+            transport: Transport::Tcp,
+            addr: "192.0.2.9:5070".parse().expect("address"),
+        };
+        assert!(matches!(
+            Dialer::new(tx, &over_tcp).opener(tcp),
+            Some(Open::Tcp)
+        ));
     }
 
     /// A refused connection is an error naming the address, not a panic

@@ -340,10 +340,20 @@ impl Conns {
 
     /// Starts a connection to `peer` under the same caps as accepted
     /// ones, returning its handle at once: messages queue until it is up.
-    /// A refusal by the caps is reported to the core like any failure to
-    /// connect ([`Input::ConnectFailed`]).
+    /// A peer the box does not connect to (a phone, see [`crate::dial`])
+    /// or a refusal by the caps is reported to the core like any failure
+    /// to connect ([`Input::ConnectFailed`]).
     fn dial(&self, peer: Peer) -> Option<Handle> {
         let dialer = self.dialer.as_ref()?;
+        let Some(open) = dialer.opener(peer) else {
+            let failed = Input::ConnectFailed {
+                peer,
+                id: 0,
+                why: "its connection is gone (the box does not connect to phones)".into(),
+            };
+            tell(&dialer.tx, failed);
+            return None;
+        };
         let slot = match self.gate.admit(peer.addr.ip()) {
             Ok(slot) => slot,
             Err(why) => {
@@ -358,7 +368,6 @@ impl Conns {
             }
         };
         let (handle, queue) = Handle::new();
-        let open = dialer.opener(peer);
         let tx = dialer.tx.clone();
         tokio::spawn(async move {
             // Whatever way the attempt ends short of a connection (a
@@ -371,7 +380,11 @@ impl Conns {
             };
             let limit = slot.gate.limits.handshake;
             let opened = tokio::select! {
-                () = queue.close.notified() => Err("write queue full while connecting".to_string()),
+                // Counted as `write_queue_full` by `Conns::send`.
+                () = queue.close.notified() => {
+                    failed.why = Some("write queue full while connecting".into());
+                    return;
+                }
                 r = tokio::time::timeout(limit, open.open(peer.addr)) => match r {
                     Ok(r) => r,
                     Err(_) => Err(format!("not connected within {} s", limit.as_secs())),
@@ -381,6 +394,9 @@ impl Conns {
                 Err(why) => {
                     slot.gate.stats.cut(Cut::Connect, peer.addr);
                     failed.why = Some(why);
+                    // The slot is back before the core hears of the
+                    // failure (from `failed`, dropped next).
+                    drop(slot);
                 }
                 Ok(stream) => {
                     failed.why = None;
@@ -727,6 +743,59 @@ mod tests {
         ));
         assert_eq!(gate.held(ip), (0, 0));
         assert!(writer.await.unwrap_err().is_cancelled());
+    }
+
+    /// The box connects to its configured stream peers only: a request to
+    /// any other address without a connection (a phone whose connection
+    /// is gone) fails at once, a response is dropped, and a refused
+    /// connection to a static peer is reported, counted and its slot
+    /// given back.
+    #[tokio::test]
+    async fn requests_without_a_connection_dial_a_static_peer_or_fail() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let text = format!(
+            "{}\n[[extension]]\nnumber = \"7001\"\nname = \"Peer\"\npassword = \"peer-pass-1\"\ncontact = \"sip:7001@{closed};transport=tcp\"\n",
+            crate::config::DEFAULT_TOML
+        );
+        let cfg = crate::config::Config::parse(&text, "t.toml").unwrap();
+        let gate = Gate::new(limits(4, 4));
+        let (tx, mut rx) = mpsc::channel::<Input>(8);
+        let mut conns = Conns::new(gate.clone(), Some(Dialer::new(tx, &cfg)));
+        let phone = Peer {
+            transport: Transport::Tcp,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        };
+        conns.send(phone, b"SIP/2.0 200 OK\r\n\r\n".to_vec());
+        assert!(rx.try_recv().is_err(), "a response opens nothing");
+        conns.send(phone, b"OPTIONS sip:x SIP/2.0\r\n\r\n".to_vec());
+        match rx.try_recv() {
+            Ok(Input::ConnectFailed { peer, .. }) => assert_eq!(peer, phone),
+            _ => panic!("no failure for the phone"),
+        }
+        assert!(conns.by_addr.is_empty());
+
+        let far = Peer {
+            transport: Transport::Tcp,
+            addr: closed,
+        };
+        conns.send(far, b"INVITE sip:7001 SIP/2.0\r\n\r\n".to_vec());
+        assert!(
+            conns.by_addr.contains_key(&closed),
+            "queued while connecting"
+        );
+        match rx.recv().await {
+            Some(Input::ConnectFailed { peer, id, why }) => {
+                assert_eq!(peer, far);
+                assert!(why.contains("refused"), "{why}");
+                conns.disconnected(closed, id);
+            }
+            _ => panic!("no failure for the static peer"),
+        }
+        assert!(conns.by_addr.is_empty());
+        assert!(gate.stats.counts().contains(&("connect_failed", 1)));
+        assert_eq!(gate.held(closed.ip()), (0, 0));
     }
 
     /// A full queue closes the connection once, counted once.
