@@ -1066,7 +1066,8 @@ impl Core {
     }
 
     /// The shell could not reach `peer` over its stream (`why`: the
-    /// connection refused or timed out, the TLS handshake failed). The
+    /// connection refused or timed out, the TLS handshake failed, a
+    /// phone's own connection gone). The
     /// requests waiting on it fail now as a 503 would fail them (RFC 3261
     /// §8.1.3.1) instead of at timer B 32 s later: a B leg's call is
     /// forwarded on no answer or ended with 503, a qualify probe marks the
