@@ -138,6 +138,18 @@ impl StreamPhone {
         }
     }
 
+    /// A phone on a connection the box opened to it (a static peer that
+    /// listens over TCP or TLS): `stream` is the accepted side, `local`
+    /// the address it was accepted on.
+    pub fn accepted(
+        stream: impl Read + Write + Send + 'static,
+        ext: &str,
+        transport: &'static str,
+        local: std::net::SocketAddr,
+    ) -> StreamPhone {
+        Self::new(Box::new(stream), ext, transport, local)
+    }
+
     fn new(
         stream: Box<dyn Stream>,
         ext: &str,

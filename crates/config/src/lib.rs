@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use dering_sip::auth::Algorithm;
+use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
 mod load;
@@ -624,9 +625,19 @@ pub struct Extension {
     /// one, the extension is in the box's one default group.
     pub pickup_group: Option<String>,
     /// A static peer: the extension is always reached at this SIP URI
-    /// (`sip:7001@192.0.2.10:5060`, an IP address, UDP) instead of where
-    /// it registers. A registration, when there is one, still wins.
+    /// (`sip:7001@192.0.2.10:5060`, an IP address; `;transport=tcp`,
+    /// `;transport=tls` or `sips:` for a stream, see [`static_contact`])
+    /// instead of where it registers. A registration, when there is one,
+    /// still wins.
     pub contact: Option<String>,
+    /// Over TLS: a PEM file of the CA certificates the peer's certificate
+    /// must chain to, for a carrier with a private CA; without it, the
+    /// system's trusted roots.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Over TLS: the name the peer's certificate is checked against (and
+    /// sent as SNI) when it is not the contact's IP address, e.g.
+    /// `sip.carrier.example`.
+    pub tls_name: Option<String>,
     /// The account the box answers the peer's 401/407 challenges with
     /// (RFC 3261 §22.2); `auth_realm` limits it to that realm.
     pub auth_user: Option<String>,
@@ -665,24 +676,36 @@ pub fn trusted_network(s: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{s:?} is not an IP address or network (CIDR)"))
 }
 
-/// A static peer's contact: a `sip:` URI whose host is an IP address (no
-/// resolver in the core), over UDP (outbound TCP and TLS come with
-/// trunks).
-pub fn static_contact(uri: &str) -> Result<std::net::SocketAddr, String> {
+/// A static peer's contact: a `sip:` or `sips:` URI whose host is an IP
+/// address (no resolver in the core), and the transport it is reached
+/// over: `;transport=tcp` or `;transport=tls` as given, TLS for `sips:`
+/// (RFC 3261 §19.1.2), UDP otherwise. Without a port, 5061 for TLS and 5060
+/// for the others (§19.1.2).
+pub fn static_contact(uri: &str) -> Result<Peer, String> {
     let u = dering_sip::uri::Uri::parse(uri).map_err(|e| e.to_string())?;
-    if u.secure {
-        return Err("sips: needs TLS, which static peers do not have yet".into());
-    }
     let ip: IpAddr = u
         .host
         .parse()
         .map_err(|_| format!("host {:?} is not an IP address", u.host))?;
-    match u.param("transport").flatten() {
-        None => {}
-        Some(t) if t.eq_ignore_ascii_case("udp") => {}
-        Some(t) => return Err(format!("transport {t} is not UDP")),
-    }
-    Ok(std::net::SocketAddr::new(ip, u.port.unwrap_or(5060)))
+    let transport = match u.param("transport").flatten() {
+        None if u.secure => Transport::Tls,
+        None => Transport::Udp,
+        Some(t) if t.eq_ignore_ascii_case("udp") && !u.secure => Transport::Udp,
+        // `sips:` over TCP is TLS over TCP (RFC 3261 §26.2.2).
+        Some(t) if t.eq_ignore_ascii_case("tcp") && u.secure => Transport::Tls,
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        Some(t) if t.eq_ignore_ascii_case("tls") => Transport::Tls,
+        Some(t) if u.secure => return Err(format!("sips: cannot go over {t}")),
+        Some(t) => return Err(format!("transport {t} is not UDP, TCP or TLS")),
+    };
+    let port = match transport {
+        Transport::Tls => 5061,
+        Transport::Udp | Transport::Tcp => 5060,
+    };
+    Ok(Peer {
+        transport,
+        addr: std::net::SocketAddr::new(ip, u.port.unwrap_or(port)),
+    })
 }
 
 impl Config {
@@ -824,6 +847,40 @@ mod tests {
         }
     }
 
+    /// `transport=` and `sips:` choose how a static peer is reached, with
+    /// the default port of that transport (RFC 3261 §19.1.2).
+    #[test]
+    fn a_static_contact_names_its_transport() {
+        let peer = |t, a: &str| {
+            Ok(Peer {
+                transport: t,
+                addr: a.parse().unwrap(),
+            })
+        };
+        for (uri, want) in [
+            ("sip:7001@10.0.0.1", peer(Transport::Udp, "10.0.0.1:5060")),
+            (
+                "sip:7001@10.0.0.1;transport=UDP",
+                peer(Transport::Udp, "10.0.0.1:5060"),
+            ),
+            (
+                "sip:7001@10.0.0.1:5080;transport=tcp",
+                peer(Transport::Tcp, "10.0.0.1:5080"),
+            ),
+            (
+                "sip:7001@10.0.0.1;transport=tls",
+                peer(Transport::Tls, "10.0.0.1:5061"),
+            ),
+            ("sips:7001@10.0.0.1", peer(Transport::Tls, "10.0.0.1:5061")),
+            (
+                "sips:7001@[::1]:5071;transport=tcp",
+                peer(Transport::Tls, "[::1]:5071"),
+            ),
+        ] {
+            assert_eq!(static_contact(uri), want, "{uri}");
+        }
+    }
+
     #[test]
     fn static_peers_and_the_advertised_address() {
         let peer =
@@ -835,14 +892,26 @@ mod tests {
         let e = c.extensions.last().unwrap();
         assert_eq!(
             static_contact(e.contact.as_deref().unwrap()),
-            Ok("127.0.0.1:5099".parse().unwrap())
+            Ok(Peer {
+                transport: Transport::Udp,
+                addr: "127.0.0.1:5099".parse().unwrap()
+            })
         );
         assert_eq!(e.auth_user.as_deref(), Some("dering"));
         for (bad, why) in [
             ("contact = \"sip:7001@peer.example\"\n", "not an IP address"),
             (
-                "contact = \"sip:7001@127.0.0.1;transport=tcp\"\n",
-                "not UDP",
+                "contact = \"sip:7001@127.0.0.1;transport=sctp\"\n",
+                "not UDP, TCP or TLS",
+            ),
+            (
+                "contact = \"sips:7001@127.0.0.1;transport=udp\"\n",
+                "sips: cannot go over udp",
+            ),
+            ("tls_ca = \"/etc/ca.pem\"\n", "no contact over TLS"),
+            (
+                "contact = \"sip:7001@127.0.0.1;transport=tcp\"\ntls_name = \"far.example\"\n",
+                "no contact over TLS",
             ),
             ("auth_user = \"dering\"\n", "together"),
         ] {
@@ -850,6 +919,17 @@ mod tests {
             let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
+
+        let tls = format!(
+            "{DEFAULT_TOML}\n{peer}contact = \"sip:7001@127.0.0.1;transport=tls\"\ntls_ca = \"/etc/dering/carrier-ca.pem\"\ntls_name = \"sip.far.example\"\n"
+        );
+        let e = Config::parse(&tls, "f.toml")
+            .unwrap()
+            .extensions
+            .pop()
+            .unwrap();
+        assert_eq!(e.tls_name.as_deref(), Some("sip.far.example"));
+        assert!(e.tls_ca.is_some());
 
         assert_eq!(c.advertise(), Some(IpAddr::from([127, 0, 0, 1])));
         let any = DEFAULT_TOML.replace("bind = \"127.0.0.1\"", "bind = \"0.0.0.0\"");
@@ -1137,9 +1217,15 @@ mod tests {
             ("", ext("10a3", ""), "10a3", "extension.number"),
             (
                 "",
-                ext("7001", "contact = \"sip:7001@127.0.0.1;transport=tls\"\n"),
+                ext("7001", "contact = \"sip:7001@127.0.0.1;transport=sctp\"\n"),
                 "contact",
                 "extension.contact",
+            ),
+            (
+                "",
+                ext("7003", "tls_name = \"far.example\"\n"),
+                "number = \"7003\"",
+                "extension.tls_ca`/`tls_name",
             ),
             (
                 "",

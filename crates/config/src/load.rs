@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use dering_sip::auth::Algorithm;
+use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -162,6 +163,10 @@ struct RawExtension {
     pickup_group: Option<String>,
     #[serde(default)]
     contact: Option<Spanned<String>>,
+    #[serde(default)]
+    tls_ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    tls_name: Option<String>,
     #[serde(default)]
     auth_user: Option<String>,
     #[serde(default)]
@@ -793,9 +798,22 @@ impl RawConfig {
                     format!("key `extension.password`: extension {n} needs at least 8 characters"),
                 ));
             }
-            if let Some(c) = &ext.contact {
-                static_contact(c.get_ref())
-                    .map_err(|e| at.at(c, format!("key `extension.contact`: {e}")))?;
+            let transport = match &ext.contact {
+                Some(c) => Some(
+                    static_contact(c.get_ref())
+                        .map_err(|e| at.at(c, format!("key `extension.contact`: {e}")))?
+                        .transport,
+                ),
+                None => None,
+            };
+            if transport != Some(Transport::Tls) && (ext.tls_ca.is_some() || ext.tls_name.is_some())
+            {
+                return Err(at.at(
+                    &ext.number,
+                    format!(
+                        "key `extension.tls_ca`/`tls_name`: extension {n} has no contact over TLS"
+                    ),
+                ));
             }
             if ext.auth_user.is_some() != ext.auth_password.is_some() {
                 return Err(at.at(
@@ -941,6 +959,8 @@ impl RawExtension {
             digest_algorithms: self.digest_algorithms.map(Spanned::into_inner),
             pickup_group: self.pickup_group,
             contact: self.contact.map(Spanned::into_inner),
+            tls_ca: self.tls_ca,
+            tls_name: self.tls_name,
             auth_user: self.auth_user,
             auth_password: self.auth_password,
             auth_realm: self.auth_realm,

@@ -452,6 +452,29 @@ impl TransactionLayer {
         self.client.remove(key);
     }
 
+    /// The transport to `peer` failed (a connection refused or timed out,
+    /// a TLS handshake failed): the client transactions still waiting for
+    /// a final answer from it end now, and their keys are returned for the
+    /// TU to treat as 503 (RFC 3261 §17.1.4, §8.1.3.1) instead of waiting
+    /// for timer B or F. Those already answered keep their timers.
+    pub fn transport_failed(&mut self, peer: Peer) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .client
+            .iter()
+            .filter(|(_, tx)| {
+                tx.peer == peer && matches!(tx.state, State::Trying | State::Proceeding)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        // In the order they were sent would be nicer; sorted is at least
+        // the same order on every run.
+        keys.sort();
+        for k in &keys {
+            self.client.remove(k);
+        }
+        keys
+    }
+
     // ---- time and output ---------------------------------------------
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
@@ -593,6 +616,43 @@ mod tests {
 
     fn drain(l: &mut TransactionLayer) -> usize {
         std::iter::from_fn(|| l.poll_transmit()).count()
+    }
+
+    /// A failed transport ends the transactions still waiting on that
+    /// peer at once, and only those: timer B never fires for them.
+    #[test]
+    fn a_transport_failure_ends_the_waiting_client_transactions() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let t0 = Instant::now();
+        let tcp = Peer {
+            transport: Transport::Tcp,
+            ..peer()
+        };
+        let waiting = l
+            .send_request(t0, tcp, invite("z9hG4bKw1"), b"I".to_vec())
+            .unwrap();
+        let answered = l
+            .send_request(t0, tcp, invite("z9hG4bKc1"), b"I".to_vec())
+            .unwrap();
+        let elsewhere = Peer {
+            transport: Transport::Tcp,
+            addr: "127.0.0.1:5071".parse().unwrap(),
+        };
+        let other = l
+            .send_request(t0, elsewhere, invite("z9hG4bKo1"), b"I".to_vec())
+            .unwrap();
+        l.on_response(t0, resp(200, "INVITE"));
+        assert_eq!(l.transport_failed(tcp), vec![waiting]);
+        assert_eq!(l.transport_failed(tcp), Vec::<String>::new());
+        l.handle_timeout(t0 + Duration::from_secs(64));
+        let timeouts: Vec<_> = std::iter::from_fn(|| l.poll_event())
+            .filter_map(|e| match e {
+                TxEvent::Timeout { key } => Some(key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(timeouts, vec![other]);
+        assert!(!timeouts.contains(&answered));
     }
 
     /// Timer A doubles from T1, timer B ends the transaction at 64*T1.

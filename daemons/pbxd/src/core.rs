@@ -1065,6 +1065,59 @@ impl Core {
         }
     }
 
+    /// The shell could not reach `peer` over its stream (`why`: the
+    /// connection refused or timed out, the TLS handshake failed, a
+    /// phone's own connection gone). The
+    /// requests waiting on it fail now as a 503 would fail them (RFC 3261
+    /// §8.1.3.1) instead of at timer B 32 s later: a B leg's call is
+    /// forwarded on no answer or ended with 503, a qualify probe marks the
+    /// phone unreachable.
+    pub fn transport_failed(&mut self, now: Now, peer: Peer, why: &str) {
+        let keys = self.tx.transport_failed(peer);
+        if !keys.is_empty() {
+            tracing::debug!(to = %peer.addr, transport = peer.transport.via_name(), error = %why,
+                requests = keys.len(), "cannot reach peer: its requests fail with 503");
+        }
+        for key in keys {
+            match self.clients.get(&key).copied() {
+                Some(ClientPurpose::Qualify) => {
+                    self.clients.remove(&key);
+                    self.qualified(&key, false);
+                }
+                Some(ClientPurpose::BInvite(call))
+                    if self
+                        .calls
+                        .get(&call)
+                        .is_some_and(|c| c.state == CallState::Ringing) =>
+                {
+                    self.clients.remove(&key);
+                    tracing::warn!(call, to = %peer.addr, transport = peer.transport.via_name(),
+                        error = %why, "cannot reach the callee: the call fails with 503 unless forwarded");
+                    let ending = Ending::new(
+                        Disposition::Failed,
+                        "system",
+                        format!("cannot reach callee: {why}"),
+                        Some(503),
+                    );
+                    self.forward_or_end(now, call, forward::Condition::NoAnswer, ending, 503);
+                }
+                Some(_) => {
+                    let failed = Message {
+                        start: dering_sip::StartLine::Response {
+                            code: 503,
+                            reason: why.to_string(),
+                        },
+                        headers: vec![],
+                        body: vec![],
+                    };
+                    self.on_response(now, &key, failed);
+                }
+                None => {}
+            }
+        }
+        self.drain_tx(now);
+    }
+
     /// The shell bound RTP port `port` and the next (`ok`), or could
     /// not: another program holds one of them, so it is skipped for a
     /// while and another port bound in its place.

@@ -5,6 +5,7 @@ pub use dering_config as config;
 pub mod advertise;
 pub mod config_versions;
 pub mod core;
+pub mod dial;
 pub mod endpoint;
 pub mod feed;
 pub mod guard;

@@ -63,6 +63,13 @@ pub(crate) enum Input {
         addr: SocketAddr,
         id: u64,
     },
+    /// A connection the box was opening to `peer` (connection `id`) did
+    /// not come up, for reason `why`: the requests waiting on it fail.
+    ConnectFailed {
+        peer: Peer,
+        id: u64,
+        why: String,
+    },
     Control(Request, oneshot::Sender<Result<Response, ControlError>>),
     Subscribe {
         from_seq: Option<u64>,
@@ -278,7 +285,10 @@ pub async fn start(
         relay,
         writer,
         udp,
-        Conns::new(gate),
+        Conns::new(
+            gate,
+            Some(crate::dial::Dialer::new(in_tx.clone(), &opts.config)),
+        ),
         in_tx,
         in_rx,
         shutdown,
@@ -347,7 +357,7 @@ async fn run(
     dering_daemon::notify::ready("pbxd serving SIP");
     loop {
         flush(
-            &mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut feed,
+            &mut core, &mut relay, &writer, &udp, &mut conns, &in_tx, &mut feed,
         )
         .await;
         let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
@@ -366,12 +376,16 @@ async fn run(
                     Input::Committed(token) => core.handle_committed(now(), token),
                     Input::Connected { addr, handle } => conns.connected(addr, handle),
                     Input::Disconnected { addr, id } => conns.disconnected(addr, id),
+                    Input::ConnectFailed { peer, id, why } => {
+                        conns.disconnected(peer.addr, id);
+                        core.transport_failed(now(), peer, &why);
+                    }
                     Input::Control(Request::Shutdown { cause }, reply) => {
                         if stopping.is_none() {
                             tracing::warn!(%cause, calls = core.active_calls(), "shutdown ordered: hanging up and checkpointing");
                             core.close_intake(60);
                             let n = core.hang_up_all(now(), &cause);
-                            flush(&mut core, &mut relay, &writer, &udp, &conns, &in_tx, &mut feed).await;
+                            flush(&mut core, &mut relay, &writer, &udp, &mut conns, &in_tx, &mut feed).await;
                             let tx = in_tx.clone();
                             let done = Box::new(move |r: Result<(), String>| {
                                 let _ = tx.blocking_send(Input::Checkpointed(r));
@@ -395,7 +409,10 @@ async fn run(
                     Input::Control(Request::ConfigImport { document, source, author }, reply) => {
                         live.import(&writer, &in_tx, &document, &source, &author, reply);
                     }
-                    Input::ConfigStored(r) => live.stored(&mut core, r),
+                    Input::ConfigStored(r) => {
+                        live.stored(&mut core, r);
+                        conns.configure(&live.running);
+                    }
                     Input::Subscribe { from_seq, reply } => {
                         let _ = reply.send(feed.subscribe(from_seq));
                     }
@@ -594,7 +611,7 @@ async fn flush(
     relay: &mut Relay,
     writer: &Writer,
     udp: &UdpSocket,
-    conns: &Conns,
+    conns: &mut Conns,
     in_tx: &mpsc::Sender<Input>,
     feed: &mut Feed,
 ) {
@@ -606,8 +623,9 @@ async fn flush(
                         tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
                     }
                 }
-                // A full queue closes the connection (see `Conns::send`).
-                Transport::Tcp | Transport::Tls => conns.send(t.peer.addr, t.data),
+                // A full queue closes the connection; a request to a peer
+                // with none opens one (see `Conns::send`).
+                Transport::Tcp | Transport::Tls => conns.send(t.peer, t.data),
             },
             Output::Store { op, token } => {
                 let done = token.map(|token| {

@@ -1,9 +1,13 @@
-//! SIP over byte streams (TCP and TLS, RFC 3261 §18.3): the acceptors, one
-//! task per connection framing reads into the core and writing what the
-//! core sends, and the limits that keep hostile peers from holding the box
-//! (OPS-5): connections per source address and in all, a deadline for the
-//! TLS handshake, one for a message begun to complete (slowloris), and an
-//! idle timeout.
+//! SIP over byte streams (TCP and TLS, RFC 3261 §18.3): the acceptors, the
+//! connections the box opens itself when it sends a request to a peer it
+//! has none with (RFC 3261 §18.1.1, see [`crate::dial`]), one task per
+//! connection framing reads into the core and writing what the core sends,
+//! and the limits that keep hostile peers from holding the box (OPS-5):
+//! connections per address and in all, a deadline for the TCP connect and
+//! the TLS handshake, one for a message begun to complete (slowloris), and
+//! an idle timeout. A connection the box opened is used like an accepted
+//! one: requests arriving on it reach the core, and later messages to the
+//! same address reuse it (as RFC 5923 has it for TLS).
 //!
 //! Every connection task ends through a [`Guard`], however it ends (a
 //! framing error, a deadline, the peer leaving, a panic): the shell is told
@@ -26,6 +30,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::config::Security;
+use crate::dial::{Dialer, Opened};
 use crate::shell::Input;
 
 /// Messages queued for one connection's writer. A peer that lets this many
@@ -83,10 +88,13 @@ pub enum Cut {
     Framing,
     /// The peer stopped reading and its write queue filled.
     QueueFull,
+    /// A connection the box opened did not come up: refused, no answer
+    /// in time, a TLS handshake that failed or a certificate not trusted.
+    Connect,
 }
 
 impl Cut {
-    pub const ALL: [Cut; 7] = [
+    pub const ALL: [Cut; 8] = [
         Cut::PerSource,
         Cut::Total,
         Cut::Handshake,
@@ -94,6 +102,7 @@ impl Cut {
         Cut::Idle,
         Cut::Framing,
         Cut::QueueFull,
+        Cut::Connect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -105,6 +114,7 @@ impl Cut {
             Cut::Idle => "idle_timeout",
             Cut::Framing => "framing_error",
             Cut::QueueFull => "write_queue_full",
+            Cut::Connect => "connect_failed",
         }
     }
 }
@@ -221,18 +231,55 @@ pub struct Handle {
     closing: Arc<AtomicBool>,
 }
 
+impl Handle {
+    /// A connection's queue, made before its socket is: what the core
+    /// sends while a connection the box opens comes up waits in it.
+    fn new() -> (Handle, Queue) {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let close = Arc::new(Notify::new());
+        let handle = Handle {
+            id,
+            tx: tx.clone(),
+            close: close.clone(),
+            closing: Arc::new(AtomicBool::new(false)),
+        };
+        (handle, Queue { id, tx, rx, close })
+    }
+}
+
+/// The connection task's side of a [`Handle`].
+struct Queue {
+    id: u64,
+    tx: mpsc::Sender<Vec<u8>>,
+    rx: mpsc::Receiver<Vec<u8>>,
+    close: Arc<Notify>,
+}
+
 /// The open connections by peer address, as the core loop knows them.
 #[derive(Debug)]
 pub struct Conns {
     by_addr: HashMap<SocketAddr, Handle>,
     gate: Arc<Gate>,
+    /// Opens connections for requests to peers with none up; without
+    /// one (unit tests), such requests are dropped.
+    dialer: Option<Dialer>,
 }
 
 impl Conns {
-    pub fn new(gate: Arc<Gate>) -> Conns {
+    pub fn new(gate: Arc<Gate>, dialer: Option<Dialer>) -> Conns {
         Conns {
             by_addr: HashMap::new(),
             gate,
+            dialer,
+        }
+    }
+
+    /// A new configuration version: the TLS settings of the static peers
+    /// for the connections opened from now on.
+    pub fn configure(&mut self, cfg: &crate::config::Config) {
+        if let Some(d) = &mut self.dialer {
+            d.configure(cfg);
         }
     }
 
@@ -253,7 +300,11 @@ impl Conns {
         }
     }
 
-    /// Queues `data` for `addr`'s connection.
+    /// Queues `data` for `peer`'s connection, opening one for a request
+    /// when none is up (RFC 3261 §18.1.1). A response whose connection is
+    /// gone is dropped: the phone's source port it would go to is not one
+    /// it listens on, and the phone retransmits its request on a new
+    /// connection anyway.
     ///
     /// A full queue means the peer has not read [`QUEUE`] messages: it is
     /// stuck or hostile, and dropping messages silently would leave the
@@ -263,7 +314,13 @@ impl Conns {
     /// reconnects and re-registers, whereas dropping would only delay the
     /// same outcome. Waiting for room is not an option, it would stall the
     /// core for every other call.
-    pub fn send(&self, addr: SocketAddr, data: Vec<u8>) {
+    pub fn send(&mut self, peer: Peer, data: Vec<u8>) {
+        let addr = peer.addr;
+        if !self.by_addr.contains_key(&addr) && !data.starts_with(b"SIP/") {
+            if let Some(handle) = self.dial(peer) {
+                self.by_addr.insert(addr, handle);
+            }
+        }
         let Some(h) = self.by_addr.get(&addr) else {
             tracing::debug!(to = %addr, "no connection to send on");
             return;
@@ -278,6 +335,116 @@ impl Conns {
             }
             // The connection is ending; its Disconnected is on the way.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Starts a connection to `peer` under the same caps as accepted
+    /// ones, returning its handle at once: messages queue until it is up.
+    /// A peer the box does not connect to (a phone, see [`crate::dial`])
+    /// or a refusal by the caps is reported to the core like any failure
+    /// to connect ([`Input::ConnectFailed`]).
+    fn dial(&self, peer: Peer) -> Option<Handle> {
+        let dialer = self.dialer.as_ref()?;
+        let Some(open) = dialer.opener(peer) else {
+            let failed = Input::ConnectFailed {
+                peer,
+                id: 0,
+                why: "its connection is gone (the box does not connect to phones)".into(),
+            };
+            tell(&dialer.tx, failed);
+            return None;
+        };
+        let slot = match self.gate.admit(peer.addr.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                self.gate.stats.cut(why, peer.addr);
+                let failed = Input::ConnectFailed {
+                    peer,
+                    id: 0,
+                    why: format!("connection cap reached ({})", why.name()),
+                };
+                tell(&dialer.tx, failed);
+                return None;
+            }
+        };
+        let (handle, queue) = Handle::new();
+        let tx = dialer.tx.clone();
+        tokio::spawn(async move {
+            // Whatever way the attempt ends short of a connection (a
+            // panic too), the core hears of it.
+            let mut failed = Failed {
+                peer,
+                id: queue.id,
+                tx: tx.clone(),
+                why: Some("connection attempt abandoned".into()),
+            };
+            let limit = slot.gate.limits.handshake;
+            let opened = tokio::select! {
+                // Counted as `write_queue_full` by `Conns::send`.
+                () = queue.close.notified() => {
+                    failed.why = Some("write queue full while connecting".into());
+                    return;
+                }
+                r = tokio::time::timeout(limit, open.open(peer.addr)) => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("not connected within {} s", limit.as_secs())),
+                },
+            };
+            match opened {
+                Err(why) => {
+                    slot.gate.stats.cut(Cut::Connect, peer.addr);
+                    failed.why = Some(why);
+                    // The slot is back before the core hears of the
+                    // failure (from `failed`, dropped next).
+                    drop(slot);
+                }
+                Ok(stream) => {
+                    failed.why = None;
+                    drop(failed);
+                    tracing::debug!(to = %peer.addr, transport = peer.transport.via_name(), "SIP connection opened");
+                    match stream {
+                        Opened::Tcp(s) => serve(s, peer, tx, slot, queue).await,
+                        Opened::Tls(s) => serve(*s, peer, tx, slot, queue).await,
+                    }
+                }
+            }
+        });
+        Some(handle)
+    }
+}
+
+/// Tells the core loop `input` from where waiting is not possible (a
+/// `Drop`): a full input queue gets it from a task of its own.
+fn tell(tx: &mpsc::Sender<Input>, input: Input) {
+    if let Err(mpsc::error::TrySendError::Full(input)) = tx.try_send(input) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let tx = tx.clone();
+            rt.spawn(async move {
+                let _ = tx.send(input).await;
+            });
+        }
+    }
+}
+
+/// A connection attempt's notice of failure, sent when dropped unless
+/// the connection came up (`why` taken).
+struct Failed {
+    peer: Peer,
+    id: u64,
+    tx: mpsc::Sender<Input>,
+    why: Option<String>,
+}
+
+impl Drop for Failed {
+    fn drop(&mut self) {
+        if let Some(why) = self.why.take() {
+            tracing::debug!(to = %self.peer.addr, error = %why, "SIP connection not opened");
+            let failed = Input::ConnectFailed {
+                peer: self.peer,
+                id: self.id,
+                why,
+            };
+            tell(&self.tx, failed);
         }
     }
 }
@@ -349,16 +516,8 @@ impl Drop for Guard {
             addr: self.addr,
             id: self.id,
         };
-        // Drop cannot wait: a full input queue gets the notice from a task
-        // of its own. Connection ids make a late notice harmless.
-        if let Err(mpsc::error::TrySendError::Full(gone)) = self.tx.try_send(gone) {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let tx = self.tx.clone();
-                rt.spawn(async move {
-                    let _ = tx.send(gone).await;
-                });
-            }
-        }
+        // Connection ids make a late notice harmless.
+        tell(&self.tx, gone);
     }
 }
 
@@ -372,7 +531,8 @@ enum End {
     Cut(Cut, Option<Vec<u8>>),
 }
 
-/// One TCP or TLS connection: framed reads into the core, writes from it.
+/// One accepted TCP or TLS connection: made known to the core loop, then
+/// served.
 async fn connection<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     stream: S,
     addr: SocketAddr,
@@ -380,10 +540,31 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     tx: mpsc::Sender<Input>,
     slot: Slot,
 ) {
+    let (handle, queue) = Handle::new();
+    if tx.send(Input::Connected { addr, handle }).await.is_err() {
+        return;
+    }
+    serve(stream, Peer { transport, addr }, tx, slot, queue).await;
+}
+
+/// One connection, accepted or opened: framed reads into the core, writes
+/// from its queue.
+async fn serve<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    stream: S,
+    peer: Peer,
+    tx: mpsc::Sender<Input>,
+    slot: Slot,
+    queue: Queue,
+) {
     let gate = slot.gate.clone();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let addr = peer.addr;
+    let Queue {
+        id,
+        tx: out_tx,
+        rx: out_rx,
+        close,
+    } = queue;
     let (mut rd, wr) = tokio::io::split(stream);
-    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let (finish, finished) = oneshot::channel();
     let writer = tokio::spawn(write_loop(wr, out_rx, finished));
     let _guard = Guard {
@@ -393,17 +574,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         writer: writer.abort_handle(),
         _slot: slot,
     };
-    let close = Arc::new(Notify::new());
-    let handle = Handle {
-        id,
-        tx: out_tx.clone(),
-        close: close.clone(),
-        closing: Arc::new(AtomicBool::new(false)),
-    };
-    if tx.send(Input::Connected { addr, handle }).await.is_err() {
-        return;
-    }
-    let peer = Peer { transport, addr };
     let end = read_loop(&mut rd, peer, &tx, &out_tx, &close, gate.limits).await;
     match end {
         // The writer is stuck on a peer that does not read: the guard
@@ -575,6 +745,59 @@ mod tests {
         assert!(writer.await.unwrap_err().is_cancelled());
     }
 
+    /// The box connects to its configured stream peers only: a request to
+    /// any other address without a connection (a phone whose connection
+    /// is gone) fails at once, a response is dropped, and a refused
+    /// connection to a static peer is reported, counted and its slot
+    /// given back.
+    #[tokio::test]
+    async fn requests_without_a_connection_dial_a_static_peer_or_fail() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let text = format!(
+            "{}\n[[extension]]\nnumber = \"7001\"\nname = \"Peer\"\npassword = \"peer-pass-1\"\ncontact = \"sip:7001@{closed};transport=tcp\"\n",
+            crate::config::DEFAULT_TOML
+        );
+        let cfg = crate::config::Config::parse(&text, "t.toml").unwrap();
+        let gate = Gate::new(limits(4, 4));
+        let (tx, mut rx) = mpsc::channel::<Input>(8);
+        let mut conns = Conns::new(gate.clone(), Some(Dialer::new(tx, &cfg)));
+        let phone = Peer {
+            transport: Transport::Tcp,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        };
+        conns.send(phone, b"SIP/2.0 200 OK\r\n\r\n".to_vec());
+        assert!(rx.try_recv().is_err(), "a response opens nothing");
+        conns.send(phone, b"OPTIONS sip:x SIP/2.0\r\n\r\n".to_vec());
+        match rx.try_recv() {
+            Ok(Input::ConnectFailed { peer, .. }) => assert_eq!(peer, phone),
+            _ => panic!("no failure for the phone"),
+        }
+        assert!(conns.by_addr.is_empty());
+
+        let far = Peer {
+            transport: Transport::Tcp,
+            addr: closed,
+        };
+        conns.send(far, b"INVITE sip:7001 SIP/2.0\r\n\r\n".to_vec());
+        assert!(
+            conns.by_addr.contains_key(&closed),
+            "queued while connecting"
+        );
+        match rx.recv().await {
+            Some(Input::ConnectFailed { peer, id, why }) => {
+                assert_eq!(peer, far);
+                assert!(why.contains("refused"), "{why}");
+                conns.disconnected(closed, id);
+            }
+            _ => panic!("no failure for the static peer"),
+        }
+        assert!(conns.by_addr.is_empty());
+        assert!(gate.stats.counts().contains(&("connect_failed", 1)));
+        assert_eq!(gate.held(closed.ip()), (0, 0));
+    }
+
     /// A full queue closes the connection once, counted once.
     #[tokio::test]
     async fn a_full_write_queue_closes_the_connection() {
@@ -582,7 +805,7 @@ mod tests {
         let addr: SocketAddr = "10.0.0.1:5060".parse().unwrap();
         let (qtx, _qrx) = mpsc::channel(1);
         let close = Arc::new(Notify::new());
-        let mut conns = Conns::new(gate.clone());
+        let mut conns = Conns::new(gate.clone(), None);
         conns.connected(
             addr,
             Handle {
@@ -592,8 +815,12 @@ mod tests {
                 closing: Arc::new(AtomicBool::new(false)),
             },
         );
+        let peer = Peer {
+            transport: Transport::Tcp,
+            addr,
+        };
         for _ in 0..3 {
-            conns.send(addr, b"x".to_vec());
+            conns.send(peer, b"x".to_vec());
         }
         // The stored permit: the connection's reader sees it at once.
         close.notified().await;

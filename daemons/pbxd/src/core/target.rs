@@ -1,11 +1,12 @@
 //! Where a B leg is sent: a registered contact, or a static peer (an
-//! extension configured with a `contact`); trunks come next. A target
-//! carries what the box authenticates with when the far side challenges
-//! its INVITE (registered phones never do).
+//! extension configured with a `contact`, over UDP, TCP or TLS as its URI
+//! says); trunks come next. A target carries what the box authenticates
+//! with when the far side challenges its INVITE (registered phones never
+//! do).
 
 use std::collections::HashMap;
 
-use dering_sip::transaction::{Peer, Transport};
+use dering_sip::transaction::Peer;
 use dering_sip::uac::Credential;
 
 use super::Core;
@@ -57,8 +58,9 @@ impl StaticPeers {
             .iter()
             .filter_map(|e| {
                 let uri = e.contact.as_ref()?;
-                // Validated when the configuration was read.
-                let addr = crate::config::static_contact(uri).ok()?;
+                // Validated when the configuration was read; the shell
+                // opens the TCP or TLS connection when none is up.
+                let peer = crate::config::static_contact(uri).ok()?;
                 let credential = match (&e.auth_user, &e.auth_password) {
                     (Some(u), Some(p)) => Some(Credential {
                         username: u.clone(),
@@ -69,10 +71,7 @@ impl StaticPeers {
                 };
                 let target = Target {
                     uri: uri.clone(),
-                    peer: Peer {
-                        transport: Transport::Udp,
-                        addr,
-                    },
+                    peer,
                     kind: TargetKind::Static,
                     credential,
                 };
@@ -91,5 +90,43 @@ impl Core {
             .route(ext)
             .map(Target::registered)
             .or_else(|| self.static_peers.by_ext.get(ext).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dering_sip::transaction::Transport;
+
+    use super::*;
+
+    /// A static peer's contact URI picks the transport its B legs go out
+    /// on (the shell opens the connection).
+    #[test]
+    fn a_static_peer_is_rung_over_its_contacts_transport() {
+        let mut text = crate::config::DEFAULT_TOML.to_string();
+        for (n, contact) in [
+            ("7001", "sip:7001@127.0.0.1:5099"),
+            ("7002", "sip:7002@127.0.0.1:5098;transport=tcp"),
+            ("7003", "sips:7003@127.0.0.1"),
+        ] {
+            text.push_str(&format!(
+                "\n[[extension]]\nnumber = \"{n}\"\nname = \"Peer\"\npassword = \"peer-pass-1\"\ncontact = \"{contact}\"\n"
+            ));
+        }
+        let cfg = Config::parse(&text, "t.toml").expect("test configuration");
+        let peers = StaticPeers::new(&cfg);
+        let peer = |ext: &str| {
+            peers
+                .by_ext
+                .get(ext)
+                .map(|t| (t.peer.transport, t.peer.addr.port()))
+        };
+        assert_eq!(peer("7001"), Some((Transport::Udp, 5099)));
+        assert_eq!(peer("7002"), Some((Transport::Tcp, 5098)));
+        assert_eq!(peer("7003"), Some((Transport::Tls, 5061)));
+        assert_eq!(
+            peers.by_ext.get("7002").map(|t| t.uri.as_str()),
+            Some("sip:7002@127.0.0.1:5098;transport=tcp")
+        );
     }
 }
