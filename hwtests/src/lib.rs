@@ -544,8 +544,30 @@ pub fn register(d: &Dering, ext: &str, port: u16, expires: u32) {
 pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
     let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
     let s = phone(d, &sf, port, &["-rtp_echo".to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_bound(port, Duration::from_secs(10));
     s
+}
+
+/// Waits until something holds UDP `port` (sipp starting up: under load it
+/// took seconds, and a fixed pause let the box's INVITE find no phone), at
+/// most `limit`. Reads `/proc/net/udp` rather than trying to bind the
+/// port, which could take it from under the starting peer.
+pub fn wait_bound(port: u16, limit: Duration) {
+    let hex = format!(":{port:04X} ");
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        let bound = std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| format!("{a} ").ends_with(&hex))
+            })
+        });
+        if bound {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Extension `ext` registered from a fresh port, then answering there as

@@ -85,7 +85,7 @@ fn desk_phone(d: &Dering, ext: &str, calls: u32, sf: std::path::PathBuf) -> Sipp
     register(d, ext, port, 300);
     let extra = ["-rtp_echo", "-m", &calls.to_string(), "-timeout", "90"].map(String::from);
     let s = phone(d, &sf, port, &extra);
-    std::thread::sleep(Duration::from_millis(300));
+    hwtests::wait_bound(port, Duration::from_secs(10));
     s
 }
 

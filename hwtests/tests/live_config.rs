@@ -95,7 +95,7 @@ fn calls_survive_an_import_and_new_calls_follow_it() {
         &[("BEHAVIOUR", &format!("{}{}", uas_answer(), wait_bye()))],
     );
     let desk = phone(&d, &sf, port, &["-rtp_echo".to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    hwtests::wait_bound(port, Duration::from_secs(10));
     ok(
         caller(&d, "1003", "*712002*1234", &uac_answered_then(&wait_bye())),
         "agent login",

@@ -24,7 +24,7 @@ fn own_phone(d: &Dering) -> Sipp {
         ],
     );
     let s = phone(d, &sf, port, &["-rtp_echo".to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    hwtests::wait_bound(port, Duration::from_secs(10));
     s
 }
 
