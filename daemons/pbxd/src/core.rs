@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+mod call;
 mod challenge;
 mod cti;
 mod dialplan;
@@ -47,11 +48,13 @@ mod tokens;
 mod transfer;
 mod trusted;
 
+pub use call::CallState;
 pub use live_config::restart_needed;
 pub use tokens::Tokens;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
+use call::Call;
 pub use ivr::FlowView;
 use target::Target;
 
@@ -210,16 +213,6 @@ pub enum Output {
     Publish(dering_control::Event),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallState {
-    Ringing,
-    Answered,
-    Ending,
-    /// Answered by the box, in a call flow (possibly ringing a callee).
-    Flow,
-}
-
 /// One side's dialog state, enough to send in-dialog requests.
 #[derive(Debug, Clone)]
 struct Dialog {
@@ -276,167 +269,6 @@ struct ReInvite {
     from: Side,
     server_key: String,
     client_key: String,
-}
-
-#[derive(Debug)]
-struct Call {
-    id: u64,
-    parties: CallParties,
-    state: CallState,
-    /// The A-leg INVITE server transaction.
-    a_key: String,
-    a: Dialog,
-    b: Dialog,
-    b_invite_key: String,
-    b_invite: Message,
-    b_got_provisional: bool,
-    b_ack: Option<Vec<u8>>,
-    a_port: u16,
-    b_port: u16,
-    offer: AudioSdp,
-    /// What each leg talks once negotiated: the codec and the formats of
-    /// its answer (codec and telephone-event), offered to it again in
-    /// re-INVITEs so a hold never changes a leg's codec.
-    a_codec: Option<Codec>,
-    b_codec: Option<Codec>,
-    a_formats: Vec<Format>,
-    b_formats: Vec<Format>,
-    no_answer_at: Instant,
-    reinvite: Option<ReInvite>,
-    sdp_version: u64,
-    /// The call's flow while the box answers it (IVR).
-    flow: Option<Box<ivr::FlowLeg>>,
-    /// Whether a B leg exists (a flow call has none until it connects).
-    b_live: bool,
-    /// The relay thread group: the call's id, or the room it mixes in.
-    group: u64,
-    /// The extension a flow is ringing, then the one it connected.
-    ringing_member: Option<String>,
-    connected: Option<String>,
-    /// A conference room or a supervisor's monitoring, answered here.
-    feature: Option<Box<rooms::FeatureLeg>>,
-    /// Whether an A leg exists: a call the box places itself (a party
-    /// added to a three-way conference) has only its B leg.
-    a_live: bool,
-    /// The call this one's callee joins (three-way conference).
-    joins: Option<u64>,
-    /// Keys a party is typing in the call (in-call feature codes).
-    keys: Option<rooms::InCallKeys>,
-    /// Extensions this call was forwarded away from, in order.
-    forwarded: Vec<String>,
-    /// The caller waits in, or was served by, an ACD queue.
-    queue: Option<Box<queue::QueueLeg>>,
-    /// A blind transfer whose target is ringing.
-    transfer: Option<Box<transfer::Transfer>>,
-    /// B legs given up (the phone that rang before a pickup), by their
-    /// INVITE's client transaction, until their final answer.
-    stale_b: Vec<(String, Dialog)>,
-    /// The B leg's INVITE server transaction, when the B leg came in as
-    /// an INVITE (a pickup), for its ACK.
-    b_key_in: Option<String>,
-    /// Click-to-dial: the agent's own phone is ringing.
-    origin: Option<Box<originate::Originate>>,
-    /// Click-to-dial: the A leg is the box's own INVITE (no response to
-    /// send it; hung up with a BYE).
-    originated: bool,
-    /// A queue callback: the agent whose phone rings first.
-    callback_agent: Option<String>,
-}
-
-impl Call {
-    /// A call between dialogs `a` and `b` on relay ports `ports`,
-    /// ringing, relayed on its own thread group, with nothing settled yet:
-    /// each kind of call (a callee rung, a call the box answers, a party
-    /// the box adds) changes what differs with `..Call::new(…)`.
-    fn new(
-        id: u64,
-        parties: CallParties,
-        (a, b): (Dialog, Dialog),
-        b_invite: Message,
-        offer: AudioSdp,
-        (a_port, b_port): (u16, u16),
-        no_answer_at: Instant,
-    ) -> Call {
-        Call {
-            id,
-            parties,
-            state: CallState::Ringing,
-            a_key: String::new(),
-            a,
-            b,
-            b_invite_key: String::new(),
-            b_invite,
-            b_got_provisional: false,
-            b_ack: None,
-            a_port,
-            b_port,
-            offer,
-            a_codec: None,
-            b_codec: None,
-            a_formats: Vec::new(),
-            b_formats: Vec::new(),
-            no_answer_at,
-            reinvite: None,
-            sdp_version: 1,
-            flow: None,
-            b_live: true,
-            group: id,
-            ringing_member: None,
-            connected: None,
-            feature: None,
-            a_live: true,
-            joins: None,
-            keys: None,
-            forwarded: Vec::new(),
-            queue: None,
-            transfer: None,
-            stale_b: Vec::new(),
-            b_key_in: None,
-            origin: None,
-            originated: false,
-            callback_agent: None,
-        }
-    }
-
-    /// What leg `side` is offered in a re-INVITE: the formats it settled
-    /// on at answer (so a hold never changes its codec, nor the
-    /// transcoding between), or `offered` before anything is settled.
-    fn settled_formats(&self, side: Side, offered: Vec<Format>) -> Vec<Format> {
-        let settled = match side {
-            Side::A => &self.a_formats,
-            Side::B => &self.b_formats,
-        };
-        if settled.is_empty() {
-            offered
-        } else {
-            settled.clone()
-        }
-    }
-
-    /// What a callee of a call the box answered (a flow's member, a
-    /// queue's agent) is offered: the codec the caller already talks
-    /// first (the bridge then copies packets as they are), the others
-    /// transcoded, then the caller's telephone-event.
-    fn answered_caller_offer(&self) -> Vec<Format> {
-        let mut formats: Vec<_> = self.a_formats.iter().take(1).cloned().collect();
-        for k in Codec::ALL {
-            if self.a_codec != Some(k) {
-                formats.push(codec_format(k));
-            }
-        }
-        formats.extend(self.a_formats.iter().skip(1).cloned());
-        formats
-    }
-
-    /// The codec for records: `G722`, or `G722/PCMA` when the caller's
-    /// leg and the callee's differ (transcoded).
-    fn codec_label(&self) -> Option<String> {
-        let a = self.a_codec?;
-        Some(match self.b_codec {
-            Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
-            _ => a.name().to_string(),
-        })
-    }
 }
 
 /// The format of `codec` at its static payload type.
@@ -863,7 +695,7 @@ impl Core {
             .values()
             .map(|c| CallView {
                 parties: c.parties.clone(),
-                state: c.state,
+                state: c.state(),
                 codec: c.codec_label(),
                 a_port: c.a_port,
                 b_port: c.b_port,
@@ -940,7 +772,7 @@ impl Core {
     /// cancelled and failed with 503, an answered one is hung up on both
     /// sides.
     fn hang_up_call(&mut self, now: Now, call: u64, cause: &str) {
-        let Some(state) = self.calls.get(&call).map(|c| c.state) else {
+        let Some(state) = self.calls.get(&call).map(|c| c.state()) else {
             return;
         };
         match state {
@@ -1056,7 +888,7 @@ impl Core {
     /// The relay could not bind the ports of `call`.
     pub fn media_failed(&mut self, now: Now, call: u64) {
         if let Some(c) = self.calls.get(&call) {
-            if c.state == CallState::Ringing {
+            if c.state() == CallState::Ringing {
                 let invite = c.b_invite_key.clone();
                 self.send_cancel(now, call);
                 self.tx.forget_client(&invite);
@@ -1449,7 +1281,6 @@ impl Core {
             },
         };
         self.respond(now, key, &req, 100, vec![]);
-        let caller_ext = caller.clone();
         let callee = Uri::parse(req.request_uri().unwrap_or_default())
             .ok()
             .and_then(|u| u.user_unescaped())
@@ -1607,7 +1438,7 @@ impl Core {
         self.by_a_key.insert(key.to_string(), id);
         self.a_invites.insert(key.to_string(), req);
         let connected = (routed != callee).then(|| routed.clone());
-        let base = self.ringing(
+        let mut c = self.ringing(
             now,
             id,
             parties,
@@ -1615,18 +1446,11 @@ impl Core {
             (b, b_key, b_msg),
             (a_port, b_port),
         );
-        self.calls.insert(
-            id,
-            Call {
-                a_key: key.to_string(),
-                connected,
-                forwarded,
-                ..base
-            },
-        );
-        self.call_event(now, id, CallEventKind::Offered);
-        self.refresh_busy(now, &caller_ext);
-        self.refresh_busy(now, &routed);
+        c.a_key = key.to_string();
+        c.connected = connected;
+        c.forwarded = forwarded;
+        self.calls.insert(id, c);
+        self.call_started(now, id);
         self.drive_acd(now);
     }
 
@@ -1647,7 +1471,7 @@ impl Core {
         self.by_call_id.insert(b.call_id.clone(), (id, Side::B));
         self.clients
             .insert(b_key.clone(), ClientPurpose::BInvite(id));
-        let c = Call::new(
+        let mut c = Call::new(
             id,
             parties,
             (a, b),
@@ -1656,10 +1480,8 @@ impl Core {
             ports,
             now.at + self.no_answer,
         );
-        Call {
-            b_invite_key: b_key,
-            ..c
-        }
+        c.b_invite_key = b_key;
+        c
     }
 
     /// Builds the B leg of call `leg.call` to `leg.callee` at `leg.target`
@@ -1959,7 +1781,7 @@ impl Core {
         if self
             .calls
             .get(&call)
-            .is_some_and(|c| c.state == CallState::Flow)
+            .is_some_and(|c| c.state() == CallState::Flow)
         {
             self.flow_b_response(now, call, r);
             return;
@@ -1977,7 +1799,7 @@ impl Core {
             if let Some(to) = msg.get("To") {
                 c.b.remote = to.to_string();
             }
-            if c.state != CallState::Ringing {
+            if c.state() != CallState::Ringing {
                 return;
             }
             if first {
@@ -2012,7 +1834,7 @@ impl Core {
                 return;
             }
             c.b_ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
-            if c.state != CallState::Ringing {
+            if c.state() != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
                 return;
@@ -2040,13 +1862,12 @@ impl Core {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
-            c.state = CallState::Answered;
             c.parties.answer_ms = Some(now.wall_ms);
             let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
             let originated = c.originated;
             tracing::info!(call, %uuid, %codec, "call answered");
-            self.call_event(now, call, CallEventKind::Answered);
+            self.set_state(now, call, CallState::Answered);
             self.watch_keys(call);
             let answered = Op::CallAnswered {
                 uuid,
@@ -2054,11 +1875,8 @@ impl Core {
                 codec,
             };
             match self.response_to_a(call, 200, &body, vec![]) {
-                Some((a_key, data)) => {
-                    self.maybe_record(now, call);
-                    self.respond_after(answered, a_key, 200, data);
-                }
-                None if originated => self.originated_answered(now, call, answered),
+                Some((a_key, data)) => self.respond_after(answered, a_key, 200, data),
+                None if originated => self.store(answered),
                 None => {
                     // A call the box placed: its callee joins a call.
                     self.store(answered);
@@ -2068,7 +1886,7 @@ impl Core {
             return;
         }
         // Non-2xx final: the transaction already ACKed it.
-        if c.state != CallState::Ringing {
+        if c.state() != CallState::Ringing {
             return;
         }
         let (disposition, cause) = match code {
@@ -2117,7 +1935,7 @@ impl Core {
                 if self
                     .calls
                     .get(&call)
-                    .is_some_and(|c| c.state == CallState::Flow)
+                    .is_some_and(|c| c.state() == CallState::Flow)
                 {
                     self.flow_member_failed(now, call);
                 } else if self.calls.contains_key(&call) {
@@ -2188,7 +2006,7 @@ impl Core {
         if self
             .calls
             .get(&call)
-            .is_some_and(|c| c.state == CallState::Ringing)
+            .is_some_and(|c| c.state() == CallState::Ringing)
         {
             self.caller_gave_up(now, call, "caller cancelled");
         }
@@ -2219,7 +2037,7 @@ impl Core {
             self.respond(now, key, req, 481, vec![]);
             return;
         };
-        if c.state == CallState::Ringing && side == Side::A {
+        if c.state() == CallState::Ringing && side == Side::A {
             if c.originated {
                 // The agent hung up its click-to-dial call: no BYE back.
                 c.a_live = false;
@@ -2234,8 +2052,8 @@ impl Core {
             self.tx.respond(now.at, key, 200, data);
             return;
         }
-        let in_flow = c.state == CallState::Flow;
-        c.state = CallState::Ending;
+        let in_flow = c.state() == CallState::Flow;
+        self.set_state(now, call, CallState::Ending);
         if in_flow {
             // A callee may be ringing for the flow: cancel it.
             self.send_cancel(now, call);
@@ -2278,20 +2096,7 @@ impl Core {
                 self.orphans.insert(key.clone(), d.clone());
             }
         }
-        self.out.push_back(cti::call_event(
-            now,
-            &c,
-            CallEventKind::Ended {
-                disposition: cti::disposition(ending.disposition),
-                by: ending.by.to_string(),
-                cause: ending.cause.clone(),
-                sip_code: ending.code,
-            },
-        ));
-        self.call_gone(now, &c);
-        self.queue_call_gone(now, &c, ending.by);
-        self.transfer_gone(now, &c);
-        self.originate_gone(now, &c);
+        self.call_ended(now, &c, &ending);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
         self.by_a_key.remove(&c.a_key);
@@ -2420,7 +2225,7 @@ impl Core {
             self.respond(now, key, &req, 481, vec![]);
             return;
         };
-        if c.state != CallState::Answered || c.reinvite.is_some() {
+        if c.state() != CallState::Answered || c.reinvite.is_some() {
             self.respond(now, key, &req, 491, vec![]);
             return;
         }
@@ -2598,14 +2403,14 @@ impl Core {
             .calls
             .values()
             .filter(|c| {
-                c.state == CallState::Ringing && c.origin.is_none() && c.no_answer_at <= now.at
+                c.state() == CallState::Ringing && c.origin.is_none() && c.no_answer_at <= now.at
             })
             .map(|c| c.id)
             .collect();
         let flow_ringing: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow && c.b_live && c.no_answer_at <= now.at)
+            .filter(|c| c.state() == CallState::Flow && c.b_live && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
         for call in flow_ringing {

@@ -36,6 +36,11 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
         (ends[0].1.as_str(), ends[0].2.as_str()),
         ("answered", "caller")
     );
+    // The demo records every call; the feed tells each step once.
+    assert_eq!(
+        s.feed(),
+        ["offered", "ringing", "answered", "recorded", "ended"]
+    );
 }
 
 #[test]
@@ -401,6 +406,15 @@ fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
     };
     assert_eq!(state("2002"), "on_call");
     assert_ne!(state("2001"), "on_call");
+    // The feed tells the agent's answer once, then the recording, as on
+    // any call (CTI-1).
+    let feed = s.feed();
+    let told: Vec<&str> = feed
+        .iter()
+        .map(String::as_str)
+        .filter(|k| ["answered", "recorded"].contains(k))
+        .collect();
+    assert_eq!(told, ["answered", "recorded"], "{feed:?}");
     second.in_dialog(&mut s, &mut dagent, "BYE", "", "");
     second.expect_response(&mut s, 200);
     let seen = caller.settle(&mut s);

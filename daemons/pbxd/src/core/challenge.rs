@@ -21,7 +21,7 @@ impl Core {
         };
         if !c.b_live
             || c.b_invite_key != r.key
-            || !matches!(c.state, CallState::Ringing | CallState::Flow)
+            || !matches!(c.state(), CallState::Ringing | CallState::Flow)
         {
             return false;
         }

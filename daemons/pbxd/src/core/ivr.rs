@@ -309,19 +309,14 @@ impl Core {
         // No B leg yet.
         let b = Dialog::placeholder(peer);
         let group = group.unwrap_or(id);
-        let base = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at);
-        self.calls.insert(
-            id,
-            Call {
-                state: CallState::Flow,
-                a_key: key.to_string(),
-                a_codec: Some(codec),
-                a_formats: formats.clone(),
-                b_live: false,
-                group,
-                ..base
-            },
-        );
+        let mut c = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
+            .starting_in(CallState::Flow);
+        c.a_key = key.to_string();
+        c.a_codec = Some(codec);
+        c.a_formats = formats.clone();
+        c.b_live = false;
+        c.group = group;
+        self.calls.insert(id, c);
         self.open_media(id, a_port, b_port, a_sock, group);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call: id,
@@ -424,7 +419,7 @@ impl Core {
     fn flow_leg(&mut self, call: u64) -> Option<&mut FlowLeg> {
         self.calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .and_then(|c| c.flow.as_deref_mut())
     }
 
@@ -441,7 +436,7 @@ impl Core {
             .values()
             .filter_map(|c| {
                 let (at, id) = c.flow.as_ref()?.timer?;
-                (at <= now.at && c.state == CallState::Flow).then_some((c.id, id))
+                (at <= now.at && c.state() == CallState::Flow).then_some((c.id, id))
             })
             .collect();
         let t = self.flows.local_time(now);
@@ -601,8 +596,9 @@ impl Core {
 
     /// The callee of a call answered at the box answered with `msg`: its
     /// media address and codec are taken, the caller's leg is bridged to
-    /// it, keys are watched and the policy may record the call.
-    pub(super) fn bridge_answered(&mut self, now: Now, call: u64, msg: &Message) {
+    /// it and keys are watched (the recording policy hears of the answer
+    /// from the state change).
+    pub(super) fn bridge_answered(&mut self, call: u64, msg: &Message) {
         if let Ok(sdp) = AudioSdp::parse(&msg.body) {
             media_to(&mut self.out, call, Side::B, &sdp);
             if self.settle_codecs(call, &sdp.formats).is_none() {
@@ -611,7 +607,6 @@ impl Core {
         }
         self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
         self.watch_keys(call);
-        self.maybe_record(now, call);
     }
 
     /// The member being rung failed (a final error, no answer, timeout).
@@ -644,7 +639,6 @@ impl Core {
             return;
         };
         c.b_ack = c.b.ack_2xx(listen, msg, &mut self.out);
-        c.state = CallState::Answered;
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {
             f.session.on_connected();
@@ -652,9 +646,9 @@ impl Core {
         }
         let uuid = c.parties.uuid.clone();
         let member = c.b.remote.clone();
-        self.bridge_answered(now, call, msg);
+        self.bridge_answered(call, msg);
         tracing::info!(call, %uuid, "flow connected the caller");
-        self.call_event(now, call, dering_control::CallEventKind::Answered);
+        self.set_state(now, call, CallState::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,

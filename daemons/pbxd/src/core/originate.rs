@@ -163,7 +163,7 @@ impl Core {
             direction: Direction::SendRecv,
             ptime: None,
         };
-        let base = Call::new(
+        let mut c = Call::new(
             id,
             parties,
             (a, Dialog::placeholder(peer)),
@@ -172,21 +172,16 @@ impl Core {
             (a_port, b_port),
             now.at + OWN_PHONE_RINGS,
         );
-        self.calls.insert(
-            id,
-            Call {
-                a_live: false,
-                b_live: false,
-                origin: Some(Box::new(Originate {
-                    to: to.to_string(),
-                    key,
-                    invite,
-                    monitor,
-                })),
-                group: group.unwrap_or(id),
-                ..base
-            },
-        );
+        c.a_live = false;
+        c.b_live = false;
+        c.origin = Some(Box::new(Originate {
+            to: to.to_string(),
+            key,
+            invite,
+            monitor,
+        }));
+        c.group = group.unwrap_or(id);
+        self.calls.insert(id, c);
         self.out.push_back(Output::Media(MediaCmd::Open {
             call: id,
             a_port,
@@ -315,12 +310,5 @@ impl Core {
                 ),
             );
         }
-    }
-
-    /// The callee of a click-to-dial call answered: nothing to answer on
-    /// the A side (the box called it), so the call is simply up.
-    pub(super) fn originated_answered(&mut self, now: Now, call: u64, answered: Op) {
-        self.store(answered);
-        self.maybe_record(now, call);
     }
 }

@@ -80,7 +80,7 @@ impl Core {
         let found = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Ringing && c.b_live && c.a_live)
+            .filter(|c| c.state() == CallState::Ringing && c.b_live && c.a_live)
             .filter(|c| rung_of(c) != picker)
             .filter(|c| match &what {
                 Pickup::Directed(ext) => rung_of(c) == *ext,
@@ -183,12 +183,11 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        c.state = CallState::Answered;
         c.parties.answer_ms = Some(now.wall_ms);
         let codec = c.codec_label().unwrap_or_default();
         let uuid = c.parties.uuid.clone();
         tracing::info!(call = id, %picker, %rung, "picked up");
-        self.call_event(now, id, dering_control::CallEventKind::Answered);
+        self.set_state(now, id, CallState::Answered);
         self.store(Op::CallEvent {
             uuid: uuid.clone(),
             at_ms: now.wall_ms,
@@ -202,7 +201,6 @@ impl Core {
             codec,
         };
         if let Some((a_key, data)) = self.response_to_a(id, 200, &a_body, vec![]) {
-            self.maybe_record(now, id);
             self.respond_after(answered, a_key, 200, data);
         }
     }

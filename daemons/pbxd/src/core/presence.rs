@@ -258,10 +258,10 @@ impl Core {
         }
         let mut m: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
         for c in self.calls.values() {
-            if c.state == CallState::Ending {
+            if c.state() == CallState::Ending {
                 continue;
             }
-            let answered = c.state == CallState::Answered;
+            let answered = c.state() == CallState::Answered;
             if c.a_live && self.users.contains_key(&c.parties.caller) {
                 let st = if answered || c.flow.is_some() || c.feature.is_some() {
                     "confirmed"
@@ -273,7 +273,7 @@ impl Core {
             if answered && c.b_live {
                 let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
                 put(&mut m, callee, "confirmed", "recipient");
-            } else if c.state == CallState::Ringing {
+            } else if c.state() == CallState::Ringing {
                 let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
                 put(&mut m, callee, "early", "recipient");
             }

@@ -538,7 +538,7 @@ impl Core {
         let announce = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .filter_map(|c| c.queue.as_ref()?.next_announce)
             .min();
         [announce, self.queues.acd.poll_timeout()]
@@ -555,7 +555,7 @@ impl Core {
         let due: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .filter(|c| {
                 c.queue
                     .as_ref()
@@ -792,7 +792,6 @@ impl Core {
         c.b_invite = o.invite;
         c.b_ack = ack;
         c.b_live = true;
-        c.state = CallState::Answered;
         c.connected = Some(o.extension.clone());
         if let Some(f) = c.flow.as_deref_mut() {
             f.connected();
@@ -807,9 +806,9 @@ impl Core {
             music: Vec::new(),
         }));
         self.queues.acd.answered(call, &o.agent, now.at);
-        self.bridge_answered(now, call, msg);
+        self.bridge_answered(call, msg);
         tracing::info!(call, %uuid, agent = %o.agent, "queue call answered");
-        self.call_event(now, call, dering_control::CallEventKind::Answered);
+        self.set_state(now, call, CallState::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,
@@ -824,7 +823,7 @@ impl Core {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.state != CallState::Flow {
+        if c.state() != CallState::Flow {
             return;
         }
         self.out.push_back(Output::Media(MediaCmd::Music {
@@ -899,7 +898,7 @@ impl Core {
         let busy = self.calls.values().any(|c| {
             c.queue.is_none()
                 && c.feature.is_none()
-                && c.state != CallState::Ending
+                && c.state() != CallState::Ending
                 && (c.parties.caller == ext
                     || c.connected.as_deref() == Some(ext)
                     || c.ringing_member.as_deref() == Some(ext)
@@ -945,7 +944,11 @@ impl Core {
     /// A key from a caller waiting in a queue: 1 asks to be called back
     /// (where the queue offers it). `true` when the key was taken.
     pub(super) fn queue_digit(&mut self, now: Now, call: u64, key: char) -> bool {
-        let Some(c) = self.calls.get(&call).filter(|c| c.state == CallState::Flow) else {
+        let Some(c) = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state() == CallState::Flow)
+        else {
             return false;
         };
         let Some(q) = c.queue.as_deref() else {

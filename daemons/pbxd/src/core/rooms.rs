@@ -411,13 +411,13 @@ impl Core {
         c.a_formats = std::iter::once(format)
             .chain(answer.telephone_event().cloned())
             .collect();
-        c.state = CallState::Flow;
         c.parties.answer_ms = Some(now.wall_ms);
         c.feature = Some(Box::new(FeatureLeg::new(
             Feature::Monitor { mode, extension },
             codec,
         )));
         let uuid = c.parties.uuid.clone();
+        self.set_state(now, call, CallState::Flow);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call,
             codec,
@@ -442,7 +442,7 @@ impl Core {
             _ => extension,
         };
         self.calls.values().find_map(|c| {
-            if c.state != CallState::Answered || !c.b_live || c.feature.is_some() {
+            if c.state() != CallState::Answered || !c.b_live || c.feature.is_some() {
                 return None;
             }
             if c.parties.caller == extension {
@@ -456,7 +456,7 @@ impl Core {
     fn feature_leg(&mut self, call: u64) -> Option<&mut FeatureLeg> {
         self.calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .and_then(|c| c.feature.as_deref_mut())
     }
 
@@ -862,7 +862,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Answered && c.a_live && c.feature.is_none())
+            .filter(|c| c.state() == CallState::Answered && c.a_live && c.feature.is_none())
         else {
             return;
         };
@@ -998,7 +998,7 @@ impl Core {
             direction: dering_sip::sdp::Direction::SendRecv,
             ptime: None,
         };
-        let base = self.ringing(
+        let mut c = self.ringing(
             now,
             id,
             parties,
@@ -1006,15 +1006,10 @@ impl Core {
             (b, b_key, b_msg),
             (a_port, b_port),
         );
-        self.calls.insert(
-            id,
-            Call {
-                group,
-                a_live: false,
-                joins: Some(host),
-                ..base
-            },
-        );
+        c.group = group;
+        c.a_live = false;
+        c.joins = Some(host);
+        self.calls.insert(id, c);
     }
 
     /// The added party answered: the host call's two legs and it mix.
@@ -1056,8 +1051,8 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let ringing = c.state == CallState::Ringing;
-        c.state = CallState::Ending;
+        let ringing = c.state() == CallState::Ringing;
+        self.set_state(now, call, CallState::Ending);
         let ending = if ringing {
             self.send_cancel(now, call);
             Ending::new(

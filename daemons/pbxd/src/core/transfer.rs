@@ -140,7 +140,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get(&call)
-            .filter(|c| c.state == CallState::Answered && c.a_live && c.b_live)
+            .filter(|c| c.state() == CallState::Answered && c.a_live && c.b_live)
         else {
             return Err("not an answered two-party call");
         };
@@ -390,7 +390,7 @@ impl Core {
         if consult == call {
             return Err("replaces the call itself");
         }
-        let ok = |c: &super::Call| c.state == CallState::Answered && c.a_live && c.b_live;
+        let ok = |c: &super::Call| c.state() == CallState::Answered && c.a_live && c.b_live;
         let (Some(c1), Some(c2)) = (self.calls.get(&call), self.calls.get(&consult)) else {
             return Err("no such call");
         };

@@ -1,0 +1,446 @@
+//! A call and the one place its state changes.
+//!
+//! A call moves Ringing -> Answered, or is answered by the box (Flow)
+//! and then connected (Answered), and is torn down (Ending) before it is
+//! removed. Every move goes through [`Call::transition`], which refuses a
+//! move the life of a call does not have and says what the move means as
+//! a [`StateEvent`]; the core hands that event to the parts of the box
+//! that follow calls (the CTI feed, the recording policy, the ACD's
+//! busy tracking) instead of each of them watching `state` for changes.
+
+use std::time::Instant;
+
+use dering_control::CallEventKind;
+use dering_media::codec::Codec;
+use dering_sip::sdp::{AudioSdp, Format};
+use dering_sip::Message;
+use dering_store::CallParties;
+use serde::Serialize;
+
+use super::{
+    codec_format, cti, ivr, originate, queue, rooms, transfer, Core, Dialog, Ending, Now, ReInvite,
+    Side,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    Ringing,
+    Answered,
+    Ending,
+    /// Answered by the box, in a call flow (possibly ringing a callee).
+    Flow,
+}
+
+/// What a move between two states means to the rest of the box: one
+/// event per move, produced only by [`CallState::transition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StateEvent {
+    /// The callee (a phone rung, a flow's member, an agent, a phone that
+    /// picked the call up) answered: the parties talk (Ringing or Flow
+    /// to Answered).
+    Answered,
+    /// The box answered the call itself (a supervisor's monitoring call
+    /// placed from the control socket: Ringing to Flow).
+    AnsweredHere,
+    /// A party or the box hangs up: the call is being torn down.
+    Ending,
+}
+
+/// A move the life of a call does not have (say, back to ringing once
+/// answered), refused with where the call was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refused {
+    pub from: CallState,
+    pub to: CallState,
+}
+
+impl CallState {
+    /// The event a move from `self` to `to` is, or `None` when a call
+    /// never moves so.
+    pub(super) fn transition(self, to: CallState) -> Option<StateEvent> {
+        use CallState::{Answered, Ending, Flow, Ringing};
+        match (self, to) {
+            (Ringing | Flow, Answered) => Some(StateEvent::Answered),
+            (Ringing, Flow) => Some(StateEvent::AnsweredHere),
+            (Ringing | Flow | Answered, Ending) => Some(StateEvent::Ending),
+            _ => None,
+        }
+    }
+}
+
+/// One call: the caller's leg A bridged to the callee's leg B through the
+/// relay.
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) id: u64,
+    pub(super) parties: CallParties,
+    state: CallState,
+    /// The A-leg INVITE server transaction.
+    pub(super) a_key: String,
+    pub(super) a: Dialog,
+    pub(super) b: Dialog,
+    pub(super) b_invite_key: String,
+    pub(super) b_invite: Message,
+    pub(super) b_got_provisional: bool,
+    pub(super) b_ack: Option<Vec<u8>>,
+    pub(super) a_port: u16,
+    pub(super) b_port: u16,
+    pub(super) offer: AudioSdp,
+    /// What each leg talks once negotiated: the codec and the formats of
+    /// its answer (codec and telephone-event), offered to it again in
+    /// re-INVITEs so a hold never changes a leg's codec.
+    pub(super) a_codec: Option<Codec>,
+    pub(super) b_codec: Option<Codec>,
+    pub(super) a_formats: Vec<Format>,
+    pub(super) b_formats: Vec<Format>,
+    pub(super) no_answer_at: Instant,
+    pub(super) reinvite: Option<ReInvite>,
+    pub(super) sdp_version: u64,
+    /// The call's flow while the box answers it (IVR).
+    pub(super) flow: Option<Box<ivr::FlowLeg>>,
+    /// Whether a B leg exists (a flow call has none until it connects).
+    pub(super) b_live: bool,
+    /// The relay thread group: the call's id, or the room it mixes in.
+    pub(super) group: u64,
+    /// The extension a flow is ringing, then the one it connected.
+    pub(super) ringing_member: Option<String>,
+    pub(super) connected: Option<String>,
+    /// A conference room or a supervisor's monitoring, answered here.
+    pub(super) feature: Option<Box<rooms::FeatureLeg>>,
+    /// Whether an A leg exists: a call the box places itself (a party
+    /// added to a three-way conference) has only its B leg.
+    pub(super) a_live: bool,
+    /// The call this one's callee joins (three-way conference).
+    pub(super) joins: Option<u64>,
+    /// Keys a party is typing in the call (in-call feature codes).
+    pub(super) keys: Option<rooms::InCallKeys>,
+    /// Extensions this call was forwarded away from, in order.
+    pub(super) forwarded: Vec<String>,
+    /// The caller waits in, or was served by, an ACD queue.
+    pub(super) queue: Option<Box<queue::QueueLeg>>,
+    /// A blind transfer whose target is ringing.
+    pub(super) transfer: Option<Box<transfer::Transfer>>,
+    /// B legs given up (the phone that rang before a pickup), by their
+    /// INVITE's client transaction, until their final answer.
+    pub(super) stale_b: Vec<(String, Dialog)>,
+    /// The B leg's INVITE server transaction, when the B leg came in as
+    /// an INVITE (a pickup), for its ACK.
+    pub(super) b_key_in: Option<String>,
+    /// Click-to-dial: the agent's own phone is ringing.
+    pub(super) origin: Option<Box<originate::Originate>>,
+    /// Click-to-dial: the A leg is the box's own INVITE (no response to
+    /// send it; hung up with a BYE).
+    pub(super) originated: bool,
+    /// A queue callback: the agent whose phone rings first.
+    pub(super) callback_agent: Option<String>,
+}
+
+impl Call {
+    /// A call between dialogs `a` and `b` on relay ports `ports`,
+    /// ringing, relayed on its own thread group, with nothing settled yet:
+    /// each kind of call (a callee rung, a call the box answers, a party
+    /// the box adds) then sets what differs.
+    pub(super) fn new(
+        id: u64,
+        parties: CallParties,
+        (a, b): (Dialog, Dialog),
+        b_invite: Message,
+        offer: AudioSdp,
+        (a_port, b_port): (u16, u16),
+        no_answer_at: Instant,
+    ) -> Call {
+        Call {
+            id,
+            parties,
+            state: CallState::Ringing,
+            a_key: String::new(),
+            a,
+            b,
+            b_invite_key: String::new(),
+            b_invite,
+            b_got_provisional: false,
+            b_ack: None,
+            a_port,
+            b_port,
+            offer,
+            a_codec: None,
+            b_codec: None,
+            a_formats: Vec::new(),
+            b_formats: Vec::new(),
+            no_answer_at,
+            reinvite: None,
+            sdp_version: 1,
+            flow: None,
+            b_live: true,
+            group: id,
+            ringing_member: None,
+            connected: None,
+            feature: None,
+            a_live: true,
+            joins: None,
+            keys: None,
+            forwarded: Vec::new(),
+            queue: None,
+            transfer: None,
+            stale_b: Vec::new(),
+            b_key_in: None,
+            origin: None,
+            originated: false,
+            callback_agent: None,
+        }
+    }
+
+    /// What leg `side` is offered in a re-INVITE: the formats it settled
+    /// on at answer (so a hold never changes its codec, nor the
+    /// transcoding between), or `offered` before anything is settled.
+    pub(super) fn settled_formats(&self, side: Side, offered: Vec<Format>) -> Vec<Format> {
+        let settled = match side {
+            Side::A => &self.a_formats,
+            Side::B => &self.b_formats,
+        };
+        if settled.is_empty() {
+            offered
+        } else {
+            settled.clone()
+        }
+    }
+
+    /// What a callee of a call the box answered (a flow's member, a
+    /// queue's agent) is offered: the codec the caller already talks
+    /// first (the bridge then copies packets as they are), the others
+    /// transcoded, then the caller's telephone-event.
+    pub(super) fn answered_caller_offer(&self) -> Vec<Format> {
+        let mut formats: Vec<_> = self.a_formats.iter().take(1).cloned().collect();
+        for k in Codec::ALL {
+            if self.a_codec != Some(k) {
+                formats.push(codec_format(k));
+            }
+        }
+        formats.extend(self.a_formats.iter().skip(1).cloned());
+        formats
+    }
+
+    /// The codec for records: `G722`, or `G722/PCMA` when the caller's
+    /// leg and the callee's differ (transcoded).
+    pub(super) fn codec_label(&self) -> Option<String> {
+        let a = self.a_codec?;
+        Some(match self.b_codec {
+            Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
+            _ => a.name().to_string(),
+        })
+    }
+
+    /// Where the call is in its life; changed only by
+    /// [`Call::transition`].
+    pub(super) fn state(&self) -> CallState {
+        self.state
+    }
+
+    /// A new call that starts answered by the box (a call flow) rather
+    /// than ringing: its first state, before anything has seen it.
+    pub(super) fn starting_in(self, state: CallState) -> Call {
+        Call { state, ..self }
+    }
+
+    /// Moves the call to `to`, returning what the move means, or leaves
+    /// it where it is when the move is not one a call makes.
+    pub(super) fn transition(&mut self, to: CallState) -> Result<StateEvent, Refused> {
+        let from = self.state;
+        let event = from.transition(to).ok_or(Refused { from, to })?;
+        self.state = to;
+        Ok(event)
+    }
+}
+
+impl Core {
+    /// Moves `call` to `to` and tells the parts of the box that follow
+    /// calls what the move means; the one place a call's state changes.
+    /// A move a call does not make is refused, logged and changes
+    /// nothing. Whether the call moved.
+    pub(super) fn set_state(&mut self, now: Now, call: u64, to: CallState) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        match c.transition(to) {
+            Ok(event) => {
+                self.state_event(now, call, event);
+                true
+            }
+            Err(Refused { from, to }) => {
+                tracing::warn!(call, ?from, ?to, "call state change refused");
+                false
+            }
+        }
+    }
+
+    /// The subscribers of a state change, in order: the CTI feed, then
+    /// the recording policy (whose `recorded` follows `answered` on the
+    /// feed). Presence works its lamps out from the calls after each
+    /// input and needs no event.
+    fn state_event(&mut self, now: Now, call: u64, event: StateEvent) {
+        match event {
+            StateEvent::Answered => {
+                self.call_event(now, call, CallEventKind::Answered);
+                // A party the box added to a three-way call has no
+                // caller's leg of its own: the host call is recorded.
+                if self.calls.get(&call).is_some_and(|c| c.a_live) {
+                    self.maybe_record(now, call);
+                }
+            }
+            StateEvent::AnsweredHere | StateEvent::Ending => {}
+        }
+    }
+
+    /// A caller's call to an extension started ringing it: the feed hears
+    /// of the offer and the ACD of the agents now busy (the caller's and
+    /// the callee's phones).
+    pub(super) fn call_started(&mut self, now: Now, call: u64) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let caller = c.parties.caller.clone();
+        let callee = c
+            .connected
+            .clone()
+            .unwrap_or_else(|| c.parties.callee.clone());
+        self.call_event(now, call, CallEventKind::Offered);
+        self.refresh_busy(now, &caller);
+        self.refresh_busy(now, &callee);
+    }
+
+    /// Call `c`, just removed, ended as `ending` says: the feed, then
+    /// the rooms it was in, the ACD (offers cancelled, the engine told,
+    /// agents free again), a transfer it was part of and its own phone's
+    /// INVITE when it was a click-to-dial.
+    pub(super) fn call_ended(&mut self, now: Now, c: &Call, ending: &Ending) {
+        self.out.push_back(cti::call_event(
+            now,
+            c,
+            CallEventKind::Ended {
+                disposition: cti::disposition(ending.disposition),
+                by: ending.by.to_string(),
+                cause: ending.cause.clone(),
+                sip_code: ending.code,
+            },
+        ));
+        self.call_gone(now, c);
+        self.queue_call_gone(now, c, ending.by);
+        self.transfer_gone(now, c);
+        self.originate_gone(now, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [CallState; 4] = [
+        CallState::Ringing,
+        CallState::Answered,
+        CallState::Ending,
+        CallState::Flow,
+    ];
+
+    fn call() -> Call {
+        let peer = dering_sip::transaction::Peer {
+            addr: "127.0.0.1:5060".parse().unwrap(),
+            transport: dering_sip::transaction::Transport::Udp,
+        };
+        let invite = Message::parse_datagram(
+            b"INVITE sip:1002@box SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\nFrom: <sip:1001@box>;tag=a\r\nTo: <sip:1002@box>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let parties = CallParties {
+            uuid: "u1".into(),
+            caller: "1001".into(),
+            caller_name: None,
+            callee: "1002".into(),
+            callee_name: None,
+            start_ms: 0,
+            answer_ms: None,
+        };
+        let offer = AudioSdp::parse(
+            b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n",
+        )
+        .unwrap();
+        Call::new(
+            1,
+            parties,
+            (Dialog::placeholder(peer), Dialog::placeholder(peer)),
+            invite,
+            offer,
+            (10_000, 10_002),
+            Instant::now(),
+        )
+    }
+
+    /// The life of a call, and nothing else: each legal move yields its
+    /// event; every other move (back to ringing, out of ending, to the
+    /// same state) is refused and leaves the call where it was.
+    #[test]
+    fn only_the_moves_of_a_call_are_taken() {
+        let legal = [
+            (
+                CallState::Ringing,
+                CallState::Answered,
+                StateEvent::Answered,
+            ),
+            (CallState::Flow, CallState::Answered, StateEvent::Answered),
+            (
+                CallState::Ringing,
+                CallState::Flow,
+                StateEvent::AnsweredHere,
+            ),
+            (CallState::Ringing, CallState::Ending, StateEvent::Ending),
+            (CallState::Flow, CallState::Ending, StateEvent::Ending),
+            (CallState::Answered, CallState::Ending, StateEvent::Ending),
+        ];
+        for from in ALL {
+            for to in ALL {
+                let want = legal
+                    .iter()
+                    .find(|(f, t, _)| *f == from && *t == to)
+                    .map(|(_, _, e)| *e);
+                let mut c = call().starting_in(from);
+                match (c.transition(to), want) {
+                    (Ok(got), Some(want)) => {
+                        assert_eq!(got, want, "{from:?} -> {to:?}");
+                        assert_eq!(c.state(), to);
+                    }
+                    (Err(refused), None) => {
+                        assert_eq!(refused, Refused { from, to });
+                        assert_eq!(c.state(), from, "a refused move changes nothing");
+                    }
+                    (got, want) => panic!("{from:?} -> {to:?}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+
+    /// Each event comes once per call: a second answer or a second
+    /// hang-up (a retransmitted 200, a BYE crossing ours) is refused, so
+    /// the feed, the recorder and the ACD never hear of it twice.
+    #[test]
+    fn every_move_emits_its_event_exactly_once() {
+        let mut c = call();
+        let mut events = Vec::new();
+        for to in [
+            CallState::Answered,
+            CallState::Answered,
+            CallState::Ringing,
+            CallState::Ending,
+            CallState::Ending,
+            CallState::Answered,
+        ] {
+            events.extend(c.transition(to).ok());
+        }
+        assert_eq!(events, [StateEvent::Answered, StateEvent::Ending]);
+        let mut c = call().starting_in(CallState::Flow);
+        let events: Vec<_> = [CallState::Flow, CallState::Answered, CallState::Flow]
+            .into_iter()
+            .filter_map(|to| c.transition(to).ok())
+            .collect();
+        assert_eq!(events, [StateEvent::Answered]);
+    }
+}
