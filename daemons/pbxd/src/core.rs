@@ -54,7 +54,7 @@ pub use tokens::Tokens;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
-use call::Call;
+use call::{Call, Life};
 pub use ivr::FlowView;
 use target::Target;
 
@@ -697,8 +697,8 @@ impl Core {
                 parties: c.parties.clone(),
                 state: c.state(),
                 codec: c.codec_label(),
-                a_port: c.a_port,
-                b_port: c.b_port,
+                a_port: c.a.port,
+                b_port: c.b.port,
             })
             .collect();
         v.sort_by_key(|c| c.parties.start_ms);
@@ -889,7 +889,7 @@ impl Core {
     pub fn media_failed(&mut self, now: Now, call: u64) {
         if let Some(c) = self.calls.get(&call) {
             if c.state() == CallState::Ringing {
-                let invite = c.b_invite_key.clone();
+                let invite = c.b.invite_key.clone();
                 self.send_cancel(now, call);
                 self.tx.forget_client(&invite);
                 self.system_failure(now, call, "media ports unavailable", 503);
@@ -1446,7 +1446,7 @@ impl Core {
             (b, b_key, b_msg),
             (a_port, b_port),
         );
-        c.a_key = key.to_string();
+        c.a.invite_key = key.to_string();
         c.connected = connected;
         c.forwarded = forwarded;
         self.calls.insert(id, c);
@@ -1480,7 +1480,7 @@ impl Core {
             ports,
             now.at + self.no_answer,
         );
-        c.b_invite_key = b_key;
+        c.b.invite_key = b_key;
         c
     }
 
@@ -1504,12 +1504,12 @@ impl Core {
         self.clients
             .insert(key.clone(), ClientPurpose::BInvite(call));
         let c = self.calls.get_mut(&call)?;
-        c.b = b;
-        c.b_invite_key = key;
-        c.b_invite = msg;
-        c.b_got_provisional = false;
-        c.b_ack = None;
-        c.b_live = true;
+        c.b.dialog = b;
+        c.b.invite_key = key;
+        c.b.invite = Some(msg);
+        c.b.got_provisional = false;
+        c.b.ack = None;
+        c.b.life = Life::Live;
         c.no_answer_at = now.at + no_answer;
         self.call_event(now, call, CallEventKind::Offered);
         self.calls.get_mut(&call)
@@ -1640,8 +1640,8 @@ impl Core {
         let c = self.calls.get_mut(&call)?;
         let offered = known_formats(&c.offer);
         let answered_here = c.flow.is_some() || c.feature.is_some();
-        let a_formats = match c.a_codec {
-            Some(_) if answered_here => c.a_formats.clone(),
+        let a_formats = match c.a.codec {
+            Some(_) if answered_here => c.a.formats.clone(),
             _ => {
                 let (_, a_fmt) = offered
                     .iter()
@@ -1661,11 +1661,11 @@ impl Core {
                 .find(|f| f.name == "TELEPHONE-EVENT")
                 .cloned(),
         );
-        let changed = c.a_codec != Some(a_codec) || c.b_codec != Some(b_codec);
-        c.a_codec = Some(a_codec);
-        c.b_codec = Some(b_codec);
-        c.a_formats.clone_from(&a_formats);
-        c.b_formats = b_formats;
+        let changed = c.a.codec != Some(a_codec) || c.b.codec != Some(b_codec);
+        c.a.codec = Some(a_codec);
+        c.b.codec = Some(b_codec);
+        c.a.formats.clone_from(&a_formats);
+        c.b.formats = b_formats;
         if changed && a_codec != b_codec {
             tracing::debug!(call, a = a_codec.name(), b = b_codec.name(), "transcoding");
             self.out.push_back(Output::Media(MediaCmd::Transcode {
@@ -1679,7 +1679,7 @@ impl Core {
 
     /// An answer to the A leg carrying our relay address for `formats`.
     fn a_sdp(&mut self, call: u64, formats: Vec<Format>, direction: Direction) -> Vec<u8> {
-        let Some((port, ptime)) = self.calls.get(&call).map(|c| (c.a_port, c.offer.ptime)) else {
+        let Some((port, ptime)) = self.calls.get(&call).map(|c| (c.a.port, c.offer.ptime)) else {
             return Vec::new();
         };
         self.sdp_body(call, (port, ptime), formats, direction)
@@ -1716,8 +1716,8 @@ impl Core {
         body: &[u8],
         extra: Vec<rsip::Header>,
     ) -> Option<(String, Vec<u8>)> {
-        let c = self.calls.get(&call).filter(|c| c.a_live)?;
-        let a_key = c.a_key.clone();
+        let c = self.calls.get(&call).filter(|c| c.a.is_live())?;
+        let a_key = c.a.invite_key.clone();
         let tag = NameAddr::parse(&c.a.local).ok()?.tag()?.to_string();
         let mut extra = extra;
         extra.push(header("Contact", self.listen.contact(c.a.peer.transport)));
@@ -1736,7 +1736,7 @@ impl Core {
     /// building responses to it.
     fn a_request_view(&self, call: u64) -> Option<Message> {
         let c = self.calls.get(&call)?;
-        self.a_invites.get(&c.a_key).cloned()
+        self.a_invites.get(&c.a.invite_key).cloned()
     }
 
     fn on_response(&mut self, now: Now, key: &str, msg: Message) {
@@ -1794,8 +1794,8 @@ impl Core {
             if code == 100 {
                 return;
             }
-            let first = !c.b_got_provisional;
-            c.b_got_provisional = true;
+            let first = !c.b.got_provisional;
+            c.b.got_provisional = true;
             if let Some(to) = msg.get("To") {
                 c.b.remote = to.to_string();
             }
@@ -1826,14 +1826,14 @@ impl Core {
         }
         if (200..300).contains(&code) {
             // Every 2xx (retransmissions too) gets the ACK (§13.2.2.4).
-            if let Some(ack) = c.b_ack.clone() {
+            if let Some(ack) = c.b.ack.clone() {
                 self.out.push_back(Output::Transmit(Transmit {
                     peer: c.b.peer,
                     data: ack,
                 }));
                 return;
             }
-            c.b_ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
+            c.b.ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
             if c.state() != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
@@ -1985,9 +1985,9 @@ impl Core {
             return;
         };
         let k = match side {
-            Side::A => c.a_key.clone(),
+            Side::A => c.a.invite_key.clone(),
             // A B leg that came in as an INVITE (a pickup).
-            Side::B => match &c.b_key_in {
+            Side::B => match &c.b.key_in {
                 Some(k) => k.clone(),
                 None => return,
             },
@@ -2040,7 +2040,7 @@ impl Core {
         if c.state() == CallState::Ringing && side == Side::A {
             if c.originated {
                 // The agent hung up its click-to-dial call: no BYE back.
-                c.a_live = false;
+                c.a.life = Life::Absent;
             }
             // BYE before the answer reached the caller: treat as CANCEL.
             self.caller_gave_up(now, call, "BYE before answer");
@@ -2087,8 +2087,8 @@ impl Core {
         let c = self.calls.remove(&call)?;
         // B legs still ringing outlive the call until their final answer.
         let mut pending: Vec<(&String, &Dialog)> = c.stale_b.iter().map(|(k, d)| (k, d)).collect();
-        if c.b_live && c.b_ack.is_none() {
-            pending.push((&c.b_invite_key, &c.b));
+        if c.b.is_live() && c.b.ack.is_none() {
+            pending.push((&c.b.invite_key, &c.b));
         }
         for (key, d) in pending {
             if let Some(p) = self.clients.get_mut(key) {
@@ -2099,9 +2099,9 @@ impl Core {
         self.call_ended(now, &c, &ending);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
-        self.by_a_key.remove(&c.a_key);
-        self.a_invites.remove(&c.a_key);
-        self.ports.release([c.a_port, c.b_port]);
+        self.by_a_key.remove(&c.a.invite_key);
+        self.a_invites.remove(&c.a.invite_key);
+        self.ports.release([c.a.port, c.b.port]);
         self.out.push_back(Output::Media(MediaCmd::Close {
             call,
             uuid: c.parties.uuid.clone(),
@@ -2135,10 +2135,13 @@ impl Core {
     }
 
     fn send_cancel(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call).filter(|c| c.b_live) else {
+        let Some(c) = self.calls.get(&call).filter(|c| c.b.is_live()) else {
             return;
         };
-        let (inv, peer) = (c.b_invite.clone(), c.b.peer);
+        let Some(inv) = c.b.invite.clone() else {
+            return;
+        };
+        let peer = c.b.peer;
         self.send_cancel_of(now, &inv, peer);
     }
 
@@ -2157,7 +2160,7 @@ impl Core {
     ) -> Option<String> {
         let listen = &self.listen;
         let c = self.calls.get_mut(&call)?;
-        if (side == Side::B && !c.b_live) || (side == Side::A && !c.a_live) {
+        if (side == Side::B && !c.b.is_live()) || (side == Side::A && !c.a.is_live()) {
             return None;
         }
         let d = match side {
@@ -2233,8 +2236,8 @@ impl Core {
             Ok(sdp) => {
                 media_to(&mut self.out, call, side, &sdp);
                 let port = match side {
-                    Side::A => c.b_port,
-                    Side::B => c.a_port,
+                    Side::A => c.b.port,
+                    Side::B => c.a.port,
                 };
                 // The other leg is offered what it already talks.
                 let formats = c.settled_formats(side.other(), sdp.formats);
@@ -2303,8 +2306,8 @@ impl Core {
                 .map(|s| s.direction != Direction::SendRecv)
                 .unwrap_or(false);
             let codec = match from.other() {
-                Side::A => c.a_codec,
-                Side::B => c.b_codec,
+                Side::A => c.a.codec,
+                Side::B => c.b.codec,
             }
             .unwrap_or(Codec::Pcma);
             let music = if holding {
@@ -2343,8 +2346,8 @@ impl Core {
                     .push_back(Output::Transmit(Transmit { peer, data: ack }));
             }
             let port = match from {
-                Side::A => c.a_port,
-                Side::B => c.b_port,
+                Side::A => c.a.port,
+                Side::B => c.b.port,
             };
             c.sdp_version += 1;
             let version = c.sdp_version;
@@ -2410,7 +2413,7 @@ impl Core {
         let flow_ringing: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state() == CallState::Flow && c.b_live && c.no_answer_at <= now.at)
+            .filter(|c| c.state() == CallState::Flow && c.b.is_live() && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
         for call in flow_ringing {

@@ -69,6 +69,86 @@ impl CallState {
     }
 }
 
+/// Whether a leg's dialog exists on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Life {
+    /// Nothing to send requests to: a flow's callee side before a member
+    /// is rung, the caller's side of a party the box added to a
+    /// three-way call, a click-to-dial's own phone while it rings.
+    Absent,
+    /// Invited or established: requests on it reach a phone.
+    Live,
+}
+
+/// One side of a call: its dialog with the phone, the relay port its
+/// media comes to, what it talks, and the INVITE that set it up.
+///
+/// A leg dereferences to its dialog, so in-dialog code reads `c.a.cseq`
+/// or `c.b.request(..)` as it did when the legs were bare dialogs.
+#[derive(Debug)]
+pub(super) struct Leg {
+    pub(super) dialog: Dialog,
+    pub(super) life: Life,
+    /// The relay's port for this leg (RTP; RTCP on the next).
+    pub(super) port: u16,
+    /// What the leg talks once negotiated: the codec and the formats of
+    /// its answer (codec and telephone-event), offered to it again in
+    /// re-INVITEs so a hold never changes a leg's codec.
+    pub(super) codec: Option<Codec>,
+    pub(super) formats: Vec<Format>,
+    /// The INVITE transaction that set the leg up: the server
+    /// transaction of the caller's INVITE (A), the client transaction of
+    /// the box's own (B).
+    pub(super) invite_key: String,
+    /// The box's INVITE on this leg as sent (a CANCEL copies it, a
+    /// challenge makes it sent again).
+    pub(super) invite: Option<Message>,
+    /// Whether the box's INVITE had a provisional answer.
+    pub(super) got_provisional: bool,
+    /// The ACK of the 2xx to the box's INVITE, sent again for each
+    /// retransmitted 2xx.
+    pub(super) ack: Option<Vec<u8>>,
+    /// The server transaction of an INVITE that came in on a leg the
+    /// box had called out on (a pickup's picker), for its ACK.
+    pub(super) key_in: Option<String>,
+}
+
+impl Leg {
+    /// A live leg on `dialog` at relay port `port`, nothing negotiated.
+    fn new(dialog: Dialog, port: u16) -> Leg {
+        Leg {
+            dialog,
+            life: Life::Live,
+            port,
+            codec: None,
+            formats: Vec::new(),
+            invite_key: String::new(),
+            invite: None,
+            got_provisional: false,
+            ack: None,
+            key_in: None,
+        }
+    }
+
+    pub(super) fn is_live(&self) -> bool {
+        self.life == Life::Live
+    }
+}
+
+impl std::ops::Deref for Leg {
+    type Target = Dialog;
+
+    fn deref(&self) -> &Dialog {
+        &self.dialog
+    }
+}
+
+impl std::ops::DerefMut for Leg {
+    fn deref_mut(&mut self) -> &mut Dialog {
+        &mut self.dialog
+    }
+}
+
 /// One call: the caller's leg A bridged to the callee's leg B through the
 /// relay.
 #[derive(Debug)]
@@ -76,31 +156,14 @@ pub(super) struct Call {
     pub(super) id: u64,
     pub(super) parties: CallParties,
     state: CallState,
-    /// The A-leg INVITE server transaction.
-    pub(super) a_key: String,
-    pub(super) a: Dialog,
-    pub(super) b: Dialog,
-    pub(super) b_invite_key: String,
-    pub(super) b_invite: Message,
-    pub(super) b_got_provisional: bool,
-    pub(super) b_ack: Option<Vec<u8>>,
-    pub(super) a_port: u16,
-    pub(super) b_port: u16,
+    pub(super) a: Leg,
+    pub(super) b: Leg,
     pub(super) offer: AudioSdp,
-    /// What each leg talks once negotiated: the codec and the formats of
-    /// its answer (codec and telephone-event), offered to it again in
-    /// re-INVITEs so a hold never changes a leg's codec.
-    pub(super) a_codec: Option<Codec>,
-    pub(super) b_codec: Option<Codec>,
-    pub(super) a_formats: Vec<Format>,
-    pub(super) b_formats: Vec<Format>,
     pub(super) no_answer_at: Instant,
     pub(super) reinvite: Option<ReInvite>,
     pub(super) sdp_version: u64,
     /// The call's flow while the box answers it (IVR).
     pub(super) flow: Option<Box<ivr::FlowLeg>>,
-    /// Whether a B leg exists (a flow call has none until it connects).
-    pub(super) b_live: bool,
     /// The relay thread group: the call's id, or the room it mixes in.
     pub(super) group: u64,
     /// The extension a flow is ringing, then the one it connected.
@@ -108,9 +171,6 @@ pub(super) struct Call {
     pub(super) connected: Option<String>,
     /// A conference room or a supervisor's monitoring, answered here.
     pub(super) feature: Option<Box<rooms::FeatureLeg>>,
-    /// Whether an A leg exists: a call the box places itself (a party
-    /// added to a three-way conference) has only its B leg.
-    pub(super) a_live: bool,
     /// The call this one's callee joins (three-way conference).
     pub(super) joins: Option<u64>,
     /// Keys a party is typing in the call (in-call feature codes).
@@ -124,9 +184,6 @@ pub(super) struct Call {
     /// B legs given up (the phone that rang before a pickup), by their
     /// INVITE's client transaction, until their final answer.
     pub(super) stale_b: Vec<(String, Dialog)>,
-    /// The B leg's INVITE server transaction, when the B leg came in as
-    /// an INVITE (a pickup), for its ACK.
-    pub(super) b_key_in: Option<String>,
     /// Click-to-dial: the agent's own phone is ringing.
     pub(super) origin: Option<Box<originate::Originate>>,
     /// Click-to-dial: the A leg is the box's own INVITE (no response to
@@ -154,37 +211,26 @@ impl Call {
             id,
             parties,
             state: CallState::Ringing,
-            a_key: String::new(),
-            a,
-            b,
-            b_invite_key: String::new(),
-            b_invite,
-            b_got_provisional: false,
-            b_ack: None,
-            a_port,
-            b_port,
+            a: Leg::new(a, a_port),
+            b: Leg {
+                invite: Some(b_invite),
+                ..Leg::new(b, b_port)
+            },
             offer,
-            a_codec: None,
-            b_codec: None,
-            a_formats: Vec::new(),
-            b_formats: Vec::new(),
             no_answer_at,
             reinvite: None,
             sdp_version: 1,
             flow: None,
-            b_live: true,
             group: id,
             ringing_member: None,
             connected: None,
             feature: None,
-            a_live: true,
             joins: None,
             keys: None,
             forwarded: Vec::new(),
             queue: None,
             transfer: None,
             stale_b: Vec::new(),
-            b_key_in: None,
             origin: None,
             originated: false,
             callback_agent: None,
@@ -196,8 +242,8 @@ impl Call {
     /// transcoding between), or `offered` before anything is settled.
     pub(super) fn settled_formats(&self, side: Side, offered: Vec<Format>) -> Vec<Format> {
         let settled = match side {
-            Side::A => &self.a_formats,
-            Side::B => &self.b_formats,
+            Side::A => &self.a.formats,
+            Side::B => &self.b.formats,
         };
         if settled.is_empty() {
             offered
@@ -211,21 +257,21 @@ impl Call {
     /// first (the bridge then copies packets as they are), the others
     /// transcoded, then the caller's telephone-event.
     pub(super) fn answered_caller_offer(&self) -> Vec<Format> {
-        let mut formats: Vec<_> = self.a_formats.iter().take(1).cloned().collect();
+        let mut formats: Vec<_> = self.a.formats.iter().take(1).cloned().collect();
         for k in Codec::ALL {
-            if self.a_codec != Some(k) {
+            if self.a.codec != Some(k) {
                 formats.push(codec_format(k));
             }
         }
-        formats.extend(self.a_formats.iter().skip(1).cloned());
+        formats.extend(self.a.formats.iter().skip(1).cloned());
         formats
     }
 
     /// The codec for records: `G722`, or `G722/PCMA` when the caller's
     /// leg and the callee's differ (transcoded).
     pub(super) fn codec_label(&self) -> Option<String> {
-        let a = self.a_codec?;
-        Some(match self.b_codec {
+        let a = self.a.codec?;
+        Some(match self.b.codec {
             Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
             _ => a.name().to_string(),
         })
@@ -284,7 +330,7 @@ impl Core {
                 self.call_event(now, call, CallEventKind::Answered);
                 // A party the box added to a three-way call has no
                 // caller's leg of its own: the host call is recorded.
-                if self.calls.get(&call).is_some_and(|c| c.a_live) {
+                if self.calls.get(&call).is_some_and(|c| c.a.is_live()) {
                     self.maybe_record(now, call);
                 }
             }

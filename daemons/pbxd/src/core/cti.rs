@@ -70,7 +70,7 @@ fn identity(c: &Call) -> CallIdentity {
         extension: c
             .connected
             .clone()
-            .or_else(|| c.b_live.then(|| extension_of(&c.b.remote)).flatten()),
+            .or_else(|| c.b.is_live().then(|| extension_of(&c.b.remote)).flatten()),
     }
 }
 

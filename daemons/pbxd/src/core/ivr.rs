@@ -21,7 +21,9 @@ use dering_store::{CallParties, Op};
 use serde::Serialize;
 
 use super::media_to;
-use super::{BLegSpec, Call, CallState, Core, Dialog, Inbound, MediaCmd, Now, Output, Reply, Side};
+use super::{
+    BLegSpec, Call, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply, Side,
+};
 use crate::config::Config;
 
 /// The flow part of a call.
@@ -311,10 +313,10 @@ impl Core {
         let group = group.unwrap_or(id);
         let mut c = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
             .starting_in(CallState::Flow);
-        c.a_key = key.to_string();
-        c.a_codec = Some(codec);
-        c.a_formats = formats.clone();
-        c.b_live = false;
+        c.a.invite_key = key.to_string();
+        c.a.codec = Some(codec);
+        c.a.formats = formats.clone();
+        c.b.life = Life::Absent;
         c.group = group;
         self.calls.insert(id, c);
         self.open_media(id, a_port, b_port, a_sock, group);
@@ -572,7 +574,7 @@ impl Core {
                 formats,
                 direction: Direction::SendRecv,
                 ptime: c.offer.ptime,
-                b_port: c.b_port,
+                b_port: c.b.port,
                 extra: vec![],
             };
             let Some(invite) = self.invite_b(now, leg) else {
@@ -614,7 +616,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_live = false;
+        c.b.life = Life::Absent;
         let b_call_id = std::mem::take(&mut c.b.call_id);
         self.by_call_id.remove(&b_call_id);
         self.connect_next_member(now, call);
@@ -638,7 +640,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_ack = c.b.ack_2xx(listen, msg, &mut self.out);
+        c.b.ack = c.b.ack_2xx(listen, msg, &mut self.out);
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {
             f.session.on_connected();

@@ -19,8 +19,8 @@ use dering_store::{CallParties, Disposition, Op};
 
 use super::media_to;
 use super::{
-    callee_offer, codec_format, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now,
-    Output, Reply, Side,
+    callee_offer, codec_format, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending, Life,
+    MediaCmd, Now, Output, Reply, Side,
 };
 
 /// How long the agent's own phone may ring before the box gives up.
@@ -172,8 +172,8 @@ impl Core {
             (a_port, b_port),
             now.at + OWN_PHONE_RINGS,
         );
-        c.a_live = false;
-        c.b_live = false;
+        c.a.life = Life::Absent;
+        c.b.life = Life::Absent;
         c.origin = Some(Box::new(Originate {
             to: to.to_string(),
             key,
@@ -222,7 +222,7 @@ impl Core {
             return;
         };
         c.a.ack_2xx(&self.listen, msg, &mut self.out);
-        c.a_live = true;
+        c.a.life = Life::Live;
         self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {
             self.hang_up_own_phone(now, call, "agent's phone answered without SDP");
@@ -257,7 +257,7 @@ impl Core {
             formats: callee_offer(&c.offer),
             direction: Direction::SendRecv,
             ptime: c.offer.ptime,
-            b_port: c.b_port,
+            b_port: c.b.port,
             extra: vec![],
         };
         let Some(invite) = self.invite_b(now, leg) else {

@@ -80,7 +80,7 @@ impl Core {
         let found = self
             .calls
             .values()
-            .filter(|c| c.state() == CallState::Ringing && c.b_live && c.a_live)
+            .filter(|c| c.state() == CallState::Ringing && c.b.is_live() && c.a.is_live())
             .filter(|c| rung_of(c) != picker)
             .filter(|c| match &what {
                 Pickup::Directed(ext) => rung_of(c) == *ext,
@@ -145,10 +145,10 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let old_key = std::mem::take(&mut c.b_invite_key);
-        let old = std::mem::replace(&mut c.b, b.clone());
+        let old_key = std::mem::take(&mut c.b.invite_key);
+        let old = std::mem::replace(&mut c.b.dialog, b.clone());
         c.stale_b.push((old_key.clone(), old.clone()));
-        c.b_key_in = Some(call.key.clone());
+        c.b.key_in = Some(call.key.clone());
         c.connected = Some(picker.to_string());
         self.clients.insert(old_key, ClientPurpose::Stale(id));
         self.by_call_id.remove(&old.call_id);
@@ -162,7 +162,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let port = c.b_port;
+        let port = c.b.port;
         let body = self.sdp_body(
             id,
             (port, offer.ptime),

@@ -262,7 +262,7 @@ impl Core {
                 continue;
             }
             let answered = c.state() == CallState::Answered;
-            if c.a_live && self.users.contains_key(&c.parties.caller) {
+            if c.a.is_live() && self.users.contains_key(&c.parties.caller) {
                 let st = if answered || c.flow.is_some() || c.feature.is_some() {
                     "confirmed"
                 } else {
@@ -270,7 +270,7 @@ impl Core {
                 };
                 put(&mut m, &c.parties.caller, st, "initiator");
             }
-            if answered && c.b_live {
+            if answered && c.b.is_live() {
                 let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
                 put(&mut m, callee, "confirmed", "recipient");
             } else if c.state() == CallState::Ringing {

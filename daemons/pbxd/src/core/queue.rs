@@ -33,7 +33,9 @@ use dering_sip::sdp::Direction;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
-use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Reply, Side};
+use super::{
+    BLegSpec, CallState, ClientPurpose, Core, Dialog, Life, MediaCmd, Now, Output, Reply, Side,
+};
 use crate::config::Config;
 
 /// The not-ready reason of an agent whose phone is gone (`[acd]
@@ -650,7 +652,7 @@ impl Core {
             formats,
             direction: Direction::SendRecv,
             ptime: c.offer.ptime,
-            b_port: c.b_port,
+            b_port: c.b.port,
             extra,
         };
         let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
@@ -787,11 +789,11 @@ impl Core {
         };
         self.by_call_id
             .insert(o.dialog.call_id.clone(), (call, Side::B));
-        c.b = o.dialog;
-        c.b_invite_key = o.key;
-        c.b_invite = o.invite;
-        c.b_ack = ack;
-        c.b_live = true;
+        c.b.dialog = o.dialog;
+        c.b.invite_key = o.key;
+        c.b.invite = Some(o.invite);
+        c.b.ack = ack;
+        c.b.life = Life::Live;
         c.connected = Some(o.extension.clone());
         if let Some(f) = c.flow.as_deref_mut() {
             f.connected();

@@ -30,7 +30,7 @@ use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
 use dering_store::{Disposition, Op};
 
-use super::{leg_key, Call, CallState, Core, Ending, MediaCmd, Now, Output, Side};
+use super::{leg_key, Call, CallState, Core, Ending, Life, MediaCmd, Now, Output, Side};
 use crate::config::Config;
 use dering_sip::sdp::Format;
 
@@ -312,7 +312,7 @@ impl Core {
         let codec = self
             .calls
             .get(&id)
-            .and_then(|c| c.a_codec)
+            .and_then(|c| c.a.codec)
             .unwrap_or(Codec::Pcma);
         let pin_needed = match &feature {
             Feature::Conference { number } => {
@@ -407,8 +407,8 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.a_codec = Some(codec);
-        c.a_formats = std::iter::once(format)
+        c.a.codec = Some(codec);
+        c.a.formats = std::iter::once(format)
             .chain(answer.telephone_event().cloned())
             .collect();
         c.parties.answer_ms = Some(now.wall_ms);
@@ -442,7 +442,7 @@ impl Core {
             _ => extension,
         };
         self.calls.values().find_map(|c| {
-            if c.state() != CallState::Answered || !c.b_live || c.feature.is_some() {
+            if c.state() != CallState::Answered || !c.b.is_live() || c.feature.is_some() {
                 return None;
             }
             if c.parties.caller == extension {
@@ -491,7 +491,7 @@ impl Core {
         c.flow = None;
         c.feature = Some(Box::new(FeatureLeg::new(
             Feature::Announcement,
-            c.a_codec.unwrap_or(Codec::Pcma),
+            c.a.codec.unwrap_or(Codec::Pcma),
         )));
         self.say_goodbye(call, &[prompt]);
     }
@@ -710,8 +710,8 @@ impl Core {
         };
         let leg_codec = |side: Side| {
             match side {
-                Side::A => t.a_codec,
-                Side::B => t.b_codec,
+                Side::A => t.a.codec,
+                Side::B => t.b.codec,
             }
             .unwrap_or(Codec::Pcma)
         };
@@ -830,13 +830,13 @@ impl Core {
     /// Reports the keys the parties of an answered call send, for in-call
     /// feature codes.
     pub(super) fn watch_keys(&mut self, call: u64) {
-        let Some(c) = self.calls.get(&call).filter(|c| c.a_live) else {
+        let Some(c) = self.calls.get(&call).filter(|c| c.a.is_live()) else {
             return;
         };
         let te = |f: &[dering_sip::sdp::Format]| {
             f.iter().find(|f| f.name == "TELEPHONE-EVENT").map(|f| f.pt)
         };
-        let (a, b) = (te(&c.a_formats), te(&c.b_formats));
+        let (a, b) = (te(&c.a.formats), te(&c.b.formats));
         if a.is_some() || b.is_some() {
             self.out.push_back(Output::Media(MediaCmd::WatchKeys {
                 call,
@@ -862,7 +862,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get_mut(&call)
-            .filter(|c| c.state() == CallState::Answered && c.a_live && c.feature.is_none())
+            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.feature.is_none())
         else {
             return;
         };
@@ -923,14 +923,14 @@ impl Core {
             Side::A => (
                 h.parties.caller.clone(),
                 h.parties.caller_name.clone(),
-                h.a_codec,
-                h.a_formats.get(1).cloned(),
+                h.a.codec,
+                h.a.formats.get(1).cloned(),
             ),
             Side::B => (
                 h.connected.clone().unwrap_or(h.parties.callee.clone()),
                 h.parties.callee_name.clone(),
-                h.b_codec,
-                h.b_formats.get(1).cloned(),
+                h.b.codec,
+                h.b.formats.get(1).cloned(),
             ),
         };
         let group = h.group;
@@ -1007,7 +1007,7 @@ impl Core {
             (a_port, b_port),
         );
         c.group = group;
-        c.a_live = false;
+        c.a.life = Life::Absent;
         c.joins = Some(host);
         self.calls.insert(id, c);
     }
@@ -1023,9 +1023,9 @@ impl Core {
         };
         let room = THREE_WAY_ROOM | host.id;
         let joins = [
-            (host.id, Side::A, host.a_codec),
-            (host.id, Side::B, host.b_codec),
-            (added, Side::B, a.b_codec),
+            (host.id, Side::A, host.a.codec),
+            (host.id, Side::B, host.b.codec),
+            (added, Side::B, a.b.codec),
         ];
         let (host_id, uuid, ext) = (host.id, host.parties.uuid.clone(), a.parties.callee.clone());
         for (call, side, codec) in joins {
