@@ -54,7 +54,7 @@ pub use tokens::Tokens;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
-use call::{Call, Life};
+use call::{Call, CallKind, Life, Originated};
 pub use ivr::FlowView;
 use target::Target;
 
@@ -1591,7 +1591,7 @@ impl Core {
             caller: &c.parties.caller,
             dialed: &c.parties.callee,
             connected: c.connected.as_deref(),
-            flow: c.flow.as_ref().map(|f| f.flow_name()),
+            flow: c.flow().map(|f| f.flow_name()),
             queue: queue
                 .filter(|q| q.agent.is_some())
                 .map(|q| q.queue.as_str()),
@@ -1617,7 +1617,7 @@ impl Core {
             agent,
             service: queue
                 .map(|q| q.queue.clone())
-                .or_else(|| c.flow.as_ref().map(|f| f.flow_name().to_string())),
+                .or_else(|| c.flow().map(|f| f.flow_name().to_string())),
             at_ms: now.wall_ms,
         };
         self.out
@@ -1639,7 +1639,7 @@ impl Core {
             .find_map(|f| Some((Codec::from_name(&f.name)?, f.clone())))?;
         let c = self.calls.get_mut(&call)?;
         let offered = known_formats(&c.offer);
-        let answered_here = c.flow.is_some() || c.feature.is_some();
+        let answered_here = c.flow().is_some() || c.feature().is_some();
         let a_formats = match c.a.codec {
             Some(_) if answered_here => c.a.formats.clone(),
             _ => {
@@ -1865,7 +1865,7 @@ impl Core {
             c.parties.answer_ms = Some(now.wall_ms);
             let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
-            let originated = c.originated;
+            let originated = c.originated();
             tracing::info!(call, %uuid, %codec, "call answered");
             self.set_state(now, call, CallState::Answered);
             self.watch_keys(call);
@@ -2038,7 +2038,7 @@ impl Core {
             return;
         };
         if c.state() == CallState::Ringing && side == Side::A {
-            if c.originated {
+            if c.originated() {
                 // The agent hung up its click-to-dial call: no BYE back.
                 c.a.life = Life::Absent;
             }
@@ -2119,7 +2119,7 @@ impl Core {
 
     /// Ends an unanswered call: record first, then `a_code` to the caller.
     fn end_call(&mut self, now: Now, call: u64, ending: Ending, a_code: u16) {
-        if self.calls.get(&call).is_some_and(|c| c.originated) {
+        if self.calls.get(&call).is_some_and(|c| c.originated()) {
             // Click-to-dial: the agent's phone answered the box; it is
             // hung up rather than answered.
             self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
@@ -2406,7 +2406,7 @@ impl Core {
             .calls
             .values()
             .filter(|c| {
-                c.state() == CallState::Ringing && c.origin.is_none() && c.no_answer_at <= now.at
+                c.state() == CallState::Ringing && c.origin().is_none() && c.no_answer_at <= now.at
             })
             .map(|c| c.id)
             .collect();

@@ -149,6 +149,42 @@ impl std::ops::DerefMut for Leg {
     }
 }
 
+/// What kind of call a call is, each with what only it has: the call
+/// flow answering it, the feature (a room, monitoring, an agent code), the
+/// click-to-dial's own phone, the call a three-way party joins. An ACD
+/// queue is no kind of its own: a queue's caller is a flow's (the flow
+/// goes on when it leaves the queue) and a callback is a click-to-dial,
+/// so [`Call::queue`] sits beside the kind.
+#[derive(Debug)]
+pub(super) enum CallKind {
+    /// A caller's call to an extension (or where it is forwarded).
+    Direct,
+    /// Answered by the box into a call flow (IVR), which may ring a
+    /// member or queue the caller.
+    Flow(Box<ivr::FlowLeg>),
+    /// Answered by the box for a feature: a conference room, monitoring,
+    /// an agent or forwarding code, a last announcement.
+    Feature(Box<rooms::FeatureLeg>),
+    /// Placed by the box from the control socket (click-to-dial, a queue
+    /// callback): the agent's own phone first, then the callee.
+    Originate(Box<Originated>),
+    /// A party the box added to call `joins` (three-way conference).
+    ThreeWayParty { joins: u64 },
+}
+
+/// A call the box placed: the A leg is the box's own INVITE to the
+/// agent's phone.
+#[derive(Debug, Default)]
+pub(super) struct Originated {
+    /// The agent's own phone is ringing, until it answers.
+    pub(super) ringing: Option<originate::Originate>,
+    /// The own phone answered and the callee is rung: there is no
+    /// response to send the A leg, which is hung up with a BYE.
+    pub(super) callee_rung: bool,
+    /// A queue callback: the agent whose phone rings first.
+    pub(super) callback_agent: Option<String>,
+}
+
 /// One call: the caller's leg A bridged to the callee's leg B through the
 /// relay.
 #[derive(Debug)]
@@ -162,17 +198,13 @@ pub(super) struct Call {
     pub(super) no_answer_at: Instant,
     pub(super) reinvite: Option<ReInvite>,
     pub(super) sdp_version: u64,
-    /// The call's flow while the box answers it (IVR).
-    pub(super) flow: Option<Box<ivr::FlowLeg>>,
+    /// What kind of call this is, with what only that kind has.
+    pub(super) kind: CallKind,
     /// The relay thread group: the call's id, or the room it mixes in.
     pub(super) group: u64,
     /// The extension a flow is ringing, then the one it connected.
     pub(super) ringing_member: Option<String>,
     pub(super) connected: Option<String>,
-    /// A conference room or a supervisor's monitoring, answered here.
-    pub(super) feature: Option<Box<rooms::FeatureLeg>>,
-    /// The call this one's callee joins (three-way conference).
-    pub(super) joins: Option<u64>,
     /// Keys a party is typing in the call (in-call feature codes).
     pub(super) keys: Option<rooms::InCallKeys>,
     /// Extensions this call was forwarded away from, in order.
@@ -184,13 +216,6 @@ pub(super) struct Call {
     /// B legs given up (the phone that rang before a pickup), by their
     /// INVITE's client transaction, until their final answer.
     pub(super) stale_b: Vec<(String, Dialog)>,
-    /// Click-to-dial: the agent's own phone is ringing.
-    pub(super) origin: Option<Box<originate::Originate>>,
-    /// Click-to-dial: the A leg is the box's own INVITE (no response to
-    /// send it; hung up with a BYE).
-    pub(super) originated: bool,
-    /// A queue callback: the agent whose phone rings first.
-    pub(super) callback_agent: Option<String>,
 }
 
 impl Call {
@@ -220,20 +245,15 @@ impl Call {
             no_answer_at,
             reinvite: None,
             sdp_version: 1,
-            flow: None,
+            kind: CallKind::Direct,
             group: id,
             ringing_member: None,
             connected: None,
-            feature: None,
-            joins: None,
             keys: None,
             forwarded: Vec::new(),
             queue: None,
             transfer: None,
             stale_b: Vec::new(),
-            origin: None,
-            originated: false,
-            callback_agent: None,
         }
     }
 
@@ -275,6 +295,74 @@ impl Call {
             Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
             _ => a.name().to_string(),
         })
+    }
+
+    /// The call flow answering the call.
+    pub(super) fn flow(&self) -> Option<&ivr::FlowLeg> {
+        match &self.kind {
+            CallKind::Flow(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub(super) fn flow_mut(&mut self) -> Option<&mut ivr::FlowLeg> {
+        match &mut self.kind {
+            CallKind::Flow(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The feature answering the call.
+    pub(super) fn feature(&self) -> Option<&rooms::FeatureLeg> {
+        match &self.kind {
+            CallKind::Feature(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub(super) fn feature_mut(&mut self) -> Option<&mut rooms::FeatureLeg> {
+        match &mut self.kind {
+            CallKind::Feature(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The call a three-way party joins.
+    pub(super) fn joins(&self) -> Option<u64> {
+        match self.kind {
+            CallKind::ThreeWayParty { joins } => Some(joins),
+            _ => None,
+        }
+    }
+
+    fn originated_ref(&self) -> Option<&Originated> {
+        match &self.kind {
+            CallKind::Originate(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub(super) fn originated_mut(&mut self) -> Option<&mut Originated> {
+        match &mut self.kind {
+            CallKind::Originate(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Click-to-dial: the agent's own phone, while it rings.
+    pub(super) fn origin(&self) -> Option<&originate::Originate> {
+        self.originated_ref()?.ringing.as_ref()
+    }
+
+    /// Click-to-dial: the A leg is the box's own INVITE, answered, and
+    /// the callee is rung or talks.
+    pub(super) fn originated(&self) -> bool {
+        self.originated_ref().is_some_and(|o| o.callee_rung)
+    }
+
+    /// A queue callback: the agent whose phone rings first.
+    pub(super) fn callback_agent(&self) -> Option<&str> {
+        self.originated_ref()?.callback_agent.as_deref()
     }
 
     /// Where the call is in its life; changed only by

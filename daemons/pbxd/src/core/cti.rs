@@ -66,7 +66,7 @@ fn identity(c: &Call) -> CallIdentity {
         queue: queue.map(|q| q.queue.clone()),
         agent: queue
             .and_then(|q| q.agent.clone())
-            .or_else(|| c.callback_agent.clone()),
+            .or_else(|| c.callback_agent().map(str::to_string)),
         extension: c
             .connected
             .clone()

@@ -155,7 +155,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get(&call)
-            .filter(|c| c.state() == CallState::Ringing && c.a.is_live() && c.joins.is_none())
+            .filter(|c| c.state() == CallState::Ringing && c.a.is_live() && c.joins().is_none())
         else {
             return false;
         };

@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use super::media_to;
 use super::{
-    BLegSpec, Call, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply, Side,
+    BLegSpec, Call, CallKind, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply,
+    Side,
 };
 use crate::config::Config;
 
@@ -234,7 +235,7 @@ impl Core {
         let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
         if let Some(c) = self.calls.get_mut(&id) {
             tracing::info!(call = id, uuid = %c.parties.uuid, version, "call answered by a flow");
-            c.flow = Some(Box::new(FlowLeg {
+            c.kind = CallKind::Flow(Box::new(FlowLeg {
                 session,
                 timer: None,
                 members: VecDeque::new(),
@@ -351,7 +352,7 @@ impl Core {
         };
         let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
         if let Some(c) = self.calls.get_mut(&call) {
-            c.flow = Some(Box::new(FlowLeg {
+            c.kind = CallKind::Flow(Box::new(FlowLeg {
                 session,
                 timer: None,
                 members: VecDeque::new(),
@@ -367,7 +368,7 @@ impl Core {
         let actions = self
             .calls
             .get_mut(&call)
-            .and_then(|c| c.flow.as_deref_mut())
+            .and_then(|c| c.flow_mut())
             .map(|f| f.session.on_connect_failed(t))
             .unwrap_or_default();
         if actions.is_empty() {
@@ -388,7 +389,7 @@ impl Core {
             }
             MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call } => call,
         };
-        if self.calls.get(&call).is_some_and(|c| c.feature.is_some()) {
+        if self.calls.get(&call).is_some_and(|c| c.feature().is_some()) {
             self.feature_media_event(now, event);
             self.drain_tx(now);
             return;
@@ -422,13 +423,13 @@ impl Core {
         self.calls
             .get_mut(&call)
             .filter(|c| c.state() == CallState::Flow)
-            .and_then(|c| c.flow.as_deref_mut())
+            .and_then(|c| c.flow_mut())
     }
 
     pub(super) fn next_flow_timer(&self) -> Option<Instant> {
         self.calls
             .values()
-            .filter_map(|c| c.flow.as_ref()?.timer.map(|(at, _)| at))
+            .filter_map(|c| c.flow()?.timer.map(|(at, _)| at))
             .min()
     }
 
@@ -437,7 +438,7 @@ impl Core {
             .calls
             .values()
             .filter_map(|c| {
-                let (at, id) = c.flow.as_ref()?.timer?;
+                let (at, id) = c.flow()?.timer?;
                 (at <= now.at && c.state() == CallState::Flow).then_some((c.id, id))
             })
             .collect();
@@ -482,7 +483,7 @@ impl Core {
                     let Some(c) = self.calls.get(&call) else {
                         continue;
                     };
-                    let Some(f) = c.flow.as_ref() else {
+                    let Some(f) = c.flow() else {
                         continue;
                     };
                     let op = Op::FlowCount {
@@ -642,7 +643,7 @@ impl Core {
         };
         c.b.ack = c.b.ack_2xx(listen, msg, &mut self.out);
         c.connected = c.ringing_member.take();
-        if let Some(f) = c.flow.as_deref_mut() {
+        if let Some(f) = c.flow_mut() {
             f.session.on_connected();
             f.timer = None;
         }

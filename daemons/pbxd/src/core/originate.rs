@@ -19,8 +19,8 @@ use dering_store::{CallParties, Disposition, Op};
 
 use super::media_to;
 use super::{
-    callee_offer, codec_format, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending, Life,
-    MediaCmd, Now, Output, Reply, Side,
+    callee_offer, codec_format, BLegSpec, Call, CallKind, ClientPurpose, Core, Dialog, Ending,
+    Life, MediaCmd, Now, Originated, Output, Reply, Side,
 };
 
 /// How long the agent's own phone may ring before the box gives up.
@@ -174,11 +174,14 @@ impl Core {
         );
         c.a.life = Life::Absent;
         c.b.life = Life::Absent;
-        c.origin = Some(Box::new(Originate {
-            to: to.to_string(),
-            key,
-            invite,
-            monitor,
+        c.kind = CallKind::Originate(Box::new(Originated {
+            ringing: Some(Originate {
+                to: to.to_string(),
+                key,
+                invite,
+                monitor,
+            }),
+            ..Originated::default()
         }));
         c.group = group.unwrap_or(id);
         self.calls.insert(id, c);
@@ -197,7 +200,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.origin.as_ref().is_none_or(|o| o.key != key) {
+        if c.origin().is_none_or(|o| o.key != key) {
             return;
         }
         if code < 200 {
@@ -218,7 +221,7 @@ impl Core {
             );
             return;
         }
-        let Some(origin) = c.origin.take() else {
+        let Some(origin) = c.originated_mut().and_then(|o| o.ringing.take()) else {
             return;
         };
         c.a.ack_2xx(&self.listen, msg, &mut self.out);
@@ -265,7 +268,9 @@ impl Core {
             return;
         };
         if let Some(c) = self.ring_b(now, call, invite) {
-            c.originated = true;
+            if let Some(o) = c.originated_mut() {
+                o.callee_rung = true;
+            }
             tracing::info!(call, to = %origin.to, "click-to-dial: agent answered, ringing the callee");
         }
     }
@@ -284,7 +289,7 @@ impl Core {
     /// Click-to-dial calls whose own phone rang out, and those that ended
     /// while it rang (their INVITE is cancelled).
     pub(super) fn originate_gone(&mut self, now: Now, c: &Call) {
-        if let Some(o) = &c.origin {
+        if let Some(o) = c.origin() {
             self.clients.remove(&o.key);
             self.send_cancel_of(now, &o.invite, c.a.peer);
         }
@@ -294,7 +299,7 @@ impl Core {
         let due: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.origin.is_some() && c.no_answer_at <= now.at)
+            .filter(|c| c.origin().is_some() && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
         for call in due {

@@ -263,7 +263,7 @@ impl Core {
             }
             let answered = c.state() == CallState::Answered;
             if c.a.is_live() && self.users.contains_key(&c.parties.caller) {
-                let st = if answered || c.flow.is_some() || c.feature.is_some() {
+                let st = if answered || c.flow().is_some() || c.feature().is_some() {
                     "confirmed"
                 } else {
                     "early"

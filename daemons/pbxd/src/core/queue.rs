@@ -444,7 +444,7 @@ impl Core {
             Some(q) => q.priority,
             None => self.queues.rules.judge(&c.parties.caller).priority,
         };
-        let lang = c.flow.as_ref().map_or(Lang::Id, |f| f.lang());
+        let lang = c.flow().map_or(Lang::Id, |f| f.lang());
         c.queue = Some(Box::new(QueueLeg {
             queue: queue.to_string(),
             priority,
@@ -682,13 +682,15 @@ impl Core {
                 .calls
                 .values()
                 .find(|c| {
-                    c.callback_agent.as_deref() == Some(agent)
+                    c.callback_agent() == Some(agent)
                         && c.queue.as_ref().is_some_and(|q| q.acd_call == call)
                 })
                 .map(|c| c.id);
             if let Some(cb) = ringing {
                 if let Some(c) = self.calls.get_mut(&cb) {
-                    c.callback_agent = None;
+                    if let Some(o) = c.originated_mut() {
+                        o.callback_agent = None;
+                    }
                 }
                 self.hang_up_call(now, cb, "callback not answered in time");
             }
@@ -795,7 +797,7 @@ impl Core {
         c.b.ack = ack;
         c.b.life = Life::Live;
         c.connected = Some(o.extension.clone());
-        if let Some(f) = c.flow.as_deref_mut() {
+        if let Some(f) = c.flow_mut() {
             f.connected();
         }
         if let Some(q) = c.queue.as_deref_mut() {
@@ -899,12 +901,12 @@ impl Core {
         };
         let busy = self.calls.values().any(|c| {
             c.queue.is_none()
-                && c.feature.is_none()
+                && c.feature().is_none()
                 && c.state() != CallState::Ending
                 && (c.parties.caller == ext
                     || c.connected.as_deref() == Some(ext)
                     || c.ringing_member.as_deref() == Some(ext)
-                    || (c.flow.is_none() && c.parties.callee == ext))
+                    || (c.flow().is_none() && c.parties.callee == ext))
         });
         self.queues.acd.agent_busy(&agent, busy, now.at);
     }
@@ -1008,7 +1010,9 @@ impl Core {
                         agent: None,
                         acd_call: id,
                     }));
-                    c.callback_agent = Some(agent.to_string());
+                    if let Some(o) = c.originated_mut() {
+                        o.callback_agent = Some(agent.to_string());
+                    }
                 }
                 tracing::info!(call = id, %agent, "calling back: ringing the agent");
             }
@@ -1024,7 +1028,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(agent) = c.callback_agent.take() else {
+        let Some(agent) = c.originated_mut().and_then(|o| o.callback_agent.take()) else {
             return;
         };
         let Some(q) = c.queue.as_deref_mut() else {

@@ -30,7 +30,7 @@ use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
 use dering_store::{Disposition, Op};
 
-use super::{leg_key, Call, CallState, Core, Ending, Life, MediaCmd, Now, Output, Side};
+use super::{leg_key, Call, CallKind, CallState, Core, Ending, Life, MediaCmd, Now, Output, Side};
 use crate::config::Config;
 use dering_sip::sdp::Format;
 
@@ -336,7 +336,7 @@ impl Core {
             _ => None,
         };
         if let Some(c) = self.calls.get_mut(&id) {
-            c.feature = Some(Box::new(FeatureLeg::new(feature, codec)));
+            c.kind = CallKind::Feature(Box::new(FeatureLeg::new(feature, codec)));
         }
         if let Some((condition, target)) = forward {
             let prompt = self.apply_forward_code(now, &who, condition, target);
@@ -412,7 +412,7 @@ impl Core {
             .chain(answer.telephone_event().cloned())
             .collect();
         c.parties.answer_ms = Some(now.wall_ms);
-        c.feature = Some(Box::new(FeatureLeg::new(
+        c.kind = CallKind::Feature(Box::new(FeatureLeg::new(
             Feature::Monitor { mode, extension },
             codec,
         )));
@@ -442,7 +442,7 @@ impl Core {
             _ => extension,
         };
         self.calls.values().find_map(|c| {
-            if c.state() != CallState::Answered || !c.b.is_live() || c.feature.is_some() {
+            if c.state() != CallState::Answered || !c.b.is_live() || c.feature().is_some() {
                 return None;
             }
             if c.parties.caller == extension {
@@ -457,7 +457,7 @@ impl Core {
         self.calls
             .get_mut(&call)
             .filter(|c| c.state() == CallState::Flow)
-            .and_then(|c| c.feature.as_deref_mut())
+            .and_then(|c| c.feature_mut())
     }
 
     fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
@@ -488,8 +488,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.flow = None;
-        c.feature = Some(Box::new(FeatureLeg::new(
+        c.kind = CallKind::Feature(Box::new(FeatureLeg::new(
             Feature::Announcement,
             c.a.codec.unwrap_or(Codec::Pcma),
         )));
@@ -622,7 +621,7 @@ impl Core {
                         .filter(|m| {
                             self.calls
                                 .get(m)
-                                .and_then(|c| c.feature.as_ref())
+                                .and_then(|c| c.feature())
                                 .is_some_and(|f| f.stage == Stage::Joined)
                         })
                         .count()
@@ -666,7 +665,7 @@ impl Core {
         let who = self
             .calls
             .get(&supervisor_call)
-            .and_then(|c| c.feature.as_ref()?.supervisor.clone())
+            .and_then(|c| c.feature()?.supervisor.clone())
             .unwrap_or_default();
         let Some(uuid) = self.calls.get(&target).map(|c| c.parties.uuid.clone()) else {
             return;
@@ -684,7 +683,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(f) = c.feature.as_deref_mut() else {
+        let Some(f) = c.feature_mut() else {
             return;
         };
         f.stage = Stage::Joined;
@@ -720,7 +719,7 @@ impl Core {
             .calls
             .values()
             .filter_map(|c| {
-                let f = c.feature.as_ref()?;
+                let f = c.feature()?;
                 let (t, agent) = f.target?;
                 let Feature::Monitor { mode, .. } = f.feature else {
                     return None;
@@ -775,7 +774,7 @@ impl Core {
     /// A call has ended: its room loses it; supervisors watching it are
     /// hung up; a supervisor leaving restores the watched call.
     pub(super) fn call_gone(&mut self, now: Now, c: &Call) {
-        if let Some(f) = &c.feature {
+        if let Some(f) = c.feature() {
             match &f.feature {
                 Feature::Conference { number } => {
                     if let Some(r) = self.rooms.live.get_mut(number) {
@@ -794,7 +793,7 @@ impl Core {
             }
             return;
         }
-        if let Some(host) = c.joins {
+        if let Some(host) = c.joins() {
             if self.calls.contains_key(&host) {
                 tracing::info!(call = host, "third party left: back to two");
                 self.out
@@ -805,7 +804,7 @@ impl Core {
         let added: Vec<u64> = self
             .calls
             .values()
-            .filter(|a| a.joins == Some(c.id))
+            .filter(|a| a.joins() == Some(c.id))
             .map(|a| a.id)
             .collect();
         for a in added {
@@ -815,8 +814,7 @@ impl Core {
             .calls
             .values()
             .filter(|w| {
-                w.feature
-                    .as_ref()
+                w.feature()
                     .and_then(|f| f.target)
                     .is_some_and(|(t, _)| t == c.id)
             })
@@ -862,7 +860,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get_mut(&call)
-            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.feature.is_none())
+            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.feature().is_none())
         else {
             return;
         };
@@ -905,7 +903,7 @@ impl Core {
     /// Calls `ext` from the box for the party on `side` of `host`; it
     /// joins the call when it answers.
     fn start_three_way(&mut self, now: Now, host: u64, side: Side, ext: &str) {
-        if self.calls.values().any(|c| c.joins == Some(host)) {
+        if self.calls.values().any(|c| c.joins() == Some(host)) {
             tracing::info!(call = host, "already three: not adding another");
             return;
         }
@@ -1008,7 +1006,7 @@ impl Core {
         );
         c.group = group;
         c.a.life = Life::Absent;
-        c.joins = Some(host);
+        c.kind = CallKind::ThreeWayParty { joins: host };
         self.calls.insert(id, c);
     }
 
@@ -1017,7 +1015,7 @@ impl Core {
         let Some(a) = self.calls.get(&added) else {
             return;
         };
-        let Some(host) = a.joins.and_then(|h| self.calls.get(&h)) else {
+        let Some(host) = a.joins().and_then(|h| self.calls.get(&h)) else {
             self.hang_up_added(now, added);
             return;
         };
@@ -1074,10 +1072,7 @@ impl Core {
     }
 
     pub(super) fn next_feature_timer(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|c| c.feature.as_ref()?.timer)
-            .min()
+        self.calls.values().filter_map(|c| c.feature()?.timer).min()
     }
 
     /// A caller who stopped typing: what they typed is taken as the PIN,
@@ -1087,8 +1082,7 @@ impl Core {
             .calls
             .values()
             .filter(|c| {
-                c.feature
-                    .as_ref()
+                c.feature()
                     .and_then(|f| f.timer)
                     .is_some_and(|t| t <= now.at)
             })

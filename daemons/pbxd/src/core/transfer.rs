@@ -144,7 +144,7 @@ impl Core {
         else {
             return Err("not an answered two-party call");
         };
-        if c.transfer.is_some() || c.joins.is_some() {
+        if c.transfer.is_some() || c.joins().is_some() {
             return Err("busy with another transfer");
         }
         let Some(contact) = self.target(target) else {
