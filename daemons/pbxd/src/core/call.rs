@@ -1,12 +1,17 @@
-//! A call and the one place its state changes.
+//! A call, its two legs and its kind, and the one place its state
+//! changes.
 //!
 //! A call moves Ringing -> Answered, or is answered by the box (Flow)
 //! and then connected (Answered), and is torn down (Ending) before it is
 //! removed. Every move goes through [`Call::transition`], which refuses a
-//! move the life of a call does not have and says what the move means as
-//! a [`StateEvent`]; the core hands that event to the parts of the box
-//! that follow calls (the CTI feed, the recording policy, the ACD's
-//! busy tracking) instead of each of them watching `state` for changes.
+//! move the life of a call does not have and names what the move means
+//! as a [`StateEvent`]. [`Core::set_state`] hands that event to the CTI
+//! feed and the recording policy; a call's start and its end
+//! ([`Core::call_started`], [`Core::call_ended`]) go to the feed, the
+//! ACD's busy tracking, the rooms, transfers and click-to-dial. None of
+//! them watches `state` for changes. Presence still works its lamps out
+//! from the calls after each input: its documents also follow
+//! registrations and agents' states, which have no events yet.
 
 use std::time::Instant;
 
@@ -22,6 +27,7 @@ use super::{
     Side,
 };
 
+/// Where a call is in its life, as `dering calls` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
