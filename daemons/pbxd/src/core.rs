@@ -1581,50 +1581,6 @@ impl Core {
         }));
     }
 
-    /// Starts recording `call` if the policy picks it.
-    fn maybe_record(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        let queue = c.queue.as_deref();
-        let facts = record_policy::CallFacts {
-            caller: &c.parties.caller,
-            dialed: &c.parties.callee,
-            connected: c.connected.as_deref(),
-            flow: c.flow().map(|f| f.flow_name()),
-            queue: queue
-                .filter(|q| q.agent.is_some())
-                .map(|q| q.queue.as_str()),
-        };
-        let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
-        let (percent, rule) = self.record_policy.percent(facts, t);
-        if !record_policy::RecordPolicy::pick(percent, self.listen.tokens.percent()) {
-            tracing::debug!(call, percent, ?rule, "not recorded");
-            return;
-        }
-        let agent = queue
-            .and_then(|q| q.agent.clone())
-            .or_else(|| c.connected.clone())
-            .or_else(|| {
-                self.users
-                    .contains_key(&c.parties.callee)
-                    .then(|| c.parties.callee.clone())
-            });
-        let meta = RecordMeta {
-            uuid: c.parties.uuid.clone(),
-            caller: c.parties.caller.clone(),
-            callee: c.parties.callee.clone(),
-            agent,
-            service: queue
-                .map(|q| q.queue.clone())
-                .or_else(|| c.flow().map(|f| f.flow_name().to_string())),
-            at_ms: now.wall_ms,
-        };
-        self.out
-            .push_back(Output::Media(MediaCmd::Record { call, meta }));
-        self.call_event(now, call, CallEventKind::Recorded);
-    }
-
     /// Settles each leg's codec from the callee's answer: the callee's
     /// first codec; the caller's is the same when it offered it, or else
     /// its own first, and the relay transcodes. Returns the formats for

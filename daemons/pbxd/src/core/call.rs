@@ -5,17 +5,18 @@
 //! and then connected (Answered), and is torn down (Ending) before it is
 //! removed. Every move goes through [`Call::transition`], which refuses a
 //! move the life of a call does not have and names what the move means
-//! as a [`StateEvent`]. [`Core::set_state`] hands that event to the CTI
-//! feed and the recording policy; a call's start and its end
-//! ([`Core::call_started`], [`Core::call_ended`]) go to the feed, the
-//! ACD's busy tracking, the rooms, transfers and click-to-dial. None of
-//! them watches `state` for changes. Presence still works its lamps out
-//! from the calls after each input: its documents also follow
-//! registrations and agents' states, which have no events yet.
+//! as a [`StateEvent`]. That, a call's start and its end are the typed
+//! [`CallChange`]s which [`Core::emit`] hands to each part of the box
+//! that follows calls, in its own module: the CTI feed (`cti.rs`), the
+//! recording policy (`record_policy.rs`), the ACD's busy tracking
+//! (`queue.rs`), and the rooms, transfers and click-to-dial cleaning up
+//! after a call. None of them watches `state` for changes. Presence still
+//! works its lamps out from the calls after each input: its documents
+//! also follow registrations and agents' states, which have no events
+//! yet.
 
 use std::time::Instant;
 
-use dering_control::CallEventKind;
 use dering_media::codec::Codec;
 use dering_sip::sdp::{AudioSdp, Format};
 use dering_sip::Message;
@@ -23,8 +24,7 @@ use dering_store::CallParties;
 use serde::Serialize;
 
 use super::{
-    codec_format, cti, ivr, originate, queue, rooms, transfer, Core, Dialog, Ending, Now, ReInvite,
-    Side,
+    codec_format, ivr, originate, queue, rooms, transfer, Core, Dialog, Ending, Now, ReInvite, Side,
 };
 
 /// Where a call is in its life, as `dering calls` shows it.
@@ -393,6 +393,18 @@ impl Call {
     }
 }
 
+/// What happened to a call, for the parts of the box that follow calls;
+/// made only here and handed out by [`Core::emit`].
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CallChange<'a> {
+    /// A caller's call to an extension started ringing it.
+    Started(u64),
+    /// The call moved between states, as the [`StateEvent`] says.
+    Moved(u64, StateEvent),
+    /// The call, just removed, ended as the [`Ending`] says.
+    Ended(&'a Call, &'a Ending),
+}
+
 impl Core {
     /// Moves `call` to `to` and tells the parts of the box that follow
     /// calls what the move means; the one place a call's state changes.
@@ -404,7 +416,7 @@ impl Core {
         };
         match c.transition(to) {
             Ok(event) => {
-                self.state_event(now, call, event);
+                self.emit(now, CallChange::Moved(call, event));
                 true
             }
             Err(Refused { from, to }) => {
@@ -414,60 +426,33 @@ impl Core {
         }
     }
 
-    /// The subscribers of a state change, in order: the CTI feed, then
-    /// the recording policy (whose `recorded` follows `answered` on the
-    /// feed). Presence works its lamps out from the calls after each
-    /// input and needs no event.
-    fn state_event(&mut self, now: Now, call: u64, event: StateEvent) {
-        match event {
-            StateEvent::Answered => {
-                self.call_event(now, call, CallEventKind::Answered);
-                // A party the box added to a three-way call has no
-                // caller's leg of its own: the host call is recorded.
-                if self.calls.get(&call).is_some_and(|c| c.a.is_live()) {
-                    self.maybe_record(now, call);
-                }
-            }
-            StateEvent::AnsweredHere | StateEvent::Ending => {}
-        }
-    }
-
-    /// A caller's call to an extension started ringing it: the feed hears
-    /// of the offer and the ACD of the agents now busy (the caller's and
-    /// the callee's phones).
+    /// A caller's call to an extension, just placed, rings it.
     pub(super) fn call_started(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        let caller = c.parties.caller.clone();
-        let callee = c
-            .connected
-            .clone()
-            .unwrap_or_else(|| c.parties.callee.clone());
-        self.call_event(now, call, CallEventKind::Offered);
-        self.refresh_busy(now, &caller);
-        self.refresh_busy(now, &callee);
+        self.emit(now, CallChange::Started(call));
     }
 
-    /// Call `c`, just removed, ended as `ending` says: the feed, then
-    /// the rooms it was in, the ACD (offers cancelled, the engine told,
-    /// agents free again), a transfer it was part of and its own phone's
-    /// INVITE when it was a click-to-dial.
+    /// Call `c`, just removed, ended as `ending` says.
     pub(super) fn call_ended(&mut self, now: Now, c: &Call, ending: &Ending) {
-        self.out.push_back(cti::call_event(
-            now,
-            c,
-            CallEventKind::Ended {
-                disposition: cti::disposition(ending.disposition),
-                by: ending.by.to_string(),
-                cause: ending.cause.clone(),
-                sip_code: ending.code,
-            },
-        ));
-        self.call_gone(now, c);
-        self.queue_call_gone(now, c, ending.by);
-        self.transfer_gone(now, c);
-        self.originate_gone(now, c);
+        self.emit(now, CallChange::Ended(c, ending));
+    }
+
+    /// The one place call events go out, to each part that follows calls
+    /// in turn: the CTI feed first (so the feed says `answered` before
+    /// `recorded`), the recording policy, then the rooms, the ACD's busy
+    /// tracking and its engine, transfers and click-to-dial. Presence
+    /// works its lamps out from the calls after each input and needs no
+    /// event.
+    fn emit(&mut self, now: Now, event: CallChange<'_>) {
+        self.feed_call_event(now, event);
+        self.record_call_event(now, event);
+        if let CallChange::Ended(c, _) = event {
+            self.call_gone(now, c);
+        }
+        self.acd_call_event(now, event);
+        if let CallChange::Ended(c, _) = event {
+            self.transfer_gone(now, c);
+            self.originate_gone(now, c);
+        }
     }
 }
 

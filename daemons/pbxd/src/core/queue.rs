@@ -33,6 +33,7 @@ use dering_sip::sdp::Direction;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
+use super::call::CallChange;
 use super::{
     BLegSpec, CallState, ClientPurpose, Core, Dialog, Life, MediaCmd, Now, Output, Reply, Side,
 };
@@ -858,10 +859,32 @@ impl Core {
         }
     }
 
+    /// The ACD's share of the call events: a call that starts makes its
+    /// caller's and callee's agents busy; one that ends frees them and
+    /// tells the engine.
+    pub(super) fn acd_call_event(&mut self, now: Now, event: CallChange<'_>) {
+        match event {
+            CallChange::Started(call) => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                let caller = c.parties.caller.clone();
+                let callee = c
+                    .connected
+                    .clone()
+                    .unwrap_or_else(|| c.parties.callee.clone());
+                self.refresh_busy(now, &caller);
+                self.refresh_busy(now, &callee);
+            }
+            CallChange::Moved(..) => {}
+            CallChange::Ended(c, ending) => self.queue_call_gone(now, c, ending.by),
+        }
+    }
+
     /// A call has ended: its offers are cancelled and the engine learns
     /// whether the caller gave up waiting, the box lost the call, or an
     /// agent's call completed. Agents on the call are free again.
-    pub(super) fn queue_call_gone(&mut self, now: Now, c: &super::Call, by: &str) {
+    fn queue_call_gone(&mut self, now: Now, c: &super::Call, by: &str) {
         if let Some(q) = &c.queue {
             for o in &q.offers {
                 self.clients.remove(&o.key);
