@@ -423,6 +423,41 @@ fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
     assert_eq!(s.core.active_calls(), 0);
 }
 
+/// ACD-3 on the call events: an agent's phone that calls out directly is
+/// busy for the queues from the moment its call starts until it ends (the
+/// ACD hears of both from the call's start and end, not by looking).
+#[test]
+fn an_agent_calling_out_is_busy_for_the_queues_until_the_call_ends() {
+    let mut s = demo();
+    let mut desk = Phone::registered(&mut s, "1003");
+    let mut other = Phone::registered(&mut s, "1002");
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Login {
+                agent: "2001".into(),
+                pin: "1234".into(),
+                extension: "1003".into(),
+            },
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(1));
+    let state = |s: &Sim| {
+        let agents = s.core.agents(s.t());
+        let a = agents.iter().find(|a| a.agent == "2001").unwrap();
+        serde_json::to_value(&a.state).unwrap()["state"].clone()
+    };
+    assert_eq!(state(&s), "ready");
+    let (mut dcall, _) = answered_call(&mut s, &mut desk, &mut other);
+    assert_eq!(state(&s), "busy");
+    desk.in_dialog(&mut s, &mut dcall, "BYE", "", "");
+    let bye = other.expect_request(&mut s, "BYE");
+    other.respond(&mut s, &bye, 200, "", "");
+    desk.expect_response(&mut s, 200);
+    assert_eq!(state(&s), "ready");
+}
+
 /// A trusted peer (the trunk gateway, a carrier; issue 12 §5) reaches an
 /// extension without a challenge, and its call is marked with its name and
 /// route class; the same INVITE from elsewhere is challenged.
