@@ -231,8 +231,8 @@ struct Dialog {
 }
 
 impl Dialog {
-    /// A leg that does not exist (yet): never used while its `a_live` or
-    /// `b_live` is false.
+    /// A leg that does not exist (yet): never used while its leg's
+    /// `Life` is `Absent`.
     fn placeholder(peer: Peer) -> Dialog {
         Dialog {
             call_id: String::new(),
