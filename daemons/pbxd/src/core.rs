@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+mod call;
 mod challenge;
 mod cti;
 mod dialplan;
@@ -47,11 +48,13 @@ mod tokens;
 mod transfer;
 mod trusted;
 
+pub use call::CallState;
 pub use live_config::restart_needed;
 pub use tokens::Tokens;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
+use call::{Call, CallKind, Life, Originated};
 pub use ivr::FlowView;
 use target::Target;
 
@@ -210,16 +213,6 @@ pub enum Output {
     Publish(dering_control::Event),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallState {
-    Ringing,
-    Answered,
-    Ending,
-    /// Answered by the box, in a call flow (possibly ringing a callee).
-    Flow,
-}
-
 /// One side's dialog state, enough to send in-dialog requests.
 #[derive(Debug, Clone)]
 struct Dialog {
@@ -238,8 +231,8 @@ struct Dialog {
 }
 
 impl Dialog {
-    /// A leg that does not exist (yet): never used while its `a_live` or
-    /// `b_live` is false.
+    /// A leg that does not exist (yet): never used while its leg's
+    /// `Life` is `Absent`.
     fn placeholder(peer: Peer) -> Dialog {
         Dialog {
             call_id: String::new(),
@@ -276,167 +269,6 @@ struct ReInvite {
     from: Side,
     server_key: String,
     client_key: String,
-}
-
-#[derive(Debug)]
-struct Call {
-    id: u64,
-    parties: CallParties,
-    state: CallState,
-    /// The A-leg INVITE server transaction.
-    a_key: String,
-    a: Dialog,
-    b: Dialog,
-    b_invite_key: String,
-    b_invite: Message,
-    b_got_provisional: bool,
-    b_ack: Option<Vec<u8>>,
-    a_port: u16,
-    b_port: u16,
-    offer: AudioSdp,
-    /// What each leg talks once negotiated: the codec and the formats of
-    /// its answer (codec and telephone-event), offered to it again in
-    /// re-INVITEs so a hold never changes a leg's codec.
-    a_codec: Option<Codec>,
-    b_codec: Option<Codec>,
-    a_formats: Vec<Format>,
-    b_formats: Vec<Format>,
-    no_answer_at: Instant,
-    reinvite: Option<ReInvite>,
-    sdp_version: u64,
-    /// The call's flow while the box answers it (IVR).
-    flow: Option<Box<ivr::FlowLeg>>,
-    /// Whether a B leg exists (a flow call has none until it connects).
-    b_live: bool,
-    /// The relay thread group: the call's id, or the room it mixes in.
-    group: u64,
-    /// The extension a flow is ringing, then the one it connected.
-    ringing_member: Option<String>,
-    connected: Option<String>,
-    /// A conference room or a supervisor's monitoring, answered here.
-    feature: Option<Box<rooms::FeatureLeg>>,
-    /// Whether an A leg exists: a call the box places itself (a party
-    /// added to a three-way conference) has only its B leg.
-    a_live: bool,
-    /// The call this one's callee joins (three-way conference).
-    joins: Option<u64>,
-    /// Keys a party is typing in the call (in-call feature codes).
-    keys: Option<rooms::InCallKeys>,
-    /// Extensions this call was forwarded away from, in order.
-    forwarded: Vec<String>,
-    /// The caller waits in, or was served by, an ACD queue.
-    queue: Option<Box<queue::QueueLeg>>,
-    /// A blind transfer whose target is ringing.
-    transfer: Option<Box<transfer::Transfer>>,
-    /// B legs given up (the phone that rang before a pickup), by their
-    /// INVITE's client transaction, until their final answer.
-    stale_b: Vec<(String, Dialog)>,
-    /// The B leg's INVITE server transaction, when the B leg came in as
-    /// an INVITE (a pickup), for its ACK.
-    b_key_in: Option<String>,
-    /// Click-to-dial: the agent's own phone is ringing.
-    origin: Option<Box<originate::Originate>>,
-    /// Click-to-dial: the A leg is the box's own INVITE (no response to
-    /// send it; hung up with a BYE).
-    originated: bool,
-    /// A queue callback: the agent whose phone rings first.
-    callback_agent: Option<String>,
-}
-
-impl Call {
-    /// A call between dialogs `a` and `b` on relay ports `ports`,
-    /// ringing, relayed on its own thread group, with nothing settled yet:
-    /// each kind of call (a callee rung, a call the box answers, a party
-    /// the box adds) changes what differs with `..Call::new(…)`.
-    fn new(
-        id: u64,
-        parties: CallParties,
-        (a, b): (Dialog, Dialog),
-        b_invite: Message,
-        offer: AudioSdp,
-        (a_port, b_port): (u16, u16),
-        no_answer_at: Instant,
-    ) -> Call {
-        Call {
-            id,
-            parties,
-            state: CallState::Ringing,
-            a_key: String::new(),
-            a,
-            b,
-            b_invite_key: String::new(),
-            b_invite,
-            b_got_provisional: false,
-            b_ack: None,
-            a_port,
-            b_port,
-            offer,
-            a_codec: None,
-            b_codec: None,
-            a_formats: Vec::new(),
-            b_formats: Vec::new(),
-            no_answer_at,
-            reinvite: None,
-            sdp_version: 1,
-            flow: None,
-            b_live: true,
-            group: id,
-            ringing_member: None,
-            connected: None,
-            feature: None,
-            a_live: true,
-            joins: None,
-            keys: None,
-            forwarded: Vec::new(),
-            queue: None,
-            transfer: None,
-            stale_b: Vec::new(),
-            b_key_in: None,
-            origin: None,
-            originated: false,
-            callback_agent: None,
-        }
-    }
-
-    /// What leg `side` is offered in a re-INVITE: the formats it settled
-    /// on at answer (so a hold never changes its codec, nor the
-    /// transcoding between), or `offered` before anything is settled.
-    fn settled_formats(&self, side: Side, offered: Vec<Format>) -> Vec<Format> {
-        let settled = match side {
-            Side::A => &self.a_formats,
-            Side::B => &self.b_formats,
-        };
-        if settled.is_empty() {
-            offered
-        } else {
-            settled.clone()
-        }
-    }
-
-    /// What a callee of a call the box answered (a flow's member, a
-    /// queue's agent) is offered: the codec the caller already talks
-    /// first (the bridge then copies packets as they are), the others
-    /// transcoded, then the caller's telephone-event.
-    fn answered_caller_offer(&self) -> Vec<Format> {
-        let mut formats: Vec<_> = self.a_formats.iter().take(1).cloned().collect();
-        for k in Codec::ALL {
-            if self.a_codec != Some(k) {
-                formats.push(codec_format(k));
-            }
-        }
-        formats.extend(self.a_formats.iter().skip(1).cloned());
-        formats
-    }
-
-    /// The codec for records: `G722`, or `G722/PCMA` when the caller's
-    /// leg and the callee's differ (transcoded).
-    fn codec_label(&self) -> Option<String> {
-        let a = self.a_codec?;
-        Some(match self.b_codec {
-            Some(b) if b != a => format!("{}/{}", a.name(), b.name()),
-            _ => a.name().to_string(),
-        })
-    }
 }
 
 /// The format of `codec` at its static payload type.
@@ -863,10 +695,10 @@ impl Core {
             .values()
             .map(|c| CallView {
                 parties: c.parties.clone(),
-                state: c.state,
+                state: c.state(),
                 codec: c.codec_label(),
-                a_port: c.a_port,
-                b_port: c.b_port,
+                a_port: c.a.port,
+                b_port: c.b.port,
             })
             .collect();
         v.sort_by_key(|c| c.parties.start_ms);
@@ -940,7 +772,7 @@ impl Core {
     /// cancelled and failed with 503, an answered one is hung up on both
     /// sides.
     fn hang_up_call(&mut self, now: Now, call: u64, cause: &str) {
-        let Some(state) = self.calls.get(&call).map(|c| c.state) else {
+        let Some(state) = self.calls.get(&call).map(|c| c.state()) else {
             return;
         };
         match state {
@@ -1056,8 +888,8 @@ impl Core {
     /// The relay could not bind the ports of `call`.
     pub fn media_failed(&mut self, now: Now, call: u64) {
         if let Some(c) = self.calls.get(&call) {
-            if c.state == CallState::Ringing {
-                let invite = c.b_invite_key.clone();
+            if c.state() == CallState::Ringing {
+                let invite = c.b.invite_key.clone();
                 self.send_cancel(now, call);
                 self.tx.forget_client(&invite);
                 self.system_failure(now, call, "media ports unavailable", 503);
@@ -1088,7 +920,7 @@ impl Core {
                     if self
                         .calls
                         .get(&call)
-                        .is_some_and(|c| c.state == CallState::Ringing) =>
+                        .is_some_and(|c| c.state() == CallState::Ringing) =>
                 {
                     self.clients.remove(&key);
                     tracing::warn!(call, to = %peer.addr, transport = peer.transport.via_name(),
@@ -1502,7 +1334,6 @@ impl Core {
             },
         };
         self.respond(now, key, &req, 100, vec![]);
-        let caller_ext = caller.clone();
         let callee = Uri::parse(req.request_uri().unwrap_or_default())
             .ok()
             .and_then(|u| u.user_unescaped())
@@ -1660,7 +1491,7 @@ impl Core {
         self.by_a_key.insert(key.to_string(), id);
         self.a_invites.insert(key.to_string(), req);
         let connected = (routed != callee).then(|| routed.clone());
-        let base = self.ringing(
+        let mut c = self.ringing(
             now,
             id,
             parties,
@@ -1668,18 +1499,11 @@ impl Core {
             (b, b_key, b_msg),
             (a_port, b_port),
         );
-        self.calls.insert(
-            id,
-            Call {
-                a_key: key.to_string(),
-                connected,
-                forwarded,
-                ..base
-            },
-        );
-        self.call_event(now, id, CallEventKind::Offered);
-        self.refresh_busy(now, &caller_ext);
-        self.refresh_busy(now, &routed);
+        c.a.invite_key = key.to_string();
+        c.connected = connected;
+        c.forwarded = forwarded;
+        self.calls.insert(id, c);
+        self.call_started(now, id);
         self.drive_acd(now);
     }
 
@@ -1700,7 +1524,7 @@ impl Core {
         self.by_call_id.insert(b.call_id.clone(), (id, Side::B));
         self.clients
             .insert(b_key.clone(), ClientPurpose::BInvite(id));
-        let c = Call::new(
+        let mut c = Call::new(
             id,
             parties,
             (a, b),
@@ -1709,10 +1533,8 @@ impl Core {
             ports,
             now.at + self.no_answer,
         );
-        Call {
-            b_invite_key: b_key,
-            ..c
-        }
+        c.b.invite_key = b_key;
+        c
     }
 
     /// Builds the B leg of call `leg.call` to `leg.callee` at `leg.target`
@@ -1735,12 +1557,12 @@ impl Core {
         self.clients
             .insert(key.clone(), ClientPurpose::BInvite(call));
         let c = self.calls.get_mut(&call)?;
-        c.b = b;
-        c.b_invite_key = key;
-        c.b_invite = msg;
-        c.b_got_provisional = false;
-        c.b_ack = None;
-        c.b_live = true;
+        c.b.dialog = b;
+        c.b.invite_key = key;
+        c.b.invite = Some(msg);
+        c.b.got_provisional = false;
+        c.b.ack = None;
+        c.b.life = Life::Live;
         c.no_answer_at = now.at + no_answer;
         self.call_event(now, call, CallEventKind::Offered);
         self.calls.get_mut(&call)
@@ -1812,50 +1634,6 @@ impl Core {
         }));
     }
 
-    /// Starts recording `call` if the policy picks it.
-    fn maybe_record(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        let queue = c.queue.as_deref();
-        let facts = record_policy::CallFacts {
-            caller: &c.parties.caller,
-            dialed: &c.parties.callee,
-            connected: c.connected.as_deref(),
-            flow: c.flow.as_ref().map(|f| f.flow_name()),
-            queue: queue
-                .filter(|q| q.agent.is_some())
-                .map(|q| q.queue.as_str()),
-        };
-        let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
-        let (percent, rule) = self.record_policy.percent(facts, t);
-        if !record_policy::RecordPolicy::pick(percent, self.listen.tokens.percent()) {
-            tracing::debug!(call, percent, ?rule, "not recorded");
-            return;
-        }
-        let agent = queue
-            .and_then(|q| q.agent.clone())
-            .or_else(|| c.connected.clone())
-            .or_else(|| {
-                self.users
-                    .contains_key(&c.parties.callee)
-                    .then(|| c.parties.callee.clone())
-            });
-        let meta = RecordMeta {
-            uuid: c.parties.uuid.clone(),
-            caller: c.parties.caller.clone(),
-            callee: c.parties.callee.clone(),
-            agent,
-            service: queue
-                .map(|q| q.queue.clone())
-                .or_else(|| c.flow.as_ref().map(|f| f.flow_name().to_string())),
-            at_ms: now.wall_ms,
-        };
-        self.out
-            .push_back(Output::Media(MediaCmd::Record { call, meta }));
-        self.call_event(now, call, CallEventKind::Recorded);
-    }
-
     /// Settles each leg's codec from the callee's answer: the callee's
     /// first codec; the caller's is the same when it offered it, or else
     /// its own first, and the relay transcodes. Returns the formats for
@@ -1870,9 +1648,9 @@ impl Core {
             .find_map(|f| Some((Codec::from_name(&f.name)?, f.clone())))?;
         let c = self.calls.get_mut(&call)?;
         let offered = known_formats(&c.offer);
-        let answered_here = c.flow.is_some() || c.feature.is_some();
-        let a_formats = match c.a_codec {
-            Some(_) if answered_here => c.a_formats.clone(),
+        let answered_here = c.flow().is_some() || c.feature().is_some();
+        let a_formats = match c.a.codec {
+            Some(_) if answered_here => c.a.formats.clone(),
             _ => {
                 let (_, a_fmt) = offered
                     .iter()
@@ -1892,11 +1670,11 @@ impl Core {
                 .find(|f| f.name == "TELEPHONE-EVENT")
                 .cloned(),
         );
-        let changed = c.a_codec != Some(a_codec) || c.b_codec != Some(b_codec);
-        c.a_codec = Some(a_codec);
-        c.b_codec = Some(b_codec);
-        c.a_formats.clone_from(&a_formats);
-        c.b_formats = b_formats;
+        let changed = c.a.codec != Some(a_codec) || c.b.codec != Some(b_codec);
+        c.a.codec = Some(a_codec);
+        c.b.codec = Some(b_codec);
+        c.a.formats.clone_from(&a_formats);
+        c.b.formats = b_formats;
         if changed && a_codec != b_codec {
             tracing::debug!(call, a = a_codec.name(), b = b_codec.name(), "transcoding");
             self.out.push_back(Output::Media(MediaCmd::Transcode {
@@ -1910,7 +1688,7 @@ impl Core {
 
     /// An answer to the A leg carrying our relay address for `formats`.
     fn a_sdp(&mut self, call: u64, formats: Vec<Format>, direction: Direction) -> Vec<u8> {
-        let Some((port, ptime)) = self.calls.get(&call).map(|c| (c.a_port, c.offer.ptime)) else {
+        let Some((port, ptime)) = self.calls.get(&call).map(|c| (c.a.port, c.offer.ptime)) else {
             return Vec::new();
         };
         self.sdp_body(call, (port, ptime), formats, direction)
@@ -1947,8 +1725,8 @@ impl Core {
         body: &[u8],
         extra: Vec<rsip::Header>,
     ) -> Option<(String, Vec<u8>)> {
-        let c = self.calls.get(&call).filter(|c| c.a_live)?;
-        let a_key = c.a_key.clone();
+        let c = self.calls.get(&call).filter(|c| c.a.is_live())?;
+        let a_key = c.a.invite_key.clone();
         let tag = NameAddr::parse(&c.a.local).ok()?.tag()?.to_string();
         let mut extra = extra;
         extra.push(header("Contact", self.listen.contact(c.a.peer.transport)));
@@ -1967,7 +1745,7 @@ impl Core {
     /// building responses to it.
     fn a_request_view(&self, call: u64) -> Option<Message> {
         let c = self.calls.get(&call)?;
-        self.a_invites.get(&c.a_key).cloned()
+        self.a_invites.get(&c.a.invite_key).cloned()
     }
 
     fn on_response(&mut self, now: Now, key: &str, msg: Message) {
@@ -2012,7 +1790,7 @@ impl Core {
         if self
             .calls
             .get(&call)
-            .is_some_and(|c| c.state == CallState::Flow)
+            .is_some_and(|c| c.state() == CallState::Flow)
         {
             self.flow_b_response(now, call, r);
             return;
@@ -2025,12 +1803,12 @@ impl Core {
             if code == 100 {
                 return;
             }
-            let first = !c.b_got_provisional;
-            c.b_got_provisional = true;
+            let first = !c.b.got_provisional;
+            c.b.got_provisional = true;
             if let Some(to) = msg.get("To") {
                 c.b.remote = to.to_string();
             }
-            if c.state != CallState::Ringing {
+            if c.state() != CallState::Ringing {
                 return;
             }
             if first {
@@ -2057,15 +1835,15 @@ impl Core {
         }
         if (200..300).contains(&code) {
             // Every 2xx (retransmissions too) gets the ACK (§13.2.2.4).
-            if let Some(ack) = c.b_ack.clone() {
+            if let Some(ack) = c.b.ack.clone() {
                 self.out.push_back(Output::Transmit(Transmit {
                     peer: c.b.peer,
                     data: ack,
                 }));
                 return;
             }
-            c.b_ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
-            if c.state != CallState::Ringing {
+            c.b.ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
+            if c.state() != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
                 return;
@@ -2093,13 +1871,12 @@ impl Core {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
-            c.state = CallState::Answered;
             c.parties.answer_ms = Some(now.wall_ms);
             let codec = c.codec_label().unwrap_or_default();
             let uuid = c.parties.uuid.clone();
-            let originated = c.originated;
+            let originated = c.originated();
             tracing::info!(call, %uuid, %codec, "call answered");
-            self.call_event(now, call, CallEventKind::Answered);
+            self.set_state(now, call, CallState::Answered);
             self.watch_keys(call);
             let answered = Op::CallAnswered {
                 uuid,
@@ -2107,11 +1884,8 @@ impl Core {
                 codec,
             };
             match self.response_to_a(call, 200, &body, vec![]) {
-                Some((a_key, data)) => {
-                    self.maybe_record(now, call);
-                    self.respond_after(answered, a_key, 200, data);
-                }
-                None if originated => self.originated_answered(now, call, answered),
+                Some((a_key, data)) => self.respond_after(answered, a_key, 200, data),
+                None if originated => self.store(answered),
                 None => {
                     // A call the box placed: its callee joins a call.
                     self.store(answered);
@@ -2121,7 +1895,7 @@ impl Core {
             return;
         }
         // Non-2xx final: the transaction already ACKed it.
-        if c.state != CallState::Ringing {
+        if c.state() != CallState::Ringing {
             return;
         }
         let (disposition, cause) = match code {
@@ -2170,7 +1944,7 @@ impl Core {
                 if self
                     .calls
                     .get(&call)
-                    .is_some_and(|c| c.state == CallState::Flow)
+                    .is_some_and(|c| c.state() == CallState::Flow)
                 {
                     self.flow_member_failed(now, call);
                 } else if self.calls.contains_key(&call) {
@@ -2220,9 +1994,9 @@ impl Core {
             return;
         };
         let k = match side {
-            Side::A => c.a_key.clone(),
+            Side::A => c.a.invite_key.clone(),
             // A B leg that came in as an INVITE (a pickup).
-            Side::B => match &c.b_key_in {
+            Side::B => match &c.b.key_in {
                 Some(k) => k.clone(),
                 None => return,
             },
@@ -2241,7 +2015,7 @@ impl Core {
         if self
             .calls
             .get(&call)
-            .is_some_and(|c| c.state == CallState::Ringing)
+            .is_some_and(|c| c.state() == CallState::Ringing)
         {
             self.caller_gave_up(now, call, "caller cancelled");
         }
@@ -2272,10 +2046,10 @@ impl Core {
             self.respond(now, key, req, 481, vec![]);
             return;
         };
-        if c.state == CallState::Ringing && side == Side::A {
-            if c.originated {
+        if c.state() == CallState::Ringing && side == Side::A {
+            if c.originated() {
                 // The agent hung up its click-to-dial call: no BYE back.
-                c.a_live = false;
+                c.a.life = Life::Absent;
             }
             // BYE before the answer reached the caller: treat as CANCEL.
             self.caller_gave_up(now, call, "BYE before answer");
@@ -2287,8 +2061,8 @@ impl Core {
             self.tx.respond(now.at, key, 200, data);
             return;
         }
-        let in_flow = c.state == CallState::Flow;
-        c.state = CallState::Ending;
+        let in_flow = c.state() == CallState::Flow;
+        self.set_state(now, call, CallState::Ending);
         if in_flow {
             // A callee may be ringing for the flow: cancel it.
             self.send_cancel(now, call);
@@ -2322,8 +2096,8 @@ impl Core {
         let c = self.calls.remove(&call)?;
         // B legs still ringing outlive the call until their final answer.
         let mut pending: Vec<(&String, &Dialog)> = c.stale_b.iter().map(|(k, d)| (k, d)).collect();
-        if c.b_live && c.b_ack.is_none() {
-            pending.push((&c.b_invite_key, &c.b));
+        if c.b.is_live() && c.b.ack.is_none() {
+            pending.push((&c.b.invite_key, &c.b));
         }
         for (key, d) in pending {
             if let Some(p) = self.clients.get_mut(key) {
@@ -2331,25 +2105,12 @@ impl Core {
                 self.orphans.insert(key.clone(), d.clone());
             }
         }
-        self.out.push_back(cti::call_event(
-            now,
-            &c,
-            CallEventKind::Ended {
-                disposition: cti::disposition(ending.disposition),
-                by: ending.by.to_string(),
-                cause: ending.cause.clone(),
-                sip_code: ending.code,
-            },
-        ));
-        self.call_gone(now, &c);
-        self.queue_call_gone(now, &c, ending.by);
-        self.transfer_gone(now, &c);
-        self.originate_gone(now, &c);
+        self.call_ended(now, &c, &ending);
         self.by_call_id.remove(&c.a.call_id);
         self.by_call_id.remove(&c.b.call_id);
-        self.by_a_key.remove(&c.a_key);
-        self.a_invites.remove(&c.a_key);
-        self.ports.release([c.a_port, c.b_port]);
+        self.by_a_key.remove(&c.a.invite_key);
+        self.a_invites.remove(&c.a.invite_key);
+        self.ports.release([c.a.port, c.b.port]);
         self.out.push_back(Output::Media(MediaCmd::Close {
             call,
             uuid: c.parties.uuid.clone(),
@@ -2367,7 +2128,7 @@ impl Core {
 
     /// Ends an unanswered call: record first, then `a_code` to the caller.
     fn end_call(&mut self, now: Now, call: u64, ending: Ending, a_code: u16) {
-        if self.calls.get(&call).is_some_and(|c| c.originated) {
+        if self.calls.get(&call).is_some_and(|c| c.originated()) {
             // Click-to-dial: the agent's phone answered the box; it is
             // hung up rather than answered.
             self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
@@ -2383,10 +2144,13 @@ impl Core {
     }
 
     fn send_cancel(&mut self, now: Now, call: u64) {
-        let Some(c) = self.calls.get(&call).filter(|c| c.b_live) else {
+        let Some(c) = self.calls.get(&call).filter(|c| c.b.is_live()) else {
             return;
         };
-        let (inv, peer) = (c.b_invite.clone(), c.b.peer);
+        let Some(inv) = c.b.invite.clone() else {
+            return;
+        };
+        let peer = c.b.peer;
         self.send_cancel_of(now, &inv, peer);
     }
 
@@ -2405,7 +2169,7 @@ impl Core {
     ) -> Option<String> {
         let listen = &self.listen;
         let c = self.calls.get_mut(&call)?;
-        if (side == Side::B && !c.b_live) || (side == Side::A && !c.a_live) {
+        if (side == Side::B && !c.b.is_live()) || (side == Side::A && !c.a.is_live()) {
             return None;
         }
         let d = match side {
@@ -2473,7 +2237,7 @@ impl Core {
             self.respond(now, key, &req, 481, vec![]);
             return;
         };
-        if c.state != CallState::Answered || c.reinvite.is_some() {
+        if c.state() != CallState::Answered || c.reinvite.is_some() {
             self.respond(now, key, &req, 491, vec![]);
             return;
         }
@@ -2481,8 +2245,8 @@ impl Core {
             Ok(sdp) => {
                 media_to(&mut self.out, call, side, &sdp);
                 let port = match side {
-                    Side::A => c.b_port,
-                    Side::B => c.a_port,
+                    Side::A => c.b.port,
+                    Side::B => c.a.port,
                 };
                 // The other leg is offered what it already talks.
                 let formats = c.settled_formats(side.other(), sdp.formats);
@@ -2551,8 +2315,8 @@ impl Core {
                 .map(|s| s.direction != Direction::SendRecv)
                 .unwrap_or(false);
             let codec = match from.other() {
-                Side::A => c.a_codec,
-                Side::B => c.b_codec,
+                Side::A => c.a.codec,
+                Side::B => c.b.codec,
             }
             .unwrap_or(Codec::Pcma);
             let music = if holding {
@@ -2591,8 +2355,8 @@ impl Core {
                     .push_back(Output::Transmit(Transmit { peer, data: ack }));
             }
             let port = match from {
-                Side::A => c.a_port,
-                Side::B => c.b_port,
+                Side::A => c.a.port,
+                Side::B => c.b.port,
             };
             c.sdp_version += 1;
             let version = c.sdp_version;
@@ -2651,14 +2415,14 @@ impl Core {
             .calls
             .values()
             .filter(|c| {
-                c.state == CallState::Ringing && c.origin.is_none() && c.no_answer_at <= now.at
+                c.state() == CallState::Ringing && c.origin().is_none() && c.no_answer_at <= now.at
             })
             .map(|c| c.id)
             .collect();
         let flow_ringing: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow && c.b_live && c.no_answer_at <= now.at)
+            .filter(|c| c.state() == CallState::Flow && c.b.is_live() && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
         for call in flow_ringing {

@@ -36,6 +36,11 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
         (ends[0].1.as_str(), ends[0].2.as_str()),
         ("answered", "caller")
     );
+    // The demo records every call; the feed tells each step once.
+    assert_eq!(
+        s.feed(),
+        ["offered", "ringing", "answered", "recorded", "ended"]
+    );
 }
 
 #[test]
@@ -401,12 +406,56 @@ fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
     };
     assert_eq!(state("2002"), "on_call");
     assert_ne!(state("2001"), "on_call");
+    // The feed tells the agent's answer once, then the recording, as on
+    // any call (CTI-1).
+    let feed = s.feed();
+    let told: Vec<&str> = feed
+        .iter()
+        .map(String::as_str)
+        .filter(|k| ["answered", "recorded"].contains(k))
+        .collect();
+    assert_eq!(told, ["answered", "recorded"], "{feed:?}");
     second.in_dialog(&mut s, &mut dagent, "BYE", "", "");
     second.expect_response(&mut s, 200);
     let seen = caller.settle(&mut s);
     assert!(seen.contains(&"BYE".to_string()), "{seen:?}");
     s.advance(Duration::from_secs(2));
     assert_eq!(s.core.active_calls(), 0);
+}
+
+/// ACD-3 on the call events: an agent's phone that calls out directly is
+/// busy for the queues from the moment its call starts until it ends (the
+/// ACD hears of both from the call's start and end, not by looking).
+#[test]
+fn an_agent_calling_out_is_busy_for_the_queues_until_the_call_ends() {
+    let mut s = demo();
+    let mut desk = Phone::registered(&mut s, "1003");
+    let mut other = Phone::registered(&mut s, "1002");
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Login {
+                agent: "2001".into(),
+                pin: "1234".into(),
+                extension: "1003".into(),
+            },
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(1));
+    let state = |s: &Sim| {
+        let agents = s.core.agents(s.t());
+        let a = agents.iter().find(|a| a.agent == "2001").unwrap();
+        serde_json::to_value(&a.state).unwrap()["state"].clone()
+    };
+    assert_eq!(state(&s), "ready");
+    let (mut dcall, _) = answered_call(&mut s, &mut desk, &mut other);
+    assert_eq!(state(&s), "busy");
+    desk.in_dialog(&mut s, &mut dcall, "BYE", "", "");
+    let bye = other.expect_request(&mut s, "BYE");
+    other.respond(&mut s, &bye, 200, "", "");
+    desk.expect_response(&mut s, 200);
+    assert_eq!(state(&s), "ready");
 }
 
 /// A trusted peer (the trunk gateway, a carrier; issue 12 §5) reaches an

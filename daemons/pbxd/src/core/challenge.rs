@@ -19,13 +19,18 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
-        if !c.b_live
-            || c.b_invite_key != r.key
-            || !matches!(c.state, CallState::Ringing | CallState::Flow)
+        if !c.b.is_live()
+            || c.b.invite_key != r.key
+            || !matches!(c.state(), CallState::Ringing | CallState::Flow)
         {
             return false;
         }
-        let uri = c.b_invite.request_uri().unwrap_or_default().to_string();
+        let uri =
+            c.b.invite
+                .as_ref()
+                .and_then(Message::request_uri)
+                .unwrap_or_default()
+                .to_string();
         let Some(auth) = c.b.auth.as_mut() else {
             tracing::warn!(
                 call,
@@ -43,7 +48,10 @@ impl Core {
             }
         };
         let via = listen.via(c.b.peer.transport);
-        let (data, cseq) = match uac::resend(&c.b_invite, via, answer) {
+        let Some(invite) = c.b.invite.as_ref() else {
+            return false;
+        };
+        let (data, cseq) = match uac::resend(invite, via, answer) {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(call, error = %e, "cannot rebuild the INVITE with credentials");
@@ -61,8 +69,8 @@ impl Core {
         self.clients
             .insert(key.clone(), ClientPurpose::BInvite(call));
         if let Some(c) = self.calls.get_mut(&call) {
-            c.b_invite_key = key;
-            c.b_invite = msg;
+            c.b.invite_key = key;
+            c.b.invite = Some(msg);
         }
         tracing::info!(call, code = r.code, cseq, "answered the callee's challenge");
         true

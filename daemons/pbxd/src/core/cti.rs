@@ -10,9 +10,34 @@ use dering_sip::nameaddr::NameAddr;
 use dering_sip::uri::Uri;
 use dering_store::Disposition;
 
+use super::call::{CallChange, StateEvent};
 use super::{Call, Core, Now, Output};
 
 impl Core {
+    /// The feed's share of the call events: an offer when a call starts,
+    /// an answer, and the end with its disposition. What is no change of
+    /// state (ringing, held, transferred, recorded) is published where
+    /// it happens.
+    pub(super) fn feed_call_event(&mut self, now: Now, event: CallChange<'_>) {
+        match event {
+            CallChange::Started(call) => self.call_event(now, call, CallEventKind::Offered),
+            CallChange::Moved(call, StateEvent::Answered) => {
+                self.call_event(now, call, CallEventKind::Answered);
+            }
+            CallChange::Moved(_, StateEvent::AnsweredHere | StateEvent::Ending) => {}
+            CallChange::Ended(c, ending) => self.out.push_back(call_event(
+                now,
+                c,
+                CallEventKind::Ended {
+                    disposition: disposition(ending.disposition),
+                    by: ending.by.to_string(),
+                    cause: ending.cause.clone(),
+                    sip_code: ending.code,
+                },
+            )),
+        }
+    }
+
     /// Publishes `what` happened to `call`, towards the phone its B leg
     /// rings or talks to.
     pub(super) fn call_event(&mut self, now: Now, call: u64, what: CallEventKind) {
@@ -48,7 +73,7 @@ impl Core {
 }
 
 /// The event for `c` (also for a call already removed: its end).
-pub(super) fn call_event(now: Now, c: &Call, what: CallEventKind) -> Output {
+fn call_event(now: Now, c: &Call, what: CallEventKind) -> Output {
     Output::Publish(Event::Call(CallEvent {
         at_ms: now.wall_ms,
         call: identity(c),
@@ -66,11 +91,11 @@ fn identity(c: &Call) -> CallIdentity {
         queue: queue.map(|q| q.queue.clone()),
         agent: queue
             .and_then(|q| q.agent.clone())
-            .or_else(|| c.callback_agent.clone()),
+            .or_else(|| c.callback_agent().map(str::to_string)),
         extension: c
             .connected
             .clone()
-            .or_else(|| c.b_live.then(|| extension_of(&c.b.remote)).flatten()),
+            .or_else(|| c.b.is_live().then(|| extension_of(&c.b.remote)).flatten()),
     }
 }
 
@@ -82,7 +107,7 @@ fn extension_of(to: &str) -> Option<String> {
 }
 
 /// The call record's disposition, as the feed names it.
-pub(super) fn disposition(d: Disposition) -> CtiDisposition {
+fn disposition(d: Disposition) -> CtiDisposition {
     match d {
         Disposition::Answered => CtiDisposition::Answered,
         Disposition::Busy => CtiDisposition::Busy,

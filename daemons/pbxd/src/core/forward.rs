@@ -155,7 +155,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get(&call)
-            .filter(|c| c.state == CallState::Ringing && c.a_live && c.joins.is_none())
+            .filter(|c| c.state() == CallState::Ringing && c.a.is_live() && c.joins().is_none())
         else {
             return false;
         };
@@ -185,10 +185,10 @@ impl Core {
                 .unwrap_or_else(|| c.parties.caller.clone()),
         );
         let (b_port, ptime, old_call_id, old_key) = (
-            c.b_port,
+            c.b.port,
             c.offer.ptime,
             c.b.call_id.clone(),
-            c.b_invite_key.clone(),
+            c.b.invite_key.clone(),
         );
         let leg = BLegSpec {
             call,

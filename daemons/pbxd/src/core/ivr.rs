@@ -21,7 +21,10 @@ use dering_store::{CallParties, Op};
 use serde::Serialize;
 
 use super::media_to;
-use super::{BLegSpec, Call, CallState, Core, Dialog, Inbound, MediaCmd, Now, Output, Reply, Side};
+use super::{
+    BLegSpec, Call, CallKind, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply,
+    Side,
+};
 use crate::config::Config;
 
 /// The flow part of a call.
@@ -232,7 +235,7 @@ impl Core {
         let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
         if let Some(c) = self.calls.get_mut(&id) {
             tracing::info!(call = id, uuid = %c.parties.uuid, version, "call answered by a flow");
-            c.flow = Some(Box::new(FlowLeg {
+            c.kind = CallKind::Flow(Box::new(FlowLeg {
                 session,
                 timer: None,
                 members: VecDeque::new(),
@@ -309,19 +312,14 @@ impl Core {
         // No B leg yet.
         let b = Dialog::placeholder(peer);
         let group = group.unwrap_or(id);
-        let base = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at);
-        self.calls.insert(
-            id,
-            Call {
-                state: CallState::Flow,
-                a_key: key.to_string(),
-                a_codec: Some(codec),
-                a_formats: formats.clone(),
-                b_live: false,
-                group,
-                ..base
-            },
-        );
+        let mut c = Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
+            .starting_in(CallState::Flow);
+        c.a.invite_key = key.to_string();
+        c.a.codec = Some(codec);
+        c.a.formats = formats.clone();
+        c.b.life = Life::Absent;
+        c.group = group;
+        self.calls.insert(id, c);
         self.open_media(id, a_port, b_port, a_sock, group);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call: id,
@@ -354,7 +352,7 @@ impl Core {
         };
         let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
         if let Some(c) = self.calls.get_mut(&call) {
-            c.flow = Some(Box::new(FlowLeg {
+            c.kind = CallKind::Flow(Box::new(FlowLeg {
                 session,
                 timer: None,
                 members: VecDeque::new(),
@@ -370,7 +368,7 @@ impl Core {
         let actions = self
             .calls
             .get_mut(&call)
-            .and_then(|c| c.flow.as_deref_mut())
+            .and_then(|c| c.flow_mut())
             .map(|f| f.session.on_connect_failed(t))
             .unwrap_or_default();
         if actions.is_empty() {
@@ -391,7 +389,7 @@ impl Core {
             }
             MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call } => call,
         };
-        if self.calls.get(&call).is_some_and(|c| c.feature.is_some()) {
+        if self.calls.get(&call).is_some_and(|c| c.feature().is_some()) {
             self.feature_media_event(now, event);
             self.drain_tx(now);
             return;
@@ -424,14 +422,14 @@ impl Core {
     fn flow_leg(&mut self, call: u64) -> Option<&mut FlowLeg> {
         self.calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Flow)
-            .and_then(|c| c.flow.as_deref_mut())
+            .filter(|c| c.state() == CallState::Flow)
+            .and_then(|c| c.flow_mut())
     }
 
     pub(super) fn next_flow_timer(&self) -> Option<Instant> {
         self.calls
             .values()
-            .filter_map(|c| c.flow.as_ref()?.timer.map(|(at, _)| at))
+            .filter_map(|c| c.flow()?.timer.map(|(at, _)| at))
             .min()
     }
 
@@ -440,8 +438,8 @@ impl Core {
             .calls
             .values()
             .filter_map(|c| {
-                let (at, id) = c.flow.as_ref()?.timer?;
-                (at <= now.at && c.state == CallState::Flow).then_some((c.id, id))
+                let (at, id) = c.flow()?.timer?;
+                (at <= now.at && c.state() == CallState::Flow).then_some((c.id, id))
             })
             .collect();
         let t = self.flows.local_time(now);
@@ -485,7 +483,7 @@ impl Core {
                     let Some(c) = self.calls.get(&call) else {
                         continue;
                     };
-                    let Some(f) = c.flow.as_ref() else {
+                    let Some(f) = c.flow() else {
                         continue;
                     };
                     let op = Op::FlowCount {
@@ -577,7 +575,7 @@ impl Core {
                 formats,
                 direction: Direction::SendRecv,
                 ptime: c.offer.ptime,
-                b_port: c.b_port,
+                b_port: c.b.port,
                 extra: vec![],
             };
             let Some(invite) = self.invite_b(now, leg) else {
@@ -601,8 +599,9 @@ impl Core {
 
     /// The callee of a call answered at the box answered with `msg`: its
     /// media address and codec are taken, the caller's leg is bridged to
-    /// it, keys are watched and the policy may record the call.
-    pub(super) fn bridge_answered(&mut self, now: Now, call: u64, msg: &Message) {
+    /// it and keys are watched (the recording policy hears of the answer
+    /// from the state change).
+    pub(super) fn bridge_answered(&mut self, call: u64, msg: &Message) {
         if let Ok(sdp) = AudioSdp::parse(&msg.body) {
             media_to(&mut self.out, call, Side::B, &sdp);
             if self.settle_codecs(call, &sdp.formats).is_none() {
@@ -611,7 +610,6 @@ impl Core {
         }
         self.out.push_back(Output::Media(MediaCmd::Bridge { call }));
         self.watch_keys(call);
-        self.maybe_record(now, call);
     }
 
     /// The member being rung failed (a final error, no answer, timeout).
@@ -619,7 +617,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_live = false;
+        c.b.life = Life::Absent;
         let b_call_id = std::mem::take(&mut c.b.call_id);
         self.by_call_id.remove(&b_call_id);
         self.connect_next_member(now, call);
@@ -643,18 +641,17 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_ack = c.b.ack_2xx(listen, msg, &mut self.out);
-        c.state = CallState::Answered;
+        c.b.ack = c.b.ack_2xx(listen, msg, &mut self.out);
         c.connected = c.ringing_member.take();
-        if let Some(f) = c.flow.as_deref_mut() {
+        if let Some(f) = c.flow_mut() {
             f.session.on_connected();
             f.timer = None;
         }
         let uuid = c.parties.uuid.clone();
         let member = c.b.remote.clone();
-        self.bridge_answered(now, call, msg);
+        self.bridge_answered(call, msg);
         tracing::info!(call, %uuid, "flow connected the caller");
-        self.call_event(now, call, dering_control::CallEventKind::Answered);
+        self.set_state(now, call, CallState::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,

@@ -19,8 +19,8 @@ use dering_store::{CallParties, Disposition, Op};
 
 use super::media_to;
 use super::{
-    callee_offer, codec_format, BLegSpec, Call, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now,
-    Output, Reply, Side,
+    callee_offer, codec_format, BLegSpec, Call, CallKind, ClientPurpose, Core, Dialog, Ending,
+    Life, MediaCmd, Now, Originated, Output, Reply, Side,
 };
 
 /// How long the agent's own phone may ring before the box gives up.
@@ -163,7 +163,7 @@ impl Core {
             direction: Direction::SendRecv,
             ptime: None,
         };
-        let base = Call::new(
+        let mut c = Call::new(
             id,
             parties,
             (a, Dialog::placeholder(peer)),
@@ -172,21 +172,19 @@ impl Core {
             (a_port, b_port),
             now.at + OWN_PHONE_RINGS,
         );
-        self.calls.insert(
-            id,
-            Call {
-                a_live: false,
-                b_live: false,
-                origin: Some(Box::new(Originate {
-                    to: to.to_string(),
-                    key,
-                    invite,
-                    monitor,
-                })),
-                group: group.unwrap_or(id),
-                ..base
-            },
-        );
+        c.a.life = Life::Absent;
+        c.b.life = Life::Absent;
+        c.kind = CallKind::Originate(Box::new(Originated {
+            ringing: Some(Originate {
+                to: to.to_string(),
+                key,
+                invite,
+                monitor,
+            }),
+            ..Originated::default()
+        }));
+        c.group = group.unwrap_or(id);
+        self.calls.insert(id, c);
         self.out.push_back(Output::Media(MediaCmd::Open {
             call: id,
             a_port,
@@ -202,7 +200,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.origin.as_ref().is_none_or(|o| o.key != key) {
+        if c.origin().is_none_or(|o| o.key != key) {
             return;
         }
         if code < 200 {
@@ -223,11 +221,11 @@ impl Core {
             );
             return;
         }
-        let Some(origin) = c.origin.take() else {
+        let Some(origin) = c.originated_mut().and_then(|o| o.ringing.take()) else {
             return;
         };
         c.a.ack_2xx(&self.listen, msg, &mut self.out);
-        c.a_live = true;
+        c.a.life = Life::Live;
         self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {
             self.hang_up_own_phone(now, call, "agent's phone answered without SDP");
@@ -262,7 +260,7 @@ impl Core {
             formats: callee_offer(&c.offer),
             direction: Direction::SendRecv,
             ptime: c.offer.ptime,
-            b_port: c.b_port,
+            b_port: c.b.port,
             extra: vec![],
         };
         let Some(invite) = self.invite_b(now, leg) else {
@@ -270,7 +268,9 @@ impl Core {
             return;
         };
         if let Some(c) = self.ring_b(now, call, invite) {
-            c.originated = true;
+            if let Some(o) = c.originated_mut() {
+                o.callee_rung = true;
+            }
             tracing::info!(call, to = %origin.to, "click-to-dial: agent answered, ringing the callee");
         }
     }
@@ -289,7 +289,7 @@ impl Core {
     /// Click-to-dial calls whose own phone rang out, and those that ended
     /// while it rang (their INVITE is cancelled).
     pub(super) fn originate_gone(&mut self, now: Now, c: &Call) {
-        if let Some(o) = &c.origin {
+        if let Some(o) = c.origin() {
             self.clients.remove(&o.key);
             self.send_cancel_of(now, &o.invite, c.a.peer);
         }
@@ -299,7 +299,7 @@ impl Core {
         let due: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.origin.is_some() && c.no_answer_at <= now.at)
+            .filter(|c| c.origin().is_some() && c.no_answer_at <= now.at)
             .map(|c| c.id)
             .collect();
         for call in due {
@@ -315,12 +315,5 @@ impl Core {
                 ),
             );
         }
-    }
-
-    /// The callee of a click-to-dial call answered: nothing to answer on
-    /// the A side (the box called it), so the call is simply up.
-    pub(super) fn originated_answered(&mut self, now: Now, call: u64, answered: Op) {
-        self.store(answered);
-        self.maybe_record(now, call);
     }
 }

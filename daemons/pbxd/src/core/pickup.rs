@@ -75,7 +75,7 @@ impl Core {
         let found = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Ringing && c.b_live && c.a_live)
+            .filter(|c| c.state() == CallState::Ringing && c.b.is_live() && c.a.is_live())
             .filter(|c| rung_of(c) != picker)
             .filter(|c| match &what {
                 Pickup::Directed(ext) => rung_of(c) == *ext,
@@ -140,10 +140,10 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let old_key = std::mem::take(&mut c.b_invite_key);
-        let old = std::mem::replace(&mut c.b, b.clone());
+        let old_key = std::mem::take(&mut c.b.invite_key);
+        let old = std::mem::replace(&mut c.b.dialog, b.clone());
         c.stale_b.push((old_key.clone(), old.clone()));
-        c.b_key_in = Some(call.key.clone());
+        c.b.key_in = Some(call.key.clone());
         c.connected = Some(picker.to_string());
         self.clients.insert(old_key, ClientPurpose::Stale(id));
         self.by_call_id.remove(&old.call_id);
@@ -157,7 +157,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let port = c.b_port;
+        let port = c.b.port;
         let body = self.sdp_body(
             id,
             (port, offer.ptime),
@@ -178,12 +178,11 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        c.state = CallState::Answered;
         c.parties.answer_ms = Some(now.wall_ms);
         let codec = c.codec_label().unwrap_or_default();
         let uuid = c.parties.uuid.clone();
         tracing::info!(call = id, %picker, %rung, "picked up");
-        self.call_event(now, id, dering_control::CallEventKind::Answered);
+        self.set_state(now, id, CallState::Answered);
         self.store(Op::CallEvent {
             uuid: uuid.clone(),
             at_ms: now.wall_ms,
@@ -197,7 +196,6 @@ impl Core {
             codec,
         };
         if let Some((a_key, data)) = self.response_to_a(id, 200, &a_body, vec![]) {
-            self.maybe_record(now, id);
             self.respond_after(answered, a_key, 200, data);
         }
     }

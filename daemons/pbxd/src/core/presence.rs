@@ -258,22 +258,22 @@ impl Core {
         }
         let mut m: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
         for c in self.calls.values() {
-            if c.state == CallState::Ending {
+            if c.state() == CallState::Ending {
                 continue;
             }
-            let answered = c.state == CallState::Answered;
-            if c.a_live && self.users.contains_key(&c.parties.caller) {
-                let st = if answered || c.flow.is_some() || c.feature.is_some() {
+            let answered = c.state() == CallState::Answered;
+            if c.a.is_live() && self.users.contains_key(&c.parties.caller) {
+                let st = if answered || c.flow().is_some() || c.feature().is_some() {
                     "confirmed"
                 } else {
                     "early"
                 };
                 put(&mut m, &c.parties.caller, st, "initiator");
             }
-            if answered && c.b_live {
+            if answered && c.b.is_live() {
                 let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
                 put(&mut m, callee, "confirmed", "recipient");
-            } else if c.state == CallState::Ringing {
+            } else if c.state() == CallState::Ringing {
                 let callee = c.connected.as_deref().unwrap_or(&c.parties.callee);
                 put(&mut m, callee, "early", "recipient");
             }

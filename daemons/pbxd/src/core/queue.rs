@@ -33,7 +33,10 @@ use dering_sip::sdp::Direction;
 use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
-use super::{BLegSpec, CallState, ClientPurpose, Core, Dialog, MediaCmd, Now, Output, Reply, Side};
+use super::call::CallChange;
+use super::{
+    BLegSpec, CallState, ClientPurpose, Core, Dialog, Life, MediaCmd, Now, Output, Reply, Side,
+};
 use crate::config::Config;
 
 /// The not-ready reason of an agent whose phone is gone (`[acd]
@@ -437,7 +440,7 @@ impl Core {
             Some(q) => q.priority,
             None => self.queues.rules.judge(&c.parties.caller).priority,
         };
-        let lang = c.flow.as_ref().map_or(Lang::Id, |f| f.lang());
+        let lang = c.flow().map_or(Lang::Id, |f| f.lang());
         c.queue = Some(Box::new(QueueLeg {
             queue: queue.to_string(),
             priority,
@@ -533,7 +536,7 @@ impl Core {
         let announce = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .filter_map(|c| c.queue.as_ref()?.next_announce)
             .min();
         [announce, self.queues.acd.poll_timeout()]
@@ -550,7 +553,7 @@ impl Core {
         let due: Vec<u64> = self
             .calls
             .values()
-            .filter(|c| c.state == CallState::Flow)
+            .filter(|c| c.state() == CallState::Flow)
             .filter(|c| {
                 c.queue
                     .as_ref()
@@ -645,7 +648,7 @@ impl Core {
             formats,
             direction: Direction::SendRecv,
             ptime: c.offer.ptime,
-            b_port: c.b_port,
+            b_port: c.b.port,
             extra,
         };
         let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
@@ -675,13 +678,15 @@ impl Core {
                 .calls
                 .values()
                 .find(|c| {
-                    c.callback_agent.as_deref() == Some(agent)
+                    c.callback_agent() == Some(agent)
                         && c.queue.as_ref().is_some_and(|q| q.acd_call == call)
                 })
                 .map(|c| c.id);
             if let Some(cb) = ringing {
                 if let Some(c) = self.calls.get_mut(&cb) {
-                    c.callback_agent = None;
+                    if let Some(o) = c.originated_mut() {
+                        o.callback_agent = None;
+                    }
                 }
                 self.hang_up_call(now, cb, "callback not answered in time");
             }
@@ -782,14 +787,13 @@ impl Core {
         };
         self.by_call_id
             .insert(o.dialog.call_id.clone(), (call, Side::B));
-        c.b = o.dialog;
-        c.b_invite_key = o.key;
-        c.b_invite = o.invite;
-        c.b_ack = ack;
-        c.b_live = true;
-        c.state = CallState::Answered;
+        c.b.dialog = o.dialog;
+        c.b.invite_key = o.key;
+        c.b.invite = Some(o.invite);
+        c.b.ack = ack;
+        c.b.life = Life::Live;
         c.connected = Some(o.extension.clone());
-        if let Some(f) = c.flow.as_deref_mut() {
+        if let Some(f) = c.flow_mut() {
             f.connected();
         }
         if let Some(q) = c.queue.as_deref_mut() {
@@ -802,9 +806,9 @@ impl Core {
             music: Vec::new(),
         }));
         self.queues.acd.answered(call, &o.agent, now.at);
-        self.bridge_answered(now, call, msg);
+        self.bridge_answered(call, msg);
         tracing::info!(call, %uuid, agent = %o.agent, "queue call answered");
-        self.call_event(now, call, dering_control::CallEventKind::Answered);
+        self.set_state(now, call, CallState::Answered);
         self.store(Op::CallEvent {
             uuid,
             at_ms: now.wall_ms,
@@ -819,7 +823,7 @@ impl Core {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.state != CallState::Flow {
+        if c.state() != CallState::Flow {
             return;
         }
         self.out.push_back(Output::Media(MediaCmd::Music {
@@ -850,10 +854,32 @@ impl Core {
         }
     }
 
+    /// The ACD's share of the call events: a call that starts makes its
+    /// caller's and callee's agents busy; one that ends frees them and
+    /// tells the engine.
+    pub(super) fn acd_call_event(&mut self, now: Now, event: CallChange<'_>) {
+        match event {
+            CallChange::Started(call) => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                let caller = c.parties.caller.clone();
+                let callee = c
+                    .connected
+                    .clone()
+                    .unwrap_or_else(|| c.parties.callee.clone());
+                self.refresh_busy(now, &caller);
+                self.refresh_busy(now, &callee);
+            }
+            CallChange::Moved(..) => {}
+            CallChange::Ended(c, ending) => self.queue_call_gone(now, c, ending.by),
+        }
+    }
+
     /// A call has ended: its offers are cancelled and the engine learns
     /// whether the caller gave up waiting, the box lost the call, or an
     /// agent's call completed. Agents on the call are free again.
-    pub(super) fn queue_call_gone(&mut self, now: Now, c: &super::Call, by: &str) {
+    fn queue_call_gone(&mut self, now: Now, c: &super::Call, by: &str) {
         if let Some(q) = &c.queue {
             for o in &q.offers {
                 self.clients.remove(&o.key);
@@ -893,12 +919,12 @@ impl Core {
         };
         let busy = self.calls.values().any(|c| {
             c.queue.is_none()
-                && c.feature.is_none()
-                && c.state != CallState::Ending
+                && c.feature().is_none()
+                && c.state() != CallState::Ending
                 && (c.parties.caller == ext
                     || c.connected.as_deref() == Some(ext)
                     || c.ringing_member.as_deref() == Some(ext)
-                    || (c.flow.is_none() && c.parties.callee == ext))
+                    || (c.flow().is_none() && c.parties.callee == ext))
         });
         self.queues.acd.agent_busy(&agent, busy, now.at);
     }
@@ -940,7 +966,11 @@ impl Core {
     /// A key from a caller waiting in a queue: 1 asks to be called back
     /// (where the queue offers it). `true` when the key was taken.
     pub(super) fn queue_digit(&mut self, now: Now, call: u64, key: char) -> bool {
-        let Some(c) = self.calls.get(&call).filter(|c| c.state == CallState::Flow) else {
+        let Some(c) = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state() == CallState::Flow)
+        else {
             return false;
         };
         let Some(q) = c.queue.as_deref() else {
@@ -998,7 +1028,9 @@ impl Core {
                         agent: None,
                         acd_call: id,
                     }));
-                    c.callback_agent = Some(agent.to_string());
+                    if let Some(o) = c.originated_mut() {
+                        o.callback_agent = Some(agent.to_string());
+                    }
                 }
                 tracing::info!(call = id, %agent, "calling back: ringing the agent");
             }
@@ -1014,7 +1046,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(agent) = c.callback_agent.take() else {
+        let Some(agent) = c.originated_mut().and_then(|o| o.callback_agent.take()) else {
             return;
         };
         let Some(q) = c.queue.as_deref_mut() else {

@@ -7,6 +7,10 @@
 
 use dering_flow::{LocalTime, Schedule};
 
+use dering_control::CallEventKind;
+
+use super::call::{CallChange, StateEvent};
+use super::{Core, MediaCmd, Now, Output, RecordMeta};
 use crate::config::Recording;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,64 @@ impl RecordPolicy {
             100.. => true,
             p => draw < p,
         }
+    }
+}
+
+impl Core {
+    /// The recording policy's share of the call events: a call answered
+    /// is recorded if the policy picks it. A party the box added to a
+    /// three-way call has no caller's leg of its own: the host call is
+    /// recorded.
+    pub(super) fn record_call_event(&mut self, now: Now, event: CallChange<'_>) {
+        if let CallChange::Moved(call, StateEvent::Answered) = event {
+            if self.calls.get(&call).is_some_and(|c| c.a.is_live()) {
+                self.maybe_record(now, call);
+            }
+        }
+    }
+
+    /// Starts recording `call` if the policy picks it.
+    fn maybe_record(&mut self, now: Now, call: u64) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let queue = c.queue.as_deref();
+        let facts = CallFacts {
+            caller: &c.parties.caller,
+            dialed: &c.parties.callee,
+            connected: c.connected.as_deref(),
+            flow: c.flow().map(|f| f.flow_name()),
+            queue: queue
+                .filter(|q| q.agent.is_some())
+                .map(|q| q.queue.as_str()),
+        };
+        let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
+        let (percent, rule) = self.record_policy.percent(facts, t);
+        if !RecordPolicy::pick(percent, self.listen.tokens.percent()) {
+            tracing::debug!(call, percent, ?rule, "not recorded");
+            return;
+        }
+        let agent = queue
+            .and_then(|q| q.agent.clone())
+            .or_else(|| c.connected.clone())
+            .or_else(|| {
+                self.users
+                    .contains_key(&c.parties.callee)
+                    .then(|| c.parties.callee.clone())
+            });
+        let meta = RecordMeta {
+            uuid: c.parties.uuid.clone(),
+            caller: c.parties.caller.clone(),
+            callee: c.parties.callee.clone(),
+            agent,
+            service: queue
+                .map(|q| q.queue.clone())
+                .or_else(|| c.flow().map(|f| f.flow_name().to_string())),
+            at_ms: now.wall_ms,
+        };
+        self.out
+            .push_back(Output::Media(MediaCmd::Record { call, meta }));
+        self.call_event(now, call, CallEventKind::Recorded);
     }
 }
 

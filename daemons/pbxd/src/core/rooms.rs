@@ -30,7 +30,7 @@ use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
 use dering_store::{Disposition, Op};
 
-use super::{leg_key, Call, CallState, Core, Ending, MediaCmd, Now, Output, Side};
+use super::{leg_key, Call, CallKind, CallState, Core, Ending, Life, MediaCmd, Now, Output, Side};
 use crate::config::Config;
 use dering_sip::sdp::Format;
 
@@ -312,7 +312,7 @@ impl Core {
         let codec = self
             .calls
             .get(&id)
-            .and_then(|c| c.a_codec)
+            .and_then(|c| c.a.codec)
             .unwrap_or(Codec::Pcma);
         let pin_needed = match &feature {
             Feature::Conference { number } => {
@@ -336,7 +336,7 @@ impl Core {
             _ => None,
         };
         if let Some(c) = self.calls.get_mut(&id) {
-            c.feature = Some(Box::new(FeatureLeg::new(feature, codec)));
+            c.kind = CallKind::Feature(Box::new(FeatureLeg::new(feature, codec)));
         }
         if let Some((condition, target)) = forward {
             let prompt = self.apply_forward_code(now, &who, condition, target);
@@ -407,17 +407,17 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.a_codec = Some(codec);
-        c.a_formats = std::iter::once(format)
+        c.a.codec = Some(codec);
+        c.a.formats = std::iter::once(format)
             .chain(answer.telephone_event().cloned())
             .collect();
-        c.state = CallState::Flow;
         c.parties.answer_ms = Some(now.wall_ms);
-        c.feature = Some(Box::new(FeatureLeg::new(
+        c.kind = CallKind::Feature(Box::new(FeatureLeg::new(
             Feature::Monitor { mode, extension },
             codec,
         )));
         let uuid = c.parties.uuid.clone();
+        self.set_state(now, call, CallState::Flow);
         self.out.push_back(Output::Media(MediaCmd::Local {
             call,
             codec,
@@ -442,7 +442,7 @@ impl Core {
             _ => extension,
         };
         self.calls.values().find_map(|c| {
-            if c.state != CallState::Answered || !c.b_live || c.feature.is_some() {
+            if c.state() != CallState::Answered || !c.b.is_live() || c.feature().is_some() {
                 return None;
             }
             if c.parties.caller == extension {
@@ -456,8 +456,8 @@ impl Core {
     fn feature_leg(&mut self, call: u64) -> Option<&mut FeatureLeg> {
         self.calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Flow)
-            .and_then(|c| c.feature.as_deref_mut())
+            .filter(|c| c.state() == CallState::Flow)
+            .and_then(|c| c.feature_mut())
     }
 
     fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
@@ -488,10 +488,9 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.flow = None;
-        c.feature = Some(Box::new(FeatureLeg::new(
+        c.kind = CallKind::Feature(Box::new(FeatureLeg::new(
             Feature::Announcement,
-            c.a_codec.unwrap_or(Codec::Pcma),
+            c.a.codec.unwrap_or(Codec::Pcma),
         )));
         self.say_goodbye(call, &[prompt]);
     }
@@ -622,7 +621,7 @@ impl Core {
                         .filter(|m| {
                             self.calls
                                 .get(m)
-                                .and_then(|c| c.feature.as_ref())
+                                .and_then(|c| c.feature())
                                 .is_some_and(|f| f.stage == Stage::Joined)
                         })
                         .count()
@@ -666,7 +665,7 @@ impl Core {
         let who = self
             .calls
             .get(&supervisor_call)
-            .and_then(|c| c.feature.as_ref()?.supervisor.clone())
+            .and_then(|c| c.feature()?.supervisor.clone())
             .unwrap_or_default();
         let Some(uuid) = self.calls.get(&target).map(|c| c.parties.uuid.clone()) else {
             return;
@@ -684,7 +683,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(f) = c.feature.as_deref_mut() else {
+        let Some(f) = c.feature_mut() else {
             return;
         };
         f.stage = Stage::Joined;
@@ -710,8 +709,8 @@ impl Core {
         };
         let leg_codec = |side: Side| {
             match side {
-                Side::A => t.a_codec,
-                Side::B => t.b_codec,
+                Side::A => t.a.codec,
+                Side::B => t.b.codec,
             }
             .unwrap_or(Codec::Pcma)
         };
@@ -720,7 +719,7 @@ impl Core {
             .calls
             .values()
             .filter_map(|c| {
-                let f = c.feature.as_ref()?;
+                let f = c.feature()?;
                 let (t, agent) = f.target?;
                 let Feature::Monitor { mode, .. } = f.feature else {
                     return None;
@@ -775,7 +774,7 @@ impl Core {
     /// A call has ended: its room loses it; supervisors watching it are
     /// hung up; a supervisor leaving restores the watched call.
     pub(super) fn call_gone(&mut self, now: Now, c: &Call) {
-        if let Some(f) = &c.feature {
+        if let Some(f) = c.feature() {
             match &f.feature {
                 Feature::Conference { number } => {
                     if let Some(r) = self.rooms.live.get_mut(number) {
@@ -794,7 +793,7 @@ impl Core {
             }
             return;
         }
-        if let Some(host) = c.joins {
+        if let Some(host) = c.joins() {
             if self.calls.contains_key(&host) {
                 tracing::info!(call = host, "third party left: back to two");
                 self.out
@@ -805,7 +804,7 @@ impl Core {
         let added: Vec<u64> = self
             .calls
             .values()
-            .filter(|a| a.joins == Some(c.id))
+            .filter(|a| a.joins() == Some(c.id))
             .map(|a| a.id)
             .collect();
         for a in added {
@@ -815,8 +814,7 @@ impl Core {
             .calls
             .values()
             .filter(|w| {
-                w.feature
-                    .as_ref()
+                w.feature()
                     .and_then(|f| f.target)
                     .is_some_and(|(t, _)| t == c.id)
             })
@@ -830,13 +828,13 @@ impl Core {
     /// Reports the keys the parties of an answered call send, for in-call
     /// feature codes.
     pub(super) fn watch_keys(&mut self, call: u64) {
-        let Some(c) = self.calls.get(&call).filter(|c| c.a_live) else {
+        let Some(c) = self.calls.get(&call).filter(|c| c.a.is_live()) else {
             return;
         };
         let te = |f: &[dering_sip::sdp::Format]| {
             f.iter().find(|f| f.name == "TELEPHONE-EVENT").map(|f| f.pt)
         };
-        let (a, b) = (te(&c.a_formats), te(&c.b_formats));
+        let (a, b) = (te(&c.a.formats), te(&c.b.formats));
         if a.is_some() || b.is_some() {
             self.out.push_back(Output::Media(MediaCmd::WatchKeys {
                 call,
@@ -862,7 +860,7 @@ impl Core {
         let Some(c) = self
             .calls
             .get_mut(&call)
-            .filter(|c| c.state == CallState::Answered && c.a_live && c.feature.is_none())
+            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.feature().is_none())
         else {
             return;
         };
@@ -905,7 +903,7 @@ impl Core {
     /// Calls `ext` from the box for the party on `side` of `host`; it
     /// joins the call when it answers.
     fn start_three_way(&mut self, now: Now, host: u64, side: Side, ext: &str) {
-        if self.calls.values().any(|c| c.joins == Some(host)) {
+        if self.calls.values().any(|c| c.joins() == Some(host)) {
             tracing::info!(call = host, "already three: not adding another");
             return;
         }
@@ -923,14 +921,14 @@ impl Core {
             Side::A => (
                 h.parties.caller.clone(),
                 h.parties.caller_name.clone(),
-                h.a_codec,
-                h.a_formats.get(1).cloned(),
+                h.a.codec,
+                h.a.formats.get(1).cloned(),
             ),
             Side::B => (
                 h.connected.clone().unwrap_or(h.parties.callee.clone()),
                 h.parties.callee_name.clone(),
-                h.b_codec,
-                h.b_formats.get(1).cloned(),
+                h.b.codec,
+                h.b.formats.get(1).cloned(),
             ),
         };
         let group = h.group;
@@ -998,7 +996,7 @@ impl Core {
             direction: dering_sip::sdp::Direction::SendRecv,
             ptime: None,
         };
-        let base = self.ringing(
+        let mut c = self.ringing(
             now,
             id,
             parties,
@@ -1006,15 +1004,10 @@ impl Core {
             (b, b_key, b_msg),
             (a_port, b_port),
         );
-        self.calls.insert(
-            id,
-            Call {
-                group,
-                a_live: false,
-                joins: Some(host),
-                ..base
-            },
-        );
+        c.group = group;
+        c.a.life = Life::Absent;
+        c.kind = CallKind::ThreeWayParty { joins: host };
+        self.calls.insert(id, c);
     }
 
     /// The added party answered: the host call's two legs and it mix.
@@ -1022,15 +1015,15 @@ impl Core {
         let Some(a) = self.calls.get(&added) else {
             return;
         };
-        let Some(host) = a.joins.and_then(|h| self.calls.get(&h)) else {
+        let Some(host) = a.joins().and_then(|h| self.calls.get(&h)) else {
             self.hang_up_added(now, added);
             return;
         };
         let room = THREE_WAY_ROOM | host.id;
         let joins = [
-            (host.id, Side::A, host.a_codec),
-            (host.id, Side::B, host.b_codec),
-            (added, Side::B, a.b_codec),
+            (host.id, Side::A, host.a.codec),
+            (host.id, Side::B, host.b.codec),
+            (added, Side::B, a.b.codec),
         ];
         let (host_id, uuid, ext) = (host.id, host.parties.uuid.clone(), a.parties.callee.clone());
         for (call, side, codec) in joins {
@@ -1056,8 +1049,8 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let ringing = c.state == CallState::Ringing;
-        c.state = CallState::Ending;
+        let ringing = c.state() == CallState::Ringing;
+        self.set_state(now, call, CallState::Ending);
         let ending = if ringing {
             self.send_cancel(now, call);
             Ending::new(
@@ -1079,10 +1072,7 @@ impl Core {
     }
 
     pub(super) fn next_feature_timer(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|c| c.feature.as_ref()?.timer)
-            .min()
+        self.calls.values().filter_map(|c| c.feature()?.timer).min()
     }
 
     /// A caller who stopped typing: what they typed is taken as the PIN,
@@ -1092,8 +1082,7 @@ impl Core {
             .calls
             .values()
             .filter(|c| {
-                c.feature
-                    .as_ref()
+                c.feature()
                     .and_then(|f| f.timer)
                     .is_some_and(|t| t <= now.at)
             })

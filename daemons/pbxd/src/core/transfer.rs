@@ -29,8 +29,8 @@ use dering_store::{Disposition, Op};
 
 use super::media_to;
 use super::{
-    callee_offer, BLegSpec, CallState, ClientPurpose, Core, Dialog, Ending, MediaCmd, Now, Output,
-    Reply, Side,
+    callee_offer, BLegSpec, CallState, ClientPurpose, Core, Dialog, Ending, Life, MediaCmd, Now,
+    Output, Reply, Side,
 };
 
 /// A blind transfer under way: the target's leg is ringing.
@@ -140,11 +140,11 @@ impl Core {
         let Some(c) = self
             .calls
             .get(&call)
-            .filter(|c| c.state == CallState::Answered && c.a_live && c.b_live)
+            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.b.is_live())
         else {
             return Err("not an answered two-party call");
         };
-        if c.transfer.is_some() || c.joins.is_some() {
+        if c.transfer.is_some() || c.joins().is_some() {
             return Err("busy with another transfer");
         }
         let Some(contact) = self.target(target) else {
@@ -155,16 +155,16 @@ impl Core {
             Side::A => (
                 c.parties.caller.clone(),
                 c.parties.caller_name.clone(),
-                c.a_formats.clone(),
-                c.a_codec,
-                c.b_port,
+                c.a.formats.clone(),
+                c.a.codec,
+                c.b.port,
             ),
             Side::B => (
                 c.connected.clone().unwrap_or(c.parties.callee.clone()),
                 c.parties.callee_name.clone(),
-                c.b_formats.clone(),
-                c.b_codec,
-                c.a_port,
+                c.b.formats.clone(),
+                c.b.codec,
+                c.a.port,
             ),
         };
         let by_number = match by {
@@ -219,8 +219,8 @@ impl Core {
             return Ok(());
         };
         match by {
-            Side::A => c.a_live = false,
-            Side::B => c.b_live = false,
+            Side::A => c.a.life = Life::Absent,
+            Side::B => c.b.life = Life::Absent,
         }
         c.transfer = Some(Box::new(Transfer {
             side: by,
@@ -276,13 +276,13 @@ impl Core {
         } = *t;
         d.ack_2xx(&self.listen, msg, &mut self.out);
         let old = match side {
-            Side::A => std::mem::replace(&mut c.a, d.clone()),
-            Side::B => std::mem::replace(&mut c.b, d.clone()),
+            Side::A => std::mem::replace(&mut c.a.dialog, d.clone()),
+            Side::B => std::mem::replace(&mut c.b.dialog, d.clone()),
         };
         match side {
-            Side::A => c.a_live = true,
+            Side::A => c.a.life = Life::Live,
             Side::B => {
-                c.b_live = true;
+                c.b.life = Life::Live;
                 c.connected = Some(target.clone());
             }
         }
@@ -360,15 +360,15 @@ impl Core {
         formats.extend(answer.iter().find(|f| f.name == "TELEPHONE-EVENT").cloned());
         match side {
             Side::A => {
-                c.a_codec = Some(codec);
-                c.a_formats = formats;
+                c.a.codec = Some(codec);
+                c.a.formats = formats;
             }
             Side::B => {
-                c.b_codec = Some(codec);
-                c.b_formats = formats;
+                c.b.codec = Some(codec);
+                c.b.formats = formats;
             }
         }
-        if let (Some(a), Some(b)) = (c.a_codec, c.b_codec) {
+        if let (Some(a), Some(b)) = (c.a.codec, c.b.codec) {
             self.out
                 .push_back(Output::Media(MediaCmd::Transcode { call, a, b }));
         }
@@ -390,7 +390,8 @@ impl Core {
         if consult == call {
             return Err("replaces the call itself");
         }
-        let ok = |c: &super::Call| c.state == CallState::Answered && c.a_live && c.b_live;
+        let ok =
+            |c: &super::Call| c.state() == CallState::Answered && c.a.is_live() && c.b.is_live();
         let (Some(c1), Some(c2)) = (self.calls.get(&call), self.calls.get(&consult)) else {
             return Err("no such call");
         };
@@ -403,14 +404,14 @@ impl Core {
         let (t_dialog, t_codec, t_formats, t_number) = match target_side {
             Side::A => (
                 c2.a.clone(),
-                c2.a_codec,
-                c2.a_formats.clone(),
+                c2.a.codec,
+                c2.a.formats.clone(),
                 c2.parties.caller.clone(),
             ),
             Side::B => (
                 c2.b.clone(),
-                c2.b_codec,
-                c2.b_formats.clone(),
+                c2.b.codec,
+                c2.b.formats.clone(),
                 c2.connected.clone().unwrap_or(c2.parties.callee.clone()),
             ),
         };
@@ -421,13 +422,13 @@ impl Core {
         // The port of the first call on the transferor's side, where the
         // target's media goes from now on.
         let port = match by {
-            Side::A => c1.a_port,
-            Side::B => c1.b_port,
+            Side::A => c1.a.port,
+            Side::B => c1.b.port,
         };
         // The port facing the kept party, where its media keeps going.
         let (kept_port, kept_formats) = match kept {
-            Side::A => (c1.a_port, c1.a_formats.clone()),
-            Side::B => (c1.b_port, c1.b_formats.clone()),
+            Side::A => (c1.a.port, c1.a.formats.clone()),
+            Side::B => (c1.b.port, c1.b.formats.clone()),
         };
         let uuid = c1.parties.uuid.clone();
         self.notify_refer(now, call, by, "SIP/2.0 200 OK");
@@ -447,17 +448,17 @@ impl Core {
                 return Ok(());
             };
             let old = match by {
-                Side::A => std::mem::replace(&mut c.a, t_dialog.clone()),
-                Side::B => std::mem::replace(&mut c.b, t_dialog.clone()),
+                Side::A => std::mem::replace(&mut c.a.dialog, t_dialog.clone()),
+                Side::B => std::mem::replace(&mut c.b.dialog, t_dialog.clone()),
             };
             match by {
                 Side::A => {
-                    c.a_codec = t_codec;
-                    c.a_formats.clone_from(&t_formats);
+                    c.a.codec = t_codec;
+                    c.a.formats.clone_from(&t_formats);
                 }
                 Side::B => {
-                    c.b_codec = t_codec;
-                    c.b_formats.clone_from(&t_formats);
+                    c.b.codec = t_codec;
+                    c.b.formats.clone_from(&t_formats);
                     c.connected = Some(t_number.clone());
                 }
             }
@@ -467,8 +468,8 @@ impl Core {
         self.by_call_id.insert(t_dialog.call_id.clone(), (call, by));
         if let (Some(c), Some(codec)) = (self.calls.get(&call), t_codec) {
             let (a, b) = match by {
-                Side::A => (Some(codec), c.b_codec),
-                Side::B => (c.a_codec, Some(codec)),
+                Side::A => (Some(codec), c.b.codec),
+                Side::B => (c.a.codec, Some(codec)),
             };
             if let (Some(a), Some(b)) = (a, b) {
                 self.out

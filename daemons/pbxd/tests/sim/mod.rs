@@ -234,6 +234,20 @@ impl Sim {
             .collect()
     }
 
+    /// What the CTI feed said of calls so far, in order: each call
+    /// event's kind (`offered`, `answered`, `recorded`, ...).
+    pub fn feed(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                dering_control::Event::Call(c) => serde_json::to_value(&c.what).ok()?["kind"]
+                    .as_str()
+                    .map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The call events of `kind` written so far (detail).
     pub fn call_events(&self, kind: &str) -> Vec<String> {
         self.writes
