@@ -643,7 +643,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b_ack = c.b.ack_2xx(listen, msg, &mut self.out);
+        c.b_ack = listen.ack_2xx(&mut c.b, msg, &mut self.out);
         c.state = CallState::Answered;
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow.as_deref_mut() {

@@ -226,7 +226,7 @@ impl Core {
         let Some(origin) = c.origin.take() else {
             return;
         };
-        c.a.ack_2xx(&self.listen, msg, &mut self.out);
+        self.listen.ack_2xx(&mut c.a, msg, &mut self.out);
         c.a_live = true;
         self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {
