@@ -110,6 +110,9 @@ enum State {
 struct ServerTx {
     peer: Peer,
     invite: bool,
+    /// An INVITE's Call-ID, From tag and CSeq number: what its 2xx's ACK
+    /// (a transaction of its own, RFC 3261 §17.1.1.3) is matched by.
+    ack_match: Option<(String, String, u32)>,
     state: State,
     last: Option<Vec<u8>>,
     retransmit_at: Option<Instant>,
@@ -140,6 +143,14 @@ pub struct TransactionLayer {
     heap: BinaryHeap<Reverse<(Instant, bool, String)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
+}
+
+/// What ties an ACK for a 2xx to its INVITE: Call-ID, From tag, CSeq
+/// number.
+fn ack_match(msg: &Message) -> Option<(String, String, u32)> {
+    let from = crate::nameaddr::NameAddr::parse(msg.get("From")?).ok()?;
+    let (n, _) = msg.cseq().ok()?;
+    Some((msg.call_id()?.to_string(), from.tag()?.to_string(), n))
 }
 
 /// The server transaction key of a request (RFC 3261 §17.2.3), with ACK
@@ -263,6 +274,7 @@ impl TransactionLayer {
             ServerTx {
                 peer,
                 invite,
+                ack_match: invite.then(|| ack_match(msg)).flatten(),
                 state: if invite {
                     State::Proceeding
                 } else {
@@ -328,6 +340,28 @@ impl TransactionLayer {
             .is_some_and(|tx| tx.state == State::Accepted)
         {
             self.server.remove(key);
+        }
+    }
+
+    /// An ACK for a 2xx, matched to the INVITE transaction it
+    /// acknowledges by Call-ID, From tag and CSeq number (the ACK has a
+    /// branch of its own): that transaction stops retransmitting its 2xx.
+    /// Whether one was found.
+    pub fn ack_2xx(&mut self, ack: &Message) -> bool {
+        let Some(id) = ack_match(ack) else {
+            return false;
+        };
+        let found = self
+            .server
+            .iter()
+            .find(|(_, tx)| tx.state == State::Accepted && tx.ack_match.as_ref() == Some(&id))
+            .map(|(k, _)| k.clone());
+        match found {
+            Some(k) => {
+                self.server.remove(&k);
+                true
+            }
+            None => false,
         }
     }
 
@@ -790,5 +824,36 @@ mod tests {
             uri: "sip:1002@127.0.0.1".into(),
         };
         assert_eq!(l.on_request(t0, peer(), &ack), Incoming::AckAbsorbed);
+    }
+
+    /// The ACK of a 2xx (a re-INVITE's too) has a branch of its own: it is
+    /// matched by Call-ID, From tag and CSeq, and the 2xx stops going out.
+    #[test]
+    fn the_ack_of_a_2xx_stops_its_retransmissions() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let t0 = Instant::now();
+        let Incoming::New(key) = l.on_request(t0, peer(), &invite("z9hG4bKs3")) else {
+            panic!()
+        };
+        l.respond(t0, &key, 200, b"200".to_vec());
+        assert_eq!(drain(&mut l), 1);
+        let ack = |branch: &str, cseq: u32| {
+            Message::parse_datagram(
+                format!("ACK sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\nFrom: <sip:1001@x>;tag=a\r\nTo: <sip:1002@x>;tag=b\r\nCall-ID: c\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            l.on_request(t0, peer(), &ack("z9hG4bKa1", 1)),
+            Incoming::New(String::new())
+        );
+        // Another CSeq is another INVITE's ACK.
+        assert!(!l.ack_2xx(&ack("z9hG4bKa1", 2)));
+        assert!(l.ack_2xx(&ack("z9hG4bKa1", 1)));
+        while let Some(at) = l.poll_timeout() {
+            l.handle_timeout(at);
+        }
+        assert_eq!(drain(&mut l), 0);
+        assert_eq!(l.poll_event(), None);
     }
 }

@@ -59,6 +59,8 @@ pub struct DigestClient {
     answered: Option<String>,
     nc: u32,
     tries: u8,
+    /// No challenge answered yet for the current request.
+    fresh: bool,
 }
 
 impl DigestClient {
@@ -68,7 +70,16 @@ impl DigestClient {
             answered: None,
             nc: 0,
             tries: 0,
+            fresh: true,
         }
+    }
+
+    /// Starts on a new request in the same dialog: its tries counted
+    /// afresh, and the nonce answered last may be answered again (a far
+    /// side may keep one nonce for many requests; `nc` still counts up).
+    pub fn next_request(&mut self) {
+        self.tries = 0;
+        self.fresh = true;
     }
 
     /// The header (name and value) that answers the challenge in
@@ -125,7 +136,10 @@ impl DigestClient {
             _ => 1,
         });
         let challenge = &usable[0];
-        if self.answered.as_deref() == Some(challenge.nonce.as_str()) && !challenge.stale {
+        if !self.fresh
+            && self.answered.as_deref() == Some(challenge.nonce.as_str())
+            && !challenge.stale
+        {
             return Err(UacAuthError::Rejected);
         }
         if self.tries >= MAX_TRIES {
@@ -146,6 +160,7 @@ impl DigestClient {
             )
             .map_err(UacAuthError::Unsupported)?;
         self.tries += 1;
+        self.fresh = false;
         self.answered = Some(challenge.nonce.clone());
         Ok((reply, creds.header_value()))
     }

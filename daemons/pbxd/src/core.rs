@@ -18,6 +18,7 @@ use dering_sip::auth::{self, Algorithm, Credentials, NonceCheck, NonceKey};
 use dering_sip::build::{self, header, RequestSpec, ALLOW};
 use dering_sip::nameaddr::NameAddr;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
+use dering_sip::session::{self, Refusal};
 use dering_sip::transaction::{
     invite_key_for_cancel, Incoming, Peer, Timers, TransactionLayer, Transmit, Transport, TxEvent,
 };
@@ -213,62 +214,26 @@ pub enum Output {
     Publish(dering_control::Event),
 }
 
-/// One side's dialog state, enough to send in-dialog requests.
-#[derive(Debug, Clone)]
-struct Dialog {
-    call_id: String,
-    /// Our From/To value for requests we send (with our tag).
-    local: String,
-    /// Their header value (with their tag, once known).
-    remote: String,
-    /// Request-URI of in-dialog requests (their Contact).
-    target: String,
-    cseq: u32,
-    peer: Peer,
-    /// Our answers to the far side's digest challenges, for a dialog we
-    /// started towards a target with a credential.
-    auth: Option<Box<dering_sip::uac::DigestClient>>,
-}
+/// One side's dialog (RFC 3261 §12): ids, target, CSeqs, route set,
+/// credential and its re-INVITE state, with the peer it is reached at.
+type Dialog = dering_sip::dialog::Dialog;
 
-impl Dialog {
-    /// A leg that does not exist (yet): never used while its leg's
-    /// `Life` is `Absent`.
-    fn placeholder(peer: Peer) -> Dialog {
-        Dialog {
-            call_id: String::new(),
-            local: String::new(),
-            remote: String::new(),
-            target: String::new(),
-            cseq: 1,
-            peer,
-            auth: None,
-        }
-    }
-
-    /// Our side of the dialog a caller's INVITE creates (we answer it).
-    fn from_invite(req: &Message, peer: Peer, tag: String) -> Dialog {
-        let contact = req
-            .get("Contact")
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|n| n.uri)
-            .unwrap_or_default();
-        Dialog {
-            call_id: req.call_id().unwrap_or_default().to_string(),
-            local: format!("{};tag={}", req.get("To").unwrap_or_default(), tag),
-            remote: req.get("From").unwrap_or_default().to_string(),
-            target: contact,
-            cseq: 1,
-            peer,
-            auth: None,
-        }
-    }
-}
-
+/// A re-INVITE passed on from one leg to the other.
 #[derive(Debug)]
 struct ReInvite {
     from: Side,
     server_key: String,
     client_key: String,
+    /// The offer passed on, to send again if the far side challenges it.
+    body: Vec<u8>,
+}
+
+/// The dialog of leg `side` of call `c`.
+fn leg(c: &mut Call, side: Side) -> &mut Dialog {
+    match side {
+        Side::A => &mut c.a,
+        Side::B => &mut c.b,
+    }
 }
 
 /// The format of `codec` at its static payload type.
@@ -487,69 +452,32 @@ impl Listen {
     }
 }
 
-impl Dialog {
-    /// A request in this dialog with its current CSeq (RFC 3261 §12.2.1.1),
-    /// with an SDP body if any.
-    fn request(&self, listen: &Listen, method: rsip::Method, body: &[u8]) -> Option<Vec<u8>> {
-        let content_type = (!body.is_empty()).then_some("application/sdp");
-        self.request_with(listen, method, vec![], content_type, body)
+impl dering_sip::dialog::Local for Listen {
+    fn via(&self, t: Transport) -> String {
+        Listen::via(self, t)
     }
 
-    /// [`Dialog::request`] with further headers and a body of any type.
-    /// Requests that refresh the remote target (INVITE, NOTIFY) carry our
-    /// Contact (RFC 3261 §12.2.1.1, RFC 6665 §4.2.2).
-    fn request_with(
-        &self,
-        listen: &Listen,
-        method: rsip::Method,
-        extra: Vec<rsip::Header>,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<Vec<u8>> {
-        let t = self.peer.transport;
-        let refreshes = matches!(method, rsip::Method::Invite | rsip::Method::Notify);
-        build::request(RequestSpec {
-            contact: refreshes.then(|| listen.contact(t)),
-            method,
-            uri: &self.target,
-            via: listen.via(t),
-            from: self.local.clone(),
-            to: self.remote.clone(),
-            call_id: &self.call_id,
-            cseq: self.cseq,
-            extra,
-            content_type,
-            body,
-        })
-        .ok()
+    fn contact(&self, t: Transport) -> String {
+        Listen::contact(self, t)
     }
+}
 
-    /// Answers a 2xx to our INVITE in this dialog: learns the remote tag
-    /// and target from it and queues the ACK on `out` (RFC 3261
-    /// §13.2.2.4). The ACK's bytes, to send again for a retransmitted 2xx.
+impl Listen {
+    /// Answers a 2xx to our INVITE in dialog `d`: learns from it and
+    /// queues the ACK on `out` (RFC 3261 §13.2.2.4). The ACK's bytes, to
+    /// send again for a retransmitted 2xx.
     fn ack_2xx(
-        &mut self,
-        listen: &Listen,
+        &self,
+        d: &mut Dialog,
         msg: &Message,
         out: &mut VecDeque<Output>,
     ) -> Option<Vec<u8>> {
-        self.learn(msg);
-        let ack = self.request(listen, rsip::Method::Ack, b"")?;
+        let ack = d.ack_2xx(self, msg).ok()?;
         out.push_back(Output::Transmit(Transmit {
-            peer: self.peer,
+            peer: d.peer,
             data: ack.clone(),
         }));
         Some(ack)
-    }
-
-    /// Learns the remote tag and target from a response to our INVITE.
-    fn learn(&mut self, msg: &Message) {
-        if let Some(to) = msg.get("To") {
-            self.remote = to.to_string();
-        }
-        if let Some(ct) = msg.get("Contact").and_then(|v| NameAddr::parse(v).ok()) {
-            self.target = ct.uri;
-        }
     }
 }
 
@@ -1072,6 +1000,10 @@ impl Core {
             .get("To")
             .and_then(|t| NameAddr::parse(t).ok())
             .and_then(|n| n.tag().map(str::to_string));
+        if to_tag.is_some() && !self.in_order(now, &key, &req) {
+            self.drain_tx(now);
+            return;
+        }
         match method {
             Method::Register => self.on_register(now, peer, &key, &req),
             Method::Options => {
@@ -1108,6 +1040,26 @@ impl Core {
 
     fn dialog_of(&self, req: &Message) -> Option<(u64, Side)> {
         self.by_call_id.get(req.call_id()?).copied()
+    }
+
+    /// Whether a request in a call's dialog comes in order (RFC 3261
+    /// §12.2.2); one that does not is answered here (500: a CSeq not
+    /// above the dialog's last, a stale or replayed request).
+    fn in_order(&mut self, now: Now, key: &str, req: &Message) -> bool {
+        let Some((call, side)) = self.dialog_of(req) else {
+            return true;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return true;
+        };
+        match leg(c, side).check_request(req) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(call, ?side, error = %e, "request in a dialog refused");
+                self.respond(now, key, req, e.status(), vec![]);
+                false
+            }
+        }
     }
 
     // ---- authentication ----------------------------------------------
@@ -1569,25 +1521,24 @@ impl Core {
     }
 
     fn invite_b(&mut self, now: Now, leg: BLegSpec<'_>) -> Option<(Dialog, String, Message)> {
-        let b = Dialog {
-            call_id: format!("{}@dering", self.listen.tokens.token(20)),
-            local: format!(
+        let mut b = Dialog::uac(
+            format!("{}@dering", self.listen.tokens.token(20)),
+            format!(
                 "\"{}\" <sip:{}@{}>;tag={}",
                 leg.display.replace('"', ""),
                 leg.caller,
                 self.realm,
                 self.listen.tokens.token(10)
             ),
-            remote: format!("<sip:{}@{}>", leg.callee, self.realm),
-            target: leg.target.uri.clone(),
-            cseq: 1,
-            peer: leg.target.peer,
-            auth: leg
-                .target
-                .credential
-                .clone()
-                .map(|c| Box::new(dering_sip::uac::DigestClient::new(c))),
-        };
+            format!("<sip:{}@{}>", leg.callee, self.realm),
+            leg.target.uri.clone(),
+            leg.target.peer,
+        );
+        b.auth = leg
+            .target
+            .credential
+            .clone()
+            .map(|c| Box::new(dering_sip::uac::DigestClient::new(c)));
         let b_sdp = AudioSdp {
             addr: self.listen.ip,
             port: leg.b_port,
@@ -1842,7 +1793,7 @@ impl Core {
                 }));
                 return;
             }
-            c.b.ack = c.b.ack_2xx(&self.listen, msg, &mut self.out);
+            c.b.ack = self.listen.ack_2xx(&mut c.b, msg, &mut self.out);
             if c.state() != CallState::Ringing {
                 // Answered after we gave up: hang the callee up.
                 self.send_in_dialog(now, call, Side::B, rsip::Method::Bye);
@@ -1987,6 +1938,10 @@ impl Core {
     }
 
     fn on_ack(&mut self, req: &Message) {
+        // A re-INVITE's 2xx, found by the dialog (RFC 3261 §13.3.1.4).
+        if self.tx.ack_2xx(req) {
+            return;
+        }
         let Some((call, side)) = self.dialog_of(req) else {
             return;
         };
@@ -2177,7 +2132,7 @@ impl Core {
             Side::B => &mut c.b,
         };
         d.cseq += 1;
-        let data = d.request(listen, method, &sdp.unwrap_or_default())?;
+        let data = d.request(listen, method, &sdp.unwrap_or_default()).ok()?;
         let peer = d.peer;
         self.send_request_data(now, peer, data)
     }
@@ -2201,7 +2156,7 @@ impl Core {
         body: &[u8],
     ) {
         let extra = vec![header("Event", event), header("Subscription-State", state)];
-        if let Some(data) = d.request_with(
+        if let Ok(data) = d.request_with(
             &self.listen,
             rsip::Method::Notify,
             extra,
@@ -2233,12 +2188,33 @@ impl Core {
             self.respond(now, key, &req, 481, vec![]);
             return;
         };
-        let Some(c) = self.calls.get(&call) else {
+        let Some(c) = self.calls.get_mut(&call) else {
             self.respond(now, key, &req, 481, vec![]);
             return;
         };
-        if c.state() != CallState::Answered || c.reinvite.is_some() {
-            self.respond(now, key, &req, 491, vec![]);
+        let answered = c.state() == CallState::Answered;
+        let (d, other) = match side {
+            Side::A => (&mut c.a.dialog, &c.b.dialog),
+            Side::B => (&mut c.b.dialog, &c.a.dialog),
+        };
+        // RFC 3261 §14.2: ours to this side pending, 491; its previous
+        // one unanswered, 500 with a Retry-After; then the other side
+        // must be free to take it on. (Its CSeq was checked on the way in.)
+        let refused = match d.invite.receive(req.cseq().map_or(0, |(n, _)| n)) {
+            Err(Refusal::Pending) => {
+                let secs = session::retry_after_secs(self.listen.tokens.percent().into());
+                Some((500, vec![header("Retry-After", secs.to_string())]))
+            }
+            Err(r) => Some((r.status(), vec![])),
+            Ok(()) if !answered || other.invite.may_send(now.at).is_err() => {
+                d.invite.answered();
+                Some((491, vec![]))
+            }
+            Ok(()) => None,
+        };
+        if let Some((code, extra)) = refused {
+            tracing::debug!(call, ?side, code, "re-INVITE refused");
+            self.respond(now, key, &req, code, extra);
             return;
         }
         let (other_port, formats, direction) = match AudioSdp::parse(&req.body) {
@@ -2253,18 +2229,27 @@ impl Core {
                 (port, formats, sdp.direction)
             }
             Err(_) => {
+                leg(c, side).invite.answered();
                 self.respond(now, key, &req, 488, vec![]);
                 return;
             }
         };
+        leg(c, side).refresh_target(&req);
         let dir = direction;
         self.respond(now, key, &req, 100, vec![]);
         let body = self.sdp_body(call, (other_port, None), formats, dir);
         self.a_invites
             .insert(format!("reinvite|{key}"), req.clone());
-        let Some(client_key) =
-            self.send_in_dialog_with(now, call, side.other(), rsip::Method::Invite, Some(body))
-        else {
+        let Some(client_key) = self.send_in_dialog_with(
+            now,
+            call,
+            side.other(),
+            rsip::Method::Invite,
+            Some(body.clone()),
+        ) else {
+            if let Some(c) = self.calls.get_mut(&call) {
+                leg(c, side).invite.answered();
+            }
             self.respond(now, key, &req, 500, vec![]);
             return;
         };
@@ -2275,10 +2260,13 @@ impl Core {
             _ => "hold",
         };
         if let Some(c) = self.calls.get_mut(&call) {
+            let to = leg(c, side.other());
+            to.invite.sent(to.cseq);
             c.reinvite = Some(ReInvite {
                 from: side,
                 server_key: key.to_string(),
                 client_key,
+                body,
             });
             let uuid = c.parties.uuid.clone();
             self.store(Op::CallEvent {
@@ -2298,10 +2286,17 @@ impl Core {
         if code < 200 {
             return;
         }
+        if matches!(code, 401 | 407) && self.answer_reinvite_challenge(now, call, msg) {
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         let Some(ri) = c.reinvite.take() else { return };
+        // A 491 is passed back: the requester backs off (RFC 3261 §14.1).
+        let outcome = leg(c, ri.from.other()).invite.response(code);
+        leg(c, ri.from).invite.answered();
+        tracing::debug!(call, from = ?ri.from, ?outcome, "re-INVITE answered");
         let from = ri.from;
         let server_key = ri.server_key;
         let _ = ri.client_key;
@@ -2344,16 +2339,9 @@ impl Core {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
-            let d = match from.other() {
-                Side::A => &c.a,
-                Side::B => &c.b,
-            };
-            let ack = d.request(&self.listen, rsip::Method::Ack, b"");
-            let peer = d.peer;
-            if let Some(ack) = ack {
-                self.out
-                    .push_back(Output::Transmit(Transmit { peer, data: ack }));
-            }
+            // The ACK; the 2xx's Contact refreshes the target (§12.2.1.2).
+            self.listen
+                .ack_2xx(leg(c, from.other()), msg, &mut self.out);
             let port = match from {
                 Side::A => c.a.port,
                 Side::B => c.b.port,
@@ -2395,6 +2383,52 @@ impl Core {
             let data = build::response(&req, code, None, vec![], b"");
             self.tx.respond(now.at, &server_key, code, data);
         }
+    }
+
+    /// Answers a 401/407 to a re-INVITE passed on to a far side that
+    /// wants the credential its dialog has (a trunk): the re-INVITE goes
+    /// again with it and stays pending. False when it cannot be answered
+    /// (no credential, a wrong password): the challenge is passed back.
+    fn answer_reinvite_challenge(&mut self, now: Now, call: u64, msg: &Message) -> bool {
+        let listen = &self.listen;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let Some(ri) = c.reinvite.as_mut() else {
+            return false;
+        };
+        let d = match ri.from.other() {
+            Side::A => &mut c.a.dialog,
+            Side::B => &mut c.b.dialog,
+        };
+        if d.auth.is_none() {
+            return false;
+        }
+        let Some(sent) = d
+            .request(listen, rsip::Method::Invite, &ri.body)
+            .ok()
+            .and_then(|data| Message::parse_datagram(&data).ok())
+        else {
+            return false;
+        };
+        let via = listen.via(d.peer.transport);
+        let data = match d.answer_challenge(&sent, msg, via, &listen.tokens.token(16)) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(call, error = %e, "re-INVITE's challenge not answered");
+                return false;
+            }
+        };
+        let Ok(m) = Message::parse_datagram(&data) else {
+            return false;
+        };
+        let Some(key) = self.tx.send_request(now.at, d.peer, m, data) else {
+            return false;
+        };
+        d.invite.sent(d.cseq);
+        ri.client_key.clone_from(&key);
+        self.clients.insert(key, ClientPurpose::ReInvite(call));
+        true
     }
 
     // ---- periodic work -------------------------------------------------

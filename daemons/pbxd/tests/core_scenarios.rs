@@ -203,6 +203,133 @@ fn a_bye_while_a_re_invite_is_pending_ends_the_call() {
     assert_eq!(s.core.active_calls(), 0);
 }
 
+/// Both parties re-INVITE at once (RFC 3261 §14.1 glare): the box, with
+/// the caller's re-INVITE on its way to the callee, answers the callee's
+/// 491; the callee, whose own was pending, answers the box's 491 too, and
+/// the box passes that back to the caller. Each retries after its back-off
+/// (the callee first: it does not own its dialog's Call-ID) and both
+/// re-INVITEs go through.
+#[test]
+fn crossing_re_invites_get_491_and_both_go_through_on_retry() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let from_a = b.expect_request(&mut s, "INVITE");
+    b.in_dialog(&mut s, &mut db, "INVITE", "", &sdp(31_000, "sendonly"));
+    let r = b.expect_response(&mut s, 491);
+    b.ack_final(&mut s, &db, &r);
+    b.respond(&mut s, &from_a, 491, "", "");
+    b.expect_request(&mut s, "ACK");
+    let r = a.expect_response(&mut s, 491);
+    a.ack_final(&mut s, &da, &r);
+
+    // The callee's retry, within its 0-2 s.
+    s.advance(Duration::from_millis(1_500));
+    b.in_dialog(&mut s, &mut db, "INVITE", "", &sdp(31_000, "sendonly"));
+    let re = a.expect_request(&mut s, "INVITE");
+    assert!(String::from_utf8_lossy(&re.body).contains("a=sendonly"));
+    a.respond(&mut s, &re, 200, "", &sdp(30_000, "recvonly"));
+    a.expect_request(&mut s, "ACK");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut db, &ok);
+
+    // The caller's, within its 2.1-4 s.
+    s.advance(Duration::from_millis(1_500));
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let re = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &re, 200, "", &sdp(31_000, "recvonly"));
+    b.expect_request(&mut s, "ACK");
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+
+    assert_eq!(s.core.active_calls(), 1);
+    // Each re-INVITE passed on is recorded (the one answered 491 too);
+    // the callee's refused by the box never was.
+    let holds = s.call_events("hold");
+    assert_eq!(
+        holds,
+        [
+            "sendonly by caller",
+            "sendonly by callee",
+            "sendonly by caller"
+        ],
+        "{holds:?}"
+    );
+    a.expect_quiet(&mut s);
+    b.expect_quiet(&mut s);
+}
+
+/// A re-INVITE whose CSeq is not above the last request of its dialog is
+/// out of order (RFC 3261 §12.2.2): 500, and nothing reaches the other
+/// party. A second re-INVITE before the first is answered gets 500 with a
+/// Retry-After (§14.2). Before the dialog moved into `dering-sip`, both
+/// were passed on (or answered 491).
+#[test]
+fn an_out_of_order_or_overlapping_re_invite_gets_500() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
+    a.in_dialog(&mut s, &mut da, "INFO", "", "");
+    a.expect_response(&mut s, 200);
+    // The same CSeq as the INFO: a replay.
+    da.cseq -= 1;
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let r = a.expect_response(&mut s, 500);
+    a.ack_final(&mut s, &da, &r);
+    b.expect_quiet(&mut s);
+
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let first = b.expect_request(&mut s, "INVITE");
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "inactive"));
+    let r = a.expect_response(&mut s, 500);
+    let secs: u32 = r.get("Retry-After").unwrap().parse().unwrap();
+    assert!(secs <= 10, "{secs}");
+    a.ack_final(&mut s, &da, &r);
+    b.expect_quiet(&mut s);
+    // The first goes on.
+    b.respond(&mut s, &first, 200, "", &sdp(31_000, "recvonly"));
+    b.expect_request(&mut s, "ACK");
+    a.expect_response(&mut s, 200);
+}
+
+/// A re-INVITE and the 2xx to one refresh the remote target (RFC 3261
+/// §12.2): a phone that comes back with a new Contact gets the later BYE
+/// there. Before the dialog moved into `dering-sip`, the box kept sending
+/// to the Contact of the call's first INVITE.
+#[test]
+fn a_re_invite_and_its_answer_move_the_target_of_later_requests() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    // Both phones answer with a new Contact (their user part changed).
+    a.ext = "1001-moved".into();
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
+    let re = b.expect_request(&mut s, "INVITE");
+    b.ext = "1002-moved".into();
+    b.respond(&mut s, &re, 200, "", &sdp(31_000, "recvonly"));
+    let ack = b.expect_request(&mut s, "ACK");
+    assert_eq!(
+        ack.request_uri(),
+        Some(format!("sip:1002-moved@{}", b.addr).as_str())
+    );
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    // The callee hangs up: the caller's BYE goes to its new target.
+    b.in_dialog(&mut s, &mut db, "BYE", "", "");
+    let bye = a.expect_request(&mut s, "BYE");
+    assert_eq!(
+        bye.request_uri(),
+        Some(format!("sip:1001-moved@{}", a.addr).as_str())
+    );
+    a.respond(&mut s, &bye, 200, "", "");
+    b.expect_response(&mut s, 200);
+    assert_eq!(s.core.active_calls(), 0);
+}
+
 /// Many whole calls one after the other, with the registrations'
 /// qualify probes crossing them: nothing is left behind.
 #[test]

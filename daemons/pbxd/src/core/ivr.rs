@@ -641,7 +641,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.b.ack = c.b.ack_2xx(listen, msg, &mut self.out);
+        c.b.ack = listen.ack_2xx(&mut c.b, msg, &mut self.out);
         c.connected = c.ringing_member.take();
         if let Some(f) = c.flow_mut() {
             f.session.on_connected();

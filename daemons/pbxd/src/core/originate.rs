@@ -224,7 +224,7 @@ impl Core {
         let Some(origin) = c.originated_mut().and_then(|o| o.ringing.take()) else {
             return;
         };
-        c.a.ack_2xx(&self.listen, msg, &mut self.out);
+        self.listen.ack_2xx(&mut c.a, msg, &mut self.out);
         c.a.life = Life::Live;
         self.callback_leg(now, call, true);
         let Ok(answer) = AudioSdp::parse(&msg.body) else {

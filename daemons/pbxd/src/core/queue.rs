@@ -771,9 +771,9 @@ impl Core {
     /// Sends the ACK for a 2xx on `d` (learning the remote tag and
     /// target), then a BYE.
     pub(super) fn ack_and_bye(&mut self, now: Now, d: &mut Dialog, msg: &Message) {
-        d.ack_2xx(&self.listen, msg, &mut self.out);
+        self.listen.ack_2xx(d, msg, &mut self.out);
         d.cseq += 1;
-        if let Some(bye) = d.request(&self.listen, rsip::Method::Bye, b"") {
+        if let Ok(bye) = d.request(&self.listen, rsip::Method::Bye, b"") {
             self.send_request_data(now, d.peer, bye);
         }
     }
@@ -781,7 +781,7 @@ impl Core {
     /// The agent answered: its leg becomes the call's B leg, bridged to
     /// the caller; the engine cancels the other offers.
     fn offer_answered(&mut self, now: Now, call: u64, mut o: Offer, msg: &Message) {
-        let ack = o.dialog.ack_2xx(&self.listen, msg, &mut self.out);
+        let ack = self.listen.ack_2xx(&mut o.dialog, msg, &mut self.out);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

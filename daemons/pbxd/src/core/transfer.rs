@@ -274,7 +274,7 @@ impl Core {
             dialog: mut d,
             ..
         } = *t;
-        d.ack_2xx(&self.listen, msg, &mut self.out);
+        self.listen.ack_2xx(&mut d, msg, &mut self.out);
         let old = match side {
             Side::A => std::mem::replace(&mut c.a.dialog, d.clone()),
             Side::B => std::mem::replace(&mut c.b.dialog, d.clone()),
@@ -524,7 +524,7 @@ impl Core {
             Side::A => &c.a,
             Side::B => &c.b,
         };
-        if let Some(ack) = d.request(listen, rsip::Method::Ack, b"") {
+        if let Ok(ack) = d.request(listen, rsip::Method::Ack, b"") {
             self.out.push_back(Output::Transmit(Transmit {
                 peer: d.peer,
                 data: ack,
