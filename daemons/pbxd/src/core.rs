@@ -45,6 +45,7 @@ mod queue;
 mod record_policy;
 mod rooms;
 mod target;
+mod timers;
 mod tokens;
 mod transfer;
 mod trusted;
@@ -481,8 +482,6 @@ impl Listen {
     }
 }
 
-const SWEEP_EVERY: Duration = Duration::from_millis(500);
-
 /// The signalling core.
 #[derive(Debug)]
 pub struct Core {
@@ -517,7 +516,8 @@ pub struct Core {
     /// RTP ports (even; RTCP on the next): those bound ahead for new
     /// calls, the free ones and those another program holds.
     ports: ports::Ports,
-    next_sweep: Option<Instant>,
+    /// Every deadline of the calls, and the periodic sweep.
+    timers: timers::TimerTable,
     /// `Some(retry_after)` while new calls are refused (power shutdown).
     intake_closed: Option<u32>,
     /// Call flows and the numbers they answer (IVR).
@@ -586,7 +586,7 @@ impl Core {
             next_token: 1,
             next_call: 1,
             ports,
-            next_sweep: None,
+            timers: timers::TimerTable::with_sweep(now.at),
             intake_closed: None,
             flows: ivr::Flows::new(cfg),
             rooms: rooms::Rooms::new(cfg),
@@ -907,10 +907,8 @@ impl Core {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         [
             self.tx.poll_timeout(),
-            self.next_sweep,
-            self.next_flow_timer(),
-            self.next_feature_timer(),
-            self.next_queue_timer(),
+            self.timers.next(),
+            self.queues.acd.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -921,13 +919,9 @@ impl Core {
         self.top_up_ports(now);
         self.tx.handle_timeout(now.at);
         self.drain_tx(now);
-        self.flow_timers(now);
-        self.feature_timers(now);
-        self.queue_timers(now);
-        if self.next_sweep.is_none_or(|s| s <= now.at) {
-            self.next_sweep = Some(now.at + SWEEP_EVERY);
-            self.sweep(now);
-        }
+        self.acd_timers(now);
+        self.fire_timers(now);
+        self.drain_tx(now);
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -964,7 +958,9 @@ impl Core {
     }
 
     fn drain_tx(&mut self, now: Now) {
-        // Every input ends here: lamps follow what it changed.
+        // Every input ends here: agents follow their phones, lamps follow
+        // what it changed.
+        self.phone_events(now);
         self.notify_changes(now);
         loop {
             while let Some(t) = self.tx.poll_transmit() {
@@ -1485,6 +1481,7 @@ impl Core {
             ports,
             now.at + self.no_answer,
         );
+        self.timers.arm(timers::Timer::NoAnswer(id), c.no_answer_at);
         c.b.invite_key = b_key;
         c
     }
@@ -1516,6 +1513,8 @@ impl Core {
         c.b.ack = None;
         c.b.life = Life::Live;
         c.no_answer_at = now.at + no_answer;
+        self.timers
+            .arm(timers::Timer::NoAnswer(call), c.no_answer_at);
         self.call_event(now, call, CallEventKind::Offered);
         self.calls.get_mut(&call)
     }
@@ -1867,21 +1866,18 @@ impl Core {
         }
     }
 
-    /// A qualify probe was answered (any response) or timed out.
+    /// A qualify probe was answered (any response) or timed out; the
+    /// registrar reports a phone lost or back (see `phone_events`).
     fn qualified(&mut self, key: &str, answered: bool) {
         let Some((ext, uri)) = self.probes.remove(key) else {
             return;
         };
-        let Some(c) = self.bindings.get_mut(&ext, &uri) else {
-            return;
-        };
-        if c.reachable != answered {
+        if self.bindings.set_reachable(&ext, &uri, answered) {
             if answered {
                 tracing::info!(extension = %ext, "phone answers OPTIONS again; reachable");
             } else {
                 tracing::warn!(extension = %ext, "phone stopped answering OPTIONS; marked unreachable");
             }
-            c.reachable = answered;
         }
     }
 
@@ -2433,45 +2429,17 @@ impl Core {
 
     // ---- periodic work -------------------------------------------------
 
+    /// The registrar's and the guard's periodic work (a [`timers::Timer::Sweep`]);
+    /// calls' deadlines are timers of their own.
     fn sweep(&mut self, now: Now) {
         self.guard.sweep(now.at);
-        self.originate_timeouts(now);
         self.expire_subscriptions(now);
-        self.check_agent_phones(now);
         for (ext, c) in self.bindings.expire(now.at) {
             tracing::info!(extension = %ext, "registration expired");
             self.store(Op::Unbind {
                 aor: format!("sip:{ext}@{}", self.realm),
                 contact: c.value,
             });
-        }
-        let ringing: Vec<u64> = self
-            .calls
-            .values()
-            .filter(|c| {
-                c.state() == CallState::Ringing && c.origin().is_none() && c.no_answer_at <= now.at
-            })
-            .map(|c| c.id)
-            .collect();
-        let flow_ringing: Vec<u64> = self
-            .calls
-            .values()
-            .filter(|c| c.state() == CallState::Flow && c.b.is_live() && c.no_answer_at <= now.at)
-            .map(|c| c.id)
-            .collect();
-        for call in flow_ringing {
-            self.send_cancel(now, call);
-            self.flow_member_failed(now, call);
-        }
-        for call in ringing {
-            self.send_cancel(now, call);
-            self.forward_or_end(
-                now,
-                call,
-                forward::Condition::NoAnswer,
-                Ending::new(Disposition::NoAnswer, "system", "no answer", Some(480)),
-                480,
-            );
         }
         let probing: std::collections::HashSet<&(String, String)> = self.probes.values().collect();
         let mut due = Vec::new();
@@ -2481,9 +2449,8 @@ impl Core {
             }
         }
         for (ext, uri, peer) in due {
-            if let Some(c) = self.bindings.get_mut(&ext, &uri) {
-                c.next_qualify = now.at + self.qualify_every;
-            }
+            self.bindings
+                .probed(&ext, &uri, now.at + self.qualify_every);
             let data = build::request(RequestSpec {
                 method: rsip::Method::Options,
                 uri: &uri,

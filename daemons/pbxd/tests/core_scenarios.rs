@@ -9,6 +9,7 @@ mod sim;
 
 use std::time::Duration;
 
+use dering_acd::AgentState;
 use sim::{answered_call, sdp, Phone, Sim};
 
 fn demo() -> Sim {
@@ -613,4 +614,148 @@ fn a_trusted_peer_reaches_the_dial_plan_without_a_challenge() {
     let mut stranger = Phone::at("+6281299999999", "127.0.0.3:5070".parse().unwrap());
     stranger.invite(&mut s, "1002");
     stranger.expect_response(&mut s, 407);
+}
+
+/// The box with `[acd] phone_lost = "unreachable"`: an agent whose phone
+/// is gone is made not ready, and ready again when it is back.
+fn unreachable_policy() -> Sim {
+    Sim::new(|t| t.replace("phone_lost = \"logout\"", "phone_lost = \"unreachable\""))
+}
+
+fn login(s: &mut Sim, agent: &str, extension: &str) {
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Login {
+                agent: agent.into(),
+                pin: "1234".into(),
+                extension: extension.into(),
+            },
+        )
+        .unwrap();
+}
+
+fn agent_state(s: &Sim, agent: &str) -> AgentState {
+    s.core
+        .agents(s.t())
+        .into_iter()
+        .find(|a| a.agent == agent)
+        .unwrap()
+        .state
+}
+
+fn unreachable() -> AgentState {
+    AgentState::NotReady {
+        reason: "unreachable".into(),
+    }
+}
+
+/// ACD-3: the registrar reports the agent's phone lost when its
+/// registration runs out, and the agent is made unreachable then (not a
+/// sweep later); registering again brings the agent back ready.
+#[test]
+fn an_agent_whose_registration_expires_is_unreachable_until_it_registers_again() {
+    let mut s = unreachable_policy();
+    let mut p = Phone::new(&mut s, "1003");
+    p.register(&mut s, 60);
+    let registered = s.now;
+    login(&mut s, "2001", "1003");
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+    // The phone answers its qualify probe on the way; just before the
+    // registration runs out the agent is still ready.
+    s.advance(Duration::from_secs(60) - Duration::from_millis(1));
+    p.expect_quiet(&mut s);
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+    s.advance(Duration::from_millis(1));
+    assert_eq!(s.now - registered, Duration::from_secs(60));
+    assert_eq!(agent_state(&s, "2001"), unreachable());
+    // Minutes later, still unreachable; then the phone registers again.
+    s.advance(Duration::from_secs(120));
+    assert_eq!(agent_state(&s, "2001"), unreachable());
+    p.register(&mut s, 300);
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+    // Lost and back are in the journal and on the event feed.
+    let states: Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            dering_control::Event::Acd {
+                detail: dering_acd::Event::AgentState { agent, state, .. },
+                ..
+            } if agent == "2001" => Some(state.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [AgentState::Ready, unreachable(), AgentState::Ready]
+    );
+}
+
+/// A phone that stops answering OPTIONS is lost when its probe times out
+/// (RFC 3261 Timer F, 32 s after the probe), and back when it answers the
+/// next one.
+#[test]
+fn an_agent_whose_phone_stops_answering_options_is_unreachable_until_it_answers() {
+    let mut s = unreachable_policy();
+    let mut p = Phone::registered(&mut s, "1003");
+    login(&mut s, "2001", "1003");
+    // The first probe goes at 30 s; nobody answers it.
+    s.advance(Duration::from_secs(61));
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+    s.advance(Duration::from_secs(2));
+    assert_eq!(agent_state(&s, "2001"), unreachable());
+    // The phone reads what came (the probes, retransmitted) and answers;
+    // the probe sent after the timeout is the one that counts.
+    s.advance(Duration::from_secs(1));
+    p.expect_quiet(&mut s);
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+}
+
+/// With the default policy, an agent whose phone unregisters is logged
+/// out, and one who logs in at a phone that is not registered is logged
+/// out at once (the registrar reports changes; login finds a phone gone).
+#[test]
+fn an_agent_whose_phone_unregisters_is_logged_out() {
+    let mut s = demo();
+    let mut p = Phone::registered(&mut s, "1003");
+    login(&mut s, "2001", "1003");
+    assert_eq!(agent_state(&s, "2001"), AgentState::Ready);
+    p.register(&mut s, 0);
+    assert_eq!(agent_state(&s, "2001"), AgentState::LoggedOut);
+    login(&mut s, "2002", "1004");
+    assert_eq!(agent_state(&s, "2002"), AgentState::LoggedOut);
+    // A phone of the same extension registering again does not log the
+    // agent back in.
+    p.register(&mut s, 300);
+    assert_eq!(agent_state(&s, "2001"), AgentState::LoggedOut);
+}
+
+/// TEL-1: the no-answer time is a timer of the call's own: the callee is
+/// cancelled exactly 30 s after the INVITE, in virtual time, and not a
+/// moment before (nor at the next half-second sweep).
+#[test]
+fn a_ringing_call_is_cancelled_exactly_at_its_no_answer_time() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    // Off the sweep's half-second beat.
+    s.advance(Duration::from_millis(217));
+    let da = a.invite(&mut s, "1002");
+    let invited = s.now;
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 180, "", "");
+    a.expect_response(&mut s, 180);
+    s.advance(Duration::from_secs(30) - Duration::from_millis(1));
+    b.expect_quiet(&mut s);
+    a.expect_quiet(&mut s);
+    s.advance(Duration::from_millis(1));
+    assert_eq!(s.now - invited, Duration::from_secs(30));
+    let cancel = b.expect_request(&mut s, "CANCEL");
+    b.respond(&mut s, &cancel, 200, "", "");
+    b.respond(&mut s, &inv, 487, "", "");
+    let r = a.expect_response(&mut s, 480);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(s.ends()[0].1, "no_answer");
 }

@@ -21,6 +21,7 @@ use dering_store::{CallParties, Op};
 use serde::Serialize;
 
 use super::media_to;
+use super::timers::Timer;
 use super::{
     BLegSpec, Call, CallKind, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply,
     Side,
@@ -426,32 +427,18 @@ impl Core {
             .and_then(|c| c.flow_mut())
     }
 
-    pub(super) fn next_flow_timer(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|c| c.flow()?.timer.map(|(at, _)| at))
-            .min()
-    }
-
-    pub(super) fn flow_timers(&mut self, now: Now) {
-        let due: Vec<(u64, u64)> = self
-            .calls
-            .values()
-            .filter_map(|c| {
-                let (at, id) = c.flow()?.timer?;
-                (at <= now.at && c.state() == CallState::Flow).then_some((c.id, id))
-            })
-            .collect();
+    /// Call `call`'s flow step waited its time (a [`Timer::FlowStep`]).
+    pub(super) fn flow_timer(&mut self, now: Now, call: u64) {
         let t = self.flows.local_time(now);
-        for (call, id) in due {
-            let Some(f) = self.flow_leg(call) else {
-                continue;
-            };
-            f.timer = None;
-            let actions = f.session.on_timeout(id, t);
-            self.apply_flow(now, call, actions);
-        }
-        self.drain_tx(now);
+        let Some(f) = self.flow_leg(call) else {
+            return;
+        };
+        let Some((_, id)) = f.timer.filter(|(at, _)| *at <= now.at) else {
+            return;
+        };
+        f.timer = None;
+        let actions = f.session.on_timeout(id, t);
+        self.apply_flow(now, call, actions);
     }
 
     fn apply_flow(&mut self, now: Now, call: u64, actions: Vec<Action>) {
@@ -474,9 +461,10 @@ impl Core {
                         .push_back(Output::Media(MediaCmd::StopPlay { call }));
                 }
                 Action::Timer { id, seconds } => {
+                    let at = now.at + std::time::Duration::from_secs(seconds.into());
                     if let Some(f) = self.flow_leg(call) {
-                        f.timer =
-                            Some((now.at + std::time::Duration::from_secs(seconds.into()), id));
+                        f.timer = Some((at, id));
+                        self.timers.arm(Timer::FlowStep(call), at);
                     }
                 }
                 Action::Count { node, choice } => {

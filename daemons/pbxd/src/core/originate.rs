@@ -172,6 +172,8 @@ impl Core {
             (a_port, b_port),
             now.at + OWN_PHONE_RINGS,
         );
+        self.timers
+            .arm(super::timers::Timer::NoAnswer(id), c.no_answer_at);
         c.a.life = Life::Absent;
         c.b.life = Life::Absent;
         c.kind = CallKind::Originate(Box::new(Originated {
@@ -295,25 +297,18 @@ impl Core {
         }
     }
 
-    pub(super) fn originate_timeouts(&mut self, now: Now) {
-        let due: Vec<u64> = self
-            .calls
-            .values()
-            .filter(|c| c.origin().is_some() && c.no_answer_at <= now.at)
-            .map(|c| c.id)
-            .collect();
-        for call in due {
-            self.callback_leg(now, call, false);
-            self.close(
-                now,
-                call,
-                Ending::new(
-                    Disposition::NoAnswer,
-                    "system",
-                    "agent's phone did not answer",
-                    Some(480),
-                ),
-            );
-        }
+    /// The agent's own phone rang out (its call's no-answer timer).
+    pub(super) fn originate_timeout(&mut self, now: Now, call: u64) {
+        self.callback_leg(now, call, false);
+        self.close(
+            now,
+            call,
+            Ending::new(
+                Disposition::NoAnswer,
+                "system",
+                "agent's phone did not answer",
+                Some(480),
+            ),
+        );
     }
 }

@@ -34,10 +34,12 @@ use dering_sip::Message;
 use dering_store::{AcdEventRow, Op};
 
 use super::call::CallChange;
+use super::timers::Timer;
 use super::{
     BLegSpec, CallState, ClientPurpose, Core, Dialog, Life, MediaCmd, Now, Output, Reply, Side,
 };
 use crate::config::Config;
+use crate::registrar::PhoneEvent;
 
 /// The not-ready reason of an agent whose phone is gone (`[acd]
 /// phone_lost = "unreachable"`).
@@ -350,7 +352,10 @@ impl Core {
                 continue;
             }
             match self.queues.acd.resume(&agent, &ext, not_ready, now.at) {
-                Ok(()) => n += 1,
+                Ok(()) => {
+                    n += 1;
+                    self.agent_phone(now, &agent, &ext);
+                }
                 Err(e) => tracing::warn!(%agent, error = %e, "agent not restored"),
             }
         }
@@ -499,6 +504,7 @@ impl Core {
         let every = self.queues.announce_every;
         if let Some(q) = self.queue_leg(call) {
             q.next_announce = Some(now.at + every);
+            self.timers.arm(Timer::QueueAnnounce(call), now.at + every);
         }
     }
 
@@ -532,73 +538,79 @@ impl Core {
         self.calls.get_mut(&call)?.queue.as_deref_mut()
     }
 
-    pub(super) fn next_queue_timer(&self) -> Option<Instant> {
-        let announce = self
-            .calls
-            .values()
-            .filter(|c| c.state() == CallState::Flow)
-            .filter_map(|c| c.queue.as_ref()?.next_announce)
-            .min();
-        [announce, self.queues.acd.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    pub(super) fn queue_timers(&mut self, now: Now) {
+    /// The engine's own deadlines (offers ringing out, wrap-up, overflow
+    /// and maximum waits).
+    pub(super) fn acd_timers(&mut self, now: Now) {
         if self.queues.acd.poll_timeout().is_some_and(|t| t <= now.at) {
             self.queues.acd.handle_timeout(now.at);
             self.drive_acd(now);
         }
-        let due: Vec<u64> = self
+    }
+
+    /// Call `call`'s waiting caller is due to hear their place again (a
+    /// [`Timer::QueueAnnounce`]).
+    pub(super) fn announce_due(&mut self, now: Now, call: u64) {
+        let due = self
             .calls
-            .values()
+            .get(&call)
             .filter(|c| c.state() == CallState::Flow)
-            .filter(|c| {
-                c.queue
-                    .as_ref()
-                    .and_then(|q| q.next_announce)
-                    .is_some_and(|t| t <= now.at)
-            })
-            .map(|c| c.id)
-            .collect();
-        for call in due {
+            .and_then(|c| c.queue.as_ref()?.next_announce)
+            .is_some_and(|t| t <= now.at);
+        if due {
             self.announce_place(now, call);
         }
     }
 
-    /// Agents whose phone unregistered, expired or stopped answering
-    /// OPTIONS are logged out (or, with `[acd] phone_lost =
+    /// What the registrar reports of phones (see [`PhoneEvent`]): an
+    /// agent whose phone unregistered, expired or stopped answering
+    /// OPTIONS is logged out (or, with `[acd] phone_lost =
     /// "unreachable"`, not ready until the phone is back), so no call
-    /// rings a dead phone.
-    pub(super) fn check_agent_phones(&mut self, now: Now) {
-        let agents = self.queues.acd.agents();
-        for a in agents {
-            let Some(ext) = a.extension else {
+    /// rings a dead phone. Reports are read after the whole input that
+    /// made them, against the phone as it is then: a phone that moved
+    /// its binding in one REGISTER was never lost.
+    pub(super) fn phone_events(&mut self, now: Now) {
+        let mut any = false;
+        while let Some(e) = self.bindings.poll_event() {
+            let (ext, why) = match e {
+                PhoneEvent::PhoneLost { extension, why } => (extension, Some(why)),
+                PhoneEvent::PhoneBack { extension } => (extension, None),
+            };
+            let Some(agent) = self.queues.acd.agent_at(&ext).map(str::to_string) else {
                 continue;
             };
-            let gone = self.bindings.route(&ext).is_none();
-            let marked = a.state
-                == (dering_acd::AgentState::NotReady {
-                    reason: UNREACHABLE.into(),
-                });
-            match (gone, self.queues.logout_lost, marked) {
-                (true, true, _) => {
-                    tracing::warn!(extension = %ext, agent = %a.id, "agent's phone is gone: agent logged out");
-                    self.queues.acd.phone_lost(&ext, now.at);
-                }
-                (true, false, false) => {
-                    tracing::warn!(extension = %ext, agent = %a.id, "agent's phone is gone: agent unreachable");
-                    let _ = self.queues.acd.not_ready(&a.id, UNREACHABLE, now.at);
-                }
-                (false, _, true) => {
-                    tracing::info!(extension = %ext, agent = %a.id, "agent's phone is back: ready");
-                    let _ = self.queues.acd.ready(&a.id, now.at);
-                }
-                _ => {}
-            }
+            tracing::debug!(extension = %ext, %agent, ?why, "agent's phone lost or back");
+            self.agent_phone(now, &agent, &ext);
+            any = true;
         }
-        self.drive_acd(now);
+        if any {
+            self.drive_acd(now);
+        }
+    }
+
+    /// Puts `agent`, at `ext`, where the phone-lost policy says: logged
+    /// out or not ready while the box has nowhere to ring `ext`, ready
+    /// again once it has (when it was made not ready for that).
+    fn agent_phone(&mut self, now: Now, agent: &str, ext: &str) {
+        let gone = self.target(ext).is_none();
+        let marked = self.queues.acd.agent_state(agent)
+            == Some(&dering_acd::AgentState::NotReady {
+                reason: UNREACHABLE.into(),
+            });
+        match (gone, self.queues.logout_lost, marked) {
+            (true, true, _) => {
+                tracing::warn!(extension = %ext, %agent, "agent's phone is gone: agent logged out");
+                self.queues.acd.phone_lost(ext, now.at);
+            }
+            (true, false, false) => {
+                tracing::warn!(extension = %ext, %agent, "agent's phone is gone: agent unreachable");
+                let _ = self.queues.acd.not_ready(agent, UNREACHABLE, now.at);
+            }
+            (false, _, true) => {
+                tracing::info!(extension = %ext, %agent, "agent's phone is back: ready");
+                let _ = self.queues.acd.ready(agent, now.at);
+            }
+            _ => {}
+        }
     }
 
     /// Rings `agent`'s phone with queue call `call`.
@@ -800,6 +812,7 @@ impl Core {
             q.agent = Some(o.agent.clone());
             q.next_announce = None;
         }
+        self.timers.disarm(Timer::QueueAnnounce(call));
         let uuid = c.parties.uuid.clone();
         self.out.push_back(Output::Media(MediaCmd::Music {
             call,
@@ -833,6 +846,7 @@ impl Core {
         if let Some(q) = self.queue_leg(call) {
             q.next_announce = None;
         }
+        self.timers.disarm(Timer::QueueAnnounce(call));
         if !matches!(to, Destination::Queue(_)) {
             // No longer a queue's call: its record and busy accounting
             // are an ordinary call's from here. (A 200 from an agent that
@@ -1118,7 +1132,12 @@ impl Core {
         }
         let r = self.queues.acd.login(agent, pin, extension, now.at);
         match &r {
-            Ok(()) => tracing::info!(%agent, %extension, "agent logged in"),
+            Ok(()) => {
+                tracing::info!(%agent, %extension, "agent logged in");
+                // The registrar reports changes only: a phone that was
+                // already gone is found here.
+                self.agent_phone(now, agent, extension);
+            }
             Err(e) => tracing::warn!(%agent, %extension, error = %e, "agent login refused"),
         }
         self.refresh_busy(now, extension);

@@ -30,6 +30,7 @@ use dering_media::mix::{Audience, Role};
 use dering_media::speech::Lang;
 use dering_store::{Disposition, Op};
 
+use super::timers::Timer;
 use super::{leg_key, Call, CallKind, CallState, Core, Ending, Life, MediaCmd, Now, Output, Side};
 use crate::config::Config;
 use dering_sip::sdp::Format;
@@ -370,6 +371,7 @@ impl Core {
                     f.stage = Stage::Pin;
                     f.digits.clear();
                     f.timer = Some(now.at + PIN_WAIT);
+                    self.timers.arm(Timer::Feature(call), now.at + PIN_WAIT);
                 }
             }
             None => {
@@ -479,6 +481,7 @@ impl Core {
             f.stage = Stage::Pin;
             f.digits.clear();
             f.timer = Some(now.at + PIN_WAIT);
+            self.timers.arm(Timer::Feature(call), now.at + PIN_WAIT);
         }
     }
 
@@ -533,6 +536,7 @@ impl Core {
                 d if d.is_ascii_digit() && f.digits.len() < 12 => {
                     f.digits.push(d);
                     f.timer = Some(now.at + PIN_WAIT);
+                    self.timers.arm(Timer::Feature(call), now.at + PIN_WAIT);
                 }
                 _ => {}
             },
@@ -1071,47 +1075,34 @@ impl Core {
         self.close(now, call, ending);
     }
 
-    pub(super) fn next_feature_timer(&self) -> Option<Instant> {
-        self.calls.values().filter_map(|c| c.feature()?.timer).min()
-    }
-
-    /// A caller who stopped typing: what they typed is taken as the PIN,
-    /// or, with nothing typed, they are asked again (a try used).
-    pub(super) fn feature_timers(&mut self, now: Now) {
-        let due: Vec<u64> = self
-            .calls
-            .values()
-            .filter(|c| {
-                c.feature()
-                    .and_then(|f| f.timer)
-                    .is_some_and(|t| t <= now.at)
-            })
-            .map(|c| c.id)
-            .collect();
-        for call in due {
-            let Some(f) = self.feature_leg(call) else {
-                continue;
-            };
-            f.timer = None;
-            if f.digits.is_empty() {
-                f.tries += 1;
-                if f.tries >= PIN_TRIES {
-                    self.say_goodbye(call, &["no_input", "goodbye"]);
-                } else if let Feature::Agent(code) = f.feature.clone() {
-                    let who = self
-                        .calls
-                        .get(&call)
-                        .map(|c| c.parties.caller.clone())
-                        .unwrap_or_default();
-                    self.agent_code_step(now, call, &who, code);
-                } else {
-                    self.ask_pin(now, call, &["no_input"]);
-                }
-            } else {
-                self.check_pin(now, call);
-            }
+    /// A caller who stopped typing (a [`Timer::Feature`]): what they
+    /// typed is taken as the PIN, or, with nothing typed, they are asked
+    /// again (a try used).
+    pub(super) fn feature_timer(&mut self, now: Now, call: u64) {
+        let Some(f) = self.feature_leg(call) else {
+            return;
+        };
+        if f.timer.is_none_or(|t| t > now.at) {
+            return;
         }
-        self.drain_tx(now);
+        f.timer = None;
+        if f.digits.is_empty() {
+            f.tries += 1;
+            if f.tries >= PIN_TRIES {
+                self.say_goodbye(call, &["no_input", "goodbye"]);
+            } else if let Feature::Agent(code) = f.feature.clone() {
+                let who = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.parties.caller.clone())
+                    .unwrap_or_default();
+                self.agent_code_step(now, call, &who, code);
+            } else {
+                self.ask_pin(now, call, &["no_input"]);
+            }
+        } else {
+            self.check_pin(now, call);
+        }
     }
 }
 

@@ -451,7 +451,11 @@ impl Phone {
         let call_id = format!("reg-{}-{}", self.ext, self.addr.port());
         let uri = format!("sip:{}", sim.box_addr());
         let mut auth = String::new();
-        for cseq in 1..=2 {
+        // One Call-ID per phone, so the CSeq grows across registrations:
+        // a registrar ignores a REGISTER no newer than the binding's
+        // (RFC 3261 §10.3 step 7).
+        for _ in 0..2 {
+            let cseq = self.next();
             let (via, _) = self.via();
             let msg = format!(
                 "REGISTER {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: <sip:{ext}@{b}>;tag=r{port}\r\nTo: <sip:{ext}@{b}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n{auth}Content-Length: 0\r\n\r\n",
