@@ -378,3 +378,72 @@ fn random_bytes_in_every_state_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn lost_i_frame_is_resent_after_the_t200_poll() {
+    let mut p = Pair::established(1);
+    p.user.send(p.now, b"one".to_vec()).unwrap();
+    // The I-frame is lost on the wire.
+    let lost = p.user.poll_transmit().unwrap();
+    assert!(matches!(decoded(&lost).kind, Kind::I { ns: 0, .. }));
+    p.advance();
+    assert_eq!(p.user.state(), State::Established);
+    let user: Vec<_> = sent_by(&p, Role::User)
+        .into_iter()
+        .map(|f| f.kind)
+        .collect();
+    assert_eq!(
+        user,
+        vec![
+            Kind::Rr { nr: 0, pf: true },
+            Kind::I {
+                ns: 0,
+                nr: 0,
+                pf: false
+            },
+        ],
+        "poll, then the resend from the peer's N(R)"
+    );
+    assert_eq!(Pair::data(&p.net_events), vec![b"one".to_vec()]);
+    assert_eq!(
+        Pair::errors(&p.user_events) + Pair::errors(&p.net_events),
+        0
+    );
+}
+
+#[test]
+fn dm_or_an_undefined_frame_while_established_reestablishes() {
+    for (bytes, error) in [
+        (vec![0x00, 0x01, 0x0F], LinkError::PeerDisconnected),
+        (
+            vec![0x00, 0x01, 0x0D, 0x00],
+            LinkError::InvalidFrame(crate::q921::DecodeError::UndefinedControl(0x0D)),
+        ),
+        (
+            vec![0x00, 0x01, 0x87, 0, 0, 0, 0, 0],
+            LinkError::FrameRejected,
+        ),
+    ] {
+        let mut p = Pair::established(1);
+        p.user.handle_frame(p.now, &bytes);
+        p.deliver();
+        assert_eq!(p.user_events, vec![Event::Error(error), Event::Established]);
+        assert!(p.user.is_established() && p.net.is_established());
+    }
+}
+
+#[test]
+fn released_link_answers_polls_with_dm_and_ignores_ui() {
+    let mut p = Pair::new(1);
+    // An RR command with P = 1 from the network.
+    p.user.handle_frame(p.now, &[0x02, 0x01, 0x01, 0x01]);
+    assert_eq!(
+        p.user.poll_transmit(),
+        Some(vec![0x02, 0x01, 0x1F]),
+        "DM F=1"
+    );
+    p.user.handle_frame(p.now, &[0x02, 0x01, 0x03, 0x08]);
+    assert_eq!(p.user.poll_transmit(), None);
+    assert_eq!(p.user.poll_event(), None);
+    assert_eq!(p.user.state(), State::Released);
+}
