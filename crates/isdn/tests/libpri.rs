@@ -5,7 +5,8 @@
 //! placeholder FCS bytes, as DAHDI's HDLC channel hands them). Then a
 //! SETUP in an I-frame must come back answered in I-frames, which libpri
 //! only sends on an established link, and our acknowledgements must keep
-//! libpri from falling back to re-establishment.
+//! libpri from falling back to re-establishment. The second test swaps
+//! the sides: libpri as the user side establishes and sends a SETUP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{ErrorKind, Read, Write};
@@ -57,10 +58,11 @@ fn build_harness(dir: &Path) -> PathBuf {
     bin
 }
 
-fn start(dir: &Path, bin: &Path, sock: &Path) -> Harness {
-    let log = dir.join("harness.log");
+fn start(dir: &Path, bin: &Path, sock: &Path, args: &[&str]) -> Harness {
+    let log = dir.join(format!("harness-{}.log", args.join("")));
     let child = Command::new(bin)
-        .args(["-m", "net", "-l", "-t", "30", "-s"])
+        .args(args)
+        .args(["-l", "-t", "30", "-s"])
         .arg(sock)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
@@ -131,11 +133,11 @@ const SETUP: &[u8] = &[
 
 #[test]
 fn link_comes_up_and_carries_q931_with_libpri() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libpri-q921");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libpri-q921-net");
     std::fs::create_dir_all(&dir).unwrap();
     let bin = build_harness(&dir);
     let sock = dir.join("pri.sock");
-    let harness = start(&dir, &bin, &sock);
+    let harness = start(&dir, &bin, &sock, &["-m", "net"]);
     let mut s = connect(&sock, &harness);
 
     let mut link = Link::new(Role::User, Config::default(), Instant::now());
@@ -206,4 +208,33 @@ fn link_comes_up_and_carries_q931_with_libpri() {
         "libpri re-established; events {events:?}\n{}",
         harness.log()
     );
+}
+
+/// The other way round: libpri is the user side (CPE) and places a call
+/// once its D-channel is up; our network-side `Link` must take libpri's
+/// establishment and deliver the SETUP it sends.
+#[test]
+fn libpri_user_side_establishes_and_sends_setup() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libpri-q921-cpe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = build_harness(&dir);
+    let sock = dir.join("pri.sock");
+    let harness = start(&dir, &bin, &sock, &["-m", "cpe", "-d", "1234", "-q"]);
+    let mut s = connect(&sock, &harness);
+
+    let mut link = Link::new(Role::Network, Config::default(), Instant::now());
+    let mut events = Vec::new();
+    // SETUP: discriminator, a two-byte call reference from the originator
+    // (flag clear), message type 5.
+    let is_setup = |e: &Event| matches!(e, Event::Data(d) if d.len() > 4 && d[..2] == [0x08, 0x02] && d[2] & 0x80 == 0 && d[4] == 0x05);
+    let got = drive(
+        &mut link,
+        &mut s,
+        &mut events,
+        Duration::from_secs(10),
+        |e| e.iter().any(is_setup),
+    );
+    assert!(got, "no SETUP; events {events:?}\n{}", harness.log());
+    assert!(events.contains(&Event::Established));
+    assert!(link.is_established());
 }
