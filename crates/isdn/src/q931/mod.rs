@@ -1,0 +1,23 @@
+//! Q.931 EuroISDN (DSS1, ETSI EN 300 403) basic call control on a PRI,
+//! without I/O (TRK-1, issue 14).
+//!
+//! - [`message`]: the header and the message codec.
+//! - [`ie`]: the information elements of codeset 0.
+//! - [`cause`]: Q.850 causes and their RFC 3398 mapping to SIP.
+//! - [`call`]: the call state machine for the user and the network side.
+
+pub mod call;
+pub mod cause;
+pub mod ie;
+pub mod message;
+
+#[cfg(test)]
+mod tests;
+
+pub use call::{CallControl, CallError, CallId, Event, SetupRequest, Side, Timers};
+pub use cause::{q850_to_sip, sip_to_q850, Cause};
+pub use ie::{
+    BearerCapability, CauseIe, ChannelId, ChannelSel, Ie, PartyNumber, Presentation, Progress,
+    RestartClass, Screening, TypeOfNumber,
+};
+pub use message::{CallRef, DecodeError, Header, Message, MessageType};
