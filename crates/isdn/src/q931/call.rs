@@ -919,8 +919,12 @@ impl CallControl {
             _ => None,
         });
         let target = match class {
+            // Naming channels without saying which is not a restart of
+            // everything: such a message is ignored.
+            Some(RestartClass::Channels) if channel.is_none() => return,
             Some(RestartClass::Channels) => channel,
-            _ => None,
+            Some(RestartClass::Interface | RestartClass::AllInterfaces) => None,
+            _ => return,
         };
         match m.msg_type {
             MessageType::Restart => {

@@ -624,3 +624,31 @@ fn owner_requests_in_the_wrong_state_are_refused() {
     assert_eq!(m.connect(t, other), Err(CallError::UnknownCall(other)));
     assert!(sent(&mut m).is_empty());
 }
+
+#[test]
+fn a_restart_of_channels_without_a_channel_clears_nothing() {
+    let (mut m, t) = active_user();
+    // Restart indicator "indicated channels", no Channel Identification.
+    m.handle_bytes(t, &[0x08, 0x02, 0x00, 0x00, 0x46, 0x79, 0x01, 0x80]);
+    assert!(sent(&mut m).is_empty());
+    assert_eq!(
+        m.state(CallId {
+            value: 1,
+            ours: false
+        }),
+        10
+    );
+    // The interface class clears it, and is acknowledged.
+    m.handle_bytes(t, &[0x08, 0x02, 0x00, 0x00, 0x46, 0x79, 0x01, 0x86]);
+    assert_eq!(
+        sent(&mut m),
+        [vec![0x08, 0x02, 0x80, 0x00, 0x4E, 0x79, 0x01, 0x86]]
+    );
+    assert_eq!(
+        m.state(CallId {
+            value: 1,
+            ours: false
+        }),
+        0
+    );
+}
