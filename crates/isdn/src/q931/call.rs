@@ -90,6 +90,8 @@ impl CallId {
 enum Phase {
     /// SETUP sent or received, no answer yet.
     Initiated,
+    /// SETUP ACK sent or received: more digits come in INFORMATION.
+    Overlap,
     /// CALL PROCEEDING sent or received.
     Proceeding,
     /// ALERTING sent or received.
@@ -166,6 +168,23 @@ pub enum Event {
         call: CallId,
         /// The B-channel the peer chose, when it said.
         channel: Option<u8>,
+    },
+    /// The peer took our SETUP and asks for more digits (SETUP ACK): send
+    /// them with [`CallControl::information`].
+    SetupAcknowledged {
+        /// The call.
+        call: CallId,
+        /// The B-channel the peer chose, when it said.
+        channel: Option<u8>,
+    },
+    /// More digits of an incoming call in overlap receiving.
+    Information {
+        /// The call.
+        call: CallId,
+        /// The digits added (not the whole number).
+        digits: String,
+        /// Whether the number is now complete.
+        sending_complete: bool,
     },
     /// The called party is being alerted.
     Alerting {
@@ -295,6 +314,7 @@ impl CallControl {
         // (user placed, user called, network placed, network called)
         let (up, uc, np, nc) = match c.phase {
             Phase::Initiated => (1, 6, 6, 1),
+            Phase::Overlap => (2, 25, 25, 2),
             Phase::Proceeding => (3, 9, 9, 3),
             Phase::Delivered => (4, 7, 7, 4),
             Phase::ConnectRequest => (8, 8, 8, 8),
@@ -453,7 +473,7 @@ impl CallControl {
         channel: Option<u8>,
     ) -> Result<(), CallError> {
         let c = self.call(id)?;
-        if id.ours || c.phase != Phase::Initiated {
+        if id.ours || !matches!(c.phase, Phase::Initiated | Phase::Overlap) {
             return Err(self.wrong(id));
         }
         if let (Some(n), Some(c)) = (channel, self.calls.get_mut(&id)) {
@@ -462,6 +482,49 @@ impl CallControl {
         let ies = self.first_answer_ies(id);
         self.send(id, MessageType::CallProceeding, ies);
         self.set_phase(id, Phase::Proceeding);
+        Ok(())
+    }
+
+    /// Asks for more digits of an incoming call whose SETUP did not say
+    /// Sending Complete (SETUP ACK, overlap receiving); they come as
+    /// [`Event::Information`].
+    pub fn setup_ack(
+        &mut self,
+        _now: Instant,
+        id: CallId,
+        channel: Option<u8>,
+    ) -> Result<(), CallError> {
+        let c = self.call(id)?;
+        if id.ours || c.phase != Phase::Initiated {
+            return Err(self.wrong(id));
+        }
+        if let (Some(n), Some(c)) = (channel, self.calls.get_mut(&id)) {
+            c.channel = Some(n);
+        }
+        let ies = self.first_answer_ies(id);
+        self.send(id, MessageType::SetupAck, ies);
+        self.set_phase(id, Phase::Overlap);
+        Ok(())
+    }
+
+    /// Sends more digits of a call the peer acknowledged with SETUP ACK
+    /// (INFORMATION, overlap sending).
+    pub fn information(
+        &mut self,
+        _now: Instant,
+        id: CallId,
+        digits: PartyNumber,
+        sending_complete: bool,
+    ) -> Result<(), CallError> {
+        let c = self.call(id)?;
+        if !id.ours || c.phase != Phase::Overlap {
+            return Err(self.wrong(id));
+        }
+        let mut ies = vec![Ie::CalledNumber(digits)];
+        if sending_complete {
+            ies.insert(0, Ie::SendingComplete);
+        }
+        self.send(id, MessageType::Information, ies);
         Ok(())
     }
 
@@ -474,7 +537,12 @@ impl CallControl {
     /// The called party is ringing (ALERTING).
     pub fn alerting(&mut self, _now: Instant, id: CallId) -> Result<(), CallError> {
         let c = self.call(id)?;
-        if id.ours || !matches!(c.phase, Phase::Initiated | Phase::Proceeding) {
+        if id.ours
+            || !matches!(
+                c.phase,
+                Phase::Initiated | Phase::Overlap | Phase::Proceeding
+            )
+        {
             return Err(self.wrong(id));
         }
         let ies = self.first_answer_ies(id);
@@ -490,7 +558,7 @@ impl CallControl {
         if id.ours
             || !matches!(
                 c.phase,
-                Phase::Initiated | Phase::Proceeding | Phase::Delivered
+                Phase::Initiated | Phase::Overlap | Phase::Proceeding | Phase::Delivered
             )
         {
             return Err(self.wrong(id));
@@ -797,7 +865,25 @@ impl CallControl {
                 self.send_release(now, id, cause);
             }
             (_, Phase::DisconnectSent | Phase::ReleaseRequest) => {}
-            (T::CallProceeding, Phase::Initiated) if id.ours => {
+            (T::SetupAck, Phase::Initiated) if id.ours => {
+                let channel = self.take_channel(id, &m);
+                self.set_phase(id, Phase::Overlap);
+                self.set_timer(id, now, None);
+                self.events
+                    .push_back(Event::SetupAcknowledged { call: id, channel });
+            }
+            (T::Information, Phase::Overlap) if !id.ours => {
+                let digits = m.ies.iter().find_map(|i| match i {
+                    Ie::CalledNumber(n) => Some(n.digits.clone()),
+                    _ => None,
+                });
+                self.events.push_back(Event::Information {
+                    call: id,
+                    digits: digits.unwrap_or_default(),
+                    sending_complete: m.ies.contains(&Ie::SendingComplete),
+                });
+            }
+            (T::CallProceeding, Phase::Initiated | Phase::Overlap) if id.ours => {
                 let channel = self.take_channel(id, &m);
                 self.set_phase(id, Phase::Proceeding);
                 let t310 = (self.side == Side::User).then_some(Timer::T310);
@@ -805,13 +891,16 @@ impl CallControl {
                 self.events
                     .push_back(Event::Proceeding { call: id, channel });
             }
-            (T::Alerting, Phase::Initiated | Phase::Proceeding) if id.ours => {
+            (T::Alerting, Phase::Initiated | Phase::Overlap | Phase::Proceeding) if id.ours => {
                 self.take_channel(id, &m);
                 self.set_phase(id, Phase::Delivered);
                 self.set_timer(id, now, None);
                 self.events.push_back(Event::Alerting { call: id });
             }
-            (T::Connect, Phase::Initiated | Phase::Proceeding | Phase::Delivered) if id.ours => {
+            (
+                T::Connect,
+                Phase::Initiated | Phase::Overlap | Phase::Proceeding | Phase::Delivered,
+            ) if id.ours => {
                 self.take_channel(id, &m);
                 self.send(id, T::ConnectAck, Vec::new());
                 self.set_phase(id, Phase::Active);
@@ -833,8 +922,7 @@ impl CallControl {
                     });
                 }
             }
-            (T::Setup, _) | (T::Information | T::Facility, _) | (T::SetupAck, Phase::Initiated) => {
-            }
+            (T::Setup, _) | (T::Information | T::Facility, _) => {}
             (T::Other(_), _) => self.status(id, Cause::MessageTypeNonExistent),
             _ => self.status(id, Cause::MessageNotCompatibleWithState),
         }

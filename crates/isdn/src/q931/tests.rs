@@ -652,3 +652,73 @@ fn a_restart_of_channels_without_a_channel_clears_nothing() {
         0
     );
 }
+
+/// The user dials digit by digit: SETUP without Sending Complete, SETUP
+/// ACK (states 2 on both sides), INFORMATION, then CALL PROCEEDING.
+#[test]
+fn overlap_sending_from_the_user() {
+    let mut p = Pair::new();
+    let u = p
+        .user
+        .setup(
+            p.now,
+            SetupRequest {
+                called: PartyNumber::e164(TypeOfNumber::Unknown, "15"),
+                calling: None,
+                channel: ChannelId {
+                    exclusive: false,
+                    channel: ChannelSel::Any,
+                },
+                sending_complete: false,
+            },
+        )
+        .unwrap();
+    p.pump();
+    let [Event::IncomingCall {
+        call: n,
+        sending_complete: false,
+        ..
+    }] = Pair::events(&mut p.net)[..]
+    else {
+        panic!("no overlap call");
+    };
+    p.net.setup_ack(p.now, n, Some(4)).unwrap();
+    p.pump();
+    assert_eq!((p.user.state(u), p.net.state(n)), (2, 2));
+    assert_eq!(
+        Pair::events(&mut p.user),
+        [Event::SetupAcknowledged {
+            call: u,
+            channel: Some(4)
+        }]
+    );
+    // T303 stopped with the SETUP ACK.
+    assert_eq!(p.user.next_deadline(), None);
+    p.user
+        .information(
+            p.now,
+            u,
+            PartyNumber::e164(TypeOfNumber::Unknown, "00"),
+            true,
+        )
+        .unwrap();
+    p.pump();
+    assert_eq!(
+        Pair::events(&mut p.net),
+        [Event::Information {
+            call: n,
+            digits: "00".into(),
+            sending_complete: true
+        }]
+    );
+    p.net.proceeding(p.now, n, None).unwrap();
+    p.pump();
+    assert_eq!((p.user.state(u), p.net.state(n)), (3, 3));
+    assert_eq!(
+        Pair::events(&mut p.user),
+        [Event::Proceeding {
+            call: u,
+            channel: None
+        }]
+    );
+}
