@@ -40,6 +40,8 @@ pub struct Timers {
     pub t313: Duration,
     /// RESTART sent, no RESTART ACK.
     pub t316: Duration,
+    /// The data link went down under an active call.
+    pub t309: Duration,
 }
 
 impl Default for Timers {
@@ -51,6 +53,7 @@ impl Default for Timers {
             t310: Duration::from_secs(30),
             t313: Duration::from_secs(4),
             t316: Duration::from_secs(120),
+            t309: Duration::from_secs(6),
         }
     }
 }
@@ -113,6 +116,7 @@ enum Timer {
     T308,
     T310,
     T313,
+    T309,
 }
 
 #[derive(Debug)]
@@ -365,6 +369,7 @@ impl CallControl {
             Timer::T308 => self.timers.t308,
             Timer::T310 => self.timers.t310,
             Timer::T313 => self.timers.t313,
+            Timer::T309 => self.timers.t309,
         };
         let timer = t.map(|t| (t, now + d(t)));
         if let Some(c) = self.calls.get_mut(&id) {
@@ -678,6 +683,36 @@ impl CallControl {
         }
     }
 
+    /// Q.921 lost the data link (Q.931 5.8.8): calls not yet or no
+    /// longer active are released at once with cause 41; active calls
+    /// survive for T309, waiting for [`CallControl::link_up`].
+    pub fn link_down(&mut self, now: Instant) {
+        let ids: Vec<(CallId, Phase)> = self.calls.iter().map(|(id, c)| (*id, c.phase)).collect();
+        for (id, phase) in ids {
+            if phase == Phase::Active {
+                self.set_timer(id, now, Some(Timer::T309));
+            } else {
+                self.free(id, Cause::TemporaryFailure);
+            }
+        }
+    }
+
+    /// The data link is back: T309 stops and each surviving call tells
+    /// the peer its state (STATUS, cause 31), so a peer that lost the call
+    /// clears it.
+    pub fn link_up(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c.timer, Some((Timer::T309, _))))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.set_timer(id, now, None);
+            self.status(id, Cause::NormalUnspecified);
+        }
+    }
+
     /// Runs the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<(CallId, Timer, bool)> = self
@@ -726,6 +761,7 @@ impl CallControl {
                 );
                 self.free(id, cause);
             }
+            Timer::T309 => self.free(id, Cause::DestinationOutOfOrder),
             Timer::T310 | Timer::T313 => {
                 let _ = self.disconnect(now, id, Cause::RecoveryOnTimerExpiry);
             }

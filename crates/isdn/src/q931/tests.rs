@@ -722,3 +722,55 @@ fn overlap_sending_from_the_user() {
         }]
     );
 }
+
+#[test]
+fn link_down_mid_call_keeps_active_calls_for_t309() {
+    let mut p = Pair::new();
+    let (_, ringing) = p.net_calls_user();
+    p.user.alerting(p.now, ringing).unwrap();
+    let (_, active) = {
+        let n = p
+            .net
+            .setup(
+                p.now,
+                SetupRequest {
+                    called: PartyNumber::e164(TypeOfNumber::Unknown, "2"),
+                    calling: None,
+                    channel: ChannelId {
+                        exclusive: true,
+                        channel: ChannelSel::BChannel(2),
+                    },
+                    sending_complete: true,
+                },
+            )
+            .unwrap();
+        p.pump();
+        let [Event::IncomingCall { call, .. }] = Pair::events(&mut p.user)[..] else {
+            panic!("no second call");
+        };
+        (n, call)
+    };
+    p.user.connect(p.now, active).unwrap();
+    p.pump();
+    Pair::events(&mut p.user);
+    p.user.link_down(p.now);
+    assert_eq!((p.user.state(ringing), p.user.state(active)), (0, 10));
+    // Back within T309: the active call survives and reports its state.
+    p.advance(Duration::from_secs(5));
+    p.user.link_up(p.now);
+    p.pump();
+    assert_eq!(p.user.state(active), 10);
+    assert_eq!(p.wire.last(), Some(&(true, T::Status)));
+    // Down again for longer than T309: the call is gone.
+    p.user.link_down(p.now);
+    p.advance(Duration::from_secs(6));
+    assert_eq!(p.user.state(active), 0);
+    assert_eq!(
+        Pair::events(&mut p.user)[1..],
+        [Event::Released {
+            call: active,
+            cause: Cause::DestinationOutOfOrder,
+            channel: Some(2)
+        }]
+    );
+}
