@@ -980,6 +980,22 @@ impl CallControl {
         match m.msg_type {
             T::Setup if !id.ours => {
                 let channel = m.channel();
+                if let Some(ChannelId {
+                    exclusive: true,
+                    channel: ChannelSel::BChannel(n),
+                }) = channel
+                {
+                    // Glare: both sides chose this channel at once. Only
+                    // this channel would do, and it is taken.
+                    if self.calls.values().any(|c| c.channel == Some(n)) {
+                        self.send_cause(
+                            m.call_ref,
+                            T::ReleaseComplete,
+                            Cause::RequestedChannelNotAvailable,
+                        );
+                        return;
+                    }
+                }
                 let mut called = None;
                 let mut calling = None;
                 let mut bearer = None;

@@ -774,3 +774,39 @@ fn link_down_mid_call_keeps_active_calls_for_t309() {
         }]
     );
 }
+
+/// Both sides take timeslot 1 at once: each SETUP asks for it exclusively
+/// and each is refused with cause 44, so neither call uses the channel the
+/// other holds.
+#[test]
+fn glare_on_an_exclusive_channel_is_refused_with_44() {
+    let mut p = Pair::new();
+    let req = SetupRequest {
+        called: PartyNumber::e164(TypeOfNumber::Unknown, "1"),
+        calling: None,
+        channel: ChannelId {
+            exclusive: true,
+            channel: ChannelSel::BChannel(1),
+        },
+        sending_complete: true,
+    };
+    let u = p.user.setup(p.now, req.clone()).unwrap();
+    let n = p.net.setup(p.now, req).unwrap();
+    p.pump();
+    assert_eq!((p.user.state(u), p.net.state(n)), (0, 0));
+    let released = Event::Released {
+        call: u,
+        cause: Cause::RequestedChannelNotAvailable,
+        channel: Some(1),
+    };
+    assert_eq!(Pair::events(&mut p.user), [released]);
+    assert_eq!(
+        p.wire,
+        [
+            (true, T::Setup),
+            (false, T::Setup),
+            (false, T::ReleaseComplete),
+            (true, T::ReleaseComplete),
+        ]
+    );
+}
