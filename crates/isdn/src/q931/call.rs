@@ -3,7 +3,7 @@
 //! I/O: messages and the owner's requests come in with the time, and the
 //! messages to send and the events for trunkd are polled.
 //!
-//! A call's progress is kept as a [`Phase`] plus who placed it; the Q.931
+//! A call's progress is kept as a phase plus who placed it; the Q.931
 //! state number (which differs between the sides, e.g. "sent SETUP" is 1
 //! on the user side and 6 on the network side) is derived from them for
 //! STATUS. Clearing that the peer starts is answered at once (RELEASE on

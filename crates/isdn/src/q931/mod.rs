@@ -5,6 +5,12 @@
 //! - [`ie`]: the information elements of codeset 0.
 //! - [`cause`]: Q.850 causes and their RFC 3398 mapping to SIP.
 //! - [`call`]: the call state machine for the user and the network side.
+//!
+//! Not here yet: the overlap timers (T302, T304), T301 and T322 (libpri
+//! does not run them either), the state compatibility check of a received
+//! STATUS (only "peer in Null" is acted on), waiting for in-band tones
+//! after a DISCONNECT (RELEASE follows at once), IEs of codesets other than
+//! 0 (skipped), and supplementary services (FACILITY is ignored).
 
 pub mod call;
 pub mod cause;
