@@ -810,3 +810,66 @@ fn glare_on_an_exclusive_channel_is_refused_with_44() {
         ]
     );
 }
+
+/// The SETUP a user side sends, byte for byte, and the network side's own
+/// state numbers (1, 3, 4) in its answers to STATUS ENQUIRY.
+#[test]
+fn setup_bytes_and_network_side_states_in_status() {
+    let mut user = CallControl::new(Side::User, Timers::default());
+    let t = Instant::now();
+    user.setup(
+        t,
+        SetupRequest {
+            called: PartyNumber::e164(TypeOfNumber::National, "21"),
+            calling: Some(PartyNumber {
+                screening: Some(Screening {
+                    presentation: Presentation::Allowed,
+                    screening: 0,
+                }),
+                ..PartyNumber::e164(TypeOfNumber::Subscriber, "5")
+            }),
+            channel: ChannelId {
+                exclusive: false,
+                channel: ChannelSel::BChannel(3),
+            },
+            sending_complete: true,
+        },
+    )
+    .unwrap();
+    let setup = sent(&mut user).remove(0);
+    assert_eq!(
+        setup,
+        [
+            0x08, 0x02, 0x00, 0x01, 0x05, // header, reference 1 allocated here
+            0x04, 0x03, 0x80, 0x90, 0xA3, // speech, 64 kbit/s, A-law
+            0x18, 0x03, 0xA1, 0x83, 0x83, // preferred timeslot 3
+            0x6C, 0x03, 0x41, 0x80, b'5', // subscriber, E.164, allowed
+            0x70, 0x03, 0xA1, b'2', b'1', // national, E.164
+            0xA1, // sending complete
+        ]
+    );
+    let mut net = CallControl::new(Side::Network, Timers::default());
+    net.handle_bytes(t, &setup);
+    let call = CallId {
+        value: 1,
+        ours: false,
+    };
+    let enquiry = [0x08, 0x02, 0x00, 0x01, 0x75];
+    let mut states = Vec::new();
+    for step in 0..3 {
+        match step {
+            1 => net.proceeding(t, call, None).unwrap(),
+            2 => net.alerting(t, call).unwrap(),
+            _ => {}
+        }
+        let _ = sent(&mut net);
+        net.handle_bytes(t, &enquiry);
+        let status = Message::decode(&sent(&mut net).remove(0)).unwrap();
+        assert!(status.call_ref.flag);
+        states.extend(status.ies.iter().filter_map(|i| match i {
+            Ie::CallState(s) => Some(*s),
+            _ => None,
+        }));
+    }
+    assert_eq!(states, [1, 3, 4]);
+}
