@@ -823,11 +823,15 @@ impl CallControl {
             _ if !known => {
                 self.send_cause(r, MessageType::ReleaseComplete, Cause::InvalidCallReference)
             }
-            MessageType::Disconnect => {
-                self.events
-                    .push_back(Event::Disconnected { call: id, cause });
-                self.send_release(now, id, cause);
-            }
+            MessageType::Disconnect => match self.calls.get(&id).map(|c| c.phase) {
+                Some(Phase::ReleaseRequest) => {}
+                Some(Phase::DisconnectSent) => self.send_release(now, id, cause),
+                _ => {
+                    self.events
+                        .push_back(Event::Disconnected { call: id, cause });
+                    self.send_release(now, id, cause);
+                }
+            },
             MessageType::Release => {
                 self.send(
                     id,

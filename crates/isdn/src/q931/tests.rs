@@ -873,3 +873,30 @@ fn setup_bytes_and_network_side_states_in_status() {
     }
     assert_eq!(states, [1, 3, 4]);
 }
+
+/// A DISCONNECT without its cause still clears the call: RELEASE with
+/// cause 96; while this side is already releasing it changes nothing.
+#[test]
+fn a_disconnect_without_cause_is_released_with_96() {
+    let (mut m, t) = active_user();
+    let call = CallId {
+        value: 1,
+        ours: false,
+    };
+    m.handle_bytes(t, &[0x08, 0x02, 0x00, 0x01, 0x45]);
+    assert_eq!(
+        sent(&mut m),
+        [vec![0x08, 0x02, 0x80, 0x01, 0x4D, 0x08, 0x02, 0x81, 0xE0]]
+    );
+    assert_eq!(
+        m.poll_event(),
+        Some(Event::Disconnected {
+            call,
+            cause: Cause::MandatoryIeMissing
+        })
+    );
+    assert_eq!(m.state(call), 19);
+    m.handle_bytes(t, &[0x08, 0x02, 0x00, 0x01, 0x45]);
+    assert!(sent(&mut m).is_empty());
+    assert_eq!(m.poll_event(), None);
+}
