@@ -1,1 +1,0 @@
-//! Q.931 EuroISDN / DSS1 messages (ITU-T Q.931, ETSI EN 300 403): see the module files.
