@@ -759,3 +759,59 @@ fn a_ringing_call_is_cancelled_exactly_at_its_no_answer_time() {
     a.ack_final(&mut s, &da, &r);
     assert_eq!(s.ends()[0].1, "no_answer");
 }
+
+/// B holds C (its consultation) and sends the REFER with Replaces before
+/// C has answered the hold: the transfer is refused with 491 (the hold's
+/// re-INVITE belongs to the consultation call), and the REFER sent again
+/// once the hold is answered joins A and C, whose later re-INVITEs pass
+/// (found in review: the moved leg used to keep the pending re-INVITE and
+/// refuse every later one with 491).
+#[test]
+fn an_attended_transfer_waits_for_a_pending_hold_and_then_leaves_the_target_usable() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    let (mut consult, mut dc) = answered_call(&mut s, &mut b, &mut c);
+    b.in_dialog(&mut s, &mut consult, "INVITE", "", &sdp(32_000, "sendonly"));
+    let hold = c.expect_request(&mut s, "INVITE");
+    let tag = |v: &str| v.split("tag=").nth(1).unwrap_or_default().to_string();
+    let refer_to = format!(
+        "Refer-To: <sip:1003@{}?Replaces={}%3Bto-tag%3D{}%3Bfrom-tag%3D{}>\r\n",
+        s.box_addr(),
+        consult.call_id,
+        tag(&consult.remote),
+        tag(&consult.local)
+    );
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    let notify = b.expect_request(&mut s, "NOTIFY");
+    assert!(
+        String::from_utf8_lossy(&notify.body).contains("491"),
+        "{:?}",
+        String::from_utf8_lossy(&notify.body)
+    );
+    b.respond(&mut s, &notify, 200, "", "");
+    assert_eq!(s.core.active_calls(), 2, "nothing moved");
+
+    // C answers the hold; B gets it and acknowledges; then asks again.
+    c.respond(&mut s, &hold, 200, "", &sdp(33_000, "recvonly"));
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut consult, &ok);
+    let _ = c.settle(&mut s);
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    let _ = (b.settle(&mut s), c.settle(&mut s), a.settle(&mut s));
+    assert_eq!(s.core.active_calls(), 1, "A and C joined");
+
+    // C, now talking to A, holds A: the re-INVITE reaches A.
+    s.advance(Duration::from_secs(30));
+    let _ = (c.settle(&mut s), a.settle(&mut s));
+    c.in_dialog(&mut s, &mut dc, "INVITE", "", &sdp(33_000, "sendonly"));
+    let got = a.try_msg(&mut s).map(|m| format!("{:?}", m.start));
+    assert!(
+        got.as_deref().is_some_and(|m| m.contains("Invite")),
+        "A got {got:?}"
+    );
+}

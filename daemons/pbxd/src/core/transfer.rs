@@ -87,6 +87,7 @@ impl Core {
             let status = match e {
                 "not reachable" => "SIP/2.0 480 Temporarily Unavailable",
                 "no such extension" => "SIP/2.0 404 Not Found",
+                "re-INVITE in progress" => "SIP/2.0 491 Request Pending",
                 _ => "SIP/2.0 603 Declined",
             };
             self.notify_refer(now, call, side, status);
@@ -397,6 +398,14 @@ impl Core {
         };
         if !ok(c1) || !ok(c2) || c1.transfer.is_some() || c2.transfer.is_some() {
             return Err("calls not both answered");
+        }
+        // A re-INVITE passed on in either call (a hold the transferor has
+        // just asked for) is tied to its call: moving a leg in the middle
+        // of it would leave the leg's session waiting for an answer that
+        // goes to a call no longer there (RFC 3261 §14: one at a time).
+        // Refused with 491, the phone asks again once it is answered.
+        if c1.reinvite.is_some() || c2.reinvite.is_some() {
+            return Err("re-INVITE in progress");
         }
         let kept = by.other();
         let target_side = by2.other();
