@@ -2189,6 +2189,11 @@ impl Core {
             return;
         };
         let answered = c.state() == CallState::Answered;
+        // A blind transfer's target is ringing: the leg this re-INVITE
+        // would go to is about to be replaced, and its answer would come
+        // back on a dialog no longer in the call. 491: asked again after
+        // the back-off, it finds the call settled.
+        let transferring = c.transfer.is_some();
         let (d, other) = match side {
             Side::A => (&mut c.a.dialog, &c.b.dialog),
             Side::B => (&mut c.b.dialog, &c.a.dialog),
@@ -2202,7 +2207,7 @@ impl Core {
                 Some((500, vec![header("Retry-After", secs.to_string())]))
             }
             Err(r) => Some((r.status(), vec![])),
-            Ok(()) if !answered || other.invite.may_send(now.at).is_err() => {
+            Ok(()) if !answered || transferring || other.invite.may_send(now.at).is_err() => {
                 d.invite.answered();
                 Some((491, vec![]))
             }

@@ -815,3 +815,31 @@ fn an_attended_transfer_waits_for_a_pending_hold_and_then_leaves_the_target_usab
         "A got {got:?}"
     );
 }
+
+/// While a blind transfer's target rings, the kept party's re-INVITE is
+/// refused with 491 (the leg it would go to is about to be replaced, and
+/// the answer would come back on a dialog no longer in the call); asked
+/// again once the target answered, it reaches the target (found in
+/// review: the late 2xx was acknowledged on the target's dialog and
+/// moved its target to the transferor's Contact).
+#[test]
+fn a_re_invite_while_a_blind_transfer_rings_is_refused_then_reaches_the_target() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    let refer_to = format!("Refer-To: <sip:1003@{}>\r\n", s.box_addr());
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    // C rings; A holds meanwhile.
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(31_000, "sendonly"));
+    a.expect_response(&mut s, 491);
+    let (_, dc) = c.answer(&mut s);
+    let _ = (b.settle(&mut s), a.settle(&mut s));
+    assert_eq!(s.core.active_calls(), 1, "A and C talk");
+    s.advance(Duration::from_secs(3));
+    a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(31_000, "sendonly"));
+    let hold = c.expect_request(&mut s, "INVITE");
+    assert_eq!(hold.call_id(), Some(dc.call_id.as_str()), "on C's dialog");
+}

@@ -148,6 +148,11 @@ impl Core {
         if c.transfer.is_some() || c.joins().is_some() {
             return Err("busy with another transfer");
         }
+        // A re-INVITE passing through would be answered on the leg the
+        // transfer replaces (see attended_transfer).
+        if c.reinvite.is_some() {
+            return Err("re-INVITE in progress");
+        }
         let Some(contact) = self.target(target) else {
             return Err("not reachable");
         };
