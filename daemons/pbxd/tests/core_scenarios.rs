@@ -843,3 +843,34 @@ fn a_re_invite_while_a_blind_transfer_rings_is_refused_then_reaches_the_target()
     let hold = c.expect_request(&mut s, "INVITE");
     assert_eq!(hold.call_id(), Some(dc.call_id.as_str()), "on C's dialog");
 }
+
+/// A blind transfer's target that never answers is cancelled at the
+/// no-answer time like any callee, and the kept party is let go with the
+/// reason in the record (before, the target rang and the caller heard
+/// music for ever: found in review).
+#[test]
+fn a_blind_transfer_target_that_never_answers_is_cancelled_at_the_no_answer_time() {
+    let mut s = demo();
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    let refer_to = format!("Refer-To: <sip:1003@{}>\r\n", s.box_addr());
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 180, "", "");
+    let _ = b.settle(&mut s);
+    s.advance(Duration::from_millis(29_900));
+    assert_eq!(s.core.active_calls(), 1, "still ringing before 30 s");
+    let seen = c.settle(&mut s);
+    assert!(!seen.contains(&"CANCEL".to_string()), "{seen:?}");
+    s.advance(Duration::from_millis(100));
+    let seen = c.settle(&mut s);
+    assert!(seen.contains(&"CANCEL".to_string()), "{seen:?}");
+    let seen = a.settle(&mut s);
+    assert!(seen.contains(&"BYE".to_string()), "{seen:?}");
+    assert_eq!(s.core.active_calls(), 0);
+    let ends = s.ends();
+    assert_eq!(ends.len(), 1);
+}

@@ -34,6 +34,8 @@ pub(super) enum Timer {
     Feature(u64),
     /// A caller waiting in a queue is due to hear their place again.
     QueueAnnounce(u64),
+    /// A blind transfer's target has rung long enough.
+    TransferNoAnswer(u64),
 }
 
 /// Armed timers by deadline, and each armed timer's slot, so arming
@@ -113,6 +115,7 @@ impl Core {
                 Timer::FlowStep(call) => self.flow_timer(now, call),
                 Timer::Feature(call) => self.feature_timer(now, call),
                 Timer::QueueAnnounce(call) => self.announce_due(now, call),
+                Timer::TransferNoAnswer(call) => self.transfer_no_answer(now, call),
             }
         }
     }

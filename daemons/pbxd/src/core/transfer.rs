@@ -45,6 +45,9 @@ pub(super) struct Transfer {
     dialog: Dialog,
     /// The target's INVITE, to CANCEL it if the kept party leaves first.
     invite: Message,
+    /// When the target has rung long enough (`[calls]
+    /// no_answer_seconds`, as for any callee).
+    no_answer_at: std::time::Instant,
 }
 
 impl Transfer {
@@ -228,6 +231,7 @@ impl Core {
             Side::A => c.a.life = Life::Absent,
             Side::B => c.b.life = Life::Absent,
         }
+        let no_answer_at = now.at + self.no_answer;
         c.transfer = Some(Box::new(Transfer {
             side: by,
             target: target.to_string(),
@@ -235,7 +239,10 @@ impl Core {
             key,
             dialog,
             invite,
+            no_answer_at,
         }));
+        self.timers
+            .arm(super::timers::Timer::TransferNoAnswer(call), no_answer_at);
         let uuid = c.parties.uuid.clone();
         tracing::info!(call, by = %by_number, %target, "blind transfer");
         self.store(Op::CallEvent {
@@ -315,6 +322,25 @@ impl Core {
             kind: "transferred".into(),
             detail: Some(format!("by {by} to {target}")),
         });
+    }
+
+    /// A blind transfer's target rang until its no-answer time: its
+    /// INVITE is cancelled and the transfer fails as a refusal would.
+    /// Before, a target that never answered rang, and the kept party
+    /// heard music, for ever.
+    pub(super) fn transfer_no_answer(&mut self, now: Now, call: u64) {
+        let Some(t) = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.transfer.as_deref())
+            .filter(|t| t.no_answer_at <= now.at)
+        else {
+            return;
+        };
+        let (key, invite, peer) = (t.key.clone(), t.invite.clone(), t.dialog.peer);
+        self.clients.remove(&key);
+        self.send_cancel_of(now, &invite, peer);
+        self.transfer_failed(now, call, "target did not answer");
     }
 
     /// A call ended while its transfer's target was ringing: the INVITE
