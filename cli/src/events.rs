@@ -38,6 +38,19 @@ pub fn describe(e: &Stamped) -> String {
             ),
         ),
         Event::Call(c) => (Some(c.at_ms), call(c)),
+        Event::Phone {
+            at_ms,
+            extension,
+            reachable,
+            why,
+        } => (
+            Some(*at_ms),
+            match (reachable, why) {
+                (true, _) => format!("phone {extension} back"),
+                (false, Some(why)) => format!("phone {extension} lost ({why})"),
+                (false, None) => format!("phone {extension} lost"),
+            },
+        ),
     };
     let at = at_ms.map_or_else(|| "-".to_string(), super::wib);
     format!("#{} {at} {what}", e.seq)
@@ -122,6 +135,26 @@ mod tests {
         assert_eq!(
             describe(&e),
             "#12 1970-01-01 07:00:00 call ended u1 1001 \"Ani\" -> 170 queue pengaduan agent 2001 at 1002: answered by caller (hung up)"
+        );
+    }
+    #[test]
+    fn a_phone_event_says_lost_with_why_or_back() {
+        let phone = |reachable, why: Option<&str>| Stamped {
+            seq: 3,
+            event: Event::Phone {
+                at_ms: 0,
+                extension: "1003".into(),
+                reachable,
+                why: why.map(str::to_string),
+            },
+        };
+        assert_eq!(
+            describe(&phone(false, Some("unanswered"))),
+            "#3 1970-01-01 07:00:00 phone 1003 lost (unanswered)"
+        );
+        assert_eq!(
+            describe(&phone(true, None)),
+            "#3 1970-01-01 07:00:00 phone 1003 back"
         );
     }
 }

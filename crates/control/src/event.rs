@@ -27,6 +27,18 @@ pub enum Event {
     /// Something happened to a call (CTI-1: the screen pop and the agent
     /// desktop follow calls by these).
     Call(CallEvent),
+    /// An extension's phone became unreachable (its last registration
+    /// expired or was removed, or it stopped answering OPTIONS: `why`), or
+    /// reachable (registered, the first time too, or answering again). A supervisor's wall shows phones offline by
+    /// these; an agent's own state change follows as an `Acd` event.
+    Phone {
+        at_ms: i64,
+        extension: String,
+        reachable: bool,
+        /// `expired`, `unregistered` or `unanswered` when lost.
+        #[serde(default)]
+        why: Option<String>,
+    },
 }
 
 /// An event as the stream carries it: `seq` grows by one per event, so a

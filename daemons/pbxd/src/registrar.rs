@@ -45,6 +45,17 @@ pub enum LostWhy {
     Unanswered,
 }
 
+impl LostWhy {
+    /// The reason's name on the event feed.
+    pub fn name(self) -> &'static str {
+        match self {
+            LostWhy::Expired => "expired",
+            LostWhy::Unregistered => "unregistered",
+            LostWhy::Unanswered => "unanswered",
+        }
+    }
+}
+
 /// A change in whether an extension has a binding it can be rung at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhoneEvent {

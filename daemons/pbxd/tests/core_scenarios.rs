@@ -691,6 +691,30 @@ fn an_agent_whose_registration_expires_is_unreachable_until_it_registers_again()
         states,
         [AgentState::Ready, unreachable(), AgentState::Ready]
     );
+    // The phone itself: reachable at its first registration, lost with
+    // its reason, back; for a supervisor's wall.
+    let phone: Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            dering_control::Event::Phone {
+                extension,
+                reachable,
+                why,
+                ..
+            } if extension == "1003" => Some((*reachable, why.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        phone,
+        [
+            (true, None),
+            (false, Some("expired".to_string())),
+            (true, None)
+        ],
+        "CTI-1"
+    );
 }
 
 /// A phone that stops answering OPTIONS is lost when its probe times out

@@ -575,6 +575,13 @@ impl Core {
                 PhoneEvent::PhoneLost { extension, why } => (extension, Some(why)),
                 PhoneEvent::PhoneBack { extension } => (extension, None),
             };
+            self.out
+                .push_back(Output::Publish(dering_control::Event::Phone {
+                    at_ms: now.wall_ms,
+                    extension: ext.clone(),
+                    reachable: why.is_none(),
+                    why: why.map(|w| w.name().to_string()),
+                }));
             let Some(agent) = self.queues.acd.agent_at(&ext).map(str::to_string) else {
                 continue;
             };
