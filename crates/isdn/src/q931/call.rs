@@ -989,15 +989,30 @@ impl CallControl {
                     channel: ChannelSel::BChannel(n),
                 }) = channel
                 {
-                    // Glare: both sides chose this channel at once. Only
-                    // this channel would do, and it is taken.
-                    if self.calls.values().any(|c| c.channel == Some(n)) {
-                        self.send_cause(
-                            m.call_ref,
-                            T::ReleaseComplete,
-                            Cause::RequestedChannelNotAvailable,
-                        );
-                        return;
+                    // Glare: both sides chose this channel at once. The
+                    // network's call wins (Q.931's channel selection: on a
+                    // collision the network side's call has priority): the
+                    // network refuses the user's SETUP with cause 44, and
+                    // the user side gives the channel to the network's
+                    // call, its own SETUP waiting for that refusal
+                    // (released without a channel, so the owner does not
+                    // free the one now in use). A channel held by a call
+                    // past its SETUP is refused on either side.
+                    let own_setup = |c: &Call| c.phase == Phase::Initiated;
+                    let holder = self.calls.iter_mut().find(|(_, c)| c.channel == Some(n));
+                    match holder {
+                        Some((hid, c)) if self.side == Side::User && hid.ours && own_setup(c) => {
+                            c.channel = None;
+                        }
+                        Some(_) => {
+                            self.send_cause(
+                                m.call_ref,
+                                T::ReleaseComplete,
+                                Cause::RequestedChannelNotAvailable,
+                            );
+                            return;
+                        }
+                        None => {}
                     }
                 }
                 let mut called = None;
