@@ -477,17 +477,14 @@ impl CallControl {
         id: CallId,
         channel: Option<u8>,
     ) -> Result<(), CallError> {
-        let c = self.call(id)?;
-        if id.ours || !matches!(c.phase, Phase::Initiated | Phase::Overlap) {
-            return Err(self.wrong(id));
-        }
-        if let (Some(n), Some(c)) = (channel, self.calls.get_mut(&id)) {
-            c.channel = Some(n);
-        }
-        let ies = self.first_answer_ies(id);
-        self.send(id, MessageType::CallProceeding, ies);
-        self.set_phase(id, Phase::Proceeding);
-        Ok(())
+        let allowed = |p: Phase| matches!(p, Phase::Initiated | Phase::Overlap);
+        self.first_answer(
+            id,
+            channel,
+            allowed,
+            MessageType::CallProceeding,
+            Phase::Proceeding,
+        )
     }
 
     /// Asks for more digits of an incoming call whose SETUP did not say
@@ -499,16 +496,31 @@ impl CallControl {
         id: CallId,
         channel: Option<u8>,
     ) -> Result<(), CallError> {
+        let allowed = |p: Phase| p == Phase::Initiated;
+        self.first_answer(id, channel, allowed, MessageType::SetupAck, Phase::Overlap)
+    }
+
+    /// The first answer to an incoming SETUP (CALL PROCEEDING or SETUP
+    /// ACK): allowed only in the phases `allowed` takes, on `channel`
+    /// when the owner chose one, moving the call to `then`.
+    fn first_answer(
+        &mut self,
+        id: CallId,
+        channel: Option<u8>,
+        allowed: impl Fn(Phase) -> bool,
+        msg: MessageType,
+        then: Phase,
+    ) -> Result<(), CallError> {
         let c = self.call(id)?;
-        if id.ours || c.phase != Phase::Initiated {
+        if id.ours || !allowed(c.phase) {
             return Err(self.wrong(id));
         }
         if let (Some(n), Some(c)) = (channel, self.calls.get_mut(&id)) {
             c.channel = Some(n);
         }
         let ies = self.first_answer_ies(id);
-        self.send(id, MessageType::SetupAck, ies);
-        self.set_phase(id, Phase::Overlap);
+        self.send(id, msg, ies);
+        self.set_phase(id, then);
         Ok(())
     }
 

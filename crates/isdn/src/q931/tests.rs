@@ -73,6 +73,17 @@ impl Pair {
     }
 
     /// The network calls 137 on timeslot 1; the user is offered it.
+    /// A call from the network, answered by the user and acknowledged:
+    /// both sides active, their events so far taken.
+    fn active_call(&mut self) -> (CallId, CallId) {
+        let (n, u) = self.net_calls_user();
+        self.user.connect(self.now, u).unwrap();
+        self.pump();
+        Pair::events(&mut self.user);
+        Pair::events(&mut self.net);
+        (n, u)
+    }
+
     fn net_calls_user(&mut self) -> (CallId, CallId) {
         let n = self
             .net
@@ -256,11 +267,7 @@ fn no_answer_is_cleared_by_the_caller_with_19() {
 #[test]
 fn both_sides_disconnect_at_once() {
     let mut p = Pair::new();
-    let (n, u) = p.net_calls_user();
-    p.user.connect(p.now, u).unwrap();
-    p.pump();
-    Pair::events(&mut p.user);
-    Pair::events(&mut p.net);
+    let (n, u) = p.active_call();
     // Both DISCONNECTs are sent before either arrives.
     p.user.disconnect(p.now, u, Cause::NormalClearing).unwrap();
     p.net.disconnect(p.now, n, Cause::NormalClearing).unwrap();
@@ -462,11 +469,7 @@ fn t305_and_t313_and_t310_clear_with_release_and_102() {
 #[test]
 fn a_restart_from_the_network_clears_the_calls_on_its_channel() {
     let mut p = Pair::new();
-    let (_, u) = p.net_calls_user();
-    p.user.connect(p.now, u).unwrap();
-    p.pump();
-    Pair::events(&mut p.user);
-    Pair::events(&mut p.net);
+    let (_, u) = p.active_call();
     p.net.restart(p.now, Some(1));
     p.pump();
     assert_eq!(p.user.state(u), 0);
