@@ -10,18 +10,35 @@ mod sim;
 use std::time::Duration;
 
 use dering_acd::AgentState;
-use sim::{answered_call, sdp, Phone, Sim};
+use dering_sip::Message;
+use sim::{answered_call, sdp, Dialog, Phone, Sim};
 
 fn demo() -> Sim {
     // The demo rings for 30 s before giving up.
     Sim::new(|t| t)
 }
 
+/// The callee `b` of `a`'s call (`inv`, `a`'s dialog `da`) is cancelled
+/// for no answer, and the caller told 480; the record says no answer.
+fn rang_out(s: &mut Sim, a: &mut Phone, b: &mut Phone, inv: &Message, da: &Dialog) {
+    let cancel = b.expect_request(s, "CANCEL");
+    b.respond(s, &cancel, 200, "", "");
+    b.respond(s, inv, 487, "", "");
+    let r = a.expect_response(s, 480);
+    a.ack_final(s, da, &r);
+    assert_eq!(s.ends()[0].1, "no_answer");
+}
+
+/// The demo box with phones registered at `exts`, in that order.
+fn demo_with<const N: usize>(exts: [&str; N]) -> (Sim, [Phone; N]) {
+    let mut s = demo();
+    let phones = exts.map(|e| Phone::registered(&mut s, e));
+    (s, phones)
+}
+
 #[test]
 fn a_call_is_answered_and_hung_up_by_the_caller() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
     assert_eq!(s.core.active_calls(), 1);
     s.advance(Duration::from_secs(60));
@@ -46,9 +63,7 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
 
 #[test]
 fn the_callee_hangs_up() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
     b.in_dialog(&mut s, &mut db, "BYE", "", "");
     let bye = a.expect_request(&mut s, "BYE");
@@ -59,9 +74,7 @@ fn the_callee_hangs_up() {
 
 #[test]
 fn the_caller_cancels_while_it_rings() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let da = a.invite(&mut s, "1002");
     let inv = b.expect_request(&mut s, "INVITE");
     b.respond(&mut s, &inv, 180, "", "");
@@ -82,9 +95,7 @@ fn the_caller_cancels_while_it_rings() {
 
 #[test]
 fn a_busy_callee_is_busy_for_the_caller() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let da = a.invite(&mut s, "1002");
     let inv = b.expect_request(&mut s, "INVITE");
     b.respond(&mut s, &inv, 486, "", "");
@@ -96,9 +107,7 @@ fn a_busy_callee_is_busy_for_the_caller() {
 
 #[test]
 fn an_unanswered_call_gives_up_at_the_no_answer_time() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let da = a.invite(&mut s, "1002");
     let inv = b.expect_request(&mut s, "INVITE");
     b.respond(&mut s, &inv, 180, "", "");
@@ -108,12 +117,7 @@ fn an_unanswered_call_gives_up_at_the_no_answer_time() {
     a.expect_quiet(&mut s);
     // ...given up by 31 s: the callee is cancelled, the caller told.
     s.advance(Duration::from_secs(2));
-    let cancel = b.expect_request(&mut s, "CANCEL");
-    b.respond(&mut s, &cancel, 200, "", "");
-    b.respond(&mut s, &inv, 487, "", "");
-    let r = a.expect_response(&mut s, 480);
-    a.ack_final(&mut s, &da, &r);
-    assert_eq!(s.ends()[0].1, "no_answer");
+    rang_out(&mut s, &mut a, &mut b, &inv, &da);
 }
 
 #[test]
@@ -130,9 +134,7 @@ fn an_unregistered_extension_is_unavailable_and_an_unknown_one_not_found() {
 
 #[test]
 fn hold_and_resume_pass_through_as_re_invites() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
     for direction in ["sendonly", "sendrecv"] {
         a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, direction));
@@ -158,9 +160,7 @@ fn hold_and_resume_pass_through_as_re_invites() {
 
 #[test]
 fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let da = a.invite(&mut s, "1002");
     let inv = b.expect_request(&mut s, "INVITE");
     b.respond(&mut s, &inv, 180, "", "");
@@ -180,9 +180,7 @@ fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
 
 #[test]
 fn a_bye_while_a_re_invite_is_pending_ends_the_call() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
     a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
     let re = b.expect_request(&mut s, "INVITE");
@@ -212,9 +210,7 @@ fn a_bye_while_a_re_invite_is_pending_ends_the_call() {
 /// re-INVITEs go through.
 #[test]
 fn crossing_re_invites_get_491_and_both_go_through_on_retry() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
     a.in_dialog(&mut s, &mut da, "INVITE", "", &sdp(30_000, "sendonly"));
     let from_a = b.expect_request(&mut s, "INVITE");
@@ -269,9 +265,7 @@ fn crossing_re_invites_get_491_and_both_go_through_on_retry() {
 /// were passed on (or answered 491).
 #[test]
 fn an_out_of_order_or_overlapping_re_invite_gets_500() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, _db) = answered_call(&mut s, &mut a, &mut b);
     a.in_dialog(&mut s, &mut da, "INFO", "", "");
     a.expect_response(&mut s, 200);
@@ -302,9 +296,7 @@ fn an_out_of_order_or_overlapping_re_invite_gets_500() {
 /// to the Contact of the call's first INVITE.
 #[test]
 fn a_re_invite_and_its_answer_move_the_target_of_later_requests() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
     // Both phones answer with a new Contact (their user part changed).
     a.ext = "1001-moved".into();
@@ -335,9 +327,7 @@ fn a_re_invite_and_its_answer_move_the_target_of_later_requests() {
 /// qualify probes crossing them: nothing is left behind.
 #[test]
 fn two_hundred_calls_leave_nothing_behind() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     for _ in 0..200 {
         let (mut da, _) = answered_call(&mut s, &mut a, &mut b);
         a.in_dialog(&mut s, &mut da, "BYE", "", "");
@@ -353,10 +343,7 @@ fn two_hundred_calls_leave_nothing_behind() {
 
 #[test]
 fn a_blind_transfer_by_refer_hands_the_caller_to_the_target() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
     let refer_to = format!(
         "Refer-To: <sip:1003@{}>\r\nReferred-By: <sip:1002@{}>\r\n",
@@ -389,10 +376,7 @@ fn a_blind_transfer_by_refer_hands_the_caller_to_the_target() {
 
 #[test]
 fn an_attended_transfer_joins_the_kept_party_with_the_consulted_one() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
     // B consults C in a second call.
     let (consult, _dc) = answered_call(&mut s, &mut b, &mut c);
@@ -436,10 +420,7 @@ fn an_attended_transfer_joins_the_kept_party_with_the_consulted_one() {
 
 #[test]
 fn a_directed_pickup_answers_a_ringing_call() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let mut da = a.invite(&mut s, "1002");
     let inv = b.expect_request(&mut s, "INVITE");
     b.respond(&mut s, &inv, 180, "", "");
@@ -761,9 +742,7 @@ fn an_agent_whose_phone_unregisters_is_logged_out() {
 /// moment before (nor at the next half-second sweep).
 #[test]
 fn a_ringing_call_is_cancelled_exactly_at_its_no_answer_time() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
     // Off the sweep's half-second beat.
     s.advance(Duration::from_millis(217));
     let da = a.invite(&mut s, "1002");
@@ -776,12 +755,7 @@ fn a_ringing_call_is_cancelled_exactly_at_its_no_answer_time() {
     a.expect_quiet(&mut s);
     s.advance(Duration::from_millis(1));
     assert_eq!(s.now - invited, Duration::from_secs(30));
-    let cancel = b.expect_request(&mut s, "CANCEL");
-    b.respond(&mut s, &cancel, 200, "", "");
-    b.respond(&mut s, &inv, 487, "", "");
-    let r = a.expect_response(&mut s, 480);
-    a.ack_final(&mut s, &da, &r);
-    assert_eq!(s.ends()[0].1, "no_answer");
+    rang_out(&mut s, &mut a, &mut b, &inv, &da);
 }
 
 /// B holds C (its consultation) and sends the REFER with Replaces before
@@ -792,10 +766,7 @@ fn a_ringing_call_is_cancelled_exactly_at_its_no_answer_time() {
 /// refuse every later one with 491).
 #[test]
 fn an_attended_transfer_waits_for_a_pending_hold_and_then_leaves_the_target_usable() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
     let (mut consult, mut dc) = answered_call(&mut s, &mut b, &mut c);
     b.in_dialog(&mut s, &mut consult, "INVITE", "", &sdp(32_000, "sendonly"));
@@ -848,10 +819,7 @@ fn an_attended_transfer_waits_for_a_pending_hold_and_then_leaves_the_target_usab
 /// moved its target to the transferor's Contact).
 #[test]
 fn a_re_invite_while_a_blind_transfer_rings_is_refused_then_reaches_the_target() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let (mut da, mut db) = answered_call(&mut s, &mut a, &mut b);
     let refer_to = format!("Refer-To: <sip:1003@{}>\r\n", s.box_addr());
     b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
@@ -874,10 +842,7 @@ fn a_re_invite_while_a_blind_transfer_rings_is_refused_then_reaches_the_target()
 /// music for ever: found in review).
 #[test]
 fn a_blind_transfer_target_that_never_answers_is_cancelled_at_the_no_answer_time() {
-    let mut s = demo();
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut c = Phone::registered(&mut s, "1003");
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
     let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
     let refer_to = format!("Refer-To: <sip:1003@{}>\r\n", s.box_addr());
     b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
