@@ -246,3 +246,41 @@ pub trait AnalogPort {
     /// Sends one block of audio to the line (heard only off hook).
     fn send(&mut self, block: &Block) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DAHDI's numbers (`user.h`) both ways, DTMF digits included.
+    #[test]
+    fn events_keep_dahdis_numbers() {
+        let table = [
+            (1, ChannelEvent::LoopCurrentLost),
+            (2, ChannelEvent::Ring),
+            (4, ChannelEvent::Alarm),
+            (5, ChannelEvent::NoAlarm),
+            (8, ChannelEvent::BadFcs),
+            (12, ChannelEvent::HookComplete),
+            (17, ChannelEvent::Polarity),
+            (18, ChannelEvent::RingBegin),
+            ((1 << 17) | '5' as i32, ChannelEvent::DtmfDown('5')),
+            ((1 << 18) | '#' as i32, ChannelEvent::DtmfUp('#')),
+            (20, ChannelEvent::Other(20)),
+        ];
+        for (code, event) in table {
+            assert_eq!(ChannelEvent::from_dahdi(code), event, "{code}");
+            assert_eq!(event.to_dahdi(), code, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn alarms_read_as_dahdi_tool_names_them() {
+        let a = Alarms(8 | 256);
+        assert!(a.contains(Alarms::RED) && a.contains(Alarms::LOS));
+        assert!(!a.contains(Alarms::YELLOW));
+        assert!(!a.is_clear());
+        assert!(Alarms::RECOVER.is_clear());
+        assert_eq!(format!("{a:?}"), "Alarms(RED|LOS)");
+        assert_eq!(format!("{:?}", Alarms(1 << 9)), "Alarms(0x200)");
+    }
+}

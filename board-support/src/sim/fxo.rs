@@ -61,11 +61,25 @@ impl State {
         }
     }
 
-    /// Stops the ringing from `now` on: bursts not yet begun are
-    /// dropped, and a burst under way ends without its ring event.
-    fn stop_ringing(&mut self) {
-        self.scheduled
-            .retain(|(_, e)| !matches!(e, ChannelEvent::RingBegin | ChannelEvent::Ring));
+    /// Stops the ringing at `now`: bursts not yet begun are dropped. A
+    /// burst under way ends now, and its ring is reported
+    /// [`RING_DEBOUNCE`] later, as DAHDI sees the ringing voltage go,
+    /// unless the port tripped the ring by going off hook (`trip`).
+    fn stop_ringing(&mut self, now: Duration, trip: bool) {
+        let is_ring = |e: &ChannelEvent| matches!(e, ChannelEvent::RingBegin | ChannelEvent::Ring);
+        // Events due are settled: the first ring event left belongs to
+        // the burst under way when it is a Ring, not a RingBegin.
+        let under_way = self
+            .scheduled
+            .iter()
+            .find(|(_, e)| is_ring(e))
+            .and_then(|(t, e)| (*e == ChannelEvent::Ring).then_some(*t));
+        self.scheduled.retain(|(_, e)| !is_ring(e));
+        if let (Some(at), false) = (under_way, trip) {
+            let at = at.min(now + RING_DEBOUNCE);
+            let i = self.scheduled.partition_point(|(t, _)| *t <= at);
+            self.scheduled.insert(i, (at, ChannelEvent::Ring));
+        }
     }
 }
 
@@ -116,10 +130,11 @@ pub struct SimAnalogPort {
 impl SimAnalogPort {
     fn set_hook(&mut self, hook: Hook) {
         let mut s = lock(&self.state);
-        s.settle(self.clock.now());
+        let now = self.clock.now();
+        s.settle(now);
         if hook == Hook::Off {
             // Ring trip: the CO stops ringing when the loop closes.
-            s.stop_ringing();
+            s.stop_ringing(now, true);
         }
         s.hook = hook;
     }
@@ -194,7 +209,7 @@ impl CoLine {
             if s.cut || cadence.0.is_empty() {
                 return;
             }
-            s.stop_ringing();
+            s.stop_ringing(now, true);
             let mut t = now;
             let mut new = Vec::new();
             for (on, off) in cadence.0.iter().cycle().take(bursts) {
@@ -211,7 +226,7 @@ impl CoLine {
 
     /// Stops ringing: the caller gave up before the answer.
     pub fn stop_ringing(&self) {
-        self.with(|s, _| s.stop_ringing());
+        self.with(|s, now| s.stop_ringing(now, false));
     }
 
     /// Reverses the line's polarity (a CO's answer or disconnect signal,
@@ -247,9 +262,9 @@ impl CoLine {
     /// stop (so a kewlstart port off hook sees ONHOOK).
     pub fn cut(&self) {
         self.drop_loop_current();
-        self.with(|s, _| {
+        self.with(|s, now| {
             s.cut = true;
-            s.stop_ringing();
+            s.stop_ringing(now, false);
             s.rx.clear();
         });
     }
