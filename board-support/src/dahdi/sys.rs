@@ -234,7 +234,8 @@ pub fn get_params(fd: BorrowedFd<'_>) -> nix::Result<DahdiParams> {
     // SAFETY: DahdiParams is plain old data (integers and byte arrays),
     // so all zeroes is a valid value.
     let mut p: DahdiParams = unsafe { std::mem::zeroed() };
-    // channo 0 asks for the channel the descriptor is bound to.
+    // The kernel answers for the descriptor's own channel (bound by
+    // DAHDI_SPECIFY) whatever channo says.
     p.channo = 0;
     // SAFETY: `p` is a live, exclusively borrowed DahdiParams whose size is
     // the one in the request number (asserted above); the kernel copies it
