@@ -196,7 +196,7 @@ fn libpri_network_side_over_the_simulated_d_channel_survives_a_line_cut() {
         ..Config::default()
     };
     let mut us = UserSide {
-        e1: SimE1::new(1, far),
+        e1: SimE1::new(1, far).unwrap(),
         link: Link::new(Role::User, config, now),
         cc: CallControl::new(Side::User, Timers::default()),
         up: false,

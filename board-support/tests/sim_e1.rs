@@ -6,11 +6,12 @@
 // clippy.toml's test allowance does not reach them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use dering_board::sim::{SimE1, Slip};
 use dering_board::{fcs, Alarms, BChannel, ChannelEvent, DChannel, Incoming, Span, BLOCK_LEN};
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, MsgFlags};
 
 /// The far end writes a frame as libpri does: the frame and two
@@ -59,6 +60,34 @@ fn d_channel_frames_pass_without_fcs_and_leave_with_a_good_one() {
     let line = far_recv(&far).expect("the far end got our frame");
     assert_eq!(&line[..3], UA);
     assert!(fcs::check(&line), "FCS on the line: {line:02x?}");
+}
+
+/// Whether waiting on the D-channel would wake now.
+fn readable(d: &impl AsFd) -> bool {
+    let mut fds = [PollFd::new(d.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
+}
+
+/// trunkd waits on the D-channel's descriptor: it must wake for an alarm
+/// as for a frame, and rest when both are taken.
+#[test]
+fn the_d_channel_wakes_its_owner_for_frames_and_for_alarms() {
+    let (mut e1, far) = SimE1::with_socketpair(1).unwrap();
+    assert!(!readable(&e1.dchannel));
+    e1.line.raise(Alarms::RED);
+    assert!(readable(&e1.dchannel), "no wake-up for the alarm");
+    assert_eq!(event(e1.dchannel.recv().unwrap()), ChannelEvent::Alarm);
+    assert!(!readable(&e1.dchannel));
+    e1.line.clear(Alarms::RED);
+    far_send(&far, SABME);
+    assert!(readable(&e1.dchannel));
+    assert_eq!(event(e1.dchannel.recv().unwrap()), ChannelEvent::NoAlarm);
+    assert!(readable(&e1.dchannel), "the frame still waits");
+    assert_eq!(
+        e1.dchannel.recv().unwrap(),
+        Some(Incoming::Data(SABME.to_vec()))
+    );
+    assert!(!readable(&e1.dchannel));
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use super::lock;
@@ -48,6 +50,9 @@ struct State {
     corrupt: u32,
     /// Index 0 is timeslot 1.
     ts: Vec<Timeslot>,
+    /// Readable while the D-channel has events queued, so that waiting on
+    /// the D-channel wakes for an alarm as it does for a frame.
+    doorbell: EventFd,
 }
 
 impl State {
@@ -81,6 +86,8 @@ impl State {
             for t in &mut self.ts {
                 t.events.push_back(e);
             }
+            // An eventfd counter cannot overflow from one write.
+            let _ = self.doorbell.write(1);
         }
         if !self.rx_ok() {
             // What was on its way is lost with the signal.
@@ -110,8 +117,19 @@ impl SimE1 {
     /// Span `spanno` (from 1; its channels are numbered as DAHDI numbers
     /// them, 31 per E1) whose D-channel's far end is `far`, a connected
     /// `SOCK_SEQPACKET` socket.
-    pub fn new(spanno: u32, far: OwnedFd) -> SimE1 {
+    pub fn new(spanno: u32, far: OwnedFd) -> Result<SimE1> {
         let spanno = spanno.max(1);
+        let doorbell = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+            .map_err(|e| BoardError::errno("eventfd", e))?;
+        // One descriptor to wait on, readable for a frame or an event, as
+        // a DAHDI channel's is.
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| BoardError::errno("epoll_create", e))?;
+        for fd in [far.as_fd(), doorbell.as_fd()] {
+            epoll
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, 0))
+                .map_err(|e| BoardError::errno("epoll_ctl", e))?;
+        }
         let state = Arc::new(Mutex::new(State {
             spanno,
             alarms: Alarms::NONE,
@@ -120,6 +138,7 @@ impl SimE1 {
             slips: 0,
             corrupt: 0,
             ts: (0..31).map(|_| Timeslot::default()).collect(),
+            doorbell,
         }));
         let base = (spanno - 1) * 31;
         let bchannels = (1..=31)
@@ -130,18 +149,19 @@ impl SimE1 {
                 channo: base + ts,
             })
             .collect();
-        SimE1 {
+        Ok(SimE1 {
             span: SimSpan {
                 state: Arc::clone(&state),
             },
             dchannel: SimDChannel {
                 state: Arc::clone(&state),
                 far,
+                epoll,
                 channo: base + DCHANNEL_TS,
             },
             bchannels,
             line: E1Line { state },
-        }
+        })
     }
 
     /// A span whose D-channel's far end is the other socket of a pair,
@@ -154,7 +174,7 @@ impl SimE1 {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(|e| BoardError::errno("socketpair", e))?;
-        Ok((SimE1::new(spanno, ours), theirs))
+        Ok((SimE1::new(spanno, ours)?, theirs))
     }
 }
 
@@ -179,18 +199,20 @@ impl Span for SimSpan {
     }
 }
 
-/// The D-channel of a [`SimE1`]. Its descriptor ([`AsFd`]) is the far
-/// end's socket, readable when a frame arrives; events do not wake it.
+/// The D-channel of a [`SimE1`]. Its descriptor ([`AsFd`]) is readable
+/// when a frame from the far end or an event is waiting.
 #[derive(Debug)]
 pub struct SimDChannel {
     state: Shared,
     far: OwnedFd,
+    /// Watches `far` and the state's doorbell.
+    epoll: Epoll,
     channo: u32,
 }
 
 impl AsFd for SimDChannel {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.far.as_fd()
+        self.epoll.0.as_fd()
     }
 }
 
@@ -203,6 +225,10 @@ impl DChannel for SimDChannel {
         loop {
             let mut s = lock(&self.state);
             if let Some(e) = s.slot(DCHANNEL_TS).events.pop_front() {
+                if s.slot(DCHANNEL_TS).events.is_empty() {
+                    // Silence the doorbell; EAGAIN means it was already.
+                    let _ = s.doorbell.read();
+                }
                 return Ok(Some(Incoming::Event(e)));
             }
             let mut buf = [0u8; MAX_MESSAGE];
