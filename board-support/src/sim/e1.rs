@@ -140,13 +140,13 @@ impl SimE1 {
             ts: (0..31).map(|_| Timeslot::default()).collect(),
             doorbell,
         }));
-        let base = (spanno - 1) * 31;
+        let base = (spanno - 1).saturating_mul(31);
         let bchannels = (1..=31)
             .filter(|&ts| ts != DCHANNEL_TS)
             .map(|ts| SimBChannel {
                 state: Arc::clone(&state),
                 ts,
-                channo: base + ts,
+                channo: base.saturating_add(ts),
             })
             .collect();
         Ok(SimE1 {
@@ -157,7 +157,7 @@ impl SimE1 {
                 state: Arc::clone(&state),
                 far,
                 epoll,
-                channo: base + DCHANNEL_TS,
+                channo: base.saturating_add(DCHANNEL_TS),
             },
             bchannels,
             line: E1Line { state },
