@@ -18,6 +18,9 @@ use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
 mod load;
+mod trunkd;
+
+pub use trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
 
 /// The embedded default: the demo box.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -72,6 +75,8 @@ pub struct Config {
     pub trusted_peers: Vec<TrustedPeer>,
     /// Caller priorities, blocklist and ACD-wide settings (ACD-5..7).
     pub acd: Acd,
+    /// trunkd and its E1 spans (TRK-1); `None` without `[trunkd]` or `[[span]]`.
+    pub trunkd: Option<Trunkd>,
 }
 
 /// A queue.

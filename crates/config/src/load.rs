@@ -19,6 +19,8 @@ use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod trunkd;
+
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
     Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
@@ -31,7 +33,11 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
-    Ok(raw.into_plain())
+    let trunkd = trunkd::check(&at, raw.trunkd.as_ref(), &raw.spans, raw.sip.udp_port)?;
+    Ok(Config {
+        trunkd,
+        ..raw.into_plain()
+    })
 }
 
 /// Turns a place in the document into an error naming file and line.
@@ -117,6 +123,10 @@ struct RawConfig {
     agents: Vec<RawAgent>,
     #[serde(default, rename = "trusted_peer")]
     trusted_peers: Vec<RawTrustedPeer>,
+    #[serde(default)]
+    trunkd: Option<trunkd::RawTrunkd>,
+    #[serde(default, rename = "span")]
+    spans: Vec<trunkd::RawSpan>,
     #[serde(default)]
     acd: RawAcd,
 }
@@ -946,6 +956,8 @@ impl RawConfig {
                 })
                 .collect(),
             acd: self.acd.into_plain(),
+            // Set by `parse` from `load/trunkd.rs`.
+            trunkd: None,
         }
     }
 }

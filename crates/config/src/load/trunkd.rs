@@ -1,0 +1,234 @@
+//! The loader's part for trunkd (`[trunkd]`, `[[span]]`): their spanned
+//! mirrors, their checks and their plain values.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{unspanned, Refusal};
+use crate::trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use crate::ConfigError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrunkd {
+    #[serde(default = "default_sip")]
+    sip: Spanned<SocketAddr>,
+    #[serde(default)]
+    pbx: Option<Spanned<SocketAddr>>,
+    #[serde(default = "default_rtp")]
+    rtp_port_min: Spanned<u16>,
+}
+
+impl Default for RawTrunkd {
+    fn default() -> Self {
+        RawTrunkd {
+            sip: default_sip(),
+            pbx: None,
+            rtp_port_min: default_rtp(),
+        }
+    }
+}
+
+fn default_sip() -> Spanned<SocketAddr> {
+    unspanned(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5090))
+}
+fn default_rtp() -> Spanned<u16> {
+    unspanned(40000)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSpan {
+    name: Spanned<String>,
+    span: Spanned<u32>,
+    #[serde(default = "default_device")]
+    device: Spanned<String>,
+    #[serde(default)]
+    socket: Option<PathBuf>,
+    #[serde(default = "default_side")]
+    side: Spanned<String>,
+    #[serde(default = "default_channels")]
+    channels: Spanned<String>,
+    #[serde(default = "default_hunting")]
+    hunting: Spanned<String>,
+    #[serde(default = "default_digit_timeout")]
+    digit_timeout_ms: Spanned<u32>,
+    #[serde(default)]
+    max_calls: Option<Spanned<u32>>,
+    #[serde(default = "default_country")]
+    country_code: Spanned<String>,
+}
+
+fn default_device() -> Spanned<String> {
+    unspanned("dahdi".into())
+}
+fn default_side() -> Spanned<String> {
+    unspanned("user".into())
+}
+fn default_channels() -> Spanned<String> {
+    unspanned("1-15,17-31".into())
+}
+fn default_hunting() -> Spanned<String> {
+    unspanned("descending".into())
+}
+fn default_digit_timeout() -> Spanned<u32> {
+    unspanned(4000)
+}
+fn default_country() -> Spanned<String> {
+    unspanned("62".into())
+}
+
+/// Checks `[trunkd]` and the spans and makes them plain; `None` when the
+/// document has neither. `udp_port` is pbxd's, the default for `pbx`.
+pub(super) fn check(
+    at: &Refusal,
+    raw: Option<&RawTrunkd>,
+    spans: &[RawSpan],
+    udp_port: u16,
+) -> Result<Option<Trunkd>, ConfigError> {
+    if raw.is_none() && spans.is_empty() {
+        return Ok(None);
+    }
+    let fallback = RawTrunkd::default();
+    let raw = raw.unwrap_or(&fallback);
+    if !raw.sip.get_ref().ip().is_loopback() {
+        return Err(at.at(
+            &raw.sip,
+            "key `trunkd.sip`: trunkd serves pbxd on loopback only (decision 0022)".into(),
+        ));
+    }
+    let pbx = match &raw.pbx {
+        Some(p) if !p.get_ref().ip().is_loopback() => {
+            return Err(at.at(p, "key `trunkd.pbx`: pbxd is reached on loopback".into()))
+        }
+        Some(p) => *p.get_ref(),
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port),
+    };
+    let rtp = *raw.rtp_port_min.get_ref();
+    if !rtp.is_multiple_of(2) || rtp < 1024 {
+        return Err(at.at(
+            &raw.rtp_port_min,
+            "key `trunkd.rtp_port_min`: must be even and at least 1024".into(),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut numbers = HashSet::new();
+    let mut plain = Vec::with_capacity(spans.len());
+    for s in spans {
+        if !names.insert(s.name.get_ref().as_str()) {
+            return Err(at.at(
+                &s.name,
+                format!("key `span.name`: `{}` twice", s.name.get_ref()),
+            ));
+        }
+        if *s.span.get_ref() == 0 || !numbers.insert(*s.span.get_ref()) {
+            return Err(at.at(&s.span, "key `span.span`: zero or used twice".into()));
+        }
+        plain.push(span(at, s)?);
+    }
+    let ports: u32 = plain.iter().map(|s| 2 * s.channels.len() as u32).sum();
+    if u32::from(rtp) + ports > 65536 {
+        return Err(at.at(
+            &raw.rtp_port_min,
+            format!("key `trunkd.rtp_port_min`: {ports} ports do not fit above it"),
+        ));
+    }
+    Ok(Some(Trunkd {
+        sip: *raw.sip.get_ref(),
+        pbx,
+        rtp_port_min: rtp,
+        spans: plain,
+    }))
+}
+
+fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
+    let device = match (s.device.get_ref().as_str(), &s.socket) {
+        ("dahdi", None) => SpanDevice::Dahdi,
+        ("simulated", Some(p)) => SpanDevice::Simulated { socket: p.clone() },
+        ("simulated", None) => {
+            return Err(at.at(
+                &s.device,
+                "key `span.device`: a simulated span needs `socket`, its far end".into(),
+            ))
+        }
+        ("dahdi", Some(_)) => {
+            return Err(at.at(
+                &s.device,
+                "key `span.socket`: only a simulated span has one".into(),
+            ))
+        }
+        (other, _) => {
+            return Err(at.at(
+                &s.device,
+                format!("key `span.device`: `{other}` is not `dahdi` or `simulated`"),
+            ))
+        }
+    };
+    let side = match s.side.get_ref().as_str() {
+        "user" => SpanSide::User,
+        "network" => SpanSide::Network,
+        other => {
+            return Err(at.at(
+                &s.side,
+                format!("key `span.side`: `{other}` is not `user` or `network`"),
+            ))
+        }
+    };
+    let channels = parse_channels(s.channels.get_ref()).ok_or_else(|| {
+        at.at(
+            &s.channels,
+            "key `span.channels`: not a list of timeslots 1-15 and 17-31 like `1-15,17-31`".into(),
+        )
+    })?;
+    let hunting = match s.hunting.get_ref().as_str() {
+        "ascending" => Hunting::Ascending,
+        "descending" => Hunting::Descending,
+        "round-robin" => Hunting::RoundRobin,
+        other => return Err(at.at(
+            &s.hunting,
+            format!(
+                "key `span.hunting`: `{other}` is not `ascending`, `descending` or `round-robin`"
+            ),
+        )),
+    };
+    let timeout = *s.digit_timeout_ms.get_ref();
+    if !(500..=30_000).contains(&timeout) {
+        return Err(at.at(
+            &s.digit_timeout_ms,
+            "key `span.digit_timeout_ms`: between 500 and 30000".into(),
+        ));
+    }
+    let count = channels.len() as u32;
+    let max_calls = match &s.max_calls {
+        Some(m) if *m.get_ref() == 0 || *m.get_ref() > count => {
+            return Err(at.at(
+                m,
+                format!("key `span.max_calls`: between 1 and the span's {count} channels"),
+            ))
+        }
+        Some(m) => *m.get_ref(),
+        None => count,
+    };
+    let cc = s.country_code.get_ref();
+    if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(at.at(
+            &s.country_code,
+            "key `span.country_code`: one to three digits".into(),
+        ));
+    }
+    Ok(SpanConfig {
+        name: s.name.get_ref().clone(),
+        span: *s.span.get_ref(),
+        device,
+        side,
+        channels,
+        hunting,
+        digit_timeout_ms: timeout,
+        max_calls,
+        country_code: cc.clone(),
+    })
+}
