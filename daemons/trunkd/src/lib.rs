@@ -1,0 +1,13 @@
+//! trunkd (TRK-1, issue 14): the E1 PRI spans of the telephony cards
+//! presented to pbxd as an ordinary SIP gateway on loopback (decision
+//! 0022). pbxd never sees a card; trunkd never sees a queue.
+//!
+//! - [`gateway`]: the sans-IO core joining Q.931 calls and SIP dialogs.
+//! - [`hunt`]: a span's channels and the hunting of an idle one.
+//! - [`numbers`]: party numbers ↔ SIP user parts.
+//! - [`shell`]: the spans opened through the board traits, the data
+//!   links, the SIP socket and the B-channels' RTP.
+
+pub mod gateway;
+pub mod hunt;
+pub mod numbers;
