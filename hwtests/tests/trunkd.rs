@@ -1,0 +1,178 @@
+//! trunkd between a carrier's E1 and the box (TRK-1, issue 14), on the
+//! simulated board: these machines have no cards, so libpri plays the
+//! carrier's exchange (network side) on the far end of the simulated
+//! span's D-channel, and the test plays the far end of its B-channel.
+//!
+//! libpri places a call to 137; trunkd (its shell run here, on the
+//! simulated span) offers it to a real `dering up` that trusts it as a
+//! gateway on loopback; the 137 flow answers; libpri sees CONNECT; audio
+//! flows on the B-channel both ways (A-law blocks counted at the far end
+//! and RTP counted by pbxd's relay); libpri hangs up, and pbxd's record of
+//! the call ends with trunkd's BYE.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dering_board::sim::{connect_seqpacket, SimE1};
+use dering_board::BLOCK_LEN;
+use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use hwtests::{free_udp_port, workspace, Dering};
+
+/// The libpri carrier, killed when the test ends however it ends.
+struct Carrier(Child, PathBuf);
+
+impl Drop for Carrier {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Carrier {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+/// Builds `hwtests/tools/pri_carrier.c` and starts it listening on
+/// `sock`, to call 137 once the data link is up and hang up `hold`
+/// seconds after the answer.
+fn start_carrier(dir: &Path, sock: &Path, hold: u32) -> Carrier {
+    assert!(
+        Path::new("/usr/include/libpri.h").exists(),
+        "libpri-dev is not installed: run `bash .ci/install-peers` (the README's test command does)"
+    );
+    let bin = dir.join("pri_carrier");
+    let out = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(workspace().join("hwtests/tools/pri_carrier.c"))
+        .arg("-lpri")
+        .output()
+        .expect("gcc runs");
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = dir.join("carrier.log");
+    let child = Command::new(&bin)
+        .args(["-m", "net", "-l", "-d", "137", "-t", "40", "-a"])
+        .arg(hold.to_string())
+        .arg("-s")
+        .arg(sock)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Carrier(child, log)
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_call_from_the_carrier_to_137_is_answered_with_audio_both_ways() {
+    eprintln!("trunkd: no DAHDI card is used here; the span is the simulated board's");
+    let d = Dering::start_with(|text| {
+        text + "\n[[trusted_peer]]\nname = \"trunkd\"\naddresses = [\"127.0.0.1/32\"]\nroute_class = \"national\"\n"
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("pri.sock");
+    let carrier = start_carrier(dir.path(), &sock, 3);
+    let mut far = None;
+    let connected = wait_for(Duration::from_secs(10), || {
+        far = connect_seqpacket(&sock).ok();
+        far.is_some()
+    });
+    assert!(connected, "carrier never listened:\n{}", carrier.log());
+    let e1 = SimE1::new(1, far.unwrap()).unwrap();
+
+    let sip_port = free_udp_port();
+    let cfg = Trunkd {
+        sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+        pbx: format!("127.0.0.1:{}", d.sip_port).parse().unwrap(),
+        rtp_port_min: free_udp_port(),
+        spans: vec![SpanConfig {
+            name: "telkom".into(),
+            span: 1,
+            device: SpanDevice::Simulated {
+                socket: sock.clone(),
+            },
+            side: SpanSide::User,
+            // The carrier offers its call on timeslot 1, exclusive.
+            channels: vec![1],
+            hunting: Hunting::Ascending,
+            digit_timeout_ms: 4000,
+            max_calls: 1,
+            country_code: "62".into(),
+        }],
+    };
+    let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
+    let line = line.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let shell = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || trunkd::shell::run(&cfg, vec![span], 1, stop, || {}))
+    };
+
+    // The far end of timeslot 1 speaks a block every 20 ms and counts
+    // what it hears, until libpri has hung up.
+    let mut heard = 0usize;
+    let mut spoken = 0usize;
+    let end = Instant::now() + Duration::from_secs(25);
+    let mut tick = Instant::now();
+    while Instant::now() < end && !carrier.log().contains("EVENT PRI_EVENT_HANGUP") {
+        line.send_audio(1, &[0x55; BLOCK_LEN]);
+        spoken += 1;
+        heard += line.take_audio(1).len();
+        tick += Duration::from_millis(20);
+        std::thread::sleep(tick.saturating_duration_since(Instant::now()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    shell.join().unwrap().unwrap();
+
+    let log = carrier.log();
+    assert!(
+        log.contains("EVENT PRI_EVENT_ANSWER"),
+        "libpri saw no CONNECT:\n{log}"
+    );
+    assert!(
+        log.contains("-> hangup (normal clearing)"),
+        "libpri did not hang up:\n{log}"
+    );
+    assert!(!log.contains("libpri ERROR"), "protocol error:\n{log}");
+    let blocks = heard / BLOCK_LEN;
+    eprintln!("far end: {spoken} blocks spoken, {blocks} heard");
+    // Three seconds held: 150 blocks each way; most must arrive.
+    assert!(
+        blocks >= 100,
+        "{blocks} A-law blocks from pbxd on the B-channel ({spoken} sent)"
+    );
+
+    let calls = d.ended_calls(1);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["callee"], "137", "{c}");
+    assert_eq!(c["caller"], "2000", "{c}");
+    let uuid = c["uuid"].as_str().unwrap();
+    let counts = d.media_counts(uuid);
+    eprintln!("pbxd: {counts:?}; call {c}");
+    assert!(
+        counts["rtp_from_caller"] >= 100,
+        "pbxd's relay counted {counts:?} for the B-channel's audio"
+    );
+    assert_eq!(c["hangup_by"], "caller", "{c}");
+}
