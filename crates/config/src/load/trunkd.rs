@@ -188,12 +188,10 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
         "ascending" => Hunting::Ascending,
         "descending" => Hunting::Descending,
         "round-robin" => Hunting::RoundRobin,
-        other => return Err(at.at(
-            &s.hunting,
-            format!(
-                "key `span.hunting`: `{other}` is not `ascending`, `descending` or `round-robin`"
-            ),
-        )),
+        other => {
+            let msg = "is not `ascending`, `descending` or `round-robin`";
+            return Err(at.at(&s.hunting, format!("key `span.hunting`: `{other}` {msg}")));
+        }
     };
     let timeout = *s.digit_timeout_ms.get_ref();
     if !(500..=30_000).contains(&timeout) {
