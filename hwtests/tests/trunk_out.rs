@@ -3,7 +3,8 @@
 //! An extension with permission reaches the carrier with the number in
 //! the carrier's format and the configured caller-ID headers (read from
 //! sipp's own message trace) and hears the carrier's early media; one
-//! without permission gets 403 and the carrier's socket stays empty; a
+//! without permission hears why in early media, gets 403 and the
+//! carriers' sockets stay empty; a
 //! carrier answering 503 fails the call over to the second trunk, a 486
 //! does not. The decisions are pinned down in virtual time in
 //! `daemons/pbxd/tests/trunk_out.rs`.
@@ -161,12 +162,10 @@ fn an_extension_without_permission_gets_403_and_nothing_leaves() {
     let (first, second) = (free_udp_port(), free_udp_port());
     let d = box_with_trunks(first, second);
     let (c1, c2) = (silent_carrier(first), silent_carrier(second));
-    // 1010 has the default permission: internal only.
-    ok(
-        caller(&d, "1010", "0016129998888", &uac_final(403)),
-        "caller",
-        &d,
-    );
+    // 1010 has the default permission: internal only. It hears the
+    // refusal in early media (183), then gets the 403.
+    let refused = format!("  <recv response=\"183\"/>\n  <recv response=\"403\"/>\n{ACK_FINAL}");
+    ok(caller(&d, "1010", "0016129998888", &refused), "caller", &d);
     nothing_arrived(&c1);
     nothing_arrived(&c2);
     let row = outside_record(&d);

@@ -728,6 +728,9 @@ impl Core {
     /// the callee's) and records the call as answered, ended by the
     /// system for `cause`.
     fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
+        if self.refusal_said(now, call) {
+            return;
+        }
         self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
         self.close(
             now,

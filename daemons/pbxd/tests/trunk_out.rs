@@ -9,6 +9,7 @@
 mod sim;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use dering_store::Op;
 use sim::{sdp, Phone, Sim};
@@ -100,14 +101,28 @@ fn an_allowed_call_leaves_in_the_carriers_format() {
 }
 
 /// An extension with the default permission (internal) dialling abroad
-/// gets 403, nothing reaches either carrier, and the record says why; an
-/// emergency number still goes out.
+/// hears the refusal in early media, then gets 403; nothing reaches
+/// either carrier, and the record says why. An emergency number still
+/// goes out.
 #[test]
 fn a_call_without_permission_is_refused_and_never_leaves() {
     let mut s = with_trunks("");
     let mut a = Phone::registered(&mut s, "1010");
     let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
     let da = a.invite(&mut s, "0016129998888");
+    let early = a.expect_response(&mut s, 183);
+    assert!(!early.body.is_empty(), "the refusal is heard");
+    assert!(
+        s.media
+            .iter()
+            .any(|m| matches!(m, pbxd::core::MediaCmd::Play { .. })),
+        "a prompt is played"
+    );
+    assert!(
+        a.try_msg(&mut s).is_none(),
+        "no final answer before it is said"
+    );
+    s.advance(Duration::from_secs(10));
     let r = a.expect_response(&mut s, 403);
     a.ack_final(&mut s, &da, &r);
     assert!(c.try_msg(&mut s).is_none() && b.try_msg(&mut s).is_none());
@@ -117,6 +132,8 @@ fn a_call_without_permission_is_refused_and_never_leaves() {
     assert_eq!(row.trunk, None);
     assert_eq!(s.ends()[0].1, "failed");
 
+    // The 403's retransmissions from before the ACK.
+    a.settle(&mut s);
     a.invite(&mut s, "112");
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "112");

@@ -51,6 +51,9 @@ pub(super) struct Outside {
     legs: HashMap<u64, OutsideLeg>,
     /// When each extension's recent outside calls started (burst alarm).
     recent: HashMap<String, VecDeque<Instant>>,
+    /// Refused calls hearing why in early media, and the final answer
+    /// they get when it has been said.
+    refusing: HashMap<u64, u16>,
 }
 
 /// An outside call: what it needs to try the next trunk.
@@ -264,7 +267,8 @@ impl Core {
 
     /// A number the dial plan sends nowhere: the SIP answer and, for an
     /// outside call the caller may not make, a call record with the
-    /// reason (nothing reaches a carrier).
+    /// reason and the refusal spoken in early media before the 403
+    /// (nothing reaches a carrier).
     pub(super) fn refuse_outside(&mut self, now: Now, call: Inbound, deny: Deny) {
         let code = deny.sip_code();
         let (Deny::Forbidden(class), Some(reason)) = (deny, deny.reason()) else {
@@ -280,16 +284,16 @@ impl Core {
             reason,
             "outside call refused"
         );
-        let caller_name = self.users.get(&call.caller).map(|u| u.name.clone());
-        self.store(Op::CallStart(CallParties {
+        let parties = CallParties {
             uuid: uuid.clone(),
             caller: call.caller.clone(),
-            caller_name,
+            caller_name: self.users.get(&call.caller).map(|u| u.name.clone()),
             callee: call.number.clone(),
             callee_name: None,
             start_ms: now.wall_ms,
             answer_ms: None,
-        }));
+        };
+        self.store(Op::CallStart(parties.clone()));
         self.store(Op::CallOutside(CallOutside {
             uuid: uuid.clone(),
             number_class: class.name().into(),
@@ -298,6 +302,10 @@ impl Core {
             route: None,
             refused: Some(reason.into()),
         }));
+        let warning = format!("399 dering \"outside call refused: {reason}\"");
+        let Some(call) = self.say_refusal(now, call, parties, code) else {
+            return;
+        };
         self.store(Op::CallEnd(CallEnd {
             uuid,
             end_ms: now.wall_ms,
@@ -306,7 +314,6 @@ impl Core {
             hangup_cause: format!("outside call refused: {reason}"),
             sip_code: Some(code),
         }));
-        let warning = format!("399 dering \"outside call refused: {reason}\"");
         self.respond(
             now,
             &call.key,
@@ -314,6 +321,77 @@ impl Core {
             code,
             vec![header("Warning", warning)],
         );
+    }
+
+    /// Plays the refusal to the caller in early media (183 with the box's
+    /// SDP, as a carrier's announcement would): the caller hears why, and
+    /// gets `code` once it has been said ([`Core::refusal_said`]). Gives
+    /// the INVITE back when the caller offered nothing the box can play
+    /// to.
+    fn say_refusal(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        parties: CallParties,
+        code: u16,
+    ) -> Option<Inbound> {
+        let Ok(offer) = AudioSdp::parse(&call.req.body) else {
+            return Some(call);
+        };
+        let (Some((codec, format)), Ok(a_sock)) =
+            (known_formats(&offer).into_iter().next(), offer.addr_port())
+        else {
+            return Some(call);
+        };
+        let Some((a_port, b_port)) = self.take_ports(now) else {
+            return Some(call);
+        };
+        let Inbound { peer, key, req, .. } = call;
+        let id = self.next_call;
+        self.next_call += 1;
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_a_key.insert(key.clone(), id);
+        self.a_invites.insert(key.clone(), req.clone());
+        let b = Dialog::placeholder(peer);
+        let mut c = super::Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
+            .starting_in(super::CallState::Flow);
+        c.a.invite_key = key;
+        c.a.codec = Some(codec);
+        c.a.formats = vec![format.clone()];
+        c.b.life = super::Life::Absent;
+        self.calls.insert(id, c);
+        self.open_media(id, a_port, b_port, a_sock, id);
+        self.out
+            .push_back(super::Output::Media(super::MediaCmd::Local {
+                call: id,
+                codec,
+                event_pt: None,
+            }));
+        let body = self.a_sdp(id, vec![format], dering_sip::sdp::Direction::SendOnly);
+        if let Some((a_key, data)) = self.response_to_a(id, 183, &body, vec![]) {
+            self.tx.respond(now.at, &a_key, 183, data);
+        }
+        self.outside.refusing.insert(id, code);
+        self.announce_and_hang_up(id, "outside_refused");
+        None
+    }
+
+    /// The box's goodbye to call `call` has been said: a refused outside
+    /// call gets its final answer instead of a BYE. Returns whether it was
+    /// one.
+    pub(super) fn refusal_said(&mut self, now: Now, call: u64) -> bool {
+        let Some(code) = self.outside.refusing.remove(&call) else {
+            return false;
+        };
+        let ending = super::Ending::new(
+            Disposition::Failed,
+            "system",
+            "outside call refused: permission",
+            Some(code),
+        );
+        self.end_call(now, call, ending, code);
+        true
     }
 
     /// The route's trunks that may take a call now, in the order to try
@@ -409,6 +487,9 @@ impl Core {
     pub(super) fn start_trunk_call(&mut self, now: Now, call: Inbound, outward: Outward) {
         self.outside
             .legs
+            .retain(|id, _| self.calls.contains_key(id));
+        self.outside
+            .refusing
             .retain(|id, _| self.calls.contains_key(id));
         if let Some((_, limits, _)) = self.outside.extensions.get(&call.caller) {
             let up = self
