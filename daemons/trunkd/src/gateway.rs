@@ -235,15 +235,18 @@ impl Gateway {
         spans.chain(digits).chain(tx).min()
     }
 
-    /// Span `span`'s data link came up: restart the interface when that
-    /// is due, and tell call control (calls that survived under T309).
+    /// Span `span`'s data link came up, or was established again: restart
+    /// the interface when that is due or a restart was not acknowledged,
+    /// and tell call control (calls that survived under T309).
     pub fn link_up(&mut self, now: Instant, span: usize) {
         let Some(s) = self.spans.get_mut(span) else {
             return;
         };
         s.link_up = true;
         s.cc.link_up(now);
-        if s.needs_restart && !s.alarm {
+        // A RESTART lost with a link that was reset (both sides sending
+        // SABME at start is usual) is sent again on the new link.
+        if (s.needs_restart || s.channels.restarting()) && !s.alarm {
             s.needs_restart = false;
             s.channels.set(None, ChannelState::Restarting);
             s.cc.restart(now, None);

@@ -84,6 +84,13 @@ impl Channels {
         self.take(ts).then_some(ts)
     }
 
+    /// Whether a channel waits for its RESTART to be acknowledged.
+    pub fn restarting(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|(_, s)| *s == ChannelState::Restarting)
+    }
+
     /// Sets `ts` (every channel with `None`) to `state`.
     pub fn set(&mut self, ts: Option<u8>, state: ChannelState) {
         for (t, s) in &mut self.slots {

@@ -265,9 +265,11 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
     if s.link.poll_timeout().is_some_and(|t| t <= now) {
         s.link.handle_timeout(now);
     }
+    let mut reestablished = false;
     while let Some(e) = s.link.poll_event() {
         match e {
             q921::Event::Data(d) => gw.handle_q931(now, i, &d),
+            q921::Event::Established => reestablished = true,
             q921::Event::Error(err) => tracing::debug!(span = s.name, %err, "Q.921"),
             _ => {}
         }
@@ -281,6 +283,10 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
         } else {
             gw.link_down(now, i);
         }
+    } else if up && reestablished {
+        // The peer reset the link (its SABME): I-frames in flight may be
+        // lost, a RESTART among them.
+        gw.link_up(now, i);
     }
     if !up && !s.alarm && now >= s.next_establish {
         s.next_establish = now + ESTABLISH_EVERY;

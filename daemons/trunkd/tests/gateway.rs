@@ -55,14 +55,18 @@ fn span_config() -> SpanConfig {
     }
 }
 
+fn trunkd_config() -> Trunkd {
+    Trunkd {
+        sip: "127.0.0.1:5090".parse().unwrap(),
+        pbx: pbx(),
+        rtp_port_min: 40000,
+        spans: vec![span_config()],
+    }
+}
+
 impl World {
     fn new() -> World {
-        let cfg = Trunkd {
-            sip: "127.0.0.1:5090".parse().unwrap(),
-            pbx: pbx(),
-            rtp_port_min: 40000,
-            spans: vec![span_config()],
-        };
+        let cfg = trunkd_config();
         let now = Instant::now();
         let mut w = World {
             gw: Gateway::new(&cfg, Timers::default(), 7),
@@ -506,4 +510,25 @@ fn overlap_digits_are_offered_en_bloc_after_the_digit_timeout() {
     assert!(w
         .net_event(|e| matches!(e, q931::Event::Proceeding { .. }))
         .is_some());
+}
+
+#[test]
+fn a_restart_lost_with_a_reset_link_is_sent_again_on_the_new_link() {
+    let mut gw = Gateway::new(&trunkd_config(), Timers::default(), 7);
+    let now = Instant::now();
+    let restarts = |gw: &mut Gateway| {
+        std::iter::from_fn(|| gw.poll_output())
+            .filter(|o| {
+                matches!(o, Output::Q931 { message, .. }
+                    if message.msg_type == q931::MessageType::Restart)
+            })
+            .count()
+    };
+    gw.link_up(now, 0);
+    assert_eq!(restarts(&mut gw), 1);
+    assert_eq!(gw.channel_state(0, 1), Some(ChannelState::Restarting));
+    // The carrier's SABME resets the link before its RESTART ACK: the
+    // RESTART may be lost with the old link's frames.
+    gw.link_up(now + Duration::from_secs(1), 0);
+    assert_eq!(restarts(&mut gw), 1, "RESTART not sent again");
 }
