@@ -38,7 +38,14 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
     let outside = raw.check_outside(&at)?;
-    let trunkd = trunkd::check(&at, raw.trunkd.as_ref(), &raw.spans, raw.sip.udp_port)?;
+    let media = *raw.media.rtp_port_min.get_ref()..=*raw.media.rtp_port_max.get_ref();
+    let trunkd = trunkd::check(
+        &at,
+        raw.trunkd.as_ref(),
+        &raw.spans,
+        raw.sip.udp_port,
+        media,
+    )?;
     Ok(Config {
         trunkd,
         ..raw.into_plain(outside)

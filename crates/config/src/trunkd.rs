@@ -146,6 +146,7 @@ mod tests {
             ("[trunkd]\nsip = \"192.0.2.1:5090\"\n", "trunkd.sip"),
             ("[trunkd]\npbx = \"192.0.2.1:5060\"\n", "trunkd.pbx"),
             ("[trunkd]\nrtp_port_min = 40001\n", "trunkd.rtp_port_min"),
+            ("[trunkd]\nrtp_port_min = 29990\n", "trunkd.rtp_port_min"),
             ("[[span]]\nname = \"a\"\nspan = 2\n", "span.name"),
             ("[[span]]\nname = \"b\"\nspan = 1\n", "span.span"),
             (

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -83,12 +84,15 @@ fn default_country() -> Spanned<String> {
 }
 
 /// Checks `[trunkd]` and the spans and makes them plain; `None` when the
-/// document has neither. `udp_port` is pbxd's, the default for `pbx`.
+/// document has neither. `udp_port` is pbxd's, the default for `pbx`;
+/// `media` is pbxd's RTP range, which the B-channels' ports must miss
+/// (both bind on the box's addresses).
 pub(super) fn check(
     at: &Refusal,
     raw: Option<&RawTrunkd>,
     spans: &[RawSpan],
     udp_port: u16,
+    media: RangeInclusive<u16>,
 ) -> Result<Option<Trunkd>, ConfigError> {
     if raw.is_none() && spans.is_empty() {
         return Ok(None);
@@ -135,6 +139,17 @@ pub(super) fn check(
         return Err(at.at(
             &raw.rtp_port_min,
             format!("key `trunkd.rtp_port_min`: {ports} ports do not fit above it"),
+        ));
+    }
+    let last = u32::from(rtp) + ports.saturating_sub(1);
+    if ports > 0 && u32::from(*media.start()) <= last && u32::from(rtp) <= u32::from(*media.end()) {
+        return Err(at.at(
+            &raw.rtp_port_min,
+            format!(
+                "key `trunkd.rtp_port_min`: ports {rtp}-{last} overlap [media]'s {}-{}",
+                media.start(),
+                media.end()
+            ),
         ));
     }
     Ok(Some(Trunkd {
