@@ -66,7 +66,14 @@ fn trunkd_config() -> Trunkd {
 
 impl World {
     fn new() -> World {
-        let cfg = trunkd_config();
+        World::new_with(span_config())
+    }
+
+    fn new_with(span: SpanConfig) -> World {
+        let cfg = Trunkd {
+            spans: vec![span],
+            ..trunkd_config()
+        };
         let now = Instant::now();
         let mut w = World {
             gw: Gateway::new(&cfg, Timers::default(), 7),
@@ -531,4 +538,67 @@ fn a_restart_lost_with_a_reset_link_is_sent_again_on_the_new_link() {
     // RESTART may be lost with the old link's frames.
     gw.link_up(now + Duration::from_secs(1), 0);
     assert_eq!(restarts(&mut gw), 1, "RESTART not sent again");
+}
+
+#[test]
+fn calls_beyond_the_span_limit_or_on_a_busy_exclusive_channel_are_refused() {
+    let mut w = World::new();
+    let (_, _invite) = w.carrier_calls();
+    // Timeslot 1 is taken: the carrier insists on it (cause 44), then
+    // leaves the choice to us and gets another one.
+    let setup = |w: &mut World, exclusive: bool| {
+        w.net
+            .setup(
+                w.now,
+                SetupRequest {
+                    called: PartyNumber::e164(TypeOfNumber::Unknown, "137"),
+                    calling: None,
+                    channel: ChannelId {
+                        exclusive,
+                        channel: ChannelSel::BChannel(1),
+                    },
+                    sending_complete: true,
+                },
+            )
+            .unwrap()
+    };
+    let busy = setup(&mut w, true);
+    w.settle();
+    assert!(w
+        .net_event(|e| matches!(e, q931::Event::Released { call, cause: Cause::RequestedChannelNotAvailable, .. } if *call == busy))
+        .is_some(), "{:?}", w.net_events);
+    let moved = setup(&mut w, false);
+    w.settle();
+    assert!(
+        w.net_event(
+            |e| matches!(e, q931::Event::Proceeding { call, channel: Some(31) } if *call == moved)
+        )
+        .is_some(),
+        "{:?}",
+        w.net_events
+    );
+
+    // A span limited to two calls refuses the third with cause 34.
+    let third = setup(&mut w, false);
+    let mut limited = World::new_with(SpanConfig {
+        max_calls: 2,
+        ..span_config()
+    });
+    let (_, _) = limited.carrier_calls();
+    let second = setup(&mut limited, false);
+    limited.settle();
+    assert!(limited
+        .net_event(|e| matches!(e, q931::Event::Proceeding { call, .. } if *call == second))
+        .is_some());
+    let over = setup(&mut limited, false);
+    limited.settle();
+    assert!(limited
+        .net_event(|e| matches!(e, q931::Event::Released { call, cause: Cause::NoCircuitAvailable, .. } if *call == over))
+        .is_some(), "{:?}", limited.net_events);
+    // Thirty channels and no limit below them: the third call on the
+    // first span is taken.
+    w.settle();
+    assert!(w
+        .net_event(|e| matches!(e, q931::Event::Proceeding { call, .. } if *call == third))
+        .is_some());
 }
