@@ -62,11 +62,11 @@ pub fn open_span(cfg: &SpanConfig) -> anyhow::Result<(SpanIo, Option<E1Line>)> {
         SpanDevice::Dahdi => {
             use dering_board::dahdi::{DahdiBChannel, DahdiSpan};
             let span = DahdiSpan::open(cfg.span)?;
-            let base = (cfg.span - 1) * 31;
-            let dchannel = span.open_dchannel(base + 16)?;
+            let base = cfg.span.saturating_sub(1).saturating_mul(31);
+            let dchannel = span.open_dchannel(base.saturating_add(16))?;
             let mut bchannels: Vec<(u8, Box<dyn BChannel + Send>)> = Vec::new();
             for &ts in &cfg.channels {
-                let b = DahdiBChannel::open(base + u32::from(ts))
+                let b = DahdiBChannel::open(base.saturating_add(u32::from(ts)))
                     .with_context(|| format!("span {} channel {ts}", cfg.name))?;
                 bchannels.push((ts, Box::new(b)));
             }
