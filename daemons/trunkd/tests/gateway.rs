@@ -602,3 +602,42 @@ fn calls_beyond_the_span_limit_or_on_a_busy_exclusive_channel_are_refused() {
         .net_event(|e| matches!(e, q931::Event::Proceeding { call, .. } if *call == third))
         .is_some());
 }
+
+#[test]
+fn the_carriers_in_band_progress_becomes_183_with_sdp_and_early_audio() {
+    let mut w = World::new();
+    w.pbx_calls("0215550123");
+    let Some(q931::Event::IncomingCall { call, .. }) =
+        w.net_event(|e| matches!(e, q931::Event::IncomingCall { .. }))
+    else {
+        panic!("no SETUP")
+    };
+    w.net.proceeding(w.now, call, Some(31)).unwrap();
+    w.settle();
+    w.sip.clear();
+    // The carrier plays its own tones (e.g. "number not in service"):
+    // PROGRESS with "in-band information now available" (8). The
+    // network side's machine has no request for it, so it is written.
+    let progress = q931::Message {
+        call_ref: q931::CallRef {
+            value: call.value,
+            flag: true,
+        },
+        msg_type: q931::MessageType::Progress,
+        ies: vec![q931::Ie::Progress(q931::Progress {
+            location: 2,
+            description: 8,
+        })],
+    };
+    w.gw.handle_q931(w.now, 0, &progress.encode());
+    w.settle();
+    let early = w.take_sip("183");
+    let body = String::from_utf8_lossy(&early.body).into_owned();
+    assert!(body.contains("m=audio 40058 RTP/AVP 8"), "{body}");
+    assert!(w.media.contains(&Output::MediaStart {
+        span: 0,
+        channel: 31,
+        port: 40058,
+        remote: PBX_RTP.parse().unwrap()
+    }));
+}
