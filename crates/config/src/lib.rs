@@ -56,6 +56,8 @@ pub struct Config {
     /// The SNMP subagent; absent means no subagent.
     pub snmp: Option<Snmp>,
     pub http: Http,
+    /// How numbers are written where the box is (TEL-10).
+    pub numbering: Numbering,
     /// Numbers the box answers itself, each with its call flow (IVR).
     pub dids: Vec<Did>,
     pub flows: Flows,
@@ -332,10 +334,27 @@ impl Default for Recording {
 /// A number (DID, service number) answered by a call flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Did {
+    /// As configured (what `dering flows` shows).
     pub number: String,
+    /// The number in E.164 with the box's area code (TEL-10): what a
+    /// called number, in whatever form a carrier or a phone sends it, is
+    /// matched against, so `137`, `021137` and `+6221137` are one DID.
+    pub e164: String,
     /// The flow's name (flows live in the database, versioned).
     pub flow: String,
 }
+
+/// How numbers are written where the box is (TEL-10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbering {
+    /// The area code of the box's site without the trunk 0 (`21`
+    /// Jakarta): carriers deliver short and local numbers without it, and
+    /// the box adds it to bring them to E.164.
+    pub area_code: u16,
+}
+
+/// Jakarta's, the demo box's site.
+pub const DEFAULT_AREA_CODE: u16 = 21;
 
 /// Settings of the call flows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -828,6 +847,7 @@ mod tests {
             "[power]",
             "[snmp]",
             "[http]",
+            "[numbering]",
         ] {
             let line = format!("\n{table}\n");
             let text = if DEFAULT_TOML.contains(&line) {
@@ -1213,6 +1233,24 @@ mod tests {
                 "number = \"137\"",
                 "conference.number",
             ),
+            (
+                "",
+                "[[did]]\nnumber = \"+62211500137\" # 1500137 again\nflow = \"x\"\n".into(),
+                "# 1500137 again",
+                "did.number",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"0211002\" # extension 1002\nflow = \"x\"\n".into(),
+                "# extension 1002",
+                "did.number",
+            ),
+            (
+                "area_code = 21",
+                "area_code = 7".into(),
+                "area_code = 7",
+                "numbering.area_code",
+            ),
             ("", ext("1003", ""), "number = \"1003\"", "extension.number"),
             ("", ext("10a3", ""), "10a3", "extension.number"),
             (
@@ -1318,6 +1356,20 @@ mod tests {
         assert_eq!(p.route_class, "internal");
         assert_eq!(c, Config::parse(&text, "other.toml").unwrap());
         assert_ne!(c, Config::embedded().unwrap());
+    }
+
+    /// DIDs carry their E.164 form with the box's area code (TEL-10), and
+    /// a box elsewhere adds its own.
+    #[test]
+    fn dids_in_e164_with_the_area_code() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.numbering.area_code, 21);
+        let e164: Vec<_> = c.dids.iter().map(|d| d.e164.as_str()).collect();
+        assert_eq!(e164, ["+6221137", "+62211500137", "+628001500137"]);
+        let bandung = DEFAULT_TOML.replacen("area_code = 21", "area_code = 22", 1);
+        let c = Config::parse(&bandung, "f.toml").unwrap();
+        assert_eq!(c.dids[1].e164, "+62221500137");
+        assert_eq!(c.dids[1].number, "1500137", "shown as configured");
     }
 
     /// The 1-based line of `text` containing `needle`.

@@ -21,9 +21,9 @@ use toml::Spanned;
 
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
-    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
-    Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor, TrustedPeer,
-    ROUTE_CLASSES, STRATEGIES,
+    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Numbering,
+    Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor,
+    TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
 /// Parses and checks `text`, naming `file` in errors.
@@ -101,6 +101,8 @@ struct RawConfig {
     snmp: Option<RawSnmp>,
     #[serde(default)]
     http: Http,
+    #[serde(default)]
+    numbering: RawNumbering,
     #[serde(default, rename = "did")]
     dids: Vec<RawDid>,
     #[serde(default)]
@@ -230,6 +232,25 @@ struct RawSnmp {
 struct RawDid {
     number: Spanned<String>,
     flow: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNumbering {
+    #[serde(default = "default_area_code")]
+    area_code: Spanned<u16>,
+}
+
+fn default_area_code() -> Spanned<u16> {
+    unspanned(crate::DEFAULT_AREA_CODE)
+}
+
+impl Default for RawNumbering {
+    fn default() -> Self {
+        RawNumbering {
+            area_code: default_area_code(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -570,8 +591,17 @@ impl RawConfig {
     }
 
     /// Numbers the box answers itself (DIDs, rooms) are digits, and clash
-    /// with no extension and no other such number.
+    /// with no extension and no other such number. A DID may be written
+    /// in E.164 (`+62…`), and clashes in any written form: `137` and
+    /// `021137` are one number to a carrier (TEL-10).
     fn check_numbers(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let area = &self.numbering.area_code;
+        if !(10..=999).contains(area.get_ref()) {
+            return Err(at.at(
+                area,
+                "key `numbering.area_code`: an area code of 2 or 3 digits without the 0".into(),
+            ));
+        }
         let is_extension = |n: &String| self.extensions.iter().any(|e| e.number.get_ref() == n);
         let mut seen = HashSet::new();
         let numbers = self.dids.iter().map(|d| ("did.number", &d.number)).chain(
@@ -581,11 +611,37 @@ impl RawConfig {
         );
         for (key, number) in numbers {
             let n = number.get_ref();
-            if !is_number(n) {
+            let digits = match key {
+                "did.number" => n.strip_prefix('+').unwrap_or(n),
+                _ => n,
+            };
+            if !is_number(digits) {
                 return Err(at.at(number, format!("key `{key}`: {n:?} is not a number")));
             }
             if is_extension(n) || !seen.insert(n) {
                 return Err(at.at(number, format!("key `{key}`: {n} is used twice")));
+            }
+        }
+        let e164 = |n: &str| dering_telco::inbound_e164(n, *area.get_ref());
+        let extensions: HashSet<_> = self
+            .extensions
+            .iter()
+            .filter_map(|e| e164(e.number.get_ref()))
+            .collect();
+        let mut dids = HashSet::new();
+        for d in &self.dids {
+            let n = d.number.get_ref();
+            let Some(e) = e164(n) else {
+                return Err(at.at(
+                    &d.number,
+                    format!("key `did.number`: {n:?} is not a number"),
+                ));
+            };
+            if extensions.contains(&e) || !dids.insert(e.clone()) {
+                return Err(at.at(
+                    &d.number,
+                    format!("key `did.number`: {n} is used twice (as {e})"),
+                ));
             }
         }
         for c in &self.conferences {
@@ -848,6 +904,7 @@ impl RawConfig {
 
     /// The checked document as plain values, its spans dropped.
     fn into_plain(self) -> Config {
+        let area_code = self.numbering.area_code.into_inner();
         Config {
             sip: Sip {
                 bind: self.sip.bind,
@@ -886,10 +943,14 @@ impl RawConfig {
                 .dids
                 .into_iter()
                 .map(|d| Did {
+                    // Checked: every DID has an E.164 form.
+                    e164: dering_telco::inbound_e164(d.number.get_ref(), area_code)
+                        .unwrap_or_default(),
                     number: d.number.into_inner(),
                     flow: d.flow,
                 })
                 .collect(),
+            numbering: Numbering { area_code },
             flows: Flows {
                 utc_offset_minutes: self.flows.utc_offset_minutes.into_inner(),
                 prompts: self.flows.prompts,

@@ -53,8 +53,9 @@ pub(super) struct Plan<'a> {
 }
 
 /// Where `dialled` goes. Codes come before numbers, so no extension can
-/// hide a feature code; a flow's number before an extension of the same
-/// digits.
+/// hide a feature code; a flow's number, in any written form (`137`,
+/// `021137`, `+6221137`: the flows compare E.164 forms), before an
+/// extension of the same digits.
 pub(super) fn route(plan: &Plan<'_>, dialled: &str) -> Route {
     if let Some(p) = plan.pickups.classify(dialled) {
         return Route::Pickup(p);
@@ -117,6 +118,23 @@ mod tests {
             r("*712001*1234"),
             Route::Feature(Feature::Agent(_))
         ));
+        // A DID in whatever form a carrier sends it (TEL-10).
+        for n in [
+            "1500137",
+            "0211500137",
+            "62211500137",
+            "+62211500137",
+            "+62-21-1500-137",
+            "021137",
+            "+6221137",
+            "0-800-1-500-137",
+            "628001500137",
+            "+628001500137",
+        ] {
+            assert_eq!(r(n), Route::Flow, "{n}");
+        }
+        // Another area's 1500137 is another number.
+        assert_eq!(r("0221500137"), Route::Deny(Deny::NotFound));
         assert_eq!(r("1999"), Route::Deny(Deny::NotFound));
         assert_eq!(r(""), Route::Deny(Deny::NotFound));
         assert_eq!(Deny::NotFound.sip_code(), 404);

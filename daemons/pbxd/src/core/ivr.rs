@@ -41,7 +41,11 @@ pub(super) struct FlowLeg {
 /// The box's flows, the numbers they answer and the prompts they play.
 #[derive(Debug)]
 pub(super) struct Flows {
-    dids: HashMap<String, String>,
+    /// By the number's E.164 form (TEL-10): (the number as configured,
+    /// the flow's name).
+    dids: HashMap<String, (String, String)>,
+    /// The box's area code, which short numbers called get.
+    area_code: u16,
     current: HashMap<String, (i64, Arc<Flow>)>,
     prompts: Arc<Prompts>,
     utc_offset_minutes: i32,
@@ -79,8 +83,9 @@ impl Flows {
             dids: cfg
                 .dids
                 .iter()
-                .map(|d| (d.number.clone(), d.flow.clone()))
+                .map(|d| (d.e164.clone(), (d.number.clone(), d.flow.clone())))
                 .collect(),
+            area_code: cfg.numbering.area_code,
             current: HashMap::new(),
             prompts: Arc::new(Prompts::default()),
             utc_offset_minutes: cfg.flows.utc_offset_minutes,
@@ -94,12 +99,21 @@ impl Flows {
     pub(super) fn reconfigure(&mut self, cfg: &Config) {
         let fresh = Flows::new(cfg);
         self.dids = fresh.dids;
+        self.area_code = fresh.area_code;
         self.utc_offset_minutes = fresh.utc_offset_minutes;
         self.music_class = fresh.music_class;
     }
 
+    /// Whether a flow answers `number`, in whatever form it was called.
     pub(super) fn answers(&self, number: &str) -> bool {
-        self.dids.contains_key(number)
+        self.flow_of(number).is_some()
+    }
+
+    /// The flow that answers `number` (`137`, `0211500137`,
+    /// `+62 21 1500137`: the DID's E.164 form decides, TEL-10).
+    fn flow_of(&self, number: &str) -> Option<&str> {
+        let e164 = dering_telco::inbound_e164(number, self.area_code)?;
+        self.dids.get(&e164).map(|(_, flow)| flow.as_str())
     }
 
     /// The music on hold of the configured class (queues will have their
@@ -145,7 +159,7 @@ impl Core {
                 Err(e) => tracing::error!(%name, version, error = %e, "stored flow unreadable"),
             }
         }
-        for (number, flow) in &self.flows.dids {
+        for (number, flow) in self.flows.dids.values() {
             if !self.flows.current.contains_key(flow) {
                 tracing::warn!(%number, %flow, "number answered by a flow that does not exist yet");
             }
@@ -185,8 +199,8 @@ impl Core {
                 let mut numbers: Vec<String> = self
                     .flows
                     .dids
-                    .iter()
-                    .filter(|(_, f)| *f == name)
+                    .values()
+                    .filter(|(_, f)| f == name)
                     .map(|(n, _)| n.clone())
                     .collect();
                 numbers.sort();
@@ -224,7 +238,7 @@ impl Core {
             return;
         }
         let number = &call.number;
-        let flow_name = self.flows.dids.get(number).cloned().unwrap_or_default();
+        let flow_name = self.flows.flow_of(number).unwrap_or_default().to_string();
         let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
             tracing::error!(%number, flow = %flow_name, "no such flow published");
             self.respond(now, &call.key, &call.req, 480, vec![]);
