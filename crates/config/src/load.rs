@@ -19,19 +19,34 @@ use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
-    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Numbering,
-    Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor,
-    TrustedPeer, ROUTE_CLASSES, STRATEGIES,
+    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
+    Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor, TrustedPeer,
+    ROUTE_CLASSES, STRATEGIES,
 };
+
+mod trunks;
+
+use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
 
 /// Parses and checks `text`, naming `file` in errors.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
-    Ok(raw.into_plain())
+    let outside = raw.check_outside(&at)?;
+    Ok(raw.into_plain(outside))
+}
+
+/// The plain values of the tables about calls leaving the box, made while
+/// they are checked (`load/trunks.rs`).
+struct Outside {
+    trunks: Vec<crate::Trunk>,
+    routes: Vec<crate::Route>,
+    numbering: crate::Numbering,
+    outbound: crate::Outbound,
 }
 
 /// Turns a place in the document into an error naming file and line.
@@ -101,8 +116,6 @@ struct RawConfig {
     snmp: Option<RawSnmp>,
     #[serde(default)]
     http: Http,
-    #[serde(default)]
-    numbering: RawNumbering,
     #[serde(default, rename = "did")]
     dids: Vec<RawDid>,
     #[serde(default)]
@@ -121,6 +134,14 @@ struct RawConfig {
     trusted_peers: Vec<RawTrustedPeer>,
     #[serde(default)]
     acd: RawAcd,
+    #[serde(default, rename = "trunk")]
+    trunks: Vec<RawTrunk>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    numbering: RawNumbering,
+    #[serde(default)]
+    outbound: RawOutbound,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +196,15 @@ struct RawExtension {
     auth_password: Option<String>,
     #[serde(default)]
     auth_realm: Option<String>,
+    /// Default `internal`: a new extension calls out only once allowed.
+    #[serde(default)]
+    permission: Option<Spanned<String>>,
+    #[serde(default)]
+    max_outside_calls: Option<u32>,
+    #[serde(default)]
+    outside_minutes_per_day: Option<u32>,
+    #[serde(default)]
+    caller_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -232,25 +262,6 @@ struct RawSnmp {
 struct RawDid {
     number: Spanned<String>,
     flow: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNumbering {
-    #[serde(default = "default_area_code")]
-    area_code: Spanned<u16>,
-}
-
-fn default_area_code() -> Spanned<u16> {
-    unspanned(crate::DEFAULT_AREA_CODE)
-}
-
-impl Default for RawNumbering {
-    fn default() -> Self {
-        RawNumbering {
-            area_code: default_area_code(),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -412,6 +423,8 @@ struct RawQueue {
     service_level_seconds: u32,
     #[serde(default)]
     callback: bool,
+    #[serde(default)]
+    callback_permission: Option<Spanned<String>>,
 }
 
 fn default_strategy() -> Spanned<String> {
@@ -436,6 +449,8 @@ struct RawAgent {
     skills: Spanned<BTreeMap<String, u8>>,
     #[serde(default)]
     auto_answer: bool,
+    #[serde(default)]
+    permission: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -595,13 +610,9 @@ impl RawConfig {
     /// in E.164 (`+62…`), and clashes in any written form: `137` and
     /// `021137` are one number to a carrier (TEL-10).
     fn check_numbers(&self, at: &Refusal) -> Result<(), ConfigError> {
-        let area = &self.numbering.area_code;
-        if !(10..=999).contains(area.get_ref()) {
-            return Err(at.at(
-                area,
-                "key `numbering.area_code`: an area code of 2 or 3 digits without the 0".into(),
-            ));
-        }
+        // A bad area code is refused with the outside tables; the numbers
+        // are compared with it as it is.
+        let area = self.numbering.area_code();
         let is_extension = |n: &String| self.extensions.iter().any(|e| e.number.get_ref() == n);
         let mut seen = HashSet::new();
         let numbers = self.dids.iter().map(|d| ("did.number", &d.number)).chain(
@@ -622,7 +633,7 @@ impl RawConfig {
                 return Err(at.at(number, format!("key `{key}`: {n} is used twice")));
             }
         }
-        let e164 = |n: &str| dering_telco::inbound_e164(n, *area.get_ref());
+        let e164 = |n: &str| dering_telco::inbound_e164(n, area);
         let extensions: HashSet<_> = self
             .extensions
             .iter()
@@ -745,6 +756,9 @@ impl RawConfig {
                     ));
                 }
             }
+            if let Some(p) = &q.callback_permission {
+                trunks::permission(at, p, "queue.callback_permission")?;
+            }
             let whose = format!("queue {}", q.name.get_ref());
             check_skills(at, &q.skills, "queue.skills", &whose)?;
         }
@@ -762,6 +776,9 @@ impl RawConfig {
                 ));
             }
             check_pin(at, &a.pin, "agent.pin")?;
+            if let Some(p) = &a.permission {
+                trunks::permission(at, p, "agent.permission")?;
+            }
             check_skills(at, &a.skills, "agent.skills", &format!("agent {id}"))?;
         }
         Ok(())
@@ -848,6 +865,12 @@ impl RawConfig {
                 ));
             }
             check_algorithms(at, &ext.digest_algorithms, "extension.digest_algorithms")?;
+            if let Some(p) = &ext.permission {
+                trunks::permission(at, p, "extension.permission")?;
+            }
+            if let Some(c) = &ext.caller_id {
+                trunks::presentation(at, c)?;
+            }
             if ext.password.get_ref().len() < 8 {
                 return Err(at.at(
                     &ext.password,
@@ -902,9 +925,28 @@ impl RawConfig {
         Ok(())
     }
 
+    /// Trunks, routes and the outbound limits, checked (after the rest:
+    /// a trunk's addresses are checked against the trusted peers') and
+    /// made plain.
+    fn check_outside(&self, at: &Refusal) -> Result<Outside, ConfigError> {
+        let trusted: Vec<ipnet::IpNet> = self
+            .trusted_peers
+            .iter()
+            .flat_map(|p| &p.addresses)
+            .filter_map(|a| trusted_network(a.get_ref()).ok())
+            .collect();
+        let (trunks, routes) = trunks::trunks_and_routes(at, &self.trunks, &self.routes, &trusted)?;
+        Ok(Outside {
+            trunks,
+            routes,
+            numbering: self.numbering.plain(at)?,
+            outbound: self.outbound.plain(at)?,
+        })
+    }
+
     /// The checked document as plain values, its spans dropped.
-    fn into_plain(self) -> Config {
-        let area_code = self.numbering.area_code.into_inner();
+    fn into_plain(self, outside: Outside) -> Config {
+        let area_code = outside.numbering.area_code;
         Config {
             sip: Sip {
                 bind: self.sip.bind,
@@ -950,7 +992,6 @@ impl RawConfig {
                     flow: d.flow,
                 })
                 .collect(),
-            numbering: Numbering { area_code },
             flows: Flows {
                 utc_offset_minutes: self.flows.utc_offset_minutes.into_inner(),
                 prompts: self.flows.prompts,
@@ -990,6 +1031,10 @@ impl RawConfig {
                     pin: a.pin.into_inner(),
                     skills: a.skills.into_inner(),
                     auto_answer: a.auto_answer,
+                    // Checked above.
+                    permission: a
+                        .permission
+                        .and_then(|p| Permission::from_name(p.get_ref())),
                 })
                 .collect(),
             trusted_peers: self
@@ -1007,6 +1052,10 @@ impl RawConfig {
                 })
                 .collect(),
             acd: self.acd.into_plain(),
+            trunks: outside.trunks,
+            routes: outside.routes,
+            numbering: outside.numbering,
+            outbound: outside.outbound,
         }
     }
 }
@@ -1025,6 +1074,19 @@ impl RawExtension {
             auth_user: self.auth_user,
             auth_password: self.auth_password,
             auth_realm: self.auth_realm,
+            // Checked above: an unknown name never gets here.
+            permission: self
+                .permission
+                .and_then(|p| Permission::from_name(p.get_ref()))
+                .unwrap_or(Permission::Internal),
+            limits: Limits {
+                outside_calls: self.max_outside_calls,
+                outside_minutes_per_day: self.outside_minutes_per_day,
+            },
+            caller_id: self.caller_id.map(|c| match c.into_inner() {
+                w if w == "withheld" => crate::trunks::Presentation::Withheld,
+                n => crate::trunks::Presentation::Number(n),
+            }),
         }
     }
 }
@@ -1088,6 +1150,12 @@ impl RawQueue {
             leave_when_empty: self.leave_when_empty,
             service_level_seconds: self.service_level_seconds,
             callback: self.callback,
+            // Checked above; queue callbacks reach a caller's mobile by
+            // default.
+            callback_permission: self
+                .callback_permission
+                .and_then(|p| Permission::from_name(p.get_ref()))
+                .unwrap_or(Permission::National),
         }
     }
 }
