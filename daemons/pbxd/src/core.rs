@@ -306,6 +306,9 @@ struct Inbound {
     caller: String,
     /// The number dialled.
     number: String,
+    /// A trusted peer or trunk the call came from, with its numbers as
+    /// sent and in E.164 (TEL-10), for the record.
+    source: Option<Box<trusted::Source>>,
 }
 
 /// What a B leg is built from.
@@ -1266,26 +1269,30 @@ impl Core {
             self.respond(now, key, &req, 482, vec![]);
             return;
         }
-        let trusted = self.trusted.find(peer.addr.ip()).cloned();
-        let caller = match &trusted {
-            // The caller is who the peer says (its From user).
-            Some(_) => req
-                .get("From")
-                .and_then(|v| NameAddr::parse(v).ok())
-                .and_then(|n| Uri::parse(&n.uri).ok())
-                .and_then(|u| u.user_unescaped())
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "anonymous".to_string()),
+        let source = self.trusted_source(peer, &req);
+        let caller = match &source {
+            // The caller is who the peer says (P-Asserted-Identity or
+            // From), in E.164.
+            Some(s) => s.numbers.caller(),
             None => match self.authenticate(now, peer, key, &req, true) {
                 Some(c) => c,
                 None => return,
             },
         };
+        if let Some(s) = &source {
+            if !self.take_trunk_line(&s.peer, &req) {
+                self.respond(now, key, &req, 503, vec![]);
+                return;
+            }
+        }
         self.respond(now, key, &req, 100, vec![]);
-        let callee = Uri::parse(req.request_uri().unwrap_or_default())
-            .ok()
-            .and_then(|u| u.user_unescaped())
-            .unwrap_or_default();
+        let callee = match &source {
+            Some(s) => s.numbers.called_raw.clone(),
+            None => Uri::parse(req.request_uri().unwrap_or_default())
+                .ok()
+                .and_then(|u| u.user_unescaped())
+                .unwrap_or_default(),
+        };
         let plan = dialplan::Plan {
             pickups: &self.pickups,
             rooms: &self.rooms,
@@ -1299,6 +1306,7 @@ impl Core {
             req,
             caller,
             number,
+            source: source.clone(),
         };
         match route {
             // Numbers the box answers or acts on itself.
@@ -1309,7 +1317,12 @@ impl Core {
                 return self.start_feature_call(now, inbound(req, caller, callee), f)
             }
             dialplan::Route::Flow => {
-                return self.start_flow_call(now, inbound(req, caller, callee))
+                // A carrier's call is recorded to its DID's E.164 form.
+                let did = source
+                    .as_ref()
+                    .and_then(|s| s.numbers.called.clone())
+                    .unwrap_or(callee);
+                return self.start_flow_call(now, inbound(req, caller, did));
             }
             dialplan::Route::Deny(why) => {
                 self.respond(now, key, &req, why.sip_code(), vec![]);
@@ -1406,13 +1419,8 @@ impl Core {
             answer_ms: None,
         };
         self.store(Op::CallStart(parties.clone()));
-        if let Some(t) = &trusted {
-            self.store(Op::CallEvent {
-                uuid: uuid.clone(),
-                at_ms: now.wall_ms,
-                kind: "trusted_peer".into(),
-                detail: Some(format!("{} route_class={}", t.name, t.route_class)),
-            });
+        if let Some(s) = &source {
+            self.tag_source(now, &uuid, s);
         }
         if routed != callee {
             self.store(Op::CallEvent {

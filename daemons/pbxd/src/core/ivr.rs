@@ -104,6 +104,11 @@ impl Flows {
         self.music_class = fresh.music_class;
     }
 
+    /// The box's area code (TEL-10).
+    pub(super) fn area_code(&self) -> u16 {
+        self.area_code
+    }
+
     /// Whether a flow answers `number`, in whatever form it was called.
     pub(super) fn answers(&self, number: &str) -> bool {
         self.flow_of(number).is_some()
@@ -278,6 +283,7 @@ impl Core {
             req,
             caller,
             number,
+            source,
         } = call;
         let key = key.as_str();
         let Ok(offer) = AudioSdp::parse(&req.body) else {
@@ -314,6 +320,9 @@ impl Core {
             answer_ms: Some(now.wall_ms),
         };
         self.store(Op::CallStart(parties.clone()));
+        if let Some(s) = &source {
+            self.tag_source(now, &uuid, s);
+        }
         tracing::info!(
             call = id,
             %uuid,
