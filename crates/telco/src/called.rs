@@ -48,10 +48,12 @@ pub fn inbound_e164(number: &str, home_area: u16) -> Option<String> {
         format!("+{abroad}")
     } else if let Some(national) = digits.strip_prefix('0') {
         format!("+62{national}")
-    } else if let Some(national) = digits
-        .strip_prefix("62")
-        .filter(|n| n.len() > LOCAL_MAX_DIGITS - 1)
-    {
+    } else if let Some(national) = digits.strip_prefix("62").filter(|n| {
+        // The country code before a national number, or before the
+        // box's own area code (`6221137`, a carrier's form of 137);
+        // else a local number that begins with 62.
+        n.len() >= LOCAL_MAX_DIGITS || n.starts_with(&home_area.to_string())
+    }) {
         format!("+62{national}")
     } else if digits.len() <= LOCAL_MAX_DIGITS {
         format!("+62{home_area}{digits}")
@@ -83,8 +85,11 @@ mod tests {
         ] {
             assert_eq!(inbound_e164(n, 21).as_deref(), Some("+62211500137"), "{n}");
         }
-        assert_eq!(inbound_e164("137", 21).as_deref(), Some("+6221137"));
-        assert_eq!(inbound_e164("021137", 21).as_deref(), Some("+6221137"));
+        for n in ["137", "021137", "6221137", "+6221137", "tel:+62-21-137"] {
+            assert_eq!(inbound_e164(n, 21).as_deref(), Some("+6221137"), "{n}");
+        }
+        // A local number that begins with 62 stays local.
+        assert_eq!(inbound_e164("6212345", 21).as_deref(), Some("+62216212345"));
         assert_eq!(
             inbound_e164("1500137", 22).as_deref(),
             Some("+62221500137"),
