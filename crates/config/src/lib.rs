@@ -349,7 +349,8 @@ impl Default for Recording {
     }
 }
 
-/// A number (DID, service number) answered by a call flow.
+/// A number (DID, service number) the box answers: by a call flow, an
+/// extension or a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Did {
     /// As configured (what `dering flows` shows).
@@ -358,8 +359,29 @@ pub struct Did {
     /// called number, in whatever form a carrier or a phone sends it, is
     /// matched against, so `137`, `021137` and `+6221137` are one DID.
     pub e164: String,
-    /// The flow's name (flows live in the database, versioned).
-    pub flow: String,
+    /// What answers it.
+    pub target: DidTarget,
+}
+
+/// What a DID rings (TEL-10): a call flow, an extension or a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DidTarget {
+    /// A flow by name (flows live in the database, versioned).
+    Flow(String),
+    /// An extension, rung as if dialled.
+    Extension(String),
+    /// A queue, entered at once (no menu before it).
+    Queue(String),
+}
+
+impl Did {
+    /// The flow's name, for a DID a flow answers.
+    pub fn flow(&self) -> Option<&str> {
+        match &self.target {
+            DidTarget::Flow(f) => Some(f),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        }
+    }
 }
 
 /// Settings of the call flows.
@@ -1259,6 +1281,30 @@ mod tests {
                 "did.number",
             ),
             (
+                "",
+                "[[did]]\nnumber = \"1500138\" # nothing\n".into(),
+                "# nothing",
+                "did",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\" # two\nflow = \"x\"\nqueue = \"pengaduan\"\n".into(),
+                "# two",
+                "did",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\"\nextension = \"1999\"\n".into(),
+                "extension = \"1999\"",
+                "did.extension",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\"\nqueue = \"pajak\"\n".into(),
+                "queue = \"pajak\"",
+                "did.queue",
+            ),
+            (
                 "area_code = 21",
                 "area_code = 7".into(),
                 "area_code = 7",
@@ -1383,6 +1429,23 @@ mod tests {
         let c = Config::parse(&bandung, "f.toml").unwrap();
         assert_eq!(c.dids[1].e164, "+62221500137");
         assert_eq!(c.dids[1].number, "1500137", "shown as configured");
+        // A DID rings a flow, an extension or a queue.
+        let text = format!("{DEFAULT_TOML}\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[did]]\nnumber = \"+62215551700\"\nqueue = \"pengaduan\"\n");
+        let c = Config::parse(&text, "f.toml").unwrap();
+        let targets: Vec<_> = c
+            .dids
+            .iter()
+            .map(|d| (d.e164.as_str(), d.target.clone()))
+            .collect();
+        assert_eq!(
+            targets[3..],
+            [
+                ("+62215551002", DidTarget::Extension("1002".into())),
+                ("+62215551700", DidTarget::Queue("pengaduan".into())),
+            ]
+        );
+        assert_eq!(c.dids[0].flow(), Some("layanan-pengaduan"));
+        assert_eq!(c.dids[4].flow(), None);
     }
 
     /// The 1-based line of `text` containing `needle`.

@@ -22,9 +22,9 @@ use toml::Spanned;
 use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
-    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
-    Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor, TrustedPeer,
-    ROUTE_CLASSES, STRATEGIES,
+    Conference, Config, ConfigError, Did, DidTarget, Extension, Flows, Http, Media, Monitoring,
+    Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor,
+    TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
 mod trunks;
@@ -261,7 +261,25 @@ struct RawSnmp {
 #[serde(deny_unknown_fields)]
 struct RawDid {
     number: Spanned<String>,
-    flow: String,
+    /// Exactly one of these three.
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    extension: Option<Spanned<String>>,
+    #[serde(default)]
+    queue: Option<Spanned<String>>,
+}
+
+impl RawDid {
+    /// What the DID rings; checked by `check_numbers` to be exactly one.
+    fn target(&self) -> Option<DidTarget> {
+        match (&self.flow, &self.extension, &self.queue) {
+            (Some(f), None, None) => Some(DidTarget::Flow(f.clone())),
+            (None, Some(e), None) => Some(DidTarget::Extension(e.get_ref().clone())),
+            (None, None, Some(q)) => Some(DidTarget::Queue(q.get_ref().clone())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -642,6 +660,25 @@ impl RawConfig {
         let mut dids = HashSet::new();
         for d in &self.dids {
             let n = d.number.get_ref();
+            match d.target() {
+                None => {
+                    return Err(at.at(
+                        &d.number,
+                        format!("key `did`: {n} needs one of flow, extension or queue"),
+                    ))
+                }
+                Some(DidTarget::Extension(e)) if !is_extension(&e) => {
+                    let span = d.extension.as_ref().unwrap_or(&d.number);
+                    return Err(at.at(span, format!("key `did.extension`: no extension {e}")));
+                }
+                Some(DidTarget::Queue(q))
+                    if !self.queues.iter().any(|x| x.name.get_ref() == &q) =>
+                {
+                    let span = d.queue.as_ref().unwrap_or(&d.number);
+                    return Err(at.at(span, format!("key `did.queue`: no queue {q}")));
+                }
+                Some(_) => {}
+            }
             let Some(e) = e164(n) else {
                 return Err(at.at(
                     &d.number,
@@ -985,11 +1022,11 @@ impl RawConfig {
                 .dids
                 .into_iter()
                 .map(|d| Did {
-                    // Checked: every DID has an E.164 form.
+                    // Checked: every DID has an E.164 form and a target.
                     e164: dering_telco::inbound_e164(d.number.get_ref(), area_code)
                         .unwrap_or_default(),
+                    target: d.target().unwrap_or_else(|| DidTarget::Flow(String::new())),
                     number: d.number.into_inner(),
-                    flow: d.flow,
                 })
                 .collect(),
             flows: Flows {

@@ -1308,7 +1308,14 @@ impl Core {
             number,
             source: source.clone(),
         };
-        match route {
+        // A carrier's call to a DID is recorded to the DID's E.164 form.
+        let did = |callee: String| {
+            source
+                .as_ref()
+                .and_then(|s| s.numbers.called.clone())
+                .unwrap_or(callee)
+        };
+        let callee = match route {
             // Numbers the box answers or acts on itself.
             dialplan::Route::Pickup(what) => {
                 return self.pick_up(now, inbound(req, caller, callee), what)
@@ -1317,19 +1324,18 @@ impl Core {
                 return self.start_feature_call(now, inbound(req, caller, callee), f)
             }
             dialplan::Route::Flow => {
-                // A carrier's call is recorded to its DID's E.164 form.
-                let did = source
-                    .as_ref()
-                    .and_then(|s| s.numbers.called.clone())
-                    .unwrap_or(callee);
-                return self.start_flow_call(now, inbound(req, caller, did));
+                return self.start_flow_call(now, inbound(req, caller, did(callee)));
+            }
+            dialplan::Route::Queue(q) => {
+                return self.start_queue_call(now, inbound(req, caller, did(callee)), &q);
             }
             dialplan::Route::Deny(why) => {
                 self.respond(now, key, &req, why.sip_code(), vec![]);
                 return;
             }
-            dialplan::Route::Extension(_) => {}
-        }
+            // The extension dialled, or the one a DID rings.
+            dialplan::Route::Extension(ext) => ext,
+        };
         let Some(callee_user) = self.users.get(&callee) else {
             self.respond(now, key, &req, 404, vec![]);
             return;

@@ -295,3 +295,67 @@ fn next_final(s: &mut Sim, c: &mut Phone) -> Message {
         }
     }
 }
+
+/// A DID may ring an extension or a queue instead of a flow (TEL-10):
+/// the carrier's call to the extension's DID rings that phone, and the
+/// call to the queue's DID reaches the logged-in agent without a menu.
+#[test]
+fn a_did_rings_an_extension_or_a_queue() {
+    let mut s = trunk_box(|t| {
+        t + "\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[did]]\nnumber = \"1500170\"\nqueue = \"pengaduan\"\n"
+    });
+    let mut phone = Phone::registered(&mut s, "1002");
+    let mut c = carrier();
+    let from = "From: <sip:081234567890@127.0.0.9>;tag=c1\r\n";
+    let mut d = carrier_invite(
+        &mut s,
+        &mut c,
+        1,
+        "sip:+62215551002@127.0.0.1;user=phone",
+        &format!("{from}To: <sip:+62215551002@127.0.0.1>\r\n"),
+    );
+    let (inv, _) = phone.answer(&mut s);
+    assert!(
+        inv.get("From")
+            .unwrap_or_default()
+            .contains("+6281234567890"),
+        "{inv:?}"
+    );
+    c.expect_response(&mut s, 180);
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut d, &ok);
+    assert_eq!(callees(&s)[0].0, "1002");
+
+    let mut desk = Phone::registered(&mut s, "1003");
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Login {
+                agent: "2001".into(),
+                pin: "1234".into(),
+                extension: "1003".into(),
+            },
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(1));
+    let mut q = carrier_invite(
+        &mut s,
+        &mut c,
+        2,
+        "sip:62211500170@127.0.0.1",
+        &format!("{from}To: <sip:62211500170@127.0.0.1>\r\n"),
+    );
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut q, &ok);
+    s.advance(Duration::from_millis(100));
+    let offer = desk.expect_request(&mut s, "INVITE");
+    assert!(
+        offer.get("From").unwrap_or_default().contains("pengaduan"),
+        "{offer:?}"
+    );
+    assert_eq!(
+        callees(&s)[1],
+        ("+62211500170".to_string(), Some("pengaduan".to_string()))
+    );
+}

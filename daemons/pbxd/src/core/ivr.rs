@@ -26,7 +26,7 @@ use super::{
     BLegSpec, Call, CallKind, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply,
     Side,
 };
-use crate::config::Config;
+use crate::config::{Config, DidTarget};
 
 /// The flow part of a call.
 #[derive(Debug)]
@@ -42,8 +42,8 @@ pub(super) struct FlowLeg {
 #[derive(Debug)]
 pub(super) struct Flows {
     /// By the number's E.164 form (TEL-10): (the number as configured,
-    /// the flow's name).
-    dids: HashMap<String, (String, String)>,
+    /// what answers it).
+    dids: HashMap<String, (String, DidTarget)>,
     /// The box's area code, which short numbers called get.
     area_code: u16,
     current: HashMap<String, (i64, Arc<Flow>)>,
@@ -83,7 +83,7 @@ impl Flows {
             dids: cfg
                 .dids
                 .iter()
-                .map(|d| (d.e164.clone(), (d.number.clone(), d.flow.clone())))
+                .map(|d| (d.e164.clone(), (d.number.clone(), d.target.clone())))
                 .collect(),
             area_code: cfg.numbering.area_code,
             current: HashMap::new(),
@@ -109,16 +109,27 @@ impl Flows {
         self.area_code
     }
 
-    /// Whether a flow answers `number`, in whatever form it was called.
-    pub(super) fn answers(&self, number: &str) -> bool {
-        self.flow_of(number).is_some()
+    /// What answers the DID `number` (`137`, `0211500137`,
+    /// `+62 21 1500137`: the DID's E.164 form decides, TEL-10).
+    pub(super) fn did(&self, number: &str) -> Option<&DidTarget> {
+        let e164 = dering_telco::inbound_e164(number, self.area_code)?;
+        self.dids.get(&e164).map(|(_, target)| target)
     }
 
-    /// The flow that answers `number` (`137`, `0211500137`,
-    /// `+62 21 1500137`: the DID's E.164 form decides, TEL-10).
+    /// The flow that answers `number`, if a flow does.
     fn flow_of(&self, number: &str) -> Option<&str> {
-        let e164 = dering_telco::inbound_e164(number, self.area_code)?;
-        self.dids.get(&e164).map(|(_, flow)| flow.as_str())
+        match self.did(number)? {
+            DidTarget::Flow(f) => Some(f),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        }
+    }
+
+    /// The flows' numbers: (as configured, the flow's name).
+    fn flow_numbers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dids.values().filter_map(|(n, t)| match t {
+            DidTarget::Flow(f) => Some((n.as_str(), f.as_str())),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        })
     }
 
     /// The music on hold of the configured class (queues will have their
@@ -164,7 +175,7 @@ impl Core {
                 Err(e) => tracing::error!(%name, version, error = %e, "stored flow unreadable"),
             }
         }
-        for (number, flow) in self.flows.dids.values() {
+        for (number, flow) in self.flows.flow_numbers() {
             if !self.flows.current.contains_key(flow) {
                 tracing::warn!(%number, %flow, "number answered by a flow that does not exist yet");
             }
@@ -203,10 +214,9 @@ impl Core {
             .map(|(name, (version, _))| {
                 let mut numbers: Vec<String> = self
                     .flows
-                    .dids
-                    .values()
+                    .flow_numbers()
                     .filter(|(_, f)| f == name)
-                    .map(|(n, _)| n.clone())
+                    .map(|(n, _)| n.to_string())
                     .collect();
                 numbers.sort();
                 FlowView {
@@ -220,28 +230,49 @@ impl Core {
         v
     }
 
+    /// A caller the block list turns away (ACD-6): refused, or answered
+    /// for the announcement and hung up. Gives the call back otherwise.
+    fn turn_away_blocked(&mut self, now: Now, call: Inbound) -> Option<Inbound> {
+        if self.refuse_blocked(now, &call) {
+            return None;
+        }
+        if !self.blocked_with_announcement(&call.caller) {
+            return Some(call);
+        }
+        let number = call.number.clone();
+        if let Some(id) = self.answer_here(now, call, "blocked".into(), None) {
+            if let Some(c) = self.calls.get(&id) {
+                let uuid = c.parties.uuid.clone();
+                self.store(Op::CallEvent {
+                    uuid,
+                    at_ms: now.wall_ms,
+                    kind: "blocked".into(),
+                    detail: Some(number),
+                });
+            }
+            self.announce_and_hang_up(id, "blocked");
+        }
+        None
+    }
+
+    /// A call to a DID that rings a queue (TEL-10): answered here and
+    /// queued at once, unless the caller is blocked.
+    pub(super) fn start_queue_call(&mut self, now: Now, call: Inbound, queue: &str) {
+        let Some(call) = self.turn_away_blocked(now, call) else {
+            return;
+        };
+        if let Some(id) = self.answer_here(now, call, queue.to_string(), None) {
+            tracing::info!(call = id, %queue, "a DID's call queued");
+            self.enter_queue(now, id, queue);
+        }
+    }
+
     /// A call to a number answered by a flow: answer it here (unless the
     /// caller is blocked, ACD-6).
     pub(super) fn start_flow_call(&mut self, now: Now, call: Inbound) {
-        if self.refuse_blocked(now, &call) {
+        let Some(call) = self.turn_away_blocked(now, call) else {
             return;
-        }
-        if self.blocked_with_announcement(&call.caller) {
-            let number = call.number.clone();
-            if let Some(id) = self.answer_here(now, call, "blocked".into(), None) {
-                if let Some(c) = self.calls.get(&id) {
-                    let uuid = c.parties.uuid.clone();
-                    self.store(Op::CallEvent {
-                        uuid,
-                        at_ms: now.wall_ms,
-                        kind: "blocked".into(),
-                        detail: Some(number),
-                    });
-                }
-                self.announce_and_hang_up(id, "blocked");
-            }
-            return;
-        }
+        };
         let number = &call.number;
         let flow_name = self.flows.flow_of(number).unwrap_or_default().to_string();
         let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
