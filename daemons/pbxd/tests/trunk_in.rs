@@ -21,9 +21,14 @@ const CARRIER: &str = "127.0.0.9:5060";
 
 /// The demo box with the demo's flow published and the carrier's trunk.
 fn trunk_box(edit: impl FnOnce(String) -> String) -> Sim {
+    trunk_box_with(2, edit)
+}
+
+/// [`trunk_box`] with a trunk of `channels` lines.
+fn trunk_box_with(channels: u32, edit: impl FnOnce(String) -> String) -> Sim {
     let mut s = Sim::new(|t| {
         edit(t)
-            + "\n[[trunk]]\nname = \"telkom\"\nkind = \"ip\"\nhost = \"127.0.0.9\"\naddresses = [\"127.0.0.9\"]\nchannels = 2\nkeepalive_seconds = 0\n"
+            + &format!("\n[[trunk]]\nname = \"telkom\"\nkind = \"ip\"\nhost = \"127.0.0.9\"\naddresses = [\"127.0.0.9\"]\nchannels = {channels}\nkeepalive_seconds = 0\n")
     });
     let t = s.t();
     s.core
@@ -358,4 +363,40 @@ fn a_did_rings_an_extension_or_a_queue() {
         callees(&s)[1],
         ("+62211500170".to_string(), Some("pengaduan".to_string()))
     );
+}
+
+/// One channel limit for both directions (TRK-3): a call out through the
+/// trunk's only line leaves none for a call in, and a call in holds the
+/// line against a call out.
+#[test]
+fn calls_in_and_out_share_the_trunks_lines() {
+    let mut s = trunk_box_with(1, |t| {
+        t + "\n[[route]]\nname = \"seluler\"\nclasses = [\"mobile\"]\ntrunks = [\"telkom\"]\n"
+    });
+    // The route above comes after the demo's, whose trunk is off.
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier();
+    a.invite(&mut s, "081234567890");
+    let out = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &out, 180, "", "");
+    let headers = "From: <sip:081299999999@127.0.0.9>;tag=c1\r\nTo: <sip:137@127.0.0.1>\r\n";
+    carrier_invite(&mut s, &mut c, 1, "sip:137@127.0.0.1", headers);
+    c.expect_response(&mut s, 503);
+    assert_eq!(s.core.trunk_calls_in("telkom"), 0);
+
+    // The other way: a call in on the only line, and 1001's call out
+    // finds no line (nothing reaches the carrier).
+    let mut s = trunk_box_with(1, |t| {
+        t + "\n[[route]]\nname = \"seluler\"\nclasses = [\"mobile\"]\ntrunks = [\"telkom\"]\n"
+    });
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier();
+    let mut d = carrier_invite(&mut s, &mut c, 1, "sip:137@127.0.0.1", headers);
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut d, &ok);
+    assert_eq!(s.core.trunk_calls_in("telkom"), 1);
+    a.invite(&mut s, "081234567890");
+    let refused = a.next_msg(&mut s);
+    assert!(refused.status().is_some_and(|st| st >= 400), "{refused:?}");
+    c.expect_quiet(&mut s);
 }

@@ -142,18 +142,18 @@ impl TrustedPeers {
     }
 
     /// Takes one of `trunk`'s lines for the call `call_id` unless all of
-    /// `channels` are busy; `live` says whether a Call-ID still names a
-    /// call of the box.
+    /// `channels` are busy with `out` calls out and its calls in; `live`
+    /// says whether a Call-ID still names a call of the box.
     pub(super) fn take_line(
         &mut self,
         trunk: &str,
-        channels: u32,
+        (out, channels): (u32, u32),
         call_id: &str,
         live: impl Fn(&str) -> bool,
     ) -> bool {
         let calls = self.calls_in.entry(trunk.to_string()).or_default();
         calls.retain(|c| live(c));
-        if calls.len() >= channels as usize {
+        if out.saturating_add(count(calls.len())) >= channels {
             return false;
         }
         calls.push(call_id.to_string());
@@ -161,12 +161,15 @@ impl TrustedPeers {
     }
 
     /// `trunk`'s calls in now (with `live` as in [`Self::take_line`]).
-    pub(super) fn calls_in(&mut self, trunk: &str, live: impl Fn(&str) -> bool) -> usize {
-        self.calls_in.get_mut(trunk).map_or(0, |calls| {
-            calls.retain(|c| live(c));
-            calls.len()
-        })
+    pub(super) fn calls_in(&self, trunk: &str, live: impl Fn(&str) -> bool) -> u32 {
+        self.calls_in
+            .get(trunk)
+            .map_or(0, |calls| count(calls.iter().filter(|c| live(c)).count()))
     }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Where a trusted call came from, and its numbers.
@@ -192,10 +195,13 @@ impl Core {
             return true;
         };
         let call_id = req.call_id().unwrap_or_default();
+        let out = self.outside.busy(&source.name);
         let live = &self.by_call_id;
         let took = self
             .trusted
-            .take_line(&source.name, channels, call_id, |c| live.contains_key(c));
+            .take_line(&source.name, (out, channels), call_id, |c| {
+                live.contains_key(c)
+            });
         if !took {
             tracing::warn!(trunk = %source.name, channels, "every line of the trunk busy: call refused");
         }
@@ -230,9 +236,17 @@ impl Core {
     }
 
     /// The calls in on `trunk` now (its lines taken by callers).
-    pub fn trunk_calls_in(&mut self, trunk: &str) -> usize {
-        let live = &self.by_call_id;
-        self.trusted.calls_in(trunk, |c| live.contains_key(c))
+    pub fn trunk_calls_in(&self, trunk: &str) -> u32 {
+        self.trusted
+            .calls_in(trunk, |c| self.by_call_id.contains_key(c))
+    }
+
+    /// `trunk`'s lines in use: its calls out and in, one channel limit
+    /// for both (TRK-3).
+    pub(super) fn trunk_busy(&self, trunk: &str) -> u32 {
+        self.outside
+            .busy(trunk)
+            .saturating_add(self.trunk_calls_in(trunk))
     }
 }
 
@@ -386,12 +400,16 @@ mod tests {
         let mut t = TrustedPeers::new(&with(TRUNKS));
         let live = ["a", "b"];
         let is_live = |c: &str| live.contains(&c);
-        assert!(t.take_line("telkom", 2, "a", is_live));
-        assert!(t.take_line("telkom", 2, "b", is_live));
-        assert!(!t.take_line("telkom", 2, "c", is_live), "both lines busy");
+        assert!(t.take_line("telkom", (0, 2), "a", is_live));
+        assert!(t.take_line("telkom", (0, 2), "b", is_live));
+        assert!(
+            !t.take_line("telkom", (0, 2), "c", is_live),
+            "both lines busy"
+        );
         assert_eq!(t.calls_in("telkom", is_live), 2);
-        // Call a ended: its line is free again.
-        assert!(t.take_line("telkom", 2, "c", |c| c != "a"));
+        // Call a ended: its line is free again, unless a call out took it.
+        assert!(!t.take_line("telkom", (1, 2), "c", |c| c != "a"));
+        assert!(t.take_line("telkom", (0, 2), "c", |c| c != "a"));
         assert_eq!(t.calls_in("telkom", |c| c != "a"), 2);
     }
 
