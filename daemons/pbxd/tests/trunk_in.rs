@@ -144,15 +144,34 @@ fn a_did_in_every_carrier_form_reaches_the_flow() {
     );
     assert_eq!(callers(&s), vec!["+6281234567890"; forms.len()]);
     assert_eq!(s.call_events("trunk"), vec!["telkom"; forms.len()]);
-    let numbers = s.call_events("numbers");
+    // The row keeps the numbers as sent beside their E.164 forms.
+    let inbound: Vec<_> = s
+        .writes
+        .iter()
+        .filter_map(|op| match op {
+            dering_store::Op::CallInbound(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
+    let raw: Vec<_> = inbound.iter().map(|i| i.callee_raw.as_str()).collect();
     assert_eq!(
-        numbers[1],
-        "caller 081234567890 -> +6281234567890, called 0211500137 -> +62211500137"
+        raw,
+        [
+            "1500137",
+            "0211500137",
+            "62211500137",
+            "+62211500137",
+            "+62-21-1500.137"
+        ]
     );
-    assert_eq!(
-        numbers[4],
-        "caller 081234567890 -> +6281234567890, called +62-21-1500.137 -> +62211500137"
-    );
+    for i in &inbound {
+        assert_eq!(i.trunk.as_deref(), Some("telkom"));
+        assert_eq!(i.callee_e164.as_deref(), Some("+62211500137"));
+        assert_eq!(
+            (i.caller_raw.as_str(), i.caller_e164.as_deref()),
+            ("081234567890", Some("+6281234567890"))
+        );
+    }
     // The local endpoint decodes the carrier's events on 96.
     let pts: Vec<_> = s
         .media

@@ -1,7 +1,8 @@
 //! SIP peers trusted by their source address (issue 12 §5, issue 13): the
 //! trunk gateway on loopback (`[[trusted_peer]]`) and the carriers'
 //! trunks (`[[trunk]]`: an `ip` trunk's addresses, a `register` trunk's
-//! host). Their INVITEs reach the dial plan without a digest challenge,
+//! host and port, as configured or resolved: the port too, because a
+//! phone may share the carrier's address, as on loopback). Their INVITEs reach the dial plan without a digest challenge,
 //! which a gateway or a carrier cannot answer; the caller is who their
 //! P-Asserted-Identity or From says, and the call carries the source's
 //! name for records and, later, outbound routing.
@@ -13,11 +14,13 @@
 //! form, and the raw ones are kept in the call's record.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use dering_sip::nameaddr::NameAddr;
 use dering_sip::uri::Uri;
 use dering_sip::Message;
+
+use dering_store::CallInbound;
 
 use super::{Core, Now, Op, Peer};
 use crate::config::{Config, TrunkKind};
@@ -50,10 +53,12 @@ pub(super) struct Trusted {
 #[derive(Debug, Default)]
 pub(super) struct TrustedPeers {
     networks: Vec<(ipnet::IpNet, Trusted)>,
-    /// `register` trunks named by host, by name: recognised once the
-    /// shell has resolved the name ([`TrustedPeers::resolved`]).
-    by_host: HashMap<String, Trusted>,
-    resolved: HashMap<String, Vec<IpAddr>>,
+    /// `register` trunks, by name, and the carrier's address and port
+    /// when the host is an address.
+    registering: HashMap<String, (Trusted, Option<SocketAddr>)>,
+    /// Where the shell's resolver found a `register` trunk's host named
+    /// by a name (RFC 3263), by trunk ([`TrustedPeers::resolved`]).
+    resolved: HashMap<String, Vec<SocketAddr>>,
     /// Per trunk, the Call-IDs of its calls in; one that no longer names
     /// a call is dropped when the trunk's calls are counted.
     calls_in: HashMap<String, Vec<String>>,
@@ -75,7 +80,7 @@ impl TrustedPeers {
                 p.addresses.iter().map(move |n| (*n, t.clone()))
             })
             .collect();
-        let mut by_host = HashMap::new();
+        let mut registering = HashMap::new();
         for trunk in cfg.trunks.iter().filter(|t| t.enabled) {
             let t = Trusted {
                 name: trunk.name.clone(),
@@ -90,17 +95,17 @@ impl TrustedPeers {
             };
             networks.extend(trunk.addresses.iter().map(|n| (*n, t.clone())));
             if let TrunkKind::Register(_) = trunk.kind {
-                match trunk.host.parse::<IpAddr>() {
-                    Ok(ip) => networks.push((ipnet::IpNet::from(ip), t)),
-                    Err(_) => {
-                        by_host.insert(trunk.name.clone(), t);
-                    }
-                }
+                let at = trunk
+                    .host
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, trunk.default_port()));
+                registering.insert(trunk.name.clone(), (t, at));
             }
         }
         TrustedPeers {
             networks,
-            by_host,
+            registering,
             resolved: HashMap::new(),
             calls_in: HashMap::new(),
         }
@@ -111,34 +116,35 @@ impl TrustedPeers {
     pub(super) fn reconfigure(&mut self, cfg: &Config) {
         let mut fresh = TrustedPeers::new(cfg);
         let mut resolved = std::mem::take(&mut self.resolved);
-        resolved.retain(|name, _| fresh.by_host.contains_key(name));
+        resolved.retain(|name, _| fresh.registering.contains_key(name));
         fresh.resolved = resolved;
         fresh.calls_in = std::mem::take(&mut self.calls_in);
         *self = fresh;
     }
 
-    /// The addresses `trunk`'s host resolved to (RFC 3263, by the
-    /// shell): its calls in come from these.
-    pub(super) fn resolved(&mut self, trunk: &str, addrs: Vec<IpAddr>) {
-        if self.by_host.contains_key(trunk) {
+    /// The addresses and ports `trunk`'s host resolved to (RFC 3263, by
+    /// the shell): its calls in come from these.
+    pub(super) fn resolved(&mut self, trunk: &str, addrs: Vec<SocketAddr>) {
+        if self.registering.contains_key(trunk) {
             self.resolved.insert(trunk.to_string(), addrs);
         }
     }
 
-    /// The source `ip` belongs to; the most specific network wins, then
-    /// a resolved trunk host.
-    pub(super) fn find(&self, ip: IpAddr) -> Option<&Trusted> {
+    /// The source `from` belongs to: a `register` trunk's carrier by its
+    /// address and port, else the most specific network.
+    pub(super) fn find(&self, from: SocketAddr) -> Option<&Trusted> {
+        let carrier = self.registering.iter().find(|(name, (_, at))| {
+            *at == Some(from) || self.resolved.get(*name).is_some_and(|r| r.contains(&from))
+        });
+        if let Some((_, (t, _))) = carrier {
+            return Some(t);
+        }
+        let ip = from.ip();
         self.networks
             .iter()
             .filter(|(n, _)| n.contains(&ip))
             .max_by_key(|(n, _)| n.prefix_len())
             .map(|(_, t)| t)
-            .or_else(|| {
-                self.resolved
-                    .iter()
-                    .find(|(_, addrs)| addrs.contains(&ip))
-                    .and_then(|(name, _)| self.by_host.get(name))
-            })
     }
 
     /// Takes one of `trunk`'s lines for the call `call_id` unless all of
@@ -183,7 +189,7 @@ impl Core {
     /// The trusted peer or trunk `req` came from, with its numbers; `None`
     /// for anyone else (who must authenticate).
     pub(super) fn trusted_source(&self, peer: Peer, req: &Message) -> Option<Box<Source>> {
-        let t = self.trusted.find(peer.addr.ip())?.clone();
+        let t = self.trusted.find(peer.addr)?.clone();
         let numbers = numbers(req, &t, self.flows.area_code());
         Some(Box::new(Source { peer: t, numbers }))
     }
@@ -208,8 +214,8 @@ impl Core {
         took
     }
 
-    /// The record of a trusted call: the trunk or peer it came by, and
-    /// its numbers as sent and in E.164.
+    /// The record of a trusted call: the trunk or peer it came by (an
+    /// event), and its numbers as sent and in E.164 (the call's row).
     pub(super) fn tag_source(&mut self, now: Now, uuid: &str, source: &Source) {
         let p = &source.peer;
         let (kind, detail) = match p.kind {
@@ -219,19 +225,26 @@ impl Core {
                 format!("{} route_class={}", p.name, p.route_class),
             ),
         };
-        for (kind, detail) in [(kind, detail), ("numbers", source.numbers.detail())] {
-            self.store(Op::CallEvent {
-                uuid: uuid.to_string(),
-                at_ms: now.wall_ms,
-                kind: kind.into(),
-                detail: Some(detail),
-            });
-        }
+        self.store(Op::CallEvent {
+            uuid: uuid.to_string(),
+            at_ms: now.wall_ms,
+            kind: kind.into(),
+            detail: Some(detail),
+        });
+        let n = &source.numbers;
+        self.store(Op::CallInbound(CallInbound {
+            uuid: uuid.to_string(),
+            trunk: (p.kind == Kind::Trunk).then(|| p.name.clone()),
+            caller_raw: n.caller_raw.clone(),
+            caller_e164: n.caller.clone(),
+            callee_raw: n.called_raw.clone(),
+            callee_e164: n.called.clone(),
+        }));
     }
 
-    /// The addresses a `register` trunk's host resolved to (RFC 3263):
-    /// calls from them are that trunk's.
-    pub fn trunk_resolved(&mut self, trunk: &str, addrs: Vec<IpAddr>) {
+    /// The addresses and ports a `register` trunk's host resolved to
+    /// (RFC 3263): calls from them are that trunk's.
+    pub fn trunk_resolved(&mut self, trunk: &str, addrs: Vec<SocketAddr>) {
         self.trusted.resolved(trunk, addrs);
     }
 
@@ -270,18 +283,6 @@ impl Numbers {
         self.caller
             .clone()
             .unwrap_or_else(|| "anonymous".to_string())
-    }
-
-    /// What the call event keeps: `caller RAW -> E164, called RAW -> E164`.
-    pub(super) fn detail(&self) -> String {
-        let e = |n: &Option<String>| n.clone().unwrap_or_else(|| "-".into());
-        format!(
-            "caller {} -> {}, called {} -> {}",
-            self.caller_raw,
-            e(&self.caller),
-            self.called_raw,
-            e(&self.called)
-        )
     }
 }
 
@@ -352,13 +353,16 @@ mod tests {
     fn the_most_specific_network_wins_and_strangers_are_not_trusted() {
         let cfg = with("[[trusted_peer]]\nname = \"carrier\"\naddresses = [\"203.0.113.0/24\"]\nroute_class = \"national\"\n\n[[trusted_peer]]\nname = \"gateway\"\naddresses = [\"203.0.113.7\", \"::1\"]\n");
         let t = TrustedPeers::new(&cfg);
-        let name = |ip: &str| t.find(ip.parse().unwrap()).map(|t| t.name.as_str());
+        let name = |ip: &str| {
+            t.find(SocketAddr::new(ip.parse().unwrap(), 5060))
+                .map(|t| t.name.as_str())
+        };
         assert_eq!(name("203.0.113.9"), Some("carrier"));
         assert_eq!(name("203.0.113.7"), Some("gateway"));
         assert_eq!(name("::1"), Some("gateway"));
         assert_eq!(name("198.51.100.1"), None);
         assert_eq!(
-            t.find("203.0.113.9".parse().unwrap())
+            t.find("203.0.113.9:5060".parse().unwrap())
                 .map(|t| t.route_class.as_str()),
             Some("national")
         );
@@ -369,28 +373,32 @@ mod tests {
     #[test]
     fn trunks_are_known_by_their_addresses_and_resolved_hosts() {
         let mut t = TrustedPeers::new(&with(TRUNKS));
-        let find = |t: &TrustedPeers, ip: &str| {
-            t.find(ip.parse().unwrap())
+        let find = |t: &TrustedPeers, at: &str| {
+            t.find(at.parse().unwrap())
                 .map(|t| (t.name.clone(), t.kind, t.channels))
         };
+        // An ip trunk's network, from any port.
         assert_eq!(
-            find(&t, "198.51.100.3"),
+            find(&t, "198.51.100.3:5099"),
             Some(("telkom".into(), Kind::Trunk, Some(2)))
         );
-        assert_eq!(find(&t, "192.0.2.20").map(|f| f.0), Some("xl".into()));
+        // A register trunk's carrier at its host and port; a phone at the
+        // same address is not the carrier.
+        assert_eq!(find(&t, "192.0.2.20:5060").map(|f| f.0), Some("xl".into()));
+        assert_eq!(find(&t, "192.0.2.20:5062"), None);
         // The named host is nobody until resolved.
-        assert_eq!(find(&t, "203.0.113.50"), None);
-        t.resolved("indosat", vec!["203.0.113.50".parse().unwrap()]);
+        assert_eq!(find(&t, "203.0.113.50:5060"), None);
+        t.resolved("indosat", vec!["203.0.113.50:5080".parse().unwrap()]);
         assert_eq!(
-            find(&t, "203.0.113.50").map(|f| f.0),
+            find(&t, "203.0.113.50:5080").map(|f| f.0),
             Some("indosat".into())
         );
         // The demo's disabled trunk and strangers are not trusted.
-        assert_eq!(find(&t, "198.51.100.99"), None);
+        assert_eq!(find(&t, "198.51.100.99:5060"), None);
         // A new configuration keeps what was resolved.
         t.reconfigure(&with(TRUNKS));
         assert_eq!(
-            find(&t, "203.0.113.50").map(|f| f.0),
+            find(&t, "203.0.113.50:5080").map(|f| f.0),
             Some("indosat".into())
         );
     }
@@ -440,8 +448,8 @@ mod tests {
         assert_eq!(n.caller.as_deref(), Some("+6281234567890"));
         assert_eq!(n.called.as_deref(), Some("+62211500137"));
         assert_eq!(
-            n.detail(),
-            "caller 081234567890 -> +6281234567890, called 0211500137 -> +62211500137"
+            (n.caller_raw.as_str(), n.called_raw.as_str()),
+            ("081234567890", "0211500137")
         );
 
         // P-Asserted-Identity (a tel: URI among others) beats a withheld From.
