@@ -355,12 +355,39 @@ impl Default for Recording {
     }
 }
 
-/// A number (DID, service number) answered by a call flow.
+/// A number (DID, service number) the box answers: by a call flow, an
+/// extension or a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Did {
+    /// As configured (what `dering flows` shows).
     pub number: String,
-    /// The flow's name (flows live in the database, versioned).
-    pub flow: String,
+    /// The number in E.164 with the box's area code (TEL-10): what a
+    /// called number, in whatever form a carrier or a phone sends it, is
+    /// matched against, so `137`, `021137` and `+6221137` are one DID.
+    pub e164: String,
+    /// What answers it.
+    pub target: DidTarget,
+}
+
+/// What a DID rings (TEL-10): a call flow, an extension or a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DidTarget {
+    /// A flow by name (flows live in the database, versioned).
+    Flow(String),
+    /// An extension, rung as if dialled.
+    Extension(String),
+    /// A queue, entered at once (no menu before it).
+    Queue(String),
+}
+
+impl Did {
+    /// The flow's name, for a DID a flow answers.
+    pub fn flow(&self) -> Option<&str> {
+        match &self.target {
+            DidTarget::Flow(f) => Some(f),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        }
+    }
 }
 
 /// Settings of the call flows.
@@ -861,6 +888,7 @@ mod tests {
             "[power]",
             "[snmp]",
             "[http]",
+            "[numbering]",
         ] {
             let line = format!("\n{table}\n");
             let text = if DEFAULT_TOML.contains(&line) {
@@ -1246,6 +1274,48 @@ mod tests {
                 "number = \"137\"",
                 "conference.number",
             ),
+            (
+                "",
+                "[[did]]\nnumber = \"+62211500137\" # 1500137 again\nflow = \"x\"\n".into(),
+                "# 1500137 again",
+                "did.number",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"0211002\" # extension 1002\nflow = \"x\"\n".into(),
+                "# extension 1002",
+                "did.number",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\" # nothing\n".into(),
+                "# nothing",
+                "did",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\" # two\nflow = \"x\"\nqueue = \"pengaduan\"\n".into(),
+                "# two",
+                "did",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\"\nextension = \"1999\"\n".into(),
+                "extension = \"1999\"",
+                "did.extension",
+            ),
+            (
+                "",
+                "[[did]]\nnumber = \"1500138\"\nqueue = \"pajak\"\n".into(),
+                "queue = \"pajak\"",
+                "did.queue",
+            ),
+            (
+                "area_code = 21",
+                "area_code = 7".into(),
+                "area_code = 7",
+                "numbering.area_code",
+            ),
             ("", ext("1003", ""), "number = \"1003\"", "extension.number"),
             ("", ext("10a3", ""), "10a3", "extension.number"),
             (
@@ -1351,6 +1421,37 @@ mod tests {
         assert_eq!(p.route_class, "internal");
         assert_eq!(c, Config::parse(&text, "other.toml").unwrap());
         assert_ne!(c, Config::embedded().unwrap());
+    }
+
+    /// DIDs carry their E.164 form with the box's area code (TEL-10), and
+    /// a box elsewhere adds its own.
+    #[test]
+    fn dids_in_e164_with_the_area_code() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.numbering.area_code, 21);
+        let e164: Vec<_> = c.dids.iter().map(|d| d.e164.as_str()).collect();
+        assert_eq!(e164, ["+6221137", "+62211500137", "+628001500137"]);
+        let bandung = DEFAULT_TOML.replacen("area_code = 21", "area_code = 22", 1);
+        let c = Config::parse(&bandung, "f.toml").unwrap();
+        assert_eq!(c.dids[1].e164, "+62221500137");
+        assert_eq!(c.dids[1].number, "1500137", "shown as configured");
+        // A DID rings a flow, an extension or a queue.
+        let text = format!("{DEFAULT_TOML}\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[did]]\nnumber = \"+62215551700\"\nqueue = \"pengaduan\"\n");
+        let c = Config::parse(&text, "f.toml").unwrap();
+        let targets: Vec<_> = c
+            .dids
+            .iter()
+            .map(|d| (d.e164.as_str(), d.target.clone()))
+            .collect();
+        assert_eq!(
+            targets[3..],
+            [
+                ("+62215551002", DidTarget::Extension("1002".into())),
+                ("+62215551700", DidTarget::Queue("pengaduan".into())),
+            ]
+        );
+        assert_eq!(c.dids[0].flow(), Some("layanan-pengaduan"));
+        assert_eq!(c.dids[4].flow(), None);
     }
 
     /// The 1-based line of `text` containing `needle`.

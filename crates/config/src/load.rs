@@ -22,9 +22,9 @@ use toml::Spanned;
 use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
-    Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
-    Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor, TrustedPeer,
-    ROUTE_CLASSES, STRATEGIES,
+    Conference, Config, ConfigError, Did, DidTarget, Extension, Flows, Http, Media, Monitoring,
+    Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor,
+    TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
 mod trunkd;
@@ -277,7 +277,25 @@ struct RawSnmp {
 #[serde(deny_unknown_fields)]
 struct RawDid {
     number: Spanned<String>,
-    flow: String,
+    /// Exactly one of these three.
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(default)]
+    extension: Option<Spanned<String>>,
+    #[serde(default)]
+    queue: Option<Spanned<String>>,
+}
+
+impl RawDid {
+    /// What the DID rings; checked by `check_numbers` to be exactly one.
+    fn target(&self) -> Option<DidTarget> {
+        match (&self.flow, &self.extension, &self.queue) {
+            (Some(f), None, None) => Some(DidTarget::Flow(f.clone())),
+            (None, Some(e), None) => Some(DidTarget::Extension(e.get_ref().clone())),
+            (None, None, Some(q)) => Some(DidTarget::Queue(q.get_ref().clone())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -622,8 +640,13 @@ impl RawConfig {
     }
 
     /// Numbers the box answers itself (DIDs, rooms) are digits, and clash
-    /// with no extension and no other such number.
+    /// with no extension and no other such number. A DID may be written
+    /// in E.164 (`+62…`), and clashes in any written form: `137` and
+    /// `021137` are one number to a carrier (TEL-10).
     fn check_numbers(&self, at: &Refusal) -> Result<(), ConfigError> {
+        // A bad area code is refused with the outside tables; the numbers
+        // are compared with it as it is.
+        let area = self.numbering.area_code();
         let is_extension = |n: &String| self.extensions.iter().any(|e| e.number.get_ref() == n);
         let mut seen = HashSet::new();
         let numbers = self.dids.iter().map(|d| ("did.number", &d.number)).chain(
@@ -633,11 +656,56 @@ impl RawConfig {
         );
         for (key, number) in numbers {
             let n = number.get_ref();
-            if !is_number(n) {
+            let digits = match key {
+                "did.number" => n.strip_prefix('+').unwrap_or(n),
+                _ => n,
+            };
+            if !is_number(digits) {
                 return Err(at.at(number, format!("key `{key}`: {n:?} is not a number")));
             }
             if is_extension(n) || !seen.insert(n) {
                 return Err(at.at(number, format!("key `{key}`: {n} is used twice")));
+            }
+        }
+        let e164 = |n: &str| dering_telco::inbound_e164(n, area);
+        let extensions: HashSet<_> = self
+            .extensions
+            .iter()
+            .filter_map(|e| e164(e.number.get_ref()))
+            .collect();
+        let mut dids = HashSet::new();
+        for d in &self.dids {
+            let n = d.number.get_ref();
+            match d.target() {
+                None => {
+                    return Err(at.at(
+                        &d.number,
+                        format!("key `did`: {n} needs one of flow, extension or queue"),
+                    ))
+                }
+                Some(DidTarget::Extension(e)) if !is_extension(&e) => {
+                    let span = d.extension.as_ref().unwrap_or(&d.number);
+                    return Err(at.at(span, format!("key `did.extension`: no extension {e}")));
+                }
+                Some(DidTarget::Queue(q))
+                    if !self.queues.iter().any(|x| x.name.get_ref() == &q) =>
+                {
+                    let span = d.queue.as_ref().unwrap_or(&d.number);
+                    return Err(at.at(span, format!("key `did.queue`: no queue {q}")));
+                }
+                Some(_) => {}
+            }
+            let Some(e) = e164(n) else {
+                return Err(at.at(
+                    &d.number,
+                    format!("key `did.number`: {n:?} is not a number"),
+                ));
+            };
+            if extensions.contains(&e) || !dids.insert(e.clone()) {
+                return Err(at.at(
+                    &d.number,
+                    format!("key `did.number`: {n} is used twice (as {e})"),
+                ));
             }
         }
         for c in &self.conferences {
@@ -931,6 +999,7 @@ impl RawConfig {
 
     /// The checked document as plain values, its spans dropped.
     fn into_plain(self, outside: Outside) -> Config {
+        let area_code = outside.numbering.area_code;
         Config {
             sip: Sip {
                 bind: self.sip.bind,
@@ -969,8 +1038,11 @@ impl RawConfig {
                 .dids
                 .into_iter()
                 .map(|d| Did {
+                    // Checked: every DID has an E.164 form and a target.
+                    e164: dering_telco::inbound_e164(d.number.get_ref(), area_code)
+                        .unwrap_or_default(),
+                    target: d.target().unwrap_or_else(|| DidTarget::Flow(String::new())),
                     number: d.number.into_inner(),
-                    flow: d.flow,
                 })
                 .collect(),
             flows: Flows {

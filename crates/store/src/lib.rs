@@ -150,6 +150,9 @@ pub enum Op {
     /// normalised form, and the trunk and route it leaves by, or why it
     /// was refused. Written again when a failover changes the trunk.
     CallOutside(CallOutside),
+    /// A call in from a trunk or a trusted peer (TEL-10): its numbers as
+    /// sent and normalised, and the trunk.
+    CallInbound(CallInbound),
     Bind(Binding),
     Unbind {
         aor: String,
@@ -209,6 +212,22 @@ pub enum Op {
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
     Checkpoint,
+}
+
+/// The inbound columns of a call's row: a call from a trunk or a
+/// trusted peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallInbound {
+    pub uuid: String,
+    /// The trunk it came by; `None` for a trusted peer.
+    pub trunk: Option<String>,
+    /// The caller as sent (P-Asserted-Identity or From), and in E.164
+    /// (`None`: withheld or no number).
+    pub caller_raw: String,
+    pub caller_e164: Option<String>,
+    /// The number called as sent (Request-URI or To), and in E.164.
+    pub callee_raw: String,
+    pub callee_e164: Option<String>,
 }
 
 /// The outbound columns of a call's row.
@@ -428,6 +447,29 @@ impl Store {
                         trunk: r.get(3)?,
                         route: r.get(4)?,
                         refused: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The inbound columns of call `uuid`, if it came by a trunk or a
+    /// trusted peer.
+    pub fn call_inbound(&self, uuid: &str) -> Result<Option<CallInbound>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT uuid, trunk, caller_raw, caller_e164, callee_raw, callee_e164 FROM calls
+                 WHERE uuid = ?1 AND caller_raw IS NOT NULL",
+                [uuid],
+                |r| {
+                    Ok(CallInbound {
+                        uuid: r.get(0)?,
+                        trunk: r.get(1)?,
+                        caller_raw: r.get(2)?,
+                        caller_e164: r.get(3)?,
+                        callee_raw: r.get(4)?,
+                        callee_e164: r.get(5)?,
                     })
                 },
             )
@@ -736,6 +778,20 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 ],
             )?;
         }
+        Op::CallInbound(i) => {
+            tx.execute(
+                "UPDATE calls SET trunk = ?2, caller_raw = ?3, caller_e164 = ?4, callee_raw = ?5,
+                    callee_e164 = ?6 WHERE uuid = ?1",
+                params![
+                    i.uuid,
+                    i.trunk,
+                    i.caller_raw,
+                    i.caller_e164,
+                    i.callee_raw,
+                    i.callee_e164
+                ],
+            )?;
+        }
         Op::Bind(b) => {
             tx.execute(
                 "INSERT INTO registrations (aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent)
@@ -985,6 +1041,24 @@ mod tests {
             .unwrap();
         assert_eq!(s.call_outside("u1").unwrap(), Some(out));
         assert_eq!(s.call_outside("u2").unwrap(), None);
+    }
+
+    #[test]
+    fn inbound_calls_keep_their_numbers_as_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        let inbound = CallInbound {
+            uuid: "u1".into(),
+            trunk: Some("telkom".into()),
+            caller_raw: "081234567890".into(),
+            caller_e164: Some("+6281234567890".into()),
+            callee_raw: "0211500137".into(),
+            callee_e164: Some("+62211500137".into()),
+        };
+        s.apply(&[start("u1"), start("u2"), Op::CallInbound(inbound.clone())])
+            .unwrap();
+        assert_eq!(s.call_inbound("u1").unwrap(), Some(inbound));
+        assert_eq!(s.call_inbound("u2").unwrap(), None);
     }
 
     #[test]

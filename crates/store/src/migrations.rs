@@ -170,4 +170,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN callee_e164 TEXT;
     ALTER TABLE calls ADD COLUMN refused TEXT;
     "#,
+    // 10: calls that came in by a trunk or a trusted peer (TEL-10): the
+    //    numbers as the carrier wrote them beside their E.164 forms (the
+    //    callee's in `callee_e164`, the trunk in `trunk`), so a number a
+    //    carrier mangles can be traced and reports group by DID.
+    r#"
+    ALTER TABLE calls ADD COLUMN caller_raw TEXT;
+    ALTER TABLE calls ADD COLUMN caller_e164 TEXT;
+    ALTER TABLE calls ADD COLUMN callee_raw TEXT;
+    "#,
 ];

@@ -308,6 +308,9 @@ struct Inbound {
     caller: String,
     /// The number dialled.
     number: String,
+    /// A trusted peer or trunk the call came from, with its numbers as
+    /// sent and in E.164 (TEL-10), for the record.
+    source: Option<Box<trusted::Source>>,
 }
 
 /// What a B leg is built from.
@@ -1274,33 +1277,37 @@ impl Core {
             self.respond(now, key, &req, 482, vec![]);
             return;
         }
-        let trusted = self.trusted.find(peer.addr.ip()).cloned();
-        let caller = match &trusted {
-            // The caller is who the peer says (its From user).
-            Some(_) => req
-                .get("From")
-                .and_then(|v| NameAddr::parse(v).ok())
-                .and_then(|n| Uri::parse(&n.uri).ok())
-                .and_then(|u| u.user_unescaped())
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "anonymous".to_string()),
+        let source = self.trusted_source(peer, &req);
+        let caller = match &source {
+            // The caller is who the peer says (P-Asserted-Identity or
+            // From), in E.164.
+            Some(s) => s.numbers.caller(),
             None => match self.authenticate(now, peer, key, &req, true) {
                 Some(c) => c,
                 None => return,
             },
         };
+        if let Some(s) = &source {
+            if !self.take_trunk_line(&s.peer, &req) {
+                self.respond(now, key, &req, 503, vec![]);
+                return;
+            }
+        }
         self.respond(now, key, &req, 100, vec![]);
-        let callee = Uri::parse(req.request_uri().unwrap_or_default())
-            .ok()
-            .and_then(|u| u.user_unescaped())
-            .unwrap_or_default();
+        let callee = match &source {
+            Some(s) => s.numbers.called_raw.clone(),
+            None => Uri::parse(req.request_uri().unwrap_or_default())
+                .ok()
+                .and_then(|u| u.user_unescaped())
+                .unwrap_or_default(),
+        };
         let plan = dialplan::Plan {
             pickups: &self.pickups,
             rooms: &self.rooms,
             flows: &self.flows,
             users: &self.users,
             outside: &self.outside.plan,
-            caller: self.dial_caller(now, &caller, trusted.as_ref()),
+            caller: self.dial_caller(now, &caller, source.as_ref().map(|s| &s.peer)),
         };
         let route = dialplan::route(&plan, &callee);
         let inbound = |req, caller, number| Inbound {
@@ -1309,8 +1316,16 @@ impl Core {
             req,
             caller,
             number,
+            source: source.clone(),
         };
-        match route {
+        // A carrier's call to a DID is recorded to the DID's E.164 form.
+        let did = |callee: String| {
+            source
+                .as_ref()
+                .and_then(|s| s.numbers.called.clone())
+                .unwrap_or(callee)
+        };
+        let callee = match route {
             // Numbers the box answers or acts on itself.
             dialplan::Route::Pickup(what) => {
                 return self.pick_up(now, inbound(req, caller, callee), what)
@@ -1319,7 +1334,10 @@ impl Core {
                 return self.start_feature_call(now, inbound(req, caller, callee), f)
             }
             dialplan::Route::Flow => {
-                return self.start_flow_call(now, inbound(req, caller, callee))
+                return self.start_flow_call(now, inbound(req, caller, did(callee)));
+            }
+            dialplan::Route::Queue(q) => {
+                return self.start_queue_call(now, inbound(req, caller, did(callee)), &q);
             }
             dialplan::Route::Trunk(out) => {
                 return self.start_trunk_call(now, inbound(req, caller, callee), out)
@@ -1327,8 +1345,9 @@ impl Core {
             dialplan::Route::Deny(why) => {
                 return self.refuse_outside(now, inbound(req, caller, callee), why)
             }
-            dialplan::Route::Extension(_) => {}
-        }
+            // The extension dialled, or the one a DID rings.
+            dialplan::Route::Extension(ext) => ext,
+        };
         let Some(callee_user) = self.users.get(&callee) else {
             self.respond(now, key, &req, 404, vec![]);
             return;
@@ -1418,13 +1437,8 @@ impl Core {
             answer_ms: None,
         };
         self.store(Op::CallStart(parties.clone()));
-        if let Some(t) = &trusted {
-            self.store(Op::CallEvent {
-                uuid: uuid.clone(),
-                at_ms: now.wall_ms,
-                kind: "trusted_peer".into(),
-                detail: Some(format!("{} route_class={}", t.name, t.route_class)),
-            });
+        if let Some(s) = &source {
+            self.tag_source(now, &uuid, s);
         }
         if routed != callee {
             self.store(Op::CallEvent {

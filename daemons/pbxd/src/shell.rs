@@ -155,7 +155,11 @@ pub async fn start(
     // The demo's flow, the first time a box answers a number with it.
     let demo = dering_flow::Flow::demo();
     let stored = store.latest_flows()?;
-    if opts.config.dids.iter().any(|d| d.flow == demo.name)
+    if opts
+        .config
+        .dids
+        .iter()
+        .any(|d| d.flow() == Some(&demo.name))
         && !stored.iter().any(|(name, _, _)| *name == demo.name)
     {
         store.apply(&[dering_store::Op::FlowVersion {

@@ -565,6 +565,12 @@ pub(super) fn trunks_and_routes(
 }
 
 impl RawNumbering {
+    /// The area code as written, checked or not (the DIDs' E.164 forms
+    /// are made with it, TEL-10).
+    pub(super) fn area_code(&self) -> u16 {
+        *self.area_code.get_ref()
+    }
+
     pub(super) fn plain(&self, at: &Refusal) -> Result<Numbering, ConfigError> {
         let area = &self.area_code;
         if !(10..=999).contains(area.get_ref()) {

@@ -16,6 +16,7 @@ use super::ivr::Flows;
 use super::pickup::{Pickup, Pickups};
 use super::rooms::{Feature, Rooms};
 use super::User;
+use crate::config::DidTarget;
 
 /// Where a dialled number goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub(super) enum Route {
     Feature(Feature),
     /// A number a call flow answers (IVR).
     Flow,
+    /// A DID that rings a queue (TEL-10).
+    Queue(String),
     /// An extension of the box (forwarding and reachability are the
     /// core's business: they depend on live state).
     Extension(String),
@@ -113,8 +116,10 @@ pub(super) struct Plan<'a> {
 }
 
 /// Where `dialled` goes. Codes come before numbers, so no extension can
-/// hide a feature code; a flow's number before an extension of the same
-/// digits.
+/// hide a feature code; a flow's number, in any written form (`137`,
+/// `021137`, `+6221137`: the flows compare E.164 forms), before an
+/// extension of the same digits; a DID may ring a flow, a queue or an
+/// extension.
 pub(super) fn route(plan: &Plan<'_>, dialled: &str) -> Route {
     if let Some(p) = plan.pickups.classify(dialled) {
         return Route::Pickup(p);
@@ -130,8 +135,11 @@ pub(super) fn route(plan: &Plan<'_>, dialled: &str) -> Route {
     if let Some(f) = feature {
         return Route::Feature(f);
     }
-    if plan.flows.answers(dialled) {
-        return Route::Flow;
+    match plan.flows.did(dialled) {
+        Some(DidTarget::Flow(_)) => return Route::Flow,
+        Some(DidTarget::Queue(q)) => return Route::Queue(q.clone()),
+        Some(DidTarget::Extension(e)) => return Route::Extension(e.clone()),
+        None => {}
     }
     if plan.users.contains_key(dialled) {
         return Route::Extension(dialled.to_string());
@@ -216,6 +224,47 @@ mod tests {
             r("*712001*1234"),
             Route::Feature(Feature::Agent(_))
         ));
+        // A DID in whatever form a carrier sends it (TEL-10).
+        for n in [
+            "1500137",
+            "0211500137",
+            "62211500137",
+            "+62211500137",
+            "+62-21-1500-137",
+            "021137",
+            "+6221137",
+            "0-800-1-500-137",
+            "628001500137",
+            "+628001500137",
+        ] {
+            assert_eq!(r(n), Route::Flow, "{n}");
+        }
+        // DIDs that ring an extension or a queue.
+        let cfg = Config::parse(
+            &format!("{}\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[did]]\nnumber = \"1500170\"\nqueue = \"pengaduan\"\n", crate::config::DEFAULT_TOML),
+            "t.toml",
+        )
+        .unwrap();
+        let more = Flows::new(&cfg);
+        let plan2 = Plan {
+            flows: &more,
+            ..plan
+        };
+        assert_eq!(
+            route(&plan2, "+62 21 555 1002"),
+            Route::Extension("1002".into())
+        );
+        assert_eq!(
+            route(&plan2, "62211500170"),
+            Route::Queue("pengaduan".into())
+        );
+        assert_eq!(route(&plan2, "137"), Route::Flow);
+        // Another area's 1500137 is another number: Bandung's, which
+        // the demo's trunk (off) does not carry.
+        assert_eq!(
+            r("0221500137"),
+            Route::Deny(Deny::NoRoute(DialledClass::LongDistance))
+        );
         // A service-like number no route carries: not found, as before.
         assert_eq!(r("1999"), Route::Deny(Deny::NoRoute(DialledClass::Service)));
         assert_eq!(Deny::NoRoute(DialledClass::Service).sip_code(), 404);

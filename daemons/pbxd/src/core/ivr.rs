@@ -26,7 +26,7 @@ use super::{
     BLegSpec, Call, CallKind, CallState, Core, Dialog, Inbound, Life, MediaCmd, Now, Output, Reply,
     Side,
 };
-use crate::config::Config;
+use crate::config::{Config, DidTarget};
 
 /// The flow part of a call.
 #[derive(Debug)]
@@ -41,7 +41,11 @@ pub(super) struct FlowLeg {
 /// The box's flows, the numbers they answer and the prompts they play.
 #[derive(Debug)]
 pub(super) struct Flows {
-    dids: HashMap<String, String>,
+    /// By the number's E.164 form (TEL-10): (the number as configured,
+    /// what answers it).
+    dids: HashMap<String, (String, DidTarget)>,
+    /// The box's area code, which short numbers called get.
+    area_code: u16,
     current: HashMap<String, (i64, Arc<Flow>)>,
     prompts: Arc<Prompts>,
     utc_offset_minutes: i32,
@@ -79,8 +83,9 @@ impl Flows {
             dids: cfg
                 .dids
                 .iter()
-                .map(|d| (d.number.clone(), d.flow.clone()))
+                .map(|d| (d.e164.clone(), (d.number.clone(), d.target.clone())))
                 .collect(),
+            area_code: cfg.numbering.area_code,
             current: HashMap::new(),
             prompts: Arc::new(Prompts::default()),
             utc_offset_minutes: cfg.flows.utc_offset_minutes,
@@ -94,12 +99,37 @@ impl Flows {
     pub(super) fn reconfigure(&mut self, cfg: &Config) {
         let fresh = Flows::new(cfg);
         self.dids = fresh.dids;
+        self.area_code = fresh.area_code;
         self.utc_offset_minutes = fresh.utc_offset_minutes;
         self.music_class = fresh.music_class;
     }
 
-    pub(super) fn answers(&self, number: &str) -> bool {
-        self.dids.contains_key(number)
+    /// The box's area code (TEL-10).
+    pub(super) fn area_code(&self) -> u16 {
+        self.area_code
+    }
+
+    /// What answers the DID `number` (`137`, `0211500137`,
+    /// `+62 21 1500137`: the DID's E.164 form decides, TEL-10).
+    pub(super) fn did(&self, number: &str) -> Option<&DidTarget> {
+        let e164 = dering_telco::inbound_e164(number, self.area_code)?;
+        self.dids.get(&e164).map(|(_, target)| target)
+    }
+
+    /// The flow that answers `number`, if a flow does.
+    fn flow_of(&self, number: &str) -> Option<&str> {
+        match self.did(number)? {
+            DidTarget::Flow(f) => Some(f),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        }
+    }
+
+    /// The flows' numbers: (as configured, the flow's name).
+    fn flow_numbers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dids.values().filter_map(|(n, t)| match t {
+            DidTarget::Flow(f) => Some((n.as_str(), f.as_str())),
+            DidTarget::Extension(_) | DidTarget::Queue(_) => None,
+        })
     }
 
     /// The music on hold of the configured class (queues will have their
@@ -145,7 +175,7 @@ impl Core {
                 Err(e) => tracing::error!(%name, version, error = %e, "stored flow unreadable"),
             }
         }
-        for (number, flow) in &self.flows.dids {
+        for (number, flow) in self.flows.flow_numbers() {
             if !self.flows.current.contains_key(flow) {
                 tracing::warn!(%number, %flow, "number answered by a flow that does not exist yet");
             }
@@ -184,10 +214,9 @@ impl Core {
             .map(|(name, (version, _))| {
                 let mut numbers: Vec<String> = self
                     .flows
-                    .dids
-                    .iter()
-                    .filter(|(_, f)| *f == name)
-                    .map(|(n, _)| n.clone())
+                    .flow_numbers()
+                    .filter(|(_, f)| f == name)
+                    .map(|(n, _)| n.to_string())
                     .collect();
                 numbers.sort();
                 FlowView {
@@ -201,30 +230,51 @@ impl Core {
         v
     }
 
+    /// A caller the block list turns away (ACD-6): refused, or answered
+    /// for the announcement and hung up. Gives the call back otherwise.
+    fn turn_away_blocked(&mut self, now: Now, call: Inbound) -> Option<Inbound> {
+        if self.refuse_blocked(now, &call) {
+            return None;
+        }
+        if !self.blocked_with_announcement(&call.caller) {
+            return Some(call);
+        }
+        let number = call.number.clone();
+        if let Some(id) = self.answer_here(now, call, "blocked".into(), None) {
+            if let Some(c) = self.calls.get(&id) {
+                let uuid = c.parties.uuid.clone();
+                self.store(Op::CallEvent {
+                    uuid,
+                    at_ms: now.wall_ms,
+                    kind: "blocked".into(),
+                    detail: Some(number),
+                });
+            }
+            self.announce_and_hang_up(id, "blocked");
+        }
+        None
+    }
+
+    /// A call to a DID that rings a queue (TEL-10): answered here and
+    /// queued at once, unless the caller is blocked.
+    pub(super) fn start_queue_call(&mut self, now: Now, call: Inbound, queue: &str) {
+        let Some(call) = self.turn_away_blocked(now, call) else {
+            return;
+        };
+        if let Some(id) = self.answer_here(now, call, queue.to_string(), None) {
+            tracing::info!(call = id, %queue, "a DID's call queued");
+            self.enter_queue(now, id, queue);
+        }
+    }
+
     /// A call to a number answered by a flow: answer it here (unless the
     /// caller is blocked, ACD-6).
     pub(super) fn start_flow_call(&mut self, now: Now, call: Inbound) {
-        if self.refuse_blocked(now, &call) {
+        let Some(call) = self.turn_away_blocked(now, call) else {
             return;
-        }
-        if self.blocked_with_announcement(&call.caller) {
-            let number = call.number.clone();
-            if let Some(id) = self.answer_here(now, call, "blocked".into(), None) {
-                if let Some(c) = self.calls.get(&id) {
-                    let uuid = c.parties.uuid.clone();
-                    self.store(Op::CallEvent {
-                        uuid,
-                        at_ms: now.wall_ms,
-                        kind: "blocked".into(),
-                        detail: Some(number),
-                    });
-                }
-                self.announce_and_hang_up(id, "blocked");
-            }
-            return;
-        }
+        };
         let number = &call.number;
-        let flow_name = self.flows.dids.get(number).cloned().unwrap_or_default();
+        let flow_name = self.flows.flow_of(number).unwrap_or_default().to_string();
         let Some((version, flow)) = self.flows.current.get(&flow_name).cloned() else {
             tracing::error!(%number, flow = %flow_name, "no such flow published");
             self.respond(now, &call.key, &call.req, 480, vec![]);
@@ -264,6 +314,7 @@ impl Core {
             req,
             caller,
             number,
+            source,
         } = call;
         let key = key.as_str();
         let Ok(offer) = AudioSdp::parse(&req.body) else {
@@ -300,6 +351,9 @@ impl Core {
             answer_ms: Some(now.wall_ms),
         };
         self.store(Op::CallStart(parties.clone()));
+        if let Some(s) = &source {
+            self.tag_source(now, &uuid, s);
+        }
         tracing::info!(
             call = id,
             %uuid,

@@ -112,8 +112,9 @@ impl Outside {
         self.states.keep_only(&names);
     }
 
-    /// Outside calls up through `trunk`.
-    fn busy(&self, trunk: &str) -> u32 {
+    /// Outside calls up through `trunk` (its calls in are counted by
+    /// `trusted.rs`; `Core::trunk_busy` is both).
+    pub(super) fn busy(&self, trunk: &str) -> u32 {
         let n = self.legs.values().filter(|l| l.trunk == trunk).count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
@@ -405,7 +406,7 @@ impl Core {
             let Some(t) = self.outside.trunks.get(name).filter(|t| t.enabled) else {
                 continue;
             };
-            let busy = self.outside.busy(name);
+            let busy = self.trunk_busy(name);
             let usable = self
                 .outside
                 .states
@@ -553,6 +554,7 @@ impl Core {
             req,
             caller,
             number,
+            source,
         } = call;
         let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
         let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
@@ -567,6 +569,9 @@ impl Core {
         };
         self.store(Op::CallStart(parties.clone()));
         self.store(self.outside_record(&uuid, &leg));
+        if let Some(s) = &source {
+            self.tag_source(now, &uuid, s);
+        }
         self.open_media(id, a_port, b_port, a_sock, id);
         self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
         self.by_a_key.insert(key.clone(), id);
@@ -617,7 +622,7 @@ impl Core {
         let failed = std::mem::take(&mut leg.trunk);
         while !leg.left.is_empty() {
             let next = leg.left.remove(0);
-            let busy = self.outside.busy(&next);
+            let busy = self.trunk_busy(&next);
             let Some(t) = self.outside.trunks.get(&next) else {
                 continue;
             };
