@@ -242,3 +242,69 @@ fn an_extensions_limit_of_outside_calls() {
     a.ack_final(&mut s, &d, &r);
     assert!(c.try_msg(&mut s).is_none());
 }
+
+/// Click-to-dial to a citizen's mobile: the agent's phone answers, then
+/// the number is rung through the trunk; an extension without permission
+/// is refused before its phone rings.
+#[test]
+fn click_to_dial_reaches_an_outside_number_under_permission() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    let t = s.t();
+    s.core.originate(t, "1001", "081234567890").unwrap();
+    s.advance(Duration::from_millis(1));
+    a.answer(&mut s);
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+    assert_eq!(outside_rows(&s)[0].trunk.as_deref(), Some("demo"));
+
+    let mut low = Phone::registered(&mut s, "1010");
+    let t = s.t();
+    let e = s.core.originate(t, "1010", "081234567890").unwrap_err();
+    assert!(e.to_string().contains("may not call mobile"), "{e}");
+    s.advance(Duration::from_millis(1));
+    assert!(low.try_msg(&mut s).is_none(), "its phone was not rung");
+}
+
+/// 1002 forwards on busy to a mobile: a caller who finds it busy reaches
+/// the mobile through the trunk, with a Diversion naming 1002.
+#[test]
+fn forwarding_to_an_outside_number_carries_a_diversion() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*67081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 486, "", "");
+    let out = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "081234567890");
+    assert_eq!(
+        out.get("Diversion"),
+        Some("<sip:1002@dering.local>;reason=unconditional")
+    );
+    assert_eq!(s.call_events("forwarded"), ["busy 1002 -> 081234567890"]);
+}
+
+/// Forwarding is no way around a permission: 1002 (national) cannot
+/// forward its calls abroad.
+#[test]
+fn forwarding_abroad_needs_the_permission_to_call_abroad() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*210016129998888");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    assert!(
+        !s.writes.iter().any(|op| matches!(op, Op::Forward { .. })),
+        "no forwarding was set"
+    );
+}

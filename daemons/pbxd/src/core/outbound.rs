@@ -43,6 +43,11 @@ pub(super) struct Outside {
     extensions: HashMap<String, (Permission, Limits, Option<Presentation>)>,
     /// Agents' own permissions, by agent id.
     agents: HashMap<String, Permission>,
+    /// What each queue's callbacks may dial, by queue.
+    callbacks: HashMap<String, Permission>,
+    /// Calls the box placed whose outside leg has a permission of its own
+    /// (a queue callback's), by call id.
+    permit: HashMap<u64, Permission>,
     burst: (u32, Duration),
     utc_offset_minutes: i32,
     /// Up or down, and the call-rate windows, per trunk.
@@ -62,6 +67,9 @@ struct OutsideLeg {
     /// The extension (or trusted peer's caller) that dialled.
     caller: String,
     outward: Outward,
+    /// A forwarded call: the extension it was forwarded from (Diversion,
+    /// RFC 5806).
+    diverted_from: Option<String>,
     /// The trunk being tried, and those left to try.
     trunk: String,
     left: Vec<String>,
@@ -102,6 +110,11 @@ impl Outside {
             .agents
             .iter()
             .filter_map(|a| Some((a.id.clone(), a.permission?)))
+            .collect();
+        self.callbacks = cfg
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.callback_permission))
             .collect();
         self.burst = (
             cfg.outbound.burst_calls,
@@ -458,13 +471,19 @@ impl Core {
             .extensions
             .get(&leg.caller)
             .and_then(|e| e.2.clone());
-        let (from, display, extra) = presentation(
+        let (from, display, mut extra) = presentation(
             &t,
             own.as_ref(),
             &leg.caller,
             self.outside.plan.area_code,
             &self.realm,
         );
+        if let Some(ext) = &leg.diverted_from {
+            extra.push(header(
+                "Diversion",
+                format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
+            ));
+        }
         let spec = BLegSpec {
             call,
             caller: &from,
@@ -528,6 +547,7 @@ impl Core {
         let mut leg = OutsideLeg {
             caller: call.caller.clone(),
             outward,
+            diverted_from: None,
             trunk: String::new(),
             left: Vec::new(),
         };
@@ -576,6 +596,104 @@ impl Core {
         self.calls.insert(id, c);
         self.outside.legs.insert(id, leg);
         self.call_started(now, id);
+    }
+
+    /// The route that takes `caller`'s call to outside `number` now, with
+    /// the caller's own permission or `permission` (a queue callback's).
+    pub(super) fn outward_for(
+        &self,
+        now: Now,
+        caller: &str,
+        number: &str,
+        permission: Option<Permission>,
+    ) -> Result<Outward, Deny> {
+        let mut who = self.dial_caller(now, caller, None);
+        if let Some(p) = permission {
+            who.permission = p;
+        }
+        match super::dialplan::outside(&self.outside.plan, who, number) {
+            super::dialplan::Route::Trunk(o) => Ok(o),
+            super::dialplan::Route::Deny(d) => Err(d),
+            _ => Err(Deny::NotFound),
+        }
+    }
+
+    /// What a queue's callbacks may dial.
+    pub(super) fn callback_permission(&self, queue: &str) -> Permission {
+        self.outside
+            .callbacks
+            .get(queue)
+            .copied()
+            .unwrap_or(Permission::National)
+    }
+
+    /// Gives call `call` (one the box placed, or a forwarded one) a
+    /// permission of its own for the outside leg it will ring.
+    pub(super) fn permit_outside(&mut self, call: u64, permission: Permission) {
+        self.outside.permit.insert(call, permission);
+    }
+
+    /// Rings outside `number` as the B leg of call `call`, which is
+    /// ringing (a forward) or whose caller has answered (click-to-dial, a
+    /// callback): `caller`'s permission (or the call's own, see
+    /// [`Core::permit_outside`]) and the route decide, as when dialled.
+    /// `diverted_from` names the extension a forwarded call came to.
+    /// Returns whether a trunk is ringing.
+    pub(super) fn ring_outside(
+        &mut self,
+        now: Now,
+        call: u64,
+        caller: &str,
+        number: &str,
+        diverted_from: Option<String>,
+    ) -> bool {
+        let permission = self.outside.permit.remove(&call);
+        let outward = match self.outward_for(now, caller, number, permission) {
+            Ok(o) => o,
+            Err(deny) => {
+                tracing::info!(call, ?deny, "outside leg not permitted or not routed");
+                return false;
+            }
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let (offer, b_port, old_call_id, old_key, uuid) = (
+            c.offer.clone(),
+            c.b.port,
+            c.b.call_id.clone(),
+            c.b.invite_key.clone(),
+            c.parties.uuid.clone(),
+        );
+        self.outside
+            .legs
+            .retain(|id, _| self.calls.contains_key(id));
+        self.burst_check(now, caller);
+        let mut order = self.trunks_to_try(now, &outward.route);
+        let mut leg = OutsideLeg {
+            caller: caller.to_string(),
+            outward,
+            diverted_from,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        while !order.is_empty() {
+            let trunk = order.remove(0);
+            let Some(invite) = self.invite_trunk(now, call, &trunk, &leg, &offer, b_port) else {
+                continue;
+            };
+            self.by_call_id.remove(&old_call_id);
+            self.clients.remove(&old_key);
+            if self.ring_b(now, call, invite).is_none() {
+                return false;
+            }
+            leg.trunk = trunk;
+            leg.left = order;
+            self.store(self.outside_record(&uuid, &leg));
+            self.outside.legs.insert(call, leg);
+            return true;
+        }
+        false
     }
 
     fn outside_record(&self, uuid: &str, leg: &OutsideLeg) -> Op {
