@@ -308,3 +308,78 @@ fn forwarding_abroad_needs_the_permission_to_call_abroad() {
         "no forwarding was set"
     );
 }
+
+/// 1002 may talk 240 outside minutes a day: once they are used, its next
+/// outside call is refused until the next day (WIB).
+#[test]
+fn an_extensions_outside_minutes_per_day() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let mut da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    s.advance(Duration::from_secs(240 * 60));
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    c.settle(&mut s);
+    a.settle(&mut s);
+    let d = a.invite(&mut s, "081234567891");
+    let r = a.expect_response(&mut s, 403);
+    a.ack_final(&mut s, &d, &r);
+    assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
+}
+
+/// An extension whose number is withheld: From is anonymous, the
+/// identity goes in P-Asserted-Identity with `Privacy: id`.
+#[test]
+fn a_withheld_number_is_asserted_with_privacy() {
+    let mut s = Sim::new(|t| {
+        t.replace("enabled = false", "enabled = true")
+            .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
+            .replacen(
+                "password = \"demo-1001\"",
+                "password = \"demo-1001\"\ncaller_id = \"withheld\"",
+                1,
+            )
+    });
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert!(
+        inv.get("From").unwrap().contains("sip:anonymous@"),
+        "{inv:?}"
+    );
+    assert_eq!(inv.get("Privacy"), Some("id"));
+    assert_eq!(
+        inv.get("P-Asserted-Identity"),
+        Some("<sip:0215550000@dering.local>")
+    );
+}
+
+/// A logged-in agent's own permission replaces its phone's: agent 2001
+/// (national) at 1010 (internal) may call a mobile.
+#[test]
+fn a_logged_in_agent_carries_its_permission() {
+    let mut s = with_trunks("");
+    let mut p = Phone::registered(&mut s, "1010");
+    let mut c = carrier(CARRIER);
+    let d = p.invite(&mut s, "081234567890");
+    // The phone's own permission: refused, heard, then 403.
+    p.expect_response(&mut s, 183);
+    s.advance(Duration::from_secs(10));
+    let r = p.expect_response(&mut s, 403);
+    p.ack_final(&mut s, &d, &r);
+    p.settle(&mut s);
+    let mut login = p.invite(&mut s, "*712001*1234");
+    let ok = p.expect_response(&mut s, 200);
+    p.ack_2xx(&mut s, &mut login, &ok);
+    s.advance(Duration::from_secs(10));
+    p.settle(&mut s);
+    p.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+}

@@ -59,6 +59,8 @@ pub(super) struct Outside {
     /// Refused calls hearing why in early media, and the final answer
     /// they get when it has been said.
     refusing: HashMap<u64, u16>,
+    /// Each extension's answered outside time today: (local day, ms).
+    talked: HashMap<String, (i64, i64)>,
 }
 
 /// An outside call: what it needs to try the next trunk.
@@ -522,6 +524,26 @@ impl Core {
                 self.respond(now, &call.key, &call.req, 486, vec![]);
                 return;
             }
+            let today = self.dial_caller(now, &call.caller, None).at.day;
+            let talked = match self.outside.talked.get(&call.caller) {
+                Some((day, ms)) if *day == today => *ms,
+                _ => 0,
+            };
+            if limits
+                .outside_minutes_per_day
+                .is_some_and(|m| talked >= i64::from(m) * 60_000)
+            {
+                tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside minutes for today used up");
+                let warning = "399 dering \"outside minutes for today used up\"";
+                self.respond(
+                    now,
+                    &call.key,
+                    &call.req,
+                    403,
+                    vec![header("Warning", warning)],
+                );
+                return;
+            }
         }
         self.burst_check(now, &call.caller);
         let mut order = self.trunks_to_try(now, &outward.route);
@@ -806,6 +828,24 @@ impl Core {
                 },
             ));
         }
+    }
+
+    /// Call `c` ended: an outside call's answered time counts against its
+    /// caller's minutes of the day.
+    pub(super) fn outside_gone(&mut self, now: Now, c: &super::Call) {
+        let Some(leg) = self.outside.legs.remove(&c.id) else {
+            return;
+        };
+        self.outside.permit.remove(&c.id);
+        let Some(answered) = c.parties.answer_ms else {
+            return;
+        };
+        let today = self.dial_caller(now, &leg.caller, None).at.day;
+        let t = self.outside.talked.entry(leg.caller).or_insert((today, 0));
+        if t.0 != today {
+            *t = (today, 0);
+        }
+        t.1 += (now.wall_ms - answered).max(0);
     }
 
     /// The keep-alive found trunk `name`'s carrier gone: routes skip it
