@@ -383,3 +383,37 @@ fn a_logged_in_agent_carries_its_permission() {
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "081234567890");
 }
+
+/// A blind transfer to an outside number goes through the trunk under the
+/// transferring extension's permission: 1002 (national) may hand its
+/// caller to a mobile, 1010 (internal) may not.
+#[test]
+fn a_blind_transfer_to_an_outside_number() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    sim::answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    let t = s.t();
+    s.core.transfer_uuid(t, &uuid, "081234567890").unwrap();
+    s.advance(Duration::from_millis(1));
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+    assert_eq!(outside_rows(&s)[0].trunk.as_deref(), Some("demo"));
+
+    let mut low = Phone::registered(&mut s, "1010");
+    let mut a2 = Phone::registered(&mut s, "1003");
+    sim::answered_call(&mut s, &mut a2, &mut low);
+    let uuid = s
+        .core
+        .calls()
+        .into_iter()
+        .find(|v| v.parties.callee == "1010")
+        .unwrap()
+        .parties
+        .uuid;
+    let t = s.t();
+    let e = s.core.transfer_uuid(t, &uuid, "081234567891").unwrap_err();
+    assert!(e.to_string().contains("not permitted"), "{e}");
+}

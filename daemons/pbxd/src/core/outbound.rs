@@ -63,6 +63,17 @@ pub(super) struct Outside {
     talked: HashMap<String, (i64, i64)>,
 }
 
+/// A B leg through a trunk, as built for one try.
+pub(super) struct TrunkLeg {
+    pub target: Target,
+    /// The number as the carrier writes it (the Request-URI's user).
+    pub callee: String,
+    pub from: String,
+    pub display: String,
+    pub extra: Vec<rsip::Header>,
+    pub formats: Vec<Format>,
+}
+
 /// An outside call: what it needs to try the next trunk.
 #[derive(Debug, Clone)]
 struct OutsideLeg {
@@ -443,29 +454,23 @@ impl Core {
             .with_rng(|rng| try_order(&candidates, order, rng))
     }
 
-    /// Builds and sends the INVITE of call `call`'s B leg through `trunk`.
-    fn invite_trunk(
-        &mut self,
-        now: Now,
-        call: u64,
-        trunk: &str,
-        leg: &OutsideLeg,
-        offer: &AudioSdp,
-        b_port: u16,
-    ) -> Option<(Dialog, String, Message)> {
-        let t = self.outside.trunks.get(trunk)?.clone();
-        let number = for_carrier(
+    /// The parts of a B leg through `trunk` for `leg`: where it goes, the
+    /// number as the carrier writes it, the presented caller and its
+    /// headers, the codecs in the trunk's order.
+    fn trunk_leg(&self, trunk: &str, leg: &OutsideLeg, offer: &AudioSdp) -> Option<TrunkLeg> {
+        let t = self.outside.trunks.get(trunk)?;
+        let callee = for_carrier(
             &leg.outward.dialled.number,
             t.number_format,
             &t.international_prefix,
         );
-        let Some(target) = trunk_target(&t, &number) else {
+        let Some(target) = trunk_target(t, &callee) else {
             tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
             return None;
         };
-        let formats = trunk_formats(&t, offer);
+        let formats = trunk_formats(t, offer);
         if formats.is_empty() {
-            tracing::info!(call, trunk = %trunk, "caller offered none of the trunk's codecs");
+            tracing::info!(trunk = %trunk, "caller offered none of the trunk's codecs");
             return None;
         }
         let own = self
@@ -474,7 +479,7 @@ impl Core {
             .get(&leg.caller)
             .and_then(|e| e.2.clone());
         let (from, display, mut extra) = presentation(
-            &t,
+            t,
             own.as_ref(),
             &leg.caller,
             self.outside.plan.area_code,
@@ -486,22 +491,81 @@ impl Core {
                 format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
             ));
         }
+        Some(TrunkLeg {
+            target,
+            callee,
+            from,
+            display,
+            extra,
+            formats,
+        })
+    }
+
+    /// Builds and sends the INVITE of call `call`'s B leg through `trunk`.
+    fn invite_trunk(
+        &mut self,
+        now: Now,
+        call: u64,
+        trunk: &str,
+        leg: &OutsideLeg,
+        offer: &AudioSdp,
+        b_port: u16,
+    ) -> Option<(Dialog, String, Message)> {
+        let t = self.trunk_leg(trunk, leg, offer)?;
         let spec = BLegSpec {
             call,
-            caller: &from,
-            display: &display,
-            callee: &number,
-            target: &target,
-            formats,
+            caller: &t.from,
+            display: &t.display,
+            callee: &t.callee,
+            target: &t.target,
+            formats: t.formats,
             direction: offer.direction,
             ptime: offer.ptime,
             b_port,
-            extra,
+            extra: t.extra,
         };
         let invite = self.invite_b(now, spec)?;
         self.outside.states.started(trunk, now.at);
         tracing::info!(call, trunk = %trunk, route = %leg.outward.route, "outside call sent to trunk");
         Some(invite)
+    }
+
+    /// A blind transfer by `by` hands a party to outside `number`: the B
+    /// leg's parts through the first trunk of its route that can take it
+    /// now, under `by`'s permission (TEL-5: a transfer is no way around
+    /// it). Counted against the trunk's call rate, and in the call record.
+    pub(super) fn transfer_leg(
+        &mut self,
+        now: Now,
+        call: u64,
+        by: &str,
+        number: &str,
+        offer: &AudioSdp,
+    ) -> Result<TrunkLeg, &'static str> {
+        let outward = self
+            .outward_for(now, by, number, None)
+            .map_err(|_| "not permitted or no route")?;
+        let mut leg = OutsideLeg {
+            caller: by.to_string(),
+            outward,
+            diverted_from: None,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        self.burst_check(now, by);
+        for trunk in self.trunks_to_try(now, &leg.outward.route) {
+            let Some(t) = self.trunk_leg(&trunk, &leg, offer) else {
+                continue;
+            };
+            self.outside.states.started(&trunk, now.at);
+            leg.trunk = trunk;
+            if let Some(uuid) = self.calls.get(&call).map(|c| c.parties.uuid.clone()) {
+                self.store(self.outside_record(&uuid, &leg));
+            }
+            self.outside.legs.insert(call, leg);
+            return Ok(t);
+        }
+        Err("no trunk can take the call")
     }
 
     /// A call the dial plan sends out through route `outward.route`.
