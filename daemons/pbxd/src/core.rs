@@ -1350,6 +1350,17 @@ impl Core {
                 why = forward::Condition::NoAnswer;
             }
         }
+        if routed != callee && !self.users.contains_key(&routed) {
+            // Forwarded to an outside number (TEL-5): through a trunk.
+            let from = forwarded.last().cloned().unwrap_or_else(|| callee.clone());
+            let Some(back) =
+                self.forward_out(now, inbound(req, caller, callee.clone()), &from, &routed)
+            else {
+                return;
+            };
+            self.respond(now, key, &back.req, 480, vec![]);
+            return;
+        }
         let Some(target) = self.target(&routed) else {
             self.respond(now, key, &req, 480, vec![]);
             return;

@@ -241,6 +241,39 @@ fn an_extensions_limit_of_outside_calls() {
     let r = a.expect_response(&mut s, 486);
     a.ack_final(&mut s, &d, &r);
     assert!(c.try_msg(&mut s).is_none());
+    // An emergency call is never limited.
+    a.invite(&mut s, "112");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "112");
+}
+
+/// 1002 forwards every call to a mobile: a call to it goes straight out
+/// through the trunk, with a Diversion naming 1002; the record keeps the
+/// number dialled.
+#[test]
+fn forwarding_every_call_to_an_outside_number() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*21081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "1002");
+    let out = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "081234567890");
+    assert_eq!(
+        out.get("Diversion"),
+        Some("<sip:1002@dering.local>;reason=unconditional")
+    );
+    assert!(b.try_msg(&mut s).is_none(), "1002's phone does not ring");
+    let started = s.writes.iter().rev().find_map(|op| match op {
+        Op::CallStart(p) => Some(p.callee.clone()),
+        _ => None,
+    });
+    assert_eq!(started.as_deref(), Some("1002"));
 }
 
 /// Click-to-dial to a citizen's mobile: the agent's phone answers, then

@@ -570,26 +570,62 @@ impl Core {
 
     /// A call the dial plan sends out through route `outward.route`.
     pub(super) fn start_trunk_call(&mut self, now: Now, call: Inbound, outward: Outward) {
+        let caller = call.caller.clone();
+        self.start_outside(now, call, outward, caller, None);
+    }
+
+    /// A call to an extension forwarded (unconditionally) to an outside
+    /// number: it goes out under the forwarding extension's permission,
+    /// with a Diversion naming it. The INVITE comes back, unanswered,
+    /// when that extension may not reach the number now.
+    pub(super) fn forward_out(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        from: &str,
+        number: &str,
+    ) -> Option<Inbound> {
+        match self.outward_for(now, from, number, None) {
+            Ok(outward) => {
+                self.start_outside(now, call, outward, from.to_string(), Some(from.to_string()));
+                None
+            }
+            Err(_) => Some(call),
+        }
+    }
+
+    /// An outside call from `caller` (whose permission, limits and
+    /// presented number apply), diverted from an extension or not.
+    fn start_outside(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        outward: Outward,
+        caller: String,
+        diverted_from: Option<String>,
+    ) {
         self.outside
             .legs
             .retain(|id, _| self.calls.contains_key(id));
         self.outside
             .refusing
             .retain(|id, _| self.calls.contains_key(id));
-        if let Some((_, limits, _)) = self.outside.extensions.get(&call.caller) {
+        // Emergency calls are never limited.
+        let limited = outward.dialled.class != DialledClass::Emergency;
+        if let Some((_, limits, _)) = self.outside.extensions.get(&caller).filter(|_| limited) {
             let up = self
                 .outside
                 .legs
                 .values()
-                .filter(|l| l.caller == call.caller)
+                .filter(|l| l.caller == caller)
                 .count();
             if limits.outside_calls.is_some_and(|max| up >= max as usize) {
                 tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside call limit reached");
                 self.respond(now, &call.key, &call.req, 486, vec![]);
                 return;
             }
-            let today = self.dial_caller(now, &call.caller, None).at.day;
-            let talked = match self.outside.talked.get(&call.caller) {
+            let today = self.dial_caller(now, &caller, None).at.day;
+            let talked = match self.outside.talked.get(&caller) {
                 Some((day, ms)) if *day == today => *ms,
                 _ => 0,
             };
@@ -609,7 +645,7 @@ impl Core {
                 return;
             }
         }
-        self.burst_check(now, &call.caller);
+        self.burst_check(now, &caller);
         let mut order = self.trunks_to_try(now, &outward.route);
         if order.is_empty() {
             tracing::warn!(route = %outward.route, "no trunk of the route can take a call now");
@@ -631,9 +667,9 @@ impl Core {
         };
         let id = self.next_call;
         let mut leg = OutsideLeg {
-            caller: call.caller.clone(),
+            caller,
             outward,
-            diverted_from: None,
+            diverted_from,
             trunk: String::new(),
             left: Vec::new(),
         };
