@@ -1369,6 +1369,17 @@ impl Core {
                 why = forward::Condition::NoAnswer;
             }
         }
+        if routed != callee && !self.users.contains_key(&routed) {
+            // Forwarded to an outside number (TEL-5): through a trunk.
+            let from = forwarded.last().cloned().unwrap_or_else(|| callee.clone());
+            let Some(back) =
+                self.forward_out(now, inbound(req, caller, callee.clone()), &from, &routed)
+            else {
+                return;
+            };
+            self.respond(now, key, &back.req, 480, vec![]);
+            return;
+        }
         let Some(target) = self.target(&routed) else {
             self.respond(now, key, &req, 480, vec![]);
             return;
@@ -1994,10 +2005,12 @@ impl Core {
         let Some(call) = call.filter(|_| pending) else {
             return;
         };
+        // A refused outside call hearing why is not answered either.
         if self
             .calls
             .get(&call)
             .is_some_and(|c| c.state() == CallState::Ringing)
+            || self.outside.is_refusing(call)
         {
             self.caller_gave_up(now, call, "caller cancelled");
         }

@@ -43,6 +43,11 @@ pub(super) struct Outside {
     extensions: HashMap<String, (Permission, Limits, Option<Presentation>)>,
     /// Agents' own permissions, by agent id.
     agents: HashMap<String, Permission>,
+    /// What each queue's callbacks may dial, by queue.
+    callbacks: HashMap<String, Permission>,
+    /// Calls the box placed whose outside leg has a permission of its own
+    /// (a queue callback's), by call id.
+    permit: HashMap<u64, Permission>,
     burst: (u32, Duration),
     utc_offset_minutes: i32,
     /// Up or down, and the call-rate windows, per trunk.
@@ -54,6 +59,19 @@ pub(super) struct Outside {
     /// Refused calls hearing why in early media, and the final answer
     /// they get when it has been said.
     refusing: HashMap<u64, u16>,
+    /// Each extension's answered outside time today: (local day, ms).
+    talked: HashMap<String, (i64, i64)>,
+}
+
+/// A B leg through a trunk, as built for one try.
+pub(super) struct TrunkLeg {
+    pub target: Target,
+    /// The number as the carrier writes it (the Request-URI's user).
+    pub callee: String,
+    pub from: String,
+    pub display: String,
+    pub extra: Vec<rsip::Header>,
+    pub formats: Vec<Format>,
 }
 
 /// An outside call: what it needs to try the next trunk.
@@ -62,6 +80,9 @@ struct OutsideLeg {
     /// The extension (or trusted peer's caller) that dialled.
     caller: String,
     outward: Outward,
+    /// A forwarded call: the extension it was forwarded from (Diversion,
+    /// RFC 5806).
+    diverted_from: Option<String>,
     /// The trunk being tried, and those left to try.
     trunk: String,
     left: Vec<String>,
@@ -103,6 +124,11 @@ impl Outside {
             .iter()
             .filter_map(|a| Some((a.id.clone(), a.permission?)))
             .collect();
+        self.callbacks = cfg
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.callback_permission))
+            .collect();
         self.burst = (
             cfg.outbound.burst_calls,
             Duration::from_secs(u64::from(cfg.outbound.burst_seconds)),
@@ -110,6 +136,12 @@ impl Outside {
         self.utc_offset_minutes = cfg.flows.utc_offset_minutes;
         let names: HashSet<&str> = cfg.trunks.iter().map(|t| t.name.as_str()).collect();
         self.states.keep_only(&names);
+    }
+
+    /// Whether call `call` is a refused outside call hearing why (its
+    /// INVITE still unanswered).
+    pub(super) fn is_refusing(&self, call: u64) -> bool {
+        self.refusing.contains_key(&call)
     }
 
     /// Outside calls up through `trunk` (its calls in are counted by
@@ -429,6 +461,53 @@ impl Core {
             .with_rng(|rng| try_order(&candidates, order, rng))
     }
 
+    /// The parts of a B leg through `trunk` for `leg`: where it goes, the
+    /// number as the carrier writes it, the presented caller and its
+    /// headers, the codecs in the trunk's order.
+    fn trunk_leg(&self, trunk: &str, leg: &OutsideLeg, offer: &AudioSdp) -> Option<TrunkLeg> {
+        let t = self.outside.trunks.get(trunk)?;
+        let callee = for_carrier(
+            &leg.outward.dialled.number,
+            t.number_format,
+            &t.international_prefix,
+        );
+        let Some(target) = trunk_target(t, &callee) else {
+            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
+            return None;
+        };
+        let formats = trunk_formats(t, offer);
+        if formats.is_empty() {
+            tracing::info!(trunk = %trunk, "caller offered none of the trunk's codecs");
+            return None;
+        }
+        let own = self
+            .outside
+            .extensions
+            .get(&leg.caller)
+            .and_then(|e| e.2.clone());
+        let (from, display, mut extra) = presentation(
+            t,
+            own.as_ref(),
+            &leg.caller,
+            self.outside.plan.area_code,
+            &self.realm,
+        );
+        if let Some(ext) = &leg.diverted_from {
+            extra.push(header(
+                "Diversion",
+                format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
+            ));
+        }
+        Some(TrunkLeg {
+            target,
+            callee,
+            from,
+            display,
+            extra,
+            formats,
+        })
+    }
+
     /// Builds and sends the INVITE of call `call`'s B leg through `trunk`.
     fn invite_trunk(
         &mut self,
@@ -439,44 +518,18 @@ impl Core {
         offer: &AudioSdp,
         b_port: u16,
     ) -> Option<(Dialog, String, Message)> {
-        let t = self.outside.trunks.get(trunk)?.clone();
-        let number = for_carrier(
-            &leg.outward.dialled.number,
-            t.number_format,
-            &t.international_prefix,
-        );
-        let Some(target) = trunk_target(&t, &number) else {
-            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
-            return None;
-        };
-        let formats = trunk_formats(&t, offer);
-        if formats.is_empty() {
-            tracing::info!(call, trunk = %trunk, "caller offered none of the trunk's codecs");
-            return None;
-        }
-        let own = self
-            .outside
-            .extensions
-            .get(&leg.caller)
-            .and_then(|e| e.2.clone());
-        let (from, display, extra) = presentation(
-            &t,
-            own.as_ref(),
-            &leg.caller,
-            self.outside.plan.area_code,
-            &self.realm,
-        );
+        let t = self.trunk_leg(trunk, leg, offer)?;
         let spec = BLegSpec {
             call,
-            caller: &from,
-            display: &display,
-            callee: &number,
-            target: &target,
-            formats,
+            caller: &t.from,
+            display: &t.display,
+            callee: &t.callee,
+            target: &t.target,
+            formats: t.formats,
             direction: offer.direction,
             ptime: offer.ptime,
             b_port,
-            extra,
+            extra: t.extra,
         };
         let invite = self.invite_b(now, spec)?;
         self.outside.states.started(trunk, now.at);
@@ -484,28 +537,122 @@ impl Core {
         Some(invite)
     }
 
+    /// A blind transfer by `by` hands a party to outside `number`: the B
+    /// leg's parts through the first trunk of its route that can take it
+    /// now, under `by`'s permission (TEL-5: a transfer is no way around
+    /// it). Counted against the trunk's call rate, and in the call record.
+    pub(super) fn transfer_leg(
+        &mut self,
+        now: Now,
+        call: u64,
+        by: &str,
+        number: &str,
+        offer: &AudioSdp,
+    ) -> Result<TrunkLeg, &'static str> {
+        let outward = self
+            .outward_for(now, by, number, None)
+            .map_err(|_| "not permitted or no route")?;
+        let mut leg = OutsideLeg {
+            caller: by.to_string(),
+            outward,
+            diverted_from: None,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        self.burst_check(now, by);
+        for trunk in self.trunks_to_try(now, &leg.outward.route) {
+            let Some(t) = self.trunk_leg(&trunk, &leg, offer) else {
+                continue;
+            };
+            self.outside.states.started(&trunk, now.at);
+            leg.trunk = trunk;
+            if let Some(uuid) = self.calls.get(&call).map(|c| c.parties.uuid.clone()) {
+                self.store(self.outside_record(&uuid, &leg));
+            }
+            self.outside.legs.insert(call, leg);
+            return Ok(t);
+        }
+        Err("no trunk can take the call")
+    }
+
     /// A call the dial plan sends out through route `outward.route`.
     pub(super) fn start_trunk_call(&mut self, now: Now, call: Inbound, outward: Outward) {
+        let caller = call.caller.clone();
+        self.start_outside(now, call, outward, caller, None);
+    }
+
+    /// A call to an extension forwarded (unconditionally) to an outside
+    /// number: it goes out under the forwarding extension's permission,
+    /// with a Diversion naming it. The INVITE comes back, unanswered,
+    /// when that extension may not reach the number now.
+    pub(super) fn forward_out(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        from: &str,
+        number: &str,
+    ) -> Option<Inbound> {
+        match self.outward_for(now, from, number, None) {
+            Ok(outward) => {
+                self.start_outside(now, call, outward, from.to_string(), Some(from.to_string()));
+                None
+            }
+            Err(_) => Some(call),
+        }
+    }
+
+    /// An outside call from `caller` (whose permission, limits and
+    /// presented number apply), diverted from an extension or not.
+    fn start_outside(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        outward: Outward,
+        caller: String,
+        diverted_from: Option<String>,
+    ) {
         self.outside
             .legs
             .retain(|id, _| self.calls.contains_key(id));
         self.outside
             .refusing
             .retain(|id, _| self.calls.contains_key(id));
-        if let Some((_, limits, _)) = self.outside.extensions.get(&call.caller) {
+        // Emergency calls are never limited.
+        let limited = outward.dialled.class != DialledClass::Emergency;
+        if let Some((_, limits, _)) = self.outside.extensions.get(&caller).filter(|_| limited) {
             let up = self
                 .outside
                 .legs
                 .values()
-                .filter(|l| l.caller == call.caller)
+                .filter(|l| l.caller == caller)
                 .count();
             if limits.outside_calls.is_some_and(|max| up >= max as usize) {
                 tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside call limit reached");
                 self.respond(now, &call.key, &call.req, 486, vec![]);
                 return;
             }
+            let today = self.dial_caller(now, &caller, None).at.day;
+            let talked = match self.outside.talked.get(&caller) {
+                Some((day, ms)) if *day == today => *ms,
+                _ => 0,
+            };
+            if limits
+                .outside_minutes_per_day
+                .is_some_and(|m| talked >= i64::from(m) * 60_000)
+            {
+                tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside minutes for today used up");
+                let warning = "399 dering \"outside minutes for today used up\"";
+                self.respond(
+                    now,
+                    &call.key,
+                    &call.req,
+                    403,
+                    vec![header("Warning", warning)],
+                );
+                return;
+            }
         }
-        self.burst_check(now, &call.caller);
+        self.burst_check(now, &caller);
         let mut order = self.trunks_to_try(now, &outward.route);
         if order.is_empty() {
             tracing::warn!(route = %outward.route, "no trunk of the route can take a call now");
@@ -527,8 +674,9 @@ impl Core {
         };
         let id = self.next_call;
         let mut leg = OutsideLeg {
-            caller: call.caller.clone(),
+            caller,
             outward,
+            diverted_from,
             trunk: String::new(),
             left: Vec::new(),
         };
@@ -581,6 +729,104 @@ impl Core {
         self.calls.insert(id, c);
         self.outside.legs.insert(id, leg);
         self.call_started(now, id);
+    }
+
+    /// The route that takes `caller`'s call to outside `number` now, with
+    /// the caller's own permission or `permission` (a queue callback's).
+    pub(super) fn outward_for(
+        &self,
+        now: Now,
+        caller: &str,
+        number: &str,
+        permission: Option<Permission>,
+    ) -> Result<Outward, Deny> {
+        let mut who = self.dial_caller(now, caller, None);
+        if let Some(p) = permission {
+            who.permission = p;
+        }
+        match super::dialplan::outside(&self.outside.plan, who, number) {
+            super::dialplan::Route::Trunk(o) => Ok(o),
+            super::dialplan::Route::Deny(d) => Err(d),
+            _ => Err(Deny::NotFound),
+        }
+    }
+
+    /// What a queue's callbacks may dial.
+    pub(super) fn callback_permission(&self, queue: &str) -> Permission {
+        self.outside
+            .callbacks
+            .get(queue)
+            .copied()
+            .unwrap_or(Permission::National)
+    }
+
+    /// Gives call `call` (one the box placed, or a forwarded one) a
+    /// permission of its own for the outside leg it will ring.
+    pub(super) fn permit_outside(&mut self, call: u64, permission: Permission) {
+        self.outside.permit.insert(call, permission);
+    }
+
+    /// Rings outside `number` as the B leg of call `call`, which is
+    /// ringing (a forward) or whose caller has answered (click-to-dial, a
+    /// callback): `caller`'s permission (or the call's own, see
+    /// [`Core::permit_outside`]) and the route decide, as when dialled.
+    /// `diverted_from` names the extension a forwarded call came to.
+    /// Returns whether a trunk is ringing.
+    pub(super) fn ring_outside(
+        &mut self,
+        now: Now,
+        call: u64,
+        caller: &str,
+        number: &str,
+        diverted_from: Option<String>,
+    ) -> bool {
+        let permission = self.outside.permit.remove(&call);
+        let outward = match self.outward_for(now, caller, number, permission) {
+            Ok(o) => o,
+            Err(deny) => {
+                tracing::info!(call, ?deny, "outside leg not permitted or not routed");
+                return false;
+            }
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let (offer, b_port, old_call_id, old_key, uuid) = (
+            c.offer.clone(),
+            c.b.port,
+            c.b.call_id.clone(),
+            c.b.invite_key.clone(),
+            c.parties.uuid.clone(),
+        );
+        self.outside
+            .legs
+            .retain(|id, _| self.calls.contains_key(id));
+        self.burst_check(now, caller);
+        let mut order = self.trunks_to_try(now, &outward.route);
+        let mut leg = OutsideLeg {
+            caller: caller.to_string(),
+            outward,
+            diverted_from,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        while !order.is_empty() {
+            let trunk = order.remove(0);
+            let Some(invite) = self.invite_trunk(now, call, &trunk, &leg, &offer, b_port) else {
+                continue;
+            };
+            self.by_call_id.remove(&old_call_id);
+            self.clients.remove(&old_key);
+            if self.ring_b(now, call, invite).is_none() {
+                return false;
+            }
+            leg.trunk = trunk;
+            leg.left = order;
+            self.store(self.outside_record(&uuid, &leg));
+            self.outside.legs.insert(call, leg);
+            return true;
+        }
+        false
     }
 
     fn outside_record(&self, uuid: &str, leg: &OutsideLeg) -> Op {
@@ -693,6 +939,24 @@ impl Core {
                 },
             ));
         }
+    }
+
+    /// Call `c` ended: an outside call's answered time counts against its
+    /// caller's minutes of the day.
+    pub(super) fn outside_gone(&mut self, now: Now, c: &super::Call) {
+        let Some(leg) = self.outside.legs.remove(&c.id) else {
+            return;
+        };
+        self.outside.permit.remove(&c.id);
+        let Some(answered) = c.parties.answer_ms else {
+            return;
+        };
+        let today = self.dial_caller(now, &leg.caller, None).at.day;
+        let t = self.outside.talked.entry(leg.caller).or_insert((today, 0));
+        if t.0 != today {
+            *t = (today, 0);
+        }
+        t.1 += (now.wall_ms - answered).max(0);
     }
 
     /// The keep-alive found trunk `name`'s carrier gone: routes skip it
