@@ -16,6 +16,7 @@
 //! BYE clears the call on the span with cause 16.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,7 +111,7 @@ impl Drop for Trunk {
 
 impl Trunk {
     /// trunkd serving SIP on `sip_port`, towards the box `d`.
-    fn start(d: &Dering, sock: &Path, carrier: &Carrier, sip_port: u16) -> Trunk {
+    fn start(d: &Dering, sock: &Path, carrier: &Carrier, sip: SocketAddr) -> Trunk {
         let mut far = None;
         let connected = wait_for(Duration::from_secs(10), || {
             far = connect_seqpacket(sock).ok();
@@ -119,7 +120,7 @@ impl Trunk {
         assert!(connected, "carrier never listened:\n{}", carrier.log());
         let e1 = SimE1::new(1, far.unwrap()).unwrap();
         let cfg = Trunkd {
-            sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+            sip,
             pbx: format!("127.0.0.1:{}", d.sip_port).parse().unwrap(),
             rtp_port_min: free_udp_port(),
             spans: vec![SpanConfig {
@@ -185,7 +186,8 @@ fn a_call_from_the_carrier_to_137_is_answered_with_audio_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("pri.sock");
     let carrier = start_carrier(dir.path(), &sock, &["-d", "137", "-a", "3"]);
-    let trunk = Trunk::start(&d, &sock, &carrier, free_udp_port());
+    let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let trunk = Trunk::start(&d, &sock, &carrier, sip);
     let (spoken, blocks) = trunk.far_end(Duration::from_secs(25), || {
         carrier.log().contains("EVENT PRI_EVENT_HANGUP")
     });
@@ -211,8 +213,9 @@ fn a_call_from_the_carrier_to_137_is_answered_with_audio_both_ways() {
     let calls = d.ended_calls(1);
     assert_eq!(calls.len(), 1, "{calls:?}");
     let c = &calls[0];
-    assert_eq!(c["callee"], "137", "{c}");
-    assert_eq!(c["caller"], "2000", "{c}");
+    // The called number is kept in its E.164 form (TEL-10).
+    assert_eq!(c["callee"], "+6221137", "{c}");
+    assert_eq!(c["caller"], "+62212000", "{c}");
     let uuid = c["uuid"].as_str().unwrap();
     let counts = d.media_counts(uuid);
     eprintln!("pbxd: {counts:?}; call {c}");
@@ -230,18 +233,21 @@ fn an_extension_dials_out_through_the_span_with_audio_both_ways() {
     let sock = dir.path().join("pri.sock");
     let carrier = start_carrier(dir.path(), &sock, &[]);
     // The box's trunk is trunkd, an ip trunk on loopback; its port is
-    // known once trunkd is configured, so the box starts after it.
+    // known once trunkd is configured, so the box starts after it. trunkd
+    // speaks from 127.0.0.3, so the calling phone on 127.0.0.1 is not
+    // taken for the trunk (an ip trunk is known by its address alone).
     let port = free_udp_port();
+    let sip = SocketAddr::from(([127, 0, 0, 3], port));
     let d = Dering::start_with(|text| {
         text.replace("enabled = false", "enabled = true")
             .replace("kind = \"register\"", "kind = \"ip\"")
             .replace("username = \"0215550000\"\npassword = \"change-me\"\n", "")
             .replace(
                 "host = \"sip.carrier.example\"",
-                &format!("host = \"127.0.0.1\"\nport = {port}\naddresses = [\"127.0.0.1/32\"]"),
+                &format!("host = \"127.0.0.3\"\nport = {port}\naddresses = [\"127.0.0.3/32\"]"),
             )
     });
-    let trunk = Trunk::start(&d, &sock, &carrier, port);
+    let trunk = Trunk::start(&d, &sock, &carrier, sip);
     // The span is in service once the carrier acknowledged trunkd's
     // RESTART of the interface.
     let restarted = wait_for(Duration::from_secs(15), || {
