@@ -93,6 +93,7 @@ impl Core {
         self.trusted = super::trusted::TrustedPeers::new(cfg);
         self.record_policy = record_policy::RecordPolicy::new(&cfg.recording);
         self.queues.reconfigure(cfg, now.at);
+        self.reconfigure_trunks(now, cfg);
         // Removed agents logged out, new queue settings: tell the journal,
         // the lamps and the distribution.
         self.drive_acd(now);
