@@ -83,6 +83,7 @@ pub(crate) enum Input {
     /// A trunk's host resolved per RFC 3263 (or why not).
     TrunkResolved {
         trunk: String,
+        host: String,
         found: Result<Vec<dering_trunk::Target>, String>,
     },
 }
@@ -422,7 +423,17 @@ async fn run(
                         let _ = reply.send(feed.subscribe(from_seq));
                     }
                     Input::Media(e) => core.handle_media_event(now(), e),
-                    Input::TrunkResolved { trunk, found } => core.trunk_resolved(now(), &trunk, found),
+                    Input::TrunkResolved { trunk, host, found } => {
+                        for t in found.iter().flatten() {
+                            let transport = match t.transport {
+                                dering_trunk::Transport::Udp => Transport::Udp,
+                                dering_trunk::Transport::Tcp => Transport::Tcp,
+                                dering_trunk::Transport::Tls => Transport::Tls,
+                            };
+                            conns.allow_trunk(Peer { transport, addr: t.addr }, &host);
+                        }
+                        core.trunk_resolved(now(), &trunk, found);
+                    }
                     Input::Control(Request::Publish { event }, reply) => {
                         feed.publish(event);
                         let _ = reply.send(Ok(Response::Done));
@@ -633,6 +644,7 @@ fn resolve_trunk(req: crate::core::ResolveRequest, tx: mpsc::Sender<Input>) {
         let _ = tx
             .send(Input::TrunkResolved {
                 trunk: req.trunk,
+                host: req.query.host,
                 found,
             })
             .await;
