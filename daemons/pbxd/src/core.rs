@@ -38,6 +38,7 @@ mod forward;
 mod ivr;
 mod live_config;
 mod originate;
+mod outbound;
 mod pickup;
 mod ports;
 mod presence;
@@ -48,6 +49,7 @@ mod target;
 mod timers;
 mod tokens;
 mod transfer;
+mod trunk_state;
 mod trunks;
 mod trusted;
 
@@ -548,6 +550,8 @@ pub struct Core {
     static_peers: target::StaticPeers,
     /// Peers whose INVITEs need no digest authentication.
     trusted: trusted::TrustedPeers,
+    /// Outbound routes, trunks and the outside calls up.
+    outside: outbound::Outside,
     out: VecDeque<Output>,
 }
 
@@ -607,6 +611,7 @@ impl Core {
             pickups: pickup::Pickups::new(cfg),
             static_peers: target::StaticPeers::new(cfg),
             trusted: trusted::TrustedPeers::new(cfg),
+            outside: outbound::Outside::new(cfg),
             trunks: trunks::Trunks::default(),
             trunk_order: Vec::new(),
             out: VecDeque::new(),
@@ -1309,6 +1314,8 @@ impl Core {
             rooms: &self.rooms,
             flows: &self.flows,
             users: &self.users,
+            outside: &self.outside.plan,
+            caller: self.dial_caller(now, &caller, trusted.as_ref()),
         };
         let route = dialplan::route(&plan, &callee);
         let inbound = |req, caller, number| Inbound {
@@ -1329,9 +1336,11 @@ impl Core {
             dialplan::Route::Flow => {
                 return self.start_flow_call(now, inbound(req, caller, callee))
             }
+            dialplan::Route::Trunk(out) => {
+                return self.start_trunk_call(now, inbound(req, caller, callee), out)
+            }
             dialplan::Route::Deny(why) => {
-                self.respond(now, key, &req, why.sip_code(), vec![]);
-                return;
+                return self.refuse_outside(now, inbound(req, caller, callee), why)
             }
             dialplan::Route::Extension(_) => {}
         }
@@ -1880,6 +1889,9 @@ impl Core {
             c => c,
         };
         let ending = Ending::new(disposition, "callee", cause, Some(code));
+        if self.trunk_failed(now, call, Some(code)) {
+            return;
+        }
         match code {
             486 | 600 => self.forward_or_end(now, call, forward::Condition::Busy, ending, a_code),
             408 | 480 => {
@@ -1920,6 +1932,8 @@ impl Core {
                     .is_some_and(|c| c.state() == CallState::Flow)
                 {
                     self.flow_member_failed(now, call);
+                } else if self.trunk_failed(now, call, None) {
+                    // Another trunk of the route is ringing.
                 } else if self.calls.contains_key(&call) {
                     self.system_failure(now, call, "callee did not respond", 408);
                 }

@@ -246,3 +246,48 @@ fn a_trunk_removed_by_a_new_configuration_unregisters() {
     let names: Vec<String> = s.core.trunk_views(t).into_iter().map(|v| v.name).collect();
     assert_eq!(names, vec!["other".to_string()]);
 }
+
+#[test]
+fn a_host_name_waits_for_the_resolver_then_registers_where_it_points() {
+    let mut s = Sim::new(|t| {
+        t.replacen(
+            "name = \"demo\"\nenabled = false",
+            "name = \"demo\"\nenabled = true",
+            1,
+        )
+        .replacen(
+            "host = \"sip.carrier.example\"",
+            "host = \"carrier.test\"",
+            1,
+        )
+        .replacen("keepalive_seconds = 30", "keepalive_seconds = 0", 1)
+    });
+    let asked = s.core.take_resolve_requests();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].trunk, "demo");
+    assert_eq!(asked[0].query.host, "carrier.test");
+    assert_eq!(asked[0].query.port, None, "SRV is asked for a name");
+    assert!(s.core.take_resolve_requests().is_empty(), "asked once");
+    s.advance(Duration::from_secs(5));
+    assert_eq!(s.pending(carrier_addr()), 0, "nothing sent before resolved");
+    let v = trunk_view(&s);
+    assert_eq!((v.registered, v.target), (Some(false), None));
+
+    let t = s.t();
+    s.core.trunk_resolved(
+        t,
+        "demo",
+        Ok(vec![dering_trunk::Target {
+            addr: carrier_addr(),
+            transport: dering_trunk::Transport::Udp,
+        }]),
+    );
+    s.advance(Duration::from_millis(10));
+    let mut carrier = Phone::at("carrier", carrier_addr());
+    let r = carrier.expect_request(&mut s, "REGISTER");
+    assert_eq!(r.request_uri(), Some("sip:carrier.test"));
+    carrier.respond(&mut s, &r, 200, "Expires: 600\r\n", "");
+    let v = trunk_view(&s);
+    assert_eq!(v.registered, Some(true));
+    assert_eq!(v.target.as_deref(), Some("udp:127.0.0.1:5090"));
+}

@@ -56,7 +56,7 @@ pub(super) struct TrunkState {
     since_ms: i64,
     /// The last state published, so an event goes out only on a change.
     shown: Option<(Option<bool>, TrunkHealth, bool)>,
-    busy: u32,
+    /// Calls sent through the trunk today (each try of a route counts).
     calls_today: u64,
     /// The WIB day `calls_today` counts.
     day_ms: i64,
@@ -108,6 +108,20 @@ pub fn query_of(t: &Trunk) -> Query {
     }
 }
 
+trait Username {
+    fn username(&self) -> Option<&str>;
+}
+
+impl Username for TrunkKind {
+    /// The account registered, if the trunk registers.
+    fn username(&self) -> Option<&str> {
+        match self {
+            TrunkKind::Register(a) => Some(&a.username),
+            TrunkKind::Ip => None,
+        }
+    }
+}
+
 /// `sip:host[:port]`, the registrar's and the probe's Request-URI.
 fn host_uri(t: &Trunk) -> String {
     match t.port {
@@ -135,7 +149,22 @@ impl Core {
                     keep.push(id);
                 }
                 Some(id) => {
-                    self.trunk_leave(now, id);
+                    // The same binding (registrar, account) re-registered
+                    // by the new machine replaces the old one: an
+                    // unregistration racing the new REGISTER could remove
+                    // it at the carrier.
+                    let same_binding = self.trunks.by_id.get(&id).is_some_and(|old| {
+                        t.enabled
+                            && old.config.host == t.host
+                            && old.config.port == t.port
+                            && old.config.kind.username() == t.kind.username()
+                    });
+                    if same_binding {
+                        self.trunks.by_id.remove(&id);
+                        self.timers.disarm(Timer::Trunk(id));
+                    } else {
+                        self.trunk_leave(now, id);
+                    }
                     keep.push(self.trunk_add(now, t.clone()));
                 }
                 None => keep.push(self.trunk_add(now, t.clone())),
@@ -167,7 +196,6 @@ impl Core {
             leaving: false,
             since_ms: now.wall_ms,
             shown: None,
-            busy: 0,
             calls_today: 0,
             day_ms: wib_day(now.wall_ms),
             config,
@@ -181,6 +209,8 @@ impl Core {
                 }),
             }
         }
+        // A new keep-alive has not probed yet: routes try the trunk.
+        self.outside.states.trunk_up(&state.config.name);
         self.trunks.by_id.insert(id, state);
         self.trunk_start(now, id);
         id
@@ -292,15 +322,15 @@ impl Core {
     /// its OPTIONS (an unprobed trunk is tried). The outbound path's hook.
     pub fn trunk_usable(&self, trunk: &str) -> bool {
         self.trunks.id_of(trunk).is_some_and(|id| {
-            self.trunks.by_id.get(&id).is_some_and(|t| {
-                t.config.enabled && t.keepalive.as_ref().is_none_or(Keepalive::usable)
-            })
+            self.trunks
+                .by_id
+                .get(&id)
+                .is_some_and(|t| t.config.enabled && !self.outside.states.is_down(trunk))
         })
     }
 
-    /// A call started on `trunk` (either way): counted for its channels
-    /// and today's calls.
-    pub fn trunk_call_started(&mut self, now: Now, trunk: &str) {
+    /// A call was sent through `trunk`: counted in today's calls.
+    pub(super) fn trunk_call_started(&mut self, now: Now, trunk: &str) {
         if let Some(t) = self
             .trunks
             .id_of(trunk)
@@ -311,19 +341,7 @@ impl Core {
                 t.day_ms = day;
                 t.calls_today = 0;
             }
-            t.busy += 1;
             t.calls_today += 1;
-        }
-    }
-
-    /// A call on `trunk` ended.
-    pub fn trunk_call_ended(&mut self, trunk: &str) {
-        if let Some(t) = self
-            .trunks
-            .id_of(trunk)
-            .and_then(|id| self.trunks.by_id.get_mut(&id))
-        {
-            t.busy = t.busy.saturating_sub(1);
         }
     }
 
@@ -331,7 +349,7 @@ impl Core {
         self.trunk_order
             .iter()
             .filter_map(|id| self.trunks.by_id.get(id))
-            .map(|t| view(t, now))
+            .map(|t| view(t, now, self.outside.busy(&t.config.name)))
             .collect()
     }
 
@@ -381,9 +399,19 @@ impl Core {
                     if let Some(r) = t.registration.as_mut() {
                         r.handle_failure(now.at, transport);
                     }
-                    // The next try goes to the next address the DNS gave.
+                    // The next try goes to the next address the DNS gave;
+                    // when every one has failed, the DNS is asked again (the
+                    // carrier may have moved its SBCs).
                     if !t.targets.is_empty() {
                         t.current = (t.current + 1) % t.targets.len();
+                        let by_name =
+                            !matches!(resolve::first_step(&query_of(&t.config)), Step::Done(_));
+                        if t.current == 0 && by_name {
+                            self.trunks.wanted.push(ResolveRequest {
+                                trunk: t.config.name.clone(),
+                                query: query_of(&t.config),
+                            });
+                        }
                     }
                 }
                 self.trunk_drive(now, id);
@@ -401,13 +429,20 @@ impl Core {
         }
     }
 
+    /// Tells the outbound path (`trunk_state.rs`) when the keep-alive
+    /// marks the trunk down or up: routes skip it while down.
     fn trunk_health_changed(&mut self, now: Now, id: u32, change: Option<Change>) {
         if let (Some(Change::Health { from, to }), Some(t)) = (change, self.trunks.by_id.get(&id)) {
+            let name = t.config.name.clone();
             match to {
                 Health::Down => {
-                    tracing::warn!(trunk = %t.config.name, ?from, "trunk stopped answering OPTIONS; marked down")
+                    tracing::warn!(trunk = %name, ?from, "trunk stopped answering OPTIONS; marked down");
+                    self.outside.states.trunk_down(&name);
                 }
-                _ => tracing::info!(trunk = %t.config.name, ?from, "trunk answers OPTIONS; up"),
+                _ => {
+                    tracing::info!(trunk = %name, ?from, "trunk answers OPTIONS; up");
+                    self.outside.states.trunk_up(&name);
+                }
             }
         }
         self.trunk_drive(now, id);
@@ -523,7 +558,7 @@ impl Core {
         if t.leaving {
             return;
         }
-        let v = view(t, now);
+        let v = view(t, now, 0);
         let shown = (v.registered, v.health, v.alarm);
         if t.shown == Some(shown) {
             return;
@@ -546,7 +581,8 @@ impl Core {
     }
 }
 
-fn view(t: &TrunkState, now: Now) -> TrunkView {
+/// What `dering trunks` shows of `t`, with `busy` of its channels in use.
+fn view(t: &TrunkState, now: Now, busy: u32) -> TrunkView {
     let status: Option<Status> = t.registration.as_ref().map(|r| r.status(now.at));
     let health = match t.keepalive.as_ref().map(Keepalive::health) {
         Some(Health::Up) => TrunkHealth::Up,
@@ -583,7 +619,7 @@ fn view(t: &TrunkState, now: Now) -> TrunkView {
         why,
         alarm,
         health,
-        channels_busy: t.busy,
+        channels_busy: busy,
         channels_limit: Some(t.config.channels),
         calls_today: if day_ok { t.calls_today } else { 0 },
         since_ms: t.since_ms,
