@@ -237,6 +237,21 @@ fn registered_failing_and_down_trunks_are_told_truthfully() {
     let log = d.log();
     assert!(log.contains("alarm raised"), "{log}");
 
+    // /metrics says the same (webd asks pbxd through dering-health).
+    let (code, metrics) = hwtests::peers::http_get(&d.http, "/metrics");
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        "dering_trunk_registered{trunk=\"carrier\"} 1",
+        "dering_trunk_alarm{trunk=\"revoked\"} 1",
+        "dering_trunk_up{trunk=\"silent\"} 0",
+        "dering_trunk_up{trunk=\"carrier\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
+
     // The human view says the same.
     let out = Command::new(hwtests::dering_bin())
         .args(["trunks", "--data-dir"])
