@@ -110,6 +110,9 @@ impl Drop for Kamailio {
     }
 }
 
+/// The DERING-MIB's subtree (placeholder enterprise number, decision 0004).
+const DERING: &str = ".1.3.6.1.4.1.99999";
+
 fn trunks(d: &Dering) -> Vec<serde_json::Value> {
     d.json_lines(&["trunks", "--json"])
 }
@@ -143,29 +146,33 @@ fn registered_failing_and_down_trunks_are_told_truthfully() {
     let k_port = free_udp_port();
     let closed = free_udp_port();
     let kam = Kamailio::start(k_port);
-    let d = Dering::start_with(|t| {
-        let mut t = t;
-        t.push_str(&trunk_section(
+    let snmp = hwtests::peers::Snmp::start();
+    let d = Dering::start_with_args(
+        |t| {
+            let mut t = t;
+            t.push_str(&trunk_section(
             "carrier",
             &format!(
                 "kind = \"register\"\nhost = \"127.0.0.1\"\nport = {k_port}\nusername = \"3001\"\npassword = \"demo-3001\"\nexpires = 60\nkeepalive_seconds = 10\n"
             ),
         ));
-        t.push_str(&trunk_section(
+            t.push_str(&trunk_section(
             "revoked",
             &format!(
                 "kind = \"register\"\nhost = \"127.0.0.1\"\nport = {k_port}\nusername = \"3002\"\npassword = \"not-the-password\"\nexpires = 60\nkeepalive_seconds = 0\n"
             ),
         ));
-        // Nobody listens at `closed`: every OPTIONS over TCP is refused.
-        t.push_str(&trunk_section(
+            // Nobody listens at `closed`: every OPTIONS over TCP is refused.
+            t.push_str(&trunk_section(
             "silent",
             &format!(
                 "kind = \"ip\"\nhost = \"127.0.0.1\"\nport = {closed}\ntransport = \"tcp\"\naddresses = [\"127.0.0.9/32\"]\nkeepalive_seconds = 10\n"
             ),
         ));
-        t
-    });
+            t
+        },
+        &["--agentx".to_string(), snmp.agentx()],
+    );
 
     // Registered: in kamailio's location table and in `dering trunks`.
     wait_until(
@@ -249,6 +256,30 @@ fn registered_failing_and_down_trunks_are_told_truthfully() {
         assert!(
             metrics.lines().any(|l| l == line),
             "no {line} in\n{metrics}"
+        );
+    }
+
+    // The NOC hears of both: deringNotifyTrunkAlarm for the trunk in
+    // alarm and the one down, and the MIB's trunk table has every trunk.
+    let trap = format!("{DERING}.0.8");
+    wait_until("the trunk-alarm traps", Duration::from_secs(60), &d, || {
+        let traps = snmp.traps();
+        traps.contains(&trap) && traps.contains("\"revoked\"") && traps.contains("\"silent\"")
+    });
+    let traps = snmp.traps();
+    assert!(
+        !traps.contains("\"carrier\""),
+        "the registered trunk raised nothing: {traps}"
+    );
+    let names: Vec<String> = snmp
+        .walk(&format!("{DERING}.1.6.1.2"))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    for name in ["demo", "carrier", "revoked", "silent"] {
+        assert!(
+            names.iter().any(|v| v.contains(&format!("\"{name}\""))),
+            "{name} in the MIB's trunk table: {names:?}"
         );
     }
 
