@@ -3,7 +3,8 @@
 //! An extension with permission reaches the carrier with the number in
 //! the carrier's format and the configured caller-ID headers (read from
 //! sipp's own message trace) and hears the carrier's early media; one
-//! without permission gets 403 and the carrier's socket stays empty; a
+//! without permission hears why in early media, gets 403 and the
+//! carriers' sockets stay empty; a
 //! carrier answering 503 fails the call over to the second trunk, a 486
 //! does not. The decisions are pinned down in virtual time in
 //! `daemons/pbxd/tests/trunk_out.rs`.
@@ -16,9 +17,6 @@ use std::time::Duration;
 use hwtests::fragments::*;
 use hwtests::{caller, free_udp_port, ok, phone, scenario, wait_bound, Dering, Sipp};
 
-/// A box whose demo trunk is on, at 127.0.0.1:`first` (national numbers,
-/// From and P-Asserted-Identity), with a second trunk `cadangan` at
-/// 127.0.0.1:`second` (E.164 numbers) after it in the demo's route.
 /// The demo trunk known by its address and neither trunk probed: these
 /// tests are about calls (registration and keep-alive are in
 /// trunk_scenarios.rs and hwtests' trunk_register.rs), so only calls
@@ -38,6 +36,9 @@ fn quiet_trunks(t: String) -> String {
     .replace("keepalive_seconds = 30", "keepalive_seconds = 0")
 }
 
+/// A box whose demo trunk is on, at 127.0.0.1:`first` (national numbers,
+/// From and P-Asserted-Identity), with a second trunk `cadangan` at
+/// 127.0.0.1:`second` (E.164 numbers) after it in the demo's route.
 fn box_with_trunks(first: u16, second: u16) -> Dering {
     Dering::start_with(|text| {
         quiet_trunks(text)
@@ -181,12 +182,10 @@ fn an_extension_without_permission_gets_403_and_nothing_leaves() {
     let (first, second) = (free_udp_port(), free_udp_port());
     let d = box_with_trunks(first, second);
     let (c1, c2) = (silent_carrier(first), silent_carrier(second));
-    // 1010 has the default permission: internal only.
-    ok(
-        caller(&d, "1010", "0016129998888", &uac_final(403)),
-        "caller",
-        &d,
-    );
+    // 1010 has the default permission: internal only. It hears the
+    // refusal in early media (183), then gets the 403.
+    let refused = format!("  <recv response=\"183\"/>\n  <recv response=\"403\"/>\n{ACK_FINAL}");
+    ok(caller(&d, "1010", "0016129998888", &refused), "caller", &d);
     nothing_arrived(&c1);
     nothing_arrived(&c2);
     let row = outside_record(&d);

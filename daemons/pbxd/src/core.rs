@@ -742,6 +742,9 @@ impl Core {
     /// the callee's) and records the call as answered, ended by the
     /// system for `cause`.
     fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
+        if self.refusal_said(now, call) {
+            return;
+        }
         self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
         self.close(
             now,
@@ -1364,6 +1367,17 @@ impl Core {
                 routed = self.forwards.follow_all(&t, &mut forwarded);
                 why = forward::Condition::NoAnswer;
             }
+        }
+        if routed != callee && !self.users.contains_key(&routed) {
+            // Forwarded to an outside number (TEL-5): through a trunk.
+            let from = forwarded.last().cloned().unwrap_or_else(|| callee.clone());
+            let Some(back) =
+                self.forward_out(now, inbound(req, caller, callee.clone()), &from, &routed)
+            else {
+                return;
+            };
+            self.respond(now, key, &back.req, 480, vec![]);
+            return;
         }
         let Some(target) = self.target(&routed) else {
             self.respond(now, key, &req, 480, vec![]);

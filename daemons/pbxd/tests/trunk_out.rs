@@ -9,6 +9,7 @@
 mod sim;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use dering_store::Op;
 use sim::{sdp, Phone, Sim};
@@ -16,8 +17,6 @@ use sim::{sdp, Phone, Sim};
 const CARRIER: &str = "127.0.0.5:5060";
 const BACKUP: &str = "127.0.0.6:5060";
 
-/// The demo with its trunk on, at [`CARRIER`], and a backup trunk at
-/// [`BACKUP`] (kind ip, E.164 numbers) after it in the demo's route.
 /// The demo trunk known by its address and neither trunk probed: these
 /// tests are about calls (registration and keep-alive are in
 /// trunk_scenarios.rs and hwtests' trunk_register.rs), so only calls
@@ -37,6 +36,8 @@ fn quiet_trunks(t: String) -> String {
     .replace("keepalive_seconds = 30", "keepalive_seconds = 0")
 }
 
+/// The demo with its trunk on, at [`CARRIER`], and a backup trunk at
+/// [`BACKUP`] (kind ip, E.164 numbers) after it in the demo's route.
 fn with_trunks(more: &str) -> Sim {
     let more = more.to_string();
     Sim::new(move |t| {
@@ -120,14 +121,28 @@ fn an_allowed_call_leaves_in_the_carriers_format() {
 }
 
 /// An extension with the default permission (internal) dialling abroad
-/// gets 403, nothing reaches either carrier, and the record says why; an
-/// emergency number still goes out.
+/// hears the refusal in early media, then gets 403; nothing reaches
+/// either carrier, and the record says why. An emergency number still
+/// goes out.
 #[test]
 fn a_call_without_permission_is_refused_and_never_leaves() {
     let mut s = with_trunks("");
     let mut a = Phone::registered(&mut s, "1010");
     let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
     let da = a.invite(&mut s, "0016129998888");
+    let early = a.expect_response(&mut s, 183);
+    assert!(!early.body.is_empty(), "the refusal is heard");
+    assert!(
+        s.media
+            .iter()
+            .any(|m| matches!(m, pbxd::core::MediaCmd::Play { .. })),
+        "a prompt is played"
+    );
+    assert!(
+        a.try_msg(&mut s).is_none(),
+        "no final answer before it is said"
+    );
+    s.advance(Duration::from_secs(10));
     let r = a.expect_response(&mut s, 403);
     a.ack_final(&mut s, &da, &r);
     assert!(c.try_msg(&mut s).is_none() && b.try_msg(&mut s).is_none());
@@ -137,6 +152,8 @@ fn a_call_without_permission_is_refused_and_never_leaves() {
     assert_eq!(row.trunk, None);
     assert_eq!(s.ends()[0].1, "failed");
 
+    // The 403's retransmissions from before the ACK.
+    a.settle(&mut s);
     a.invite(&mut s, "112");
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "112");
@@ -244,4 +261,213 @@ fn an_extensions_limit_of_outside_calls() {
     let r = a.expect_response(&mut s, 486);
     a.ack_final(&mut s, &d, &r);
     assert!(c.try_msg(&mut s).is_none());
+    // An emergency call is never limited.
+    a.invite(&mut s, "112");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "112");
+}
+
+/// 1002 forwards every call to a mobile: a call to it goes straight out
+/// through the trunk, with a Diversion naming 1002; the record keeps the
+/// number dialled.
+#[test]
+fn forwarding_every_call_to_an_outside_number() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*21081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "1002");
+    let out = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "081234567890");
+    assert_eq!(
+        out.get("Diversion"),
+        Some("<sip:1002@dering.local>;reason=unconditional")
+    );
+    assert!(b.try_msg(&mut s).is_none(), "1002's phone does not ring");
+    let started = s.writes.iter().rev().find_map(|op| match op {
+        Op::CallStart(p) => Some(p.callee.clone()),
+        _ => None,
+    });
+    assert_eq!(started.as_deref(), Some("1002"));
+}
+
+/// Click-to-dial to a citizen's mobile: the agent's phone answers, then
+/// the number is rung through the trunk; an extension without permission
+/// is refused before its phone rings.
+#[test]
+fn click_to_dial_reaches_an_outside_number_under_permission() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    let t = s.t();
+    s.core.originate(t, "1001", "081234567890").unwrap();
+    s.advance(Duration::from_millis(1));
+    a.answer(&mut s);
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+    assert_eq!(outside_rows(&s)[0].trunk.as_deref(), Some("demo"));
+
+    let mut low = Phone::registered(&mut s, "1010");
+    let t = s.t();
+    let e = s.core.originate(t, "1010", "081234567890").unwrap_err();
+    assert!(e.to_string().contains("may not call mobile"), "{e}");
+    s.advance(Duration::from_millis(1));
+    assert!(low.try_msg(&mut s).is_none(), "its phone was not rung");
+}
+
+/// 1002 forwards on busy to a mobile: a caller who finds it busy reaches
+/// the mobile through the trunk, with a Diversion naming 1002.
+#[test]
+fn forwarding_to_an_outside_number_carries_a_diversion() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*67081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 486, "", "");
+    let out = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "081234567890");
+    assert_eq!(
+        out.get("Diversion"),
+        Some("<sip:1002@dering.local>;reason=unconditional")
+    );
+    assert_eq!(s.call_events("forwarded"), ["busy 1002 -> 081234567890"]);
+}
+
+/// Forwarding is no way around a permission: 1002 (national) cannot
+/// forward its calls abroad.
+#[test]
+fn forwarding_abroad_needs_the_permission_to_call_abroad() {
+    let mut s = with_trunks("");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*210016129998888");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    assert!(
+        !s.writes.iter().any(|op| matches!(op, Op::Forward { .. })),
+        "no forwarding was set"
+    );
+}
+
+/// 1002 may talk 240 outside minutes a day: once they are used, its next
+/// outside call is refused until the next day (WIB).
+#[test]
+fn an_extensions_outside_minutes_per_day() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let mut da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    s.advance(Duration::from_secs(240 * 60));
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    c.settle(&mut s);
+    a.settle(&mut s);
+    let d = a.invite(&mut s, "081234567891");
+    let r = a.expect_response(&mut s, 403);
+    a.ack_final(&mut s, &d, &r);
+    assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
+}
+
+/// An extension whose number is withheld: From is anonymous, the
+/// identity goes in P-Asserted-Identity with `Privacy: id`.
+#[test]
+fn a_withheld_number_is_asserted_with_privacy() {
+    let mut s = Sim::new(|t| {
+        quiet_trunks(t)
+            .replace("enabled = false", "enabled = true")
+            .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
+            .replacen(
+                "password = \"demo-1001\"",
+                "password = \"demo-1001\"\ncaller_id = \"withheld\"",
+                1,
+            )
+    });
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert!(
+        inv.get("From").unwrap().contains("sip:anonymous@"),
+        "{inv:?}"
+    );
+    assert_eq!(inv.get("Privacy"), Some("id"));
+    assert_eq!(
+        inv.get("P-Asserted-Identity"),
+        Some("<sip:0215550000@dering.local>")
+    );
+}
+
+/// A logged-in agent's own permission replaces its phone's: agent 2001
+/// (national) at 1010 (internal) may call a mobile.
+#[test]
+fn a_logged_in_agent_carries_its_permission() {
+    let mut s = with_trunks("");
+    let mut p = Phone::registered(&mut s, "1010");
+    let mut c = carrier(CARRIER);
+    let d = p.invite(&mut s, "081234567890");
+    // The phone's own permission: refused, heard, then 403.
+    p.expect_response(&mut s, 183);
+    s.advance(Duration::from_secs(10));
+    let r = p.expect_response(&mut s, 403);
+    p.ack_final(&mut s, &d, &r);
+    p.settle(&mut s);
+    let mut login = p.invite(&mut s, "*712001*1234");
+    let ok = p.expect_response(&mut s, 200);
+    p.ack_2xx(&mut s, &mut login, &ok);
+    s.advance(Duration::from_secs(10));
+    p.settle(&mut s);
+    p.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+}
+
+/// A blind transfer to an outside number goes through the trunk under the
+/// transferring extension's permission: 1002 (national) may hand its
+/// caller to a mobile, 1010 (internal) may not.
+#[test]
+fn a_blind_transfer_to_an_outside_number() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    sim::answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    let t = s.t();
+    s.core.transfer_uuid(t, &uuid, "081234567890").unwrap();
+    s.advance(Duration::from_millis(1));
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+    assert_eq!(outside_rows(&s)[0].trunk.as_deref(), Some("demo"));
+
+    let mut low = Phone::registered(&mut s, "1010");
+    let mut a2 = Phone::registered(&mut s, "1003");
+    sim::answered_call(&mut s, &mut a2, &mut low);
+    let uuid = s
+        .core
+        .calls()
+        .into_iter()
+        .find(|v| v.parties.callee == "1010")
+        .unwrap()
+        .parties
+        .uuid;
+    let t = s.t();
+    let e = s.core.transfer_uuid(t, &uuid, "081234567891").unwrap_err();
+    assert!(e.to_string().contains("not permitted"), "{e}");
 }

@@ -290,4 +290,14 @@ fn a_host_name_waits_for_the_resolver_then_registers_where_it_points() {
     let v = trunk_view(&s);
     assert_eq!(v.registered, Some(true));
     assert_eq!(v.target.as_deref(), Some("udp:127.0.0.1:5090"));
+
+    // Outside calls go where the resolver pointed, the carrier's name in
+    // the Request-URI.
+    let mut a = Phone::registered(&mut s, "1001");
+    a.invite(&mut s, "081234567890");
+    let inv = carrier.expect_request(&mut s, "INVITE");
+    assert!(
+        inv.request_uri().unwrap().contains("@carrier.test"),
+        "{inv:?}"
+    );
 }

@@ -452,6 +452,7 @@ impl Core {
         if let CallChange::Ended(c, _) = event {
             self.transfer_gone(now, c);
             self.originate_gone(now, c);
+            self.outside_gone(now, c);
         }
     }
 }

@@ -129,7 +129,11 @@ impl Core {
         target: Option<String>,
     ) -> &'static str {
         if let Some(t) = &target {
-            if !self.users.contains_key(t) || t == who {
+            // An outside target must be one the extension may call
+            // (TEL-5): forwarding is no way around a permission.
+            let reachable =
+                self.users.contains_key(t) || self.outward_for(now, who, t, None).is_ok();
+            if !reachable || t == who {
                 return "invalid";
             }
         }
@@ -171,6 +175,28 @@ impl Core {
         let target = self.forwards.follow_all(&first, &mut tried);
         if tried.contains(&target) && target != first {
             return false;
+        }
+        if !self.users.contains_key(&target) {
+            // Forwarded to an outside number: under the forwarding
+            // extension's permission, with a Diversion naming it.
+            if !self.ring_outside(now, call, &ringing, &target, Some(ringing.clone())) {
+                return false;
+            }
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.forwarded = tried;
+                c.connected = Some(target.clone());
+            }
+            self.store(Op::CallEvent {
+                uuid: self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.parties.uuid.clone())
+                    .unwrap_or_default(),
+                at_ms: now.wall_ms,
+                kind: "forwarded".into(),
+                detail: Some(format!("{} {ringing} -> {target}", cond.name())),
+            });
+            return true;
         }
         let Some(contact) = self.target(&target) else {
             tracing::info!(call, %target, "forward target not reachable");

@@ -42,9 +42,20 @@ impl Core {
     /// Calls `from`'s phone, then `to`: the call's UUID.
     pub fn originate(&mut self, now: Now, from: &str, to: &str) -> Result<String, ControlError> {
         if !self.users.contains_key(to) {
-            return Err(ControlError::NoSuchExtension {
-                extension: to.into(),
-            });
+            // An outside number, under the agent's permission (TEL-5).
+            match self.outward_for(now, from, to, None) {
+                Ok(_) => {}
+                Err(super::dialplan::Deny::Forbidden(class)) => {
+                    return Err(ControlError::Refused {
+                        message: format!("{from} may not call {} numbers", class.name()),
+                    })
+                }
+                Err(_) => {
+                    return Err(ControlError::NoSuchExtension {
+                        extension: to.into(),
+                    })
+                }
+            }
         }
         let r = self
             .ring_own_phone(now, from, to, None)
@@ -244,6 +255,18 @@ impl Core {
             return;
         };
         c.offer = answer;
+        let caller = c.parties.caller.clone();
+        if !self.users.contains_key(&origin.to) {
+            if self.ring_outside(now, call, &caller, &origin.to, None) {
+                if let Some(o) = self.calls.get_mut(&call).and_then(|c| c.originated_mut()) {
+                    o.callee_rung = true;
+                }
+                tracing::info!(call, "click-to-dial: agent answered, ringing outside");
+            } else {
+                self.hang_up_own_phone(now, call, "outside number not reachable");
+            }
+            return;
+        }
         let Some(target) = self.target(&origin.to) else {
             self.hang_up_own_phone(now, call, "callee not reachable");
             return;

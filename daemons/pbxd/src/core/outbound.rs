@@ -31,6 +31,7 @@ use super::{callee_offer, known_formats, BLegSpec, Core, Inbound, Now, Side};
 use crate::config::{
     CallerIdHeader, Config, FailoverCause, Limits, Presentation, Route, Trunk, TrunkKind,
 };
+use dering_trunk::Target as ResolvedTarget;
 
 /// What the running configuration says about calls going out, and the
 /// live state of trunks and outside calls.
@@ -43,6 +44,11 @@ pub(super) struct Outside {
     extensions: HashMap<String, (Permission, Limits, Option<Presentation>)>,
     /// Agents' own permissions, by agent id.
     agents: HashMap<String, Permission>,
+    /// What each queue's callbacks may dial, by queue.
+    callbacks: HashMap<String, Permission>,
+    /// Calls the box placed whose outside leg has a permission of its own
+    /// (a queue callback's), by call id.
+    permit: HashMap<u64, Permission>,
     burst: (u32, Duration),
     utc_offset_minutes: i32,
     /// Up or down, and the call-rate windows, per trunk.
@@ -51,6 +57,22 @@ pub(super) struct Outside {
     legs: HashMap<u64, OutsideLeg>,
     /// When each extension's recent outside calls started (burst alarm).
     recent: HashMap<String, VecDeque<Instant>>,
+    /// Refused calls hearing why in early media, and the final answer
+    /// they get when it has been said.
+    refusing: HashMap<u64, u16>,
+    /// Each extension's answered outside time today: (local day, ms).
+    talked: HashMap<String, (i64, i64)>,
+}
+
+/// A B leg through a trunk, as built for one try.
+pub(super) struct TrunkLeg {
+    pub target: Target,
+    /// The number as the carrier writes it (the Request-URI's user).
+    pub callee: String,
+    pub from: String,
+    pub display: String,
+    pub extra: Vec<rsip::Header>,
+    pub formats: Vec<Format>,
 }
 
 /// An outside call: what it needs to try the next trunk.
@@ -59,6 +81,9 @@ struct OutsideLeg {
     /// The extension (or trusted peer's caller) that dialled.
     caller: String,
     outward: Outward,
+    /// A forwarded call: the extension it was forwarded from (Diversion,
+    /// RFC 5806).
+    diverted_from: Option<String>,
     /// The trunk being tried, and those left to try.
     trunk: String,
     left: Vec<String>,
@@ -100,6 +125,11 @@ impl Outside {
             .iter()
             .filter_map(|a| Some((a.id.clone(), a.permission?)))
             .collect();
+        self.callbacks = cfg
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.callback_permission))
+            .collect();
         self.burst = (
             cfg.outbound.burst_calls,
             Duration::from_secs(u64::from(cfg.outbound.burst_seconds)),
@@ -126,15 +156,19 @@ impl Outside {
     }
 }
 
-/// Where a trunk's INVITE goes. A host name waits for the resolver (RFC
-/// 3263, issue 13's trunk-live part): until then only an address is
-/// reached.
-fn trunk_target(t: &Trunk, number: &str) -> Option<Target> {
-    let ip: IpAddr = t.host.parse().ok()?;
-    let addr = SocketAddr::new(ip, t.default_port());
-    let host = match ip {
-        IpAddr::V6(_) => format!("[{ip}]"),
-        IpAddr::V4(_) => ip.to_string(),
+/// Where a trunk's INVITE goes: its address, or for a host name the
+/// address the resolver found (`resolved`, RFC 3263; none yet: the trunk
+/// cannot be tried). The Request-URI keeps the carrier's name.
+fn trunk_target(t: &Trunk, number: &str, resolved: Option<ResolvedTarget>) -> Option<Target> {
+    let (addr, host) = match t.host.parse::<IpAddr>() {
+        Ok(ip) => (
+            SocketAddr::new(ip, t.default_port()),
+            match ip {
+                IpAddr::V6(_) => format!("[{ip}]"),
+                IpAddr::V4(_) => ip.to_string(),
+            },
+        ),
+        Err(_) => (resolved?.addr, t.host.clone()),
     };
     let (scheme, param) = match t.transport {
         Transport::Udp => ("sip", ""),
@@ -264,7 +298,8 @@ impl Core {
 
     /// A number the dial plan sends nowhere: the SIP answer and, for an
     /// outside call the caller may not make, a call record with the
-    /// reason (nothing reaches a carrier).
+    /// reason and the refusal spoken in early media before the 403
+    /// (nothing reaches a carrier).
     pub(super) fn refuse_outside(&mut self, now: Now, call: Inbound, deny: Deny) {
         let code = deny.sip_code();
         let (Deny::Forbidden(class), Some(reason)) = (deny, deny.reason()) else {
@@ -280,16 +315,16 @@ impl Core {
             reason,
             "outside call refused"
         );
-        let caller_name = self.users.get(&call.caller).map(|u| u.name.clone());
-        self.store(Op::CallStart(CallParties {
+        let parties = CallParties {
             uuid: uuid.clone(),
             caller: call.caller.clone(),
-            caller_name,
+            caller_name: self.users.get(&call.caller).map(|u| u.name.clone()),
             callee: call.number.clone(),
             callee_name: None,
             start_ms: now.wall_ms,
             answer_ms: None,
-        }));
+        };
+        self.store(Op::CallStart(parties.clone()));
         self.store(Op::CallOutside(CallOutside {
             uuid: uuid.clone(),
             number_class: class.name().into(),
@@ -298,6 +333,10 @@ impl Core {
             route: None,
             refused: Some(reason.into()),
         }));
+        let warning = format!("399 dering \"outside call refused: {reason}\"");
+        let Some(call) = self.say_refusal(now, call, parties, code) else {
+            return;
+        };
         self.store(Op::CallEnd(CallEnd {
             uuid,
             end_ms: now.wall_ms,
@@ -306,7 +345,6 @@ impl Core {
             hangup_cause: format!("outside call refused: {reason}"),
             sip_code: Some(code),
         }));
-        let warning = format!("399 dering \"outside call refused: {reason}\"");
         self.respond(
             now,
             &call.key,
@@ -314,6 +352,77 @@ impl Core {
             code,
             vec![header("Warning", warning)],
         );
+    }
+
+    /// Plays the refusal to the caller in early media (183 with the box's
+    /// SDP, as a carrier's announcement would): the caller hears why, and
+    /// gets `code` once it has been said ([`Core::refusal_said`]). Gives
+    /// the INVITE back when the caller offered nothing the box can play
+    /// to.
+    fn say_refusal(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        parties: CallParties,
+        code: u16,
+    ) -> Option<Inbound> {
+        let Ok(offer) = AudioSdp::parse(&call.req.body) else {
+            return Some(call);
+        };
+        let (Some((codec, format)), Ok(a_sock)) =
+            (known_formats(&offer).into_iter().next(), offer.addr_port())
+        else {
+            return Some(call);
+        };
+        let Some((a_port, b_port)) = self.take_ports(now) else {
+            return Some(call);
+        };
+        let Inbound { peer, key, req, .. } = call;
+        let id = self.next_call;
+        self.next_call += 1;
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_a_key.insert(key.clone(), id);
+        self.a_invites.insert(key.clone(), req.clone());
+        let b = Dialog::placeholder(peer);
+        let mut c = super::Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
+            .starting_in(super::CallState::Flow);
+        c.a.invite_key = key;
+        c.a.codec = Some(codec);
+        c.a.formats = vec![format.clone()];
+        c.b.life = super::Life::Absent;
+        self.calls.insert(id, c);
+        self.open_media(id, a_port, b_port, a_sock, id);
+        self.out
+            .push_back(super::Output::Media(super::MediaCmd::Local {
+                call: id,
+                codec,
+                event_pt: None,
+            }));
+        let body = self.a_sdp(id, vec![format], dering_sip::sdp::Direction::SendOnly);
+        if let Some((a_key, data)) = self.response_to_a(id, 183, &body, vec![]) {
+            self.tx.respond(now.at, &a_key, 183, data);
+        }
+        self.outside.refusing.insert(id, code);
+        self.announce_and_hang_up(id, "outside_refused");
+        None
+    }
+
+    /// The box's goodbye to call `call` has been said: a refused outside
+    /// call gets its final answer instead of a BYE. Returns whether it was
+    /// one.
+    pub(super) fn refusal_said(&mut self, now: Now, call: u64) -> bool {
+        let Some(code) = self.outside.refusing.remove(&call) else {
+            return false;
+        };
+        let ending = super::Ending::new(
+            Disposition::Failed,
+            "system",
+            "outside call refused: permission",
+            Some(code),
+        );
+        self.end_call(now, call, ending, code);
+        true
     }
 
     /// The route's trunks that may take a call now, in the order to try
@@ -350,6 +459,53 @@ impl Core {
             .with_rng(|rng| try_order(&candidates, order, rng))
     }
 
+    /// The parts of a B leg through `trunk` for `leg`: where it goes, the
+    /// number as the carrier writes it, the presented caller and its
+    /// headers, the codecs in the trunk's order.
+    fn trunk_leg(&self, trunk: &str, leg: &OutsideLeg, offer: &AudioSdp) -> Option<TrunkLeg> {
+        let t = self.outside.trunks.get(trunk)?;
+        let callee = for_carrier(
+            &leg.outward.dialled.number,
+            t.number_format,
+            &t.international_prefix,
+        );
+        let Some(target) = trunk_target(t, &callee, self.trunk_target(trunk)) else {
+            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host not resolved yet");
+            return None;
+        };
+        let formats = trunk_formats(t, offer);
+        if formats.is_empty() {
+            tracing::info!(trunk = %trunk, "caller offered none of the trunk's codecs");
+            return None;
+        }
+        let own = self
+            .outside
+            .extensions
+            .get(&leg.caller)
+            .and_then(|e| e.2.clone());
+        let (from, display, mut extra) = presentation(
+            t,
+            own.as_ref(),
+            &leg.caller,
+            self.outside.plan.area_code,
+            &self.realm,
+        );
+        if let Some(ext) = &leg.diverted_from {
+            extra.push(header(
+                "Diversion",
+                format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
+            ));
+        }
+        Some(TrunkLeg {
+            target,
+            callee,
+            from,
+            display,
+            extra,
+            formats,
+        })
+    }
+
     /// Builds and sends the INVITE of call `call`'s B leg through `trunk`.
     fn invite_trunk(
         &mut self,
@@ -360,44 +516,18 @@ impl Core {
         offer: &AudioSdp,
         b_port: u16,
     ) -> Option<(Dialog, String, Message)> {
-        let t = self.outside.trunks.get(trunk)?.clone();
-        let number = for_carrier(
-            &leg.outward.dialled.number,
-            t.number_format,
-            &t.international_prefix,
-        );
-        let Some(target) = trunk_target(&t, &number) else {
-            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
-            return None;
-        };
-        let formats = trunk_formats(&t, offer);
-        if formats.is_empty() {
-            tracing::info!(call, trunk = %trunk, "caller offered none of the trunk's codecs");
-            return None;
-        }
-        let own = self
-            .outside
-            .extensions
-            .get(&leg.caller)
-            .and_then(|e| e.2.clone());
-        let (from, display, extra) = presentation(
-            &t,
-            own.as_ref(),
-            &leg.caller,
-            self.outside.plan.area_code,
-            &self.realm,
-        );
+        let t = self.trunk_leg(trunk, leg, offer)?;
         let spec = BLegSpec {
             call,
-            caller: &from,
-            display: &display,
-            callee: &number,
-            target: &target,
-            formats,
+            caller: &t.from,
+            display: &t.display,
+            callee: &t.callee,
+            target: &t.target,
+            formats: t.formats,
             direction: offer.direction,
             ptime: offer.ptime,
             b_port,
-            extra,
+            extra: t.extra,
         };
         let invite = self.invite_b(now, spec)?;
         self.outside.states.started(trunk, now.at);
@@ -406,25 +536,122 @@ impl Core {
         Some(invite)
     }
 
+    /// A blind transfer by `by` hands a party to outside `number`: the B
+    /// leg's parts through the first trunk of its route that can take it
+    /// now, under `by`'s permission (TEL-5: a transfer is no way around
+    /// it). Counted against the trunk's call rate, and in the call record.
+    pub(super) fn transfer_leg(
+        &mut self,
+        now: Now,
+        call: u64,
+        by: &str,
+        number: &str,
+        offer: &AudioSdp,
+    ) -> Result<TrunkLeg, &'static str> {
+        let outward = self
+            .outward_for(now, by, number, None)
+            .map_err(|_| "not permitted or no route")?;
+        let mut leg = OutsideLeg {
+            caller: by.to_string(),
+            outward,
+            diverted_from: None,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        self.burst_check(now, by);
+        for trunk in self.trunks_to_try(now, &leg.outward.route) {
+            let Some(t) = self.trunk_leg(&trunk, &leg, offer) else {
+                continue;
+            };
+            self.outside.states.started(&trunk, now.at);
+            leg.trunk = trunk;
+            if let Some(uuid) = self.calls.get(&call).map(|c| c.parties.uuid.clone()) {
+                self.store(self.outside_record(&uuid, &leg));
+            }
+            self.outside.legs.insert(call, leg);
+            return Ok(t);
+        }
+        Err("no trunk can take the call")
+    }
+
     /// A call the dial plan sends out through route `outward.route`.
     pub(super) fn start_trunk_call(&mut self, now: Now, call: Inbound, outward: Outward) {
+        let caller = call.caller.clone();
+        self.start_outside(now, call, outward, caller, None);
+    }
+
+    /// A call to an extension forwarded (unconditionally) to an outside
+    /// number: it goes out under the forwarding extension's permission,
+    /// with a Diversion naming it. The INVITE comes back, unanswered,
+    /// when that extension may not reach the number now.
+    pub(super) fn forward_out(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        from: &str,
+        number: &str,
+    ) -> Option<Inbound> {
+        match self.outward_for(now, from, number, None) {
+            Ok(outward) => {
+                self.start_outside(now, call, outward, from.to_string(), Some(from.to_string()));
+                None
+            }
+            Err(_) => Some(call),
+        }
+    }
+
+    /// An outside call from `caller` (whose permission, limits and
+    /// presented number apply), diverted from an extension or not.
+    fn start_outside(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        outward: Outward,
+        caller: String,
+        diverted_from: Option<String>,
+    ) {
         self.outside
             .legs
             .retain(|id, _| self.calls.contains_key(id));
-        if let Some((_, limits, _)) = self.outside.extensions.get(&call.caller) {
+        self.outside
+            .refusing
+            .retain(|id, _| self.calls.contains_key(id));
+        // Emergency calls are never limited.
+        let limited = outward.dialled.class != DialledClass::Emergency;
+        if let Some((_, limits, _)) = self.outside.extensions.get(&caller).filter(|_| limited) {
             let up = self
                 .outside
                 .legs
                 .values()
-                .filter(|l| l.caller == call.caller)
+                .filter(|l| l.caller == caller)
                 .count();
             if limits.outside_calls.is_some_and(|max| up >= max as usize) {
                 tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside call limit reached");
                 self.respond(now, &call.key, &call.req, 486, vec![]);
                 return;
             }
+            let today = self.dial_caller(now, &caller, None).at.day;
+            let talked = match self.outside.talked.get(&caller) {
+                Some((day, ms)) if *day == today => *ms,
+                _ => 0,
+            };
+            if limits
+                .outside_minutes_per_day
+                .is_some_and(|m| talked >= i64::from(m) * 60_000)
+            {
+                tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside minutes for today used up");
+                let warning = "399 dering \"outside minutes for today used up\"";
+                self.respond(
+                    now,
+                    &call.key,
+                    &call.req,
+                    403,
+                    vec![header("Warning", warning)],
+                );
+                return;
+            }
         }
-        self.burst_check(now, &call.caller);
+        self.burst_check(now, &caller);
         let mut order = self.trunks_to_try(now, &outward.route);
         if order.is_empty() {
             tracing::warn!(route = %outward.route, "no trunk of the route can take a call now");
@@ -446,8 +673,9 @@ impl Core {
         };
         let id = self.next_call;
         let mut leg = OutsideLeg {
-            caller: call.caller.clone(),
+            caller,
             outward,
+            diverted_from,
             trunk: String::new(),
             left: Vec::new(),
         };
@@ -496,6 +724,104 @@ impl Core {
         self.calls.insert(id, c);
         self.outside.legs.insert(id, leg);
         self.call_started(now, id);
+    }
+
+    /// The route that takes `caller`'s call to outside `number` now, with
+    /// the caller's own permission or `permission` (a queue callback's).
+    pub(super) fn outward_for(
+        &self,
+        now: Now,
+        caller: &str,
+        number: &str,
+        permission: Option<Permission>,
+    ) -> Result<Outward, Deny> {
+        let mut who = self.dial_caller(now, caller, None);
+        if let Some(p) = permission {
+            who.permission = p;
+        }
+        match super::dialplan::outside(&self.outside.plan, who, number) {
+            super::dialplan::Route::Trunk(o) => Ok(o),
+            super::dialplan::Route::Deny(d) => Err(d),
+            _ => Err(Deny::NotFound),
+        }
+    }
+
+    /// What a queue's callbacks may dial.
+    pub(super) fn callback_permission(&self, queue: &str) -> Permission {
+        self.outside
+            .callbacks
+            .get(queue)
+            .copied()
+            .unwrap_or(Permission::National)
+    }
+
+    /// Gives call `call` (one the box placed, or a forwarded one) a
+    /// permission of its own for the outside leg it will ring.
+    pub(super) fn permit_outside(&mut self, call: u64, permission: Permission) {
+        self.outside.permit.insert(call, permission);
+    }
+
+    /// Rings outside `number` as the B leg of call `call`, which is
+    /// ringing (a forward) or whose caller has answered (click-to-dial, a
+    /// callback): `caller`'s permission (or the call's own, see
+    /// [`Core::permit_outside`]) and the route decide, as when dialled.
+    /// `diverted_from` names the extension a forwarded call came to.
+    /// Returns whether a trunk is ringing.
+    pub(super) fn ring_outside(
+        &mut self,
+        now: Now,
+        call: u64,
+        caller: &str,
+        number: &str,
+        diverted_from: Option<String>,
+    ) -> bool {
+        let permission = self.outside.permit.remove(&call);
+        let outward = match self.outward_for(now, caller, number, permission) {
+            Ok(o) => o,
+            Err(deny) => {
+                tracing::info!(call, ?deny, "outside leg not permitted or not routed");
+                return false;
+            }
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let (offer, b_port, old_call_id, old_key, uuid) = (
+            c.offer.clone(),
+            c.b.port,
+            c.b.call_id.clone(),
+            c.b.invite_key.clone(),
+            c.parties.uuid.clone(),
+        );
+        self.outside
+            .legs
+            .retain(|id, _| self.calls.contains_key(id));
+        self.burst_check(now, caller);
+        let mut order = self.trunks_to_try(now, &outward.route);
+        let mut leg = OutsideLeg {
+            caller: caller.to_string(),
+            outward,
+            diverted_from,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        while !order.is_empty() {
+            let trunk = order.remove(0);
+            let Some(invite) = self.invite_trunk(now, call, &trunk, &leg, &offer, b_port) else {
+                continue;
+            };
+            self.by_call_id.remove(&old_call_id);
+            self.clients.remove(&old_key);
+            if self.ring_b(now, call, invite).is_none() {
+                return false;
+            }
+            leg.trunk = trunk;
+            leg.left = order;
+            self.store(self.outside_record(&uuid, &leg));
+            self.outside.legs.insert(call, leg);
+            return true;
+        }
+        false
     }
 
     fn outside_record(&self, uuid: &str, leg: &OutsideLeg) -> Op {
@@ -608,6 +934,24 @@ impl Core {
                 },
             ));
         }
+    }
+
+    /// Call `c` ended: an outside call's answered time counts against its
+    /// caller's minutes of the day.
+    pub(super) fn outside_gone(&mut self, now: Now, c: &super::Call) {
+        let Some(leg) = self.outside.legs.remove(&c.id) else {
+            return;
+        };
+        self.outside.permit.remove(&c.id);
+        let Some(answered) = c.parties.answer_ms else {
+            return;
+        };
+        let today = self.dial_caller(now, &leg.caller, None).at.day;
+        let t = self.outside.talked.entry(leg.caller).or_insert((today, 0));
+        if t.0 != today {
+            *t = (today, 0);
+        }
+        t.1 += (now.wall_ms - answered).max(0);
     }
 
     /// The keep-alive found trunk `name`'s carrier gone: routes skip it

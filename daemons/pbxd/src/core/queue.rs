@@ -1027,17 +1027,28 @@ impl Core {
             self.queues.acd.missed(id, agent, now.at);
             return;
         };
-        if !self.users.contains_key(number) {
+        let queue = self.queues.acd.queue_of(id).unwrap_or_default().to_string();
+        // An outside number is called under the queue's callback
+        // permission (TEL-5), through a route's trunks.
+        let outside = !self.users.contains_key(number);
+        let permission = self.callback_permission(&queue);
+        if outside
+            && self
+                .outward_for(now, &ext, number, Some(permission))
+                .is_err()
+        {
             tracing::error!(
                 call = id,
-                "callback to an outside number: no trunk to call it on"
+                "callback to an outside number not permitted or not routed"
             );
             self.queues.acd.dropped(id, now.at);
             return;
         }
-        let queue = self.queues.acd.queue_of(id).unwrap_or_default().to_string();
         match self.ring_own_phone(now, &ext, number, None) {
             Ok((call, _)) => {
+                if outside {
+                    self.permit_outside(call, permission);
+                }
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.queue = Some(Box::new(QueueLeg {
                         queue,

@@ -140,7 +140,11 @@ impl Core {
         target: &str,
         refer: bool,
     ) -> Result<(), &'static str> {
-        self.transfer_target(target)?;
+        // An outside number goes through a trunk (see below).
+        let outside = !self.users.contains_key(target);
+        if !outside {
+            self.transfer_target(target)?;
+        }
         let Some(c) = self
             .calls
             .get(&call)
@@ -156,8 +160,9 @@ impl Core {
         if c.reinvite.is_some() {
             return Err("re-INVITE in progress");
         }
-        let Some(contact) = self.target(target) else {
-            return Err("not reachable");
+        let contact = match outside {
+            true => None,
+            false => Some(self.target(target).ok_or("not reachable")?),
         };
         let kept = by.other();
         let (kept_number, kept_name, kept_formats, kept_codec, port) = match kept {
@@ -192,19 +197,42 @@ impl Core {
         let formats = callee_offer(&offer);
         let ptime = c.offer.ptime;
         let display = kept_name.unwrap_or_else(|| kept_number.clone());
-        let leg = BLegSpec {
-            call,
-            caller: &kept_number,
-            display: &display,
-            callee: target,
-            target: &contact,
-            formats,
-            direction: Direction::SendRecv,
-            ptime,
-            b_port: port,
-            extra: vec![],
+        let invited = match contact {
+            Some(contact) => self.invite_b(
+                now,
+                BLegSpec {
+                    call,
+                    caller: &kept_number,
+                    display: &display,
+                    callee: target,
+                    target: &contact,
+                    formats,
+                    direction: Direction::SendRecv,
+                    ptime,
+                    b_port: port,
+                    extra: vec![],
+                },
+            ),
+            None => {
+                let t = self.transfer_leg(now, call, &by_number, target, &offer)?;
+                self.invite_b(
+                    now,
+                    BLegSpec {
+                        call,
+                        caller: &t.from,
+                        display: &t.display,
+                        callee: &t.callee,
+                        target: &t.target,
+                        formats: t.formats,
+                        direction: Direction::SendRecv,
+                        ptime,
+                        b_port: port,
+                        extra: t.extra,
+                    },
+                )
+            }
         };
-        let Some((dialog, key, invite)) = self.invite_b(now, leg) else {
+        let Some((dialog, key, invite)) = invited else {
             return Err("cannot build the INVITE");
         };
         if refer {

@@ -329,6 +329,13 @@ impl Core {
         })
     }
 
+    /// The carrier address `trunk` uses now (resolved, or its address):
+    /// where the outbound path sends its calls.
+    pub(super) fn trunk_target(&self, trunk: &str) -> Option<Target> {
+        let t = self.trunks.by_id.get(&self.trunks.id_of(trunk)?)?;
+        t.targets.get(t.current).copied()
+    }
+
     /// A call was sent through `trunk`: counted in today's calls.
     pub(super) fn trunk_call_started(&mut self, now: Now, trunk: &str) {
         if let Some(t) = self
