@@ -301,3 +301,55 @@ fn a_host_name_waits_for_the_resolver_then_registers_where_it_points() {
         "{inv:?}"
     );
 }
+
+#[test]
+fn a_new_password_after_the_alarm_registers_again() {
+    let edit = |t: String, password: &str| {
+        t.replacen(
+            "name = \"demo\"\nenabled = false",
+            "name = \"demo\"\nenabled = true",
+            1,
+        )
+        .replacen(
+            "host = \"sip.carrier.example\"",
+            "host = \"127.0.0.1\"\nport = 5090",
+            1,
+        )
+        .replacen(
+            "password = \"change-me\"",
+            &format!("password = \"{password}\""),
+            1,
+        )
+        .replacen("keepalive_seconds = 30", "keepalive_seconds = 0", 1)
+    };
+    let mut s = Sim::new(|t| edit(t, "revoked"));
+    let mut carrier = Phone::at("carrier", carrier_addr());
+    for _ in 0..(3600 / 5) {
+        for r in registers(&mut s, &mut carrier) {
+            carrier.respond(&mut s, &r, 401, CHALLENGE, "");
+        }
+        s.advance(Duration::from_secs(5));
+    }
+    assert!(trunk_view(&s).alarm, "gave up on the revoked password");
+
+    // The administrator imports the new password: the trunk starts over.
+    let text = edit(dering_config::DEFAULT_TOML.to_string(), "the-new-one");
+    let cfg = pbxd::config::Config::parse(&text, "new.toml").expect("configuration");
+    let t = s.t();
+    s.core.apply_config(t, &cfg);
+    s.advance(Duration::from_millis(600));
+    let r = carrier.expect_request(&mut s, "REGISTER");
+    assert_eq!(
+        r.get("Expires"),
+        Some("600"),
+        "a registration, not a removal"
+    );
+    carrier.respond(&mut s, &r, 200, "Expires: 600\r\n", "");
+    let v = trunk_view(&s);
+    assert_eq!((v.registered, v.alarm), (Some(true), false), "{v:?}");
+    assert_eq!(
+        trunk_events(&s).last(),
+        Some(&(Some(true), TrunkHealth::Unknown, false)),
+        "the alarm's end is on the feed"
+    );
+}
