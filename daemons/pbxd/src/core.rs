@@ -2017,10 +2017,12 @@ impl Core {
         let Some(call) = call.filter(|_| pending) else {
             return;
         };
+        // A refused outside call hearing why is not answered either.
         if self
             .calls
             .get(&call)
             .is_some_and(|c| c.state() == CallState::Ringing)
+            || self.outside.is_refusing(call)
         {
             self.caller_gave_up(now, call, "caller cancelled");
         }

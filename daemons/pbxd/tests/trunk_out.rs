@@ -471,3 +471,25 @@ fn a_blind_transfer_to_an_outside_number() {
     let e = s.core.transfer_uuid(t, &uuid, "081234567891").unwrap_err();
     assert!(e.to_string().contains("not permitted"), "{e}");
 }
+
+/// A caller who hangs up while hearing the refusal: the CANCEL ends the
+/// INVITE with 487 and closes the record; no 403 follows.
+#[test]
+fn a_caller_hanging_up_during_the_refusal() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1010");
+    let d = a.invite(&mut s, "0016129998888");
+    a.expect_response(&mut s, 183);
+    a.cancel(&mut s, &d);
+    a.expect_response(&mut s, 200);
+    let r = a.expect_response(&mut s, 487);
+    a.ack_final(&mut s, &d, &r);
+    s.advance(Duration::from_secs(10));
+    assert!(a.try_msg(&mut s).is_none(), "nothing after the 487");
+    let ends = s.ends();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(
+        (ends[0].1.as_str(), ends[0].2.as_str()),
+        ("cancelled", "caller")
+    );
+}

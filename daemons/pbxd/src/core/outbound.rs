@@ -139,6 +139,12 @@ impl Outside {
         self.states.keep_only(&names);
     }
 
+    /// Whether call `call` is a refused outside call hearing why (its
+    /// INVITE still unanswered).
+    pub(super) fn is_refusing(&self, call: u64) -> bool {
+        self.refusing.contains_key(&call)
+    }
+
     /// Outside calls up through `trunk`.
     pub(super) fn busy(&self, trunk: &str) -> u32 {
         let n = self.legs.values().filter(|l| l.trunk == trunk).count();
