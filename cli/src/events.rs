@@ -60,6 +60,29 @@ pub fn describe(e: &Stamped) -> String {
                 (false, None) => format!("phone {extension} lost"),
             },
         ),
+        Event::Trunk {
+            at_ms,
+            trunk,
+            registered,
+            health,
+            alarm,
+            why,
+        } => (Some(*at_ms), {
+            let mut s = format!("trunk {trunk}");
+            match registered {
+                Some(true) => s.push_str(" registered"),
+                Some(false) => s.push_str(" not registered"),
+                None => {}
+            }
+            s.push_str(&format!(", options {}", health.name()));
+            if *alarm {
+                s.push_str(" (alarm)");
+            }
+            if let Some(why) = why {
+                s.push_str(&format!(": {why}"));
+            }
+            s
+        }),
     };
     let at = at_ms.map_or_else(|| "-".to_string(), super::wib);
     format!("#{} {at} {what}", e.seq)
@@ -164,6 +187,25 @@ mod tests {
         assert_eq!(
             describe(&phone(true, None)),
             "#3 1970-01-01 07:00:00 phone 1003 back"
+        );
+    }
+
+    #[test]
+    fn a_trunk_event_says_registration_health_and_alarm() {
+        let e = Stamped {
+            seq: 4,
+            event: Event::Trunk {
+                at_ms: 0,
+                trunk: "telkom".into(),
+                registered: Some(false),
+                health: dering_control::TrunkHealth::Up,
+                alarm: true,
+                why: Some("forbidden (403)".into()),
+            },
+        };
+        assert_eq!(
+            describe(&e),
+            "#4 1970-01-01 07:00:00 trunk telkom not registered, options up (alarm): forbidden (403)"
         );
     }
 }

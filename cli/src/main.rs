@@ -105,6 +105,15 @@ enum Cmd {
         #[arg(long, default_value = "dering-data")]
         data_dir: PathBuf,
     },
+    /// The carrier trunks of a running box: registered or not and why,
+    /// OPTIONS up or down, channels in use, calls today.
+    Trunks {
+        #[arg(long, default_value = "dering-data")]
+        data_dir: PathBuf,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow a running box's events (calls, queues and agents, power,
     /// intake) until the box stops: a line each for a person, or the
     /// stream's JSON lines with `--json`.
@@ -543,6 +552,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Calls { data_dir } => control(&data_dir, Request::Calls),
         Cmd::Registrations { data_dir } => control(&data_dir, Request::Registrations),
+        Cmd::Trunks { data_dir, json } => {
+            let Response::Trunks { trunks } = request(&data_dir, Request::Trunks)? else {
+                anyhow::bail!("pbxd answered something else than its trunks");
+            };
+            if json {
+                for t in &trunks {
+                    println!("{}", serde_json::to_string(t)?);
+                }
+            } else {
+                println!("{}", trunk_header());
+                for t in &trunks {
+                    println!("{}", trunk_line(t));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Blocked { data_dir } => control(&data_dir, Request::Blocked),
         Cmd::Unblock { ip, data_dir } => control(&data_dir, Request::Unblock { ip }),
         Cmd::Up {
@@ -755,6 +780,7 @@ fn control(data_dir: &Path, req: Request) -> anyhow::Result<ExitCode> {
         Response::Calls { calls } => lines(&calls)?,
         Response::Registrations { registrations } => lines(&registrations)?,
         Response::Blocked { blocked } => lines(&blocked)?,
+        Response::Trunks { trunks } => lines(&trunks)?,
         Response::Flows { flows } => lines(&flows)?,
         Response::Agents { agents } => lines(&agents)?,
         Response::Queues { queues } => lines(&queues)?,
@@ -950,6 +976,43 @@ type Others = Arc<Mutex<Vec<(&'static str, oneshot::Sender<()>, Task)>>>;
 
 /// Unix ms as WIB (UTC+7) wall-clock time, as agents and supervisors read
 /// it.
+fn trunk_header() -> String {
+    format!(
+        "{:<16} {:<8} {:<16} {:<8} {:>9} {:>6} {:<20} WHY",
+        "TRUNK", "KIND", "REGISTERED", "OPTIONS", "CHANNELS", "TODAY", "SINCE (WIB)"
+    )
+}
+
+/// One trunk as `dering trunks` prints it: the state an operator asks
+/// about first, and the reason when it is not what it should be.
+fn trunk_line(t: &dering_control::TrunkView) -> String {
+    let kind = match t.kind {
+        dering_control::TrunkKind::Register => "register",
+        dering_control::TrunkKind::Ip => "ip",
+    };
+    let registered = match (t.enabled, t.registered, t.alarm) {
+        (false, _, _) => "off",
+        (true, _, true) => "no (alarm)",
+        (true, Some(true), _) => "yes",
+        (true, Some(false), _) => "no",
+        (true, None, _) => "-",
+    };
+    let limit = t
+        .channels_limit
+        .map_or_else(|| "-".to_string(), |l| l.to_string());
+    format!(
+        "{:<16} {:<8} {:<16} {:<8} {:>9} {:>6} {:<20} {}",
+        t.name,
+        kind,
+        registered,
+        t.health.name(),
+        format!("{}/{limit}", t.channels_busy),
+        t.calls_today,
+        wib(t.since_ms),
+        t.why.as_deref().unwrap_or("")
+    )
+}
+
 fn wib(ms: i64) -> String {
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

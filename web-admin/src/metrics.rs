@@ -47,6 +47,84 @@ fn flag(b: bool) -> f64 {
     }
 }
 
+/// One series per trunk and state, so an alert rule reads
+/// `dering_trunk_up == 0` or `dering_trunk_alarm == 1` (issue 13).
+fn trunks(o: &mut Out, s: &Snapshot) {
+    if s.trunks.is_empty() {
+        return;
+    }
+    o.family(
+        "dering_trunk_registered",
+        "gauge",
+        "Whether a registering trunk is registered with its carrier.",
+    );
+    for t in s.trunks.iter().filter(|t| t.registered.is_some()) {
+        o.sample(
+            "dering_trunk_registered",
+            &[("trunk", &t.name)],
+            flag(t.registered == Some(true)),
+        );
+    }
+    o.family(
+        "dering_trunk_up",
+        "gauge",
+        "Whether the trunk's carrier answers OPTIONS (unknown until probed counts as up).",
+    );
+    for t in &s.trunks {
+        o.sample(
+            "dering_trunk_up",
+            &[("trunk", &t.name)],
+            flag(t.health != dering_health::TrunkHealth::Down),
+        );
+    }
+    o.family(
+        "dering_trunk_alarm",
+        "gauge",
+        "Whether the trunk's registration gave up after the carrier's refusals.",
+    );
+    for t in &s.trunks {
+        o.sample("dering_trunk_alarm", &[("trunk", &t.name)], flag(t.alarm));
+    }
+    o.family(
+        "dering_trunk_channels_busy",
+        "gauge",
+        "Calls on the trunk now.",
+    );
+    for t in &s.trunks {
+        o.sample(
+            "dering_trunk_channels_busy",
+            &[("trunk", &t.name)],
+            f64::from(t.channels_busy),
+        );
+    }
+    o.family(
+        "dering_trunk_channels_limit",
+        "gauge",
+        "The trunk's configured channel limit.",
+    );
+    for t in &s.trunks {
+        if let Some(l) = t.channels_limit {
+            o.sample(
+                "dering_trunk_channels_limit",
+                &[("trunk", &t.name)],
+                f64::from(l),
+            );
+        }
+    }
+    o.family(
+        "dering_trunk_calls_today",
+        "gauge",
+        "Calls through the trunk today (Asia/Jakarta).",
+    );
+    for t in &s.trunks {
+        o.sample(
+            "dering_trunk_calls_today",
+            &[("trunk", &t.name)],
+            t.calls_today as f64,
+        );
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut o = Out(String::new());
     o.family("dering_build_info", "gauge", "Software version of the box.");
@@ -103,6 +181,7 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    trunks(&mut o, s);
     o.family(
         "dering_calls_today",
         "gauge",
@@ -214,4 +293,66 @@ pub fn render(s: &Snapshot) -> String {
         s.recordings_files as f64,
     );
     o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dering_health::{TrunkHealth, TrunkKind, TrunkView};
+
+    #[test]
+    fn trunks_are_series_labelled_by_name() {
+        let trunk = |name: &str, registered, health, alarm| TrunkView {
+            name: name.into(),
+            kind: TrunkKind::Register,
+            enabled: true,
+            registered,
+            why: None,
+            alarm,
+            health,
+            channels_busy: 4,
+            channels_limit: Some(30),
+            calls_today: 17,
+            since_ms: 0,
+            target: None,
+        };
+        let s = Snapshot {
+            at_ms: 0,
+            version: "0".into(),
+            daemons: vec![],
+            pbx: None,
+            calls_today: vec![],
+            ups: None,
+            system: Default::default(),
+            recordings_bytes: 0,
+            recordings_files: 0,
+            trunks: vec![
+                trunk("telkom", Some(true), TrunkHealth::Up, false),
+                trunk("backup", Some(false), TrunkHealth::Down, true),
+                TrunkView {
+                    kind: TrunkKind::Ip,
+                    channels_limit: None,
+                    ..trunk("carrier-ip", None, TrunkHealth::Unknown, false)
+                },
+            ],
+        };
+        let text = render(&s);
+        for line in [
+            "dering_trunk_registered{trunk=\"telkom\"} 1",
+            "dering_trunk_registered{trunk=\"backup\"} 0",
+            "dering_trunk_up{trunk=\"backup\"} 0",
+            "dering_trunk_up{trunk=\"carrier-ip\"} 1",
+            "dering_trunk_alarm{trunk=\"backup\"} 1",
+            "dering_trunk_channels_busy{trunk=\"telkom\"} 4",
+            "dering_trunk_channels_limit{trunk=\"telkom\"} 30",
+            "dering_trunk_calls_today{trunk=\"telkom\"} 17",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("dering_trunk_registered{trunk=\"carrier-ip\"}"),
+            "an IP trunk does not register"
+        );
+        assert!(!text.contains("dering_trunk_channels_limit{trunk=\"carrier-ip\"}"));
+    }
 }

@@ -47,6 +47,19 @@ pub enum Event {
         #[serde(default)]
         why: Option<String>,
     },
+    /// A trunk's registration or OPTIONS health changed (issue 13, MON-1):
+    /// `alarm` is the trunk alarm (the registration gave up after the
+    /// carrier's refusals), which the SNMP agent sends as a trap.
+    Trunk {
+        at_ms: i64,
+        trunk: String,
+        /// `None` for a trunk that does not register.
+        registered: Option<bool>,
+        health: crate::TrunkHealth,
+        alarm: bool,
+        #[serde(default)]
+        why: Option<String>,
+    },
 }
 
 /// An event as the stream carries it: `seq` grows by one per event, so a

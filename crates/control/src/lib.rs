@@ -17,7 +17,7 @@ pub use event::{CallEvent, CallEventKind, CallIdentity, Disposition, Event, Part
 pub use response::{ControlError, Outcome, Reply, Response};
 pub use views::{
     AgentView, BlockedView, CallState, CallView, FlowView, PbxStatus, QueueView, RegistrationView,
-    Snapshot, Stopped,
+    Snapshot, Stopped, TrunkHealth, TrunkKind, TrunkView,
 };
 
 /// File name of the control socket inside the data directory.
@@ -41,6 +41,8 @@ pub enum Request {
     Calls,
     /// Live registrations.
     Registrations,
+    /// Every configured trunk and its state (issue 13).
+    Trunks,
     /// Addresses blocked after repeated authentication failures.
     Blocked,
     /// Lifts the block on an address.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::views::{
     AgentView, BlockedView, CallView, FlowView, PbxStatus, QueueView, RegistrationView, Snapshot,
-    Stopped,
+    Stopped, TrunkView,
 };
 
 /// One reply line: `{"v":2,"ok":{"type":...}}` or
@@ -75,6 +75,9 @@ pub enum Response {
     Blocked {
         blocked: Vec<BlockedView>,
     },
+    Trunks {
+        trunks: Vec<TrunkView>,
+    },
     Unblocked {
         ip: String,
         was_blocked: bool,
@@ -129,6 +132,7 @@ impl Response {
             Response::Calls { .. } => "calls",
             Response::Registrations { .. } => "registrations",
             Response::Blocked { .. } => "blocked",
+            Response::Trunks { .. } => "trunks",
             Response::Unblocked { .. } => "unblocked",
             Response::Status { .. } => "status",
             Response::Stopped { .. } => "stopped",

@@ -272,3 +272,46 @@ fn older_events_keep_their_shape_with_a_seq() {
     });
     assert_eq!(s, r#"{"seq":1,"event":"intake","open":false}"#);
 }
+
+#[test]
+fn trunks_view_and_trunk_events_are_pinned() {
+    assert_eq!(round_trip(&Request::Trunks), r#"{"cmd":"trunks"}"#);
+    let view = TrunkView {
+        name: "telkom".into(),
+        kind: TrunkKind::Register,
+        enabled: true,
+        registered: Some(false),
+        why: Some("forbidden (403)".into()),
+        alarm: true,
+        health: TrunkHealth::Down,
+        channels_busy: 3,
+        channels_limit: Some(30),
+        calls_today: 120,
+        since_ms: 1_700_000_000_000,
+        target: Some("udp:192.0.2.5:5060".into()),
+    };
+    let reply = Reply::new(Ok(Response::Trunks {
+        trunks: vec![view.clone()],
+    }));
+    let s = round_trip(&reply);
+    assert!(
+        s.starts_with(r#"{"v":2,"ok":{"type":"trunks","trunks":[{"name":"telkom","kind":"register","enabled":true,"registered":false"#),
+        "{s}"
+    );
+    assert!(s.contains(r#""health":"down""#), "{s}");
+    let ev = Stamped {
+        seq: 9,
+        event: Event::Trunk {
+            at_ms: 5,
+            trunk: "telkom".into(),
+            registered: Some(false),
+            health: TrunkHealth::Unknown,
+            alarm: true,
+            why: Some("forbidden (403)".into()),
+        },
+    };
+    assert_eq!(
+        round_trip(&ev),
+        r#"{"seq":9,"event":"trunk","at_ms":5,"trunk":"telkom","registered":false,"health":"unknown","alarm":true,"why":"forbidden (403)"}"#
+    );
+}

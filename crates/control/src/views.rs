@@ -41,6 +41,69 @@ pub struct RegistrationView {
     pub user_agent: Option<String>,
 }
 
+/// A trunk to a carrier, as `dering trunks` shows it (issue 13): what an
+/// operator needs to tell a registered trunk from a failing or a down
+/// one without reading logs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrunkView {
+    pub name: String,
+    pub kind: TrunkKind,
+    /// Whether the configuration has it on (the demo's trunk is off).
+    pub enabled: bool,
+    /// Registered now; `None` for a trunk that does not register.
+    pub registered: Option<bool>,
+    /// Why it is not registered (the last failure), or why it is down.
+    #[serde(default)]
+    pub why: Option<String>,
+    /// The registration gave up after refusals and waits for a new
+    /// configuration: the trunk alarm is raised.
+    #[serde(default)]
+    pub alarm: bool,
+    /// What the OPTIONS keep-alive says.
+    pub health: TrunkHealth,
+    /// Calls on the trunk now, and its configured limit (`None`: no limit).
+    pub channels_busy: u32,
+    pub channels_limit: Option<u32>,
+    /// Calls through the trunk today (WIB).
+    pub calls_today: u64,
+    /// When (Unix ms) its registration or health last changed.
+    pub since_ms: i64,
+    /// The carrier address in use (after RFC 3263), if one is known.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// How a carrier knows the box.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrunkKind {
+    /// The box registers with the carrier.
+    Register,
+    /// The carrier knows the box by its address.
+    Ip,
+}
+
+/// Whether a trunk's carrier answers OPTIONS.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrunkHealth {
+    /// Not probed yet (or the trunk is off): routes still try it.
+    Unknown,
+    Up,
+    /// Unanswered: routes skip it until it answers again.
+    Down,
+}
+
+impl TrunkHealth {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrunkHealth::Unknown => "unknown",
+            TrunkHealth::Up => "up",
+            TrunkHealth::Down => "down",
+        }
+    }
+}
+
 /// A published call flow, as `dering flows` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FlowView {

@@ -11,7 +11,9 @@ mod system;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dering_control::{client, PbxStatus};
+use dering_control::{client, PbxStatus, Request, Response};
+/// The trunk view as pbxd gives it, for the snapshot's readers.
+pub use dering_control::{TrunkHealth, TrunkKind, TrunkView};
 use dering_store::Store;
 use serde::Serialize;
 
@@ -78,6 +80,8 @@ pub struct Snapshot {
     pub system: SystemStats,
     pub recordings_bytes: u64,
     pub recordings_files: u64,
+    /// pbxd's carrier trunks (empty when pbxd does not answer).
+    pub trunks: Vec<TrunkView>,
 }
 
 impl Snapshot {
@@ -113,6 +117,11 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         .await
         .map_err(|_| "control socket timed out".to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
+    let trunks = if pbx.is_ok() {
+        trunks(&scope.data_dir).await
+    } else {
+        Vec::new()
+    };
     let data_dir = scope.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
         .await
@@ -191,6 +200,35 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         system,
         recordings_bytes,
         recordings_files,
+        trunks,
+    }
+}
+
+/// pbxd's trunks; none when it cannot say (an older pbxd, a timeout):
+/// the rest of the snapshot does not wait on them.
+async fn trunks(data_dir: &Path) -> Vec<TrunkView> {
+    let asked = tokio::time::timeout(
+        Duration::from_secs(2),
+        client::request(data_dir, &Request::Trunks),
+    )
+    .await;
+    match asked {
+        Ok(Ok(Response::Trunks { trunks })) => trunks,
+        Ok(Ok(other)) => {
+            tracing::warn!(
+                got = other.kind(),
+                "health: pbxd answered trunks with something else"
+            );
+            Vec::new()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: pbxd's trunks unreadable");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!("health: pbxd's trunks timed out");
+            Vec::new()
+        }
     }
 }
 

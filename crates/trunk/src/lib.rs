@@ -8,7 +8,9 @@
 pub mod failover;
 pub mod keepalive;
 pub mod registration;
+pub mod resolve;
 
 pub use failover::{try_order, FailoverPolicy, Order, Outcome, RouteTrunk};
 pub use keepalive::{Change, Health, Keepalive};
 pub use registration::{Registration, RegistrationSpec};
+pub use resolve::{Target, Transport};

@@ -50,11 +50,13 @@ mod timers;
 mod tokens;
 mod transfer;
 mod trunk_state;
+mod trunks;
 mod trusted;
 
 pub use call::CallState;
 pub use live_config::restart_needed;
 pub use tokens::Tokens;
+pub use trunks::ResolveRequest;
 
 use crate::guard::Guard;
 use crate::registrar::{Bindings, Contact};
@@ -367,6 +369,10 @@ enum ClientPurpose {
     InDialog,
     ReInvite(u64),
     Qualify,
+    /// A trunk's REGISTER (its id in the trunk table).
+    TrunkRegister(u32),
+    /// A trunk's OPTIONS keep-alive probe.
+    TrunkOptions(u32),
 }
 
 #[derive(Debug)]
@@ -523,6 +529,10 @@ pub struct Core {
     ports: ports::Ports,
     /// Every deadline of the calls, and the periodic sweep.
     timers: timers::TimerTable,
+    /// Carrier trunks (`core/trunks.rs`), and their ids in configuration
+    /// order.
+    trunks: trunks::Trunks,
+    trunk_order: Vec<u32>,
     /// `Some(retry_after)` while new calls are refused (power shutdown).
     intake_closed: Option<u32>,
     /// Call flows and the numbers they answer (IVR).
@@ -564,7 +574,7 @@ impl Core {
         let nonces = NonceKey::new(listen.tokens.bytes32());
         // Even ports, RTP on the even one and RTCP on the next.
         let ports = ports::Ports::new(cfg.rtp_ports().step_by(2));
-        Core {
+        let mut core = Core {
             listen,
             realm: cfg.sip.domain.clone(),
             min_expires: cfg.registrar.min_expires,
@@ -605,8 +615,12 @@ impl Core {
             static_peers: target::StaticPeers::new(cfg),
             trusted: trusted::TrustedPeers::new(cfg),
             outside: outbound::Outside::new(cfg),
+            trunks: trunks::Trunks::default(),
+            trunk_order: Vec::new(),
             out: VecDeque::new(),
-        }
+        };
+        core.reconfigure_trunks(now, cfg);
+        core
     }
 
     /// Loads bindings persisted by an earlier run.
@@ -854,6 +868,10 @@ impl Core {
                 Some(ClientPurpose::Qualify) => {
                     self.clients.remove(&key);
                     self.qualified(&key, false);
+                }
+                Some(p @ (ClientPurpose::TrunkRegister(_) | ClientPurpose::TrunkOptions(_))) => {
+                    self.clients.remove(&key);
+                    self.trunk_unanswered(now, p, true);
                 }
                 Some(ClientPurpose::BInvite(call))
                     if self
@@ -1752,6 +1770,11 @@ impl Core {
         };
         match purpose {
             ClientPurpose::Qualify => self.qualified(key, true),
+            ClientPurpose::TrunkRegister(_) | ClientPurpose::TrunkOptions(_) => {
+                if code >= 200 {
+                    self.trunk_answered(now, purpose, &msg);
+                }
+            }
             ClientPurpose::InDialog => {}
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
             ClientPurpose::BInvite(call) => self.on_b_response(now, call, r),
@@ -1927,6 +1950,9 @@ impl Core {
         };
         match purpose {
             ClientPurpose::Qualify => self.qualified(key, false),
+            ClientPurpose::TrunkRegister(_) | ClientPurpose::TrunkOptions(_) => {
+                self.trunk_unanswered(now, purpose, false)
+            }
             ClientPurpose::BInvite(call) => {
                 if self
                     .calls

@@ -100,6 +100,33 @@ impl Dialer {
                 Some((peer, Some(TlsPeer { name, client })))
             })
             .collect();
+        // Carrier trunks over TCP or TLS at an address (issue 13): the box
+        // opens their connections too, TLS checked against the system's
+        // roots by the trunk's host. A host name's addresses come later,
+        // resolved ([`Dialer::allow_trunk`]).
+        for t in cfg.trunks.iter().filter(|t| t.enabled) {
+            if let Ok(ip) = t.host.parse::<std::net::IpAddr>() {
+                let peer = Peer {
+                    transport: t.transport,
+                    addr: std::net::SocketAddr::new(ip, t.default_port()),
+                };
+                self.allow_trunk(peer, &t.host);
+            }
+        }
+    }
+
+    /// Lets the box connect to a trunk's carrier at `peer` (TCP or TLS;
+    /// UDP needs no connection), TLS checked by `host`.
+    pub fn allow_trunk(&mut self, peer: Peer, host: &str) {
+        let tls = match peer.transport {
+            Transport::Udp => return,
+            Transport::Tcp => None,
+            Transport::Tls => Some(TlsPeer {
+                name: host.to_string(),
+                client: None,
+            }),
+        };
+        self.peers.entry(peer).or_insert(tls);
     }
 
     /// How to reach `peer`, if the box connects to it: TCP, or TLS with

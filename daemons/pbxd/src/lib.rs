@@ -14,6 +14,7 @@ pub mod keygate;
 pub mod recorder;
 pub mod registrar;
 pub mod relay;
+pub mod resolve;
 pub mod shell;
 pub mod tls;
 pub mod transport;

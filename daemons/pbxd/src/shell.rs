@@ -80,6 +80,12 @@ pub(crate) enum Input {
     ConfigStored(Result<(), String>),
     /// A key or the end of playback from a local endpoint (a flow).
     Media(crate::endpoint::MediaEvent),
+    /// A trunk's host resolved per RFC 3263 (or why not).
+    TrunkResolved {
+        trunk: String,
+        host: String,
+        found: Result<Vec<dering_trunk::Target>, String>,
+    },
 }
 
 /// How often pbxd writes its heartbeat row (MON-2).
@@ -421,6 +427,17 @@ async fn run(
                         let _ = reply.send(feed.subscribe(from_seq));
                     }
                     Input::Media(e) => core.handle_media_event(now(), e),
+                    Input::TrunkResolved { trunk, host, found } => {
+                        for t in found.iter().flatten() {
+                            let transport = match t.transport {
+                                dering_trunk::Transport::Udp => Transport::Udp,
+                                dering_trunk::Transport::Tcp => Transport::Tcp,
+                                dering_trunk::Transport::Tls => Transport::Tls,
+                            };
+                            conns.allow_trunk(Peer { transport, addr: t.addr }, &host);
+                        }
+                        core.trunk_resolved(now(), &trunk, found);
+                    }
                     Input::Control(Request::Publish { event }, reply) => {
                         feed.publish(event);
                         let _ = reply.send(Ok(Response::Done));
@@ -610,6 +627,34 @@ impl Life {
     }
 }
 
+/// Resolves a trunk's host on a task of its own (the loop never waits on
+/// DNS) and hands the targets to the core (decision 0016).
+fn resolve_trunk(req: crate::core::ResolveRequest, tx: mpsc::Sender<Input>) {
+    static RESOLVER: std::sync::OnceLock<Result<crate::resolve::Resolver, String>> =
+        std::sync::OnceLock::new();
+    let resolver =
+        RESOLVER.get_or_init(|| crate::resolve::Resolver::system().map_err(|e| e.to_string()));
+    let resolver = resolver.clone();
+    tokio::spawn(async move {
+        let found = match resolver {
+            Ok(r) => {
+                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
+                r.resolve(&req.query, &mut rng)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        let _ = tx
+            .send(Input::TrunkResolved {
+                trunk: req.trunk,
+                host: req.query.host,
+                found,
+            })
+            .await;
+    });
+}
+
 async fn flush(
     core: &mut Core,
     relay: &mut Relay,
@@ -619,6 +664,9 @@ async fn flush(
     in_tx: &mpsc::Sender<Input>,
     feed: &mut Feed,
 ) {
+    for req in core.take_resolve_requests() {
+        resolve_trunk(req, in_tx.clone());
+    }
     while let Some(out) = core.poll_output() {
         match out {
             Output::Transmit(t) => match t.peer.transport {
@@ -739,6 +787,9 @@ fn control(
     Ok(match req {
         Request::Hello { protocol } => hello(protocol)?,
         Request::Calls => Response::Calls { calls: calls(core) },
+        Request::Trunks => Response::Trunks {
+            trunks: core.trunk_views(t),
+        },
         Request::Registrations => Response::Registrations {
             registrations: core
                 .registrations(t)

@@ -283,6 +283,13 @@ impl Conns {
         }
     }
 
+    /// Lets the box connect to a trunk's resolved carrier address.
+    pub fn allow_trunk(&mut self, peer: Peer, host: &str) {
+        if let Some(d) = &mut self.dialer {
+            d.allow_trunk(peer, host);
+        }
+    }
+
     /// The caps and counters the connections are held under.
     pub fn gate(&self) -> Arc<Gate> {
         self.gate.clone()

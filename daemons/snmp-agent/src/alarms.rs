@@ -8,7 +8,7 @@ use std::time::Duration;
 use dering_health::Snapshot;
 use dering_store::PowerEventRow;
 
-use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, UPS};
+use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, TRUNK_ENTRY, UPS};
 
 /// deringNotifications members (DERING-MIB).
 pub const UPS_ON_BATTERY: u32 = 1;
@@ -47,6 +47,8 @@ pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
 pub struct Alarms {
     disk_threshold: f64,
     daemons: HashMap<String, bool>,
+    /// Each enabled trunk's last deringTrunkState.
+    trunks: HashMap<String, i32>,
     disk_over: bool,
 }
 
@@ -55,6 +57,7 @@ impl Alarms {
         Alarms {
             disk_threshold: f64::from(disk_threshold_percent),
             daemons: HashMap::new(),
+            trunks: HashMap::new(),
             disk_over: false,
         }
     }
@@ -119,6 +122,7 @@ impl Alarms {
                 ));
             }
         }
+        self.trunk_edges(s, running, &mut out);
         let used = s.system.disk_used_percent();
         let over = used > self.disk_threshold;
         if over && !self.disk_over {
@@ -129,6 +133,38 @@ impl Alarms {
         }
         self.disk_over = over;
         out
+    }
+}
+
+impl Alarms {
+    /// deringNotifyTrunkAlarm when an enabled trunk goes down or into
+    /// alarm (or is first seen so after the start-up grace: a trunk is
+    /// still registering while the box starts). A trunk switched off is
+    /// not an outage; one coming back is visible in the table, and a trap
+    /// on every recovery would page at night for nothing.
+    fn trunk_edges(&mut self, s: &Snapshot, running: Duration, out: &mut Vec<Notification>) {
+        let mut seen = HashMap::new();
+        for (i, t) in s.trunks.iter().enumerate().filter(|(_, t)| t.enabled) {
+            let state = mib::trunk_state(t);
+            let before = self.trunks.get(&t.name).copied();
+            if before.is_none() && running < STARTUP_GRACE && state != mib::TRUNK_ALARM {
+                continue;
+            }
+            seen.insert(t.name.clone(), state);
+            let worse = state != mib::TRUNK_UP && before != Some(state);
+            if worse {
+                let index = mib::trunk_index(i);
+                let mut name = oid(TRUNK_ENTRY);
+                name.extend([2, index]);
+                let mut st = oid(TRUNK_ENTRY);
+                st.extend([3, index]);
+                out.push(note(
+                    TRUNK_ALARM,
+                    vec![(name, Val::Str(t.name.clone())), (st, Val::Int(state))],
+                ));
+            }
+        }
+        self.trunks = seen;
     }
 }
 
@@ -172,6 +208,7 @@ mod tests {
             },
             recordings_bytes: 0,
             recordings_files: 0,
+            trunks: vec![],
         }
     }
 
@@ -227,6 +264,48 @@ mod tests {
         assert_eq!(tails(&p), [UPS_ON_BATTERY, UPS_LOW_BATTERY, UPS_ON_LINE]);
         assert_eq!(p[0].objects[0].1, Val::Str("OB DISCHRG".into()));
         assert_eq!(p[0].oid, oid(&[0, UPS_ON_BATTERY]));
+    }
+
+    #[test]
+    fn a_trunk_going_down_or_into_alarm_traps_once() {
+        use dering_control::TrunkHealth;
+        let with = |registered, health, alarm| Snapshot {
+            trunks: vec![crate::mib::tests::trunk(
+                "telkom", registered, health, alarm,
+            )],
+            ..snap(true, 0)
+        };
+        let mut a = Alarms::new(90);
+        assert!(
+            a.update(
+                &with(Some(false), TrunkHealth::Unknown, false),
+                &[],
+                Duration::ZERO
+            )
+            .is_empty(),
+            "still registering at start"
+        );
+        assert!(a
+            .update(&with(Some(true), TrunkHealth::Up, false), &[], T)
+            .is_empty());
+        let down = a.update(&with(Some(true), TrunkHealth::Down, false), &[], T);
+        assert_eq!(tails(&down), [TRUNK_ALARM]);
+        assert_eq!(down[0].objects[0].1, Val::Str("telkom".into()));
+        assert_eq!(down[0].objects[1].1, Val::Int(mib::TRUNK_DOWN));
+        assert!(
+            a.update(&with(Some(true), TrunkHealth::Down, false), &[], T)
+                .is_empty(),
+            "no repeat while down"
+        );
+        let alarm = a.update(&with(Some(false), TrunkHealth::Down, true), &[], T);
+        assert_eq!(tails(&alarm), [TRUNK_ALARM], "down to alarm is news");
+        assert_eq!(alarm[0].objects[1].1, Val::Int(mib::TRUNK_ALARM));
+        let mut off = with(Some(false), TrunkHealth::Down, false);
+        off.trunks[0].enabled = false;
+        assert!(
+            a.update(&off, &[], T).is_empty(),
+            "switching a trunk off is not an outage"
+        );
     }
 
     #[test]

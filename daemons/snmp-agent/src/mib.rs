@@ -76,6 +76,31 @@ fn column(m: &mut BTreeMap<Oid, Val>, entry: &[u32], col: u32, index: u32, v: Va
 /// Daemons in a fixed order, so a daemon keeps its row index.
 pub const DAEMONS: &[&str] = &["pbxd", "powerd", "webd", "snmp-agent", "trunkd", "syncd"];
 
+/// deringTrunkState values.
+pub const TRUNK_UP: i32 = 1;
+pub const TRUNK_DOWN: i32 = 2;
+pub const TRUNK_ALARM: i32 = 3;
+
+/// A SIP trunk in the MIB's terms: `alarm` when its registration gave up
+/// (the carrier refuses the box), `down` when it is off, unregistered or
+/// its carrier does not answer OPTIONS, else `up`.
+pub fn trunk_state(t: &dering_control::TrunkView) -> i32 {
+    use dering_control::TrunkHealth;
+    if t.alarm {
+        TRUNK_ALARM
+    } else if !t.enabled || t.registered == Some(false) || t.health == TrunkHealth::Down {
+        TRUNK_DOWN
+    } else {
+        TRUNK_UP
+    }
+}
+
+/// A trunk's row: its place in pbxd's list (the configuration's order),
+/// from 1.
+pub fn trunk_index(position: usize) -> u32 {
+    position as u32 + 1
+}
+
 pub fn daemon_state(d: &dering_health::DaemonHealth) -> i32 {
     match (d.live, d.ready) {
         (true, true) => DAEMON_UP,
@@ -138,8 +163,22 @@ impl Mib {
         scalar(&mut m, CALLS, 3, Val::Gauge(s.calls_today_total() as u32));
         scalar(&mut m, CALLS, 4, Val::Truth(intake));
 
-        // The queue and trunk tables stay empty until the ACD and trunkd
-        // exist; the agent counts are real zeros (no agent can log in yet).
+        for (i, t) in s.trunks.iter().enumerate().take(255) {
+            let i = trunk_index(i);
+            column(&mut m, TRUNK_ENTRY, 2, i, Val::Str(t.name.clone()));
+            column(&mut m, TRUNK_ENTRY, 3, i, Val::Int(trunk_state(t)));
+            column(&mut m, TRUNK_ENTRY, 4, i, Val::Gauge(t.channels_busy));
+            column(
+                &mut m,
+                TRUNK_ENTRY,
+                5,
+                i,
+                Val::Gauge(t.channels_limit.unwrap_or(0)),
+            );
+        }
+
+        // The queue table stays empty until the ACD exports it; the agent
+        // counts are real zeros (no agent can log in yet).
         for n in 1..=5 {
             scalar(&mut m, AGENTS, n, Val::Gauge(0));
         }
@@ -211,7 +250,7 @@ impl Mib {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn snapshot() -> Snapshot {
@@ -249,7 +288,62 @@ mod tests {
             system: Default::default(),
             recordings_bytes: 2048,
             recordings_files: 1,
+            trunks: vec![
+                trunk("telkom", Some(true), dering_control::TrunkHealth::Up, false),
+                trunk(
+                    "indosat",
+                    Some(false),
+                    dering_control::TrunkHealth::Up,
+                    true,
+                ),
+            ],
         }
+    }
+
+    pub(crate) fn trunk(
+        name: &str,
+        registered: Option<bool>,
+        health: dering_control::TrunkHealth,
+        alarm: bool,
+    ) -> dering_control::TrunkView {
+        dering_control::TrunkView {
+            name: name.into(),
+            kind: dering_control::TrunkKind::Register,
+            enabled: true,
+            registered,
+            why: None,
+            alarm,
+            health,
+            channels_busy: 2,
+            channels_limit: Some(30),
+            calls_today: 5,
+            since_ms: 0,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn trunk_rows_say_up_down_or_alarm() {
+        use dering_control::TrunkHealth;
+        let m = Mib::from_snapshot(&snapshot());
+        assert_eq!(
+            m.get(&oid(&[1, 6, 1, 2, 1])),
+            Some(&Val::Str("telkom".into()))
+        );
+        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 1])), Some(&Val::Int(TRUNK_UP)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 2])), Some(&Val::Int(TRUNK_ALARM)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 4, 1])), Some(&Val::Gauge(2)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 5, 2])), Some(&Val::Gauge(30)));
+        assert_eq!(
+            trunk_state(&trunk("t", Some(true), TrunkHealth::Down, false)),
+            TRUNK_DOWN,
+            "registered but not answering OPTIONS is down"
+        );
+        assert_eq!(
+            trunk_state(&trunk("t", None, TrunkHealth::Unknown, false)),
+            TRUNK_UP,
+            "an IP trunk not probed yet is tried"
+        );
     }
 
     #[test]

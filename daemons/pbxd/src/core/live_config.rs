@@ -94,6 +94,7 @@ impl Core {
         self.outside.reconfigure(cfg);
         self.record_policy = record_policy::RecordPolicy::new(&cfg.recording);
         self.queues.reconfigure(cfg, now.at);
+        self.reconfigure_trunks(now, cfg);
         // Removed agents logged out, new queue settings: tell the journal,
         // the lamps and the distribution.
         self.drive_acd(now);

@@ -31,6 +31,7 @@ use super::{callee_offer, known_formats, BLegSpec, Core, Inbound, Now, Side};
 use crate::config::{
     CallerIdHeader, Config, FailoverCause, Limits, Presentation, Route, Trunk, TrunkKind,
 };
+use dering_trunk::Target as ResolvedTarget;
 
 /// What the running configuration says about calls going out, and the
 /// live state of trunks and outside calls.
@@ -162,15 +163,19 @@ impl Outside {
     }
 }
 
-/// Where a trunk's INVITE goes. A host name waits for the resolver (RFC
-/// 3263, issue 13's trunk-live part): until then only an address is
-/// reached.
-fn trunk_target(t: &Trunk, number: &str) -> Option<Target> {
-    let ip: IpAddr = t.host.parse().ok()?;
-    let addr = SocketAddr::new(ip, t.default_port());
-    let host = match ip {
-        IpAddr::V6(_) => format!("[{ip}]"),
-        IpAddr::V4(_) => ip.to_string(),
+/// Where a trunk's INVITE goes: its address, or for a host name the
+/// address the resolver found (`resolved`, RFC 3263; none yet: the trunk
+/// cannot be tried). The Request-URI keeps the carrier's name.
+fn trunk_target(t: &Trunk, number: &str, resolved: Option<ResolvedTarget>) -> Option<Target> {
+    let (addr, host) = match t.host.parse::<IpAddr>() {
+        Ok(ip) => (
+            SocketAddr::new(ip, t.default_port()),
+            match ip {
+                IpAddr::V6(_) => format!("[{ip}]"),
+                IpAddr::V4(_) => ip.to_string(),
+            },
+        ),
+        Err(_) => (resolved?.addr, t.host.clone()),
     };
     let (scheme, param) = match t.transport {
         Transport::Udp => ("sip", ""),
@@ -471,8 +476,8 @@ impl Core {
             t.number_format,
             &t.international_prefix,
         );
-        let Some(target) = trunk_target(t, &callee) else {
-            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
+        let Some(target) = trunk_target(t, &callee, self.trunk_target(trunk)) else {
+            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host not resolved yet");
             return None;
         };
         let formats = trunk_formats(t, offer);
@@ -533,6 +538,7 @@ impl Core {
         };
         let invite = self.invite_b(now, spec)?;
         self.outside.states.started(trunk, now.at);
+        self.trunk_call_started(now, trunk);
         tracing::info!(call, trunk = %trunk, route = %leg.outward.route, "outside call sent to trunk");
         Some(invite)
     }

@@ -36,6 +36,9 @@ pub(super) enum Timer {
     QueueAnnounce(u64),
     /// A blind transfer's target has rung long enough.
     TransferNoAnswer(u64),
+    /// A trunk's registration or OPTIONS keep-alive is due (its id in
+    /// the trunk table, `core/trunks.rs`).
+    Trunk(u32),
 }
 
 /// Armed timers by deadline, and each armed timer's slot, so arming
@@ -116,6 +119,7 @@ impl Core {
                 Timer::Feature(call) => self.feature_timer(now, call),
                 Timer::QueueAnnounce(call) => self.announce_due(now, call),
                 Timer::TransferNoAnswer(call) => self.transfer_no_answer(now, call),
+                Timer::Trunk(id) => self.trunk_due(now, id),
             }
         }
     }

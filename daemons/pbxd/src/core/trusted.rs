@@ -218,6 +218,10 @@ impl Core {
     /// event), and its numbers as sent and in E.164 (the call's row).
     pub(super) fn tag_source(&mut self, now: Now, uuid: &str, source: &Source) {
         let p = &source.peer;
+        if matches!(p.kind, Kind::Trunk) {
+            // Today's calls of a trunk count both ways, as its lines do.
+            self.trunk_call_started(now, &p.name);
+        }
         let (kind, detail) = match p.kind {
             Kind::Trunk => ("trunk", p.name.clone()),
             Kind::Peer => (
@@ -243,8 +247,9 @@ impl Core {
     }
 
     /// The addresses and ports a `register` trunk's host resolved to
-    /// (RFC 3263): calls from them are that trunk's.
-    pub fn trunk_resolved(&mut self, trunk: &str, addrs: Vec<SocketAddr>) {
+    /// (RFC 3263, from `Core::trunk_resolved`): calls from them are that
+    /// trunk's.
+    pub(super) fn trunk_sources_resolved(&mut self, trunk: &str, addrs: Vec<SocketAddr>) {
         self.trusted.resolved(trunk, addrs);
     }
 
