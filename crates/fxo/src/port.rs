@@ -191,6 +191,10 @@ pub struct FxoPort {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     pcm: Vec<i16>,
+    /// DTMF CLIP may come with no warning at all (no reversal, no ring
+    /// before it, EN 300 659-1 Annex B): an idle line is listened to for
+    /// DTMF, which costs little, though not for FSK.
+    idle_dtmf: Option<Box<CallerIdReceiver>>,
 }
 
 /// The audio block period.
@@ -205,6 +209,7 @@ impl FxoPort {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             pcm: Vec::with_capacity(BLOCK_LEN),
+            idle_dtmf: None,
         }
     }
 
@@ -271,12 +276,14 @@ impl FxoPort {
         let cfg = &self.config;
         match (&mut self.state, event) {
             (State::Idle, ChannelEvent::Polarity) if cfg.cid != CidSignalling::Off => {
+                self.idle_dtmf = None;
                 self.state = State::PreRing {
                     cid: Box::new(CallerIdReceiver::new(cfg.cid)),
                     until: now + cfg.pre_ring_timeout,
                 };
             }
             (State::Idle, ChannelEvent::RingBegin | ChannelEvent::Ring) => {
+                self.idle_dtmf = None;
                 self.state = State::Ringing {
                     cid: Box::new(CallerIdReceiver::new(cfg.cid)),
                     bursts: 0,
@@ -373,7 +380,11 @@ impl FxoPort {
             State::PreRing { cid, .. } => {
                 cid.feed(&pcm);
             }
-            State::Ringing { cid, .. } => {
+            State::Ringing {
+                cid,
+                offered: false,
+                ..
+            } => {
                 if cid.feed(&pcm) {
                     self.maybe_offer();
                 }
@@ -394,7 +405,20 @@ impl FxoPort {
                     break;
                 }
             }
-            State::Idle | State::Dialling { .. } => {}
+            State::Idle if matches!(self.config.cid, CidSignalling::Auto | CidSignalling::Dtmf) => {
+                let rx = self
+                    .idle_dtmf
+                    .get_or_insert_with(|| Box::new(CallerIdReceiver::new(CidSignalling::Dtmf)));
+                if rx.feed(&pcm) {
+                    if let Some(cid) = self.idle_dtmf.take() {
+                        self.state = State::PreRing {
+                            cid,
+                            until: now + self.config.pre_ring_timeout,
+                        };
+                    }
+                }
+            }
+            State::Idle | State::Ringing { .. } | State::Dialling { .. } => {}
         }
         self.pcm = pcm;
     }
@@ -425,6 +449,7 @@ impl FxoPort {
             return Err(PortError::BadDigit(c));
         }
         self.actions.push_back(Action::Seize);
+        self.idle_dtmf = None;
         self.state = State::Seized {
             tones: ToneDetector::new(self.config.busy_count),
             digits: number.to_owned(),

@@ -294,3 +294,22 @@ fn outbound_dial_tone_dtmf_dialling_then_congestion() {
     assert!(!line.co.is_off_hook());
     assert!(line.co.take_audio().is_empty());
 }
+
+/// DTMF CLIP with no warning (no reversal, no ring before it): the idle
+/// port hears it, and the first ring offers the call with the number.
+#[test]
+fn dtmf_clip_on_an_idle_line_before_the_first_ring() {
+    let mut line = Line::new(PortConfig::default());
+    line.run(secs(0.5));
+    line.play(&spandsp(&["dtmf", "C", "A=0215551234"]));
+    line.run(secs(2.0));
+    assert!(line.events.is_empty(), "{:?}", line.events);
+    line.co.ring(&Cadence::indonesia(), 5);
+    let (at, offered) = line.until(secs(1.0), |e| matches!(e, Event::Offered(_)));
+    let Event::Offered(Outcome::Received(id)) = offered else {
+        panic!("{offered:?}");
+    };
+    assert_eq!(id.number.as_deref(), Some("0215551234"));
+    assert_eq!(id.signal, Signal::Dtmf);
+    assert!(at <= secs(2.6), "offered at {at:?}, not at the first ring");
+}
