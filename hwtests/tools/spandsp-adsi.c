@@ -3,7 +3,7 @@
  * an implementation independent of ours, for dering-fxo's tests: what our
  * decoders must understand is what a real generator sends.
  *
- *   spandsp-adsi clip|class|dtmf [--corrupt N] FIELD...  > spill.s16
+ *   spandsp-adsi clip|class|dtmf [--alert] [--corrupt N] FIELD...  > spill.s16
  *   spandsp-adsi tone FREQ LEVEL_DBM0 ON_MS OFF_MS SECONDS > tone.s16
  *
  * clip is ETSI EN 300 659 V.23 FSK, class Bellcore Bell 202 FSK, dtmf
@@ -11,7 +11,8 @@
  * 0x04 SDMF; for dtmf the terminator, C or #), then TYPE=BODY, TYPE in hex
  * (0 for an SDMF's untyped fields) or one character for dtmf. --corrupt N
  * flips a bit of message byte N after spandsp has added the checksum, so
- * the spill carries a bad checksum. Output: 8 kHz signed 16-bit samples,
+ * the spill carries a bad checksum. --alert sends the dual-tone alerting
+ * signal (DT-AS, 2130 + 2750 Hz) before the spill. Output: 8 kHz signed 16-bit samples,
  * host order, on stdout. The message bytes go to stderr in hex.
  */
 #define SPANDSP_EXPOSE_INTERNAL_STRUCTURES
@@ -42,6 +43,11 @@ static int spill(int argc, char **argv)
         return 2;
     int i = 2;
     int corrupt = -1;
+    int alert = 0;
+    if (i < argc && strcmp(argv[i], "--alert") == 0) {
+        alert = 1;
+        i++;
+    }
     if (i + 1 < argc && strcmp(argv[i], "--corrupt") == 0) {
         corrupt = atoi(argv[i + 1]);
         i += 2;
@@ -60,6 +66,8 @@ static int spill(int argc, char **argv)
         len = adsi_add_field(tx, msg, len, (uint8_t) field_type(argv[i], dtmf),
                              (const uint8_t *) body, (int) strlen(body));
     }
+    if (alert)
+        adsi_tx_send_alert_tone(tx);
     if (adsi_tx_put_message(tx, msg, len) <= 0)
         return 3;
     if (corrupt >= 0 && corrupt < tx->msg_len)
@@ -105,7 +113,7 @@ int main(int argc, char **argv)
     else if (argc == 7)
         rc = tone(argv);
     if (rc == 2)
-        fprintf(stderr, "usage: spandsp-adsi clip|class|dtmf [--corrupt N] TYPE [T=BODY]...\n"
+        fprintf(stderr, "usage: spandsp-adsi clip|class|dtmf [--alert] [--corrupt N] TYPE [T=BODY]...\n"
                         "       spandsp-adsi tone FREQ DBM0 ON_MS OFF_MS SECONDS\n");
     return rc;
 }

@@ -37,6 +37,30 @@ const MAX_DTMF_SPILL: usize = 40;
 /// The share of a block's energy one tone holds in a steady mark.
 const PURE_TONE_SHARE: f64 = 0.8;
 
+/// The dual-tone alerting signal (DT-AS, EN 300 659-1 §6.1.1.2):
+/// 2130 Hz and 2750 Hz together for 80 to 100 ms, announcing an FSK
+/// spill where the exchange reverses no polarity.
+pub const ALERT_TONE: (f64, f64) = (2130.0, 2750.0);
+/// Each alerting tone's weakest level taken (about −30 dBm0, peak).
+const ALERT_MIN_AMPLITUDE: f64 = 700.0;
+
+/// Whether `block` (20 ms) is the dual-tone alerting signal: both tones
+/// present and holding most of the energy (speech does not).
+pub fn is_alert_tone(block: &[i16]) -> bool {
+    if block.len() < 80 {
+        return false;
+    }
+    let (a, b) = (
+        tone_amplitude(block, ALERT_TONE.0),
+        tone_amplitude(block, ALERT_TONE.1),
+    );
+    if a < ALERT_MIN_AMPLITUDE || b < ALERT_MIN_AMPLITUDE {
+        return false;
+    }
+    let energy = block.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / block.len() as f64;
+    (a * a + b * b) / 2.0 >= PURE_TONE_SHARE * energy
+}
+
 /// One FSK receiver and the message it is assembling.
 #[derive(Debug)]
 struct FskPath {

@@ -8,7 +8,8 @@
 //! with str0m or quinn. Time is a `Duration` since an epoch the owner
 //! picks (the simulated board's clock, or an `Instant` taken at start).
 //!
-//! Inbound: a ring (or a polarity reversal announcing a spill) wakes the
+//! Inbound: a ring (or a polarity reversal or a dual-tone alerting signal
+//! announcing a spill, or a DTMF spill on the idle line) wakes the
 //! caller-ID receiver; the call is offered once the spill has been read,
 //! or when the second ring begins (the spill had its chance between the
 //! first two), never before. Ringing that stops before the answer is the
@@ -27,7 +28,7 @@ use dering_board::{Block, ChannelEvent, BLOCK_LEN};
 use dering_media::dtmf;
 use dering_media::g711::Law;
 
-use crate::callerid::{CallerIdReceiver, CidSignalling};
+use crate::callerid::{is_alert_tone, CallerIdReceiver, CidSignalling};
 use crate::message::Outcome;
 use crate::progress::{Progress, ToneDetector};
 
@@ -405,6 +406,13 @@ impl FxoPort {
                     break;
                 }
             }
+            State::Idle if fsk_cid(self.config.cid) && is_alert_tone(&pcm) => {
+                self.idle_dtmf = None;
+                self.state = State::PreRing {
+                    cid: Box::new(CallerIdReceiver::new(self.config.cid)),
+                    until: now + self.config.pre_ring_timeout,
+                };
+            }
             State::Idle if matches!(self.config.cid, CidSignalling::Auto | CidSignalling::Dtmf) => {
                 let rx = self
                     .idle_dtmf
@@ -485,6 +493,14 @@ impl FxoPort {
         self.events.push_back(Event::FarEndGone(why));
         self.state = State::Idle;
     }
+}
+
+/// Whether `cid` listens for an FSK spill (which a DT-AS announces).
+fn fsk_cid(cid: CidSignalling) -> bool {
+    matches!(
+        cid,
+        CidSignalling::Auto | CidSignalling::V23 | CidSignalling::Bell202
+    )
 }
 
 /// The digits as 20 ms blocks of DTMF and pauses.

@@ -313,3 +313,21 @@ fn dtmf_clip_on_an_idle_line_before_the_first_ring() {
     assert_eq!(id.signal, Signal::Dtmf);
     assert!(at <= secs(2.6), "offered at {at:?}, not at the first ring");
 }
+
+/// An FSK spill announced by the dual-tone alerting signal instead of a
+/// polarity reversal (the UK's practice): the idle port hears the alert,
+/// then the V.23 spill, and offers at the first ring.
+#[test]
+fn v23_spill_after_a_dual_tone_alert_without_reversal() {
+    let mut line = Line::new(PortConfig::default());
+    line.run(secs(0.3));
+    line.play(&spandsp(&["clip", "--alert", "0x80", "0x02=0215551234"]));
+    line.run(secs(1.5));
+    line.co.ring(&Cadence::indonesia(), 5);
+    let (at, offered) = line.until(secs(1.0), |e| matches!(e, Event::Offered(_)));
+    let Event::Offered(Outcome::Received(id)) = offered else {
+        panic!("{offered:?}");
+    };
+    assert_eq!(id.number.as_deref(), Some("0215551234"));
+    assert!(at <= secs(2.0), "offered at {at:?}, not at the first ring");
+}
