@@ -343,10 +343,12 @@ impl FxoPort {
                     self.gone(GoneReason::PolarityReversal);
                 }
             }
+            // Only kewlstart makes loop-current loss a disconnect signal: on
+            // a loop-start line the current dips at every polarity reversal.
             (
                 State::Up { .. } | State::Seized { .. } | State::Dialling { .. },
                 ChannelEvent::LoopCurrentLost,
-            ) => self.gone(GoneReason::LoopCurrentLost),
+            ) if cfg.start == StartSignalling::Kewlstart => self.gone(GoneReason::LoopCurrentLost),
             _ => {}
         }
     }
@@ -527,4 +529,62 @@ fn dtmf_blocks(config: &PortConfig, digits: &str) -> VecDeque<Box<Block>> {
             b
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A port answered on a line with no caller ID, at 6 s.
+    fn answered(start: StartSignalling) -> FxoPort {
+        let mut p = FxoPort::new(PortConfig {
+            start,
+            cid: CidSignalling::Off,
+            ..PortConfig::default()
+        });
+        p.handle_event(ChannelEvent::RingBegin, ms(0));
+        p.handle_event(ChannelEvent::Ring, ms(1400));
+        assert_eq!(
+            p.poll_event(),
+            Some(Event::Offered(Outcome::Unavailable(
+                crate::message::Unavailable::NotSent
+            )))
+        );
+        p.answer(ms(6000)).unwrap();
+        assert_eq!(p.poll_action(), Some(Action::Seize));
+        assert_eq!(p.poll_event(), Some(Event::Answered));
+        p
+    }
+
+    #[test]
+    fn loop_current_loss_ends_a_kewlstart_call_only() {
+        let mut p = answered(StartSignalling::Kewlstart);
+        p.handle_event(ChannelEvent::LoopCurrentLost, ms(9000));
+        assert_eq!(p.poll_action(), Some(Action::Release));
+        assert_eq!(
+            p.poll_event(),
+            Some(Event::FarEndGone(GoneReason::LoopCurrentLost))
+        );
+        assert!(p.is_idle());
+
+        let mut p = answered(StartSignalling::LoopStart);
+        p.handle_event(ChannelEvent::LoopCurrentLost, ms(9000));
+        assert_eq!(p.poll_action(), None);
+        assert_eq!(p.poll_event(), None);
+        assert!(!p.is_idle());
+    }
+
+    #[test]
+    fn commands_out_of_state_are_refused() {
+        let mut p = FxoPort::new(PortConfig::default());
+        assert_eq!(p.answer(ms(0)), Err(PortError::NothingToAnswer));
+        assert_eq!(p.dial("12x", ms(0)), Err(PortError::BadDigit('x')));
+        p.dial("137", ms(0)).unwrap();
+        assert_eq!(p.dial("137", ms(0)), Err(PortError::NotIdle));
+        assert_eq!(p.poll_timeout(), Some(ms(3000)));
+    }
 }
