@@ -4,12 +4,14 @@
 //! `viewer.require(Perm::X)?` (403 when the role or the API token's scope
 //! lacks it). Nothing in the browser decides access.
 
+pub mod account;
 pub mod csrf;
 mod login;
 pub mod password;
 pub mod session;
 pub mod throttle;
 pub mod totp;
+pub mod users;
 mod viewer;
 
 use axum::Router;
@@ -149,6 +151,8 @@ impl Perm {
 /// Login, logout and the own-account routes.
 pub fn routes() -> Router<AppState> {
     login::routes()
+        .merge(account::routes())
+        .merge(users::routes())
 }
 
 #[cfg(test)]
