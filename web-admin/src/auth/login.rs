@@ -27,7 +27,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Who the caller is and what they may do (for scripts and integrations).
-async fn me(viewer: Viewer) -> axum::Json<serde_json::Value> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, description = "id, login, full_name, role, lang, permissions",
+               body = serde_json::Value), (status = 401)),
+    security(("bearer" = [])))]
+pub(super) async fn me(viewer: Viewer) -> axum::Json<serde_json::Value> {
     let perms: Vec<&str> = crate::auth::Perm::all()
         .filter(|p| viewer.may(*p))
         .map(|p| p.name())

@@ -21,6 +21,14 @@ use crate::app::AppState;
 
 pub use viewer::{source_of, ClientAddr, Viewer};
 
+/// The API documentation of login-related and account routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(login::me, users::create_api, users::list_api, users::change_api),
+    components(schemas(users::NewUser, users::UserView, users::Change))
+)]
+pub struct Api;
+
 /// A user's role (CTI-5: at least agent, manager, admin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

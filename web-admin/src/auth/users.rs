@@ -377,7 +377,7 @@ async fn create_form(
               (status = 409, description = "login taken"),
               (status = 401), (status = 403)),
     security(("bearer" = [])))]
-async fn create_api(
+pub(super) async fn create_api(
     State(state): State<AppState>,
     viewer: Viewer,
     Json(u): Json<NewUser>,
@@ -390,7 +390,7 @@ async fn create_api(
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = [UserView]), (status = 401), (status = 403)),
     security(("bearer" = [])))]
-async fn list_api(
+pub(super) async fn list_api(
     State(state): State<AppState>,
     viewer: Viewer,
 ) -> Result<Json<Vec<UserView>>, AppError> {
@@ -440,7 +440,7 @@ async fn change_form(
     responses((status = 200, body = serde_json::Value), (status = 404), (status = 422),
               (status = 401), (status = 403)),
     security(("bearer" = [])))]
-async fn change_api(
+pub(super) async fn change_api(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
