@@ -239,3 +239,32 @@ async fn a_session_is_renewed_at_most_once_a_minute() {
     assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
     assert_eq!(seen(), crate::testing::T0 + 61_000);
 }
+
+#[tokio::test]
+async fn refusals_by_axum_extractors_are_rendered_like_ours_naming_the_field() {
+    let b = TestBox::new();
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["manage_users"]);
+    // JSON without a required key: 422 JSON naming it.
+    let r = b
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(&token),
+            Some(serde_json::json!({"login": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"], "invalid");
+    assert_eq!(r.json()["field"], "full_name", "{}", r.body);
+    // An unknown API path: JSON, not an empty body.
+    let r = b
+        .api(Method::GET, "/api/v1/nothing", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"], "not_found");
+    // A form without a field: the page names it.
+    let r = b.post_form("/users", Some(&admin), "login=zed").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("data-field=\"full_name\""), "{}", r.body);
+}
