@@ -268,3 +268,29 @@ async fn refusals_by_axum_extractors_are_rendered_like_ours_naming_the_field() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body.contains("data-field=\"full_name\""), "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_language_is_a_per_user_setting_shown_in_every_page() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Agent);
+    let other = b.login_as(Role::Agent);
+    let r = b.get("/account", Some(&s)).await;
+    assert!(r.body.contains("<html lang=\"id\"") && r.body.contains("Akun saya"));
+    let r = b.post_form("/account/lang", Some(&s), "lang=en").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("dering_lang=en"));
+    let r = b.get("/account", Some(&s)).await;
+    assert!(r.body.contains("<html lang=\"en\"") && r.body.contains("My account"));
+    assert!(r.body.contains("<option value=\"en\" selected>"));
+    // Another user keeps Indonesian.
+    assert!(b
+        .get("/account", Some(&other))
+        .await
+        .body
+        .contains("Akun saya"));
+    let r = b.post_form("/account/lang", Some(&s), "lang=fr").await;
+    assert!(r.body.contains("data-field=\"lang\""));
+}
