@@ -5,6 +5,7 @@
 //! the result as the next version, live through pbxd's control socket or,
 //! with pbxd stopped, straight into `config_versions` (decision 0013).
 
+pub mod apply;
 pub mod document;
 pub mod form;
 pub mod screens;
