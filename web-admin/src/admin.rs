@@ -9,3 +9,4 @@ pub mod apply;
 pub mod document;
 pub mod form;
 pub mod screens;
+pub mod service;
