@@ -10,3 +10,8 @@ pub mod document;
 pub mod form;
 pub mod screens;
 pub mod service;
+
+/// This module's pages and API, merged into `app::router`.
+pub fn routes() -> axum::Router<crate::app::AppState> {
+    axum::Router::new()
+}
