@@ -8,10 +8,9 @@
 pub mod apply;
 pub mod document;
 pub mod form;
+pub mod pages;
+mod routes;
 pub mod screens;
 pub mod service;
 
-/// This module's pages and API, merged into `app::router`.
-pub fn routes() -> axum::Router<crate::app::AppState> {
-    axum::Router::new()
-}
+pub use routes::routes;
