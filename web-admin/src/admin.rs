@@ -14,3 +14,6 @@ pub mod screens;
 pub mod service;
 
 pub use routes::routes;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Router tests of the configuration screens without a port: who may read
+//! and change what, every screen's refusal naming its field, the page
+//! form marking it, and the audit entry of a change.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use super::apply;
+use super::screens::SCREENS;
+use crate::auth::Role;
+use crate::testing::TestBox;
+
+/// A box whose configuration is the demo (version 1), pbxd not running.
+async fn demo_box() -> TestBox {
+    let b = TestBox::new();
+    apply::import(b.dir.path(), dering_config::DEFAULT_TOML.into(), "seed", 1)
+        .await
+        .expect("demo configuration stored");
+    b
+}
+
+#[tokio::test]
+async fn who_may_read_and_change_the_configuration() {
+    let b = demo_box().await;
+    let anonymous = b.api(Method::GET, "/api/v1/admin/agents", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let page = b.get("/admin/agents", None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "anonymous page: login");
+
+    let agent = b.login_as(Role::Agent);
+    assert_eq!(
+        b.get("/admin", Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        b.get("/admin/agents", Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let qa = b.login_as(Role::Qa);
+    assert_eq!(
+        b.get("/admin/agents", Some(&qa)).await.status,
+        StatusCode::OK
+    );
+    let r = b
+        .post_form("/admin/agents", Some(&qa), "id=2010&name=Baru&pin=4321")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "QA reads only");
+
+    // A supervisor keeps agents, queues and the VIP and block lists …
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form("/admin/agents", Some(&sup), "id=2010&name=Baru&pin=4321")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // … not extensions.
+    let r = b
+        .post_form(
+            "/admin/extensions",
+            Some(&sup),
+            "number=1099&name=Baru&password=panjang-sekali",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config"]);
+    let r = b
+        .api(
+            Method::POST,
+            "/api/v1/admin/extensions",
+            Some(&token),
+            Some(json!({"number": "1099", "name": "Baru", "password": "panjang-sekali"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json()["applied"]["version"], 3);
+    // A token without edit_acd cannot do what the admin's role could.
+    let r = b
+        .api(
+            Method::DELETE,
+            "/api/v1/admin/agents/2010",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// For every screen, one refused value and the field the refusal names,
+/// whether the form checks it or the configuration loader does.
+#[tokio::test]
+async fn every_screen_refuses_bad_input_naming_the_field() {
+    let b = demo_box().await;
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config", "edit_acd"]);
+    let cases = [
+        (
+            "extensions",
+            json!({"number": "1099", "name": "x", "password": "pendek"}),
+            "password",
+        ),
+        (
+            "extensions",
+            json!({"number": "10a", "name": "x", "password": "panjang-sekali"}),
+            "number",
+        ),
+        (
+            "agents",
+            json!({"id": "2010", "name": "x", "pin": "12"}),
+            "pin",
+        ),
+        (
+            "agents",
+            json!({"id": "2010", "name": "x", "pin": "1234", "skills": {"pengaduan": 11}}),
+            "skills",
+        ),
+        (
+            "queues",
+            json!({"name": "q2", "strategy": "fastest"}),
+            "strategy",
+        ),
+        (
+            "queues",
+            json!({"name": "q2", "strategy": "random", "overflow_to": "queue:nowhere"}),
+            "overflow_to",
+        ),
+        (
+            "vip",
+            json!({"number": "0811", "priority": "tinggi"}),
+            "priority",
+        ),
+        (
+            "blocklist",
+            json!({"number": "0811", "action": "ignore"}),
+            "action",
+        ),
+        (
+            "priority",
+            json!({"acd.phone_lost": "never"}),
+            "acd.phone_lost",
+        ),
+        (
+            "numbers",
+            json!({"number": "1500abc", "flow": "layanan-pengaduan"}),
+            "number",
+        ),
+        (
+            "conferences",
+            json!({"number": "8002", "name": "x", "pin": "12"}),
+            "pin",
+        ),
+        ("supervisors", json!({"name": "x", "pin": "1357"}), "pin"),
+        (
+            "features",
+            json!({"monitoring.listen_code": "90"}),
+            "monitoring.listen_code",
+        ),
+        (
+            "recording",
+            json!({"recording.percent": 150}),
+            "recording.percent",
+        ),
+        (
+            "moh",
+            json!({"calls.music_on_hold": "a\u{7}b"}),
+            "calls.music_on_hold",
+        ),
+        (
+            "system",
+            json!({"flows.utc_offset_minutes": 5000}),
+            "flows.utc_offset_minutes",
+        ),
+        ("ups", json!({"power.upsd": "no-port"}), "power.upsd"),
+    ];
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(covered.len(), SCREENS.len(), "a case for every screen");
+    for (slug, body, field) in cases {
+        let r = b
+            .api(
+                Method::POST,
+                &format!("/api/v1/admin/{slug}"),
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{slug} {body}: {}",
+            r.body
+        );
+        assert_eq!(r.json()["field"], field, "{slug} {body}: {}", r.body);
+    }
+    // Nothing was stored.
+    assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
+}
+
+#[tokio::test]
+async fn a_refused_page_form_comes_back_with_the_field_marked() {
+    let b = demo_box().await;
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form(
+            "/admin/agents",
+            Some(&sup),
+            "_version=1&id=2010&name=Baru&pin=12",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("id=\"f-pin\" name=\"pin\" type=\"password\" autocomplete=\"new-password\" placeholder=\"\" aria-invalid=\"true\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("a PIN is 4 to 12 digits"), "{}", r.body);
+    // What was typed is kept (but never a secret).
+    assert!(r.body.contains("value=\"Baru\""));
+}
+
+#[tokio::test]
+async fn a_change_is_audited_with_before_and_after_and_secrets_hidden() {
+    let b = demo_box().await;
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form(
+            "/admin/agents/entry/2002",
+            Some(&sup),
+            "_version=1&id=2002&name=Bu+Sari&pin=9876&skills=pengaduan%3D5",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/admin/agents?saved=2&live=0"));
+    let (action, target, before, after): (String, String, String, String) = b
+        .db()
+        .query_row(
+            "SELECT action, target, before, after FROM audit_log WHERE action LIKE 'config.%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .expect("audit row");
+    assert_eq!(
+        (action.as_str(), target.as_str()),
+        ("config.agents.update", "agents 2002")
+    );
+    assert!(before.contains("Petugas 2002"), "{before}");
+    assert!(after.contains("Bu Sari"), "{after}");
+    assert!(
+        !after.contains("9876") && !before.contains("1234"),
+        "secrets leaked: {before} {after}"
+    );
+    // The list shows who changed it.
+    let page = b.get("/admin/agents", Some(&sup)).await;
+    assert!(page.body.contains(&sup.login), "{}", page.body);
+
+    // A form loaded on version 1 cannot undo version 2.
+    let r = b
+        .post_form(
+            "/admin/agents/entry/2002",
+            Some(&sup),
+            "_version=1&id=2002&name=Lama",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
