@@ -39,6 +39,10 @@ const CHANGED_BY: Text = Text {
     id: "Terakhir diubah",
     en: "Last changed",
 };
+const NOW: Text = Text {
+    id: "Sekarang",
+    en: "Now",
+};
 const NOTHING: Text = Text {
     id: "Belum ada entri.",
     en: "No entries yet.",
@@ -162,6 +166,10 @@ pub fn list(viewer: &Viewer, screen: &Screen, view: &ScreenView, editable: bool)
     for f in screen.fields {
         s.push_str(&format!("<th>{}</th>", esc(f.name)));
     }
+    let live = view.entries.iter().any(|e| e.live.is_some());
+    if live {
+        s.push_str(&format!("<th>{}</th>", esc(lang.t(&NOW))));
+    }
     s.push_str(&format!(
         "<th>{}</th><th></th></tr></thead><tbody>",
         esc(lang.t(&CHANGED_BY))
@@ -171,6 +179,19 @@ pub fn list(viewer: &Viewer, screen: &Screen, view: &ScreenView, editable: bool)
         for f in screen.fields {
             let v = e.entry.values.get(f.name).map(String::as_str).unwrap_or("");
             s.push_str(&format!("<td>{}</td>", esc(v)));
+        }
+        if live {
+            let state = e.live.as_ref().map(|l| {
+                let state = l["state"].as_str().unwrap_or_default();
+                match l["extension"].as_str() {
+                    Some(ext) => format!("{state} @ {ext}"),
+                    None => state.to_string(),
+                }
+            });
+            s.push_str(&format!(
+                "<td class=\"live\">{}</td>",
+                esc(&state.unwrap_or_default())
+            ));
         }
         s.push_str(&format!("<td>{}</td><td>", changed(e.last_change.as_ref())));
         if editable {

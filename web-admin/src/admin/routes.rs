@@ -106,6 +106,23 @@ async fn audited(
     .await
 }
 
+/// The agents screen shows who is logged in where (from pbxd, when it
+/// runs): the admin sees at once that a new agent works.
+async fn with_live(state: &AppState, screen: &Screen, view: &mut service::ScreenView) {
+    if screen.slug != "agents" {
+        return;
+    }
+    let Ok(ControlResponse::Agents { agents }) = state.control(&Request::Agents).await else {
+        return;
+    };
+    for e in &mut view.entries {
+        e.live = agents
+            .iter()
+            .find(|a| a.agent == e.entry.key)
+            .and_then(|a| serde_json::to_value(a).ok());
+    }
+}
+
 // ---- pages ----
 
 #[derive(Debug, serde::Deserialize)]
@@ -132,9 +149,10 @@ async fn list_page(
 ) -> Result<Html<String>, AppError> {
     viewer.require(Perm::ViewConfig)?;
     let screen = screen_of(&slug)?;
-    let view = service::view(state.data_dir(), screen)
+    let mut view = service::view(state.data_dir(), screen)
         .await
         .map_err(service_error)?;
+    with_live(&state, screen, &mut view).await;
     let mut body = flash
         .saved
         .map(|v| pages::flash(viewer.lang, v, flash.live == Some(1)))
@@ -315,11 +333,11 @@ async fn api_list(
 ) -> Result<Json<service::ScreenView>, AppError> {
     viewer.require(Perm::ViewConfig)?;
     let screen = screen_of(&slug)?;
-    Ok(Json(
-        service::view(state.data_dir(), screen)
-            .await
-            .map_err(service_error)?,
-    ))
+    let mut view = service::view(state.data_dir(), screen)
+        .await
+        .map_err(service_error)?;
+    with_live(&state, screen, &mut view).await;
+    Ok(Json(view))
 }
 
 async fn api_entry(

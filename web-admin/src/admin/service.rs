@@ -58,6 +58,10 @@ pub struct EntryView {
     #[serde(flatten)]
     pub entry: Entry,
     pub last_change: Option<LastChange>,
+    /// What pbxd says of it now (an agent's state and phone), when pbxd
+    /// runs and the screen has such a thing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<serde_json::Value>,
 }
 
 /// The outcome of a save or delete, with the entry around it.
@@ -105,7 +109,11 @@ pub async fn view(data_dir: &Path, screen: &'static Screen) -> Result<ScreenView
                 } else {
                     apply::last_change(&versions, table, None)
                 };
-                EntryView { entry, last_change }
+                EntryView {
+                    entry,
+                    last_change,
+                    live: None,
+                }
             })
             .collect();
         Ok(ScreenView {
