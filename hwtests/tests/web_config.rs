@@ -53,9 +53,20 @@ fn api(
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "20", "-X", method])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["-w", "\n%{http_code}"]);
+    // Plain HTTP answers the admin with a redirect to HTTPS (the box's own
+    // certificate): followed, with the token, to the same host.
+    cmd.args([
+        "-sS",
+        "-k",
+        "-L",
+        "--location-trusted",
+        "--max-time",
+        "20",
+        "-X",
+        method,
+    ])
+    .args(["-H", &format!("Authorization: Bearer {token}")])
+    .args(["-w", "\n%{http_code}"]);
     if let Some(b) = body {
         cmd.args(["-H", "Content-Type: application/json", "--data", b]);
     }
