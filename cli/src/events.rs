@@ -38,6 +38,15 @@ pub fn describe(e: &Stamped) -> String {
             ),
         ),
         Event::Call(c) => (Some(c.at_ms), call(c)),
+        Event::OutsideBurst {
+            at_ms,
+            extension,
+            calls,
+            seconds,
+        } => (
+            Some(*at_ms),
+            format!("alarm {extension} made {calls} outside calls in {seconds} s"),
+        ),
         Event::Phone {
             at_ms,
             extension,

@@ -18,6 +18,12 @@ use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
 mod load;
+mod trunks;
+
+pub use trunks::{
+    CallerId, CallerIdHeader, CarrierFormat, DialledClass, FailoverCause, Limits, Numbering,
+    Outbound, Permission, Presentation, Route, Trunk, TrunkAccount, TrunkKind, DEFAULT_FAILOVER,
+};
 
 /// The embedded default: the demo box.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -72,6 +78,14 @@ pub struct Config {
     pub trusted_peers: Vec<TrustedPeer>,
     /// Caller priorities, blocklist and ACD-wide settings (ACD-5..7).
     pub acd: Acd,
+    /// Carrier trunks (TRK-3, TRK-4; decision 0015).
+    pub trunks: Vec<Trunk>,
+    /// Outbound routes, the first that carries a number (and whose
+    /// windows hold the time) deciding (TEL-5).
+    pub routes: Vec<Route>,
+    pub numbering: Numbering,
+    /// Limits on outside calls against fraud (the burst alarm).
+    pub outbound: Outbound,
 }
 
 /// A queue.
@@ -99,6 +113,9 @@ pub struct Queue {
     /// Waiting callers may press 1 to be called back, keeping their place
     /// (ACD-4); the box calls the agent, then the caller's number.
     pub callback: bool,
+    /// What the callbacks may dial (TEL-5): `national` by default, to
+    /// reach callers' mobiles.
+    pub callback_permission: Permission,
 }
 
 /// The queue strategies, the first the default.
@@ -140,6 +157,9 @@ pub struct Agent {
     pub skills: std::collections::BTreeMap<String, u8>,
     /// Send the phone the auto-answer headers for queue calls.
     pub auto_answer: bool,
+    /// While logged in, what the agent may dial out from any phone,
+    /// instead of the phone's own permission; `None`: the phone's.
+    pub permission: Option<Permission>,
 }
 
 /// ACD-wide settings.
@@ -655,6 +675,13 @@ pub struct Extension {
     pub auth_user: Option<String>,
     pub auth_password: Option<String>,
     pub auth_realm: Option<String>,
+    /// What it may dial out (TEL-5); `internal` unless given, so a new
+    /// extension cannot call out before someone decides it may.
+    pub permission: Permission,
+    pub limits: Limits,
+    /// The number the carrier presents for its calls, or withheld;
+    /// `None`: the trunk's.
+    pub caller_id: Option<Presentation>,
 }
 
 /// A SIP peer trusted by its source address: the trunk gateway on

@@ -19,6 +19,7 @@ use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
     Conference, Config, ConfigError, Did, Extension, Flows, Http, Media, Monitoring, Power, Queue,
@@ -26,12 +27,26 @@ use crate::{
     ROUTE_CLASSES, STRATEGIES,
 };
 
+mod trunks;
+
+use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
+
 /// Parses and checks `text`, naming `file` in errors.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
-    Ok(raw.into_plain())
+    let outside = raw.check_outside(&at)?;
+    Ok(raw.into_plain(outside))
+}
+
+/// The plain values of the tables about calls leaving the box, made while
+/// they are checked (`load/trunks.rs`).
+struct Outside {
+    trunks: Vec<crate::Trunk>,
+    routes: Vec<crate::Route>,
+    numbering: crate::Numbering,
+    outbound: crate::Outbound,
 }
 
 /// Turns a place in the document into an error naming file and line.
@@ -119,6 +134,14 @@ struct RawConfig {
     trusted_peers: Vec<RawTrustedPeer>,
     #[serde(default)]
     acd: RawAcd,
+    #[serde(default, rename = "trunk")]
+    trunks: Vec<RawTrunk>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    numbering: RawNumbering,
+    #[serde(default)]
+    outbound: RawOutbound,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +196,15 @@ struct RawExtension {
     auth_password: Option<String>,
     #[serde(default)]
     auth_realm: Option<String>,
+    /// Default `internal`: a new extension calls out only once allowed.
+    #[serde(default)]
+    permission: Option<Spanned<String>>,
+    #[serde(default)]
+    max_outside_calls: Option<u32>,
+    #[serde(default)]
+    outside_minutes_per_day: Option<u32>,
+    #[serde(default)]
+    caller_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -391,6 +423,8 @@ struct RawQueue {
     service_level_seconds: u32,
     #[serde(default)]
     callback: bool,
+    #[serde(default)]
+    callback_permission: Option<Spanned<String>>,
 }
 
 fn default_strategy() -> Spanned<String> {
@@ -415,6 +449,8 @@ struct RawAgent {
     skills: Spanned<BTreeMap<String, u8>>,
     #[serde(default)]
     auto_answer: bool,
+    #[serde(default)]
+    permission: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -689,6 +725,9 @@ impl RawConfig {
                     ));
                 }
             }
+            if let Some(p) = &q.callback_permission {
+                trunks::permission(at, p, "queue.callback_permission")?;
+            }
             let whose = format!("queue {}", q.name.get_ref());
             check_skills(at, &q.skills, "queue.skills", &whose)?;
         }
@@ -706,6 +745,9 @@ impl RawConfig {
                 ));
             }
             check_pin(at, &a.pin, "agent.pin")?;
+            if let Some(p) = &a.permission {
+                trunks::permission(at, p, "agent.permission")?;
+            }
             check_skills(at, &a.skills, "agent.skills", &format!("agent {id}"))?;
         }
         Ok(())
@@ -792,6 +834,12 @@ impl RawConfig {
                 ));
             }
             check_algorithms(at, &ext.digest_algorithms, "extension.digest_algorithms")?;
+            if let Some(p) = &ext.permission {
+                trunks::permission(at, p, "extension.permission")?;
+            }
+            if let Some(c) = &ext.caller_id {
+                trunks::presentation(at, c)?;
+            }
             if ext.password.get_ref().len() < 8 {
                 return Err(at.at(
                     &ext.password,
@@ -846,8 +894,27 @@ impl RawConfig {
         Ok(())
     }
 
+    /// Trunks, routes and the outbound limits, checked (after the rest:
+    /// a trunk's addresses are checked against the trusted peers') and
+    /// made plain.
+    fn check_outside(&self, at: &Refusal) -> Result<Outside, ConfigError> {
+        let trusted: Vec<ipnet::IpNet> = self
+            .trusted_peers
+            .iter()
+            .flat_map(|p| &p.addresses)
+            .filter_map(|a| trusted_network(a.get_ref()).ok())
+            .collect();
+        let (trunks, routes) = trunks::trunks_and_routes(at, &self.trunks, &self.routes, &trusted)?;
+        Ok(Outside {
+            trunks,
+            routes,
+            numbering: self.numbering.plain(at)?,
+            outbound: self.outbound.plain(at)?,
+        })
+    }
+
     /// The checked document as plain values, its spans dropped.
-    fn into_plain(self) -> Config {
+    fn into_plain(self, outside: Outside) -> Config {
         Config {
             sip: Sip {
                 bind: self.sip.bind,
@@ -929,6 +996,10 @@ impl RawConfig {
                     pin: a.pin.into_inner(),
                     skills: a.skills.into_inner(),
                     auto_answer: a.auto_answer,
+                    // Checked above.
+                    permission: a
+                        .permission
+                        .and_then(|p| Permission::from_name(p.get_ref())),
                 })
                 .collect(),
             trusted_peers: self
@@ -946,6 +1017,10 @@ impl RawConfig {
                 })
                 .collect(),
             acd: self.acd.into_plain(),
+            trunks: outside.trunks,
+            routes: outside.routes,
+            numbering: outside.numbering,
+            outbound: outside.outbound,
         }
     }
 }
@@ -964,6 +1039,19 @@ impl RawExtension {
             auth_user: self.auth_user,
             auth_password: self.auth_password,
             auth_realm: self.auth_realm,
+            // Checked above: an unknown name never gets here.
+            permission: self
+                .permission
+                .and_then(|p| Permission::from_name(p.get_ref()))
+                .unwrap_or(Permission::Internal),
+            limits: Limits {
+                outside_calls: self.max_outside_calls,
+                outside_minutes_per_day: self.outside_minutes_per_day,
+            },
+            caller_id: self.caller_id.map(|c| match c.into_inner() {
+                w if w == "withheld" => crate::trunks::Presentation::Withheld,
+                n => crate::trunks::Presentation::Number(n),
+            }),
         }
     }
 }
@@ -1027,6 +1115,12 @@ impl RawQueue {
             leave_when_empty: self.leave_when_empty,
             service_level_seconds: self.service_level_seconds,
             callback: self.callback,
+            // Checked above; queue callbacks reach a caller's mobile by
+            // default.
+            callback_permission: self
+                .callback_permission
+                .and_then(|p| Permission::from_name(p.get_ref()))
+                .unwrap_or(Permission::National),
         }
     }
 }

@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// Many outside calls from one extension in a short time (TEL-5):
+    /// the toll-fraud pattern, `calls` within `seconds`.
+    OutsideBurst {
+        at_ms: i64,
+        extension: String,
+        calls: u32,
+        seconds: u32,
+    },
     /// A power event (PWR-2), as powerd stored it.
     Power {
         at_ms: i64,

@@ -146,6 +146,10 @@ pub enum Op {
         kind: String,
         detail: Option<String>,
     },
+    /// An outside call's routing (TEL-5): the number's class and
+    /// normalised form, and the trunk and route it leaves by, or why it
+    /// was refused. Written again when a failover changes the trunk.
+    CallOutside(CallOutside),
     Bind(Binding),
     Unbind {
         aor: String,
@@ -205,6 +209,20 @@ pub enum Op {
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
     Checkpoint,
+}
+
+/// The outbound columns of a call's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallOutside {
+    pub uuid: String,
+    /// `mobile`, `international`, … (`dering_telco::DialledClass::name`).
+    pub number_class: String,
+    /// `+62…`, or a short number's digits.
+    pub callee_e164: String,
+    pub trunk: Option<String>,
+    pub route: Option<String>,
+    /// Why the call was not let out (`permission`, `no route`, …).
+    pub refused: Option<String>,
 }
 
 /// A row of the ACD journal.
@@ -392,6 +410,28 @@ impl Store {
             [uuid],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
+    }
+
+    /// The outbound columns of call `uuid`, when it was an outside call.
+    pub fn call_outside(&self, uuid: &str) -> Result<Option<CallOutside>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT uuid, number_class, callee_e164, trunk, route, refused FROM calls
+                 WHERE uuid = ?1 AND number_class IS NOT NULL",
+                [uuid],
+                |r| {
+                    Ok(CallOutside {
+                        uuid: r.get(0)?,
+                        number_class: r.get(1)?,
+                        callee_e164: r.get(2)?,
+                        trunk: r.get(3)?,
+                        route: r.get(4)?,
+                        refused: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Bindings still valid at `now_ms`; expired ones are deleted.
@@ -682,6 +722,20 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 params![uuid, at_ms, kind, detail],
             )?;
         }
+        Op::CallOutside(o) => {
+            tx.execute(
+                "UPDATE calls SET number_class = ?2, callee_e164 = ?3, trunk = ?4, route = ?5,
+                    refused = ?6 WHERE uuid = ?1",
+                params![
+                    o.uuid,
+                    o.number_class,
+                    o.callee_e164,
+                    o.trunk,
+                    o.route,
+                    o.refused
+                ],
+            )?;
+        }
         Op::Bind(b) => {
             tx.execute(
                 "INSERT INTO registrations (aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent)
@@ -911,6 +965,26 @@ mod tests {
         let c = &s.calls().unwrap()[0];
         assert_eq!(c.billable_seconds, Some(10.25));
         assert_eq!(c.disposition.as_deref(), Some("answered"));
+    }
+
+    /// TEL-5: an outside call's row names its class, number, trunk and
+    /// route, and a refused one why; other calls have none.
+    #[test]
+    fn outside_calls_keep_their_routing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        let out = CallOutside {
+            uuid: "u1".into(),
+            number_class: "mobile".into(),
+            callee_e164: "+6281234567890".into(),
+            trunk: Some("telkom".into()),
+            route: Some("keluar".into()),
+            refused: None,
+        };
+        s.apply(&[start("u1"), start("u2"), Op::CallOutside(out.clone())])
+            .unwrap();
+        assert_eq!(s.call_outside("u1").unwrap(), Some(out));
+        assert_eq!(s.call_outside("u2").unwrap(), None);
     }
 
     #[test]

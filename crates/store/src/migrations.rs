@@ -227,4 +227,15 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'audit_log is append-only');
     END;
     "#,
+    // 10: calls that leave the box or were refused it (TEL-5, issue 13):
+    //    the trunk and route taken, the dialled number's class and its
+    //    normalised (E.164) form, and why an outside call was refused, so
+    //    billing and per-trunk reports can come later.
+    r#"
+    ALTER TABLE calls ADD COLUMN trunk TEXT;
+    ALTER TABLE calls ADD COLUMN route TEXT;
+    ALTER TABLE calls ADD COLUMN number_class TEXT;
+    ALTER TABLE calls ADD COLUMN callee_e164 TEXT;
+    ALTER TABLE calls ADD COLUMN refused TEXT;
+    "#,
 ];

@@ -53,6 +53,27 @@ impl DialledClass {
             DialledClass::Invalid => "invalid",
         }
     }
+
+    /// Every class a number can be routed as (not `Invalid`, which
+    /// never leaves the box), in the order of the plan.
+    pub const ROUTABLE: [DialledClass; 8] = [
+        DialledClass::Emergency,
+        DialledClass::Service,
+        DialledClass::TollFree,
+        DialledClass::Premium,
+        DialledClass::Local,
+        DialledClass::LongDistance,
+        DialledClass::Mobile,
+        DialledClass::International,
+    ];
+
+    /// The routable class named `name` (as [`DialledClass::name`] writes
+    /// it), for routes in the configuration.
+    pub fn from_name(name: &str) -> Option<DialledClass> {
+        DialledClass::ROUTABLE
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
 }
 
 /// How far a phone may call out, each level including the ones before.
@@ -70,6 +91,28 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Narrowest first.
+    pub const ALL: [Permission; 4] = [
+        Permission::Internal,
+        Permission::Local,
+        Permission::National,
+        Permission::International,
+    ];
+
+    /// The permission's name in configuration and call records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Internal => "internal",
+            Permission::Local => "local",
+            Permission::National => "national",
+            Permission::International => "international",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// Whether a caller with this permission may dial a number of
     /// `class`. Emergency numbers are always allowed, invalid ones never.
     pub fn allows(self, class: DialledClass) -> bool {
@@ -340,6 +383,18 @@ mod tests {
                 International
             ]
         );
+    }
+
+    #[test]
+    fn names_read_back() {
+        for c in DialledClass::ROUTABLE {
+            assert_eq!(DialledClass::from_name(c.name()), Some(c));
+        }
+        assert_eq!(DialledClass::from_name("invalid"), None);
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.name()), Some(p));
+        }
+        assert_eq!(Permission::from_name("galactic"), None);
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod forward;
 mod ivr;
 mod live_config;
 mod originate;
+mod outbound;
 mod pickup;
 mod ports;
 mod presence;
@@ -48,6 +49,7 @@ mod target;
 mod timers;
 mod tokens;
 mod transfer;
+mod trunk_state;
 mod trusted;
 
 pub use call::CallState;
@@ -538,6 +540,8 @@ pub struct Core {
     static_peers: target::StaticPeers,
     /// Peers whose INVITEs need no digest authentication.
     trusted: trusted::TrustedPeers,
+    /// Outbound routes, trunks and the outside calls up.
+    outside: outbound::Outside,
     out: VecDeque<Output>,
 }
 
@@ -597,6 +601,7 @@ impl Core {
             pickups: pickup::Pickups::new(cfg),
             static_peers: target::StaticPeers::new(cfg),
             trusted: trusted::TrustedPeers::new(cfg),
+            outside: outbound::Outside::new(cfg),
             out: VecDeque::new(),
         }
     }
@@ -723,6 +728,9 @@ impl Core {
     /// the callee's) and records the call as answered, ended by the
     /// system for `cause`.
     fn hang_up_here(&mut self, now: Now, call: u64, cause: &str) {
+        if self.refusal_said(now, call) {
+            return;
+        }
         self.send_in_dialog(now, call, Side::A, rsip::Method::Bye);
         self.close(
             now,
@@ -1291,6 +1299,8 @@ impl Core {
             rooms: &self.rooms,
             flows: &self.flows,
             users: &self.users,
+            outside: &self.outside.plan,
+            caller: self.dial_caller(now, &caller, trusted.as_ref()),
         };
         let route = dialplan::route(&plan, &callee);
         let inbound = |req, caller, number| Inbound {
@@ -1311,9 +1321,11 @@ impl Core {
             dialplan::Route::Flow => {
                 return self.start_flow_call(now, inbound(req, caller, callee))
             }
+            dialplan::Route::Trunk(out) => {
+                return self.start_trunk_call(now, inbound(req, caller, callee), out)
+            }
             dialplan::Route::Deny(why) => {
-                self.respond(now, key, &req, why.sip_code(), vec![]);
-                return;
+                return self.refuse_outside(now, inbound(req, caller, callee), why)
             }
             dialplan::Route::Extension(_) => {}
         }
@@ -1857,6 +1869,9 @@ impl Core {
             c => c,
         };
         let ending = Ending::new(disposition, "callee", cause, Some(code));
+        if self.trunk_failed(now, call, Some(code)) {
+            return;
+        }
         match code {
             486 | 600 => self.forward_or_end(now, call, forward::Condition::Busy, ending, a_code),
             408 | 480 => {
@@ -1894,6 +1909,8 @@ impl Core {
                     .is_some_and(|c| c.state() == CallState::Flow)
                 {
                     self.flow_member_failed(now, call);
+                } else if self.trunk_failed(now, call, None) {
+                    // Another trunk of the route is ringing.
                 } else if self.calls.contains_key(&call) {
                     self.system_failure(now, call, "callee did not respond", 408);
                 }

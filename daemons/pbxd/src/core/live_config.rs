@@ -91,6 +91,7 @@ impl Core {
         self.pickups = super::pickup::Pickups::new(cfg);
         self.static_peers = super::target::StaticPeers::new(cfg);
         self.trusted = super::trusted::TrustedPeers::new(cfg);
+        self.outside.reconfigure(cfg);
         self.record_policy = record_policy::RecordPolicy::new(&cfg.recording);
         self.queues.reconfigure(cfg, now.at);
         // Removed agents logged out, new queue settings: tell the journal,

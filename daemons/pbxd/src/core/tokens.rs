@@ -37,6 +37,11 @@ impl Tokens {
     }
 
     /// 32 random bytes (the nonce key).
+    /// Runs `f` with the generator (a weighted route's draw).
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        f(&mut self.0.borrow_mut())
+    }
+
     pub fn bytes32(&self) -> [u8; 32] {
         self.0.borrow_mut().gen()
     }

@@ -1,0 +1,703 @@
+//! Calls that leave the box through a carrier trunk (TEL-5, TRK-3;
+//! decision 0015). The dial plan (`dialplan::outside`) has decided that
+//! the caller may dial the number and which route carries it; this module
+//! carries it out: the route's trunks in order (or by weight), those down,
+//! full or at their call-rate cap skipped; the number written as the
+//! carrier wants it; the caller-ID headers the trunk asks for; the codecs
+//! in the trunk's order; the next trunk tried on a failure the trunk's (or
+//! route's) `failover_on` names, and never on the callee's own answer;
+//! refusals recorded with their reason; a burst of outside calls from one
+//! extension raised as an alarm.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use dering_sip::build::header;
+use dering_sip::dialog::Dialog;
+use dering_sip::sdp::{AudioSdp, Format};
+use dering_sip::transaction::{Peer, Transport};
+use dering_sip::uac::Credential;
+use dering_sip::Message;
+use dering_store::{CallEnd, CallOutside, CallParties, Disposition, Op};
+use dering_telco::{classify_dialled_at, for_carrier, DialledClass, Permission};
+use dering_trunk::{try_order, Order, RouteTrunk};
+
+use super::dialplan::{Caller, Deny, OutsidePlan, Outward};
+use super::target::{Target, TargetKind};
+use super::trunk_state::TrunkStates;
+use super::trusted::Trusted;
+use super::{callee_offer, known_formats, BLegSpec, Core, Inbound, Now, Side};
+use crate::config::{
+    CallerIdHeader, Config, FailoverCause, Limits, Presentation, Route, Trunk, TrunkKind,
+};
+
+/// What the running configuration says about calls going out, and the
+/// live state of trunks and outside calls.
+#[derive(Debug, Default)]
+pub(super) struct Outside {
+    pub plan: OutsidePlan,
+    trunks: HashMap<String, Trunk>,
+    routes: HashMap<String, Route>,
+    /// Each extension's permission, limits and presented number.
+    extensions: HashMap<String, (Permission, Limits, Option<Presentation>)>,
+    /// Agents' own permissions, by agent id.
+    agents: HashMap<String, Permission>,
+    burst: (u32, Duration),
+    utc_offset_minutes: i32,
+    /// Up or down, and the call-rate windows, per trunk.
+    pub states: TrunkStates,
+    /// The outside calls up, by call id.
+    legs: HashMap<u64, OutsideLeg>,
+    /// When each extension's recent outside calls started (burst alarm).
+    recent: HashMap<String, VecDeque<Instant>>,
+    /// Refused calls hearing why in early media, and the final answer
+    /// they get when it has been said.
+    refusing: HashMap<u64, u16>,
+}
+
+/// An outside call: what it needs to try the next trunk.
+#[derive(Debug, Clone)]
+struct OutsideLeg {
+    /// The extension (or trusted peer's caller) that dialled.
+    caller: String,
+    outward: Outward,
+    /// The trunk being tried, and those left to try.
+    trunk: String,
+    left: Vec<String>,
+}
+
+impl Outside {
+    pub(super) fn new(cfg: &Config) -> Outside {
+        let mut o = Outside::default();
+        o.reconfigure(cfg);
+        o
+    }
+
+    /// Takes a new configuration; calls up keep their trunk, a trunk
+    /// removed keeps no state.
+    pub(super) fn reconfigure(&mut self, cfg: &Config) {
+        self.plan = OutsidePlan::new(cfg);
+        self.trunks = cfg
+            .trunks
+            .iter()
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect();
+        self.routes = cfg
+            .routes
+            .iter()
+            .map(|r| (r.name.clone(), r.clone()))
+            .collect();
+        self.extensions = cfg
+            .extensions
+            .iter()
+            .map(|e| {
+                (
+                    e.number.clone(),
+                    (e.permission, e.limits, e.caller_id.clone()),
+                )
+            })
+            .collect();
+        self.agents = cfg
+            .agents
+            .iter()
+            .filter_map(|a| Some((a.id.clone(), a.permission?)))
+            .collect();
+        self.burst = (
+            cfg.outbound.burst_calls,
+            Duration::from_secs(u64::from(cfg.outbound.burst_seconds)),
+        );
+        self.utc_offset_minutes = cfg.flows.utc_offset_minutes;
+        let names: HashSet<&str> = cfg.trunks.iter().map(|t| t.name.as_str()).collect();
+        self.states.keep_only(&names);
+    }
+
+    /// Outside calls up through `trunk`.
+    fn busy(&self, trunk: &str) -> u32 {
+        let n = self.legs.values().filter(|l| l.trunk == trunk).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The failures of a try through `trunk` on `route` that send the call
+    /// on: the route's list, else the trunk's.
+    fn failover_on(&self, route: &str, trunk: &str) -> Vec<FailoverCause> {
+        self.routes
+            .get(route)
+            .and_then(|r| r.failover_on.clone())
+            .or_else(|| self.trunks.get(trunk).map(|t| t.failover_on.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// Where a trunk's INVITE goes. A host name waits for the resolver (RFC
+/// 3263, issue 13's trunk-live part): until then only an address is
+/// reached.
+fn trunk_target(t: &Trunk, number: &str) -> Option<Target> {
+    let ip: IpAddr = t.host.parse().ok()?;
+    let addr = SocketAddr::new(ip, t.default_port());
+    let host = match ip {
+        IpAddr::V6(_) => format!("[{ip}]"),
+        IpAddr::V4(_) => ip.to_string(),
+    };
+    let (scheme, param) = match t.transport {
+        Transport::Udp => ("sip", ""),
+        Transport::Tcp => ("sip", ";transport=tcp"),
+        Transport::Tls => ("sips", ""),
+    };
+    let credential = match &t.kind {
+        TrunkKind::Register(a) => Some(Credential {
+            username: a
+                .auth_username
+                .clone()
+                .unwrap_or_else(|| a.username.clone()),
+            password: a.password.clone(),
+            realm: a.realm.clone(),
+        }),
+        TrunkKind::Ip => None,
+    };
+    Some(Target {
+        uri: format!("{scheme}:{number}@{host}:{}{param}", addr.port()),
+        peer: Peer {
+            transport: t.transport,
+            addr,
+        },
+        kind: TargetKind::Static,
+        credential,
+    })
+}
+
+/// The caller's formats for the carrier: the trunk's codecs in its order
+/// (what the caller offered first among equals), then RFC 4733 events.
+fn trunk_formats(t: &Trunk, offer: &AudioSdp) -> Vec<Format> {
+    let all = callee_offer(offer);
+    let mut out: Vec<Format> = t
+        .codecs
+        .iter()
+        .filter_map(|c| all.iter().find(|f| f.name.eq_ignore_ascii_case(c)).cloned())
+        .collect();
+    if out.is_empty() {
+        return out;
+    }
+    out.extend(offer.telephone_event().cloned());
+    out
+}
+
+/// What the carrier is told about the caller: the user of From, its
+/// display name, and the identity headers.
+fn presentation(
+    t: &Trunk,
+    own: Option<&Presentation>,
+    caller: &str,
+    area_code: u16,
+    realm: &str,
+) -> (String, String, Vec<rsip::Header>) {
+    let withheld = matches!(own, Some(Presentation::Withheld));
+    let number = match own {
+        Some(Presentation::Number(n)) => n.clone(),
+        _ => t
+            .caller_id
+            .number
+            .clone()
+            .or_else(|| match &t.kind {
+                TrunkKind::Register(a) => Some(a.username.clone()),
+                TrunkKind::Ip => None,
+            })
+            .unwrap_or_else(|| caller.to_string()),
+    };
+    let d = classify_dialled_at(&number, area_code);
+    let number = if d.class == DialledClass::Invalid {
+        number
+    } else {
+        for_carrier(&d.number, t.number_format, &t.international_prefix)
+    };
+    let headers = &t.caller_id.headers;
+    let mut extra = Vec::new();
+    if headers.contains(&CallerIdHeader::PAssertedIdentity) {
+        extra.push(header(
+            "P-Asserted-Identity",
+            format!("<sip:{number}@{realm}>"),
+        ));
+    }
+    if headers.contains(&CallerIdHeader::RemotePartyId) {
+        let privacy = if withheld { "full" } else { "off" };
+        extra.push(header(
+            "Remote-Party-ID",
+            format!("<sip:{number}@{realm}>;party=calling;screen=yes;privacy={privacy}"),
+        ));
+    }
+    if withheld {
+        extra.push(header("Privacy", "id"));
+        return ("anonymous".into(), "Anonymous".into(), extra);
+    }
+    let from = if headers.contains(&CallerIdHeader::From) {
+        number.clone()
+    } else {
+        caller.to_string()
+    };
+    (from.clone(), from, extra)
+}
+
+impl Core {
+    /// Who is dialling, for the dial plan: a trusted peer's route class, a
+    /// logged-in agent's own permission, the extension's, or nothing
+    /// outside for anyone else.
+    pub(super) fn dial_caller(&self, now: Now, caller: &str, trusted: Option<&Trusted>) -> Caller {
+        let permission = match trusted {
+            Some(t) => Permission::from_name(&t.route_class).unwrap_or(Permission::Internal),
+            None => self.permission_of(caller),
+        };
+        Caller {
+            permission,
+            at: dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.outside.utc_offset_minutes),
+        }
+    }
+
+    /// An extension's permission, or its logged-in agent's when the agent
+    /// has one of its own.
+    fn permission_of(&self, ext: &str) -> Permission {
+        let agent = self
+            .queues
+            .acd
+            .agent_at(ext)
+            .and_then(|a| self.outside.agents.get(a).copied());
+        agent
+            .or_else(|| self.outside.extensions.get(ext).map(|e| e.0))
+            .unwrap_or(Permission::Internal)
+    }
+
+    /// A number the dial plan sends nowhere: the SIP answer and, for an
+    /// outside call the caller may not make, a call record with the
+    /// reason and the refusal spoken in early media before the 403
+    /// (nothing reaches a carrier).
+    pub(super) fn refuse_outside(&mut self, now: Now, call: Inbound, deny: Deny) {
+        let code = deny.sip_code();
+        let (Deny::Forbidden(class), Some(reason)) = (deny, deny.reason()) else {
+            self.respond(now, &call.key, &call.req, code, vec![]);
+            return;
+        };
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
+        let e164 = classify_dialled_at(&call.number, self.outside.plan.area_code).number;
+        tracing::info!(
+            %uuid,
+            from = %dering_daemon::redact::number(&call.caller),
+            class = class.name(),
+            reason,
+            "outside call refused"
+        );
+        let parties = CallParties {
+            uuid: uuid.clone(),
+            caller: call.caller.clone(),
+            caller_name: self.users.get(&call.caller).map(|u| u.name.clone()),
+            callee: call.number.clone(),
+            callee_name: None,
+            start_ms: now.wall_ms,
+            answer_ms: None,
+        };
+        self.store(Op::CallStart(parties.clone()));
+        self.store(Op::CallOutside(CallOutside {
+            uuid: uuid.clone(),
+            number_class: class.name().into(),
+            callee_e164: e164,
+            trunk: None,
+            route: None,
+            refused: Some(reason.into()),
+        }));
+        let warning = format!("399 dering \"outside call refused: {reason}\"");
+        let Some(call) = self.say_refusal(now, call, parties, code) else {
+            return;
+        };
+        self.store(Op::CallEnd(CallEnd {
+            uuid,
+            end_ms: now.wall_ms,
+            disposition: Disposition::Failed,
+            hangup_by: "system".into(),
+            hangup_cause: format!("outside call refused: {reason}"),
+            sip_code: Some(code),
+        }));
+        self.respond(
+            now,
+            &call.key,
+            &call.req,
+            code,
+            vec![header("Warning", warning)],
+        );
+    }
+
+    /// Plays the refusal to the caller in early media (183 with the box's
+    /// SDP, as a carrier's announcement would): the caller hears why, and
+    /// gets `code` once it has been said ([`Core::refusal_said`]). Gives
+    /// the INVITE back when the caller offered nothing the box can play
+    /// to.
+    fn say_refusal(
+        &mut self,
+        now: Now,
+        call: Inbound,
+        parties: CallParties,
+        code: u16,
+    ) -> Option<Inbound> {
+        let Ok(offer) = AudioSdp::parse(&call.req.body) else {
+            return Some(call);
+        };
+        let (Some((codec, format)), Ok(a_sock)) =
+            (known_formats(&offer).into_iter().next(), offer.addr_port())
+        else {
+            return Some(call);
+        };
+        let Some((a_port, b_port)) = self.take_ports(now) else {
+            return Some(call);
+        };
+        let Inbound { peer, key, req, .. } = call;
+        let id = self.next_call;
+        self.next_call += 1;
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_a_key.insert(key.clone(), id);
+        self.a_invites.insert(key.clone(), req.clone());
+        let b = Dialog::placeholder(peer);
+        let mut c = super::Call::new(id, parties, (a, b), req, offer, (a_port, b_port), now.at)
+            .starting_in(super::CallState::Flow);
+        c.a.invite_key = key;
+        c.a.codec = Some(codec);
+        c.a.formats = vec![format.clone()];
+        c.b.life = super::Life::Absent;
+        self.calls.insert(id, c);
+        self.open_media(id, a_port, b_port, a_sock, id);
+        self.out
+            .push_back(super::Output::Media(super::MediaCmd::Local {
+                call: id,
+                codec,
+                event_pt: None,
+            }));
+        let body = self.a_sdp(id, vec![format], dering_sip::sdp::Direction::SendOnly);
+        if let Some((a_key, data)) = self.response_to_a(id, 183, &body, vec![]) {
+            self.tx.respond(now.at, &a_key, 183, data);
+        }
+        self.outside.refusing.insert(id, code);
+        self.announce_and_hang_up(id, "outside_refused");
+        None
+    }
+
+    /// The box's goodbye to call `call` has been said: a refused outside
+    /// call gets its final answer instead of a BYE. Returns whether it was
+    /// one.
+    pub(super) fn refusal_said(&mut self, now: Now, call: u64) -> bool {
+        let Some(code) = self.outside.refusing.remove(&call) else {
+            return false;
+        };
+        let ending = super::Ending::new(
+            Disposition::Failed,
+            "system",
+            "outside call refused: permission",
+            Some(code),
+        );
+        self.end_call(now, call, ending, code);
+        true
+    }
+
+    /// The route's trunks that may take a call now, in the order to try
+    /// them.
+    fn trunks_to_try(&mut self, now: Now, route: &str) -> Vec<String> {
+        let Some(r) = self.outside.routes.get(route) else {
+            return Vec::new();
+        };
+        let mut candidates = Vec::new();
+        for (i, name) in r.trunks.iter().enumerate() {
+            let Some(t) = self.outside.trunks.get(name).filter(|t| t.enabled) else {
+                continue;
+            };
+            let busy = self.outside.busy(name);
+            let usable = self
+                .outside
+                .states
+                .check(name, (busy, t.channels), t.cps, now.at)
+                .map_err(|why| tracing::debug!(trunk = %name, ?why, "trunk skipped"))
+                .is_ok();
+            candidates.push(RouteTrunk {
+                trunk: name.clone(),
+                weight: r.weights.get(i).copied().unwrap_or(1),
+                usable,
+            });
+        }
+        let order = if r.weights.is_empty() {
+            Order::InOrder
+        } else {
+            Order::Weighted
+        };
+        self.listen
+            .tokens
+            .with_rng(|rng| try_order(&candidates, order, rng))
+    }
+
+    /// Builds and sends the INVITE of call `call`'s B leg through `trunk`.
+    fn invite_trunk(
+        &mut self,
+        now: Now,
+        call: u64,
+        trunk: &str,
+        leg: &OutsideLeg,
+        offer: &AudioSdp,
+        b_port: u16,
+    ) -> Option<(Dialog, String, Message)> {
+        let t = self.outside.trunks.get(trunk)?.clone();
+        let number = for_carrier(
+            &leg.outward.dialled.number,
+            t.number_format,
+            &t.international_prefix,
+        );
+        let Some(target) = trunk_target(&t, &number) else {
+            tracing::warn!(trunk = %trunk, host = %t.host, "trunk host is not an address yet (no resolver)");
+            return None;
+        };
+        let formats = trunk_formats(&t, offer);
+        if formats.is_empty() {
+            tracing::info!(call, trunk = %trunk, "caller offered none of the trunk's codecs");
+            return None;
+        }
+        let own = self
+            .outside
+            .extensions
+            .get(&leg.caller)
+            .and_then(|e| e.2.clone());
+        let (from, display, extra) = presentation(
+            &t,
+            own.as_ref(),
+            &leg.caller,
+            self.outside.plan.area_code,
+            &self.realm,
+        );
+        let spec = BLegSpec {
+            call,
+            caller: &from,
+            display: &display,
+            callee: &number,
+            target: &target,
+            formats,
+            direction: offer.direction,
+            ptime: offer.ptime,
+            b_port,
+            extra,
+        };
+        let invite = self.invite_b(now, spec)?;
+        self.outside.states.started(trunk, now.at);
+        tracing::info!(call, trunk = %trunk, route = %leg.outward.route, "outside call sent to trunk");
+        Some(invite)
+    }
+
+    /// A call the dial plan sends out through route `outward.route`.
+    pub(super) fn start_trunk_call(&mut self, now: Now, call: Inbound, outward: Outward) {
+        self.outside
+            .legs
+            .retain(|id, _| self.calls.contains_key(id));
+        self.outside
+            .refusing
+            .retain(|id, _| self.calls.contains_key(id));
+        if let Some((_, limits, _)) = self.outside.extensions.get(&call.caller) {
+            let up = self
+                .outside
+                .legs
+                .values()
+                .filter(|l| l.caller == call.caller)
+                .count();
+            if limits.outside_calls.is_some_and(|max| up >= max as usize) {
+                tracing::info!(from = %dering_daemon::redact::number(&call.caller), "outside call limit reached");
+                self.respond(now, &call.key, &call.req, 486, vec![]);
+                return;
+            }
+        }
+        self.burst_check(now, &call.caller);
+        let mut order = self.trunks_to_try(now, &outward.route);
+        if order.is_empty() {
+            tracing::warn!(route = %outward.route, "no trunk of the route can take a call now");
+            self.respond(now, &call.key, &call.req, 503, vec![]);
+            return;
+        }
+        let Ok(offer) = AudioSdp::parse(&call.req.body) else {
+            self.respond(now, &call.key, &call.req, 488, vec![]);
+            return;
+        };
+        let (Ok(a_sock), false) = (offer.addr_port(), known_formats(&offer).is_empty()) else {
+            self.respond(now, &call.key, &call.req, 488, vec![]);
+            return;
+        };
+        let Some((a_port, b_port)) = self.take_ports(now) else {
+            tracing::error!("RTP port range exhausted");
+            self.respond(now, &call.key, &call.req, 503, vec![]);
+            return;
+        };
+        let id = self.next_call;
+        let mut leg = OutsideLeg {
+            caller: call.caller.clone(),
+            outward,
+            trunk: String::new(),
+            left: Vec::new(),
+        };
+        let mut invite = None;
+        while !order.is_empty() {
+            let trunk = order.remove(0);
+            if let Some(i) = self.invite_trunk(now, id, &trunk, &leg, &offer, b_port) {
+                leg.trunk = trunk;
+                invite = Some(i);
+                break;
+            }
+        }
+        let Some(b) = invite else {
+            self.ports.unused([a_port, b_port]);
+            self.respond(now, &call.key, &call.req, 503, vec![]);
+            return;
+        };
+        leg.left = order;
+        self.next_call += 1;
+        let Inbound {
+            peer,
+            key,
+            req,
+            caller,
+            number,
+        } = call;
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
+        let a = Dialog::from_invite(&req, peer, self.listen.tokens.token(10));
+        let parties = CallParties {
+            uuid: uuid.clone(),
+            caller_name: self.users.get(&caller).map(|u| u.name.clone()),
+            caller,
+            callee: number,
+            callee_name: None,
+            start_ms: now.wall_ms,
+            answer_ms: None,
+        };
+        self.store(Op::CallStart(parties.clone()));
+        self.store(self.outside_record(&uuid, &leg));
+        self.open_media(id, a_port, b_port, a_sock, id);
+        self.by_call_id.insert(a.call_id.clone(), (id, Side::A));
+        self.by_a_key.insert(key.clone(), id);
+        self.a_invites.insert(key.clone(), req);
+        let mut c = self.ringing(now, id, parties, (a, offer), b, (a_port, b_port));
+        c.a.invite_key = key;
+        self.calls.insert(id, c);
+        self.outside.legs.insert(id, leg);
+        self.call_started(now, id);
+    }
+
+    fn outside_record(&self, uuid: &str, leg: &OutsideLeg) -> Op {
+        Op::CallOutside(CallOutside {
+            uuid: uuid.to_string(),
+            number_class: leg.outward.dialled.class.name().into(),
+            callee_e164: leg.outward.dialled.number.clone(),
+            trunk: Some(leg.trunk.clone()),
+            route: Some(leg.outward.route.clone()),
+            refused: None,
+        })
+    }
+
+    /// The B leg of an outside call failed with `status` (`None`: no
+    /// answer in time): tries the route's next trunk when the failure is
+    /// one to fail over on. Returns whether it did.
+    pub(super) fn trunk_failed(&mut self, now: Now, call: u64, status: Option<u16>) -> bool {
+        let Some(mut leg) = self.outside.legs.get(&call).cloned() else {
+            return false;
+        };
+        let causes = self.outside.failover_on(&leg.outward.route, &leg.trunk);
+        if !causes.iter().any(|c| c.covers(status)) {
+            return false;
+        }
+        let Some(c) = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state() == super::CallState::Ringing && c.a.is_live())
+        else {
+            return false;
+        };
+        let (offer, b_port, old_call_id, old_key, uuid) = (
+            c.offer.clone(),
+            c.b.port,
+            c.b.call_id.clone(),
+            c.b.invite_key.clone(),
+            c.parties.uuid.clone(),
+        );
+        let failed = std::mem::take(&mut leg.trunk);
+        while !leg.left.is_empty() {
+            let next = leg.left.remove(0);
+            let busy = self.outside.busy(&next);
+            let Some(t) = self.outside.trunks.get(&next) else {
+                continue;
+            };
+            let (channels, cps) = (t.channels, t.cps);
+            if self
+                .outside
+                .states
+                .check(&next, (busy, channels), cps, now.at)
+                .is_err()
+            {
+                continue;
+            }
+            let Some(invite) = self.invite_trunk(now, call, &next, &leg, &offer, b_port) else {
+                continue;
+            };
+            self.by_call_id.remove(&old_call_id);
+            self.clients.remove(&old_key);
+            if self.ring_b(now, call, invite).is_none() {
+                return false;
+            }
+            tracing::info!(call, from = %failed, to = %next, ?status, "outside call failed over");
+            leg.trunk = next.clone();
+            self.store(Op::CallEvent {
+                uuid: uuid.clone(),
+                at_ms: now.wall_ms,
+                kind: "trunk_failover".into(),
+                detail: Some(format!(
+                    "{failed} -> {next} ({})",
+                    status.map_or("timeout".to_string(), |s| s.to_string())
+                )),
+            });
+            self.store(self.outside_record(&uuid, &leg));
+            self.outside.legs.insert(call, leg);
+            return true;
+        }
+        false
+    }
+
+    /// Counts an outside call from `caller` and raises the burst alarm
+    /// when it makes `burst_calls` within `burst_seconds` (the toll-fraud
+    /// pattern: a hijacked phone dialling abroad fast).
+    fn burst_check(&mut self, now: Now, caller: &str) {
+        let (calls, window) = self.outside.burst;
+        if calls == 0 {
+            return;
+        }
+        let recent = self.outside.recent.entry(caller.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.at.saturating_duration_since(*t) >= window)
+        {
+            recent.pop_front();
+        }
+        recent.push_back(now.at);
+        if recent.len() == calls as usize {
+            tracing::warn!(
+                extension = %caller,
+                calls,
+                seconds = window.as_secs(),
+                "burst of outside calls: possible toll fraud"
+            );
+            self.out.push_back(super::Output::Publish(
+                dering_control::Event::OutsideBurst {
+                    at_ms: now.wall_ms,
+                    extension: caller.to_string(),
+                    calls,
+                    seconds: u32::try_from(window.as_secs()).unwrap_or(u32::MAX),
+                },
+            ));
+        }
+    }
+
+    /// The keep-alive found trunk `name`'s carrier gone: routes skip it
+    /// until [`Core::trunk_up`].
+    pub fn trunk_down(&mut self, name: &str) {
+        self.outside.states.trunk_down(name);
+    }
+
+    /// Trunk `name`'s carrier answers again.
+    pub fn trunk_up(&mut self, name: &str) {
+        self.outside.states.trunk_up(name);
+    }
+}

@@ -1,0 +1,244 @@
+//! Outside calls through carrier trunks, on the core alone in virtual time
+//! (TEL-5, TRK-3; issue 13, see `sim/mod.rs`): who may call out, the
+//! number and caller-ID as the carrier wants them, failover to the next
+//! trunk on carrier trouble and never on the callee's answer, a trunk
+//! marked down skipped, early media passed on, and the burst alarm. The
+//! same calls against sipp as the carrier are in `hwtests/tests/trunk_out.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dering_store::Op;
+use sim::{sdp, Phone, Sim};
+
+const CARRIER: &str = "127.0.0.5:5060";
+const BACKUP: &str = "127.0.0.6:5060";
+
+/// The demo with its trunk on, at [`CARRIER`], and a backup trunk at
+/// [`BACKUP`] (kind ip, E.164 numbers) after it in the demo's route.
+fn with_trunks(more: &str) -> Sim {
+    let more = more.to_string();
+    Sim::new(move |t| {
+        t.replace("enabled = false", "enabled = true")
+            .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
+            .replace("trunks = [\"demo\"]", "trunks = [\"demo\", \"cadangan\"]")
+            + "\n[[trunk]]\nname = \"cadangan\"\nkind = \"ip\"\nhost = \"127.0.0.6\"\naddresses = [\"127.0.0.6\"]\nnumber_format = \"e164\"\ncaller_id_headers = [\"from\", \"remote-party-id\"]\n"
+            + &more
+    })
+}
+
+fn carrier(addr: &str) -> Phone {
+    Phone::at("carrier", addr.parse::<SocketAddr>().unwrap())
+}
+
+fn user_of(m: &sim_msg::Msg) -> String {
+    sim_msg::ruri_user(m)
+}
+
+/// Small readers of what the carrier received.
+mod sim_msg {
+    pub type Msg = dering_sip::Message;
+
+    pub fn ruri_user(m: &Msg) -> String {
+        let uri = dering_sip::uri::Uri::parse(m.request_uri().unwrap()).unwrap();
+        uri.user_unescaped().unwrap()
+    }
+}
+
+fn outside_rows(s: &Sim) -> Vec<dering_store::CallOutside> {
+    s.writes
+        .iter()
+        .filter_map(|op| match op {
+            Op::CallOutside(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An extension allowed to call mobiles reaches the carrier with the
+/// number in its national format, the trunk's presented number in From
+/// and P-Asserted-Identity, A-law first; the carrier's 183 with SDP
+/// reaches the caller as early media, and the record names trunk, route,
+/// class and the E.164 number.
+#[test]
+fn an_allowed_call_leaves_in_the_carriers_format() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    let da = a.invite(&mut s, "0812-3456-7890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "081234567890");
+    assert!(
+        inv.get("From").unwrap().contains("sip:0215550000@"),
+        "{inv:?}"
+    );
+    assert_eq!(
+        inv.get("P-Asserted-Identity"),
+        Some("<sip:0215550000@dering.local>")
+    );
+    assert_eq!(inv.get("Remote-Party-ID"), None);
+    let offer = dering_sip::sdp::AudioSdp::parse(&inv.body).unwrap();
+    assert_eq!(offer.formats[0].name, "PCMA");
+    c.respond(&mut s, &inv, 183, "", &sdp(31_000, "sendrecv"));
+    let early = a.expect_response(&mut s, 183);
+    assert!(
+        !early.body.is_empty(),
+        "early media's SDP reaches the caller"
+    );
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    let mut da = da;
+    a.ack_2xx(&mut s, &mut da, &ok);
+    let row = &outside_rows(&s)[0];
+    assert_eq!(row.number_class, "mobile");
+    assert_eq!(row.callee_e164, "+6281234567890");
+    assert_eq!(row.trunk.as_deref(), Some("demo"));
+    assert_eq!(row.route.as_deref(), Some("keluar"));
+    assert_eq!(row.refused, None);
+}
+
+/// An extension with the default permission (internal) dialling abroad
+/// hears the refusal in early media, then gets 403; nothing reaches
+/// either carrier, and the record says why. An emergency number still
+/// goes out.
+#[test]
+fn a_call_without_permission_is_refused_and_never_leaves() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1010");
+    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let da = a.invite(&mut s, "0016129998888");
+    let early = a.expect_response(&mut s, 183);
+    assert!(!early.body.is_empty(), "the refusal is heard");
+    assert!(
+        s.media
+            .iter()
+            .any(|m| matches!(m, pbxd::core::MediaCmd::Play { .. })),
+        "a prompt is played"
+    );
+    assert!(
+        a.try_msg(&mut s).is_none(),
+        "no final answer before it is said"
+    );
+    s.advance(Duration::from_secs(10));
+    let r = a.expect_response(&mut s, 403);
+    a.ack_final(&mut s, &da, &r);
+    assert!(c.try_msg(&mut s).is_none() && b.try_msg(&mut s).is_none());
+    let row = &outside_rows(&s)[0];
+    assert_eq!(row.refused.as_deref(), Some("permission"));
+    assert_eq!(row.number_class, "international");
+    assert_eq!(row.trunk, None);
+    assert_eq!(s.ends()[0].1, "failed");
+
+    // The 403's retransmissions from before the ACK.
+    a.settle(&mut s);
+    a.invite(&mut s, "112");
+    let inv = c.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv), "112");
+}
+
+/// A 503 from the first carrier sends the call to the backup trunk, in
+/// that trunk's format and with its caller-ID headers; the record follows.
+#[test]
+fn a_carrier_answering_503_fails_over_to_the_next_trunk() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 503, "", "");
+    let inv2 = b.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&inv2), "+6281234567890");
+    assert!(inv2
+        .get("Remote-Party-ID")
+        .unwrap()
+        .contains("party=calling"));
+    assert_eq!(inv2.get("P-Asserted-Identity"), None);
+    assert_eq!(s.call_events("trunk_failover"), ["demo -> cadangan (503)"]);
+    assert_eq!(
+        outside_rows(&s).last().unwrap().trunk.as_deref(),
+        Some("cadangan")
+    );
+}
+
+/// Busy is the callee's answer: the caller hears it, and no other trunk
+/// rings the callee again.
+#[test]
+fn a_busy_callee_is_not_tried_through_another_trunk() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 486, "", "");
+    let r = a.expect_response(&mut s, 486);
+    a.ack_final(&mut s, &da, &r);
+    assert!(
+        b.try_msg(&mut s).is_none(),
+        "the backup carrier got nothing"
+    );
+    assert!(s.call_events("trunk_failover").is_empty());
+}
+
+/// A trunk the keep-alive marked down is skipped until marked up.
+#[test]
+fn a_trunk_marked_down_is_skipped() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    s.core.trunk_down("demo");
+    a.invite(&mut s, "081234567890");
+    b.expect_request(&mut s, "INVITE");
+    assert!(c.try_msg(&mut s).is_none());
+    s.core.trunk_up("demo");
+    a.invite(&mut s, "081234567891");
+    c.expect_request(&mut s, "INVITE");
+}
+
+/// Outside calls from one extension in a burst raise the alarm once the
+/// threshold is reached; an extension's limit of outside calls at once
+/// answers the next one busy.
+#[test]
+fn a_burst_of_outside_calls_raises_the_alarm() {
+    let mut s = with_trunks("[outbound]\nburst_calls = 2\nburst_seconds = 60\n");
+    let mut a = Phone::registered(&mut s, "1001");
+    let burst = |s: &Sim| {
+        s.events
+            .iter()
+            .filter(|e| matches!(e, dering_control::Event::OutsideBurst { .. }))
+            .count()
+    };
+    a.invite(&mut s, "081234567890");
+    assert_eq!(burst(&s), 0);
+    a.invite(&mut s, "081234567891");
+    assert_eq!(burst(&s), 1);
+    match s
+        .events
+        .iter()
+        .find(|e| matches!(e, dering_control::Event::OutsideBurst { .. }))
+    {
+        Some(dering_control::Event::OutsideBurst {
+            extension, calls, ..
+        }) => assert_eq!((extension.as_str(), *calls), ("1001", 2)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// 1002 may have two outside calls at once; a third is answered busy
+/// without reaching a carrier.
+#[test]
+fn an_extensions_limit_of_outside_calls() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    for n in ["081234567890", "081234567891"] {
+        a.invite(&mut s, n);
+        c.expect_request(&mut s, "INVITE");
+    }
+    let d = a.invite(&mut s, "081234567892");
+    let r = a.expect_response(&mut s, 486);
+    a.ack_final(&mut s, &d, &r);
+    assert!(c.try_msg(&mut s).is_none());
+}
