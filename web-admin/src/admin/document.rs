@@ -325,6 +325,7 @@ pub fn show(v: &Value) -> String {
             .map(|(k, v)| format!("{k}={}", show(v)))
             .collect::<Vec<_>>()
             .join(", "),
+        Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
         other => other.to_string().trim().to_string(),
     }
 }
@@ -536,6 +537,53 @@ mod tests {
             .remove(screen("extensions").expect("extensions"), "1005")
             .unwrap_err();
         assert!(matches!(err, EditError::NotFound(_)), "{err}");
+    }
+
+    #[test]
+    fn a_trunk_and_its_route_are_added_with_lists() {
+        let mut doc = Document::parse(DEMO).expect("demo parses");
+        put(
+            &mut doc,
+            "trunks",
+            None,
+            &[
+                ("name", "telkom"),
+                ("kind", "ip"),
+                ("host", "192.0.2.1"),
+                ("addresses", "192.0.2.1/32"),
+                ("codecs", "PCMA, PCMU"),
+            ],
+        );
+        put(
+            &mut doc,
+            "routes",
+            None,
+            &[
+                ("name", "darurat"),
+                ("classes", "emergency"),
+                ("trunks", "telkom, demo"),
+            ],
+        );
+        let text = doc.text();
+        comments_kept(DEMO, &text);
+        let cfg = parses(&text);
+        let t = cfg
+            .trunks
+            .iter()
+            .find(|t| t.name == "telkom")
+            .expect("trunk telkom");
+        assert_eq!(t.codecs, ["PCMA", "PCMU"]);
+        let r = cfg
+            .routes
+            .iter()
+            .find(|r| r.name == "darurat")
+            .expect("route");
+        assert_eq!(r.trunks, ["telkom", "demo"]);
+        let shown = doc
+            .entry(screen("routes").expect("routes"), "darurat")
+            .expect("read")
+            .expect("entry");
+        assert_eq!(shown.values["trunks"], "telkom, demo");
     }
 
     #[test]

@@ -119,6 +119,16 @@ pub fn value(field: &Field, text: &str) -> Result<Value, Refusal> {
             "true" | "on" | "1" => true,
             _ => return Err(refuse("must be true or false")),
         }),
+        Kind::List => {
+            let mut list = toml_edit::Array::new();
+            for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                if item.chars().any(char::is_control) {
+                    return Err(refuse("control characters are not allowed"));
+                }
+                list.push(item);
+            }
+            Value::Array(list)
+        }
         Kind::Skills => {
             let mut table = InlineTable::new();
             for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {

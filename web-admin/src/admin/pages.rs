@@ -296,7 +296,7 @@ pub fn form(
                 esc(f.name),
                 esc(value)
             )),
-            Kind::Text | Kind::Skills => s.push_str(&format!(
+            Kind::Text | Kind::Skills | Kind::List => s.push_str(&format!(
                 "<input id=\"{id}\" name=\"{}\" value=\"{}\"{invalid}{required}{disabled}>",
                 esc(f.name),
                 esc(value)

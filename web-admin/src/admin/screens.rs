@@ -14,6 +14,8 @@ pub enum Kind {
     Bool,
     /// `name=level, name=level`, stored as an inline table.
     Skills,
+    /// `a, b, c`, stored as an array of strings.
+    List,
     Choice(&'static [&'static str]),
 }
 
@@ -97,15 +99,22 @@ impl Screen {
     }
 
     /// Entries keyed in the summaries (`agent 2001 changed`) rather than
-    /// by their table (`[acd] changed`).
+    /// by their table (`[acd] changed`): the tables
+    /// `pbxd::config_versions::summary` matches by key.
     pub fn keyed_in_summary(&self) -> bool {
-        matches!(self.place, Place::Tables { path } if !path.contains('.'))
+        matches!(
+            self.place,
+            Place::Tables { path } if ["extension", "agent", "queue", "did", "conference"].contains(&path)
+        )
     }
 }
 
 const STRATEGIES: &[&str] = &dering_config::STRATEGIES;
 const BLOCK_ACTIONS: &[&str] = &["busy", "announcement", "hangup"];
 const PHONE_LOST: &[&str] = &["logout", "unreachable"];
+const TRUNK_KINDS: &[&str] = &["register", "ip"];
+const TRANSPORTS: &[&str] = &["udp", "tcp", "tls"];
+const NUMBER_FORMATS: &[&str] = &["national", "international", "e164"];
 
 pub const SCREENS: &[Screen] = &[
     Screen {
@@ -207,6 +216,52 @@ pub const SCREENS: &[Screen] = &[
         place: Place::Tables { path: "did" },
         key: "number",
         fields: &[req("number", Kind::Text), req("flow", Kind::Text)],
+        editor: Editor::Admin,
+    },
+    Screen {
+        slug: "trunks",
+        title_id: "Trunk",
+        title_en: "Trunks",
+        place: Place::Tables { path: "trunk" },
+        key: "name",
+        fields: &[
+            req("name", Kind::Text),
+            opt("enabled", Kind::Bool),
+            req("kind", Kind::Choice(TRUNK_KINDS)),
+            req("host", Kind::Text),
+            opt("port", Kind::Int),
+            opt("transport", Kind::Choice(TRANSPORTS)),
+            opt("addresses", Kind::List),
+            opt("username", Kind::Text),
+            opt("password", Kind::Secret),
+            opt("auth_username", Kind::Text),
+            opt("realm", Kind::Text),
+            opt("expires", Kind::Int),
+            opt("channels", Kind::Int),
+            opt("cps", Kind::Int),
+            opt("codecs", Kind::List),
+            opt("number_format", Kind::Choice(NUMBER_FORMATS)),
+            opt("international_prefix", Kind::Text),
+            opt("caller_id", Kind::Text),
+            opt("caller_id_headers", Kind::List),
+            opt("keepalive_seconds", Kind::Int),
+            opt("failover_on", Kind::List),
+        ],
+        editor: Editor::Admin,
+    },
+    Screen {
+        slug: "routes",
+        title_id: "Rute keluar",
+        title_en: "Outbound routes",
+        place: Place::Tables { path: "route" },
+        key: "name",
+        fields: &[
+            req("name", Kind::Text),
+            opt("classes", Kind::List),
+            opt("patterns", Kind::List),
+            req("trunks", Kind::List),
+            opt("failover_on", Kind::List),
+        ],
         editor: Editor::Admin,
     },
     Screen {

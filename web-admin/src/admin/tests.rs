@@ -146,6 +146,16 @@ async fn every_screen_refuses_bad_input_naming_the_field() {
             "number",
         ),
         (
+            "trunks",
+            json!({"name": "telkom", "kind": "ip", "host": "192.0.2.1", "addresses": "192.0.2.1/32", "codecs": "PCMA, GSM"}),
+            "codecs",
+        ),
+        (
+            "routes",
+            json!({"name": "lokal", "classes": "local, moon", "trunks": "demo"}),
+            "classes",
+        ),
+        (
             "conferences",
             json!({"number": "8002", "name": "x", "pin": "12"}),
             "pin",
