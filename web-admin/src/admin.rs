@@ -9,6 +9,7 @@ pub mod apply;
 pub mod document;
 pub mod form;
 pub mod pages;
+pub mod prompts;
 mod routes;
 pub mod screens;
 pub mod service;

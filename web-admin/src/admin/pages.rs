@@ -107,7 +107,8 @@ pub fn index(viewer: &Viewer) -> String {
         ));
     }
     s.push_str(&format!(
-        "<li><a href=\"/admin/blocked\">{}</a></li><li><a href=\"/admin/versions\">{}</a></li></ul>",
+        "<li><a href=\"/admin/prompts\">Prompt</a></li><li><a href=\"/admin/blocked\">{}</a></li>\
+         <li><a href=\"/admin/versions\">{}</a></li></ul>",
         esc(lang.t(&BLOCKED)),
         esc(lang.t(&VERSIONS))
     ));

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::apply::{self, ApplyError};
 use super::form;
 use super::pages;
+use super::prompts;
 use super::screens::{screen, Editor, Screen};
 use super::service::{self, Saved, ServiceError};
 use crate::app::AppState;
@@ -32,6 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/versions/{version}/restore", post(restore_page))
         .route("/admin/blocked", get(blocked_page))
         .route("/admin/blocked/{ip}/unblock", post(unblock_page))
+        .route("/admin/prompts", get(prompts_page))
+        .route("/admin/prompts/{folder}/{name}", get(prompt_audio))
+        .route("/api/v1/admin/prompts", get(api_prompts))
+        .route(
+            "/api/v1/admin/prompts/{folder}/{name}",
+            axum::routing::put(api_prompt_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(prompts::MAX_UPLOAD)),
+        )
         .route("/admin/{slug}", get(list_page).post(create_page))
         .route("/admin/{slug}/new", get(new_page))
         .route(
@@ -704,4 +713,116 @@ async fn blocked_page(
         &s,
         pages::SCRIPTS,
     ))
+}
+
+// ---- prompts and music on hold ----
+
+/// Where pbxd reads prompts, from the current version's `[flows] prompts`.
+async fn prompts_dir(state: &AppState) -> Result<std::path::PathBuf, AppError> {
+    let dir = state.data_dir().to_path_buf();
+    let current = tokio::task::spawn_blocking(move || apply::current(&dir))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let configured = dering_config::Config::parse(&current.document, "current")
+        .ok()
+        .and_then(|c| c.flows.prompts);
+    Ok(prompts::directory(state.data_dir(), configured.as_deref()))
+}
+
+fn prompt_error(e: prompts::PromptError) -> AppError {
+    match e {
+        prompts::PromptError::Refused { field, message } => AppError::invalid(field, message),
+        other => AppError::Internal(other.to_string()),
+    }
+}
+
+async fn api_prompts(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Value>, AppError> {
+    viewer.require(Perm::ViewConfig)?;
+    let dir = prompts_dir(&state).await?;
+    let list = prompts::list(&dir).map_err(prompt_error)?;
+    Ok(Json(json!({ "directory": dir, "prompts": list })))
+}
+
+/// The upload is the request body (WAV or MP3), so the page's script
+/// sends the file as it is, with the CSRF header.
+async fn api_prompt_upload(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((folder, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, AppError> {
+    viewer.require(Perm::EditConfig)?;
+    let dir = prompts_dir(&state).await?;
+    let target = prompts::path_of(&dir, &folder, &name).map_err(prompt_error)?;
+    let replaced = target.exists();
+    prompts::store(&body, &target).await.map_err(prompt_error)?;
+    audit::log(
+        &state,
+        &viewer,
+        "config.prompts.upload",
+        &format!("{folder}/{name}"),
+        replaced.then(|| json!({"replaced": true})),
+        Some(json!({"bytes_uploaded": body.len()})),
+    )
+    .await?;
+    Ok(Json(
+        json!({"folder": folder, "name": name, "replaced": replaced}),
+    ))
+}
+
+async fn prompt_audio(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((folder, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    viewer.require(Perm::ViewConfig)?;
+    let dir = prompts_dir(&state).await?;
+    let path =
+        prompts::path_of(&dir, &folder, name.trim_end_matches(".wav")).map_err(prompt_error)?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
+}
+
+async fn prompts_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Html<String>, AppError> {
+    viewer.require(Perm::ViewConfig)?;
+    let dir = prompts_dir(&state).await?;
+    let list = prompts::list(&dir).map_err(prompt_error)?;
+    let mut s = format!(
+        "<p><code>{}</code></p><table><tbody>",
+        ui::esc(&dir.display().to_string())
+    );
+    for p in &list {
+        s.push_str(&format!(
+            "<tr><td>{f}</td><td>{n}</td><td>{b} B</td>\
+             <td><audio controls preload=\"none\" src=\"/admin/prompts/{f}/{n}.wav\"></audio></td></tr>",
+            f = ui::esc(&p.folder),
+            n = ui::esc(&p.name),
+            b = p.bytes
+        ));
+    }
+    s.push_str("</tbody></table>");
+    if viewer.may(Perm::EditConfig) {
+        let options: String = prompts::FOLDERS
+            .iter()
+            .map(|f| format!("<option>{f}</option>"))
+            .collect();
+        s.push_str(&format!(
+            "<form id=\"prompt-upload\" data-csrf=\"{}\">\
+             <label>folder<select name=\"folder\">{options}</select></label>\
+             <label>name<input name=\"name\" required pattern=\"[a-z0-9_-]{{1,40}}\"></label>\
+             <label>WAV / MP3<input name=\"file\" type=\"file\" accept=\".wav,.mp3,audio/wav,audio/mpeg\" required></label>\
+             <button type=\"submit\">Upload</button> <span class=\"status\" role=\"status\"></span></form>",
+            ui::esc(viewer.csrf_token())
+        ));
+    }
+    Ok(ui::page_with(&viewer, "Prompt", &s, pages::SCRIPTS))
 }

@@ -273,3 +273,65 @@ async fn a_change_is_audited_with_before_and_after_and_secrets_hidden() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn an_uploaded_prompt_is_converted_listed_and_played_and_needs_edit_config() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let b = demo_box().await;
+    let tone = b.dir.path().join("tone.wav");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "16000", "-c", "2", "-b", "16"])
+        .arg(&tone)
+        .args(["synth", "0.5", "sine", "440"])
+        .status()
+        .expect("sox runs");
+    assert!(made.success());
+    let wav = std::fs::read(&tone).expect("tone");
+    let put = |path: &str, token: &str| {
+        Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header(header::HOST, "box.test")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "audio/wav")
+            .body(Body::from(wav.clone()))
+            .expect("request")
+    };
+    let qa = b.login_as(Role::Qa);
+    let qa_token = b.token_for(&qa, &["view_config"]);
+    let r = b
+        .send(put("/api/v1/admin/prompts/id/salam", &qa_token))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config"]);
+    let r = b.send(put("/api/v1/admin/prompts/id/Salam!", &token)).await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let r = b.send(put("/api/v1/admin/prompts/id/salam", &token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let r = b
+        .api(Method::GET, "/api/v1/admin/prompts", Some(&token), None)
+        .await;
+    assert_eq!(r.json()["prompts"][0]["name"], "salam", "{}", r.body);
+    let page = b.get("/admin/prompts", Some(&admin)).await;
+    assert!(
+        page.body.contains("src=\"/admin/prompts/id/salam.wav\""),
+        "{}",
+        page.body
+    );
+    let audio = b.get("/admin/prompts/id/salam.wav", Some(&admin)).await;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.headers[header::CONTENT_TYPE], "audio/wav");
+    let stored = std::fs::read(b.dir.path().join("prompts/id/salam.wav")).expect("stored");
+    assert_eq!(u16::from_le_bytes([stored[22], stored[23]]), 1, "mono");
+    assert_eq!(
+        u32::from_le_bytes([stored[24], stored[25], stored[26], stored[27]]),
+        8000
+    );
+}
