@@ -14,7 +14,7 @@ mod routes;
 pub mod screens;
 pub mod service;
 
-pub use routes::routes;
+pub use routes::{routes, Api};
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,24 @@ use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
 use crate::ui;
 
+/// The API's documentation of the configuration screens.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    api_list,
+    api_entry,
+    api_create,
+    api_update,
+    api_delete,
+    api_versions,
+    api_export,
+    api_restore,
+    api_blocked,
+    api_unblock,
+    api_prompts,
+    api_prompt_upload
+))]
+pub struct Api;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(index))
@@ -335,6 +353,9 @@ fn api_form(body: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
     form::from_json(body)
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups")),
+    responses((status = 200, body = serde_json::Value, description = "The entries, each with who changed it last"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 async fn api_list(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -349,6 +370,9 @@ async fn api_list(
     Ok(Json(view))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 async fn api_entry(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -366,6 +390,10 @@ async fn api_entry(
         .ok_or(AppError::NotFound)
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups")),
+    request_body(content = serde_json::Value, description = "The entry's fields (a settings screen: the settings to change)"),
+    responses((status = 201, body = serde_json::Value, description = "Stored as the next version"), (status = 200, description = "Settings changed"), (status = 401), (status = 403), (status = 409), (status = 422, description = "Refused, naming the field")),
+    security(("bearer" = [])))]
 async fn api_create(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -393,6 +421,10 @@ async fn api_create(
     Ok((status, Json(saved)))
 }
 
+#[utoipa::path(put, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+    request_body(content = serde_json::Value),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
 async fn api_update(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -415,6 +447,9 @@ async fn api_update(
     Ok(Json(saved))
 }
 
+#[utoipa::path(delete, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
 async fn api_delete(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -439,6 +474,9 @@ async fn list_versions(state: &AppState) -> Result<Vec<dering_store::ConfigVersi
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/versions", tag = "admin",
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 async fn api_versions(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -450,6 +488,9 @@ async fn api_versions(
 
 /// A version's whole document (the backup). It holds passwords and PINs:
 /// admins only, and audited as a sensitive read.
+#[utoipa::path(get, path = "/api/v1/admin/versions/{version}", tag = "admin", params(("version" = i64, Path)),
+    responses((status = 200, content_type = "application/toml", body = String, description = "The whole document (audited)"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 async fn api_export(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -547,6 +588,10 @@ async fn restore(
     Ok(applied)
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/restore", tag = "admin",
+    request_body(content = serde_json::Value, description = "{\"document\": TOML} or {\"version\": N}"),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
 async fn api_restore(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -632,6 +677,9 @@ async fn blocked(state: &AppState) -> Result<Vec<dering_control::BlockedView>, A
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/blocked", tag = "admin",
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 502), (status = 503)),
+    security(("bearer" = [])))]
 async fn api_blocked(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -666,6 +714,9 @@ async fn unblock(state: &AppState, viewer: &Viewer, ip: String) -> Result<bool, 
     Ok(was)
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/blocked/{ip}/unblock", tag = "admin", params(("ip" = String, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422), (status = 502), (status = 503)),
+    security(("bearer" = [])))]
 async fn api_unblock(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -737,6 +788,9 @@ fn prompt_error(e: prompts::PromptError) -> AppError {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/prompts", tag = "admin",
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 async fn api_prompts(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -749,6 +803,10 @@ async fn api_prompts(
 
 /// The upload is the request body (WAV or MP3), so the page's script
 /// sends the file as it is, with the CSRF header.
+#[utoipa::path(put, path = "/api/v1/admin/prompts/{folder}/{name}", tag = "admin", params(("folder" = String, Path, description = "id, en or music"), ("name" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "audio/wav", description = "WAV or MP3"),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 async fn api_prompt_upload(
     State(state): State<AppState>,
     viewer: Viewer,

@@ -335,3 +335,21 @@ async fn an_uploaded_prompt_is_converted_listed_and_played_and_needs_edit_config
         8000
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_configuration_api() {
+    let b = TestBox::new();
+    let doc = b.get("/api/v1/openapi.json", None).await.json();
+    for (path, method) in [
+        ("/api/v1/admin/{slug}", "post"),
+        ("/api/v1/admin/{slug}/{key}", "put"),
+        ("/api/v1/admin/{slug}/{key}", "delete"),
+        ("/api/v1/admin/versions/{version}", "get"),
+        ("/api/v1/admin/prompts/{folder}/{name}", "put"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+}
