@@ -150,6 +150,49 @@ async fn with_live(state: &AppState, screen: &Screen, view: &mut service::Screen
     }
 }
 
+/// The addresses the box serves on, read only: they are bound once at
+/// start, from the file and the command line (decision 0013).
+async fn network_summary(state: &AppState) -> String {
+    let dir = state.data_dir().to_path_buf();
+    let Ok(Ok(current)) = tokio::task::spawn_blocking(move || apply::current(&dir)).await else {
+        return String::new();
+    };
+    let Ok(cfg) = dering_config::Config::parse(&current.document, "current") else {
+        return String::new();
+    };
+    let rows = [
+        (
+            "SIP",
+            format!(
+                "{} udp/tcp {}/{} tls {}",
+                cfg.sip.bind, cfg.sip.udp_port, cfg.sip.tcp_port, cfg.sip.tls_port
+            ),
+        ),
+        (
+            "SIP advertise",
+            cfg.sip
+                .advertise
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "RTP",
+            format!("{}-{}", cfg.media.rtp_port_min, cfg.media.rtp_port_max),
+        ),
+        ("HTTP", format!("{}:{}", cfg.http.bind, cfg.http.port)),
+    ];
+    let mut s = String::from("<h2>Network</h2><table class=\"network\"><tbody>");
+    for (k, v) in rows {
+        s.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            ui::esc(k),
+            ui::esc(&v)
+        ));
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
 // ---- pages ----
 
 #[derive(Debug, serde::Deserialize)]
@@ -190,6 +233,9 @@ async fn list_page(
         &view,
         viewer.may(edit_perm(screen)),
     ));
+    if screen.slug == "system" {
+        body.push_str(&network_summary(&state).await);
+    }
     Ok(ui::page_with(
         &viewer,
         pages::title(screen, viewer.lang),
@@ -205,7 +251,9 @@ async fn new_page(
 ) -> Result<Html<String>, AppError> {
     let screen = screen_of(&slug)?;
     viewer.require(edit_perm(screen))?;
-    let version = apply::current(state.data_dir()).map_or(0, |v| v.version);
+    let version = service::view(state.data_dir(), screen)
+        .await
+        .map_or(0, |v| v.version);
     let body = pages::form(&viewer, screen, None, &BTreeMap::new(), None, version, true);
     Ok(ui::page_with(
         &viewer,

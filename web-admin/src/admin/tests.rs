@@ -353,3 +353,23 @@ async fn the_openapi_document_describes_the_configuration_api() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_system_screen_shows_the_network_read_only() {
+    let b = demo_box().await;
+    let qa = b.login_as(Role::Qa);
+    let page = b.get("/admin/system", Some(&qa)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<table class=\"network\">"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("127.0.0.1 udp/tcp 5060/5060 tls 5061"),
+        "{}",
+        page.body
+    );
+    // QA sees the settings but no way to change them.
+    assert!(page.body.contains(" disabled>") && !page.body.contains("id=\"save\""));
+}
