@@ -397,8 +397,12 @@ async fn delete_page(
 
 // ---- the API ----
 
-fn api_form(body: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
-    form::from_json(body)
+/// The JSON body as form fields. Read after the permission check, so a
+/// role without the permission gets 403 whatever it sent.
+fn api_form(body: &[u8]) -> Result<BTreeMap<String, String>, AppError> {
+    let map: serde_json::Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|_| AppError::invalid("body", "a JSON object of the entry's fields"))?;
+    Ok(form::from_json(&map))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups")),
@@ -446,7 +450,7 @@ async fn api_create(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(slug): Path<String>,
-    Json(body): Json<serde_json::Map<String, Value>>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Saved>), AppError> {
     let screen = screen_of(&slug)?;
     viewer.require(edit_perm(screen))?;
@@ -454,7 +458,7 @@ async fn api_create(
         state.data_dir(),
         screen,
         None,
-        api_form(&body),
+        api_form(&body)?,
         &viewer.login,
         state.now_ms(),
     )
@@ -477,7 +481,7 @@ async fn api_update(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((slug, key)): Path<(String, String)>,
-    Json(body): Json<serde_json::Map<String, Value>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Saved>, AppError> {
     let screen = screen_of(&slug)?;
     viewer.require(edit_perm(screen))?;
@@ -485,7 +489,7 @@ async fn api_update(
         state.data_dir(),
         screen,
         Some(key),
-        api_form(&body),
+        api_form(&body)?,
         &viewer.login,
         state.now_ms(),
     )
@@ -643,8 +647,11 @@ async fn restore(
 async fn api_restore(
     State(state): State<AppState>,
     viewer: Viewer,
-    Json(r): Json<Restore>,
+    body: axum::body::Bytes,
 ) -> Result<Json<apply::Applied>, AppError> {
+    viewer.require(Perm::EditConfig)?;
+    let r: Restore = serde_json::from_slice(&body)
+        .map_err(|_| AppError::invalid("body", "{\"document\": TOML} or {\"version\": N}"))?;
     Ok(Json(restore(&state, &viewer, r).await?))
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::apply;
 use super::screens::SCREENS;
-use crate::auth::Role;
+use crate::auth::{Perm, Role};
 use crate::testing::TestBox;
 
 /// A box whose configuration is the demo (version 1), pbxd not running.
@@ -372,4 +372,154 @@ async fn the_system_screen_shows_the_network_read_only() {
     );
     // QA sees the settings but no way to change them.
     assert!(page.body.contains(" disabled>") && !page.body.contains("id=\"save\""));
+}
+
+/// Every route of the configuration screens with the permission it
+/// needs: each role reaches it or gets 403 (whatever the body); anonymous
+/// visitors get the login page or 401. Changes the API makes go through a
+/// token of the role's own permissions.
+const ROUTES: &[(&str, &str, &str, Perm)] = {
+    use crate::auth::Perm::*;
+    &[
+        ("GET", "/admin", "", ViewConfig),
+        ("GET", "/admin/agents", "", ViewConfig),
+        ("GET", "/admin/agents/new", "", EditAcd),
+        ("GET", "/admin/agents/entry/2001", "", ViewConfig),
+        (
+            "POST",
+            "/admin/agents",
+            "id=2011&name=Baru&pin=4321",
+            EditAcd,
+        ),
+        (
+            "POST",
+            "/admin/agents/entry/2001",
+            "id=2001&name=Ubah",
+            EditAcd,
+        ),
+        ("POST", "/admin/vip/entry/02135221234/delete", "", EditAcd),
+        ("GET", "/admin/extensions/new", "", EditConfig),
+        (
+            "POST",
+            "/admin/extensions",
+            "number=1099&name=B&password=panjang-sekali",
+            EditConfig,
+        ),
+        (
+            "POST",
+            "/admin/system",
+            "calls.no_answer_seconds=25",
+            EditConfig,
+        ),
+        ("GET", "/admin/versions", "", ViewConfig),
+        ("POST", "/admin/versions/1/restore", "", EditConfig),
+        ("GET", "/admin/blocked", "", ViewConfig),
+        ("POST", "/admin/blocked/192.0.2.9/unblock", "", EditAcd),
+        ("GET", "/admin/prompts", "", ViewConfig),
+        ("GET", "/admin/prompts/id/none.wav", "", ViewConfig),
+        ("GET", "/api/v1/admin/agents", "", ViewConfig),
+        ("GET", "/api/v1/admin/agents/2001", "", ViewConfig),
+        (
+            "POST",
+            "/api/v1/admin/queues",
+            "{\"name\": \"q9\", \"strategy\": \"random\"}",
+            EditAcd,
+        ),
+        (
+            "PUT",
+            "/api/v1/admin/queues/pengaduan",
+            "{\"name\": \"pengaduan\", \"strategy\": \"random\"}",
+            EditAcd,
+        ),
+        ("DELETE", "/api/v1/admin/agents/2003", "", EditAcd),
+        ("POST", "/api/v1/admin/numbers", "not json", EditConfig),
+        ("GET", "/api/v1/admin/versions", "", ViewConfig),
+        ("GET", "/api/v1/admin/versions/1", "", EditConfig),
+        (
+            "POST",
+            "/api/v1/admin/restore",
+            "{\"version\": 1}",
+            EditConfig,
+        ),
+        ("GET", "/api/v1/admin/blocked", "", ViewConfig),
+        (
+            "POST",
+            "/api/v1/admin/blocked/192.0.2.9/unblock",
+            "",
+            EditAcd,
+        ),
+        ("GET", "/api/v1/admin/prompts", "", ViewConfig),
+        ("PUT", "/api/v1/admin/prompts/id/salam", "RIFF", EditConfig),
+    ]
+};
+
+#[tokio::test]
+async fn every_admin_route_answers_403_to_a_role_without_its_permission() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let b = demo_box().await;
+    let send = |method: &str, path: &str, body: &str, token: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "box.test")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    for role in Role::ALL {
+        let s = b.login_as(role);
+        let scopes: Vec<&str> = Perm::all()
+            .filter(|p| role.may(*p))
+            .map(Perm::name)
+            .collect();
+        let token = b.token_for(&s, &scopes);
+        for (method, path, body, perm) in ROUTES {
+            let r = match (*method, crate::error::is_api(path)) {
+                ("GET", false) => b.get(path, Some(&s)).await,
+                (_, false) => b.post_form(path, Some(&s), body).await,
+                (_, true) => b.send(send(method, path, body, &token)).await,
+            };
+            if role.may(*perm) {
+                assert!(
+                    r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                    "{} {method} {path}: {} {}",
+                    role.name(),
+                    r.status,
+                    r.body
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {method} {path}: {}",
+                    role.name(),
+                    r.body
+                );
+            }
+        }
+    }
+    for (method, path, body, _) in ROUTES {
+        if crate::error::is_api(path) {
+            let req = Request::builder()
+                .method(*method)
+                .uri(*path)
+                .header(header::HOST, "box.test")
+                .body(Body::from(body.to_string()))
+                .expect("request");
+            assert_eq!(
+                b.send(req).await.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+        } else {
+            let r = if *method == "GET" {
+                b.get(path, None).await
+            } else {
+                b.post_form(path, None, body).await
+            };
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
+        }
+    }
 }
