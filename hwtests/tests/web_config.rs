@@ -148,3 +148,58 @@ fn an_agent_created_in_the_web_admin_logs_in_from_a_phone() {
         "the PIN never leaves the box"
     );
 }
+
+/// In headless Chromium the demo admin creates an agent on the agents
+/// screen: a short PIN is refused on the page with the field marked, the
+/// corrected form is saved, the list shows the agent with who created it,
+/// and pbxd knows the agent at once. Screenshots in
+/// `target/browser-artefacts/`.
+#[test]
+fn an_admin_creates_an_agent_in_the_page() {
+    use hwtests::browser::{Browser, WebBox};
+    let web = WebBox::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let b = Browser::start(&web.base).await;
+        b.log_in(&web.login, &web.password, &web.totp_secret, "/admin")
+            .await;
+        b.screenshot("admin").await;
+        b.goto("/admin/agents/new").await;
+        b.fill("f-id", "2011").await;
+        b.fill("f-name", "Petugas Peramban").await;
+        b.fill("f-pin", "12").await;
+        b.fill("f-skills", "pengaduan=3").await;
+        b.click("#save").await;
+        let refusal = b.text("label[for=f-pin] .error").await;
+        assert!(
+            refusal.contains("PIN"),
+            "no refusal at the PIN: {}",
+            b.text("main").await
+        );
+        b.screenshot("admin-agent-refused").await;
+        // What was typed is still there; the PIN is typed again.
+        b.fill("f-pin", "5678").await;
+        b.click("#save").await;
+        b.wait_path("/admin/agents").await;
+        let t = std::time::Instant::now();
+        while !b.text("main").await.contains("Petugas Peramban") {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{}",
+                b.text("main").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let row = b.text("tr[data-key='2011']").await;
+        assert!(row.contains(&web.login), "created by the admin: {row}");
+        assert!(!b.text(".saved").await.is_empty(), "no saved note");
+        b.screenshot("admin-agents").await;
+        b.close().await;
+    });
+    let a = web.dering.agent("2011");
+    assert_eq!(a["state"], "logged_out", "{a}");
+    assert_eq!(a["name"], "Petugas Peramban", "{a}");
+}
