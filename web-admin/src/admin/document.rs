@@ -56,7 +56,14 @@ impl Document {
                     .as_array_of_tables()
                     .ok_or_else(|| EditError::Shape(path.into()))?
                     .iter()
-                    .map(|t| entry(screen, t))
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let mut e = entry(screen, t);
+                        if screen.key == POSITION {
+                            e.key = (i + 1).to_string();
+                        }
+                        e
+                    })
                     .collect(),
             },
             Place::InlineList { path } => match lookup(root, path) {
@@ -131,9 +138,10 @@ impl Document {
                     .ok_or_else(|| EditError::Shape(path.into()))?;
                 match original {
                     Some(key) => {
-                        let t = list
+                        let (_, t) = list
                             .iter_mut()
-                            .find(|t| key_of(screen, *t) == key)
+                            .enumerate()
+                            .find(|(i, t)| is_entry(screen, *i, *t, key))
                             .ok_or_else(|| EditError::NotFound(key.into()))?;
                         apply(t, changes);
                     }
@@ -237,7 +245,8 @@ impl Document {
                     .ok_or_else(missing)?;
                 let i = list
                     .iter()
-                    .position(|t| key_of(screen, t) == key)
+                    .enumerate()
+                    .position(|(i, t)| is_entry(screen, i, t, key))
                     .ok_or_else(missing)?;
                 list.remove(i);
             }
@@ -273,6 +282,19 @@ fn map_value_field(screen: &Screen) -> &'static str {
         .iter()
         .find(|f| f.name != screen.key)
         .map_or("value", |f| f.name)
+}
+
+/// The key of screens whose entries have no name (recording rules): the
+/// entry's position, from 1, in the document.
+pub const POSITION: &str = "#";
+
+/// Whether the `i`th entry `t` is the one `key` names.
+fn is_entry(screen: &Screen, i: usize, t: &dyn TableLike, key: &str) -> bool {
+    if screen.key == POSITION {
+        (i + 1).to_string() == key
+    } else {
+        key_of(screen, t) == key
+    }
 }
 
 /// What identifies an entry: its key field, or for the block list the
@@ -584,6 +606,43 @@ mod tests {
             .expect("read")
             .expect("entry");
         assert_eq!(shown.values["trunks"], "telkom, demo");
+    }
+
+    #[test]
+    fn recording_rules_are_edited_by_position_and_keep_their_windows() {
+        let rules = "[[recording.rule]]\nextension = \"1010\"\npercent = 0\n\n\
+                     [[recording.rule]]\n# office hours\nflow = \"layanan-pengaduan\"\npercent = 100\n\
+                     windows = [{ days = [\"mon\"], from = \"08:00\", to = \"16:00\" }]\n";
+        let base = format!("{DEMO}\n{rules}");
+        let mut doc = Document::parse(&base).expect("parses");
+        let s = screen("recording-rules").expect("screen");
+        let keys: Vec<String> = doc
+            .entries(s)
+            .expect("entries")
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["1", "2"]);
+        put(
+            &mut doc,
+            "recording-rules",
+            Some("2"),
+            &[("flow", "layanan-pengaduan"), ("percent", "50")],
+        );
+        put(
+            &mut doc,
+            "recording-rules",
+            None,
+            &[("queue", "pengaduan"), ("percent", "100")],
+        );
+        doc.remove(s, "1").expect("removed");
+        let text = doc.text();
+        comments_kept(&base, &text);
+        let cfg = parses(&text);
+        assert_eq!(cfg.recording.rules.len(), 2);
+        assert_eq!(cfg.recording.rules[0].percent, 50);
+        assert_eq!(cfg.recording.rules[0].windows.len(), 1, "windows kept");
+        assert_eq!(cfg.recording.rules[1].queue.as_deref(), Some("pengaduan"));
     }
 
     #[test]

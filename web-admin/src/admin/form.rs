@@ -181,8 +181,9 @@ fn field_of_key(screen: &Screen, key: &str) -> Option<&'static str> {
         Place::Tables { path } | Place::InlineList { path } | Place::InlineMap { path } => key
             .strip_prefix(path)
             .and_then(|rest| rest.strip_prefix('.'))
-            // `acd.block` itself: which selector is the form's first.
-            .or((key == path).then_some(screen.key)),
+            // `acd.block` or `recording.rule` itself (its selectors): the
+            // form's first field.
+            .or((key == path).then(|| screen.fields.first().map_or(screen.key, |f| f.name))),
     };
     local
         .or(Some(key))

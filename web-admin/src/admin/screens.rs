@@ -321,6 +321,26 @@ pub const SCREENS: &[Screen] = &[
         editor: Editor::Admin,
     },
     Screen {
+        slug: "recording-rules",
+        title_id: "Aturan rekaman per nomor",
+        title_en: "Recording rules by number",
+        place: Place::Tables {
+            path: "recording.rule",
+        },
+        // Rules have no name: they are told apart by their place (the
+        // first that matches decides). Their weekly windows are kept as
+        // written when a rule is edited here.
+        key: super::document::POSITION,
+        fields: &[
+            opt("extension", Kind::Text),
+            opt("number", Kind::Text),
+            opt("flow", Kind::Text),
+            opt("queue", Kind::Text),
+            req("percent", Kind::Int),
+        ],
+        editor: Editor::Admin,
+    },
+    Screen {
         slug: "moh",
         title_id: "Musik tunggu",
         title_en: "Music on hold",

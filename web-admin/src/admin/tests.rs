@@ -156,6 +156,11 @@ async fn every_screen_refuses_bad_input_naming_the_field() {
             "classes",
         ),
         (
+            "recording-rules",
+            json!({"extension": "1001", "flow": "layanan-pengaduan", "percent": 50}),
+            "extension",
+        ),
+        (
             "conferences",
             json!({"number": "8002", "name": "x", "pin": "12"}),
             "pin",
