@@ -187,10 +187,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::audit::routes())
         .merge(crate::openapi::routes())
+        .merge(crate::certificate::routes())
         .merge(crate::history::routes())
         .merge(crate::live::routes())
         .merge(crate::admin::routes())
         .merge(crate::flows::routes())
+        .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::csrf::check,
