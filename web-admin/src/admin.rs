@@ -1,10 +1,20 @@
-//! Mount point of `/admin/…` and `/api/v1/admin/…` (owned by web-config: the configuration screens).
+//! The configuration screens (issue 15 §2, TEL-8): every part of
+//! `dering.toml` an administrator or supervisor keeps up, as list, edit
+//! form and delete, each showing who changed it last. An edit changes the
+//! current version's document with `toml_edit` (comments kept) and imports
+//! the result as the next version, live through pbxd's control socket or,
+//! with pbxd stopped, straight into `config_versions` (decision 0013).
 
-use axum::Router;
+pub mod apply;
+pub mod document;
+pub mod form;
+pub mod pages;
+pub mod prompts;
+mod routes;
+pub mod screens;
+pub mod service;
 
-use crate::app::AppState;
+pub use routes::{routes, Api};
 
-/// This module's pages and API, merged into `app::router`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-}
+#[cfg(test)]
+mod tests;

@@ -92,6 +92,9 @@ pub enum Perm {
     ViewConfig,
     /// Configuration changes (audited).
     EditConfig,
+    /// The ACD's day-to-day configuration: agents, queues, VIP and block
+    /// lists, business hours (audited; issue 15 §2).
+    EditAcd,
     /// Call flows, read only.
     ViewFlows,
     /// Call flow drafts, publish and rollback (audited).
@@ -119,6 +122,7 @@ pub const MATRIX: &[(Perm, &[Role])] = &[
     (Perm::ViewPowerEvents, &[Supervisor, Qa, Admin]),
     (Perm::ViewConfig, &[Supervisor, Qa, Admin]),
     (Perm::EditConfig, &[Admin]),
+    (Perm::EditAcd, &[Supervisor, Admin]),
     (Perm::ViewFlows, &[Supervisor, Qa, Admin]),
     (Perm::EditFlows, &[Admin]),
     (Perm::ManageUsers, &[Admin]),
@@ -144,6 +148,7 @@ impl Perm {
             Perm::ViewPowerEvents => "view_power_events",
             Perm::ViewConfig => "view_config",
             Perm::EditConfig => "edit_config",
+            Perm::EditAcd => "edit_acd",
             Perm::ViewFlows => "view_flows",
             Perm::EditFlows => "edit_flows",
             Perm::ManageUsers => "manage_users",
@@ -176,7 +181,7 @@ mod tests {
             assert_eq!(all.iter().filter(|q| *q == p).count(), 1, "{p:?}");
             assert_eq!(Perm::parse(p.name()), Some(*p));
         }
-        assert_eq!(all.len(), 14);
+        assert_eq!(all.len(), 15);
     }
 
     #[test]

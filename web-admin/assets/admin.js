@@ -1,0 +1,40 @@
+// The configuration screens: ask before a delete. Everything else works
+// without script (plain forms); loaded deferred, no inline script (CSP).
+"use strict";
+document.querySelectorAll("form.delete").forEach(function (form) {
+  form.addEventListener("submit", function (e) {
+    var lang = document.documentElement.lang;
+    var question = lang === "en" ? "Delete this entry?" : "Hapus entri ini?";
+    if (!window.confirm(question)) {
+      e.preventDefault();
+    }
+  });
+});
+
+// Prompt upload: the file goes as the request body (no multipart), with
+// the session's CSRF token in the header the server checks.
+var upload = document.getElementById("prompt-upload");
+if (upload) {
+  upload.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var file = upload.elements.file.files[0];
+    var status = upload.querySelector(".status");
+    var url = "/api/v1/admin/prompts/" + encodeURIComponent(upload.elements.folder.value) +
+      "/" + encodeURIComponent(upload.elements.name.value);
+    status.textContent = "…";
+    fetch(url, {
+      method: "PUT",
+      body: file,
+      credentials: "same-origin",
+      headers: { "x-csrf-token": upload.dataset.csrf }
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (r.ok) {
+          window.location.reload();
+        } else {
+          status.textContent = (body.field ? body.field + ": " : "") + (body.message || body.error);
+        }
+      });
+    }).catch(function (err) { status.textContent = String(err); });
+  });
+}

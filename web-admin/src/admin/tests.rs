@@ -1,0 +1,530 @@
+//! Router tests of the configuration screens without a port: who may read
+//! and change what, every screen's refusal naming its field, the page
+//! form marking it, and the audit entry of a change.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use super::apply;
+use super::screens::SCREENS;
+use crate::auth::{Perm, Role};
+use crate::testing::TestBox;
+
+/// A box whose configuration is the demo (version 1), pbxd not running.
+async fn demo_box() -> TestBox {
+    let b = TestBox::new();
+    apply::import(b.dir.path(), dering_config::DEFAULT_TOML.into(), "seed", 1)
+        .await
+        .expect("demo configuration stored");
+    b
+}
+
+#[tokio::test]
+async fn who_may_read_and_change_the_configuration() {
+    let b = demo_box().await;
+    let anonymous = b.api(Method::GET, "/api/v1/admin/agents", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let page = b.get("/admin/agents", None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "anonymous page: login");
+
+    let agent = b.login_as(Role::Agent);
+    assert_eq!(
+        b.get("/admin", Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        b.get("/admin/agents", Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let qa = b.login_as(Role::Qa);
+    assert_eq!(
+        b.get("/admin/agents", Some(&qa)).await.status,
+        StatusCode::OK
+    );
+    let r = b
+        .post_form("/admin/agents", Some(&qa), "id=2010&name=Baru&pin=4321")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "QA reads only");
+
+    // A supervisor keeps agents, queues and the VIP and block lists …
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form("/admin/agents", Some(&sup), "id=2010&name=Baru&pin=4321")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // … not extensions.
+    let r = b
+        .post_form(
+            "/admin/extensions",
+            Some(&sup),
+            "number=1099&name=Baru&password=panjang-sekali",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config"]);
+    let r = b
+        .api(
+            Method::POST,
+            "/api/v1/admin/extensions",
+            Some(&token),
+            Some(json!({"number": "1099", "name": "Baru", "password": "panjang-sekali"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json()["applied"]["version"], 3);
+    // A token without edit_acd cannot do what the admin's role could.
+    let r = b
+        .api(
+            Method::DELETE,
+            "/api/v1/admin/agents/2010",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// For every screen, one refused value and the field the refusal names,
+/// whether the form checks it or the configuration loader does.
+#[tokio::test]
+async fn every_screen_refuses_bad_input_naming_the_field() {
+    let b = demo_box().await;
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config", "edit_acd"]);
+    let cases = [
+        (
+            "extensions",
+            json!({"number": "1099", "name": "x", "password": "pendek"}),
+            "password",
+        ),
+        (
+            "extensions",
+            json!({"number": "10a", "name": "x", "password": "panjang-sekali"}),
+            "number",
+        ),
+        (
+            "agents",
+            json!({"id": "2010", "name": "x", "pin": "12"}),
+            "pin",
+        ),
+        (
+            "agents",
+            json!({"id": "2010", "name": "x", "pin": "1234", "skills": {"pengaduan": 11}}),
+            "skills",
+        ),
+        (
+            "queues",
+            json!({"name": "q2", "strategy": "fastest"}),
+            "strategy",
+        ),
+        (
+            "queues",
+            json!({"name": "q2", "strategy": "random", "overflow_to": "queue:nowhere"}),
+            "overflow_to",
+        ),
+        (
+            "vip",
+            json!({"number": "0811", "priority": "tinggi"}),
+            "priority",
+        ),
+        (
+            "blocklist",
+            json!({"number": "0811", "action": "ignore"}),
+            "action",
+        ),
+        (
+            "priority",
+            json!({"acd.phone_lost": "never"}),
+            "acd.phone_lost",
+        ),
+        (
+            "numbers",
+            json!({"number": "1500abc", "flow": "layanan-pengaduan"}),
+            "number",
+        ),
+        (
+            "trunks",
+            json!({"name": "telkom", "kind": "ip", "host": "192.0.2.1", "addresses": "192.0.2.1/32", "codecs": "PCMA, GSM"}),
+            "codecs",
+        ),
+        (
+            "routes",
+            json!({"name": "lokal", "classes": "local, moon", "trunks": "demo"}),
+            "classes",
+        ),
+        (
+            "recording-rules",
+            json!({"extension": "1001", "flow": "layanan-pengaduan", "percent": 50}),
+            "extension",
+        ),
+        (
+            "conferences",
+            json!({"number": "8002", "name": "x", "pin": "12"}),
+            "pin",
+        ),
+        ("supervisors", json!({"name": "x", "pin": "1357"}), "pin"),
+        (
+            "features",
+            json!({"monitoring.listen_code": "90"}),
+            "monitoring.listen_code",
+        ),
+        (
+            "recording",
+            json!({"recording.percent": 150}),
+            "recording.percent",
+        ),
+        (
+            "moh",
+            json!({"calls.music_on_hold": "a\u{7}b"}),
+            "calls.music_on_hold",
+        ),
+        (
+            "system",
+            json!({"flows.utc_offset_minutes": 5000}),
+            "flows.utc_offset_minutes",
+        ),
+        ("ups", json!({"power.upsd": "no-port"}), "power.upsd"),
+    ];
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(covered.len(), SCREENS.len(), "a case for every screen");
+    for (slug, body, field) in cases {
+        let r = b
+            .api(
+                Method::POST,
+                &format!("/api/v1/admin/{slug}"),
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{slug} {body}: {}",
+            r.body
+        );
+        assert_eq!(r.json()["field"], field, "{slug} {body}: {}", r.body);
+    }
+    // Nothing was stored.
+    assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
+}
+
+#[tokio::test]
+async fn a_refused_page_form_comes_back_with_the_field_marked() {
+    let b = demo_box().await;
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form(
+            "/admin/agents",
+            Some(&sup),
+            "_version=1&id=2010&name=Baru&pin=12",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("id=\"f-pin\" name=\"pin\" type=\"password\" autocomplete=\"new-password\" placeholder=\"\" aria-invalid=\"true\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("a PIN is 4 to 12 digits"), "{}", r.body);
+    // What was typed is kept (but never a secret).
+    assert!(r.body.contains("value=\"Baru\""));
+}
+
+#[tokio::test]
+async fn a_change_is_audited_with_before_and_after_and_secrets_hidden() {
+    let b = demo_box().await;
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form(
+            "/admin/agents/entry/2002",
+            Some(&sup),
+            "_version=1&id=2002&name=Bu+Sari&pin=9876&skills=pengaduan%3D5",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/admin/agents?saved=2&live=0"));
+    let (action, target, before, after): (String, String, String, String) = b
+        .db()
+        .query_row(
+            "SELECT action, target, before, after FROM audit_log WHERE action LIKE 'config.%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .expect("audit row");
+    assert_eq!(
+        (action.as_str(), target.as_str()),
+        ("config.agents.update", "agents 2002")
+    );
+    assert!(before.contains("Petugas 2002"), "{before}");
+    assert!(after.contains("Bu Sari"), "{after}");
+    assert!(
+        !after.contains("9876") && !before.contains("1234"),
+        "secrets leaked: {before} {after}"
+    );
+    // The list shows who changed it.
+    let page = b.get("/admin/agents", Some(&sup)).await;
+    assert!(page.body.contains(&sup.login), "{}", page.body);
+
+    // A form loaded on version 1 cannot undo version 2.
+    let r = b
+        .post_form(
+            "/admin/agents/entry/2002",
+            Some(&sup),
+            "_version=1&id=2002&name=Lama",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_uploaded_prompt_is_converted_listed_and_played_and_needs_edit_config() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let b = demo_box().await;
+    let tone = b.dir.path().join("tone.wav");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "16000", "-c", "2", "-b", "16"])
+        .arg(&tone)
+        .args(["synth", "0.5", "sine", "440"])
+        .status()
+        .expect("sox runs");
+    assert!(made.success());
+    let wav = std::fs::read(&tone).expect("tone");
+    let put = |path: &str, token: &str| {
+        Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header(header::HOST, "box.test")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "audio/wav")
+            .body(Body::from(wav.clone()))
+            .expect("request")
+    };
+    let qa = b.login_as(Role::Qa);
+    let qa_token = b.token_for(&qa, &["view_config"]);
+    let r = b
+        .send(put("/api/v1/admin/prompts/id/salam", &qa_token))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config"]);
+    let r = b.send(put("/api/v1/admin/prompts/id/Salam!", &token)).await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let r = b.send(put("/api/v1/admin/prompts/id/salam", &token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let r = b
+        .api(Method::GET, "/api/v1/admin/prompts", Some(&token), None)
+        .await;
+    assert_eq!(r.json()["prompts"][0]["name"], "salam", "{}", r.body);
+    let page = b.get("/admin/prompts", Some(&admin)).await;
+    assert!(
+        page.body.contains("src=\"/admin/prompts/id/salam.wav\""),
+        "{}",
+        page.body
+    );
+    let audio = b.get("/admin/prompts/id/salam.wav", Some(&admin)).await;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.headers[header::CONTENT_TYPE], "audio/wav");
+    let stored = std::fs::read(b.dir.path().join("prompts/id/salam.wav")).expect("stored");
+    assert_eq!(u16::from_le_bytes([stored[22], stored[23]]), 1, "mono");
+    assert_eq!(
+        u32::from_le_bytes([stored[24], stored[25], stored[26], stored[27]]),
+        8000
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_configuration_api() {
+    let b = TestBox::new();
+    let doc = b.get("/api/v1/openapi.json", None).await.json();
+    for (path, method) in [
+        ("/api/v1/admin/{slug}", "post"),
+        ("/api/v1/admin/{slug}/{key}", "put"),
+        ("/api/v1/admin/{slug}/{key}", "delete"),
+        ("/api/v1/admin/versions/{version}", "get"),
+        ("/api/v1/admin/prompts/{folder}/{name}", "put"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_system_screen_shows_the_network_read_only() {
+    let b = demo_box().await;
+    let qa = b.login_as(Role::Qa);
+    let page = b.get("/admin/system", Some(&qa)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<table class=\"network\">"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("127.0.0.1 udp/tcp 5060/5060 tls 5061"),
+        "{}",
+        page.body
+    );
+    // QA sees the settings but no way to change them.
+    assert!(page.body.contains(" disabled>") && !page.body.contains("id=\"save\""));
+}
+
+/// Every route of the configuration screens with the permission it
+/// needs: each role reaches it or gets 403 (whatever the body); anonymous
+/// visitors get the login page or 401. Changes the API makes go through a
+/// token of the role's own permissions.
+const ROUTES: &[(&str, &str, &str, Perm)] = {
+    use crate::auth::Perm::*;
+    &[
+        ("GET", "/admin", "", ViewConfig),
+        ("GET", "/admin/agents", "", ViewConfig),
+        ("GET", "/admin/agents/new", "", EditAcd),
+        ("GET", "/admin/agents/entry/2001", "", ViewConfig),
+        (
+            "POST",
+            "/admin/agents",
+            "id=2011&name=Baru&pin=4321",
+            EditAcd,
+        ),
+        (
+            "POST",
+            "/admin/agents/entry/2001",
+            "id=2001&name=Ubah",
+            EditAcd,
+        ),
+        ("POST", "/admin/vip/entry/02135221234/delete", "", EditAcd),
+        ("GET", "/admin/extensions/new", "", EditConfig),
+        (
+            "POST",
+            "/admin/extensions",
+            "number=1099&name=B&password=panjang-sekali",
+            EditConfig,
+        ),
+        (
+            "POST",
+            "/admin/system",
+            "calls.no_answer_seconds=25",
+            EditConfig,
+        ),
+        ("GET", "/admin/versions", "", ViewConfig),
+        ("POST", "/admin/versions/1/restore", "", EditConfig),
+        ("GET", "/admin/blocked", "", ViewConfig),
+        ("POST", "/admin/blocked/192.0.2.9/unblock", "", EditAcd),
+        ("GET", "/admin/prompts", "", ViewConfig),
+        ("GET", "/admin/prompts/id/none.wav", "", ViewConfig),
+        ("GET", "/api/v1/admin/agents", "", ViewConfig),
+        ("GET", "/api/v1/admin/agents/2001", "", ViewConfig),
+        (
+            "POST",
+            "/api/v1/admin/queues",
+            "{\"name\": \"q9\", \"strategy\": \"random\"}",
+            EditAcd,
+        ),
+        (
+            "PUT",
+            "/api/v1/admin/queues/pengaduan",
+            "{\"name\": \"pengaduan\", \"strategy\": \"random\"}",
+            EditAcd,
+        ),
+        ("DELETE", "/api/v1/admin/agents/2003", "", EditAcd),
+        ("POST", "/api/v1/admin/numbers", "not json", EditConfig),
+        ("GET", "/api/v1/admin/versions", "", ViewConfig),
+        ("GET", "/api/v1/admin/versions/1", "", EditConfig),
+        (
+            "POST",
+            "/api/v1/admin/restore",
+            "{\"version\": 1}",
+            EditConfig,
+        ),
+        ("GET", "/api/v1/admin/blocked", "", ViewConfig),
+        (
+            "POST",
+            "/api/v1/admin/blocked/192.0.2.9/unblock",
+            "",
+            EditAcd,
+        ),
+        ("GET", "/api/v1/admin/prompts", "", ViewConfig),
+        ("PUT", "/api/v1/admin/prompts/id/salam", "RIFF", EditConfig),
+    ]
+};
+
+#[tokio::test]
+async fn every_admin_route_answers_403_to_a_role_without_its_permission() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let b = demo_box().await;
+    let send = |method: &str, path: &str, body: &str, token: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "box.test")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    for role in Role::ALL {
+        let s = b.login_as(role);
+        let scopes: Vec<&str> = Perm::all()
+            .filter(|p| role.may(*p))
+            .map(Perm::name)
+            .collect();
+        let token = b.token_for(&s, &scopes);
+        for (method, path, body, perm) in ROUTES {
+            let r = match (*method, crate::error::is_api(path)) {
+                ("GET", false) => b.get(path, Some(&s)).await,
+                (_, false) => b.post_form(path, Some(&s), body).await,
+                (_, true) => b.send(send(method, path, body, &token)).await,
+            };
+            if role.may(*perm) {
+                assert!(
+                    r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                    "{} {method} {path}: {} {}",
+                    role.name(),
+                    r.status,
+                    r.body
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {method} {path}: {}",
+                    role.name(),
+                    r.body
+                );
+            }
+        }
+    }
+    for (method, path, body, _) in ROUTES {
+        if crate::error::is_api(path) {
+            let req = Request::builder()
+                .method(*method)
+                .uri(*path)
+                .header(header::HOST, "box.test")
+                .body(Body::from(body.to_string()))
+                .expect("request");
+            assert_eq!(
+                b.send(req).await.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+        } else {
+            let r = if *method == "GET" {
+                b.get(path, None).await
+            } else {
+                b.post_form(path, None, body).await
+            };
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
+        }
+    }
+}
