@@ -12,3 +12,12 @@ pub mod check;
 pub mod db;
 pub mod diff;
 pub mod prompts;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+/// This module's pages and API, merged into `app::router`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
