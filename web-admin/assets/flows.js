@@ -39,7 +39,7 @@
 
   const name = root.dataset.flow;
   const api = "/api/v1/flows/" + encodeURIComponent(name);
-  const csrf = root.dataset.csrf || "";
+  const csrf = root.dataset.csrf || (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   const state = {
     doc: null, // the flow document being edited

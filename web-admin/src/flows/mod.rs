@@ -6,13 +6,20 @@
 //!
 //! Modules: `check` (validator messages by node), `diff` (node by node),
 //! `db` (drafts, versions, layouts in SQLite), `prompts` (the prompt
-//! names and files pbxd plays).
+//! names and files pbxd plays), `api` (`/api/v1/flows/…`), `pages`
+//! (`/flows`, `/flows/{name}`).
 
+mod api;
 pub mod check;
 pub mod db;
 pub mod diff;
+mod pages;
 pub mod prompts;
 
+#[cfg(test)]
+mod tests;
+
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::AppState;
@@ -20,4 +27,25 @@ use crate::app::AppState;
 /// This module's pages and API, merged into `app::router`.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/flows", get(pages::list))
+        .route("/flows/{name}", get(pages::editor))
+        .route("/api/v1/flows", get(api::list))
+        .route("/api/v1/flows/prompts", get(api::prompts))
+        .route("/api/v1/flows/prompts/{lang}/{name}", get(api::prompt_wav))
+        .route("/api/v1/flows/{name}", get(api::flow))
+        .route("/api/v1/flows/{name}/versions/{version}", get(api::version))
+        .route(
+            "/api/v1/flows/{name}/versions/{version}/rollback",
+            post(api::rollback),
+        )
+        .route(
+            "/api/v1/flows/{name}/draft",
+            get(api::draft).post(api::save_draft),
+        )
+        .route("/api/v1/flows/{name}/check", post(api::check_edit))
+        .route("/api/v1/flows/{name}/publish", post(api::publish))
+        .route(
+            "/api/v1/flows/{name}/diff",
+            get(api::diff_versions).post(api::diff_editor),
+        )
 }
