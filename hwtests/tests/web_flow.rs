@@ -1,0 +1,224 @@
+//! The web admin's call-flow editor against a real box (ACD-3, issue 15
+//! §3): the demo flow is loaded through `/api/v1/flows`, edited (key 1
+//! now rings an officer, the information line moves to key 3), published
+//! through webd, which goes to pbxd's `PublishFlow`; a sipp caller then
+//! presses 1 and is bridged to the officer's phone, on version 2. A
+//! rollback publishes version 1's document again as version 3.
+//!
+//! webd is reached as an integration would: an admin's API token with the
+//! flow permissions, over HTTP on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use hwtests::fragments::{caller_request, uac_answered_then, uas_answer, wait_bye};
+use hwtests::{callee, caller, ok, Dering};
+use serde_json::{json, Value};
+
+const FLOW: &str = "layanan-pengaduan";
+
+/// After the answer: wait `before_ms` (the greeting is not interruptible),
+/// press `key` (RFC 4733), stay `after_ms`, hang up.
+fn press_then_bye(key: &str, before_ms: u32, after_ms: u32) -> String {
+    uac_answered_then(&format!(
+        r#"  <pause milliseconds="{before_ms}"/>
+  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{key}.pcap"/></action></nop>
+  <pause milliseconds="{after_ms}"/>
+{}  <recv response="200" crlf="true"/>
+"#,
+        caller_request("BYE", 3)
+    ))
+}
+
+/// An admin with an API token scoped to the flow editor, as the tokens
+/// page would have made it; the token's secret.
+fn admin_token(d: &Dering) -> String {
+    let db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
+    db.execute(
+        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms)
+         VALUES ('teknisi', 'Teknisi', 'admin', 'unused: token only', 0, 0)",
+        [],
+    )
+    .unwrap();
+    let user = db.last_insert_rowid();
+    let secret = webd::auth::session::new_secret();
+    db.execute(
+        "INSERT INTO api_tokens (user_id, name, token_hash, scopes, created_ms)
+         VALUES (?1, 'flow test', ?2, 'view_flows edit_flows', 0)",
+        rusqlite::params![user, webd::auth::session::digest(&secret)],
+    )
+    .unwrap();
+    secret
+}
+
+/// One HTTP/1.1 request to webd: (status, JSON body).
+fn api(d: &Dering, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut s = TcpStream::connect(&d.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        d.http,
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let (head, rest) = reply.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+/// (node, choice, count) of the demo flow's counters at `version`.
+fn counters(d: &Dering, version: i64) -> Vec<(String, String, i64)> {
+    d.json_lines(&["flow-counters", FLOW])
+        .into_iter()
+        .filter(|v| v["version"] == version)
+        .map(|v| {
+            (
+                v["node"].as_str().unwrap().to_string(),
+                v["choice"].as_str().unwrap().to_string(),
+                v["count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn count(rows: &[(String, String, i64)], node: &str, choice: &str) -> i64 {
+    rows.iter()
+        .find(|(n, c, _)| n == node && c == choice)
+        .map_or(0, |r| r.2)
+}
+
+#[test]
+fn a_flow_published_through_the_web_api_is_the_one_the_next_call_follows() {
+    let d = Dering::start();
+    let token = admin_token(&d);
+
+    let (status, v1) = api(
+        &d,
+        &token,
+        "GET",
+        &format!("/api/v1/flows/{FLOW}/versions/1"),
+        None,
+    );
+    assert_eq!(status, 200, "{v1}");
+    assert_eq!(v1["checked"]["valid"], true, "{v1}");
+    let mut doc = v1["document"].clone();
+    assert_eq!(doc["nodes"]["menu"]["choices"]["1"], "information");
+
+    // Half an edit first: key 1 to the officer leaves the information
+    // line unreachable, and publish says so on that node, asking nothing
+    // of pbxd.
+    doc["nodes"]["menu"]["choices"]["1"] = json!("officer");
+    let edit = json!({"document": doc, "layout": {"menu": [400, 60]}});
+    let (status, refused) = api(
+        &d,
+        &token,
+        "POST",
+        &format!("/api/v1/flows/{FLOW}/publish"),
+        Some(&edit),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["checked"]["nodes"]["information"],
+        json!(["unreachable from `hours`: `information`"])
+    );
+    assert_eq!(d.query("flows")[0]["version"], 1);
+
+    doc["nodes"]["menu"]["choices"]["3"] = json!("information");
+    let edit = json!({"document": doc, "layout": {"menu": [400, 60]}});
+    let (status, saved) = api(
+        &d,
+        &token,
+        "POST",
+        &format!("/api/v1/flows/{FLOW}/draft"),
+        Some(&edit),
+    );
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["checked"]["valid"], true, "{saved}");
+    let (status, published) = api(
+        &d,
+        &token,
+        "POST",
+        &format!("/api/v1/flows/{FLOW}/publish"),
+        Some(&edit),
+    );
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["version"], 2);
+    assert_eq!(d.query("flows")[0]["version"], 2, "pbxd runs version 2");
+    let (_, v2) = api(
+        &d,
+        &token,
+        "GET",
+        &format!("/api/v1/flows/{FLOW}/versions/2"),
+        None,
+    );
+    assert_eq!(v2["layout"]["menu"], json!([400.0, 60.0]), "{v2}");
+    let (_, diff) = api(
+        &d,
+        &token,
+        "GET",
+        &format!("/api/v1/flows/{FLOW}/diff?from=1&to=2"),
+        None,
+    );
+    assert_eq!(diff["changed"][0]["node"], "menu", "{diff}");
+
+    // The next call follows version 2: key 1 rings the officers (1003 is
+    // the one registered) and bridges the one who answers.
+    let uas = callee(&d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller(&d, "1001", "137", &press_then_bye("1", 3500, 7000));
+    ok(uac, "caller", &d);
+    ok(
+        uas,
+        "the officer at 1003, reached by key 1 of version 2",
+        &d,
+    );
+    let c = &d.ended_calls(1)[0];
+    let uuid = c["uuid"].as_str().unwrap();
+    assert_eq!(d.call_events(uuid, "ring"), vec!["1003".to_string()]);
+    let rows = counters(&d, 2);
+    assert_eq!(count(&rows, "menu", "1"), 1, "{rows:?}");
+    assert_eq!(count(&rows, "officer", ""), 1, "{rows:?}");
+    assert_eq!(count(&rows, "information", ""), 0, "{rows:?}");
+
+    // Rollback: version 1's document again, as version 3.
+    let (status, back) = api(
+        &d,
+        &token,
+        "POST",
+        &format!("/api/v1/flows/{FLOW}/versions/1/rollback"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["version"], 3);
+    let (_, v3) = api(
+        &d,
+        &token,
+        "GET",
+        &format!("/api/v1/flows/{FLOW}/versions/3"),
+        None,
+    );
+    assert_eq!(v3["document"], v1["document"]);
+    assert_eq!(d.query("flows")[0]["version"], 3);
+
+    // Each change is in the audit log, with who.
+    let db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT login, action FROM audit_log ORDER BY id")
+        .unwrap();
+    let audit: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want: Vec<(String, String)> = ["flow.draft", "flow.publish", "flow.rollback"]
+        .iter()
+        .map(|a| ("teknisi".to_string(), (*a).to_string()))
+        .collect();
+    assert_eq!(audit, want);
+}
