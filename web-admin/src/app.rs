@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::assets::routes())
         .merge(crate::auth::routes())
         .merge(crate::audit::routes())
+        .merge(crate::openapi::routes())
         .merge(crate::history::routes())
         .merge(crate::live::routes())
         .merge(crate::admin::routes())

@@ -52,6 +52,7 @@ pub mod history;
 pub mod i18n;
 pub mod live;
 mod metrics;
+pub mod openapi;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
