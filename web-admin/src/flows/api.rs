@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::check::{check, Checked};
 use super::db::{self, Layout, NewDraft};
-use super::diff::diff;
+use super::diff::{diff, Diff};
 use super::prompts::Catalogue;
 use crate::app::AppState;
 use crate::audit;
@@ -26,10 +26,14 @@ use crate::error::AppError;
 
 /// What the editor sends: the document as JSON (not a string in a
 /// string) and where its nodes are drawn.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Edit {
+    /// The flow document (`dering_flow::Flow`).
+    #[schema(value_type = Object)]
     pub document: Value,
+    /// Node id to `[x, y]`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub layout: Layout,
     /// The published version the edit started from.
     #[serde(default)]
@@ -96,12 +100,18 @@ fn refused(checked: Checked) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/flows", tag = "flows", description = "Every flow with its newest published version and a newer draft", 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
     let flows = state.read(|c| Ok(db::list(c)?)).await?;
     Ok(Json(json!({ "flows": flows })).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/flows/{name}", tag = "flows", description = "A flow's published versions and its newer draft", params(("name" = String, Path, description = "the flow's name")), 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 pub async fn flow(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -128,6 +138,9 @@ pub async fn flow(
     Ok(Json(json!({ "name": name, "versions": versions, "draft": draft })).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/flows/{name}/versions/{version}", tag = "flows", description = "A published version: document, layout and the validator's messages by node", params(("name" = String, Path, description = "the flow's name"), ("version" = i64, Path, description = "a published version")), 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -150,6 +163,9 @@ pub async fn version(
     .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/flows/{name}/draft", tag = "flows", description = "The newest draft of a flow", params(("name" = String, Path, description = "the flow's name")), 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 pub async fn draft(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -175,6 +191,9 @@ pub async fn draft(
 }
 
 /// Runs the publish validator on the editor's document.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/check", tag = "flows", description = "The publish validator's messages on a document, by node", params(("name" = String, Path, description = "the flow's name")), request_body = Edit, 
+    responses((status = 200, body = Checked), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 pub async fn check_edit(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -191,6 +210,9 @@ pub async fn check_edit(
 /// Saves a draft. It need not be valid yet (that is what drafts are for),
 /// but it must be a flow document; the reply carries the validator's
 /// messages.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/draft", tag = "flows", description = "Save a draft (audited)", params(("name" = String, Path, description = "the flow's name")), request_body = Edit, 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 pub async fn save_draft(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -271,6 +293,9 @@ fn snapshot(v: Option<&(i64, String)>) -> Option<Value> {
 
 /// Validates the editor's document with the publish validator and, when
 /// valid, publishes it through pbxd as the flow's next version.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/publish", tag = "flows", description = "Validate and publish as the flow's next version through pbxd (audited)", params(("name" = String, Path, description = "the flow's name")), request_body = Edit, 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422, description = "refused, with the messages by node"), (status = 503, description = "pbxd does not answer")),
+    security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -308,6 +333,9 @@ pub async fn publish(
 
 /// Rollback: publishes an old version's document again, as the next
 /// version (history is never rewritten), with the old version's layout.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/versions/{version}/rollback", tag = "flows", description = "Publish an old version's document again as the next version (audited)", params(("name" = String, Path, description = "the flow's name"), ("version" = i64, Path, description = "a published version")), 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
 pub async fn rollback(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -340,7 +368,8 @@ pub async fn rollback(
     Ok(Json(json!({ "version": version, "from": from })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Between {
     pub from: i64,
     pub to: i64,
@@ -351,6 +380,9 @@ fn parsed(text: &str, field: &str) -> Result<Flow, AppError> {
 }
 
 /// The difference between two published versions.
+#[utoipa::path(get, path = "/api/v1/flows/{name}/diff", tag = "flows", description = "The difference between two published versions, node by node", params(("name" = String, Path, description = "the flow's name"), Between), 
+    responses((status = 200, body = Diff), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 pub async fn diff_versions(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -367,13 +399,17 @@ pub async fn diff_versions(
     Ok(Json(d).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AgainstEditor {
     pub from: i64,
+    #[schema(value_type = Object)]
     pub document: Value,
 }
 
 /// The difference between a published version and the editor's document.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/diff", tag = "flows", description = "The difference between a published version and an edited document", params(("name" = String, Path, description = "the flow's name")), request_body = AgainstEditor, 
+    responses((status = 200, body = Diff), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 pub async fn diff_editor(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -390,12 +426,18 @@ pub async fn diff_editor(
     Ok(Json(diff(&parsed(&a.document, "from")?, &b)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/flows/prompts", tag = "flows", description = "The prompt names a flow may play, by language", 
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 pub async fn prompts(State(state): State<AppState>, viewer: Viewer) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
     Ok(Json(catalogue(&state).await?).into_response())
 }
 
 /// A prompt's WAV, for the page's `<audio>`.
+#[utoipa::path(get, path = "/api/v1/flows/prompts/{lang}/{name}", tag = "flows", description = "A prompt's WAV file", params(("lang" = String, Path, description = "id or en"), ("name" = String, Path, description = "the prompt")), 
+    responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 pub async fn prompt_wav(
     State(state): State<AppState>,
     viewer: Viewer,

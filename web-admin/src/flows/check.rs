@@ -11,7 +11,7 @@ use dering_media::speech::Lang;
 use serde::Serialize;
 
 /// The validator's verdict, keyed for the editor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Checked {
     /// Whether the document would be published.
     pub valid: bool,

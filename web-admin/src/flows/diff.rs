@@ -11,24 +11,26 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One field that differs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub field: String,
     /// Absent (`null`) when the field is new.
+    #[schema(value_type = Object, nullable)]
     pub before: Value,
     /// Absent (`null`) when the field went away.
+    #[schema(value_type = Object, nullable)]
     pub after: Value,
 }
 
 /// A node present in both versions whose fields differ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NodeChange {
     pub node: String,
     pub fields: Vec<FieldChange>,
 }
 
 /// What changed from `before` to `after`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Diff {
     pub added: Vec<String>,
     pub removed: Vec<String>,

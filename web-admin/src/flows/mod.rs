@@ -24,6 +24,35 @@ use axum::Router;
 
 use crate::app::AppState;
 
+/// The API documentation of `/api/v1/flows/…`.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(
+        api::list,
+        api::flow,
+        api::version,
+        api::draft,
+        api::check_edit,
+        api::save_draft,
+        api::publish,
+        api::rollback,
+        api::diff_versions,
+        api::diff_editor,
+        api::prompts,
+        api::prompt_wav
+    ),
+    components(schemas(
+        api::Edit,
+        api::AgainstEditor,
+        check::Checked,
+        diff::Diff,
+        diff::NodeChange,
+        diff::FieldChange
+    )),
+    tags((name = "flows", description = "Call flows: drafts, publish, rollback, diff (view_flows, edit_flows)"))
+)]
+pub struct Api;
+
 /// This module's pages and API, merged into `app::router`.
 pub fn routes() -> Router<AppState> {
     Router::new()

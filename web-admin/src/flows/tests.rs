@@ -342,3 +342,20 @@ async fn the_editor_page_loads_its_script_and_plays_the_box_s_prompts() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_flow_api() {
+    let b = TestBox::new();
+    let doc = b.get("/api/v1/openapi.json", None).await.json();
+    for (path, method) in [
+        ("/api/v1/flows", "get"),
+        ("/api/v1/flows/{name}/versions/{version}", "get"),
+        ("/api/v1/flows/{name}/draft", "post"),
+        ("/api/v1/flows/{name}/publish", "post"),
+        ("/api/v1/flows/{name}/versions/{version}/rollback", "post"),
+        ("/api/v1/flows/{name}/diff", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["Diff"].is_object());
+}
