@@ -180,10 +180,20 @@
         }));
         if (target && state.layout[target]) {
           const [tx, ty] = state.layout[target];
-          const sx = x + NODE_W, sy = y + py, ex = tx, ey = ty + 20;
-          const dx = Math.max(40, Math.abs(ex - sx) / 2);
+          const sx = x + NODE_W, sy = y + py;
+          let d;
+          if (tx > sx) {
+            // Forward: into the target's left side.
+            const ex = tx, ey = ty + 20, dx = Math.max(40, (ex - sx) / 2);
+            d = `M${sx},${sy} C${sx + dx},${sy} ${ex - dx},${ey} ${ex},${ey}`;
+          } else {
+            // Back (a loop to an earlier node): into the target's top, so
+            // the line does not run under the nodes in between.
+            const ex = tx + NODE_W / 2, ey = ty;
+            d = `M${sx},${sy} C${sx + 60},${sy} ${ex},${ey - 60} ${ex},${ey}`;
+          }
           edgeLayer.append(el("svg:path", {
-            d: `M${sx},${sy} C${sx + dx},${sy} ${ex - dx},${ey} ${ex},${ey}`,
+            d,
             class: "edge", "data-from": id, "data-port": port, "data-to": target,
           }));
         }
