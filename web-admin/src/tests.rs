@@ -184,3 +184,33 @@ async fn an_api_token_cannot_exceed_its_scope_even_when_the_role_could() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "forbidden");
 }
+
+#[tokio::test]
+async fn plain_http_serves_only_the_probes_and_redirects_the_rest_to_https() {
+    use tower::ServiceExt as _;
+    let b = TestBox::new();
+    let plain = crate::app::plain_router(b.state.clone(), 8443);
+    let get = |path: &str| {
+        axum::http::Request::get(path)
+            .header("host", "box.example:8080")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let r = plain.clone().oneshot(get("/health/live")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = plain.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = plain
+        .clone()
+        .oneshot(get("/login?next=/users"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        r.headers()["location"],
+        "https://box.example:8443/login?next=/users"
+    );
+    // Not even the API is answered in the clear.
+    let r = plain.oneshot(get("/api/v1/me")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+}

@@ -9,6 +9,7 @@ pub mod csrf;
 mod login;
 pub mod password;
 pub mod session;
+pub mod setup;
 pub mod throttle;
 pub mod totp;
 pub mod users;
@@ -161,6 +162,7 @@ pub fn routes() -> Router<AppState> {
     login::routes()
         .merge(account::routes())
         .merge(users::routes())
+        .merge(setup::routes())
 }
 
 #[cfg(test)]
