@@ -153,6 +153,23 @@ fn count(rows: &[(String, String, i64)], node: &str, choice: &str) -> i64 {
         .map_or(0, |r| r.2)
 }
 
+/// The next call follows version 2: key 1 rings the officers (1003 is the
+/// one registered) and bridges the one who answers; on version 1 it
+/// would have played the information line and rung no one.
+fn key_1_rings_the_officer_on_version_2(d: &Dering) {
+    let uas = callee(d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller(d, "1001", "137", &press_then_bye("1", 3500, 7000));
+    ok(uac, "caller", d);
+    ok(uas, "the officer at 1003, reached by key 1 of version 2", d);
+    let c = &d.ended_calls(1)[0];
+    let uuid = c["uuid"].as_str().unwrap();
+    assert_eq!(d.call_events(uuid, "ring"), vec!["1003".to_string()]);
+    let rows = counters(d, 2);
+    assert_eq!(count(&rows, "menu", "1"), 1, "{rows:?}");
+    assert_eq!(count(&rows, "officer", ""), 1, "{rows:?}");
+    assert_eq!(count(&rows, "information", ""), 0, "{rows:?}");
+}
+
 #[test]
 fn a_flow_published_through_the_web_api_is_the_one_the_next_call_follows() {
     let b = start_box();
@@ -228,19 +245,7 @@ fn a_flow_published_through_the_web_api_is_the_one_the_next_call_follows() {
     );
     assert_eq!(diff["changed"][0]["node"], "menu", "{diff}");
 
-    // The next call follows version 2: key 1 rings the officers (1003 is
-    // the one registered) and bridges the one who answers.
-    let uas = callee(d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
-    let uac = caller(d, "1001", "137", &press_then_bye("1", 3500, 7000));
-    ok(uac, "caller", d);
-    ok(uas, "the officer at 1003, reached by key 1 of version 2", d);
-    let c = &d.ended_calls(1)[0];
-    let uuid = c["uuid"].as_str().unwrap();
-    assert_eq!(d.call_events(uuid, "ring"), vec!["1003".to_string()]);
-    let rows = counters(d, 2);
-    assert_eq!(count(&rows, "menu", "1"), 1, "{rows:?}");
-    assert_eq!(count(&rows, "officer", ""), 1, "{rows:?}");
-    assert_eq!(count(&rows, "information", ""), 0, "{rows:?}");
+    key_1_rings_the_officer_on_version_2(d);
 
     // Rollback: version 1's document again, as version 3.
     let (status, back) = api(
