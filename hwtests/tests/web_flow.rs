@@ -56,11 +56,8 @@ fn admin_token(d: &Dering) -> String {
 /// A box whose web admin listens for HTTPS on a port this test knows
 /// (plain HTTP only redirects the admin).
 fn start_box() -> (Dering, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Below the ephemeral range, as peers' ports are (hwtests::ports).
+    let port = hwtests::free_udp_port();
     let d = Dering::start_with_args(|t| t, &["--https-port".into(), port.to_string()]);
     (d, port)
 }
