@@ -119,6 +119,8 @@ const ROUTES: &[(&str, &str, &str, crate::auth::Perm)] = {
         ("GET", "/audit", "", ViewAudit),
         ("GET", "/audit.csv", "", ViewAudit),
         ("GET", "/api/v1/audit", "", ViewAudit),
+        ("GET", "/certificate", "", ViewConfig),
+        ("POST", "/certificate", "certificate=x&key=y", EditConfig),
     ]
 };
 
