@@ -15,6 +15,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hwtests::browser::{Browser, WebBox};
 use hwtests::fragments::{caller_request, uac_answered_then, uas_answer, wait_bye};
 use hwtests::{callee, caller, ok, Dering};
 use serde_json::{json, Value};
@@ -279,4 +280,92 @@ fn a_flow_published_through_the_web_api_is_the_one_the_next_call_follows() {
         .map(|a| ("admin".to_string(), (*a).to_string()))
         .collect();
     assert_eq!(audit, want);
+}
+
+/// Waits (10 s at most) until `script` returns true in the page.
+async fn wait_until(b: &Browser, what: &str, script: &str) {
+    let t = std::time::Instant::now();
+    loop {
+        let v = b.client.execute(script, vec![]).await.unwrap();
+        if v == Value::Bool(true) {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{what}: {}",
+            b.text(".flow-status").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Drags with the mouse from the element `from` onto the element `to`.
+async fn drag(b: &Browser, from: &str, to: &str) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    use fantoccini::Locator;
+    let from = b.client.find(Locator::Css(from)).await.unwrap();
+    let to = b.client.find(Locator::Css(to)).await.unwrap();
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: from,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveToElement {
+            element: to,
+            duration: Some(Duration::from_millis(200)),
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    b.client.perform_actions(mouse).await.unwrap();
+}
+
+#[test]
+fn the_demo_flow_edited_in_the_browser_is_the_one_the_next_call_follows() {
+    let web = WebBox::start();
+    let d = &web.dering;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = Browser::start(&web.base).await;
+        let page = format!("/flows/{FLOW}");
+        b.log_in(&web.login, &web.password, &web.totp_secret, &page)
+            .await;
+        wait_until(&b, "the editor loads", "return document.getElementById('flow-editor').dataset.ready === '1'").await;
+        b.screenshot("flow-editor").await;
+
+        // Key 1 dragged onto the officer: the information line is now
+        // unreachable, and the validator says so on its node.
+        drag(&b, r#"circle.port[data-node="menu"][data-port="choice:1"]"#, r#"g.node[data-node="officer"] rect.body"#).await;
+        wait_until(&b, "the message on the node", "return !!document.querySelector('g.node.invalid[data-node=\"information\"]')").await;
+        b.screenshot("flow-editor-invalid").await;
+
+        // A new key 3 in the menu's panel, dragged onto the information
+        // line: valid again.
+        b.click(r#"g.node[data-node="menu"] rect.body"#).await;
+        let key = b.client.find(fantoccini::Locator::Css("input.new-key")).await.unwrap();
+        key.send_keys("3\u{E007}").await.unwrap();
+        drag(&b, r#"circle.port[data-node="menu"][data-port="choice:3"]"#, r#"g.node[data-node="information"] rect.body"#).await;
+        wait_until(
+            &b,
+            "valid again",
+            "return !!document.querySelector('.edge[data-from=\"menu\"][data-port=\"choice:3\"][data-to=\"information\"]') \
+             && !document.querySelector('g.node.invalid') \
+             && !document.querySelector('.flow-status').classList.contains('bad')",
+        )
+        .await;
+
+        b.click("button.publish").await;
+        wait_until(&b, "published", "return document.querySelectorAll('.flow-versions li').length === 2").await;
+        b.screenshot("flow-editor-published").await;
+        b.close().await;
+    });
+    assert_eq!(d.query("flows")[0]["version"], 2, "pbxd runs version 2");
+    key_1_rings_the_officer_on_version_2(d);
 }
