@@ -450,7 +450,7 @@
       showChecked(r.data.checked);
       say(T.saved + " (#" + r.data.id + ")");
     } else {
-      say((r.data && r.data.error) || String(r.status), true);
+      say((r.data && (r.data.message || r.data.error)) || String(r.status), true);
     }
   }
 
@@ -464,7 +464,7 @@
       loadVersions();
     } else {
       if (r.data && r.data.checked) showChecked(r.data.checked);
-      say((r.data && r.data.error) || String(r.status), true);
+      say((r.data && (r.data.message || r.data.error)) || String(r.status), true);
     }
   }
 
@@ -476,14 +476,14 @@
       await open(r.data.version);
       loadVersions();
     } else {
-      say((r.data && r.data.error) || String(r.status), true);
+      say((r.data && (r.data.message || r.data.error)) || String(r.status), true);
     }
   }
 
   async function showDiff(v) {
     const r = await call("POST", api + "/diff", { from: v, document: state.doc });
     diffBox.replaceChildren();
-    if (!r.ok) { say((r.data && r.data.error) || String(r.status), true); return; }
+    if (!r.ok) { say((r.data && (r.data.message || r.data.error)) || String(r.status), true); return; }
     const d = r.data;
     diffBox.append(el("h3", {}, T.version + " " + v + " → " + T.draft));
     const list = el("ul", {});

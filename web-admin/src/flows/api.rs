@@ -294,7 +294,7 @@ fn snapshot(v: Option<&(i64, String)>) -> Option<Value> {
 /// Validates the editor's document with the publish validator and, when
 /// valid, publishes it through pbxd as the flow's next version.
 #[utoipa::path(post, path = "/api/v1/flows/{name}/publish", tag = "flows", description = "Validate and publish as the flow's next version through pbxd (audited)", params(("name" = String, Path, description = "the flow's name")), request_body = Edit, 
-    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422, description = "refused, with the messages by node"), (status = 503, description = "pbxd does not answer")),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422, description = "refused, with the messages by node"), (status = 409, description = "another version was published since the edit began"), (status = 503, description = "pbxd does not answer")),
     security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
@@ -310,6 +310,18 @@ pub async fn publish(
         return Ok(refused(checked));
     };
     let before = current(&state, &name).await?;
+    // Two editors at once: the second publish would silently undo the
+    // first's, so an edit that started from an older version is refused.
+    let now_published = before.as_ref().map(|(v, _)| *v);
+    if let Some(base) = edit.based_on.filter(|b| Some(*b) != now_published) {
+        return Err(AppError::Conflict {
+            field: "based_on".into(),
+            message: format!(
+                "this edit started from version {base}; version {} was published since",
+                now_published.unwrap_or(0)
+            ),
+        });
+    }
     let document = flow.to_json();
     let version = publish_through_pbxd(&state, document.clone()).await?;
     let now = state.now_ms();

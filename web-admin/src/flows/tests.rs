@@ -359,3 +359,23 @@ async fn the_openapi_document_describes_the_flow_api() {
     }
     assert!(doc["components"]["schemas"]["Diff"].is_object());
 }
+
+#[tokio::test]
+async fn an_edit_of_an_older_version_is_not_published_over_a_newer_one() {
+    let v2 = Flow::demo()
+        .to_json()
+        .replace("\"9\": \"language\"", "\"9\": \"officer\"");
+    let b = with_demo(&[&v2]);
+    let admin = b.login_as(Role::Admin);
+    let r = json_req(
+        &b,
+        Method::POST,
+        &format!("/api/v1/flows/{DEMO}/publish"),
+        &admin,
+        Some(json!({"document": demo_v2(), "based_on": 1})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.json()["field"], "based_on");
+    assert!(audit_actions(&b).is_empty());
+}
