@@ -32,6 +32,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::auth::Api::openapi());
     doc.merge(crate::audit::Api::openapi());
     doc.merge(crate::admin::Api::openapi());
+    doc.merge(crate::flows::Api::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -247,4 +247,27 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'audit_log is append-only');
     END;
     "#,
+    // 12: the web admin's call-flow editor (ACD-3): drafts saved but not
+    //    published (every save kept, with who and when), and where the
+    //    editor drew each node, for drafts and published versions alike:
+    //    the flow document has no place for positions and pbxd never
+    //    needs them. `layout` is a JSON object, node id to [x, y].
+    r#"
+    CREATE TABLE flow_drafts (
+        id        INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL,
+        author    TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        based_on  INTEGER,
+        document  TEXT NOT NULL,
+        layout    TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX flow_drafts_name ON flow_drafts (name, id);
+    CREATE TABLE flow_layouts (
+        name      TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        layout    TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    "#,
 ];
