@@ -3,6 +3,7 @@
 //! (Prometheus text format); the web admin arrives on the same router.
 //! Layout after axum's examples: state, router, handlers, error type.
 
+pub mod history;
 mod metrics;
 
 use std::net::SocketAddr;
