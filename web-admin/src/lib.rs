@@ -4,6 +4,7 @@
 //! Layout after axum's examples: state, router, handlers, error type.
 
 pub mod history;
+pub mod live;
 mod metrics;
 
 use std::net::SocketAddr;
