@@ -285,3 +285,6 @@ impl LiveHub {
 fn change(c: &Change) -> Push {
     Push::of(c.name(), c)
 }
+
+#[cfg(test)]
+mod tests;
