@@ -8,6 +8,7 @@ pub mod csv;
 pub mod power;
 pub mod range;
 pub mod recordings;
+pub mod serve;
 pub mod wib;
 
 /// Why a search could not run: a field the user typed (named, so the form

@@ -5,4 +5,5 @@
 //! whisper, barge, transfer, hang up) through the control socket.
 
 pub mod feed;
+pub mod sse;
 pub mod state;
