@@ -1,24 +1,67 @@
-//! webd: the box's HTTP face. Now `/health` (MON-2: each daemon live and
-//! ready, with reasons; 200 when all are, 503 otherwise) and `/metrics`
-//! (Prometheus text format); the web admin arrives on the same router.
-//! Layout after axum's examples: state, router, handlers, error type.
+//! webd: the box's HTTP face. `/health` (MON-2: each daemon live and
+//! ready, with reasons; 200 when all are, 503 otherwise), `/health/live`
+//! and `/metrics` (Prometheus text format), unauthenticated as before; and
+//! the web admin (issue 15) behind a login.
+//!
+//! # How the web admin is put together (the contract between its modules)
+//!
+//! - [`app::AppState`]: the data directory, [`app::AppState::read`] (a
+//!   read-only SQLite connection on a blocking thread),
+//!   [`app::AppState::write`] (one transaction, for webd's own tables),
+//!   [`app::AppState::control`] (a request to pbxd over the control
+//!   socket) and [`app::AppState::now_ms`] (the clock; tests move it).
+//! - [`auth::Viewer`] extractor: the logged-in user (id, login, role,
+//!   language) from the session cookie or an API bearer token. Anonymous:
+//!   401 under `/api/v1`, a redirect to `/login` for pages.
+//!   `viewer.require(Perm::X)?` answers 403 when the role (or the token's
+//!   scope) lacks the permission; the matrix is [`auth::MATRIX`], written
+//!   out in `docs/web-permissions.md`. Take `Option<Viewer>` for a page
+//!   that anonymous visitors may see.
+//! - [`audit::record`] (inside the change's transaction) and
+//!   [`audit::log`] (a sensitive read): who, when, from where, what,
+//!   before, after.
+//! - [`error::AppError`]: the handlers' error; `AppError::invalid(field,
+//!   message)` refuses input naming the field. Rendered as JSON
+//!   `{error, field, message}` under `/api/v1`, as a page elsewhere.
+//! - [`ui::page`] / [`ui::page_with`]: the layout (navigation by role,
+//!   language switch, logout); [`ui::esc`] escapes text;
+//!   [`ui::csrf_field`] goes into every POST form (multipart forms:
+//!   [`ui::csrf_query`] in the action URL; scripts: header `x-csrf-token`
+//!   with the token from `<meta name="csrf-token">`). No inline script or
+//!   style attribute: the Content-Security-Policy forbids them.
+//! - [`i18n`]: `Text { id, en }` constants kept beside the code that shows
+//!   them, `viewer.lang.t(&TEXT)`; [`i18n::local_time`] for Asia/Jakarta.
+//! - Assets: files in `web-admin/assets/` are compiled in and served at
+//!   `/assets/<file>`; each module has its own (`assets/<module>.js`).
+//! - Modules, one owner each, each `pub fn routes() -> Router<AppState>`
+//!   merged in [`app::router`]: [`history`], [`live`], [`admin`],
+//!   [`flows`]. Pages at `/<module>/…`, the same actions as JSON under
+//!   `/api/v1/<module>/…`, with the same permission checks.
+//! - Router tests: [`testing::TestBox`] (a temporary data dir with the
+//!   migrated database, a manual clock, users of each role logged in).
 
+pub mod admin;
+pub mod app;
+mod assets;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod flows;
+mod headers;
 pub mod history;
+pub mod i18n;
 pub mod live;
 mod metrics;
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use dering_health::{Scope, SystemProbe};
-use tokio::sync::Mutex;
 
 pub use metrics::render as render_metrics;
 
@@ -31,37 +74,14 @@ pub struct Options {
     pub expected: Vec<String>,
 }
 
-#[derive(Debug)]
-struct AppState {
-    scope: Scope,
-    probe: Mutex<SystemProbe>,
-}
-
-pub fn router(opts: &Options) -> Router {
-    let state = Arc::new(AppState {
-        scope: Scope {
-            data_dir: opts.data_dir.clone(),
-            expected: opts.expected.clone(),
-            self_name: "webd".into(),
-        },
-        probe: Mutex::new(SystemProbe::new()),
-    });
-    Router::new()
-        .route("/health", get(health))
-        .route("/health/live", get(live))
-        .route("/metrics", get(metrics))
-        .with_state(state)
-}
-
-async fn snapshot(state: &AppState) -> dering_health::Snapshot {
-    let mut probe = state.probe.lock().await;
-    dering_health::collect(&state.scope, &mut probe).await
-}
-
-/// Liveness only: webd answers HTTP. For probes that must not cost a
-/// database read (systemd's watchdog, a load balancer).
-async fn live() -> &'static str {
-    "ok\n"
+/// The router over the data directory with the system clock.
+pub fn router(opts: &Options) -> axum::Router {
+    app::router(app::AppState::new(
+        &opts.data_dir,
+        opts.expected.clone(),
+        Arc::new(app::SystemClock),
+        false,
+    ))
 }
 
 /// Whether webd at `addr` answers `/health/live` with 200 within 5 s.
@@ -82,35 +102,6 @@ pub async fn answers(addr: SocketAddr) -> bool {
     )
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let s = snapshot(&state).await;
-    let code = if s.healthy() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = serde_json::json!({
-        "status": if s.healthy() { "ok" } else { "degraded" },
-        "version": s.version,
-        "daemons": s.daemons,
-        "ups": s.ups,
-        "pbx": s.pbx,
-    });
-    (code, Json(body)).into_response()
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let s = snapshot(&state).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        metrics::render(&s),
-    )
-        .into_response()
-}
-
 /// A bound, serving webd.
 #[derive(Debug)]
 pub struct Running {
@@ -126,10 +117,11 @@ pub async fn start(
     std::fs::create_dir_all(&opts.data_dir)?;
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(&opts);
     let db = opts.data_dir.join("dering.db");
+    // Migrate before serving: the admin's tables must exist for a login.
+    let store = dering_store::Store::open(&db)?;
+    let app = router(&opts);
     let task = tokio::spawn(async move {
-        let store = dering_store::Store::open(&db)?;
         let (writer, _t) = dering_store::writer::Writer::spawn(store)?;
         let started = Instant::now();
         let started_ms = wall_ms();
@@ -155,10 +147,13 @@ pub async fn start(
                 }
             }
         });
-        tracing::info!(%addr, "webd serving /health and /metrics");
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        tracing::info!(%addr, "webd serving");
+        let r = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         hb.abort();
         let _ = writer.submit(beat(true), None);
         r.map_err(anyhow::Error::from)

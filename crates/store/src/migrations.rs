@@ -159,7 +159,75 @@ pub const MIGRATIONS: &[&str] = &[
         document TEXT NOT NULL
     );
     "#,
-    // 9: the web admin's call record and recording searches (TEL-7,
+    // 9: the web admin's accounts and its audit trail (CTI-5, issue 15):
+    //    one row per person, sessions and API tokens by the SHA-256 of
+    //    their secret (a stolen database opens no session), failed logins
+    //    for lockout and rate limiting, and an audit log that triggers
+    //    keep append-only: no UPDATE, no DELETE, never expiring.
+    r#"
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        login         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        full_name     TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'qa', 'admin')),
+        password_hash TEXT NOT NULL,
+        totp_secret   TEXT,
+        totp_enabled  INTEGER NOT NULL DEFAULT 0,
+        totp_last_step INTEGER NOT NULL DEFAULT 0,
+        lang          TEXT NOT NULL DEFAULT 'id' CHECK (lang IN ('id', 'en')),
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_ms    INTEGER NOT NULL,
+        updated_ms    INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY,
+        user_id      INTEGER NOT NULL REFERENCES users (id),
+        created_ms   INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        source       TEXT NOT NULL,
+        user_agent   TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE TABLE api_tokens (
+        id           INTEGER PRIMARY KEY,
+        user_id      INTEGER NOT NULL REFERENCES users (id),
+        name         TEXT NOT NULL,
+        token_hash   TEXT NOT NULL UNIQUE,
+        scopes       TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        last_used_ms INTEGER,
+        revoked_ms   INTEGER
+    );
+    CREATE TABLE login_failures (
+        id     INTEGER PRIMARY KEY,
+        login  TEXT NOT NULL COLLATE NOCASE,
+        source TEXT NOT NULL,
+        at_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_login ON login_failures (login, at_ms);
+    CREATE INDEX login_failures_source ON login_failures (source, at_ms);
+    CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY,
+        at_ms   INTEGER NOT NULL,
+        user_id INTEGER,
+        login   TEXT NOT NULL,
+        source  TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        before  TEXT,
+        after   TEXT
+    );
+    CREATE INDEX audit_log_at ON audit_log (at_ms);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, 'audit_log is append-only');
+    END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, 'audit_log is append-only');
+    END;
+    "#,
+    // 10: the web admin's call record and recording searches (TEL-7,
     //    REC-3) look up each call's queue, agent and recording by the
     //    call's UUID; without these they scan the journal per call.
     r#"

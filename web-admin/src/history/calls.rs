@@ -2,7 +2,7 @@
 //! export writes. The `calls` table holds who called whom and how it
 //! ended; the queue and agent come from the ACD journal (`acd_events`, by
 //! call UUID) and the recording from `recordings`, each looked up through
-//! an index on the call's UUID (migration 9 here).
+//! an index on the call's UUID (the index migration that came with them).
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};

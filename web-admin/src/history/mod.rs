@@ -125,3 +125,8 @@ fn has_column(
 
 #[cfg(test)]
 pub(crate) mod testdb;
+
+/// This module's pages and API, merged into `app::router`.
+pub fn routes() -> axum::Router<crate::app::AppState> {
+    axum::Router::new()
+}

@@ -7,3 +7,8 @@
 pub mod feed;
 pub mod sse;
 pub mod state;
+
+/// This module's pages and API, merged into `app::router`.
+pub fn routes() -> axum::Router<crate::app::AppState> {
+    axum::Router::new()
+}

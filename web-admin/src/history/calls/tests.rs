@@ -210,7 +210,7 @@ fn detail_merges_call_and_acd_events_in_time_order_with_the_recording() {
     assert!(detail(&c, "nope").unwrap().is_none());
 }
 
-/// Migration 9's index: the agent and queue searches and the columns of
+/// The web admin's index migration: the agent and queue searches and the columns of
 /// each row look the call up in the ACD journal by UUID, not by a scan
 /// (the plan said `SCAN a` before the migration).
 #[test]

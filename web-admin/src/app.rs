@@ -1,0 +1,233 @@
+//! The shared state every handler gets and the one router that mounts
+//! every module. Handlers never open files or sockets of their own: the
+//! database, the control socket and the clock come from `AppState`, so a
+//! router test gives a temporary data directory and a clock it moves.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use dering_control::{Request, Response as ControlResponse};
+use dering_health::{Scope, SystemProbe};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Mutex;
+
+use crate::error::AppError;
+
+/// Where webd takes the time from: the system in production, a clock the
+/// test moves in router tests (session expiry, lockout windows).
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::wall_ms()
+    }
+}
+
+/// A clock that stands still until told to move (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        ManualClock(AtomicI64::new(now_ms))
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a handler may use. Cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    db: PathBuf,
+    clock: Arc<dyn Clock>,
+    /// Served over HTTPS: cookies get `Secure` and responses HSTS.
+    https: bool,
+    health: Scope,
+    probe: Mutex<SystemProbe>,
+}
+
+impl AppState {
+    /// State over the box's data directory (`<data>/dering.db`, the control
+    /// socket `<data>/pbxd.sock`). `expected`: the daemons besides webd.
+    pub fn new(data_dir: &Path, expected: Vec<String>, clock: Arc<dyn Clock>, https: bool) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_path_buf(),
+                db: data_dir.join("dering.db"),
+                clock,
+                https,
+                health: Scope {
+                    data_dir: data_dir.to_path_buf(),
+                    expected,
+                    self_name: "webd".into(),
+                },
+                probe: Mutex::new(SystemProbe::new()),
+            }),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Milliseconds since the epoch, from the state's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub fn https(&self) -> bool {
+        self.inner.https
+    }
+
+    /// Runs `f` on a read-only connection to the box's database, on a
+    /// blocking thread (SQLite calls block). Read-only: a page that only
+    /// shows data cannot change it by mistake.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        let path = self.inner.db.clone();
+        run_blocking(move || {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            f(&conn)
+        })
+        .await
+    }
+
+    /// Runs `f` in one transaction on a read-write connection: webd's own
+    /// tables (users, sessions, tokens, audit). Configuration is changed
+    /// through the control socket, never here.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, AppError> + Send + 'static,
+    {
+        let path = self.inner.db.clone();
+        run_blocking(move || {
+            let mut conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One request to pbxd over the typed control socket.
+    pub async fn control(&self, req: &Request) -> Result<ControlResponse, AppError> {
+        Ok(dering_control::client::request(self.data_dir(), req).await?)
+    }
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(format!("database task: {e}")))?
+}
+
+/// The whole router: health and metrics (unauthenticated, as before), the
+/// login and account pages, the assets, then each module's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/metrics", get(metrics))
+        .merge(crate::assets::routes())
+        .merge(crate::auth::routes())
+        .merge(crate::audit::routes())
+        .merge(crate::history::routes())
+        .merge(crate::live::routes())
+        .merge(crate::admin::routes())
+        .merge(crate::flows::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::csrf::check,
+        ))
+        .layer(middleware::from_fn(crate::error::render))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::secure,
+        ))
+        .with_state(state)
+}
+
+async fn snapshot(state: &AppState) -> dering_health::Snapshot {
+    let mut probe = state.inner.probe.lock().await;
+    dering_health::collect(&state.inner.health, &mut probe).await
+}
+
+/// Liveness only: webd answers HTTP. For probes that must not cost a
+/// database read (systemd's watchdog, a load balancer).
+async fn live() -> &'static str {
+    "ok\n"
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let s = snapshot(&state).await;
+    let code = if s.healthy() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if s.healthy() { "ok" } else { "degraded" },
+        "version": s.version,
+        "daemons": s.daemons,
+        "ups": s.ups,
+        "pbx": s.pbx,
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let s = snapshot(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&s),
+    )
+        .into_response()
+}
