@@ -38,8 +38,8 @@ pub struct CallQuery {
     /// The trunk the call used, once call records name it.
     pub trunk: Option<String>,
     pub disposition: Option<String>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
 }
 
 /// One call in a result list.
@@ -177,7 +177,7 @@ pub fn search(
     q: &CallQuery,
     now_ms: i64,
 ) -> Result<Page<CallRow>, HistoryError> {
-    let (page, per_page) = paging(q.page, q.per_page)?;
+    let (page, per_page) = paging(&q.page, &q.per_page)?;
     let mut f = q.filter(conn, now_ms)?;
     let sql = format!(
         "{} WHERE {} ORDER BY c.start_ms DESC, c.id DESC LIMIT ? OFFSET ?",

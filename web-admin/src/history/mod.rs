@@ -5,10 +5,12 @@
 
 pub mod calls;
 pub mod csv;
+mod playback;
 pub mod power;
 pub mod range;
 pub mod recordings;
 pub mod serve;
+mod web;
 pub mod wib;
 
 /// Why a search could not run: a field the user typed (named, so the form
@@ -96,13 +98,25 @@ fn contains_pattern(s: &str) -> String {
     p
 }
 
+/// A whole number typed into `field` (empty: none). Query strings carry
+/// every field as text, and a search form sends its empty inputs too.
+fn number(field: &'static str, v: &Option<String>) -> Result<Option<u32>, HistoryError> {
+    match text(v) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| HistoryError::field(field, "not a whole number")),
+    }
+}
+
 /// Paging from the form: page from 1, per page within bounds.
-fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), HistoryError> {
-    let page = page.unwrap_or(1);
+fn paging(page: &Option<String>, per_page: &Option<String>) -> Result<(u32, u32), HistoryError> {
+    let page = number("page", page)?.unwrap_or(1);
     if page == 0 {
         return Err(HistoryError::field("page", "pages count from 1"));
     }
-    let per = per_page.unwrap_or(PER_PAGE);
+    let per = number("per_page", per_page)?.unwrap_or(PER_PAGE);
     if per == 0 || per > MAX_PER_PAGE {
         return Err(HistoryError::field(
             "per_page",
@@ -125,8 +139,11 @@ fn has_column(
 
 #[cfg(test)]
 pub(crate) mod testdb;
+#[cfg(test)]
+mod tests;
 
-/// This module's pages and API, merged into `app::router`.
+/// This module's pages and API, merged into `app::router`: call records
+/// and power events ([`web`]), recordings ([`playback`]).
 pub fn routes() -> axum::Router<crate::app::AppState> {
-    axum::Router::new()
+    web::routes().merge(playback::routes())
 }

@@ -12,10 +12,10 @@ use super::{date_range, paging, HistoryError, Page};
 pub struct PowerQuery {
     pub from: Option<String>,
     pub to: Option<String>,
-    /// Only alarms.
-    pub alarms: Option<bool>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
+    /// Only alarms (a checkbox: `on`, or `true`).
+    pub alarms: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -35,9 +35,9 @@ pub fn search(
     q: &PowerQuery,
     now_ms: i64,
 ) -> Result<Page<PowerEvent>, HistoryError> {
-    let (page, per_page) = paging(q.page, q.per_page)?;
+    let (page, per_page) = paging(&q.page, &q.per_page)?;
     let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
-    let alarms = if q.alarms == Some(true) {
+    let alarms = if matches!(q.alarms.as_deref(), Some("on" | "true" | "1")) {
         " AND alarm = 1"
     } else {
         ""

@@ -9,7 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{contains_pattern, date_range, paging, text, HistoryError, Page};
+use super::{contains_pattern, date_range, number, paging, text, HistoryError, Page};
 
 /// A search as the form or the API sends it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -19,16 +19,18 @@ pub struct RecordingQuery {
     pub number: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The call's UUID (from a call record's detail).
+    pub call: Option<String>,
     /// The agent: its login (ID), its extension, or part of its name.
     pub agent: Option<String>,
     /// The service: the call flow or the queue.
     pub service: Option<String>,
     /// At least this many seconds long.
-    pub min_seconds: Option<u32>,
+    pub min_seconds: Option<String>,
     /// At most this many seconds long.
-    pub max_seconds: Option<u32>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
+    pub max_seconds: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
 }
 
 /// A recording in a result list.
@@ -77,7 +79,7 @@ pub fn search(
     q: &RecordingQuery,
     now_ms: i64,
 ) -> Result<Page<RecordingItem>, HistoryError> {
-    let (page, per_page) = paging(q.page, q.per_page)?;
+    let (page, per_page) = paging(&q.page, &q.per_page)?;
     let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
     let mut clauses = vec!["r.start_ms >= ?", "r.start_ms < ?", "r.state <> 'deleted'"];
     let mut params = vec![Value::Integer(start), Value::Integer(end)];
@@ -86,6 +88,10 @@ pub fn search(
         let p = contains_pattern(&n);
         params.push(Value::Text(p.clone()));
         params.push(Value::Text(p));
+    }
+    if let Some(u) = text(&q.call) {
+        clauses.push("r.call_uuid = ?");
+        params.push(Value::Text(u));
     }
     if let Some(a) = text(&q.agent) {
         clauses.push(
@@ -106,16 +112,18 @@ pub fn search(
         params.push(Value::Text(s.clone()));
         params.push(Value::Text(s));
     }
-    if let (Some(lo), Some(hi)) = (q.min_seconds, q.max_seconds) {
+    let min_seconds = number("min_seconds", &q.min_seconds)?;
+    let max_seconds = number("max_seconds", &q.max_seconds)?;
+    if let (Some(lo), Some(hi)) = (min_seconds, max_seconds) {
         if lo > hi {
             return Err(HistoryError::field("max_seconds", "below the minimum"));
         }
     }
-    if let Some(lo) = q.min_seconds {
+    if let Some(lo) = min_seconds {
         clauses.push("r.duration_ms >= ?");
         params.push(Value::Integer(i64::from(lo) * 1000));
     }
-    if let Some(hi) = q.max_seconds {
+    if let Some(hi) = max_seconds {
         clauses.push("r.duration_ms <= ?");
         params.push(Value::Integer(i64::from(hi) * 1000 + 999));
     }

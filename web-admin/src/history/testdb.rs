@@ -10,7 +10,9 @@ use dering_store::{
 use rusqlite::{Connection, OpenFlags};
 
 pub struct TestDb {
-    pub dir: tempfile::TempDir,
+    /// The data directory.
+    pub dir: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     pub store: Store,
 }
 
@@ -21,14 +23,25 @@ pub const DAY: i64 = 86_400_000;
 
 impl TestDb {
     pub fn new() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("dering.db")).unwrap();
-        TestDb { dir, store }
+        let tmp = tempfile::tempdir().unwrap();
+        let mut db = TestDb::open(tmp.path());
+        db._tmp = Some(tmp);
+        db
+    }
+
+    /// The database of data directory `dir` (a router test's box).
+    pub fn open(dir: &std::path::Path) -> TestDb {
+        let store = Store::open(&dir.join("dering.db")).unwrap();
+        TestDb {
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            store,
+        }
     }
 
     pub fn reader(&self) -> Connection {
         Connection::open_with_flags(
-            self.dir.path().join("dering.db"),
+            self.dir.join("dering.db"),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .unwrap()

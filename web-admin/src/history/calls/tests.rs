@@ -84,7 +84,7 @@ fn pages_say_whether_more_follow() {
     let p1 = search(
         &c,
         &CallQuery {
-            per_page: Some(3),
+            per_page: Some("3".into()),
             ..q()
         },
         T0,
@@ -94,8 +94,8 @@ fn pages_say_whether_more_follow() {
     let p2 = search(
         &c,
         &CallQuery {
-            per_page: Some(3),
-            page: Some(2),
+            per_page: Some("3".into()),
+            page: Some("2".into()),
             ..q()
         },
         T0,
@@ -135,7 +135,7 @@ fn bad_fields_are_refused_by_name() {
     );
     assert_eq!(
         field(CallQuery {
-            per_page: Some(100_000),
+            per_page: Some("100000".into()),
             ..q()
         }),
         "per_page"
@@ -153,7 +153,7 @@ fn bad_fields_are_refused_by_name() {
 #[test]
 fn the_trunk_is_searched_once_call_records_have_the_column() {
     let db = box_with_calls();
-    let w = rusqlite::Connection::open(db.dir.path().join("dering.db")).unwrap();
+    let w = rusqlite::Connection::open(db.dir.join("dering.db")).unwrap();
     w.execute_batch("ALTER TABLE calls ADD COLUMN trunk TEXT; UPDATE calls SET trunk = 'telkom' WHERE uuid = 'b';")
         .unwrap();
     let c = db.reader();
@@ -173,7 +173,7 @@ fn the_trunk_is_searched_once_call_records_have_the_column() {
 #[test]
 fn detail_merges_call_and_acd_events_in_time_order_with_the_recording() {
     let mut db = box_with_calls();
-    let wav = db.dir.path().join("b.wav");
+    let wav = db.dir.join("b.wav");
     db.recording(
         "b",
         &wav,

@@ -21,7 +21,7 @@ fn power_events_newest_first_alarms_only_on_request() {
     let alarms = search(
         &c,
         &PowerQuery {
-            alarms: Some(true),
+            alarms: Some("on".into()),
             ..q
         },
         T0,

@@ -26,7 +26,7 @@ fn box_with_recordings() -> TestDb {
         ("1002".into(), "Siti Aminah".into()),
         ("1003".into(), "Budi".into()),
     ])]);
-    let dir = db.dir.path().to_path_buf();
+    let dir = db.dir.clone();
     db.call("a", "081111", "1500", T0, Disposition::Answered);
     db.recording(
         "a",
@@ -96,14 +96,14 @@ fn search_by_agent_login_extension_or_name_service_number_and_duration() {
     );
     assert_eq!(
         find(RecordingQuery {
-            min_seconds: Some(60),
+            min_seconds: Some("60".into()),
             ..q()
         }),
         "b"
     );
     assert_eq!(
         find(RecordingQuery {
-            max_seconds: Some(30),
+            max_seconds: Some("30".into()),
             ..q()
         }),
         "a"
@@ -122,8 +122,8 @@ fn a_minimum_above_the_maximum_is_refused_by_name() {
     let r = search(
         &db.reader(),
         &RecordingQuery {
-            min_seconds: Some(60),
-            max_seconds: Some(10),
+            min_seconds: Some("60".into()),
+            max_seconds: Some("10".into()),
             ..q()
         },
         T0,
@@ -151,11 +151,11 @@ fn files_are_the_ones_that_exist_and_deleted_recordings_have_none() {
         .unwrap()
     };
     let a = files(&c, id("a")).unwrap().unwrap();
-    assert_eq!(a.wav, Some(db.dir.path().join("a.wav")));
+    assert_eq!(a.wav, Some(db.dir.join("a.wav")));
     assert_eq!(a.mp3, None);
     assert_eq!(a.playable().map(|(f, _)| f), Some(Format::Wav));
     // An MP3 made on demand beside the WAV is offered too.
-    std::fs::write(db.dir.path().join("a.mp3"), b"ID3").unwrap();
+    std::fs::write(db.dir.join("a.mp3"), b"ID3").unwrap();
     assert!(files(&c, id("a")).unwrap().unwrap().mp3.is_some());
     let b = files(&c, id("b")).unwrap().unwrap();
     assert_eq!(
