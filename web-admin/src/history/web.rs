@@ -62,9 +62,12 @@ pub(crate) fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
         .join("&")
 }
 
-/// The history section's tabs, the ones the viewer may open.
+/// The history section's stylesheet and tabs, the ones the viewer may
+/// open. (A stylesheet link may stand in the body; the layout's head is
+/// the same for every module.)
 pub(crate) fn tabs(v: &Viewer) -> String {
-    let mut s = String::from("<nav class=\"tabs\">");
+    let mut s =
+        String::from("<link rel=\"stylesheet\" href=\"/assets/history.css\"><nav class=\"tabs\">");
     for (perm, href, id, en) in [
         (
             Perm::ViewCallRecords,
@@ -240,7 +243,7 @@ async fn calls_page(
         &v,
         t(&v, "Riwayat panggilan", "Call records"),
         &b,
-        &["history.js"],
+        &[],
     ))
 }
 

@@ -254,11 +254,6 @@ impl LiveHub {
     /// Daemons' health and the UPS (dering-health) every 5 s while a
     /// browser watches.
     async fn run_health(self) {
-        let scope = dering_health::Scope {
-            data_dir: self.data_dir.clone(),
-            expected: vec!["pbxd".into(), "webd".into()],
-            self_name: "webd".into(),
-        };
         let mut probe = dering_health::SystemProbe::new();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -266,6 +261,11 @@ impl LiveHub {
             if self.tx.receiver_count() == 0 {
                 continue;
             }
+            let scope = dering_health::Scope {
+                data_dir: self.data_dir.clone(),
+                expected: self.daemons().await,
+                self_name: "webd".into(),
+            };
             let h = dering_health::collect(&scope, &mut probe).await;
             let p = Push::of(
                 "health",
@@ -279,6 +279,33 @@ impl LiveHub {
             self.lock().health = Some(p.clone());
             self.send(p);
         }
+    }
+}
+
+impl LiveHub {
+    /// The daemons this box runs, as far as the page can tell: pbxd, and
+    /// every daemon that ever wrote a heartbeat here (a stopped or
+    /// crashed one stays listed, with its reason).
+    async fn daemons(&self) -> Vec<String> {
+        let db = self.data_dir.join("dering.db");
+        let read = tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<String>> {
+            let c = rusqlite::Connection::open_with_flags(
+                db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut st = c.prepare("SELECT daemon FROM daemon_status ORDER BY daemon")?;
+            let names = st.query_map([], |r| r.get(0))?.collect();
+            names
+        })
+        .await;
+        let mut names = match read {
+            Ok(Ok(n)) => n,
+            _ => Vec::new(),
+        };
+        if !names.iter().any(|n| n == "pbxd") {
+            names.insert(0, "pbxd".into());
+        }
+        names
     }
 }
 

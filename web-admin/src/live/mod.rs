@@ -7,8 +7,11 @@
 pub mod feed;
 pub mod sse;
 pub mod state;
+#[cfg(test)]
+mod tests;
+mod web;
 
 /// This module's pages and API, merged into `app::router`.
 pub fn routes() -> axum::Router<crate::app::AppState> {
-    axum::Router::new()
+    web::routes()
 }
