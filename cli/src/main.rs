@@ -48,6 +48,10 @@ enum Cmd {
         /// Port of webd: /health and /metrics (0: any free port).
         #[arg(long, default_value_t = 8080)]
         http_port: u16,
+        /// Port of the web admin over HTTPS (default: `[http] https_port`,
+        /// or any free port when --http-port is 0).
+        #[arg(long)]
+        https_port: Option<u16>,
         /// Watch the UPS served by this upsd (HOST:PORT); starts powerd.
         #[arg(long)]
         upsd: Option<String>,
@@ -549,6 +553,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             sip_port,
             http_port,
+            https_port,
             config,
             bind,
             upsd,
@@ -595,6 +600,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cfg.snmp = Some(snmp);
             }
             cfg.http.port = http_port;
+            cfg.http.https_port = match (https_port, http_port) {
+                (Some(p), _) => p,
+                (None, 0) => 0,
+                (None, _) => cfg.http.https_port,
+            };
             if let Some(ip) = bind {
                 cfg.sip.bind = ip;
             }
@@ -825,6 +835,7 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             listen: SocketAddr::new(cfg.http.bind, cfg.http.port),
             expected: cfg.daemons(),
+            https: Some(SocketAddr::new(cfg.http.bind, cfg.http.https_port)),
         },
         async {
             let _ = web_stop_rx.await;
@@ -833,6 +844,15 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("starting webd on port {}", cfg.http.port))?;
     let http = web.addr;
+    let https = web.https_addr;
+    // The demo's admin for the web admin, made once and printed each time.
+    let web_login = webd::auth::setup::demo_admin(
+        &data_dir,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    )
+    .context("creating the demo's web admin account")?;
     others.lock().await.push(("webd", web_stop, web.task));
     if let Some(snmp) = cfg.snmp.clone() {
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -896,8 +916,15 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
         }
     }
     println!("Health: http://{http}/health  Metrics: http://{http}/metrics");
+    if let (Some(https), Some(l)) = (https, &web_login) {
+        println!(
+            "Web admin: https://{https}/  login {}  password {}  TOTP secret {} (add it to an authenticator app)",
+            l.login, l.password, l.totp_secret
+        );
+    }
+    let https_word = https.map(|a| format!(" https:{a}")).unwrap_or_default();
     println!(
-        "ready sip udp:{} tcp:{} tls:{} http:{http}",
+        "ready sip udp:{} tcp:{} tls:{} http:{http}{https_word}",
         b.udp, b.tcp, b.tls
     );
     let power_ended = async {

@@ -71,6 +71,9 @@ struct Inner {
     https: bool,
     health: Scope,
     probe: Mutex<SystemProbe>,
+    /// The HTTPS listener's configuration, swapped when an administrator
+    /// uploads a certificate (set by `start`).
+    tls: std::sync::OnceLock<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
                     self_name: "webd".into(),
                 },
                 probe: Mutex::new(SystemProbe::new()),
+                tls: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -104,6 +108,15 @@ impl AppState {
 
     pub fn https(&self) -> bool {
         self.inner.https
+    }
+
+    /// The HTTPS listener's live configuration, when serving HTTPS.
+    pub fn tls(&self) -> Option<&axum_server::tls_rustls::RustlsConfig> {
+        self.inner.tls.get()
+    }
+
+    pub(crate) fn set_tls(&self, config: axum_server::tls_rustls::RustlsConfig) {
+        let _ = self.inner.tls.set(config);
     }
 
     /// Runs `f` on a read-only connection to the box's database, on a
@@ -169,13 +182,11 @@ where
 /// The whole router: health and metrics (unauthenticated, as before), the
 /// login and account pages, the assets, then each module's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/health/live", get(live))
-        .route("/metrics", get(metrics))
+    probes()
         .merge(crate::assets::routes())
         .merge(crate::auth::routes())
         .merge(crate::audit::routes())
+        .merge(crate::openapi::routes())
         .merge(crate::history::routes())
         .merge(crate::live::routes())
         .merge(crate::admin::routes())
@@ -190,6 +201,51 @@ pub fn router(state: AppState) -> Router {
             crate::headers::secure,
         ))
         .with_state(state)
+}
+
+/// What plain HTTP serves when the admin is on HTTPS: the probes the NOC
+/// and systemd's watchdog read, and a redirect for everything else.
+pub fn plain_router(state: AppState, https_port: u16) -> Router {
+    probes()
+        .fallback(move |req: axum::extract::Request| async move { to_https(&req, https_port) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::secure,
+        ))
+        .with_state(state)
+}
+
+/// `/health`, `/health/live`, `/metrics`: unauthenticated (MON-2).
+fn probes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/metrics", get(metrics))
+}
+
+/// A permanent redirect to the same path on the HTTPS port of the host
+/// the browser asked for (308 keeps the method).
+fn to_https(req: &axum::extract::Request, https_port: u16) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    // Strip the port, keeping an IPv6 literal's brackets.
+    let name = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let to = format!("https://{name}:{https_port}{path}");
+    match axum::http::HeaderValue::from_str(&to) {
+        Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 async fn snapshot(state: &AppState) -> dering_health::Snapshot {

@@ -14,6 +14,8 @@ use crate::error::AppError;
 
 mod pages;
 
+pub use pages::Api;
+
 /// Who acted, as the audit log names them.
 #[derive(Debug, Clone)]
 pub struct Actor {

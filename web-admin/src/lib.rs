@@ -52,10 +52,12 @@ pub mod history;
 pub mod i18n;
 pub mod live;
 mod metrics;
+pub mod openapi;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -72,16 +74,40 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The daemons this box runs besides webd.
     pub expected: Vec<String>,
+    /// Where the web admin is served over HTTPS; `listen` then serves only
+    /// the probes and redirects the rest. `None`: everything on `listen`
+    /// over plain HTTP (a development setup).
+    pub https: Option<SocketAddr>,
 }
 
-/// The router over the data directory with the system clock.
-pub fn router(opts: &Options) -> axum::Router {
-    app::router(app::AppState::new(
+fn state(opts: &Options) -> app::AppState {
+    app::AppState::new(
         &opts.data_dir,
         opts.expected.clone(),
         Arc::new(app::SystemClock),
-        false,
-    ))
+        opts.https.is_some(),
+    )
+}
+
+/// The whole router over the data directory with the system clock.
+pub fn router(opts: &Options) -> axum::Router {
+    app::router(state(opts))
+}
+
+/// The first-start link for the HTTPS listener at `https` (an unspecified
+/// bind address is shown as the box's host name, to be replaced by the
+/// address the visitor reaches it at).
+pub fn setup_link(https: SocketAddr, token: &str) -> String {
+    let host = if https.ip().is_unspecified() {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        https.ip().to_string()
+    };
+    format!("https://{host}:{}/setup?token={token}", https.port())
 }
 
 /// Whether webd at `addr` answers `/health/live` with 200 within 5 s.
@@ -105,7 +131,10 @@ pub async fn answers(addr: SocketAddr) -> bool {
 /// A bound, serving webd.
 #[derive(Debug)]
 pub struct Running {
+    /// Plain HTTP: the probes (and the admin when there is no HTTPS).
     pub addr: SocketAddr,
+    /// The web admin over HTTPS.
+    pub https_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -120,7 +149,34 @@ pub async fn start(
     let db = opts.data_dir.join("dering.db");
     // Migrate before serving: the admin's tables must exist for a login.
     let store = dering_store::Store::open(&db)?;
-    let app = router(&opts);
+    let state = state(&opts);
+    let (app, https) = match opts.https {
+        Some(at) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::load(
+                &opts.data_dir,
+            )?));
+            state.set_tls(tls.clone());
+            let secure = std::net::TcpListener::bind(at)?;
+            secure.set_nonblocking(true)?;
+            let https_addr = secure.local_addr()?;
+            let plain = app::plain_router(state.clone(), https_addr.port());
+            (plain, Some((secure, https_addr, tls)))
+        }
+        None => (app::router(state.clone()), None),
+    };
+    let https_addr = https.as_ref().map(|h| h.1);
+    // The admin over HTTPS, stopped with the plain listener below.
+    let handle = axum_server::Handle::new();
+    let https_task = https.map(|(secure, _, tls)| {
+        let app = app::router(state.clone());
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            axum_server::from_tcp_rustls(secure, tls)
+                .handle(handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+        })
+    });
     let task = tokio::spawn(async move {
         let (writer, _t) = dering_store::writer::Writer::spawn(store)?;
         let started = Instant::now();
@@ -147,18 +203,33 @@ pub async fn start(
                 }
             }
         });
-        tracing::info!(%addr, "webd serving");
+        tracing::info!(%addr, https = ?https_addr, "webd serving");
+        let stop_https = handle.clone();
         let r = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_https.graceful_shutdown(Some(Duration::from_secs(5)));
+        })
         .await;
+        if let Some(t) = https_task {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "HTTPS listener failed"),
+                Err(e) => tracing::error!(error = %e, "HTTPS listener task"),
+            }
+        }
         hb.abort();
         let _ = writer.submit(beat(true), None);
         r.map_err(anyhow::Error::from)
     });
-    Ok(Running { addr, task })
+    Ok(Running {
+        addr,
+        https_addr,
+        task,
+    })
 }
 
 fn wall_ms() -> i64 {

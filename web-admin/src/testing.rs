@@ -128,6 +128,32 @@ impl TestBox {
         }
     }
 
+    /// An API token of `s`'s user with `scopes` (permission names).
+    pub fn token_for(&self, s: &Session, scopes: &[&str]) -> String {
+        let perms: Vec<crate::auth::Perm> = scopes
+            .iter()
+            .map(|n| crate::auth::Perm::parse(n).expect("permission name"))
+            .collect();
+        let mut db = self.db();
+        let tx = db.transaction().expect("tx");
+        let actor = crate::audit::Actor {
+            user_id: Some(s.user_id),
+            login: s.login.clone(),
+            source: "test".into(),
+        };
+        let (_, secret) = crate::auth::account::create_token_row(
+            &tx,
+            actor,
+            self.clock.now(),
+            s.user_id,
+            "test",
+            &perms,
+        )
+        .expect("token");
+        tx.commit().expect("commit");
+        secret
+    }
+
     /// Sends `req` through the router.
     pub async fn send(&self, req: Request<Body>) -> Reply {
         let res = self.router.clone().oneshot(req).await.expect("infallible");

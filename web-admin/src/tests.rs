@@ -91,3 +91,126 @@ async fn a_session_post_without_the_csrf_token_or_from_another_site_is_refused()
         .unwrap();
     assert_eq!(lang, "en");
 }
+
+/// Every route of web-core with the permission it needs: each role either
+/// reaches it or gets 403; anonymous visitors get the login page or 401.
+/// (Other modules keep their own table beside their routes.)
+const ROUTES: &[(&str, &str, &str, crate::auth::Perm)] = {
+    use crate::auth::Perm::*;
+    &[
+        ("GET", "/account", "", OwnAccount),
+        ("GET", "/api/v1/me", "", OwnAccount),
+        ("POST", "/account/lang", "lang=id", OwnAccount),
+        (
+            "POST",
+            "/account/tokens",
+            "name=t&scope=view_live",
+            ApiTokens,
+        ),
+        ("GET", "/users", "", ManageUsers),
+        (
+            "POST",
+            "/users",
+            "login=zed&full_name=Zed&role=agent&password=Rahasia123",
+            ManageUsers,
+        ),
+        ("POST", "/users/999", "role=agent", ManageUsers),
+        ("GET", "/api/v1/users", "", ManageUsers),
+        ("GET", "/audit", "", ViewAudit),
+        ("GET", "/audit.csv", "", ViewAudit),
+        ("GET", "/api/v1/audit", "", ViewAudit),
+    ]
+};
+
+#[tokio::test]
+async fn every_route_answers_403_to_a_role_without_its_permission_and_401_or_login_to_anonymous() {
+    let b = TestBox::new();
+    for role in Role::ALL {
+        let s = b.login_as(role);
+        for (method, path, body, perm) in ROUTES {
+            let r = if *method == "GET" {
+                b.get(path, Some(&s)).await
+            } else {
+                b.post_form(path, Some(&s), body).await
+            };
+            if role.may(*perm) {
+                assert!(
+                    r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                    "{} {method} {path}: {} {}",
+                    role.name(),
+                    r.status,
+                    r.body
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {method} {path}",
+                    role.name()
+                );
+            }
+        }
+    }
+    for (method, path, body, _) in ROUTES {
+        let r = if *method == "GET" {
+            b.get(path, None).await
+        } else {
+            b.post_form(path, None, body).await
+        };
+        if crate::error::is_api(path) {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        } else {
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
+            assert!(
+                r.location().is_some_and(|l| l.starts_with("/login?next=")),
+                "{path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_api_token_cannot_exceed_its_scope_even_when_the_role_could() {
+    let b = TestBox::new();
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_audit"]);
+    let r = b
+        .api(Method::GET, "/api/v1/audit", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = b
+        .api(Method::GET, "/api/v1/users", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"], "forbidden");
+}
+
+#[tokio::test]
+async fn plain_http_serves_only_the_probes_and_redirects_the_rest_to_https() {
+    use tower::ServiceExt as _;
+    let b = TestBox::new();
+    let plain = crate::app::plain_router(b.state.clone(), 8443);
+    let get = |path: &str| {
+        axum::http::Request::get(path)
+            .header("host", "box.example:8080")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let r = plain.clone().oneshot(get("/health/live")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = plain.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = plain
+        .clone()
+        .oneshot(get("/login?next=/users"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        r.headers()["location"],
+        "https://box.example:8443/login?next=/users"
+    );
+    // Not even the API is answered in the clear.
+    let r = plain.oneshot(get("/api/v1/me")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+}

@@ -133,13 +133,21 @@ const SWITCH: Text = Text {
 };
 
 fn head(lang: Lang, title: &str) -> String {
+    head_csrf(lang, title, "")
+}
+
+/// The head; `csrf` goes into `<meta name="csrf-token">` for scripts that
+/// send `x-csrf-token`.
+fn head_csrf(lang: Lang, title: &str, csrf: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"csrf-token\" content=\"{}\">\
          <title>{} · {APP}</title>\
          <link rel=\"stylesheet\" href=\"/assets/core.css\">\
          <script src=\"/assets/core.js\" defer></script></head>",
         lang.code(),
+        esc(csrf),
         esc(title)
     )
 }
@@ -154,7 +162,7 @@ pub fn page(viewer: &Viewer, title: &str, body: &str) -> Html<String> {
 /// `page` with the module's own scripts (file names under `/assets/`).
 pub fn page_with(viewer: &Viewer, title: &str, body: &str, scripts: &[&str]) -> Html<String> {
     let lang = viewer.lang;
-    let mut s = head(lang, title);
+    let mut s = head_csrf(lang, title, viewer.csrf_token());
     for js in scripts {
         s.push_str(&format!(
             "<script src=\"/assets/{}\" defer></script>",

@@ -443,13 +443,24 @@ impl Snmp {
     }
 }
 
-/// webd's listener: `/health`, `/metrics` (and the admin later). Read
-/// straight from the file: it needs no check of its own.
+/// webd's listeners. Read straight from the file: it needs no check of
+/// its own. `port` is plain HTTP: `/health`, `/health/live` and `/metrics`
+/// for the NOC and the watchdog, everything else redirected to
+/// `https_port`, where the web admin is served with the box's certificate
+/// (decision 0017).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
     pub bind: IpAddr,
     pub port: u16,
+    #[serde(default = "Http::default_https_port")]
+    pub https_port: u16,
+}
+
+impl Http {
+    fn default_https_port() -> u16 {
+        8443
+    }
 }
 
 impl Default for Http {
@@ -457,6 +468,7 @@ impl Default for Http {
         Http {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8080,
+            https_port: Http::default_https_port(),
         }
     }
 }

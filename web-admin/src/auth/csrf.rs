@@ -58,7 +58,7 @@ fn query_token(req: &Request) -> Option<String> {
 }
 
 fn form_token(body: &[u8]) -> Option<String> {
-    let form: Vec<(String, String)> = serde_urlencoded_pairs(body);
+    let form: Vec<(String, String)> = form_pairs(body);
     form.into_iter()
         .find(|(k, _)| k == CSRF_FIELD)
         .map(|(_, v)| v)
@@ -66,7 +66,7 @@ fn form_token(body: &[u8]) -> Option<String> {
 
 /// `application/x-www-form-urlencoded` pairs (the token is hex, so no
 /// percent-decoding subtleties matter, but `+` and `%XX` are handled).
-fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(body);
     text.split('&')
         .filter_map(|kv| {
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn form_fields_are_decoded() {
-        let p = serde_urlencoded_pairs(b"a=1+2&_csrf=ab%2Fc&x");
+        let p = form_pairs(b"a=1+2&_csrf=ab%2Fc&x");
         assert_eq!(
             p,
             vec![("a".into(), "1 2".into()), ("_csrf".into(), "ab/c".into())]

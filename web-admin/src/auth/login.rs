@@ -27,7 +27,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Who the caller is and what they may do (for scripts and integrations).
-async fn me(viewer: Viewer) -> axum::Json<serde_json::Value> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, description = "id, login, full_name, role, lang, permissions",
+               body = serde_json::Value), (status = 401)),
+    security(("bearer" = [])))]
+pub(super) async fn me(viewer: Viewer) -> axum::Json<serde_json::Value> {
     let perms: Vec<&str> = crate::auth::Perm::all()
         .filter(|p| viewer.may(*p))
         .map(|p| p.name())
@@ -427,5 +431,273 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use axum::http::StatusCode;
+
+    use crate::auth::{session, throttle, totp, Role};
+    use crate::testing::{Reply, TestBox, PASSWORD};
+
+    async fn log_in(b: &TestBox, login: &str, password: &str, code: &str) -> Reply {
+        b.post_form(
+            "/login",
+            None,
+            &format!("login={login}&password={password}&code={code}&next=/account"),
+        )
+        .await
+    }
+
+    fn cookie_of(r: &Reply) -> Option<String> {
+        r.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{}=", session::COOKIE)))
+            .map(|v| v.split(';').next().unwrap_or("").to_owned())
+    }
+
+    #[tokio::test]
+    async fn an_agent_logs_in_with_a_password_and_gets_a_strict_cookie() {
+        let b = TestBox::new();
+        b.add_user("ana", Role::Agent);
+        let r = log_in(&b, "ana", "wrong", "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("data-field=\"password\""));
+        let r = log_in(&b, "ana", PASSWORD, "").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), Some("/account"));
+        let set = r.headers["set-cookie"].to_str().unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        assert!(cookie_of(&r).is_some_and(|c| c.len() == 64));
+    }
+
+    #[tokio::test]
+    async fn an_admin_needs_the_totp_code_and_a_code_works_once() {
+        let b = TestBox::new();
+        let (_, secret) = b.add_user("boss", Role::Admin);
+        let secret = secret.unwrap();
+        // Password alone: refused, asking for the code.
+        let r = log_in(&b, "boss", PASSWORD, "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("data-field=\"code\""));
+        assert!(cookie_of(&r).is_none());
+        let code = totp::code_at(&secret, b.clock.now()).unwrap();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let r = log_in(&b, "boss", PASSWORD, wrong).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let r = log_in(&b, "boss", PASSWORD, &code).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(cookie_of(&r).is_some());
+        // The same code again (replayed): refused.
+        let r = log_in(&b, "boss", PASSWORD, &code).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_supervisor_without_a_second_factor_enrols_at_first_login() {
+        let b = TestBox::new();
+        let db = b.db();
+        let hash = crate::auth::password::hash(PASSWORD).unwrap();
+        db.execute(
+            "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) VALUES ('sup', 'Sup', 'supervisor', ?1, 0, 0)",
+            [hash],
+        )
+        .unwrap();
+        let r = log_in(&b, "sup", PASSWORD, "").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("<svg") && r.body.contains("otpauth://totp/Dering%3Asup"));
+        assert!(cookie_of(&r).is_none(), "no session before the code");
+        let secret: String = db
+            .query_row(
+                "SELECT totp_secret FROM users WHERE login = 'sup'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let code = totp::code_at(&secret, b.clock.now()).unwrap();
+        let r = log_in(&b, "sup", PASSWORD, &code).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let on: i64 = db
+            .query_row(
+                "SELECT totp_enabled FROM users WHERE login = 'sup'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(on, 1);
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_the_account_even_for_the_right_password_until_the_window_passes() {
+        let b = TestBox::new();
+        b.add_user("ana", Role::Agent);
+        for _ in 0..throttle::PER_LOGIN {
+            assert_eq!(
+                log_in(&b, "ana", "Wrong1234", "").await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let r = log_in(&b, "ana", PASSWORD, "").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers["retry-after"], "900");
+        b.clock.advance_ms(throttle::WINDOW_MS);
+        assert_eq!(
+            log_in(&b, "ana", PASSWORD, "").await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+
+    #[tokio::test]
+    async fn one_address_trying_many_logins_is_rate_limited() {
+        let b = TestBox::new();
+        b.add_user("ana", Role::Agent);
+        for i in 0..throttle::PER_SOURCE {
+            log_in(&b, &format!("user{i}"), "Wrong1234", "").await;
+        }
+        assert_eq!(
+            log_in(&b, "ana", PASSWORD, "").await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_expires_when_idle_and_after_a_shift() {
+        let b = TestBox::new();
+        let s = b.login_as(Role::Agent);
+        b.clock.advance_ms(session::IDLE_MS - 1000);
+        assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
+        b.clock.advance_ms(session::IDLE_MS - 1000);
+        // Still alive: the last request renewed it.
+        assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
+        b.clock.advance_ms(session::IDLE_MS);
+        assert_eq!(
+            b.get("/api/v1/me", Some(&s)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        // Kept busy, it still ends after the absolute lifetime.
+        let s = b.login_as(Role::Agent);
+        let mut t = 0;
+        while t < session::ABSOLUTE_MS - session::IDLE_MS {
+            b.clock.advance_ms(session::IDLE_MS / 2);
+            t += session::IDLE_MS / 2;
+            assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
+        }
+        b.clock.advance_ms(session::IDLE_MS);
+        assert_eq!(
+            b.get("/api/v1/me", Some(&s)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let r = b.get("/account", Some(&s)).await;
+        assert_eq!(r.location(), Some("/login?next=/account"));
+    }
+
+    #[tokio::test]
+    async fn log_out_everywhere_ends_every_session_of_the_user_only() {
+        let b = TestBox::new();
+        let s1 = b.login_as(Role::Agent);
+        let mut db = b.db();
+        let tx = db.transaction().unwrap();
+        let other = session::create(&tx, s1.user_id, b.clock.now(), "10.0.0.2", "phone").unwrap();
+        tx.commit().unwrap();
+        let bystander = b.login_as(Role::Agent);
+        let r = b.post_form("/account/logout-all", Some(&s1), "").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            b.get("/api/v1/me", Some(&s1)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let mut s2 = s1.clone();
+        s2.secret = other;
+        assert_eq!(
+            b.get("/api/v1/me", Some(&s2)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            b.get("/api/v1/me", Some(&bystander)).await.status,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_password_must_meet_the_policy_and_the_old_one_then_fails() {
+        let b = TestBox::new();
+        let s = b.login_as(Role::Agent);
+        let r = b
+            .post_form(
+                "/account/password",
+                Some(&s),
+                &format!("current={PASSWORD}&new=lowercase1"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("data-field=\"new\""));
+        let r = b
+            .post_form(
+                "/account/password",
+                Some(&s),
+                "current=Wrong1234&new=Baru12345",
+            )
+            .await;
+        assert!(r.body.contains("data-field=\"current\""));
+        let r = b
+            .post_form(
+                "/account/password",
+                Some(&s),
+                &format!("current={PASSWORD}&new=Baru12345"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(
+            log_in(&b, &s.login, PASSWORD, "").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            log_in(&b, &s.login, "Baru12345", "").await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+
+    #[tokio::test]
+    async fn api_tokens_act_within_their_scope_until_revoked() {
+        let b = TestBox::new();
+        let s = b.login_as(Role::Qa);
+        let token = b.token_for(&s, &["view_audit"]);
+        let me = b
+            .api(axum::http::Method::GET, "/api/v1/me", Some(&token), None)
+            .await;
+        assert_eq!(me.status, StatusCode::OK);
+        assert_eq!(me.json()["permissions"], serde_json::json!(["view_audit"]));
+        // A scope beyond the role is refused, naming the field.
+        let r = b
+            .post_form("/account/tokens", Some(&s), "name=x&scope=manage_users")
+            .await;
+        assert!(r.body.contains("data-field=\"scope\""), "{}", r.body);
+        let id: i64 = b
+            .db()
+            .query_row("SELECT id FROM api_tokens", [], |r| r.get(0))
+            .unwrap();
+        let r = b
+            .post_form(&format!("/account/tokens/{id}/revoke"), Some(&s), "")
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let me = b
+            .api(axum::http::Method::GET, "/api/v1/me", Some(&token), None)
+            .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        let actions: Vec<String> = b
+            .db()
+            .prepare("SELECT action FROM audit_log ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(actions, ["token.create", "token.revoke"]);
     }
 }

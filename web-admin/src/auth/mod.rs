@@ -4,12 +4,15 @@
 //! `viewer.require(Perm::X)?` (403 when the role or the API token's scope
 //! lacks it). Nothing in the browser decides access.
 
+pub mod account;
 pub mod csrf;
 mod login;
 pub mod password;
 pub mod session;
+pub mod setup;
 pub mod throttle;
 pub mod totp;
+pub mod users;
 mod viewer;
 
 use axum::Router;
@@ -18,6 +21,14 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 
 pub use viewer::{source_of, ClientAddr, Viewer};
+
+/// The API documentation of login-related and account routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(login::me, users::create_api, users::list_api, users::change_api),
+    components(schemas(users::NewUser, users::UserView, users::Change))
+)]
+pub struct Api;
 
 /// A user's role (CTI-5: at least agent, manager, admin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,6 +160,9 @@ impl Perm {
 /// Login, logout and the own-account routes.
 pub fn routes() -> Router<AppState> {
     login::routes()
+        .merge(account::routes())
+        .merge(users::routes())
+        .merge(setup::routes())
 }
 
 #[cfg(test)]
