@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use dering_control::client::{Client, ClientError};
+use dering_control::client::{Client, ClientError, Subscription};
 use dering_control::{ControlError, Request, Response};
 use tokio::sync::{broadcast, Notify};
 
@@ -53,7 +53,14 @@ struct Shared {
     connected: bool,
     /// The last health reading, pushed to each new browser too.
     health: Option<Push>,
+    /// When the pbxd the state came from started (Unix ms, from its
+    /// uptime): a different start means its sequence numbers began again.
+    pbxd_started_ms: Option<i64>,
 }
+
+/// Starts estimated from uptimes (whole seconds) further apart than this
+/// are different pbxd processes.
+const SAME_START_MS: i64 = 3_000;
 
 /// The feed of one box (one data directory).
 #[derive(Debug, Clone)]
@@ -111,6 +118,7 @@ impl LiveHub {
                 state: LiveState::default(),
                 connected: false,
                 health: None,
+                pbxd_started_ms: None,
             })),
             tx: broadcast::channel(BROADCAST_DEPTH).0,
             queues_stale: Arc::new(Notify::new()),
@@ -197,39 +205,45 @@ impl LiveHub {
     /// One connection: resume from the last seq, or start from a new
     /// snapshot; then apply events until the stream ends.
     async fn follow(&self) -> Result<(), ClientError> {
-        let last = self.lock().state.seq;
-        let resumed = if last > 0 {
-            match Client::connect(&self.data_dir)
-                .await?
-                .subscribe(Some(last + 1))
-                .await
-            {
-                Ok(sub) => Some(sub),
-                Err(ClientError::Refused(ControlError::SeqUnavailable { .. })) => None,
+        let mut c = Client::connect(&self.data_dir).await?;
+        let started = wall_ms() - c.status().await?.uptime_seconds as i64 * 1000;
+        let (last, same_pbxd) = {
+            let mut s = self.lock();
+            let same = s
+                .pbxd_started_ms
+                .is_some_and(|t| (t - started).abs() <= SAME_START_MS);
+            s.pbxd_started_ms = Some(started);
+            (s.state.seq, same)
+        };
+        // A restarted pbxd numbers its events from 1 again: what it would
+        // send from `last + 1` is not what this state missed.
+        let mut sub = if last > 0 && same_pbxd {
+            match c.subscribe(Some(last + 1)).await {
+                Ok(sub) => {
+                    self.set_connected(true);
+                    sub
+                }
+                Err(ClientError::Refused(ControlError::SeqUnavailable { .. })) => {
+                    self.resync(Client::connect(&self.data_dir).await?).await?
+                }
                 Err(e) => return Err(e),
             }
         } else {
-            None
-        };
-        let mut sub = match resumed {
-            Some(sub) => {
-                self.set_connected(true);
-                sub
-            }
-            None => {
-                let mut c = Client::connect(&self.data_dir).await?;
-                let snap = c.snapshot().await?;
-                let from = snap.seq + 1;
-                let sub = c.subscribe(Some(from)).await?;
-                self.reset(LiveState::from_snapshot(snap));
-                sub
-            }
+            self.resync(c).await?
         };
         tracing::info!(from_seq = sub.next_seq(), "live feed following pbxd");
         while let Some(e) = sub.next().await? {
             self.apply(e);
         }
         Ok(())
+    }
+
+    /// A new snapshot on `c`, then its events from the one after it.
+    async fn resync(&self, mut c: Client) -> Result<Subscription, ClientError> {
+        let snap = c.snapshot().await?;
+        let sub = c.subscribe(Some(snap.seq + 1)).await?;
+        self.reset(LiveState::from_snapshot(snap));
+        Ok(sub)
     }
 
     /// Fetches the queues after queue events, at most every 250 ms: a
@@ -307,6 +321,12 @@ impl LiveHub {
         }
         names
     }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn change(c: &Change) -> Push {

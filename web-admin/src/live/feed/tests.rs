@@ -61,6 +61,30 @@ fn hello() -> Response {
     }
 }
 
+fn status(uptime_seconds: u64) -> Response {
+    Response::Status {
+        status: dering_control::PbxStatus {
+            version: "test".into(),
+            active_calls: 0,
+            registrations: 0,
+            intake_open: true,
+            uptime_seconds,
+            stream_cuts: Default::default(),
+        },
+    }
+}
+
+fn snapshot(seq: u64) -> Response {
+    Response::Snapshot {
+        snapshot: Snapshot {
+            seq,
+            calls: vec![],
+            agents: vec![],
+            queues: vec![],
+        },
+    }
+}
+
 #[tokio::test]
 async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,17 +93,12 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     let mut watch = hub.watch();
     assert_eq!(watch.first.name, "snapshot");
     tokio::spawn(hub.clone().run_feed());
-    let snap = Snapshot {
-        seq: 4,
-        calls: vec![],
-        agents: vec![],
-        queues: vec![],
-    };
     let first = serve(
         &listener,
         vec![
             hello(),
-            Response::Snapshot { snapshot: snap },
+            status(1000),
+            snapshot(4),
             Response::Subscribed { from_seq: 5 },
         ],
         vec![
@@ -88,7 +107,7 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
         ],
     )
     .await;
-    assert_eq!(first[2], Request::Subscribe { from_seq: Some(5) });
+    assert_eq!(first[3], Request::Subscribe { from_seq: Some(5) });
     let end = CallEventKind::Ended {
         disposition: Disposition::Answered,
         by: "caller".into(),
@@ -98,7 +117,7 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     let second = tokio::spawn(async move {
         serve(
             &listener,
-            vec![hello(), Response::Subscribed { from_seq: 7 }],
+            vec![hello(), status(1000), Response::Subscribed { from_seq: 7 }],
             vec![ev(7, end)],
         )
         .await
@@ -124,5 +143,49 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     assert_eq!(hub.state().0.seq, 7);
     assert!(hub.state().0.calls.is_empty());
     let asked = second.await.unwrap();
-    assert_eq!(asked[1], Request::Subscribe { from_seq: Some(7) });
+    assert_eq!(asked[2], Request::Subscribe { from_seq: Some(7) });
+}
+
+/// pbxd restarted while the feed was away: its numbers began again, so
+/// the feed takes a new snapshot instead of resuming (the old state's
+/// calls are gone with the old process).
+#[tokio::test]
+async fn a_restarted_pbxd_is_snapshotted_again_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = UnixListener::bind(dering_control::client::socket_path(dir.path())).unwrap();
+    let hub = LiveHub::new(dir.path().to_path_buf());
+    tokio::spawn(hub.clone().run_feed());
+    serve(
+        &listener,
+        vec![
+            hello(),
+            status(1000),
+            snapshot(4),
+            Response::Subscribed { from_seq: 5 },
+        ],
+        vec![ev(5, CallEventKind::Answered)],
+    )
+    .await;
+    let asked = serve(
+        &listener,
+        vec![
+            hello(),
+            status(0),
+            snapshot(9),
+            Response::Subscribed { from_seq: 10 },
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(asked[2], Request::Snapshot);
+    assert_eq!(asked[3], Request::Subscribe { from_seq: Some(10) });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hub.state().0.seq != 9 {
+        assert!(tokio::time::Instant::now() < deadline, "never reset");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        hub.state().0.calls.is_empty(),
+        "the old pbxd's call is gone"
+    );
 }
