@@ -117,6 +117,19 @@ fn search_by_agent_login_extension_or_name_service_number_and_duration() {
 }
 
 #[test]
+fn one_call_s_recordings_are_found_whatever_their_age() {
+    let db = box_with_recordings();
+    let c = db.reader();
+    let q = RecordingQuery {
+        call: Some("a".into()),
+        ..RecordingQuery::default()
+    };
+    // A year later, without dates.
+    let found = search(&c, &q, T0 + 365 * DAY).unwrap();
+    assert_eq!(ids(&found), ["a"]);
+}
+
+#[test]
 fn a_minimum_above_the_maximum_is_refused_by_name() {
     let db = box_with_recordings();
     let r = search(
