@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod baresip;
+pub mod browser;
 pub mod fragments;
 pub mod pcap;
 pub mod peers;

@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::audit::routes())
         .merge(crate::openapi::routes())
+        .merge(crate::certificate::routes())
         .merge(crate::history::routes())
         .merge(crate::live::routes())
         .merge(crate::admin::routes())

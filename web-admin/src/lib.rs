@@ -45,6 +45,7 @@ pub mod app;
 mod assets;
 pub mod audit;
 pub mod auth;
+pub mod certificate;
 pub mod error;
 pub mod flows;
 mod headers;

@@ -119,6 +119,8 @@ const ROUTES: &[(&str, &str, &str, crate::auth::Perm)] = {
         ("GET", "/audit", "", ViewAudit),
         ("GET", "/audit.csv", "", ViewAudit),
         ("GET", "/api/v1/audit", "", ViewAudit),
+        ("GET", "/certificate", "", ViewConfig),
+        ("POST", "/certificate", "certificate=x&key=y", EditConfig),
     ]
 };
 
@@ -213,4 +215,27 @@ async fn plain_http_serves_only_the_probes_and_redirects_the_rest_to_https() {
     // Not even the API is answered in the clear.
     let r = plain.oneshot(get("/api/v1/me")).await.unwrap();
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+}
+
+/// A page view reads the session; it writes (renewing the idle time) at
+/// most once a minute, so many users do not queue for the write lock.
+#[tokio::test]
+async fn a_session_is_renewed_at_most_once_a_minute() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Agent);
+    let seen = || -> i64 {
+        b.db()
+            .query_row(
+                "SELECT last_seen_ms FROM sessions WHERE user_id = ?1",
+                [s.user_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    b.clock.advance_ms(30_000);
+    assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
+    assert_eq!(seen(), crate::testing::T0);
+    b.clock.advance_ms(31_000);
+    assert_eq!(b.get("/api/v1/me", Some(&s)).await.status, StatusCode::OK);
+    assert_eq!(seen(), crate::testing::T0 + 61_000);
 }

@@ -86,20 +86,27 @@ pub fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-/// The account behind a live session, touching it; `None` when unknown,
-/// expired or the user is disabled.
-pub fn lookup(
-    tx: &Transaction<'_>,
-    secret: &str,
-    now_ms: i64,
-) -> Result<Option<Account>, AppError> {
-    let id = digest(secret);
-    let row = tx
+/// What a session lookup found.
+#[derive(Debug)]
+pub enum Found {
+    /// Unknown, or its user disabled.
+    None,
+    /// Past its idle or absolute limit: to be deleted.
+    Expired,
+    /// Live; `touch` when `last_seen_ms` is due to be rewritten.
+    Live { account: Account, touch: bool },
+}
+
+/// Looks a session up on a read connection: most requests need no write
+/// (and so no write lock beside pbxd's writer); the caller deletes an
+/// expired session or touches a live one only when `Found` says so.
+pub fn peek(conn: &rusqlite::Connection, secret: &str, now_ms: i64) -> Result<Found, AppError> {
+    let row = conn
         .query_row(
             "SELECT u.id, u.login, u.full_name, u.role, u.lang, s.created_ms, s.last_seen_ms \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = ?1 AND u.disabled = 0",
-            [&id],
+            [digest(secret)],
             |r| {
                 Ok((
                     account_from_row(r)?,
@@ -110,19 +117,24 @@ pub fn lookup(
         )
         .optional()?;
     let Some((account, created, seen)) = row else {
-        return Ok(None);
+        return Ok(Found::None);
     };
     if now_ms - seen >= IDLE_MS || now_ms - created >= ABSOLUTE_MS {
-        tx.execute("DELETE FROM sessions WHERE id = ?1", [&id])?;
-        return Ok(None);
+        return Ok(Found::Expired);
     }
-    if now_ms - seen >= TOUCH_MS {
-        tx.execute(
-            "UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1",
-            params![id, now_ms],
-        )?;
-    }
-    Ok(Some(account))
+    Ok(Found::Live {
+        account,
+        touch: now_ms - seen >= TOUCH_MS,
+    })
+}
+
+/// Records that the session was used at `now_ms` (renewing its idle time).
+pub fn touch(tx: &Transaction<'_>, secret: &str, now_ms: i64) -> Result<(), AppError> {
+    tx.execute(
+        "UPDATE sessions SET last_seen_ms = ?2 WHERE id = ?1",
+        params![digest(secret), now_ms],
+    )?;
+    Ok(())
 }
 
 /// Ends one session.

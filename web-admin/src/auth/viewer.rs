@@ -157,32 +157,40 @@ async fn find(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, AppErro
     if let Some(token) = bearer(parts) {
         let hash = session::digest(&token);
         let found = state
-            .write(move |tx| {
-                let row = tx
-                    .query_row(
-                        "SELECT u.id, u.login, u.full_name, u.role, u.lang, t.id, t.scopes \
-                         FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                         WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND u.disabled = 0",
-                        [&hash],
-                        |r| {
-                            Ok((
-                                session::account_from_row(r)?,
-                                r.get::<_, i64>(5)?,
-                                r.get::<_, String>(6)?,
-                            ))
-                        },
-                    )
-                    .optional()?;
-                if let Some((_, id, _)) = &row {
-                    tx.execute(
-                        "UPDATE api_tokens SET last_used_ms = ?2 WHERE id = ?1",
-                        rusqlite::params![id, now],
-                    )?;
-                }
-                Ok(row)
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT u.id, u.login, u.full_name, u.role, u.lang, t.id, t.scopes, t.last_used_ms \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                     WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND u.disabled = 0",
+                    [&hash],
+                    |r| {
+                        Ok((
+                            session::account_from_row(r)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, Option<i64>>(7)?,
+                        ))
+                    },
+                )
+                .optional()?)
             })
             .await?;
-        return Ok(found.map(|(account, id, scopes)| {
+        // "Last used" to the minute: not a write on every API call.
+        if let Some((_, id, _, last)) = &found {
+            if last.is_none_or(|l| now - l >= 60_000) {
+                let id = *id;
+                state
+                    .write(move |tx| {
+                        tx.execute(
+                            "UPDATE api_tokens SET last_used_ms = ?2 WHERE id = ?1",
+                            rusqlite::params![id, now],
+                        )?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+        }
+        return Ok(found.map(|(account, id, scopes, _)| {
             let scopes = scopes.split_whitespace().filter_map(Perm::parse).collect();
             Viewer::new(account, source, Auth::Token { id, scopes })
         }));
@@ -191,7 +199,21 @@ async fn find(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, AppErro
         return Ok(None);
     };
     let s = secret.clone();
-    let account = state.write(move |tx| session::lookup(tx, &s, now)).await?;
+    let account = match state.read(move |c| session::peek(c, &s, now)).await? {
+        session::Found::None => None,
+        session::Found::Expired => {
+            let s = secret.clone();
+            state.write(move |tx| session::end(tx, &s)).await?;
+            None
+        }
+        session::Found::Live { account, touch } => {
+            if touch {
+                let s = secret.clone();
+                state.write(move |tx| session::touch(tx, &s, now)).await?;
+            }
+            Some(account)
+        }
+    };
     Ok(account.map(|a| {
         let csrf = session::csrf_token(&secret);
         Viewer::new(a, source, Auth::Session { secret, csrf })

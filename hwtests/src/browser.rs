@@ -1,0 +1,257 @@
+//! Browser tests of the web admin: the real box (`dering up`) serving
+//! HTTPS, headless Chromium driven over WebDriver (chromedriver on a
+//! 127.0.0.1 port, the `fantoccini` client), the demo admin's login with
+//! its TOTP code, and screenshots kept under `target/browser-artefacts/`
+//! for a person to look at.
+//!
+//! ```ignore
+//! let web = WebBox::start();
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! rt.block_on(async {
+//!     let b = Browser::start(&web.base).await;
+//!     b.log_in(&web.login, &web.password, &web.totp_secret, "/account").await;
+//!     b.screenshot("account").await;
+//!     b.close().await;
+//! });
+//! ```
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::{require, workspace, Dering};
+
+/// A box whose web admin a browser can reach, with the demo admin's login
+/// (read from `<data>/demo-login.txt`, which `dering up` writes).
+#[derive(Debug)]
+pub struct WebBox {
+    pub dering: Dering,
+    /// `https://127.0.0.1:PORT`
+    pub base: String,
+    pub login: String,
+    pub password: String,
+    pub totp_secret: String,
+}
+
+impl WebBox {
+    pub fn start() -> WebBox {
+        Self::start_with(|t| t)
+    }
+
+    /// A box with its configuration passed through `edit` first.
+    pub fn start_with(edit: impl FnOnce(String) -> String) -> WebBox {
+        let port = crate::ports::pair();
+        let dering = Dering::start_with_args(edit, &["--https-port".into(), port.to_string()]);
+        let text = std::fs::read_to_string(dering.dir().join("demo-login.txt"))
+            .expect("dering up writes the demo admin's login");
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| panic!("{k} missing from demo-login.txt"))
+        };
+        WebBox {
+            base: format!("https://127.0.0.1:{port}"),
+            login: field("login:"),
+            password: field("password:"),
+            totp_secret: field("totp_secret:"),
+            dering,
+        }
+    }
+}
+
+/// The current TOTP code of a base32 secret (RFC 6238, as webd checks it).
+pub fn totp_code(secret_b32: &str) -> String {
+    let raw = totp_rs::Secret::Encoded(secret_b32.to_owned())
+        .to_bytes()
+        .expect("base32 secret");
+    let t = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, raw).expect("TOTP");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    t.generate(now)
+}
+
+/// Where screenshots go: `target/browser-artefacts/`.
+pub fn artefacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let d = target.join("browser-artefacts");
+    std::fs::create_dir_all(&d).expect("artefacts directory");
+    d
+}
+
+/// Headless Chromium under chromedriver, on a 1366×768 window (the
+/// laptop the issue names).
+#[derive(Debug)]
+pub struct Browser {
+    pub client: Client,
+    pub base: String,
+    driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// chromedriver's process group, ended on drop (even when a test panics).
+#[derive(Debug)]
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free 127.0.0.1 port and a browser session.
+    pub async fn start(base: &str) -> Browser {
+        require("chromium");
+        require("chromedriver");
+        let port = crate::ports::pair();
+        let mut cmd = Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group: Drop ends chromedriver and the browser it
+        // started, even when a test panics.
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
+        let driver = Driver(cmd.spawn().expect("chromedriver starts"));
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "chromedriver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-dev-shm-usage",
+                    "--disable-gpu",
+                    // The box's certificate is self-signed.
+                    "--ignore-certificate-errors",
+                    "--window-size=1366,768",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        caps.insert("acceptInsecureCerts".into(), serde_json::json!(true));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("WebDriver session");
+        Browser {
+            client,
+            base: base.to_owned(),
+            driver,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    }
+
+    /// The path of the page shown now.
+    pub async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Types `text` into the field with id `id`.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let e = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("field #{id}: {e}"));
+        e.clear().await.ok();
+        e.send_keys(text).await.expect("typing");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
+    /// The visible text of the element `css`.
+    pub async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits (10 s at most) until the page's path is `path`.
+    pub async fn wait_path(&self, path: &str) {
+        let t = Instant::now();
+        while self.path().await != path {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "still on {} instead of {path}: {}",
+                self.path().await,
+                self.text("body").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Logs in through the login page with the current TOTP code and
+    /// waits for `next`.
+    pub async fn log_in(&self, login: &str, password: &str, totp_secret: &str, next: &str) {
+        self.goto(&format!("/login?next={next}")).await;
+        self.fill("login", login).await;
+        self.fill("password", password).await;
+        self.fill("code", &totp_code(totp_secret)).await;
+        self.click("#submit").await;
+        self.wait_path(next).await;
+    }
+
+    /// Saves a PNG of the page as `target/browser-artefacts/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let p = artefacts().join(format!("{name}.png"));
+        std::fs::write(&p, png).expect("writing the screenshot");
+        p
+    }
+
+    /// Ends the browser session (the browser exits), then chromedriver.
+    pub async fn close(self) {
+        let Browser { client, driver, .. } = self;
+        let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+        drop(driver);
+    }
+}
