@@ -69,6 +69,8 @@ pub struct LiveHub {
     shared: Arc<Mutex<Shared>>,
     tx: broadcast::Sender<Arc<Push>>,
     queues_stale: Arc<Notify>,
+    /// A browser arrived before any health reading: take one now.
+    health_wanted: Arc<Notify>,
 }
 
 /// The hub of each data directory, started on first use. webd serves one
@@ -122,6 +124,7 @@ impl LiveHub {
             })),
             tx: broadcast::channel(BROADCAST_DEPTH).0,
             queues_stale: Arc::new(Notify::new()),
+            health_wanted: Arc::new(Notify::new()),
         }
     }
 
@@ -134,6 +137,9 @@ impl LiveHub {
     pub fn watch(&self) -> Watch {
         let s = self.lock();
         let rx = self.tx.subscribe();
+        if s.health.is_none() {
+            self.health_wanted.notify_one();
+        }
         Watch {
             first: whole(&s),
             rx,
@@ -271,7 +277,10 @@ impl LiveHub {
         let mut probe = dering_health::SystemProbe::new();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.health_wanted.notified() => {}
+            }
             if self.tx.receiver_count() == 0 {
                 continue;
             }
