@@ -31,6 +31,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     doc.merge(crate::auth::Api::openapi());
     doc.merge(crate::audit::Api::openapi());
+    doc.merge(crate::history::Api::openapi());
+    doc.merge(crate::live::Api::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

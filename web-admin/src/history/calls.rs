@@ -21,7 +21,8 @@ pub const DISPOSITIONS: &[&str] = &[
 ];
 
 /// A search as the form or the API sends it (every field optional).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct CallQuery {
     /// A number the caller or the callee contains.
@@ -43,7 +44,7 @@ pub struct CallQuery {
 }
 
 /// One call in a result list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CallRow {
     pub uuid: String,
     pub caller: String,
@@ -203,7 +204,7 @@ pub fn search(
 
 /// One event of a call's history, from the call's own events or the ACD
 /// journal, in time order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CallEventRow {
     pub at_ms: i64,
     /// `call` (the box's call events) or `acd` (the ACD journal).
@@ -215,7 +216,7 @@ pub struct CallEventRow {
 }
 
 /// A recording of the call, as its detail page lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CallRecording {
     pub id: i64,
     pub start_ms: i64,
@@ -224,7 +225,7 @@ pub struct CallRecording {
 }
 
 /// One call with everything known about it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CallDetail {
     pub call: CallRow,
     pub hangup_cause: Option<String>,

@@ -11,6 +11,8 @@ pub mod range;
 pub mod recordings;
 pub mod serve;
 mod web;
+
+pub use web::Api;
 pub mod wib;
 
 /// Why a search could not run: a field the user typed (named, so the form
@@ -36,7 +38,7 @@ impl HistoryError {
 }
 
 /// One page of results and whether more follow.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub page: u32,

@@ -40,7 +40,11 @@ async fn search(state: &AppState, q: RecordingQuery) -> Result<Page<RecordingIte
         .await
 }
 
-async fn api(
+/// Recordings matching the search, newest first (supervisors and QA).
+#[utoipa::path(get, path = "/api/v1/history/recordings", tag = "history", params(RecordingQuery),
+    responses((status = 200, body = Page<RecordingItem>), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
+pub(super) async fn api(
     State(state): State<AppState>,
     v: Viewer,
     Query(q): Query<RecordingQuery>,
@@ -174,7 +178,14 @@ fn io_error(e: std::io::Error) -> AppError {
 }
 
 /// Plays in the page: the WAV if kept, else the MP3, by byte range.
-async fn audio(
+#[utoipa::path(get, path = "/api/v1/history/recordings/{id}/audio", tag = "history",
+    params(("id" = i64, Path, description = "The recording's id"),
+           ("Range" = Option<String>, Header, description = "bytes=START-END")),
+    responses((status = 200, content_type = "audio/wav", body = Vec<u8>),
+              (status = 206, content_type = "audio/wav", body = Vec<u8>),
+              (status = 401), (status = 403), (status = 404), (status = 416)),
+    security(("bearer" = [])))]
+pub(super) async fn audio(
     State(state): State<AppState>,
     v: Viewer,
     Path(id): Path<i64>,
@@ -201,13 +212,19 @@ async fn audio(
         .map_err(io_error)
 }
 
-#[derive(Debug, Deserialize)]
-struct DownloadQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DownloadQuery {
     format: Option<Format>,
 }
 
 /// Saves the recording as WAV or MP3 (whichever exists unless asked).
-async fn download(
+#[utoipa::path(get, path = "/api/v1/history/recordings/{id}/download", tag = "history",
+    params(("id" = i64, Path, description = "The recording's id"), DownloadQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 401), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub(super) async fn download(
     State(state): State<AppState>,
     v: Viewer,
     Path(id): Path<i64>,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{date_range, paging, HistoryError, Page};
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct PowerQuery {
     pub from: Option<String>,
@@ -18,7 +19,7 @@ pub struct PowerQuery {
     pub per_page: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PowerEvent {
     pub id: i64,
     pub at_ms: i64,
@@ -26,6 +27,7 @@ pub struct PowerEvent {
     pub alarm: bool,
     pub detail: String,
     /// The UPS's reading at the time (JSON), as powerd stored it.
+    #[schema(value_type = Option<Object>)]
     pub status: Option<serde_json::Value>,
 }
 

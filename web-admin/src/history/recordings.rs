@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{contains_pattern, date_range, number, paging, text, HistoryError, Page};
 
 /// A search as the form or the API sends it.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct RecordingQuery {
     /// A number the caller or the callee contains.
@@ -34,7 +35,7 @@ pub struct RecordingQuery {
 }
 
 /// A recording in a result list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RecordingItem {
     pub id: i64,
     pub call_uuid: String,
@@ -153,7 +154,7 @@ pub fn search(
 }
 
 /// The two formats a recording may be kept in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Wav,

@@ -239,3 +239,43 @@ async fn the_csv_export_holds_the_calls_and_is_audited() {
     assert!(lines[1].contains("pengaduan,agent7"));
     assert_eq!(audits(&b, "calls.export"), 1);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_history_and_live_api() {
+    let b = TestBox::new();
+    let doc = b.get("/api/v1/openapi.json", None).await.json();
+    for path in [
+        "/api/v1/history/calls",
+        "/api/v1/history/calls.csv",
+        "/api/v1/history/calls/{uuid}",
+        "/api/v1/history/recordings",
+        "/api/v1/history/recordings/{id}/audio",
+        "/api/v1/history/recordings/{id}/download",
+        "/api/v1/history/power",
+        "/api/v1/live",
+        "/api/v1/live/events",
+        "/api/v1/live/calls/{uuid}/hangup",
+        "/api/v1/live/calls/{uuid}/transfer",
+        "/api/v1/live/listen",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let params = &doc["paths"]["/api/v1/history/calls"]["get"]["parameters"];
+    let names: Vec<&str> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for n in [
+        "number",
+        "from",
+        "to",
+        "agent",
+        "queue",
+        "trunk",
+        "disposition",
+    ] {
+        assert!(names.contains(&n), "{n} not documented: {names:?}");
+    }
+}

@@ -31,6 +31,30 @@ impl From<HistoryError> for AppError {
     }
 }
 
+/// The API's documentation of the history pages (call records, power
+/// events, recordings).
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(
+        calls_api,
+        calls_csv,
+        call_api,
+        power_api,
+        super::playback::api,
+        super::playback::audio,
+        super::playback::download
+    ),
+    components(schemas(
+        CallRow,
+        calls::CallDetail,
+        calls::CallEventRow,
+        calls::CallRecording,
+        power::PowerEvent,
+        super::recordings::RecordingItem
+    ))
+)]
+pub struct Api;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/history", get(|| async { Redirect::to("/history/calls") }))
@@ -247,6 +271,10 @@ async fn calls_page(
     ))
 }
 
+/// Call records matching the search, newest first, one page.
+#[utoipa::path(get, path = "/api/v1/history/calls", tag = "history", params(CallQuery),
+    responses((status = 200, body = Page<CallRow>), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 async fn calls_api(
     State(state): State<AppState>,
     v: Viewer,
@@ -258,6 +286,9 @@ async fn calls_api(
 
 /// The matching calls as CSV, every page of them up to [`EXPORT_MAX`];
 /// audited with the search that made it.
+#[utoipa::path(get, path = "/api/v1/history/calls.csv", tag = "history", params(CallQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 async fn calls_csv(
     State(state): State<AppState>,
     v: Viewer,
@@ -319,6 +350,11 @@ async fn call_detail(state: &AppState, uuid: String) -> Result<calls::CallDetail
         .await
 }
 
+/// One call with its events and recordings.
+#[utoipa::path(get, path = "/api/v1/history/calls/{uuid}", tag = "history",
+    params(("uuid" = String, Path, description = "The call's UUID")),
+    responses((status = 200, body = calls::CallDetail), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
 async fn call_api(
     State(state): State<AppState>,
     v: Viewer,
@@ -410,6 +446,10 @@ async fn search_power(
     state.read(move |c| Ok(power::search(c, &q, now)?)).await
 }
 
+/// Power and alarm events, newest first.
+#[utoipa::path(get, path = "/api/v1/history/power", tag = "history", params(PowerQuery),
+    responses((status = 200, body = Page<power::PowerEvent>), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 async fn power_api(
     State(state): State<AppState>,
     v: Viewer,

@@ -11,6 +11,8 @@ pub mod state;
 mod tests;
 mod web;
 
+pub use web::Api;
+
 /// This module's pages and API, merged into `app::router`.
 pub fn routes() -> axum::Router<crate::app::AppState> {
     web::routes()

@@ -18,6 +18,14 @@ use crate::error::AppError;
 use crate::i18n::Text;
 use crate::ui::{csrf_field, esc, page_with};
 
+/// The API's documentation of the live page and its actions.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(api, events, hangup_api, transfer_api, listen_api),
+    components(schemas(TransferForm, ListenForm))
+)]
+pub struct Api;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/live", get(page))
@@ -36,11 +44,20 @@ fn t(v: &Viewer, id: &'static str, en: &'static str) -> &'static str {
     v.lang.t(&Text { id, en })
 }
 
+/// The live view as Server-Sent Events: `snapshot` (the whole view),
+/// then `call`, `call_ended`, `agent`, `queues`, `health`, `feed`.
+#[utoipa::path(get, path = "/api/v1/live/events", tag = "live",
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 async fn events(State(state): State<AppState>, v: Viewer) -> Result<Response, AppError> {
     v.require(Perm::ViewLive)?;
     Ok(sse::stream(feed::hub(state.data_dir())).into_response())
 }
 
+/// The live view now: calls, agents, queues, the feed's state, health.
+#[utoipa::path(get, path = "/api/v1/live", tag = "live",
+    responses((status = 200, body = Object), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
 async fn api(
     State(state): State<AppState>,
     v: Viewer,
@@ -216,7 +233,7 @@ async fn hangup(state: &AppState, v: &Viewer, uuid: String) -> Result<serde_json
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TransferForm {
     to: String,
 }
@@ -241,7 +258,7 @@ async fn transfer(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ListenForm {
     /// The extension whose call to monitor.
     extension: String,
@@ -281,6 +298,11 @@ async fn hangup_form(
     Ok(Redirect::to("/live"))
 }
 
+/// Hangs up a call in progress (supervisors; audited).
+#[utoipa::path(post, path = "/api/v1/live/calls/{uuid}/hangup", tag = "live",
+    params(("uuid" = String, Path, description = "The call's UUID")),
+    responses((status = 200, body = Object), (status = 401), (status = 403), (status = 404), (status = 503)),
+    security(("bearer" = [])))]
 async fn hangup_api(
     State(state): State<AppState>,
     v: Viewer,
@@ -299,6 +321,12 @@ async fn transfer_form(
     Ok(Redirect::to("/live"))
 }
 
+/// Hands a call's caller to extension `to` (supervisors; audited).
+#[utoipa::path(post, path = "/api/v1/live/calls/{uuid}/transfer", tag = "live",
+    params(("uuid" = String, Path, description = "The call's UUID")),
+    request_body = TransferForm,
+    responses((status = 200, body = Object), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
 async fn transfer_api(
     State(state): State<AppState>,
     v: Viewer,
@@ -317,6 +345,12 @@ async fn listen_form(
     Ok(Redirect::to("/live"))
 }
 
+/// Rings the supervisor's phone to listen, whisper or barge on an
+/// extension's call (supervisors; audited).
+#[utoipa::path(post, path = "/api/v1/live/listen", tag = "live",
+    request_body = ListenForm,
+    responses((status = 200, body = Object), (status = 401), (status = 403), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
 async fn listen_api(
     State(state): State<AppState>,
     v: Viewer,
