@@ -97,6 +97,9 @@ pub struct ErrorInfo {
     /// Safe to show: never a database or socket detail.
     pub message: Option<String>,
     pub retry_after_s: Option<u64>,
+    /// The response's status (set for every error; `None` only in
+    /// values built by hand).
+    pub status: Option<StatusCode>,
 }
 
 impl IntoResponse for AppError {
@@ -121,6 +124,7 @@ impl IntoResponse for AppError {
             field,
             message,
             retry_after_s,
+            status: Some(status),
         });
         r
     }
@@ -154,7 +158,7 @@ fn explain(code: &str) -> Text {
             id: "Halaman tidak ditemukan.",
             en: "Page not found.",
         },
-        "invalid" => Text {
+        "invalid" | "method_not_allowed" | "unsupported_media_type" | "too_large" => Text {
             id: "Isian tidak sah.",
             en: "Invalid input.",
         },
@@ -181,6 +185,68 @@ fn explain(code: &str) -> Text {
     }
 }
 
+/// An extractor's refusal (axum's plain-text 4xx: a missing form field, a
+/// malformed JSON body, a wrong method) as an `ErrorInfo`, so it is shown
+/// like our own errors, naming the field where axum's message does
+/// ("missing field `login`"). Other responses come back untouched.
+async fn rejection(res: Response) -> Result<ErrorInfo, Response> {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return Err(res);
+    }
+    let status = res.status();
+    let Ok(body) = axum::body::to_bytes(res.into_body(), 4096).await else {
+        return Ok(ErrorInfo::plain(status, None));
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let field = text
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(f, _)| f.to_owned());
+    Ok(ErrorInfo::plain(status, Some((field, text))))
+}
+
+impl ErrorInfo {
+    fn plain(status: StatusCode, detail: Option<(Option<String>, String)>) -> Self {
+        let code = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            _ => "invalid",
+        };
+        let (field, message) = match detail {
+            Some((field, text)) => (field, Some(text)),
+            None => (None, None),
+        };
+        ErrorInfo {
+            code,
+            field,
+            message,
+            retry_after_s: None,
+            status: Some(status),
+        }
+    }
+}
+
+/// The status an error answers with.
+fn info_status(info: &ErrorInfo) -> StatusCode {
+    info.status.unwrap_or(match info.code {
+        "unauthenticated" => StatusCode::UNAUTHORIZED,
+        "forbidden" | "csrf" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
+        "conflict" => StatusCode::CONFLICT,
+        "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
+        "pbxd_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    })
+}
+
 /// Middleware: gives an `AppError` response its body, by request kind.
 pub async fn render(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
@@ -191,10 +257,14 @@ pub async fn render(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| path.clone());
     let lang = Lang::from_headers(req.headers());
     let res = next.run(req).await;
-    let Some(info) = res.extensions().get::<ErrorInfo>().cloned() else {
-        return res;
+    let info = match res.extensions().get::<ErrorInfo>().cloned() {
+        Some(info) => info,
+        None => match rejection(res).await {
+            Ok(info) => info,
+            Err(res) => return res,
+        },
     };
-    let status = res.status();
+    let status = info_status(&info);
     let mut out = if is_api(&path) {
         (
             status,

@@ -37,8 +37,22 @@
 //!   merged in [`app::router`]: [`history`], [`live`], [`admin`],
 //!   [`flows`]. Pages at `/<module>/…`, the same actions as JSON under
 //!   `/api/v1/<module>/…`, with the same permission checks.
-//! - Router tests: [`testing::TestBox`] (a temporary data dir with the
-//!   migrated database, a manual clock, users of each role logged in).
+//! - Router tests: `testing::TestBox` (a temporary data dir with the
+//!   migrated database, a manual clock, `login_as(role)` for a session,
+//!   `token_for(session, scopes)` for an API token, `get`, `post_form`
+//!   with the CSRF token, `api` with a bearer token). Keep a table of your
+//!   routes with the permission each needs and test it for every role, as
+//!   `tests.rs` does for web-core's.
+//! - OpenAPI: annotate API handlers with `#[utoipa::path]`, collect them
+//!   in your module's `#[derive(utoipa::OpenApi)] pub struct Api`, and add
+//!   one `doc.merge(...)` line in [`openapi::document`].
+//! - Web-core's own pages: `/login`, `/logout`, `/setup` (first start),
+//!   `/account` (password, log out everywhere, API tokens), `/users`,
+//!   `/audit` (+ `.csv`), `/certificate`; `/api/v1/me`, `/api/v1/users`,
+//!   `/api/v1/audit`, `/api/v1/openapi.json`.
+//! - Serving: `[http] port` is plain HTTP with only the probes and a
+//!   redirect; the admin is on `https_port` with the box's certificate
+//!   ([`tls`], decision 0017).
 
 pub mod admin;
 pub mod app;

@@ -83,6 +83,10 @@ const EVERYWHERE: Text = Text {
     id: "Keluar dari semua perangkat",
     en: "Log out everywhere",
 };
+const LANGUAGE: Text = Text {
+    id: "Bahasa",
+    en: "Language",
+};
 const TOTP_ON: Text = Text {
     id: "Autentikasi dua faktor: aktif.",
     en: "Two-factor authentication: on.",
@@ -178,6 +182,24 @@ async fn render(
         n = lang.t(&NEW),
         s = lang.t(&SAVE),
         e = lang.t(&EVERYWHERE),
+    ));
+    // The language setting (the layout's switch posts the same form).
+    b.push_str(&format!(
+        "<h2>{l}</h2><form method=\"post\" action=\"/account/lang\" id=\"lang-form\">{csrf}\
+         <select name=\"lang\" id=\"lang\"><option value=\"id\"{id}>Bahasa Indonesia</option>\
+         <option value=\"en\"{en}>English</option></select> <button>{s}</button></form>",
+        l = lang.t(&LANGUAGE),
+        id = if lang == crate::i18n::Lang::Id {
+            " selected"
+        } else {
+            ""
+        },
+        en = if lang == crate::i18n::Lang::En {
+            " selected"
+        } else {
+            ""
+        },
+        s = lang.t(&SAVE),
     ));
     if viewer.may(Perm::ApiTokens) {
         b.push_str(&format!("<h2>{}</h2>", lang.t(&TOKENS)));
