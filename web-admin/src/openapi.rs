@@ -33,6 +33,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::audit::Api::openapi());
     doc.merge(crate::admin::Api::openapi());
     doc.merge(crate::flows::Api::openapi());
+    doc.merge(crate::history::Api::openapi());
+    doc.merge(crate::live::Api::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

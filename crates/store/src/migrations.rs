@@ -270,4 +270,11 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, version)
     );
     "#,
+    // 13: the web admin's call record and recording searches (TEL-7,
+    //    REC-3) look up each call's queue, agent and recording by the
+    //    call's UUID; without these they scan the journal per call.
+    r#"
+    CREATE INDEX acd_events_call_uuid ON acd_events (call_uuid);
+    CREATE INDEX recordings_call_uuid ON recordings (call_uuid);
+    "#,
 ];

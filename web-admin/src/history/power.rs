@@ -1,0 +1,84 @@
+//! Power and alarm events (PWR-2) as powerd stored them: mains lost and
+//! back, battery low, shutdown steps, each with the UPS's reading.
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+use serde::{Deserialize, Serialize};
+
+use super::{date_range, paging, HistoryError, Page};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct PowerQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Only alarms (a checkbox: `on`, or `true`).
+    pub alarms: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PowerEvent {
+    pub id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub alarm: bool,
+    pub detail: String,
+    /// The UPS's reading at the time (JSON), as powerd stored it.
+    #[schema(value_type = Option<Object>)]
+    pub status: Option<serde_json::Value>,
+}
+
+/// Power events matching `q`, newest first.
+pub fn search(
+    conn: &Connection,
+    q: &PowerQuery,
+    now_ms: i64,
+) -> Result<Page<PowerEvent>, HistoryError> {
+    let (page, per_page) = paging(&q.page, &q.per_page)?;
+    let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
+    let alarms = if matches!(q.alarms.as_deref(), Some("on" | "true" | "1")) {
+        " AND alarm = 1"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT id, at_ms, kind, alarm, detail, status FROM power_events \
+         WHERE at_ms >= ? AND at_ms < ?{alarms} ORDER BY at_ms DESC, id DESC LIMIT ? OFFSET ?"
+    );
+    let params = [
+        Value::Integer(start),
+        Value::Integer(end),
+        Value::Integer(i64::from(per_page) + 1),
+        Value::Integer(i64::from(page - 1) * i64::from(per_page)),
+    ];
+    let mut st = conn.prepare(&sql)?;
+    let mut items = st
+        .query_map(params_from_iter(params), |r| {
+            let status: Option<String> = r.get(5)?;
+            Ok(PowerEvent {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                kind: r.get(2)?,
+                alarm: r.get(3)?,
+                detail: r.get(4)?,
+                // A reading that is not JSON is shown as its text.
+                status: status
+                    .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = items.len() > per_page as usize;
+    items.truncate(per_page as usize);
+    Ok(Page {
+        items,
+        page,
+        per_page,
+        more,
+    })
+}
+
+#[cfg(test)]
+mod tests;

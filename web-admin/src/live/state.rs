@@ -1,0 +1,301 @@
+//! What the live page shows, kept up to date from pbxd's event stream
+//! (sans-IO: a snapshot and events in, changes to push out). Calls come
+//! and go by their call events, agents change by their ACD state events;
+//! queues' figures (waiting callers, agents ready, service level) are
+//! pbxd's own, fetched again after a queue event (`queues_stale`) rather
+//! than recomputed here, so the page never disagrees with `dering queues`.
+
+use std::collections::BTreeMap;
+
+use dering_control::{
+    AgentView, CallEvent, CallEventKind, CallState, Event, QueueView, Snapshot, Stamped,
+};
+use serde::Serialize;
+
+/// A call in progress as the page lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LiveCall {
+    pub uuid: String,
+    pub caller: String,
+    pub caller_name: Option<String>,
+    pub dialled: String,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    /// The extension offered or talking.
+    pub extension: Option<String>,
+    /// `ringing`, `answered`, `held`, `flow` (in a call flow) or `ending`.
+    pub state: &'static str,
+    pub start_ms: i64,
+    pub answer_ms: Option<i64>,
+    pub recorded: bool,
+}
+
+/// The whole live view: what a browser gets first.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LiveState {
+    /// The last event included.
+    pub seq: u64,
+    pub calls: BTreeMap<String, LiveCall>,
+    pub agents: BTreeMap<String, AgentView>,
+    pub queues: Vec<QueueView>,
+    /// pbxd's intake, once an event said.
+    pub intake_open: Option<bool>,
+}
+
+/// One change to push to the browsers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    Call {
+        call: LiveCall,
+    },
+    CallEnded {
+        uuid: String,
+    },
+    Agent {
+        agent: AgentView,
+    },
+    Queues {
+        queues: Vec<QueueView>,
+    },
+    Intake {
+        open: bool,
+    },
+    Power {
+        at_ms: i64,
+        kind: String,
+        alarm: bool,
+        detail: String,
+    },
+    /// A trunk's registration or OPTIONS health changed (TRK-3).
+    Trunk {
+        at_ms: i64,
+        trunk: String,
+        registered: Option<bool>,
+        health: dering_control::TrunkHealth,
+        alarm: bool,
+        why: Option<String>,
+    },
+    /// One extension placed a burst of outside calls: the toll-fraud
+    /// pattern (TEL-5).
+    OutsideBurst {
+        at_ms: i64,
+        extension: String,
+        calls: u32,
+        seconds: u32,
+    },
+}
+
+impl Change {
+    /// The SSE event name the page listens for.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::Call { .. } => "call",
+            Change::CallEnded { .. } => "call_ended",
+            Change::Agent { .. } => "agent",
+            Change::Queues { .. } => "queues",
+            Change::Intake { .. } => "intake",
+            Change::Power { .. } => "power",
+            Change::Trunk { .. } => "trunk",
+            Change::OutsideBurst { .. } => "outside_burst",
+        }
+    }
+}
+
+/// What applying one event did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    pub changes: Vec<Change>,
+    /// A queue event: the queues' figures should be fetched again.
+    pub queues_stale: bool,
+}
+
+fn call_state(s: CallState) -> &'static str {
+    match s {
+        CallState::Ringing => "ringing",
+        CallState::Answered => "answered",
+        CallState::Ending => "ending",
+        CallState::Flow => "flow",
+    }
+}
+
+impl LiveState {
+    /// The view as a snapshot says it.
+    pub fn from_snapshot(s: Snapshot) -> LiveState {
+        LiveState {
+            seq: s.seq,
+            calls: s
+                .calls
+                .into_iter()
+                .map(|c| {
+                    let call = LiveCall {
+                        uuid: c.uuid.clone(),
+                        caller: c.caller,
+                        caller_name: c.caller_name,
+                        dialled: c.callee,
+                        queue: None,
+                        agent: None,
+                        extension: None,
+                        state: call_state(c.state),
+                        start_ms: c.start_ms,
+                        answer_ms: c.answer_ms,
+                        recorded: false,
+                    };
+                    (c.uuid, call)
+                })
+                .collect(),
+            agents: s.agents.into_iter().map(|a| (a.agent.clone(), a)).collect(),
+            queues: s.queues,
+            intake_open: None,
+        }
+    }
+
+    /// Applies event `e` (the one after `self.seq`).
+    pub fn apply(&mut self, e: Stamped) -> Applied {
+        self.seq = e.seq;
+        let mut out = Applied::default();
+        match e.event {
+            Event::Call(ce) => out.changes.push(self.call(ce)),
+            Event::Acd { at_ms, detail, .. } => self.acd(at_ms, detail, &mut out),
+            Event::Intake { open } => {
+                self.intake_open = Some(open);
+                out.changes.push(Change::Intake { open });
+            }
+            Event::Power {
+                at_ms,
+                kind,
+                alarm,
+                detail,
+            } => out.changes.push(Change::Power {
+                at_ms,
+                kind,
+                alarm,
+                detail,
+            }),
+            // A phone's reachability shows on the agent's state event
+            // that follows, when it matters to the ACD.
+            Event::Phone { .. } => {}
+            Event::Trunk {
+                at_ms,
+                trunk,
+                registered,
+                health,
+                alarm,
+                why,
+            } => out.changes.push(Change::Trunk {
+                at_ms,
+                trunk,
+                registered,
+                health,
+                alarm,
+                why,
+            }),
+            Event::OutsideBurst {
+                at_ms,
+                extension,
+                calls,
+                seconds,
+            } => out.changes.push(Change::OutsideBurst {
+                at_ms,
+                extension,
+                calls,
+                seconds,
+            }),
+        }
+        out
+    }
+
+    fn call(&mut self, ce: CallEvent) -> Change {
+        let id = ce.call;
+        if let CallEventKind::Ended { .. } = ce.what {
+            self.calls.remove(&id.uuid);
+            return Change::CallEnded { uuid: id.uuid };
+        }
+        let c = self
+            .calls
+            .entry(id.uuid.clone())
+            .or_insert_with(|| LiveCall {
+                uuid: id.uuid.clone(),
+                caller: id.caller.clone(),
+                caller_name: None,
+                dialled: id.dialled.clone(),
+                queue: None,
+                agent: None,
+                extension: None,
+                state: "ringing",
+                start_ms: ce.at_ms,
+                answer_ms: None,
+                recorded: false,
+            });
+        c.caller = id.caller;
+        c.caller_name = id.caller_name.or(c.caller_name.take());
+        c.dialled = id.dialled;
+        c.queue = id.queue.or(c.queue.take());
+        c.agent = id.agent;
+        c.extension = id.extension;
+        match ce.what {
+            CallEventKind::Offered | CallEventKind::Ringing => {
+                if c.answer_ms.is_none() {
+                    c.state = "ringing";
+                }
+            }
+            CallEventKind::Answered => {
+                c.state = "answered";
+                c.answer_ms.get_or_insert(ce.at_ms);
+            }
+            CallEventKind::Held { .. } => c.state = "held",
+            CallEventKind::Resumed { .. } => c.state = "answered",
+            CallEventKind::Recorded => c.recorded = true,
+            CallEventKind::Transferred { .. } | CallEventKind::Ended { .. } => {}
+        }
+        Change::Call { call: c.clone() }
+    }
+
+    fn acd(&mut self, at_ms: i64, e: dering_acd::Event, out: &mut Applied) {
+        use dering_acd::Event as A;
+        match e {
+            A::AgentState {
+                agent,
+                extension,
+                state,
+            } => {
+                let a = self
+                    .agents
+                    .entry(agent.clone())
+                    .or_insert_with(|| AgentView {
+                        agent: agent.clone(),
+                        name: agent.clone(),
+                        extension: None,
+                        state: state.clone(),
+                        since_ms: at_ms,
+                        calls: 0,
+                    });
+                a.extension = extension;
+                a.state = state;
+                a.since_ms = at_ms;
+                out.changes.push(Change::Agent { agent: a.clone() });
+                // Logged in and ready counts are per queue.
+                out.queues_stale = true;
+            }
+            A::Answered { agent, .. } => {
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.calls += 1;
+                }
+                out.queues_stale = true;
+            }
+            _ => out.queues_stale = true,
+        }
+    }
+
+    /// pbxd's queues, fetched again.
+    pub fn set_queues(&mut self, queues: Vec<QueueView>) -> Option<Change> {
+        if self.queues == queues {
+            return None;
+        }
+        self.queues = queues.clone();
+        Some(Change::Queues { queues })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The live routes through the whole router: everyone logged in watches,
+//! only supervisors act; an action reaches pbxd (a scripted one on the
+//! box's real control socket) and is audited; bad input is named; the
+//! SSE stream starts with the whole view.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use dering_control::{Reply, Response};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tower::ServiceExt;
+
+use crate::auth::Role;
+use crate::testing::TestBox;
+
+fn audits(b: &TestBox, action: &str) -> i64 {
+    b.db()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = ?1",
+            [action],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// A pbxd on the box's control socket answering one connection: hello,
+/// then `reply` to the request, which it returns.
+fn scripted_pbxd(b: &TestBox, reply: Response) -> tokio::task::JoinHandle<String> {
+    let listener =
+        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = s.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        let mut last = String::new();
+        for r in [
+            Response::Hello {
+                protocol: dering_control::PROTOCOL,
+                pbxd: "test".into(),
+            },
+            reply,
+        ] {
+            last = lines.next_line().await.unwrap().unwrap();
+            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+                .await
+                .unwrap();
+        }
+        last
+    })
+}
+
+#[tokio::test]
+async fn everyone_watches_only_supervisors_act() {
+    let b = TestBox::new();
+    for role in [Role::Agent, Role::Supervisor, Role::Qa, Role::Admin] {
+        let s = b.login_as(role);
+        let r = b.get("/live", Some(&s)).await;
+        assert_eq!(r.status, StatusCode::OK, "{role:?}");
+        assert!(r.body.contains("/assets/live.js"));
+        assert!(!r.body.contains("<script>"), "inline script");
+        assert_eq!(
+            r.body.contains("data-supervise=\"true\""),
+            role == Role::Supervisor
+        );
+        assert_eq!(b.get("/api/v1/live", Some(&s)).await.status, StatusCode::OK);
+        let r = b.post_form("/live/calls/u-1/hangup", Some(&s), "").await;
+        if role == Role::Supervisor {
+            // No pbxd on this box: refused, not pretended.
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        } else {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{role:?}");
+        }
+    }
+    assert_eq!(audits(&b, "call.hangup"), 0);
+    assert_eq!(
+        b.api(Method::GET, "/api/v1/live", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(b
+        .get("/live", None)
+        .await
+        .location()
+        .is_some_and(|l| l.starts_with("/login")));
+}
+
+#[tokio::test]
+async fn a_supervisor_s_hangup_reaches_pbxd_and_is_audited() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Supervisor);
+    let pbxd = scripted_pbxd(&b, Response::Done);
+    let r = b.post_form("/live/calls/u-7/hangup", Some(&s), "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/live"));
+    let asked = pbxd.await.unwrap();
+    assert_eq!(asked, r#"{"cmd":"hangup","uuid":"u-7"}"#);
+    assert_eq!(audits(&b, "call.hangup"), 1);
+    let (login, target): (String, String) = b
+        .db()
+        .query_row(
+            "SELECT login, target FROM audit_log WHERE action = 'call.hangup'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((login, target), (s.login.clone(), "call u-7".to_string()));
+}
+
+#[tokio::test]
+async fn a_supervisor_listens_from_the_phone_they_name() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Supervisor);
+    let pbxd = scripted_pbxd(&b, Response::CallPlaced { uuid: "m-1".into() });
+    let r = b
+        .post_form(
+            "/live/listen",
+            Some(&s),
+            "extension=1002&mode=whisper&phone=1009",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let asked: serde_json::Value = serde_json::from_str(&pbxd.await.unwrap()).unwrap();
+    assert_eq!(
+        asked,
+        serde_json::json!({"cmd":"listen","supervisor":"1009","extension":"1002","mode":"whisper"})
+    );
+    assert_eq!(audits(&b, "call.whisper"), 1);
+}
+
+#[tokio::test]
+async fn bad_action_input_is_refused_by_name() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Supervisor);
+    let field = |r: &crate::testing::Reply| {
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        r.body.clone()
+    };
+    let r = b
+        .post_form("/live/calls/u-1/transfer", Some(&s), "to=abc")
+        .await;
+    assert!(field(&r).contains("data-field=\"to\""));
+    let r = b
+        .post_form(
+            "/live/listen",
+            Some(&s),
+            "extension=1002&mode=shout&phone=1009",
+        )
+        .await;
+    assert!(field(&r).contains("data-field=\"mode\""));
+    let r = b
+        .post_form("/live/listen", Some(&s), "extension=1002&mode=barge&phone=")
+        .await;
+    assert!(field(&r).contains("data-field=\"phone\""));
+}
+
+#[tokio::test]
+async fn the_event_stream_starts_with_the_whole_view() {
+    let b = TestBox::new();
+    let s = b.login_as(Role::Agent);
+    let req = Request::builder()
+        .uri("/live/events")
+        .header(header::HOST, "box.test")
+        .header(header::COOKIE, s.cookie())
+        .body(Body::empty())
+        .unwrap();
+    let res = b.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("no first event")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: snapshot\ndata: {"), "{text}");
+    assert!(text.contains("\"connected\":false"), "{text}");
+}
