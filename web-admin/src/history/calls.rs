@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{contains_pattern, date_range, has_column, paging, text, HistoryError, Page};
+use super::{contains_pattern, date_range, paging, text, HistoryError, Page};
 
 /// The dispositions a call record may have (the `calls` CHECK).
 pub const DISPOSITIONS: &[&str] = &[
@@ -65,12 +65,11 @@ pub struct CallRow {
     pub agent: Option<String>,
     /// The call's recording, when there is one.
     pub recording_id: Option<i64>,
-    /// The trunk, when the call records have that column.
+    /// The trunk the call came in or went out by (migration 9).
     pub trunk: Option<String>,
 }
 
-/// The columns of a [`CallRow`], in order; `{trunk}` is the trunk column
-/// or NULL.
+/// The columns of a [`CallRow`], in order.
 const SELECT: &str = "SELECT c.uuid, c.caller, c.caller_name, c.callee, c.callee_name, \
     c.start_ms, c.answer_ms, c.end_ms, c.state, c.disposition, c.hangup_by, c.sip_code, \
     c.billable_ms, \
@@ -79,7 +78,7 @@ const SELECT: &str = "SELECT c.uuid, c.caller, c.caller_name, c.callee, c.callee
     (SELECT a.agent FROM acd_events a WHERE a.call_uuid = c.uuid AND a.agent IS NOT NULL \
         ORDER BY a.id DESC LIMIT 1), \
     (SELECT r.id FROM recordings r WHERE r.call_uuid = c.uuid ORDER BY r.id LIMIT 1), \
-    {trunk} \
+    c.trunk \
     FROM calls c";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<CallRow> {
@@ -104,26 +103,19 @@ fn row(r: &Row<'_>) -> rusqlite::Result<CallRow> {
     })
 }
 
-fn select(trunk: bool) -> String {
-    SELECT.replace("{trunk}", if trunk { "c.trunk" } else { "NULL" })
-}
-
 /// A checked search: the WHERE clause and its parameters.
 #[derive(Debug)]
 struct Filter {
     clauses: Vec<&'static str>,
     params: Vec<Value>,
-    trunk_column: bool,
 }
 
 impl CallQuery {
-    fn filter(&self, conn: &Connection, now_ms: i64) -> Result<Filter, HistoryError> {
+    fn filter(&self, now_ms: i64) -> Result<Filter, HistoryError> {
         let (start, end) = date_range(self.from.as_deref(), self.to.as_deref(), now_ms)?;
-        let trunk_column = has_column(conn, "calls", "trunk")?;
         let mut f = Filter {
             clauses: vec!["c.start_ms >= ?", "c.start_ms < ?"],
             params: vec![Value::Integer(start), Value::Integer(end)],
-            trunk_column,
         };
         if let Some(n) = text(&self.number) {
             f.clauses
@@ -152,12 +144,6 @@ impl CallQuery {
             f.params.push(Value::Text(q));
         }
         if let Some(t) = text(&self.trunk) {
-            if !trunk_column {
-                return Err(HistoryError::field(
-                    "trunk",
-                    "call records do not name trunks yet",
-                ));
-            }
             f.clauses.push("c.trunk = ?");
             f.params.push(Value::Text(t));
         }
@@ -179,10 +165,9 @@ pub fn search(
     now_ms: i64,
 ) -> Result<Page<CallRow>, HistoryError> {
     let (page, per_page) = paging(&q.page, &q.per_page)?;
-    let mut f = q.filter(conn, now_ms)?;
+    let mut f = q.filter(now_ms)?;
     let sql = format!(
-        "{} WHERE {} ORDER BY c.start_ms DESC, c.id DESC LIMIT ? OFFSET ?",
-        select(f.trunk_column),
+        "{SELECT} WHERE {} ORDER BY c.start_ms DESC, c.id DESC LIMIT ? OFFSET ?",
         f.clauses.join(" AND ")
     );
     f.params.push(Value::Integer(i64::from(per_page) + 1));
@@ -236,8 +221,7 @@ pub struct CallDetail {
 
 /// The call `uuid`, its events and recordings; `None` if no such call.
 pub fn detail(conn: &Connection, uuid: &str) -> Result<Option<CallDetail>, HistoryError> {
-    let trunk = has_column(conn, "calls", "trunk")?;
-    let sql = format!("{} WHERE c.uuid = ?1", select(trunk));
+    let sql = format!("{SELECT} WHERE c.uuid = ?1");
     let Some(call) = conn.query_row(&sql, [uuid], row).optional()? else {
         return Ok(None);
     };

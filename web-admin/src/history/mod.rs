@@ -128,17 +128,6 @@ fn paging(page: &Option<String>, per_page: &Option<String>) -> Result<(u32, u32)
     Ok((page, per))
 }
 
-/// Whether `table` has column `column` (a column another change adds,
-/// such as the call's trunk, is searched once it exists).
-fn has_column(
-    conn: &rusqlite::Connection,
-    table: &str,
-    column: &str,
-) -> Result<bool, HistoryError> {
-    let mut st = conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?;
-    Ok(st.exists(rusqlite::params![table, column])?)
-}
-
 #[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]
