@@ -329,6 +329,8 @@ pub struct RecordingRule {
     pub flow: Option<String>,
     /// Calls an agent took from this ACD queue.
     pub queue: Option<String>,
+    /// Calls that came in or went out through this carrier trunk.
+    pub trunk: Option<String>,
     pub percent: u8,
     pub windows: Vec<dering_flow::WeeklyHours>,
 }
@@ -1120,6 +1122,7 @@ mod tests {
         for (bad, what) in [
             ("[[recording.rule]]\nextension = \"1\"\nnumber = \"137\"\npercent = 5\n", "exactly one"),
             ("[[recording.rule]]\nnumber = \"137\"\npercent = 101\n", "0 to 100"),
+            ("[[recording.rule]]\ntrunk = \"telkom\"\npercent = 5\n", "no [[trunk]] named"),
             ("[[recording.rule]]\nnumber = \"137\"\npercent = 5\nwindows = [{ days = [\"fri\"], from = \"17:00\", to = \"08:00\" }]\n", "not before"),
         ] {
             let text = format!("{DEFAULT_TOML}\n{bad}");

@@ -368,6 +368,8 @@ struct RawRecordingRule {
     flow: Option<String>,
     #[serde(default)]
     queue: Option<String>,
+    #[serde(default)]
+    trunk: Option<String>,
     percent: Spanned<u8>,
     #[serde(default)]
     windows: Vec<dering_flow::WeeklyHours>,
@@ -750,16 +752,24 @@ impl RawConfig {
             return Err(at.at(percent, "key `recording.percent`: 0 to 100".into()));
         }
         for r in &self.recording.rules {
-            let selectors = [&r.extension, &r.number, &r.flow, &r.queue]
+            let selectors = [&r.extension, &r.number, &r.flow, &r.queue, &r.trunk]
                 .iter()
                 .filter(|s| s.is_some())
                 .count();
             if selectors != 1 {
                 return Err(at.at(
                     &r.percent,
-                    "key `recording.rule`: needs exactly one of extension, number, flow, queue"
+                    "key `recording.rule`: needs exactly one of extension, number, flow, queue, trunk"
                         .into(),
                 ));
+            }
+            if let Some(t) = &r.trunk {
+                if !self.trunks.iter().any(|k| k.name() == t) {
+                    return Err(at.at(
+                        &r.percent,
+                        format!("key `recording.rule.trunk`: no [[trunk]] named {t:?}"),
+                    ));
+                }
             }
             if *r.percent.get_ref() > 100 {
                 return Err(at.at(&r.percent, "key `recording.rule.percent`: 0 to 100".into()));
@@ -1180,6 +1190,7 @@ impl RawRecording {
                     number: r.number,
                     flow: r.flow,
                     queue: r.queue,
+                    trunk: r.trunk,
                     percent: r.percent.into_inner(),
                     windows: r.windows,
                 })

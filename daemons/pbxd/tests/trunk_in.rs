@@ -419,3 +419,49 @@ fn calls_in_and_out_share_the_trunks_lines() {
     assert!(refused.status().is_some_and(|st| st >= 400), "{refused:?}");
     c.expect_quiet(&mut s);
 }
+
+/// The callers of the calls recorded so far.
+fn recorded(s: &Sim) -> Vec<String> {
+    s.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaCmd::Record { meta, .. } => Some(meta.caller.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// REC-2 (issue 13): `[[recording.rule]] trunk = "telkom"` records the
+/// calls that came in by that trunk, decided at answer, and not the same
+/// extension's internal calls.
+#[test]
+fn a_trunk_recording_rule_records_the_calls_in_by_that_trunk() {
+    let mut s = trunk_box(|t| {
+        t.replace("percent = 100", "percent = 0")
+            + "\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[recording.rule]]\ntrunk = \"telkom\"\npercent = 100\n"
+    });
+    let mut phone = Phone::registered(&mut s, "1002");
+    let mut inside = Phone::registered(&mut s, "1001");
+    let mut d = inside.invite(&mut s, "1002");
+    let (_, _) = phone.answer(&mut s);
+    inside.expect_response(&mut s, 180);
+    let ok = inside.expect_response(&mut s, 200);
+    inside.ack_2xx(&mut s, &mut d, &ok);
+    assert!(recorded(&s).is_empty(), "{:?}", recorded(&s));
+
+    let mut c = carrier();
+    let from = "From: <sip:081234567890@127.0.0.9>;tag=c1\r\n";
+    let mut d = carrier_invite(
+        &mut s,
+        &mut c,
+        1,
+        "sip:+62215551002@127.0.0.1;user=phone",
+        &format!("{from}To: <sip:+62215551002@127.0.0.1>\r\n"),
+    );
+    assert!(recorded(&s).is_empty(), "not before the answer");
+    let (_, _) = phone.answer(&mut s);
+    c.expect_response(&mut s, 180);
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut d, &ok);
+    assert_eq!(recorded(&s), vec!["+6281234567890".to_string()]);
+}

@@ -217,6 +217,11 @@ fn failover_causes(
 }
 
 impl RawTrunk {
+    /// The trunk's name, for the sections that refer to it.
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
     fn kind(&self, at: &Refusal) -> Result<TrunkKind, ConfigError> {
         let name = &self.name;
         match self.kind.get_ref().as_str() {

@@ -151,6 +151,12 @@ impl Outside {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// The trunk call `call` is going out through, if it is an outside
+    /// call (recording rules by trunk, REC-2).
+    pub(super) fn trunk_of(&self, call: u64) -> Option<&str> {
+        self.legs.get(&call).map(|l| l.trunk.as_str())
+    }
+
     /// The failures of a try through `trunk` on `route` that send the call
     /// on: the route's list, else the trunk's.
     fn failover_on(&self, route: &str, trunk: &str) -> Vec<FailoverCause> {
