@@ -705,6 +705,9 @@ pub struct Extension {
     /// The number the carrier presents for its calls, or withheld;
     /// `None`: the trunk's.
     pub caller_id: Option<Presentation>,
+    /// `id` or `en` (checked): the language the box speaks to this phone
+    /// when its INVITE names none (Accept-Language); `None`: Indonesian.
+    pub language: Option<String>,
 }
 
 /// A SIP peer trusted by its source address: the trunk gateway on

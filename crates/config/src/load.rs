@@ -221,6 +221,9 @@ struct RawExtension {
     outside_minutes_per_day: Option<u32>,
     #[serde(default)]
     caller_id: Option<Spanned<String>>,
+    /// `id` or `en`: the language of the box's prompts to this phone.
+    #[serde(default)]
+    language: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -931,6 +934,19 @@ impl RawConfig {
             if let Some(p) = &ext.permission {
                 trunks::permission(at, p, "extension.permission")?;
             }
+            if let Some(l) = ext
+                .language
+                .as_ref()
+                .filter(|l| !["id", "en"].contains(&l.get_ref().as_str()))
+            {
+                return Err(at.at(
+                    l,
+                    format!(
+                        "key `extension.language`: {:?} is not id or en",
+                        l.get_ref()
+                    ),
+                ));
+            }
             if let Some(c) = &ext.caller_id {
                 trunks::presentation(at, c)?;
             }
@@ -1152,6 +1168,7 @@ impl RawExtension {
                 w if w == "withheld" => crate::trunks::Presentation::Withheld,
                 n => crate::trunks::Presentation::Number(n),
             }),
+            language: self.language.map(Spanned::into_inner),
         }
     }
 }

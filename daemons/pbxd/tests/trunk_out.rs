@@ -11,6 +11,7 @@ mod sim;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use dering_media::speech::Lang;
 use dering_store::Op;
 use sim::{sdp, Phone, Sim};
 
@@ -137,6 +138,38 @@ fn a_call_without_permission_is_refused_and_never_leaves() {
     a.invite(&mut s, "112");
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "112");
+}
+
+/// The refusal in the caller's language (issue 13): an extension set to
+/// English hears the English prompt, the others the Indonesian one.
+#[test]
+fn the_refusal_is_said_in_the_extensions_language() {
+    let mut s = with_trunks(
+        "\n[[extension]]\nnumber = \"1020\"\nname = \"English\"\npassword = \"demo-1020\"\nlanguage = \"en\"\n",
+    );
+    let prompts = dering_media::prompts::Prompts::builtin().unwrap();
+    let en = prompts.get(Lang::En, "outside_refused").unwrap();
+    let id = prompts.get(Lang::Id, "outside_refused").unwrap();
+    assert_ne!(en, id);
+    let said = |s: &Sim| {
+        s.media
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                pbxd::core::MediaCmd::Play { audio, .. } => audio.first().cloned(),
+                _ => None,
+            })
+            .unwrap()
+    };
+    for (ext, want) in [("1020", &en), ("1010", &id)] {
+        let mut a = Phone::registered(&mut s, ext);
+        let d = a.invite(&mut s, "0016129998888");
+        a.expect_response(&mut s, 183);
+        assert!(&said(&s) == want, "{ext} hears the other language");
+        s.advance(Duration::from_secs(10));
+        let r = a.expect_response(&mut s, 403);
+        a.ack_final(&mut s, &d, &r);
+    }
 }
 
 /// A 503 from the first carrier sends the call to the backup trunk, in

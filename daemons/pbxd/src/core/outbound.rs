@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use dering_media::speech::Lang;
 use dering_sip::build::header;
 use dering_sip::dialog::Dialog;
 use dering_sip::sdp::{AudioSdp, Format};
@@ -61,6 +62,23 @@ pub(super) struct Outside {
     refusing: HashMap<u64, u16>,
     /// Each extension's answered outside time today: (local day, ms).
     talked: HashMap<String, (i64, i64)>,
+    /// The extensions configured to hear the box in a language of their
+    /// own (`extension.language`).
+    languages: HashMap<String, Lang>,
+}
+
+/// The language a phone asks for in its INVITE's Accept-Language (RFC
+/// 3261 §20.3), the first of ours it names, quality aside: a phone set to
+/// English says `en`, so its caller hears the refusal in English whatever
+/// the extension's configuration says.
+fn phone_language(req: &Message) -> Option<Lang> {
+    req.all("Accept-Language")
+        .flat_map(|v| v.split(','))
+        .filter_map(|tag| {
+            let tag = tag.split(';').next()?.trim().to_ascii_lowercase();
+            Lang::parse(tag.split('-').next()?)
+        })
+        .next()
 }
 
 /// A B leg through a trunk, as built for one try.
@@ -118,6 +136,11 @@ impl Outside {
                     (e.permission, e.limits, e.caller_id.clone()),
                 )
             })
+            .collect();
+        self.languages = cfg
+            .extensions
+            .iter()
+            .filter_map(|e| Some((e.number.clone(), Lang::parse(e.language.as_deref()?)?)))
             .collect();
         self.agents = cfg
             .agents
@@ -385,6 +408,9 @@ impl Core {
         let Some((a_port, b_port)) = self.take_ports(now) else {
             return Some(call);
         };
+        let lang = phone_language(&call.req)
+            .or_else(|| self.outside.languages.get(&call.caller).copied())
+            .unwrap_or(Lang::Id);
         let Inbound { peer, key, req, .. } = call;
         let id = self.next_call;
         self.next_call += 1;
@@ -412,7 +438,7 @@ impl Core {
             self.tx.respond(now.at, &a_key, 183, data);
         }
         self.outside.refusing.insert(id, code);
-        self.announce_and_hang_up(id, "outside_refused");
+        self.announce_and_hang_up_in(id, "outside_refused", lang);
         None
     }
 
@@ -974,5 +1000,30 @@ impl Core {
     /// Trunk `name`'s carrier answers again.
     pub fn trunk_up(&mut self, name: &str) {
         self.outside.states.trunk_up(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(accept: &str) -> Message {
+        let text = format!("INVITE sip:001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\nFrom: <sip:1010@127.0.0.1>;tag=a\r\nTo: <sip:001@127.0.0.1>\r\nCall-ID: l1\r\nCSeq: 1 INVITE\r\n{accept}Content-Length: 0\r\n\r\n");
+        Message::parse_datagram(text.as_bytes()).unwrap()
+    }
+
+    /// The phone's own language (Accept-Language) for the refusal.
+    #[test]
+    fn the_phones_accept_language_names_the_refusals_language() {
+        assert_eq!(phone_language(&invite("")), None);
+        assert_eq!(
+            phone_language(&invite("Accept-Language: en-US;q=0.9, id\r\n")),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            phone_language(&invite("Accept-Language: fr, id-ID\r\n")),
+            Some(Lang::Id)
+        );
+        assert_eq!(phone_language(&invite("Accept-Language: fr\r\n")), None);
     }
 }
