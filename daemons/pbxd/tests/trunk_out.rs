@@ -398,6 +398,50 @@ fn an_extensions_outside_minutes_per_day() {
     assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
 }
 
+/// The minutes per day survive a restart (TEL-5, issue 13): the day's
+/// outside calls, written to a real SQLite store by the first run, are
+/// recounted by the next one, which refuses the extension whose minutes
+/// are used up and still lets another call out.
+#[test]
+fn outside_minutes_per_day_are_recounted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = dering_store::Store::open(&dir.path().join("dering.db")).unwrap();
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let mut da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    s.advance(Duration::from_secs(240 * 60));
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    c.settle(&mut s);
+    a.settle(&mut s);
+    store.apply(&s.writes).unwrap();
+
+    // The box restarts: a new core, the same database.
+    let mut s = with_trunks("");
+    let t = s.t();
+    let rows = store
+        .outside_talk_since(t.wall_ms - 2 * 86_400_000)
+        .unwrap();
+    assert_eq!(s.core.restore_outside_minutes(t, &rows), 1);
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let d = a.invite(&mut s, "081234567891");
+    let r = a.expect_response(&mut s, 403);
+    a.ack_final(&mut s, &d, &r);
+    assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
+    // The next day the minutes are new.
+    let next_day = dering_store::Store::open(&dir.path().join("dering.db")).unwrap();
+    let rows = next_day.outside_talk_since(0).unwrap();
+    let mut t = s.t();
+    t.wall_ms += 86_400_000;
+    assert_eq!(s.core.restore_outside_minutes(t, &rows), 0);
+}
+
 /// An extension whose number is withheld: From is anonymous, the
 /// identity goes in P-Asserted-Identity with `Privacy: id`.
 #[test]

@@ -991,6 +991,34 @@ impl Core {
         t.1 += (now.wall_ms - answered).max(0);
     }
 
+    /// Each extension's outside minutes of today, recounted after a
+    /// restart from the call records (`rows`: caller, answer and end in
+    /// wall ms, as `Store::outside_talk_since` gives them), so a limit
+    /// per day (TEL-5) is not reset by restarting the box. Calls answered
+    /// before today's local midnight (WIB) are left out. Returns how many
+    /// calls counted.
+    pub fn restore_outside_minutes(&mut self, now: Now, rows: &[(String, i64, i64)]) -> usize {
+        let offset = self.outside.utc_offset_minutes;
+        let today = dering_flow::LocalTime::from_wall_ms(now.wall_ms, offset).day;
+        let mut n = 0;
+        for (caller, answered, ended) in rows {
+            if dering_flow::LocalTime::from_wall_ms(*answered, offset).day != today {
+                continue;
+            }
+            let t = self
+                .outside
+                .talked
+                .entry(caller.clone())
+                .or_insert((today, 0));
+            if t.0 != today {
+                *t = (today, 0);
+            }
+            t.1 += (ended - answered).max(0);
+            n += 1;
+        }
+        n
+    }
+
     /// The keep-alive found trunk `name`'s carrier gone: routes skip it
     /// until [`Core::trunk_up`].
     pub fn trunk_down(&mut self, name: &str) {
