@@ -26,7 +26,8 @@ mod trunks;
 
 pub use trunks::{
     CallerId, CallerIdHeader, CarrierFormat, DialledClass, FailoverCause, Limits, Numbering,
-    Outbound, Permission, Presentation, Route, Trunk, TrunkAccount, TrunkKind, DEFAULT_FAILOVER,
+    Outbound, Permission, Presentation, RedirectHeader, Route, Trunk, TrunkAccount, TrunkKind,
+    DEFAULT_FAILOVER,
 };
 
 /// The embedded default: the demo box.

@@ -358,6 +358,38 @@ fn forwarding_to_an_outside_number_carries_a_diversion() {
     assert_eq!(s.call_events("forwarded"), ["busy 1002 -> 081234567890"]);
 }
 
+/// The redirect header is the trunk's choice (issue 13): the demo trunk
+/// sends Diversion; the backup trunk, set to `history-info`, gets the same
+/// forwarded call (after the first carrier's 503) with History-Info
+/// (RFC 7044) naming 1002 and the number it was retargeted to, and no
+/// Diversion.
+#[test]
+fn a_trunk_set_to_history_info_gets_it_instead_of_diversion() {
+    let mut s = with_trunks("redirect_header = \"history-info\"\n");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*67081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let (mut c, mut backup) = (carrier(CARRIER), carrier(BACKUP));
+    a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 486, "", "");
+    let first = c.expect_request(&mut s, "INVITE");
+    assert!(first.get("Diversion").is_some(), "{first:?}");
+    assert_eq!(first.get("History-Info"), None);
+    c.respond(&mut s, &first, 503, "", "");
+    let out = backup.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "+6281234567890");
+    assert_eq!(out.get("Diversion"), None);
+    assert_eq!(
+        out.get("History-Info"),
+        Some("<sip:1002@dering.local>;index=1, <sip:+6281234567890@127.0.0.6?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1")
+    );
+}
+
 /// Forwarding is no way around a permission: 1002 (national) cannot
 /// forward its calls abroad.
 #[test]

@@ -30,7 +30,8 @@ use super::trunk_state::TrunkStates;
 use super::trusted::Trusted;
 use super::{callee_offer, known_formats, BLegSpec, Core, Inbound, Now, Side};
 use crate::config::{
-    CallerIdHeader, Config, FailoverCause, Limits, Presentation, Route, Trunk, TrunkKind,
+    CallerIdHeader, Config, FailoverCause, Limits, Presentation, RedirectHeader, Route, Trunk,
+    TrunkKind,
 };
 
 /// What the running configuration says about calls going out, and the
@@ -79,6 +80,27 @@ fn phone_language(req: &Message) -> Option<Lang> {
             Lang::parse(tag.split('-').next()?)
         })
         .next()
+}
+
+/// The header naming extension `ext` (at `realm`) that forwarded a call
+/// now going to `callee` through trunk `t`: Diversion (RFC 5806) or
+/// History-Info (RFC 7044: the extension first, then the number it was
+/// retargeted to with the 302 that stands for the forwarding, `mp` saying
+/// the new target was mapped from index 1).
+fn redirect_header(t: &Trunk, ext: &str, realm: &str, callee: &str) -> rsip::Header {
+    match t.redirect_header {
+        RedirectHeader::Diversion => header(
+            "Diversion",
+            format!("<sip:{ext}@{realm}>;reason=unconditional"),
+        ),
+        RedirectHeader::HistoryInfo => header(
+            "History-Info",
+            format!(
+                "<sip:{ext}@{realm}>;index=1, <sip:{callee}@{}?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1",
+                t.host
+            ),
+        ),
+    }
 }
 
 /// A B leg through a trunk, as built for one try.
@@ -525,10 +547,7 @@ impl Core {
             &self.realm,
         );
         if let Some(ext) = &leg.diverted_from {
-            extra.push(header(
-                "Diversion",
-                format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
-            ));
+            extra.push(redirect_header(t, ext, &self.realm, &callee));
         }
         Some(TrunkLeg {
             target,
