@@ -474,6 +474,51 @@ fn outside_minutes_per_day_are_recounted_after_a_restart() {
     assert_eq!(s.core.restore_outside_minutes(t, &rows), 0);
 }
 
+/// The hangup causes written to the call records so far.
+fn causes(s: &Sim) -> Vec<String> {
+    s.writes
+        .iter()
+        .filter_map(|op| match op {
+            Op::CallEnd(e) => Some(e.hangup_cause.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The network's reason is kept (issue 13): a carrier's (or trunkd's)
+/// `Reason: Q.850;cause=N` on its busy answer and on its BYE reaches the
+/// call record's hangup cause.
+#[test]
+fn the_carriers_q850_cause_is_kept_in_the_record() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    let da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(
+        &mut s,
+        &inv,
+        486,
+        "Reason: Q.850;cause=17;text=\"User busy\"\r\n",
+        "",
+    );
+    let r = a.expect_response(&mut s, 486);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(causes(&s), ["callee answered 486, Q.850 cause 17"]);
+    c.expect_request(&mut s, "ACK");
+
+    let mut da = a.invite(&mut s, "081234567891");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    let mut dc = c.dialog_of(&inv);
+    c.in_dialog(&mut s, &mut dc, "BYE", "Reason: Q.850;cause=16\r\n", "");
+    a.settle(&mut s);
+    assert_eq!(causes(&s)[1], "BYE, Q.850 cause 16");
+}
+
 /// An extension whose number is withheld: From is anonymous, the
 /// identity goes in P-Asserted-Identity with `Privacy: id`.
 #[test]
