@@ -213,7 +213,8 @@ fn a_call_from_the_carrier_to_137_is_answered_with_audio_both_ways() {
     let calls = d.ended_calls(1);
     assert_eq!(calls.len(), 1, "{calls:?}");
     let c = &calls[0];
-    // The called number is kept in its E.164 form (TEL-10).
+    // The numbers as a trusted peer's calls are recorded since calls in
+    // came (TEL-10): in E.164, Jakarta's area code before local ones.
     assert_eq!(c["callee"], "+6221137", "{c}");
     assert_eq!(c["caller"], "+62212000", "{c}");
     let uuid = c["uuid"].as_str().unwrap();
@@ -224,6 +225,8 @@ fn a_call_from_the_carrier_to_137_is_answered_with_audio_both_ways() {
         "pbxd's relay counted {counts:?} for the B-channel's audio"
     );
     assert_eq!(c["hangup_by"], "caller", "{c}");
+    // trunkd's BYE says why the network cleared it (normal clearing).
+    assert_eq!(c["hangup_cause"], "BYE, Q.850 cause 16", "{c}");
 }
 
 #[test]

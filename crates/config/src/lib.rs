@@ -26,7 +26,8 @@ mod trunks;
 
 pub use trunks::{
     CallerId, CallerIdHeader, CarrierFormat, DialledClass, FailoverCause, Limits, Numbering,
-    Outbound, Permission, Presentation, Route, Trunk, TrunkAccount, TrunkKind, DEFAULT_FAILOVER,
+    Outbound, Permission, Presentation, RedirectHeader, Route, Trunk, TrunkAccount, TrunkKind,
+    DEFAULT_FAILOVER,
 };
 
 /// The embedded default: the demo box.
@@ -329,6 +330,8 @@ pub struct RecordingRule {
     pub flow: Option<String>,
     /// Calls an agent took from this ACD queue.
     pub queue: Option<String>,
+    /// Calls that came in or went out through this carrier trunk.
+    pub trunk: Option<String>,
     pub percent: u8,
     pub windows: Vec<dering_flow::WeeklyHours>,
 }
@@ -715,6 +718,9 @@ pub struct Extension {
     /// The number the carrier presents for its calls, or withheld;
     /// `None`: the trunk's.
     pub caller_id: Option<Presentation>,
+    /// `id` or `en` (checked): the language the box speaks to this phone
+    /// when its INVITE names none (Accept-Language); `None`: Indonesian.
+    pub language: Option<String>,
 }
 
 /// A SIP peer trusted by its source address: the trunk gateway on
@@ -1132,6 +1138,7 @@ mod tests {
         for (bad, what) in [
             ("[[recording.rule]]\nextension = \"1\"\nnumber = \"137\"\npercent = 5\n", "exactly one"),
             ("[[recording.rule]]\nnumber = \"137\"\npercent = 101\n", "0 to 100"),
+            ("[[recording.rule]]\ntrunk = \"telkom\"\npercent = 5\n", "no [[trunk]] named"),
             ("[[recording.rule]]\nnumber = \"137\"\npercent = 5\nwindows = [{ days = [\"fri\"], from = \"17:00\", to = \"08:00\" }]\n", "not before"),
         ] {
             let text = format!("{DEFAULT_TOML}\n{bad}");

@@ -221,6 +221,9 @@ struct RawExtension {
     outside_minutes_per_day: Option<u32>,
     #[serde(default)]
     caller_id: Option<Spanned<String>>,
+    /// `id` or `en`: the language of the box's prompts to this phone.
+    #[serde(default)]
+    language: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -368,6 +371,8 @@ struct RawRecordingRule {
     flow: Option<String>,
     #[serde(default)]
     queue: Option<String>,
+    #[serde(default)]
+    trunk: Option<String>,
     percent: Spanned<u8>,
     #[serde(default)]
     windows: Vec<dering_flow::WeeklyHours>,
@@ -750,16 +755,24 @@ impl RawConfig {
             return Err(at.at(percent, "key `recording.percent`: 0 to 100".into()));
         }
         for r in &self.recording.rules {
-            let selectors = [&r.extension, &r.number, &r.flow, &r.queue]
+            let selectors = [&r.extension, &r.number, &r.flow, &r.queue, &r.trunk]
                 .iter()
                 .filter(|s| s.is_some())
                 .count();
             if selectors != 1 {
                 return Err(at.at(
                     &r.percent,
-                    "key `recording.rule`: needs exactly one of extension, number, flow, queue"
+                    "key `recording.rule`: needs exactly one of extension, number, flow, queue, trunk"
                         .into(),
                 ));
+            }
+            if let Some(t) = &r.trunk {
+                if !self.trunks.iter().any(|k| k.name() == t) {
+                    return Err(at.at(
+                        &r.percent,
+                        format!("key `recording.rule.trunk`: no [[trunk]] named {t:?}"),
+                    ));
+                }
             }
             if *r.percent.get_ref() > 100 {
                 return Err(at.at(&r.percent, "key `recording.rule.percent`: 0 to 100".into()));
@@ -920,6 +933,19 @@ impl RawConfig {
             check_algorithms(at, &ext.digest_algorithms, "extension.digest_algorithms")?;
             if let Some(p) = &ext.permission {
                 trunks::permission(at, p, "extension.permission")?;
+            }
+            if let Some(l) = ext
+                .language
+                .as_ref()
+                .filter(|l| !["id", "en"].contains(&l.get_ref().as_str()))
+            {
+                return Err(at.at(
+                    l,
+                    format!(
+                        "key `extension.language`: {:?} is not id or en",
+                        l.get_ref()
+                    ),
+                ));
             }
             if let Some(c) = &ext.caller_id {
                 trunks::presentation(at, c)?;
@@ -1142,6 +1168,7 @@ impl RawExtension {
                 w if w == "withheld" => crate::trunks::Presentation::Withheld,
                 n => crate::trunks::Presentation::Number(n),
             }),
+            language: self.language.map(Spanned::into_inner),
         }
     }
 }
@@ -1180,6 +1207,7 @@ impl RawRecording {
                     number: r.number,
                     flow: r.flow,
                     queue: r.queue,
+                    trunk: r.trunk,
                     percent: r.percent.into_inner(),
                     windows: r.windows,
                 })

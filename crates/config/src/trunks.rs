@@ -51,6 +51,29 @@ pub struct Trunk {
     /// Which failures mean trouble at this carrier, so a route tries its
     /// next trunk (unless the route sets its own list).
     pub failover_on: Vec<FailoverCause>,
+    /// How a forwarded call names the extension it was forwarded from.
+    pub redirect_header: RedirectHeader,
+}
+
+/// The header that tells the carrier a call was forwarded: carriers read
+/// one or the other, rarely both, so each trunk says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectHeader {
+    /// `Diversion` (RFC 5806), what most carriers still read.
+    #[default]
+    Diversion,
+    /// `History-Info` (RFC 7044), the standard that replaced it.
+    HistoryInfo,
+}
+
+impl RedirectHeader {
+    pub fn from_name(name: &str) -> Option<RedirectHeader> {
+        match name {
+            "diversion" => Some(RedirectHeader::Diversion),
+            "history-info" => Some(RedirectHeader::HistoryInfo),
+            _ => None,
+        }
+    }
 }
 
 impl Trunk {
@@ -460,6 +483,7 @@ mod tests {
             ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\ncaller_id = \"kantor\"\n".into(), "kantor", "trunk.caller_id"),
             ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\ncaller_id_headers = [\"from\", \"from\"]\n".into(), "caller_id_headers", "trunk.caller_id_headers"),
             ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\ncaller_id_headers = [\"contact\"]\n".into(), "caller_id_headers", "trunk.caller_id_headers"),
+            ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\nredirect_header = \"diversion-info\"\n".into(), "redirect_header", "trunk.redirect_header"),
             ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\nkeepalive_seconds = 2\n".into(), "keepalive", "trunk.keepalive_seconds"),
             ("[[trunk]]\nname = \"a\"\nkind = \"ip\"\nhost = \"192.0.2.1\"\naddresses = [\"192.0.2.1\"]\nfailover_on = [\"404\"]\n".into(), "404", "trunk.failover_on"),
             (format!("{TRUNK}[[trunk]]\nname = \"b\"\nkind = \"ip\"\nhost = \"192.0.2.9\"\naddresses = [\"192.0.2.4\"]\n"), "192.0.2.4", "trunk.addresses"),

@@ -453,6 +453,20 @@ impl Store {
             .optional()?)
     }
 
+    /// The answered outside calls (not refused) answered at or after
+    /// `since_ms` and ended: (caller, answer_ms, end_ms). The core
+    /// recounts each extension's outside minutes of the day from them
+    /// after a restart.
+    pub fn outside_talk_since(&self, since_ms: i64) -> Result<Vec<(String, i64, i64)>> {
+        self.select(
+            "SELECT caller, answer_ms, end_ms FROM calls
+             WHERE number_class IS NOT NULL AND refused IS NULL
+               AND answer_ms >= ?1 AND end_ms IS NOT NULL ORDER BY id",
+            [since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
     /// The inbound columns of call `uuid`, if it came by a trunk or a
     /// trusted peer.
     pub fn call_inbound(&self, uuid: &str) -> Result<Option<CallInbound>> {

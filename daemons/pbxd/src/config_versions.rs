@@ -127,6 +127,8 @@ const KEYED: &[(&str, &str)] = &[
     ("queue", "name"),
     ("did", "number"),
     ("conference", "number"),
+    ("trunk", "name"),
+    ("route", "name"),
 ];
 
 /// What changed from `old` to `new`, in a line: entries added, removed
@@ -205,6 +207,22 @@ mod tests {
             summary(BASE, &format!("# note\n{BASE}")),
             "comments or layout only"
         );
+    }
+
+    /// Issue 13: a carrier's trunk and an outbound route are named, not
+    /// just "[trunk] changed".
+    #[test]
+    fn summary_names_trunks_and_routes() {
+        let more = "\n[[trunk]]\nname = \"cadangan\"\nkind = \"ip\"\nhost = \"192.0.2.6\"\naddresses = [\"192.0.2.6\"]\n";
+        let new = format!("{BASE}{more}")
+            .replace("trunks = [\"demo\"]", "trunks = [\"demo\", \"cadangan\"]");
+        assert_eq!(
+            summary(BASE, &new),
+            "route keluar changed, trunk cadangan added"
+        );
+        let edited = BASE.replace("keepalive_seconds = 30", "keepalive_seconds = 60");
+        assert_ne!(edited, BASE);
+        assert_eq!(summary(BASE, &edited), "trunk demo changed");
     }
 
     #[test]

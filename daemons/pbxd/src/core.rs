@@ -274,6 +274,30 @@ fn callee_offer(offer: &AudioSdp) -> Vec<Format> {
     formats
 }
 
+/// `cause` with the Q.850 cause of `msg`'s `Reason: Q.850;cause=N`
+/// header (RFC 3326) when it has one: trunkd and carriers say why the
+/// network cleared a call (16 normal, 17 busy, 34 no circuit…), which
+/// the record keeps for reports by cause.
+fn with_q850(cause: String, msg: &Message) -> String {
+    let q850 = msg.all("Reason").find_map(|r| {
+        let (proto, params) = r.split_once(';')?;
+        if !proto.trim().eq_ignore_ascii_case("Q.850") {
+            return None;
+        }
+        params.split(';').find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("cause")
+                .then(|| v.trim().parse::<u8>().ok())
+                .flatten()
+        })
+    });
+    match q850 {
+        Some(n) => format!("{cause}, Q.850 cause {n}"),
+        None => cause,
+    }
+}
+
 /// How a call ended, for its record.
 #[derive(Debug, Clone)]
 struct Ending {
@@ -1910,7 +1934,10 @@ impl Core {
         }
         let (disposition, cause) = match code {
             487 => (Disposition::Cancelled, "cancelled".to_string()),
-            _ => (disposition_for(code), format!("callee answered {code}")),
+            _ => (
+                disposition_for(code),
+                with_q850(format!("callee answered {code}"), msg),
+            ),
         };
         let a_code = match code {
             401 | 407 => 480,
@@ -2097,7 +2124,12 @@ impl Core {
         let op = self.finish(
             now,
             call,
-            Ending::new(Disposition::Answered, who, "BYE", None),
+            Ending::new(
+                Disposition::Answered,
+                who,
+                with_q850("BYE".into(), req),
+                None,
+            ),
         );
         if let Some(op) = op {
             self.respond_after(op, key.to_string(), 200, data);

@@ -182,6 +182,8 @@ pub async fn start(
     // Today's ACD journal (two days back covers any time zone's "today").
     let journal = store.acd_events(t.wall_ms - 2 * 86_400_000)?;
     let agent_states = store.last_agent_states()?;
+    // Today's outside calls, for each extension's minutes per day (TEL-5).
+    let outside_talk = store.outside_talk_since(t.wall_ms - 2 * 86_400_000)?;
     let prompts = match &opts.config.flows.prompts {
         Some(dir) => dering_media::prompts::Prompts::load(dir)?,
         None => dering_media::prompts::Prompts::builtin()?,
@@ -252,6 +254,8 @@ pub async fn start(
     core.set_forwards(forwards);
     let counted = core.restore_acd_journal(t, &journal);
     let agents = core.restore_agents(t, &agent_states);
+    let calls = core.restore_outside_minutes(t, &outside_talk);
+    tracing::info!(calls, "today's outside minutes recounted");
     tracing::info!(
         counted,
         agents,

@@ -419,3 +419,136 @@ fn calls_in_and_out_share_the_trunks_lines() {
     assert!(refused.status().is_some_and(|st| st >= 400), "{refused:?}");
     c.expect_quiet(&mut s);
 }
+
+/// The callers of the calls recorded so far.
+fn recorded(s: &Sim) -> Vec<String> {
+    s.media
+        .iter()
+        .filter_map(|m| match m {
+            MediaCmd::Record { meta, .. } => Some(meta.caller.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// REC-2 (issue 13): `[[recording.rule]] trunk = "telkom"` records the
+/// calls that came in by that trunk, decided at answer, and not the same
+/// extension's internal calls.
+#[test]
+fn a_trunk_recording_rule_records_the_calls_in_by_that_trunk() {
+    let mut s = trunk_box(|t| {
+        t.replace("percent = 100", "percent = 0")
+            + "\n[[did]]\nnumber = \"0215551002\"\nextension = \"1002\"\n\n[[recording.rule]]\ntrunk = \"telkom\"\npercent = 100\n"
+    });
+    let mut phone = Phone::registered(&mut s, "1002");
+    let mut inside = Phone::registered(&mut s, "1001");
+    let mut d = inside.invite(&mut s, "1002");
+    let (_, _) = phone.answer(&mut s);
+    inside.expect_response(&mut s, 180);
+    let ok = inside.expect_response(&mut s, 200);
+    inside.ack_2xx(&mut s, &mut d, &ok);
+    assert!(recorded(&s).is_empty(), "{:?}", recorded(&s));
+
+    let mut c = carrier();
+    let from = "From: <sip:081234567890@127.0.0.9>;tag=c1\r\n";
+    let mut d = carrier_invite(
+        &mut s,
+        &mut c,
+        1,
+        "sip:+62215551002@127.0.0.1;user=phone",
+        &format!("{from}To: <sip:+62215551002@127.0.0.1>\r\n"),
+    );
+    assert!(recorded(&s).is_empty(), "not before the answer");
+    let (_, _) = phone.answer(&mut s);
+    c.expect_response(&mut s, 180);
+    let ok = c.expect_response(&mut s, 200);
+    c.ack_2xx(&mut s, &mut d, &ok);
+    assert_eq!(recorded(&s), vec!["+6281234567890".to_string()]);
+}
+
+/// ACD-4 through the trunk (issue 13), in virtual time: a mobile caller
+/// who came in by the carrier waits in the queue, presses 1, hears the
+/// confirmation and is let go; when an agent logs in, the agent's phone
+/// rings first and then the box calls the mobile back through the trunk,
+/// under the queue's callback permission (national).
+#[test]
+fn a_queue_callback_reaches_the_callers_mobile_through_the_trunk() {
+    let mut s = trunk_box(|t| {
+        t.replace("trunks = [\"demo\"]", "trunks = [\"telkom\"]")
+            .replace(
+                "callback = true",
+                "callback = true\ncallback_permission = \"national\"",
+            )
+            + "\n[[did]]\nnumber = \"1500170\"\nqueue = \"pengaduan\"\n"
+    });
+    // The agent is logged in but busy elsewhere: the caller waits.
+    let mut desk = Phone::registered(&mut s, "1003");
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Login {
+                agent: "2001".into(),
+                pin: "1234".into(),
+                extension: "1003".into(),
+            },
+        )
+        .unwrap();
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::NotReady {
+                agent: "2001".into(),
+                code: "2".into(),
+            },
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(1));
+    let mut c = carrier();
+    let from = "From: <sip:081234567890@127.0.0.9>;tag=c1\r\n";
+    let mut d = carrier_invite(
+        &mut s,
+        &mut c,
+        2,
+        "sip:62211500170@127.0.0.1",
+        &format!("{from}To: <sip:62211500170@127.0.0.1>\r\n"),
+    );
+    let ok = next_final(&mut s, &mut c);
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    c.ack_2xx(&mut s, &mut d, &ok);
+    s.advance(Duration::from_secs(2));
+    let call = s
+        .media
+        .iter()
+        .find_map(|m| match m {
+            MediaCmd::Local { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the queue's call is answered here");
+    s.key(call, '1');
+    s.advance(Duration::from_secs(15));
+    let bye = c.expect_request(&mut s, "BYE");
+    c.respond(&mut s, &bye, 200, "", "");
+
+    let t = s.t();
+    s.core
+        .agent_command(
+            t,
+            dering_control::AgentAction::Ready {
+                agent: "2001".into(),
+            },
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(1));
+    desk.answer(&mut s);
+    // (Past the BYE's retransmissions from before it was answered.)
+    let out = loop {
+        let m = c.next_msg(&mut s);
+        if m.method().is_some_and(|m| m.to_string() == "INVITE") {
+            break m;
+        }
+    };
+    let uri = out.request_uri().unwrap_or_default();
+    assert!(uri.contains("81234567890@127.0.0.9"), "{uri}");
+}

@@ -11,6 +11,7 @@ mod sim;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use dering_media::speech::Lang;
 use dering_store::Op;
 use sim::{sdp, Phone, Sim};
 
@@ -157,6 +158,38 @@ fn a_call_without_permission_is_refused_and_never_leaves() {
     a.invite(&mut s, "112");
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "112");
+}
+
+/// The refusal in the caller's language (issue 13): an extension set to
+/// English hears the English prompt, the others the Indonesian one.
+#[test]
+fn the_refusal_is_said_in_the_extensions_language() {
+    let mut s = with_trunks(
+        "\n[[extension]]\nnumber = \"1020\"\nname = \"English\"\npassword = \"demo-1020\"\nlanguage = \"en\"\n",
+    );
+    let prompts = dering_media::prompts::Prompts::builtin().unwrap();
+    let en = prompts.get(Lang::En, "outside_refused").unwrap();
+    let id = prompts.get(Lang::Id, "outside_refused").unwrap();
+    assert_ne!(en, id);
+    let said = |s: &Sim| {
+        s.media
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                pbxd::core::MediaCmd::Play { audio, .. } => audio.first().cloned(),
+                _ => None,
+            })
+            .unwrap()
+    };
+    for (ext, want) in [("1020", &en), ("1010", &id)] {
+        let mut a = Phone::registered(&mut s, ext);
+        let d = a.invite(&mut s, "0016129998888");
+        a.expect_response(&mut s, 183);
+        assert!(&said(&s) == want, "{ext} hears the other language");
+        s.advance(Duration::from_secs(10));
+        let r = a.expect_response(&mut s, 403);
+        a.ack_final(&mut s, &d, &r);
+    }
 }
 
 /// A 503 from the first carrier sends the call to the backup trunk, in
@@ -345,6 +378,38 @@ fn forwarding_to_an_outside_number_carries_a_diversion() {
     assert_eq!(s.call_events("forwarded"), ["busy 1002 -> 081234567890"]);
 }
 
+/// The redirect header is the trunk's choice (issue 13): the demo trunk
+/// sends Diversion; the backup trunk, set to `history-info`, gets the same
+/// forwarded call (after the first carrier's 503) with History-Info
+/// (RFC 7044) naming 1002 and the number it was retargeted to, and no
+/// Diversion.
+#[test]
+fn a_trunk_set_to_history_info_gets_it_instead_of_diversion() {
+    let mut s = with_trunks("redirect_header = \"history-info\"\n");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut set = b.invite(&mut s, "*67081234567890");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(&mut s);
+    let mut a = Phone::registered(&mut s, "1001");
+    let (mut c, mut backup) = (carrier(CARRIER), carrier(BACKUP));
+    a.invite(&mut s, "1002");
+    let inv = b.expect_request(&mut s, "INVITE");
+    b.respond(&mut s, &inv, 486, "", "");
+    let first = c.expect_request(&mut s, "INVITE");
+    assert!(first.get("Diversion").is_some(), "{first:?}");
+    assert_eq!(first.get("History-Info"), None);
+    c.respond(&mut s, &first, 503, "", "");
+    let out = backup.expect_request(&mut s, "INVITE");
+    assert_eq!(user_of(&out), "+6281234567890");
+    assert_eq!(out.get("Diversion"), None);
+    assert_eq!(
+        out.get("History-Info"),
+        Some("<sip:1002@dering.local>;index=1, <sip:+6281234567890@127.0.0.6?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1")
+    );
+}
+
 /// Forwarding is no way around a permission: 1002 (national) cannot
 /// forward its calls abroad.
 #[test]
@@ -383,6 +448,95 @@ fn an_extensions_outside_minutes_per_day() {
     let r = a.expect_response(&mut s, 403);
     a.ack_final(&mut s, &d, &r);
     assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
+}
+
+/// The minutes per day survive a restart (TEL-5, issue 13): the day's
+/// outside calls, written to a real SQLite store by the first run, are
+/// recounted by the next one, which refuses the extension whose minutes
+/// are used up and still lets another call out.
+#[test]
+fn outside_minutes_per_day_are_recounted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = dering_store::Store::open(&dir.path().join("dering.db")).unwrap();
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let mut da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    s.advance(Duration::from_secs(240 * 60));
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    c.settle(&mut s);
+    a.settle(&mut s);
+    store.apply(&s.writes).unwrap();
+
+    // The box restarts: a new core, the same database.
+    let mut s = with_trunks("");
+    let t = s.t();
+    let rows = store
+        .outside_talk_since(t.wall_ms - 2 * 86_400_000)
+        .unwrap();
+    assert_eq!(s.core.restore_outside_minutes(t, &rows), 1);
+    let mut a = Phone::registered(&mut s, "1002");
+    let mut c = carrier(CARRIER);
+    let d = a.invite(&mut s, "081234567891");
+    let r = a.expect_response(&mut s, 403);
+    a.ack_final(&mut s, &d, &r);
+    assert!(c.try_msg(&mut s).is_none(), "nothing reached the carrier");
+    // The next day the minutes are new.
+    let next_day = dering_store::Store::open(&dir.path().join("dering.db")).unwrap();
+    let rows = next_day.outside_talk_since(0).unwrap();
+    let mut t = s.t();
+    t.wall_ms += 86_400_000;
+    assert_eq!(s.core.restore_outside_minutes(t, &rows), 0);
+}
+
+/// The hangup causes written to the call records so far.
+fn causes(s: &Sim) -> Vec<String> {
+    s.writes
+        .iter()
+        .filter_map(|op| match op {
+            Op::CallEnd(e) => Some(e.hangup_cause.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The network's reason is kept (issue 13): a carrier's (or trunkd's)
+/// `Reason: Q.850;cause=N` on its busy answer and on its BYE reaches the
+/// call record's hangup cause.
+#[test]
+fn the_carriers_q850_cause_is_kept_in_the_record() {
+    let mut s = with_trunks("");
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut c = carrier(CARRIER);
+    let da = a.invite(&mut s, "081234567890");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(
+        &mut s,
+        &inv,
+        486,
+        "Reason: Q.850;cause=17;text=\"User busy\"\r\n",
+        "",
+    );
+    let r = a.expect_response(&mut s, 486);
+    a.ack_final(&mut s, &da, &r);
+    assert_eq!(causes(&s), ["callee answered 486, Q.850 cause 17"]);
+    c.expect_request(&mut s, "ACK");
+
+    let mut da = a.invite(&mut s, "081234567891");
+    let inv = c.expect_request(&mut s, "INVITE");
+    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(&mut s, 200);
+    a.ack_2xx(&mut s, &mut da, &ok);
+    c.expect_request(&mut s, "ACK");
+    let mut dc = c.dialog_of(&inv);
+    c.in_dialog(&mut s, &mut dc, "BYE", "Reason: Q.850;cause=16\r\n", "");
+    a.settle(&mut s);
+    assert_eq!(causes(&s)[1], "BYE, Q.850 cause 16");
 }
 
 /// An extension whose number is withheld: From is anonymous, the

@@ -12,7 +12,7 @@ use super::{is_number, unspanned, Refusal};
 use crate::trunks::{
     default_area_code, default_burst_calls, default_burst_seconds, is_presentable, CallerId,
     CallerIdHeader, CarrierFormat, DialledClass, FailoverCause, Numbering, Outbound, Permission,
-    Presentation, Route, Trunk, TrunkAccount, TrunkKind, DEFAULT_FAILOVER,
+    Presentation, RedirectHeader, Route, Trunk, TrunkAccount, TrunkKind, DEFAULT_FAILOVER,
 };
 use crate::{trusted_network, ConfigError};
 
@@ -58,6 +58,9 @@ pub(super) struct RawTrunk {
     keepalive_seconds: Spanned<u32>,
     #[serde(default)]
     failover_on: Option<Vec<Spanned<String>>>,
+    /// `diversion` or `history-info`.
+    #[serde(default)]
+    redirect_header: Option<Spanned<String>>,
 }
 
 fn default_transport() -> Spanned<String> {
@@ -217,6 +220,11 @@ fn failover_causes(
 }
 
 impl RawTrunk {
+    /// The trunk's name, for the sections that refer to it.
+    pub(super) fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
     fn kind(&self, at: &Refusal) -> Result<TrunkKind, ConfigError> {
         let name = &self.name;
         match self.kind.get_ref().as_str() {
@@ -395,6 +403,18 @@ impl RawTrunk {
             Some(list) => failover_causes(at, list, "trunk.failover_on")?,
             None => DEFAULT_FAILOVER.to_vec(),
         };
+        let redirect_header = match &self.redirect_header {
+            None => RedirectHeader::default(),
+            Some(h) => RedirectHeader::from_name(h.get_ref()).ok_or_else(|| {
+                at.at(
+                    h,
+                    format!(
+                        "key `trunk.redirect_header`: {:?} is not diversion or history-info",
+                        h.get_ref()
+                    ),
+                )
+            })?,
+        };
         Ok(Trunk {
             name: name.clone(),
             enabled: self.enabled,
@@ -414,6 +434,7 @@ impl RawTrunk {
             },
             keepalive_seconds: (keepalive != 0).then_some(keepalive),
             failover_on,
+            redirect_header,
         })
     }
 }

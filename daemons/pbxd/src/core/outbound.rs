@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use dering_media::speech::Lang;
 use dering_sip::build::header;
 use dering_sip::dialog::Dialog;
 use dering_sip::sdp::{AudioSdp, Format};
@@ -29,7 +30,8 @@ use super::trunk_state::TrunkStates;
 use super::trusted::Trusted;
 use super::{callee_offer, known_formats, BLegSpec, Core, Inbound, Now, Side};
 use crate::config::{
-    CallerIdHeader, Config, FailoverCause, Limits, Presentation, Route, Trunk, TrunkKind,
+    CallerIdHeader, Config, FailoverCause, Limits, Presentation, RedirectHeader, Route, Trunk,
+    TrunkKind,
 };
 use dering_trunk::Target as ResolvedTarget;
 
@@ -62,6 +64,44 @@ pub(super) struct Outside {
     refusing: HashMap<u64, u16>,
     /// Each extension's answered outside time today: (local day, ms).
     talked: HashMap<String, (i64, i64)>,
+    /// The extensions configured to hear the box in a language of their
+    /// own (`extension.language`).
+    languages: HashMap<String, Lang>,
+}
+
+/// The language a phone asks for in its INVITE's Accept-Language (RFC
+/// 3261 §20.3), the first of ours it names, quality aside: a phone set to
+/// English says `en`, so its caller hears the refusal in English whatever
+/// the extension's configuration says.
+fn phone_language(req: &Message) -> Option<Lang> {
+    req.all("Accept-Language")
+        .flat_map(|v| v.split(','))
+        .filter_map(|tag| {
+            let tag = tag.split(';').next()?.trim().to_ascii_lowercase();
+            Lang::parse(tag.split('-').next()?)
+        })
+        .next()
+}
+
+/// The header naming extension `ext` (at `realm`) that forwarded a call
+/// now going to `callee` through trunk `t`: Diversion (RFC 5806) or
+/// History-Info (RFC 7044: the extension first, then the number it was
+/// retargeted to with the 302 that stands for the forwarding, `mp` saying
+/// the new target was mapped from index 1).
+fn redirect_header(t: &Trunk, ext: &str, realm: &str, callee: &str) -> rsip::Header {
+    match t.redirect_header {
+        RedirectHeader::Diversion => header(
+            "Diversion",
+            format!("<sip:{ext}@{realm}>;reason=unconditional"),
+        ),
+        RedirectHeader::HistoryInfo => header(
+            "History-Info",
+            format!(
+                "<sip:{ext}@{realm}>;index=1, <sip:{callee}@{}?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1",
+                t.host
+            ),
+        ),
+    }
 }
 
 /// A B leg through a trunk, as built for one try.
@@ -120,6 +160,11 @@ impl Outside {
                 )
             })
             .collect();
+        self.languages = cfg
+            .extensions
+            .iter()
+            .filter_map(|e| Some((e.number.clone(), Lang::parse(e.language.as_deref()?)?)))
+            .collect();
         self.agents = cfg
             .agents
             .iter()
@@ -150,6 +195,12 @@ impl Outside {
     pub(super) fn busy(&self, trunk: &str) -> u32 {
         let n = self.legs.values().filter(|l| l.trunk == trunk).count();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The trunk call `call` is going out through, if it is an outside
+    /// call (recording rules by trunk, REC-2).
+    pub(super) fn trunk_of(&self, call: u64) -> Option<&str> {
+        self.legs.get(&call).map(|l| l.trunk.as_str())
     }
 
     /// The failures of a try through `trunk` on `route` that send the call
@@ -384,6 +435,9 @@ impl Core {
         let Some((a_port, b_port)) = self.take_ports(now) else {
             return Some(call);
         };
+        let lang = phone_language(&call.req)
+            .or_else(|| self.outside.languages.get(&call.caller).copied())
+            .unwrap_or(Lang::Id);
         let Inbound { peer, key, req, .. } = call;
         let id = self.next_call;
         self.next_call += 1;
@@ -411,7 +465,7 @@ impl Core {
             self.tx.respond(now.at, &a_key, 183, data);
         }
         self.outside.refusing.insert(id, code);
-        self.announce_and_hang_up(id, "outside_refused");
+        self.announce_and_hang_up_in(id, "outside_refused", lang);
         None
     }
 
@@ -498,10 +552,7 @@ impl Core {
             &self.realm,
         );
         if let Some(ext) = &leg.diverted_from {
-            extra.push(header(
-                "Diversion",
-                format!("<sip:{ext}@{}>;reason=unconditional", self.realm),
-            ));
+            extra.push(redirect_header(t, ext, &self.realm, &callee));
         }
         Some(TrunkLeg {
             target,
@@ -965,6 +1016,34 @@ impl Core {
         t.1 += (now.wall_ms - answered).max(0);
     }
 
+    /// Each extension's outside minutes of today, recounted after a
+    /// restart from the call records (`rows`: caller, answer and end in
+    /// wall ms, as `Store::outside_talk_since` gives them), so a limit
+    /// per day (TEL-5) is not reset by restarting the box. Calls answered
+    /// before today's local midnight (WIB) are left out. Returns how many
+    /// calls counted.
+    pub fn restore_outside_minutes(&mut self, now: Now, rows: &[(String, i64, i64)]) -> usize {
+        let offset = self.outside.utc_offset_minutes;
+        let today = dering_flow::LocalTime::from_wall_ms(now.wall_ms, offset).day;
+        let mut n = 0;
+        for (caller, answered, ended) in rows {
+            if dering_flow::LocalTime::from_wall_ms(*answered, offset).day != today {
+                continue;
+            }
+            let t = self
+                .outside
+                .talked
+                .entry(caller.clone())
+                .or_insert((today, 0));
+            if t.0 != today {
+                *t = (today, 0);
+            }
+            t.1 += (ended - answered).max(0);
+            n += 1;
+        }
+        n
+    }
+
     /// The keep-alive found trunk `name`'s carrier gone: routes skip it
     /// until [`Core::trunk_up`].
     pub fn trunk_down(&mut self, name: &str) {
@@ -974,5 +1053,30 @@ impl Core {
     /// Trunk `name`'s carrier answers again.
     pub fn trunk_up(&mut self, name: &str) {
         self.outside.states.trunk_up(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(accept: &str) -> Message {
+        let text = format!("INVITE sip:001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\nFrom: <sip:1010@127.0.0.1>;tag=a\r\nTo: <sip:001@127.0.0.1>\r\nCall-ID: l1\r\nCSeq: 1 INVITE\r\n{accept}Content-Length: 0\r\n\r\n");
+        Message::parse_datagram(text.as_bytes()).unwrap()
+    }
+
+    /// The phone's own language (Accept-Language) for the refusal.
+    #[test]
+    fn the_phones_accept_language_names_the_refusals_language() {
+        assert_eq!(phone_language(&invite("")), None);
+        assert_eq!(
+            phone_language(&invite("Accept-Language: en-US;q=0.9, id\r\n")),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            phone_language(&invite("Accept-Language: fr, id-ID\r\n")),
+            Some(Lang::Id)
+        );
+        assert_eq!(phone_language(&invite("Accept-Language: fr\r\n")), None);
     }
 }

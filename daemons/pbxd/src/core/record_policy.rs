@@ -1,6 +1,7 @@
 //! Which calls are recorded (REC-2): the `[recording]` default share and
-//! the rules that override it for an extension, a dialed number, a flow
-//! or an ACD queue, each within weekly windows in local time (WIB). The first rule
+//! the rules that override it for an extension, a dialed number, a flow,
+//! an ACD queue or a carrier trunk (the call came in or went out through
+//! it), each within weekly windows in local time (WIB). The first rule
 //! that matches a call at that moment decides; a rule outside its windows
 //! does not match, so "record the 137 line in office hours" is one rule
 //! over a default of 0.
@@ -19,6 +20,7 @@ enum Selector {
     Number(String),
     Flow(String),
     Queue(String),
+    Trunk(String),
 }
 
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub(super) struct CallFacts<'a> {
     pub flow: Option<&'a str>,
     /// The ACD queue an agent took the call from.
     pub queue: Option<&'a str>,
+    /// The carrier trunk the call came in or went out through.
+    pub trunk: Option<&'a str>,
 }
 
 impl RecordPolicy {
@@ -56,11 +60,12 @@ impl RecordPolicy {
                 .rules
                 .iter()
                 .filter_map(|r| {
-                    let selector = match (&r.extension, &r.number, &r.flow, &r.queue) {
+                    let selector = match (&r.extension, &r.number, &r.flow, &r.queue, &r.trunk) {
                         (Some(e), ..) => Selector::Extension(e.clone()),
                         (_, Some(n), ..) => Selector::Number(n.clone()),
-                        (_, _, Some(f), _) => Selector::Flow(f.clone()),
-                        (.., Some(q)) => Selector::Queue(q.clone()),
+                        (_, _, Some(f), ..) => Selector::Flow(f.clone()),
+                        (_, _, _, Some(q), _) => Selector::Queue(q.clone()),
+                        (.., Some(t)) => Selector::Trunk(t.clone()),
                         _ => return None,
                     };
                     Some(Rule {
@@ -88,6 +93,7 @@ impl RecordPolicy {
                 Selector::Number(n) => call.dialed == n,
                 Selector::Flow(f) => call.flow == Some(f.as_str()),
                 Selector::Queue(q) => call.queue == Some(q.as_str()),
+                Selector::Trunk(t) => call.trunk == Some(t.as_str()),
             };
             if matches && r.windows.is_open(t) {
                 return (r.percent, Some(i));
@@ -120,12 +126,22 @@ impl Core {
         }
     }
 
+    /// The carrier trunk call `call` (whose caller's leg is `a_call_id`)
+    /// went out or came in through.
+    fn call_trunk(&self, call: u64, a_call_id: &str) -> Option<String> {
+        self.outside
+            .trunk_of(call)
+            .or_else(|| self.trusted.trunk_in(a_call_id))
+            .map(str::to_string)
+    }
+
     /// Starts recording `call` if the policy picks it.
     fn maybe_record(&mut self, now: Now, call: u64) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         let queue = c.queue.as_deref();
+        let trunk = self.call_trunk(call, &c.a.call_id);
         let facts = CallFacts {
             caller: &c.parties.caller,
             dialed: &c.parties.callee,
@@ -134,6 +150,7 @@ impl Core {
             queue: queue
                 .filter(|q| q.agent.is_some())
                 .map(|q| q.queue.as_str()),
+            trunk: trunk.as_deref(),
         };
         let t = dering_flow::LocalTime::from_wall_ms(now.wall_ms, self.flows.utc_offset());
         let (percent, rule) = self.record_policy.percent(facts, t);
@@ -192,6 +209,7 @@ mod tests {
             connected: None,
             flow,
             queue: None,
+            trunk: None,
         }
     }
 
@@ -232,6 +250,23 @@ mod tests {
         c.queue = Some("pengaduan");
         assert_eq!(p.percent(c, monday(9)), (100, Some(0)));
         c.queue = Some("pajak");
+        assert_eq!(p.percent(c, monday(9)), (0, None));
+    }
+
+    /// REC-2, issue 13: a trunk's calls, whichever way they went; the
+    /// rule names a configured trunk.
+    #[test]
+    fn a_trunk_rule_records_the_calls_through_that_trunk() {
+        let trunk = "[[trunk]]\nname = \"telkom\"\nkind = \"ip\"\nhost = \"127.0.0.1\"\naddresses = [\"127.0.0.1\"]\n\n";
+        let p = policy(
+            &format!("{trunk}[[recording.rule]]\ntrunk = \"telkom\"\npercent = 100\n"),
+            0,
+        );
+        let mut c = call("+6281234567", "137", Some("layanan-pengaduan"));
+        assert_eq!(p.percent(c, monday(9)), (0, None));
+        c.trunk = Some("telkom");
+        assert_eq!(p.percent(c, monday(9)), (100, Some(0)));
+        c.trunk = Some("indosat");
         assert_eq!(p.percent(c, monday(9)), (0, None));
     }
 

@@ -463,8 +463,13 @@ impl Core {
     }
 
     fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
+        self.play_here_in(call, names, interruptible, Lang::Id);
+    }
+
+    /// [`Self::play_here`] in `lang`.
+    fn play_here_in(&mut self, call: u64, names: &[&str], interruptible: bool, lang: Lang) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let audio = self.resolve_prompts(Lang::Id, &names);
+        let audio = self.resolve_prompts(lang, &names);
         self.out.push_back(Output::Media(MediaCmd::Play {
             call,
             audio,
@@ -488,6 +493,11 @@ impl Core {
     /// Says `prompt` to a call answered here, whatever it was doing, then
     /// hangs up.
     pub(super) fn announce_and_hang_up(&mut self, call: u64, prompt: &str) {
+        self.announce_and_hang_up_in(call, prompt, Lang::Id);
+    }
+
+    /// [`Self::announce_and_hang_up`] in the caller's language `lang`.
+    pub(super) fn announce_and_hang_up_in(&mut self, call: u64, prompt: &str, lang: Lang) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -495,12 +505,17 @@ impl Core {
             Feature::Announcement,
             c.a.codec.unwrap_or(Codec::Pcma),
         )));
-        self.say_goodbye(call, &[prompt]);
+        self.say_goodbye_in(call, &[prompt], lang);
     }
 
     /// Plays `names`, then hangs up.
     fn say_goodbye(&mut self, call: u64, names: &[&str]) {
-        self.play_here(call, names, false);
+        self.say_goodbye_in(call, names, Lang::Id);
+    }
+
+    /// [`Self::say_goodbye`] in `lang`.
+    fn say_goodbye_in(&mut self, call: u64, names: &[&str], lang: Lang) {
+        self.play_here_in(call, names, false, lang);
         if let Some(f) = self.feature_leg(call) {
             f.stage = Stage::Goodbye;
             f.timer = None;

@@ -166,6 +166,14 @@ impl TrustedPeers {
         true
     }
 
+    /// The trunk whose line the call `call_id` took, if it came in by one.
+    pub(super) fn trunk_in(&self, call_id: &str) -> Option<&str> {
+        self.calls_in
+            .iter()
+            .find(|(_, calls)| calls.iter().any(|c| c == call_id))
+            .map(|(trunk, _)| trunk.as_str())
+    }
+
     /// `trunk`'s calls in now (with `live` as in [`Self::take_line`]).
     pub(super) fn calls_in(&self, trunk: &str, live: impl Fn(&str) -> bool) -> u32 {
         self.calls_in
