@@ -21,7 +21,9 @@
 //!   calls set up over its NG protocol), CPU per relayed call-second side
 //!   by side (needs `rtpengine`, Debian's `rtpengine-daemon`);
 //! - `config`: a configuration version imported (`dering config import`)
-//!   while 1,000 relayed calls are up: time to apply, packets lost.
+//!   while 1,000 relayed calls are up: time to apply, packets lost;
+//! - `trunk-calls`, `trunk-acd`, `trunk-cps`: calls through carrier trunks
+//!   (issue 13), see [`trunks`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -41,6 +43,10 @@ use std::time::{Duration, Instant};
 
 use hwtests::fragments::{caller_request, uac_answered_then};
 use hwtests::{credentials, free_udp_port, register, require, scenario, workspace, Dering, Sipp};
+
+// The crate root is bench.rs: its modules live in bench/.
+#[path = "bench/trunks.rs"]
+mod trunks;
 
 const BUF: &str = "4194304";
 
@@ -105,6 +111,21 @@ fn main() {
     }
     if what == "acd-load" || what == "all" {
         acd_load();
+    }
+    // A lost or duplicated call fails the run (exit code 1).
+    let mut lost = false;
+    if what == "trunk-calls" || what == "all" {
+        lost |= !trunks::trunk_calls();
+    }
+    if what == "trunk-acd" || what == "all" {
+        lost |= !trunks::trunk_acd(trunks::minutes_arg().unwrap_or(10));
+    }
+    if what == "trunk-cps" || what == "all" {
+        lost |= !trunks::trunk_cps();
+    }
+    if lost {
+        eprintln!("bench: a call was lost or duplicated (see above)");
+        std::process::exit(1);
     }
 }
 
@@ -201,29 +222,7 @@ fn acd_load() {
     // 25 calls every 9 s: 2.78 calls/s, 10,000 an hour.
     let (per, period_ms) = (25u64, 9_000u64);
     let calls = secs * 1000 * per / period_ms;
-    let d = Dering::start_with(move |t| {
-        let mut t = t
-            .replace("percent = 100", "percent = 0")
-            .replace(
-                "requests_per_second_per_source = 500",
-                "requests_per_second_per_source = 10000000",
-            )
-            .replace("wrapup_seconds = 15", "wrapup_seconds = 2")
-            .replace(
-                "join_empty = false\nleave_when_empty = true",
-                "join_empty = true\nleave_when_empty = false",
-            );
-        t.push_str("\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
-        for i in 0..agents {
-            t.push_str(&format!(
-                "\n[[extension]]\nnumber = \"{}\"\nname = \"Meja {i}\"\npassword = \"demo-{}\"\n\n[[agent]]\nid = \"{}\"\nname = \"Petugas {i}\"\npin = \"1234\"\nskills = {{ pengaduan = 3 }}\n",
-                3000 + i,
-                3000 + i,
-                5000 + i
-            ));
-        }
-        t
-    });
+    let d = acd_box(agents, "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
     let flow = d.dir().join("antrian.json");
     std::fs::write(
         &flow,
@@ -233,32 +232,7 @@ fn acd_load() {
     )
     .unwrap();
     d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
-    // Every agent's phone is one sipp UAS, registered under each number.
-    let port = free_udp_port();
-    for i in 0..agents {
-        register(&d, &(3000 + i).to_string(), port, 3600);
-    }
-    let port_s = port.to_string();
-    let desks_sf = scenario(d.dir(), "desks.xml", &[]);
-    let desks = spawn_bg(
-        d.dir(),
-        &[
-            "-sf",
-            desks_sf.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port_s,
-            "-buff_size",
-            BUF,
-            "-timeout",
-            "3600",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    for i in 0..agents {
-        d.agent_login(&(5000 + i).to_string(), &(3000 + i).to_string());
-    }
+    let desks = acd_desks(&d, agents);
     let p = pid(&d);
     let after = format!(
         "  <pause milliseconds=\"{talk_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
@@ -348,6 +322,72 @@ fn acd_load() {
         pct(0.99),
         cores / base_cores.max(1e-9)
     );
+}
+
+/// The box of the ACD load steps: no recording, no per-source limit, a
+/// short wrap-up, callers let into the queue before agents log in, the
+/// RTP range of [`bench_box`] (callers in the IVR each hold a port), and
+/// `agents` extensions (3000…) with an agent each (5000…, skilled for
+/// `pengaduan`); `extra` is appended to the configuration.
+fn acd_box(agents: u32, extra: &str) -> Dering {
+    let extra = extra.to_string();
+    Dering::start_with(move |mut t| {
+        let lo = t.find("rtp_port_min = ").unwrap();
+        let end = t[lo..].find("\n[").unwrap() + lo;
+        t.replace_range(lo..end, "rtp_port_min = 48000\nrtp_port_max = 59999\n");
+        let mut t = t
+            .replace("percent = 100", "percent = 0")
+            .replace(
+                "requests_per_second_per_source = 500",
+                "requests_per_second_per_source = 10000000",
+            )
+            .replace("wrapup_seconds = 15", "wrapup_seconds = 2")
+            .replace(
+                "join_empty = false\nleave_when_empty = true",
+                "join_empty = true\nleave_when_empty = false",
+            );
+        t.push_str(&extra);
+        for i in 0..agents {
+            t.push_str(&format!(
+                "\n[[extension]]\nnumber = \"{}\"\nname = \"Meja {i}\"\npassword = \"demo-{}\"\n\n[[agent]]\nid = \"{}\"\nname = \"Petugas {i}\"\npin = \"1234\"\nskills = {{ pengaduan = 3 }}\n",
+                3000 + i,
+                3000 + i,
+                5000 + i
+            ));
+        }
+        t
+    })
+}
+
+/// Every agent's phone of [`acd_box`] as one sipp UAS, registered under
+/// each number, every agent logged in at its desk.
+fn acd_desks(d: &Dering, agents: u32) -> Sipp {
+    let port = free_udp_port();
+    for i in 0..agents {
+        register(d, &(3000 + i).to_string(), port, 3600);
+    }
+    let port_s = port.to_string();
+    let desks_sf = scenario(d.dir(), "desks.xml", &[]);
+    let desks = spawn_bg(
+        d.dir(),
+        &[
+            "-sf",
+            desks_sf.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-buff_size",
+            BUF,
+            "-timeout",
+            "3600",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..agents {
+        d.agent_login(&(5000 + i).to_string(), &(3000 + i).to_string());
+    }
+    desks
 }
 
 // ---- ACD engine, in process ---------------------------------------------
@@ -616,6 +656,15 @@ fn pid(d: &Dering) -> u32 {
 /// A box tuned for load: no per-source rate limit or auth block to trip,
 /// and an RTP range for 3,000 calls.
 fn bench_box(extra_extensions: std::ops::Range<u32>, record: bool) -> Dering {
+    bench_box_with(extra_extensions, record, |t| t)
+}
+
+/// [`bench_box`], its configuration then changed by `edit`.
+fn bench_box_with(
+    extra_extensions: std::ops::Range<u32>,
+    record: bool,
+    edit: impl FnOnce(String) -> String,
+) -> Dering {
     Dering::start_with(move |t| {
         let t = if record {
             t
@@ -647,6 +696,7 @@ fn bench_box(extra_extensions: std::ops::Range<u32>, record: bool) -> Dering {
         for n in extra_extensions {
             t.push_str(&format!("\n[[extension]]\nnumber = \"{n}\"\nname = \"Bench {n}\"\npassword = \"demo-{n}\"\n"));
         }
+        let t = edit(t);
         if BASELINE.load(Ordering::Relaxed) {
             for_baseline(t)
         } else {
@@ -933,10 +983,15 @@ fn cps(builds: &[Build]) {
 /// A loopback UDP socket with 4 MiB buffers: the generator's own sockets
 /// must not be where packets are lost.
 fn gen_socket() -> Arc<UdpSocket> {
+    gen_socket_at([127, 0, 0, 1])
+}
+
+/// [`gen_socket`] on loopback address `ip` (a carrier's is 127.0.0.2).
+fn gen_socket_at(ip: [u8; 4]) -> Arc<UdpSocket> {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     s.set_recv_buffer_size(4 << 20).unwrap();
     s.set_send_buffer_size(4 << 20).unwrap();
-    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let addr = std::net::SocketAddr::from((ip, 0));
     s.bind(&addr.into()).unwrap();
     Arc::new(s.into())
 }
