@@ -591,6 +591,12 @@ impl Core {
                     .flow_leg(call)
                     .map(|f| f.session.on_connect_failed(t))
                     .unwrap_or_default();
+                if actions.is_empty() {
+                    // No flow to fall back on (a DID's queue whose backup
+                    // failed): the caller is not left in silence.
+                    self.announce_and_hang_up(call, "goodbye");
+                    return;
+                }
                 self.apply_flow(now, call, actions);
                 return;
             };
@@ -654,8 +660,19 @@ impl Core {
         self.watch_keys(call);
     }
 
-    /// The member being rung failed (a final error, no answer, timeout).
+    /// The member being rung did not answer in time: an outside number
+    /// (a queue's backup) goes on through its route's next trunk when the
+    /// route fails over on timeouts, else the next member is tried.
     pub(super) fn flow_member_failed(&mut self, now: Now, call: u64) {
+        if self.trunk_failed(now, call, None) {
+            return;
+        }
+        self.flow_member_gone(now, call);
+    }
+
+    /// The member being rung failed for good: the next one is tried.
+    fn flow_member_gone(&mut self, now: Now, call: u64) {
+        self.drop_outside_leg(call);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -676,7 +693,11 @@ impl Core {
         }
         if code >= 300 {
             tracing::debug!(call, code, "flow member refused");
-            self.flow_member_failed(now, call);
+            // A carrier's trouble (a 503 from a trunk) sends an outside
+            // number on through the route's next trunk (OPS-3).
+            if !self.trunk_failed(now, call, Some(code)) {
+                self.flow_member_gone(now, call);
+            }
             return;
         }
         let listen = &self.listen;
