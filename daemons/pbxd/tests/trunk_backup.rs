@@ -50,7 +50,22 @@ fn backup_box() -> Sim {
             + "\n[[trunk]]\nname = \"cadangan\"\nkind = \"ip\"\nhost = \"127.0.0.6\"\naddresses = [\"127.0.0.6\"]\nnumber_format = \"e164\"\nkeepalive_seconds = 0\n"
             + "\n[[trunk]]\nname = \"masuk\"\nkind = \"ip\"\nhost = \"127.0.0.9\"\naddresses = [\"127.0.0.9\"]\nkeepalive_seconds = 0\n"
             + "\n[[did]]\nnumber = \"1500170\"\nqueue = \"pengaduan\"\n"
+            + "\n[[did]]\nnumber = \"1500180\"\nflow = \"cadangan\"\n"
     })
+}
+
+/// A flow `cadangan` that puts its callers through to 081298765432 (with
+/// `permission`, if any, as its `outside_permission`), and says goodbye
+/// when it cannot.
+fn publish_backup_flow(s: &mut Sim, permission: Option<&str>) {
+    let permission = permission
+        .map(|p| format!(r#","outside_permission":"{p}""#))
+        .unwrap_or_default();
+    let json = format!(
+        r#"{{"name":"cadangan","start":"keluar"{permission},"nodes":{{"keluar":{{"type":"extension","number":"081298765432","on_fail":"bye"}},"bye":{{"type":"play","prompts":["goodbye"],"next":"end"}},"end":{{"type":"hangup"}}}}}}"#
+    );
+    let t = s.t();
+    s.core.publish_flow(t, &json).unwrap();
 }
 
 fn carrier(addr: &str) -> Phone {
@@ -60,18 +75,24 @@ fn carrier(addr: &str) -> Phone {
 /// A citizen's call to the queue's DID from the incoming carrier,
 /// answered by the box.
 fn citizen_calls(s: &mut Sim, c: &mut Phone) -> Dialog {
+    citizen_dials(s, c, "1500170")
+}
+
+/// A citizen's call to `did` (of the 021 area) from the incoming carrier,
+/// answered by the box.
+fn citizen_dials(s: &mut Sim, c: &mut Phone, did: &str) -> Dialog {
     let body = "v=0\r\no=- 1 1 IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let ruri = "sip:62211500170@127.0.0.1";
+    let ruri = format!("sip:6221{did}@127.0.0.1");
     let msg = format!(
-        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {INCOMING};branch=z9hG4bKcitizen1\r\nMax-Forwards: 70\r\nFrom: <sip:081234567890@127.0.0.9>;tag=c1\r\nTo: <sip:62211500170@127.0.0.1>\r\nCall-ID: citizen-1\r\nCSeq: 1 INVITE\r\nContact: <sip:carrier@{INCOMING}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {INCOMING};branch=z9hG4bKcitizen1\r\nMax-Forwards: 70\r\nFrom: <sip:081234567890@127.0.0.9>;tag=c1\r\nTo: <sip:6221{did}@127.0.0.1>\r\nCall-ID: citizen-1\r\nCSeq: 1 INVITE\r\nContact: <sip:carrier@{INCOMING}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.deliver(c.addr, &msg);
     let mut d = Dialog {
         call_id: "citizen-1".into(),
         local: "<sip:081234567890@127.0.0.9>;tag=c1".into(),
-        remote: "<sip:62211500170@127.0.0.1>".into(),
-        target: ruri.into(),
+        remote: format!("<sip:6221{did}@127.0.0.1>"),
+        target: ruri,
         cseq: 1,
         invite: Some(msg),
         branch: "z9hG4bKcitizen1".into(),
@@ -161,4 +182,43 @@ fn a_backup_no_trunk_carries_ends_the_call() {
     };
     c.respond(&mut s, &bye, 200, "", "");
     assert!(!bridged(&s));
+}
+
+/// A flow's extension node dials an outside number under the flow's own
+/// outside permission, through the route's second trunk when the first is
+/// down; a flow without that permission never dials out and takes its
+/// fallback (goodbye).
+#[test]
+fn a_flow_puts_callers_through_to_an_outside_number_under_its_permission() {
+    let mut s = backup_box();
+    let (mut first, mut second, mut c) = (carrier(CARRIER), carrier(BACKUP), carrier(INCOMING));
+    publish_backup_flow(&mut s, Some("national"));
+    s.core.trunk_down("demo");
+    citizen_dials(&mut s, &mut c, "1500180");
+    s.advance(Duration::from_millis(100));
+    let (inv, _) = second.answer(&mut s);
+    let uri = inv.request_uri().unwrap_or_default();
+    assert!(uri.contains("+6281298765432@127.0.0.6"), "{uri}");
+    assert!(
+        first.try_msg(&mut s).is_none(),
+        "the trunk down got nothing"
+    );
+    assert!(bridged(&s), "the citizen is bridged to the number");
+    assert_eq!(last_outside_trunk(&s).as_deref(), Some("cadangan"));
+
+    let mut s = backup_box();
+    let (mut first, mut second, mut c) = (carrier(CARRIER), carrier(BACKUP), carrier(INCOMING));
+    publish_backup_flow(&mut s, None);
+    citizen_dials(&mut s, &mut c, "1500180");
+    s.advance(Duration::from_secs(10));
+    assert!(first.try_msg(&mut s).is_none());
+    assert!(second.try_msg(&mut s).is_none());
+    assert!(last_outside_trunk(&s).is_none());
+    let bye = loop {
+        let m = c.next_msg(&mut s);
+        if m.method().is_some_and(|m| m.to_string() == "BYE") {
+            break m;
+        }
+    };
+    c.respond(&mut s, &bye, 200, "", "");
 }

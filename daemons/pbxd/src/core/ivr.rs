@@ -601,6 +601,9 @@ impl Core {
                 return;
             };
             let Some(target) = self.target(&member) else {
+                if self.flow_rings_outside(now, call, &member) {
+                    return;
+                }
                 tracing::debug!(call, %member, "not reachable; next");
                 continue;
             };
@@ -643,6 +646,41 @@ impl Core {
             });
             return;
         }
+    }
+
+    /// Rings outside `number` for a flow whose `outside_permission` lets
+    /// it (OPS-3: a backup site, mobile agents), through the outbound
+    /// routes as dialled under that permission; a trunk down or failing is
+    /// passed over as for any outside call. `false` when the number is an
+    /// extension's, the flow may not dial out, or nothing can carry it.
+    fn flow_rings_outside(&mut self, now: Now, call: u64, number: &str) -> bool {
+        if self.users.contains_key(number) {
+            return false;
+        }
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let Some(permission) = c.flow().and_then(|f| f.session.outside_permission()) else {
+            return false;
+        };
+        let caller = c.parties.caller.clone();
+        self.permit_outside(call, permission);
+        if !self.ring_outside(now, call, &caller, number, None) {
+            return false;
+        }
+        tracing::info!(call, "flow rings an outside number");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        c.ringing_member = Some(number.to_string());
+        let uuid = c.parties.uuid.clone();
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "ring".into(),
+            detail: Some(number.to_string()),
+        });
+        true
     }
 
     /// The callee of a call answered at the box answered with `msg`: its
