@@ -123,6 +123,46 @@ pub struct Queue {
     /// What the callbacks may dial (TEL-5): `national` by default, to
     /// reach callers' mobiles.
     pub callback_permission: Permission,
+    /// Where callers go when the queue cannot serve them (OPS-3): another
+    /// site or the mobile agents, dialled out through the outbound routes
+    /// (so a trunk down or answering 503 gives way to the route's next).
+    pub backup_number: Option<String>,
+    /// When the backup number takes the callers: see [`BackupWhen`].
+    pub backup_when: BackupWhen,
+    /// What the backup call may dial (TEL-5), `national` by default: a
+    /// mobile or another site's number.
+    pub backup_permission: Permission,
+}
+
+/// When a queue's callers are sent to its backup number (OPS-3).
+///
+/// A failed agents' network shows at the box as its agents gone (logged
+/// out, phones unreachable), so `no_agents` is the re-routing the
+/// requirement asks for. A down trunk needs no trigger of its own: the
+/// backup call goes through the routes, which skip a trunk marked down
+/// and fail over on 503 to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackupWhen {
+    /// Callers turned away or sent away because no agent is logged in
+    /// (`join_empty = false`, `leave_when_empty = true`).
+    #[default]
+    NoAgents,
+    /// Every caller leaving the queue unserved: no agents, overflow,
+    /// longest wait, queue full.
+    Leaving,
+}
+
+impl BackupWhen {
+    /// The names `backup_when` takes, the default first.
+    pub const NAMES: [&'static str; 2] = ["no_agents", "leaving"];
+
+    pub fn from_name(s: &str) -> Option<BackupWhen> {
+        match s {
+            "no_agents" => Some(BackupWhen::NoAgents),
+            "leaving" => Some(BackupWhen::Leaving),
+            _ => None,
+        }
+    }
 }
 
 /// The queue strategies, the first the default.

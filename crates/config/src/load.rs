@@ -21,10 +21,10 @@ use toml::Spanned;
 
 use crate::trunks::{Limits, Permission};
 use crate::{
-    parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BlockRule, Calls,
-    Conference, Config, ConfigError, Did, DidTarget, Extension, Flows, Http, Media, Monitoring,
-    Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp, Supervisor,
-    TrustedPeer, ROUTE_CLASSES, STRATEGIES,
+    parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BackupWhen,
+    BlockRule, Calls, Conference, Config, ConfigError, Did, DidTarget, Extension, Flows, Http,
+    Media, Monitoring, Power, Queue, Recording, RecordingRule, Registrar, Security, Sip, Snmp,
+    Supervisor, TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
 mod trunkd;
@@ -464,6 +464,12 @@ struct RawQueue {
     callback: bool,
     #[serde(default)]
     callback_permission: Option<Spanned<String>>,
+    #[serde(default)]
+    backup_number: Option<Spanned<String>>,
+    #[serde(default)]
+    backup_when: Option<Spanned<String>>,
+    #[serde(default)]
+    backup_permission: Option<Spanned<String>>,
 }
 
 fn default_strategy() -> Spanned<String> {
@@ -824,6 +830,31 @@ impl RawConfig {
             }
             if let Some(p) = &q.callback_permission {
                 trunks::permission(at, p, "queue.callback_permission")?;
+            }
+            if let Some(p) = &q.backup_permission {
+                trunks::permission(at, p, "queue.backup_permission")?;
+            }
+            if let Some(w) = &q.backup_when {
+                if BackupWhen::from_name(w.get_ref()).is_none() {
+                    return Err(at.at(
+                        w,
+                        format!(
+                            "key `queue.backup_when`: {:?} is not one of {}",
+                            w.get_ref(),
+                            BackupWhen::NAMES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if let Some(n) = &q.backup_number {
+                let d = n.get_ref();
+                let digits = d.strip_prefix('+').unwrap_or(d);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(at.at(
+                        n,
+                        format!("key `queue.backup_number`: {d:?} is not a telephone number"),
+                    ));
+                }
             }
             let whose = format!("queue {}", q.name.get_ref());
             check_skills(at, &q.skills, "queue.skills", &whose)?;
@@ -1237,6 +1268,16 @@ impl RawQueue {
             // default.
             callback_permission: self
                 .callback_permission
+                .and_then(|p| Permission::from_name(p.get_ref()))
+                .unwrap_or(Permission::National),
+            backup_number: self.backup_number.map(Spanned::into_inner),
+            backup_when: self
+                .backup_when
+                .and_then(|w| BackupWhen::from_name(w.get_ref()))
+                .unwrap_or_default(),
+            // Checked above; a mobile or another site by default.
+            backup_permission: self
+                .backup_permission
                 .and_then(|p| Permission::from_name(p.get_ref()))
                 .unwrap_or(Permission::National),
         }

@@ -430,6 +430,24 @@ mod tests {
         assert_eq!(c.queues[0].callback_permission, Permission::National);
     }
 
+    /// A queue's backup number (OPS-3): none by default; when set, it
+    /// takes callers when no agent is there, dialling nationally, unless
+    /// configured otherwise.
+    #[test]
+    fn a_queues_backup_number() {
+        let c = Config::embedded().unwrap();
+        assert_eq!(c.queues[0].backup_number, None);
+        let text = with("[[queue]]\nname = \"q2\"\nbackup_number = \"+6281298765432\"\n\n[[queue]]\nname = \"q3\"\nbackup_number = \"0215559000\"\nbackup_when = \"leaving\"\nbackup_permission = \"local\"\n");
+        let c = Config::parse(&text, "f.toml").unwrap();
+        let q2 = c.queues.iter().find(|q| q.name == "q2").unwrap();
+        assert_eq!(q2.backup_number.as_deref(), Some("+6281298765432"));
+        assert_eq!(q2.backup_when, crate::BackupWhen::NoAgents);
+        assert_eq!(q2.backup_permission, Permission::National);
+        let q3 = c.queues.iter().find(|q| q.name == "q3").unwrap();
+        assert_eq!(q3.backup_when, crate::BackupWhen::Leaving);
+        assert_eq!(q3.backup_permission, Permission::Local);
+    }
+
     /// Failover causes: carrier trouble only.
     #[test]
     fn failover_causes() {
@@ -492,6 +510,9 @@ mod tests {
             ("[[extension]]\nnumber = \"7001\"\nname = \"X\"\npassword = \"long-enough\"\ncaller_id = \"02x\"\n".into(), "02x", "extension.caller_id"),
             ("[[agent]]\nid = \"2009\"\nname = \"X\"\npin = \"1234\"\npermission = \"world\"\n".into(), "world", "agent.permission"),
             ("[[queue]]\nname = \"q2\"\ncallback_permission = \"everything\"\n".into(), "everything", "queue.callback_permission"),
+            ("[[queue]]\nname = \"q2\"\nbackup_number = \"0812-x\"\n".into(), "0812-x", "queue.backup_number"),
+            ("[[queue]]\nname = \"q2\"\nbackup_when = \"sometimes\"\n".into(), "sometimes", "queue.backup_when"),
+            ("[[queue]]\nname = \"q2\"\nbackup_permission = \"moon\"\n".into(), "moon", "queue.backup_permission"),
             ("[numbering]\narea_code = 0\n".into(), "area_code", "numbering.area_code"),
             ("[outbound]\nburst_calls = 3\nburst_seconds = 0\n".into(), "burst_seconds", "outbound.burst_seconds"),
         ];

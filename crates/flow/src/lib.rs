@@ -14,6 +14,7 @@ mod session;
 use std::collections::{BTreeMap, BTreeSet};
 
 use dering_media::speech::Lang;
+use dering_telco::Permission;
 use serde::{Deserialize, Serialize};
 
 pub use clock::{LocalTime, Schedule, WeeklyHours};
@@ -29,6 +30,12 @@ pub struct Flow {
     pub language: Lang,
     pub start: String,
     pub nodes: BTreeMap<String, Node>,
+    /// What the flow's `extension` nodes may dial outside the box (TEL-5,
+    /// OPS-3: a backup site or mobile agents through the outbound
+    /// routes). None, the default: extensions only, so a flow edited
+    /// carelessly never becomes a way out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_permission: Option<Permission>,
 }
 
 fn default_lang() -> Lang {
@@ -98,7 +105,9 @@ pub enum Node {
         open: String,
         closed: String,
     },
-    /// Rings an extension; `on_fail` when it cannot be reached.
+    /// Rings an extension, or an outside number when the flow has an
+    /// `outside_permission` that allows it; `on_fail` when it cannot be
+    /// reached.
     Extension {
         number: String,
         on_fail: String,
@@ -285,6 +294,7 @@ impl Flow {
             language: Lang::Id,
             start: "hangup".into(),
             nodes: BTreeMap::from([("hangup".into(), Node::Hangup {})]),
+            outside_permission: None,
         })
     }
 }
@@ -339,6 +349,27 @@ mod tests {
         );
         assert!(text.contains("unreachable from `menu`: `orphan`"), "{text}");
         assert_eq!(e.problems.len(), 5, "{text}");
+    }
+
+    /// A flow dials outside only when given a permission (OPS-3); the
+    /// field is left out of a flow without one, and a permission not of
+    /// the plan is refused.
+    #[test]
+    fn the_outside_permission_is_opt_in() {
+        let none =
+            Flow::from_json(r#"{"name":"t","start":"a","nodes":{"a":{"type":"hangup"}}}"#).unwrap();
+        assert_eq!(none.outside_permission, None);
+        assert!(!none.to_json().contains("outside_permission"));
+        let some = Flow::from_json(
+            r#"{"name":"t","start":"a","outside_permission":"national","nodes":{"a":{"type":"hangup"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(some.outside_permission, Some(Permission::National));
+        assert_eq!(Flow::from_json(&some.to_json()).unwrap(), some);
+        assert!(Flow::from_json(
+            r#"{"name":"t","start":"a","outside_permission":"moon","nodes":{"a":{"type":"hangup"}}}"#
+        )
+        .is_err());
     }
 
     #[test]

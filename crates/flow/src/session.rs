@@ -98,6 +98,11 @@ impl Session {
         &self.flow.name
     }
 
+    /// What the flow may dial outside the box, if anything.
+    pub fn outside_permission(&self) -> Option<dering_telco::Permission> {
+        self.flow.outside_permission
+    }
+
     pub fn node(&self) -> &str {
         &self.node
     }

@@ -591,10 +591,19 @@ impl Core {
                     .flow_leg(call)
                     .map(|f| f.session.on_connect_failed(t))
                     .unwrap_or_default();
+                if actions.is_empty() {
+                    // No flow to fall back on (a DID's queue whose backup
+                    // failed): the caller is not left in silence.
+                    self.announce_and_hang_up(call, "goodbye");
+                    return;
+                }
                 self.apply_flow(now, call, actions);
                 return;
             };
             let Some(target) = self.target(&member) else {
+                if self.flow_rings_outside(now, call, &member) {
+                    return;
+                }
                 tracing::debug!(call, %member, "not reachable; next");
                 continue;
             };
@@ -639,6 +648,41 @@ impl Core {
         }
     }
 
+    /// Rings outside `number` for a flow whose `outside_permission` lets
+    /// it (OPS-3: a backup site, mobile agents), through the outbound
+    /// routes as dialled under that permission; a trunk down or failing is
+    /// passed over as for any outside call. `false` when the number is an
+    /// extension's, the flow may not dial out, or nothing can carry it.
+    fn flow_rings_outside(&mut self, now: Now, call: u64, number: &str) -> bool {
+        if self.users.contains_key(number) {
+            return false;
+        }
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let Some(permission) = c.flow().and_then(|f| f.session.outside_permission()) else {
+            return false;
+        };
+        let caller = c.parties.caller.clone();
+        self.permit_outside(call, permission);
+        if !self.ring_outside(now, call, &caller, number, None) {
+            return false;
+        }
+        tracing::info!(call, "flow rings an outside number");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        c.ringing_member = Some(number.to_string());
+        let uuid = c.parties.uuid.clone();
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "ring".into(),
+            detail: Some(number.to_string()),
+        });
+        true
+    }
+
     /// The callee of a call answered at the box answered with `msg`: its
     /// media address and codec are taken, the caller's leg is bridged to
     /// it and keys are watched (the recording policy hears of the answer
@@ -654,8 +698,19 @@ impl Core {
         self.watch_keys(call);
     }
 
-    /// The member being rung failed (a final error, no answer, timeout).
+    /// The member being rung did not answer in time: an outside number
+    /// (a queue's backup) goes on through its route's next trunk when the
+    /// route fails over on timeouts, else the next member is tried.
     pub(super) fn flow_member_failed(&mut self, now: Now, call: u64) {
+        if self.trunk_failed(now, call, None) {
+            return;
+        }
+        self.flow_member_gone(now, call);
+    }
+
+    /// The member being rung failed for good: the next one is tried.
+    fn flow_member_gone(&mut self, now: Now, call: u64) {
+        self.drop_outside_leg(call);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -676,7 +731,11 @@ impl Core {
         }
         if code >= 300 {
             tracing::debug!(call, code, "flow member refused");
-            self.flow_member_failed(now, call);
+            // A carrier's trouble (a 503 from a trunk) sends an outside
+            // number on through the route's next trunk (OPS-3).
+            if !self.trunk_failed(now, call, Some(code)) {
+                self.flow_member_gone(now, call);
+            }
             return;
         }
         let listen = &self.listen;

@@ -817,6 +817,13 @@ impl Core {
             .unwrap_or(Permission::National)
     }
 
+    /// Forgets call `call`'s outside leg, which failed for good while the
+    /// call goes on (a flow's connection to an outside number): its trunk
+    /// is no longer busy with it and no failover starts from it.
+    pub(super) fn drop_outside_leg(&mut self, call: u64) {
+        self.outside.legs.remove(&call);
+    }
+
     /// Gives call `call` (one the box placed, or a forwarded one) a
     /// permission of its own for the outside leg it will ring.
     pub(super) fn permit_outside(&mut self, call: u64, permission: Permission) {
@@ -911,7 +918,14 @@ impl Core {
         let Some(c) = self
             .calls
             .get(&call)
-            .filter(|c| c.state() == super::CallState::Ringing && c.a.is_live())
+            // A call answered at the box (a queue's backup, OPS-3) rings
+            // its outside leg while in its flow.
+            .filter(|c| {
+                matches!(
+                    c.state(),
+                    super::CallState::Ringing | super::CallState::Flow
+                ) && c.a.is_live()
+            })
         else {
             return false;
         };

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use dering_acd::codes::AgentCode;
 use dering_acd::{
-    Acd, AcdError, Action, AgentConfig, BlockAction, CallerRules, Destination, Event, QueueConfig,
-    QueueStats, Strategy,
+    Acd, AcdError, Action, AgentConfig, BlockAction, CallerRules, Destination, Event, ExitReason,
+    QueueConfig, QueueStats, Strategy,
 };
 use dering_control::{AgentAction, AgentView, ControlError, QueueView};
 use dering_media::speech::{self, Lang};
@@ -38,8 +38,9 @@ use super::timers::Timer;
 use super::{
     BLegSpec, CallState, ClientPurpose, Core, Dialog, Life, MediaCmd, Now, Output, Reply, Side,
 };
-use crate::config::Config;
+use crate::config::{BackupWhen, Config};
 use crate::registrar::PhoneEvent;
+use dering_telco::Permission;
 
 /// The not-ready reason of an agent whose phone is gone (`[acd]
 /// phone_lost = "unreachable"`).
@@ -47,6 +48,24 @@ const UNREACHABLE: &str = "unreachable";
 
 /// How often a waiting caller hears their place, by default.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+/// A queue's backup number (OPS-3): another site or the mobile agents.
+#[derive(Debug, Clone)]
+struct Backup {
+    number: String,
+    when: BackupWhen,
+    permission: Permission,
+}
+
+impl Backup {
+    /// Whether a caller leaving for `reason` goes to the backup number.
+    fn takes(&self, reason: ExitReason) -> bool {
+        match self.when {
+            BackupWhen::NoAgents => reason == ExitReason::Empty,
+            BackupWhen::Leaving => true,
+        }
+    }
+}
 
 /// The box's ACD and what it needs around the engine.
 #[derive(Debug)]
@@ -57,6 +76,9 @@ pub(super) struct Queues {
     reasons: BTreeMap<String, String>,
     /// Agents whose phones get the auto-answer headers.
     auto_answer: HashSet<String>,
+    /// Each queue's backup number, when it takes callers and what it may
+    /// dial (OPS-3), by queue.
+    backups: HashMap<String, Backup>,
     /// Service-level threshold of each queue, in ms.
     thresholds: HashMap<String, u64>,
     /// Queues whose callers may ask to be called back.
@@ -162,6 +184,7 @@ impl Queues {
             reasons: BTreeMap::new(),
             auto_answer: HashSet::new(),
             thresholds: HashMap::new(),
+            backups: HashMap::new(),
             callback: HashSet::new(),
             announce_every: ANNOUNCE_EVERY,
             today: HashMap::new(),
@@ -246,6 +269,18 @@ impl Queues {
             .iter()
             .filter(|q| q.callback)
             .map(|q| q.name.clone())
+            .collect();
+        self.backups = cfg
+            .queues
+            .iter()
+            .filter_map(|q| {
+                let backup = Backup {
+                    number: q.backup_number.clone()?,
+                    when: q.backup_when,
+                    permission: q.backup_permission,
+                };
+                Some((q.name.clone(), backup))
+            })
             .collect();
         self.utc_offset_minutes = cfg.flows.utc_offset_minutes;
         self.logout_lost = cfg.acd.phone_lost != "unreachable";
@@ -409,7 +444,17 @@ impl Core {
             } => self.call_back(now, call, &agent, &number),
             Action::Exit { call, to, reason } => {
                 tracing::info!(call, ?to, ?reason, "caller leaves the queue");
-                self.leave_queue(now, call, to);
+                let backup = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.queue.as_deref())
+                    .and_then(|q| self.queues.backups.get(&q.queue))
+                    .filter(|b| b.takes(reason))
+                    .cloned();
+                match backup {
+                    Some(b) => self.leave_for_backup(now, call, b, to),
+                    None => self.leave_queue(now, call, to),
+                }
             }
         }
     }
@@ -836,6 +881,52 @@ impl Core {
             detail: Some(format!("agent {} at {}", o.agent, o.extension)),
         });
         self.drive_acd(now);
+    }
+
+    /// The caller leaves the queue for its backup number `b`, through the
+    /// outbound routes under the queue's backup permission; when no route
+    /// or trunk can take the call now, for `to` as without a backup. The
+    /// caller's leg stays at the box, bridged when the backup answers,
+    /// like a flow's connection (a failure later takes the flow's
+    /// fallback, see `flow_member_failed`).
+    fn leave_for_backup(&mut self, now: Now, call: u64, b: Backup, to: Destination) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        if c.state() != CallState::Flow {
+            return;
+        }
+        let caller = c.parties.caller.clone();
+        let uuid = c.parties.uuid.clone();
+        let queue = c
+            .queue
+            .as_deref()
+            .map(|q| q.queue.clone())
+            .unwrap_or_default();
+        self.permit_outside(call, b.permission);
+        if !self.ring_outside(now, call, &caller, &b.number, None) {
+            tracing::warn!(call, %queue, "backup number not reachable now");
+            self.leave_queue(now, call, to);
+            return;
+        }
+        tracing::info!(call, %queue, "caller sent to the queue's backup number");
+        self.out.push_back(Output::Media(MediaCmd::Music {
+            call,
+            music: Vec::new(),
+        }));
+        self.timers.disarm(Timer::QueueAnnounce(call));
+        if let Some(c) = self.calls.get_mut(&call) {
+            // An outside call from here: its record and busy accounting
+            // are an ordinary call's.
+            c.queue = None;
+            c.ringing_member = Some(b.number.clone());
+        }
+        self.store(Op::CallEvent {
+            uuid,
+            at_ms: now.wall_ms,
+            kind: "backup".into(),
+            detail: Some(format!("{queue} -> {}", b.number)),
+        });
     }
 
     /// The caller leaves the queue for `to`.
