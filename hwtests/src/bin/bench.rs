@@ -106,7 +106,14 @@ fn main() {
     if what == "acd-load" || what == "all" {
         acd_load();
     }
+    if what == "web" || what == "all" {
+        web::web();
+    }
 }
+
+// One file per bench area from here on: this one is long enough.
+#[path = "bench/web.rs"]
+mod web;
 
 // ---- this build and the one before -------------------------------------
 
