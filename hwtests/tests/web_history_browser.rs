@@ -75,6 +75,12 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
         })
         .await;
         assert_eq!(calls_text(&b).await, "", "no call yet");
+        // The trunks come with the first view: the demo's trunk, though
+        // off, is listed.
+        until("the trunks never showed", Duration::from_secs(10), || async {
+            b.text("#trunks tbody").await.contains("demo")
+        })
+        .await;
         until("no daemons' health shown", Duration::from_secs(10), || async {
             b.text("#health tbody").await.contains("pbxd")
         })

@@ -1,6 +1,6 @@
 // The live page: one EventSource on /live/events. The server sends the
 // whole view first ("snapshot"), then each change ("call", "call_ended",
-// "agent", "queues", "health", "feed"). Rows are built with DOM methods
+// "agent", "queues", "trunk", "outside_burst", "health", "feed"). Rows are built with DOM methods
 // and textContent only: names come from callers and must never become
 // markup. Durations tick here, from the timestamps the server sent.
 (function () {
@@ -13,7 +13,9 @@
   const csrf = csrfInput ? csrfInput.value : "";
   const T = (id, e) => (en ? e : id);
 
-  const view = { calls: {}, agents: {}, queues: [], health: null, connected: false };
+  const view = { calls: {}, agents: {}, queues: [], trunks: {}, bursts: [], health: null, connected: false };
+  // As many burst alarms as the server keeps (BURSTS_KEPT).
+  const BURSTS_KEPT = 20;
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -141,6 +143,43 @@
     }));
   }
 
+  function yesNo(b) {
+    if (b === null || b === undefined) return "—";
+    return b ? T("ya", "yes") : T("tidak", "no");
+  }
+
+  function renderTrunks() {
+    body("trunks").replaceChildren(...Object.values(view.trunks)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((t) => {
+        const bad = t.alarm || t.health === "down" || t.registered === false;
+        const tr = el("tr", null, bad ? "bad" : "ok");
+        tr.dataset.trunk = t.name;
+        tr.dataset.alarm = String(!!t.alarm);
+        tr.appendChild(el("td", t.name));
+        tr.appendChild(el("td", yesNo(t.registered)));
+        tr.appendChild(el("td", t.health, "state-" + t.health));
+        tr.appendChild(el("td", t.alarm ? T("ALARM", "ALARM") : "", t.alarm ? "alarm" : ""));
+        tr.appendChild(el("td", t.why || ""));
+        const d = el("td", since(t.since_ms), "tick");
+        d.dataset.since = t.since_ms;
+        tr.appendChild(d);
+        return tr;
+      }));
+  }
+
+  function renderBursts() {
+    body("bursts").replaceChildren(...view.bursts.slice().reverse().map((b) => {
+      const tr = el("tr", null, "bad");
+      tr.dataset.extension = b.extension;
+      tr.appendChild(el("td", new Date(b.at_ms).toLocaleTimeString(en ? "en-GB" : "id-ID", { timeZone: "Asia/Jakarta" })));
+      tr.appendChild(el("td", b.extension));
+      tr.appendChild(el("td", b.calls));
+      tr.appendChild(el("td", b.seconds + " s"));
+      return tr;
+    }));
+  }
+
   function renderHealth() {
     const h = view.health;
     if (!h) return;
@@ -179,6 +218,8 @@
     renderCalls();
     renderAgents();
     renderQueues();
+    renderTrunks();
+    renderBursts();
     renderHealth();
   }
 
@@ -188,6 +229,8 @@
     view.calls = s.calls || {};
     view.agents = s.agents || {};
     view.queues = s.queues || [];
+    view.trunks = s.trunks || {};
+    view.bursts = s.bursts || [];
     view.connected = s.connected;
     renderAll();
   });
@@ -195,6 +238,18 @@
   on("call_ended", (c) => { delete view.calls[c.uuid]; renderCalls(); });
   on("agent", (a) => { view.agents[a.agent.agent] = a.agent; renderAgents(); });
   on("queues", (q) => { view.queues = q.queues; renderQueues(); });
+  on("trunk", (t) => {
+    const old = view.trunks[t.trunk] || { name: t.trunk };
+    view.trunks[t.trunk] = Object.assign({}, old, {
+      registered: t.registered, health: t.health, alarm: t.alarm, why: t.why, since_ms: t.at_ms,
+    });
+    renderTrunks();
+  });
+  on("outside_burst", (b) => {
+    view.bursts.push(b);
+    if (view.bursts.length > BURSTS_KEPT) view.bursts.shift();
+    renderBursts();
+  });
   on("health", (h) => { view.health = h; renderHealth(); });
   on("feed", (f) => { view.connected = f.connected; renderFeed(); });
   es.onerror = () => { view.connected = false; renderFeed(); };

@@ -23,7 +23,9 @@
 //! - `config`: a configuration version imported (`dering config import`)
 //!   while 1,000 relayed calls are up: time to apply, packets lost;
 //! - `trunk-calls`, `trunk-acd`, `trunk-cps`: calls through carrier trunks
-//!   (issue 13), see [`trunks`].
+//!   (issue 13), see [`trunks`];
+//! - `web`: fifty logged-in browsers on the live page's SSE stream while
+//!   calls run (issue 15), see [`web`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -112,6 +114,9 @@ fn main() {
     if what == "acd-load" || what == "all" {
         acd_load();
     }
+    if what == "web" || what == "all" {
+        web::web();
+    }
     // A lost or duplicated call fails the run (exit code 1).
     let mut lost = false;
     if what == "trunk-calls" || what == "all" {
@@ -128,6 +133,10 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+// One file per bench area from here on: this one is long enough.
+#[path = "bench/web.rs"]
+mod web;
 
 // ---- this build and the one before -------------------------------------
 

@@ -50,7 +50,8 @@ impl From<HistoryError> for AppError {
         calls::CallEventRow,
         calls::CallRecording,
         power::PowerEvent,
-        super::recordings::RecordingItem
+        super::recordings::RecordingItem,
+        super::recordings::Format
     ))
 )]
 pub struct Api;

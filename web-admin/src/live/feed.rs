@@ -244,11 +244,28 @@ impl LiveHub {
         Ok(())
     }
 
-    /// A new snapshot on `c`, then its events from the one after it.
+    /// A new snapshot on `c`, the trunks, then its events from the one
+    /// after the snapshot. The trunks are asked after the snapshot, so
+    /// the trunk events replayed on top are never older than what they
+    /// replace for good: each carries a trunk's whole state, in order.
     async fn resync(&self, mut c: Client) -> Result<Subscription, ClientError> {
         let snap = c.snapshot().await?;
+        let trunks = match c.request(&Request::Trunks).await {
+            Ok(Response::Trunks { trunks }) => trunks,
+            Ok(other) => {
+                tracing::warn!(got = other.kind(), "live feed: trunks");
+                Vec::new()
+            }
+            // A refusal leaves the connection usable: the page shows
+            // the trunks as their events arrive.
+            Err(ClientError::Refused(e)) => {
+                tracing::warn!(error = %e, "live feed: trunks refused");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let sub = c.subscribe(Some(snap.seq + 1)).await?;
-        self.reset(LiveState::from_snapshot(snap));
+        self.reset(LiveState::from_snapshot(snap).with_trunks(trunks));
         Ok(sub)
     }
 

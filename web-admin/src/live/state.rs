@@ -4,11 +4,15 @@
 //! queues' figures (waiting callers, agents ready, service level) are
 //! pbxd's own, fetched again after a queue event (`queues_stale`) rather
 //! than recomputed here, so the page never disagrees with `dering queues`.
+//! Trunks start from pbxd's `trunks` answer taken with the snapshot and
+//! follow their trunk events; the last outside-call bursts are kept so a
+//! browser that arrives after the alarm still sees it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use dering_control::{
     AgentView, CallEvent, CallEventKind, CallState, Event, QueueView, Snapshot, Stamped,
+    TrunkHealth, TrunkKind, TrunkView,
 };
 use serde::Serialize;
 
@@ -40,6 +44,24 @@ pub struct LiveState {
     pub queues: Vec<QueueView>,
     /// pbxd's intake, once an event said.
     pub intake_open: Option<bool>,
+    /// The trunks by name (TRK-3).
+    pub trunks: BTreeMap<String, TrunkView>,
+    /// The last outside-call bursts, oldest first, at most
+    /// [`BURSTS_KEPT`] (TEL-5).
+    pub bursts: VecDeque<Burst>,
+}
+
+/// How many burst alarms the page keeps: enough to see a pattern, few
+/// enough that a fraud storm cannot grow the state without end.
+pub const BURSTS_KEPT: usize = 20;
+
+/// One extension's burst of outside calls (the toll-fraud alarm).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Burst {
+    pub at_ms: i64,
+    pub extension: String,
+    pub calls: u32,
+    pub seconds: u32,
 }
 
 /// One change to push to the browsers.
@@ -147,7 +169,16 @@ impl LiveState {
             agents: s.agents.into_iter().map(|a| (a.agent.clone(), a)).collect(),
             queues: s.queues,
             intake_open: None,
+            trunks: BTreeMap::new(),
+            bursts: VecDeque::new(),
         }
+    }
+
+    /// The trunks as pbxd's `trunks` answer says, taken just after the
+    /// snapshot: the trunk events after it are applied on top.
+    pub fn with_trunks(mut self, trunks: Vec<TrunkView>) -> LiveState {
+        self.trunks = trunks.into_iter().map(|t| (t.name.clone(), t)).collect();
+        self
     }
 
     /// Applies event `e` (the one after `self.seq`).
@@ -182,27 +213,81 @@ impl LiveState {
                 health,
                 alarm,
                 why,
-            } => out.changes.push(Change::Trunk {
-                at_ms,
-                trunk,
-                registered,
-                health,
-                alarm,
-                why,
-            }),
+            } => {
+                self.trunk(at_ms, &trunk, registered, health, alarm, why.clone());
+                out.changes.push(Change::Trunk {
+                    at_ms,
+                    trunk,
+                    registered,
+                    health,
+                    alarm,
+                    why,
+                })
+            }
             Event::OutsideBurst {
                 at_ms,
                 extension,
                 calls,
                 seconds,
-            } => out.changes.push(Change::OutsideBurst {
-                at_ms,
-                extension,
-                calls,
-                seconds,
-            }),
+            } => {
+                if self.bursts.len() == BURSTS_KEPT {
+                    self.bursts.pop_front();
+                }
+                self.bursts.push_back(Burst {
+                    at_ms,
+                    extension: extension.clone(),
+                    calls,
+                    seconds,
+                });
+                out.changes.push(Change::OutsideBurst {
+                    at_ms,
+                    extension,
+                    calls,
+                    seconds,
+                })
+            }
         }
         out
+    }
+
+    /// A trunk event carries the trunk's whole registration and health,
+    /// so the last one applied wins. A trunk the `trunks` answer did not
+    /// list (added since) appears with what the event says.
+    fn trunk(
+        &mut self,
+        at_ms: i64,
+        name: &str,
+        registered: Option<bool>,
+        health: TrunkHealth,
+        alarm: bool,
+        why: Option<String>,
+    ) {
+        let t = self
+            .trunks
+            .entry(name.to_owned())
+            .or_insert_with(|| TrunkView {
+                name: name.to_owned(),
+                kind: if registered.is_some() {
+                    TrunkKind::Register
+                } else {
+                    TrunkKind::Ip
+                },
+                enabled: true,
+                registered,
+                why: None,
+                alarm,
+                health,
+                channels_busy: 0,
+                channels_limit: None,
+                calls_today: 0,
+                since_ms: at_ms,
+                target: None,
+            });
+        t.registered = registered;
+        t.health = health;
+        t.alarm = alarm;
+        t.why = why;
+        t.since_ms = at_ms;
     }
 
     fn call(&mut self, ce: CallEvent) -> Change {

@@ -85,6 +85,25 @@ fn snapshot(seq: u64) -> Response {
     }
 }
 
+fn trunks() -> Response {
+    Response::Trunks {
+        trunks: vec![dering_control::TrunkView {
+            name: "telkom".into(),
+            kind: dering_control::TrunkKind::Register,
+            enabled: true,
+            registered: Some(true),
+            why: None,
+            alarm: false,
+            health: dering_control::TrunkHealth::Up,
+            channels_busy: 0,
+            channels_limit: Some(30),
+            calls_today: 0,
+            since_ms: 0,
+            target: None,
+        }],
+    }
+}
+
 #[tokio::test]
 async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,6 +118,7 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
             hello(),
             status(1000),
             snapshot(4),
+            trunks(),
             Response::Subscribed { from_seq: 5 },
         ],
         vec![
@@ -107,7 +127,8 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
         ],
     )
     .await;
-    assert_eq!(first[3], Request::Subscribe { from_seq: Some(5) });
+    assert_eq!(first[3], Request::Trunks, "trunks asked with the snapshot");
+    assert_eq!(first[4], Request::Subscribe { from_seq: Some(5) });
     let end = CallEventKind::Ended {
         disposition: Disposition::Answered,
         by: "caller".into(),
@@ -141,6 +162,11 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
         "one snapshot, then each change once (feed: disconnected, connected)"
     );
     assert_eq!(hub.state().0.seq, 7);
+    assert_eq!(
+        hub.state().0.trunks["telkom"].registered,
+        Some(true),
+        "the trunks taken at snapshot time stay in the view"
+    );
     assert!(hub.state().0.calls.is_empty());
     let asked = second.await.unwrap();
     assert_eq!(asked[2], Request::Subscribe { from_seq: Some(7) });
@@ -161,6 +187,7 @@ async fn a_restarted_pbxd_is_snapshotted_again_not_resumed() {
             hello(),
             status(1000),
             snapshot(4),
+            trunks(),
             Response::Subscribed { from_seq: 5 },
         ],
         vec![ev(5, CallEventKind::Answered)],
@@ -172,13 +199,15 @@ async fn a_restarted_pbxd_is_snapshotted_again_not_resumed() {
             hello(),
             status(0),
             snapshot(9),
+            trunks(),
             Response::Subscribed { from_seq: 10 },
         ],
         vec![],
     )
     .await;
     assert_eq!(asked[2], Request::Snapshot);
-    assert_eq!(asked[3], Request::Subscribe { from_seq: Some(10) });
+    assert_eq!(asked[3], Request::Trunks);
+    assert_eq!(asked[4], Request::Subscribe { from_seq: Some(10) });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while hub.state().0.seq != 9 {
         assert!(tokio::time::Instant::now() < deadline, "never reset");

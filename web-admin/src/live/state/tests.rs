@@ -133,3 +133,89 @@ fn agent_states_update_the_agent_and_queue_events_ask_for_the_queues() {
     assert_eq!((a.changes.len(), a.queues_stale), (0, true));
     assert_eq!(s.set_queues(vec![]), None, "unchanged queues push nothing");
 }
+
+fn trunk_view(name: &str, registered: Option<bool>) -> TrunkView {
+    TrunkView {
+        name: name.into(),
+        kind: TrunkKind::Register,
+        enabled: true,
+        registered,
+        why: None,
+        alarm: false,
+        health: TrunkHealth::Up,
+        channels_busy: 2,
+        channels_limit: Some(30),
+        calls_today: 17,
+        since_ms: 0,
+        target: Some("203.0.113.5:5060".into()),
+    }
+}
+
+fn trunk_event(seq: u64, name: &str, registered: Option<bool>, why: Option<&str>) -> Stamped {
+    Stamped {
+        seq,
+        event: Event::Trunk {
+            at_ms: 3_000,
+            trunk: name.into(),
+            registered,
+            health: TrunkHealth::Down,
+            alarm: true,
+            why: why.map(Into::into),
+        },
+    }
+}
+
+#[test]
+fn trunk_events_update_the_trunks_taken_with_the_snapshot() {
+    let mut s =
+        LiveState::from_snapshot(snapshot()).with_trunks(vec![trunk_view("telkom", Some(true))]);
+    assert_eq!(s.trunks["telkom"].registered, Some(true));
+    let a = s.apply(trunk_event(5, "telkom", Some(false), Some("403 Forbidden")));
+    assert_eq!(a.changes[0].name(), "trunk");
+    let t = &s.trunks["telkom"];
+    assert_eq!(
+        (
+            t.registered,
+            t.health,
+            t.alarm,
+            t.why.as_deref(),
+            t.since_ms
+        ),
+        (
+            Some(false),
+            TrunkHealth::Down,
+            true,
+            Some("403 Forbidden"),
+            3_000
+        )
+    );
+    assert_eq!(
+        (t.channels_limit, t.calls_today),
+        (Some(30), 17),
+        "what the event does not carry is kept"
+    );
+    // A trunk added since the snapshot appears from its event.
+    s.apply(trunk_event(6, "indosat", None, None));
+    assert_eq!(s.trunks["indosat"].kind, TrunkKind::Ip);
+    assert_eq!(s.trunks.len(), 2);
+}
+
+#[test]
+fn burst_alarms_are_kept_for_late_browsers_but_bounded() {
+    let mut s = LiveState::from_snapshot(snapshot());
+    for i in 0..(BURSTS_KEPT as u64 + 5) {
+        let a = s.apply(Stamped {
+            seq: 5 + i,
+            event: Event::OutsideBurst {
+                at_ms: i as i64,
+                extension: format!("10{i:02}"),
+                calls: 12,
+                seconds: 60,
+            },
+        });
+        assert_eq!(a.changes[0].name(), "outside_burst");
+    }
+    assert_eq!(s.bursts.len(), BURSTS_KEPT);
+    assert_eq!(s.bursts.front().map(|b| b.at_ms), Some(5), "oldest dropped");
+    assert_eq!(s.bursts.back().map(|b| b.extension.as_str()), Some("1024"));
+}
