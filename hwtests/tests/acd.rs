@@ -427,6 +427,14 @@ fn a_caller_asks_to_be_called_back_and_is() {
     d.json_lines(&["hangup", &uuid]);
     ok(desk, "agent's phone", &d);
     ok(back, "caller's phone", &d);
+    // The journal is written through the database writer: the call's end
+    // reaches it a moment after the phones are done (later under load).
+    wait_until(
+        &d,
+        "the callback completed in the journal",
+        Duration::from_secs(10),
+        || journal(&d).iter().any(|r| r.0 == "completed"),
+    );
     let kinds: Vec<(String, Option<String>)> = journal(&d)
         .into_iter()
         .filter(|r| r.0 != "agent_state")
