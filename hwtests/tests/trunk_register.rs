@@ -4,12 +4,15 @@
 //! kamailio's own location table), a revoked password raises the alarm and
 //! stops hammering (REGISTERs counted in kamailio's log), a carrier that
 //! cannot be reached is shown down, and `dering trunks` says each truthfully.
+//! A citizen's call to the account's number, routed by kamailio to the
+//! box's registered contact, is the trunk's call and reaches the 137 flow.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hwtests::{free_udp_port, require, wait_bound, Dering};
+use hwtests::fragments::uac_media_and_bye;
+use hwtests::{credentials, free_udp_port, ok, require, scenario, wait_bound, Dering, Sipp};
 
 /// kamailio on `port` with its control socket in `dir`, in a process
 /// group of its own (it forks workers), stopped with the group on drop.
@@ -303,4 +306,101 @@ fn registered_failing_and_down_trunks_are_told_truthfully() {
         line("demo ").contains(" off "),
         "the demo's trunk is off: {text}"
     );
+}
+
+/// The trunk's account at the carrier, the agency's number: a citizen
+/// dials it and the carrier calls the box's registered contact.
+const ACCOUNT: &str = "0215550137";
+
+#[test]
+fn a_call_to_the_registered_account_reaches_the_137_flow() {
+    let k_port = free_udp_port();
+    let kam = Kamailio::start(k_port);
+    let d = Dering::start_with(|t| {
+        let mut t = t;
+        t.push_str(&trunk_section(
+            "carrier",
+            &format!(
+                "kind = \"register\"\nhost = \"127.0.0.1\"\nport = {k_port}\nusername = \"{ACCOUNT}\"\npassword = \"demo-{ACCOUNT}\"\nexpires = 60\nkeepalive_seconds = 0\n"
+            ),
+        ));
+        // The account's number is one more DID of the 137 flow.
+        t.push_str(&format!(
+            "\n[[did]]\nnumber = \"{ACCOUNT}\"\nflow = \"layanan-pengaduan\"\n"
+        ));
+        t
+    });
+    wait_until(
+        "the account in kamailio's location table",
+        Duration::from_secs(15),
+        &d,
+        || kam.cseq_of(ACCOUNT).is_some(),
+    );
+
+    // The citizen, a subscriber of the carrier on an address of its own,
+    // answers kamailio's challenge; kamailio then relays the INVITE from
+    // its own address and port to the box's contact. A challenge from the
+    // box, relayed back, would fail the scenario (one 407 only).
+    let citizen = "081234567890";
+    let sf = scenario(
+        d.dir(),
+        "uac.xml",
+        &[(
+            "AFTER_INVITE",
+            &hwtests::fragments::uac_answered_then(&uac_media_and_bye()),
+        )],
+    );
+    let mut args: Vec<String> = [
+        "-sf",
+        &sf.display().to_string(),
+        &format!("127.0.0.1:{k_port}"),
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_udp_port().to_string(),
+        "-mi",
+        "127.0.0.2",
+        "-mp",
+        &(free_udp_port() & !1).to_string(),
+        "-s",
+        ACCOUNT,
+        "-key",
+        "me",
+        citizen,
+        "-m",
+        "1",
+        "-timeout",
+        "30",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(credentials(citizen));
+    ok(
+        Sipp::spawn(d.dir(), &args),
+        &format!(
+            "the citizen's call through kamailio\n--- kamailio ---\n{}",
+            kam.log()
+        ),
+        &d,
+    );
+
+    let calls = d.ended_calls(1);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["callee"], "+62215550137", "{c}");
+    assert_eq!(c["caller"], "+6281234567890", "{c}");
+    assert_eq!(c["disposition"], "answered", "{c}");
+    let uuid = c["uuid"].as_str().unwrap();
+    assert_eq!(d.call_events(uuid, "trunk"), ["carrier"], "{c}");
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    let inbound = store
+        .call_inbound(uuid)
+        .unwrap()
+        .expect("the call's numbers");
+    assert_eq!(inbound.trunk.as_deref(), Some("carrier"));
+    assert_eq!(inbound.callee_raw, ACCOUNT);
+    // The flow spoke to the citizen and heard them.
+    let media = d.media_counts(uuid);
+    assert!(media["rtp_to_caller"] > 50, "{media:?}");
+    assert!(media["rtp_from_caller"] > 50, "{media:?}");
 }
