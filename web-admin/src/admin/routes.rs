@@ -82,6 +82,17 @@ fn screen_of(slug: &str) -> Result<&'static Screen, AppError> {
     screen(slug).ok_or(AppError::NotFound)
 }
 
+/// A screen's page (its list, or its form) in the admin frame: the
+/// screen's title and the admin scripts, the same for every screen page.
+fn screen_page(viewer: &Viewer, screen: &Screen, body: &str) -> Html<String> {
+    ui::page_with(
+        viewer,
+        pages::title(screen, viewer.lang),
+        body,
+        pages::SCRIPTS,
+    )
+}
+
 /// The permission a change on `screen` needs.
 fn edit_perm(screen: &Screen) -> Perm {
     match screen.editor {
@@ -236,12 +247,7 @@ async fn list_page(
     if screen.slug == "system" {
         body.push_str(&network_summary(&state).await);
     }
-    Ok(ui::page_with(
-        &viewer,
-        pages::title(screen, viewer.lang),
-        &body,
-        pages::SCRIPTS,
-    ))
+    Ok(screen_page(&viewer, screen, &body))
 }
 
 async fn new_page(
@@ -255,12 +261,7 @@ async fn new_page(
         .await
         .map_or(0, |v| v.version);
     let body = pages::form(&viewer, screen, None, &BTreeMap::new(), None, version, true);
-    Ok(ui::page_with(
-        &viewer,
-        pages::title(screen, viewer.lang),
-        &body,
-        pages::SCRIPTS,
-    ))
+    Ok(screen_page(&viewer, screen, &body))
 }
 
 async fn edit_page(
@@ -287,12 +288,7 @@ async fn edit_page(
         view.version,
         viewer.may(edit_perm(screen)),
     );
-    Ok(ui::page_with(
-        &viewer,
-        pages::title(screen, viewer.lang),
-        &body,
-        pages::SCRIPTS,
-    ))
+    Ok(screen_page(&viewer, screen, &body))
 }
 
 async fn create_page(
@@ -358,12 +354,7 @@ async fn save_page(
             );
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ui::page_with(
-                    &viewer,
-                    pages::title(screen, viewer.lang),
-                    &body,
-                    pages::SCRIPTS,
-                ),
+                screen_page(&viewer, screen, &body),
             )
                 .into_response())
         }

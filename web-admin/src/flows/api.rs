@@ -61,6 +61,17 @@ pub async fn catalogue(state: &AppState) -> Result<Catalogue, AppError> {
     Ok(Catalogue::load(dir.as_deref()))
 }
 
+/// The publish validator's verdict on `document`, its prompts looked up
+/// in the box's current catalogue: every handler that shows or saves a
+/// flow checks it the same way.
+async fn check_with_prompts(
+    state: &AppState,
+    document: &str,
+) -> Result<(Option<Flow>, Checked), AppError> {
+    let prompts = catalogue(state).await?;
+    Ok(check(document, |l, p| prompts.contains(l, p)))
+}
+
 /// The document of an edit as text, refused unless it names this flow.
 fn document_for(name: &str, edit: &Edit) -> Result<String, AppError> {
     if edit.document.get("name").and_then(Value::as_str) != Some(name) {
@@ -151,8 +162,7 @@ pub async fn version(
         .read(move |c| Ok(db::version(c, &name, version)?))
         .await?
         .ok_or(AppError::NotFound)?;
-    let prompts = catalogue(&state).await?;
-    let (_, checked) = check(&v.document, |l, p| prompts.contains(l, p));
+    let (_, checked) = check_with_prompts(&state, &v.document).await?;
     Ok(Json(json!({
         "version": v.version,
         "published_ms": v.published_ms,
@@ -176,8 +186,7 @@ pub async fn draft(
         .read(move |c| Ok(db::latest_draft(c, &name)?))
         .await?
         .ok_or(AppError::NotFound)?;
-    let prompts = catalogue(&state).await?;
-    let (_, checked) = check(&d.document, |l, p| prompts.contains(l, p));
+    let (_, checked) = check_with_prompts(&state, &d.document).await?;
     Ok(Json(json!({
         "id": d.info.id,
         "author": d.info.author,
@@ -202,8 +211,7 @@ pub async fn check_edit(
 ) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
     let text = document_for(&name, &edit)?;
-    let prompts = catalogue(&state).await?;
-    let (_, checked) = check(&text, |l, p| prompts.contains(l, p));
+    let (_, checked) = check_with_prompts(&state, &text).await?;
     Ok(Json(checked).into_response())
 }
 
@@ -221,8 +229,7 @@ pub async fn save_draft(
 ) -> Result<Response, AppError> {
     viewer.require(Perm::EditFlows)?;
     let text = document_for(&name, &edit)?;
-    let prompts = catalogue(&state).await?;
-    let (parsed, checked) = check(&text, |l, p| prompts.contains(l, p));
+    let (parsed, checked) = check_with_prompts(&state, &text).await?;
     let Some(flow) = parsed else {
         return Err(AppError::invalid("document", checked.flow.join("; ")));
     };
@@ -304,8 +311,7 @@ pub async fn publish(
 ) -> Result<Response, AppError> {
     viewer.require(Perm::EditFlows)?;
     let text = document_for(&name, &edit)?;
-    let prompts = catalogue(&state).await?;
-    let (parsed, checked) = check(&text, |l, p| prompts.contains(l, p));
+    let (parsed, checked) = check_with_prompts(&state, &text).await?;
     let Some(flow) = parsed.filter(|_| checked.valid) else {
         return Ok(refused(checked));
     };

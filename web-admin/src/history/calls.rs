@@ -5,10 +5,10 @@
 //! an index on the call's UUID (the index migration that came with them).
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{contains_pattern, date_range, paging, text, HistoryError, Page};
+use super::{contains_pattern, date_range, paging, query_page, text, HistoryError, Page};
 
 /// The dispositions a call record may have (the `calls` CHECK).
 pub const DISPOSITIONS: &[&str] = &[
@@ -164,27 +164,13 @@ pub fn search(
     q: &CallQuery,
     now_ms: i64,
 ) -> Result<Page<CallRow>, HistoryError> {
-    let (page, per_page) = paging(&q.page, &q.per_page)?;
-    let mut f = q.filter(now_ms)?;
+    let paging = paging(&q.page, &q.per_page)?;
+    let f = q.filter(now_ms)?;
     let sql = format!(
         "{SELECT} WHERE {} ORDER BY c.start_ms DESC, c.id DESC LIMIT ? OFFSET ?",
         f.clauses.join(" AND ")
     );
-    f.params.push(Value::Integer(i64::from(per_page) + 1));
-    f.params
-        .push(Value::Integer(i64::from(page - 1) * i64::from(per_page)));
-    let mut st = conn.prepare(&sql)?;
-    let mut items = st
-        .query_map(params_from_iter(f.params), row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = items.len() > per_page as usize;
-    items.truncate(per_page as usize);
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        more,
-    })
+    query_page(conn, &sql, f.params, paging, row)
 }
 
 /// One event of a call's history, from the call's own events or the ACD

@@ -128,6 +128,33 @@ fn paging(page: &Option<String>, per_page: &Option<String>) -> Result<(u32, u32)
     Ok((page, per))
 }
 
+/// One page of `sql`, newest first, whose last words are `LIMIT ? OFFSET ?`
+/// (the two parameters this adds). It asks for one row more than a page
+/// so the page can say whether another follows without a COUNT.
+fn query_page<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    mut params: Vec<rusqlite::types::Value>,
+    (page, per_page): (u32, u32),
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Page<T>, HistoryError> {
+    use rusqlite::types::Value;
+    params.push(Value::Integer(i64::from(per_page) + 1));
+    params.push(Value::Integer(i64::from(page - 1) * i64::from(per_page)));
+    let mut st = conn.prepare(sql)?;
+    let mut items = st
+        .query_map(rusqlite::params_from_iter(params), row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = items.len() > per_page as usize;
+    items.truncate(per_page as usize);
+    Ok(Page {
+        items,
+        page,
+        per_page,
+        more,
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]

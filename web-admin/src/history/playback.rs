@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::recordings::{self, Format, RecordingFiles, RecordingItem, RecordingQuery};
 use super::serve::{self, Disposition};
-use super::web::{input, pager, query_string, t, tabs};
+use super::web::{date_inputs, input, pager, query_string, t, table_head, tabs};
 use super::Page;
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
@@ -68,13 +68,7 @@ async fn page(
         "search",
         &q.number,
     ));
-    b.push_str(&input(
-        "from",
-        t(&v, "Dari tanggal", "From"),
-        "date",
-        &q.from,
-    ));
-    b.push_str(&input("to", t(&v, "Sampai tanggal", "To"), "date", &q.to));
+    b.push_str(&date_inputs(&v, &q.from, &q.to));
     b.push_str(&input(
         "agent",
         t(
@@ -107,15 +101,17 @@ async fn page(
         "<button type=\"submit\" id=\"search\">{}</button></form>",
         t(&v, "Cari", "Search")
     ));
-    b.push_str(&format!(
-        "<table id=\"recordings\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-        t(&v, "Mulai (WIB)", "Start (WIB)"),
-        t(&v, "Penelepon", "Caller"),
-        t(&v, "Tujuan", "Called"),
-        t(&v, "Agen", "Agent"),
-        t(&v, "Layanan", "Service"),
-        t(&v, "Detik", "Seconds"),
-        t(&v, "Dengar / unduh", "Play / download"),
+    b.push_str(&table_head(
+        "recordings",
+        &[
+            t(&v, "Mulai (WIB)", "Start (WIB)"),
+            t(&v, "Penelepon", "Caller"),
+            t(&v, "Tujuan", "Called"),
+            t(&v, "Agen", "Agent"),
+            t(&v, "Layanan", "Service"),
+            t(&v, "Detik", "Seconds"),
+            t(&v, "Dengar / unduh", "Play / download"),
+        ],
     ));
     for r in &page.items {
         let agent = match (&r.agent, &r.agent_name) {

@@ -2,10 +2,10 @@
 //! back, battery low, shutdown steps, each with the UPS's reading.
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::{date_range, paging, HistoryError, Page};
+use super::{date_range, paging, query_page, HistoryError, Page};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -37,7 +37,7 @@ pub fn search(
     q: &PowerQuery,
     now_ms: i64,
 ) -> Result<Page<PowerEvent>, HistoryError> {
-    let (page, per_page) = paging(&q.page, &q.per_page)?;
+    let paging = paging(&q.page, &q.per_page)?;
     let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
     let alarms = if matches!(q.alarms.as_deref(), Some("on" | "true" | "1")) {
         " AND alarm = 1"
@@ -48,35 +48,19 @@ pub fn search(
         "SELECT id, at_ms, kind, alarm, detail, status FROM power_events \
          WHERE at_ms >= ? AND at_ms < ?{alarms} ORDER BY at_ms DESC, id DESC LIMIT ? OFFSET ?"
     );
-    let params = [
-        Value::Integer(start),
-        Value::Integer(end),
-        Value::Integer(i64::from(per_page) + 1),
-        Value::Integer(i64::from(page - 1) * i64::from(per_page)),
-    ];
-    let mut st = conn.prepare(&sql)?;
-    let mut items = st
-        .query_map(params_from_iter(params), |r| {
-            let status: Option<String> = r.get(5)?;
-            Ok(PowerEvent {
-                id: r.get(0)?,
-                at_ms: r.get(1)?,
-                kind: r.get(2)?,
-                alarm: r.get(3)?,
-                detail: r.get(4)?,
-                // A reading that is not JSON is shown as its text.
-                status: status
-                    .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = items.len() > per_page as usize;
-    items.truncate(per_page as usize);
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        more,
+    let params = vec![Value::Integer(start), Value::Integer(end)];
+    query_page(conn, &sql, params, paging, |r| {
+        let status: Option<String> = r.get(5)?;
+        Ok(PowerEvent {
+            id: r.get(0)?,
+            at_ms: r.get(1)?,
+            kind: r.get(2)?,
+            alarm: r.get(3)?,
+            detail: r.get(4)?,
+            // A reading that is not JSON is shown as its text.
+            status: status
+                .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
+        })
     })
 }
 

@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{contains_pattern, date_range, number, paging, text, HistoryError, Page};
+use super::{contains_pattern, date_range, number, paging, query_page, text, HistoryError, Page};
 
 /// A search as the form or the API sends it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
@@ -80,7 +80,7 @@ pub fn search(
     q: &RecordingQuery,
     now_ms: i64,
 ) -> Result<Page<RecordingItem>, HistoryError> {
-    let (page, per_page) = paging(&q.page, &q.per_page)?;
+    let paging = paging(&q.page, &q.per_page)?;
     let (mut start, mut end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
     if text(&q.call).is_some() && text(&q.from).is_none() && text(&q.to).is_none() {
         // One call's recordings (from its record's page), however old:
@@ -137,20 +137,7 @@ pub fn search(
         "{SELECT} WHERE {} ORDER BY r.start_ms DESC, r.id DESC LIMIT ? OFFSET ?",
         clauses.join(" AND ")
     );
-    params.push(Value::Integer(i64::from(per_page) + 1));
-    params.push(Value::Integer(i64::from(page - 1) * i64::from(per_page)));
-    let mut st = conn.prepare(&sql)?;
-    let mut items = st
-        .query_map(params_from_iter(params), item)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = items.len() > per_page as usize;
-    items.truncate(per_page as usize);
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        more,
-    })
+    query_page(conn, &sql, params, paging, item)
 }
 
 /// The two formats a recording may be kept in.

@@ -130,6 +130,26 @@ pub(crate) fn input(name: &str, label: &str, kind: &str, value: &Option<String>)
     )
 }
 
+/// The "from" and "to" date inputs every history search form starts its
+/// range with (whole WIB days, see [`super::date_range`]).
+pub(crate) fn date_inputs(v: &Viewer, from: &Option<String>, to: &Option<String>) -> String {
+    let mut s = input("from", t(v, "Dari tanggal", "From"), "date", from);
+    s.push_str(&input("to", t(v, "Sampai tanggal", "To"), "date", to));
+    s
+}
+
+/// The opening of a result table up to its first row: its id and the
+/// column headings. The headings are the pages' own translated texts, so
+/// they go in unescaped, as they did when each page wrote them out.
+pub(crate) fn table_head(id: &str, headings: &[&str]) -> String {
+    let mut s = format!("<table id=\"{id}\"><thead><tr>");
+    for h in headings {
+        s.push_str(&format!("<th>{h}</th>"));
+    }
+    s.push_str("</tr></thead><tbody>");
+    s
+}
+
 /// Previous/next links for a page of results.
 pub(crate) fn pager<T>(v: &Viewer, base: &str, qs: &str, p: &Page<T>) -> String {
     let mut s = String::from("<p class=\"pager\">");
@@ -191,13 +211,7 @@ async fn calls_page(
         "search",
         &q.number,
     ));
-    b.push_str(&input(
-        "from",
-        t(&v, "Dari tanggal", "From"),
-        "date",
-        &q.from,
-    ));
-    b.push_str(&input("to", t(&v, "Sampai tanggal", "To"), "date", &q.to));
+    b.push_str(&date_inputs(&v, &q.from, &q.to));
     b.push_str(&input(
         "extension",
         t(&v, "Ekstensi", "Extension"),
@@ -230,16 +244,18 @@ async fn calls_page(
             t(&v, "Ekspor CSV", "Export CSV")
         ));
     }
-    b.push_str(&format!(
-        "<table id=\"calls\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-        t(&v, "Mulai (WIB)", "Start (WIB)"),
-        t(&v, "Penelepon", "Caller"),
-        t(&v, "Tujuan", "Called"),
-        t(&v, "Antrean", "Queue"),
-        t(&v, "Agen", "Agent"),
-        t(&v, "Hasil", "Disposition"),
-        t(&v, "Detik", "Seconds"),
-        t(&v, "Rekaman", "Recording"),
+    b.push_str(&table_head(
+        "calls",
+        &[
+            t(&v, "Mulai (WIB)", "Start (WIB)"),
+            t(&v, "Penelepon", "Caller"),
+            t(&v, "Tujuan", "Called"),
+            t(&v, "Antrean", "Queue"),
+            t(&v, "Agen", "Agent"),
+            t(&v, "Hasil", "Disposition"),
+            t(&v, "Detik", "Seconds"),
+            t(&v, "Rekaman", "Recording"),
+        ],
     ));
     for c in &page.items {
         b.push_str(&format!(
@@ -469,13 +485,7 @@ async fn power_page(
     let page = search_power(&state, q.clone()).await?;
     let mut b = tabs(&v);
     b.push_str("<form method=\"get\" action=\"/history/power\" class=\"search\">");
-    b.push_str(&input(
-        "from",
-        t(&v, "Dari tanggal", "From"),
-        "date",
-        &q.from,
-    ));
-    b.push_str(&input("to", t(&v, "Sampai tanggal", "To"), "date", &q.to));
+    b.push_str(&date_inputs(&v, &q.from, &q.to));
     let checked = if q.alarms.is_some() { " checked" } else { "" };
     b.push_str(&format!(
         "<label><input type=\"checkbox\" name=\"alarms\" value=\"on\"{checked}>{}</label>\
@@ -483,12 +493,14 @@ async fn power_page(
         t(&v, "Hanya alarm", "Alarms only"),
         t(&v, "Cari", "Search")
     ));
-    b.push_str(&format!(
-        "<table id=\"power\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-        t(&v, "Waktu (WIB)", "Time (WIB)"),
-        t(&v, "Kejadian", "Event"),
-        t(&v, "Alarm", "Alarm"),
-        t(&v, "Rincian", "Detail"),
+    b.push_str(&table_head(
+        "power",
+        &[
+            t(&v, "Waktu (WIB)", "Time (WIB)"),
+            t(&v, "Kejadian", "Event"),
+            t(&v, "Alarm", "Alarm"),
+            t(&v, "Rincian", "Detail"),
+        ],
     ));
     for e in &page.items {
         b.push_str(&format!(

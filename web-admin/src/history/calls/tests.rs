@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use dering_store::Disposition;
+use rusqlite::params_from_iter;
 
 use super::*;
 use crate::history::testdb::{TestDb, DAY, HOUR, T0};
