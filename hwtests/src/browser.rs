@@ -215,6 +215,20 @@ impl Browser {
         }
     }
 
+    /// The text of the first element matching `css` once it has some: a
+    /// page loading after a click shows it a moment later. Empty after
+    /// 10 s.
+    pub async fn wait_text(&self, css: &str) -> String {
+        let t = std::time::Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if !text.is_empty() || t.elapsed() > std::time::Duration::from_secs(10) {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (10 s at most) until the page's path is `path`.
     pub async fn wait_path(&self, path: &str) {
         let t = Instant::now();

@@ -25,7 +25,7 @@ fn an_admin_logs_in_with_totp_in_headless_chromium_and_switches_to_english() {
         b.fill("code", "000000").await;
         b.click("#submit").await;
         assert!(
-            !b.text("#login-error").await.is_empty(),
+            !b.wait_text("#login-error").await.is_empty(),
             "no error shown for a wrong code"
         );
         b.log_in(&web.login, &web.password, &web.totp_secret, "/account")
