@@ -137,6 +137,7 @@ impl Trunk {
                 max_calls: 1,
                 country_code: "62".into(),
             }],
+            lines: Vec::new(),
         };
         let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
         let stop = Arc::new(AtomicBool::new(false));

@@ -20,7 +20,10 @@ use serde::Deserialize;
 mod load;
 mod trunkd;
 
-pub use trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+pub use trunkd::{
+    parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
+    SpanConfig, SpanDevice, SpanSide, Trunkd,
+};
 
 mod trunks;
 
@@ -83,7 +86,8 @@ pub struct Config {
     pub trusted_peers: Vec<TrustedPeer>,
     /// Caller priorities, blocklist and ACD-wide settings (ACD-5..7).
     pub acd: Acd,
-    /// trunkd and its E1 spans (TRK-1); `None` without `[trunkd]` or `[[span]]`.
+    /// trunkd, its E1 spans and analog lines (TRK-1, TRK-2); `None`
+    /// without `[trunkd]`, `[[span]]` or `[[line]]`.
     pub trunkd: Option<Trunkd>,
     /// Carrier trunks (TRK-3, TRK-4; decision 0015).
     pub trunks: Vec<Trunk>,

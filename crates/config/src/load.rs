@@ -43,6 +43,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         &at,
         raw.trunkd.as_ref(),
         &raw.spans,
+        &raw.lines,
         raw.sip.udp_port,
         media,
     )?;
@@ -148,6 +149,8 @@ struct RawConfig {
     trunkd: Option<trunkd::RawTrunkd>,
     #[serde(default, rename = "span")]
     spans: Vec<trunkd::RawSpan>,
+    #[serde(default, rename = "line")]
+    lines: Vec<trunkd::RawLine>,
     #[serde(default)]
     acd: RawAcd,
     #[serde(default, rename = "trunk")]

@@ -61,6 +61,7 @@ fn trunkd_config() -> Trunkd {
         pbx: pbx(),
         rtp_port_min: 40000,
         spans: vec![span_config()],
+        lines: Vec::new(),
     }
 }
 

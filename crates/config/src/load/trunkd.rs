@@ -1,5 +1,5 @@
-//! The loader's part for trunkd (`[trunkd]`, `[[span]]`): their spanned
-//! mirrors, their checks and their plain values.
+//! The loader's part for trunkd (`[trunkd]`, `[[span]]`, `[[line]]`):
+//! their spanned mirrors, their checks and their plain values.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,7 +10,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{unspanned, Refusal};
-use crate::trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use crate::trunkd::{
+    parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
+    SpanConfig, SpanDevice, SpanSide, Trunkd,
+};
 use crate::ConfigError;
 
 #[derive(Deserialize)]
@@ -64,6 +67,57 @@ pub(super) struct RawSpan {
     country_code: Spanned<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLine {
+    name: Spanned<String>,
+    #[serde(default = "default_device")]
+    device: Spanned<String>,
+    #[serde(default)]
+    channel: Option<Spanned<u32>>,
+    number: Spanned<String>,
+    #[serde(default = "default_caller_id")]
+    caller_id: Spanned<String>,
+    #[serde(default = "default_signalling")]
+    signalling: Spanned<String>,
+    #[serde(default = "crate::default_true")]
+    hangup_on_polarity: bool,
+    #[serde(default = "default_guard")]
+    answer_guard_ms: Spanned<u32>,
+    #[serde(default = "default_busy_count")]
+    busy_count: Spanned<u32>,
+    #[serde(default = "default_answer")]
+    answer: Spanned<String>,
+    #[serde(default = "default_group")]
+    group: Spanned<String>,
+    #[serde(default = "default_line_hunting")]
+    hunting: Spanned<String>,
+    #[serde(default = "default_country")]
+    country_code: Spanned<String>,
+}
+
+fn default_caller_id() -> Spanned<String> {
+    unspanned("auto".into())
+}
+fn default_signalling() -> Spanned<String> {
+    unspanned("kewlstart".into())
+}
+fn default_guard() -> Spanned<u32> {
+    unspanned(600)
+}
+fn default_busy_count() -> Spanned<u32> {
+    unspanned(4)
+}
+fn default_answer() -> Spanned<String> {
+    unspanned("dialled".into())
+}
+fn default_group() -> Spanned<String> {
+    unspanned("lines".into())
+}
+fn default_line_hunting() -> Spanned<String> {
+    unspanned("ascending".into())
+}
+
 fn default_device() -> Spanned<String> {
     unspanned("dahdi".into())
 }
@@ -91,10 +145,11 @@ pub(super) fn check(
     at: &Refusal,
     raw: Option<&RawTrunkd>,
     spans: &[RawSpan],
+    lines: &[RawLine],
     udp_port: u16,
     media: RangeInclusive<u16>,
 ) -> Result<Option<Trunkd>, ConfigError> {
-    if raw.is_none() && spans.is_empty() {
+    if raw.is_none() && spans.is_empty() && lines.is_empty() {
         return Ok(None);
     }
     let fallback = RawTrunkd::default();
@@ -134,7 +189,12 @@ pub(super) fn check(
         }
         plain.push(span(at, s)?);
     }
-    let ports: u32 = plain.iter().map(|s| 2 * s.channels.len() as u32).sum();
+    let lines = check_lines(at, lines, &plain)?;
+    let ports: u32 = plain
+        .iter()
+        .map(|s| 2 * s.channels.len() as u32)
+        .sum::<u32>()
+        + 2 * lines.len() as u32;
     if u32::from(rtp) + ports > 65536 {
         return Err(at.at(
             &raw.rtp_port_min,
@@ -157,7 +217,178 @@ pub(super) fn check(
         pbx,
         rtp_port_min: rtp,
         spans: plain,
+        lines,
     }))
+}
+
+/// Checks the `[[line]]`s: names and DAHDI channels once each, a group
+/// named like no span (a `tgrp` names either) and hunting one way.
+fn check_lines(
+    at: &Refusal,
+    lines: &[RawLine],
+    spans: &[SpanConfig],
+) -> Result<Vec<LineConfig>, ConfigError> {
+    let mut names = HashSet::new();
+    let mut channels = HashSet::new();
+    let mut plain: Vec<LineConfig> = Vec::with_capacity(lines.len());
+    for l in lines {
+        if !names.insert(l.name.get_ref().as_str()) {
+            return Err(at.at(
+                &l.name,
+                format!("key `line.name`: `{}` twice", l.name.get_ref()),
+            ));
+        }
+        let c = line(at, l)?;
+        if let (LineDevice::Dahdi { channel }, Some(ch)) = (&c.device, &l.channel) {
+            if !channels.insert(*channel) {
+                return Err(at.at(ch, format!("key `line.channel`: {channel} used twice")));
+            }
+        }
+        if spans.iter().any(|s| s.name == c.group) {
+            return Err(at.at(
+                &l.group,
+                format!("key `line.group`: `{}` is a span's name", c.group),
+            ));
+        }
+        if let Some(other) = plain.iter().find(|o| o.group == c.group) {
+            if other.hunting != c.hunting {
+                return Err(at.at(
+                    &l.hunting,
+                    format!(
+                        "key `line.hunting`: group `{}` hunts {:?} on line `{}`",
+                        c.group, other.hunting, other.name
+                    ),
+                ));
+            }
+        }
+        plain.push(c);
+    }
+    Ok(plain)
+}
+
+fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
+    let device = match (l.device.get_ref().as_str(), &l.channel) {
+        ("dahdi", Some(c)) if *c.get_ref() > 0 => LineDevice::Dahdi {
+            channel: *c.get_ref(),
+        },
+        ("dahdi", Some(c)) => {
+            return Err(at.at(c, "key `line.channel`: DAHDI channels count from 1".into()))
+        }
+        ("dahdi", None) => {
+            // `device` may be the default, which stands nowhere.
+            return Err(at.at(
+                &l.name,
+                "key `line.channel`: a DAHDI line needs its channel number".into(),
+            ));
+        }
+        ("simulated", None) => LineDevice::Simulated,
+        ("simulated", Some(c)) => {
+            return Err(at.at(c, "key `line.channel`: a simulated line has none".into()))
+        }
+        (other, _) => {
+            return Err(at.at(
+                &l.device,
+                format!("key `line.device`: `{other}` is not `dahdi` or `simulated`"),
+            ))
+        }
+    };
+    let number = l.number.get_ref();
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(at.at(
+            &l.number,
+            "key `line.number`: the line's own number, digits (`137`, `0215550137`)".into(),
+        ));
+    }
+    let caller_id = match l.caller_id.get_ref().as_str() {
+        "auto" => LineCallerId::Auto,
+        "v23" => LineCallerId::V23,
+        "bell202" => LineCallerId::Bell202,
+        "dtmf" => LineCallerId::Dtmf,
+        "none" => LineCallerId::None,
+        other => {
+            let msg = "is not `auto`, `v23`, `bell202`, `dtmf` or `none`";
+            return Err(at.at(
+                &l.caller_id,
+                format!("key `line.caller_id`: `{other}` {msg}"),
+            ));
+        }
+    };
+    let start = match l.signalling.get_ref().as_str() {
+        "kewlstart" => LineStart::Kewlstart,
+        "loopstart" => LineStart::LoopStart,
+        other => {
+            return Err(at.at(
+                &l.signalling,
+                format!("key `line.signalling`: `{other}` is not `kewlstart` or `loopstart`"),
+            ))
+        }
+    };
+    let guard = *l.answer_guard_ms.get_ref();
+    if guard > 5000 {
+        return Err(at.at(
+            &l.answer_guard_ms,
+            "key `line.answer_guard_ms`: at most 5000".into(),
+        ));
+    }
+    let busy = *l.busy_count.get_ref();
+    if !(2..=10).contains(&busy) {
+        return Err(at.at(
+            &l.busy_count,
+            "key `line.busy_count`: between 2 and 10".into(),
+        ));
+    }
+    let answer = match l.answer.get_ref().as_str() {
+        "dialled" => LineAnswer::Dialled,
+        "polarity" => LineAnswer::Polarity,
+        other => {
+            return Err(at.at(
+                &l.answer,
+                format!("key `line.answer`: `{other}` is not `dialled` or `polarity`"),
+            ))
+        }
+    };
+    let group = l.group.get_ref();
+    if group.is_empty()
+        || !group
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(at.at(
+            &l.group,
+            "key `line.group`: letters, digits, `-` and `_`".into(),
+        ));
+    }
+    let hunting = match l.hunting.get_ref().as_str() {
+        "ascending" => Hunting::Ascending,
+        "descending" => Hunting::Descending,
+        "round-robin" => Hunting::RoundRobin,
+        other => {
+            let msg = "is not `ascending`, `descending` or `round-robin`";
+            return Err(at.at(&l.hunting, format!("key `line.hunting`: `{other}` {msg}")));
+        }
+    };
+    let cc = l.country_code.get_ref();
+    if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(at.at(
+            &l.country_code,
+            "key `line.country_code`: one to three digits".into(),
+        ));
+    }
+    Ok(LineConfig {
+        name: l.name.get_ref().clone(),
+        device,
+        number: number.clone(),
+        caller_id,
+        start,
+        hangup_on_polarity: l.hangup_on_polarity,
+        answer_guard_ms: guard,
+        busy_count: busy,
+        answer,
+        group: group.clone(),
+        hunting,
+        country_code: cc.clone(),
+    })
 }
 
 fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
