@@ -1,11 +1,13 @@
 //! The gateway core, without I/O (decision 0002): Q.931 calls on the
-//! spans ↔ SIP dialogs with pbxd on loopback (TRK-1, issue 14).
+//! spans and calls on the analog CO lines ↔ SIP dialogs with pbxd on
+//! loopback (TRK-1, TRK-2, issue 14).
 //!
 //! Inputs come with the time: Q.931 messages a span's data link
-//! delivered, the link going up or down, a span's alarm, SIP datagrams
-//! from pbxd, and timeouts. Outputs are polled: Q.931 messages for a
-//! span's link, SIP datagrams, and the start and stop of a B-channel's
-//! RTP. The shell (`shell.rs`) carries them.
+//! delivered, the link going up or down, a span's alarm, an FXO port's
+//! events and audio, SIP datagrams from pbxd, and timeouts. Outputs are
+//! polled: Q.931 messages for a span's link, an FXO port's hook changes
+//! and dialled audio, SIP datagrams, and the start and stop of a
+//! B-channel's or a line's RTP. The shell (`shell.rs`) carries them.
 //!
 //! - A SETUP from the carrier becomes an INVITE to pbxd (the called
 //!   number as the Request-URI's user, the caller in From); 180 becomes
@@ -21,7 +23,15 @@
 //!   and blocks its channels; when the alarm clears and the link is up,
 //!   the interface is restarted (RESTART), as it is at start.
 //!
-//! The carrier's side is in `gateway/isdn.rs`, pbxd's in `gateway/pbx.rs`.
+//! - An analog line's call (decision 0023) is offered to pbxd once its
+//!   caller ID had its chance, for the line's own number; pbxd's 200
+//!   takes the line off hook; the far end's disconnect (a reversal after
+//!   the guard, busy or congestion tone, loop-current loss) becomes BYE
+//!   with a Q.850 cause. An INVITE for a line group seizes a free line,
+//!   waits for dial tone and dials the digits as DTMF.
+//!
+//! The carrier's side is in `gateway/isdn.rs` (spans) and
+//! `gateway/analog.rs` (lines), pbxd's in `gateway/pbx.rs`.
 //!
 //! Every B-channel has its own RTP port, fixed by its place in the
 //! configuration, so the SDP can be written without asking the shell.
@@ -32,6 +42,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use dering_config::{SpanConfig, SpanSide, Trunkd};
+use dering_fxo::Action;
 use dering_isdn::q931::{self, CallControl, CallId, Cause, PartyNumber, Side, Timers};
 use dering_sip::build;
 use dering_sip::dialog::{Dialog, Local};
@@ -40,8 +51,18 @@ use dering_sip::Message as SipMessage;
 
 use crate::hunt::{ChannelState, Channels};
 
+mod analog;
 mod isdn;
 mod pbx;
+
+use analog::{Group, LineState};
+
+/// Which circuit a call is on: a span's call reference, or a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Span(usize, CallId),
+    Line(usize),
+}
 
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +81,16 @@ pub enum Output {
     },
     /// Stop a B-channel's audio.
     MediaStop { span: usize, channel: u8 },
+    /// Do this on line `line`'s FXO port (hook, or a block of dialling).
+    Line { line: usize, action: Action },
+    /// Carry a line's audio to and from `remote` as RTP PCMA from `port`.
+    LineMediaStart {
+        line: usize,
+        port: u16,
+        remote: SocketAddr,
+    },
+    /// Stop a line's audio.
+    LineMediaStop { line: usize },
 }
 
 /// Static payload type of PCMA: the B-channel's own law, relayed as is.
@@ -157,8 +188,13 @@ pub struct Gateway {
     me: Me,
     pbx: Peer,
     spans: Vec<SpanState>,
+    lines: Vec<LineState>,
+    groups: Vec<Group>,
+    /// The FXO ports' time zero: their clocks are durations (decision
+    /// 0021), taken from the first instant a line saw.
+    epoch: Option<Instant>,
     tx: TransactionLayer,
-    calls: BTreeMap<(usize, CallId), Call>,
+    calls: BTreeMap<Key, Call>,
     out: VecDeque<Output>,
 }
 
@@ -188,6 +224,7 @@ impl Gateway {
                 }
             })
             .collect();
+        let (lines, groups) = analog::lines(&cfg.lines, port);
         Gateway {
             me: Me {
                 addr: cfg.sip,
@@ -199,6 +236,9 @@ impl Gateway {
                 addr: cfg.pbx,
             },
             spans,
+            lines,
+            groups,
+            epoch: None,
             tx: TransactionLayer::default(),
             calls: BTreeMap::new(),
             out: VecDeque::new(),
@@ -232,7 +272,15 @@ impl Gateway {
         let spans = self.spans.iter().filter_map(|s| s.cc.next_deadline());
         let digits = self.calls.values().filter_map(|c| c.digits_due);
         let tx = self.tx.poll_timeout();
-        spans.chain(digits).chain(tx).min()
+        let lines = self.epoch.and_then(|e| {
+            let t = self
+                .lines
+                .iter()
+                .filter_map(|l| l.port.poll_timeout())
+                .min()?;
+            Some(e + t)
+        });
+        spans.chain(digits).chain(tx).chain(lines).min()
     }
 
     /// Span `span`'s data link came up, or was established again: restart
@@ -283,10 +331,10 @@ impl Gateway {
             // Frees every call reference locally; its RESTART is dropped
             // with the span's other messages while the alarm lasts.
             s.cc.restart(now, None);
-            let ids: Vec<(usize, CallId)> = self
+            let ids: Vec<Key> = self
                 .calls
                 .keys()
-                .filter(|(sp, _)| *sp == span)
+                .filter(|k| matches!(k, Key::Span(sp, _) if *sp == span))
                 .copied()
                 .collect();
             for id in ids {
@@ -343,7 +391,7 @@ impl Gateway {
         for s in &mut self.spans {
             s.cc.handle_timeout(now);
         }
-        let due: Vec<(usize, CallId)> = self
+        let due: Vec<Key> = self
             .calls
             .iter()
             .filter(|(_, c)| c.digits_due.is_some_and(|d| d <= now))
@@ -352,6 +400,7 @@ impl Gateway {
         for id in due {
             self.digits_complete(now, id);
         }
+        self.lines_timeout(now);
         self.pump(now);
     }
 
@@ -373,6 +422,7 @@ impl Gateway {
                     self.on_isdn(now, span, e);
                 }
             }
+            busy |= self.pump_lines(now);
             while let Some(e) = self.tx.poll_event() {
                 busy = true;
                 self.on_tx(now, e);
@@ -386,6 +436,48 @@ impl Gateway {
             if !busy {
                 return;
             }
+        }
+    }
+}
+
+impl Gateway {
+    /// Clears the carrier's side of a call: DISCONNECT on a span, on
+    /// hook (or a ringing call declined) on a line.
+    fn carrier_clear(&mut self, now: Instant, id: Key, cause: Cause) {
+        match id {
+            Key::Span(span, call) => {
+                let _ = self.spans[span].cc.disconnect(now, call, cause);
+            }
+            Key::Line(line) => self.line_hangup(line),
+        }
+    }
+
+    /// pbxd rings the caller: ALERTING on a span; a line has no such
+    /// signal (its caller hears the exchange's ringback already).
+    fn carrier_alerting(&mut self, now: Instant, id: Key) {
+        if let Key::Span(span, call) = id {
+            let _ = self.spans[span].cc.alerting(now, call);
+        }
+    }
+
+    /// pbxd answered: CONNECT on a span, off hook on a line.
+    fn carrier_connect(&mut self, now: Instant, id: Key) {
+        match id {
+            Key::Span(span, call) => {
+                let _ = self.spans[span].cc.connect(now, call);
+            }
+            Key::Line(line) => self.line_answer(now, line),
+        }
+    }
+
+    /// The RTP port of a call's circuit.
+    fn call_rtp_port(&self, id: Key) -> Option<u16> {
+        match id {
+            Key::Span(span, _) => {
+                let ts = self.calls.get(&id)?.channel?;
+                self.rtp_port(span, ts)
+            }
+            Key::Line(line) => Some(self.lines.get(line)?.rtp_port),
         }
     }
 }

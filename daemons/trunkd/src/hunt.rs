@@ -1,6 +1,6 @@
-//! The B-channels of one span and their states, and the hunting of an
-//! idle one for an outbound call (ascending, descending, round robin)
-//! under the span's limit of calls.
+//! The B-channels of one span (or the lines of one line group) and their
+//! states, and the hunting of an idle one for an outbound call
+//! (ascending, descending, round robin) under the span's limit of calls.
 
 use dering_config::Hunting;
 
@@ -8,6 +8,9 @@ use dering_config::Hunting;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelState {
     Idle,
+    /// An analog line rings (or hears a caller-ID spill): a call in, not
+    /// answered yet.
+    Ringing,
     InUse,
     /// The span is in alarm: nothing can be placed on it.
     Blocked,

@@ -1,5 +1,6 @@
 //! trunkd as a system daemon: `trunkd [--config FILE] [--data-dir DIR]`.
-//! Exits 64 on a bad configuration or one without `[trunkd]`/`[[span]]`.
+//! Exits 64 on a bad configuration or one without `[trunkd]`, `[[span]]`
+//! or `[[line]]`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ fn main() -> ExitCode {
     };
     let Some(cfg) = s.config.trunkd else {
         eprintln!(
-            "{}: no [trunkd] or [[span]]: no span to serve",
+            "{}: no [trunkd], [[span]] or [[line]]: nothing to serve",
             s.config_path.display()
         );
         return ExitCode::from(64);
@@ -22,12 +23,16 @@ fn main() -> ExitCode {
         for sc in &cfg.spans {
             spans.push(trunkd::shell::open_span(sc)?.0);
         }
+        let mut lines = Vec::with_capacity(cfg.lines.len());
+        for lc in &cfg.lines {
+            lines.push(trunkd::shell::open_line(lc)?.0);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let seed = trunkd::seed();
         let loop_stop = Arc::clone(&stop);
         let shell = tokio::task::spawn_blocking(move || {
-            trunkd::shell::run(&cfg, spans, seed, loop_stop, || {
-                dering_daemon::notify::ready("serving the spans to pbxd");
+            trunkd::shell::serve(&cfg, spans, lines, seed, loop_stop, || {
+                dering_daemon::notify::ready("serving the spans and lines to pbxd");
             })
         });
         dering_daemon::notify::spawn_pulse_watchdog();

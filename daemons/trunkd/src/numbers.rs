@@ -44,6 +44,26 @@ pub fn from_sip_user(user: &str, cc: &str) -> Option<PartyNumber> {
     Some(n)
 }
 
+/// The digits to dial on an analog line for a SIP user part, as a phone
+/// on that line would: a `+` number of the line's country `cc` with the
+/// trunk prefix 0, another `+` number with the international prefix 00
+/// (Indonesia's 001/007/008 are carriers' own; 00 reaches the default),
+/// anything else as given. `None` when there is nothing to dial.
+pub fn dial_string(user: &str, cc: &str) -> Option<String> {
+    let keep = |c: &char| c.is_ascii_digit() || *c == '*' || *c == '#';
+    let digits: String = user.chars().filter(keep).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    if !user.starts_with('+') {
+        return Some(digits);
+    }
+    Some(match digits.strip_prefix(cc) {
+        Some(rest) if !rest.is_empty() => format!("0{rest}"),
+        _ => format!("00{digits}"),
+    })
+}
+
 /// The user part of a SIP URI or name-addr (`"A" <sip:137@h>;tag=x`).
 pub fn user_of(uri_or_nameaddr: &str) -> Option<&str> {
     let s = uri_or_nameaddr;
@@ -78,6 +98,24 @@ mod tests {
         );
         assert_eq!(from_sip_user("137", "62"), Some(short));
         assert_eq!(from_sip_user("anonymous", "62"), None);
+    }
+
+    #[test]
+    fn lines_dial_numbers_as_a_phone_on_the_line_would() {
+        assert_eq!(
+            dial_string("+62215550123", "62").as_deref(),
+            Some("0215550123")
+        );
+        assert_eq!(
+            dial_string("+6512345678", "62").as_deref(),
+            Some("006512345678")
+        );
+        assert_eq!(
+            dial_string("081234567890", "62").as_deref(),
+            Some("081234567890")
+        );
+        assert_eq!(dial_string("137", "62").as_deref(), Some("137"));
+        assert_eq!(dial_string("anonymous", "62"), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The shell around the gateway: the spans opened through the board
 //! traits (a DAHDI card, or the simulated board whose D-channel's far end
-//! is a socket), each D-channel's Q.921 data link, the SIP socket towards
-//! pbxd, and each B-channel's RTP socket on loopback.
+//! is a socket), each D-channel's Q.921 data link, the analog lines' FXO
+//! ports, the SIP socket towards pbxd, and each B-channel's and line's
+//! RTP socket on loopback.
 //!
 //! One thread runs it all: it waits on the D-channels and the sockets for
 //! at most one 20 ms block, so audio moves every block time and
@@ -17,9 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
-use dering_board::{BChannel, ChannelEvent, DChannel, Incoming, Span};
-use dering_config::{SpanConfig, SpanDevice, SpanSide, Trunkd};
+use dering_board::sim::{
+    connect_seqpacket, CoLine, E1Line, FxoSignalling, SimClock, SimE1, SimFxo,
+};
+use dering_board::{AnalogPort, BChannel, ChannelEvent, DChannel, Incoming, Span};
+use dering_config::{LineConfig, LineDevice, LineStart, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use dering_fxo::Action;
 use dering_isdn::q921::{self, Link, Role};
 use dering_isdn::q931::Timers;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -110,6 +114,52 @@ pub fn sim_span(e1: SimE1, channels: &[u8]) -> (SpanIo, Option<E1Line>) {
     )
 }
 
+/// One opened analog line, as the loop drives it.
+pub struct LineIo {
+    pub port: Box<dyn AnalogPort + Send>,
+    /// A simulated port's clock, which the loop keeps at its own time so
+    /// the CO's ring cadences run in real time.
+    pub clock: Option<SimClock>,
+}
+
+impl std::fmt::Debug for LineIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineIo")
+            .field("channo", &self.port.channo())
+            .field("simulated", &self.clock.is_some())
+            .finish()
+    }
+}
+
+/// Opens the line `cfg` describes. A simulated line also gives its CO's
+/// end, on which a test plays the exchange.
+pub fn open_line(cfg: &LineConfig) -> anyhow::Result<(LineIo, Option<CoLine>)> {
+    match cfg.device {
+        LineDevice::Simulated => {
+            let signalling = match cfg.start {
+                LineStart::Kewlstart => FxoSignalling::Kewlstart,
+                LineStart::LoopStart => FxoSignalling::LoopStart,
+            };
+            let clock = SimClock::new();
+            let SimFxo { port, co } = SimFxo::new(0, signalling, clock.clone());
+            let io = LineIo {
+                port: Box::new(port),
+                clock: Some(clock),
+            };
+            Ok((io, Some(co)))
+        }
+        LineDevice::Dahdi { channel } => {
+            let port = dering_board::dahdi::DahdiAnalogPort::open(channel)
+                .with_context(|| format!("line {}: channel {channel}", cfg.name))?;
+            let io = LineIo {
+                port: Box::new(port),
+                clock: None,
+            };
+            Ok((io, None))
+        }
+    }
+}
+
 /// A B-channel's stream while a call uses it.
 #[derive(Debug)]
 struct Media {
@@ -132,13 +182,21 @@ struct SpanLive {
     media: HashMap<u8, Media>,
 }
 
+struct LineLive {
+    name: String,
+    io: LineIo,
+    media: Media,
+    /// The port failed: the line is left alone (and blocked).
+    dead: bool,
+}
+
 /// How often a span whose link is down tries to bring it up.
 const ESTABLISH_EVERY: Duration = Duration::from_secs(2);
 /// One B-channel block.
 const BLOCK_TIME: Duration = Duration::from_millis(20);
 
-/// Runs trunkd on `spans` (in the order of `cfg.spans`) until `stop`.
-/// `ready` is called once every socket is bound.
+/// Runs trunkd on `spans` (in the order of `cfg.spans`) and no line
+/// until `stop`. `ready` is called once every socket is bound.
 pub fn run(
     cfg: &Trunkd,
     spans: Vec<SpanIo>,
@@ -146,9 +204,24 @@ pub fn run(
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
+    serve(cfg, spans, Vec::new(), seed, stop, ready)
+}
+
+/// Runs trunkd on `spans` and `lines` (in the order of `cfg.spans` and
+/// `cfg.lines`) until `stop`. `ready` is called once every socket is
+/// bound.
+pub fn serve(
+    cfg: &Trunkd,
+    spans: Vec<SpanIo>,
+    lines: Vec<LineIo>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(),
+) -> anyhow::Result<()> {
     let sip = UdpSocket::bind(cfg.sip).with_context(|| format!("bind SIP {}", cfg.sip))?;
     sip.set_nonblocking(true)?;
     let now = Instant::now();
+    let start = now;
     let mut gw = Gateway::new(cfg, Timers::default(), seed);
     let mut live = Vec::with_capacity(spans.len());
     for (i, (io, sc)) in spans.into_iter().zip(&cfg.spans).enumerate() {
@@ -186,7 +259,31 @@ pub fn run(
             media,
         });
     }
-    tracing::info!(sip = %cfg.sip, pbx = %cfg.pbx, spans = live.len(), "trunkd serving");
+    let mut lines_live = Vec::with_capacity(lines.len());
+    for (i, (io, lc)) in lines.into_iter().zip(&cfg.lines).enumerate() {
+        let port = gw.line_rtp_port(i).unwrap_or(0);
+        let addr = SocketAddr::new(cfg.sip.ip(), port);
+        let sock = UdpSocket::bind(addr).with_context(|| format!("bind RTP {addr}"))?;
+        sock.set_nonblocking(true)?;
+        lines_live.push(LineLive {
+            name: lc.name.clone(),
+            io,
+            media: Media {
+                sock,
+                remote: None,
+                out: RtpOut::new(seed ^ (u64::from(port) << 40)),
+                regroup: Regroup::default(),
+            },
+            dead: false,
+        });
+    }
+    tracing::info!(
+        sip = %cfg.sip,
+        pbx = %cfg.pbx,
+        spans = live.len(),
+        lines = lines_live.len(),
+        "trunkd serving"
+    );
     ready();
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::Relaxed) {
@@ -194,6 +291,9 @@ pub fn run(
         let now = Instant::now();
         for (i, s) in live.iter_mut().enumerate() {
             drive_span(now, i, s, &mut gw);
+        }
+        for (i, l) in lines_live.iter_mut().enumerate() {
+            drive_line(now, now - start, i, l, &mut gw);
         }
         loop {
             match sip.recv_from(&mut buf) {
@@ -211,7 +311,7 @@ pub fn run(
             gw.handle_timeout(now);
         }
         while let Some(o) = gw.poll_output() {
-            carry(now, o, &mut live, &sip);
+            carry(now, o, &mut live, &mut lines_live, &sip);
         }
         for s in live.iter_mut().filter(|s| !s.dead) {
             while let Some(f) = s.link.poll_transmit() {
@@ -221,7 +321,10 @@ pub fn run(
             }
             move_audio(s, &mut buf);
         }
-        wait(now, &live, &sip, &mut gw);
+        for l in lines_live.iter_mut().filter(|l| !l.dead) {
+            line_rtp_in(l, &mut buf);
+        }
+        wait(now, &live, &lines_live, &sip, &mut gw);
     }
     dering_daemon::notify::stopping();
     Ok(())
@@ -294,8 +397,63 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
     }
 }
 
+/// One round of a line: a simulated port's clock moved to `elapsed`, the
+/// port's events and audio to the gateway, its audio to pbxd while a call
+/// has media.
+fn drive_line(now: Instant, elapsed: Duration, i: usize, l: &mut LineLive, gw: &mut Gateway) {
+    if l.dead {
+        return;
+    }
+    if let Some(c) = &l.io.clock {
+        c.advance(elapsed.saturating_sub(c.now()));
+    }
+    loop {
+        match l.io.port.recv() {
+            Ok(Some(Incoming::Event(e))) => {
+                tracing::debug!(line = l.name, event = ?e, "FXO event");
+                gw.line_event(now, i, e);
+            }
+            Ok(Some(Incoming::Data(block))) => {
+                gw.line_audio(now, i, &block);
+                if let Some(r) = l.media.remote {
+                    let _ = l.media.sock.send_to(&l.media.out.packet(&block), r);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(line = l.name, error = %e, "FXO port failed; line out of service");
+                l.dead = true;
+                gw.line_event(now, i, ChannelEvent::Alarm);
+                return;
+            }
+        }
+    }
+}
+
+/// pbxd's RTP for a line, regrouped into blocks for its port.
+fn line_rtp_in(l: &mut LineLive, buf: &mut [u8]) {
+    loop {
+        match l.media.sock.recv_from(buf) {
+            Ok((n, from)) => {
+                if l.media.remote.is_none_or(|r| r.ip() != from.ip()) {
+                    continue;
+                }
+                if let Some(p) = pcma_payload(&buf[..n]) {
+                    for block in l.media.regroup.push(p) {
+                        if let Err(e) = l.io.port.send(&block) {
+                            tracing::debug!(line = l.name, error = %e, "FXO write");
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+}
+
 /// Carries one output of the gateway.
-fn carry(now: Instant, o: Output, live: &mut [SpanLive], sip: &UdpSocket) {
+fn carry(now: Instant, o: Output, live: &mut [SpanLive], lines: &mut [LineLive], sip: &UdpSocket) {
     match o {
         Output::Q931 { span, message } => {
             if let Some(s) = live.get_mut(span) {
@@ -323,6 +481,30 @@ fn carry(now: Instant, o: Output, live: &mut [SpanLive], sip: &UdpSocket) {
             if let Some(m) = live.get_mut(span).and_then(|s| s.media.get_mut(&channel)) {
                 m.remote = None;
                 m.regroup = Regroup::default();
+            }
+        }
+        Output::Line { line, action } => {
+            let Some(l) = lines.get_mut(line).filter(|l| !l.dead) else {
+                return;
+            };
+            let r = match action {
+                Action::Seize => l.io.port.seize(),
+                Action::Release => l.io.port.release(),
+                Action::Send(block) => l.io.port.send(&block),
+            };
+            if let Err(e) = r {
+                tracing::warn!(line = l.name, error = %e, "FXO port");
+            }
+        }
+        Output::LineMediaStart { line, remote, .. } => {
+            if let Some(l) = lines.get_mut(line) {
+                l.media.remote = Some(remote);
+            }
+        }
+        Output::LineMediaStop { line } => {
+            if let Some(l) = lines.get_mut(line) {
+                l.media.remote = None;
+                l.media.regroup = Regroup::default();
             }
         }
     }
@@ -371,7 +553,7 @@ fn move_audio(s: &mut SpanLive, buf: &mut [u8]) {
 
 /// Waits for a D-channel, the SIP socket or an active RTP socket, at most
 /// one block time and never past the next timer.
-fn wait(now: Instant, live: &[SpanLive], sip: &UdpSocket, gw: &mut Gateway) {
+fn wait(now: Instant, live: &[SpanLive], lines: &[LineLive], sip: &UdpSocket, gw: &mut Gateway) {
     let mut until = now + BLOCK_TIME;
     if let Some(t) = gw.poll_timeout() {
         until = until.min(t);
@@ -391,6 +573,12 @@ fn wait(now: Instant, live: &[SpanLive], sip: &UdpSocket, gw: &mut Gateway) {
                 .map(|m| m.sock.as_fd()),
         );
     }
+    fds.extend(
+        lines
+            .iter()
+            .filter(|l| !l.dead && l.media.remote.is_some())
+            .map(|l| l.media.sock.as_fd()),
+    );
     let mut polls: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))

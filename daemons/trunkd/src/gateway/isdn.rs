@@ -10,7 +10,7 @@ use dering_sip::dialog::Dialog;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::Message as SipMessage;
 
-use super::{Call, Gateway, Leg, PCMA};
+use super::{Call, Gateway, Key, Leg, PCMA};
 use crate::hunt::ChannelState;
 use crate::numbers::to_sip_user;
 
@@ -32,36 +32,36 @@ impl Gateway {
                 sending_complete,
             } => {
                 let timeout = self.digit_timeout(span);
-                if let Some(c) = self.calls.get_mut(&(span, call)) {
+                if let Some(c) = self.calls.get_mut(&Key::Span(span, call)) {
                     if c.leg.is_none() {
                         c.called.push_str(&digits);
                         c.digits_due = Some(if sending_complete { now } else { now + timeout });
                     }
                 }
                 if sending_complete {
-                    self.digits_complete(now, (span, call));
+                    self.digits_complete(now, Key::Span(span, call));
                 }
             }
             E::Proceeding { call, channel } | E::SetupAcknowledged { call, channel } => {
                 self.channel_chosen(span, call, channel);
             }
-            E::Alerting { call } => self.respond_progress(now, (span, call), 180),
+            E::Alerting { call } => self.respond_progress(now, Key::Span(span, call), 180),
             // In-band information (1: not end-to-end ISDN, 8: in-band
             // now available): the caller hears the carrier's tones.
             E::Progress {
                 call,
                 description: 1 | 8,
-            } => self.respond_progress(now, (span, call), 183),
+            } => self.respond_progress(now, Key::Span(span, call), 183),
             E::Progress { .. } => {}
-            E::Connected { call } => self.answered_by_carrier(now, (span, call)),
-            E::Disconnected { call, cause } => self.end_sip(now, (span, call), cause),
+            E::Connected { call } => self.answered_by_carrier(now, Key::Span(span, call)),
+            E::Disconnected { call, cause } => self.end_sip(now, Key::Span(span, call), cause),
             E::Released {
                 call,
                 cause,
                 channel,
             } => {
-                self.end_sip(now, (span, call), cause);
-                self.forget((span, call));
+                self.end_sip(now, Key::Span(span, call), cause);
+                self.forget(Key::Span(span, call));
                 if let Some(ts) = channel {
                     let s = &mut self.spans[span];
                     if s.channels.state(ts) == Some(ChannelState::InUse) {
@@ -165,7 +165,7 @@ impl Gateway {
             return;
         }
         self.calls.insert(
-            (span, call),
+            Key::Span(span, call),
             Call {
                 channel: Some(ts),
                 leg: None,
@@ -177,14 +177,15 @@ impl Gateway {
             },
         );
         if complete {
-            self.invite_pbx(now, (span, call));
+            self.invite_pbx(now, Key::Span(span, call));
         }
     }
 
     /// Overlap receiving is over (Sending Complete or the digit
     /// timeout): the call is offered to pbxd en bloc, or refused without
     /// a number.
-    pub(super) fn digits_complete(&mut self, now: Instant, id: (usize, CallId)) {
+    pub(super) fn digits_complete(&mut self, now: Instant, id: Key) {
+        let Key::Span(span, call) = id else { return };
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -193,21 +194,21 @@ impl Gateway {
         }
         c.digits_due = None;
         let empty = c.called.is_empty();
-        let cc = &mut self.spans[id.0].cc;
+        let cc = &mut self.spans[span].cc;
         if empty {
-            let _ = cc.disconnect(now, id.1, Cause::InvalidNumberFormat);
+            let _ = cc.disconnect(now, call, Cause::InvalidNumberFormat);
             if let Some(c) = self.calls.get_mut(&id) {
                 c.sip_ended = true;
             }
             return;
         }
-        let _ = cc.proceeding(now, id.1, None);
+        let _ = cc.proceeding(now, call, None);
         self.invite_pbx(now, id);
     }
 
-    /// Our SDP for channel `ts` of `span`.
-    pub(super) fn sdp(&self, span: usize, ts: u8) -> Vec<u8> {
-        let port = self.rtp_port(span, ts).unwrap_or(0);
+    /// Our SDP for a call's circuit (a B-channel or a line).
+    pub(super) fn sdp(&self, id: Key) -> Vec<u8> {
+        let port = self.call_rtp_port(id).unwrap_or(0);
         AudioSdp {
             addr: self.me.addr.ip(),
             port,
@@ -223,13 +224,23 @@ impl Gateway {
         .to_body(self.me.seed & 0xFFFF_FFFF, u64::from(port))
     }
 
-    /// The INVITE to pbxd for a call from the carrier.
-    pub(super) fn invite_pbx(&mut self, now: Instant, id: (usize, CallId)) {
+    /// The INVITE to pbxd for a call from the carrier (on a span or a
+    /// line: its called number and caller are in the call).
+    pub(super) fn invite_pbx(&mut self, now: Instant, id: Key) {
         let Some(c) = self.calls.get(&id) else {
             return;
         };
-        let Some(ts) = c.channel else { return };
-        let cc_code = &self.spans[id.0].cfg.country_code;
+        let (cc_code, label) = match id {
+            Key::Span(span, _) => {
+                let Some(ts) = c.channel else { return };
+                let s = &self.spans[span].cfg;
+                (&s.country_code, format!("{}/{ts}", s.name))
+            }
+            Key::Line(line) => {
+                let l = &self.lines[line].cfg;
+                (&l.country_code, l.name.clone())
+            }
+        };
         let called = to_sip_user(
             &PartyNumber::e164(q931::TypeOfNumber::Unknown, &c.called),
             cc_code,
@@ -255,11 +266,8 @@ impl Gateway {
             uri,
             self.pbx,
         );
-        let sdp = self.sdp(id.0, ts);
-        let extra = vec![build::header(
-            "X-Dering-Channel",
-            format!("{}/{ts}", self.spans[id.0].cfg.name),
-        )];
+        let sdp = self.sdp(id);
+        let extra = vec![build::header("X-Dering-Channel", label)];
         let sent = dialog
             .request_with(
                 &self.me,
@@ -272,9 +280,7 @@ impl Gateway {
             .and_then(|data| Some((SipMessage::parse_datagram(&data).ok()?, data)));
         let Some((invite, data)) = sent else {
             tracing::warn!("INVITE for an incoming call could not be written");
-            let _ = self.spans[id.0]
-                .cc
-                .disconnect(now, id.1, Cause::Interworking);
+            self.carrier_clear(now, id, Cause::Interworking);
             return;
         };
         let Some(key) = self.tx.send_request(now, self.pbx, invite.clone(), data) else {
@@ -294,7 +300,7 @@ impl Gateway {
     /// The carrier chose (or confirmed) the channel of our SETUP.
     pub(super) fn channel_chosen(&mut self, span: usize, call: CallId, channel: Option<u8>) {
         let Some(n) = channel else { return };
-        let Some(c) = self.calls.get_mut(&(span, call)) else {
+        let Some(c) = self.calls.get_mut(&Key::Span(span, call)) else {
             return;
         };
         if c.channel == Some(n) {

@@ -6,16 +6,14 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dering_isdn::q931::{
-    q850_to_sip, sip_to_q850, CallId, Cause, ChannelId, ChannelSel, SetupRequest,
-};
+use dering_isdn::q931::{q850_to_sip, sip_to_q850, Cause, ChannelId, ChannelSel, SetupRequest};
 use dering_sip::build::{self, RequestSpec};
 use dering_sip::dialog::{Dialog, Local};
 use dering_sip::sdp::AudioSdp;
 use dering_sip::transaction::{Peer, Transport, TxEvent};
 use dering_sip::{Message as SipMessage, Method};
 
-use super::{reason, reason_cause, Call, Gateway, Leg, Output};
+use super::{reason, reason_cause, Call, Gateway, Key, Leg, Output};
 use crate::hunt::ChannelState;
 use crate::numbers::{from_sip_user, user_of};
 
@@ -51,7 +49,7 @@ impl Gateway {
         self.tx.respond(now, key, code, data);
     }
 
-    pub(super) fn find_by_call_id(&self, msg: &SipMessage) -> Option<(usize, CallId)> {
+    pub(super) fn find_by_call_id(&self, msg: &SipMessage) -> Option<Key> {
         let cid = msg.call_id()?;
         self.calls
             .iter()
@@ -63,7 +61,9 @@ impl Gateway {
     }
 
     /// An INVITE from pbxd: a SETUP on a hunted channel of the first span
-    /// that is up, out of alarm and below its limit.
+    /// that is up, out of alarm and below its limit, else a free line of
+    /// the first line group that has one. A Request-URI naming a trunk
+    /// group (RFC 4904 `tgrp`) takes that span or line group alone.
     pub(super) fn outgoing(&mut self, now: Instant, peer: Peer, key: String, msg: SipMessage) {
         let offer = AudioSdp::parse(&msg.body)
             .ok()
@@ -72,18 +72,24 @@ impl Gateway {
             let extra = vec![build::header("Warning", "399 trunkd \"PCMA only\"")];
             return self.reply(now, &key, &msg, 488, extra);
         };
-        let user = msg
-            .request_uri()
-            .and_then(user_of)
-            .unwrap_or_default()
-            .to_string();
+        let user = msg.request_uri().map(request_user).unwrap_or_default();
+        let tgrp = msg.request_uri().and_then(trunk_group).map(str::to_owned);
+        let group = tgrp
+            .as_deref()
+            .and_then(|t| self.groups.iter().position(|g| g.name == t));
+        if group.is_some() {
+            return self.outgoing_line(now, peer, key, msg, remote, &user, group);
+        }
         let place = self.spans.iter_mut().enumerate().find_map(|(i, s)| {
-            if s.alarm || !s.link_up {
+            if s.alarm || !s.link_up || tgrp.as_ref().is_some_and(|t| *t != s.cfg.name) {
                 return None;
             }
             s.channels.hunt().map(|ts| (i, ts))
         });
         let Some((span, ts)) = place else {
+            if tgrp.is_none() && !self.groups.is_empty() {
+                return self.outgoing_line(now, peer, key, msg, remote, &user, None);
+            }
             return self.refuse(now, &key, &msg, Cause::NoCircuitAvailable);
         };
         let cc_code = self.spans[span].cfg.country_code.clone();
@@ -116,7 +122,7 @@ impl Gateway {
         let data = build::response(&msg, 100, None, vec![], b"");
         self.tx.respond(now, &key, 100, data);
         self.calls.insert(
-            (span, call),
+            Key::Span(span, call),
             Call {
                 channel: Some(ts),
                 leg: Some(Leg::Uas {
@@ -154,7 +160,6 @@ impl Gateway {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let ts = c.channel.unwrap_or(0);
         let (dialog, stored_remote) = match &mut c.leg {
             Some(Leg::Uac { dialog, .. }) => (dialog, None),
             Some(Leg::Uas { dialog, remote, .. }) => (dialog, Some(remote)),
@@ -171,7 +176,7 @@ impl Gateway {
             *slot = r;
         }
         let media = c.media;
-        let sdp = self.sdp(id.0, ts);
+        let sdp = self.sdp(id);
         let extra = vec![
             build::header("Contact", self.me.contact(Transport::Udp)),
             build::header("Content-Type", "application/sdp"),
@@ -210,9 +215,7 @@ impl Gateway {
             let data = build::response(invite, 487, Some(&tag), vec![], b"");
             let key = key.clone();
             self.tx.respond(now, &key, 487, data);
-            let _ = self.spans[id.0]
-                .cc
-                .disconnect(now, id.1, Cause::NormalClearing);
+            self.carrier_clear(now, id, Cause::NormalClearing);
         }
     }
 
@@ -226,14 +229,13 @@ impl Gateway {
             c.sip_ended = true;
         }
         self.media_stop(id);
-        let _ = self.spans[id.0].cc.disconnect(now, id.1, cause);
+        self.carrier_clear(now, id, cause);
     }
 
     /// 180 or 183 to pbxd for a call to the carrier; 183 carries our SDP
     /// and starts the audio (the carrier's tones).
-    pub(super) fn respond_progress(&mut self, now: Instant, id: (usize, CallId), code: u16) {
+    pub(super) fn respond_progress(&mut self, now: Instant, id: Key, code: u16) {
         let Some(c) = self.calls.get(&id) else { return };
-        let ts = c.channel.unwrap_or(0);
         let Some(Leg::Uas {
             dialog,
             invite,
@@ -250,7 +252,7 @@ impl Gateway {
         let mut extra = vec![build::header("Contact", self.me.contact(Transport::Udp))];
         let body = if code == 183 {
             extra.push(build::header("Content-Type", "application/sdp"));
-            self.sdp(id.0, ts)
+            self.sdp(id)
         } else {
             Vec::new()
         };
@@ -263,11 +265,10 @@ impl Gateway {
     }
 
     /// CONNECT from the carrier: 200 with our SDP to pbxd.
-    pub(super) fn answered_by_carrier(&mut self, now: Instant, id: (usize, CallId)) {
+    pub(super) fn answered_by_carrier(&mut self, now: Instant, id: Key) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let ts = c.channel.unwrap_or(0);
         let Some(Leg::Uas {
             dialog,
             invite,
@@ -292,7 +293,7 @@ impl Gateway {
             build::header("Contact", self.me.contact(Transport::Udp)),
             build::header("Content-Type", "application/sdp"),
         ];
-        let sdp = self.sdp(id.0, ts);
+        let sdp = self.sdp(id);
         let data = build::response(&invite, 200, Some(&tag), extra, &sdp);
         self.tx.respond(now, &key, 200, data);
         self.media_start(id, remote);
@@ -308,9 +309,7 @@ impl Gateway {
                 // over on both sides.
                 if let Some(id) = self.find_uas(&key) {
                     self.end_sip(now, id, Cause::RecoveryOnTimerExpiry);
-                    let _ = self.spans[id.0]
-                        .cc
-                        .disconnect(now, id.1, Cause::RecoveryOnTimerExpiry);
+                    self.carrier_clear(now, id, Cause::RecoveryOnTimerExpiry);
                 }
                 return;
             }
@@ -345,18 +344,18 @@ impl Gateway {
         }
         self.media_stop(id);
         if clear {
-            let _ = self.spans[id.0].cc.disconnect(now, id.1, cause);
+            self.carrier_clear(now, id, cause);
         }
     }
 
-    pub(super) fn find_uac(&self, k: &str) -> Option<(usize, CallId)> {
+    pub(super) fn find_uac(&self, k: &str) -> Option<Key> {
         self.calls
             .iter()
             .find(|(_, c)| matches!(&c.leg, Some(Leg::Uac { key, .. }) if key == k))
             .map(|(id, _)| *id)
     }
 
-    pub(super) fn find_uas(&self, k: &str) -> Option<(usize, CallId)> {
+    pub(super) fn find_uas(&self, k: &str) -> Option<Key> {
         self.calls
             .iter()
             .find(|(_, c)| matches!(&c.leg, Some(Leg::Uas { key, .. }) if key == k))
@@ -365,13 +364,7 @@ impl Gateway {
 
     /// 180 from pbxd: ALERTING to the carrier; 183 with SDP: the caller
     /// hears pbxd's announcement before the answer.
-    pub(super) fn provisional(
-        &mut self,
-        now: Instant,
-        id: (usize, CallId),
-        code: u16,
-        m: &SipMessage,
-    ) {
+    pub(super) fn provisional(&mut self, now: Instant, id: Key, code: u16, m: &SipMessage) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -385,7 +378,7 @@ impl Gateway {
             .ok()
             .and_then(|s| s.addr_port().ok());
         if code == 180 || early.is_some() {
-            let _ = self.spans[id.0].cc.alerting(now, id.1);
+            self.carrier_alerting(now, id);
         }
         if let Some(r) = early {
             self.media_start(id, r);
@@ -394,7 +387,7 @@ impl Gateway {
 
     /// 200 from pbxd: ACK, audio, CONNECT (or BYE when the carrier's side
     /// is already gone: a 200 that crossed our CANCEL).
-    pub(super) fn answered_by_pbx(&mut self, now: Instant, id: (usize, CallId), m: &SipMessage) {
+    pub(super) fn answered_by_pbx(&mut self, now: Instant, id: Key, m: &SipMessage) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -428,12 +421,12 @@ impl Gateway {
         {
             self.media_start(id, r);
         }
-        let _ = self.spans[id.0].cc.connect(now, id.1);
+        self.carrier_connect(now, id);
     }
 
     /// Ends the SIP side of a call with `cause`, whatever its state: BYE
     /// after an answer, CANCEL or a final response before.
-    pub(super) fn end_sip(&mut self, now: Instant, id: (usize, CallId), cause: Cause) {
+    pub(super) fn end_sip(&mut self, now: Instant, id: Key, cause: Cause) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -477,7 +470,7 @@ impl Gateway {
         }
     }
 
-    pub(super) fn send_bye(&mut self, now: Instant, id: (usize, CallId), cause: Cause) {
+    pub(super) fn send_bye(&mut self, now: Instant, id: Key, cause: Cause) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -530,38 +523,80 @@ impl Gateway {
         }
     }
 
-    pub(super) fn media_start(&mut self, id: (usize, CallId), remote: SocketAddr) {
+    pub(super) fn media_start(&mut self, id: Key, remote: SocketAddr) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(ts) = c.channel else { return };
-        c.media = true;
-        if let Some(port) = self.rtp_port(id.0, ts) {
-            self.out.push_back(Output::MediaStart {
-                span: id.0,
-                channel: ts,
-                port,
-                remote,
-            });
+        match id {
+            Key::Span(span, _) => {
+                let Some(ts) = c.channel else { return };
+                c.media = true;
+                if let Some(port) = self.rtp_port(span, ts) {
+                    self.out.push_back(Output::MediaStart {
+                        span,
+                        channel: ts,
+                        port,
+                        remote,
+                    });
+                }
+            }
+            Key::Line(line) => {
+                c.media = true;
+                if let Some(port) = self.call_rtp_port(id) {
+                    self.out
+                        .push_back(Output::LineMediaStart { line, port, remote });
+                }
+            }
         }
     }
 
-    pub(super) fn media_stop(&mut self, id: (usize, CallId)) {
+    pub(super) fn media_stop(&mut self, id: Key) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        if let (true, Some(ts)) = (c.media, c.channel) {
-            c.media = false;
-            self.out.push_back(Output::MediaStop {
-                span: id.0,
-                channel: ts,
-            });
+        if !c.media {
+            return;
+        }
+        match (id, c.channel) {
+            (Key::Span(span, _), Some(ts)) => {
+                c.media = false;
+                self.out.push_back(Output::MediaStop { span, channel: ts });
+            }
+            (Key::Line(line), _) => {
+                c.media = false;
+                self.out.push_back(Output::LineMediaStop { line });
+            }
+            (Key::Span(..), None) => {}
         }
     }
 
     /// Drops a call whose both sides are over.
-    pub(super) fn forget(&mut self, id: (usize, CallId)) {
+    pub(super) fn forget(&mut self, id: Key) {
         self.media_stop(id);
         self.calls.remove(&id);
+    }
+}
+
+/// The trunk group a Request-URI names (RFC 4904: `;tgrp=` in the user
+/// part or among the URI's parameters).
+fn trunk_group(uri: &str) -> Option<&str> {
+    let (_, rest) = uri.split_once(";tgrp=")?;
+    let end = rest.find([';', '@', '>', '?']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|g| !g.is_empty())
+}
+
+/// The number a Request-URI asks for: its user part, without the
+/// parameters RFC 4904 puts there (`0812…;tgrp=lines@host`).
+fn request_user(uri: &str) -> String {
+    if let Some(u) = user_of(uri) {
+        return u.to_owned();
+    }
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .unwrap_or(uri);
+    match rest.split_once('@') {
+        Some((user, _)) => user.split(';').next().unwrap_or_default().to_owned(),
+        None => String::new(),
     }
 }
