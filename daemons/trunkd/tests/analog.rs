@@ -423,3 +423,90 @@ fn a_ringing_line_is_not_hunted_and_a_busy_group_refuses_with_503() {
     assert_eq!(refused.get("Reason"), Some("Q.850;cause=34"));
     assert!(w.hook.is_empty());
 }
+
+#[test]
+fn pbxds_refusal_leaves_the_line_on_hook_until_the_ringing_stops() {
+    let mut w = World::new(LineAnswer::Dialled);
+    w.play(&dtmf_spill("A0215551234C"));
+    w.advance(Duration::from_millis(2500));
+    w.event(ChannelEvent::RingBegin);
+    let invite = w.take_sip("INVITE");
+    w.pbx_sends(&answer(&invite, 486));
+    w.take_sip("ACK");
+    w.advance(Duration::from_millis(1400));
+    w.event(ChannelEvent::Ring);
+    assert_eq!(w.gw.line_state(0), Some(ChannelState::Ringing));
+    // The exchange rings on; nothing is offered again.
+    w.advance(Duration::from_millis(3600));
+    w.event(ChannelEvent::RingBegin);
+    w.no_sip("INVITE");
+    w.advance(Duration::from_secs(8));
+    assert!(w.hook.is_empty(), "never off hook: {:?}", w.hook);
+    assert_eq!(w.gw.line_state(0), Some(ChannelState::Idle));
+    assert_eq!(w.gw.calls(), 0);
+}
+
+#[test]
+fn loop_current_loss_ends_an_answered_call_and_an_alarm_blocks_the_line() {
+    let mut w = World::new(LineAnswer::Dialled);
+    w.answered_call_in();
+    w.advance(Duration::from_secs(1));
+    w.event(ChannelEvent::LoopCurrentLost);
+    let bye = w.take_sip("BYE");
+    assert_eq!(bye.get("Reason"), Some("Q.850;cause=16"));
+    assert_eq!(w.hook, [Action::Seize, Action::Release]);
+
+    w.event(ChannelEvent::Alarm);
+    assert_eq!(w.gw.line_state(0), Some(ChannelState::Blocked));
+    w.pbx_calls("081234567890");
+    let refused = w.take_sip("503");
+    assert_eq!(refused.get("Reason"), Some("Q.850;cause=34"));
+    w.event(ChannelEvent::NoAlarm);
+    assert_eq!(w.gw.line_state(0), Some(ChannelState::Idle));
+}
+
+/// A gateway with a span (its link down) and the line: calls out go to
+/// the span first, to the line when no span can carry them, and to the
+/// span or group a `tgrp` names.
+#[test]
+fn calls_out_take_a_line_when_no_span_can_carry_them_or_when_tgrp_names_its_group() {
+    let span = dering_config::SpanConfig {
+        name: "telkom".into(),
+        span: 1,
+        device: dering_config::SpanDevice::Dahdi,
+        side: dering_config::SpanSide::User,
+        channels: vec![1, 2],
+        hunting: Hunting::Ascending,
+        digit_timeout_ms: 4000,
+        max_calls: 2,
+        country_code: "62".into(),
+    };
+    let cfg = Trunkd {
+        sip: "127.0.0.1:5090".parse().unwrap(),
+        pbx: pbx(),
+        rtp_port_min: 40000,
+        spans: vec![span],
+        lines: vec![line_config(LineAnswer::Dialled)],
+    };
+    let mut w = World::new(LineAnswer::Dialled);
+    w.gw = Gateway::new(&cfg, Timers::default(), 7);
+    // The line's port follows the span's two channels.
+    assert_eq!(w.gw.line_rtp_port(0), Some(40004));
+    // The span's link is down: the line carries the call.
+    w.pbx_calls("081234567890");
+    w.take_sip("100");
+    assert_eq!(w.hook, [Action::Seize]);
+    assert_eq!(w.gw.line_state(0), Some(ChannelState::InUse));
+
+    // A tgrp naming the span keeps the call off the lines.
+    let mut w2 = World::new(LineAnswer::Dialled);
+    w2.gw = Gateway::new(&cfg, Timers::default(), 7);
+    w2.pbx_calls("081234567890;tgrp=telkom");
+    w2.take_sip("503");
+    assert!(w2.hook.is_empty());
+    assert_eq!(w2.gw.line_state(0), Some(ChannelState::Idle));
+    // One naming the group goes to its line.
+    w2.pbx_calls("081234567890;tgrp=lines");
+    w2.take_sip("100");
+    assert_eq!(w2.hook, [Action::Seize]);
+}
