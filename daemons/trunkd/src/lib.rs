@@ -1,13 +1,16 @@
-//! trunkd (TRK-1, issue 14): the E1 PRI spans of the telephony cards
-//! presented to pbxd as an ordinary SIP gateway on loopback (decision
-//! 0022). pbxd never sees a card; trunkd never sees a queue.
+//! trunkd (TRK-1, TRK-2, issue 14): the E1 PRI spans and analog CO lines
+//! of the telephony cards presented to pbxd as an ordinary SIP gateway on
+//! loopback (decisions 0022, 0023). pbxd never sees a card; trunkd never
+//! sees a queue.
 //!
-//! - [`gateway`]: the sans-IO core joining Q.931 calls and SIP dialogs.
-//! - [`hunt`]: a span's channels and the hunting of an idle one.
+//! - [`gateway`]: the sans-IO core joining Q.931 calls and FXO ports'
+//!   calls to SIP dialogs.
+//! - [`hunt`]: a span's channels (or a line group's lines) and the
+//!   hunting of an idle one.
 //! - [`numbers`]: party numbers ↔ SIP user parts.
 //! - [`rtp`]: B-channel blocks ↔ RTP PCMA.
-//! - [`shell`]: the spans opened through the board traits, the data
-//!   links, the SIP socket and the B-channels' RTP.
+//! - [`shell`]: the spans and lines opened through the board traits, the
+//!   data links, the SIP socket and the B-channels' and lines' RTP.
 
 pub mod gateway;
 pub mod hunt;

@@ -162,8 +162,8 @@ impl Gateway {
         self.pump(now);
     }
 
-    /// Whether line `line` carries a call's audio: the shell sends it
-    /// pbxd's RTP only then (not over its dialling).
+    /// Whether line `line`'s call has its audio started (after pbxd's
+    /// answer, or once a call out is dialled), for status and tests.
     pub fn line_talking(&self, line: usize) -> bool {
         self.calls.get(&Key::Line(line)).is_some_and(|c| c.media)
     }
