@@ -390,6 +390,16 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// `X-Dering-Channel: span=NAME;channel=N`, on the INVITE of a call
+    /// from the carrier and on the answers to pbxd's INVITE: pbxd writes
+    /// the span and channel into the call's record (decision 0024).
+    fn channel_header(&self, span: usize, ts: u8) -> rsip::Header {
+        let name = self.spans.get(span).map_or("", |s| s.cfg.name.as_str());
+        build::header("X-Dering-Channel", format!("span={name};channel={ts}"))
+    }
+}
+
 /// `Reason: Q.850;cause=N` (RFC 3326), which pbxd records.
 fn reason(cause: Cause) -> rsip::Header {
     build::header("Reason", format!("Q.850;cause={}", cause.value()))

@@ -25,10 +25,10 @@ fn main() -> ExitCode {
         let stop = Arc::new(AtomicBool::new(false));
         let seed = trunkd::seed();
         let loop_stop = Arc::clone(&stop);
+        let status = trunkd::status::Reporter::start(s.data_dir)?;
         let shell = tokio::task::spawn_blocking(move || {
-            trunkd::shell::run(&cfg, spans, seed, loop_stop, || {
-                dering_daemon::notify::ready("serving the spans to pbxd");
-            })
+            let ready = || dering_daemon::notify::ready("serving the spans to pbxd");
+            trunkd::shell::run_with(&cfg, spans, seed, loop_stop, ready, Some(status))
         });
         dering_daemon::notify::spawn_pulse_watchdog();
         tokio::pin!(shell);

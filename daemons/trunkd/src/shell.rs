@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
-use dering_board::{BChannel, ChannelEvent, DChannel, Incoming, Span};
+use dering_board::{Alarms, BChannel, ChannelEvent, DChannel, Incoming, Span};
 use dering_config::{SpanConfig, SpanDevice, SpanSide, Trunkd};
 use dering_isdn::q921::{self, Link, Role};
 use dering_isdn::q931::Timers;
@@ -26,6 +26,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::gateway::{Gateway, Output};
 use crate::rtp::{pcma_payload, Regroup, RtpOut};
+use crate::status::Reporter;
 
 /// A D-channel the loop can wait on.
 pub trait WaitableDChannel: DChannel + AsFd + Send {}
@@ -125,6 +126,8 @@ struct SpanLive {
     link: Link,
     up: bool,
     alarm: bool,
+    /// The board's alarm bits, for the status report.
+    alarms: Alarms,
     /// The D-channel failed (the far end of a simulated one went away):
     /// the span is left alone.
     dead: bool,
@@ -145,6 +148,19 @@ pub fn run(
     seed: u64,
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(),
+) -> anyhow::Result<()> {
+    run_with(cfg, spans, seed, stop, ready, None)
+}
+
+/// [`run`], telling pbxd of the spans through `status` each round it
+/// changes (decision 0024).
+pub fn run_with(
+    cfg: &Trunkd,
+    spans: Vec<SpanIo>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(),
+    status: Option<Reporter>,
 ) -> anyhow::Result<()> {
     let sip = UdpSocket::bind(cfg.sip).with_context(|| format!("bind SIP {}", cfg.sip))?;
     sip.set_nonblocking(true)?;
@@ -181,6 +197,7 @@ pub fn run(
             link,
             up: false,
             alarm: false,
+            alarms: Alarms::NONE,
             dead: false,
             next_establish: now + ESTABLISH_EVERY,
             media,
@@ -221,6 +238,9 @@ pub fn run(
             }
             move_audio(s, &mut buf);
         }
+        if let Some(r) = &status {
+            r.offer(reports(cfg, &live, &gw));
+        }
         wait(now, &live, &sip, &mut gw);
     }
     dering_daemon::notify::stopping();
@@ -235,6 +255,7 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
     }
     match s.io.span.status() {
         Ok(st) => {
+            s.alarms = st.alarms;
             let alarm = !st.alarms.is_clear();
             if alarm != s.alarm {
                 s.alarm = alarm;
@@ -292,6 +313,18 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
         s.next_establish = now + ESTABLISH_EVERY;
         s.link.establish(now);
     }
+}
+
+/// Every span's status report, in the configuration's order.
+fn reports(cfg: &Trunkd, live: &[SpanLive], gw: &Gateway) -> Vec<dering_control::SpanReport> {
+    live.iter()
+        .zip(&cfg.spans)
+        .enumerate()
+        .map(|(i, (s, sc))| {
+            let states = sc.channels.iter().filter_map(|&ts| gw.channel_state(i, ts));
+            crate::status::span_report(&s.name, sc.side, s.alarms, s.up && !s.dead, states)
+        })
+        .collect()
 }
 
 /// Carries one output of the gateway.

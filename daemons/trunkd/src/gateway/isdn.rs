@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use dering_isdn::q931::{self, CallId, Cause, ChannelId, ChannelSel, PartyNumber};
-use dering_sip::build;
 use dering_sip::dialog::Dialog;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::Message as SipMessage;
@@ -256,10 +255,7 @@ impl Gateway {
             self.pbx,
         );
         let sdp = self.sdp(id.0, ts);
-        let extra = vec![build::header(
-            "X-Dering-Channel",
-            format!("{}/{ts}", self.spans[id.0].cfg.name),
-        )];
+        let extra = vec![self.channel_header(id.0, ts)];
         let sent = dialog
             .request_with(
                 &self.me,

@@ -247,7 +247,10 @@ impl Gateway {
         };
         let remote = *remote;
         let tag = dialog.local_tag().unwrap_or_default();
-        let mut extra = vec![build::header("Contact", self.me.contact(Transport::Udp))];
+        let mut extra = vec![
+            build::header("Contact", self.me.contact(Transport::Udp)),
+            self.channel_header(id.0, ts),
+        ];
         let body = if code == 183 {
             extra.push(build::header("Content-Type", "application/sdp"));
             self.sdp(id.0, ts)
@@ -291,6 +294,7 @@ impl Gateway {
         let extra = vec![
             build::header("Contact", self.me.contact(Transport::Udp)),
             build::header("Content-Type", "application/sdp"),
+            self.channel_header(id.0, ts),
         ];
         let sdp = self.sdp(id.0, ts);
         let data = build::response(&invite, 200, Some(&tag), extra, &sdp);
