@@ -83,6 +83,7 @@ pub fn describe(e: &Stamped) -> String {
             }
             s
         }),
+        Event::Span { at_ms, span } => (Some(*at_ms), super::span_summary(span)),
     };
     let at = at_ms.map_or_else(|| "-".to_string(), super::wib);
     format!("#{} {at} {what}", e.seq)
@@ -206,6 +207,37 @@ mod tests {
         assert_eq!(
             describe(&e),
             "#4 1970-01-01 07:00:00 trunk telkom not registered, options up (alarm): forbidden (403)"
+        );
+    }
+
+    #[test]
+    fn a_span_event_says_alarm_dchannel_and_channels() {
+        use dering_control::{ChannelCounts, SpanAlarm, SpanKind, SpanReport, SpanSide, SpanView};
+        let e = Stamped {
+            seq: 5,
+            event: Event::Span {
+                at_ms: 0,
+                span: SpanView {
+                    reporter: "trunkd".into(),
+                    report: SpanReport {
+                        name: "telkom".into(),
+                        kind: SpanKind::E1,
+                        side: SpanSide::User,
+                        alarm: SpanAlarm::Red,
+                        dchannel_up: Some(false),
+                        channels: ChannelCounts {
+                            blocked: 30,
+                            ..ChannelCounts::default()
+                        },
+                    },
+                    reporting: true,
+                    since_ms: 0,
+                },
+            },
+        };
+        assert_eq!(
+            describe(&e),
+            "#5 1970-01-01 07:00:00 span telkom (e1) alarm red, D-channel down, channels 0 idle 0 in use 30 blocked 0 restarting"
         );
     }
 }

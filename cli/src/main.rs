@@ -331,8 +331,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string(&c)?);
                 } else {
+                    let span = match (&c.span, c.channel) {
+                        (Some(s), Some(ch)) => format!(" span {s} channel {ch}"),
+                        _ => String::new(),
+                    };
                     println!(
-                        "{} {} -> {} {} {}s by {}",
+                        "{} {} -> {} {} {}s by {}{span}",
                         c.parties.uuid,
                         c.parties.caller,
                         c.parties.callee,
@@ -560,14 +564,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Response::Trunks { trunks } = request(&data_dir, Request::Trunks)? else {
                 anyhow::bail!("pbxd answered something else than its trunks");
             };
+            let Response::Spans { spans } = request(&data_dir, Request::Spans)? else {
+                anyhow::bail!("pbxd answered something else than its spans");
+            };
             if json {
+                // Spans follow the SIP trunks, told apart by `kind`
+                // (`e1`/`analog` against `register`/`ip`).
                 for t in &trunks {
                     println!("{}", serde_json::to_string(t)?);
+                }
+                for s in &spans {
+                    println!("{}", serde_json::to_string(s)?);
                 }
             } else {
                 println!("{}", trunk_header());
                 for t in &trunks {
                     println!("{}", trunk_line(t));
+                }
+                if !spans.is_empty() {
+                    println!();
+                    println!("{}", span_header());
+                    for s in &spans {
+                        println!("{}", span_line(s));
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -1038,6 +1057,86 @@ fn trunk_line(t: &dering_control::TrunkView) -> String {
         wib(t.since_ms),
         t.why.as_deref().unwrap_or("")
     )
+}
+
+fn span_header() -> String {
+    format!(
+        "{:<16} {:<7} {:<8} {:<8} {:<10} {:>5} {:>6} {:>7} {:>10} {:>7} SINCE (WIB)",
+        "SPAN",
+        "KIND",
+        "SIDE",
+        "ALARM",
+        "D-CHANNEL",
+        "IDLE",
+        "IN USE",
+        "BLOCKED",
+        "RESTARTING",
+        "RINGING"
+    )
+}
+
+/// One span or line as `dering trunks` prints it (issue 14).
+fn span_line(v: &dering_control::SpanView) -> String {
+    let r = &v.report;
+    let dchannel = match (v.reporting, r.dchannel_up) {
+        (false, _) => "unknown",
+        (true, Some(true)) => "up",
+        (true, Some(false)) => "down",
+        (true, None) => "-",
+    };
+    let c = &r.channels;
+    format!(
+        "{:<16} {:<7} {:<8} {:<8} {:<10} {:>5} {:>6} {:>7} {:>10} {:>7} {}",
+        r.name,
+        wire(&r.kind),
+        wire(&r.side),
+        r.alarm.name(),
+        dchannel,
+        c.idle,
+        c.in_use,
+        c.blocked,
+        c.restarting,
+        c.ringing,
+        wib(v.since_ms)
+    )
+}
+
+/// The one-line summary of a span, for `dering events`.
+fn span_summary(v: &dering_control::SpanView) -> String {
+    let r = &v.report;
+    let mut s = format!(
+        "span {} ({}) alarm {}",
+        r.name,
+        wire(&r.kind),
+        r.alarm.name()
+    );
+    match (v.reporting, r.dchannel_up) {
+        (false, _) => s.push_str(&format!(", {} not reporting", v.reporter)),
+        (true, Some(up)) => s.push_str(if up {
+            ", D-channel up"
+        } else {
+            ", D-channel down"
+        }),
+        (true, None) => {}
+    }
+    let c = &r.channels;
+    s.push_str(&format!(
+        ", channels {} idle {} in use {} blocked {} restarting",
+        c.idle, c.in_use, c.blocked, c.restarting
+    ));
+    if c.ringing > 0 {
+        s.push_str(&format!(" {} ringing", c.ringing));
+    }
+    s
+}
+
+/// A value's JSON string (`SpanKind::E1` → `e1`): the wire names of the
+/// span enums, without a method on each.
+fn wire<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn wib(ms: i64) -> String {

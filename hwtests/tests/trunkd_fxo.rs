@@ -124,7 +124,7 @@ impl Trunk {
         let shell = {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                trunkd::shell::serve(&cfg, Vec::new(), vec![line], 1, stop, || {})
+                trunkd::shell::serve(&cfg, Vec::new(), vec![line], 1, stop, || {}, None)
                     .map_err(|e| format!("{e:#}"))
             })
         };

@@ -268,12 +268,21 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // A span in alarm is a warning, not a failure (the carrier's fault,
+    // not the box's): still 200, status `warning`, the reasons listed.
+    let warnings = s.warnings();
+    let status = match (s.healthy(), warnings.is_empty()) {
+        (false, _) => "degraded",
+        (true, false) => "warning",
+        (true, true) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if s.healthy() { "ok" } else { "degraded" },
+        "status": status,
         "version": s.version,
         "daemons": s.daemons,
         "ups": s.ups,
         "pbx": s.pbx,
+        "warnings": warnings,
     });
     (code, Json(body)).into_response()
 }

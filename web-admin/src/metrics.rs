@@ -125,6 +125,70 @@ fn trunks(o: &mut Out, s: &Snapshot) {
     }
 }
 
+/// trunkd's spans and lines (issue 14): one series per span and alarm
+/// colour, D-channel and channel state, so an alert reads
+/// `dering_span_alarm == 1` or `dering_span_dchannel_up == 0`.
+fn spans(o: &mut Out, s: &Snapshot) {
+    use dering_health::SpanAlarm;
+    if s.spans.is_empty() {
+        return;
+    }
+    o.family(
+        "dering_span_alarm",
+        "gauge",
+        "Whether the span is in the red, yellow or blue alarm (label alarm).",
+    );
+    for v in &s.spans {
+        for a in [SpanAlarm::Red, SpanAlarm::Yellow, SpanAlarm::Blue] {
+            o.sample(
+                "dering_span_alarm",
+                &[("span", &v.report.name), ("alarm", a.name())],
+                flag(v.report.alarm == a),
+            );
+        }
+    }
+    o.family(
+        "dering_span_dchannel_up",
+        "gauge",
+        "Whether the E1 span's D-channel data link is established.",
+    );
+    for v in &s.spans {
+        if let Some(up) = v.report.dchannel_up {
+            o.sample(
+                "dering_span_dchannel_up",
+                &[("span", &v.report.name)],
+                flag(up),
+            );
+        }
+    }
+    o.family(
+        "dering_span_reporting",
+        "gauge",
+        "Whether trunkd still reports the span (0: its state is unknown).",
+    );
+    for v in &s.spans {
+        o.sample(
+            "dering_span_reporting",
+            &[("span", &v.report.name)],
+            flag(v.reporting),
+        );
+    }
+    o.family(
+        "dering_span_channels",
+        "gauge",
+        "The span's channels in each state (idle, in_use, blocked, restarting, ringing).",
+    );
+    for v in &s.spans {
+        for (state, n) in v.report.channels.by_state() {
+            o.sample(
+                "dering_span_channels",
+                &[("span", &v.report.name), ("state", state)],
+                f64::from(n),
+            );
+        }
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut o = Out(String::new());
     o.family("dering_build_info", "gauge", "Software version of the box.");
@@ -182,6 +246,7 @@ pub fn render(s: &Snapshot) -> String {
         }
     }
     trunks(&mut o, s);
+    spans(&mut o, s);
     o.family(
         "dering_calls_today",
         "gauge",
@@ -335,6 +400,7 @@ mod tests {
                     ..trunk("carrier-ip", None, TrunkHealth::Unknown, false)
                 },
             ],
+            spans: vec![],
         };
         let text = render(&s);
         for line in [
@@ -354,5 +420,61 @@ mod tests {
             "an IP trunk does not register"
         );
         assert!(!text.contains("dering_trunk_channels_limit{trunk=\"carrier-ip\"}"));
+        assert!(!text.contains("dering_span_"), "no span, no span series");
+    }
+
+    #[test]
+    fn spans_are_series_by_alarm_dchannel_and_channel_state() {
+        use dering_control::{ChannelCounts, SpanAlarm, SpanKind, SpanReport, SpanSide, SpanView};
+        let span = |name: &str, alarm, dchannel_up| SpanView {
+            reporter: "trunkd".into(),
+            report: SpanReport {
+                name: name.into(),
+                kind: SpanKind::E1,
+                side: SpanSide::User,
+                alarm,
+                dchannel_up,
+                channels: ChannelCounts {
+                    idle: 28,
+                    in_use: 2,
+                    ..ChannelCounts::default()
+                },
+            },
+            reporting: true,
+            since_ms: 0,
+        };
+        let s = Snapshot {
+            at_ms: 0,
+            version: "0".into(),
+            daemons: vec![],
+            pbx: None,
+            calls_today: vec![],
+            ups: None,
+            system: Default::default(),
+            recordings_bytes: 0,
+            recordings_files: 0,
+            trunks: vec![],
+            spans: vec![
+                span("telkom", SpanAlarm::Red, Some(false)),
+                span("co-1", SpanAlarm::None, None),
+            ],
+        };
+        let text = render(&s);
+        for line in [
+            "dering_span_alarm{span=\"telkom\",alarm=\"red\"} 1",
+            "dering_span_alarm{span=\"telkom\",alarm=\"blue\"} 0",
+            "dering_span_alarm{span=\"co-1\",alarm=\"red\"} 0",
+            "dering_span_dchannel_up{span=\"telkom\"} 0",
+            "dering_span_reporting{span=\"telkom\"} 1",
+            "dering_span_channels{span=\"telkom\",state=\"idle\"} 28",
+            "dering_span_channels{span=\"telkom\",state=\"in_use\"} 2",
+            "dering_span_channels{span=\"co-1\",state=\"ringing\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("dering_span_dchannel_up{span=\"co-1\"}"),
+            "a line has no D-channel"
+        );
     }
 }

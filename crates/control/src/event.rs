@@ -60,6 +60,9 @@ pub enum Event {
         #[serde(default)]
         why: Option<String>,
     },
+    /// A span's or line's alarm, D-channel, channel counts or reporting
+    /// changed (issue 14): its whole view, as `dering trunks` shows it.
+    Span { at_ms: i64, span: crate::SpanView },
 }
 
 /// An event as the stream carries it: `seq` grows by one per event, so a

@@ -9,12 +9,14 @@
 pub mod client;
 mod event;
 mod response;
+mod spans;
 mod views;
 
 use serde::{Deserialize, Serialize};
 
 pub use event::{CallEvent, CallEventKind, CallIdentity, Disposition, Event, Party, Stamped};
 pub use response::{ControlError, Outcome, Reply, Response};
+pub use spans::{ChannelCounts, SpanAlarm, SpanKind, SpanReport, SpanSide, SpanView};
 pub use views::{
     AgentView, BlockedView, CallState, CallView, FlowView, PbxStatus, QueueView, RegistrationView,
     Snapshot, Stopped, TrunkHealth, TrunkKind, TrunkView,
@@ -43,6 +45,15 @@ pub enum Request {
     Registrations,
     /// Every configured trunk and its state (issue 13).
     Trunks,
+    /// The spans and lines trunkd reports (issue 14).
+    Spans,
+    /// trunkd's spans and lines as they are now, sent on every change and
+    /// as a heartbeat; a reporter silent too long has its spans shown
+    /// unknown (decision 0024). Replies [`Response::Done`].
+    ReportSpans {
+        reporter: String,
+        spans: Vec<SpanReport>,
+    },
     /// Addresses blocked after repeated authentication failures.
     Blocked,
     /// Lifts the block on an address.

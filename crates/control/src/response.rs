@@ -78,6 +78,9 @@ pub enum Response {
     Trunks {
         trunks: Vec<TrunkView>,
     },
+    Spans {
+        spans: Vec<crate::SpanView>,
+    },
     Unblocked {
         ip: String,
         was_blocked: bool,
@@ -133,6 +136,7 @@ impl Response {
             Response::Registrations { .. } => "registrations",
             Response::Blocked { .. } => "blocked",
             Response::Trunks { .. } => "trunks",
+            Response::Spans { .. } => "spans",
             Response::Unblocked { .. } => "unblocked",
             Response::Status { .. } => "status",
             Response::Stopped { .. } => "stopped",

@@ -315,3 +315,108 @@ fn trunks_view_and_trunk_events_are_pinned() {
         r#"{"seq":9,"event":"trunk","at_ms":5,"trunk":"telkom","registered":false,"health":"unknown","alarm":true,"why":"forbidden (403)"}"#
     );
 }
+
+fn span_report(name: &str) -> SpanReport {
+    SpanReport {
+        name: name.into(),
+        kind: SpanKind::E1,
+        side: SpanSide::User,
+        alarm: SpanAlarm::None,
+        dchannel_up: Some(true),
+        channels: ChannelCounts {
+            idle: 28,
+            in_use: 2,
+            ..ChannelCounts::default()
+        },
+    }
+}
+
+#[test]
+fn span_reports_and_views_are_pinned() {
+    let report = Request::ReportSpans {
+        reporter: "trunkd".into(),
+        spans: vec![span_report("telkom")],
+    };
+    assert_eq!(
+        round_trip(&report),
+        r#"{"cmd":"report_spans","reporter":"trunkd","spans":[{"name":"telkom","kind":"e1","side":"user","alarm":"none","dchannel_up":true,"channels":{"idle":28,"in_use":2,"blocked":0,"restarting":0,"ringing":0}}]}"#
+    );
+    assert_eq!(round_trip(&Request::Spans), r#"{"cmd":"spans"}"#);
+
+    // An analog line: no D-channel, one channel, and the counts a socat
+    // user leaves out read as zero.
+    let line: Request = serde_json::from_str(
+        r#"{"cmd":"report_spans","reporter":"trunkd","spans":[{"name":"co-1","kind":"analog","side":"fxo","alarm":"none","channels":{"ringing":1}}]}"#,
+    )
+    .unwrap();
+    let Request::ReportSpans { spans, .. } = line else {
+        panic!("{line:?}")
+    };
+    assert_eq!(spans[0].dchannel_up, None);
+    assert_eq!(spans[0].channels.total(), 1);
+    assert_eq!(spans[0].channels.busy(), 1);
+
+    let view = SpanView {
+        reporter: "trunkd".into(),
+        report: SpanReport {
+            alarm: SpanAlarm::Red,
+            dchannel_up: Some(false),
+            ..span_report("telkom")
+        },
+        reporting: true,
+        since_ms: 5,
+    };
+    let ev = Stamped {
+        seq: 3,
+        event: Event::Span {
+            at_ms: 5,
+            span: view.clone(),
+        },
+    };
+    assert_eq!(
+        round_trip(&ev),
+        r#"{"seq":3,"event":"span","at_ms":5,"span":{"reporter":"trunkd","name":"telkom","kind":"e1","side":"user","alarm":"red","dchannel_up":false,"channels":{"idle":28,"in_use":2,"blocked":0,"restarting":0,"ringing":0},"reporting":true,"since_ms":5}}"#
+    );
+    let reply = round_trip(&Reply::new(Ok(Response::Spans {
+        spans: vec![view.clone()],
+    })));
+    assert!(
+        reply.starts_with(r#"{"v":2,"ok":{"type":"spans","spans":[{"reporter":"trunkd""#),
+        "{reply}"
+    );
+    assert_eq!(view.warning().as_deref(), Some("span telkom: red alarm"));
+}
+
+#[test]
+fn a_span_warns_in_alarm_with_its_dchannel_down_or_unreported() {
+    let view = |alarm, dchannel_up, reporting| SpanView {
+        reporter: "trunkd".into(),
+        report: SpanReport {
+            alarm,
+            dchannel_up,
+            ..span_report("telkom")
+        },
+        reporting,
+        since_ms: 0,
+    };
+    assert_eq!(view(SpanAlarm::None, Some(true), true).warning(), None);
+    assert_eq!(view(SpanAlarm::None, None, true).warning(), None, "a line");
+    assert_eq!(
+        view(SpanAlarm::None, Some(false), true)
+            .warning()
+            .as_deref(),
+        Some("span telkom: D-channel down")
+    );
+    assert_eq!(
+        view(SpanAlarm::Blue, Some(false), true)
+            .warning()
+            .as_deref(),
+        Some("span telkom: blue alarm")
+    );
+    assert_eq!(
+        view(SpanAlarm::Unknown, Some(false), false)
+            .warning()
+            .as_deref(),
+        Some("span telkom: trunkd not reporting")
+    );
+}

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dering_control::{client, PbxStatus, Request, Response};
-/// The trunk view as pbxd gives it, for the snapshot's readers.
-pub use dering_control::{TrunkHealth, TrunkKind, TrunkView};
+/// The trunk and span views as pbxd gives them, for the snapshot's readers.
+pub use dering_control::{SpanAlarm, SpanView, TrunkHealth, TrunkKind, TrunkView};
 use dering_store::Store;
 use serde::Serialize;
 
@@ -82,6 +82,9 @@ pub struct Snapshot {
     pub recordings_files: u64,
     /// pbxd's carrier trunks (empty when pbxd does not answer).
     pub trunks: Vec<TrunkView>,
+    /// trunkd's spans and lines as pbxd has them (issue 14; empty when
+    /// pbxd does not answer).
+    pub spans: Vec<SpanView>,
 }
 
 impl Snapshot {
@@ -92,6 +95,13 @@ impl Snapshot {
     /// Healthy: every daemon live and ready.
     pub fn healthy(&self) -> bool {
         self.daemons.iter().all(|d| d.live && d.ready)
+    }
+
+    /// What is wrong outside the box but an operator should see: a span
+    /// in alarm, its D-channel down, or unreported (issue 14). The box
+    /// itself stays healthy: a carrier's fault is not a daemon's.
+    pub fn warnings(&self) -> Vec<String> {
+        self.spans.iter().filter_map(SpanView::warning).collect()
     }
 
     pub fn daemon(&self, name: &str) -> Option<&DaemonHealth> {
@@ -117,10 +127,10 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         .await
         .map_err(|_| "control socket timed out".to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
-    let trunks = if pbx.is_ok() {
-        trunks(&scope.data_dir).await
+    let (trunks, spans) = if pbx.is_ok() {
+        (trunks(&scope.data_dir).await, spans(&scope.data_dir).await)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let data_dir = scope.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
@@ -201,6 +211,7 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         recordings_bytes,
         recordings_files,
         trunks,
+        spans,
     }
 }
 
@@ -227,6 +238,33 @@ async fn trunks(data_dir: &Path) -> Vec<TrunkView> {
         }
         Err(_) => {
             tracing::warn!("health: pbxd's trunks timed out");
+            Vec::new()
+        }
+    }
+}
+
+/// pbxd's spans, as [`trunks`] asks for its trunks.
+async fn spans(data_dir: &Path) -> Vec<SpanView> {
+    let asked = tokio::time::timeout(
+        Duration::from_secs(2),
+        client::request(data_dir, &Request::Spans),
+    )
+    .await;
+    match asked {
+        Ok(Ok(Response::Spans { spans })) => spans,
+        Ok(Ok(other)) => {
+            tracing::warn!(
+                got = other.kind(),
+                "health: pbxd answered spans with something else"
+            );
+            Vec::new()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: pbxd's spans unreadable");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!("health: pbxd's spans timed out");
             Vec::new()
         }
     }

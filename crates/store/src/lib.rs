@@ -96,6 +96,12 @@ pub struct CallRecord {
     pub sip_code: Option<i64>,
     pub billable_seconds: Option<f64>,
     pub codec: Option<String>,
+    /// The trunkd span (or line) and channel the call took (issue 14);
+    /// absent for a call that used none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u32>,
 }
 
 /// A persisted registrar binding.
@@ -153,6 +159,12 @@ pub enum Op {
     /// A call in from a trunk or a trusted peer (TEL-10): its numbers as
     /// sent and normalised, and the trunk.
     CallInbound(CallInbound),
+    /// The trunkd span (or line) and channel a call took (issue 14).
+    CallChannel {
+        uuid: String,
+        span: String,
+        channel: u32,
+    },
     Bind(Binding),
     Unbind {
         aor: String,
@@ -394,7 +406,8 @@ impl Store {
     pub fn calls(&self) -> Result<Vec<CallRecord>> {
         self.select(
             "SELECT id, uuid, caller, caller_name, callee, callee_name, start_ms, answer_ms, end_ms,
-                    state, disposition, hangup_by, hangup_cause, sip_code, billable_ms, codec
+                    state, disposition, hangup_by, hangup_cause, sip_code, billable_ms, codec,
+                    span, channel
              FROM calls ORDER BY id",
             [],
             |r| {
@@ -417,6 +430,8 @@ impl Store {
                     sip_code: r.get(13)?,
                     billable_seconds: r.get::<_, Option<i64>>(14)?.map(|ms| ms as f64 / 1000.0),
                     codec: r.get(15)?,
+                    span: r.get(16)?,
+                    channel: r.get(17)?,
                 })
             },
         )
@@ -806,6 +821,16 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 ],
             )?;
         }
+        Op::CallChannel {
+            uuid,
+            span,
+            channel,
+        } => {
+            tx.execute(
+                "UPDATE calls SET span = ?2, channel = ?3 WHERE uuid = ?1",
+                params![uuid, span, channel],
+            )?;
+        }
         Op::Bind(b) => {
             tx.execute(
                 "INSERT INTO registrations (aor, contact, transport, source, expires_at_ms, call_id, cseq, user_agent)
@@ -1073,6 +1098,37 @@ mod tests {
             .unwrap();
         assert_eq!(s.call_inbound("u1").unwrap(), Some(inbound));
         assert_eq!(s.call_inbound("u2").unwrap(), None);
+    }
+
+    /// Issue 14: a call through trunkd names its span and channel, in
+    /// the row and in the record's JSON; other calls name none.
+    #[test]
+    fn trunkd_calls_name_their_span_and_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        s.apply(&[
+            start("u1"),
+            start("u2"),
+            Op::CallChannel {
+                uuid: "u1".into(),
+                span: "telkom".into(),
+                channel: 5,
+            },
+        ])
+        .unwrap();
+        let calls = s.calls().unwrap();
+        assert_eq!(
+            (calls[0].span.as_deref(), calls[0].channel),
+            (Some("telkom"), Some(5))
+        );
+        let json = serde_json::to_value(&calls[0]).unwrap();
+        assert_eq!(
+            (&json["span"], &json["channel"]),
+            (&serde_json::json!("telkom"), &serde_json::json!(5))
+        );
+        assert_eq!((calls[1].span.as_deref(), calls[1].channel), (None, None));
+        let json = serde_json::to_value(&calls[1]).unwrap();
+        assert!(json.get("span").is_none(), "{json}");
     }
 
     #[test]

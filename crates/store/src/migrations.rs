@@ -277,4 +277,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX acd_events_call_uuid ON acd_events (call_uuid);
     CREATE INDEX recordings_call_uuid ON recordings (call_uuid);
     "#,
+    // 14: the E1 span (or analog line) and channel a call took through
+    //    trunkd (issue 14), from its X-Dering-Channel header: a fault on
+    //    one timeslot shows in the records of the calls it carried.
+    r#"
+    ALTER TABLE calls ADD COLUMN span TEXT;
+    ALTER TABLE calls ADD COLUMN channel INTEGER;
+    "#,
 ];

@@ -1818,6 +1818,7 @@ impl Core {
     }
 
     fn on_b_response(&mut self, now: Now, call: u64, r: Reply<'_>) {
+        self.note_trunkd_channel(call, r.code, r.msg);
         if matches!(r.code, 401 | 407) && self.answer_b_challenge(now, call, r) {
             return;
         }

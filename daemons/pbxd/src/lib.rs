@@ -16,5 +16,6 @@ pub mod registrar;
 pub mod relay;
 pub mod resolve;
 pub mod shell;
+pub mod spans;
 pub mod tls;
 pub mod transport;

@@ -359,6 +359,7 @@ async fn run(
     mut live: Live,
 ) -> anyhow::Result<()> {
     let mut feed = Feed::default();
+    let mut spans = crate::spans::Spans::default();
     let mut stopping: Option<(oneshot::Sender<Result<Response, ControlError>>, usize)> = None;
     let mut life = Life {
         started: Instant::now(),
@@ -379,6 +380,10 @@ async fn run(
             _ = &mut shutdown => break,
             _ = heartbeat.tick() => {
                 let _ = writer.submit(life.heartbeat(&core, false), None);
+                let t = now();
+                for e in spans.expire(t.at, t.wall_ms) {
+                    feed.publish(e);
+                }
             }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 core.handle_timeout(now());
@@ -441,6 +446,21 @@ async fn run(
                             conns.allow_trunk(Peer { transport, addr: t.addr }, &host);
                         }
                         core.trunk_resolved(now(), &trunk, found);
+                    }
+                    Input::Control(Request::ReportSpans { reporter, spans: report }, reply) => {
+                        let t = now();
+                        let r = spans.report(t.at, t.wall_ms, &reporter, report);
+                        let r = match r {
+                            Ok(events) => {
+                                events.into_iter().for_each(|e| feed.publish(e));
+                                Ok(Response::Done)
+                            }
+                            Err(e) => Err(ControlError::Refused { message: e.to_string() }),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Input::Control(Request::Spans, reply) => {
+                        let _ = reply.send(Ok(Response::Spans { spans: spans.views() }));
                     }
                     Input::Control(Request::Publish { event }, reply) => {
                         feed.publish(event);
@@ -846,7 +866,9 @@ fn control(
         Request::Shutdown { .. }
         | Request::Publish { .. }
         | Request::Subscribe { .. }
-        | Request::ConfigImport { .. } => {
+        | Request::ConfigImport { .. }
+        | Request::ReportSpans { .. }
+        | Request::Spans => {
             return Err(ControlError::Refused {
                 message: "not handled here".into(),
             })

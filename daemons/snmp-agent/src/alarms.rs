@@ -153,19 +153,38 @@ impl Alarms {
             seen.insert(t.name.clone(), state);
             let worse = state != mib::TRUNK_UP && before != Some(state);
             if worse {
-                let index = mib::trunk_index(i);
-                let mut name = oid(TRUNK_ENTRY);
-                name.extend([2, index]);
-                let mut st = oid(TRUNK_ENTRY);
-                st.extend([3, index]);
-                out.push(note(
-                    TRUNK_ALARM,
-                    vec![(name, Val::Str(t.name.clone())), (st, Val::Int(state))],
-                ));
+                out.push(trunk_note(mib::trunk_index(i), &t.name, state));
+            }
+        }
+        // trunkd's spans and lines (issue 14): the same edges, from a red,
+        // yellow or blue alarm or a D-channel going down; keyed apart
+        // from the SIP trunks, which may share a name.
+        for (index, v) in mib::span_rows(s) {
+            let state = mib::span_state(v);
+            let key = format!("span:{}", v.report.name);
+            let before = self.trunks.get(&key).copied();
+            if before.is_none() && running < STARTUP_GRACE && state != mib::TRUNK_ALARM {
+                continue;
+            }
+            seen.insert(key, state);
+            if state != mib::TRUNK_UP && before != Some(state) {
+                out.push(trunk_note(index, &v.report.name, state));
             }
         }
         self.trunks = seen;
     }
+}
+
+/// deringNotifyTrunkAlarm for row `index`.
+fn trunk_note(index: u32, trunk: &str, state: i32) -> Notification {
+    let mut name = oid(TRUNK_ENTRY);
+    name.extend([2, index]);
+    let mut st = oid(TRUNK_ENTRY);
+    st.extend([3, index]);
+    note(
+        TRUNK_ALARM,
+        vec![(name, Val::Str(trunk.to_string())), (st, Val::Int(state))],
+    )
 }
 
 /// The UPS status stored with the event (`{"status": "OB DISCHRG", ...}`).
@@ -209,6 +228,7 @@ mod tests {
             recordings_bytes: 0,
             recordings_files: 0,
             trunks: vec![],
+            spans: vec![],
         }
     }
 
@@ -306,6 +326,42 @@ mod tests {
             a.update(&off, &[], T).is_empty(),
             "switching a trunk off is not an outage"
         );
+    }
+
+    #[test]
+    fn a_span_in_alarm_or_losing_its_dchannel_traps_once() {
+        use dering_control::SpanAlarm;
+        let with = |alarm, up| Snapshot {
+            spans: vec![crate::mib::tests::span("telkom", alarm, up)],
+            ..snap(true, 0)
+        };
+        let mut a = Alarms::new(90);
+        assert!(
+            a.update(&with(SpanAlarm::None, false), &[], Duration::ZERO)
+                .is_empty(),
+            "the D-channel still coming up at start"
+        );
+        assert!(a.update(&with(SpanAlarm::None, true), &[], T).is_empty());
+        let red = a.update(&with(SpanAlarm::Red, false), &[], T);
+        assert_eq!(tails(&red), [TRUNK_ALARM]);
+        assert_eq!(red[0].objects[0].1, Val::Str("telkom".into()));
+        assert_eq!(red[0].objects[1].1, Val::Int(mib::TRUNK_ALARM));
+        assert_eq!(
+            red[0].objects[0].0,
+            oid(&[1, 6, 1, 2, 1]),
+            "row 1: no SIP trunk"
+        );
+        assert!(
+            a.update(&with(SpanAlarm::Red, false), &[], T).is_empty(),
+            "no repeat while red"
+        );
+        assert!(
+            a.update(&with(SpanAlarm::None, true), &[], T).is_empty(),
+            "back up"
+        );
+        let down = a.update(&with(SpanAlarm::None, false), &[], T);
+        assert_eq!(tails(&down), [TRUNK_ALARM], "the D-channel lost");
+        assert_eq!(down[0].objects[1].1, Val::Int(mib::TRUNK_DOWN));
     }
 
     #[test]

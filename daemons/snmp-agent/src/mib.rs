@@ -101,6 +101,47 @@ pub fn trunk_index(position: usize) -> u32 {
     position as u32 + 1
 }
 
+/// deringTrunkType values.
+pub const TYPE_SIP: i32 = 1;
+pub const TYPE_E1: i32 = 2;
+pub const TYPE_ANALOG: i32 = 3;
+
+/// A trunkd span or line in the MIB's terms (issue 14): `alarm` while
+/// red, yellow or blue; `down` while its D-channel is down or nobody
+/// reports it; else `up`.
+pub fn span_state(v: &dering_control::SpanView) -> i32 {
+    if v.report.alarm.raised() {
+        TRUNK_ALARM
+    } else if !v.reporting || v.report.dchannel_up == Some(false) {
+        TRUNK_DOWN
+    } else {
+        TRUNK_UP
+    }
+}
+
+/// deringTrunkAlarm's value for a span.
+pub fn span_alarm(a: dering_control::SpanAlarm) -> i32 {
+    use dering_control::SpanAlarm as A;
+    match a {
+        A::None => 1,
+        A::Red => 2,
+        A::Yellow => 3,
+        A::Blue => 4,
+        A::Unknown => 5,
+    }
+}
+
+/// The rows of the trunk table past the SIP trunks: each span's index
+/// (after the `sip` trunks' rows) and view, at most 255 rows in all.
+pub fn span_rows(s: &Snapshot) -> impl Iterator<Item = (u32, &dering_control::SpanView)> {
+    let first = s.trunks.len().min(255);
+    s.spans
+        .iter()
+        .enumerate()
+        .take(255 - first)
+        .map(move |(j, v)| (trunk_index(first + j), v))
+}
+
 pub fn daemon_state(d: &dering_health::DaemonHealth) -> i32 {
     match (d.live, d.ready) {
         (true, true) => DAEMON_UP,
@@ -175,6 +216,23 @@ impl Mib {
                 i,
                 Val::Gauge(t.channels_limit.unwrap_or(0)),
             );
+            column(&mut m, TRUNK_ENTRY, 6, i, Val::Int(TYPE_SIP));
+        }
+        for (i, v) in span_rows(s) {
+            let r = &v.report;
+            let kind = match r.kind {
+                dering_control::SpanKind::E1 => TYPE_E1,
+                dering_control::SpanKind::Analog => TYPE_ANALOG,
+            };
+            column(&mut m, TRUNK_ENTRY, 2, i, Val::Str(r.name.clone()));
+            column(&mut m, TRUNK_ENTRY, 3, i, Val::Int(span_state(v)));
+            column(&mut m, TRUNK_ENTRY, 4, i, Val::Gauge(r.channels.busy()));
+            column(&mut m, TRUNK_ENTRY, 5, i, Val::Gauge(r.channels.total()));
+            column(&mut m, TRUNK_ENTRY, 6, i, Val::Int(kind));
+            column(&mut m, TRUNK_ENTRY, 7, i, Val::Int(span_alarm(r.alarm)));
+            if let Some(up) = r.dchannel_up {
+                column(&mut m, TRUNK_ENTRY, 8, i, Val::Truth(up));
+            }
         }
 
         // The queue table stays empty until the ACD exports it; the agent
@@ -297,6 +355,7 @@ pub(crate) mod tests {
                     true,
                 ),
             ],
+            spans: vec![],
         }
     }
 
@@ -320,6 +379,66 @@ pub(crate) mod tests {
             since_ms: 0,
             target: None,
         }
+    }
+
+    pub(crate) fn span(
+        name: &str,
+        alarm: dering_control::SpanAlarm,
+        dchannel_up: bool,
+    ) -> dering_control::SpanView {
+        dering_control::SpanView {
+            reporter: "trunkd".into(),
+            report: dering_control::SpanReport {
+                name: name.into(),
+                kind: dering_control::SpanKind::E1,
+                side: dering_control::SpanSide::User,
+                alarm,
+                dchannel_up: Some(dchannel_up),
+                channels: dering_control::ChannelCounts {
+                    idle: 27,
+                    in_use: 3,
+                    ..Default::default()
+                },
+            },
+            reporting: true,
+            since_ms: 0,
+        }
+    }
+
+    #[test]
+    fn spans_are_rows_after_the_sip_trunks() {
+        use dering_control::SpanAlarm;
+        let s = Snapshot {
+            spans: vec![
+                span("e1-a", SpanAlarm::None, true),
+                span("e1-b", SpanAlarm::Red, false),
+            ],
+            ..snapshot()
+        };
+        let m = Mib::from_snapshot(&s);
+        // Rows 1 and 2 are the SIP trunks.
+        assert_eq!(m.get(&oid(&[1, 6, 1, 6, 1])), Some(&Val::Int(TYPE_SIP)));
+        assert_eq!(
+            m.get(&oid(&[1, 6, 1, 7, 1])),
+            None,
+            "no span alarm on a SIP trunk"
+        );
+        assert_eq!(
+            m.get(&oid(&[1, 6, 1, 2, 3])),
+            Some(&Val::Str("e1-a".into()))
+        );
+        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 3])), Some(&Val::Int(TRUNK_UP)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 4, 3])), Some(&Val::Gauge(3)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 5, 3])), Some(&Val::Gauge(30)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 6, 3])), Some(&Val::Int(TYPE_E1)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 8, 3])), Some(&Val::Truth(true)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 4])), Some(&Val::Int(TRUNK_ALARM)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 7, 4])), Some(&Val::Int(2)), "red");
+        assert_eq!(m.get(&oid(&[1, 6, 1, 8, 4])), Some(&Val::Truth(false)));
+        let mut silent = span("e1-a", SpanAlarm::Unknown, false);
+        silent.reporting = false;
+        assert_eq!(span_state(&silent), TRUNK_DOWN);
+        assert_eq!(span_state(&span("x", SpanAlarm::None, false)), TRUNK_DOWN);
     }
 
     #[test]

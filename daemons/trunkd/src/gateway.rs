@@ -480,6 +480,21 @@ impl Gateway {
             Key::Line(line) => Some(self.lines.get(line)?.rtp_port),
         }
     }
+
+    /// `X-Dering-Channel: span=NAME;channel=N`, on the INVITE of a call
+    /// from the carrier and on the answers to pbxd's INVITE: pbxd writes
+    /// the span and channel into the call's record (decision 0024). A
+    /// line is named as a span of one channel.
+    fn channel_header(&self, id: Key) -> Option<rsip::Header> {
+        let value = match id {
+            Key::Span(span, _) => {
+                let ts = self.calls.get(&id)?.channel?;
+                format!("span={};channel={ts}", self.spans.get(span)?.cfg.name)
+            }
+            Key::Line(line) => format!("span={};channel=1", self.lines.get(line)?.cfg.name),
+        };
+        Some(build::header("X-Dering-Channel", value))
+    }
 }
 
 /// `Reason: Q.850;cause=N` (RFC 3326), which pbxd records.

@@ -11,12 +11,15 @@
 //! - [`rtp`]: B-channel blocks ↔ RTP PCMA.
 //! - [`shell`]: the spans and lines opened through the board traits, the
 //!   data links, the SIP socket and the B-channels' and lines' RTP.
+//! - [`status`]: the spans' and lines' alarms, D-channels and channels,
+//!   reported to pbxd's control socket.
 
 pub mod gateway;
 pub mod hunt;
 pub mod numbers;
 pub mod rtp;
 pub mod shell;
+pub mod status;
 
 /// Randomness for tags, branches and RTP streams, from the clock and the
 /// process id: unique per run, which is all SIP and RTP ask of them.

@@ -30,10 +30,10 @@ fn main() -> ExitCode {
         let stop = Arc::new(AtomicBool::new(false));
         let seed = trunkd::seed();
         let loop_stop = Arc::clone(&stop);
+        let status = trunkd::status::Reporter::start(s.data_dir)?;
         let shell = tokio::task::spawn_blocking(move || {
-            trunkd::shell::serve(&cfg, spans, lines, seed, loop_stop, || {
-                dering_daemon::notify::ready("serving the spans and lines to pbxd");
-            })
+            let ready = || dering_daemon::notify::ready("serving the spans and lines to pbxd");
+            trunkd::shell::serve(&cfg, spans, lines, seed, loop_stop, ready, Some(status))
         });
         dering_daemon::notify::spawn_pulse_watchdog();
         tokio::pin!(shell);

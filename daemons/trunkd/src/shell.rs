@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use dering_board::sim::{
     connect_seqpacket, CoLine, E1Line, FxoSignalling, SimClock, SimE1, SimFxo,
 };
-use dering_board::{AnalogPort, BChannel, ChannelEvent, DChannel, Incoming, Span};
+use dering_board::{Alarms, AnalogPort, BChannel, ChannelEvent, DChannel, Incoming, Span};
 use dering_config::{LineConfig, LineDevice, LineStart, SpanConfig, SpanDevice, SpanSide, Trunkd};
 use dering_fxo::Action;
 use dering_isdn::q921::{self, Link, Role};
@@ -30,6 +30,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::gateway::{Gateway, Output};
 use crate::rtp::{pcma_payload, Regroup, RtpOut};
+use crate::status::Reporter;
 
 /// A D-channel the loop can wait on.
 pub trait WaitableDChannel: DChannel + AsFd + Send {}
@@ -175,6 +176,8 @@ struct SpanLive {
     link: Link,
     up: bool,
     alarm: bool,
+    /// The board's alarm bits, for the status report.
+    alarms: Alarms,
     /// The D-channel failed (the far end of a simulated one went away):
     /// the span is left alone.
     dead: bool,
@@ -204,12 +207,13 @@ pub fn run(
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    serve(cfg, spans, Vec::new(), seed, stop, ready)
+    serve(cfg, spans, Vec::new(), seed, stop, ready, None)
 }
 
 /// Runs trunkd on `spans` and `lines` (in the order of `cfg.spans` and
 /// `cfg.lines`) until `stop`. `ready` is called once every socket is
-/// bound.
+/// bound; `status`, when given, is told of the spans and lines each round
+/// they change (decision 0024).
 pub fn serve(
     cfg: &Trunkd,
     spans: Vec<SpanIo>,
@@ -217,6 +221,7 @@ pub fn serve(
     seed: u64,
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(),
+    status: Option<Reporter>,
 ) -> anyhow::Result<()> {
     let sip = UdpSocket::bind(cfg.sip).with_context(|| format!("bind SIP {}", cfg.sip))?;
     sip.set_nonblocking(true)?;
@@ -254,6 +259,7 @@ pub fn serve(
             link,
             up: false,
             alarm: false,
+            alarms: Alarms::NONE,
             dead: false,
             next_establish: now + ESTABLISH_EVERY,
             media,
@@ -324,6 +330,9 @@ pub fn serve(
         for l in lines_live.iter_mut().filter(|l| !l.dead) {
             line_rtp_in(l, &mut buf);
         }
+        if let Some(r) = &status {
+            r.offer(reports(cfg, &live, &lines_live, &gw));
+        }
         wait(now, &live, &lines_live, &sip, &mut gw);
     }
     dering_daemon::notify::stopping();
@@ -338,6 +347,7 @@ fn drive_span(now: Instant, i: usize, s: &mut SpanLive, gw: &mut Gateway) {
     }
     match s.io.span.status() {
         Ok(st) => {
+            s.alarms = st.alarms;
             let alarm = !st.alarms.is_clear();
             if alarm != s.alarm {
                 s.alarm = alarm;
@@ -450,6 +460,24 @@ fn line_rtp_in(l: &mut LineLive, buf: &mut [u8]) {
             Err(_) => break,
         }
     }
+}
+
+/// Every span's and line's status report, in the configuration's order.
+fn reports(
+    cfg: &Trunkd,
+    live: &[SpanLive],
+    lines: &[LineLive],
+    gw: &Gateway,
+) -> Vec<dering_control::SpanReport> {
+    let spans = live.iter().zip(&cfg.spans).enumerate().map(|(i, (s, sc))| {
+        let states = sc.channels.iter().filter_map(|&ts| gw.channel_state(i, ts));
+        crate::status::span_report(&s.name, sc.side, s.alarms, s.up && !s.dead, states)
+    });
+    let lines = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| crate::status::line_report(&l.name, l.dead, gw.line_state(i)));
+    spans.chain(lines).collect()
 }
 
 /// Carries one output of the gateway.

@@ -275,7 +275,7 @@ fn a_spill_and_a_ring_become_an_invite_with_the_callers_number_and_pbxds_200_goe
         Some("137".into())
     );
     assert_eq!(user_of(invite.get("From").unwrap()), "+62215551234");
-    assert_eq!(invite.get("X-Dering-Channel"), Some("co1"));
+    assert_eq!(invite.get("X-Dering-Channel"), Some("span=co1;channel=1"));
     let body = String::from_utf8_lossy(&invite.body).into_owned();
     assert!(body.contains("m=audio 40000 RTP/AVP 8"), "{body}");
 

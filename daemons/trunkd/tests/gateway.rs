@@ -260,7 +260,10 @@ fn inbound_setup_becomes_invite_and_its_200_a_connect() {
         .is_some());
     assert_eq!(invite.request_uri(), Some("sip:137@127.0.0.1:5060"));
     assert!(invite.get("From").unwrap().contains("sip:+62215550123@"));
-    assert_eq!(invite.get("X-Dering-Channel"), Some("telkom/1"));
+    assert_eq!(
+        invite.get("X-Dering-Channel"),
+        Some("span=telkom;channel=1")
+    );
     let offer = String::from_utf8_lossy(&invite.body).into_owned();
     assert!(offer.contains("m=audio 40000 RTP/AVP 8"), "{offer}");
     assert_eq!(w.gw.channel_state(0, 1), Some(ChannelState::InUse));
@@ -342,10 +345,14 @@ fn outbound_invite_becomes_setup_on_a_hunted_channel_and_connect_a_200() {
     w.net.proceeding(w.now, call, Some(31)).unwrap();
     w.net.alerting(w.now, call).unwrap();
     w.settle();
-    w.take_sip("180");
+    let ringing = w.take_sip("180");
     w.net.connect(w.now, call).unwrap();
     w.settle();
     let ok = w.take_sip("200");
+    // pbxd's record names the span and channel the call took.
+    for m in [&ringing, &ok] {
+        assert_eq!(m.get("X-Dering-Channel"), Some("span=telkom;channel=31"));
+    }
     let body = String::from_utf8_lossy(&ok.body).into_owned();
     // Timeslot 31 is the 30th channel: port 40000 + 2 × 29.
     assert!(body.contains("m=audio 40058 RTP/AVP 8"), "{body}");

@@ -206,6 +206,9 @@ impl LiveState {
             // A phone's reachability shows on the agent's state event
             // that follows, when it matters to the ACD.
             Event::Phone { .. } => {}
+            // trunkd's spans are not on the live page yet (issue 14 shows
+            // them in `dering trunks`, /metrics and the MIB).
+            Event::Span { .. } => {}
             Event::Trunk {
                 at_ms,
                 trunk,

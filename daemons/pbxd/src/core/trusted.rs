@@ -62,6 +62,9 @@ pub(super) struct TrustedPeers {
     /// Per trunk, the Call-IDs of its calls in; one that no longer names
     /// a call is dropped when the trunk's calls are counted.
     calls_in: HashMap<String, Vec<String>>,
+    /// trunkd's SIP address (`[trunkd] sip`): the one source whose
+    /// `X-Dering-Channel` is believed.
+    trunkd: Option<SocketAddr>,
 }
 
 impl TrustedPeers {
@@ -108,6 +111,7 @@ impl TrustedPeers {
             registering,
             resolved: HashMap::new(),
             calls_in: HashMap::new(),
+            trunkd: cfg.trunkd.as_ref().map(|t| t.sip),
         }
     }
 
@@ -128,6 +132,16 @@ impl TrustedPeers {
         if self.registering.contains_key(trunk) {
             self.resolved.insert(trunk.to_string(), addrs);
         }
+    }
+
+    /// The span and channel `msg` names, when it comes from trunkd's
+    /// address (decision 0024); anyone else's header is ignored, so a
+    /// carrier or a phone cannot write into the record.
+    pub(super) fn trunkd_channel(&self, from: SocketAddr, msg: &Message) -> Option<(String, u32)> {
+        if self.trunkd != Some(from) {
+            return None;
+        }
+        msg.get("X-Dering-Channel").and_then(parse_channel)
     }
 
     /// The source `from` belongs to: a `register` trunk's carrier by its
@@ -191,6 +205,26 @@ fn count(n: usize) -> u32 {
 pub(super) struct Source {
     pub peer: Trusted,
     pub numbers: Numbers,
+    /// The trunkd span and channel the call came on, when trunkd says.
+    pub channel: Option<(String, u32)>,
+}
+
+/// `span=NAME;channel=N` (trunkd's `X-Dering-Channel`): a name of
+/// printable characters, at most 64, and a channel from 1 to 1024.
+fn parse_channel(value: &str) -> Option<(String, u32)> {
+    let (mut span, mut channel) = (None, None);
+    for part in value.split(';') {
+        let (k, v) = part.split_once('=')?;
+        match k.trim() {
+            "span" => span = Some(v.trim()),
+            "channel" => channel = v.trim().parse::<u32>().ok(),
+            _ => {}
+        }
+    }
+    let span =
+        span.filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic()))?;
+    let channel = channel.filter(|c| (1..=1024).contains(c))?;
+    Some((span.to_string(), channel))
 }
 
 impl Core {
@@ -199,7 +233,12 @@ impl Core {
     pub(super) fn trusted_source(&self, peer: Peer, req: &Message) -> Option<Box<Source>> {
         let t = self.trusted.find(peer.addr)?.clone();
         let numbers = numbers(req, &t, self.flows.area_code());
-        Some(Box::new(Source { peer: t, numbers }))
+        let channel = self.trusted.trunkd_channel(peer.addr, req);
+        Some(Box::new(Source {
+            peer: t,
+            numbers,
+            channel,
+        }))
     }
 
     /// Takes a line of the trunk `source` for `req`'s call; `false` (and
@@ -243,6 +282,13 @@ impl Core {
             kind: kind.into(),
             detail: Some(detail),
         });
+        if let Some((span, channel)) = source.channel.clone() {
+            self.store(Op::CallChannel {
+                uuid: uuid.to_string(),
+                span,
+                channel,
+            });
+        }
         let n = &source.numbers;
         self.store(Op::CallInbound(CallInbound {
             uuid: uuid.to_string(),
@@ -252,6 +298,31 @@ impl Core {
             callee_raw: n.called_raw.clone(),
             callee_e164: n.called.clone(),
         }));
+    }
+
+    /// A B leg's answer from trunkd names the span and channel the call
+    /// took out: written into the call's record (the first provisional
+    /// answer and the 2xx, whichever say it).
+    pub(super) fn note_trunkd_channel(&mut self, call: u64, code: u16, msg: &Message) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let first = if code < 200 {
+            code > 100 && !c.b.got_provisional
+        } else {
+            (200..300).contains(&code) && c.b.ack.is_none()
+        };
+        if !first {
+            return;
+        }
+        if let Some((span, channel)) = self.trusted.trunkd_channel(c.b.dialog.peer.addr, msg) {
+            let uuid = c.parties.uuid.clone();
+            self.store(Op::CallChannel {
+                uuid,
+                span,
+                channel,
+            });
+        }
     }
 
     /// The addresses and ports a `register` trunk's host resolved to
@@ -501,6 +572,45 @@ mod tests {
         // A number in the Request-URI is the number called.
         let n = numbers(&invite("sip:1500137@192.0.2.1", to), &trunk(None), 21);
         assert_eq!(n.called.as_deref(), Some("+62211500137"));
+    }
+
+    #[test]
+    fn only_trunkd_names_a_span_and_channel() {
+        let text = format!(
+            "{}\n[trunkd]\nsip = \"127.0.0.1:5090\"\n\n[[span]]\nname = \"telkom\"\nspan = 1\n",
+            crate::config::DEFAULT_TOML
+        );
+        let t = TrustedPeers::new(&Config::parse(&text, "t.toml").unwrap());
+        let m = invite(
+            "sip:137@127.0.0.1",
+            "From: <sip:0812@x>;tag=1\r\nTo: <sip:137@y>\r\nX-Dering-Channel: span=telkom;channel=5\r\n",
+        );
+        let trunkd = "127.0.0.1:5090".parse().unwrap();
+        assert_eq!(t.trunkd_channel(trunkd, &m), Some(("telkom".into(), 5)));
+        // Another source on the same address, or a box without trunkd.
+        assert_eq!(
+            t.trunkd_channel("127.0.0.1:5091".parse().unwrap(), &m),
+            None
+        );
+        assert_eq!(
+            TrustedPeers::new(&with("")).trunkd_channel(trunkd, &m),
+            None
+        );
+
+        assert_eq!(
+            parse_channel(" span = lab ; channel = 31 "),
+            Some(("lab".into(), 31))
+        );
+        for bad in [
+            "span=;channel=1",
+            "span=a b;channel=1",
+            "span=x;channel=0",
+            "span=x;channel=99999",
+            "telkom/1",
+            "span=x",
+        ] {
+            assert_eq!(parse_channel(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use dering_isdn::q931::{self, CallId, Cause, ChannelId, ChannelSel, PartyNumber};
-use dering_sip::build;
 use dering_sip::dialog::Dialog;
 use dering_sip::sdp::{AudioSdp, Direction, Format};
 use dering_sip::Message as SipMessage;
@@ -230,16 +229,14 @@ impl Gateway {
         let Some(c) = self.calls.get(&id) else {
             return;
         };
-        let (cc_code, label) = match id {
+        let cc_code = match id {
             Key::Span(span, _) => {
-                let Some(ts) = c.channel else { return };
-                let s = &self.spans[span].cfg;
-                (&s.country_code, format!("{}/{ts}", s.name))
+                if c.channel.is_none() {
+                    return;
+                }
+                &self.spans[span].cfg.country_code
             }
-            Key::Line(line) => {
-                let l = &self.lines[line].cfg;
-                (&l.country_code, l.name.clone())
-            }
+            Key::Line(line) => &self.lines[line].cfg.country_code,
         };
         let called = to_sip_user(
             &PartyNumber::e164(q931::TypeOfNumber::Unknown, &c.called),
@@ -267,7 +264,7 @@ impl Gateway {
             self.pbx,
         );
         let sdp = self.sdp(id);
-        let extra = vec![build::header("X-Dering-Channel", label)];
+        let extra: Vec<_> = self.channel_header(id).into_iter().collect();
         let sent = dialog
             .request_with(
                 &self.me,

@@ -250,6 +250,7 @@ impl Gateway {
         let remote = *remote;
         let tag = dialog.local_tag().unwrap_or_default();
         let mut extra = vec![build::header("Contact", self.me.contact(Transport::Udp))];
+        extra.extend(self.channel_header(id));
         let body = if code == 183 {
             extra.push(build::header("Content-Type", "application/sdp"));
             self.sdp(id)
@@ -289,10 +290,11 @@ impl Gateway {
         let tag = dialog.local_tag().unwrap_or_default();
         let invite = invite.clone();
         let key = key.clone();
-        let extra = vec![
+        let mut extra = vec![
             build::header("Contact", self.me.contact(Transport::Udp)),
             build::header("Content-Type", "application/sdp"),
         ];
+        extra.extend(self.channel_header(id));
         let sdp = self.sdp(id);
         let data = build::response(&invite, 200, Some(&tag), extra, &sdp);
         self.tx.respond(now, &key, 200, data);
