@@ -19,7 +19,7 @@ use rusqlite::{params, Connection};
 use tower::ServiceExt;
 
 use crate::app::{AppState, ManualClock};
-use crate::auth::{password, session, totp, Role};
+use crate::auth::{password, session, totp, Perm, Role};
 
 /// 2026-12-04 08:00:00 UTC.
 pub const T0: i64 = 1_796_371_200_000;
@@ -50,6 +50,19 @@ impl Session {
     pub fn cookie(&self) -> String {
         format!("{}={}", session::COOKIE, self.secret)
     }
+}
+
+/// One row of a module's permission matrix: method, path, the form or
+/// JSON body a change sends, and the permission the route needs.
+pub type Route = (&'static str, &'static str, &'static str, Perm);
+
+/// How [`TestBox::assert_role_matrix`] reaches an `/api/` route: with
+/// the session's cookie, as the pages' scripts do, or with a bearer
+/// token scoped to everything the role may do, as an integration does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiAuth {
+    Session,
+    Token,
 }
 
 /// What a test request got back.
@@ -172,7 +185,13 @@ impl TestBox {
         }
     }
 
-    fn request(method: Method, path: &str, s: Option<&Session>) -> axum::http::request::Builder {
+    /// A request to the box as `s`'s browser sends it (its session
+    /// cookie), or anonymously.
+    pub fn request(
+        method: Method,
+        path: &str,
+        s: Option<&Session>,
+    ) -> axum::http::request::Builder {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -218,6 +237,15 @@ impl TestBox {
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
+        self.send_json(b, json).await
+    }
+
+    /// Sends `b` with `json` as its body (and says so), or with none.
+    async fn send_json(
+        &self,
+        mut b: axum::http::request::Builder,
+        json: Option<serde_json::Value>,
+    ) -> Reply {
         let body = match json {
             Some(j) => {
                 b = b.header(header::CONTENT_TYPE, "application/json");
@@ -227,6 +255,118 @@ impl TestBox {
         };
         self.send(b.body(body).expect("request")).await
     }
+
+    /// A same-origin JSON request of the logged-in page (cookie and CSRF
+    /// header, as the pages' scripts send it).
+    pub async fn json_as(
+        &self,
+        method: Method,
+        path: &str,
+        s: &Session,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let b = Self::request(method, path, Some(s))
+            .header(header::ORIGIN, "http://box.test")
+            .header("sec-fetch-site", "same-origin")
+            .header(crate::auth::csrf::HEADER, &s.csrf);
+        self.send_json(b, body).await
+    }
+
+    /// Sends a matrix row's `body` as it stands through `b`: some rows'
+    /// bodies are wrong on purpose, as the permission is checked first.
+    async fn send_text(&self, b: axum::http::request::Builder, body: &str) -> Reply {
+        self.send(b.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    /// How many audit entries of `action` the log holds.
+    pub fn audits(&self, action: &str) -> i64 {
+        self.db()
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = ?1",
+                [action],
+                |r| r.get(0),
+            )
+            .expect("audit count")
+    }
+
+    /// Checks that an anonymous `method path` (with `body`) is refused as
+    /// every route must refuse one: 401 from the API, and elsewhere a
+    /// redirect to the login page that brings the visitor back.
+    pub async fn assert_anonymous_refused(&self, method: &str, path: &str, body: &str) {
+        let r = if crate::error::is_api(path) {
+            self.send_text(Self::request(method_of(method), path, None), body)
+                .await
+        } else if method == "GET" {
+            self.get(path, None).await
+        } else {
+            self.post_form(path, None, body).await
+        };
+        if crate::error::is_api(path) {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        } else {
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
+            assert!(
+                r.location().is_some_and(|l| l.starts_with("/login?next=")),
+                "{method} {path}: {:?}",
+                r.location()
+            );
+        }
+    }
+
+    /// Logs a user of every role in and checks that each of `routes`
+    /// answers it as the route's permission says: 403 without it,
+    /// neither 403 nor 401 with it; then that each refuses an anonymous
+    /// visitor. `api` says how the `/api/` routes are reached.
+    pub async fn assert_role_matrix(&self, routes: &[Route], api: ApiAuth) {
+        for role in Role::ALL {
+            let s = self.login_as(role);
+            let token = (api == ApiAuth::Token).then(|| {
+                let scopes: Vec<&str> = Perm::all()
+                    .filter(|p| role.may(*p))
+                    .map(Perm::name)
+                    .collect();
+                self.token_for(&s, &scopes)
+            });
+            for (method, path, body, perm) in routes {
+                let r = match (*method, crate::error::is_api(path), &token) {
+                    (_, true, Some(token)) => {
+                        let b = Self::request(method_of(method), path, None)
+                            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                            .header(header::CONTENT_TYPE, "application/json");
+                        self.send_text(b, body).await
+                    }
+                    ("GET", _, _) => self.get(path, Some(&s)).await,
+                    _ => self.post_form(path, Some(&s), body).await,
+                };
+                if role.may(*perm) {
+                    assert!(
+                        r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                        "{} {method} {path}: {} {}",
+                        role.name(),
+                        r.status,
+                        r.body
+                    );
+                } else {
+                    assert_eq!(
+                        r.status,
+                        StatusCode::FORBIDDEN,
+                        "{} {method} {path}: {}",
+                        role.name(),
+                        r.body
+                    );
+                }
+            }
+        }
+        for (method, path, body, _) in routes {
+            self.assert_anonymous_refused(method, path, body).await;
+        }
+    }
+}
+
+/// A matrix row's method name as a method.
+fn method_of(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("method name")
 }
 
 impl ManualClock {

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 
 use crate::auth::Role;
-use crate::testing::TestBox;
+use crate::testing::{ApiAuth, Route, TestBox};
 
 #[tokio::test]
 async fn health_and_metrics_stay_open_to_anonymous_probes() {
@@ -95,7 +95,7 @@ async fn a_session_post_without_the_csrf_token_or_from_another_site_is_refused()
 /// Every route of web-core with the permission it needs: each role either
 /// reaches it or gets 403; anonymous visitors get the login page or 401.
 /// (Other modules keep their own table beside their routes.)
-const ROUTES: &[(&str, &str, &str, crate::auth::Perm)] = {
+const ROUTES: &[Route] = {
     use crate::auth::Perm::*;
     &[
         ("GET", "/account", "", OwnAccount),
@@ -126,49 +126,9 @@ const ROUTES: &[(&str, &str, &str, crate::auth::Perm)] = {
 
 #[tokio::test]
 async fn every_route_answers_403_to_a_role_without_its_permission_and_401_or_login_to_anonymous() {
-    let b = TestBox::new();
-    for role in Role::ALL {
-        let s = b.login_as(role);
-        for (method, path, body, perm) in ROUTES {
-            let r = if *method == "GET" {
-                b.get(path, Some(&s)).await
-            } else {
-                b.post_form(path, Some(&s), body).await
-            };
-            if role.may(*perm) {
-                assert!(
-                    r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
-                    "{} {method} {path}: {} {}",
-                    role.name(),
-                    r.status,
-                    r.body
-                );
-            } else {
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{} {method} {path}",
-                    role.name()
-                );
-            }
-        }
-    }
-    for (method, path, body, _) in ROUTES {
-        let r = if *method == "GET" {
-            b.get(path, None).await
-        } else {
-            b.post_form(path, None, body).await
-        };
-        if crate::error::is_api(path) {
-            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
-        } else {
-            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
-            assert!(
-                r.location().is_some_and(|l| l.starts_with("/login?next=")),
-                "{path}"
-            );
-        }
-    }
+    TestBox::new()
+        .assert_role_matrix(ROUTES, ApiAuth::Session)
+        .await;
 }
 
 #[tokio::test]

@@ -37,18 +37,58 @@ fn quiet_trunks(t: String) -> String {
     .replace("keepalive_seconds = 30", "keepalive_seconds = 0")
 }
 
-/// The demo with its trunk on, at [`CARRIER`], and a backup trunk at
-/// [`BACKUP`] (kind ip, E.164 numbers) after it in the demo's route.
+/// The demo with its trunk on, quiet, at [`CARRIER`]: what every test
+/// here calls out through.
+fn demo_trunk_on(t: String) -> String {
+    quiet_trunks(t)
+        .replace("enabled = false", "enabled = true")
+        .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
+}
+
+/// The demo trunk on, and a backup trunk at [`BACKUP`] (kind ip, E.164
+/// numbers) after it in the demo's route, then `more` configuration.
 fn with_trunks(more: &str) -> Sim {
     let more = more.to_string();
     Sim::new(move |t| {
-        quiet_trunks(t)
-            .replace("enabled = false", "enabled = true")
-            .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
-            .replace("trunks = [\"demo\"]", "trunks = [\"demo\", \"cadangan\"]")
+        demo_trunk_on(t).replace("trunks = [\"demo\"]", "trunks = [\"demo\", \"cadangan\"]")
             + "\n[[trunk]]\nname = \"cadangan\"\nkind = \"ip\"\nhost = \"127.0.0.6\"\naddresses = [\"127.0.0.6\"]\nnumber_format = \"e164\"\ncaller_id_headers = [\"from\", \"remote-party-id\"]\nkeepalive_seconds = 0\n"
             + &more
     })
+}
+
+/// The box [`with_trunks`], extension `ext`'s phone registered, and the
+/// first carrier: where most of these tests start.
+fn calling_out(ext: &str) -> (Sim, Phone, Phone) {
+    let mut s = with_trunks("");
+    let a = Phone::registered(&mut s, ext);
+    (s, a, carrier(CARRIER))
+}
+
+/// 1002 dials a forwarding feature `code` (with the number) and hangs up
+/// once it is confirmed; its phone, for the tests that ring it next.
+fn forward_1002(s: &mut Sim, code: &str) -> Phone {
+    let mut b = Phone::registered(s, "1002");
+    let mut set = b.invite(s, code);
+    let ok = b.expect_response(s, 200);
+    b.ack_2xx(s, &mut set, &ok);
+    s.advance(Duration::from_secs(10));
+    b.settle(s);
+    b
+}
+
+/// `a` talks `minutes` to `number` through carrier `c`, then hangs up:
+/// an outside call that uses up that much of the day's allowance.
+fn talk_out(s: &mut Sim, a: &mut Phone, c: &mut Phone, number: &str, minutes: u64) {
+    let mut da = a.invite(s, number);
+    let inv = c.expect_request(s, "INVITE");
+    c.respond(s, &inv, 200, "", &sdp(31_000, "sendrecv"));
+    let ok = a.expect_response(s, 200);
+    a.ack_2xx(s, &mut da, &ok);
+    c.expect_request(s, "ACK");
+    s.advance(Duration::from_secs(minutes * 60));
+    a.in_dialog(s, &mut da, "BYE", "", "");
+    c.settle(s);
+    a.settle(s);
 }
 
 fn carrier(addr: &str) -> Phone {
@@ -86,9 +126,7 @@ fn outside_rows(s: &Sim) -> Vec<dering_store::CallOutside> {
 /// class and the E.164 number.
 #[test]
 fn an_allowed_call_leaves_in_the_carriers_format() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut c = carrier(CARRIER);
+    let (mut s, mut a, mut c) = calling_out("1001");
     let da = a.invite(&mut s, "0812-3456-7890");
     let inv = c.expect_request(&mut s, "INVITE");
     assert_eq!(user_of(&inv), "081234567890");
@@ -127,9 +165,8 @@ fn an_allowed_call_leaves_in_the_carriers_format() {
 /// goes out.
 #[test]
 fn a_call_without_permission_is_refused_and_never_leaves() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1010");
-    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let (mut s, mut a, mut c) = calling_out("1010");
+    let mut b = carrier(BACKUP);
     let da = a.invite(&mut s, "0016129998888");
     let early = a.expect_response(&mut s, 183);
     assert!(!early.body.is_empty(), "the refusal is heard");
@@ -196,9 +233,8 @@ fn the_refusal_is_said_in_the_extensions_language() {
 /// that trunk's format and with its caller-ID headers; the record follows.
 #[test]
 fn a_carrier_answering_503_fails_over_to_the_next_trunk() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let (mut s, mut a, mut c) = calling_out("1001");
+    let mut b = carrier(BACKUP);
     a.invite(&mut s, "081234567890");
     let inv = c.expect_request(&mut s, "INVITE");
     c.respond(&mut s, &inv, 503, "", "");
@@ -220,9 +256,8 @@ fn a_carrier_answering_503_fails_over_to_the_next_trunk() {
 /// rings the callee again.
 #[test]
 fn a_busy_callee_is_not_tried_through_another_trunk() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let (mut s, mut a, mut c) = calling_out("1001");
+    let mut b = carrier(BACKUP);
     let da = a.invite(&mut s, "081234567890");
     let inv = c.expect_request(&mut s, "INVITE");
     c.respond(&mut s, &inv, 486, "", "");
@@ -238,9 +273,8 @@ fn a_busy_callee_is_not_tried_through_another_trunk() {
 /// A trunk the keep-alive marked down is skipped until marked up.
 #[test]
 fn a_trunk_marked_down_is_skipped() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let (mut c, mut b) = (carrier(CARRIER), carrier(BACKUP));
+    let (mut s, mut a, mut c) = calling_out("1001");
+    let mut b = carrier(BACKUP);
     s.core.trunk_down("demo");
     a.invite(&mut s, "081234567890");
     b.expect_request(&mut s, "INVITE");
@@ -283,9 +317,7 @@ fn a_burst_of_outside_calls_raises_the_alarm() {
 /// without reaching a carrier.
 #[test]
 fn an_extensions_limit_of_outside_calls() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1002");
-    let mut c = carrier(CARRIER);
+    let (mut s, mut a, mut c) = calling_out("1002");
     for n in ["081234567890", "081234567891"] {
         a.invite(&mut s, n);
         c.expect_request(&mut s, "INVITE");
@@ -306,12 +338,7 @@ fn an_extensions_limit_of_outside_calls() {
 #[test]
 fn forwarding_every_call_to_an_outside_number() {
     let mut s = with_trunks("");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut set = b.invite(&mut s, "*21081234567890");
-    let ok = b.expect_response(&mut s, 200);
-    b.ack_2xx(&mut s, &mut set, &ok);
-    s.advance(Duration::from_secs(10));
-    b.settle(&mut s);
+    let mut b = forward_1002(&mut s, "*21081234567890");
     let mut a = Phone::registered(&mut s, "1001");
     let mut c = carrier(CARRIER);
     a.invite(&mut s, "1002");
@@ -334,9 +361,7 @@ fn forwarding_every_call_to_an_outside_number() {
 /// is refused before its phone rings.
 #[test]
 fn click_to_dial_reaches_an_outside_number_under_permission() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut c = carrier(CARRIER);
+    let (mut s, mut a, mut c) = calling_out("1001");
     let t = s.t();
     s.core.originate(t, "1001", "081234567890").unwrap();
     s.advance(Duration::from_millis(1));
@@ -358,12 +383,7 @@ fn click_to_dial_reaches_an_outside_number_under_permission() {
 #[test]
 fn forwarding_to_an_outside_number_carries_a_diversion() {
     let mut s = with_trunks("");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut set = b.invite(&mut s, "*67081234567890");
-    let ok = b.expect_response(&mut s, 200);
-    b.ack_2xx(&mut s, &mut set, &ok);
-    s.advance(Duration::from_secs(10));
-    b.settle(&mut s);
+    let mut b = forward_1002(&mut s, "*67081234567890");
     let mut a = Phone::registered(&mut s, "1001");
     let mut c = carrier(CARRIER);
     a.invite(&mut s, "1002");
@@ -386,12 +406,7 @@ fn forwarding_to_an_outside_number_carries_a_diversion() {
 #[test]
 fn a_trunk_set_to_history_info_gets_it_instead_of_diversion() {
     let mut s = with_trunks("redirect_header = \"history-info\"\n");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut set = b.invite(&mut s, "*67081234567890");
-    let ok = b.expect_response(&mut s, 200);
-    b.ack_2xx(&mut s, &mut set, &ok);
-    s.advance(Duration::from_secs(10));
-    b.settle(&mut s);
+    let mut b = forward_1002(&mut s, "*67081234567890");
     let mut a = Phone::registered(&mut s, "1001");
     let (mut c, mut backup) = (carrier(CARRIER), carrier(BACKUP));
     a.invite(&mut s, "1002");
@@ -415,12 +430,7 @@ fn a_trunk_set_to_history_info_gets_it_instead_of_diversion() {
 #[test]
 fn forwarding_abroad_needs_the_permission_to_call_abroad() {
     let mut s = with_trunks("");
-    let mut b = Phone::registered(&mut s, "1002");
-    let mut set = b.invite(&mut s, "*210016129998888");
-    let ok = b.expect_response(&mut s, 200);
-    b.ack_2xx(&mut s, &mut set, &ok);
-    s.advance(Duration::from_secs(10));
-    b.settle(&mut s);
+    forward_1002(&mut s, "*210016129998888");
     assert!(
         !s.writes.iter().any(|op| matches!(op, Op::Forward { .. })),
         "no forwarding was set"
@@ -431,19 +441,8 @@ fn forwarding_abroad_needs_the_permission_to_call_abroad() {
 /// outside call is refused until the next day (WIB).
 #[test]
 fn an_extensions_outside_minutes_per_day() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1002");
-    let mut c = carrier(CARRIER);
-    let mut da = a.invite(&mut s, "081234567890");
-    let inv = c.expect_request(&mut s, "INVITE");
-    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
-    let ok = a.expect_response(&mut s, 200);
-    a.ack_2xx(&mut s, &mut da, &ok);
-    c.expect_request(&mut s, "ACK");
-    s.advance(Duration::from_secs(240 * 60));
-    a.in_dialog(&mut s, &mut da, "BYE", "", "");
-    c.settle(&mut s);
-    a.settle(&mut s);
+    let (mut s, mut a, mut c) = calling_out("1002");
+    talk_out(&mut s, &mut a, &mut c, "081234567890", 240);
     let d = a.invite(&mut s, "081234567891");
     let r = a.expect_response(&mut s, 403);
     a.ack_final(&mut s, &d, &r);
@@ -458,19 +457,8 @@ fn an_extensions_outside_minutes_per_day() {
 fn outside_minutes_per_day_are_recounted_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = dering_store::Store::open(&dir.path().join("dering.db")).unwrap();
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1002");
-    let mut c = carrier(CARRIER);
-    let mut da = a.invite(&mut s, "081234567890");
-    let inv = c.expect_request(&mut s, "INVITE");
-    c.respond(&mut s, &inv, 200, "", &sdp(31_000, "sendrecv"));
-    let ok = a.expect_response(&mut s, 200);
-    a.ack_2xx(&mut s, &mut da, &ok);
-    c.expect_request(&mut s, "ACK");
-    s.advance(Duration::from_secs(240 * 60));
-    a.in_dialog(&mut s, &mut da, "BYE", "", "");
-    c.settle(&mut s);
-    a.settle(&mut s);
+    let (mut s, mut a, mut c) = calling_out("1002");
+    talk_out(&mut s, &mut a, &mut c, "081234567890", 240);
     store.apply(&s.writes).unwrap();
 
     // The box restarts: a new core, the same database.
@@ -510,9 +498,7 @@ fn causes(s: &Sim) -> Vec<String> {
 /// call record's hangup cause.
 #[test]
 fn the_carriers_q850_cause_is_kept_in_the_record() {
-    let mut s = with_trunks("");
-    let mut a = Phone::registered(&mut s, "1001");
-    let mut c = carrier(CARRIER);
+    let (mut s, mut a, mut c) = calling_out("1001");
     let da = a.invite(&mut s, "081234567890");
     let inv = c.expect_request(&mut s, "INVITE");
     c.respond(
@@ -544,14 +530,11 @@ fn the_carriers_q850_cause_is_kept_in_the_record() {
 #[test]
 fn a_withheld_number_is_asserted_with_privacy() {
     let mut s = Sim::new(|t| {
-        quiet_trunks(t)
-            .replace("enabled = false", "enabled = true")
-            .replace("host = \"sip.carrier.example\"", "host = \"127.0.0.5\"")
-            .replacen(
-                "password = \"demo-1001\"",
-                "password = \"demo-1001\"\ncaller_id = \"withheld\"",
-                1,
-            )
+        demo_trunk_on(t).replacen(
+            "password = \"demo-1001\"",
+            "password = \"demo-1001\"\ncaller_id = \"withheld\"",
+            1,
+        )
     });
     let mut a = Phone::registered(&mut s, "1001");
     let mut c = carrier(CARRIER);
@@ -572,9 +555,7 @@ fn a_withheld_number_is_asserted_with_privacy() {
 /// (national) at 1010 (internal) may call a mobile.
 #[test]
 fn a_logged_in_agent_carries_its_permission() {
-    let mut s = with_trunks("");
-    let mut p = Phone::registered(&mut s, "1010");
-    let mut c = carrier(CARRIER);
+    let (mut s, mut p, mut c) = calling_out("1010");
     let d = p.invite(&mut s, "081234567890");
     // The phone's own permission: refused, heard, then 403.
     p.expect_response(&mut s, 183);

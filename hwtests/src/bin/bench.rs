@@ -243,43 +243,14 @@ fn acd_load() {
     d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
     let desks = acd_desks(&d, agents);
     let p = pid(&d);
-    let after = format!(
-        "  <pause milliseconds=\"{talk_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
-        caller_request("BYE", 3)
-    );
-    let sf = scenario(
-        d.dir(),
-        "uac.xml",
-        &[("AFTER_INVITE", &uac_answered_then(&after))],
-    );
+    let sf = hold_scenario(d.dir(), "uac.xml", talk_ms);
     let run = |number: &str, n: u64, label: &str| -> (Run, f64) {
         let mut args = caller_args(&d, &sf);
         if let Some(i) = args.iter().position(|a| a == "-s") {
             args[i + 1] = number.into();
         }
         args.extend(local_args());
-        args.extend(
-            [
-                "-r",
-                &per.to_string(),
-                "-rp",
-                &period_ms.to_string(),
-                "-m",
-                &n.to_string(),
-                "-timeout",
-                &(n * period_ms / per / 1000 + 120).to_string(),
-            ]
-            .map(String::from),
-        );
-        let (c0, t0) = (cpu_ticks(p), Instant::now());
-        let r = sipp_run(
-            d.dir(),
-            label,
-            &args,
-            Duration::from_secs(n * period_ms / per / 1000 + 180),
-        );
-        let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
-        (r, cores)
+        paced_run(d.dir(), label, args, p, (per, period_ms), n)
     };
     // Baseline: the same calls straight to extension 1002.
     let callee = registered_callee(&d);
@@ -291,23 +262,7 @@ fn acd_load() {
     let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
     let journal = store.acd_events(0).unwrap();
     let count = |k: &str| journal.iter().filter(|e| e.kind == k).count() as u64;
-    let mut waits: Vec<u64> = journal
-        .iter()
-        .filter(|e| e.kind == "answered")
-        .filter_map(|e| {
-            serde_json::from_str::<serde_json::Value>(&e.detail)
-                .ok()?
-                .get("wait_ms")?
-                .as_u64()
-        })
-        .collect();
-    waits.sort_unstable();
-    let pct = |q: f64| {
-        waits
-            .get(((waits.len().max(1) - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    let (p50, p99) = answer_waits(&journal);
     let lost = count("abandoned") + count("dropped") + count("exited");
     println!(
         "\n## IVR -> queue -> agent at 10,000 calls/hour ({secs} s, {agents} agents, {} s calls)\n",
@@ -327,10 +282,66 @@ fn acd_load() {
         count("entered"),
         count("answered"),
         count("completed"),
-        pct(0.5),
-        pct(0.99),
+        p50,
+        p99,
         cores / base_cores.max(1e-9)
     );
+}
+
+/// sipp's callers paced as the ACD loads are, `per` calls every
+/// `period_ms` (25 every 9 s: 10,000 an hour), `calls` in all, with
+/// `head` (scenario, target and local address): their outcome, and the
+/// cores pbxd (`p`) used meanwhile. The IVR-to-agent load and the
+/// carrier's calls through 137 start their callers alike.
+fn paced_run(
+    dir: &Path,
+    label: &str,
+    mut head: Vec<String>,
+    p: u32,
+    (per, period_ms): (u64, u64),
+    calls: u64,
+) -> (Run, f64) {
+    let secs = calls * period_ms / per / 1000;
+    head.extend(
+        [
+            "-r",
+            &per.to_string(),
+            "-rp",
+            &period_ms.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-timeout",
+            &(secs + 120).to_string(),
+        ]
+        .map(String::from),
+    );
+    let (c0, t0) = (cpu_ticks(p), Instant::now());
+    let r = sipp_run(dir, label, &head, Duration::from_secs(secs + 180));
+    let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+    (r, cores)
+}
+
+/// The p50 and p99 of the answer waits (`wait_ms`) the ACD journal's
+/// `answered` rows among `events` carry.
+fn answer_waits<'a>(events: impl IntoIterator<Item = &'a dering_store::AcdEventRow>) -> (u64, u64) {
+    let mut waits: Vec<u64> = events
+        .into_iter()
+        .filter(|e| e.kind == "answered")
+        .filter_map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.detail)
+                .ok()?
+                .get("wait_ms")?
+                .as_u64()
+        })
+        .collect();
+    waits.sort_unstable();
+    let pct = |q: f64| {
+        waits
+            .get(((waits.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    (pct(0.5), pct(0.99))
 }
 
 /// The box of the ACD load steps: no recording, no per-source limit, a
@@ -375,24 +386,13 @@ fn acd_desks(d: &Dering, agents: u32) -> Sipp {
     for i in 0..agents {
         register(d, &(3000 + i).to_string(), port, 3600);
     }
-    let port_s = port.to_string();
     let desks_sf = scenario(d.dir(), "desks.xml", &[]);
-    let desks = spawn_bg(
+    let desks = sipp_uas(
         d.dir(),
-        &[
-            "-sf",
-            desks_sf.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port_s,
-            "-buff_size",
-            BUF,
-            "-timeout",
-            "3600",
-        ],
+        port,
+        &["-sf", desks_sf.to_str().unwrap()],
+        &["-timeout", "3600"],
     );
-    std::thread::sleep(Duration::from_millis(500));
     for i in 0..agents {
         d.agent_login(&(5000 + i).to_string(), &(3000 + i).to_string());
     }
@@ -740,24 +740,7 @@ fn local_args() -> Vec<String> {
 fn registered_callee(d: &Dering) -> Sipp {
     let port = free_udp_port();
     register(d, "1002", port, 3600);
-    let port = port.to_string();
-    let s = spawn_bg(
-        d.dir(),
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-buff_size",
-            BUF,
-            "-timeout",
-            "300",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    s
+    sipp_uas(d.dir(), port, &["-sn", "uas"], &["-timeout", "300"])
 }
 
 /// One sweep step: `head` (scenario and target), then the local address and
@@ -837,6 +820,20 @@ fn spawn_bg(dir: &Path, args: &[&str]) -> Sipp {
     Sipp::spawn(dir, &args)
 }
 
+/// sipp answering on 127.0.0.1:`port`, its `scenario` (`-sn uas` or
+/// `-sf` a file) then `extra` arguments: a bench's carrier, callee or
+/// agents' desks, returned once its socket is bound, so the first call
+/// finds it listening.
+fn sipp_uas(dir: &Path, port: u16, scenario: &[&str], extra: &[&str]) -> Sipp {
+    let port_s = port.to_string();
+    let mut args = scenario.to_vec();
+    args.extend(["-i", "127.0.0.1", "-p", &port_s, "-buff_size", BUF]);
+    args.extend(extra);
+    let s = spawn_bg(dir, &args);
+    hwtests::wait_bound(port, Duration::from_secs(10));
+    s
+}
+
 fn kill(mut s: Sipp) {
     let _ = s.child.kill();
     let _ = s.child.wait();
@@ -880,20 +877,7 @@ fn cps(builds: &[Build]) {
     println!("\n## Call set-up rate (5 s per step)\n\n| path | target | ok | failed | retrans | wall | effective |\n|---|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().unwrap();
     let uas_port = free_udp_port();
-    let uas = spawn_bg(
-        dir.path(),
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &uas_port.to_string(),
-            "-buff_size",
-            BUF,
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = sipp_uas(dir.path(), uas_port, &["-sn", "uas"], &[]);
     let direct = sweep("direct", &[5000, 10000, 19000], |r| {
         let head = vec!["-sn".into(), "uac".into(), format!("127.0.0.1:{uas_port}")];
         run_step(dir.path(), format!("direct{r}"), head, r, 50000)
@@ -1186,6 +1170,23 @@ impl Media {
         self.cpu_s / self.secs
     }
 
+    /// The columns every media table shares: packets a second into the
+    /// relay, each direction's sent / received, lost, kernel drops and the
+    /// relay's cores.
+    fn cells(&self) -> String {
+        format!(
+            "{:.0} | {} / {} | {} / {} | {} | {} | {:.2}",
+            (self.sent_a + self.sent_b) as f64 / self.secs,
+            self.sent_a,
+            self.got_b,
+            self.sent_b,
+            self.got_a,
+            self.lost,
+            self.drops,
+            self.cores(),
+        )
+    }
+
     /// CPU per relayed call-second, in microseconds.
     fn us_per_call_second(&self) -> f64 {
         self.cpu_s * 1e6 / (self.calls.max(1) as f64 * self.secs)
@@ -1306,58 +1307,78 @@ struct Held {
 
 fn hold_calls(d: &Dering, n: usize, hold_ms: u64) -> Held {
     let uas = registered_callee(d);
-    // Calls stay up until the bench is done with them, then hang up.
+    let uac = hold_callers(d, "uac.xml", hold_ms, n, |sf| {
+        let mut args = caller_args(d, sf);
+        args.extend(local_args());
+        args.extend(["-buff_size".into(), BUF.into()]);
+        args
+    });
+    Held {
+        uac,
+        uas,
+        legs: calls_in(d, "answered", n, legs_of),
+        hold_ms,
+    }
+}
+
+/// sipp's callers holding `n` calls up at once: scenario `file` (the
+/// phones' `uac.xml` or the carrier's `carrier_uac.xml`) answered, then
+/// `hold_ms` with the call up, then the BYE; `head` gives the arguments
+/// for the scenario's path (target, addresses), the rate and counts are
+/// added here. Every held-calls bench starts its callers so.
+fn hold_callers(
+    d: &Dering,
+    file: &str,
+    hold_ms: u64,
+    n: usize,
+    head: impl FnOnce(&Path) -> Vec<String>,
+) -> Sipp {
+    let sf = hold_scenario(d.dir(), file, hold_ms);
+    let mut args = head(&sf);
+    let n = n.to_string();
+    args.extend(["-r", "200", "-m", &n, "-l", &n, "-timeout", "300"].map(String::from));
+    Sipp::spawn(d.dir(), &args)
+}
+
+/// Caller scenario `file` written to `dir` with the call, once answered,
+/// held up for `hold_ms` and then ended by the caller's BYE.
+fn hold_scenario(dir: &Path, file: &str, hold_ms: u64) -> PathBuf {
     let after = format!(
         "  <pause milliseconds=\"{hold_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
         caller_request("BYE", 3)
     );
-    let sf = scenario(
-        d.dir(),
-        "uac.xml",
-        &[("AFTER_INVITE", &uac_answered_then(&after))],
-    );
-    let mut args = caller_args(d, &sf);
-    args.extend(local_args());
-    args.extend(
-        [
-            "-r",
-            "200",
-            "-m",
-            &n.to_string(),
-            "-l",
-            &n.to_string(),
-            "-timeout",
-            "300",
-            "-buff_size",
-            BUF,
-        ]
-        .map(String::from),
-    );
-    let uac = Sipp::spawn(d.dir(), &args);
+    scenario(dir, file, &[("AFTER_INVITE", &uac_answered_then(&after))])
+}
+
+/// What `pick` reads from each of the box's calls in `state`, once `n`
+/// calls are in it (or after a bound that grows with `n`).
+fn calls_in<T>(
+    d: &Dering,
+    state: &str,
+    n: usize,
+    pick: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Vec<T> {
     let t = Instant::now();
-    let legs = loop {
-        let calls: Vec<(u16, u16)> = d
+    loop {
+        let calls: Vec<T> = d
             .query("calls")
             .iter()
-            .filter(|c| c["state"] == "answered")
-            .map(|c| {
-                (
-                    c["a_port"].as_u64().unwrap() as u16,
-                    c["b_port"].as_u64().unwrap() as u16,
-                )
-            })
+            .filter(|c| c["state"] == state)
+            .filter_map(&pick)
             .collect();
         if calls.len() >= n || t.elapsed() > Duration::from_secs(n as u64 / 100 + 20) {
-            break calls;
+            return calls;
         }
         std::thread::sleep(Duration::from_millis(250));
-    };
-    Held {
-        uac,
-        uas,
-        legs,
-        hold_ms,
     }
+}
+
+/// A call's relay ports: (caller's, callee's).
+fn legs_of(c: &serde_json::Value) -> Option<(u16, u16)> {
+    Some((
+        u16::try_from(c["a_port"].as_u64()?).ok()?,
+        u16::try_from(c["b_port"].as_u64()?).ok()?,
+    ))
 }
 
 /// `n` calls through pbxd with media both ways for 10 s (recorded, with
@@ -1391,18 +1412,11 @@ fn rtp(n: usize, record: bool, report: impl FnOnce(&Media, f64)) -> Media {
 fn rtp_row(label: &str, n: usize, record: bool) {
     rtp(n, record, |m, kib| {
         println!(
-        "| {label} | {n} | {} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.1} | {kib:.0} |",
-        m.calls,
-        (m.sent_a + m.sent_b) as f64 / m.secs,
-        m.sent_a,
-        m.got_b,
-        m.sent_b,
-        m.got_a,
-        m.lost,
-        m.drops,
-        m.cores(),
-        m.rss_kb as f64 / 1024.0,
-    )
+            "| {label} | {n} | {} | {} | {:.1} | {kib:.0} |",
+            m.calls,
+            m.cells(),
+            m.rss_kb as f64 / 1024.0,
+        )
     });
 }
 
@@ -1475,49 +1489,16 @@ fn ivr(n: usize) {
     let d = bench_box(0..0, false);
     let p = pid(&d);
     let hold_ms = (n as u64 / 200 + 15) * 1000;
-    let after = format!(
-        "  <pause milliseconds=\"{hold_ms}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
-        caller_request("BYE", 3)
-    );
-    let sf = scenario(
-        d.dir(),
-        "uac.xml",
-        &[("AFTER_INVITE", &uac_answered_then(&after))],
-    );
-    let mut args = caller_args(&d, &sf);
-    if let Some(i) = args.iter().position(|a| a == "-s") {
-        args[i + 1] = "137".into();
-    }
-    args.extend(local_args());
-    args.extend(
-        [
-            "-r",
-            "200",
-            "-m",
-            &n.to_string(),
-            "-l",
-            &n.to_string(),
-            "-timeout",
-            "300",
-            "-buff_size",
-            BUF,
-        ]
-        .map(String::from),
-    );
-    let uac = Sipp::spawn(d.dir(), &args);
-    let t = Instant::now();
-    let ports = loop {
-        let ports: Vec<u16> = d
-            .query("calls")
-            .iter()
-            .filter(|c| c["state"] == "flow")
-            .map(|c| c["a_port"].as_u64().unwrap() as u16)
-            .collect();
-        if ports.len() >= n || t.elapsed() > Duration::from_secs(n as u64 / 100 + 20) {
-            break ports;
+    let uac = hold_callers(&d, "uac.xml", hold_ms, n, |sf| {
+        let mut args = caller_args(&d, sf);
+        if let Some(i) = args.iter().position(|a| a == "-s") {
+            args[i + 1] = "137".into();
         }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+        args.extend(local_args());
+        args.extend(["-buff_size".into(), BUF.into()]);
+        args
+    });
+    let ports = calls_in(&d, "flow", n, |c| u16::try_from(c["a_port"].as_u64()?).ok());
     let gens: Vec<Arc<UdpSocket>> = (0..GEN_SOCKETS).map(|_| gen_socket()).collect();
     for (i, port) in ports.iter().enumerate() {
         gens[i % GEN_SOCKETS]
@@ -2065,16 +2046,9 @@ mod anchor {
             let base = theirs.us_per_call_second();
             for (name, m) in [("rtpengine (--table=-1)", &theirs), ("pbxd", &ours)] {
                 println!(
-                    "| {name} | {n} | {} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.1} | {:.2} |",
+                    "| {name} | {n} | {} | {} | {:.1} | {:.2} |",
                     m.calls,
-                    (m.sent_a + m.sent_b) as f64 / m.secs,
-                    m.sent_a,
-                    m.got_b,
-                    m.sent_b,
-                    m.got_a,
-                    m.lost,
-                    m.drops,
-                    m.cores(),
+                    m.cells(),
                     m.us_per_call_second(),
                     m.us_per_call_second() / base.max(f64::MIN_POSITIVE),
                 );

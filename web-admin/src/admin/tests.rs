@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::apply;
 use super::screens::SCREENS;
-use crate::auth::{Perm, Role};
-use crate::testing::TestBox;
+use crate::auth::Role;
+use crate::testing::{ApiAuth, Route, TestBox};
 
 /// A box whose configuration is the demo (version 1), pbxd not running.
 async fn demo_box() -> TestBox {
@@ -383,7 +383,7 @@ async fn the_system_screen_shows_the_network_read_only() {
 /// needs: each role reaches it or gets 403 (whatever the body); anonymous
 /// visitors get the login page or 401. Changes the API makes go through a
 /// token of the role's own permissions.
-const ROUTES: &[(&str, &str, &str, Perm)] = {
+const ROUTES: &[Route] = {
     use crate::auth::Perm::*;
     &[
         ("GET", "/admin", "", ViewConfig),
@@ -460,71 +460,8 @@ const ROUTES: &[(&str, &str, &str, Perm)] = {
 
 #[tokio::test]
 async fn every_admin_route_answers_403_to_a_role_without_its_permission() {
-    use axum::body::Body;
-    use axum::http::{header, Request};
-    let b = demo_box().await;
-    let send = |method: &str, path: &str, body: &str, token: &str| {
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "box.test")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("request")
-    };
-    for role in Role::ALL {
-        let s = b.login_as(role);
-        let scopes: Vec<&str> = Perm::all()
-            .filter(|p| role.may(*p))
-            .map(Perm::name)
-            .collect();
-        let token = b.token_for(&s, &scopes);
-        for (method, path, body, perm) in ROUTES {
-            let r = match (*method, crate::error::is_api(path)) {
-                ("GET", false) => b.get(path, Some(&s)).await,
-                (_, false) => b.post_form(path, Some(&s), body).await,
-                (_, true) => b.send(send(method, path, body, &token)).await,
-            };
-            if role.may(*perm) {
-                assert!(
-                    r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
-                    "{} {method} {path}: {} {}",
-                    role.name(),
-                    r.status,
-                    r.body
-                );
-            } else {
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{} {method} {path}: {}",
-                    role.name(),
-                    r.body
-                );
-            }
-        }
-    }
-    for (method, path, body, _) in ROUTES {
-        if crate::error::is_api(path) {
-            let req = Request::builder()
-                .method(*method)
-                .uri(*path)
-                .header(header::HOST, "box.test")
-                .body(Body::from(body.to_string()))
-                .expect("request");
-            assert_eq!(
-                b.send(req).await.status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path}"
-            );
-        } else {
-            let r = if *method == "GET" {
-                b.get(path, None).await
-            } else {
-                b.post_form(path, None, body).await
-            };
-            assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
-        }
-    }
+    demo_box()
+        .await
+        .assert_role_matrix(ROUTES, ApiAuth::Token)
+        .await;
 }

@@ -13,7 +13,7 @@ use dering_control::{ControlError, Request, Response as ControlResponse};
 use dering_flow::Flow;
 use dering_media::speech::Lang;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::check::{check, Checked};
 use super::db::{self, Layout, NewDraft};
@@ -111,6 +111,100 @@ fn refused(checked: Checked) -> Response {
         .into_response()
 }
 
+/// The editor's document for `name` with the validator's verdict, once
+/// the viewer holds `perm`: check, save and publish all begin so.
+async fn checked_edit(
+    state: &AppState,
+    viewer: &Viewer,
+    perm: Perm,
+    name: &str,
+    edit: &Edit,
+) -> Result<(Option<Flow>, Checked), AppError> {
+    viewer.require(perm)?;
+    let text = document_for(name, edit)?;
+    check_with_prompts(state, &text).await
+}
+
+/// Published version `version` of `name`, or `missing` when there is
+/// none: the version view, rollback and both diffs look it up alike and
+/// differ only in how an absent version is refused.
+async fn published(
+    state: &AppState,
+    name: &str,
+    version: i64,
+    missing: AppError,
+) -> Result<db::Version, AppError> {
+    let name = name.to_owned();
+    state
+        .read(move |c| Ok(db::version(c, &name, version)?))
+        .await?
+        .ok_or(missing)
+}
+
+/// The reply to a look at a stored document (a version or a draft): its
+/// own `fields`, the document as JSON, its layout and the validator's
+/// messages by node, checked against today's prompts as a publish would.
+async fn shown<const N: usize>(
+    state: &AppState,
+    fields: [(&str, Value); N],
+    document: &str,
+    layout: &Layout,
+) -> Result<Response, AppError> {
+    let (_, checked) = check_with_prompts(state, document).await?;
+    let mut reply: Map<String, Value> =
+        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    reply.insert("document".into(), json_of(document));
+    reply.insert("layout".into(), json!(layout));
+    reply.insert("checked".into(), json!(checked));
+    Ok(Json(reply).into_response())
+}
+
+/// A document on its way to becoming the flow's next version.
+struct Publication {
+    name: String,
+    /// The flow document as pbxd is to store it.
+    document: String,
+    layout: Layout,
+    /// The newest published version before this one, for the audit log.
+    before: Option<(i64, String)>,
+    /// The audit action: `flow.publish` or `flow.rollback`.
+    action: &'static str,
+    /// The old version a rollback publishes again.
+    from: Option<i64>,
+}
+
+/// Publishes through pbxd, then keeps the layout and audits the change in
+/// one transaction: publish and rollback end the same way.
+async fn publish_recorded(
+    state: &AppState,
+    viewer: &Viewer,
+    p: Publication,
+) -> Result<i64, AppError> {
+    let version = publish_through_pbxd(state, p.document.clone()).await?;
+    let now = state.now_ms();
+    let actor = audit::Actor::from(viewer);
+    state
+        .write(move |tx| {
+            db::save_layout(tx, &p.name, version, &p.layout)?;
+            let document = json_of(&p.document);
+            let after = match p.from {
+                Some(from) => json!({ "version": version, "from": from, "document": document }),
+                None => json!({ "version": version, "document": document }),
+            };
+            audit::record(
+                tx,
+                actor,
+                now,
+                p.action,
+                &format!("flow/{}", p.name),
+                snapshot(p.before.as_ref()).as_ref(),
+                Some(&after),
+            )
+        })
+        .await?;
+    Ok(version)
+}
+
 #[utoipa::path(get, path = "/api/v1/flows", tag = "flows", description = "Every flow with its newest published version and a newer draft", 
     responses((status = 200, body = serde_json::Value), (status = 401), (status = 403)),
     security(("bearer" = [])))]
@@ -158,19 +252,12 @@ pub async fn version(
     Path((name, version)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
-    let v = state
-        .read(move |c| Ok(db::version(c, &name, version)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let (_, checked) = check_with_prompts(&state, &v.document).await?;
-    Ok(Json(json!({
-        "version": v.version,
-        "published_ms": v.published_ms,
-        "document": json_of(&v.document),
-        "layout": v.layout,
-        "checked": checked,
-    }))
-    .into_response())
+    let v = published(&state, &name, version, AppError::NotFound).await?;
+    let fields = [
+        ("version", json!(v.version)),
+        ("published_ms", json!(v.published_ms)),
+    ];
+    shown(&state, fields, &v.document, &v.layout).await
 }
 
 #[utoipa::path(get, path = "/api/v1/flows/{name}/draft", tag = "flows", description = "The newest draft of a flow", params(("name" = String, Path, description = "the flow's name")), 
@@ -186,17 +273,13 @@ pub async fn draft(
         .read(move |c| Ok(db::latest_draft(c, &name)?))
         .await?
         .ok_or(AppError::NotFound)?;
-    let (_, checked) = check_with_prompts(&state, &d.document).await?;
-    Ok(Json(json!({
-        "id": d.info.id,
-        "author": d.info.author,
-        "at_ms": d.info.at_ms,
-        "based_on": d.info.based_on,
-        "document": json_of(&d.document),
-        "layout": d.layout,
-        "checked": checked,
-    }))
-    .into_response())
+    let fields = [
+        ("id", json!(d.info.id)),
+        ("author", json!(d.info.author)),
+        ("at_ms", json!(d.info.at_ms)),
+        ("based_on", json!(d.info.based_on)),
+    ];
+    shown(&state, fields, &d.document, &d.layout).await
 }
 
 /// Runs the publish validator on the editor's document.
@@ -209,9 +292,7 @@ pub async fn check_edit(
     Path(name): Path<String>,
     Json(edit): Json<Edit>,
 ) -> Result<Response, AppError> {
-    viewer.require(Perm::ViewFlows)?;
-    let text = document_for(&name, &edit)?;
-    let (_, checked) = check_with_prompts(&state, &text).await?;
+    let (_, checked) = checked_edit(&state, &viewer, Perm::ViewFlows, &name, &edit).await?;
     Ok(Json(checked).into_response())
 }
 
@@ -227,9 +308,7 @@ pub async fn save_draft(
     Path(name): Path<String>,
     Json(edit): Json<Edit>,
 ) -> Result<Response, AppError> {
-    viewer.require(Perm::EditFlows)?;
-    let text = document_for(&name, &edit)?;
-    let (parsed, checked) = check_with_prompts(&state, &text).await?;
+    let (parsed, checked) = checked_edit(&state, &viewer, Perm::EditFlows, &name, &edit).await?;
     let Some(flow) = parsed else {
         return Err(AppError::invalid("document", checked.flow.join("; ")));
     };
@@ -309,9 +388,7 @@ pub async fn publish(
     Path(name): Path<String>,
     Json(edit): Json<Edit>,
 ) -> Result<Response, AppError> {
-    viewer.require(Perm::EditFlows)?;
-    let text = document_for(&name, &edit)?;
-    let (parsed, checked) = check_with_prompts(&state, &text).await?;
+    let (parsed, checked) = checked_edit(&state, &viewer, Perm::EditFlows, &name, &edit).await?;
     let Some(flow) = parsed.filter(|_| checked.valid) else {
         return Ok(refused(checked));
     };
@@ -328,24 +405,15 @@ pub async fn publish(
             ),
         });
     }
-    let document = flow.to_json();
-    let version = publish_through_pbxd(&state, document.clone()).await?;
-    let now = state.now_ms();
-    let actor = audit::Actor::from(&viewer);
-    state
-        .write(move |tx| {
-            db::save_layout(tx, &name, version, &edit.layout)?;
-            audit::record(
-                tx,
-                actor,
-                now,
-                "flow.publish",
-                &format!("flow/{name}"),
-                snapshot(before.as_ref()).as_ref(),
-                Some(&json!({ "version": version, "document": json_of(&document) })),
-            )
-        })
-        .await?;
+    let publication = Publication {
+        name,
+        document: flow.to_json(),
+        layout: edit.layout,
+        before,
+        action: "flow.publish",
+        from: None,
+    };
+    let version = publish_recorded(&state, &viewer, publication).await?;
     Ok(Json(json!({ "version": version })).into_response())
 }
 
@@ -360,29 +428,17 @@ pub async fn rollback(
     Path((name, from)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
     viewer.require(Perm::EditFlows)?;
-    let n = name.clone();
-    let old = state
-        .read(move |c| Ok(db::version(c, &n, from)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let old = published(&state, &name, from, AppError::NotFound).await?;
     let before = current(&state, &name).await?;
-    let version = publish_through_pbxd(&state, old.document.clone()).await?;
-    let now = state.now_ms();
-    let actor = audit::Actor::from(&viewer);
-    state
-        .write(move |tx| {
-            db::save_layout(tx, &name, version, &old.layout)?;
-            audit::record(
-                tx,
-                actor,
-                now,
-                "flow.rollback",
-                &format!("flow/{name}"),
-                snapshot(before.as_ref()).as_ref(),
-                Some(&json!({ "version": version, "from": from, "document": json_of(&old.document) })),
-            )
-        })
-        .await?;
+    let publication = Publication {
+        name,
+        document: old.document,
+        layout: old.layout,
+        before,
+        action: "flow.rollback",
+        from: Some(from),
+    };
+    let version = publish_recorded(&state, &viewer, publication).await?;
     Ok(Json(json!({ "version": version, "from": from })).into_response())
 }
 
@@ -391,6 +447,11 @@ pub async fn rollback(
 pub struct Between {
     pub from: i64,
     pub to: i64,
+}
+
+/// A diff's refusal of a version `field` names that was never published.
+fn no_such(field: &str) -> AppError {
+    AppError::invalid(field, "no such version")
 }
 
 fn parsed(text: &str, field: &str) -> Result<Flow, AppError> {
@@ -408,11 +469,8 @@ pub async fn diff_versions(
     Query(q): Query<Between>,
 ) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
-    let (a, b) = state
-        .read(move |c| Ok((db::version(c, &name, q.from)?, db::version(c, &name, q.to)?)))
-        .await?;
-    let a = a.ok_or_else(|| AppError::invalid("from", "no such version"))?;
-    let b = b.ok_or_else(|| AppError::invalid("to", "no such version"))?;
+    let a = published(&state, &name, q.from, no_such("from")).await?;
+    let b = published(&state, &name, q.to, no_such("to")).await?;
     let d = diff(&parsed(&a.document, "from")?, &parsed(&b.document, "to")?);
     Ok(Json(d).into_response())
 }
@@ -435,11 +493,7 @@ pub async fn diff_editor(
     Json(body): Json<AgainstEditor>,
 ) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
-    let from = body.from;
-    let a = state
-        .read(move |c| Ok(db::version(c, &name, from)?))
-        .await?
-        .ok_or_else(|| AppError::invalid("from", "no such version"))?;
+    let a = published(&state, &name, body.from, no_such("from")).await?;
     let b = parsed(&body.document.to_string(), "document")?;
     Ok(Json(diff(&parsed(&a.document, "from")?, &b)).into_response())
 }

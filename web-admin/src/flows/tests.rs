@@ -2,14 +2,13 @@
 //! database). Publishing through a real pbxd is `hwtests/tests/web_flow.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use dering_flow::Flow;
 use rusqlite::params;
 use serde_json::{json, Value};
 
 use crate::auth::Role;
-use crate::testing::{Reply, Session, TestBox};
+use crate::testing::TestBox;
 
 const DEMO: &str = "layanan-pengaduan";
 
@@ -28,33 +27,6 @@ fn with_demo(extra: &[&str]) -> TestBox {
         .unwrap();
     }
     b
-}
-
-/// A same-origin JSON request of the logged-in page (cookie and CSRF
-/// header, as `flows.js` sends it).
-async fn json_req(
-    b: &TestBox,
-    method: Method,
-    path: &str,
-    s: &Session,
-    body: Option<Value>,
-) -> Reply {
-    let mut r = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "box.test")
-        .header(header::COOKIE, s.cookie())
-        .header(header::ORIGIN, "http://box.test")
-        .header("sec-fetch-site", "same-origin")
-        .header("x-csrf-token", &s.csrf);
-    let body = match body {
-        Some(v) => {
-            r = r.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    b.send(r.body(body).unwrap()).await
 }
 
 /// The demo flow with key 1 pointing at `target`.
@@ -86,13 +58,8 @@ fn audit_actions(b: &TestBox) -> Vec<(String, String)> {
 #[tokio::test]
 async fn only_roles_with_the_permission_reach_the_editor() {
     let b = with_demo(&[]);
-    let anon = b.api(Method::GET, "/api/v1/flows", None, None).await;
-    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
-    let page = b.get("/flows", None).await;
-    assert!(
-        page.location().unwrap_or("").starts_with("/login"),
-        "{page:?}"
-    );
+    b.assert_anonymous_refused("GET", "/api/v1/flows", "").await;
+    b.assert_anonymous_refused("GET", "/flows", "").await;
 
     let agent = b.login_as(Role::Agent);
     for path in [
@@ -114,28 +81,28 @@ async fn only_roles_with_the_permission_reach_the_editor() {
         StatusCode::OK
     );
     for path in ["draft", "publish", "versions/1/rollback"] {
-        let r = json_req(
-            &b,
-            Method::POST,
-            &format!("/api/v1/flows/{DEMO}/{path}"),
-            &qa,
-            Some(json!({"document": demo_key_1("officer")})),
-        )
-        .await;
+        let r = b
+            .json_as(
+                Method::POST,
+                &format!("/api/v1/flows/{DEMO}/{path}"),
+                &qa,
+                Some(json!({"document": demo_key_1("officer")})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
     }
     // A script without the session's CSRF token is refused.
     let admin = b.login_as(Role::Admin);
     let mut forged = admin.clone();
     forged.csrf = "0".repeat(64);
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/draft"),
-        &forged,
-        Some(json!({"document": demo_key_1("officer")})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/draft"),
+            &forged,
+            Some(json!({"document": demo_key_1("officer")})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert!(audit_actions(&b).is_empty());
 }
@@ -146,14 +113,14 @@ async fn a_draft_round_trips_with_its_layout_and_the_validator_s_messages_by_nod
     let admin = b.login_as(Role::Admin);
     let doc = demo_key_1("nowhere");
     let layout = json!({"menu": [300.0, 40.0], "hours": [10.0, 10.0]});
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/draft"),
-        &admin,
-        Some(json!({"document": doc, "layout": layout, "based_on": 1})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/draft"),
+            &admin,
+            Some(json!({"document": doc, "layout": layout, "based_on": 1})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let saved = r.json();
     assert_eq!(saved["checked"]["valid"], false);
@@ -196,14 +163,14 @@ async fn a_draft_round_trips_with_its_layout_and_the_validator_s_messages_by_nod
 async fn publish_refuses_what_the_validator_refuses_before_asking_pbxd() {
     let b = with_demo(&[]);
     let admin = b.login_as(Role::Admin);
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/publish"),
-        &admin,
-        Some(json!({"document": demo_key_1("nowhere")})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/publish"),
+            &admin,
+            Some(json!({"document": demo_key_1("nowhere")})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     let j = r.json();
     assert_eq!(j["field"], "document");
@@ -212,27 +179,27 @@ async fn publish_refuses_what_the_validator_refuses_before_asking_pbxd() {
     // A document of another flow is refused with the field named.
     let mut other = demo_key_1("officer");
     other["name"] = json!("lain");
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/publish"),
-        &admin,
-        Some(json!({"document": other})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/publish"),
+            &admin,
+            Some(json!({"document": other})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["field"], "name");
 
     // Valid, but no pbxd answers here: 503, nothing stored, nothing
     // audited as published.
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/publish"),
-        &admin,
-        Some(json!({"document": demo_v2()})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/publish"),
+            &admin,
+            Some(json!({"document": demo_v2()})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     let versions: i64 = b
         .db()
@@ -269,15 +236,15 @@ async fn versions_are_compared_node_by_node_and_checked_as_published() {
     // Against the editor's document: the node it removed.
     let mut doc = demo_key_1("information");
     doc["nodes"]["closed"] = json!({"type": "hangup"});
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/diff"),
-        &qa,
-        Some(json!({"from": 2, "document": doc})),
-    )
-    .await
-    .json();
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/diff"),
+            &qa,
+            Some(json!({"from": 2, "document": doc})),
+        )
+        .await
+        .json();
     assert_eq!(r["changed"][0]["node"], "closed", "{r}");
     assert_eq!(r["changed"][1]["node"], "menu", "{r}");
 
@@ -367,14 +334,14 @@ async fn an_edit_of_an_older_version_is_not_published_over_a_newer_one() {
         .replace("\"9\": \"language\"", "\"9\": \"officer\"");
     let b = with_demo(&[&v2]);
     let admin = b.login_as(Role::Admin);
-    let r = json_req(
-        &b,
-        Method::POST,
-        &format!("/api/v1/flows/{DEMO}/publish"),
-        &admin,
-        Some(json!({"document": demo_v2(), "based_on": 1})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::POST,
+            &format!("/api/v1/flows/{DEMO}/publish"),
+            &admin,
+            Some(json!({"document": demo_v2(), "based_on": 1})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.json()["field"], "based_on");
     assert!(audit_actions(&b).is_empty());

@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use super::recordings::{self, Format, RecordingFiles, RecordingItem, RecordingQuery};
 use super::serve::{self, Disposition};
-use super::web::{date_inputs, input, pager, query_string, t, table_head, tabs};
+use super::web::{
+    input, pager, query_string, search_form_head, searched, t, table_end, table_head,
+};
 use super::Page;
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
@@ -33,13 +35,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/history/recordings/{id}/download", get(download))
 }
 
-async fn search(state: &AppState, q: RecordingQuery) -> Result<Page<RecordingItem>, AppError> {
-    let now = state.now_ms();
-    state
-        .read(move |c| Ok(recordings::search(c, &q, now)?))
-        .await
-}
-
 /// Recordings matching the search, newest first (supervisors and QA).
 #[utoipa::path(get, path = "/api/v1/history/recordings", tag = "history", params(RecordingQuery),
     responses((status = 200, body = Page<RecordingItem>), (status = 401), (status = 403), (status = 422)),
@@ -49,8 +44,9 @@ pub(super) async fn api(
     v: Viewer,
     Query(q): Query<RecordingQuery>,
 ) -> Result<Json<Page<RecordingItem>>, AppError> {
-    v.require(Perm::Recordings)?;
-    Ok(Json(search(&state, q).await?))
+    Ok(Json(
+        searched(&state, &v, Perm::Recordings, q, recordings::search).await?,
+    ))
 }
 
 async fn page(
@@ -58,17 +54,8 @@ async fn page(
     v: Viewer,
     Query(q): Query<RecordingQuery>,
 ) -> Result<Html<String>, AppError> {
-    v.require(Perm::Recordings)?;
-    let page = search(&state, q.clone()).await?;
-    let mut b = tabs(&v);
-    b.push_str("<form method=\"get\" action=\"/history/recordings\" class=\"search\">");
-    b.push_str(&input(
-        "number",
-        t(&v, "Nomor", "Number"),
-        "search",
-        &q.number,
-    ));
-    b.push_str(&date_inputs(&v, &q.from, &q.to));
+    let page = searched(&state, &v, Perm::Recordings, q.clone(), recordings::search).await?;
+    let mut b = search_form_head(&v, "/history/recordings", &q.number, &q.from, &q.to);
     b.push_str(&input(
         "agent",
         t(
@@ -133,13 +120,10 @@ async fn page(
             F = r.format.to_uppercase(),
         ));
     }
-    b.push_str("</tbody></table>");
-    if page.items.is_empty() {
-        b.push_str(&format!(
-            "<p class=\"empty\">{}</p>",
-            t(&v, "Tidak ada rekaman.", "No recordings.")
-        ));
-    }
+    b.push_str(&table_end(
+        &page,
+        t(&v, "Tidak ada rekaman.", "No recordings."),
+    ));
     let qs = query_string(&[
         ("number", &q.number),
         ("from", &q.from),
@@ -173,6 +157,70 @@ fn io_error(e: std::io::Error) -> AppError {
     }
 }
 
+/// What a request does with a recording: play it in the page, or save
+/// it in the format asked for (whichever exists when none is).
+#[derive(Debug, Clone, Copy)]
+enum Use {
+    Play,
+    Download(Option<Format>),
+}
+
+/// Streams a recording for `use_`, the one way the page and the API both
+/// reach a file: the viewer's permission first, then the recording and
+/// the file chosen, then the audit entry, written before a byte is sent
+/// (a seek within a playback is the same playback and is not audited
+/// again), then the bytes the `Range` header asks for.
+async fn stream(
+    state: &AppState,
+    v: &Viewer,
+    id: i64,
+    headers: &HeaderMap,
+    use_: Use,
+) -> Result<Response, AppError> {
+    v.require(Perm::Recordings)?;
+    let f = files(state, id).await?;
+    let asked = match use_ {
+        Use::Play => None,
+        Use::Download(asked) => asked,
+    };
+    let (format, path) = match asked {
+        Some(fmt) => (
+            fmt,
+            f.file(fmt).ok_or_else(|| {
+                AppError::invalid("format", format!("no {} of this recording", fmt.ext()))
+            })?,
+        ),
+        None => f.playable().ok_or(AppError::NotFound)?,
+    };
+    let range = headers.get(header::RANGE).and_then(|h| h.to_str().ok());
+    let (action, audited) = match use_ {
+        Use::Play => (
+            "recording.play",
+            range.is_none_or(|r| r.trim().starts_with("bytes=0-")),
+        ),
+        Use::Download(_) => ("recording.download", true),
+    };
+    if audited {
+        crate::audit::log(
+            state,
+            v,
+            action,
+            &audit_target(&f),
+            None,
+            Some(serde_json::json!({ "format": format.ext() })),
+        )
+        .await?;
+    }
+    let name = format!("rekaman-{}-{}.{}", f.item.id, f.item.caller, format.ext());
+    let disposition = match use_ {
+        Use::Play => Disposition::Inline,
+        Use::Download(_) => Disposition::Attachment(&name),
+    };
+    serve::file(path, format, range, disposition)
+        .await
+        .map_err(io_error)
+}
+
 /// Plays in the page: the WAV if kept, else the MP3, by byte range.
 #[utoipa::path(get, path = "/api/v1/history/recordings/{id}/audio", tag = "history",
     params(("id" = i64, Path, description = "The recording's id"),
@@ -187,25 +235,7 @@ pub(super) async fn audio(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    v.require(Perm::Recordings)?;
-    let f = files(&state, id).await?;
-    let (format, path) = f.playable().ok_or(AppError::NotFound)?;
-    let range = headers.get(header::RANGE).and_then(|h| h.to_str().ok());
-    let first = range.is_none_or(|r| r.trim().starts_with("bytes=0-"));
-    if first {
-        crate::audit::log(
-            &state,
-            &v,
-            "recording.play",
-            &audit_target(&f),
-            None,
-            Some(serde_json::json!({ "format": format.ext() })),
-        )
-        .await?;
-    }
-    serve::file(path, format, range, Disposition::Inline)
-        .await
-        .map_err(io_error)
+    stream(&state, &v, id, &headers, Use::Play).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -227,29 +257,5 @@ pub(super) async fn download(
     Query(q): Query<DownloadQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    v.require(Perm::Recordings)?;
-    let f = files(&state, id).await?;
-    let (format, path) = match q.format {
-        Some(fmt) => (
-            fmt,
-            f.file(fmt).ok_or_else(|| {
-                AppError::invalid("format", format!("no {} of this recording", fmt.ext()))
-            })?,
-        ),
-        None => f.playable().ok_or(AppError::NotFound)?,
-    };
-    let range = headers.get(header::RANGE).and_then(|h| h.to_str().ok());
-    crate::audit::log(
-        &state,
-        &v,
-        "recording.download",
-        &audit_target(&f),
-        None,
-        Some(serde_json::json!({ "format": format.ext() })),
-    )
-    .await?;
-    let name = format!("rekaman-{}-{}.{}", f.item.id, f.item.caller, format.ext());
-    serve::file(path, format, range, Disposition::Attachment(&name))
-        .await
-        .map_err(io_error)
+    stream(&state, &v, id, &headers, Use::Download(q.format)).await
 }

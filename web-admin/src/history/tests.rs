@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use dering_store::Disposition;
 
 use super::testdb::{TestDb, HOUR};
@@ -42,27 +42,13 @@ fn box_with_history() -> (TestBox, i64) {
     (b, id)
 }
 
-fn audits(b: &TestBox, action: &str) -> i64 {
-    b.db()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = ?1",
-            [action],
-            |r| r.get(0),
-        )
-        .unwrap()
-}
-
 async fn get_range(
     b: &TestBox,
     path: &str,
     s: &Session,
     range: Option<&str>,
 ) -> crate::testing::Reply {
-    let mut req = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header(header::HOST, "box.test")
-        .header(header::COOKIE, s.cookie());
+    let mut req = TestBox::request(Method::GET, path, Some(s));
     if let Some(r) = range {
         req = req.header(header::RANGE, r);
     }
@@ -97,16 +83,7 @@ async fn each_route_answers_each_role_as_the_matrix_says() {
             };
             assert_eq!(r.status, want, "{path} as {:?}: {}", roles[i], r.body);
         }
-        let anon = b.get(path, None).await;
-        if path.starts_with("/api/") {
-            assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{path}");
-        } else {
-            assert!(
-                anon.location().is_some_and(|l| l.starts_with("/login")),
-                "{path}: {:?}",
-                anon.status
-            );
-        }
+        b.assert_anonymous_refused("GET", path, "").await;
     }
 }
 
@@ -162,13 +139,13 @@ async fn a_recording_plays_by_range_and_each_playback_and_download_is_audited() 
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.headers[header::CONTENT_RANGE], "bytes 0-999/1000");
     assert_eq!(r.headers[header::CONTENT_TYPE], "audio/wav");
-    assert_eq!(audits(&b, "recording.play"), 1);
+    assert_eq!(b.audits("recording.play"), 1);
     // Seeking is the same playback: served, not audited again.
     let r = get_range(&b, &audio, &s, Some("bytes=500-509")).await;
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.headers[header::CONTENT_RANGE], "bytes 500-509/1000");
     assert_eq!(r.body, "ghijklmnop");
-    assert_eq!(audits(&b, "recording.play"), 1);
+    assert_eq!(b.audits("recording.play"), 1);
     // A second listener at the same time gets the file too.
     let other = b.login_as(Role::Qa);
     let r = get_range(&b, &audio, &other, None).await;
@@ -179,7 +156,7 @@ async fn a_recording_plays_by_range_and_each_playback_and_download_is_audited() 
         ),
         (StatusCode::OK, "1000")
     );
-    assert_eq!(audits(&b, "recording.play"), 2);
+    assert_eq!(b.audits("recording.play"), 2);
     let r = b
         .get(
             &format!("/history/recordings/{id}/download?format=wav"),
@@ -191,7 +168,7 @@ async fn a_recording_plays_by_range_and_each_playback_and_download_is_audited() 
         .to_str()
         .unwrap()
         .contains("rekaman-"));
-    assert_eq!(audits(&b, "recording.download"), 1);
+    assert_eq!(b.audits("recording.download"), 1);
     // No MP3 of it: refused by naming the field, nothing audited.
     let r = b
         .get(
@@ -203,7 +180,7 @@ async fn a_recording_plays_by_range_and_each_playback_and_download_is_audited() 
         (r.status, r.json()["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("format"))
     );
-    assert_eq!(audits(&b, "recording.download"), 1);
+    assert_eq!(b.audits("recording.download"), 1);
     // The audit entry names who and what.
     let (login, target): (String, String) = b
         .db()
@@ -219,7 +196,7 @@ async fn a_recording_plays_by_range_and_each_playback_and_download_is_audited() 
     let agent = b.login_as(Role::Agent);
     let r = get_range(&b, &audio, &agent, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(audits(&b, "recording.play"), 2);
+    assert_eq!(b.audits("recording.play"), 2);
 }
 
 #[tokio::test]
@@ -237,7 +214,7 @@ async fn the_csv_export_holds_the_calls_and_is_audited() {
     assert!(lines[0].starts_with("uuid,start_wib"));
     assert!(lines[1].starts_with("u-1,"));
     assert!(lines[1].contains("pengaduan,agent7"));
-    assert_eq!(audits(&b, "calls.export"), 1);
+    assert_eq!(b.audits("calls.export"), 1);
 }
 
 /// Every `$ref` in the document names a schema it has: a dangling one

@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use rusqlite::Connection;
 
 use super::calls::{self, CallQuery, CallRow};
 use super::power::{self, PowerQuery};
@@ -67,6 +68,25 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/history/calls.csv", get(calls_csv))
         .route("/api/v1/history/calls/{uuid}", get(call_api))
         .route("/api/v1/history/power", get(power_api))
+}
+
+/// One page of a history search by `search`, once the viewer holds
+/// `perm`: each history page and its JSON twin search the same way, the
+/// open-ended date range ending at the box's `now`.
+pub(crate) async fn searched<Q, T>(
+    state: &AppState,
+    v: &Viewer,
+    perm: Perm,
+    q: Q,
+    search: fn(&Connection, &Q, i64) -> Result<Page<T>, HistoryError>,
+) -> Result<Page<T>, AppError>
+where
+    Q: Send + 'static,
+    T: Send + 'static,
+{
+    v.require(perm)?;
+    let now = state.now_ms();
+    state.read(move |c| Ok(search(c, &q, now)?)).await
 }
 
 /// `t(v, id, en)`: the viewer's language.
@@ -138,6 +158,35 @@ pub(crate) fn date_inputs(v: &Viewer, from: &Option<String>, to: &Option<String>
     s
 }
 
+/// The top of the calls and recordings pages: the tabs, then their
+/// search form opened on `action` with the fields both begin with, the
+/// number and the date range.
+pub(crate) fn search_form_head(
+    v: &Viewer,
+    action: &str,
+    number: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+) -> String {
+    let mut s = tabs(v);
+    s.push_str(&format!(
+        "<form method=\"get\" action=\"{action}\" class=\"search\">"
+    ));
+    s.push_str(&input("number", t(v, "Nomor", "Number"), "search", number));
+    s.push_str(&date_inputs(v, from, to));
+    s
+}
+
+/// The close of a result table, then `empty` (already translated) when
+/// the page has no rows, so an empty search says so.
+pub(crate) fn table_end<T>(page: &Page<T>, empty: &str) -> String {
+    let mut s = String::from("</tbody></table>");
+    if page.items.is_empty() {
+        s.push_str(&format!("<p class=\"empty\">{empty}</p>"));
+    }
+    s
+}
+
 /// The opening of a result table up to its first row: its id and the
 /// column headings. The headings are the pages' own translated texts, so
 /// they go in unescaped, as they did when each page wrote them out.
@@ -191,27 +240,13 @@ fn seconds(ms: Option<i64>) -> String {
     ms.map(|ms| format!("{}", ms / 1000)).unwrap_or_default()
 }
 
-async fn search_calls(state: &AppState, q: CallQuery) -> Result<Page<CallRow>, AppError> {
-    let now = state.now_ms();
-    state.read(move |c| Ok(calls::search(c, &q, now)?)).await
-}
-
 async fn calls_page(
     State(state): State<AppState>,
     v: Viewer,
     Query(q): Query<CallQuery>,
 ) -> Result<Html<String>, AppError> {
-    v.require(Perm::ViewCallRecords)?;
-    let page = search_calls(&state, q.clone()).await?;
-    let mut b = tabs(&v);
-    b.push_str("<form method=\"get\" action=\"/history/calls\" class=\"search\">");
-    b.push_str(&input(
-        "number",
-        t(&v, "Nomor", "Number"),
-        "search",
-        &q.number,
-    ));
-    b.push_str(&date_inputs(&v, &q.from, &q.to));
+    let page = searched(&state, &v, Perm::ViewCallRecords, q.clone(), calls::search).await?;
+    let mut b = search_form_head(&v, "/history/calls", &q.number, &q.from, &q.to);
     b.push_str(&input(
         "extension",
         t(&v, "Ekstensi", "Extension"),
@@ -272,13 +307,10 @@ async fn calls_page(
             u = esc(&url_encode(&c.uuid)),
         ));
     }
-    b.push_str("</tbody></table>");
-    if page.items.is_empty() {
-        b.push_str(&format!(
-            "<p class=\"empty\">{}</p>",
-            t(&v, "Tidak ada panggilan.", "No calls.")
-        ));
-    }
+    b.push_str(&table_end(
+        &page,
+        t(&v, "Tidak ada panggilan.", "No calls."),
+    ));
     b.push_str(&pager(&v, "/history/calls", &qs, &page));
     Ok(page_with(
         &v,
@@ -297,8 +329,9 @@ async fn calls_api(
     v: Viewer,
     Query(q): Query<CallQuery>,
 ) -> Result<Json<Page<CallRow>>, AppError> {
-    v.require(Perm::ViewCallRecords)?;
-    Ok(Json(search_calls(&state, q).await?))
+    Ok(Json(
+        searched(&state, &v, Perm::ViewCallRecords, q, calls::search).await?,
+    ))
 }
 
 /// The matching calls as CSV, every page of them up to [`EXPORT_MAX`];
@@ -455,14 +488,6 @@ async fn call_page(
     ))
 }
 
-async fn search_power(
-    state: &AppState,
-    q: PowerQuery,
-) -> Result<Page<power::PowerEvent>, AppError> {
-    let now = state.now_ms();
-    state.read(move |c| Ok(power::search(c, &q, now)?)).await
-}
-
 /// Power and alarm events, newest first.
 #[utoipa::path(get, path = "/api/v1/history/power", tag = "history", params(PowerQuery),
     responses((status = 200, body = Page<power::PowerEvent>), (status = 401), (status = 403), (status = 422)),
@@ -472,8 +497,9 @@ async fn power_api(
     v: Viewer,
     Query(q): Query<PowerQuery>,
 ) -> Result<Json<Page<power::PowerEvent>>, AppError> {
-    v.require(Perm::ViewPowerEvents)?;
-    Ok(Json(search_power(&state, q).await?))
+    Ok(Json(
+        searched(&state, &v, Perm::ViewPowerEvents, q, power::search).await?,
+    ))
 }
 
 async fn power_page(
@@ -481,8 +507,7 @@ async fn power_page(
     v: Viewer,
     Query(q): Query<PowerQuery>,
 ) -> Result<Html<String>, AppError> {
-    v.require(Perm::ViewPowerEvents)?;
-    let page = search_power(&state, q.clone()).await?;
+    let page = searched(&state, &v, Perm::ViewPowerEvents, q.clone(), power::search).await?;
     let mut b = tabs(&v);
     b.push_str("<form method=\"get\" action=\"/history/power\" class=\"search\">");
     b.push_str(&date_inputs(&v, &q.from, &q.to));

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use dering_control::{Reply, Response};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -14,16 +14,6 @@ use tower::ServiceExt;
 
 use crate::auth::Role;
 use crate::testing::TestBox;
-
-fn audits(b: &TestBox, action: &str) -> i64 {
-    b.db()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = ?1",
-            [action],
-            |r| r.get(0),
-        )
-        .unwrap()
-}
 
 /// A pbxd on the box's control socket answering one connection: hello,
 /// then `reply` to the request, which it returns.
@@ -73,16 +63,9 @@ async fn everyone_watches_only_supervisors_act() {
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{role:?}");
         }
     }
-    assert_eq!(audits(&b, "call.hangup"), 0);
-    assert_eq!(
-        b.api(Method::GET, "/api/v1/live", None, None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert!(b
-        .get("/live", None)
-        .await
-        .location()
-        .is_some_and(|l| l.starts_with("/login")));
+    assert_eq!(b.audits("call.hangup"), 0);
+    b.assert_anonymous_refused("GET", "/api/v1/live", "").await;
+    b.assert_anonymous_refused("GET", "/live", "").await;
 }
 
 #[tokio::test]
@@ -95,7 +78,7 @@ async fn a_supervisor_s_hangup_reaches_pbxd_and_is_audited() {
     assert_eq!(r.location(), Some("/live"));
     let asked = pbxd.await.unwrap();
     assert_eq!(asked, r#"{"cmd":"hangup","uuid":"u-7"}"#);
-    assert_eq!(audits(&b, "call.hangup"), 1);
+    assert_eq!(b.audits("call.hangup"), 1);
     let (login, target): (String, String) = b
         .db()
         .query_row(
@@ -125,7 +108,7 @@ async fn a_supervisor_listens_from_the_phone_they_name() {
         asked,
         serde_json::json!({"cmd":"listen","supervisor":"1009","extension":"1002","mode":"whisper"})
     );
-    assert_eq!(audits(&b, "call.whisper"), 1);
+    assert_eq!(b.audits("call.whisper"), 1);
 }
 
 #[tokio::test]
@@ -158,10 +141,7 @@ async fn bad_action_input_is_refused_by_name() {
 async fn the_event_stream_starts_with_the_whole_view() {
     let b = TestBox::new();
     let s = b.login_as(Role::Agent);
-    let req = Request::builder()
-        .uri("/live/events")
-        .header(header::HOST, "box.test")
-        .header(header::COOKIE, s.cookie())
+    let req = TestBox::request(Method::GET, "/live/events", Some(&s))
         .body(Body::empty())
         .unwrap();
     let res = b.router.clone().oneshot(req).await.unwrap();

@@ -25,8 +25,9 @@ use hwtests::fragments::{caller_request, uac_answered_then, ACK_FINAL, UAC_RINGI
 use hwtests::{free_udp_port, scenario, Dering, Sipp};
 
 use super::{
-    acd_box, acd_desks, bench_box_with, caller_args, clk_tck, cpu_ticks, drive, gen_socket_at,
-    hold_calls, kill, local_args, pid, sipp_run, spawn_bg, Gen, Held, Media, BUF, GEN_SOCKETS,
+    acd_box, acd_desks, answer_waits, bench_box_with, caller_args, calls_in, clk_tck, cpu_ticks,
+    drive, gen_socket_at, hold_callers, hold_calls, kill, legs_of, local_args, paced_run, pid,
+    sipp_run, sipp_uas, Gen, Held, Media, BUF, GEN_SOCKETS,
 };
 
 /// The carrier's signalling and media address (an `ip` trunk's).
@@ -131,54 +132,14 @@ fn answered_once(records: &HashMap<String, Vec<(String, String)>>) -> usize {
 /// `n` calls from the carrier to [`DID`] (extension 1002, `uas`),
 /// answered and held up for [`HOLD_MS`].
 fn hold_carrier_calls(d: &Dering, n: usize, uas: Sipp) -> Held {
-    let after = uac_answered_then(&format!(
-        "  <pause milliseconds=\"{HOLD_MS}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
-        caller_request("BYE", 3)
-    ));
-    let sf = scenario(d.dir(), "carrier_uac.xml", &[("AFTER_INVITE", &after)]);
-    let mut args = carrier_args(d, &sf, DID);
-    args.extend(
-        [
-            "-r",
-            "200",
-            "-m",
-            &n.to_string(),
-            "-l",
-            &n.to_string(),
-            "-timeout",
-            "300",
-        ]
-        .map(String::from),
-    );
-    let uac = Sipp::spawn(d.dir(), &args);
+    let uac = hold_callers(d, "carrier_uac.xml", HOLD_MS, n, |sf| {
+        carrier_args(d, sf, DID)
+    });
     Held {
         uac,
         uas,
-        legs: answered_legs(d, n),
+        legs: calls_in(d, "answered", n, legs_of),
         hold_ms: HOLD_MS,
-    }
-}
-
-/// The relay ports of the box's answered calls, once `n` are up (or
-/// after a bound).
-fn answered_legs(d: &Dering, n: usize) -> Vec<(u16, u16)> {
-    let t = Instant::now();
-    loop {
-        let calls: Vec<(u16, u16)> = d
-            .query("calls")
-            .iter()
-            .filter(|c| c["state"] == "answered")
-            .filter_map(|c| {
-                Some((
-                    u16::try_from(c["a_port"].as_u64()?).ok()?,
-                    u16::try_from(c["b_port"].as_u64()?).ok()?,
-                ))
-            })
-            .collect();
-        if calls.len() >= n || t.elapsed() > Duration::from_secs(n as u64 / 100 + 20) {
-            return calls;
-        }
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -225,16 +186,9 @@ fn answered_records(d: &Dering, n: usize) -> usize {
 /// One row of the `trunk-calls` table.
 fn media_row(path: &str, n: usize, m: &Media, records: usize, base_us: f64) {
     println!(
-        "| {path} | {n} | {} | {records} | {:.0} | {} / {} | {} / {} | {} | {} | {:.2} | {:.0} | {:.2} |",
+        "| {path} | {n} | {} | {records} | {} | {:.0} | {:.2} |",
         m.calls,
-        (m.sent_a + m.sent_b) as f64 / m.secs,
-        m.sent_a,
-        m.got_b,
-        m.sent_b,
-        m.got_a,
-        m.lost,
-        m.drops,
-        m.cores(),
+        m.cells(),
         m.us_per_call_second(),
         m.us_per_call_second() / base_us.max(f64::MIN_POSITIVE),
     );
@@ -319,24 +273,8 @@ pub fn trunk_acd(minutes: u64) -> bool {
         caller_request("BYE", 3)
     ));
     let sf = scenario(d.dir(), "carrier_uac.xml", &[("AFTER_INVITE", &after)]);
-    let mut args = carrier_args(&d, &sf, "137");
-    let secs = calls * period_ms / per / 1000;
-    args.extend(
-        [
-            "-r",
-            &per.to_string(),
-            "-rp",
-            &period_ms.to_string(),
-            "-m",
-            &calls.to_string(),
-            "-timeout",
-            &(secs + 120).to_string(),
-        ]
-        .map(String::from),
-    );
-    let (c0, t0) = (cpu_ticks(p), Instant::now());
-    let r = sipp_run(d.dir(), "trunk-acd", &args, Duration::from_secs(secs + 180));
-    let cores = (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64();
+    let args = carrier_args(&d, &sf, "137");
+    let (r, cores) = paced_run(d.dir(), "trunk-acd", args, p, (per, period_ms), calls);
     let n = usize::try_from(calls).unwrap_or(usize::MAX);
     let records = carrier_records(&d, n);
     kill(desks);
@@ -367,23 +305,7 @@ pub fn trunk_acd(minutes: u64) -> bool {
     let completed = journal.iter().filter(|e| e.kind == "completed").count();
     let sum = |k: usize| per_call.values().map(|c| c[k]).sum::<u32>();
     let not_once = per_call.values().filter(|c| c[..2] != [1, 1]).count();
-    let mut waits: Vec<u64> = journal
-        .iter()
-        .filter(|e| e.kind == "answered" && e.call_uuid.is_some())
-        .filter_map(|e| {
-            serde_json::from_str::<serde_json::Value>(&e.detail)
-                .ok()?
-                .get("wait_ms")?
-                .as_u64()
-        })
-        .collect();
-    waits.sort_unstable();
-    let pct = |q: f64| {
-        waits
-            .get(((waits.len().max(1) - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    let (p50, p99) = answer_waits(journal.iter().filter(|e| e.call_uuid.is_some()));
     println!("\n## Carrier -> 137 flow (key 2) -> queue -> agent at 10,000 calls/hour ({minutes} min, {agents} agents)\n");
     println!("| calls | sipp ok / failed | recorded from the trunk, answered once | entered / answered / completed | calls not entered and answered exactly once | abandoned + dropped + turned away | answer wait p50 / p99 | pbxd cores |\n|---|---|---|---|---|---|---|---|");
     println!(
@@ -392,8 +314,8 @@ pub fn trunk_acd(minutes: u64) -> bool {
         r.failed,
         sum(0),
         sum(1),
-        pct(0.5),
-        pct(0.99),
+        p50,
+        p99,
     );
     let good = r.ok == calls
         && r.failed == 0
@@ -489,25 +411,12 @@ pub fn trunk_cps() -> bool {
         // The carrier: a fresh sipp UAS per step, its counts dumped every
         // second.
         let stf = d.dir().join(format!("carrier-{rate}.csv"));
-        let uas = spawn_bg(
+        let uas = sipp_uas(
             d.dir(),
-            &[
-                "-sn",
-                "uas",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-buff_size",
-                BUF,
-                "-trace_stat",
-                "-fd",
-                "1",
-                "-stf",
-                stf.to_str().unwrap(),
-            ],
+            port,
+            &["-sn", "uas"],
+            &["-trace_stat", "-fd", "1", "-stf", stf.to_str().unwrap()],
         );
-        hwtests::wait_bound(port, Duration::from_secs(10));
         let mut args = caller_args(&d, &sf);
         if let Some(i) = args.iter().position(|a| a == "-s") {
             args[i + 1] = "081234567890".into();
