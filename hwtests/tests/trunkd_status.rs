@@ -124,6 +124,7 @@ fn start_trunk(d: &Dering, sock: &Path, sip: SocketAddr) -> Trunk {
             max_calls: 30,
             country_code: "62".into(),
         }],
+        lines: Vec::new(),
     };
     let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
     let reporter = trunkd::status::Reporter::start(d.dir().to_path_buf()).unwrap();
