@@ -11,13 +11,14 @@ use super::apply;
 use crate::auth::Role;
 use crate::testing::TestBox;
 
-/// A running pbxd on `b`'s data directory (the demo, SIP on free ports);
+/// A running pbxd on `b`'s data directory (the demo, SIP on free ports,
+/// RTP below the hwtests' boxes and peers, which start at 10000);
 /// dropping the sender stops it.
 async fn pbxd_on(b: &TestBox) -> tokio::sync::oneshot::Sender<()> {
     let text = dering_config::DEFAULT_TOML
         .replace("udp_port = 5060", "udp_port = 0")
-        .replace("rtp_port_min = 20000", "rtp_port_min = 46400")
-        .replace("rtp_port_max = 29999", "rtp_port_max = 46599");
+        .replace("rtp_port_min = 20000", "rtp_port_min = 9400")
+        .replace("rtp_port_max = 29999", "rtp_port_max = 9599");
     let config = dering_config::Config::parse(&text, "test.toml").expect("test configuration");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     pbxd::shell::start(

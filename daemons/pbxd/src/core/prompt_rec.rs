@@ -172,6 +172,7 @@ impl Core {
         };
         match t.stage {
             Stage::Instructions => {
+                tracing::info!(call, number = %t.number, "prompt take: recording after the beep");
                 t.stage = Stage::Capturing;
                 self.out.push_back(Output::Media(MediaCmd::Capture {
                     call,
@@ -192,6 +193,11 @@ impl Core {
         if t.stage != Stage::Capturing {
             return;
         }
+        tracing::info!(
+            call,
+            samples = audio.len(),
+            "prompt take: played back for 1 or 2"
+        );
         t.stage = Stage::Review;
         t.audio = Some(audio.clone());
         let names = ["record_review".to_string()];
