@@ -129,6 +129,16 @@ async fn an_upload_is_live_in_pbxd_and_a_bad_one_keeps_the_old_prompt() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.json()["reloaded"]["pbxd"], "live", "{}", r.body);
     assert!(pbxd_plays(&b, "salam").await, "live after the upload");
+    // The flow editor's validator knows it too (pbxd's directory rule).
+    let editor = b.login_as(Role::Admin);
+    let catalogue = b.get("/api/v1/flows/prompts", Some(&editor)).await;
+    assert!(
+        catalogue.json()["names"]["id"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|p| p == "salam")),
+        "{}",
+        catalogue.body
+    );
     let target = b.dir.path().join("prompts/id/salam.wav");
     let first = std::fs::read(&target).expect("stored");
     let listed = b
