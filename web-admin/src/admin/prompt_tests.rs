@@ -149,6 +149,24 @@ async fn an_upload_is_live_in_pbxd_and_a_bad_one_keeps_the_old_prompt() {
     assert_eq!(made["made"]["by"], admin.login.as_str(), "{}", listed.body);
     assert_eq!(made["made"]["source"], "web");
 
+    // The prompt screen shows who made it, and a delete button to those
+    // who may change prompts.
+    let page = b.get("/admin/prompts", Some(&admin)).await;
+    assert!(
+        page.body.contains(&format!("{} (web, ", admin.login)),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("class=\"prompt-delete\" data-url=\"/api/v1/admin/prompts/id/salam\""),
+        "{}",
+        page.body
+    );
+    let qa = b.login_as(Role::Qa);
+    let page = b.get("/admin/prompts", Some(&qa)).await;
+    assert!(page.body.contains("salam.wav") && !page.body.contains("prompt-delete"));
+
     // Not audio: refused naming the file, the old prompt stays.
     let r = b
         .send(request(

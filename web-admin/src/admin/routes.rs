@@ -952,10 +952,22 @@ async fn prompts_page(
         "<p><code>{}</code></p><table><tbody>",
         ui::esc(&dir.display().to_string())
     );
+    let editor = viewer.may(Perm::EditConfig);
     for p in &list {
+        let delete = if editor {
+            format!(
+                "<td><button type=\"button\" class=\"prompt-delete\" data-url=\"/api/v1/admin/prompts/{}/{}\" data-csrf=\"{}\">{}</button></td>",
+                ui::esc(&p.folder),
+                ui::esc(&p.name),
+                ui::esc(viewer.csrf_token()),
+                if viewer.lang.code() == "en" { "Delete" } else { "Hapus" }
+            )
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
             "<tr><td>{f}</td><td>{n}</td><td>{b} B</td><td>{made}</td>\
-             <td><audio controls preload=\"none\" src=\"/admin/prompts/{f}/{n}.wav\"></audio></td></tr>",
+             <td><audio controls preload=\"none\" src=\"/admin/prompts/{f}/{n}.wav\"></audio></td>{delete}</tr>",
             f = ui::esc(&p.folder),
             n = ui::esc(&p.name),
             b = p.bytes,
