@@ -171,3 +171,68 @@ fn a_dialled_number_skips_the_question_and_others_may_not_record() {
     let r = q.expect_response(&mut s, 403);
     q.ack_final(&mut s, &d, &r);
 }
+
+/// The first prompt audio played to `call` (the flow's greeting).
+fn first_play(s: &Sim, call: u64) -> Arc<[i16]> {
+    s.media
+        .iter()
+        .find_map(|m| match m {
+            MediaCmd::Play { call: c, audio, .. } if *c == call => audio.first().cloned(),
+            _ => None,
+        })
+        .expect("the flow plays its greeting")
+}
+
+#[test]
+fn a_new_library_is_played_from_the_next_call_while_a_call_in_progress_keeps_its_prompt() {
+    let mut s = Sim::new(|t| t);
+    let t = s.t();
+    s.core
+        .publish_flow(t, &dering_flow::Flow::demo().to_json())
+        .unwrap();
+    let mut a = Phone::registered(&mut s, "1001");
+    let (first, _da) = dial(&mut s, &mut a, "137");
+    let old = first_play(&s, first);
+    let played_before = s.media.len();
+
+    // A greeting uploaded (the shell loads the directory and hands the
+    // library to the core).
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = speech();
+    let meta = pbxd::prompt_store::Meta {
+        by: "budi".into(),
+        source: "web".into(),
+        at_ms: 0,
+    };
+    pbxd::prompt_store::save(dir.path(), Lang::Id, "greeting", &greeting, &meta).unwrap();
+    let library = dering_media::prompts::Prompts::load(dir.path()).unwrap();
+    s.core.set_prompts(Arc::new(library));
+
+    // The call in progress is not touched: nothing new is sent to it.
+    assert!(
+        s.media[played_before..].iter().all(|m| !matches!(
+            m,
+            MediaCmd::Play { call, .. } | MediaCmd::StopPlay { call } if *call == first
+        )),
+        "{:?}",
+        &s.media[played_before..]
+    );
+    // The next caller hears the new greeting.
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut d = b.invite(&mut s, "137");
+    let ok = b.expect_response(&mut s, 200);
+    b.ack_2xx(&mut s, &mut d, &ok);
+    let second = s
+        .media
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            MediaCmd::Local { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    assert_ne!(second, first);
+    let new = first_play(&s, second);
+    assert_eq!(&new[..], &greeting[..]);
+    assert_ne!(&old[..], &greeting[..]);
+}
