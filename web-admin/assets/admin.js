@@ -38,3 +38,27 @@ if (upload) {
     }).catch(function (err) { status.textContent = String(err); });
   });
 }
+
+// Prompt delete: pbxd stops playing it from the next call (the built-in
+// prompt of that name, if any, plays again).
+document.querySelectorAll("button.prompt-delete").forEach(function (button) {
+  button.addEventListener("click", function () {
+    var lang = document.documentElement.lang;
+    if (!window.confirm(lang === "en" ? "Delete this prompt?" : "Hapus prompt ini?")) {
+      return;
+    }
+    fetch(button.dataset.url, {
+      method: "DELETE",
+      credentials: "same-origin",
+      headers: { "x-csrf-token": button.dataset.csrf }
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (r.ok) {
+          window.location.reload();
+        } else {
+          button.textContent = (body.field ? body.field + ": " : "") + (body.message || body.error);
+        }
+      });
+    }).catch(function (err) { button.textContent = String(err); });
+  });
+});

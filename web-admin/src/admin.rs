@@ -17,4 +17,6 @@ pub mod service;
 pub use routes::{routes, Api};
 
 #[cfg(test)]
+mod prompt_tests;
+#[cfg(test)]
 mod tests;

@@ -625,6 +625,21 @@ pub struct Calls {
     /// or a `music/<class>.wav` of `[flows] prompts`.
     #[serde(default = "default_music_class")]
     pub music_on_hold: String,
+    /// Dialled alone or with a prompt number (`*97`, `*9705`): the caller
+    /// records a prompt after a beep, hears it back and keeps it with 1
+    /// (it is played from the next call on) or records again with 2.
+    #[serde(default = "default_record_prompt_code")]
+    pub record_prompt_code: String,
+    /// The extensions whose phones may record prompts with
+    /// `record_prompt_code`: a prompt is what every caller hears, so only
+    /// the phones named here (an administrator's, a supervisor's) may.
+    /// Empty: nobody.
+    #[serde(default)]
+    pub prompt_recorders: Vec<String>,
+}
+
+fn default_record_prompt_code() -> String {
+    "*97".into()
 }
 
 fn default_music_class() -> String {
@@ -656,6 +671,8 @@ impl Default for Calls {
             pickup_code: default_pickup_code(),
             group_pickup_code: default_group_pickup_code(),
             music_on_hold: default_music_class(),
+            record_prompt_code: default_record_prompt_code(),
+            prompt_recorders: Vec::new(),
         }
     }
 }
@@ -1281,6 +1298,18 @@ mod tests {
                 "barge_code = \"*\"".into(),
                 "barge_code",
                 "monitoring.barge_code",
+            ),
+            (
+                "record_prompt_code = \"*97\"",
+                "record_prompt_code = \"\"".into(),
+                "record_prompt_code",
+                "calls.record_prompt_code",
+            ),
+            (
+                "prompt_recorders = [\"1001\"]",
+                "prompt_recorders = [\"1999\"]".into(),
+                "prompt_recorders",
+                "calls.prompt_recorders",
             ),
             (
                 "skills = { pengaduan = 1 }",

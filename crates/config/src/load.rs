@@ -613,6 +613,7 @@ impl RawConfig {
         check_algorithms(at, &self.sip.digest_algorithms, "sip.digest_algorithms")?;
         self.check_numbers(at)?;
         self.check_monitoring(at)?;
+        self.check_prompt_recording(at)?;
         self.check_recording(at)?;
         self.check_queues(at)?;
         self.check_agents(at)?;
@@ -752,6 +753,32 @@ impl RawConfig {
                 return Err(at.at(
                     code,
                     format!("key `monitoring.{key}`: {c:?} must start with * and have a digit"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[calls] record_prompt_code` is a code (else every number would
+    /// start with it) and `prompt_recorders` are extensions. `[calls]` has
+    /// no spans: the line is the key's.
+    fn check_prompt_recording(&self, at: &Refusal) -> Result<(), ConfigError> {
+        let line_of = |key: &str| at.text.find(key).unwrap_or(0);
+        let code = &self.calls.record_prompt_code;
+        if !code.starts_with('*')
+            || code.len() < 2
+            || !code[1..].bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(at.at_offset(
+                line_of("record_prompt_code"),
+                format!("key `calls.record_prompt_code`: {code:?} must be * and digits"),
+            ));
+        }
+        for who in &self.calls.prompt_recorders {
+            if !self.extensions.iter().any(|e| e.number.get_ref() == who) {
+                return Err(at.at_offset(
+                    line_of("prompt_recorders"),
+                    format!("key `calls.prompt_recorders`: no extension {who}"),
                 ));
             }
         }

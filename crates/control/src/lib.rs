@@ -124,6 +124,13 @@ pub enum Request {
         extension: String,
         mode: String,
     },
+    /// Reads the prompts directory again and swaps it in for the next
+    /// call: after the web admin wrote, replaced or deleted a prompt or a
+    /// music class. Calls playing a prompt finish the one they have.
+    /// Replies [`Response::PromptsReloaded`]; a directory with a file
+    /// pbxd cannot play is [`ControlError::BadPrompts`] and the prompts
+    /// in use stay.
+    ReloadPrompts,
 }
 
 /// What the agent desktop does for an agent; also the `dering agent`

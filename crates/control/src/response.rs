@@ -124,6 +124,12 @@ pub enum Response {
         summary: String,
         restart_needed: Vec<String>,
     },
+    /// The prompts now in use: how many prompts (every language) and
+    /// music-on-hold classes.
+    PromptsReloaded {
+        prompts: usize,
+        music: usize,
+    },
 }
 
 impl Response {
@@ -148,6 +154,7 @@ impl Response {
             Response::Snapshot { .. } => "snapshot",
             Response::Subscribed { .. } => "subscribed",
             Response::ConfigApplied { .. } => "config_applied",
+            Response::PromptsReloaded { .. } => "prompts_reloaded",
         }
     }
 }
@@ -184,6 +191,10 @@ pub enum ControlError {
     /// source, line and key.
     #[error("configuration refused: {message}")]
     BadConfig { message: String },
+    /// The prompts directory holds a file pbxd cannot play (`message`
+    /// names it); the prompts in use stay.
+    #[error("prompts refused: {message}")]
+    BadPrompts { message: String },
     /// Another import is being stored; try again.
     #[error("another configuration import is being stored; try again")]
     ConfigBusy,

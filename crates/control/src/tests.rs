@@ -118,6 +118,17 @@ fn replies_carry_the_version_and_a_typed_outcome() {
     round_trip(&Reply::new(Err(ControlError::BadConfig {
         message: "baru.toml:3: key `x`".into(),
     })));
+    let reloaded = round_trip(&Reply::new(Ok(Response::PromptsReloaded {
+        prompts: 58,
+        music: 1,
+    })));
+    assert!(
+        reloaded.contains(r#""type":"prompts_reloaded","prompts":58"#),
+        "{reloaded}"
+    );
+    round_trip(&Reply::new(Err(ControlError::BadPrompts {
+        message: "/p/id/menu.wav: not a WAV".into(),
+    })));
     let snap = Reply::new(Ok(Response::Snapshot {
         snapshot: Snapshot {
             seq: 9,
@@ -166,6 +177,9 @@ fn every_error_code_round_trips_and_reads_as_a_sentence() {
         },
         ControlError::NotAnAddress { ip: "x".into() },
         ControlError::BadFlow {
+            message: "m".into(),
+        },
+        ControlError::BadPrompts {
             message: "m".into(),
         },
         ControlError::SeqUnavailable {

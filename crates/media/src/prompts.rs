@@ -117,9 +117,23 @@ impl Prompts {
         self.map.len()
     }
 
+    /// How many music-on-hold classes there are (the built-in `default`
+    /// included).
+    pub fn music_classes(&self) -> usize {
+        self.music.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+}
+
+/// Whether `bytes` is a prompt the library takes (a WAV, mono, 16-bit,
+/// 8 or 16 kHz), and its length in 8 kHz samples: the web admin checks
+/// an upload with this before it replaces a prompt, so a file pbxd would
+/// refuse never reaches the directory. `what` names it in the error.
+pub fn check(bytes: &[u8], what: &str) -> Result<usize, PromptError> {
+    decode(bytes, what).map(|s| s.len())
 }
 
 /// Decodes a WAV file to 8 kHz mono 16-bit samples.
@@ -163,13 +177,16 @@ fn bad(path: &Path, reason: String) -> PromptError {
 }
 
 /// Every `*.wav` of `dir`, decoded, by file stem; a file that is not a WAV
-/// we can take is an error naming it.
+/// we can take is an error naming it. Hidden files (`.name.new.wav`) are
+/// writes in progress, renamed into place when whole: never read.
 fn read_wavs(dir: &Path) -> Result<Vec<(String, Vec<i16>)>, PromptError> {
     let files = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
     let mut out = Vec::new();
     for f in files.flatten() {
         let path: PathBuf = f.path();
-        if path.extension().is_none_or(|e| e != "wav") {
+        if path.extension().is_none_or(|e| e != "wav")
+            || f.file_name().to_string_lossy().starts_with('.')
+        {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|e| bad(&path, e.to_string()))?;
@@ -269,6 +286,20 @@ mod tests {
         assert!(
             p.music("other").unwrap().len() > 8000,
             "unknown: the default"
+        );
+
+        // A write in progress (hidden, renamed when whole) is not read.
+        std::fs::write(dir.path().join("id/.menu.new.wav"), b"half a wav").unwrap();
+        let p = Prompts::load(dir.path()).unwrap();
+        assert!(!p.contains(Lang::Id, ".menu.new"));
+        assert!(check(b"half a wav", "upload").is_err());
+        assert_eq!(
+            check(
+                &std::fs::read(dir.path().join("id/greeting.wav")).unwrap(),
+                "g"
+            )
+            .unwrap(),
+            8000
         );
 
         std::fs::write(dir.path().join("id/menu.wav"), b"not a wav").unwrap();

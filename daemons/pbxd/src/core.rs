@@ -42,6 +42,7 @@ mod outbound;
 mod pickup;
 mod ports;
 mod presence;
+pub mod prompt_rec;
 mod queue;
 mod record_policy;
 mod rooms;
@@ -178,6 +179,26 @@ pub enum MediaCmd {
     Record {
         call: u64,
         meta: RecordMeta,
+    },
+    /// Keep what the caller of `call` says at its local endpoint (up to
+    /// `max_samples`), for a prompt recorded from a phone.
+    Capture {
+        call: u64,
+        max_samples: usize,
+    },
+    /// End the capture: the endpoint reports it as `Captured`.
+    EndCapture {
+        call: u64,
+    },
+    /// Write `audio` as prompt `<lang>/<name>.wav` of the prompts
+    /// directory (recorded from a phone by extension `by`) and use it from
+    /// the next call on.
+    SavePrompt {
+        lang: dering_media::speech::Lang,
+        name: String,
+        audio: std::sync::Arc<[i16]>,
+        by: String,
+        at_ms: i64,
     },
 }
 

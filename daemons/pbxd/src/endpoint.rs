@@ -38,6 +38,13 @@ pub enum MediaEvent {
         side: crate::core::Side,
         key: char,
     },
+    /// What the caller said since `Capture`, 8 kHz PCM: ended by
+    /// `EndCapture` or by reaching its most samples (a prompt recorded
+    /// from a phone).
+    Captured {
+        call: u64,
+        audio: Arc<[i16]>,
+    },
 }
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -67,6 +74,8 @@ pub struct LocalMedia {
     /// event and in the audio (some phones do) is reported once.
     last_key: Option<(char, Instant)>,
     pcm: Vec<i16>,
+    /// The caller's audio being kept, and the most samples to keep.
+    capture: Option<(Vec<i16>, usize)>,
 }
 
 impl LocalMedia {
@@ -89,6 +98,7 @@ impl LocalMedia {
             detector: Detector::new(),
             last_key: None,
             pcm: Vec::with_capacity(FRAME_8K),
+            capture: None,
         }
     }
 
@@ -105,6 +115,21 @@ impl LocalMedia {
         self.looped = audio;
         self.queue = self.looped.iter().cloned().collect();
         self.pos = 0;
+    }
+
+    /// Keeps the caller's decoded audio from now on, at most
+    /// `max_samples` (then reported as [`MediaEvent::Captured`] by itself).
+    pub fn start_capture(&mut self, max_samples: usize) {
+        self.capture = Some((Vec::with_capacity(max_samples.min(8000 * 30)), max_samples));
+    }
+
+    /// Ends a capture: what was kept, as the event signalling gets.
+    pub fn end_capture(&mut self) -> Option<MediaEvent> {
+        let (audio, _) = self.capture.take()?;
+        Some(MediaEvent::Captured {
+            call: self.call,
+            audio: audio.into(),
+        })
     }
 
     pub fn stop(&mut self) {
@@ -190,6 +215,13 @@ impl LocalMedia {
             self.pcm.clear();
             if self.decoder.decode(rtp.pt, rtp.payload, &mut self.pcm) {
                 keys.extend(self.detector.feed(&self.pcm));
+                if let Some((kept, max)) = &mut self.capture {
+                    let room = max.saturating_sub(kept.len());
+                    kept.extend_from_slice(&self.pcm[..self.pcm.len().min(room)]);
+                    if kept.len() >= *max {
+                        events.extend(self.end_capture());
+                    }
+                }
             }
         }
         for key in keys {
@@ -320,6 +352,49 @@ mod tests {
             .payload
             .iter()
             .any(|b| *b != Law::Alaw.silence())));
+    }
+
+    #[test]
+    fn a_capture_keeps_the_callers_audio_not_its_key_events() {
+        let t0 = Instant::now();
+        let mut m = LocalMedia::new(4, Codec::Pcma, Some(101), 3);
+        let mut ev = Vec::new();
+        let audio_pkt = |i: u16, level: i16| {
+            let mut pkt = vec![0x80, 8];
+            pkt.extend_from_slice(&i.to_be_bytes());
+            pkt.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+            Law::Alaw.encode(&[level; 160], &mut pkt);
+            pkt
+        };
+        // Before the capture: not kept.
+        m.on_rtp(t0, &audio_pkt(0, 500), &mut ev);
+        m.start_capture(400);
+        m.on_rtp(t0, &audio_pkt(1, 1000), &mut ev);
+        let key = event_packet(101, 2, 0, Report::parse(&[1, 0x0a, 0, 160]).unwrap());
+        m.on_rtp(t0, &key, &mut ev);
+        m.on_rtp(t0, &audio_pkt(3, 2000), &mut ev);
+        assert!(ev.iter().all(|e| !matches!(e, MediaEvent::Captured { .. })));
+        let Some(MediaEvent::Captured { call, audio }) = m.end_capture() else {
+            panic!("a capture was running");
+        };
+        assert_eq!((call, audio.len()), (4, 320));
+        let one = |s: i16| Law::Alaw.decode_one(Law::Alaw.encode_one(s));
+        assert!(audio[..160].iter().all(|s| *s == one(1000)));
+        assert!(audio[160..].iter().all(|s| *s == one(2000)));
+        assert_eq!(m.end_capture(), None, "ended once");
+
+        // The most samples end it by themselves.
+        m.start_capture(200);
+        m.on_rtp(t0, &audio_pkt(4, 700), &mut ev);
+        m.on_rtp(t0, &audio_pkt(5, 700), &mut ev);
+        let lens: Vec<usize> = ev
+            .iter()
+            .filter_map(|e| match e {
+                MediaEvent::Captured { audio, .. } => Some(audio.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lens, [200]);
     }
 
     #[test]

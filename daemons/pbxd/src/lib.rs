@@ -11,6 +11,7 @@ pub mod feed;
 pub mod guard;
 pub mod jobs;
 pub mod keygate;
+pub mod prompt_store;
 pub mod recorder;
 pub mod registrar;
 pub mod relay;

@@ -304,6 +304,16 @@ impl Relay {
         self.send(call, Command::Music { call, audio });
     }
 
+    /// Keeps what `call`'s caller says at its local endpoint.
+    pub fn capture(&mut self, call: u64, max_samples: usize) {
+        self.send(call, Command::Capture { call, max_samples });
+    }
+
+    /// Ends the capture; the take comes back as `MediaEvent::Captured`.
+    pub fn end_capture(&mut self, call: u64) {
+        self.send(call, Command::EndCapture { call });
+    }
+
     pub fn stop_playing(&mut self, call: u64) {
         self.send(call, Command::Stop { call });
     }

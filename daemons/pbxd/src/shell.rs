@@ -80,6 +80,21 @@ pub(crate) enum Input {
     ConfigStored(Result<(), String>),
     /// A key or the end of playback from a local endpoint (a flow).
     Media(crate::endpoint::MediaEvent),
+    /// A write or reload of the prompts directory finished
+    /// ([`crate::prompt_store`]): load number `generation`, its library
+    /// or why not, and the control request waiting for it, if one is.
+    PromptsLoaded {
+        generation: u64,
+        result: Result<dering_media::prompts::Prompts, String>,
+        reply: Option<oneshot::Sender<Result<Response, ControlError>>>,
+    },
+    /// A prompt recorded from a phone, to write and then load.
+    SavePrompt {
+        lang: dering_media::speech::Lang,
+        name: String,
+        audio: Arc<[i16]>,
+        meta: crate::prompt_store::Meta,
+    },
     /// A trunk's host resolved per RFC 3263 (or why not).
     TrunkResolved {
         trunk: String,
@@ -147,6 +162,9 @@ pub async fn start(
     opts.config = administered;
     let live = Live {
         version,
+        data_dir: opts.data_dir.clone(),
+        prompt_loads: 0,
+        prompts_applied: 0,
         running: opts.config.clone(),
         pending: None,
     };
@@ -184,10 +202,7 @@ pub async fn start(
     let agent_states = store.last_agent_states()?;
     // Today's outside calls, for each extension's minutes per day (TEL-5).
     let outside_talk = store.outside_talk_since(t.wall_ms - 2 * 86_400_000)?;
-    let prompts = match &opts.config.flows.prompts {
-        Some(dir) => dering_media::prompts::Prompts::load(dir)?,
-        None => dering_media::prompts::Prompts::builtin()?,
-    };
+    let prompts = crate::prompt_store::load(&opts.config, &opts.data_dir)?;
     let (writer, _writer_thread) = Writer::spawn(store)?;
 
     let ip = opts.config.bind();
@@ -436,6 +451,15 @@ async fn run(
                         let _ = reply.send(feed.subscribe(from_seq));
                     }
                     Input::Media(e) => core.handle_media_event(now(), e),
+                    Input::Control(Request::ReloadPrompts, reply) => {
+                        live.load_prompts(&in_tx, None, Some(reply));
+                    }
+                    Input::SavePrompt { lang, name, audio, meta } => {
+                        live.load_prompts(&in_tx, Some((lang, name, audio, meta)), None);
+                    }
+                    Input::PromptsLoaded { generation, result, reply } => {
+                        live.prompts_loaded(&mut core, generation, result, reply);
+                    }
                     Input::TrunkResolved { trunk, host, found } => {
                         for t in found.iter().flatten() {
                             let transport = match t.transport {
@@ -496,6 +520,12 @@ async fn run(
 /// The configuration the engine runs, and an import on its way to disk.
 struct Live {
     version: dering_store::ConfigVersion,
+    /// Where the prompts directory is by default (`<data>/prompts`).
+    data_dir: PathBuf,
+    /// Prompt loads started, and the newest one the core took: an older
+    /// load finishing late never replaces a newer library.
+    prompt_loads: u64,
+    prompts_applied: u64,
     running: Config,
     pending: Option<PendingImport>,
 }
@@ -514,6 +544,74 @@ struct PendingImport {
 }
 
 impl Live {
+    /// Writes `save` (a prompt recorded from a phone) if given, then reads
+    /// the prompts directory again, on a blocking thread: the result comes
+    /// back as [`Input::PromptsLoaded`].
+    fn load_prompts(
+        &mut self,
+        in_tx: &mpsc::Sender<Input>,
+        save: Option<(
+            dering_media::speech::Lang,
+            String,
+            Arc<[i16]>,
+            crate::prompt_store::Meta,
+        )>,
+        reply: Option<ReplyTx>,
+    ) {
+        self.prompt_loads += 1;
+        let generation = self.prompt_loads;
+        let (config, data_dir, tx) = (self.running.clone(), self.data_dir.clone(), in_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let dir = crate::prompt_store::directory(&config, &data_dir);
+            if let Some((lang, name, audio, meta)) = save {
+                match crate::prompt_store::save(&dir, lang, &name, &audio, &meta) {
+                    Ok(path) => {
+                        tracing::info!(path = %path.display(), by = %meta.by, "prompt written")
+                    }
+                    Err(e) => tracing::error!(error = %e, prompt = %name, "prompt not written"),
+                }
+            }
+            let result = crate::prompt_store::load(&config, &data_dir).map_err(|e| e.to_string());
+            let _ = tx.blocking_send(Input::PromptsLoaded {
+                generation,
+                result,
+                reply,
+            });
+        });
+    }
+
+    /// A load finished: the core takes the library unless a newer one is
+    /// in already; a refused directory leaves the prompts in use alone.
+    fn prompts_loaded(
+        &mut self,
+        core: &mut Core,
+        generation: u64,
+        result: Result<dering_media::prompts::Prompts, String>,
+        reply: Option<ReplyTx>,
+    ) {
+        let answer = match result {
+            Ok(prompts) => {
+                let counts = (prompts.len(), prompts.music_classes());
+                if generation > self.prompts_applied {
+                    self.prompts_applied = generation;
+                    core.set_prompts(Arc::new(prompts));
+                    tracing::info!(prompts = counts.0, music = counts.1, "prompts reloaded");
+                }
+                Ok(Response::PromptsReloaded {
+                    prompts: counts.0,
+                    music: counts.1,
+                })
+            }
+            Err(message) => {
+                tracing::error!(error = %message, "prompts directory refused: the prompts in use stay");
+                Err(ControlError::BadPrompts { message })
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(answer);
+        }
+    }
+
     fn import(
         &mut self,
         writer: &Writer,
@@ -778,6 +876,30 @@ async fn flush(
                     relay.hold(call, held, player);
                 }
                 MediaCmd::Record { call, meta } => relay.record(call, &meta),
+                MediaCmd::Capture { call, max_samples } => relay.capture(call, max_samples),
+                MediaCmd::EndCapture { call } => relay.end_capture(call),
+                MediaCmd::SavePrompt {
+                    lang,
+                    name,
+                    audio,
+                    by,
+                    at_ms,
+                } => {
+                    let meta = crate::prompt_store::Meta {
+                        by,
+                        source: "phone".into(),
+                        at_ms,
+                    };
+                    let save = Input::SavePrompt {
+                        lang,
+                        name,
+                        audio,
+                        meta,
+                    };
+                    if in_tx.try_send(save).is_err() {
+                        tracing::error!("input queue full: a prompt recorded from a phone is lost");
+                    }
+                }
                 MediaCmd::Close { call, uuid } => {
                     if let Some(s) = relay.close(call) {
                         tracing::debug!(call, from_a = s.from_a, from_b = s.from_b, "media closed");
@@ -867,6 +989,7 @@ fn control(
         | Request::Publish { .. }
         | Request::Subscribe { .. }
         | Request::ConfigImport { .. }
+        | Request::ReloadPrompts
         | Request::ReportSpans { .. }
         | Request::Spans => {
             return Err(ControlError::Refused {

@@ -3,8 +3,16 @@
 //! system's `sox` (MP3 decoded first by `lame`, which the recorder uses
 //! already) and written where pbxd reads prompts: `<prompts>/<lang>/
 //! <name>.wav`, music classes in `<prompts>/music/<class>.wav` (the
-//! layout of `dering_media::prompts::Prompts::load`). pbxd reads that
-//! directory when it starts.
+//! layout of `dering_media::prompts::Prompts::load`).
+//!
+//! Changes are live (decision 0025): a converted upload is checked with
+//! the decoder pbxd plays it with, renamed into place with the old file
+//! kept aside, and pbxd is asked to reload (`Request::ReloadPrompts`). If
+//! pbxd refuses the directory, the old file comes back and the upload is
+//! refused naming the file; calls in progress keep the prompt they play.
+//! With pbxd stopped, the file waits for its next start. Who made a
+//! prompt (a login here, an extension by the phone's feature code) is in
+//! `<name>.json` beside it (`pbxd::prompt_store::Meta`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +35,8 @@ pub enum PromptError {
     Convert(String),
     #[error("prompts directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("asking pbxd to reload the prompts: {0}")]
+    Pbxd(String),
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> PromptError {
@@ -42,6 +52,10 @@ pub struct PromptFile {
     pub folder: String,
     pub name: String,
     pub bytes: u64,
+    /// Who made it and how, when the box knows (`web` uploads, `phone`
+    /// recordings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made: Option<pbxd::prompt_store::Meta>,
 }
 
 /// Where pbxd reads prompts: `[flows] prompts`, else `<data>/prompts`
@@ -75,7 +89,10 @@ pub fn list(dir: &Path) -> Result<Vec<PromptFile>, PromptError> {
         };
         for e in entries.flatten() {
             let path = e.path();
-            if path.extension().is_some_and(|x| x == "wav") {
+            // Hidden files are writes in progress and kept-aside old ones.
+            if path.extension().is_some_and(|x| x == "wav")
+                && !e.file_name().to_string_lossy().starts_with('.')
+            {
                 out.push(PromptFile {
                     folder: folder.to_string(),
                     name: path
@@ -83,6 +100,7 @@ pub fn list(dir: &Path) -> Result<Vec<PromptFile>, PromptError> {
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default(),
                     bytes: e.metadata().map(|m| m.len()).unwrap_or(0),
+                    made: pbxd::prompt_store::read_meta(&path),
                 });
             }
         }
@@ -119,9 +137,62 @@ async fn run(cmd: &mut Command) -> Result<(), PromptError> {
     }
 }
 
-/// Converts `upload` to the box's format and stores it as `target`,
-/// replacing a prompt of that name only once the conversion worked.
-pub async fn store(upload: &[u8], target: &Path) -> Result<(), PromptError> {
+/// A prompt file changed in place, its predecessor kept aside (hidden)
+/// until pbxd has taken the new library: [`Placed::keep`] drops the old
+/// file, [`Placed::undo`] puts it back.
+#[derive(Debug)]
+#[must_use]
+pub struct Placed {
+    target: PathBuf,
+    /// The old file, moved aside; `None`: there was none.
+    aside: Option<PathBuf>,
+    /// Whether `target` now holds a new file (an upload) or none (a
+    /// delete).
+    written: bool,
+}
+
+impl Placed {
+    /// The change stays: the old file goes.
+    pub async fn keep(self) {
+        if let Some(aside) = &self.aside {
+            let _ = tokio::fs::remove_file(aside).await;
+        }
+    }
+
+    /// The change is taken back: the old file returns (or the new one
+    /// goes, when there was none before).
+    pub async fn undo(self) -> Result<(), PromptError> {
+        match &self.aside {
+            Some(aside) => tokio::fs::rename(aside, &self.target).await?,
+            None if self.written => tokio::fs::remove_file(&self.target).await?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// The hidden name `target`'s old file waits under while pbxd reloads.
+fn aside_of(target: &Path) -> PathBuf {
+    let stem = target
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{stem}.old.wav"))
+}
+
+/// Moves `target` aside if it exists; whether it did.
+async fn move_aside(target: &Path) -> Result<Option<PathBuf>, PromptError> {
+    if !tokio::fs::try_exists(target).await? {
+        return Ok(None);
+    }
+    let aside = aside_of(target);
+    tokio::fs::rename(target, &aside).await?;
+    Ok(Some(aside))
+}
+
+/// Converts `upload` to the box's format, checks it plays, and puts it in
+/// place as `target`, the prompt it replaces kept aside (see [`Placed`]).
+pub async fn store(upload: &[u8], target: &Path) -> Result<Placed, PromptError> {
     if upload.len() > MAX_UPLOAD {
         return Err(refused("file", "larger than 20 MB"));
     }
@@ -159,14 +230,92 @@ pub async fn store(upload: &[u8], target: &Path) -> Result<(), PromptError> {
             PromptError::Convert(m) => refused("file", format!("not readable audio: {m}")),
             other => other,
         })?;
-        tokio::fs::rename(&converted, target).await?;
-        Ok(())
+        // What pbxd will decode, decoded here first: a file it would
+        // refuse never replaces a prompt.
+        let bytes = tokio::fs::read(&converted).await?;
+        match dering_media::prompts::check(&bytes, "upload") {
+            Ok(0) => return Err(refused("file", "no audio in it")),
+            Ok(_) => {}
+            Err(e) => return Err(refused("file", e.to_string())),
+        }
+        let aside = move_aside(target).await?;
+        if let Err(e) = tokio::fs::rename(&converted, target).await {
+            if let Some(a) = &aside {
+                let _ = tokio::fs::rename(a, target).await;
+            }
+            return Err(e.into());
+        }
+        Ok(Placed {
+            target: target.to_path_buf(),
+            aside,
+            written: true,
+        })
     }
     .await;
     for leftover in [&upload_path, &decoded, &converted] {
         let _ = tokio::fs::remove_file(leftover).await;
     }
     result
+}
+
+/// Takes prompt `target` away (kept aside until pbxd reloaded); a name
+/// with no file is refused naming the name.
+pub async fn remove(target: &Path) -> Result<Placed, PromptError> {
+    let aside = move_aside(target)
+        .await?
+        .ok_or_else(|| refused("name", "no such prompt"))?;
+    Ok(Placed {
+        target: target.to_path_buf(),
+        aside: Some(aside),
+        written: false,
+    })
+}
+
+/// What pbxd did with a changed directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "pbxd", rename_all = "snake_case")]
+pub enum Reloaded {
+    /// It plays the new library from the next call on.
+    Live { prompts: usize, music: usize },
+    /// It is not running: it reads the directory when it starts.
+    Stopped,
+}
+
+/// Asks pbxd to read the prompts directory again. A refusal (a file it
+/// cannot play) is refused naming the file field.
+pub async fn reload(data_dir: &Path) -> Result<Reloaded, PromptError> {
+    use dering_control::client::{self, ClientError};
+    use dering_control::{ControlError, Request, Response};
+    match client::request(data_dir, &Request::ReloadPrompts).await {
+        Ok(Response::PromptsReloaded { prompts, music }) => Ok(Reloaded::Live { prompts, music }),
+        Ok(other) => Err(PromptError::Pbxd(format!(
+            "unexpected answer {}",
+            other.kind()
+        ))),
+        Err(ClientError::Refused(ControlError::BadPrompts { message })) => {
+            Err(refused("file", format!("pbxd cannot play it: {message}")))
+        }
+        // No pbxd to ask: the directory is read at its start.
+        Err(ClientError::Connect { .. }) => Ok(Reloaded::Stopped),
+        Err(e) => Err(PromptError::Pbxd(e.to_string())),
+    }
+}
+
+/// Makes a placed change live: pbxd reloads and the old file goes, or
+/// pbxd refuses and the old file comes back (the error names the field).
+pub async fn apply(placed: Placed, data_dir: &Path) -> Result<Reloaded, PromptError> {
+    match reload(data_dir).await {
+        Ok(r) => {
+            placed.keep().await;
+            Ok(r)
+        }
+        Err(e) => {
+            placed.undo().await?;
+            // pbxd goes back to the library it had (the old file).
+            let _ = reload(data_dir).await;
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +348,7 @@ mod tests {
         let upload = cd_quality_wav(tmp.path()).await;
         let dir = tmp.path().join("prompts");
         let target = path_of(&dir, "id", "salam_pembuka").expect("valid name");
-        store(&upload, &target).await.expect("stored");
+        store(&upload, &target).await.expect("stored").keep().await;
         assert_eq!(spec(&target), (1, 8000, 16), "channels, rate, bits");
         let listed = list(&dir).expect("list");
         assert_eq!(listed.len(), 1, "no leftovers listed: {listed:?}");

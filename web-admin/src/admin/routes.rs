@@ -40,7 +40,8 @@ use crate::ui;
     api_blocked,
     api_unblock,
     api_prompts,
-    api_prompt_upload
+    api_prompt_upload,
+    api_prompt_delete
 ))]
 pub struct Api;
 
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/admin/prompts/{folder}/{name}",
             axum::routing::put(api_prompt_upload)
+                .delete(api_prompt_delete)
                 .layer(axum::extract::DefaultBodyLimit::max(prompts::MAX_UPLOAD)),
         )
         .route("/admin/{slug}", get(list_page).post(create_page))
@@ -862,19 +864,65 @@ async fn api_prompt_upload(
     viewer.require(Perm::EditConfig)?;
     let dir = prompts_dir(&state).await?;
     let target = prompts::path_of(&dir, &folder, &name).map_err(prompt_error)?;
+    let before = pbxd::prompt_store::read_meta(&target);
     let replaced = target.exists();
-    prompts::store(&body, &target).await.map_err(prompt_error)?;
+    let placed = prompts::store(&body, &target).await.map_err(prompt_error)?;
+    // Live for the next call, or refused with the old prompt kept.
+    let reloaded = prompts::apply(placed, state.data_dir())
+        .await
+        .map_err(prompt_error)?;
+    let meta = pbxd::prompt_store::Meta {
+        by: viewer.login.clone(),
+        source: "web".into(),
+        at_ms: state.now_ms(),
+    };
+    if let Err(e) = pbxd::prompt_store::write_meta(&target, &meta) {
+        tracing::warn!(error = %e, prompt = %format!("{folder}/{name}"), "prompt metadata not written");
+    }
     audit::log(
         &state,
         &viewer,
         "config.prompts.upload",
         &format!("{folder}/{name}"),
-        replaced.then(|| json!({"replaced": true})),
-        Some(json!({"bytes_uploaded": body.len()})),
+        replaced.then(|| json!({"replaced": true, "made": before})),
+        Some(json!({"bytes_uploaded": body.len(), "reloaded": reloaded})),
     )
     .await?;
     Ok(Json(
-        json!({"folder": folder, "name": name, "replaced": replaced}),
+        json!({"folder": folder, "name": name, "replaced": replaced, "reloaded": reloaded}),
+    ))
+}
+
+/// Deletes an uploaded or recorded prompt: the built-in one of that name
+/// (if any) plays again from the next call on.
+#[utoipa::path(delete, path = "/api/v1/admin/prompts/{folder}/{name}", tag = "admin", params(("folder" = String, Path, description = "id, en or music"), ("name" = String, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
+async fn api_prompt_delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((folder, name)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    viewer.require(Perm::EditConfig)?;
+    let dir = prompts_dir(&state).await?;
+    let target = prompts::path_of(&dir, &folder, &name).map_err(prompt_error)?;
+    let before = pbxd::prompt_store::read_meta(&target);
+    let placed = prompts::remove(&target).await.map_err(prompt_error)?;
+    let reloaded = prompts::apply(placed, state.data_dir())
+        .await
+        .map_err(prompt_error)?;
+    let _ = tokio::fs::remove_file(pbxd::prompt_store::meta_path(&target)).await;
+    audit::log(
+        &state,
+        &viewer,
+        "config.prompts.delete",
+        &format!("{folder}/{name}"),
+        Some(json!({"made": before})),
+        Some(json!({"reloaded": reloaded})),
+    )
+    .await?;
+    Ok(Json(
+        json!({"folder": folder, "name": name, "deleted": true, "reloaded": reloaded}),
     ))
 }
 
@@ -904,13 +952,31 @@ async fn prompts_page(
         "<p><code>{}</code></p><table><tbody>",
         ui::esc(&dir.display().to_string())
     );
+    let editor = viewer.may(Perm::EditConfig);
     for p in &list {
+        let delete = if editor {
+            format!(
+                "<td><button type=\"button\" class=\"prompt-delete\" data-url=\"/api/v1/admin/prompts/{}/{}\" data-csrf=\"{}\">{}</button></td>",
+                ui::esc(&p.folder),
+                ui::esc(&p.name),
+                ui::esc(viewer.csrf_token()),
+                if viewer.lang.code() == "en" { "Delete" } else { "Hapus" }
+            )
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "<tr><td>{f}</td><td>{n}</td><td>{b} B</td>\
-             <td><audio controls preload=\"none\" src=\"/admin/prompts/{f}/{n}.wav\"></audio></td></tr>",
+            "<tr><td>{f}</td><td>{n}</td><td>{b} B</td><td>{made}</td>\
+             <td><audio controls preload=\"none\" src=\"/admin/prompts/{f}/{n}.wav\"></audio></td>{delete}</tr>",
             f = ui::esc(&p.folder),
             n = ui::esc(&p.name),
-            b = p.bytes
+            b = p.bytes,
+            made = p.made.as_ref().map_or_else(String::new, |m| format!(
+                "{} ({}, {})",
+                ui::esc(&m.by),
+                ui::esc(&m.source),
+                ui::esc(&crate::i18n::local_time(m.at_ms))
+            )),
         ));
     }
     s.push_str("</tbody></table>");

@@ -455,6 +455,7 @@ const ROUTES: &[Route] = {
         ),
         ("GET", "/api/v1/admin/prompts", "", ViewConfig),
         ("PUT", "/api/v1/admin/prompts/id/salam", "RIFF", EditConfig),
+        ("DELETE", "/api/v1/admin/prompts/id/salam", "", EditConfig),
     ]
 };
 

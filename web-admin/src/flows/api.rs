@@ -55,9 +55,15 @@ pub async fn catalogue(state: &AppState) -> Result<Catalogue, AppError> {
                 .optional()?)
         })
         .await?;
-    let dir = text
+    // pbxd's own rule (`pbxd::prompt_store::load`): `[flows] prompts`, else
+    // `<data>/prompts` once uploads or phone recordings made it.
+    let configured = text
         .and_then(|t| dering_config::Config::parse(&t, "running configuration").ok())
         .and_then(|c| c.flows.prompts);
+    let dir = configured.or_else(|| {
+        let default = state.data_dir().join("prompts");
+        default.exists().then_some(default)
+    });
     Ok(Catalogue::load(dir.as_deref()))
 }
 

@@ -45,7 +45,10 @@ impl Catalogue {
                 };
                 for f in files.flatten() {
                     let p = f.path();
-                    if p.extension().is_some_and(|e| e == "wav") {
+                    // Hidden files are writes in progress, as pbxd skips them.
+                    if p.extension().is_some_and(|e| e == "wav")
+                        && !f.file_name().to_string_lossy().starts_with('.')
+                    {
                         if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
                             c.names
                                 .entry(lang.code())

@@ -182,6 +182,17 @@ impl Core {
         }
     }
 
+    /// A new prompt library (a prompt uploaded, recorded from a phone,
+    /// replaced or deleted): what the next prompt played is taken from.
+    /// Prompts already sent to a call's endpoint are its own `Arc`s, so a
+    /// call hearing the old one finishes it.
+    pub fn set_prompts(&mut self, prompts: Arc<Prompts>) {
+        self.flows.prompts = prompts;
+        if !self.flows.prompts.has_music(&self.flows.music_class) {
+            tracing::warn!(class = %self.flows.music_class, "no such music-on-hold class: the default plays");
+        }
+    }
+
     /// Validates and publishes `document` as the next version of its
     /// flow: new calls get it at once, calls in progress keep theirs.
     pub fn publish_flow(
@@ -442,7 +453,9 @@ impl Core {
                 self.drain_tx(now);
                 return;
             }
-            MediaEvent::Digit { call, .. } | MediaEvent::PlayDone { call } => call,
+            MediaEvent::Digit { call, .. }
+            | MediaEvent::PlayDone { call }
+            | MediaEvent::Captured { call, .. } => call,
         };
         if self.calls.get(&call).is_some_and(|c| c.feature().is_some()) {
             self.feature_media_event(now, event);
@@ -468,7 +481,7 @@ impl Core {
                 };
                 (call, f.session.on_playback_done(t))
             }
-            MediaEvent::InCallKey { .. } => return,
+            MediaEvent::InCallKey { .. } | MediaEvent::Captured { .. } => return,
         };
         self.apply_flow(now, call, actions);
         self.drain_tx(now);

@@ -100,6 +100,10 @@ pub(super) enum Feature {
     Agent(AgentCode),
     /// A last announcement (a blocked caller's), then the box hangs up.
     Announcement,
+    /// Recording a prompt (`*97`), with its number if dialled (`*9705`).
+    RecordPrompt {
+        number: Option<String>,
+    },
 }
 
 /// `code` with `digits` (typed after a prompt) in the first part it
@@ -144,6 +148,8 @@ pub(super) struct FeatureLeg {
     /// watched.
     supervisor: Option<String>,
     target: Option<(u64, Side)>,
+    /// Recording a prompt: the take's state (`prompt_rec.rs`).
+    pub(super) take: Option<super::prompt_rec::Take>,
 }
 
 impl FeatureLeg {
@@ -158,6 +164,7 @@ impl FeatureLeg {
             codec,
             supervisor: None,
             target: None,
+            take: None,
         }
     }
 }
@@ -187,6 +194,9 @@ pub(super) struct Rooms {
     next_room: u64,
     three_way_code: String,
     transfer_code: String,
+    /// `[calls] record_prompt_code` and the extensions that may use it.
+    record_code: String,
+    recorders: std::collections::HashSet<String>,
 }
 
 impl Rooms {
@@ -221,6 +231,8 @@ impl Rooms {
             next_room: CONFERENCE_ROOM,
             three_way_code: cfg.calls.three_way_code.clone(),
             transfer_code: cfg.calls.transfer_code.clone(),
+            record_code: cfg.calls.record_prompt_code.clone(),
+            recorders: cfg.calls.prompt_recorders.iter().cloned().collect(),
         }
     }
 
@@ -233,6 +245,13 @@ impl Rooms {
         self.supervisors = fresh.supervisors;
         self.three_way_code = fresh.three_way_code;
         self.transfer_code = fresh.transfer_code;
+        self.record_code = fresh.record_code;
+        self.recorders = fresh.recorders;
+    }
+
+    /// Whether extension `who` may record prompts from its phone.
+    pub(super) fn may_record_prompts(&self, who: &str) -> bool {
+        self.recorders.contains(who)
     }
 
     /// The feature code of `mode` (`*90`, ...), as records show it.
@@ -250,6 +269,16 @@ impl Rooms {
             return Some(Feature::Conference {
                 number: number.to_string(),
             });
+        }
+        // The code alone, or with up to four digits of a prompt number.
+        if self.record_code.len() > 1 {
+            if let Some(rest) = number.strip_prefix(self.record_code.as_str()) {
+                if rest.len() <= 4 && rest.bytes().all(|b| b.is_ascii_digit()) {
+                    return Some(Feature::RecordPrompt {
+                        number: (!rest.is_empty()).then(|| rest.to_string()),
+                    });
+                }
+            }
         }
         self.codes.iter().find_map(|(code, mode)| {
             let ext = number.strip_prefix(code.as_str())?;
@@ -305,6 +334,14 @@ impl Core {
             Feature::Forward { .. } => (None, "call forwarding".to_string()),
             Feature::Agent(_) => (None, "agent".to_string()),
             Feature::Announcement => (None, "announcement".to_string()),
+            Feature::RecordPrompt { .. } => {
+                if !self.rooms.may_record_prompts(&call.caller) {
+                    tracing::warn!(caller = %call.caller, "prompt recording refused: not in [calls] prompt_recorders");
+                    self.respond(now, &call.key, &call.req, 403, vec![]);
+                    return;
+                }
+                (None, "prompt recording".to_string())
+            }
         };
         let who = call.caller.clone();
         let Some(id) = self.answer_here(now, call, label, group) else {
@@ -326,7 +363,14 @@ impl Core {
                     .is_some_and(|r| r.pin.is_some())
             }
             Feature::Monitor { .. } => true,
-            Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => false,
+            Feature::Forward { .. }
+            | Feature::Agent(_)
+            | Feature::Announcement
+            | Feature::RecordPrompt { .. } => false,
+        };
+        let take = match &feature {
+            Feature::RecordPrompt { number } => Some(number.clone()),
+            _ => None,
         };
         let forward = match &feature {
             Feature::Forward { condition, target } => Some((*condition, target.clone())),
@@ -344,6 +388,8 @@ impl Core {
             self.say_goodbye(id, &[prompt]);
         } else if let Some(code) = agent_code {
             self.agent_code_step(now, id, &who, code);
+        } else if let Some(number) = take {
+            self.take_start(now, id, &who, number);
         } else if pin_needed {
             self.ask_pin(now, id, &[]);
         } else {
@@ -455,14 +501,14 @@ impl Core {
         })
     }
 
-    fn feature_leg(&mut self, call: u64) -> Option<&mut FeatureLeg> {
+    pub(super) fn feature_leg(&mut self, call: u64) -> Option<&mut FeatureLeg> {
         self.calls
             .get_mut(&call)
             .filter(|c| c.state() == CallState::Flow)
             .and_then(|c| c.feature_mut())
     }
 
-    fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
+    pub(super) fn play_here(&mut self, call: u64, names: &[&str], interruptible: bool) {
         self.play_here_in(call, names, interruptible, Lang::Id);
     }
 
@@ -509,7 +555,7 @@ impl Core {
     }
 
     /// Plays `names`, then hangs up.
-    fn say_goodbye(&mut self, call: u64, names: &[&str]) {
+    pub(super) fn say_goodbye(&mut self, call: u64, names: &[&str]) {
         self.say_goodbye_in(call, names, Lang::Id);
     }
 
@@ -531,12 +577,15 @@ impl Core {
                 let Some(f) = self.feature_leg(call) else {
                     return;
                 };
+                let recording = f.take.is_some();
                 match f.stage {
                     Stage::Announcing => self.join_room(now, call),
                     Stage::Goodbye => self.hang_up_here(now, call, "feature ended"),
+                    Stage::Pin if recording => self.take_play_done(now, call),
                     Stage::Pin | Stage::Joined => {}
                 }
             }
+            MediaEvent::Captured { call, audio } => self.take_captured(call, audio),
         }
     }
 
@@ -544,6 +593,12 @@ impl Core {
         let Some(f) = self.feature_leg(call) else {
             return;
         };
+        if f.take.is_some() {
+            if f.stage == Stage::Pin {
+                self.take_digit(now, call, key);
+            }
+            return;
+        }
         match f.stage {
             Stage::Pin => match key {
                 '#' => self.check_pin(now, call),
@@ -596,7 +651,7 @@ impl Core {
                 .iter()
                 .find(|(_, p)| *p == pin)
                 .map(|(name, _)| Some(name.clone())),
-            Feature::Forward { .. } | Feature::Announcement => None,
+            Feature::Forward { .. } | Feature::Announcement | Feature::RecordPrompt { .. } => None,
             Feature::Agent(code) => {
                 let who = self
                     .calls
@@ -675,7 +730,10 @@ impl Core {
                 self.note_monitoring(now, call, target, mode);
                 self.apply_monitoring(target);
             }
-            Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => {}
+            Feature::Forward { .. }
+            | Feature::Agent(_)
+            | Feature::Announcement
+            | Feature::RecordPrompt { .. } => {}
         }
     }
 
@@ -808,7 +866,10 @@ impl Core {
                         self.apply_monitoring(target);
                     }
                 }
-                Feature::Forward { .. } | Feature::Agent(_) | Feature::Announcement => {}
+                Feature::Forward { .. }
+                | Feature::Agent(_)
+                | Feature::Announcement
+                | Feature::RecordPrompt { .. } => {}
             }
             return;
         }
@@ -1097,6 +1158,10 @@ impl Core {
         let Some(f) = self.feature_leg(call) else {
             return;
         };
+        if f.take.is_some() {
+            self.take_timer(now, call);
+            return;
+        }
         if f.timer.is_none_or(|t| t > now.at) {
             return;
         }
@@ -1152,7 +1217,18 @@ mod tests {
             )),
             Some(true)
         );
-        for n in ["*90", "*90x1", "1001", "137", "8002"] {
+        assert_eq!(
+            r.classify("*9705"),
+            Some(Feature::RecordPrompt {
+                number: Some("05".into())
+            })
+        );
+        assert_eq!(
+            r.classify("*97"),
+            Some(Feature::RecordPrompt { number: None })
+        );
+        assert!(r.may_record_prompts("1001") && !r.may_record_prompts("1002"));
+        for n in ["*90", "*90x1", "1001", "137", "8002", "*9712345", "*97x"] {
             assert_eq!(r.classify(n), None, "{n}");
         }
     }

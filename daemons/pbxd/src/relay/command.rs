@@ -36,6 +36,15 @@ pub(super) enum Command {
     Stop {
         call: u64,
     },
+    /// Keep the caller's audio at the local endpoint (a prompt's take).
+    Capture {
+        call: u64,
+        max_samples: usize,
+    },
+    /// End the capture and report what was kept.
+    EndCapture {
+        call: u64,
+    },
     /// Music under the local endpoint's prompts, looped (empty: none).
     Music {
         call: u64,

@@ -116,6 +116,19 @@ impl Worker {
                     }
                 });
             }
+            Command::Capture { call, max_samples } => {
+                self.calls.update(call, |c| {
+                    if let Some(m) = &mut c.local {
+                        m.start_capture(max_samples);
+                    }
+                });
+            }
+            Command::EndCapture { call } => {
+                let events = &mut self.events;
+                self.calls.update(call, |c| {
+                    events.extend(c.local.as_mut().and_then(|m| m.end_capture()));
+                });
+            }
             Command::Music { call, audio } => {
                 self.calls.update(call, |c| {
                     if let Some(m) = &mut c.local {

@@ -126,6 +126,14 @@ impl Sim {
         self.pump();
     }
 
+    /// An event from a call's local endpoint, as the relay reports it
+    /// (e.g. the audio it captured).
+    pub fn media_event(&mut self, e: MediaEvent) {
+        let t = self.t();
+        self.core.handle_media_event(t, e);
+        self.pump();
+    }
+
     /// Carries out everything the core asked for, until it asks nothing.
     fn pump(&mut self) {
         loop {
