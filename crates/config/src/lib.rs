@@ -18,8 +18,10 @@ use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
 mod load;
+mod sync;
 mod trunkd;
 
+pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
 pub use trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
 
 mod trunks;
@@ -85,6 +87,8 @@ pub struct Config {
     pub acd: Acd,
     /// trunkd and its E1 spans (TRK-1); `None` without `[trunkd]` or `[[span]]`.
     pub trunkd: Option<Trunkd>,
+    /// syncd's connector to SIMPEL (SYNC-4); `None` without `[sync]`.
+    pub sync: Option<SyncConfig>,
     /// Carrier trunks (TRK-3, TRK-4; decision 0015).
     pub trunks: Vec<Trunk>,
     /// Outbound routes, the first that carries a number (and whose
