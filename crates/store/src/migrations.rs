@@ -285,7 +285,10 @@ pub const MIGRATIONS: &[&str] = &[
     //    the rows of one ticket; `idempotency_key` is sent with every
     //    attempt of a row, so a retry after a lost answer is not a
     //    duplicate upstream. `sync_cursors` keeps how far the upstream
-    //    change feed was applied, written with the changes it covers.
+    //    change feed was applied, written with the changes it covers;
+    //    `upstream_parked` keeps a change to a ticket whose SIMPEL id the
+    //    box does not know yet (its creation's answer was lost and the
+    //    retry is still to come), applied when the id becomes known.
     r#"
     CREATE TABLE tickets (
         id               INTEGER PRIMARY KEY,
@@ -347,5 +350,13 @@ pub const MIGRATIONS: &[&str] = &[
         cursor TEXT NOT NULL,
         at_ms  INTEGER NOT NULL
     );
+    CREATE TABLE upstream_parked (
+        id          INTEGER PRIMARY KEY,
+        upstream_id TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        at_ms       INTEGER NOT NULL
+    );
+    CREATE INDEX upstream_parked_id ON upstream_parked (upstream_id);
     "#,
 ];

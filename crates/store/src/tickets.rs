@@ -629,6 +629,7 @@ impl Store {
                  WHERE id = (SELECT ticket_id FROM outbox WHERE id = ?1) AND upstream_id IS NULL",
                 params![id, u],
             )?;
+            apply_parked(&tx, u, now_ms)?;
         }
         tx.commit()?;
         Ok(())
@@ -710,7 +711,9 @@ impl Store {
     /// page and its cursor or neither. A change whose version is not newer
     /// than the ticket's last applied upstream version is skipped, so a
     /// page read twice is applied once (SYNC-2). Returns how many changed
-    /// a ticket; changes to tickets the box does not know are skipped.
+    /// a ticket. A change to a SIMPEL id the box does not know yet is
+    /// parked: the creation it belongs to may have been written upstream
+    /// with its answer lost, and is applied when that id is delivered.
     pub fn apply_upstream(
         &mut self,
         name: &str,
@@ -723,32 +726,23 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut applied = 0;
         for c in changes {
-            let found: Option<(i64, i64)> = tx
+            let found: Option<i64> = tx
                 .query_row(
-                    "SELECT id, upstream_version FROM tickets WHERE upstream_id = ?1",
+                    "SELECT id FROM tickets WHERE upstream_id = ?1",
                     params![c.upstream_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| r.get(0),
                 )
                 .optional()?;
-            let Some((id, seen)) = found else {
-                tracing::warn!(upstream_id = %c.upstream_id, "upstream change for an unknown ticket");
-                continue;
-            };
-            if c.version <= seen {
-                continue;
+            match found {
+                Some(id) => applied += usize::from(apply_change(&tx, id, c, now_ms)?),
+                None => {
+                    tx.execute(
+                        "INSERT INTO upstream_parked (upstream_id, status, version, at_ms)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![c.upstream_id, c.status.as_str(), c.version, now_ms],
+                    )?;
+                }
             }
-            tx.execute(
-                "UPDATE tickets SET status = ?2, upstream_version = ?3, version = version + 1,
-                    updated_ms = ?4 WHERE id = ?1",
-                params![id, c.status.as_str(), c.version, now_ms],
-            )?;
-            let t = load(&tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
-            let change = TicketChange {
-                status: Some(c.status),
-                ..TicketChange::default()
-            };
-            history(&tx, &t, "simpel", "upstream", &to_json(&change)?, now_ms)?;
-            applied += 1;
         }
         tx.execute(
             "INSERT INTO sync_cursors (name, cursor, at_ms) VALUES (?1, ?2, ?3)
@@ -758,6 +752,68 @@ impl Store {
         tx.commit()?;
         Ok(applied)
     }
+}
+
+/// Applies `c` to ticket `id` unless a change at or above its version
+/// was applied already; true when it changed the ticket.
+fn apply_change(tx: &Transaction<'_>, id: i64, c: &UpstreamChange, now_ms: i64) -> Result<bool> {
+    let seen: i64 = tx.query_row(
+        "SELECT upstream_version FROM tickets WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    if c.version <= seen {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE tickets SET status = ?2, upstream_version = ?3, version = version + 1,
+            updated_ms = ?4 WHERE id = ?1",
+        params![id, c.status.as_str(), c.version, now_ms],
+    )?;
+    let t = load(tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
+    let change = TicketChange {
+        status: Some(c.status),
+        ..TicketChange::default()
+    };
+    history(tx, &t, "simpel", "upstream", &to_json(&change)?, now_ms)?;
+    Ok(true)
+}
+
+/// Applies, in version order, the changes parked for `upstream_id`.
+fn apply_parked(tx: &Transaction<'_>, upstream_id: &str, now_ms: i64) -> Result<()> {
+    let Some(id) = tx
+        .query_row(
+            "SELECT id FROM tickets WHERE upstream_id = ?1",
+            params![upstream_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let parked: Vec<(String, i64)> = {
+        let mut st = tx.prepare(
+            "SELECT status, version FROM upstream_parked WHERE upstream_id = ?1 ORDER BY version",
+        )?;
+        let rows = st.query_map(params![upstream_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (status, version) in parked {
+        let Some(status) = TicketStatus::parse(&status) else {
+            continue;
+        };
+        let c = UpstreamChange {
+            upstream_id: upstream_id.to_string(),
+            status,
+            version,
+        };
+        apply_change(tx, id, &c, now_ms)?;
+    }
+    tx.execute(
+        "DELETE FROM upstream_parked WHERE upstream_id = ?1",
+        params![upstream_id],
+    )?;
+    Ok(())
 }
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -938,5 +994,35 @@ mod tests {
         assert_eq!(h.iter().filter(|e| e.origin == "upstream").count(), 1);
         // A change from upstream is not sent back: nothing more is owed.
         assert!(s.outbox_due(100, 10).unwrap().is_empty());
+    }
+
+    /// SIMPEL wrote the creation but its answer was lost, and a status
+    /// change made there reaches the box before the retry tells it the
+    /// id: the change waits and is applied once the id is known.
+    #[test]
+    fn a_change_that_overtakes_its_creation_is_applied_after_it() {
+        let (_d, mut s) = open();
+        let t = s
+            .create_ticket(&new("0811"), "a", &Sla::default(), 10)
+            .unwrap();
+        let early = UpstreamChange {
+            upstream_id: "S-5".into(),
+            status: TicketStatus::InProgress,
+            version: 2,
+        };
+        assert_eq!(
+            s.apply_upstream("simpel", std::slice::from_ref(&early), "1", 20)
+                .unwrap(),
+            0
+        );
+        assert_eq!(s.ticket(t.id).unwrap().unwrap().status, TicketStatus::Open);
+        let row = s.outbox_due(30, 10).unwrap().remove(0);
+        s.outbox_delivered(row.id, 2, Some("S-5"), 30).unwrap();
+        let t = s.ticket(t.id).unwrap().unwrap();
+        assert_eq!(t.status, TicketStatus::InProgress);
+        // Read again later, it is not applied twice.
+        assert_eq!(s.apply_upstream("simpel", &[early], "1", 40).unwrap(), 0);
+        let h = s.ticket_history(t.id).unwrap();
+        assert_eq!(h.iter().filter(|e| e.origin == "upstream").count(), 1);
     }
 }

@@ -40,6 +40,11 @@ impl Feed {
         };
     }
 
+    /// No read is under way.
+    pub fn idle(&self) -> bool {
+        !self.busy
+    }
+
     pub fn next_ms(&self) -> u64 {
         self.next_ms
     }
