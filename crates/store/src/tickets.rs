@@ -389,7 +389,7 @@ fn history(
 
 impl Store {
     /// Records a new ticket by `author`, its history and its creation's
-    /// outbox row, in one transaction.
+    /// outbox row, in one transaction ([`create`]).
     pub fn create_ticket(
         &mut self,
         new: &NewTicket,
@@ -400,49 +400,12 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let priority = Priority::from_matrix(new.urgency, new.impact);
-        let id: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM tickets", [], |r| {
-            r.get(0)
-        })?;
-        tx.execute(
-            &format!(
-                "INSERT INTO tickets ({TICKET_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open', 0, ?13, ?14,
-                         ?15, ?16, ?17, ?18, 1, ?19, ?19, NULL)"
-            ),
-            params![
-                id,
-                format!("DRG-{id:07}"),
-                new.reporter_name,
-                new.reporter_phone,
-                new.reporter_email,
-                new.category,
-                new.description,
-                level_str(new.urgency),
-                level_str(new.impact),
-                priority_str(priority),
-                now_ms + sla.first_response_ms,
-                now_ms + sla.resolution(priority),
-                new.assignee,
-                new.unit,
-                new.queue,
-                author,
-                to_json(&new.call_ids)?,
-                to_json(&new.recordings)?,
-                now_ms,
-            ],
-        )?;
-        let ticket = load(&tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
-        history(&tx, &ticket, author, "local", &to_json(&ticket)?, now_ms)?;
-        owe(&tx, &ticket, OutboxKind::Create, None, now_ms)?;
+        let t = create(&tx, new, author, sla, now_ms)?;
         tx.commit()?;
-        Ok(ticket)
+        Ok(t)
     }
 
-    /// Applies `change` to ticket `id` by `author`, with its history entry
-    /// and outbox row, in one transaction. With `expected_version`, a
-    /// ticket changed meanwhile is refused ([`StoreError::TicketStale`])
-    /// rather than overwritten. An empty change writes nothing.
+    /// Changes ticket `id` in one transaction ([`update`]).
     pub fn update_ticket(
         &mut self,
         id: i64,
@@ -454,100 +417,18 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut t = load(&tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
-        if let Some(v) = expected_version {
-            if v != t.version {
-                return Err(StoreError::TicketStale {
-                    id,
-                    version: t.version,
-                });
-            }
-        }
-        if change.is_empty() {
-            return Ok(t);
-        }
-        let c = change.clone();
-        if let Some(v) = c.reporter_name {
-            t.reporter_name = v;
-        }
-        if let Some(v) = c.reporter_email {
-            t.reporter_email = v;
-        }
-        if let Some(v) = c.category {
-            t.category = v;
-        }
-        if let Some(v) = c.description {
-            t.description = v;
-        }
-        if let Some(v) = c.status {
-            t.status = v;
-        }
-        if let Some(v) = c.escalation_level {
-            t.escalation_level = v;
-        }
-        if let Some(v) = c.assignee {
-            t.assignee = Some(v);
-        }
-        if let Some(v) = c.unit {
-            t.unit = v;
-        }
-        for call in c.add_call_ids {
-            if !t.call_ids.contains(&call) {
-                t.call_ids.push(call);
-            }
-        }
-        for rec in c.add_recordings {
-            if !t.recordings.contains(&rec) {
-                t.recordings.push(rec);
-            }
-        }
-        t.version += 1;
-        t.updated_ms = now_ms;
-        tx.execute(
-            "UPDATE tickets SET reporter_name = ?2, reporter_email = ?3, category = ?4,
-                description = ?5, status = ?6, escalation_level = ?7, assignee = ?8, unit = ?9,
-                call_ids = ?10, recordings = ?11, version = ?12, updated_ms = ?13
-             WHERE id = ?1",
-            params![
-                id,
-                t.reporter_name,
-                t.reporter_email,
-                t.category,
-                t.description,
-                t.status.as_str(),
-                t.escalation_level,
-                t.assignee,
-                t.unit,
-                to_json(&t.call_ids)?,
-                to_json(&t.recordings)?,
-                t.version,
-                now_ms
-            ],
-        )?;
-        history(&tx, &t, author, "local", &to_json(change)?, now_ms)?;
-        owe(&tx, &t, OutboxKind::Update, Some(change), now_ms)?;
+        let t = update(&tx, id, change, author, expected_version, now_ms)?;
         tx.commit()?;
         Ok(t)
     }
 
     pub fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
-                params![id],
-                ticket_row,
-            )
-            .optional()?)
+        get(&self.conn, id)
     }
 
     /// Every ticket, newest first, at most `limit`.
     pub fn tickets(&self, limit: u32) -> Result<Vec<Ticket>> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets ORDER BY id DESC LIMIT ?1"
-        ))?;
-        let rows = st.query_map(params![limit], ticket_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        list(&self.conn, None, limit)
     }
 
     pub fn ticket_history(&self, id: i64) -> Result<Vec<TicketEvent>> {
@@ -814,6 +695,162 @@ fn apply_parked(tx: &Transaction<'_>, upstream_id: &str, now_ms: i64) -> Result<
         params![upstream_id],
     )?;
     Ok(())
+}
+
+/// Records a new ticket by `author`, its history and its creation's
+/// outbox row in `tx` (the caller's transaction, so webd's audit entry
+/// commits with them).
+pub fn create(
+    tx: &Transaction<'_>,
+    new: &NewTicket,
+    author: &str,
+    sla: &Sla,
+    now_ms: i64,
+) -> Result<Ticket> {
+    let priority = Priority::from_matrix(new.urgency, new.impact);
+    let id: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM tickets", [], |r| {
+        r.get(0)
+    })?;
+    tx.execute(
+        &format!(
+            "INSERT INTO tickets ({TICKET_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open', 0, ?13, ?14,
+                         ?15, ?16, ?17, ?18, 1, ?19, ?19, NULL)"
+        ),
+        params![
+            id,
+            format!("DRG-{id:07}"),
+            new.reporter_name,
+            new.reporter_phone,
+            new.reporter_email,
+            new.category,
+            new.description,
+            level_str(new.urgency),
+            level_str(new.impact),
+            priority_str(priority),
+            now_ms + sla.first_response_ms,
+            now_ms + sla.resolution(priority),
+            new.assignee,
+            new.unit,
+            new.queue,
+            author,
+            to_json(&new.call_ids)?,
+            to_json(&new.recordings)?,
+            now_ms,
+        ],
+    )?;
+    let ticket = load(tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
+    history(tx, &ticket, author, "local", &to_json(&ticket)?, now_ms)?;
+    owe(tx, &ticket, OutboxKind::Create, None, now_ms)?;
+    Ok(ticket)
+}
+
+/// Applies `change` to ticket `id` by `author`, with its history entry
+/// and outbox row, in `tx`. With `expected_version`, a ticket changed
+/// meanwhile is refused ([`StoreError::TicketStale`]) rather than
+/// overwritten. An empty change writes nothing.
+pub fn update(
+    tx: &Transaction<'_>,
+    id: i64,
+    change: &TicketChange,
+    author: &str,
+    expected_version: Option<i64>,
+    now_ms: i64,
+) -> Result<Ticket> {
+    let mut t = load(tx, id)?.ok_or(StoreError::TicketNotFound(id))?;
+    if let Some(v) = expected_version {
+        if v != t.version {
+            return Err(StoreError::TicketStale {
+                id,
+                version: t.version,
+            });
+        }
+    }
+    if change.is_empty() {
+        return Ok(t);
+    }
+    let c = change.clone();
+    if let Some(v) = c.reporter_name {
+        t.reporter_name = v;
+    }
+    if let Some(v) = c.reporter_email {
+        t.reporter_email = v;
+    }
+    if let Some(v) = c.category {
+        t.category = v;
+    }
+    if let Some(v) = c.description {
+        t.description = v;
+    }
+    if let Some(v) = c.status {
+        t.status = v;
+    }
+    if let Some(v) = c.escalation_level {
+        t.escalation_level = v;
+    }
+    if let Some(v) = c.assignee {
+        t.assignee = Some(v);
+    }
+    if let Some(v) = c.unit {
+        t.unit = v;
+    }
+    for call in c.add_call_ids {
+        if !t.call_ids.contains(&call) {
+            t.call_ids.push(call);
+        }
+    }
+    for rec in c.add_recordings {
+        if !t.recordings.contains(&rec) {
+            t.recordings.push(rec);
+        }
+    }
+    t.version += 1;
+    t.updated_ms = now_ms;
+    tx.execute(
+        "UPDATE tickets SET reporter_name = ?2, reporter_email = ?3, category = ?4,
+                description = ?5, status = ?6, escalation_level = ?7, assignee = ?8, unit = ?9,
+                call_ids = ?10, recordings = ?11, version = ?12, updated_ms = ?13
+             WHERE id = ?1",
+        params![
+            id,
+            t.reporter_name,
+            t.reporter_email,
+            t.category,
+            t.description,
+            t.status.as_str(),
+            t.escalation_level,
+            t.assignee,
+            t.unit,
+            to_json(&t.call_ids)?,
+            to_json(&t.recordings)?,
+            t.version,
+            now_ms
+        ],
+    )?;
+    history(tx, &t, author, "local", &to_json(change)?, now_ms)?;
+    owe(tx, &t, OutboxKind::Update, Some(change), now_ms)?;
+    Ok(t)
+}
+
+/// Ticket `id`, on any connection.
+pub fn get(conn: &rusqlite::Connection, id: i64) -> Result<Option<Ticket>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
+            params![id],
+            ticket_row,
+        )
+        .optional()?)
+}
+
+/// Tickets newest first, at most `limit`, those of `phone` only when given.
+pub fn list(conn: &rusqlite::Connection, phone: Option<&str>, limit: u32) -> Result<Vec<Ticket>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE ?1 IS NULL OR reporter_phone = ?1
+         ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![phone, limit], ticket_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
