@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::live::routes())
         .merge(crate::admin::routes())
         .merge(crate::flows::routes())
+        .merge(crate::tickets::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -105,6 +105,10 @@ pub enum Perm {
     ViewAudit,
     /// Own API tokens for integrations.
     ApiTokens,
+    /// Record tickets and see one's own and one's queues' (CTI-3, audited).
+    Tickets,
+    /// See and change every ticket.
+    AllTickets,
 }
 
 use Role::{Admin, Agent, Qa, Supervisor};
@@ -128,6 +132,8 @@ pub const MATRIX: &[(Perm, &[Role])] = &[
     (Perm::ManageUsers, &[Admin]),
     (Perm::ViewAudit, &[Qa, Admin]),
     (Perm::ApiTokens, &[Supervisor, Qa, Admin]),
+    (Perm::Tickets, &[Agent, Supervisor]),
+    (Perm::AllTickets, &[Supervisor]),
 ];
 
 impl Perm {
@@ -154,6 +160,8 @@ impl Perm {
             Perm::ManageUsers => "manage_users",
             Perm::ViewAudit => "view_audit",
             Perm::ApiTokens => "api_tokens",
+            Perm::Tickets => "tickets",
+            Perm::AllTickets => "all_tickets",
         }
     }
 
@@ -181,7 +189,7 @@ mod tests {
             assert_eq!(all.iter().filter(|q| *q == p).count(), 1, "{p:?}");
             assert_eq!(Perm::parse(p.name()), Some(*p));
         }
-        assert_eq!(all.len(), 15);
+        assert_eq!(all.len(), 17);
     }
 
     #[test]
