@@ -7,9 +7,9 @@
 //! the simulator holds each ticket exactly once with its latest content,
 //! written once per change, and every status change came back once.
 //!
-//! The tickets are written with the store's `create_ticket` and
-//! `update_ticket`, the same transaction webd's ticket API is to use
-//! (the API is not built yet).
+//! The tickets are written through webd's `/api/v1/tickets` on a running
+//! box (`dering up`), with a supervisor's API token written into the
+//! box's database as webd stores them (logging in is web-core's test).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,9 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dering_store::tickets::{Level, NewTicket, Sla, TicketChange, TicketStatus};
+use dering_store::tickets::TicketStatus;
 use dering_store::Store;
-use serde_json::Value;
+use hwtests::{free_udp_port, Dering};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 const TICKETS: usize = 1_000;
 const KILLS: usize = 10;
@@ -133,57 +135,130 @@ fn start_syncd(config: &Path, data: &Path) -> Child {
         .unwrap()
 }
 
-fn new_ticket(i: usize) -> NewTicket {
-    NewTicket {
-        reporter_name: format!("Pelapor {i}"),
-        reporter_phone: format!("0812{i:08}"),
-        reporter_email: String::new(),
-        category: "pengaduan".into(),
-        description: format!("laporan {i}"),
-        urgency: Level::Medium,
-        impact: Level::High,
-        unit: "KU Dumas".into(),
-        queue: Some("pengaduan".into()),
-        assignee: None,
-        call_ids: vec![format!("call-{i}")],
-        recordings: vec![],
+fn new_ticket(i: usize) -> Value {
+    json!({
+        "reporter_name": format!("Pelapor {i}"),
+        "reporter_phone": format!("0812{i:08}"),
+        "category": "pengaduan",
+        "description": format!("laporan {i}"),
+        "urgency": "medium",
+        "impact": "high",
+        "unit": "KU Dumas",
+        "queue": "pengaduan",
+        "call_ids": [format!("call-{i}")]
+    })
+}
+
+/// A supervisor with an API token for tickets; returns the token.
+fn token(data: &Path) -> String {
+    let db = rusqlite::Connection::open(data.join("dering.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) \
+         VALUES ('spv', 'Supervisor', 'supervisor', 'unused', 0, 0)",
+        [],
+    )
+    .unwrap();
+    let user = db.last_insert_rowid();
+    let secret = format!("sync-test-{}", std::process::id());
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    db.execute(
+        "INSERT INTO api_tokens (user_id, name, token_hash, scopes, created_ms) \
+         VALUES (?1, 'test', ?2, 'tickets all_tickets', 0)",
+        rusqlite::params![user, hash],
+    )
+    .unwrap();
+    secret
+}
+
+/// One request to webd's API over HTTPS, trusting only the box's
+/// certificate.
+fn api(
+    d: &Dering,
+    https: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
     }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(https).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    // A peer that closes without close_notify is an error to rustls; the
+    // answer is whole by then.
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
 }
 
 #[test]
 fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
     let sim = start_sim(dir.path());
-    let config = dir.path().join("dering.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[sync]\nendpoint = \"http://{}/api/v1\"\nauth = \"api_key\"\napi_key = \"k3y\"\ntimeout_ms = 1500\nmax_in_flight = 8\nbackoff_base_ms = 100\nbackoff_max_ms = 2000\nbreaker_failures = 10\nbreaker_open_ms = 500\npoll_interval_ms = 300\n",
-            dering_config::DEFAULT_TOML,
-            sim.addr
-        ),
-    )
-    .unwrap();
-    // The schema exists before syncd starts, as dering-migrate sees to.
-    let mut store = Store::open(&data.join("dering.db")).unwrap();
+    let sync = format!(
+        "\n[sync]\nendpoint = \"http://{}/api/v1\"\nauth = \"api_key\"\napi_key = \"k3y\"\ntimeout_ms = 1500\nmax_in_flight = 8\nbackoff_base_ms = 100\nbackoff_max_ms = 2000\nbreaker_failures = 10\nbreaker_open_ms = 500\npoll_interval_ms = 300\n",
+        sim.addr
+    );
+    let port = free_udp_port();
+    let d = Dering::start_with_args(
+        move |t| format!("{t}{sync}"),
+        &["--https-port".into(), port.to_string()],
+    );
+    let https = format!("127.0.0.1:{port}");
+    let (config, data) = (d.config.clone(), d.dir().to_path_buf());
+    let token = token(&data);
+    let store = Store::open(&data.join("dering.db")).unwrap();
     let syncd = Arc::new(Mutex::new(start_syncd(&config, &data)));
     let start = Instant::now();
 
-    // The killer: SIGKILL at seeded random moments, then a restart.
+    // The killer: SIGKILL at seeded random moments while tickets are
+    // written (at least KILLS times), each followed by a restart.
     let drained = Arc::new(AtomicBool::new(false));
+    let writing = Arc::new(AtomicBool::new(true));
     let killer = {
         let (syncd, config, data) = (syncd.clone(), config.clone(), data.clone());
+        let writing = writing.clone();
         std::thread::spawn(move || {
             let mut rng = Rng(SEED);
-            for _ in 0..KILLS {
+            let mut kills = 0;
+            while kills < KILLS || writing.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(300 + rng.below(1_500)));
                 let mut child = syncd.lock().unwrap();
                 child.kill().unwrap();
                 child.wait().unwrap();
                 *child = start_syncd(&config, &data);
+                kills += 1;
             }
+            kills
         })
     };
 
@@ -229,28 +304,42 @@ fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
         })
     };
 
-    // The tickets, and a change to every third.
+    // The tickets, and a change to every third, through webd.
     let mut updates: HashMap<i64, usize> = HashMap::new();
     let mut ids = Vec::with_capacity(TICKETS);
-    let sla = Sla::default();
     for i in 0..TICKETS {
-        let t = store
-            .create_ticket(&new_ticket(i), "agent1", &sla, 0)
-            .unwrap();
-        ids.push(t.id);
+        let (status, t) = api(
+            &d,
+            &https,
+            &token,
+            "POST",
+            "/api/v1/tickets",
+            &new_ticket(i),
+        );
+        assert_eq!(status, 201, "{t}");
+        ids.push(t["ticket"]["id"].as_i64().unwrap());
         if i % 3 == 2 {
             let earlier = ids[i - 1];
-            let change = TicketChange {
-                description: Some(format!("laporan {} (dilengkapi)", i - 1)),
-                ..TicketChange::default()
-            };
-            store
-                .update_ticket(earlier, &change, "agent1", None, 0)
-                .unwrap();
+            let path = format!("/api/v1/tickets/{earlier}");
+            // A status change that came back meanwhile moved the version on.
+            loop {
+                let (_, now) = api(&d, &https, &token, "GET", &path, &Value::Null);
+                let change = json!({
+                    "version": now["ticket"]["version"],
+                    "description": format!("laporan {} (dilengkapi)", i - 1),
+                });
+                let (status, t) = api(&d, &https, &token, "PATCH", &path, &change);
+                if status == 409 {
+                    continue;
+                }
+                assert_eq!(status, 200, "{t}");
+                break;
+            }
             *updates.entry(earlier).or_default() += 1;
         }
     }
-    killer.join().unwrap();
+    writing.store(false, Ordering::Relaxed);
+    let kills = killer.join().unwrap();
 
     // Wait (bounded) until the outbox is empty, then (bounded again) until
     // every status change is back: a change to a ticket the box does not
@@ -377,7 +466,7 @@ fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
         );
     }
     eprintln!(
-        "{TICKETS} tickets, {} updates, {} upstream changes on {} tickets, {KILLS} kills, in {:?}",
+        "{TICKETS} tickets, {} updates, {} upstream changes on {} tickets, {kills} kills, in {:?}",
         updates.values().sum::<usize>(),
         made.values().map(Vec::len).sum::<usize>(),
         made.len(),
