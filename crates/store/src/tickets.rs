@@ -554,25 +554,7 @@ impl Store {
     }
 
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
-        Ok(self.conn.query_row(
-            "SELECT
-                COALESCE(SUM(state = 'pending'), 0),
-                COALESCE(SUM(state = 'pending' AND attempts > 0), 0),
-                COALESCE(SUM(state = 'dead'), 0),
-                COALESCE(SUM(state = 'delivered'), 0),
-                MIN(CASE WHEN state = 'pending' THEN created_ms END)
-             FROM outbox",
-            [],
-            |r| {
-                Ok(OutboxCounts {
-                    pending: r.get::<_, i64>(0)? as u64,
-                    failing: r.get::<_, i64>(1)? as u64,
-                    dead: r.get::<_, i64>(2)? as u64,
-                    delivered: r.get::<_, i64>(3)? as u64,
-                    oldest_pending_ms: r.get(4)?,
-                })
-            },
-        )?)
+        outbox_counts(&self.conn)
     }
 
     /// How far the feed `name` was applied.
@@ -851,6 +833,29 @@ pub fn list(conn: &rusqlite::Connection, phone: Option<&str>, limit: u32) -> Res
     ))?;
     let rows = st.query_map(params![phone, limit], ticket_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The outbox at a glance, on any connection (webd's `/metrics`).
+pub fn outbox_counts(conn: &rusqlite::Connection) -> Result<OutboxCounts> {
+    Ok(conn.query_row(
+        "SELECT
+                COALESCE(SUM(state = 'pending'), 0),
+                COALESCE(SUM(state = 'pending' AND attempts > 0), 0),
+                COALESCE(SUM(state = 'dead'), 0),
+                COALESCE(SUM(state = 'delivered'), 0),
+                MIN(CASE WHEN state = 'pending' THEN created_ms END)
+             FROM outbox",
+        [],
+        |r| {
+            Ok(OutboxCounts {
+                pending: r.get::<_, i64>(0)? as u64,
+                failing: r.get::<_, i64>(1)? as u64,
+                dead: r.get::<_, i64>(2)? as u64,
+                delivered: r.get::<_, i64>(3)? as u64,
+                oldest_pending_ms: r.get(4)?,
+            })
+        },
+    )?)
 }
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {

@@ -234,3 +234,34 @@ async fn an_agent_sees_the_tickets_of_the_queues_it_serves() {
     let r = call(&b, Method::POST, "/api/v1/tickets", &stranger, Some(t)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// SYNC-3: what is owed to SIMPEL shows in `/metrics` and `/health`.
+#[tokio::test]
+async fn the_outbox_counts_are_in_metrics_and_health() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let r = b.get("/metrics", None).await;
+    assert!(
+        r.body
+            .contains("dering_sync_outbox_rows{state=\"pending\"} 0\n"),
+        "{}",
+        r.body
+    );
+    call(
+        &b,
+        Method::POST,
+        "/api/v1/tickets",
+        &agent,
+        Some(complaint()),
+    )
+    .await;
+    let r = b.get("/metrics", None).await;
+    assert!(
+        r.body
+            .contains("dering_sync_outbox_rows{state=\"pending\"} 1\n"),
+        "{}",
+        r.body
+    );
+    let h = b.get("/health", None).await.json();
+    assert_eq!(h["outbox"]["pending"], 1, "{h}");
+}
