@@ -477,14 +477,7 @@ impl Store {
 
     /// The dead letters (SYNC-3), oldest first.
     pub fn outbox_dead(&self) -> Result<Vec<OutboxRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT o.id, o.ticket_id, o.seq, o.idempotency_key, o.kind, o.payload, o.attempts,
-                    o.next_attempt_ms, o.state, o.last_error, t.upstream_id
-             FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-             WHERE o.state = 'dead' ORDER BY o.id",
-        )?;
-        let rows = st.query_map([], outbox_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        outbox_dead(&self.conn)
     }
 
     /// Marks row `id` delivered; a creation's answer gives the ticket its
@@ -542,15 +535,9 @@ impl Store {
         Ok(())
     }
 
-    /// Puts dead letter `id` back as pending, due now, its attempts
-    /// counted afresh (after the fix a technician made). False when `id`
-    /// is no dead letter.
+    /// Puts dead letter `id` back as pending ([`outbox_revive`]).
     pub fn outbox_revive(&mut self, id: i64, now_ms: i64) -> Result<bool> {
-        Ok(self.conn.execute(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = ?2
-             WHERE id = ?1 AND state = 'dead'",
-            params![id, now_ms],
-        )? == 1)
+        outbox_revive(&self.conn, id, now_ms)
     }
 
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
@@ -856,6 +843,29 @@ pub fn outbox_counts(conn: &rusqlite::Connection) -> Result<OutboxCounts> {
             })
         },
     )?)
+}
+
+/// The dead letters (SYNC-3), oldest first, on any connection.
+pub fn outbox_dead(conn: &rusqlite::Connection) -> Result<Vec<OutboxRow>> {
+    let mut st = conn.prepare(
+        "SELECT o.id, o.ticket_id, o.seq, o.idempotency_key, o.kind, o.payload, o.attempts,
+                    o.next_attempt_ms, o.state, o.last_error, t.upstream_id
+             FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+             WHERE o.state = 'dead' ORDER BY o.id",
+    )?;
+    let rows = st.query_map([], outbox_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Puts dead letter `id` back as pending, due now, its attempts
+/// counted afresh (after the fix a technician made). False when `id`
+/// is no dead letter.
+pub fn outbox_revive(conn: &rusqlite::Connection, id: i64, now_ms: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = ?2
+             WHERE id = ?1 AND state = 'dead'",
+        params![id, now_ms],
+    )? == 1)
 }
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {

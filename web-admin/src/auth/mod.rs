@@ -109,6 +109,8 @@ pub enum Perm {
     Tickets,
     /// See and change every ticket.
     AllTickets,
+    /// The outbox's dead letters, and sending one again after a fix (SYNC-3).
+    SyncOutbox,
 }
 
 use Role::{Admin, Agent, Qa, Supervisor};
@@ -134,6 +136,7 @@ pub const MATRIX: &[(Perm, &[Role])] = &[
     (Perm::ApiTokens, &[Supervisor, Qa, Admin]),
     (Perm::Tickets, &[Agent, Supervisor]),
     (Perm::AllTickets, &[Supervisor]),
+    (Perm::SyncOutbox, &[Admin]),
 ];
 
 impl Perm {
@@ -162,6 +165,7 @@ impl Perm {
             Perm::ApiTokens => "api_tokens",
             Perm::Tickets => "tickets",
             Perm::AllTickets => "all_tickets",
+            Perm::SyncOutbox => "sync_outbox",
         }
     }
 
@@ -189,7 +193,7 @@ mod tests {
             assert_eq!(all.iter().filter(|q| *q == p).count(), 1, "{p:?}");
             assert_eq!(Perm::parse(p.name()), Some(*p));
         }
-        assert_eq!(all.len(), 17);
+        assert_eq!(all.len(), 18);
     }
 
     #[test]

@@ -9,11 +9,12 @@
 
 mod access;
 mod api;
+mod outbox;
 
 #[cfg(test)]
 mod tests;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::AppState;
@@ -21,9 +22,9 @@ use crate::app::AppState;
 /// The API documentation of `/api/v1/tickets`.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(api::list, api::create, api::one, api::change),
+    paths(api::list, api::create, api::one, api::change, outbox::dead, outbox::retry),
     components(schemas(api::TicketIn, api::ChangeIn)),
-    tags((name = "tickets", description = "Tickets delivered to SIMPEL (tickets, all_tickets)"))
+    tags((name = "tickets", description = "Tickets delivered to SIMPEL (tickets, all_tickets; the outbox: sync_outbox)"))
 )]
 pub struct Api;
 
@@ -32,4 +33,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tickets", get(api::list).post(api::create))
         .route("/api/v1/tickets/{id}", get(api::one).patch(api::change))
+        .route("/api/v1/outbox/dead", get(outbox::dead))
+        .route("/api/v1/outbox/{id}/retry", post(outbox::retry))
 }

@@ -265,3 +265,61 @@ async fn the_outbox_counts_are_in_metrics_and_health() {
     let h = b.get("/health", None).await.json();
     assert_eq!(h["outbox"]["pending"], 1, "{h}");
 }
+
+/// SYNC-3: a technician sees a dead letter and sends it again; others
+/// may not.
+#[tokio::test]
+async fn a_technician_retries_a_dead_letter() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let admin = b.login_as(Role::Admin);
+    call(
+        &b,
+        Method::POST,
+        "/api/v1/tickets",
+        &agent,
+        Some(complaint()),
+    )
+    .await;
+    b.db()
+        .execute(
+            "UPDATE outbox SET state = 'dead', attempts = 1, last_error = 'HTTP 422: bad category'",
+            [],
+        )
+        .unwrap();
+    let r = call(&b, Method::GET, "/api/v1/outbox/dead", &agent, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = call(&b, Method::GET, "/api/v1/outbox/dead", &admin, None)
+        .await
+        .json();
+    assert_eq!(r["dead"][0]["last_error"], "HTTP 422: bad category");
+    let row = r["dead"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/outbox/{row}/retry");
+    assert_eq!(
+        call(&b, Method::POST, &path, &agent, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&b, Method::POST, &path, &admin, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        count(
+            &b,
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts = 0"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &b,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'outbox.retry'"
+        ),
+        1
+    );
+    // It is no dead letter now.
+    assert_eq!(
+        call(&b, Method::POST, &path, &admin, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
