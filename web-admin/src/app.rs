@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::live::routes())
         .merge(crate::admin::routes())
         .merge(crate::flows::routes())
+        .merge(crate::tickets::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -283,18 +284,35 @@ async fn health(State(state): State<AppState>) -> Response {
         "ups": s.ups,
         "pbx": s.pbx,
         "warnings": warnings,
+        "outbox": outbox(&state).await,
     });
     (code, Json(body)).into_response()
 }
 
+/// The ticket outbox's counts (SYNC-3), `None` when they cannot be read
+/// (no database yet): the probes still answer.
+async fn outbox(state: &AppState) -> Option<dering_store::tickets::OutboxCounts> {
+    state
+        .read(|c| {
+            dering_store::tickets::outbox_counts(c)
+                .map_err(|e| crate::error::AppError::Internal(e.to_string()))
+        })
+        .await
+        .ok()
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let s = snapshot(&state).await;
+    let mut text = crate::metrics::render(&s);
+    if let Some(c) = outbox(&state).await {
+        text.push_str(&crate::metrics::outbox(&c, state.now_ms()));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&s),
+        text,
     )
         .into_response()
 }

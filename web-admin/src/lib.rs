@@ -72,6 +72,7 @@ pub mod openapi;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod tickets;
 pub mod tls;
 pub mod ui;
 

@@ -360,9 +360,61 @@ pub fn render(s: &Snapshot) -> String {
     o.0
 }
 
+/// The ticket outbox (SYNC-3): rows by state and the age of the oldest
+/// pending row, so an alert rule reads
+/// `dering_sync_oldest_pending_seconds > 900`.
+pub fn outbox(c: &dering_store::tickets::OutboxCounts, now_ms: i64) -> String {
+    let mut o = Out(String::new());
+    o.family(
+        "dering_sync_outbox_rows",
+        "gauge",
+        "Ticket outbox rows owed to SIMPEL: pending (failing: pending after a failure) or dead letters.",
+    );
+    for (state, n) in [
+        ("pending", c.pending),
+        ("failing", c.failing),
+        ("dead", c.dead),
+    ] {
+        o.sample("dering_sync_outbox_rows", &[("state", state)], n as f64);
+    }
+    let age = c
+        .oldest_pending_ms
+        .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
+    o.gauge(
+        "dering_sync_oldest_pending_seconds",
+        "Age of the oldest row not yet delivered to SIMPEL (0 when none).",
+        age,
+    );
+    o.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbox_counts_are_series_by_state() {
+        let c = dering_store::tickets::OutboxCounts {
+            pending: 3,
+            failing: 1,
+            dead: 2,
+            delivered: 9,
+            oldest_pending_ms: Some(1_000),
+        };
+        let text = outbox(&c, 61_000);
+        assert!(
+            text.contains("dering_sync_outbox_rows{state=\"pending\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dering_sync_outbox_rows{state=\"dead\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dering_sync_oldest_pending_seconds 60\n"),
+            "{text}"
+        );
+    }
     use dering_health::{TrunkHealth, TrunkKind, TrunkView};
 
     #[test]

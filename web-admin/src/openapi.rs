@@ -37,6 +37,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::flows::Api::openapi());
     doc.merge(crate::history::Api::openapi());
     doc.merge(crate::live::Api::openapi());
+    doc.merge(crate::tickets::Api::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -18,8 +18,10 @@ use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
 mod load;
+mod sync;
 mod trunkd;
 
+pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
 pub use trunkd::{
     parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
     SpanConfig, SpanDevice, SpanSide, Trunkd,
@@ -89,6 +91,8 @@ pub struct Config {
     /// trunkd, its E1 spans and analog lines (TRK-1, TRK-2); `None`
     /// without `[trunkd]`, `[[span]]` or `[[line]]`.
     pub trunkd: Option<Trunkd>,
+    /// syncd's connector to SIMPEL (SYNC-4); `None` without `[sync]`.
+    pub sync: Option<SyncConfig>,
     /// Carrier trunks (TRK-3, TRK-4; decision 0015).
     pub trunks: Vec<Trunk>,
     /// Outbound routes, the first that carries a number (and whose

@@ -27,6 +27,7 @@ use crate::{
     Supervisor, TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
+mod sync;
 mod trunkd;
 mod trunks;
 
@@ -47,8 +48,10 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         raw.sip.udp_port,
         media,
     )?;
+    let sync = sync::check(&at, raw.sync.as_ref())?;
     Ok(Config {
         trunkd,
+        sync,
         ..raw.into_plain(outside)
     })
 }
@@ -151,6 +154,8 @@ struct RawConfig {
     spans: Vec<trunkd::RawSpan>,
     #[serde(default, rename = "line")]
     lines: Vec<trunkd::RawLine>,
+    #[serde(default)]
+    sync: Option<sync::RawSync>,
     #[serde(default)]
     acd: RawAcd,
     #[serde(default, rename = "trunk")]
@@ -1194,6 +1199,8 @@ impl RawConfig {
             acd: self.acd.into_plain(),
             // Set by `parse` from `load/trunkd.rs`.
             trunkd: None,
+            // Set by `parse` from `load/sync.rs`.
+            sync: None,
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,

@@ -7,6 +7,7 @@
 //! they arrive as further migrations.
 
 mod migrations;
+pub mod tickets;
 pub mod writer;
 
 use std::path::Path;
@@ -30,6 +31,13 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("no ticket {0}")]
+    TicketNotFound(i64),
+    /// The ticket was changed since the version the change was based on.
+    #[error("ticket {id} is at version {version}: changed meanwhile")]
+    TicketStale { id: i64, version: i64 },
+    #[error("JSON: {0}")]
+    Json(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -284,4 +284,86 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN span TEXT;
     ALTER TABLE calls ADD COLUMN channel INTEGER;
     "#,
+    // 15: tickets (CTI-3) and the outbox
+    //    syncd delivers to SIMPEL from (SYNC-1..3, decision 0027). A
+    //    ticket's creation or change writes its `outbox` row in the same
+    //    transaction, so a ticket is never recorded without its delivery
+    //    owed, nor a delivery owed for a ticket rolled back. `seq` orders
+    //    the rows of one ticket; `idempotency_key` is sent with every
+    //    attempt of a row, so a retry after a lost answer is not a
+    //    duplicate upstream. `sync_cursors` keeps how far the upstream
+    //    change feed was applied, written with the changes it covers;
+    //    `upstream_parked` keeps a change to a ticket whose SIMPEL id the
+    //    box does not know yet (its creation's answer was lost and the
+    //    retry is still to come), applied when the id becomes known.
+    r#"
+    CREATE TABLE tickets (
+        id               INTEGER PRIMARY KEY,
+        number           TEXT NOT NULL UNIQUE,
+        reporter_name    TEXT NOT NULL,
+        reporter_phone   TEXT NOT NULL,
+        reporter_email   TEXT NOT NULL,
+        category         TEXT NOT NULL,
+        description      TEXT NOT NULL,
+        urgency          TEXT NOT NULL CHECK (urgency IN ('low','medium','high')),
+        impact           TEXT NOT NULL CHECK (impact IN ('low','medium','high')),
+        priority         TEXT NOT NULL CHECK (priority IN ('critical','high','medium','low')),
+        respond_by_ms    INTEGER NOT NULL,
+        resolve_by_ms    INTEGER NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('open','in_progress','escalated','closed')),
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        assignee         TEXT,
+        unit             TEXT NOT NULL,
+        queue            TEXT,
+        created_by       TEXT NOT NULL,
+        call_ids         TEXT NOT NULL,
+        recordings       TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        created_ms       INTEGER NOT NULL,
+        updated_ms       INTEGER NOT NULL,
+        upstream_id      TEXT,
+        upstream_version INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tickets_phone ON tickets (reporter_phone);
+    CREATE INDEX tickets_upstream ON tickets (upstream_id);
+    CREATE TABLE ticket_history (
+        id        INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+        version   INTEGER NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        author    TEXT NOT NULL,
+        origin    TEXT NOT NULL CHECK (origin IN ('local','upstream')),
+        change    TEXT NOT NULL
+    );
+    CREATE INDEX ticket_history_ticket ON ticket_history (ticket_id, id);
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        ticket_id       INTEGER NOT NULL REFERENCES tickets (id),
+        seq             INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        kind            TEXT NOT NULL CHECK (kind IN ('create','update')),
+        payload         TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending','delivered','dead')),
+        last_error      TEXT,
+        created_ms      INTEGER NOT NULL,
+        delivered_ms    INTEGER,
+        UNIQUE (ticket_id, seq)
+    );
+    CREATE INDEX outbox_open ON outbox (state, ticket_id, seq);
+    CREATE TABLE sync_cursors (
+        name   TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL,
+        at_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE upstream_parked (
+        id          INTEGER PRIMARY KEY,
+        upstream_id TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        at_ms       INTEGER NOT NULL
+    );
+    CREATE INDEX upstream_parked_id ON upstream_parked (upstream_id);
+    "#,
 ];

@@ -105,6 +105,12 @@ pub enum Perm {
     ViewAudit,
     /// Own API tokens for integrations.
     ApiTokens,
+    /// Record tickets and see one's own and one's queues' (CTI-3, audited).
+    Tickets,
+    /// See and change every ticket.
+    AllTickets,
+    /// The outbox's dead letters, and sending one again after a fix (SYNC-3).
+    SyncOutbox,
 }
 
 use Role::{Admin, Agent, Qa, Supervisor};
@@ -128,6 +134,9 @@ pub const MATRIX: &[(Perm, &[Role])] = &[
     (Perm::ManageUsers, &[Admin]),
     (Perm::ViewAudit, &[Qa, Admin]),
     (Perm::ApiTokens, &[Supervisor, Qa, Admin]),
+    (Perm::Tickets, &[Agent, Supervisor]),
+    (Perm::AllTickets, &[Supervisor]),
+    (Perm::SyncOutbox, &[Admin]),
 ];
 
 impl Perm {
@@ -154,6 +163,9 @@ impl Perm {
             Perm::ManageUsers => "manage_users",
             Perm::ViewAudit => "view_audit",
             Perm::ApiTokens => "api_tokens",
+            Perm::Tickets => "tickets",
+            Perm::AllTickets => "all_tickets",
+            Perm::SyncOutbox => "sync_outbox",
         }
     }
 
@@ -181,7 +193,7 @@ mod tests {
             assert_eq!(all.iter().filter(|q| *q == p).count(), 1, "{p:?}");
             assert_eq!(Perm::parse(p.name()), Some(*p));
         }
-        assert_eq!(all.len(), 15);
+        assert_eq!(all.len(), 18);
     }
 
     #[test]
