@@ -46,20 +46,20 @@ impl Carrier {
     }
 }
 
-/// Builds `hwtests/tools/pri_carrier.c` and starts it listening on
-/// `sock` as the network side, with `args` (`-d 137 -a 3`: call 137 once
-/// the data link is up, hang up 3 s after the answer; none: answer every
-/// call).
+/// Builds the one libpri harness (`crates/isdn/tests/libpri/
+/// pri_harness.c`) and starts it listening on `sock` as the network
+/// side, with `args` (`-d 137 -a 3`: call 137 once the data link is up,
+/// hang up 3 s after the answer; none: answer every call).
 fn start_carrier(dir: &Path, sock: &Path, args: &[&str]) -> Carrier {
     assert!(
         Path::new("/usr/include/libpri.h").exists(),
         "libpri-dev is not installed: run `bash .ci/install-peers` (the README's test command does)"
     );
-    let bin = dir.join("pri_carrier");
+    let bin = dir.join("pri_harness");
     let out = Command::new("gcc")
         .args(["-O1", "-Wall", "-o"])
         .arg(&bin)
-        .arg(workspace().join("hwtests/tools/pri_carrier.c"))
+        .arg(workspace().join("crates/isdn/tests/libpri/pri_harness.c"))
         .arg("-lpri")
         .output()
         .expect("gcc runs");

@@ -25,7 +25,10 @@
 //! - `trunk-calls`, `trunk-acd`, `trunk-cps`: calls through carrier trunks
 //!   (issue 13), see [`trunks`];
 //! - `web`: fifty logged-in browsers on the live page's SSE stream while
-//!   calls run (issue 15), see [`web`].
+//!   calls run (issue 15), see [`web`];
+//! - `trunkd`: eight simulated E1 spans (240 B-channels) busy with calls
+//!   from libpri through trunkd into pbxd, against the same calls over SIP
+//!   (issue 14), see [`e1_spans`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -128,6 +131,9 @@ fn main() {
     if what == "trunk-cps" || what == "all" {
         lost |= !trunks::trunk_cps();
     }
+    if what == "trunkd" || what == "all" {
+        lost |= !e1_spans::trunkd();
+    }
     if lost {
         eprintln!("bench: a call was lost or duplicated (see above)");
         std::process::exit(1);
@@ -137,6 +143,10 @@ fn main() {
 // One file per bench area from here on: this one is long enough.
 #[path = "bench/web.rs"]
 mod web;
+
+// Not `mod trunkd`: that name is the trunkd crate the bench runs.
+#[path = "bench/trunkd.rs"]
+mod e1_spans;
 
 // ---- this build and the one before -------------------------------------
 

@@ -25,11 +25,28 @@ pub enum Side {
     Network,
 }
 
-/// Timer values; the defaults are libpri's.
+/// Timer values. The defaults are libpri's for the timers libpri runs
+/// (T303, T305, T308, T309, T313, T316), so the box behaves like the
+/// stacks carriers test against; T310 takes the low end of its 30 to 120
+/// s; the ones libpri does not run (T301, T302, T304, T322) take the
+/// values of the timer tables of Q.931 and ETSI EN 300 403: T301 their
+/// minimum of 3 minutes, T302 and T304 the user side's 15 s and 30 s
+/// (one machine serves either side, and a slow dialler is better cut
+/// late than early), T322 4 s.
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
+    /// ALERTING received for a call this side placed, no CONNECT yet: at
+    /// least 3 minutes, then the call is cleared with cause 102.
+    pub t301: Duration,
+    /// Overlap receiving: SETUP ACK sent or the last INFORMATION
+    /// received; on expiry the number is taken as complete (or, with no
+    /// digit at all, cleared with cause 28).
+    pub t302: Duration,
     /// SETUP unanswered.
     pub t303: Duration,
+    /// Overlap sending: SETUP ACK received or the last INFORMATION sent,
+    /// nothing after; on expiry the call is cleared with cause 102.
+    pub t304: Duration,
     /// DISCONNECT sent, no RELEASE.
     pub t305: Duration,
     /// RELEASE sent, no RELEASE COMPLETE.
@@ -42,18 +59,28 @@ pub struct Timers {
     pub t316: Duration,
     /// The data link went down under an active call.
     pub t309: Duration,
+    /// STATUS ENQUIRY sent, no STATUS.
+    pub t322: Duration,
+    /// Times STATUS ENQUIRY is sent (the first included) before a call
+    /// whose peer never answers it is cleared with cause 41.
+    pub n322: u8,
 }
 
 impl Default for Timers {
     fn default() -> Self {
         Timers {
+            t301: Duration::from_secs(180),
+            t302: Duration::from_secs(15),
             t303: Duration::from_secs(4),
+            t304: Duration::from_secs(30),
             t305: Duration::from_secs(30),
             t308: Duration::from_secs(4),
             t310: Duration::from_secs(30),
             t313: Duration::from_secs(4),
             t316: Duration::from_secs(120),
             t309: Duration::from_secs(6),
+            t322: Duration::from_secs(4),
+            n322: 3,
         }
     }
 }
@@ -111,7 +138,10 @@ enum Phase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
+    T301,
+    T302,
     T303,
+    T304,
     T305,
     T308,
     T310,
@@ -133,6 +163,19 @@ struct Call {
     /// The cause this side cleared with, reused when T305 fires.
     cause: Cause,
     setup: Option<Message>,
+    /// Whether an incoming call's called number has a digit yet: a T302
+    /// expiry without one is a number that is definitely incomplete.
+    digits: bool,
+    /// The STATUS ENQUIRY waiting for its STATUS, beside the call's one
+    /// other timer (it may be sent in any state).
+    enquiry: Option<Enquiry>,
+}
+
+/// T322 and how many STATUS ENQUIRY messages went out.
+#[derive(Debug, Clone, Copy)]
+struct Enquiry {
+    deadline: Instant,
+    sent: u8,
 }
 
 /// What the owner asks for to place a call.
@@ -181,7 +224,11 @@ pub enum Event {
         /// The B-channel the peer chose, when it said.
         channel: Option<u8>,
     },
-    /// More digits of an incoming call in overlap receiving.
+    /// More digits of an incoming call in overlap receiving. When T302
+    /// runs out with digits collected, this comes with no digits and
+    /// `sending_complete`: the number is taken as it stands (answer with
+    /// [`CallControl::proceeding`], or clear with cause 28 when the
+    /// numbering plan says it is short).
     Information {
         /// The call.
         call: CallId,
@@ -304,7 +351,8 @@ impl CallControl {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.calls
             .values()
-            .filter_map(|c| c.timer.map(|(_, t)| t))
+            .flat_map(|c| [c.timer.map(|(_, t)| t), c.enquiry.map(|e| e.deadline)])
+            .flatten()
             .chain(self.restart.as_ref().map(|r| r.deadline))
             .min()
     }
@@ -364,7 +412,10 @@ impl CallControl {
 
     fn set_timer(&mut self, id: CallId, now: Instant, t: Option<Timer>) {
         let d = |t| match t {
+            Timer::T301 => self.timers.t301,
+            Timer::T302 => self.timers.t302,
             Timer::T303 => self.timers.t303,
+            Timer::T304 => self.timers.t304,
             Timer::T305 => self.timers.t305,
             Timer::T308 => self.timers.t308,
             Timer::T310 => self.timers.t310,
@@ -443,6 +494,8 @@ impl CallControl {
                 retried: false,
                 cause: Cause::NormalClearing,
                 setup: Some(setup),
+                digits: true,
+                enquiry: None,
             },
         );
         self.set_timer(id, now, Some(Timer::T303));
@@ -473,12 +526,13 @@ impl CallControl {
     /// choice open).
     pub fn proceeding(
         &mut self,
-        _now: Instant,
+        now: Instant,
         id: CallId,
         channel: Option<u8>,
     ) -> Result<(), CallError> {
         let allowed = |p: Phase| matches!(p, Phase::Initiated | Phase::Overlap);
         self.first_answer(
+            now,
             id,
             channel,
             allowed,
@@ -489,22 +543,31 @@ impl CallControl {
 
     /// Asks for more digits of an incoming call whose SETUP did not say
     /// Sending Complete (SETUP ACK, overlap receiving); they come as
-    /// [`Event::Information`].
+    /// [`Event::Information`], each within T302 of the last.
     pub fn setup_ack(
         &mut self,
-        _now: Instant,
+        now: Instant,
         id: CallId,
         channel: Option<u8>,
     ) -> Result<(), CallError> {
         let allowed = |p: Phase| p == Phase::Initiated;
-        self.first_answer(id, channel, allowed, MessageType::SetupAck, Phase::Overlap)
+        self.first_answer(
+            now,
+            id,
+            channel,
+            allowed,
+            MessageType::SetupAck,
+            Phase::Overlap,
+        )
     }
 
     /// The first answer to an incoming SETUP (CALL PROCEEDING or SETUP
     /// ACK): allowed only in the phases `allowed` takes, on `channel`
-    /// when the owner chose one, moving the call to `then`.
+    /// when the owner chose one, moving the call to `then`. Overlap
+    /// receiving runs under T302; any other answer ends it.
     fn first_answer(
         &mut self,
+        now: Instant,
         id: CallId,
         channel: Option<u8>,
         allowed: impl Fn(Phase) -> bool,
@@ -521,14 +584,16 @@ impl CallControl {
         let ies = self.first_answer_ies(id);
         self.send(id, msg, ies);
         self.set_phase(id, then);
+        let t302 = (then == Phase::Overlap).then_some(Timer::T302);
+        self.set_timer(id, now, t302);
         Ok(())
     }
 
     /// Sends more digits of a call the peer acknowledged with SETUP ACK
-    /// (INFORMATION, overlap sending).
+    /// (INFORMATION, overlap sending); T304 starts again.
     pub fn information(
         &mut self,
-        _now: Instant,
+        now: Instant,
         id: CallId,
         digits: PartyNumber,
         sending_complete: bool,
@@ -542,6 +607,7 @@ impl CallControl {
             ies.insert(0, Ie::SendingComplete);
         }
         self.send(id, MessageType::Information, ies);
+        self.set_timer(id, now, Some(Timer::T304));
         Ok(())
     }
 
@@ -552,7 +618,7 @@ impl CallControl {
     }
 
     /// The called party is ringing (ALERTING).
-    pub fn alerting(&mut self, _now: Instant, id: CallId) -> Result<(), CallError> {
+    pub fn alerting(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
         let c = self.call(id)?;
         if id.ours
             || !matches!(
@@ -565,6 +631,7 @@ impl CallControl {
         let ies = self.first_answer_ies(id);
         self.send(id, MessageType::Alerting, ies);
         self.set_phase(id, Phase::Delivered);
+        self.set_timer(id, now, None);
         Ok(())
     }
 
@@ -589,6 +656,7 @@ impl CallControl {
             }
             Side::Network => {
                 self.set_phase(id, Phase::Active);
+                self.set_timer(id, now, None);
                 self.events.push_back(Event::Connected { call: id });
             }
         }
@@ -647,6 +715,51 @@ impl CallControl {
             c.cause = cause;
         }
         self.set_timer(id, now, Some(Timer::T308));
+    }
+
+    /// Asks the peer for its state of a call (STATUS ENQUIRY, T322), e.g.
+    /// when a call seems stuck. The STATUS that answers it is acted on as
+    /// any STATUS is; without one the enquiry is repeated under T322 until
+    /// it has gone out N322 times, and the call is then cleared with cause
+    /// 41. While an enquiry is outstanding another is not sent.
+    pub fn status_enquiry(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
+        let c = self.call(id)?;
+        if c.enquiry.is_some() {
+            return Ok(());
+        }
+        self.send(id, MessageType::StatusEnquiry, Vec::new());
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.enquiry = Some(Enquiry {
+                deadline: now + self.timers.t322,
+                sent: 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// T322 ran out for `id`: the enquiry again, or the call cleared.
+    fn enquiry_expired(&mut self, now: Instant, id: CallId) {
+        let (t322, n322) = (self.timers.t322, self.timers.n322);
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match c.enquiry {
+            Some(e) if e.sent < n322 => {
+                c.enquiry = Some(Enquiry {
+                    deadline: now + t322,
+                    sent: e.sent + 1,
+                });
+                self.send(id, MessageType::StatusEnquiry, Vec::new());
+            }
+            Some(_) => {
+                c.enquiry = None;
+                // A call already being cleared is left to T305 and T308.
+                if !matches!(c.phase, Phase::DisconnectSent | Phase::ReleaseRequest) {
+                    let _ = self.disconnect(now, id, Cause::TemporaryFailure);
+                }
+            }
+            None => {}
+        }
     }
 
     /// Restarts a channel (or with `None` the interface): RESTART on the
@@ -738,6 +851,15 @@ impl CallControl {
         for (id, t, retried) in due {
             self.expire(now, id, t, retried);
         }
+        let enquiries: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.enquiry.is_some_and(|e| e.deadline <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in enquiries {
+            self.enquiry_expired(now, id);
+        }
         if let Some(r) = self.restart.as_mut().filter(|r| r.deadline <= now) {
             let channel = r.channel;
             if r.tries < RESTART_TRIES {
@@ -774,8 +896,28 @@ impl CallControl {
                 self.free(id, cause);
             }
             Timer::T309 => self.free(id, Cause::DestinationOutOfOrder),
-            Timer::T310 | Timer::T313 => {
+            Timer::T301 | Timer::T304 | Timer::T310 | Timer::T313 => {
                 let _ = self.disconnect(now, id, Cause::RecoveryOnTimerExpiry);
+            }
+            Timer::T302 => {
+                // No digit for T302: a number without any digit is
+                // definitely incomplete (cause 28); otherwise the owner
+                // takes what came as the whole number (en bloc) and
+                // answers with CALL PROCEEDING, or clears with cause 28
+                // when its numbering plan says the number is short.
+                let digits = self.calls.get(&id).is_some_and(|c| c.digits);
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.timer = None;
+                }
+                if digits {
+                    self.events.push_back(Event::Information {
+                        call: id,
+                        digits: String::new(),
+                        sending_complete: true,
+                    });
+                } else {
+                    let _ = self.disconnect(now, id, Cause::InvalidNumberFormat);
+                }
             }
             Timer::T305 => {
                 let cause = self
@@ -868,6 +1010,15 @@ impl CallControl {
             return;
         };
         use MessageType as T;
+        if matches!(
+            m.msg_type,
+            T::Status | T::Disconnect | T::Release | T::ReleaseComplete
+        ) {
+            // Each of these stops T322 (Q.931 table 9).
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.enquiry = None;
+            }
+        }
         match (m.msg_type, phase) {
             (T::StatusEnquiry, _) => self.status(id, Cause::ResponseToStatusEnquiry),
             (T::Status, _) => {
@@ -920,19 +1071,31 @@ impl CallControl {
             (T::SetupAck, Phase::Initiated) if id.ours => {
                 let channel = self.take_channel(id, &m);
                 self.set_phase(id, Phase::Overlap);
-                self.set_timer(id, now, None);
+                self.set_timer(id, now, Some(Timer::T304));
                 self.events
                     .push_back(Event::SetupAcknowledged { call: id, channel });
             }
             (T::Information, Phase::Overlap) if !id.ours => {
-                let digits = m.ies.iter().find_map(|i| match i {
-                    Ie::CalledNumber(n) => Some(n.digits.clone()),
-                    _ => None,
-                });
+                let digits = m
+                    .ies
+                    .iter()
+                    .find_map(|i| match i {
+                        Ie::CalledNumber(n) => Some(n.digits.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let sending_complete = m.ies.contains(&Ie::SendingComplete);
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.digits |= !digits.is_empty();
+                }
+                // T302 runs again for the next digit, or stops with the
+                // last one.
+                let t302 = (!sending_complete).then_some(Timer::T302);
+                self.set_timer(id, now, t302);
                 self.events.push_back(Event::Information {
                     call: id,
-                    digits: digits.unwrap_or_default(),
-                    sending_complete: m.ies.contains(&Ie::SendingComplete),
+                    digits,
+                    sending_complete,
                 });
             }
             (T::CallProceeding, Phase::Initiated | Phase::Overlap) if id.ours => {
@@ -946,7 +1109,7 @@ impl CallControl {
             (T::Alerting, Phase::Initiated | Phase::Overlap | Phase::Proceeding) if id.ours => {
                 self.take_channel(id, &m);
                 self.set_phase(id, Phase::Delivered);
-                self.set_timer(id, now, None);
+                self.set_timer(id, now, Some(Timer::T301));
                 self.events.push_back(Event::Alerting { call: id });
             }
             (
@@ -1031,9 +1194,13 @@ impl CallControl {
                 let mut calling = None;
                 let mut bearer = None;
                 let mut sending_complete = false;
+                let mut digits = false;
                 for ie in m.ies {
                     match ie {
-                        Ie::CalledNumber(n) => called = Some(n),
+                        Ie::CalledNumber(n) => {
+                            digits = !n.digits.is_empty();
+                            called = Some(n);
+                        }
                         Ie::CallingNumber(n) => calling = Some(n),
                         Ie::BearerCapability(b) => bearer = Some(b),
                         Ie::SendingComplete => sending_complete = true,
@@ -1053,6 +1220,8 @@ impl CallControl {
                         retried: false,
                         cause: Cause::NormalClearing,
                         setup: None,
+                        digits,
+                        enquiry: None,
                     },
                 );
                 self.events.push_back(Event::IncomingCall {

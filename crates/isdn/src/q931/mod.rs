@@ -6,11 +6,16 @@
 //! - [`cause`]: Q.850 causes and their RFC 3398 mapping to SIP.
 //! - [`call`]: the call state machine for the user and the network side.
 //!
-//! Not here yet: the overlap timers (T302, T304), T301 and T322 (libpri
-//! does not run them either), the state compatibility check of a received
-//! STATUS (only "peer in Null" is acted on), waiting for in-band tones
-//! after a DISCONNECT (RELEASE follows at once), IEs of codesets other than
-//! 0 (skipped), and supplementary services (FACILITY is ignored).
+//! Timers: T301, T302, T303, T304, T305, T308, T309, T310, T313, T316
+//! and T322, with libpri's defaults where libpri runs them and ETSI EN 300
+//! 403's otherwise ([`Timers`]). T302's expiry hands the number collected
+//! so far to the owner, which decides en bloc or cause 28 (only the
+//! owner knows the numbering plan).
+//!
+//! Not here yet: the state compatibility check of a received STATUS (only
+//! "peer in Null" is acted on), waiting for in-band tones after a
+//! DISCONNECT (RELEASE follows at once), IEs of codesets other than 0
+//! (skipped), and supplementary services (FACILITY is ignored).
 
 pub mod call;
 pub mod cause;

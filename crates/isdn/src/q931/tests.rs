@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use super::*;
 use MessageType as T;
 
+mod timers;
+
 struct Pair {
     now: Instant,
     user: CallControl,
@@ -695,8 +697,11 @@ fn overlap_sending_from_the_user() {
             channel: Some(4)
         }]
     );
-    // T303 stopped with the SETUP ACK.
-    assert_eq!(p.user.next_deadline(), None);
+    // T303 stopped with the SETUP ACK; T304 waits for the next answer.
+    assert_eq!(
+        p.user.next_deadline(),
+        Some(p.now + Duration::from_secs(30))
+    );
     p.user
         .information(
             p.now,
