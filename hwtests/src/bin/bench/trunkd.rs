@@ -176,6 +176,7 @@ impl Trunk {
             pbx: std::net::SocketAddr::from(([127, 0, 0, 1], pbx_port)),
             rtp_port_min: TRUNKD_RTP,
             spans: cfgs,
+            lines: Vec::new(),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let stat = Arc::new(Mutex::new(None));
