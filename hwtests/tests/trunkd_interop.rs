@@ -8,6 +8,8 @@
 //!   offered to a logged-in agent's sipp phone, which answers and echoes
 //!   its RTP, so the A-law the B-channel's far end speaks comes back to it
 //!   through trunkd, pbxd and the agent's phone.
+//! - An agent dials out: desk phone 1003 may not call a mobile number,
+//!   agent 2001 logged in there may; libpri answers, audio both ways.
 //! - Causes both ways (RFC 3398): a call out that libpri refuses with
 //!   cause 17 or 1, or alerts and never answers, ends for the caller with
 //!   486, 404 or (pbxd's no-answer timer) 480; a call in to a busy, an
@@ -24,7 +26,10 @@ use std::time::Duration;
 
 use dering_board::BLOCK_LEN;
 use dering_config::SpanSide;
-use hwtests::fragments::{uac_final, uas_answer, uas_busy, uas_ring_until_cancel, wait_bye};
+use hwtests::fragments::{
+    uac_answered_then, uac_final, uac_media_and_bye, uas_answer, uas_busy, uas_ring_until_cancel,
+    wait_bye,
+};
 use hwtests::{callee, caller, free_udp_port, ok, phone, register, scenario};
 use trunkd_peer::{
     box_trunking_to_trunkd, box_trusting_trunkd, libpri_mode, start_carrier, wait_in_service,
@@ -108,6 +113,66 @@ fn a_call_to_137_from_the_span_reaches_an_agent_with_audio_both_ways() {
     assert!(
         counts["rtp_from_caller"] >= 50 && counts["rtp_from_callee"] >= 50,
         "pbxd's relay counted {counts:?} between the B-channel and the agent"
+    );
+}
+
+#[test]
+fn an_agent_dials_out_through_the_span_with_the_agents_permission() {
+    eprintln!("{SIMULATED}");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("pri.sock");
+    let carrier = start_carrier(dir.path(), &sock, libpri_mode(SpanSide::User), &[]);
+    let (d, sip) = box_trunking_to_trunkd();
+    let trunk = Trunk::start(&d, &sock, &carrier, sip, SpanSide::User);
+    wait_in_service(&carrier);
+    // Desk phone 1003's own permission does not reach a mobile number...
+    register(&d, "1003", free_udp_port(), 300);
+    ok(
+        caller(&d, "1003", "081234567890", &uac_final(403)),
+        "1003 with no agent",
+        &d,
+    );
+    // ...agent 2001's, logged in there, does (ACD-1, TEL-10).
+    d.agent_login("2001", "1003");
+    assert_eq!(d.agent("2001")["state"], "ready");
+    let uac = caller(
+        &d,
+        "1003",
+        "081234567890",
+        &uac_answered_then(&uac_media_and_bye()),
+    );
+    let far = trunk.far_end(Duration::from_secs(25), || {
+        carrier.log().contains("EVENT PRI_EVENT_HANGUP")
+    });
+    ok(uac, "the agent's call", &d);
+    trunk.stop();
+
+    let log = carrier.log();
+    assert!(
+        log.contains("RING chan=1") && log.contains("called=081234567890"),
+        "libpri got no SETUP for the number on channel 1:\n{log}"
+    );
+    assert!(log.contains("cause=16"), "not cleared normally:\n{log}");
+    no_protocol_error(&carrier);
+    eprintln!("far end: {} blocks spoken, {} heard", far.spoken, far.heard);
+    assert!(
+        far.heard >= 100,
+        "{} A-law blocks from the agent on the B-channel ({} sent)",
+        far.heard,
+        far.spoken
+    );
+    // The refused call is recorded too; the agent's is the answered one.
+    let calls = d.ended_calls(2);
+    let c = calls
+        .iter()
+        .find(|c| c["disposition"] == "answered")
+        .unwrap_or_else(|| panic!("no answered call: {calls:?}"));
+    eprintln!("pbxd: call {c}");
+    assert_eq!(c["callee"], "081234567890", "{c}");
+    let counts = d.media_counts(c["uuid"].as_str().unwrap());
+    assert!(
+        counts["rtp_from_callee"] >= 100,
+        "pbxd's relay counted {counts:?} for the B-channel's audio"
     );
 }
 
