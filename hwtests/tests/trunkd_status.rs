@@ -35,7 +35,7 @@ impl Drop for Killed {
     }
 }
 
-/// Builds `hwtests/tools/pri_carrier.c` and starts it as the network
+/// Builds the one libpri harness (`crates/isdn/tests/libpri/pri_harness.c`) and starts it as the network
 /// side on `sock`, calling 137 once the data link is up and hanging up
 /// 2 s after the answer.
 fn start_carrier(dir: &Path, sock: &Path) -> (Killed, PathBuf) {
@@ -47,7 +47,7 @@ fn start_carrier(dir: &Path, sock: &Path) -> (Killed, PathBuf) {
     let out = Command::new("gcc")
         .args(["-O1", "-Wall", "-o"])
         .arg(&bin)
-        .arg(workspace().join("hwtests/tools/pri_carrier.c"))
+        .arg(workspace().join("crates/isdn/tests/libpri/pri_harness.c"))
         .arg("-lpri")
         .output()
         .expect("gcc runs");
