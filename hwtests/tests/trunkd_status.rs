@@ -35,9 +35,9 @@ impl Drop for Killed {
     }
 }
 
-/// Builds the one libpri harness (`crates/isdn/tests/libpri/pri_harness.c`) and starts it as the network
-/// side on `sock`, calling 137 once the data link is up and hanging up
-/// 2 s after the answer.
+/// Builds the one libpri harness (`crates/isdn/tests/libpri/
+/// pri_harness.c`) and starts it as the network side on `sock`, calling
+/// 137 once the data link is up and hanging up 2 s after the answer.
 fn start_carrier(dir: &Path, sock: &Path) -> (Killed, PathBuf) {
     assert!(
         Path::new("/usr/include/libpri.h").exists(),
