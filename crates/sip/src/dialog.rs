@@ -761,12 +761,12 @@ Content-Length: 0
             peer(),
         );
         d.next_cseq();
-        let m = Message::parse_datagram(&d.request(&Here, rsip::Method::Bye, b"").unwrap()).unwrap();
+        let m =
+            Message::parse_datagram(&d.request(&Here, rsip::Method::Bye, b"").unwrap()).unwrap();
         assert_eq!(m.request_uri(), Some("sip:1002@10.0.0.9:5062"));
         assert_eq!(m.get("CSeq"), Some("8 BYE"));
         assert_eq!(m.get("Route"), Some("<sip:p1;lr>"));
         assert_eq!(d.remote_tag().as_deref(), Some("theirs"));
         assert_eq!(d.route_set(), ["<sip:p1;lr>".to_string()]);
     }
-
 }

@@ -1244,7 +1244,10 @@ mod tests {
             Op::DialogSaved(dialog("b", 3)),
         ])
         .unwrap();
-        assert_eq!(s.stored_dialogs().unwrap(), vec![dialog("a", 1), dialog("b", 3)]);
+        assert_eq!(
+            s.stored_dialogs().unwrap(),
+            vec![dialog("a", 1), dialog("b", 3)]
+        );
         s.apply(&[Op::DialogGone {
             uuid: "u1".into(),
             leg: Some("b".into()),
