@@ -164,3 +164,31 @@ fn a_call_that_ends_leaves_no_dialog_behind() {
         .unwrap();
     assert!(gone < end);
 }
+
+#[test]
+fn a_tcp_leg_whose_connection_is_gone_is_noted_at_once_without_blocking() {
+    let (s, _a, mut b, _da, _db) = held_and_resumed();
+    let mut rows = stored(&s.writes);
+    drop(s);
+    // The caller had called over TCP; after the restart nothing connects
+    // to it (the box does not dial phones), and the shell says so.
+    rows[0].transport = "TCP".into();
+    let peer = dering_sip::transaction::Peer {
+        transport: dering_sip::transaction::Transport::Tcp,
+        addr: rows[0].peer.parse().unwrap(),
+    };
+    let mut s = Sim::new(|t| t);
+    let t = s.t();
+    assert_eq!(s.core.bye_interrupted(t, &rows), 2);
+    s.advance(Duration::ZERO);
+    let t = s.t();
+    s.core.transport_failed(t, peer, "its connection is gone");
+    s.advance(Duration::ZERO);
+    let notes = s.call_events("bye_after_restart");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("\"leg\":\"a\"") && notes[0].contains("\"answer\":503"));
+    // The UDP leg's BYE goes on regardless.
+    let bye = b.expect_request(&mut s, "BYE");
+    b.respond(&mut s, &bye, 200, "", "");
+    assert_eq!(s.call_events("bye_after_restart").len(), 2);
+}
