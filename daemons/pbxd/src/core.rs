@@ -995,6 +995,11 @@ impl Core {
     }
 
     fn store(&mut self, op: Op) {
+        if matches!(op, Op::CallAnswered { .. } | Op::CallEnd(_)) {
+            // A call's dialogs are stored before its answer and removed
+            // before its end (decision 0028).
+            self.save_dialogs();
+        }
         self.out.push_back(Output::Store { op, token: None });
     }
 

@@ -5,7 +5,7 @@
 //! call until their own timers give up. So each leg of an answered call
 //! has its dialog (identity, remote target, route set, last CSeq, where
 //! the far end is) mirrored to the store: [`Core::save_dialogs`] runs
-//! after every input and before a deferred answer is committed, writes a
+//! after every input and before a call's answer or end is queued, writes a
 //! leg whose dialog changed (the answer, a target refresh, a transfer
 //! moving a leg, a CSeq spent) and removes the legs of calls that ended.
 //! Rows still there at start are the legs a crash cut:
@@ -63,7 +63,7 @@ fn same(row: &DialogRow, d: &Dialog) -> bool {
         && row.target == d.target
         && row.route == d.route_set()
         && row.transport == d.peer.transport.via_name()
-        && row.peer == d.peer.addr.to_string()
+        && row.peer.parse::<SocketAddr>() == Ok(d.peer.addr)
 }
 
 fn row_of(uuid: &str, leg: &str, d: &Dialog) -> DialogRow {
