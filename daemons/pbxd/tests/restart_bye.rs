@@ -192,3 +192,34 @@ fn a_tcp_leg_whose_connection_is_gone_is_noted_at_once_without_blocking() {
     b.respond(&mut s, &bye, 200, "", "");
     assert_eq!(s.call_events("bye_after_restart").len(), 2);
 }
+
+#[test]
+fn a_blind_transfer_moves_the_stored_leg_to_the_target_which_a_restart_hangs_up() {
+    let mut s = Sim::new(|t| t);
+    let mut a = Phone::registered(&mut s, "1001");
+    let mut b = Phone::registered(&mut s, "1002");
+    let mut c = Phone::registered(&mut s, "1003");
+    let (_da, mut db) = answered_call(&mut s, &mut a, &mut b);
+    let refer_to = format!(
+        "Refer-To: <sip:1003@{}>\r\nReferred-By: <sip:1002@{}>\r\n",
+        s.box_addr(),
+        s.box_addr()
+    );
+    b.in_dialog(&mut s, &mut db, "REFER", &refer_to, "");
+    b.expect_response(&mut s, 202);
+    let (_, dc) = c.answer(&mut s);
+    let _ = b.settle(&mut s);
+    let _ = a.settle(&mut s);
+    assert_eq!(s.core.active_calls(), 1);
+    let rows = stored(&s.writes);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].call_id, dc.call_id, "the B leg is the target's now");
+    drop(s);
+    let mut s = Sim::new(|t| t);
+    let t = s.t();
+    s.core.bye_interrupted(t, &rows);
+    s.advance(Duration::ZERO);
+    let bye = c.expect_request(&mut s, "BYE");
+    in_dialog(&bye, &dc, &format!("sip:1003@{}", c.addr));
+    b.expect_quiet(&mut s);
+}
