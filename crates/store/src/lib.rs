@@ -228,10 +228,44 @@ pub enum Op {
     /// An ACD journal entry (ACD-10): `detail` is the engine's event as
     /// JSON.
     AcdEvent(AcdEventRow),
+    /// A leg's dialog as it is now (written on answer and when it
+    /// changes), so a restart can end it with a BYE (decision 0028).
+    DialogSaved(DialogRow),
+    /// A call's leg (or, with `leg` `None`, every leg) no longer needs
+    /// ending: the call ended, or its BYE after a restart was answered.
+    DialogGone {
+        uuid: String,
+        leg: Option<String>,
+    },
     /// Copies the WAL into the database file and truncates it, so a power
     /// cut finds nothing to replay (PWR-3). Not a write: the writer runs it
     /// between transactions.
     Checkpoint,
+}
+
+/// One leg of an answered call, as much of its dialog (RFC 3261 §12) as a
+/// BYE from a restarted box needs: pbxd keeps no other state across a
+/// crash, and without it both phones stay in a dead call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DialogRow {
+    pub uuid: String,
+    /// `a` (the caller's leg) or `b` (the callee's).
+    pub leg: String,
+    pub call_id: String,
+    /// Our side's header value, with our tag.
+    pub local: String,
+    /// Theirs, with their tag.
+    pub remote: String,
+    /// The remote target (their Contact): the BYE's Request-URI.
+    pub target: String,
+    /// Record-Route values in the order our requests carry them.
+    pub route: Vec<String>,
+    /// The CSeq of the last request the box sent in the dialog.
+    pub cseq: u32,
+    /// `UDP`, `TCP` or `TLS` (a Via's transport name).
+    pub transport: String,
+    /// Where the far end is (`ip:port`).
+    pub peer: String,
 }
 
 /// The inbound columns of a call's row: a call from a trunk or a
@@ -371,6 +405,34 @@ impl Store {
             tracing::info!(version = i + 1, "database migrated");
         }
         Ok(())
+    }
+
+    /// The dialogs of legs no call end removed: the calls a crash cut
+    /// (read at start, before [`Store::close_interrupted`] is of any
+    /// consequence to them, to send each leg a BYE).
+    pub fn stored_dialogs(&self) -> Result<Vec<DialogRow>> {
+        self.select(
+            "SELECT call_uuid, leg, call_id, local, remote, target, route, cseq, transport, peer
+             FROM call_dialogs ORDER BY call_uuid, leg",
+            [],
+            |r| {
+                let route: String = r.get(6)?;
+                Ok(DialogRow {
+                    uuid: r.get(0)?,
+                    leg: r.get(1)?,
+                    call_id: r.get(2)?,
+                    local: r.get(3)?,
+                    remote: r.get(4)?,
+                    target: r.get(5)?,
+                    // A route column that is not a JSON list is read as
+                    // no route set: the BYE then goes to the target.
+                    route: serde_json::from_str(&route).unwrap_or_default(),
+                    cseq: r.get(7)?,
+                    transport: r.get(8)?,
+                    peer: r.get(9)?,
+                })
+            },
+        )
     }
 
     /// Closes calls left `active` by a crash as `interrupted` (run at start,
@@ -974,6 +1036,32 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
                 params![e.at_ms, e.kind, e.call_uuid, e.queue, e.agent, e.detail],
             )?;
         }
+        Op::DialogSaved(d) => {
+            let route = serde_json::to_string(&d.route).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "INSERT OR REPLACE INTO call_dialogs
+                    (call_uuid, leg, call_id, local, remote, target, route, cseq, transport, peer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    d.uuid,
+                    d.leg,
+                    d.call_id,
+                    d.local,
+                    d.remote,
+                    d.target,
+                    route,
+                    d.cseq,
+                    d.transport,
+                    d.peer
+                ],
+            )?;
+        }
+        Op::DialogGone { uuid, leg } => {
+            tx.execute(
+                "DELETE FROM call_dialogs WHERE call_uuid = ?1 AND (?2 IS NULL OR leg = ?2)",
+                params![uuid, leg],
+            )?;
+        }
         Op::Checkpoint => {}
     }
     Ok(())
@@ -1137,6 +1225,49 @@ mod tests {
         assert_eq!((calls[1].span.as_deref(), calls[1].channel), (None, None));
         let json = serde_json::to_value(&calls[1]).unwrap();
         assert!(json.get("span").is_none(), "{json}");
+    }
+
+    fn dialog(leg: &str, cseq: u32) -> DialogRow {
+        DialogRow {
+            uuid: "u1".into(),
+            leg: leg.into(),
+            call_id: format!("cid-{leg}"),
+            local: "<sip:1002@box>;tag=ours".into(),
+            remote: "<sip:1001@box>;tag=theirs".into(),
+            target: "sip:1001@10.0.0.9:5062".into(),
+            route: vec!["<sip:proxy;lr>".into()],
+            cseq,
+            transport: "UDP".into(),
+            peer: "10.0.0.9:5062".into(),
+        }
+    }
+
+    #[test]
+    fn dialogs_are_replaced_read_back_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("d.db")).unwrap();
+        s.apply(&[
+            Op::DialogSaved(dialog("a", 1)),
+            Op::DialogSaved(dialog("b", 1)),
+            Op::DialogSaved(dialog("b", 3)),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.stored_dialogs().unwrap(),
+            vec![dialog("a", 1), dialog("b", 3)]
+        );
+        s.apply(&[Op::DialogGone {
+            uuid: "u1".into(),
+            leg: Some("b".into()),
+        }])
+        .unwrap();
+        assert_eq!(s.stored_dialogs().unwrap(), vec![dialog("a", 1)]);
+        s.apply(&[Op::DialogGone {
+            uuid: "u1".into(),
+            leg: None,
+        }])
+        .unwrap();
+        assert!(s.stored_dialogs().unwrap().is_empty());
     }
 
     #[test]

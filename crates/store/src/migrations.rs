@@ -366,4 +366,25 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX upstream_parked_id ON upstream_parked (upstream_id);
     "#,
+    // 16: what pbxd needs to end each leg of an answered call (RFC 3261
+    //    §12) after a crash: the dialog's identity, its remote target and
+    //    route set (a JSON array), the last local CSeq, the transport and
+    //    the peer's address. Written on answer and on every change,
+    //    removed when the call ends; rows still here at start are calls a
+    //    crash cut, whose phones get a BYE (decision 0028).
+    r#"
+    CREATE TABLE call_dialogs (
+        call_uuid  TEXT NOT NULL,
+        leg        TEXT NOT NULL CHECK (leg IN ('a','b')),
+        call_id    TEXT NOT NULL,
+        local      TEXT NOT NULL,
+        remote     TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        route      TEXT NOT NULL DEFAULT '[]',
+        cseq       INTEGER NOT NULL,
+        transport  TEXT NOT NULL,
+        peer       TEXT NOT NULL,
+        PRIMARY KEY (call_uuid, leg)
+    );
+    "#,
 ];

@@ -45,6 +45,7 @@ mod presence;
 pub mod prompt_rec;
 mod queue;
 mod record_policy;
+mod restart;
 mod rooms;
 mod target;
 mod timers;
@@ -418,6 +419,8 @@ enum ClientPurpose {
     TrunkRegister(u32),
     /// A trunk's OPTIONS keep-alive probe.
     TrunkOptions(u32),
+    /// A BYE sent at start to a leg of a call a crash cut (`restart.rs`).
+    RestartBye,
 }
 
 #[derive(Debug)]
@@ -600,6 +603,8 @@ pub struct Core {
     trusted: trusted::TrustedPeers,
     /// Outbound routes, trunks and the outside calls up.
     outside: outbound::Outside,
+    /// The answered legs' dialogs as stored, and the BYEs of a restart.
+    durable: restart::Durable,
     out: VecDeque<Output>,
 }
 
@@ -662,6 +667,7 @@ impl Core {
             outside: outbound::Outside::new(cfg),
             trunks: trunks::Trunks::default(),
             trunk_order: Vec::new(),
+            durable: restart::Durable::default(),
             out: VecDeque::new(),
         };
         core.reconfigure_trunks(now, cfg);
@@ -1010,11 +1016,19 @@ impl Core {
     }
 
     fn store(&mut self, op: Op) {
+        if matches!(op, Op::CallAnswered { .. } | Op::CallEnd(_)) {
+            // A call's dialogs are stored before its answer and removed
+            // before its end (decision 0028).
+            self.save_dialogs();
+        }
         self.out.push_back(Output::Store { op, token: None });
     }
 
     /// Commits `op`, then sends `code` on server transaction `key`.
     fn respond_after(&mut self, op: Op, key: String, code: u16, data: Vec<u8>) {
+        // An answer's dialogs are stored no later than its record, so a
+        // crash after the phone hears the answer finds them (decision 0028).
+        self.save_dialogs();
         let token = self.token();
         self.deferred
             .entry(token)
@@ -1036,6 +1050,7 @@ impl Core {
         // what it changed.
         self.phone_events(now);
         self.notify_changes(now);
+        self.save_dialogs();
         loop {
             while let Some(t) = self.tx.poll_transmit() {
                 self.out.push_back(Output::Transmit(t));
@@ -1821,6 +1836,11 @@ impl Core {
                 }
             }
             ClientPurpose::InDialog => {}
+            ClientPurpose::RestartBye => {
+                if code >= 200 {
+                    self.restart_bye_ended(now, key, Some(code));
+                }
+            }
             ClientPurpose::ReInvite(call) => self.on_reinvite_response(now, call, code, &msg),
             ClientPurpose::BInvite(call) => self.on_b_response(now, call, r),
             ClientPurpose::Offer(call) => self.offer_response(now, call, r),
@@ -2044,6 +2064,7 @@ impl Core {
                 );
             }
             ClientPurpose::InDialog | ClientPurpose::Rebind(..) | ClientPurpose::Stale(_) => {}
+            ClientPurpose::RestartBye => self.restart_bye_ended(now, key, None),
             ClientPurpose::Orphan => {
                 self.orphans.remove(key);
             }

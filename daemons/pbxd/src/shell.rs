@@ -142,6 +142,9 @@ pub async fn start(
     let db_path = opts.data_dir.join("dering.db");
     let t = now();
     let store = Store::open(&db_path)?;
+    // The legs of calls the last stop cut, each to be sent a BYE before
+    // the box serves (decision 0028).
+    let cut_legs = store.stored_dialogs()?;
     let interrupted = store.close_interrupted(t.wall_ms)?;
     if interrupted > 0 {
         tracing::warn!(
@@ -265,6 +268,14 @@ pub async fn start(
     let mut core = Core::new(&opts.config, listen, t);
     let restored = core.restore_bindings(t, &bindings);
     tracing::info!(restored, "registrations restored");
+    if !cut_legs.is_empty() {
+        let sent = core.bye_interrupted(t, &cut_legs);
+        tracing::warn!(
+            legs = cut_legs.len(),
+            sent,
+            "BYE sent to the phones of calls the last stop cut"
+        );
+    }
     core.set_media(Arc::new(prompts), flows);
     core.set_forwards(forwards);
     let counted = core.restore_acd_journal(t, &journal);

@@ -1,0 +1,66 @@
+//! No phone left hanging after a crash (OPS-1, OPS-2, issue 17 §6,
+//! decision 0028): two sipp phones in a call, the box killed with
+//! SIGKILL and started again on the same data directory; each phone gets
+//! a BYE in its dialog, answers it and its scenario ends successfully,
+//! and the record says `interrupted` with both BYEs noted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use hwtests::fragments::*;
+use hwtests::{callee, caller, ok, Dering};
+
+/// The `bye_after_restart` notes of call `uuid`, once there are `n`
+/// (polled: the box writes them when the phones' 200s arrive).
+fn notes(d: &Dering, uuid: &str, n: usize) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = d.call_events(uuid, "bye_after_restart");
+        if got.len() >= n || Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn both_phones_of_a_call_cut_by_kill_dash_nine_get_a_bye_at_restart() {
+    let mut d = Dering::start();
+    // Each phone waits for a BYE and answers 200: only the restarted box
+    // sends one (neither phone hangs up).
+    let uas = callee(&d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
+    let uac = caller(&d, "1001", "1002", &uac_answered_then(&wait_bye()));
+    d.wait_answered(1);
+    // "Answered" shows before the answer's writes are committed; the kill
+    // comes once both legs' dialogs are (as the caller's 200 OK does).
+    let until = Instant::now() + Duration::from_secs(10);
+    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
+    while store.stored_dialogs().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < until,
+            "dialogs never stored
+{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(store);
+    d.kill9();
+    let port = d.sip_port;
+    d.launch(port);
+    ok(uac, "caller (BYE after restart)", &d);
+    ok(uas, "callee (BYE after restart)", &d);
+
+    let calls = d.query("cdr");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["disposition"], "interrupted");
+    let uuid = calls[0]["uuid"].as_str().unwrap();
+    let mut got = notes(&d, uuid, 2);
+    got.sort();
+    assert_eq!(got.len(), 2, "{got:?}\n--- pbxd log ---\n{}", d.log());
+    for (note, leg) in got.iter().zip(["a", "b"]) {
+        let v: serde_json::Value = serde_json::from_str(note).unwrap();
+        assert_eq!(v["leg"], leg, "{note}");
+        assert_eq!(v["answer"], 200, "{note}");
+    }
+}
