@@ -250,6 +250,24 @@ impl Dering {
         }
     }
 
+    /// Waits until `legs` answered legs' dialogs are on disk. "Answered"
+    /// shows in `dering calls` before the answer's writes are committed;
+    /// the dialogs are written in the same flush as the answer, before
+    /// the caller's 200 OK is sent (decision 0028), so a kill after this
+    /// finds the answer recorded.
+    pub fn wait_answers_stored(&self, legs: usize) {
+        let until = Instant::now() + Duration::from_secs(10);
+        let store = dering_store::Store::open(&self.dir().join("dering.db")).unwrap();
+        while store.stored_dialogs().unwrap().len() < legs {
+            assert!(
+                Instant::now() < until,
+                "{legs} answered legs never stored\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The kinds of the power events stored so far, oldest first.
     pub fn power_events(&self) -> Vec<String> {
         dering_store::Store::open(&self.dir().join("dering.db"))

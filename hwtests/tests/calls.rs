@@ -253,6 +253,7 @@ fn kill_dash_nine_mid_call_closes_it_as_interrupted() {
     let _uas = callee(&d, "1003", &format!("{}{}", uas_answer(), wait_bye()));
     let uac = caller(&d, "1001", "1003", &uac_answered_then(&wait_bye()));
     d.wait_answered(1);
+    d.wait_answers_stored(2);
     d.kill9();
     drop(uac);
     let port = d.sip_port;

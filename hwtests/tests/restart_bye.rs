@@ -31,20 +31,7 @@ fn both_phones_of_a_call_cut_by_kill_dash_nine_get_a_bye_at_restart() {
     let uas = callee(&d, "1002", &format!("{}{}", uas_answer(), wait_bye()));
     let uac = caller(&d, "1001", "1002", &uac_answered_then(&wait_bye()));
     d.wait_answered(1);
-    // "Answered" shows before the answer's writes are committed; the kill
-    // comes once both legs' dialogs are (as the caller's 200 OK does).
-    let until = Instant::now() + Duration::from_secs(10);
-    let store = dering_store::Store::open(&d.dir().join("dering.db")).unwrap();
-    while store.stored_dialogs().unwrap().len() < 2 {
-        assert!(
-            Instant::now() < until,
-            "dialogs never stored
-{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(store);
+    d.wait_answers_stored(2);
     d.kill9();
     let port = d.sip_port;
     d.launch(port);
