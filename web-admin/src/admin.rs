@@ -6,6 +6,7 @@
 //! with pbxd stopped, straight into `config_versions` (decision 0013).
 
 pub mod apply;
+pub mod calendar;
 pub mod document;
 pub mod form;
 pub mod pages;

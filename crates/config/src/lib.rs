@@ -17,8 +17,11 @@ use dering_sip::auth::Algorithm;
 use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
+mod calendar;
 mod load;
 mod trunkd;
+
+pub use calendar::{calendars, Calendar, Holiday};
 
 pub use trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
 
@@ -93,6 +96,9 @@ pub struct Config {
     pub numbering: Numbering,
     /// Limits on outside calls against fraud (the burst alarm).
     pub outbound: Outbound,
+    /// Named business hours and holidays that flows' time nodes name
+    /// (ACD-9).
+    pub calendars: Vec<Calendar>,
 }
 
 /// A queue.

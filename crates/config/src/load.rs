@@ -27,6 +27,7 @@ use crate::{
     Supervisor, TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
+mod calendars;
 mod trunkd;
 mod trunks;
 
@@ -158,6 +159,8 @@ struct RawConfig {
     numbering: RawNumbering,
     #[serde(default)]
     outbound: RawOutbound,
+    #[serde(default, rename = "calendar")]
+    calendars: Vec<calendars::RawCalendar>,
 }
 
 #[derive(Deserialize)]
@@ -623,7 +626,8 @@ impl RawConfig {
         }
         self.check_daemons(at)?;
         self.check_extensions(at)?;
-        self.check_trusted_peers(at)
+        self.check_trusted_peers(at)?;
+        calendars::check(at, &self.calendars)
     }
 
     fn check_media(&self, at: &Refusal) -> Result<(), ConfigError> {
@@ -1168,6 +1172,11 @@ impl RawConfig {
             routes: outside.routes,
             numbering: outside.numbering,
             outbound: outside.outbound,
+            calendars: self
+                .calendars
+                .into_iter()
+                .map(calendars::RawCalendar::into_plain)
+                .collect(),
         }
     }
 }

@@ -150,6 +150,8 @@ pub fn value(field: &Field, text: &str) -> Result<Value, Refusal> {
             }
             Value::InlineTable(table)
         }
+        Kind::Hours => super::calendar::hours(text).map_err(|e| refuse(&e.to_string()))?,
+        Kind::Holidays => super::calendar::holidays(text).map_err(|e| refuse(&e.to_string()))?,
     })
 }
 
@@ -185,9 +187,15 @@ fn field_of_key(screen: &Screen, key: &str) -> Option<&'static str> {
             // form's first field.
             .or((key == path).then(|| screen.fields.first().map_or(screen.key, |f| f.name))),
     };
+    // A key inside a field's value (`calendar.holidays.date`) is that
+    // field's.
     local
         .or(Some(key))
-        .and_then(|k| screen.field(k))
+        .and_then(|k| {
+            screen
+                .field(k)
+                .or_else(|| screen.field(k.split('.').next()?))
+        })
         .map(|f| f.name)
 }
 

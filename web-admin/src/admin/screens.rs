@@ -17,6 +17,12 @@ pub enum Kind {
     /// `a, b, c`, stored as an array of strings.
     List,
     Choice(&'static [&'static str]),
+    /// Weekly opening hours, one range a line: `mon-fri 08:00-16:00`,
+    /// stored as an array of `{days, from, to}` (`calendar::hours`).
+    Hours,
+    /// Dated holidays, one a line: `2026-12-25 Hari Raya Natal`, stored
+    /// as an array of `{date, name}` (`calendar::holidays`).
+    Holidays,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +222,19 @@ pub const SCREENS: &[Screen] = &[
         place: Place::Tables { path: "did" },
         key: "number",
         fields: &[req("number", Kind::Text), req("flow", Kind::Text)],
+        editor: Editor::Admin,
+    },
+    Screen {
+        slug: "calendars",
+        title_id: "Jam kerja dan hari libur",
+        title_en: "Business hours and holidays",
+        place: Place::Tables { path: "calendar" },
+        key: "name",
+        fields: &[
+            req("name", Kind::Text),
+            opt("hours", Kind::Hours),
+            opt("holidays", Kind::Holidays),
+        ],
         editor: Editor::Admin,
     },
     Screen {

@@ -187,6 +187,11 @@ async fn every_screen_refuses_bad_input_naming_the_field() {
             "flows.utc_offset_minutes",
         ),
         ("ups", json!({"power.upsd": "no-port"}), "power.upsd"),
+        (
+            "calendars",
+            json!({"name": "lebaran", "holidays": "2027-13-01 Idul Fitri"}),
+            "holidays",
+        ),
     ];
     let covered: std::collections::BTreeSet<&str> = cases.iter().map(|(s, _, _)| *s).collect();
     assert_eq!(covered.len(), SCREENS.len(), "a case for every screen");
@@ -527,4 +532,88 @@ async fn every_admin_route_answers_403_to_a_role_without_its_permission() {
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{method} {path}");
         }
     }
+}
+
+/// Business hours and holidays are their own screen (ACD-9): an admin
+/// enters a calendar with weekly hours and named holidays, the next
+/// version holds it as the loader reads it, the list shows it with who
+/// changed it, a line that does not read is refused naming its field,
+/// and a supervisor may not change it.
+#[tokio::test]
+async fn the_business_hours_screen_keeps_named_calendars() {
+    let b = demo_box().await;
+    let admin = b.login_as(Role::Admin);
+    let r = b
+        .post_form(
+            "/admin/calendars",
+            Some(&admin),
+            "_version=1&name=layanan-darurat&hours=mon-sat+07%3A00-19%3A00%0D%0Asun+08%3A00-12%3A00\
+             &holidays=2027-03-10+Hari+Raya+Nyepi%0D%0A2027-03-20+Idul+Fitri",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let current = apply::current(b.dir.path()).expect("current");
+    assert_eq!(current.version, 2);
+    let cfg = dering_config::Config::parse(&current.document, "v2").expect("valid");
+    let cal = cfg
+        .calendars
+        .iter()
+        .find(|c| c.name == "layanan-darurat")
+        .expect("stored");
+    assert_eq!(cal.hours.len(), 2);
+    assert_eq!(cal.hours[0].days.len(), 6);
+    assert_eq!(cal.holidays[0].name, "Hari Raya Nyepi");
+    assert!(dering_config::calendars(&cfg.calendars)["layanan-darurat"]
+        .holidays
+        .contains(&"2027-03-20".to_string()));
+
+    let page = b.get("/admin/calendars", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("layanan-darurat"), "{}", page.body);
+    assert!(
+        page.body.contains(&admin.login),
+        "changed last by: {}",
+        page.body
+    );
+    let form = b
+        .get("/admin/calendars/entry/layanan-darurat", Some(&admin))
+        .await;
+    assert!(
+        form.body.contains("mon-sat 07:00-19:00\nsun 08:00-12:00"),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body.contains("2027-03-10 Hari Raya Nyepi"),
+        "{}",
+        form.body
+    );
+
+    let r = b
+        .post_form(
+            "/admin/calendars",
+            Some(&admin),
+            "_version=2&name=x&hours=senin+08%3A00-16%3A00",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains(
+            "name=\"hours\" rows=\"4\" placeholder=\"mon-fri 08:00-16:00\" aria-invalid=\"true\""
+        ),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("&quot;senin&quot; is not a day"),
+        "{}",
+        r.body
+    );
+
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form("/admin/calendars", Some(&sup), "_version=2&name=y")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(apply::current(b.dir.path()).expect("current").version, 2);
 }

@@ -1,0 +1,106 @@
+//! The loader's part for `[[calendar]]` (named business hours and
+//! holidays): the spanned mirror, its checks and its plain value.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Refusal;
+use crate::calendar::{Calendar, Holiday};
+use crate::ConfigError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCalendar {
+    name: Spanned<String>,
+    #[serde(default = "no_hours")]
+    hours: Spanned<Vec<dering_flow::WeeklyHours>>,
+    #[serde(default)]
+    holidays: Vec<RawHoliday>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHoliday {
+    date: Spanned<String>,
+    name: Spanned<String>,
+}
+
+fn no_hours() -> Spanned<Vec<dering_flow::WeeklyHours>> {
+    super::unspanned(Vec::new())
+}
+
+/// Names are unique and plain (a flow refers to them), hours are days
+/// and `HH:MM` ranges, holidays are dates with a name, each date once.
+pub(super) fn check(at: &Refusal, calendars: &[RawCalendar]) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for c in calendars {
+        let name = c.name.get_ref();
+        let plain = !name.is_empty()
+            && name.len() <= 40
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        if !plain {
+            return Err(at.at(
+                &c.name,
+                format!("key `calendar.name`: {name:?} must be 1 to 40 letters, digits, - or _"),
+            ));
+        }
+        if !names.insert(name.as_str()) {
+            return Err(at.at(
+                &c.name,
+                format!("key `calendar.name`: {name:?} is defined twice"),
+            ));
+        }
+        let weekly = dering_flow::Schedule {
+            weekly: c.hours.get_ref().clone(),
+            holidays: Vec::new(),
+            always_open: false,
+        };
+        weekly
+            .check()
+            .map_err(|m| at.at(&c.hours, format!("key `calendar.hours`: {m}")))?;
+        let mut dates = HashSet::new();
+        for h in &c.holidays {
+            let date = h.date.get_ref();
+            if !dering_flow::is_date(date) {
+                return Err(at.at(
+                    &h.date,
+                    format!("key `calendar.holidays.date`: {date:?} is not a date (YYYY-MM-DD)"),
+                ));
+            }
+            if !dates.insert(date.as_str()) {
+                return Err(at.at(
+                    &h.date,
+                    format!("key `calendar.holidays.date`: {date:?} is listed twice"),
+                ));
+            }
+            if h.name.get_ref().trim().is_empty() {
+                return Err(at.at(
+                    &h.name,
+                    "key `calendar.holidays.name`: a holiday needs a name".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RawCalendar {
+    pub(super) fn into_plain(self) -> Calendar {
+        Calendar {
+            name: self.name.into_inner(),
+            hours: self.hours.into_inner(),
+            holidays: self
+                .holidays
+                .into_iter()
+                .map(|h| Holiday {
+                    date: h.date.into_inner(),
+                    name: h.name.into_inner(),
+                })
+                .collect(),
+        }
+    }
+}
