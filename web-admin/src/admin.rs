@@ -14,6 +14,7 @@ pub mod prompts;
 mod routes;
 pub mod screens;
 pub mod service;
+pub mod system;
 
 pub use routes::{routes, Api};
 

@@ -19,9 +19,13 @@ use serde::Deserialize;
 
 mod calendar;
 mod load;
+mod system;
 mod trunkd;
 
 pub use calendar::{calendars, Calendar, Holiday};
+pub use system::{
+    is_ntp_server, zone_offset, System, DEFAULT_TIME_ZONE, MAX_NTP_SERVERS, TIME_ZONES,
+};
 
 pub use trunkd::{parse_channels, Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
 
@@ -99,6 +103,8 @@ pub struct Config {
     /// Named business hours and holidays that flows' time nodes name
     /// (ACD-9).
     pub calendars: Vec<Calendar>,
+    /// Time zone and NTP servers (`[system]`).
+    pub system: System,
 }
 
 /// A queue.
@@ -1261,8 +1267,8 @@ mod tests {
                 "sip.digest_algorithms",
             ),
             (
-                "utc_offset_minutes = 420",
-                "utc_offset_minutes = 1000".into(),
+                "[flows]\n",
+                "[flows]\nutc_offset_minutes = 1000\n".into(),
                 "1000",
                 "flows.utc_offset_minutes",
             ),

@@ -28,6 +28,7 @@ use crate::{
 };
 
 mod calendars;
+mod system;
 mod trunkd;
 mod trunks;
 
@@ -36,8 +37,10 @@ use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
 /// Parses and checks `text`, naming `file` in errors.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
+    let mut raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
+    let offset = system::check(&at, &raw.system, &raw.flows.utc_offset_minutes)?;
+    let system = std::mem::take(&mut raw.system).into_plain(offset);
     let outside = raw.check_outside(&at)?;
     let media = *raw.media.rtp_port_min.get_ref()..=*raw.media.rtp_port_max.get_ref();
     let trunkd = trunkd::check(
@@ -47,10 +50,13 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         raw.sip.udp_port,
         media,
     )?;
-    Ok(Config {
+    let mut config = Config {
         trunkd,
+        system,
         ..raw.into_plain(outside)
-    })
+    };
+    config.flows.utc_offset_minutes = offset;
+    Ok(config)
 }
 
 /// The plain values of the tables about calls leaving the box, made while
@@ -161,6 +167,8 @@ struct RawConfig {
     outbound: RawOutbound,
     #[serde(default, rename = "calendar")]
     calendars: Vec<calendars::RawCalendar>,
+    #[serde(default)]
+    system: system::RawSystem,
 }
 
 #[derive(Deserialize)]
@@ -1168,6 +1176,8 @@ impl RawConfig {
             acd: self.acd.into_plain(),
             // Set by `parse` from `load/trunkd.rs`.
             trunkd: None,
+            // Both set by `parse`, from `[system]` and the checked zone.
+            system: crate::System::default(),
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,
