@@ -96,7 +96,7 @@ mod tests {
         let twice = format!("{DEFAULT_TOML}\n[[calendar]]\nname = \"kantor\"\n");
         let e = Config::parse(&twice, "f.toml").unwrap_err().to_string();
         assert!(
-            e.contains("key `calendar.name`: \"kantor\" is defined twice"),
+            e.contains("key `calendar.name`: \"kantor\" is given twice"),
             "{e}"
         );
         let unknown = format!("{DEFAULT_TOML}\n[[calendar]]\nname = \"x\"\nopen = true\n");

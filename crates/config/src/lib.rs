@@ -19,10 +19,12 @@ use serde::Deserialize;
 
 mod calendar;
 mod load;
+mod reason;
 mod system;
 mod trunkd;
 
 pub use calendar::{calendars, Calendar, Holiday};
+pub use reason::{Format, Reason};
 pub use system::{
     is_ntp_server, zone_offset, System, DEFAULT_TIME_ZONE, MAX_NTP_SERVERS, TIME_ZONES,
 };
@@ -53,7 +55,12 @@ pub enum ConfigError {
     Invalid {
         file: String,
         line: usize,
+        /// In English, naming the key: `key `agent.pin`: …` (logs).
         message: String,
+        /// The key refused (`agent.pin`), when one is.
+        key: Option<String>,
+        /// Why, typed: what a user interface translates.
+        reason: Reason,
     },
 }
 

@@ -236,7 +236,7 @@ pub fn form(
     {
         s.push_str(&format!(
             "<p class=\"error\" role=\"alert\">{}</p>",
-            esc(&r.to_string())
+            esc(&r.text_in(lang))
         ));
     }
     s.push_str(&format!(
@@ -312,7 +312,7 @@ pub fn form(
         if let Some(r) = error {
             s.push_str(&format!(
                 "<span class=\"error\" role=\"alert\">{}</span>",
-                esc(&r.message)
+                esc(&r.message_in(lang))
             ));
         }
         s.push_str("</label>");

@@ -104,11 +104,12 @@ fn edit_perm(screen: &Screen) -> Perm {
     }
 }
 
-fn service_error(e: ServiceError) -> AppError {
+/// A service error as the response, a refusal in the viewer's language.
+fn service_error(e: ServiceError, lang: crate::i18n::Lang) -> AppError {
     match e {
         ServiceError::Refused(r) => AppError::Invalid {
+            message: r.message_in(lang),
             field: r.field.unwrap_or_else(|| "document".into()),
-            message: r.message,
         },
         ServiceError::NotFound => AppError::NotFound,
         ServiceError::Stale { .. } => AppError::Conflict {
@@ -277,7 +278,7 @@ async fn list_page(
     let screen = screen_of(&slug)?;
     let mut view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     with_live(&state, screen, &mut view).await;
     let mut body = flash
         .saved
@@ -319,7 +320,7 @@ async fn edit_page(
     let screen = screen_of(&slug)?;
     let view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     let entry = view
         .entries
         .iter()
@@ -407,7 +408,7 @@ async fn save_page(
             )
                 .into_response())
         }
-        Err(e) => Err(service_error(e)),
+        Err(e) => Err(service_error(e, viewer.lang)),
     }
 }
 
@@ -430,7 +431,7 @@ async fn delete_page(
     viewer.require(edit_perm(screen))?;
     let saved = service::delete(state.data_dir(), screen, key, &viewer.login, state.now_ms())
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "delete", &saved).await?;
     Ok(saved_redirect(screen, &saved))
 }
@@ -457,7 +458,7 @@ async fn api_list(
     let screen = screen_of(&slug)?;
     let mut view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     with_live(&state, screen, &mut view).await;
     Ok(Json(view))
 }
@@ -474,7 +475,7 @@ async fn api_entry(
     let screen = screen_of(&slug)?;
     service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?
+        .map_err(|e| service_error(e, viewer.lang))?
         .entries
         .into_iter()
         .find(|e| e.entry.key == key)
@@ -503,7 +504,7 @@ async fn api_create(
         state.now_ms(),
     )
     .await
-    .map_err(service_error)?;
+    .map_err(|e| service_error(e, viewer.lang))?;
     let (action, status) = if screen.key.is_empty() {
         ("update", StatusCode::OK)
     } else {
@@ -537,7 +538,7 @@ async fn api_update(
         state.now_ms(),
     )
     .await
-    .map_err(service_error)?;
+    .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "update", &saved).await?;
     if screen.slug == "system" {
         after_applied(&state, saved.applied.version).await;
@@ -557,7 +558,7 @@ async fn api_delete(
     viewer.require(edit_perm(screen))?;
     let saved = service::delete(state.data_dir(), screen, key, &viewer.login, state.now_ms())
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "delete", &saved).await?;
     Ok(Json(saved))
 }
@@ -718,6 +719,10 @@ async fn restore(
         .await
         .map_err(|e| match e {
             ApplyError::Invalid(m) => AppError::invalid("document", m),
+            ApplyError::Loader(e) => {
+                tracing::info!(error = %e, "restored document refused");
+                AppError::invalid("document", crate::i18n::config_error(viewer.lang, &e))
+            }
             ApplyError::Busy => AppError::Conflict {
                 field: "document".into(),
                 message: e.to_string(),

@@ -714,3 +714,45 @@ async fn the_system_screen_sets_time_and_ntp_and_backs_up_and_restores() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// The loader's refusals are shown in the viewer's language (issue 15
+/// §6): the same refused form reads in Bahasa Indonesia for a user whose
+/// language is `id` and in English for `en`, and a refused restore names
+/// file, line and key in Indonesian.
+#[tokio::test]
+async fn loader_refusals_are_shown_in_the_viewer_s_language() {
+    let b = demo_box().await;
+    let admin = b.login_as(Role::Admin);
+    let form = "_version=1&recording.percent=150";
+    let r = b.post_form("/admin/recording", Some(&admin), form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("harus 0 sampai 100"), "{}", r.body);
+    let token = b.token_for(&admin, &["view_config", "edit_config"]);
+    let r = b
+        .api(
+            Method::POST,
+            "/api/v1/admin/restore",
+            Some(&token),
+            Some(json!({"document": dering_config::DEFAULT_TOML.replace("[sip]\n", "[sip]\nport_udp = 1\n")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.contains("baris") && message.contains("kunci `port_udp` tidak dikenal"),
+        "{}",
+        r.body
+    );
+
+    b.db()
+        .execute(
+            "UPDATE users SET lang = 'en' WHERE login = ?1",
+            [&admin.login],
+        )
+        .expect("language");
+    let r = b.post_form("/admin/recording", Some(&admin), form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains(">0 to 100<"), "{}", r.body);
+    assert!(!r.body.contains("harus"), "{}", r.body);
+    assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
+}

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::Refusal;
 use crate::calendar::{Calendar, Holiday};
+use crate::reason::{Format, Reason};
 use crate::ConfigError;
 
 #[derive(Deserialize)]
@@ -43,44 +44,58 @@ pub(super) fn check(at: &Refusal, calendars: &[RawCalendar]) -> Result<(), Confi
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
         if !plain {
-            return Err(at.at(
+            return Err(at.refuse(
                 &c.name,
-                format!("key `calendar.name`: {name:?} must be 1 to 40 letters, digits, - or _"),
+                "calendar.name",
+                Reason::NotA {
+                    what: Format::Name,
+                    value: name.clone(),
+                },
             ));
         }
         if !names.insert(name.as_str()) {
-            return Err(at.at(
-                &c.name,
-                format!("key `calendar.name`: {name:?} is defined twice"),
-            ));
+            return Err(at.refuse(&c.name, "calendar.name", Reason::Duplicate(name.clone())));
         }
         let weekly = dering_flow::Schedule {
             weekly: c.hours.get_ref().clone(),
             holidays: Vec::new(),
             always_open: false,
         };
-        weekly
-            .check()
-            .map_err(|m| at.at(&c.hours, format!("key `calendar.hours`: {m}")))?;
+        if let Err(m) = weekly.check() {
+            return Err(at.refuse(
+                &c.hours,
+                "calendar.hours",
+                Reason::NotA {
+                    what: Format::Hours,
+                    value: m,
+                },
+            ));
+        }
         let mut dates = HashSet::new();
         for h in &c.holidays {
             let date = h.date.get_ref();
             if !dering_flow::is_date(date) {
-                return Err(at.at(
+                return Err(at.refuse(
                     &h.date,
-                    format!("key `calendar.holidays.date`: {date:?} is not a date (YYYY-MM-DD)"),
+                    "calendar.holidays.date",
+                    Reason::NotA {
+                        what: Format::Date,
+                        value: date.clone(),
+                    },
                 ));
             }
             if !dates.insert(date.as_str()) {
-                return Err(at.at(
+                return Err(at.refuse(
                     &h.date,
-                    format!("key `calendar.holidays.date`: {date:?} is listed twice"),
+                    "calendar.holidays.date",
+                    Reason::Duplicate(date.clone()),
                 ));
             }
             if h.name.get_ref().trim().is_empty() {
-                return Err(at.at(
+                return Err(at.refuse(
                     &h.name,
-                    "key `calendar.holidays.name`: a holiday needs a name".into(),
+                    "calendar.holidays.name",
+                    Reason::MissingKey("name".into()),
                 ));
             }
         }

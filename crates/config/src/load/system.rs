@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Refusal;
+use crate::reason::{Format, Reason};
 use crate::system::{is_ntp_server, zone_offset, System, MAX_NTP_SERVERS, TIME_ZONES};
 use crate::ConfigError;
 
@@ -31,23 +32,35 @@ pub(super) fn check(
 ) -> Result<i32, ConfigError> {
     if let Some(ntp) = &system.ntp {
         if ntp.get_ref().len() > MAX_NTP_SERVERS {
-            return Err(at.at(
+            return Err(at.refuse(
                 ntp,
-                format!("key `system.ntp`: at most {MAX_NTP_SERVERS} servers"),
+                "system.ntp",
+                Reason::Range {
+                    min: 0,
+                    max: MAX_NTP_SERVERS as i64,
+                },
             ));
         }
         if let Some(bad) = ntp.get_ref().iter().find(|s| !is_ntp_server(s)) {
-            return Err(at.at(
+            return Err(at.refuse(
                 ntp,
-                format!("key `system.ntp`: {bad:?} is not a host name or address"),
+                "system.ntp",
+                Reason::NotA {
+                    what: Format::Host,
+                    value: bad.clone(),
+                },
             ));
         }
     }
     if let Some(dir) = &system.ntp_sources_dir {
         if !dir.get_ref().is_absolute() {
-            return Err(at.at(
+            return Err(at.refuse(
                 dir,
-                "key `system.ntp_sources_dir`: must be an absolute path".into(),
+                "system.ntp_sources_dir",
+                Reason::NotA {
+                    what: Format::AbsolutePath,
+                    value: dir.get_ref().display().to_string(),
+                },
             ));
         }
     }
@@ -55,14 +68,13 @@ pub(super) fn check(
         return Ok(*offset.get_ref());
     };
     let Some(zone_minutes) = zone_offset(zone.get_ref()) else {
-        let names: Vec<&str> = TIME_ZONES.iter().map(|(n, _)| *n).collect();
-        return Err(at.at(
+        return Err(at.refuse(
             zone,
-            format!(
-                "key `system.time_zone`: {:?} is not one of {}",
-                zone.get_ref(),
-                names.join(", ")
-            ),
+            "system.time_zone",
+            Reason::NotA {
+                what: Format::TimeZone,
+                value: zone.get_ref().clone(),
+            },
         ));
     };
     let written = !offset.span().is_empty();
