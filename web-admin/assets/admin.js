@@ -62,3 +62,32 @@ document.querySelectorAll("button.prompt-delete").forEach(function (button) {
     }).catch(function (err) { button.textContent = String(err); });
   });
 });
+
+// Configuration restore (system page): the chosen file's text (a
+// dering.toml or a backup .json, told apart by the server) goes as
+// {document} to the API with the CSRF header; a refusal names its field.
+var restore = document.getElementById("config-restore");
+if (restore) {
+  restore.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var file = restore.elements.file.files[0];
+    var status = restore.querySelector(".status");
+    status.textContent = "…";
+    file.text().then(function (text) {
+      return fetch("/api/v1/admin/restore", {
+        method: "POST",
+        body: JSON.stringify({ document: text }),
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": restore.dataset.csrf }
+      });
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (r.ok) {
+          window.location.href = "/admin/versions?saved=" + body.version + "&live=" + (body.live ? 1 : 0);
+        } else {
+          status.textContent = (body.field ? body.field + ": " : "") + (body.message || body.error);
+        }
+      });
+    }).catch(function (err) { status.textContent = String(err); });
+  });
+}

@@ -6,6 +6,7 @@
 //! with pbxd stopped, straight into `config_versions` (decision 0013).
 
 pub mod apply;
+pub mod calendar;
 pub mod document;
 pub mod form;
 pub mod pages;
@@ -13,6 +14,7 @@ pub mod prompts;
 mod routes;
 pub mod screens;
 pub mod service;
+pub mod system;
 
 pub use routes::{routes, Api};
 

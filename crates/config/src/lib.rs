@@ -17,11 +17,19 @@ use dering_sip::auth::Algorithm;
 use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
+mod calendar;
 mod load;
+mod reason;
 mod sync;
+mod system;
 mod trunkd;
 
+pub use calendar::{calendars, Calendar, Holiday};
+pub use reason::{Format, Reason};
 pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
+pub use system::{
+    is_ntp_server, zone_offset, System, DEFAULT_TIME_ZONE, MAX_NTP_SERVERS, TIME_ZONES,
+};
 pub use trunkd::{
     parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
     SpanConfig, SpanDevice, SpanSide, Trunkd,
@@ -51,7 +59,12 @@ pub enum ConfigError {
     Invalid {
         file: String,
         line: usize,
+        /// In English, naming the key: `key `agent.pin`: …` (logs).
         message: String,
+        /// The key refused (`agent.pin`), when one is.
+        key: Option<String>,
+        /// Why, typed: what a user interface translates.
+        reason: Reason,
     },
 }
 
@@ -101,6 +114,11 @@ pub struct Config {
     pub numbering: Numbering,
     /// Limits on outside calls against fraud (the burst alarm).
     pub outbound: Outbound,
+    /// Named business hours and holidays that flows' time nodes name
+    /// (ACD-9).
+    pub calendars: Vec<Calendar>,
+    /// Time zone and NTP servers (`[system]`).
+    pub system: System,
 }
 
 /// A queue.
@@ -1280,8 +1298,8 @@ mod tests {
                 "sip.digest_algorithms",
             ),
             (
-                "utc_offset_minutes = 420",
-                "utc_offset_minutes = 1000".into(),
+                "[flows]\n",
+                "[flows]\nutc_offset_minutes = 1000\n".into(),
                 "1000",
                 "flows.utc_offset_minutes",
             ),

@@ -19,6 +19,7 @@ use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::reason::Reason;
 use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BackupWhen,
@@ -27,7 +28,9 @@ use crate::{
     Supervisor, TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
+mod calendars;
 mod sync;
+mod system;
 mod trunkd;
 mod trunks;
 
@@ -36,8 +39,10 @@ use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
 /// Parses and checks `text`, naming `file` in errors.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
+    let mut raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
+    let offset = system::check(&at, &raw.system, &raw.flows.utc_offset_minutes)?;
+    let system = std::mem::take(&mut raw.system).into_plain(offset);
     let outside = raw.check_outside(&at)?;
     let media = *raw.media.rtp_port_min.get_ref()..=*raw.media.rtp_port_max.get_ref();
     let trunkd = trunkd::check(
@@ -49,11 +54,14 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         media,
     )?;
     let sync = sync::check(&at, raw.sync.as_ref())?;
-    Ok(Config {
+    let mut config = Config {
         trunkd,
         sync,
+        system,
         ..raw.into_plain(outside)
-    })
+    };
+    config.flows.utc_offset_minutes = offset;
+    Ok(config)
 }
 
 /// The plain values of the tables about calls leaving the box, made while
@@ -76,11 +84,39 @@ impl Refusal<'_> {
         self.at_offset(value.span().start, message)
     }
 
+    /// A check's refusal in its English words, `key `…`: why`; its
+    /// reason is [`Reason::Other`] until the check says what kind it is
+    /// ([`Refusal::refuse`]).
     fn at_offset(&self, offset: usize, message: String) -> ConfigError {
+        let (key, why) = match message
+            .strip_prefix("key `")
+            .and_then(|rest| rest.split_once("`: "))
+        {
+            Some((key, why)) => (Some(key.to_string()), why.to_string()),
+            None => (None, message.clone()),
+        };
+        self.invalid(offset, message, key, Reason::Other(why))
+    }
+
+    /// A refusal of `key` for a typed `reason`.
+    fn refuse<T>(&self, value: &Spanned<T>, key: &str, reason: Reason) -> ConfigError {
+        let message = format!("key `{key}`: {reason}");
+        self.invalid(value.span().start, message, Some(key.to_string()), reason)
+    }
+
+    fn invalid(
+        &self,
+        offset: usize,
+        message: String,
+        key: Option<String>,
+        reason: Reason,
+    ) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_string(),
             line: line_of(self.text, offset),
             message,
+            key,
+            reason,
         }
     }
 
@@ -93,12 +129,41 @@ impl Refusal<'_> {
             .lines()
             .nth(line_of(self.text, offset) - 1)
             .unwrap_or_default();
-        match line.split_once('=') {
+        let message = match line.split_once('=') {
             Some((key, _)) if !e.message().contains('`') || !e.message().contains(key.trim()) => {
-                self.at_offset(offset, format!("key `{}`: {}", key.trim(), e.message()))
+                format!("key `{}`: {}", key.trim(), e.message())
             }
-            _ => self.at_offset(offset, e.message().to_string()),
-        }
+            _ => e.message().to_string(),
+        };
+        let key = message
+            .strip_prefix("key `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(key, _)| key.to_string());
+        let reason = toml_reason(e.message());
+        let key = key.or_else(|| match &reason {
+            Reason::UnknownKey(k) | Reason::MissingKey(k) => Some(k.clone()),
+            _ => None,
+        });
+        self.invalid(offset, message, key, reason)
+    }
+}
+
+/// The kind of a TOML reader's refusal. The reader gives only words, so
+/// serde's fixed phrases for a key too many or missing are read here, in
+/// this one place; anything else is the reader's syntax or type error.
+fn toml_reason(message: &str) -> Reason {
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_string())
+    };
+    if let Some(k) = named("unknown field `") {
+        Reason::UnknownKey(k)
+    } else if let Some(k) = named("missing field `") {
+        Reason::MissingKey(k)
+    } else {
+        Reason::Syntax(message.trim().to_string())
     }
 }
 
@@ -166,6 +231,10 @@ struct RawConfig {
     numbering: RawNumbering,
     #[serde(default)]
     outbound: RawOutbound,
+    #[serde(default, rename = "calendar")]
+    calendars: Vec<calendars::RawCalendar>,
+    #[serde(default)]
+    system: system::RawSystem,
 }
 
 #[derive(Deserialize)]
@@ -632,7 +701,8 @@ impl RawConfig {
         }
         self.check_daemons(at)?;
         self.check_extensions(at)?;
-        self.check_trusted_peers(at)
+        self.check_trusted_peers(at)?;
+        calendars::check(at, &self.calendars)
     }
 
     fn check_media(&self, at: &Refusal) -> Result<(), ConfigError> {
@@ -793,7 +863,11 @@ impl RawConfig {
     fn check_recording(&self, at: &Refusal) -> Result<(), ConfigError> {
         let percent = &self.recording.percent;
         if *percent.get_ref() > 100 {
-            return Err(at.at(percent, "key `recording.percent`: 0 to 100".into()));
+            return Err(at.refuse(
+                percent,
+                "recording.percent",
+                Reason::Range { min: 0, max: 100 },
+            ));
         }
         for r in &self.recording.rules {
             let selectors = [&r.extension, &r.number, &r.flow, &r.queue, &r.trunk]
@@ -809,14 +883,22 @@ impl RawConfig {
             }
             if let Some(t) = &r.trunk {
                 if !self.trunks.iter().any(|k| k.name() == t) {
-                    return Err(at.at(
+                    return Err(at.refuse(
                         &r.percent,
-                        format!("key `recording.rule.trunk`: no [[trunk]] named {t:?}"),
+                        "recording.rule.trunk",
+                        Reason::NoSuch {
+                            table: "trunk",
+                            name: t.clone(),
+                        },
                     ));
                 }
             }
             if *r.percent.get_ref() > 100 {
-                return Err(at.at(&r.percent, "key `recording.rule.percent`: 0 to 100".into()));
+                return Err(at.refuse(
+                    &r.percent,
+                    "recording.rule.percent",
+                    Reason::Range { min: 0, max: 100 },
+                ));
             }
             let windows = dering_flow::Schedule {
                 weekly: r.windows.clone(),
@@ -1201,10 +1283,17 @@ impl RawConfig {
             trunkd: None,
             // Set by `parse` from `load/sync.rs`.
             sync: None,
+            // Both set by `parse`, from `[system]` and the checked zone.
+            system: crate::System::default(),
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,
             outbound: outside.outbound,
+            calendars: self
+                .calendars
+                .into_iter()
+                .map(calendars::RawCalendar::into_plain)
+                .collect(),
         }
     }
 }

@@ -43,9 +43,10 @@ pub struct WeeklyHours {
 }
 
 /// When a service is open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
+    #[serde(default)]
     pub weekly: Vec<WeeklyHours>,
     /// `YYYY-MM-DD`: closed all day.
     #[serde(default)]
@@ -82,7 +83,23 @@ fn civil_day(s: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// The named calendars of the box's configuration (`[[calendar]]`), by
+/// name, that a flow's time node may name instead of writing its own
+/// hours: one place to enter the year's holidays for every flow.
+pub type Calendars = std::collections::BTreeMap<String, Schedule>;
+
+/// Whether `s` is a `YYYY-MM-DD` date (the configuration's holidays).
+pub fn is_date(s: &str) -> bool {
+    civil_day(s).is_some()
+}
+
 impl Schedule {
+    /// Nothing written: no hours, no holidays (a time node that names a
+    /// calendar instead).
+    pub fn is_empty(&self) -> bool {
+        self.weekly.is_empty() && self.holidays.is_empty() && !self.always_open
+    }
+
     /// Whether every day, time and date parses.
     pub fn check(&self) -> Result<(), String> {
         for w in &self.weekly {

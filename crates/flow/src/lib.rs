@@ -17,7 +17,7 @@ use dering_media::speech::Lang;
 use dering_telco::Permission;
 use serde::{Deserialize, Serialize};
 
-pub use clock::{LocalTime, Schedule, WeeklyHours};
+pub use clock::{is_date, Calendars, LocalTime, Schedule, WeeklyHours};
 pub use session::{Action, Session, Target};
 
 /// A call flow.
@@ -99,9 +99,14 @@ pub enum Node {
         language: Lang,
         next: String,
     },
-    /// Goes to `open` within the schedule, else to `closed` (ACD-9).
+    /// Goes to `open` within the schedule, else to `closed` (ACD-9). The
+    /// hours are the named `calendar` of the configuration when one is
+    /// given (its holidays closed), else the node's own `schedule`.
     Time {
+        #[serde(default, skip_serializing_if = "Schedule::is_empty")]
         schedule: Schedule,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        calendar: Option<String>,
         open: String,
         closed: String,
     },
@@ -228,9 +233,20 @@ impl Flow {
                 Node::Collect { max_digits, .. } if *max_digits == 0 || *max_digits > 32 => {
                     problems.push(format!("node `{name}`: max_digits must be 1 to 32"));
                 }
-                Node::Time { schedule, .. } => {
+                Node::Time {
+                    schedule, calendar, ..
+                } => {
                     if let Err(e) = schedule.check() {
                         problems.push(format!("node `{name}`: {e}"));
+                    }
+                    match calendar {
+                        Some(c) if !schedule.is_empty() => problems.push(format!(
+                            "node `{name}`: names calendar `{c}` and has its own schedule; keep one"
+                        )),
+                        Some(c) if c.trim().is_empty() => {
+                            problems.push(format!("node `{name}`: an empty calendar name"));
+                        }
+                        _ => {}
                     }
                 }
                 Node::RingGroup { members, .. } if members.is_empty() => {
@@ -265,6 +281,21 @@ impl Flow {
                 problems,
             })
         }
+    }
+
+    /// The calendars the flow's time nodes name: a publisher checks them
+    /// against the configuration's `[[calendar]]`s (a call meeting an
+    /// unknown one goes the closed way).
+    pub fn calendars(&self) -> BTreeSet<&str> {
+        self.nodes
+            .values()
+            .filter_map(|n| match n {
+                Node::Time {
+                    calendar: Some(c), ..
+                } => Some(c.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn reachable(&self) -> BTreeSet<&str> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dering_media::speech::Lang;
 
-use crate::clock::LocalTime;
+use crate::clock::{Calendars, LocalTime};
 use crate::{Flow, Node};
 
 /// Where a call is handed over to.
@@ -68,12 +68,27 @@ pub struct Session {
     digits: String,
     vars: BTreeMap<String, String>,
     timer: u64,
+    /// The configuration's calendars when the call started, for time
+    /// nodes that name one.
+    calendars: Arc<Calendars>,
 }
 
 impl Session {
     /// Starts a call on `flow` (version `version`) at local time `now`.
     pub fn start(flow: Arc<Flow>, version: i64, now: LocalTime) -> (Session, Vec<Action>) {
+        Session::start_with(flow, version, now, Arc::default())
+    }
+
+    /// Starts a call as [`Session::start`] does, with the configuration's
+    /// named calendars for the flow's time nodes.
+    pub fn start_with(
+        flow: Arc<Flow>,
+        version: i64,
+        now: LocalTime,
+        calendars: Arc<Calendars>,
+    ) -> (Session, Vec<Action>) {
         let mut s = Session {
+            calendars,
             lang: flow.language,
             node: flow.start.clone(),
             flow,
@@ -147,10 +162,17 @@ impl Session {
                 }
                 Node::Time {
                     schedule,
+                    calendar,
                     open,
                     closed,
                 } => {
-                    name = if schedule.is_open(now) { open } else { closed };
+                    let is_open = match &calendar {
+                        // An unknown calendar (removed since publishing)
+                        // answers as closed: the safe side for a service.
+                        Some(c) => self.calendars.get(c).is_some_and(|s| s.is_open(now)),
+                        None => schedule.is_open(now),
+                    };
+                    name = if is_open { open } else { closed };
                 }
                 Node::Play { prompts, .. } => {
                     self.play(prompts, false, out);
@@ -477,6 +499,50 @@ mod tests {
             day: 20_006,
         };
         let (_, a) = Session::start(Arc::new(f), 1, sunday);
+        assert_eq!(plays(&a), [(Lang::Id, vec!["closed".to_string()])]);
+    }
+
+    /// A flow whose time node names a calendar follows it: open in its
+    /// hours, closed on one of its holidays at the same hour of the week
+    /// (ACD-9), and closed when the calendar is unknown.
+    #[test]
+    fn a_holiday_of_the_named_calendar_takes_the_closed_branch() {
+        let f = Flow::from_json(
+            r#"{"name":"h","start":"hours","nodes":{
+                "hours":{"type":"time","calendar":"kantor","open":"hello","closed":"shut"},
+                "hello":{"type":"play","prompts":["welcome"],"next":"bye"},
+                "shut":{"type":"play","prompts":["closed"],"next":"bye"},
+                "bye":{"type":"hangup"}}}"#,
+        )
+        .unwrap();
+        f.validate(|_, _| true).unwrap();
+        assert_eq!(f.calendars().into_iter().collect::<Vec<_>>(), ["kantor"]);
+        let f = Arc::new(f);
+        let kantor = crate::Schedule {
+            weekly: vec![crate::WeeklyHours {
+                days: ["mon", "tue", "wed", "thu", "fri"]
+                    .map(String::from)
+                    .to_vec(),
+                from: "08:00".into(),
+                to: "16:00".into(),
+            }],
+            // Friday 2026-12-25, Christmas.
+            holidays: vec!["2026-12-25".into()],
+            always_open: false,
+        };
+        let calendars = Arc::new(Calendars::from([("kantor".to_string(), kantor)]));
+        const WIB: i32 = 420;
+        // Friday 2026-12-18 10:00 WIB (03:00 UTC) and a week later.
+        let day_ms = |days_since_epoch: i64| (days_since_epoch * 1440 + 3 * 60) * 60_000;
+        let friday = LocalTime::from_wall_ms(day_ms(20_805), WIB);
+        let christmas = LocalTime::from_wall_ms(day_ms(20_812), WIB);
+        assert_eq!((friday.weekday, friday.minute), (4, 600));
+        assert_eq!((christmas.weekday, christmas.minute), (4, 600));
+        let (_, a) = Session::start_with(f.clone(), 1, friday, calendars.clone());
+        assert_eq!(plays(&a), [(Lang::Id, vec!["welcome".to_string()])]);
+        let (_, a) = Session::start_with(f.clone(), 1, christmas, calendars);
+        assert_eq!(plays(&a), [(Lang::Id, vec!["closed".to_string()])]);
+        let (_, a) = Session::start(f, 1, friday);
         assert_eq!(plays(&a), [(Lang::Id, vec!["closed".to_string()])]);
     }
 

@@ -863,3 +863,58 @@ fn a_blind_transfer_target_that_never_answers_is_cancelled_at_the_no_answer_time
     let ends = s.ends();
     assert_eq!(ends.len(), 1);
 }
+
+/// A box whose number 171 runs flow `jam`: its time node names calendar
+/// `layanan` (open round the clock), which has `holiday` as a holiday
+/// when given; open rings 1003, closed plays the closed message.
+fn calendar_box(holiday: Option<&str>) -> Sim {
+    let holidays = holiday
+        .map(|d| format!("holidays = [{{ date = \"{d}\", name = \"Hari libur uji\" }}]\n"))
+        .unwrap_or_default();
+    let mut s = Sim::new(|t| {
+        t + "\n[[did]]\nnumber = \"171\"\nflow = \"jam\"\n\
+             \n[[calendar]]\nname = \"layanan\"\n\
+             hours = [{ days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"], from = \"00:00\", to = \"24:00\" }]\n"
+            + &holidays
+    });
+    let flow = r#"{"name": "jam", "start": "hours", "nodes": {
+        "hours": {"type": "time", "calendar": "layanan", "open": "agent", "closed": "shut"},
+        "agent": {"type": "extension", "number": "1003", "on_fail": "end"},
+        "shut": {"type": "play", "prompts": ["closed"], "next": "end"},
+        "end": {"type": "hangup"}}}"#;
+    let t = s.t();
+    s.core.publish_flow(t, flow).unwrap();
+    // A flow naming a calendar the configuration lacks is refused.
+    let t = s.t();
+    let e = s
+        .core
+        .publish_flow(t, &flow.replace("\"layanan\"", "\"tidak-ada\""))
+        .unwrap_err();
+    assert!(e.to_string().contains("calendar `tidak-ada`"), "{e}");
+    s
+}
+
+/// ACD-9: on a holiday of the calendar the flow names, the call takes
+/// the closed branch at an hour the calendar is open; the day before the
+/// holiday is written, the same call rings the extension. The sim's
+/// clock stands at Friday 2026-05-29 03:26 WIB.
+#[test]
+fn a_holiday_of_the_flow_s_calendar_routes_the_call_to_the_closed_branch() {
+    for holiday in [None, Some("2026-05-29")] {
+        let mut s = calendar_box(holiday);
+        let mut agent = Phone::registered(&mut s, "1003");
+        let mut caller = Phone::registered(&mut s, "1001");
+        let mut d = caller.invite(&mut s, "171");
+        let ok = caller.expect_response(&mut s, 200);
+        caller.ack_2xx(&mut s, &mut d, &ok);
+        s.advance(Duration::from_millis(100));
+        if holiday.is_none() {
+            agent.expect_request(&mut s, "INVITE");
+            continue;
+        }
+        s.advance(Duration::from_secs(20));
+        agent.expect_quiet(&mut s);
+        let seen = caller.settle(&mut s);
+        assert!(seen.contains(&"BYE".to_string()), "{seen:?}");
+    }
+}

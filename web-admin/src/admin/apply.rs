@@ -25,9 +25,13 @@ pub struct Applied {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The loader refused the document; the message names line and key.
+    /// pbxd refused the document; the message names line and key.
     #[error("{0}")]
     Invalid(String),
+    /// The loader refused the document here, typed (its reason is shown
+    /// in the user's language, `i18n::config_reason`).
+    #[error("{0}")]
+    Loader(dering_config::ConfigError),
     #[error("another configuration change is being stored; try again")]
     Busy,
     #[error("no configuration stored yet")]
@@ -63,8 +67,7 @@ pub async fn import(
     now_ms: i64,
 ) -> Result<Applied, ApplyError> {
     // Refused here already, whether or not pbxd runs, with line and key.
-    dering_config::Config::parse(&document, SOURCE)
-        .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    dering_config::Config::parse(&document, SOURCE).map_err(ApplyError::Loader)?;
     if dering_control::client::socket_path(data_dir).exists() {
         let request = Request::ConfigImport {
             document,
@@ -246,7 +249,7 @@ mod tests {
         );
         let bad = demo.replace("pin = \"1234\"", "pin = \"12\"");
         match import(dir, bad, "sari", 3).await {
-            Err(ApplyError::Invalid(m)) => assert!(m.contains("agent.pin"), "{m}"),
+            Err(ApplyError::Loader(e)) => assert!(e.to_string().contains("agent.pin"), "{e}"),
             other => panic!("bad PIN taken: {other:?}"),
         }
         assert_eq!(current(dir).expect("current").version, 2);

@@ -329,10 +329,11 @@ fn entry(screen: &Screen, t: &dyn TableLike) -> Entry {
 }
 
 fn shown(field: &Field, v: &Value) -> String {
-    if field.kind == Kind::Secret {
-        HIDDEN.into()
-    } else {
-        show(v)
+    match field.kind {
+        Kind::Secret => HIDDEN.into(),
+        Kind::Hours => super::calendar::show_hours(v),
+        Kind::Holidays => super::calendar::show_holidays(v),
+        _ => show(v),
     }
 }
 

@@ -24,7 +24,11 @@ pub enum Change {
 #[error("{}{message}", field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
 pub struct Refusal {
     pub field: Option<String>,
+    /// In English (the loader's words for its refusals, as logged).
     pub message: String,
+    /// The loader's typed reason, which a page shows in the viewer's
+    /// language.
+    pub reason: Option<dering_config::Reason>,
 }
 
 impl Refusal {
@@ -32,6 +36,24 @@ impl Refusal {
         Refusal {
             field: Some(field.to_string()),
             message: message.into(),
+            reason: None,
+        }
+    }
+
+    /// The message in `lang`: a loader's reason from the i18n table,
+    /// else the form's own words.
+    pub fn message_in(&self, lang: crate::i18n::Lang) -> String {
+        match (&self.reason, lang) {
+            (Some(r), crate::i18n::Lang::Id) => crate::i18n::config_reason(lang, r),
+            _ => self.message.clone(),
+        }
+    }
+
+    /// As `Display`, the field first, in `lang`.
+    pub fn text_in(&self, lang: crate::i18n::Lang) -> String {
+        match &self.field {
+            Some(f) => format!("{f}: {}", self.message_in(lang)),
+            None => self.message_in(lang),
         }
     }
 }
@@ -150,6 +172,8 @@ pub fn value(field: &Field, text: &str) -> Result<Value, Refusal> {
             }
             Value::InlineTable(table)
         }
+        Kind::Hours => super::calendar::hours(text).map_err(|e| refuse(&e.to_string()))?,
+        Kind::Holidays => super::calendar::holidays(text).map_err(|e| refuse(&e.to_string()))?,
     })
 }
 
@@ -172,7 +196,24 @@ pub fn refusal_from_loader(screen: &Screen, message: &str) -> Refusal {
     Refusal {
         field: field.map(str::to_string),
         message: text,
+        reason: None,
     }
+}
+
+/// A typed refusal of the loader, pinned to `screen`'s field as
+/// [`refusal_from_loader`] does, keeping its reason for the page.
+pub fn refusal_from_config(screen: &Screen, e: &dering_config::ConfigError) -> Refusal {
+    let mut r = refusal_from_loader(screen, &e.to_string());
+    if let dering_config::ConfigError::Invalid { key, reason, .. } = e {
+        if r.field.is_none() {
+            r.field = key
+                .as_deref()
+                .and_then(|k| field_of_key(screen, k))
+                .map(str::to_string);
+        }
+        r.reason = Some(reason.clone());
+    }
+    r
 }
 
 fn field_of_key(screen: &Screen, key: &str) -> Option<&'static str> {
@@ -185,9 +226,15 @@ fn field_of_key(screen: &Screen, key: &str) -> Option<&'static str> {
             // form's first field.
             .or((key == path).then(|| screen.fields.first().map_or(screen.key, |f| f.name))),
     };
+    // A key inside a field's value (`calendar.holidays.date`) is that
+    // field's.
     local
         .or(Some(key))
-        .and_then(|k| screen.field(k))
+        .and_then(|k| {
+            screen
+                .field(k)
+                .or_else(|| screen.field(k.split('.').next()?))
+        })
         .map(|f| f.name)
 }
 

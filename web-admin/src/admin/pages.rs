@@ -236,7 +236,7 @@ pub fn form(
     {
         s.push_str(&format!(
             "<p class=\"error\" role=\"alert\">{}</p>",
-            esc(&r.to_string())
+            esc(&r.text_in(lang))
         ));
     }
     s.push_str(&format!(
@@ -297,6 +297,12 @@ pub fn form(
                 esc(f.name),
                 esc(value)
             )),
+            Kind::Hours | Kind::Holidays => s.push_str(&format!(
+                "<textarea id=\"{id}\" name=\"{}\" rows=\"4\" placeholder=\"{}\"{invalid}{disabled}>{}</textarea>",
+                esc(f.name),
+                if f.kind == Kind::Hours { "mon-fri 08:00-16:00" } else { "2026-12-25 Hari Raya Natal" },
+                esc(value)
+            )),
             Kind::Text | Kind::Skills | Kind::List => s.push_str(&format!(
                 "<input id=\"{id}\" name=\"{}\" value=\"{}\"{invalid}{required}{disabled}>",
                 esc(f.name),
@@ -306,7 +312,7 @@ pub fn form(
         if let Some(r) = error {
             s.push_str(&format!(
                 "<span class=\"error\" role=\"alert\">{}</span>",
-                esc(&r.message)
+                esc(&r.message_in(lang))
             ));
         }
         s.push_str("</label>");

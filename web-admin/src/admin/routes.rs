@@ -20,6 +20,7 @@ use super::pages;
 use super::prompts;
 use super::screens::{screen, Editor, Screen};
 use super::service::{self, Saved, ServiceError};
+use super::system;
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::{Perm, Viewer};
@@ -37,6 +38,7 @@ use crate::ui;
     api_versions,
     api_export,
     api_restore,
+    api_backup,
     api_blocked,
     api_unblock,
     api_prompts,
@@ -71,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/versions", get(api_versions))
         .route("/api/v1/admin/versions/{version}", get(api_export))
         .route("/api/v1/admin/restore", post(api_restore))
+        .route("/api/v1/admin/backup", get(api_backup))
         .route("/api/v1/admin/blocked", get(api_blocked))
         .route("/api/v1/admin/blocked/{ip}/unblock", post(api_unblock))
         .route("/api/v1/admin/{slug}", get(api_list).post(api_create))
@@ -103,11 +106,12 @@ fn edit_perm(screen: &Screen) -> Perm {
     }
 }
 
-fn service_error(e: ServiceError) -> AppError {
+/// A service error as the response, a refusal in the viewer's language.
+fn service_error(e: ServiceError, lang: crate::i18n::Lang) -> AppError {
     match e {
         ServiceError::Refused(r) => AppError::Invalid {
+            message: r.message_in(lang),
             field: r.field.unwrap_or_else(|| "document".into()),
-            message: r.message,
         },
         ServiceError::NotFound => AppError::NotFound,
         ServiceError::Stale { .. } => AppError::Conflict {
@@ -161,6 +165,48 @@ async fn with_live(state: &AppState, screen: &Screen, view: &mut service::Screen
             .find(|a| a.agent == e.entry.key)
             .and_then(|a| serde_json::to_value(a).ok());
     }
+}
+
+/// What a saved version changes outside the configuration: the system
+/// screen's NTP servers go to chrony's sources file.
+async fn after_applied(state: &AppState, version: i64) {
+    let Some(cfg) = current_config(state).await else {
+        return;
+    };
+    let outcome = system::apply_ntp(state.data_dir(), &cfg, version).await;
+    tracing::debug!(?outcome, "NTP sources after version {version}");
+}
+
+async fn current_config(state: &AppState) -> Option<dering_config::Config> {
+    let dir = state.data_dir().to_path_buf();
+    let current = tokio::task::spawn_blocking(move || apply::current(&dir))
+        .await
+        .ok()?
+        .ok()?;
+    dering_config::Config::parse(&current.document, "current").ok()
+}
+
+/// The system page's blocks beyond its settings and the network: time
+/// and NTP, the certificate, backup and restore.
+async fn system_blocks(state: &AppState, viewer: &Viewer) -> String {
+    let sources = current_config(state)
+        .await
+        .map(|c| system::sources_dir(state.data_dir(), &c.system))
+        .unwrap_or_else(|| state.data_dir().to_path_buf())
+        .join(system::SOURCES_FILE);
+    let tracking = system::tracking().await;
+    let cert = tokio::fs::read(crate::tls::dir(state.data_dir()).join("cert.pem"))
+        .await
+        .ok()
+        .and_then(|pem| crate::certificate::fingerprint(&pem));
+    let mut s = system::time_block(viewer.lang, &sources, tracking.as_deref());
+    s.push_str(&system::certificate_block(viewer.lang, cert.as_deref()));
+    s.push_str(&system::backup_block(
+        viewer.lang,
+        viewer.may(Perm::EditConfig),
+        viewer.csrf_token(),
+    ));
+    s
 }
 
 /// The addresses the box serves on, read only: they are bound once at
@@ -234,7 +280,7 @@ async fn list_page(
     let screen = screen_of(&slug)?;
     let mut view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     with_live(&state, screen, &mut view).await;
     let mut body = flash
         .saved
@@ -248,6 +294,7 @@ async fn list_page(
     ));
     if screen.slug == "system" {
         body.push_str(&network_summary(&state).await);
+        body.push_str(&system_blocks(&state, &viewer).await);
     }
     Ok(screen_page(&viewer, screen, &body))
 }
@@ -275,7 +322,7 @@ async fn edit_page(
     let screen = screen_of(&slug)?;
     let view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     let entry = view
         .entries
         .iter()
@@ -342,6 +389,9 @@ async fn save_page(
     {
         Ok(saved) => {
             audited(&state, &viewer, screen, action, &saved).await?;
+            if screen.slug == "system" {
+                after_applied(&state, saved.applied.version).await;
+            }
             Ok(saved_redirect(screen, &saved))
         }
         Err(ServiceError::Refused(refusal)) => {
@@ -360,7 +410,7 @@ async fn save_page(
             )
                 .into_response())
         }
-        Err(e) => Err(service_error(e)),
+        Err(e) => Err(service_error(e, viewer.lang)),
     }
 }
 
@@ -383,7 +433,7 @@ async fn delete_page(
     viewer.require(edit_perm(screen))?;
     let saved = service::delete(state.data_dir(), screen, key, &viewer.login, state.now_ms())
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "delete", &saved).await?;
     Ok(saved_redirect(screen, &saved))
 }
@@ -398,7 +448,7 @@ fn api_form(body: &[u8]) -> Result<BTreeMap<String, String>, AppError> {
     Ok(form::from_json(&map))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups")),
+#[utoipa::path(get, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups, calendars")),
     responses((status = 200, body = serde_json::Value, description = "The entries, each with who changed it last"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 async fn api_list(
@@ -410,12 +460,12 @@ async fn api_list(
     let screen = screen_of(&slug)?;
     let mut view = service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     with_live(&state, screen, &mut view).await;
     Ok(Json(view))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+#[utoipa::path(get, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups, calendars"), ("key" = String, Path, description = "The entry: its number, id or name")),
     responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 async fn api_entry(
@@ -427,7 +477,7 @@ async fn api_entry(
     let screen = screen_of(&slug)?;
     service::view(state.data_dir(), screen)
         .await
-        .map_err(service_error)?
+        .map_err(|e| service_error(e, viewer.lang))?
         .entries
         .into_iter()
         .find(|e| e.entry.key == key)
@@ -435,7 +485,7 @@ async fn api_entry(
         .ok_or(AppError::NotFound)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups")),
+#[utoipa::path(post, path = "/api/v1/admin/{slug}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups, calendars")),
     request_body(content = serde_json::Value, description = "The entry's fields (a settings screen: the settings to change)"),
     responses((status = 201, body = serde_json::Value, description = "Stored as the next version"), (status = 200, description = "Settings changed"), (status = 401), (status = 403), (status = 409), (status = 422, description = "Refused, naming the field")),
     security(("bearer" = [])))]
@@ -456,17 +506,20 @@ async fn api_create(
         state.now_ms(),
     )
     .await
-    .map_err(service_error)?;
+    .map_err(|e| service_error(e, viewer.lang))?;
     let (action, status) = if screen.key.is_empty() {
         ("update", StatusCode::OK)
     } else {
         ("create", StatusCode::CREATED)
     };
     audited(&state, &viewer, screen, action, &saved).await?;
+    if screen.slug == "system" {
+        after_applied(&state, saved.applied.version).await;
+    }
     Ok((status, Json(saved)))
 }
 
-#[utoipa::path(put, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+#[utoipa::path(put, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups, calendars"), ("key" = String, Path, description = "The entry: its number, id or name")),
     request_body(content = serde_json::Value),
     responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
@@ -487,12 +540,15 @@ async fn api_update(
         state.now_ms(),
     )
     .await
-    .map_err(service_error)?;
+    .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "update", &saved).await?;
+    if screen.slug == "system" {
+        after_applied(&state, saved.applied.version).await;
+    }
     Ok(Json(saved))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups"), ("key" = String, Path, description = "The entry: its number, id or name")),
+#[utoipa::path(delete, path = "/api/v1/admin/{slug}/{key}", tag = "admin", params(("slug" = String, Path, description = "The screen: extensions, agents, queues, vip, blocklist, priority, numbers, trunks, routes, conferences, supervisors, features, recording, moh, system, ups, calendars"), ("key" = String, Path, description = "The entry: its number, id or name")),
     responses((status = 200, body = serde_json::Value), (status = 401), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 async fn api_delete(
@@ -504,7 +560,7 @@ async fn api_delete(
     viewer.require(edit_perm(screen))?;
     let saved = service::delete(state.data_dir(), screen, key, &viewer.login, state.now_ms())
         .await
-        .map_err(service_error)?;
+        .map_err(|e| service_error(e, viewer.lang))?;
     audited(&state, &viewer, screen, "delete", &saved).await?;
     Ok(Json(saved))
 }
@@ -576,6 +632,51 @@ async fn api_export(
         .into_response())
 }
 
+/// The whole configuration in one download: the running document and
+/// every version (the system page's backup). It holds passwords and
+/// PINs: admins only, audited as a sensitive read.
+#[utoipa::path(get, path = "/api/v1/admin/backup", tag = "admin",
+    responses((status = 200, content_type = "application/json", body = serde_json::Value, description = "{format, current_version, document, versions} (audited)"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+async fn api_backup(State(state): State<AppState>, viewer: Viewer) -> Result<Response, AppError> {
+    viewer.require(Perm::EditConfig)?;
+    let dir = state.data_dir().to_path_buf();
+    let backup = tokio::task::spawn_blocking(move || {
+        let store = dering_store::Store::open(&dir.join("dering.db"))?;
+        let versions = store.config_versions(true)?;
+        Ok::<_, dering_store::StoreError>(versions)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let current = backup.last().ok_or(AppError::NotFound)?;
+    let body = system::Backup {
+        format: "dering-backup",
+        current_version: current.version,
+        document: current.document.clone(),
+        versions: backup.clone(),
+    };
+    audit::log(
+        &state,
+        &viewer,
+        "config.backup",
+        &format!("versions 1-{}", current.version),
+        None,
+        None,
+    )
+    .await?;
+    let date = crate::i18n::local_time(state.now_ms());
+    let date = date.get(..10).unwrap_or("backup");
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"dering-backup-{date}.json\""),
+        )],
+        Json(body),
+    )
+        .into_response())
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Restore {
     /// A whole document (an uploaded backup) …
@@ -591,7 +692,12 @@ async fn restore(
 ) -> Result<apply::Applied, AppError> {
     viewer.require(Perm::EditConfig)?;
     let (document, what) = match (r.document, r.version) {
-        (Some(d), None) => (d, "uploaded document".to_string()),
+        // A plain dering.toml, or a backup of the system page (its
+        // running document).
+        (Some(d), None) => (
+            system::restored_document(&d),
+            "uploaded document".to_string(),
+        ),
         (None, Some(v)) => {
             let dir = state.data_dir().to_path_buf();
             let doc = tokio::task::spawn_blocking(move || {
@@ -615,6 +721,10 @@ async fn restore(
         .await
         .map_err(|e| match e {
             ApplyError::Invalid(m) => AppError::invalid("document", m),
+            ApplyError::Loader(e) => {
+                tracing::info!(error = %e, "restored document refused");
+                AppError::invalid("document", crate::i18n::config_error(viewer.lang, &e))
+            }
             ApplyError::Busy => AppError::Conflict {
                 field: "document".into(),
                 message: e.to_string(),
@@ -630,6 +740,7 @@ async fn restore(
         Some(json!({"_version": applied.version, "summary": applied.summary})),
     )
     .await?;
+    after_applied(state, applied.version).await;
     Ok(applied)
 }
 

@@ -17,6 +17,12 @@ pub enum Kind {
     /// `a, b, c`, stored as an array of strings.
     List,
     Choice(&'static [&'static str]),
+    /// Weekly opening hours, one range a line: `mon-fri 08:00-16:00`,
+    /// stored as an array of `{days, from, to}` (`calendar::hours`).
+    Hours,
+    /// Dated holidays, one a line: `2026-12-25 Hari Raya Natal`, stored
+    /// as an array of `{date, name}` (`calendar::holidays`).
+    Holidays,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +121,8 @@ const PHONE_LOST: &[&str] = &["logout", "unreachable"];
 const TRUNK_KINDS: &[&str] = &["register", "ip"];
 const TRANSPORTS: &[&str] = &["udp", "tcp", "tls"];
 const NUMBER_FORMATS: &[&str] = &["national", "international", "e164"];
+/// The names of `dering_config::TIME_ZONES`.
+const TIME_ZONES: &[&str] = &["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"];
 
 pub const SCREENS: &[Screen] = &[
     Screen {
@@ -216,6 +224,19 @@ pub const SCREENS: &[Screen] = &[
         place: Place::Tables { path: "did" },
         key: "number",
         fields: &[req("number", Kind::Text), req("flow", Kind::Text)],
+        editor: Editor::Admin,
+    },
+    Screen {
+        slug: "calendars",
+        title_id: "Jam kerja dan hari libur",
+        title_en: "Business hours and holidays",
+        place: Place::Tables { path: "calendar" },
+        key: "name",
+        fields: &[
+            req("name", Kind::Text),
+            opt("hours", Kind::Hours),
+            opt("holidays", Kind::Holidays),
+        ],
         editor: Editor::Admin,
     },
     Screen {
@@ -356,9 +377,12 @@ pub const SCREENS: &[Screen] = &[
         place: Place::Settings,
         key: "",
         fields: &[
-            opt("flows.utc_offset_minutes", Kind::Int),
+            opt("system.time_zone", Kind::Choice(TIME_ZONES)),
+            opt("system.ntp", Kind::List),
             opt("calls.no_answer_seconds", Kind::Int),
             opt("sip.domain", Kind::Text),
+            opt("recording.backup_directory", Kind::Text),
+            opt("recording.backup_every_hours", Kind::Int),
         ],
         editor: Editor::Admin,
     },
@@ -382,4 +406,13 @@ pub const SCREENS: &[Screen] = &[
 
 pub fn screen(slug: &str) -> Option<&'static Screen> {
     SCREENS.iter().find(|s| s.slug == slug)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_time_zone_choices_are_the_loader_s() {
+        let names: Vec<&str> = dering_config::TIME_ZONES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(super::TIME_ZONES, names);
+    }
 }

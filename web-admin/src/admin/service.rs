@@ -215,6 +215,7 @@ async fn import(
             ApplyError::Invalid(message) => {
                 ServiceError::Refused(form::refusal_from_loader(screen, &message))
             }
+            ApplyError::Loader(e) => ServiceError::Refused(form::refusal_from_config(screen, &e)),
             other => ServiceError::Apply(other),
         })
 }

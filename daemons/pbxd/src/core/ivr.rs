@@ -49,6 +49,8 @@ pub(super) struct Flows {
     current: HashMap<String, (i64, Arc<Flow>)>,
     prompts: Arc<Prompts>,
     utc_offset_minutes: i32,
+    /// The configuration's named calendars, for time nodes that name one.
+    calendars: Arc<dering_flow::Calendars>,
     music_class: String,
 }
 
@@ -89,6 +91,7 @@ impl Flows {
             current: HashMap::new(),
             prompts: Arc::new(Prompts::default()),
             utc_offset_minutes: cfg.flows.utc_offset_minutes,
+            calendars: Arc::new(dering_config::calendars(&cfg.calendars)),
             music_class: cfg.calls.music_on_hold.clone(),
         }
     }
@@ -101,6 +104,7 @@ impl Flows {
         self.dids = fresh.dids;
         self.area_code = fresh.area_code;
         self.utc_offset_minutes = fresh.utc_offset_minutes;
+        self.calendars = fresh.calendars;
         self.music_class = fresh.music_class;
     }
 
@@ -202,6 +206,18 @@ impl Core {
     ) -> Result<(String, i64), PublishError> {
         let flow = Flow::from_json(document).map_err(|e| PublishError::Parse(e.to_string()))?;
         flow.validate(|l, p| self.flows.prompts.contains(l, p))?;
+        let unknown: Vec<String> = flow
+            .calendars()
+            .into_iter()
+            .filter(|c| !self.flows.calendars.contains_key(*c))
+            .map(|c| format!("calendar `{c}` is not in the configuration ([[calendar]])"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(PublishError::Invalid(dering_flow::Invalid {
+                flow: flow.name.clone(),
+                problems: unknown,
+            }));
+        }
         let name = flow.name.clone();
         let version = self.flows.current.get(&name).map_or(1, |(v, _)| v + 1);
         self.store(Op::FlowVersion {
@@ -294,7 +310,12 @@ impl Core {
         let Some(id) = self.answer_here(now, call, flow_name, None) else {
             return;
         };
-        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
+        let (session, actions) = Session::start_with(
+            flow,
+            version,
+            self.flows.local_time(now),
+            self.flows.calendars.clone(),
+        );
         if let Some(c) = self.calls.get_mut(&id) {
             tracing::info!(call = id, uuid = %c.parties.uuid, version, "call answered by a flow");
             c.kind = CallKind::Flow(Box::new(FlowLeg {
@@ -416,7 +437,12 @@ impl Core {
             self.announce_and_hang_up(call, "goodbye");
             return;
         };
-        let (session, actions) = Session::start(flow, version, self.flows.local_time(now));
+        let (session, actions) = Session::start_with(
+            flow,
+            version,
+            self.flows.local_time(now),
+            self.flows.calendars.clone(),
+        );
         if let Some(c) = self.calls.get_mut(&call) {
             c.kind = CallKind::Flow(Box::new(FlowLeg {
                 session,

@@ -1,9 +1,13 @@
 //! `bench web`: what the live page costs (CMS-8). Fifty browsers, each
 //! logged in with an API token, hold the live page's SSE stream while
-//! calls run; each records how long after pbxd's event (its `at_ms`,
-//! wall clock on this same machine) the call's ringing and answered
-//! pushes reached it. The same calls run once without browsers, so the
-//! box's extra CPU and memory for them shows.
+//! calls run and agents change state; each records how long after pbxd's
+//! event (its `at_ms`, wall clock on this same machine) the call's
+//! ringing and answered pushes reached it. The same calls run once
+//! without browsers, so the box's extra CPU and memory for them shows.
+//!
+//! The issue's scale is the default: 500 calls up at once (`--calls 500
+//! --rate 50 --hold-seconds 15`: all started in 10 s, each held 15 s);
+//! smaller runs take smaller numbers.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -20,17 +24,60 @@ use super::{
 };
 
 const BROWSERS: usize = 50;
-/// Calls per run, started at [`RATE`] a second, each talking 3 s.
-const CALLS: u64 = 100;
-const RATE: u64 = 5;
+
+/// How many calls, how fast, how long each: `--calls`, `--rate`,
+/// `--hold-seconds` on the command line.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    calls: u64,
+    rate: u64,
+    hold_seconds: u64,
+}
+
+impl Scale {
+    fn from_args() -> Scale {
+        let args: Vec<String> = std::env::args().collect();
+        let arg = |name: &str, default: u64| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Scale {
+            calls: arg("--calls", 500),
+            rate: arg("--rate", 50),
+            hold_seconds: arg("--hold-seconds", 15),
+        }
+    }
+
+    /// The most calls up at once.
+    fn peak(self) -> u64 {
+        self.calls.min(self.rate * self.hold_seconds)
+    }
+}
+
+/// Agents logged in and out in turn while the calls run, so the live
+/// page also carries agent changes (each is one push to every browser).
+const AGENTS: [(&str, &str); 2] = [("2001", "1003"), ("2002", "1004")];
 
 pub fn web() {
+    let scale = Scale::from_args();
     let https = free_udp_port();
-    let d = Dering::start_with_args(|t| t, &["--https-port".into(), https.to_string()]);
+    // Each call holds two RTP ports a leg: the test boxes' 200 ports
+    // would stop at 50 calls, so the box gets the bench range.
+    let wide_rtp = |mut t: String| {
+        if let Some(lo) = t.find("rtp_port_min = ") {
+            let end = t[lo..].find("\n[").map_or(t.len(), |e| e + lo);
+            t.replace_range(lo..end, "rtp_port_min = 48000\nrtp_port_max = 59999\n");
+        }
+        t
+    };
+    let d = Dering::start_with_args(wide_rtp, &["--https-port".into(), https.to_string()]);
     let token = token(&d);
     let cert = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
     let callee = registered_callee(&d);
-    let base = calls(&d, "web-base");
+    let base = calls(&d, "web-base", scale);
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let clients: Vec<_> = (0..BROWSERS)
@@ -43,7 +90,14 @@ pub fn web() {
     drop(tx);
     // Every browser has its first view before the calls start.
     std::thread::sleep(Duration::from_secs(2));
-    let loaded = calls(&d, "web-sse");
+    let agents_stop = Arc::new(AtomicBool::new(false));
+    let changes = {
+        let (dir, stop) = (d.dir().to_path_buf(), agents_stop.clone());
+        std::thread::spawn(move || agent_changes(&dir, &stop))
+    };
+    let loaded = calls(&d, "web-sse", scale);
+    agents_stop.store(true, Ordering::Relaxed);
+    let agent_changes = changes.join().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -58,9 +112,15 @@ pub fn web() {
             .unwrap_or(-1)
     };
     let expected = (loaded.ok * 2) as usize * BROWSERS;
+    let Scale {
+        calls,
+        rate,
+        hold_seconds,
+    } = scale;
     println!(
-        "\n## The live page: {BROWSERS} browsers on its SSE stream while calls run ({CALLS} calls at {RATE}/s, 3 s each)\n\n\
-         | run | calls ok | pushes timed (of ringing+answered × browsers) | event to browser p50 | p99 | max | box cores | box RSS |\n|---|---|---|---|---|---|---|---|"
+        "\n## The live page: {BROWSERS} browsers on its SSE stream while calls run ({calls} calls at {rate}/s, {hold_seconds} s each, {} at once at the peak; {agent_changes} agent state changes meanwhile)\n\n\
+         | run | calls ok | pushes timed (of ringing+answered × browsers) | event to browser p50 | p99 | max | box cores | box RSS |\n|---|---|---|---|---|---|---|---|",
+        scale.peak()
     );
     println!(
         "| no browser | {} | — | — | — | — | {:.2} | {} MB |",
@@ -86,10 +146,46 @@ struct Load {
     rss_kb: u64,
 }
 
-/// [`CALLS`] calls from 1001 to 1002; the box's cores and RSS meanwhile.
-fn calls(d: &Dering, label: &str) -> Load {
+/// Logs the [`AGENTS`] in and out in turn (one change about every
+/// 0.5 s) until `stop`; how many changes were made.
+fn agent_changes(dir: &std::path::Path, stop: &AtomicBool) -> u64 {
+    let mut n = 0;
+    let mut logged_in = false;
+    while !stop.load(Ordering::Relaxed) {
+        for (agent, extension) in AGENTS {
+            let args: Vec<&str> = if logged_in {
+                vec!["agent", "logout", agent]
+            } else {
+                vec![
+                    "agent",
+                    "login",
+                    agent,
+                    "--pin",
+                    "1234",
+                    "--extension",
+                    extension,
+                ]
+            };
+            let ok = std::process::Command::new(hwtests::dering_bin())
+                .args(&args)
+                .arg("--data-dir")
+                .arg(dir)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            n += u64::from(ok);
+        }
+        logged_in = !logged_in;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    n
+}
+
+/// `scale.calls` calls from 1001 to 1002; the box's cores and RSS
+/// meanwhile.
+fn calls(d: &Dering, label: &str, scale: Scale) -> Load {
     let after = format!(
-        "  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        "  <pause milliseconds=\"{}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
+        scale.hold_seconds * 1000,
         caller_request("BYE", 3)
     );
     let sf = scenario(
@@ -102,17 +198,19 @@ fn calls(d: &Dering, label: &str) -> Load {
     args.extend(
         [
             "-r",
-            &RATE.to_string(),
+            &scale.rate.to_string(),
             "-m",
-            &CALLS.to_string(),
+            &scale.calls.to_string(),
+            "-l",
+            &(scale.peak() + 10).to_string(),
             "-timeout",
-            "120",
+            "300",
         ]
         .map(String::from),
     );
     let p = pid(d);
     let (c0, t0) = (cpu_ticks(p), Instant::now());
-    let r = sipp_run(d.dir(), label, &args, Duration::from_secs(180));
+    let r = sipp_run(d.dir(), label, &args, Duration::from_secs(360));
     Load {
         ok: r.ok,
         cores: (cpu_ticks(p) - c0) as f64 / clk_tck() / t0.elapsed().as_secs_f64(),
