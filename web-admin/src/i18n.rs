@@ -93,7 +93,80 @@ mod refusals {
         id: "\"{0}\" bukan {1}",
         en: "\"{0}\" is not {1}",
     };
-    /// A check without a kind of its own yet: its English words.
+    pub const NOT_ONE_OF: Text = Text {
+        id: "\"{0}\" bukan salah satu dari {1}",
+        en: "\"{0}\" is not one of {1}",
+    };
+    pub const AT_MOST: Text = Text {
+        id: "paling besar {0}",
+        en: "at most {0}",
+    };
+    pub const AT_LEAST: Text = Text {
+        id: "paling kecil {0}",
+        en: "at least {0}",
+    };
+    pub const EVEN_AT_LEAST: Text = Text {
+        id: "harus genap dan paling kecil {0}",
+        en: "must be even and at least {0}",
+    };
+    pub const BELOW: Text = Text {
+        id: "lebih kecil dari `{0}`",
+        en: "below `{0}`",
+    };
+    pub const EMPTY: Text = Text {
+        id: "tidak boleh kosong",
+        en: "must not be empty",
+    };
+    pub const EXACTLY_ONE: Text = Text {
+        id: "harus tepat satu dari {0}",
+        en: "needs exactly one of {0}",
+    };
+    /// Between the keys of [`TOGETHER`].
+    pub const AND: Text = Text {
+        id: " dan ",
+        en: " and ",
+    };
+    pub const TOGETHER: Text = Text {
+        id: "{0} harus diisi bersama",
+        en: "needs {0} together",
+    };
+    pub const NEEDED_BY: Text = Text {
+        id: "wajib diisi untuk {0}",
+        en: "needed by {0}",
+    };
+    pub const ONLY_WITH: Text = Text {
+        id: "hanya boleh dengan {0}",
+        en: "only allowed with {0}",
+    };
+    pub const LOOPBACK: Text = Text {
+        id: "harus alamat loopback",
+        en: "must be a loopback address",
+    };
+    pub const OVERLAP: Text = Text {
+        id: "bertumpang tindih dengan {0}",
+        en: "overlaps {0}",
+    };
+    pub const MUST_HOLD: Text = Text {
+        id: "harus memuat `{0}`",
+        en: "must hold `{0}`",
+    };
+    pub const MIN_CHARS: Text = Text {
+        id: "minimal {0} karakter",
+        en: "needs at least {0} characters",
+    };
+    pub const MUST_BE: Text = Text {
+        id: "harus {0}",
+        en: "must be {0}",
+    };
+    pub const ANY_OF: Text = Text {
+        id: "perlu salah satu dari {0}",
+        en: "needs one of {0}",
+    };
+    pub const INVALID: Text = Text {
+        id: "bukan {0} yang sah ({1})",
+        en: "not {0}: {1}",
+    };
+    /// A check without a kind of its own: its English words.
     pub const OTHER: Text = Text {
         id: "ditolak: {0}",
         en: "{0}",
@@ -121,6 +194,82 @@ mod refusals {
     pub const ABSOLUTE_PATH: Text = Text {
         id: "path absolut",
         en: "an absolute path",
+    };
+    pub const DIGITS: Text = Text {
+        id: "angka saja",
+        en: "digits",
+    };
+    pub const PIN: Text = Text {
+        id: "PIN 4 sampai 12 angka",
+        en: "a PIN of 4 to 12 digits",
+    };
+    pub const NUMBER: Text = Text {
+        id: "nomor telepon",
+        en: "a telephone number",
+    };
+    pub const FEATURE_CODE: Text = Text {
+        id: "kode fitur (* dan angka)",
+        en: "a feature code (* and digits)",
+    };
+    pub const HOST_PORT: Text = Text {
+        id: "HOST:PORT",
+        en: "HOST:PORT",
+    };
+    pub const URL: Text = Text {
+        id: "URL http:// atau https://",
+        en: "an http:// or https:// URL",
+    };
+    pub const JSON_POINTER: Text = Text {
+        id: "JSON pointer (diawali /)",
+        en: "a JSON pointer (starting with /)",
+    };
+    pub const TIMESLOTS: Text = Text {
+        id: "timeslot 1-15 dan 17-31 (misalnya 1-15,17-31)",
+        en: "timeslots 1-15 and 17-31 (like 1-15,17-31)",
+    };
+    pub const AGENTX: Text = Text {
+        id: "tcp:HOST:PORT atau path socket",
+        en: "tcp:HOST:PORT or a socket path",
+    };
+    pub const UTC_OFFSET: Text = Text {
+        id: "selisih zona waktu",
+        en: "the offset of the time zone",
+    };
+    pub const NETWORK: Text = Text {
+        id: "jaringan atau alamat",
+        en: "a network or an address",
+    };
+    pub const CONTACT: Text = Text {
+        id: "kontak SIP",
+        en: "a SIP contact",
+    };
+    pub const COUNTRY_CODE: Text = Text {
+        id: "satu sampai tiga angka",
+        en: "one to three digits",
+    };
+    pub const CALLER_ID: Text = Text {
+        id: "nomor atau withheld",
+        en: "a number or withheld",
+    };
+    pub const FAILOVER_CAUSE: Text = Text {
+        id: "status atau sebab SIP",
+        en: "a SIP status or cause",
+    };
+    pub const INTL_PREFIX: Text = Text {
+        id: "2 sampai 4 angka",
+        en: "2 to 4 digits",
+    };
+    pub const PREFIX: Text = Text {
+        id: "awalan nomor (+62811, 112)",
+        en: "a number prefix (+62811, 112)",
+    };
+    pub const WEIGHTS: Text = Text {
+        id: "satu bobot minimal 1 per trunk",
+        en: "one weight of at least 1 per trunk",
+    };
+    pub const AREA_CODE: Text = Text {
+        id: "kode area tanpa 0 (21, 361)",
+        en: "an area code without its 0 (21, 361)",
     };
     pub const AT: Text = Text {
         id: "{0} baris {1}, kunci `{2}`: {3}",
@@ -152,8 +301,29 @@ pub fn config_reason(lang: Lang, reason: &dering_config::Reason) -> String {
         Format::Host => &refusals::HOST,
         Format::TimeZone => &refusals::TIME_ZONE,
         Format::AbsolutePath => &refusals::ABSOLUTE_PATH,
+        Format::Digits => &refusals::DIGITS,
+        Format::Pin => &refusals::PIN,
+        Format::Number => &refusals::NUMBER,
+        Format::FeatureCode => &refusals::FEATURE_CODE,
+        Format::HostPort => &refusals::HOST_PORT,
+        Format::Url => &refusals::URL,
+        Format::JsonPointer => &refusals::JSON_POINTER,
+        Format::Timeslots => &refusals::TIMESLOTS,
+        Format::Agentx => &refusals::AGENTX,
+        Format::UtcOffset => &refusals::UTC_OFFSET,
+        Format::Network => &refusals::NETWORK,
+        Format::Contact => &refusals::CONTACT,
+        Format::CountryCode => &refusals::COUNTRY_CODE,
+        Format::CallerId => &refusals::CALLER_ID,
+        Format::FailoverCause => &refusals::FAILOVER_CAUSE,
+        Format::IntlPrefix => &refusals::INTL_PREFIX,
+        Format::Prefix => &refusals::PREFIX,
+        Format::Weights => &refusals::WEIGHTS,
+        Format::AreaCode => &refusals::AREA_CODE,
         _ => &refusals::OTHER,
     };
+    let t = |text: &Text, values: &[&str]| fill(lang.t(text), values);
+    let list = |names: &[&str]| names.join(", ");
     match reason {
         Reason::Syntax(m) => fill(lang.t(&refusals::SYNTAX), &[m]),
         Reason::UnknownKey(k) => fill(lang.t(&refusals::UNKNOWN_KEY), &[k]),
@@ -167,6 +337,23 @@ pub fn config_reason(lang: Lang, reason: &dering_config::Reason) -> String {
         Reason::NotA { what, value } => {
             fill(lang.t(&refusals::NOT_A), &[value, lang.t(format(what))])
         }
+        Reason::NotOneOf { value, allowed } => t(&refusals::NOT_ONE_OF, &[value, &list(allowed)]),
+        Reason::AtMost(n) => t(&refusals::AT_MOST, &[&n.to_string()]),
+        Reason::AtLeast(n) => t(&refusals::AT_LEAST, &[&n.to_string()]),
+        Reason::EvenAtLeast(n) => t(&refusals::EVEN_AT_LEAST, &[&n.to_string()]),
+        Reason::Below(k) => t(&refusals::BELOW, &[k]),
+        Reason::Empty => t(&refusals::EMPTY, &[]),
+        Reason::ExactlyOne(keys) => t(&refusals::EXACTLY_ONE, &[&list(keys)]),
+        Reason::Together(keys) => t(&refusals::TOGETHER, &[&keys.join(lang.t(&refusals::AND))]),
+        Reason::NeededBy(by) => t(&refusals::NEEDED_BY, &[by]),
+        Reason::OnlyWith(with) => t(&refusals::ONLY_WITH, &[with]),
+        Reason::Loopback => t(&refusals::LOOPBACK, &[]),
+        Reason::Overlap(other) => t(&refusals::OVERLAP, &[other]),
+        Reason::MustHold(what) => t(&refusals::MUST_HOLD, &[what]),
+        Reason::MinChars(n) => t(&refusals::MIN_CHARS, &[&n.to_string()]),
+        Reason::MustBe(v) => t(&refusals::MUST_BE, &[v]),
+        Reason::AnyOf(keys) => t(&refusals::ANY_OF, &[&list(keys)]),
+        Reason::Invalid { what, why } => t(&refusals::INVALID, &[lang.t(format(what)), why]),
         Reason::Other(m) => fill(lang.t(&refusals::OTHER), &[m]),
         other => fill(lang.t(&refusals::OTHER), &[&other.to_string()]),
     }
@@ -299,7 +486,7 @@ mod tests {
             ),
             (
                 demo.replace("rtp_port_min = 20000", "rtp_port_min = 20001"),
-                "kunci `media.rtp_port_min`: ditolak: must be even",
+                "kunci `media.rtp_port_min`: harus genap dan paling kecil 1024",
                 "key `media.rtp_port_min`: must be even",
             ),
         ];
@@ -312,6 +499,34 @@ mod tests {
             assert!(in_en.contains(en), "{in_en}");
             // The English shown is the log's line.
             assert_eq!(in_en, e.to_string());
+        }
+    }
+
+    /// Every kind of refusal the loader has (one example each, and
+    /// "not a …" with every format) has its own Indonesian words, not
+    /// the English ones behind "ditolak:", and the table's English is
+    /// the loader's own (`Display`).
+    #[test]
+    fn every_reason_and_format_has_an_indonesian_message() {
+        use dering_config::{Format, Reason};
+        let formats = Format::ALL.iter().map(|f| Reason::NotA {
+            what: *f,
+            value: "x".into(),
+        });
+        let invalid = Format::ALL.iter().map(|f| Reason::Invalid {
+            what: *f,
+            why: "bad".into(),
+        });
+        for reason in Reason::examples().into_iter().chain(formats).chain(invalid) {
+            let english = reason.to_string();
+            let id = config_reason(Lang::Id, &reason);
+            assert_eq!(config_reason(Lang::En, &reason), english, "{reason:?}");
+            assert_ne!(id, english, "{reason:?}");
+            // A syntax error and an unkinded refusal carry English words.
+            if !matches!(reason, Reason::Other(_) | Reason::Syntax(_)) {
+                assert!(!id.contains("ditolak"), "{reason:?}: {id}");
+                assert!(!id.contains(&english), "{reason:?}: {id}");
+            }
         }
     }
 

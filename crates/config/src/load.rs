@@ -19,7 +19,7 @@ use dering_sip::transaction::Transport;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::reason::Reason;
+use crate::reason::{Format, Reason};
 use crate::trunks::{Limits, Permission};
 use crate::{
     parse_host_port, static_contact, trusted_network, Acd, Agent, AgentxAddr, BackupWhen,
@@ -80,22 +80,18 @@ struct Refusal<'a> {
 }
 
 impl Refusal<'_> {
-    fn at<T>(&self, value: &Spanned<T>, message: String) -> ConfigError {
-        self.at_offset(value.span().start, message)
+    /// A refusal typed as `reason` that keeps the check's own English
+    /// words, `key `…`: why`, in the message (logs and tests read them).
+    fn kind<T>(&self, value: &Spanned<T>, message: String, reason: Reason) -> ConfigError {
+        self.kind_at(value.span().start, message, reason)
     }
 
-    /// A check's refusal in its English words, `key `…`: why`; its
-    /// reason is [`Reason::Other`] until the check says what kind it is
-    /// ([`Refusal::refuse`]).
-    fn at_offset(&self, offset: usize, message: String) -> ConfigError {
-        let (key, why) = match message
+    fn kind_at(&self, offset: usize, message: String, reason: Reason) -> ConfigError {
+        let key = message
             .strip_prefix("key `")
             .and_then(|rest| rest.split_once("`: "))
-        {
-            Some((key, why)) => (Some(key.to_string()), why.to_string()),
-            None => (None, message.clone()),
-        };
-        self.invalid(offset, message, key, Reason::Other(why))
+            .map(|(key, _)| key.to_string());
+        self.invalid(offset, message, key, reason)
     }
 
     /// A refusal of `key` for a typed `reason`.
@@ -633,7 +629,14 @@ fn check_pin(at: &Refusal, pin: &Spanned<String>, key: &str) -> Result<(), Confi
     if (4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(at.at(pin, format!("key `{key}`: a PIN is 4 to 12 digits")))
+        Err(at.kind(
+            pin,
+            format!("key `{key}`: a PIN is 4 to 12 digits"),
+            Reason::NotA {
+                what: Format::Pin,
+                value: pin.get_ref().clone(),
+            },
+        ))
     }
 }
 
@@ -649,11 +652,22 @@ fn check_algorithms(
 ) -> Result<(), ConfigError> {
     let Some(list) = list else { return Ok(()) };
     if list.get_ref().is_empty() {
-        return Err(at.at(list, format!("key `{key}`: needs at least one algorithm")));
+        return Err(at.kind(
+            list,
+            format!("key `{key}`: needs at least one algorithm"),
+            Reason::Empty,
+        ));
     }
     for a in list.get_ref() {
         if Algorithm::parse(a).is_none() {
-            return Err(at.at(list, format!("key `{key}`: {a:?} is not MD5 or SHA-256")));
+            return Err(at.kind(
+                list,
+                format!("key `{key}`: {a:?} is not MD5 or SHA-256"),
+                Reason::NotOneOf {
+                    value: a.clone().into(),
+                    allowed: vec!["MD5", "SHA-256"].into(),
+                },
+            ));
         }
     }
     Ok(())
@@ -672,9 +686,10 @@ fn check_skills(
         .find(|(_, l)| !(1..=10).contains(*l))
     {
         None => Ok(()),
-        Some((skill, level)) => Err(at.at(
+        Some((skill, level)) => Err(at.kind(
             skills,
             format!("key `{key}`: levels are 1 to 10 ({whose}: {skill} = {level})"),
+            Reason::Range { min: 1, max: 10 },
         )),
     }
 }
@@ -694,9 +709,13 @@ impl RawConfig {
         self.check_acd(at)?;
         let offset = &self.flows.utc_offset_minutes;
         if !(-12 * 60..=14 * 60).contains(offset.get_ref()) {
-            return Err(at.at(
+            return Err(at.kind(
                 offset,
                 "key `flows.utc_offset_minutes`: not a time zone's offset".into(),
+                Reason::NotA {
+                    what: Format::UtcOffset,
+                    value: offset.get_ref().to_string(),
+                },
             ));
         }
         self.check_daemons(at)?;
@@ -708,22 +727,25 @@ impl RawConfig {
     fn check_media(&self, at: &Refusal) -> Result<(), ConfigError> {
         let (lo, hi) = (&self.media.rtp_port_min, &self.media.rtp_port_max);
         if lo.get_ref() % 2 != 0 || *lo.get_ref() < 1024 {
-            return Err(at.at(
+            return Err(at.kind(
                 lo,
                 "key `media.rtp_port_min`: must be even and at least 1024".into(),
+                Reason::EvenAtLeast(1024),
             ));
         }
         if u32::from(*hi.get_ref()) < u32::from(*lo.get_ref()) + 3 {
-            return Err(at.at(
+            return Err(at.kind(
                 hi,
                 "key `media.rtp_port_max`: must leave at least 4 ports above rtp_port_min".into(),
+                Reason::AtLeast(i64::from(*lo.get_ref()) + 4),
             ));
         }
         let max = &self.registrar.max_expires;
         if *max.get_ref() < self.registrar.min_expires {
-            return Err(at.at(
+            return Err(at.kind(
                 max,
                 "key `registrar.max_expires`: smaller than min_expires".into(),
+                Reason::Below("registrar.min_expires".into()),
             ));
         }
         Ok(())
@@ -751,10 +773,21 @@ impl RawConfig {
                 _ => n,
             };
             if !is_number(digits) {
-                return Err(at.at(number, format!("key `{key}`: {n:?} is not a number")));
+                return Err(at.kind(
+                    number,
+                    format!("key `{key}`: {n:?} is not a number"),
+                    Reason::NotA {
+                        what: Format::Number,
+                        value: n.to_string(),
+                    },
+                ));
             }
             if is_extension(n) || !seen.insert(n) {
-                return Err(at.at(number, format!("key `{key}`: {n} is used twice")));
+                return Err(at.kind(
+                    number,
+                    format!("key `{key}`: {n} is used twice"),
+                    Reason::Duplicate(n.to_string()),
+                ));
             }
         }
         let e164 = |n: &str| dering_telco::inbound_e164(n, area);
@@ -768,33 +801,53 @@ impl RawConfig {
             let n = d.number.get_ref();
             match d.target() {
                 None => {
-                    return Err(at.at(
+                    return Err(at.kind(
                         &d.number,
                         format!("key `did`: {n} needs one of flow, extension or queue"),
+                        Reason::ExactlyOne(vec!["flow", "extension", "queue"]),
                     ))
                 }
                 Some(DidTarget::Extension(e)) if !is_extension(&e) => {
                     let span = d.extension.as_ref().unwrap_or(&d.number);
-                    return Err(at.at(span, format!("key `did.extension`: no extension {e}")));
+                    return Err(at.kind(
+                        span,
+                        format!("key `did.extension`: no extension {e}"),
+                        Reason::NoSuch {
+                            table: "extension",
+                            name: e.to_string(),
+                        },
+                    ));
                 }
                 Some(DidTarget::Queue(q))
                     if !self.queues.iter().any(|x| x.name.get_ref() == &q) =>
                 {
                     let span = d.queue.as_ref().unwrap_or(&d.number);
-                    return Err(at.at(span, format!("key `did.queue`: no queue {q}")));
+                    return Err(at.kind(
+                        span,
+                        format!("key `did.queue`: no queue {q}"),
+                        Reason::NoSuch {
+                            table: "queue",
+                            name: q.to_string(),
+                        },
+                    ));
                 }
                 Some(_) => {}
             }
             let Some(e) = e164(n) else {
-                return Err(at.at(
+                return Err(at.kind(
                     &d.number,
                     format!("key `did.number`: {n:?} is not a number"),
+                    Reason::NotA {
+                        what: Format::Number,
+                        value: n.to_string(),
+                    },
                 ));
             };
             if extensions.contains(&e) || !dids.insert(e.clone()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &d.number,
                     format!("key `did.number`: {n} is used twice (as {e})"),
+                    Reason::Duplicate(n.to_string()),
                 ));
             }
         }
@@ -812,9 +865,10 @@ impl RawConfig {
         for s in &m.supervisors {
             check_pin(at, &s.pin, "monitoring.supervisor.pin")?;
             if !pins.insert(s.pin.get_ref()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &s.pin,
                     "key `monitoring.supervisor.pin`: two supervisors share a PIN".into(),
+                    Reason::Duplicate("PIN".into()),
                 ));
             }
         }
@@ -825,9 +879,13 @@ impl RawConfig {
         ] {
             let c = code.get_ref();
             if !c.starts_with('*') || c.len() < 2 {
-                return Err(at.at(
+                return Err(at.kind(
                     code,
                     format!("key `monitoring.{key}`: {c:?} must start with * and have a digit"),
+                    Reason::NotA {
+                        what: Format::FeatureCode,
+                        value: c.to_string(),
+                    },
                 ));
             }
         }
@@ -844,16 +902,24 @@ impl RawConfig {
             || code.len() < 2
             || !code[1..].bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(at.at_offset(
+            return Err(at.kind_at(
                 line_of("record_prompt_code"),
                 format!("key `calls.record_prompt_code`: {code:?} must be * and digits"),
+                Reason::NotA {
+                    what: Format::FeatureCode,
+                    value: code.to_string(),
+                },
             ));
         }
         for who in &self.calls.prompt_recorders {
             if !self.extensions.iter().any(|e| e.number.get_ref() == who) {
-                return Err(at.at_offset(
+                return Err(at.kind_at(
                     line_of("prompt_recorders"),
                     format!("key `calls.prompt_recorders`: no extension {who}"),
+                    Reason::NoSuch {
+                        table: "extension",
+                        name: who.to_string(),
+                    },
                 ));
             }
         }
@@ -875,10 +941,12 @@ impl RawConfig {
                 .filter(|s| s.is_some())
                 .count();
             if selectors != 1 {
-                return Err(at.at(
+                let keys = vec!["extension", "number", "flow", "queue", "trunk"];
+                return Err(at.kind(
                     &r.percent,
                     "key `recording.rule`: needs exactly one of extension, number, flow, queue, trunk"
                         .into(),
+                    Reason::ExactlyOne(keys),
                 ));
             }
             if let Some(t) = &r.trunk {
@@ -905,9 +973,16 @@ impl RawConfig {
                 holidays: Vec::new(),
                 always_open: false,
             };
-            windows
-                .check()
-                .map_err(|m| at.at(&r.percent, format!("key `recording.rule.windows`: {m}")))?;
+            windows.check().map_err(|m| {
+                at.kind(
+                    &r.percent,
+                    format!("key `recording.rule.windows`: {m}"),
+                    Reason::Invalid {
+                        what: Format::Hours,
+                        why: m.to_string(),
+                    },
+                )
+            })?;
         }
         Ok(())
     }
@@ -916,21 +991,26 @@ impl RawConfig {
         let mut names = HashSet::new();
         for q in &self.queues {
             if !names.insert(q.name.get_ref().as_str()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &q.name,
                     format!("key `queue.name`: {} is defined twice", q.name.get_ref()),
+                    Reason::Duplicate(q.name.get_ref().clone()),
                 ));
             }
         }
         for q in &self.queues {
             if !STRATEGIES.contains(&q.strategy.get_ref().as_str()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &q.strategy,
                     format!(
                         "key `queue.strategy`: {:?} is not one of {}",
                         q.strategy.get_ref(),
                         STRATEGIES.join(", ")
                     ),
+                    Reason::NotOneOf {
+                        value: q.strategy.get_ref().clone().into(),
+                        allowed: STRATEGIES.to_vec().into(),
+                    },
                 ));
             }
             for (key, dest) in [("overflow_to", &q.overflow_to), ("exit_to", &q.exit_to)] {
@@ -939,9 +1019,14 @@ impl RawConfig {
                     || d.strip_prefix("queue:").is_some_and(|n| names.contains(n))
                     || d.strip_prefix("flow:").is_some_and(|n| !n.is_empty());
                 if !ok {
-                    return Err(at.at(
+                    let reason = Reason::NotOneOf {
+                        value: d.to_string().into(),
+                        allowed: vec!["hangup", "flow:NAME", "queue:NAME"].into(),
+                    };
+                    return Err(at.kind(
                         dest,
                         format!("key `queue.{key}`: {d:?} is not hangup, flow:NAME or queue:NAME of a defined queue"),
+                        reason,
                     ));
                 }
             }
@@ -953,13 +1038,17 @@ impl RawConfig {
             }
             if let Some(w) = &q.backup_when {
                 if BackupWhen::from_name(w.get_ref()).is_none() {
-                    return Err(at.at(
+                    return Err(at.kind(
                         w,
                         format!(
                             "key `queue.backup_when`: {:?} is not one of {}",
                             w.get_ref(),
                             BackupWhen::NAMES.join(", ")
                         ),
+                        Reason::NotOneOf {
+                            value: w.get_ref().clone().into(),
+                            allowed: BackupWhen::NAMES.to_vec().into(),
+                        },
                     ));
                 }
             }
@@ -967,9 +1056,13 @@ impl RawConfig {
                 let d = n.get_ref();
                 let digits = d.strip_prefix('+').unwrap_or(d);
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(at.at(
+                    return Err(at.kind(
                         n,
                         format!("key `queue.backup_number`: {d:?} is not a telephone number"),
+                        Reason::NotA {
+                            what: Format::Number,
+                            value: d.to_string(),
+                        },
                     ));
                 }
             }
@@ -984,9 +1077,17 @@ impl RawConfig {
         for a in &self.agents {
             let id = a.id.get_ref();
             if !is_number(id) || !ids.insert(id) {
-                return Err(at.at(
+                return Err(at.kind(
                     &a.id,
                     format!("key `agent.id`: {id:?} is not digits or is defined twice"),
+                    if is_number(id) {
+                        Reason::Duplicate(id.clone())
+                    } else {
+                        Reason::NotA {
+                            what: Format::Digits,
+                            value: id.clone(),
+                        }
+                    },
                 ));
             }
             check_pin(at, &a.pin, "agent.pin")?;
@@ -1004,29 +1105,38 @@ impl RawConfig {
                 + usize::from(b.prefix.is_some())
                 + usize::from(b.anonymous);
             if selectors != 1 {
-                return Err(at.at(
+                return Err(at.kind(
                     &b.action,
                     "key `acd.block`: needs exactly one of number, prefix, anonymous".into(),
+                    Reason::ExactlyOne(vec!["number", "prefix", "anonymous"]),
                 ));
             }
             if !["busy", "announcement", "hangup"].contains(&b.action.get_ref().as_str()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &b.action,
                     format!(
                         "key `acd.block.action`: {:?} is not busy, announcement or hangup",
                         b.action.get_ref()
                     ),
+                    Reason::NotOneOf {
+                        value: b.action.get_ref().clone().into(),
+                        allowed: vec!["busy", "announcement", "hangup"].into(),
+                    },
                 ));
             }
         }
         let lost = &self.acd.phone_lost;
         if !["logout", "unreachable"].contains(&lost.get_ref().as_str()) {
-            return Err(at.at(
+            return Err(at.kind(
                 lost,
                 format!(
                     "key `acd.phone_lost`: {:?} is not logout or unreachable",
                     lost.get_ref()
                 ),
+                Reason::NotOneOf {
+                    value: lost.get_ref().clone().into(),
+                    allowed: vec!["logout", "unreachable"].into(),
+                },
             ));
         }
         Ok(())
@@ -1036,26 +1146,35 @@ impl RawConfig {
     fn check_daemons(&self, at: &Refusal) -> Result<(), ConfigError> {
         if let Some(p) = &self.power {
             if parse_host_port(p.upsd.get_ref()).is_none() {
-                return Err(at.at(
+                return Err(at.kind(
                     &p.upsd,
                     format!("key `power.upsd`: {:?} is not HOST:PORT", p.upsd.get_ref()),
+                    Reason::NotA {
+                        what: Format::HostPort,
+                        value: p.upsd.get_ref().clone(),
+                    },
                 ));
             }
             if p.poweroff_command.get_ref().is_empty() {
-                return Err(at.at(
+                return Err(at.kind(
                     &p.poweroff_command,
                     "key `power.poweroff_command`: needs a program".into(),
+                    Reason::Empty,
                 ));
             }
         }
         if let Some(s) = &self.snmp {
             if AgentxAddr::parse(s.agentx.get_ref()).is_none() {
-                return Err(at.at(
+                return Err(at.kind(
                     &s.agentx,
                     format!(
                         "key `snmp.agentx`: {:?} is not tcp:HOST:PORT or a socket path",
                         s.agentx.get_ref()
                     ),
+                    Reason::NotA {
+                        what: Format::Agentx,
+                        value: s.agentx.get_ref().clone(),
+                    },
                 ));
             }
         }
@@ -1067,15 +1186,20 @@ impl RawConfig {
         for ext in &self.extensions {
             let n = ext.number.get_ref();
             if !is_number(n) {
-                return Err(at.at(
+                return Err(at.kind(
                     &ext.number,
                     format!("key `extension.number`: {n:?} is not all digits"),
+                    Reason::NotA {
+                        what: Format::Digits,
+                        value: n.to_string(),
+                    },
                 ));
             }
             if !seen.insert(n) {
-                return Err(at.at(
+                return Err(at.kind(
                     &ext.number,
                     format!("key `extension.number`: {n} defined twice"),
+                    Reason::Duplicate(n.to_string()),
                 ));
             }
             check_algorithms(at, &ext.digest_algorithms, "extension.digest_algorithms")?;
@@ -1087,47 +1211,61 @@ impl RawConfig {
                 .as_ref()
                 .filter(|l| !["id", "en"].contains(&l.get_ref().as_str()))
             {
-                return Err(at.at(
+                return Err(at.kind(
                     l,
                     format!(
                         "key `extension.language`: {:?} is not id or en",
                         l.get_ref()
                     ),
+                    Reason::NotOneOf {
+                        value: l.get_ref().clone().into(),
+                        allowed: vec!["id", "en"].into(),
+                    },
                 ));
             }
             if let Some(c) = &ext.caller_id {
                 trunks::presentation(at, c)?;
             }
             if ext.password.get_ref().len() < 8 {
-                return Err(at.at(
+                return Err(at.kind(
                     &ext.password,
                     format!("key `extension.password`: extension {n} needs at least 8 characters"),
+                    Reason::MinChars(8),
                 ));
             }
             let transport = match &ext.contact {
                 Some(c) => Some(
                     static_contact(c.get_ref())
-                        .map_err(|e| at.at(c, format!("key `extension.contact`: {e}")))?
+                        .map_err(|e| {
+                            at.kind(
+                                c,
+                                format!("key `extension.contact`: {e}"),
+                                Reason::NotA {
+                                    what: Format::Contact,
+                                    value: c.get_ref().clone(),
+                                },
+                            )
+                        })?
                         .transport,
                 ),
                 None => None,
             };
             if transport != Some(Transport::Tls) && (ext.tls_ca.is_some() || ext.tls_name.is_some())
             {
-                return Err(at.at(
+                return Err(at.kind(
                     &ext.number,
                     format!(
                         "key `extension.tls_ca`/`tls_name`: extension {n} has no contact over TLS"
                     ),
+                    Reason::OnlyWith("contact ;transport=tls".into()),
                 ));
             }
             if ext.auth_user.is_some() != ext.auth_password.is_some() {
-                return Err(at.at(
+                return Err(at.kind(
                     &ext.number,
                     format!(
                         "key `extension.auth_password`: extension {n} needs auth_user and auth_password together"
-                    ),
-                ));
+                    ), Reason::Together(vec!["auth_user", "auth_password"])));
             }
         }
         Ok(())
@@ -1136,16 +1274,28 @@ impl RawConfig {
     fn check_trusted_peers(&self, at: &Refusal) -> Result<(), ConfigError> {
         for p in &self.trusted_peers {
             for a in &p.addresses {
-                trusted_network(a.get_ref())
-                    .map_err(|e| at.at(a, format!("key `trusted_peer.addresses`: {e}")))?;
+                trusted_network(a.get_ref()).map_err(|e| {
+                    at.kind(
+                        a,
+                        format!("key `trusted_peer.addresses`: {e}"),
+                        Reason::NotA {
+                            what: Format::Network,
+                            value: a.get_ref().clone(),
+                        },
+                    )
+                })?;
             }
             if !ROUTE_CLASSES.contains(&p.route_class.get_ref().as_str()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &p.route_class,
                     format!(
                         "key `trusted_peer.route_class`: one of {}",
                         ROUTE_CLASSES.join(", ")
                     ),
+                    Reason::NotOneOf {
+                        value: p.route_class.get_ref().clone().into(),
+                        allowed: ROUTE_CLASSES.to_vec().into(),
+                    },
                 ));
             }
         }

@@ -24,6 +24,45 @@ pub enum Reason {
     Range { min: i64, max: i64 },
     /// A value that is not what the key holds.
     NotA { what: Format, value: String },
+    /// A value not among the few the key takes.
+    NotOneOf {
+        /// Boxed, so that a refusal stays small (clippy's large `Err`).
+        value: Box<str>,
+        allowed: Box<[&'static str]>,
+    },
+    /// A number above `max`.
+    AtMost(i64),
+    /// A number below `min`.
+    AtLeast(i64),
+    /// A port that must be even (RTP pairs) and at least `min`.
+    EvenAtLeast(i64),
+    /// A number smaller than the one of another key, named.
+    Below(String),
+    /// A list or text that must not be empty.
+    Empty,
+    /// Exactly one of these keys must be given.
+    ExactlyOne(Vec<&'static str>),
+    /// These keys are given together or not at all.
+    Together(Vec<&'static str>),
+    /// A key needed by another choice, named (`sync.auth = "basic"`).
+    NeededBy(String),
+    /// A key only allowed with another choice, named.
+    OnlyWith(String),
+    /// An address that must be on the loopback interface.
+    Loopback,
+    /// A range that overlaps another one, named.
+    Overlap(String),
+    /// A text that must contain a placeholder, named.
+    MustHold(String),
+    /// A text shorter than `n` characters.
+    MinChars(i64),
+    /// A value that must be the one given (a value another key fixes).
+    MustBe(String),
+    /// At least one of these keys must be given.
+    AnyOf(Vec<&'static str>),
+    /// A value of `what` refused by its own parser, whose words (`why`,
+    /// English, from another crate) say what is wrong.
+    Invalid { what: Format, why: String },
     /// A check without a kind of its own yet: its English words.
     Other(String),
 }
@@ -43,6 +82,44 @@ pub enum Format {
     /// One of Indonesia's zones.
     TimeZone,
     AbsolutePath,
+    /// Digits only.
+    Digits,
+    /// A PIN: 4 to 12 digits.
+    Pin,
+    /// A telephone number.
+    Number,
+    /// A feature code: `*` and digits.
+    FeatureCode,
+    /// `HOST:PORT`.
+    HostPort,
+    /// An `http://` or `https://` URL.
+    Url,
+    /// A JSON pointer, starting with `/`.
+    JsonPointer,
+    /// Timeslots of an E1 span (`1-15,17-31`).
+    Timeslots,
+    /// `tcp:HOST:PORT` or a socket path.
+    Agentx,
+    /// An offset from UTC of one of Indonesia's zones, in minutes.
+    UtcOffset,
+    /// A network (`10.0.0.0/8`) or an address.
+    Network,
+    /// A SIP contact URI.
+    Contact,
+    /// One to three digits.
+    CountryCode,
+    /// A number or `withheld`.
+    CallerId,
+    /// A SIP status or cause a call fails over on.
+    FailoverCause,
+    /// Two to four digits.
+    IntlPrefix,
+    /// A number prefix (`+62811`, `112`).
+    Prefix,
+    /// One weight of at least 1 per trunk.
+    Weights,
+    /// An area code without its 0 (`21`, `361`).
+    AreaCode,
 }
 
 impl Format {
@@ -54,6 +131,25 @@ impl Format {
             Format::Host => "a host name or address",
             Format::TimeZone => "one of Asia/Jakarta, Asia/Makassar, Asia/Jayapura",
             Format::AbsolutePath => "an absolute path",
+            Format::Digits => "digits",
+            Format::Pin => "a PIN of 4 to 12 digits",
+            Format::Number => "a telephone number",
+            Format::FeatureCode => "a feature code (* and digits)",
+            Format::HostPort => "HOST:PORT",
+            Format::Url => "an http:// or https:// URL",
+            Format::JsonPointer => "a JSON pointer (starting with /)",
+            Format::Timeslots => "timeslots 1-15 and 17-31 (like 1-15,17-31)",
+            Format::Agentx => "tcp:HOST:PORT or a socket path",
+            Format::UtcOffset => "the offset of the time zone",
+            Format::Network => "a network or an address",
+            Format::Contact => "a SIP contact",
+            Format::CountryCode => "one to three digits",
+            Format::CallerId => "a number or withheld",
+            Format::FailoverCause => "a SIP status or cause",
+            Format::IntlPrefix => "2 to 4 digits",
+            Format::Prefix => "a number prefix (+62811, 112)",
+            Format::Weights => "one weight of at least 1 per trunk",
+            Format::AreaCode => "an area code without its 0 (21, 361)",
         }
     }
 }
@@ -68,7 +164,105 @@ impl fmt::Display for Reason {
             Reason::NoSuch { table, name } => write!(f, "no [[{table}]] named {name:?}"),
             Reason::Range { min, max } => write!(f, "{min} to {max}"),
             Reason::NotA { what, value } => write!(f, "{value:?} is not {}", what.en()),
+            Reason::NotOneOf { value, allowed } => {
+                write!(f, "{value:?} is not one of {}", allowed.join(", "))
+            }
+            Reason::AtMost(max) => write!(f, "at most {max}"),
+            Reason::AtLeast(min) => write!(f, "at least {min}"),
+            Reason::EvenAtLeast(min) => write!(f, "must be even and at least {min}"),
+            Reason::Below(other) => write!(f, "below `{other}`"),
+            Reason::Empty => f.write_str("must not be empty"),
+            Reason::ExactlyOne(keys) => write!(f, "needs exactly one of {}", keys.join(", ")),
+            Reason::Together(keys) => write!(f, "needs {} together", keys.join(" and ")),
+            Reason::NeededBy(by) => write!(f, "needed by {by}"),
+            Reason::OnlyWith(with) => write!(f, "only allowed with {with}"),
+            Reason::Loopback => f.write_str("must be a loopback address"),
+            Reason::Overlap(other) => write!(f, "overlaps {other}"),
+            Reason::MustHold(what) => write!(f, "must hold `{what}`"),
+            Reason::MinChars(n) => write!(f, "needs at least {n} characters"),
+            Reason::MustBe(v) => write!(f, "must be {v}"),
+            Reason::AnyOf(keys) => write!(f, "needs one of {}", keys.join(", ")),
+            Reason::Invalid { what, why } => write!(f, "not {}: {why}", what.en()),
         }
+    }
+}
+
+impl Format {
+    /// Every format, for a table that must say each one (webd's i18n
+    /// test); [`tests::every_format_is_listed`] keeps it whole.
+    pub const ALL: [Format; 25] = [
+        Format::Name,
+        Format::Date,
+        Format::Hours,
+        Format::Host,
+        Format::TimeZone,
+        Format::AbsolutePath,
+        Format::Digits,
+        Format::Pin,
+        Format::Number,
+        Format::FeatureCode,
+        Format::HostPort,
+        Format::Url,
+        Format::JsonPointer,
+        Format::Timeslots,
+        Format::Agentx,
+        Format::UtcOffset,
+        Format::Network,
+        Format::Contact,
+        Format::CountryCode,
+        Format::CallerId,
+        Format::FailoverCause,
+        Format::IntlPrefix,
+        Format::Prefix,
+        Format::Weights,
+        Format::AreaCode,
+    ];
+}
+
+impl Reason {
+    /// One reason of each kind with made-up values, so that a table of
+    /// messages can be checked against every kind (webd's i18n test);
+    /// [`tests::every_kind_has_an_example`] keeps it whole.
+    pub fn examples() -> Vec<Reason> {
+        vec![
+            Reason::Syntax("expected `]`".into()),
+            Reason::UnknownKey("port_udp".into()),
+            Reason::MissingKey("name".into()),
+            Reason::Duplicate("kantor".into()),
+            Reason::NoSuch {
+                table: "trunk",
+                name: "x".into(),
+            },
+            Reason::Range { min: 0, max: 100 },
+            Reason::NotA {
+                what: Format::Date,
+                value: "25-12-2026".into(),
+            },
+            Reason::NotOneOf {
+                value: "fifo".into(),
+                allowed: vec!["ringall", "linear"].into(),
+            },
+            Reason::AtMost(5000),
+            Reason::AtLeast(1),
+            Reason::EvenAtLeast(1024),
+            Reason::Below("registrar.min_expires".into()),
+            Reason::Empty,
+            Reason::ExactlyOne(vec!["number", "prefix"]),
+            Reason::Together(vec!["auth_user", "auth_password"]),
+            Reason::NeededBy("sync.auth = \"basic\"".into()),
+            Reason::OnlyWith("device = \"simulated\"".into()),
+            Reason::Loopback,
+            Reason::Overlap("media ports 20000-20100".into()),
+            Reason::MustHold("{id}".into()),
+            Reason::MinChars(8),
+            Reason::MustBe("420".into()),
+            Reason::AnyOf(vec!["classes", "patterns"]),
+            Reason::Invalid {
+                what: Format::Hours,
+                why: "08:00 is not before 07:00".into(),
+            },
+            Reason::Other("something else".into()),
+        ]
     }
 }
 
@@ -87,6 +281,78 @@ mod tests {
             }) => (key, reason, message),
             other => panic!("not refused: {other:?}"),
         }
+    }
+
+    /// Fails to compile when a kind is added without an example: the
+    /// match has no wildcard, and each arm's index must be listed.
+    #[test]
+    fn every_kind_has_an_example() {
+        let seen: std::collections::BTreeSet<usize> = Reason::examples()
+            .iter()
+            .map(|r| match r {
+                Reason::Syntax(_) => 0,
+                Reason::UnknownKey(_) => 1,
+                Reason::MissingKey(_) => 2,
+                Reason::Duplicate(_) => 3,
+                Reason::NoSuch { .. } => 4,
+                Reason::Range { .. } => 5,
+                Reason::NotA { .. } => 6,
+                Reason::NotOneOf { .. } => 7,
+                Reason::AtMost(_) => 8,
+                Reason::AtLeast(_) => 9,
+                Reason::EvenAtLeast(_) => 10,
+                Reason::Below(_) => 11,
+                Reason::Empty => 12,
+                Reason::ExactlyOne(_) => 13,
+                Reason::Together(_) => 14,
+                Reason::NeededBy(_) => 15,
+                Reason::OnlyWith(_) => 16,
+                Reason::Loopback => 17,
+                Reason::Overlap(_) => 18,
+                Reason::MustHold(_) => 19,
+                Reason::MinChars(_) => 20,
+                Reason::MustBe(_) => 21,
+                Reason::AnyOf(_) => 22,
+                Reason::Invalid { .. } => 23,
+                Reason::Other(_) => 24,
+            })
+            .collect();
+        assert_eq!(seen.len(), 25);
+    }
+
+    #[test]
+    fn every_format_is_listed() {
+        let seen: std::collections::BTreeSet<usize> = Format::ALL
+            .iter()
+            .map(|f| match f {
+                Format::Name => 0,
+                Format::Date => 1,
+                Format::Hours => 2,
+                Format::Host => 3,
+                Format::TimeZone => 4,
+                Format::AbsolutePath => 5,
+                Format::Digits => 6,
+                Format::Pin => 7,
+                Format::Number => 8,
+                Format::FeatureCode => 9,
+                Format::HostPort => 10,
+                Format::Url => 11,
+                Format::JsonPointer => 12,
+                Format::Timeslots => 13,
+                Format::Agentx => 14,
+                Format::UtcOffset => 15,
+                Format::Network => 16,
+                Format::Contact => 17,
+                Format::CountryCode => 18,
+                Format::CallerId => 19,
+                Format::FailoverCause => 20,
+                Format::IntlPrefix => 21,
+                Format::Prefix => 22,
+                Format::Weights => 23,
+                Format::AreaCode => 24,
+            })
+            .collect();
+        assert_eq!(seen.len(), Format::ALL.len());
     }
 
     /// Each kind of refusal comes typed with its key, and its English
@@ -137,8 +403,8 @@ mod tests {
             ),
             (
                 DEFAULT_TOML.replace("rtp_port_min = 20000", "rtp_port_min = 20001"),
-                "",
-                Reason::Other(String::new()),
+                "media.rtp_port_min",
+                Reason::EvenAtLeast(1024),
             ),
         ];
         for (text, key, expected) in cases {

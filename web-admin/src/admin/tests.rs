@@ -694,3 +694,63 @@ async fn loader_refusals_are_shown_in_the_viewer_s_language() {
     assert!(!r.body.contains("harus"), "{}", r.body);
     assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
 }
+
+/// Refusals of kinds typed after the first ones (issue 15 §2, §6): a
+/// malformed feature code, a malformed address and a value not among
+/// those allowed come back in Bahasa Indonesia for an `id` user and in
+/// the loader's English words for an `en` user, the field named in both.
+#[tokio::test]
+async fn typed_loader_refusals_read_in_indonesian_and_english() {
+    let b = demo_box().await;
+    let admin = b.login_as(Role::Admin);
+    let token = b.token_for(&admin, &["view_config", "edit_config", "edit_acd"]);
+    let cases = [
+        (
+            "features",
+            json!({"monitoring.listen_code": "90"}),
+            "monitoring.listen_code",
+            "\"90\" bukan kode fitur (* dan angka)",
+            "\"90\" must start with * and have a digit",
+        ),
+        (
+            "ups",
+            json!({"power.upsd": "no-port"}),
+            "power.upsd",
+            "\"no-port\" bukan HOST:PORT",
+            "\"no-port\" is not HOST:PORT",
+        ),
+        (
+            "trunks",
+            json!({"name": "telkom", "kind": "ip", "host": "192.0.2.1", "addresses": "192.0.2.1/32", "codecs": "PCMA, GSM"}),
+            "codecs",
+            "\"GSM\" bukan salah satu dari PCMA, PCMU, G722",
+            "\"GSM\" is not one of PCMA, PCMU, G722",
+        ),
+    ];
+    for lang in ["id", "en"] {
+        b.db()
+            .execute(
+                "UPDATE users SET lang = ?1 WHERE login = ?2",
+                [lang, &admin.login],
+            )
+            .expect("language");
+        for (slug, body, field, id, en) in &cases {
+            let r = b
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/admin/{slug}"),
+                    Some(&token),
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert_eq!(r.json()["field"], *field, "{}", r.body);
+            let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+            let (want, not) = if lang == "id" { (id, en) } else { (en, id) };
+            assert!(message.contains(want), "{lang}: {}", r.body);
+            assert!(!message.contains(not), "{lang}: {}", r.body);
+            assert!(!message.contains("ditolak"), "{lang}: {}", r.body);
+        }
+    }
+    assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
+}

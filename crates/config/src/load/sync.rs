@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Refusal;
+use crate::reason::{Format, Reason};
 use crate::sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
 use crate::ConfigError;
 
@@ -67,9 +68,10 @@ fn need(
 ) -> Result<String, ConfigError> {
     match value {
         Some(v) if !v.is_empty() => Ok(v.clone()),
-        _ => Err(at.at(
+        _ => Err(at.kind(
             place,
             format!("key `sync.{key}`: needed by this `sync.auth`"),
+            Reason::NeededBy(format!("sync.auth = {:?}", place.get_ref())),
         )),
     }
 }
@@ -84,9 +86,13 @@ pub(super) fn check(
     };
     let endpoint = raw.endpoint.get_ref().trim_end_matches('/').to_string();
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(at.at(
+        return Err(at.kind(
             &raw.endpoint,
             format!("key `sync.endpoint`: {endpoint:?} is not an http:// or https:// URL"),
+            Reason::NotA {
+                what: Format::Url,
+                value: endpoint.to_string(),
+            },
         ));
     }
     let kind = raw
@@ -113,31 +119,47 @@ pub(super) fn check(
             scope: raw.scope.clone(),
         },
         other => {
-            return Err(at.at(
+            return Err(at.kind(
                 &kind,
                 format!("key `sync.auth`: {other:?} is none of none, api_key, basic, oauth2"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["none", "api_key", "basic", "oauth2"].into(),
+                },
             ))
         }
     };
     let update_path = match &raw.update_path {
         Some(p) if !p.get_ref().contains("{id}") => {
-            return Err(at.at(p, "key `sync.update_path`: must hold `{id}`".into()))
+            return Err(at.kind(
+                p,
+                "key `sync.update_path`: must hold `{id}`".into(),
+                Reason::MustHold("{id}".into()),
+            ))
         }
         Some(p) => p.get_ref().clone(),
         None => "/tickets/{id}".into(),
     };
     let id_pointer = match &raw.id_pointer {
         Some(p) if !p.get_ref().starts_with('/') => {
-            return Err(at.at(
+            return Err(at.kind(
                 p,
                 "key `sync.id_pointer`: a JSON pointer starts with `/`".into(),
+                Reason::NotA {
+                    what: Format::JsonPointer,
+                    value: p.get_ref().clone(),
+                },
             ))
         }
         Some(p) => p.get_ref().clone(),
         None => "/id".into(),
     };
     let positive = |v: &Option<Spanned<u64>>, key: &str, default: u64| match v {
-        Some(s) if *s.get_ref() == 0 => Err(at.at(s, format!("key `sync.{key}`: must be above 0"))),
+        Some(s) if *s.get_ref() == 0 => Err(at.kind(
+            s,
+            format!("key `sync.{key}`: must be above 0"),
+            Reason::AtLeast(1),
+        )),
         Some(s) => Ok(*s.get_ref()),
         None => Ok(default),
     };
@@ -149,13 +171,18 @@ pub(super) fn check(
             .backoff_max_ms
             .clone()
             .unwrap_or_else(|| Spanned::new(0..0, 0));
-        return Err(at.at(
+        return Err(at.kind(
             &place,
             "key `sync.backoff_max_ms`: below `sync.backoff_base_ms`".into(),
+            Reason::Below("sync.backoff_base_ms".into()),
         ));
     }
     let count = |v: &Option<Spanned<u32>>, key: &str, default: u32| match v {
-        Some(s) if *s.get_ref() == 0 => Err(at.at(s, format!("key `sync.{key}`: must be above 0"))),
+        Some(s) if *s.get_ref() == 0 => Err(at.kind(
+            s,
+            format!("key `sync.{key}`: must be above 0"),
+            Reason::AtLeast(1),
+        )),
         Some(s) => Ok(*s.get_ref()),
         None => Ok(default),
     };

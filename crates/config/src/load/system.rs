@@ -79,7 +79,7 @@ pub(super) fn check(
     };
     let written = !offset.span().is_empty();
     if written && *offset.get_ref() != zone_minutes {
-        return Err(at.at(
+        return Err(at.kind(
             offset,
             format!(
                 "key `flows.utc_offset_minutes`: {} is UTC{:+} minutes ([system] time_zone); \
@@ -87,6 +87,7 @@ pub(super) fn check(
                 zone.get_ref(),
                 zone_minutes
             ),
+            Reason::MustBe(zone_minutes.to_string()),
         ));
     }
     Ok(zone_minutes)

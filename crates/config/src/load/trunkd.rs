@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{unspanned, Refusal};
+use crate::reason::{Format, Reason};
 use crate::trunkd::{
     parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
     SpanConfig, SpanDevice, SpanSide, Trunkd,
@@ -155,23 +156,29 @@ pub(super) fn check(
     let fallback = RawTrunkd::default();
     let raw = raw.unwrap_or(&fallback);
     if !raw.sip.get_ref().ip().is_loopback() {
-        return Err(at.at(
+        return Err(at.kind(
             &raw.sip,
             "key `trunkd.sip`: trunkd serves pbxd on loopback only (decision 0022)".into(),
+            Reason::Loopback,
         ));
     }
     let pbx = match &raw.pbx {
         Some(p) if !p.get_ref().ip().is_loopback() => {
-            return Err(at.at(p, "key `trunkd.pbx`: pbxd is reached on loopback".into()))
+            return Err(at.kind(
+                p,
+                "key `trunkd.pbx`: pbxd is reached on loopback".into(),
+                Reason::Loopback,
+            ))
         }
         Some(p) => *p.get_ref(),
         None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port),
     };
     let rtp = *raw.rtp_port_min.get_ref();
     if !rtp.is_multiple_of(2) || rtp < 1024 {
-        return Err(at.at(
+        return Err(at.kind(
             &raw.rtp_port_min,
             "key `trunkd.rtp_port_min`: must be even and at least 1024".into(),
+            Reason::EvenAtLeast(1024),
         ));
     }
     let mut names = HashSet::new();
@@ -179,13 +186,22 @@ pub(super) fn check(
     let mut plain = Vec::with_capacity(spans.len());
     for s in spans {
         if !names.insert(s.name.get_ref().as_str()) {
-            return Err(at.at(
+            return Err(at.kind(
                 &s.name,
                 format!("key `span.name`: `{}` twice", s.name.get_ref()),
+                Reason::Duplicate(s.name.get_ref().clone()),
             ));
         }
         if *s.span.get_ref() == 0 || !numbers.insert(*s.span.get_ref()) {
-            return Err(at.at(&s.span, "key `span.span`: zero or used twice".into()));
+            return Err(at.kind(
+                &s.span,
+                "key `span.span`: zero or used twice".into(),
+                if *s.span.get_ref() == 0 {
+                    Reason::AtLeast(1)
+                } else {
+                    Reason::Duplicate(s.span.get_ref().to_string())
+                },
+            ));
         }
         plain.push(span(at, s)?);
     }
@@ -196,20 +212,22 @@ pub(super) fn check(
         .sum::<u32>()
         + 2 * lines.len() as u32;
     if u32::from(rtp) + ports > 65536 {
-        return Err(at.at(
+        return Err(at.kind(
             &raw.rtp_port_min,
             format!("key `trunkd.rtp_port_min`: {ports} ports do not fit above it"),
+            Reason::AtMost(i64::from(65536 - ports)),
         ));
     }
     let last = u32::from(rtp) + ports.saturating_sub(1);
     if ports > 0 && u32::from(*media.start()) <= last && u32::from(rtp) <= u32::from(*media.end()) {
-        return Err(at.at(
+        return Err(at.kind(
             &raw.rtp_port_min,
             format!(
                 "key `trunkd.rtp_port_min`: ports {rtp}-{last} overlap [media]'s {}-{}",
                 media.start(),
                 media.end()
             ),
+            Reason::Overlap(format!("[media] {}-{}", media.start(), media.end())),
         ));
     }
     Ok(Some(Trunkd {
@@ -233,31 +251,38 @@ fn check_lines(
     let mut plain: Vec<LineConfig> = Vec::with_capacity(lines.len());
     for l in lines {
         if !names.insert(l.name.get_ref().as_str()) {
-            return Err(at.at(
+            return Err(at.kind(
                 &l.name,
                 format!("key `line.name`: `{}` twice", l.name.get_ref()),
+                Reason::Duplicate(l.name.get_ref().clone()),
             ));
         }
         let c = line(at, l)?;
         if let (LineDevice::Dahdi { channel }, Some(ch)) = (&c.device, &l.channel) {
             if !channels.insert(*channel) {
-                return Err(at.at(ch, format!("key `line.channel`: {channel} used twice")));
+                return Err(at.kind(
+                    ch,
+                    format!("key `line.channel`: {channel} used twice"),
+                    Reason::Duplicate(channel.to_string()),
+                ));
             }
         }
         if spans.iter().any(|s| s.name == c.group) {
-            return Err(at.at(
+            return Err(at.kind(
                 &l.group,
                 format!("key `line.group`: `{}` is a span's name", c.group),
+                Reason::Duplicate(c.group.clone()),
             ));
         }
         if let Some(other) = plain.iter().find(|o| o.group == c.group) {
             if other.hunting != c.hunting {
-                return Err(at.at(
+                return Err(at.kind(
                     &l.hunting,
                     format!(
                         "key `line.hunting`: group `{}` hunts {:?} on line `{}`",
                         c.group, other.hunting, other.name
                     ),
+                    Reason::MustBe(format!("{:?}", other.hunting)),
                 ));
             }
         }
@@ -272,32 +297,49 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
             channel: *c.get_ref(),
         },
         ("dahdi", Some(c)) => {
-            return Err(at.at(c, "key `line.channel`: DAHDI channels count from 1".into()))
+            return Err(at.kind(
+                c,
+                "key `line.channel`: DAHDI channels count from 1".into(),
+                Reason::AtLeast(1),
+            ))
         }
         ("dahdi", None) => {
             // `device` may be the default, which stands nowhere.
-            return Err(at.at(
+            return Err(at.kind(
                 &l.name,
                 "key `line.channel`: a DAHDI line needs its channel number".into(),
+                Reason::NeededBy("device = \"dahdi\"".into()),
             ));
         }
         ("simulated", None) => LineDevice::Simulated,
         ("simulated", Some(c)) => {
-            return Err(at.at(c, "key `line.channel`: a simulated line has none".into()))
+            return Err(at.kind(
+                c,
+                "key `line.channel`: a simulated line has none".into(),
+                Reason::OnlyWith("device = \"dahdi\"".into()),
+            ))
         }
         (other, _) => {
-            return Err(at.at(
+            return Err(at.kind(
                 &l.device,
                 format!("key `line.device`: `{other}` is not `dahdi` or `simulated`"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["dahdi", "simulated"].into(),
+                },
             ))
         }
     };
     let number = l.number.get_ref();
     let digits = number.strip_prefix('+').unwrap_or(number);
     if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(at.at(
+        return Err(at.kind(
             &l.number,
             "key `line.number`: the line's own number, digits (`137`, `0215550137`)".into(),
+            Reason::NotA {
+                what: Format::Digits,
+                value: l.number.get_ref().clone(),
+            },
         ));
     }
     let caller_id = match l.caller_id.get_ref().as_str() {
@@ -308,9 +350,13 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
         "none" => LineCallerId::None,
         other => {
             let msg = "is not `auto`, `v23`, `bell202`, `dtmf` or `none`";
-            return Err(at.at(
+            return Err(at.kind(
                 &l.caller_id,
                 format!("key `line.caller_id`: `{other}` {msg}"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["auto", "v23", "bell202", "dtmf", "none"].into(),
+                },
             ));
         }
     };
@@ -318,33 +364,43 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
         "kewlstart" => LineStart::Kewlstart,
         "loopstart" => LineStart::LoopStart,
         other => {
-            return Err(at.at(
+            return Err(at.kind(
                 &l.signalling,
                 format!("key `line.signalling`: `{other}` is not `kewlstart` or `loopstart`"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["kewlstart", "loopstart"].into(),
+                },
             ))
         }
     };
     let guard = *l.answer_guard_ms.get_ref();
     if guard > 5000 {
-        return Err(at.at(
+        return Err(at.kind(
             &l.answer_guard_ms,
             "key `line.answer_guard_ms`: at most 5000".into(),
+            Reason::AtMost(5000),
         ));
     }
     let busy = *l.busy_count.get_ref();
     if !(2..=10).contains(&busy) {
-        return Err(at.at(
+        return Err(at.kind(
             &l.busy_count,
             "key `line.busy_count`: between 2 and 10".into(),
+            Reason::Range { min: 2, max: 10 },
         ));
     }
     let answer = match l.answer.get_ref().as_str() {
         "dialled" => LineAnswer::Dialled,
         "polarity" => LineAnswer::Polarity,
         other => {
-            return Err(at.at(
+            return Err(at.kind(
                 &l.answer,
                 format!("key `line.answer`: `{other}` is not `dialled` or `polarity`"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["dialled", "polarity"].into(),
+                },
             ))
         }
     };
@@ -354,9 +410,13 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(at.at(
+        return Err(at.kind(
             &l.group,
             "key `line.group`: letters, digits, `-` and `_`".into(),
+            Reason::NotA {
+                what: Format::Name,
+                value: l.group.get_ref().clone(),
+            },
         ));
     }
     let hunting = match l.hunting.get_ref().as_str() {
@@ -365,14 +425,25 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
         "round-robin" => Hunting::RoundRobin,
         other => {
             let msg = "is not `ascending`, `descending` or `round-robin`";
-            return Err(at.at(&l.hunting, format!("key `line.hunting`: `{other}` {msg}")));
+            return Err(at.kind(
+                &l.hunting,
+                format!("key `line.hunting`: `{other}` {msg}"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["ascending", "descending", "round-robin"].into(),
+                },
+            ));
         }
     };
     let cc = l.country_code.get_ref();
     if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(at.at(
+        return Err(at.kind(
             &l.country_code,
             "key `line.country_code`: one to three digits".into(),
+            Reason::NotA {
+                what: Format::CountryCode,
+                value: cc.clone(),
+            },
         ));
     }
     Ok(LineConfig {
@@ -396,21 +467,27 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
         ("dahdi", None) => SpanDevice::Dahdi,
         ("simulated", Some(p)) => SpanDevice::Simulated { socket: p.clone() },
         ("simulated", None) => {
-            return Err(at.at(
+            return Err(at.kind(
                 &s.device,
                 "key `span.device`: a simulated span needs `socket`, its far end".into(),
+                Reason::NeededBy("device = \"simulated\"".into()),
             ))
         }
         ("dahdi", Some(_)) => {
-            return Err(at.at(
+            return Err(at.kind(
                 &s.device,
                 "key `span.socket`: only a simulated span has one".into(),
+                Reason::OnlyWith("device = \"simulated\"".into()),
             ))
         }
         (other, _) => {
-            return Err(at.at(
+            return Err(at.kind(
                 &s.device,
                 format!("key `span.device`: `{other}` is not `dahdi` or `simulated`"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["dahdi", "simulated"].into(),
+                },
             ))
         }
     };
@@ -418,16 +495,24 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
         "user" => SpanSide::User,
         "network" => SpanSide::Network,
         other => {
-            return Err(at.at(
+            return Err(at.kind(
                 &s.side,
                 format!("key `span.side`: `{other}` is not `user` or `network`"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["user", "network"].into(),
+                },
             ))
         }
     };
     let channels = parse_channels(s.channels.get_ref()).ok_or_else(|| {
-        at.at(
+        at.kind(
             &s.channels,
             "key `span.channels`: not a list of timeslots 1-15 and 17-31 like `1-15,17-31`".into(),
+            Reason::NotA {
+                what: Format::Timeslots,
+                value: s.channels.get_ref().clone(),
+            },
         )
     })?;
     let hunting = match s.hunting.get_ref().as_str() {
@@ -436,22 +521,37 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
         "round-robin" => Hunting::RoundRobin,
         other => {
             let msg = "is not `ascending`, `descending` or `round-robin`";
-            return Err(at.at(&s.hunting, format!("key `span.hunting`: `{other}` {msg}")));
+            return Err(at.kind(
+                &s.hunting,
+                format!("key `span.hunting`: `{other}` {msg}"),
+                Reason::NotOneOf {
+                    value: other.to_string().into(),
+                    allowed: vec!["ascending", "descending", "round-robin"].into(),
+                },
+            ));
         }
     };
     let timeout = *s.digit_timeout_ms.get_ref();
     if !(500..=30_000).contains(&timeout) {
-        return Err(at.at(
+        return Err(at.kind(
             &s.digit_timeout_ms,
             "key `span.digit_timeout_ms`: between 500 and 30000".into(),
+            Reason::Range {
+                min: 500,
+                max: 30_000,
+            },
         ));
     }
     let count = channels.len() as u32;
     let max_calls = match &s.max_calls {
         Some(m) if *m.get_ref() == 0 || *m.get_ref() > count => {
-            return Err(at.at(
+            return Err(at.kind(
                 m,
                 format!("key `span.max_calls`: between 1 and the span's {count} channels"),
+                Reason::Range {
+                    min: 1,
+                    max: i64::from(count),
+                },
             ))
         }
         Some(m) => *m.get_ref(),
@@ -459,9 +559,13 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
     };
     let cc = s.country_code.get_ref();
     if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(at.at(
+        return Err(at.kind(
             &s.country_code,
             "key `span.country_code`: one to three digits".into(),
+            Reason::NotA {
+                what: Format::CountryCode,
+                value: s.country_code.get_ref().clone(),
+            },
         ));
     }
     Ok(SpanConfig {

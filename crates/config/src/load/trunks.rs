@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{is_number, unspanned, Refusal};
+use crate::reason::{Format, Reason};
 use crate::trunks::{
     default_area_code, default_burst_calls, default_burst_seconds, is_presentable, CallerId,
     CallerIdHeader, CarrierFormat, DialledClass, FailoverCause, Numbering, Outbound, Permission,
@@ -181,13 +182,17 @@ pub(super) fn permission(
 ) -> Result<Permission, ConfigError> {
     Permission::from_name(name.get_ref()).ok_or_else(|| {
         let all: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
-        at.at(
+        at.kind(
             name,
             format!(
                 "key `{key}`: {:?} is not one of {}",
                 name.get_ref(),
                 all.join(", ")
             ),
+            Reason::NotOneOf {
+                value: name.get_ref().clone().into(),
+                allowed: all.into(),
+            },
         )
     })
 }
@@ -200,9 +205,13 @@ pub(super) fn presentation(
     match value.get_ref().as_str() {
         "withheld" => Ok(Presentation::Withheld),
         n if is_presentable(n) => Ok(Presentation::Number(n.to_string())),
-        n => Err(at.at(
+        n => Err(at.kind(
             value,
             format!("key `extension.caller_id`: {n:?} is not a number or withheld"),
+            Reason::NotA {
+                what: Format::CallerId,
+                value: n.to_string(),
+            },
         )),
     }
 }
@@ -214,7 +223,16 @@ fn failover_causes(
 ) -> Result<Vec<FailoverCause>, ConfigError> {
     list.iter()
         .map(|c| {
-            FailoverCause::parse(c.get_ref()).map_err(|m| at.at(c, format!("key `{key}`: {m}")))
+            FailoverCause::parse(c.get_ref()).map_err(|m| {
+                at.kind(
+                    c,
+                    format!("key `{key}`: {m}"),
+                    Reason::NotA {
+                        what: Format::FailoverCause,
+                        value: c.get_ref().clone(),
+                    },
+                )
+            })
         })
         .collect()
 }
@@ -235,18 +253,21 @@ impl RawTrunk {
                     } else {
                         "password"
                     };
-                    return Err(at.at(
+                    return Err(at.kind(
                         name,
                         format!(
                             "key `trunk.{missing}`: trunk {} registers and needs username and password",
                             name.get_ref()
-                        ),
-                    ));
+                        ), Reason::NeededBy("kind = \"register\"".into())));
                 };
                 if !(60..=86_400).contains(self.expires.get_ref()) {
-                    return Err(at.at(
+                    return Err(at.kind(
                         &self.expires,
                         "key `trunk.expires`: 60 to 86400 seconds".into(),
+                        Reason::Range {
+                            min: 60,
+                            max: 86_400,
+                        },
                     ));
                 }
                 Ok(TrunkKind::Register(TrunkAccount {
@@ -263,28 +284,30 @@ impl RawTrunk {
                     || self.auth_username.is_some()
                     || self.realm.is_some()
                 {
-                    return Err(at.at(
+                    return Err(at.kind(
                         name,
                         format!(
                             "key `trunk.username`: trunk {} is known by its address (kind ip) and has no account",
                             name.get_ref()
-                        ),
-                    ));
+                        ), Reason::OnlyWith("kind = \"register\"".into())));
                 }
                 if self.addresses.is_empty() {
-                    return Err(at.at(
+                    return Err(at.kind(
                         name,
                         format!(
                             "key `trunk.addresses`: trunk {} (kind ip) needs the carrier's addresses",
                             name.get_ref()
-                        ),
-                    ));
+                        ), Reason::NeededBy("kind = \"ip\"".into())));
                 }
                 Ok(TrunkKind::Ip)
             }
-            k => Err(at.at(
+            k => Err(at.kind(
                 &self.kind,
                 format!("key `trunk.kind`: {k:?} is not register or ip"),
+                Reason::NotOneOf {
+                    value: k.to_string().into(),
+                    allowed: vec!["register", "ip"].into(),
+                },
             )),
         }
     }
@@ -293,24 +316,39 @@ impl RawTrunk {
     fn plain(&self, at: &Refusal) -> Result<Trunk, ConfigError> {
         let name = self.name.get_ref();
         if !is_name(name) {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.name,
                 format!("key `trunk.name`: {name:?} is not letters, digits, - and _"),
+                Reason::NotA {
+                    what: Format::Name,
+                    value: name.to_string(),
+                },
             ));
         }
         let kind = self.kind(at)?;
         if !is_host(self.host.get_ref()) {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.host,
                 format!(
                     "key `trunk.host`: {:?} is not an IP address or a host name",
                     self.host.get_ref()
                 ),
+                Reason::NotA {
+                    what: Format::Host,
+                    value: self.host.get_ref().clone(),
+                },
             ));
         }
         if let Some(port) = &self.port {
             if *port.get_ref() == 0 {
-                return Err(at.at(port, "key `trunk.port`: 1 to 65535".into()));
+                return Err(at.kind(
+                    port,
+                    "key `trunk.port`: 1 to 65535".into(),
+                    Reason::Range {
+                        min: 1,
+                        max: 65_535,
+                    },
+                ));
             }
         }
         let transport = match self.transport.get_ref().as_str() {
@@ -318,9 +356,13 @@ impl RawTrunk {
             "tcp" => Transport::Tcp,
             "tls" => Transport::Tls,
             t => {
-                return Err(at.at(
+                return Err(at.kind(
                     &self.transport,
                     format!("key `trunk.transport`: {t:?} is not udp, tcp or tls"),
+                    Reason::NotOneOf {
+                        value: t.to_string().into(),
+                        allowed: vec!["udp", "tcp", "tls"].into(),
+                    },
                 ))
             }
         };
@@ -328,26 +370,46 @@ impl RawTrunk {
             .addresses
             .iter()
             .map(|a| {
-                trusted_network(a.get_ref())
-                    .map_err(|e| at.at(a, format!("key `trunk.addresses`: {e}")))
+                trusted_network(a.get_ref()).map_err(|e| {
+                    at.kind(
+                        a,
+                        format!("key `trunk.addresses`: {e}"),
+                        Reason::NotA {
+                            what: Format::Network,
+                            value: a.get_ref().clone(),
+                        },
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         for (key, value) in [("channels", &self.channels), ("cps", &self.cps)] {
             if *value.get_ref() == 0 {
-                return Err(at.at(value, format!("key `trunk.{key}`: at least 1")));
+                return Err(at.kind(
+                    value,
+                    format!("key `trunk.{key}`: at least 1"),
+                    Reason::AtLeast(1),
+                ));
             }
         }
         let codecs = self.codecs.get_ref();
         if codecs.is_empty() {
-            return Err(at.at(&self.codecs, "key `trunk.codecs`: needs a codec".into()));
+            return Err(at.kind(
+                &self.codecs,
+                "key `trunk.codecs`: needs a codec".into(),
+                Reason::Empty,
+            ));
         }
         if let Some(c) = codecs.iter().find(|c| !TRUNK_CODECS.contains(&c.as_str())) {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.codecs,
                 format!(
                     "key `trunk.codecs`: {c:?} is not one of {}",
                     TRUNK_CODECS.join(", ")
                 ),
+                Reason::NotOneOf {
+                    value: c.clone().into(),
+                    allowed: TRUNK_CODECS.to_vec().into(),
+                },
             ));
         }
         let number_format = match self.number_format.get_ref().as_str() {
@@ -355,26 +417,39 @@ impl RawTrunk {
             "international" => CarrierFormat::Country,
             "e164" => CarrierFormat::E164,
             f => {
-                return Err(at.at(
+                let reason = Reason::NotOneOf {
+                    value: f.to_string().into(),
+                    allowed: vec!["national", "international", "e164"].into(),
+                };
+                return Err(at.kind(
                     &self.number_format,
                     format!(
                         "key `trunk.number_format`: {f:?} is not national (0…), international (62…) or e164 (+62…)"
                     ),
-                ))
+                    reason,
+                ));
             }
         };
         let prefix = self.international_prefix.get_ref();
         if !(is_number(prefix) && (2..=4).contains(&prefix.len())) {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.international_prefix,
                 format!("key `trunk.international_prefix`: {prefix:?} is not 2 to 4 digits"),
+                Reason::NotA {
+                    what: Format::IntlPrefix,
+                    value: prefix.to_string(),
+                },
             ));
         }
         if let Some(n) = &self.caller_id {
             if !is_presentable(n.get_ref()) {
-                return Err(at.at(
+                return Err(at.kind(
                     n,
                     format!("key `trunk.caller_id`: {:?} is not a number", n.get_ref()),
+                    Reason::NotA {
+                        what: Format::Number,
+                        value: n.get_ref().clone(),
+                    },
                 ));
             }
         }
@@ -383,20 +458,26 @@ impl RawTrunk {
             match CallerIdHeader::from_name(h) {
                 Some(header) if !headers.contains(&header) => headers.push(header),
                 _ => {
-                    return Err(at.at(
+                    let reason = Reason::NotOneOf {
+                        value: h.to_string().into(),
+                        allowed: vec!["from", "p-asserted-identity", "remote-party-id"].into(),
+                    };
+                    return Err(at.kind(
                         &self.caller_id_headers,
                         format!(
                             "key `trunk.caller_id_headers`: {h:?} is not from, p-asserted-identity or remote-party-id, or is given twice"
                         ),
-                    ))
+                        reason,
+                    ));
                 }
             }
         }
         let keepalive = *self.keepalive_seconds.get_ref();
         if keepalive != 0 && !(10..=3600).contains(&keepalive) {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.keepalive_seconds,
                 "key `trunk.keepalive_seconds`: 0 (off) or 10 to 3600".into(),
+                Reason::MustBe("0 / 10 … 3600".into()),
             ));
         }
         let failover_on = match &self.failover_on {
@@ -406,12 +487,16 @@ impl RawTrunk {
         let redirect_header = match &self.redirect_header {
             None => RedirectHeader::default(),
             Some(h) => RedirectHeader::from_name(h.get_ref()).ok_or_else(|| {
-                at.at(
+                at.kind(
                     h,
                     format!(
                         "key `trunk.redirect_header`: {:?} is not diversion or history-info",
                         h.get_ref()
                     ),
+                    Reason::NotOneOf {
+                        value: h.get_ref().clone().into(),
+                        allowed: vec!["diversion", "history-info"].into(),
+                    },
                 )
             })?,
         };
@@ -443,9 +528,10 @@ impl RawRoute {
     fn plain(&self, at: &Refusal, trunks: &HashSet<&str>) -> Result<Route, ConfigError> {
         let name = self.name.get_ref();
         if self.classes.is_empty() && self.patterns.is_empty() {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.name,
                 format!("key `route`: route {name} needs classes or patterns"),
+                Reason::AnyOf(vec!["classes", "patterns"]),
             ));
         }
         let classes = self
@@ -454,13 +540,17 @@ impl RawRoute {
             .map(|c| {
                 DialledClass::from_name(c.get_ref()).ok_or_else(|| {
                     let all: Vec<&str> = DialledClass::ROUTABLE.iter().map(|c| c.name()).collect();
-                    at.at(
+                    at.kind(
                         c,
                         format!(
                             "key `route.classes`: {:?} is not one of {}",
                             c.get_ref(),
                             all.join(", ")
                         ),
+                        Reason::NotOneOf {
+                            value: c.get_ref().clone().into(),
+                            allowed: all.into(),
+                        },
                     )
                 })
             })
@@ -468,31 +558,44 @@ impl RawRoute {
         for p in &self.patterns {
             let digits = p.get_ref().strip_prefix('+').unwrap_or(p.get_ref());
             if !is_number(digits) {
-                return Err(at.at(
+                return Err(at.kind(
                     p,
                     format!(
                         "key `route.patterns`: {:?} is not a number prefix (+62811, 112)",
                         p.get_ref()
                     ),
+                    Reason::NotA {
+                        what: Format::Prefix,
+                        value: p.get_ref().clone(),
+                    },
                 ));
             }
         }
         let list = self.trunks.get_ref();
         if list.is_empty() {
-            return Err(at.at(&self.trunks, "key `route.trunks`: needs a trunk".into()));
+            return Err(at.kind(
+                &self.trunks,
+                "key `route.trunks`: needs a trunk".into(),
+                Reason::Empty,
+            ));
         }
         let mut seen = HashSet::new();
         for t in list {
             if !trunks.contains(t.get_ref().as_str()) {
-                return Err(at.at(
+                return Err(at.kind(
                     t,
                     format!("key `route.trunks`: no trunk is named {:?}", t.get_ref()),
+                    Reason::NoSuch {
+                        table: "trunk",
+                        name: t.get_ref().clone(),
+                    },
                 ));
             }
             if !seen.insert(t.get_ref()) {
-                return Err(at.at(
+                return Err(at.kind(
                     &self.trunks,
                     format!("key `route.trunks`: {} is listed twice", t.get_ref()),
+                    Reason::Duplicate(t.get_ref().clone()),
                 ));
             }
         }
@@ -500,9 +603,13 @@ impl RawRoute {
             None => Vec::new(),
             Some(w) => {
                 if w.get_ref().len() != list.len() || w.get_ref().contains(&0) {
-                    return Err(at.at(
+                    return Err(at.kind(
                         w,
                         "key `route.weights`: one weight of at least 1 per trunk".into(),
+                        Reason::NotA {
+                            what: Format::Weights,
+                            value: format!("{:?}", w.get_ref()),
+                        },
                     ));
                 }
                 w.get_ref().clone()
@@ -516,9 +623,16 @@ impl RawRoute {
                     holidays: Vec::new(),
                     always_open: false,
                 };
-                schedule
-                    .check()
-                    .map_err(|m| at.at(w, format!("key `route.windows`: {m}")))?;
+                schedule.check().map_err(|m| {
+                    at.kind(
+                        w,
+                        format!("key `route.windows`: {m}"),
+                        Reason::Invalid {
+                            what: Format::Hours,
+                            why: m.to_string(),
+                        },
+                    )
+                })?;
                 w.get_ref().clone()
             }
         };
@@ -552,20 +666,20 @@ pub(super) fn trunks_and_routes(
     let mut plain = Vec::with_capacity(trunks.len());
     for raw in trunks {
         if !names.insert(raw.name.get_ref().as_str()) {
-            return Err(at.at(
+            return Err(at.kind(
                 &raw.name,
                 format!("key `trunk.name`: {} is defined twice", raw.name.get_ref()),
+                Reason::Duplicate(raw.name.get_ref().clone()),
             ));
         }
         let t = raw.plain(at)?;
         for (net, spanned) in t.addresses.iter().zip(&raw.addresses) {
             if let Some(other) = taken.iter().find(|o| o.contains(net) || net.contains(*o)) {
-                return Err(at.at(
+                return Err(at.kind(
                     spanned,
                     format!(
                         "key `trunk.addresses`: {net} overlaps {other} of another trunk or trusted peer"
-                    ),
-                ));
+                    ), Reason::Overlap(other.to_string())));
             }
         }
         taken.extend(t.addresses.iter().copied());
@@ -575,9 +689,10 @@ pub(super) fn trunks_and_routes(
     let mut out = Vec::with_capacity(routes.len());
     for r in routes {
         if !route_names.insert(r.name.get_ref().as_str()) {
-            return Err(at.at(
+            return Err(at.kind(
                 &r.name,
                 format!("key `route.name`: {} is defined twice", r.name.get_ref()),
+                Reason::Duplicate(r.name.get_ref().clone()),
             ));
         }
         out.push(r.plain(at, &names)?);
@@ -595,9 +710,13 @@ impl RawNumbering {
     pub(super) fn plain(&self, at: &Refusal) -> Result<Numbering, ConfigError> {
         let area = &self.area_code;
         if !(10..=999).contains(area.get_ref()) {
-            return Err(at.at(
+            return Err(at.kind(
                 area,
                 "key `numbering.area_code`: an area code without its 0 (21, 361)".into(),
+                Reason::NotA {
+                    what: Format::AreaCode,
+                    value: area.get_ref().to_string(),
+                },
             ));
         }
         Ok(Numbering {
@@ -609,9 +728,10 @@ impl RawNumbering {
 impl RawOutbound {
     pub(super) fn plain(&self, at: &Refusal) -> Result<Outbound, ConfigError> {
         if self.burst_calls > 0 && *self.burst_seconds.get_ref() == 0 {
-            return Err(at.at(
+            return Err(at.kind(
                 &self.burst_seconds,
                 "key `outbound.burst_seconds`: at least 1 when burst_calls is set".into(),
+                Reason::AtLeast(1),
             ));
         }
         Ok(Outbound {
