@@ -74,6 +74,9 @@ struct Inner {
     /// The HTTPS listener's configuration, swapped when an administrator
     /// uploads a certificate (set by `start`).
     tls: std::sync::OnceLock<axum_server::tls_rustls::RustlsConfig>,
+    /// The zone of `[system] time_zone` and the configuration version it
+    /// was read from ([`AppState::zone`]).
+    zone: std::sync::Mutex<Option<(i64, crate::i18n::Zone)>>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
                 },
                 probe: Mutex::new(SystemProbe::new()),
                 tls: std::sync::OnceLock::new(),
+                zone: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -104,6 +108,35 @@ impl AppState {
     /// Milliseconds since the epoch, from the state's clock.
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// The zone pages show times in: the current configuration's
+    /// `[system] time_zone`, read again only when the version changed
+    /// (an admin, a restore or the file may change it at any time).
+    pub fn zone(&self) -> crate::i18n::Zone {
+        use crate::i18n::Zone;
+        let current = match crate::admin::apply::current(&self.inner.data_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no configuration version; times in WIB");
+                return Zone::WIB;
+            }
+        };
+        let mut cache = self.inner.zone.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((version, zone)) = *cache {
+            if version == current.version {
+                return zone;
+            }
+        }
+        let zone = match dering_config::Config::parse(&current.document, "dering.toml") {
+            Ok(c) => Zone::named(&c.system.time_zone),
+            Err(e) => {
+                tracing::warn!(error = %e, "configuration refused; times in WIB");
+                Zone::WIB
+            }
+        };
+        *cache = Some((current.version, zone));
+        zone
     }
 
     pub fn https(&self) -> bool {

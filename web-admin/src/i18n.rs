@@ -162,6 +162,10 @@ mod refusals {
         id: "perlu salah satu dari {0}",
         en: "needs one of {0}",
     };
+    pub const SECRET: Text = Text {
+        id: "bukan {0}",
+        en: "is not {0}",
+    };
     pub const INVALID: Text = Text {
         id: "bukan {0} yang sah ({1})",
         en: "not {0}: {1}",
@@ -354,6 +358,7 @@ pub fn config_reason(lang: Lang, reason: &dering_config::Reason) -> String {
         Reason::MustBe(v) => t(&refusals::MUST_BE, &[v]),
         Reason::AnyOf(keys) => t(&refusals::ANY_OF, &[&list(keys)]),
         Reason::Invalid { what, why } => t(&refusals::INVALID, &[lang.t(format(what)), why]),
+        Reason::Secret(what) => t(&refusals::SECRET, &[lang.t(format(what))]),
         Reason::Other(m) => fill(lang.t(&refusals::OTHER), &[m]),
         other => fill(lang.t(&refusals::OTHER), &[&other.to_string()]),
     }
@@ -404,26 +409,69 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The site's zone: Asia/Jakarta (WIB), UTC+7 all year (no daylight
-/// saving in Indonesia, so a fixed offset is exact).
+/// The zone the box shows times in: one of Indonesia's three, fixed
+/// offsets all year (no daylight saving), from `[system] time_zone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone {
+    /// Minutes east of UTC.
+    pub offset_minutes: i32,
+    /// WIB, WITA or WIT, as Indonesians write it after a time.
+    pub abbreviation: &'static str,
+}
+
+impl Zone {
+    /// Asia/Jakarta, the default.
+    pub const WIB: Zone = Zone {
+        offset_minutes: 7 * 60,
+        abbreviation: "WIB",
+    };
+
+    /// The zone of an IANA name of `[system] time_zone`; WIB for a name
+    /// the loader would not take (a stored version always passed it).
+    pub fn named(name: &str) -> Zone {
+        let abbreviation = |minutes: i32| match minutes {
+            480 => "WITA",
+            540 => "WIT",
+            _ => "WIB",
+        };
+        dering_config::zone_offset(name)
+            .map(|offset_minutes| Zone {
+                offset_minutes,
+                abbreviation: abbreviation(offset_minutes),
+            })
+            .unwrap_or(Zone::WIB)
+    }
+
+    fn offset(self) -> UtcOffset {
+        UtcOffset::from_whole_seconds(self.offset_minutes * 60).unwrap_or(UtcOffset::UTC)
+    }
+
+    /// `at_ms` as `YYYY-MM-DD HH:MM:SS WITA`.
+    pub fn time(self, at_ms: i64) -> String {
+        let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000) else {
+            return at_ms.to_string();
+        };
+        let t = t.to_offset(self.offset());
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            self.abbreviation
+        )
+    }
+}
+
+/// WIB's offset in hours (the audit log's date filter).
 pub const SITE_OFFSET_HOURS: i8 = 7;
 
-/// `at_ms` as `YYYY-MM-DD HH:MM:SS WIB`.
+/// `at_ms` as `YYYY-MM-DD HH:MM:SS WIB`, for pages without a viewer's
+/// zone ([`Zone::time`] where there is one).
 pub fn local_time(at_ms: i64) -> String {
-    let offset = UtcOffset::from_hms(SITE_OFFSET_HOURS, 0, 0).unwrap_or(UtcOffset::UTC);
-    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000) else {
-        return at_ms.to_string();
-    };
-    let t = t.to_offset(offset);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} WIB",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    Zone::WIB.time(at_ms)
 }
 
 #[cfg(test)]
@@ -434,6 +482,17 @@ mod tests {
     fn times_are_shown_in_jakarta() {
         // 2026-12-04 15:00:00 UTC is 22:00 in Jakarta.
         assert_eq!(local_time(1_796_396_400_000), "2026-12-04 22:00:00 WIB");
+    }
+
+    /// `[system] time_zone` picks the offset and the abbreviation.
+    #[test]
+    fn times_are_shown_in_the_box_s_zone_with_its_abbreviation() {
+        let at = 1_796_396_400_000; // 2026-12-04 15:00:00 UTC
+        let shown = |name: &str| Zone::named(name).time(at);
+        assert_eq!(shown("Asia/Jakarta"), "2026-12-04 22:00:00 WIB");
+        assert_eq!(shown("Asia/Makassar"), "2026-12-04 23:00:00 WITA");
+        assert_eq!(shown("Asia/Jayapura"), "2026-12-05 00:00:00 WIT");
+        assert_eq!(shown("Europe/Paris"), "2026-12-04 22:00:00 WIB");
     }
 
     fn refused(text: &str) -> dering_config::ConfigError {
@@ -517,7 +576,13 @@ mod tests {
             what: *f,
             why: "bad".into(),
         });
-        for reason in Reason::examples().into_iter().chain(formats).chain(invalid) {
+        let secret = Format::ALL.iter().map(|f| Reason::Secret(*f));
+        for reason in Reason::examples()
+            .into_iter()
+            .chain(formats)
+            .chain(invalid)
+            .chain(secret)
+        {
             let english = reason.to_string();
             let id = config_reason(Lang::Id, &reason);
             assert_eq!(config_reason(Lang::En, &reason), english, "{reason:?}");

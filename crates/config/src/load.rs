@@ -632,10 +632,7 @@ fn check_pin(at: &Refusal, pin: &Spanned<String>, key: &str) -> Result<(), Confi
         Err(at.kind(
             pin,
             format!("key `{key}`: a PIN is 4 to 12 digits"),
-            Reason::NotA {
-                what: Format::Pin,
-                value: pin.get_ref().clone(),
-            },
+            Reason::Secret(Format::Pin),
         ))
     }
 }

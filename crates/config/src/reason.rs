@@ -63,6 +63,8 @@ pub enum Reason {
     /// A value of `what` refused by its own parser, whose words (`why`,
     /// English, from another crate) say what is wrong.
     Invalid { what: Format, why: String },
+    /// A secret (a PIN) that is not `what`; its value is never shown.
+    Secret(Format),
     /// A check without a kind of its own yet: its English words.
     Other(String),
 }
@@ -180,6 +182,7 @@ impl fmt::Display for Reason {
             Reason::Overlap(other) => write!(f, "overlaps {other}"),
             Reason::MustHold(what) => write!(f, "must hold `{what}`"),
             Reason::MinChars(n) => write!(f, "needs at least {n} characters"),
+            Reason::Secret(what) => write!(f, "is not {}", what.en()),
             Reason::MustBe(v) => write!(f, "must be {v}"),
             Reason::AnyOf(keys) => write!(f, "needs one of {}", keys.join(", ")),
             Reason::Invalid { what, why } => write!(f, "not {}: {why}", what.en()),
@@ -255,6 +258,7 @@ impl Reason {
             Reason::Overlap("media ports 20000-20100".into()),
             Reason::MustHold("{id}".into()),
             Reason::MinChars(8),
+            Reason::Secret(Format::Pin),
             Reason::MustBe("420".into()),
             Reason::AnyOf(vec!["classes", "patterns"]),
             Reason::Invalid {
@@ -314,10 +318,11 @@ mod tests {
                 Reason::MustBe(_) => 21,
                 Reason::AnyOf(_) => 22,
                 Reason::Invalid { .. } => 23,
-                Reason::Other(_) => 24,
+                Reason::Secret(_) => 24,
+                Reason::Other(_) => 25,
             })
             .collect();
-        assert_eq!(seen.len(), 25);
+        assert_eq!(seen.len(), 26);
     }
 
     #[test]

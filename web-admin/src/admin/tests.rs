@@ -233,7 +233,9 @@ async fn a_refused_page_form_comes_back_with_the_field_marked() {
         "{}",
         r.body
     );
-    assert!(r.body.contains("a PIN is 4 to 12 digits"), "{}", r.body);
+    // In the page's Indonesian, and the PIN typed is not repeated.
+    assert!(r.body.contains("bukan PIN 4 sampai 12 angka"), "{}", r.body);
+    assert!(!r.body.contains("\"12\""), "{}", r.body);
     // What was typed is kept (but never a secret).
     assert!(r.body.contains("value=\"Baru\""));
 }
@@ -753,4 +755,34 @@ async fn typed_loader_refusals_read_in_indonesian_and_english() {
         }
     }
     assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
+}
+
+/// Pages show times in the zone of `[system] time_zone` with its
+/// abbreviation (issue 15 §6), and a changed zone shows on the next page
+/// without a restart: a power event at 02:00 UTC reads 09:00 WIB, then
+/// 10:00 WITA once the box is set to Asia/Makassar.
+#[tokio::test]
+async fn pages_show_times_in_the_box_s_zone() {
+    use crate::history::testdb::{TestDb, T0};
+    let b = demo_box().await;
+    TestDb::open(b.dir.path()).power(T0, "on_battery", true);
+    let admin = b.login_as(Role::Admin);
+    let page = "/history/power?from=2026-12-04&to=2026-12-04";
+    let r = b.get(page, Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("2026-12-04 09:00:00 WIB"), "{}", r.body);
+    assert!(r.body.contains("Waktu (WIB)"), "{}", r.body);
+
+    let makassar = dering_config::DEFAULT_TOML.replace(
+        "time_zone = \"Asia/Jakarta\"",
+        "time_zone = \"Asia/Makassar\"",
+    );
+    apply::import(b.dir.path(), makassar, "test", 2)
+        .await
+        .expect("Makassar stored");
+    let r = b.get(page, Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("2026-12-04 10:00:00 WITA"), "{}", r.body);
+    assert!(r.body.contains("Waktu (WITA)"), "{}", r.body);
+    assert!(!r.body.contains("WIB"), "{}", r.body);
 }

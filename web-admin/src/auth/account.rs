@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::auth::{password, session, Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::{local_time, Text};
+use crate::i18n::Text;
 use crate::ui::{csrf_field, esc, page};
 
 pub fn routes() -> Router<AppState> {
@@ -217,8 +217,8 @@ async fn render(
                  <form method=\"post\" action=\"/account/tokens/{}/revoke\">{csrf}<button>{}</button></form></td></tr>",
                 esc(&t.name),
                 esc(&t.scopes),
-                local_time(t.created_ms),
-                t.last_used_ms.map(local_time).unwrap_or_default(),
+                viewer.zone.time(t.created_ms),
+                t.last_used_ms.map(|ms| viewer.zone.time(ms)).unwrap_or_default(),
                 t.id,
                 lang.t(&REVOKE),
             ));

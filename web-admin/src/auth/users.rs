@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::auth::{password, session, Perm, Role, Viewer};
 use crate::error::AppError;
-use crate::i18n::{local_time, Lang, Text};
+use crate::i18n::{Lang, Text};
 use crate::ui::{csrf_field, esc, page};
 
 pub fn routes() -> Router<AppState> {
@@ -328,7 +328,7 @@ async fn list_page(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             sel = role_select("role", &u.role),
             save = lang.t(&SAVE),
             totp = if u.totp_enabled { "✓" } else { "—" },
-            created = local_time(u.created_ms),
+            created = viewer.zone.time(u.created_ms),
             reset = lang.t(&RESET),
         ));
     }

@@ -25,6 +25,8 @@ pub struct Viewer {
     pub full_name: String,
     pub role: Role,
     pub lang: Lang,
+    /// The zone times are shown in (`[system] time_zone`).
+    pub zone: crate::i18n::Zone,
     /// The client's address, for the audit log.
     pub source: String,
     auth: Auth,
@@ -44,6 +46,7 @@ impl Viewer {
             full_name: a.full_name,
             role: a.role,
             lang: a.lang,
+            zone: crate::i18n::Zone::WIB,
             source,
             auth,
         }
@@ -102,6 +105,7 @@ impl Viewer {
             full_name: "Test".into(),
             role,
             lang: Lang::Id,
+            zone: crate::i18n::Zone::WIB,
             source: "127.0.0.1".into(),
             auth: Auth::Session {
                 secret: "s".into(),
@@ -220,11 +224,20 @@ async fn find(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, AppErro
     }))
 }
 
+/// The viewer with the box's zone, read when a page is asked for so that
+/// a changed `[system] time_zone` shows on the next page.
+fn with_zone(viewer: Option<Viewer>, state: &AppState) -> Option<Viewer> {
+    viewer.map(|v| Viewer {
+        zone: state.zone(),
+        ..v
+    })
+}
+
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        find(parts, state).await?.ok_or(AppError::Unauthenticated)
+        with_zone(find(parts, state).await?, state).ok_or(AppError::Unauthenticated)
     }
 }
 
@@ -235,6 +248,6 @@ impl OptionalFromRequestParts<AppState> for Viewer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, AppError> {
-        find(parts, state).await
+        Ok(with_zone(find(parts, state).await?, state))
     }
 }

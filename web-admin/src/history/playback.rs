@@ -22,7 +22,6 @@ use super::Page;
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::local_time;
 use crate::ui::{esc, page_with};
 
 pub fn routes() -> Router<AppState> {
@@ -91,7 +90,7 @@ async fn page(
     b.push_str(&table_head(
         "recordings",
         &[
-            t(&v, "Mulai (WIB)", "Start (WIB)"),
+            &format!("{} ({})", t(&v, "Mulai", "Start"), v.zone.abbreviation),
             t(&v, "Penelepon", "Caller"),
             t(&v, "Tujuan", "Called"),
             t(&v, "Agen", "Agent"),
@@ -110,7 +109,7 @@ async fn page(
             "<tr data-id=\"{id}\"><td>{}</td><td>{}</td><td>{}</td><td>{agent}</td><td>{}</td><td>{}</td>\
              <td><audio controls preload=\"none\" src=\"/history/recordings/{id}/audio\"></audio> \
              <a class=\"download\" href=\"/history/recordings/{id}/download?format={f}\">{F}</a></td></tr>",
-            esc(&local_time(r.start_ms)),
+            esc(&v.zone.time(r.start_ms)),
             esc(&r.caller),
             esc(&r.callee),
             esc(r.service.as_deref().unwrap_or("")),

@@ -16,7 +16,7 @@ use super::{csv, HistoryError, Page, MAX_PER_PAGE};
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::{local_time, Text};
+use crate::i18n::Text;
 use crate::ui::{esc, page_with, url_encode};
 
 /// The most rows one CSV export holds (a month of a busy box); a larger
@@ -282,7 +282,7 @@ async fn calls_page(
     b.push_str(&table_head(
         "calls",
         &[
-            t(&v, "Mulai (WIB)", "Start (WIB)"),
+            &format!("{} ({})", t(&v, "Mulai", "Start"), v.zone.abbreviation),
             t(&v, "Penelepon", "Caller"),
             t(&v, "Tujuan", "Called"),
             t(&v, "Antrean", "Queue"),
@@ -295,7 +295,7 @@ async fn calls_page(
     for c in &page.items {
         b.push_str(&format!(
             "<tr data-uuid=\"{u}\"><td><a href=\"/history/calls/{u}\">{}</a></td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&local_time(c.start_ms)),
+            esc(&v.zone.time(c.start_ms)),
             esc(&c.caller),
             esc(c.caller_name.as_deref().unwrap_or("")),
             esc(&c.callee),
@@ -423,7 +423,7 @@ async fn call_page(
     let d = call_detail(&state, uuid).await?;
     let c = &d.call;
     let opt = |s: &Option<String>| esc(s.as_deref().unwrap_or("—"));
-    let time = |ms: Option<i64>| ms.map(local_time).unwrap_or_else(|| "—".into());
+    let time = |ms: Option<i64>| ms.map(|ms| v.zone.time(ms)).unwrap_or_else(|| "—".into());
     let mut b = tabs(&v);
     b.push_str("<dl class=\"call\" id=\"call\">");
     for (k, val) in [
@@ -451,7 +451,7 @@ async fn call_page(
     b.push_str(&format!(
         "<h2>{}</h2><table id=\"events\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
         t(&v, "Kejadian", "Events"),
-        t(&v, "Waktu (WIB)", "Time (WIB)"),
+        &format!("{} ({})", t(&v, "Waktu", "Time"), v.zone.abbreviation),
         t(&v, "Jenis", "Kind"),
         t(&v, "Antrean / agen", "Queue / agent"),
         t(&v, "Rincian", "Detail"),
@@ -459,7 +459,7 @@ async fn call_page(
     for e in &d.events {
         b.push_str(&format!(
             "<tr><td>{}</td><td>{}:{}</td><td>{} {}</td><td>{}</td></tr>",
-            esc(&local_time(e.at_ms)),
+            esc(&v.zone.time(e.at_ms)),
             e.source,
             esc(&e.kind),
             opt(&e.queue),
@@ -474,7 +474,7 @@ async fn call_page(
             b.push_str(&format!(
                 "<li><a href=\"/history/recordings?call={}\">{} ({} s)</a></li>",
                 esc(&url_encode(&c.uuid)),
-                esc(&local_time(r.start_ms)),
+                esc(&v.zone.time(r.start_ms)),
                 seconds(r.duration_ms)
             ));
         }
@@ -521,7 +521,7 @@ async fn power_page(
     b.push_str(&table_head(
         "power",
         &[
-            t(&v, "Waktu (WIB)", "Time (WIB)"),
+            &format!("{} ({})", t(&v, "Waktu", "Time"), v.zone.abbreviation),
             t(&v, "Kejadian", "Event"),
             t(&v, "Alarm", "Alarm"),
             t(&v, "Rincian", "Detail"),
@@ -531,7 +531,7 @@ async fn power_page(
         b.push_str(&format!(
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if e.alarm { "alarm" } else { "" },
-            esc(&local_time(e.at_ms)),
+            esc(&v.zone.time(e.at_ms)),
             esc(&e.kind),
             if e.alarm { "⚠" } else { "" },
             esc(&e.detail),
