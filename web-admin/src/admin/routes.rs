@@ -665,7 +665,7 @@ async fn api_backup(State(state): State<AppState>, viewer: Viewer) -> Result<Res
         None,
     )
     .await?;
-    let date = crate::i18n::local_time(state.now_ms());
+    let date = state.zone().time(state.now_ms());
     let date = date.get(..10).unwrap_or("backup");
     Ok((
         [(
@@ -800,7 +800,7 @@ async fn versions_page(
         s.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             v.version,
-            ui::esc(&crate::i18n::local_time(v.at_ms)),
+            ui::esc(&viewer.zone.time(v.at_ms)),
             ui::esc(&v.author),
             ui::esc(&v.summary)
         ));
@@ -1086,7 +1086,7 @@ async fn prompts_page(
                 "{} ({}, {})",
                 ui::esc(&m.by),
                 ui::esc(&m.source),
-                ui::esc(&crate::i18n::local_time(m.at_ms))
+                ui::esc(&viewer.zone.time(m.at_ms))
             )),
         ));
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::{local_time, Text, SITE_OFFSET_HOURS};
+use crate::i18n::{Text, SITE_OFFSET_HOURS};
 use crate::ui::{esc, page, url_encode};
 
 pub fn routes() -> Router<AppState> {
@@ -216,7 +216,7 @@ async fn audit_page(
     for e in &rows {
         b.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-            local_time(e.at_ms),
+            viewer.zone.time(e.at_ms),
             esc(&e.login),
             esc(&e.source),
             esc(&e.action),
@@ -271,7 +271,7 @@ async fn audit_csv(
     for e in &rows {
         let fields = [
             e.id.to_string(),
-            local_time(e.at_ms),
+            viewer.zone.time(e.at_ms),
             e.login.clone(),
             e.source.clone(),
             e.action.clone(),
