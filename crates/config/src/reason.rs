@@ -360,6 +360,68 @@ mod tests {
         assert_eq!(seen.len(), Format::ALL.len());
     }
 
+    /// The checks of `load/*.rs` (trunks, trunkd's spans and lines,
+    /// syncd) say their kind too, with the key, and keep their English.
+    #[test]
+    fn the_tables_checks_say_their_kind() {
+        let line = "[[line]]\nname = \"co1\"\nchannel = 33\nnumber = \"137\"\n";
+        let sync =
+            "[sync]\nendpoint = \"http://127.0.0.1:8700\"\nauth = \"api_key\"\napi_key = \"k\"\n";
+        let cases: [(String, &str, Reason, &str); 6] = [
+            (
+                DEFAULT_TOML.replace("codecs = [\"PCMA\", \"PCMU\"]", "codecs = [\"GSM\"]"),
+                "trunk.codecs",
+                Reason::NotOneOf {
+                    value: "GSM".into(),
+                    allowed: vec!["PCMA", "PCMU", "G722"].into(),
+                },
+                "\"GSM\" is not one of PCMA, PCMU, G722",
+            ),
+            (
+                DEFAULT_TOML.replace("expires = 600", "expires = 5"),
+                "trunk.expires",
+                Reason::Range {
+                    min: 60,
+                    max: 86_400,
+                },
+                "60 to 86400 seconds",
+            ),
+            (
+                format!("{DEFAULT_TOML}\n{line}busy_count = 11\n"),
+                "line.busy_count",
+                Reason::Range { min: 2, max: 10 },
+                "between 2 and 10",
+            ),
+            (
+                format!("{DEFAULT_TOML}\n{line}\n{line}"),
+                "line.name",
+                Reason::Duplicate("co1".into()),
+                "`co1` twice",
+            ),
+            (
+                format!("{DEFAULT_TOML}\n{}", sync.replace("http://", "ftp://")),
+                "sync.endpoint",
+                Reason::NotA {
+                    what: Format::Url,
+                    value: "ftp://127.0.0.1:8700".into(),
+                },
+                "is not an http:// or https:// URL",
+            ),
+            (
+                format!("{DEFAULT_TOML}\n{}", sync.replace("api_key = \"k\"\n", "")),
+                "sync.api_key",
+                Reason::NeededBy("sync.auth = \"api_key\"".into()),
+                "needed by this `sync.auth`",
+            ),
+        ];
+        for (text, key, expected, english) in cases {
+            let (got_key, reason, message) = refusal(&text);
+            assert_eq!(got_key.as_deref(), Some(key), "{message}");
+            assert_eq!(reason, expected, "{message}");
+            assert!(message.contains(english), "{message}");
+        }
+    }
+
     /// Each kind of refusal comes typed with its key, and its English
     /// words (the log's) are the reason's.
     #[test]
