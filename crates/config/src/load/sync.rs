@@ -57,6 +57,8 @@ pub(super) struct RawSync {
     breaker_open_ms: Option<u64>,
     #[serde(default)]
     poll_interval_ms: Option<u64>,
+    #[serde(default)]
+    alarm_after_minutes: Option<Spanned<u64>>,
 }
 
 fn need(
@@ -184,6 +186,7 @@ pub(super) fn check(
         breaker_failures: count(&raw.breaker_failures, "breaker_failures", 5)?,
         breaker_open_ms: raw.breaker_open_ms.unwrap_or(30_000),
         poll_interval_ms: raw.poll_interval_ms.unwrap_or(15_000),
+        alarm_after_minutes: positive(&raw.alarm_after_minutes, "alarm_after_minutes", 15)?,
     }))
 }
 
@@ -212,6 +215,7 @@ mod tests {
         );
         assert_eq!(s.update_path, "/tickets/{id}");
         assert_eq!((s.max_in_flight, s.breaker_failures), (4, 5));
+        assert_eq!(s.alarm_after_minutes, 15);
     }
 
     #[test]
@@ -237,6 +241,11 @@ mod tests {
                 "[sync]\nendpoint = \"http://x\"\nmax_in_flight = 0\n",
                 3,
                 "sync.max_in_flight",
+            ),
+            (
+                "[sync]\nendpoint = \"http://x\"\nalarm_after_minutes = 0\n",
+                3,
+                "sync.alarm_after_minutes",
             ),
         ];
         for (text, line, key) in cases {
