@@ -853,7 +853,8 @@ pub fn static_contact(uri: &str) -> Result<Peer, String> {
 
 impl Config {
     /// The daemons a box with this configuration runs: pbxd and webd
-    /// always, powerd with a `[power]` table, the SNMP agent with `[snmp]`.
+    /// always, powerd with a `[power]` table, the SNMP agent with `[snmp]`,
+    /// syncd with `[sync]`.
     pub fn daemons(&self) -> Vec<String> {
         let mut v = vec!["pbxd".to_string(), "webd".to_string()];
         if self.power.is_some() {
@@ -862,7 +863,30 @@ impl Config {
         if self.snmp.is_some() {
             v.push("snmp-agent".into());
         }
+        if self.sync.is_some() {
+            v.push("syncd".into());
+        }
         v
+    }
+
+    /// This configuration delivering tickets to `endpoint` (`dering up
+    /// --simpel`, the demo beside `tools/simpel-sim`): its own `[sync]`
+    /// with that endpoint, or one with every default. The URL is checked
+    /// as the file's would be, naming `--simpel` in the error.
+    pub fn with_sync_endpoint(mut self, endpoint: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "{DEFAULT_TOML}\n[sync]\nendpoint = {}\n",
+            toml::Value::String(endpoint.to_string())
+        );
+        let fresh = Config::parse(&text, "--simpel")?.sync;
+        self.sync = match (self.sync.take(), fresh) {
+            (Some(mut mine), Some(f)) => {
+                mine.endpoint = f.endpoint;
+                Some(mine)
+            }
+            (_, f) => f,
+        };
+        Ok(self)
     }
 
     /// Parses and validates `text`, naming `file` in errors.

@@ -6,6 +6,7 @@
 //! repeats an attempt, which the row's idempotency key makes harmless.
 
 mod http;
+pub mod lock;
 
 use std::path::PathBuf;
 use std::pin::pin;
@@ -185,6 +186,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)?;
+    let _lock = lock::acquire(&opts.data_dir)?;
     let mut store = Store::open(&opts.data_dir.join("dering.db"))?;
     let https = opts.sync.endpoint.starts_with("https://")
         || matches!(&opts.sync.auth, SyncAuth::OAuth2 { token_url, .. } if token_url.starts_with("https://"));

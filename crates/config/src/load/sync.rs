@@ -219,6 +219,32 @@ mod tests {
     }
 
     #[test]
+    fn syncd_is_expected_only_with_a_sync_table() {
+        let plain = parse("").unwrap();
+        assert!(!plain.daemons().contains(&"syncd".to_string()));
+        let with = plain
+            .with_sync_endpoint("http://127.0.0.1:8700/api/v1/")
+            .unwrap();
+        assert!(with.daemons().contains(&"syncd".to_string()));
+        let s = with.sync.unwrap();
+        assert_eq!(s.endpoint, "http://127.0.0.1:8700/api/v1");
+        assert_eq!(s.alarm_after_minutes, 15, "the defaults");
+        let e = parse("")
+            .unwrap()
+            .with_sync_endpoint("ftp://x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--simpel") && e.contains("sync.endpoint"), "{e}");
+        let own = parse("[sync]\nendpoint = \"http://a\"\nmax_in_flight = 9\n")
+            .unwrap()
+            .with_sync_endpoint("http://b")
+            .unwrap()
+            .sync
+            .unwrap();
+        assert_eq!((own.endpoint.as_str(), own.max_in_flight), ("http://b", 9));
+    }
+
+    #[test]
     fn sync_errors_name_line_and_key() {
         let cases = [
             ("[sync]\nendpoint = \"ftp://x\"\n", 2, "sync.endpoint"),
