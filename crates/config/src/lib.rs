@@ -19,9 +19,11 @@ use serde::Deserialize;
 
 mod load;
 mod sync;
+mod tickets;
 mod trunkd;
 
 pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
+pub use tickets::Tickets;
 pub use trunkd::{
     parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
     SpanConfig, SpanDevice, SpanSide, Trunkd,
@@ -93,6 +95,8 @@ pub struct Config {
     pub trunkd: Option<Trunkd>,
     /// syncd's connector to SIMPEL (SYNC-4); `None` without `[sync]`.
     pub sync: Option<SyncConfig>,
+    /// Ticket deadlines (`[tickets]`, CTI-3); Peruri's without the table.
+    pub tickets: Tickets,
     /// Carrier trunks (TRK-3, TRK-4; decision 0015).
     pub trunks: Vec<Trunk>,
     /// Outbound routes, the first that carries a number (and whose

@@ -28,6 +28,7 @@ use crate::{
 };
 
 mod sync;
+mod tickets;
 mod trunkd;
 mod trunks;
 
@@ -49,9 +50,11 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         media,
     )?;
     let sync = sync::check(&at, raw.sync.as_ref())?;
+    let tickets = tickets::check(&at, raw.tickets.as_ref())?;
     Ok(Config {
         trunkd,
         sync,
+        tickets,
         ..raw.into_plain(outside)
     })
 }
@@ -156,6 +159,8 @@ struct RawConfig {
     lines: Vec<trunkd::RawLine>,
     #[serde(default)]
     sync: Option<sync::RawSync>,
+    #[serde(default)]
+    tickets: Option<tickets::RawTickets>,
     #[serde(default)]
     acd: RawAcd,
     #[serde(default, rename = "trunk")]
@@ -1201,6 +1206,8 @@ impl RawConfig {
             trunkd: None,
             // Set by `parse` from `load/sync.rs`.
             sync: None,
+            // Set by `parse` from `load/tickets.rs`.
+            tickets: crate::Tickets::default(),
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,
