@@ -68,6 +68,10 @@ enum Cmd {
         /// (`tcp:127.0.0.1:705` or a Unix socket path); starts the agent.
         #[arg(long)]
         agentx: Option<String>,
+        /// Deliver tickets to this SIMPEL (`http://HOST:PORT/PATH`, e.g.
+        /// `tools/simpel-sim`'s); starts syncd.
+        #[arg(long)]
+        simpel: Option<String>,
         /// Run this instead of `systemctl poweroff` at the end of a power
         /// shutdown (split on spaces, no shell).
         #[arg(long)]
@@ -605,9 +609,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ups_user,
             ups_password,
             agentx,
+            simpel,
             poweroff_command,
         } => {
             let (mut cfg, seed) = load_seed(config.as_deref())?;
+            // The demo runs syncd only when pointed at a SIMPEL (or a
+            // configuration with `[sync]`): the simulator is a separate
+            // program the box does not start.
+            if let Some(url) = simpel {
+                cfg = cfg.with_sync_endpoint(&url)?;
+            }
             // The demo runs powerd only when pointed at a upsd.
             cfg.power = match (upsd, cfg.power.take()) {
                 (Some(addr), Some(mut p)) => {
@@ -847,7 +858,8 @@ fn request(data_dir: &Path, req: Request) -> anyhow::Result<Response> {
 }
 
 /// The daemons the demo runs in this one process, each stopped by its own
-/// signal: pbxd always, webd always, powerd and the SNMP agent when asked.
+/// signal: pbxd always, webd always, powerd, the SNMP agent and syncd when
+/// asked.
 async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
     let demo: Vec<(String, String)> = cfg
         .extensions
@@ -913,6 +925,21 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
         ));
         others.lock().await.push(("snmp-agent", stop, task));
     }
+    if let Some(sync) = cfg.sync.clone() {
+        let mapping = dering_sync::Mapping::new(&sync).context("[sync] templates")?;
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(syncd::run(
+            syncd::Options {
+                sync,
+                mapping,
+                data_dir: data_dir.clone(),
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        others.lock().await.push(("syncd", stop, task));
+    }
     let (power_stop, power_stop_rx) = oneshot::channel::<()>();
     let mut power_task = match cfg.power.clone() {
         Some(power) => {
@@ -961,6 +988,9 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
         }
     }
     println!("Health: http://{http}/health  Metrics: http://{http}/metrics");
+    if let Some(s) = &cfg.sync {
+        println!("Tickets to SIMPEL at {} (syncd)", s.endpoint);
+    }
     if let (Some(https), Some(l)) = (https, &web_login) {
         println!(
             "Web admin: https://{https}/  login {}  password {}  TOTP secret {} (add it to an authenticator app)",

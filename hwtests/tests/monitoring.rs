@@ -1,8 +1,9 @@
 //! The NOC's view (MON-1, MON-2, PWR-2): net-snmp's snmpd as AgentX
 //! master with Dering's subagent registered, walked with `snmpwalk` while
 //! sipp phones hold calls; UPS traps received by `snmptrapd`; `/metrics`
-//! checked by `promtool` and `/health` while the calls run; and the MIB
-//! module checked by `smilint`.
+//! checked by `promtool` and `/health` while the calls run; the ticket
+//! outbox's counts and late-alarm trap with SIMPEL unreachable; and the
+//! MIB module checked by `smilint`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -10,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hwtests::fragments::{uac_answered_then, uas_answer, wait_bye};
-use hwtests::peers::{base_mibs, dering_mib_dir, http_get, Snmp, Upsd};
+use hwtests::peers::{base_mibs, dering_mib_dir, free_tcp_port, http_get, Snmp, Upsd};
 use hwtests::{callee, caller, require, Dering};
 
 const DERING: &str = ".1.3.6.1.4.1.99999";
@@ -221,6 +222,93 @@ fn the_low_battery_trap_leaves_before_the_agent_stops() {
         "the subtree unregistered",
         || walk_map(&snmp),
         |w| instances(w) == 0,
+    );
+}
+
+#[test]
+fn a_late_outbox_is_counted_in_the_mib_trapped_and_warned_in_health() {
+    use dering_store::tickets::{Level, NewTicket, Sla};
+    let snmp = Snmp::start();
+    // syncd delivers to a SIMPEL nobody answers: every row stays owed.
+    let nobody = format!("http://127.0.0.1:{}/api/v1", free_tcp_port());
+    let d = Dering::start_with_args(
+        |t| t,
+        &["--agentx".into(), snmp.agentx(), "--simpel".into(), nobody],
+    );
+    // Two tickets recorded 20 minutes ago (past the default 15): the
+    // rows' age is what the alarm is about, not the wait.
+    let mut store = dering_store::Store::open(&d.data.path().join("dering.db")).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let then = now_ms - 20 * 60_000;
+    for n in 0..2 {
+        let t = NewTicket {
+            reporter_name: format!("Warga {n}"),
+            reporter_phone: "+6281234567890".into(),
+            reporter_email: String::new(),
+            category: "pengaduan".into(),
+            description: "layanan publik".into(),
+            urgency: Level::High,
+            impact: Level::Medium,
+            unit: "KU Dumas".into(),
+            queue: None,
+            assignee: None,
+            call_ids: vec![],
+            recordings: vec![],
+        };
+        store
+            .create_ticket(&t, "agent-2001", &Sla::default(), then + n)
+            .unwrap();
+    }
+    let sync = format!("{DERING}.1.9");
+    let w = until(
+        "the walk shows 2 pending, late, syncd up",
+        || walk_map(&snmp),
+        |w| {
+            let is =
+                |o: &str, v: &str| w.get(&format!("{DERING}.{o}")).map(String::as_str) == Some(v);
+            is("1.9.1.0", "Gauge32: 2")
+                && is("1.9.5.0", "INTEGER: 1")
+                && is("1.2.1.3.6", "INTEGER: 1")
+        },
+    );
+    assert_eq!(w[&format!("{DERING}.1.2.1.2.6")], "STRING: \"syncd\"");
+    assert_eq!(w[&format!("{sync}.3.0")], "Gauge32: 0", "no dead letter");
+    let age: u64 = w[&format!("{sync}.4.0")]
+        .trim_start_matches("Gauge32: ")
+        .parse()
+        .unwrap();
+    assert!((20 * 60..25 * 60).contains(&age), "oldest pending {age} s");
+    // The trap, with the pending count.
+    let traps = until(
+        "the outbox-late trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING}.0.9")),
+    );
+    assert!(traps.contains(&format!("{sync}.1.0")), "{traps}");
+    assert!(
+        !traps.contains(&format!("{DERING}.0.10")),
+        "not caught up: {traps}"
+    );
+    // syncd keeps trying: the rows become failing, still pending.
+    until(
+        "both rows retried",
+        || walk_map(&snmp),
+        |w| w.get(&format!("{sync}.2.0")).map(String::as_str) == Some("Gauge32: 2"),
+    );
+    // /health warns (200, not degraded: SIMPEL's outage is not the box's).
+    let (code, body) = http_get(&d.http, "/health");
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["status"], "warning", "{h}");
+    assert!(
+        h["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("outbox: 2 tickets owed to SIMPEL")),
+        "{h}"
     );
 }
 

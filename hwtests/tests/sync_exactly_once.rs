@@ -229,12 +229,14 @@ fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
         sim.addr
     );
     let port = free_udp_port();
-    let d = Dering::start_with_args(
-        move |t| format!("{t}{sync}"),
-        &["--https-port".into(), port.to_string()],
-    );
+    // The box without `[sync]`, or `dering up` would run a syncd of its
+    // own, and this test's (killed and restarted below) would find the
+    // database locked; syncd reads the box's configuration plus `[sync]`.
+    let d = Dering::start_with_args(|t| t, &["--https-port".into(), port.to_string()]);
     let https = format!("127.0.0.1:{port}");
-    let (config, data) = (d.config.clone(), d.dir().to_path_buf());
+    let config = dir.path().join("syncd.toml");
+    std::fs::write(&config, std::fs::read_to_string(&d.config).unwrap() + &sync).unwrap();
+    let data = d.dir().to_path_buf();
     let token = token(&data);
     let store = Store::open(&data.join("dering.db")).unwrap();
     let syncd = Arc::new(Mutex::new(start_syncd(&config, &data)));

@@ -141,8 +141,9 @@ fn security_exposure_is_low_and_as_documented() {
 
 /// A configuration for one daemon run on free loopback ports: the SIP
 /// ports of the embedded default, a `[power]` pointing where no upsd
-/// listens, and an `[snmp]` pointing where no snmpd listens (both daemons
-/// must start and report, not fail, without their peer).
+/// listens, an `[snmp]` pointing where no snmpd listens and a `[sync]`
+/// pointing where no SIMPEL listens (each daemon must start and report,
+/// not fail, without its peer).
 fn config(dir: &Path) -> PathBuf {
     let sip = free_udp_port();
     let text = std::fs::read_to_string(workspace().join("crates/config/src/default.toml"))
@@ -158,7 +159,11 @@ fn config(dir: &Path) -> PathBuf {
             &format!("upsd = \"127.0.0.1:{}\"", free_tcp_port()),
         )
         .replace("port = 8080", &format!("port = {}", free_tcp_port()))
-        + &format!("\n[snmp]\nagentx = \"tcp:127.0.0.1:{}\"\n", free_tcp_port());
+        + &format!("\n[snmp]\nagentx = \"tcp:127.0.0.1:{}\"\n", free_tcp_port())
+        + &format!(
+            "\n[sync]\nendpoint = \"http://127.0.0.1:{}\"\n",
+            free_tcp_port()
+        );
     let path = dir.join("dering.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -232,7 +237,7 @@ fn notifications(name: &str) -> (Vec<String>, Option<i32>) {
 
 #[test]
 fn every_daemon_notifies_ready_pings_the_watchdog_and_stops_cleanly() {
-    for name in ["pbxd", "webd", "powerd", "snmp-agent"] {
+    for name in ["pbxd", "webd", "powerd", "snmp-agent", "syncd"] {
         let (got, code) = notifications(name);
         let ready = got.iter().position(|m| m.contains("READY=1"));
         assert!(ready.is_some(), "{name}: no READY=1 in {got:?}");

@@ -443,6 +443,7 @@ mod tests {
             system: Default::default(),
             recordings_bytes: 0,
             recordings_files: 0,
+            outbox: None,
             trunks: vec![
                 trunk("telkom", Some(true), TrunkHealth::Up, false),
                 trunk("backup", Some(false), TrunkHealth::Down, true),
@@ -505,6 +506,7 @@ mod tests {
             system: Default::default(),
             recordings_bytes: 0,
             recordings_files: 0,
+            outbox: None,
             trunks: vec![],
             spans: vec![
                 span("telkom", SpanAlarm::Red, Some(false)),

@@ -22,6 +22,7 @@ mod load;
 mod reason;
 mod sync;
 mod system;
+mod tickets;
 mod trunkd;
 
 pub use calendar::{calendars, Calendar, Holiday};
@@ -30,6 +31,7 @@ pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEM
 pub use system::{
     is_ntp_server, zone_offset, System, DEFAULT_TIME_ZONE, MAX_NTP_SERVERS, TIME_ZONES,
 };
+pub use tickets::Tickets;
 pub use trunkd::{
     parse_channels, Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, LineStart,
     SpanConfig, SpanDevice, SpanSide, Trunkd,
@@ -106,6 +108,8 @@ pub struct Config {
     pub trunkd: Option<Trunkd>,
     /// syncd's connector to SIMPEL (SYNC-4); `None` without `[sync]`.
     pub sync: Option<SyncConfig>,
+    /// Ticket deadlines (`[tickets]`, CTI-3); Peruri's without the table.
+    pub tickets: Tickets,
     /// Carrier trunks (TRK-3, TRK-4; decision 0015).
     pub trunks: Vec<Trunk>,
     /// Outbound routes, the first that carries a number (and whose
@@ -871,7 +875,8 @@ pub fn static_contact(uri: &str) -> Result<Peer, String> {
 
 impl Config {
     /// The daemons a box with this configuration runs: pbxd and webd
-    /// always, powerd with a `[power]` table, the SNMP agent with `[snmp]`.
+    /// always, powerd with a `[power]` table, the SNMP agent with `[snmp]`,
+    /// syncd with `[sync]`.
     pub fn daemons(&self) -> Vec<String> {
         let mut v = vec!["pbxd".to_string(), "webd".to_string()];
         if self.power.is_some() {
@@ -880,7 +885,30 @@ impl Config {
         if self.snmp.is_some() {
             v.push("snmp-agent".into());
         }
+        if self.sync.is_some() {
+            v.push("syncd".into());
+        }
         v
+    }
+
+    /// This configuration delivering tickets to `endpoint` (`dering up
+    /// --simpel`, the demo beside `tools/simpel-sim`): its own `[sync]`
+    /// with that endpoint, or one with every default. The URL is checked
+    /// as the file's would be, naming `--simpel` in the error.
+    pub fn with_sync_endpoint(mut self, endpoint: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "{DEFAULT_TOML}\n[sync]\nendpoint = {}\n",
+            toml::Value::String(endpoint.to_string())
+        );
+        let fresh = Config::parse(&text, "--simpel")?.sync;
+        self.sync = match (self.sync.take(), fresh) {
+            (Some(mut mine), Some(f)) => {
+                mine.endpoint = f.endpoint;
+                Some(mine)
+            }
+            (_, f) => f,
+        };
+        Ok(self)
     }
 
     /// Parses and validates `text`, naming `file` in errors.

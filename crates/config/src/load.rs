@@ -31,6 +31,7 @@ use crate::{
 mod calendars;
 mod sync;
 mod system;
+mod tickets;
 mod trunkd;
 mod trunks;
 
@@ -54,9 +55,11 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         media,
     )?;
     let sync = sync::check(&at, raw.sync.as_ref())?;
+    let tickets = tickets::check(&at, raw.tickets.as_ref())?;
     let mut config = Config {
         trunkd,
         sync,
+        tickets,
         system,
         ..raw.into_plain(outside)
     };
@@ -217,6 +220,8 @@ struct RawConfig {
     lines: Vec<trunkd::RawLine>,
     #[serde(default)]
     sync: Option<sync::RawSync>,
+    #[serde(default)]
+    tickets: Option<tickets::RawTickets>,
     #[serde(default)]
     acd: RawAcd,
     #[serde(default, rename = "trunk")]
@@ -1432,6 +1437,8 @@ impl RawConfig {
             sync: None,
             // Both set by `parse`, from `[system]` and the checked zone.
             system: crate::System::default(),
+            // Set by `parse` from `load/tickets.rs`.
+            tickets: crate::Tickets::default(),
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,

@@ -59,6 +59,9 @@ pub struct SyncConfig {
     pub breaker_open_ms: u64,
     /// How often the change feed is read.
     pub poll_interval_ms: u64,
+    /// How long the oldest pending outbox row may wait before the box
+    /// raises an alarm (trap, `/health` warning; SYNC-3), in minutes.
+    pub alarm_after_minutes: u64,
 }
 
 /// The default field mapping: SIMPEL-sim's fields (`tools/simpel-sim`).

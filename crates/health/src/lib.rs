@@ -85,6 +85,66 @@ pub struct Snapshot {
     /// trunkd's spans and lines as pbxd has them (issue 14; empty when
     /// pbxd does not answer).
     pub spans: Vec<SpanView>,
+    /// The ticket outbox (SYNC-3); `None` when the database is unreadable.
+    pub outbox: Option<OutboxView>,
+}
+
+/// How long the oldest pending outbox row may wait before it is an alarm
+/// when syncd has not said otherwise (`[sync] alarm_after_minutes`).
+pub const OUTBOX_ALARM_AFTER_DEFAULT_MS: u64 = 15 * 60 * 1000;
+
+/// What is owed to SIMPEL (SYNC-3), read from the outbox itself so the
+/// counts hold even while syncd is down, with syncd's threshold.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct OutboxView {
+    pub pending: u64,
+    /// Pending rows that failed at least once (retrying).
+    pub failing: u64,
+    pub dead: u64,
+    pub oldest_pending_seconds: Option<u64>,
+    /// `None` when the box runs no syncd: rows then wait by design
+    /// (tickets kept only on the box), which is no alarm.
+    pub alarm_after_seconds: Option<u64>,
+}
+
+impl OutboxView {
+    /// The counts at `at_ms`, against syncd's threshold if it runs.
+    pub fn new(
+        c: &dering_store::tickets::OutboxCounts,
+        at_ms: i64,
+        alarm_after_ms: Option<u64>,
+    ) -> OutboxView {
+        OutboxView {
+            pending: c.pending,
+            failing: c.failing,
+            dead: c.dead,
+            oldest_pending_seconds: c
+                .oldest_pending_ms
+                .map(|t| ((at_ms - t).max(0) / 1000) as u64),
+            alarm_after_seconds: alarm_after_ms.map(|ms| ms / 1000),
+        }
+    }
+
+    /// The oldest pending row has waited longer than the threshold: SIMPEL
+    /// has not had a ticket for that long (the alarm trap and `/health`'s
+    /// warning).
+    pub fn late(&self) -> bool {
+        match (self.oldest_pending_seconds, self.alarm_after_seconds) {
+            (Some(age), Some(limit)) => age > limit,
+            _ => false,
+        }
+    }
+
+    fn warning(&self) -> Option<String> {
+        let age = self.oldest_pending_seconds?;
+        self.late().then(|| {
+            format!(
+                "outbox: {} tickets owed to SIMPEL, the oldest for {} min",
+                self.pending,
+                age / 60
+            )
+        })
+    }
 }
 
 impl Snapshot {
@@ -100,8 +160,12 @@ impl Snapshot {
     /// What is wrong outside the box but an operator should see: a span
     /// in alarm, its D-channel down, or unreported (issue 14). The box
     /// itself stays healthy: a carrier's fault is not a daemon's.
+    /// So is an outbox that has not reached SIMPEL for longer than
+    /// `[sync] alarm_after_minutes` (SYNC-3).
     pub fn warnings(&self) -> Vec<String> {
-        self.spans.iter().filter_map(SpanView::warning).collect()
+        let mut w: Vec<String> = self.spans.iter().filter_map(SpanView::warning).collect();
+        w.extend(self.outbox.as_ref().and_then(OutboxView::warning));
+        w
     }
 
     pub fn daemon(&self, name: &str) -> Option<&DaemonHealth> {
@@ -136,11 +200,11 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
     let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-    let (rows, calls_today) = match db {
-        Ok(v) => v,
+    let (rows, calls_today, outbox) = match db {
+        Ok((rows, today, outbox)) => (rows, today, Some(outbox)),
         Err(e) => {
             tracing::warn!(error = %e, "health: database unreadable");
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), None)
         }
     };
     let mut daemons = Vec::new();
@@ -200,6 +264,12 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         .and_then(|r| ups_view(&r.state));
     let system = probe.read(&scope.data_dir);
     let (recordings_bytes, recordings_files) = dir_usage(&scope.data_dir.join("recordings"));
+    let alarm_after_ms = scope
+        .expected
+        .iter()
+        .any(|n| n == "syncd")
+        .then(|| syncd_alarm_after_ms(rows.iter().find(|r| r.daemon == "syncd")));
+    let outbox = outbox.map(|c| OutboxView::new(&c, at_ms, alarm_after_ms));
     Snapshot {
         at_ms,
         version: env!("CARGO_PKG_VERSION").into(),
@@ -212,7 +282,17 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         recordings_files,
         trunks,
         spans,
+        outbox,
     }
+}
+
+/// syncd's threshold as its heartbeat state says (`alarm_after_ms`, from
+/// `[sync] alarm_after_minutes`): the setting is syncd's, and the
+/// collectors (webd, the SNMP agent) do not read its table.
+fn syncd_alarm_after_ms(row: Option<&dering_store::DaemonStatus>) -> u64 {
+    row.and_then(|r| serde_json::from_str::<serde_json::Value>(&r.state).ok())
+        .and_then(|v| v["alarm_after_ms"].as_u64())
+        .unwrap_or(OUTBOX_ALARM_AFTER_DEFAULT_MS)
 }
 
 /// pbxd's trunks; none when it cannot say (an older pbxd, a timeout):
@@ -270,7 +350,11 @@ async fn spans(data_dir: &Path) -> Vec<SpanView> {
     }
 }
 
-type DbView = (Vec<dering_store::DaemonStatus>, Vec<(String, u64)>);
+type DbView = (
+    Vec<dering_store::DaemonStatus>,
+    Vec<(String, u64)>,
+    dering_store::tickets::OutboxCounts,
+);
 
 fn read_db(data_dir: &Path, at_ms: i64) -> Result<DbView, String> {
     let path = data_dir.join("dering.db");
@@ -282,7 +366,8 @@ fn read_db(data_dir: &Path, at_ms: i64) -> Result<DbView, String> {
     let today = store
         .call_counts_since(wib_day_start_ms(at_ms))
         .map_err(|e| e.to_string())?;
-    Ok((rows, today))
+    let outbox = store.outbox_counts().map_err(|e| e.to_string())?;
+    Ok((rows, today, outbox))
 }
 
 /// powerd's heartbeat state (a `dering_power::Snapshot` as JSON).
@@ -354,6 +439,71 @@ mod tests {
         assert_eq!(v.runtime_seconds, Some(60.0));
         assert_eq!(v.on_battery_seconds, Some(12));
         assert_eq!(v.phase, "draining");
+    }
+
+    #[test]
+    fn an_outbox_older_than_syncds_threshold_is_a_warning() {
+        let c = dering_store::tickets::OutboxCounts {
+            pending: 3,
+            failing: 1,
+            dead: 0,
+            delivered: 9,
+            oldest_pending_ms: Some(1_000),
+        };
+        let at = 1_000 + 16 * 60_000;
+        let late = OutboxView::new(&c, at, Some(15 * 60_000));
+        assert_eq!(late.oldest_pending_seconds, Some(16 * 60));
+        assert!(late.late());
+        let on_time = OutboxView::new(&c, at, Some(20 * 60_000));
+        assert!(!on_time.late());
+        assert!(
+            !OutboxView::new(&c, at, None).late(),
+            "no syncd on this box: tickets wait by design"
+        );
+        let empty = dering_store::tickets::OutboxCounts::default();
+        assert!(!OutboxView::new(&empty, at, Some(0)).late());
+        let s = |outbox| Snapshot {
+            at_ms: at,
+            version: "0".into(),
+            daemons: vec![],
+            pbx: None,
+            calls_today: vec![],
+            ups: None,
+            system: SystemStats::default(),
+            recordings_bytes: 0,
+            recordings_files: 0,
+            trunks: vec![],
+            spans: vec![],
+            outbox: Some(outbox),
+        };
+        assert_eq!(
+            s(late).warnings(),
+            ["outbox: 3 tickets owed to SIMPEL, the oldest for 16 min"]
+        );
+        assert!(s(on_time).warnings().is_empty());
+    }
+
+    #[test]
+    fn syncds_heartbeat_carries_its_threshold() {
+        let row = |state: &str| dering_store::DaemonStatus {
+            daemon: "syncd".into(),
+            pid: 1,
+            started_ms: 0,
+            heartbeat_ms: 0,
+            ready: true,
+            reasons: vec![],
+            state: state.into(),
+            stopped: false,
+        };
+        assert_eq!(
+            syncd_alarm_after_ms(Some(&row(r#"{"pending":0,"alarm_after_ms":60000}"#))),
+            60_000
+        );
+        assert_eq!(
+            syncd_alarm_after_ms(Some(&row("{}"))),
+            OUTBOX_ALARM_AFTER_DEFAULT_MS
+        );
+        assert_eq!(syncd_alarm_after_ms(None), OUTBOX_ALARM_AFTER_DEFAULT_MS);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use dering_health::Snapshot;
 use dering_store::PowerEventRow;
 
-use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, TRUNK_ENTRY, UPS};
+use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, SYNC, TRUNK_ENTRY, UPS};
 
 /// deringNotifications members (DERING-MIB).
 pub const UPS_ON_BATTERY: u32 = 1;
@@ -19,6 +19,8 @@ pub const DAEMON_UP: u32 = 5;
 pub const DISK_FULL: u32 = 6;
 pub const SERVICE_LEVEL_LOW: u32 = 7;
 pub const TRUNK_ALARM: u32 = 8;
+pub const OUTBOX_LATE: u32 = 9;
+pub const OUTBOX_CAUGHT_UP: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
@@ -50,6 +52,9 @@ pub struct Alarms {
     /// Each enabled trunk's last deringTrunkState.
     trunks: HashMap<String, i32>,
     disk_over: bool,
+    /// The oldest pending outbox row was past its threshold at the last
+    /// look.
+    outbox_late: bool,
 }
 
 impl Alarms {
@@ -59,6 +64,7 @@ impl Alarms {
             daemons: HashMap::new(),
             trunks: HashMap::new(),
             disk_over: false,
+            outbox_late: false,
         }
     }
 
@@ -132,7 +138,34 @@ impl Alarms {
             ));
         }
         self.disk_over = over;
+        self.outbox_edges(s, &mut out);
         out
+    }
+}
+
+impl Alarms {
+    /// deringNotifyOutboxLate when the oldest row owed to SIMPEL passes
+    /// `[sync] alarm_after_minutes`, deringNotifyOutboxCaughtUp when no
+    /// row is that old any more (SYNC-3): the pair clears the alarm in a
+    /// manager, unlike a trunk's, because a late outbox needs a person
+    /// (SIMPEL down for long) and its end says the tickets are through.
+    /// An unreadable database keeps the last state: no false all-clear.
+    fn outbox_edges(&mut self, s: &Snapshot, out: &mut Vec<Notification>) {
+        let Some(o) = &s.outbox else {
+            return;
+        };
+        let late = o.late();
+        if late != self.outbox_late {
+            let g = |n: u64| Val::Gauge(n.min(u64::from(u32::MAX)) as u32);
+            out.push(note(
+                if late { OUTBOX_LATE } else { OUTBOX_CAUGHT_UP },
+                vec![
+                    (instance(SYNC, 1), g(o.pending)),
+                    (instance(SYNC, 4), g(o.oldest_pending_seconds.unwrap_or(0))),
+                ],
+            ));
+        }
+        self.outbox_late = late;
     }
 }
 
@@ -227,6 +260,7 @@ mod tests {
             },
             recordings_bytes: 0,
             recordings_files: 0,
+            outbox: None,
             trunks: vec![],
             spans: vec![],
         }
@@ -362,6 +396,37 @@ mod tests {
         let down = a.update(&with(SpanAlarm::None, false), &[], T);
         assert_eq!(tails(&down), [TRUNK_ALARM], "the D-channel lost");
         assert_eq!(down[0].objects[1].1, Val::Int(mib::TRUNK_DOWN));
+    }
+
+    #[test]
+    fn a_late_outbox_traps_once_and_clears_when_caught_up() {
+        let with = |pending, oldest: Option<u64>| Snapshot {
+            outbox: Some(dering_health::OutboxView {
+                pending,
+                failing: pending,
+                dead: 0,
+                oldest_pending_seconds: oldest,
+                alarm_after_seconds: Some(900),
+            }),
+            ..snap(true, 0)
+        };
+        let mut a = Alarms::new(90);
+        assert!(a.update(&with(2, Some(60)), &[], T).is_empty());
+        let late = a.update(&with(5, Some(901)), &[], T);
+        assert_eq!(tails(&late), [OUTBOX_LATE]);
+        assert_eq!(late[0].objects[0], (oid(&[1, 9, 1, 0]), Val::Gauge(5)));
+        assert_eq!(late[0].objects[1], (oid(&[1, 9, 4, 0]), Val::Gauge(901)));
+        assert!(
+            a.update(&with(6, Some(2_000)), &[], T).is_empty(),
+            "no repeat while late"
+        );
+        assert!(
+            a.update(&snap(true, 0), &[], T).is_empty(),
+            "an unreadable database is no all-clear"
+        );
+        let done = a.update(&with(0, None), &[], T);
+        assert_eq!(tails(&done), [OUTBOX_CAUGHT_UP]);
+        assert!(a.update(&with(0, None), &[], T).is_empty());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub const AGENTS: &[u32] = &[1, 5];
 pub const TRUNK_ENTRY: &[u32] = &[1, 6, 1];
 pub const UPS: &[u32] = &[1, 7];
 pub const STORAGE: &[u32] = &[1, 8];
+/// deringSync: the ticket outbox to SIMPEL (SYNC-3).
+pub const SYNC: &[u32] = &[1, 9];
 /// deringNotifications (0): notification n is `DERING.0.n`.
 pub const NOTIFICATIONS: &[u32] = &[0];
 
@@ -284,6 +286,15 @@ impl Mib {
             3,
             Val::Gauge(clamp(sys.disk_used_percent())),
         );
+
+        if let Some(o) = &s.outbox {
+            let g = |n: u64| Val::Gauge(n.min(u64::from(u32::MAX)) as u32);
+            scalar(&mut m, SYNC, 1, g(o.pending));
+            scalar(&mut m, SYNC, 2, g(o.failing));
+            scalar(&mut m, SYNC, 3, g(o.dead));
+            scalar(&mut m, SYNC, 4, g(o.oldest_pending_seconds.unwrap_or(0)));
+            scalar(&mut m, SYNC, 5, Val::Truth(o.late()));
+        }
         Mib { values: m }
     }
 
@@ -346,6 +357,7 @@ pub(crate) mod tests {
             system: Default::default(),
             recordings_bytes: 2048,
             recordings_files: 1,
+            outbox: None,
             trunks: vec![
                 trunk("telkom", Some(true), dering_control::TrunkHealth::Up, false),
                 trunk(
@@ -496,5 +508,31 @@ pub(crate) mod tests {
         assert!(m.next(&last, false, &[]).is_none());
         // No UPS configured: no UPS objects.
         assert!(m.get(&oid(&[1, 7, 1, 0])).is_none());
+    }
+
+    #[test]
+    fn the_outbox_counts_and_its_lateness() {
+        let s = Snapshot {
+            outbox: Some(dering_health::OutboxView {
+                pending: 4,
+                failing: 3,
+                dead: 1,
+                oldest_pending_seconds: Some(1_200),
+                alarm_after_seconds: Some(900),
+            }),
+            ..snapshot()
+        };
+        let m = Mib::from_snapshot(&s);
+        assert_eq!(m.get(&oid(&[1, 9, 1, 0])), Some(&Val::Gauge(4)));
+        assert_eq!(m.get(&oid(&[1, 9, 2, 0])), Some(&Val::Gauge(3)));
+        assert_eq!(m.get(&oid(&[1, 9, 3, 0])), Some(&Val::Gauge(1)));
+        assert_eq!(m.get(&oid(&[1, 9, 4, 0])), Some(&Val::Gauge(1_200)));
+        assert_eq!(m.get(&oid(&[1, 9, 5, 0])), Some(&Val::Truth(true)));
+        assert!(
+            Mib::from_snapshot(&snapshot())
+                .get(&oid(&[1, 9, 1, 0]))
+                .is_none(),
+            "no database read: no outbox objects"
+        );
     }
 }

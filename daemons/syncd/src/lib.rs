@@ -6,6 +6,7 @@
 //! repeats an attempt, which the row's idempotency key makes harmless.
 
 mod http;
+pub mod lock;
 
 use std::path::PathBuf;
 use std::pin::pin;
@@ -185,12 +186,14 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)?;
+    let _lock = lock::acquire(&opts.data_dir)?;
     let mut store = Store::open(&opts.data_dir.join("dering.db"))?;
     let https = opts.sync.endpoint.starts_with("https://")
         || matches!(&opts.sync.auth, SyncAuth::OAuth2 { token_url, .. } if token_url.starts_with("https://"));
     let client = http::Client::new(https, Duration::from_millis(opts.sync.timeout_ms))?;
     let mut delivery = Delivery::new(Policy::from(&opts.sync));
     let mut feed = Feed::new(opts.sync.poll_interval_ms, wall_ms());
+    let alarm_after_ms = opts.sync.alarm_after_minutes.saturating_mul(60_000);
     let link = Arc::new(Link {
         sync: opts.sync,
         mapping: opts.mapping,
@@ -241,7 +244,7 @@ pub async fn run(
         }
         if now >= last_beat + HEARTBEAT.as_millis() as u64 {
             last_beat = now;
-            heartbeat(&mut store, started_ms, stopping)?;
+            heartbeat(&mut store, started_ms, alarm_after_ms, stopping)?;
         }
         if stopping && delivery.in_flight() == 0 && feed.idle() {
             break;
@@ -264,7 +267,7 @@ pub async fn run(
             }
         }
     }
-    heartbeat(&mut store, started_ms, true)?;
+    heartbeat(&mut store, started_ms, alarm_after_ms, true)?;
     Ok(())
 }
 
@@ -321,8 +324,15 @@ fn handle(
     Ok(())
 }
 
-/// syncd's row in `daemon_status`, with the outbox's counts (SYNC-3).
-fn heartbeat(store: &mut Store, started_ms: i64, stopped: bool) -> anyhow::Result<()> {
+/// syncd's row in `daemon_status`, with the outbox's counts and the
+/// alarm threshold (`alarm_after_ms`), which the health collectors read
+/// from here rather than from syncd's configuration (SYNC-3).
+fn heartbeat(
+    store: &mut Store,
+    started_ms: i64,
+    alarm_after_ms: u64,
+    stopped: bool,
+) -> anyhow::Result<()> {
     let counts = store.outbox_counts()?;
     let mut reasons = Vec::new();
     if counts.dead > 0 {
@@ -335,8 +345,17 @@ fn heartbeat(store: &mut Store, started_ms: i64, stopped: bool) -> anyhow::Resul
         heartbeat_ms: wall_ms() as i64,
         ready: !stopped,
         reasons,
-        state: serde_json::to_string(&counts).unwrap_or_default(),
+        state: state_json(&counts, alarm_after_ms),
         stopped,
     })])?;
     Ok(())
+}
+
+/// The heartbeat's state: the counts and the threshold.
+fn state_json(counts: &dering_store::tickets::OutboxCounts, alarm_after_ms: u64) -> String {
+    let mut v = serde_json::to_value(counts).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("alarm_after_ms".into(), alarm_after_ms.into());
+    }
+    v.to_string()
 }

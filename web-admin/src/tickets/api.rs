@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dering_store::tickets::{self, Level, NewTicket, Sla, TicketChange, TicketStatus};
+use dering_store::tickets::{self, Level, NewTicket, TicketChange, TicketStatus};
 use dering_store::StoreError;
 use serde::Deserialize;
 use serde_json::json;
@@ -207,7 +207,8 @@ pub async fn create(
     let login = viewer.login.clone();
     let ticket = state
         .write(move |tx| {
-            let t = tickets::create(tx, &new, &login, &Sla::default(), now).map_err(store_error)?;
+            let sla = super::sla::running(tx);
+            let t = tickets::create(tx, &new, &login, &sla, now).map_err(store_error)?;
             let after = serde_json::to_value(&t).unwrap_or_default();
             audit::record(
                 tx,

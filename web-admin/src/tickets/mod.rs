@@ -10,6 +10,7 @@
 mod access;
 mod api;
 mod outbox;
+mod sla;
 
 #[cfg(test)]
 mod tests;

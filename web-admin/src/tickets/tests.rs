@@ -323,3 +323,51 @@ async fn a_technician_retries_a_dead_letter() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_new_tickets_deadlines_come_from_the_running_configuration() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let deadlines = |r: &Reply| {
+        let t = &r.json()["ticket"];
+        let at = t["created_ms"].as_i64().unwrap();
+        (
+            t["respond_by_ms"].as_i64().unwrap() - at,
+            t["resolve_by_ms"].as_i64().unwrap() - at,
+        )
+    };
+    // No configuration version yet: Peruri's 15 min and 8 h (critical).
+    let r = call(
+        &b,
+        Method::POST,
+        "/api/v1/tickets",
+        &agent,
+        Some(complaint()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(r.json()["ticket"]["priority"], "critical");
+    assert_eq!(deadlines(&r), (15 * 60_000, 8 * 3_600_000));
+    // A version with its own charter: the next ticket follows it.
+    let doc = format!(
+        "{}\n[tickets]\nfirst_response_minutes = 30\nresolution_hours = {{ critical = 4 }}\n",
+        dering_config::DEFAULT_TOML
+    );
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'test', 'file', 'SLA', '', ?1)",
+            [&doc],
+        )
+        .unwrap();
+    let r = call(
+        &b,
+        Method::POST,
+        "/api/v1/tickets",
+        &agent,
+        Some(complaint()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(deadlines(&r), (30 * 60_000, 4 * 3_600_000));
+}

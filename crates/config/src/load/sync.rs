@@ -58,6 +58,8 @@ pub(super) struct RawSync {
     breaker_open_ms: Option<u64>,
     #[serde(default)]
     poll_interval_ms: Option<u64>,
+    #[serde(default)]
+    alarm_after_minutes: Option<Spanned<u64>>,
 }
 
 fn need(
@@ -211,6 +213,7 @@ pub(super) fn check(
         breaker_failures: count(&raw.breaker_failures, "breaker_failures", 5)?,
         breaker_open_ms: raw.breaker_open_ms.unwrap_or(30_000),
         poll_interval_ms: raw.poll_interval_ms.unwrap_or(15_000),
+        alarm_after_minutes: positive(&raw.alarm_after_minutes, "alarm_after_minutes", 15)?,
     }))
 }
 
@@ -239,6 +242,33 @@ mod tests {
         );
         assert_eq!(s.update_path, "/tickets/{id}");
         assert_eq!((s.max_in_flight, s.breaker_failures), (4, 5));
+        assert_eq!(s.alarm_after_minutes, 15);
+    }
+
+    #[test]
+    fn syncd_is_expected_only_with_a_sync_table() {
+        let plain = parse("").unwrap();
+        assert!(!plain.daemons().contains(&"syncd".to_string()));
+        let with = plain
+            .with_sync_endpoint("http://127.0.0.1:8700/api/v1/")
+            .unwrap();
+        assert!(with.daemons().contains(&"syncd".to_string()));
+        let s = with.sync.unwrap();
+        assert_eq!(s.endpoint, "http://127.0.0.1:8700/api/v1");
+        assert_eq!(s.alarm_after_minutes, 15, "the defaults");
+        let e = parse("")
+            .unwrap()
+            .with_sync_endpoint("ftp://x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--simpel") && e.contains("sync.endpoint"), "{e}");
+        let own = parse("[sync]\nendpoint = \"http://a\"\nmax_in_flight = 9\n")
+            .unwrap()
+            .with_sync_endpoint("http://b")
+            .unwrap()
+            .sync
+            .unwrap();
+        assert_eq!((own.endpoint.as_str(), own.max_in_flight), ("http://b", 9));
     }
 
     #[test]
@@ -264,6 +294,11 @@ mod tests {
                 "[sync]\nendpoint = \"http://x\"\nmax_in_flight = 0\n",
                 3,
                 "sync.max_in_flight",
+            ),
+            (
+                "[sync]\nendpoint = \"http://x\"\nalarm_after_minutes = 0\n",
+                3,
+                "sync.alarm_after_minutes",
             ),
         ];
         for (text, line, key) in cases {
