@@ -18,6 +18,7 @@ pub mod peers;
 pub mod phone;
 pub mod ports;
 pub mod raw;
+pub mod web;
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -25,7 +25,6 @@ use dering_store::tickets::TicketStatus;
 use dering_store::Store;
 use hwtests::{free_udp_port, Dering};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const TICKETS: usize = 1_000;
 const KILLS: usize = 10;
@@ -151,24 +150,13 @@ fn new_ticket(i: usize) -> Value {
 
 /// A supervisor with an API token for tickets; returns the token.
 fn token(data: &Path) -> String {
-    let db = rusqlite::Connection::open(data.join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) \
-         VALUES ('spv', 'Supervisor', 'supervisor', 'unused', 0, 0)",
-        [],
+    use webd::auth::Perm;
+    hwtests::web::api_token(
+        data,
+        "spv",
+        "supervisor",
+        &[Perm::Tickets, Perm::AllTickets],
     )
-    .unwrap();
-    let user = db.last_insert_rowid();
-    let secret = format!("sync-test-{}", std::process::id());
-    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
-    db.execute(
-        "INSERT INTO api_tokens (user_id, name, token_hash, scopes, created_ms) \
-         VALUES (?1, 'test', ?2, 'tickets all_tickets', 0)",
-        rusqlite::params![user, hash],
-    )
-    .unwrap();
-    secret
 }
 
 /// One request to webd's API over HTTPS, trusting only the box's

@@ -13,35 +13,14 @@ use hwtests::fragments::{uac_answered_then, wait_bye};
 use hwtests::{caller, free_udp_port, ok, register, Dering};
 use webd::auth::Perm;
 
-/// A supervisor account with an API token for the configuration screens,
-/// written into the box's database as the users page would.
+/// A supervisor account with an API token for the configuration screens.
 fn supervisor_token(d: &Dering) -> String {
-    let mut db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) \
-         VALUES ('sari', 'Sari', 'supervisor', '!', 0, 0)",
-        [],
-    )
-    .unwrap();
-    let id = db.last_insert_rowid();
-    let tx = db.transaction().unwrap();
-    let actor = webd::audit::Actor {
-        user_id: Some(id),
-        login: "sari".into(),
-        source: "hwtest".into(),
-    };
-    let (_, token) = webd::auth::account::create_token_row(
-        &tx,
-        actor,
-        0,
-        id,
-        "hwtest",
+    hwtests::web::api_token(
+        d.dir(),
+        "sari",
+        "supervisor",
         &[Perm::ViewConfig, Perm::EditAcd],
     )
-    .unwrap();
-    tx.commit().unwrap();
-    token
 }
 
 /// One API call with curl: (HTTP status, JSON body).

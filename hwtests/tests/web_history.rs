@@ -15,29 +15,13 @@ use std::time::{Duration, Instant};
 
 use hwtests::fragments::*;
 use hwtests::{callee, caller, free_udp_port, ok, Dering};
-use sha2::{Digest, Sha256};
 
 /// A supervisor with an API token scoped to the live page, call records
 /// and recordings; returns the token.
 fn token(d: &Dering) -> String {
-    let db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) \
-         VALUES ('spv', 'Supervisor', 'supervisor', 'unused', 0, 0)",
-        [],
-    )
-    .unwrap();
-    let user = db.last_insert_rowid();
-    let secret = format!("web-history-test-{}", std::process::id());
-    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
-    db.execute(
-        "INSERT INTO api_tokens (user_id, name, token_hash, scopes, created_ms) \
-         VALUES (?1, 'test', ?2, 'view_live view_call_records recordings', 0)",
-        rusqlite::params![user, hash],
-    )
-    .unwrap();
-    secret
+    use webd::auth::Perm;
+    let scopes = [Perm::ViewLive, Perm::ViewCallRecords, Perm::Recordings];
+    hwtests::web::api_token(d.dir(), "spv", "supervisor", &scopes)
 }
 
 /// A box whose web admin listens for HTTPS on a port of our choosing

@@ -20,35 +20,14 @@ use hwtests::fragments::{caller_request, uac_answered_then, wait_bye};
 use hwtests::{caller, credentials, free_udp_port, ok, phone, scenario, Dering};
 use webd::auth::Perm;
 
-/// An administrator's API token for the prompt screen, written into the
-/// box's database as the users page would.
+/// An administrator's API token for the prompt screen.
 fn admin_token(d: &Dering) -> String {
-    let mut db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, created_ms, updated_ms) \
-         VALUES ('budi', 'Budi', 'admin', '!', 0, 0)",
-        [],
-    )
-    .unwrap();
-    let id = db.last_insert_rowid();
-    let tx = db.transaction().unwrap();
-    let actor = webd::audit::Actor {
-        user_id: Some(id),
-        login: "budi".into(),
-        source: "hwtest".into(),
-    };
-    let (_, token) = webd::auth::account::create_token_row(
-        &tx,
-        actor,
-        0,
-        id,
-        "hwtest",
+    hwtests::web::api_token(
+        d.dir(),
+        "budi",
+        "admin",
         &[Perm::ViewConfig, Perm::EditConfig],
     )
-    .unwrap();
-    tx.commit().unwrap();
-    token
 }
 
 /// One API call with curl (`file`: the body, sent as audio): (HTTP

@@ -220,32 +220,7 @@ fn calls(d: &Dering, label: &str, scale: Scale) -> Load {
 
 /// An API token of the demo admin (read only the live page needs).
 fn token(d: &Dering) -> String {
-    let mut db = rusqlite::Connection::open(d.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    let id: i64 = db
-        .query_row(
-            "SELECT id FROM users WHERE role = 'admin' LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let tx = db.transaction().unwrap();
-    let actor = webd::audit::Actor {
-        user_id: Some(id),
-        login: "bench".into(),
-        source: "bench".into(),
-    };
-    let (_, token) = webd::auth::account::create_token_row(
-        &tx,
-        actor,
-        0,
-        id,
-        "bench",
-        &[webd::auth::Perm::ViewLive],
-    )
-    .unwrap();
-    tx.commit().unwrap();
-    token
+    hwtests::web::admin_api_token(d.dir(), &[webd::auth::Perm::ViewLive])
 }
 
 fn wall_ms() -> i64 {
