@@ -11,8 +11,13 @@
 //! say it, and snmptrapd receives deringNotifyTrunkAlarm.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The shared far end of a simulated span; this file uses its libpri
+// harness only.
+#[allow(dead_code)]
+mod trunkd_peer;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
 use dering_board::Alarms;
 use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
-use hwtests::{free_udp_port, workspace, Dering};
+use hwtests::{free_udp_port, Dering};
 
 const DERING: &str = ".1.3.6.1.4.1.99999";
 
@@ -33,39 +38,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Builds the one libpri harness (`crates/isdn/tests/libpri/
-/// pri_harness.c`) and starts it as the network side on `sock`, calling
-/// 137 once the data link is up and hanging up 2 s after the answer.
-fn start_carrier(dir: &Path, sock: &Path) -> (Killed, PathBuf) {
-    assert!(
-        Path::new("/usr/include/libpri.h").exists(),
-        "libpri-dev is not installed: run `bash .ci/install-peers`"
-    );
-    let bin = dir.join("pri_carrier");
-    let out = Command::new("gcc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&bin)
-        .arg(workspace().join("crates/isdn/tests/libpri/pri_harness.c"))
-        .arg("-lpri")
-        .output()
-        .expect("gcc runs");
-    assert!(
-        out.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = dir.join("carrier.log");
-    let child = Command::new(&bin)
-        .args(["-m", "net", "-l", "-t", "90", "-d", "137", "-a", "2"])
-        .arg("-s")
-        .arg(sock)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (Killed(child), log)
 }
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -187,8 +159,8 @@ fn span_status_reaches_trunks_records_events_metrics_health_and_snmp() {
 
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("pri.sock");
-    let (_carrier, carrier_log) = start_carrier(dir.path(), &sock);
-    let log = || std::fs::read_to_string(&carrier_log).unwrap_or_default();
+    let carrier = trunkd_peer::start_carrier(dir.path(), &sock, "net", &["-d", "137", "-a", "2"]);
+    let log = || carrier.log();
     let trunk = start_trunk(&d, &sock, sip);
 
     // libpri's call to 137: answered by the flow, hung up by libpri.
