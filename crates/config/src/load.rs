@@ -97,6 +97,36 @@ impl Refusal<'_> {
         self.invalid(offset, message, key, reason)
     }
 
+    /// The value `choices` gives `value`'s spelling, or the refusal of
+    /// `key` naming every spelling allowed (`` `x` is not `a`, `b` or
+    /// `c` ``, typed [`Reason::NotOneOf`]).
+    fn choose<T: Copy>(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        choices: &[(&'static str, T)],
+    ) -> Result<T, ConfigError> {
+        let given = value.get_ref().as_str();
+        if let Some((_, t)) = choices.iter().find(|(name, _)| *name == given) {
+            return Ok(*t);
+        }
+        let names: Vec<&'static str> = choices.iter().map(|(name, _)| *name).collect();
+        let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let list = match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        Err(self.kind(
+            value,
+            format!("key `{key}`: `{given}` is not {list}"),
+            Reason::NotOneOf {
+                value: given.into(),
+                allowed: names.into(),
+            },
+        ))
+    }
+
     /// A refusal of `key` for a typed `reason`.
     fn refuse<T>(&self, value: &Spanned<T>, key: &str, reason: Reason) -> ConfigError {
         let message = format!("key `{key}`: {reason}");

@@ -342,38 +342,25 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
             },
         ));
     }
-    let caller_id = match l.caller_id.get_ref().as_str() {
-        "auto" => LineCallerId::Auto,
-        "v23" => LineCallerId::V23,
-        "bell202" => LineCallerId::Bell202,
-        "dtmf" => LineCallerId::Dtmf,
-        "none" => LineCallerId::None,
-        other => {
-            let msg = "is not `auto`, `v23`, `bell202`, `dtmf` or `none`";
-            return Err(at.kind(
-                &l.caller_id,
-                format!("key `line.caller_id`: `{other}` {msg}"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["auto", "v23", "bell202", "dtmf", "none"].into(),
-                },
-            ));
-        }
-    };
-    let start = match l.signalling.get_ref().as_str() {
-        "kewlstart" => LineStart::Kewlstart,
-        "loopstart" => LineStart::LoopStart,
-        other => {
-            return Err(at.kind(
-                &l.signalling,
-                format!("key `line.signalling`: `{other}` is not `kewlstart` or `loopstart`"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["kewlstart", "loopstart"].into(),
-                },
-            ))
-        }
-    };
+    let caller_id = at.choose(
+        &l.caller_id,
+        "line.caller_id",
+        &[
+            ("auto", LineCallerId::Auto),
+            ("v23", LineCallerId::V23),
+            ("bell202", LineCallerId::Bell202),
+            ("dtmf", LineCallerId::Dtmf),
+            ("none", LineCallerId::None),
+        ],
+    )?;
+    let start = at.choose(
+        &l.signalling,
+        "line.signalling",
+        &[
+            ("kewlstart", LineStart::Kewlstart),
+            ("loopstart", LineStart::LoopStart),
+        ],
+    )?;
     let guard = *l.answer_guard_ms.get_ref();
     if guard > 5000 {
         return Err(at.kind(
@@ -390,20 +377,14 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
             Reason::Range { min: 2, max: 10 },
         ));
     }
-    let answer = match l.answer.get_ref().as_str() {
-        "dialled" => LineAnswer::Dialled,
-        "polarity" => LineAnswer::Polarity,
-        other => {
-            return Err(at.kind(
-                &l.answer,
-                format!("key `line.answer`: `{other}` is not `dialled` or `polarity`"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["dialled", "polarity"].into(),
-                },
-            ))
-        }
-    };
+    let answer = at.choose(
+        &l.answer,
+        "line.answer",
+        &[
+            ("dialled", LineAnswer::Dialled),
+            ("polarity", LineAnswer::Polarity),
+        ],
+    )?;
     let group = l.group.get_ref();
     if group.is_empty()
         || !group
@@ -419,22 +400,15 @@ fn line(at: &Refusal, l: &RawLine) -> Result<LineConfig, ConfigError> {
             },
         ));
     }
-    let hunting = match l.hunting.get_ref().as_str() {
-        "ascending" => Hunting::Ascending,
-        "descending" => Hunting::Descending,
-        "round-robin" => Hunting::RoundRobin,
-        other => {
-            let msg = "is not `ascending`, `descending` or `round-robin`";
-            return Err(at.kind(
-                &l.hunting,
-                format!("key `line.hunting`: `{other}` {msg}"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["ascending", "descending", "round-robin"].into(),
-                },
-            ));
-        }
-    };
+    let hunting = at.choose(
+        &l.hunting,
+        "line.hunting",
+        &[
+            ("ascending", Hunting::Ascending),
+            ("descending", Hunting::Descending),
+            ("round-robin", Hunting::RoundRobin),
+        ],
+    )?;
     let cc = l.country_code.get_ref();
     if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
         return Err(at.kind(
@@ -491,20 +465,11 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
             ))
         }
     };
-    let side = match s.side.get_ref().as_str() {
-        "user" => SpanSide::User,
-        "network" => SpanSide::Network,
-        other => {
-            return Err(at.kind(
-                &s.side,
-                format!("key `span.side`: `{other}` is not `user` or `network`"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["user", "network"].into(),
-                },
-            ))
-        }
-    };
+    let side = at.choose(
+        &s.side,
+        "span.side",
+        &[("user", SpanSide::User), ("network", SpanSide::Network)],
+    )?;
     let channels = parse_channels(s.channels.get_ref()).ok_or_else(|| {
         at.kind(
             &s.channels,
@@ -515,22 +480,15 @@ fn span(at: &Refusal, s: &RawSpan) -> Result<SpanConfig, ConfigError> {
             },
         )
     })?;
-    let hunting = match s.hunting.get_ref().as_str() {
-        "ascending" => Hunting::Ascending,
-        "descending" => Hunting::Descending,
-        "round-robin" => Hunting::RoundRobin,
-        other => {
-            let msg = "is not `ascending`, `descending` or `round-robin`";
-            return Err(at.kind(
-                &s.hunting,
-                format!("key `span.hunting`: `{other}` {msg}"),
-                Reason::NotOneOf {
-                    value: other.to_string().into(),
-                    allowed: vec!["ascending", "descending", "round-robin"].into(),
-                },
-            ));
-        }
-    };
+    let hunting = at.choose(
+        &s.hunting,
+        "span.hunting",
+        &[
+            ("ascending", Hunting::Ascending),
+            ("descending", Hunting::Descending),
+            ("round-robin", Hunting::RoundRobin),
+        ],
+    )?;
     let timeout = *s.digit_timeout_ms.get_ref();
     if !(500..=30_000).contains(&timeout) {
         return Err(at.kind(
