@@ -152,7 +152,7 @@ fn an_admin_creates_an_agent_in_the_page() {
         b.fill("f-pin", "12").await;
         b.fill("f-skills", "pengaduan=3").await;
         b.click("#save").await;
-        let refusal = b.text("label[for=f-pin] .error").await;
+        let refusal = b.wait_text("label[for=f-pin] .error").await;
         assert!(
             refusal.contains("PIN"),
             "no refusal at the PIN: {}",
