@@ -154,15 +154,24 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
                 &b,
                 "const a = document.querySelector('#recordings audio'); \
                  return {t: a.currentTime, d: a.duration, ready: a.readyState, net: a.networkState, \
-                 paused: a.paused, err: a.error && a.error.code, msg: a.error && a.error.message};",
+                 paused: a.paused, err: a.error && a.error.code, msg: a.error && a.error.message, \
+                 rejected: window.__playError || null};",
             )
             .await;
             if st["t"].as_f64().unwrap_or(0.0) > 0.0 && st["d"].as_f64().unwrap_or(0.0) > 0.0 {
                 break;
             }
             if st["paused"] == true {
-                // A play() refused while the element was still loading.
-                js(&b, "document.querySelector('#recordings audio').play(); return true;").await;
+                // A play() refused while the element was still loading; an
+                // element left idle with nothing loaded is asked to load
+                // again (preload="none" leaves it to play() alone).
+                js(
+                    &b,
+                    "const a = document.querySelector('#recordings audio'); \
+                     if (a.readyState === 0 && a.networkState !== 2) { a.load(); } \
+                     a.play().catch(e => { window.__playError = String(e); }); return true;",
+                )
+                .await;
             }
             assert!(t.elapsed() < Duration::from_secs(15), "the recording did not play: {st}");
             tokio::time::sleep(Duration::from_millis(100)).await;
