@@ -40,6 +40,16 @@ impl Refusal {
         }
     }
 
+    /// A form-side check with the loader's typed reason, so that a page
+    /// says it in the viewer's language like the loader's own refusals.
+    pub fn typed(field: &str, reason: dering_config::Reason) -> Refusal {
+        Refusal {
+            field: Some(field.to_string()),
+            message: reason.to_string(),
+            reason: Some(reason),
+        }
+    }
+
     /// The message in `lang`: a loader's reason from the i18n table,
     /// else the form's own words.
     pub fn message_in(&self, lang: crate::i18n::Lang) -> String {
@@ -128,7 +138,13 @@ pub fn value(field: &Field, text: &str) -> Result<Value, Refusal> {
         }
         Kind::Choice(allowed) => {
             if !allowed.contains(&text) {
-                return Err(refuse(&format!("must be one of {}", allowed.join(", "))));
+                return Err(Refusal::typed(
+                    field.name,
+                    dering_config::Reason::NotOneOf {
+                        value: text.into(),
+                        allowed: allowed.into(),
+                    },
+                ));
             }
             Value::from(text)
         }
@@ -139,7 +155,15 @@ pub fn value(field: &Field, text: &str) -> Result<Value, Refusal> {
         Kind::Bool => Value::from(match text {
             "false" | "off" | "0" => false,
             "true" | "on" | "1" => true,
-            _ => return Err(refuse("must be true or false")),
+            _ => {
+                return Err(Refusal::typed(
+                    field.name,
+                    dering_config::Reason::NotOneOf {
+                        value: text.into(),
+                        allowed: ["true", "false"].as_slice().into(),
+                    },
+                ))
+            }
         }),
         Kind::List => {
             let mut list = toml_edit::Array::new();
@@ -285,6 +309,26 @@ mod tests {
             let e = changes(queues, &f, true).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{field}={bad}: {e}");
         }
+        // A refused choice speaks the viewer's language like the loader
+        // (the strategy, the block action and acd.phone_lost answered in
+        // English before).
+        let mut f = form(&base);
+        f.insert("strategy".into(), "fastest".into());
+        let e = changes(queues, &f, true).unwrap_err();
+        assert_eq!(
+            e.text_in(crate::i18n::Lang::En),
+            format!(
+                "strategy: \"fastest\" is not one of {}",
+                dering_config::STRATEGIES.join(", ")
+            )
+        );
+        let id = e.text_in(crate::i18n::Lang::Id);
+        assert!(id.starts_with("strategy: \"fastest\""), "{id}");
+        assert_ne!(
+            id,
+            e.text_in(crate::i18n::Lang::En),
+            "the refusal stayed English"
+        );
         let mut f = form(&base);
         f.insert("colour".into(), "red".into());
         let e = changes(queues, &f, true).unwrap_err();
