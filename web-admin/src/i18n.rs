@@ -442,36 +442,33 @@ impl Zone {
             .unwrap_or(Zone::WIB)
     }
 
-    fn offset(self) -> UtcOffset {
+    pub fn offset(self) -> UtcOffset {
         UtcOffset::from_whole_seconds(self.offset_minutes * 60).unwrap_or(UtcOffset::UTC)
     }
 
     /// `at_ms` as `YYYY-MM-DD HH:MM:SS WITA`.
     pub fn time(self, at_ms: i64) -> String {
-        let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000) else {
-            return at_ms.to_string();
-        };
+        match self.plain_time(at_ms) {
+            Some(t) => format!("{t} {}", self.abbreviation),
+            None => at_ms.to_string(),
+        }
+    }
+
+    /// `at_ms` as `YYYY-MM-DD HH:MM:SS` in this zone, without its name
+    /// (a CSV cell, whose column names the zone); `None` out of range.
+    pub fn plain_time(self, at_ms: i64) -> Option<String> {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000).ok()?;
         let t = t.to_offset(self.offset());
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
+        Some(format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
             t.year(),
             u8::from(t.month()),
             t.day(),
             t.hour(),
             t.minute(),
             t.second(),
-            self.abbreviation
-        )
+        ))
     }
-}
-
-/// WIB's offset in hours (the audit log's date filter).
-pub const SITE_OFFSET_HOURS: i8 = 7;
-
-/// `at_ms` as `YYYY-MM-DD HH:MM:SS WIB`, for pages without a viewer's
-/// zone ([`Zone::time`] where there is one).
-pub fn local_time(at_ms: i64) -> String {
-    Zone::WIB.time(at_ms)
 }
 
 #[cfg(test)]
@@ -481,7 +478,7 @@ mod tests {
     #[test]
     fn times_are_shown_in_jakarta() {
         // 2026-12-04 15:00:00 UTC is 22:00 in Jakarta.
-        assert_eq!(local_time(1_796_396_400_000), "2026-12-04 22:00:00 WIB");
+        assert_eq!(Zone::WIB.time(1_796_396_400_000), "2026-12-04 22:00:00 WIB");
     }
 
     /// `[system] time_zone` picks the offset and the abbreviation.

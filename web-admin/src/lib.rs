@@ -30,7 +30,7 @@
 //!   with the token from `<meta name="csrf-token">`). No inline script or
 //!   style attribute: the Content-Security-Policy forbids them.
 //! - [`i18n`]: `Text { id, en }` constants kept beside the code that shows
-//!   them, `viewer.lang.t(&TEXT)`; [`i18n::local_time`] for Asia/Jakarta.
+//!   them, `viewer.lang.t(&TEXT)`; `viewer.zone.time(ms)` for a time in the box's zone.
 //! - Assets: files in `web-admin/assets/` are compiled in and served at
 //!   `/assets/<file>`; each module has its own (`assets/<module>.js`).
 //! - Modules, one owner each, each `pub fn routes() -> Router<AppState>`

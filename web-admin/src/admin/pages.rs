@@ -10,7 +10,7 @@ use super::form::Refusal;
 use super::screens::{Kind, Place, Screen, SCREENS};
 use super::service::{ScreenView, BASE_VERSION};
 use crate::auth::Viewer;
-use crate::i18n::{local_time, Lang, Text};
+use crate::i18n::{Lang, Text, Zone};
 use crate::ui::{csrf_field, esc, url_encode};
 
 pub const SCRIPTS: &[&str] = &["admin.js"];
@@ -83,12 +83,12 @@ pub fn title(screen: &Screen, lang: Lang) -> &'static str {
     }
 }
 
-fn changed(c: Option<&LastChange>) -> String {
+fn changed(c: Option<&LastChange>, zone: Zone) -> String {
     match c {
         Some(c) => format!(
             "{} · {} (v{})",
             esc(&c.author),
-            esc(&local_time(c.at_ms)),
+            esc(&zone.time(c.at_ms)),
             c.version
         ),
         None => String::new(),
@@ -130,7 +130,7 @@ pub fn list(viewer: &Viewer, screen: &Screen, view: &ScreenView, editable: bool)
     let mut s = format!(
         "<p class=\"changed\">{}: {}</p>",
         esc(lang.t(&CHANGED_BY)),
-        changed(view.last_change.as_ref())
+        changed(view.last_change.as_ref(), viewer.zone)
     );
     if !editable {
         s.push_str(&format!("<p>{}</p>", esc(lang.t(&READ_ONLY))));
@@ -194,7 +194,10 @@ pub fn list(viewer: &Viewer, screen: &Screen, view: &ScreenView, editable: bool)
                 esc(&state.unwrap_or_default())
             ));
         }
-        s.push_str(&format!("<td>{}</td><td>", changed(e.last_change.as_ref())));
+        s.push_str(&format!(
+            "<td>{}</td><td>",
+            changed(e.last_change.as_ref(), viewer.zone)
+        ));
         if editable {
             s.push_str(&format!(
                 "<a href=\"/admin/{slug}/entry/{key}\">{edit}</a> \

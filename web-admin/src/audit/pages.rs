@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::{Text, SITE_OFFSET_HOURS};
+use crate::history::days;
+use crate::i18n::{Text, Zone};
 use crate::ui::{esc, page, url_encode};
 
 pub fn routes() -> Router<AppState> {
@@ -57,26 +58,14 @@ pub struct Entry {
     pub after: Option<String>,
 }
 
-/// Milliseconds of local midnight starting `day` (`YYYY-MM-DD`).
-fn day_start_ms(day: &str, field: &str) -> Result<i64, AppError> {
-    let bad = || AppError::invalid(field, "YYYY-MM-DD");
-    let parts: Vec<&str> = day.trim().split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i32>(), m.parse::<u8>(), d.parse::<u8>()) else {
-        return Err(bad());
-    };
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    let d = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
-    let utc = d.midnight().assume_utc().unix_timestamp() * 1000;
-    Ok(utc - i64::from(SITE_OFFSET_HOURS) * 3_600_000)
+/// Milliseconds of local midnight starting `day` (`YYYY-MM-DD`) in the
+/// box's `zone`.
+fn day_start_ms(day: &str, field: &str, zone: Zone) -> Result<i64, AppError> {
+    let date = days::parse_date(day).ok_or_else(|| AppError::invalid(field, "YYYY-MM-DD"))?;
+    Ok(days::day_start_ms(date, zone))
 }
 
-fn query(f: &Filter) -> Result<(String, Vec<Sql>), AppError> {
+fn query(f: &Filter, zone: Zone) -> Result<(String, Vec<Sql>), AppError> {
     let mut sql = String::from(
         "SELECT id, at_ms, login, source, action, target, before, after FROM audit_log WHERE 1 = 1",
     );
@@ -90,11 +79,11 @@ fn query(f: &Filter) -> Result<(String, Vec<Sql>), AppError> {
         sql.push_str(&format!(" AND action LIKE ?{}", args.len()));
     }
     if let Some(d) = f.from.as_deref().filter(|s| !s.is_empty()) {
-        args.push(Sql::Integer(day_start_ms(d, "from")?));
+        args.push(Sql::Integer(day_start_ms(d, "from", zone)?));
         sql.push_str(&format!(" AND at_ms >= ?{}", args.len()));
     }
     if let Some(d) = f.to.as_deref().filter(|s| !s.is_empty()) {
-        args.push(Sql::Integer(day_start_ms(d, "to")? + 86_400_000));
+        args.push(Sql::Integer(day_start_ms(d, "to", zone)? + 86_400_000));
         sql.push_str(&format!(" AND at_ms < ?{}", args.len()));
     }
     let limit = f.limit.unwrap_or(500).clamp(1, 10_000);
@@ -102,8 +91,8 @@ fn query(f: &Filter) -> Result<(String, Vec<Sql>), AppError> {
     Ok((sql, args))
 }
 
-async fn load(state: &AppState, f: &Filter) -> Result<Vec<Entry>, AppError> {
-    let (sql, args) = query(f)?;
+async fn load(state: &AppState, f: &Filter, zone: Zone) -> Result<Vec<Entry>, AppError> {
+    let (sql, args) = query(f, zone)?;
     state
         .read(move |c| {
             let mut st = c.prepare(&sql)?;
@@ -186,7 +175,7 @@ async fn audit_page(
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
     viewer.require(Perm::ViewAudit)?;
-    let rows = load(&state, &f).await?;
+    let rows = load(&state, &f, viewer.zone).await?;
     let lang = viewer.lang;
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
     let mut b = format!(
@@ -256,6 +245,7 @@ async fn audit_csv(
             limit: Some(10_000),
             ..f
         },
+        viewer.zone,
     )
     .await?;
     crate::audit::log(
@@ -306,7 +296,7 @@ async fn audit_api(
     Query(f): Query<Filter>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
     viewer.require(Perm::ViewAudit)?;
-    Ok(Json(load(&state, &f).await?))
+    Ok(Json(load(&state, &f, viewer.zone).await?))
 }
 
 #[cfg(test)]

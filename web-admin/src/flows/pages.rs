@@ -9,7 +9,7 @@ use super::db;
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::{local_time, Text};
+use crate::i18n::Text;
 use crate::ui::{esc, page, page_with, url_encode};
 
 const TITLE: Text = Text {
@@ -77,12 +77,12 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     );
     for f in &flows {
         let published = match (f.version, f.published_ms) {
-            (Some(v), Some(at)) => format!("{v} · {}", local_time(at)),
+            (Some(v), Some(at)) => format!("{v} · {}", viewer.zone.time(at)),
             _ => l.t(&NONE).to_string(),
         };
         let draft = f.draft.as_ref().map_or_else(
             || l.t(&NONE).to_string(),
-            |d| format!("{} · {}", esc(&d.author), local_time(d.at_ms)),
+            |d| format!("{} · {}", esc(&d.author), viewer.zone.time(d.at_ms)),
         );
         body.push_str(&format!(
             "<tr data-flow=\"{n}\"><td><a href=\"/flows/{u}\">{n}</a></td><td>{published}</td><td>{draft}</td></tr>",

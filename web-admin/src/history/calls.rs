@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{contains_pattern, date_range, paging, query_page, text, HistoryError, Page};
+use crate::i18n::Zone;
 
 /// The dispositions a call record may have (the `calls` CHECK).
 pub const DISPOSITIONS: &[&str] = &[
@@ -111,8 +112,8 @@ struct Filter {
 }
 
 impl CallQuery {
-    fn filter(&self, now_ms: i64) -> Result<Filter, HistoryError> {
-        let (start, end) = date_range(self.from.as_deref(), self.to.as_deref(), now_ms)?;
+    fn filter(&self, now_ms: i64, zone: Zone) -> Result<Filter, HistoryError> {
+        let (start, end) = date_range(self.from.as_deref(), self.to.as_deref(), now_ms, zone)?;
         let mut f = Filter {
             clauses: vec!["c.start_ms >= ?", "c.start_ms < ?"],
             params: vec![Value::Integer(start), Value::Integer(end)],
@@ -158,14 +159,16 @@ impl CallQuery {
     }
 }
 
-/// Calls matching `q`, newest first, one page.
+/// Calls matching `q`, newest first, one page; its dates are days in
+/// `zone`.
 pub fn search(
     conn: &Connection,
     q: &CallQuery,
     now_ms: i64,
+    zone: Zone,
 ) -> Result<Page<CallRow>, HistoryError> {
     let paging = paging(&q.page, &q.per_page)?;
-    let f = q.filter(now_ms)?;
+    let f = q.filter(now_ms, zone)?;
     let sql = format!(
         "{SELECT} WHERE {} ORDER BY c.start_ms DESC, c.id DESC LIMIT ? OFFSET ?",
         f.clauses.join(" AND ")
@@ -273,12 +276,23 @@ pub fn detail(conn: &Connection, uuid: &str) -> Result<Option<CallDetail>, Histo
     }))
 }
 
-/// The CSV header of an export.
-pub const CSV_HEADER: &[&str] = &[
-    "uuid",
-    "start_wib",
-    "answer_wib",
-    "end_wib",
+/// The CSV header of an export in `zone`: its three times are named
+/// with the zone they are in (`start_wib`, `start_wita`, `start_wit`), so
+/// a spreadsheet read elsewhere cannot mistake them for UTC.
+pub fn csv_header(zone: Zone) -> Vec<String> {
+    let z = zone.abbreviation.to_ascii_lowercase();
+    let mut h = vec![
+        "uuid".to_owned(),
+        format!("start_{z}"),
+        format!("answer_{z}"),
+        format!("end_{z}"),
+    ];
+    h.extend(CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    h
+}
+
+/// The columns after the times.
+const CSV_COLUMNS: &[&str] = &[
     "caller",
     "caller_name",
     "callee",
@@ -293,9 +307,9 @@ pub const CSV_HEADER: &[&str] = &[
     "recorded",
 ];
 
-/// A call as a CSV record (times in WIB).
-pub fn csv_record(c: &CallRow) -> Vec<String> {
-    let t = |ms: Option<i64>| ms.map(super::wib::format_ms).unwrap_or_default();
+/// A call as a CSV record (times in `zone`, as [`csv_header`] says).
+pub fn csv_record(c: &CallRow, zone: Zone) -> Vec<String> {
+    let t = |ms: Option<i64>| ms.and_then(|ms| zone.plain_time(ms)).unwrap_or_default();
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
         c.uuid.clone(),

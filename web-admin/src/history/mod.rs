@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod csv;
+pub mod days;
 mod playback;
 pub mod power;
 pub mod range;
@@ -13,7 +14,8 @@ pub mod serve;
 mod web;
 
 pub use web::Api;
-pub mod wib;
+
+use crate::i18n::Zone;
 
 /// Why a search could not run: a field the user typed (named, so the form
 /// can show it next to the input), or the database.
@@ -52,23 +54,24 @@ pub struct Page<T> {
 pub const PER_PAGE: u32 = 50;
 pub const MAX_PER_PAGE: u32 = 1000;
 
-/// The date range of a search: `from`/`to` as `YYYY-MM-DD` in WIB, whole
-/// days. Without a `from` the search covers the last 31 days, so a bare
+/// The date range of a search: `from`/`to` as `YYYY-MM-DD` in the box's
+/// `zone`, whole days. Without a `from` the search covers the last 31 days, so a bare
 /// search never walks the whole history.
 pub fn date_range(
     from: Option<&str>,
     to: Option<&str>,
     now_ms: i64,
+    zone: Zone,
 ) -> Result<(i64, i64), HistoryError> {
     let parse = |field: &'static str, s: &str| {
-        wib::parse_date(s).ok_or_else(|| HistoryError::field(field, "not a date (YYYY-MM-DD)"))
+        days::parse_date(s).ok_or_else(|| HistoryError::field(field, "not a date (YYYY-MM-DD)"))
     };
     let end = match to.filter(|s| !s.trim().is_empty()) {
-        Some(s) => wib::day_end_ms(parse("to", s)?),
+        Some(s) => days::day_end_ms(parse("to", s)?, zone),
         None => now_ms + 1,
     };
     let start = match from.filter(|s| !s.trim().is_empty()) {
-        Some(s) => wib::day_start_ms(parse("from", s)?),
+        Some(s) => days::day_start_ms(parse("from", s)?, zone),
         None => end - 31 * 86_400_000,
     };
     if start >= end {

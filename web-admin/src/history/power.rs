@@ -6,6 +6,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::{date_range, paging, query_page, HistoryError, Page};
+use crate::i18n::Zone;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,9 +37,10 @@ pub fn search(
     conn: &Connection,
     q: &PowerQuery,
     now_ms: i64,
+    zone: Zone,
 ) -> Result<Page<PowerEvent>, HistoryError> {
     let paging = paging(&q.page, &q.per_page)?;
-    let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
+    let (start, end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms, zone)?;
     let alarms = if matches!(q.alarms.as_deref(), Some("on" | "true" | "1")) {
         " AND alarm = 1"
     } else {

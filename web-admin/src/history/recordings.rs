@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{contains_pattern, date_range, number, paging, query_page, text, HistoryError, Page};
+use crate::i18n::Zone;
 
 /// A search as the form or the API sends it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::IntoParams)]
@@ -79,9 +80,10 @@ pub fn search(
     conn: &Connection,
     q: &RecordingQuery,
     now_ms: i64,
+    zone: Zone,
 ) -> Result<Page<RecordingItem>, HistoryError> {
     let paging = paging(&q.page, &q.per_page)?;
-    let (mut start, mut end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms)?;
+    let (mut start, mut end) = date_range(q.from.as_deref(), q.to.as_deref(), now_ms, zone)?;
     if text(&q.call).is_some() && text(&q.from).is_none() && text(&q.to).is_none() {
         // One call's recordings (from its record's page), however old:
         // the UUID index bounds the search, not the dates.

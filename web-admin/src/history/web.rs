@@ -16,7 +16,7 @@ use super::{csv, HistoryError, Page, MAX_PER_PAGE};
 use crate::app::AppState;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
-use crate::i18n::Text;
+use crate::i18n::{Text, Zone};
 use crate::ui::{esc, page_with, url_encode};
 
 /// The most rows one CSV export holds (a month of a busy box); a larger
@@ -70,6 +70,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/history/power", get(power_api))
 }
 
+/// A history search: the query, the box's `now` and the zone its dates
+/// are days in.
+pub(crate) type Search<Q, T> = fn(&Connection, &Q, i64, Zone) -> Result<Page<T>, HistoryError>;
+
 /// One page of a history search by `search`, once the viewer holds
 /// `perm`: each history page and its JSON twin search the same way, the
 /// open-ended date range ending at the box's `now`.
@@ -78,15 +82,15 @@ pub(crate) async fn searched<Q, T>(
     v: &Viewer,
     perm: Perm,
     q: Q,
-    search: fn(&Connection, &Q, i64) -> Result<Page<T>, HistoryError>,
+    search: Search<Q, T>,
 ) -> Result<Page<T>, AppError>
 where
     Q: Send + 'static,
     T: Send + 'static,
 {
     v.require(perm)?;
-    let now = state.now_ms();
-    state.read(move |c| Ok(search(c, &q, now)?)).await
+    let (now, zone) = (state.now_ms(), v.zone);
+    state.read(move |c| Ok(search(c, &q, now, zone)?)).await
 }
 
 /// `t(v, id, en)`: the viewer's language.
@@ -345,18 +349,18 @@ async fn calls_csv(
     Query(mut q): Query<CallQuery>,
 ) -> Result<Response, AppError> {
     v.require(Perm::ExportCallRecords)?;
-    let now = state.now_ms();
+    let (now, zone) = (state.now_ms(), v.zone);
     let search = serde_json::to_value(&q).unwrap_or_default();
     q.per_page = Some(MAX_PER_PAGE.to_string());
     let (body, rows) = state
         .read(move |c| {
-            let mut out = csv::line(calls::CSV_HEADER);
+            let mut out = csv::line(&calls::csv_header(zone));
             let mut rows = 0u32;
             for page in 1.. {
                 q.page = Some(page.to_string());
-                let p = calls::search(c, &q, now)?;
+                let p = calls::search(c, &q, now, zone)?;
                 for call in &p.items {
-                    out.push_str(&csv::line(&calls::csv_record(call)));
+                    out.push_str(&csv::line(&calls::csv_record(call, zone)));
                 }
                 rows += p.items.len() as u32;
                 if !p.more {

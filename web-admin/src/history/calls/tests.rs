@@ -5,6 +5,7 @@ use rusqlite::params_from_iter;
 
 use super::*;
 use crate::history::testdb::{TestDb, DAY, HOUR, T0};
+use crate::i18n::Zone;
 
 fn q() -> CallQuery {
     CallQuery {
@@ -35,33 +36,42 @@ fn search_by_date_number_disposition_extension_agent_and_queue() {
     let db = box_with_calls();
     let c = db.reader();
     let now = T0 + 2 * DAY;
-    assert_eq!(uuids(&search(&c, &q(), now).unwrap()), ["c", "b", "a", "d"]);
+    assert_eq!(
+        uuids(&search(&c, &q(), now, Zone::WIB).unwrap()),
+        ["c", "b", "a", "d"]
+    );
     let day = CallQuery {
         from: Some("2026-12-04".into()),
         to: Some("2026-12-04".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &day, now).unwrap()), ["c", "b", "a"]);
+    assert_eq!(
+        uuids(&search(&c, &day, now, Zone::WIB).unwrap()),
+        ["c", "b", "a"]
+    );
     let number = CallQuery {
         number: Some("0812".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &number, now).unwrap()), ["b"]);
+    assert_eq!(uuids(&search(&c, &number, now, Zone::WIB).unwrap()), ["b"]);
     let busy = CallQuery {
         disposition: Some("busy".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &busy, now).unwrap()), ["c"]);
+    assert_eq!(uuids(&search(&c, &busy, now, Zone::WIB).unwrap()), ["c"]);
     let ext = CallQuery {
         extension: Some("1003".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &ext, now).unwrap()), ["c", "d"]);
+    assert_eq!(
+        uuids(&search(&c, &ext, now, Zone::WIB).unwrap()),
+        ["c", "d"]
+    );
     let agent = CallQuery {
         agent: Some("agent7".into()),
         ..q()
     };
-    let found = search(&c, &agent, now).unwrap();
+    let found = search(&c, &agent, now, Zone::WIB).unwrap();
     assert_eq!(uuids(&found), ["b"]);
     assert_eq!(found.items[0].queue.as_deref(), Some("pengaduan"));
     assert_eq!(found.items[0].agent.as_deref(), Some("agent7"));
@@ -69,13 +79,13 @@ fn search_by_date_number_disposition_extension_agent_and_queue() {
         queue: Some("pengaduan".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &queue, now).unwrap()), ["b"]);
+    assert_eq!(uuids(&search(&c, &queue, now, Zone::WIB).unwrap()), ["b"]);
     // LIKE's wildcards are taken literally.
     let wild = CallQuery {
         number: Some("%".into()),
         ..q()
     };
-    assert!(search(&c, &wild, now).unwrap().items.is_empty());
+    assert!(search(&c, &wild, now, Zone::WIB).unwrap().items.is_empty());
 }
 
 #[test]
@@ -89,6 +99,7 @@ fn pages_say_whether_more_follow() {
             ..q()
         },
         T0,
+        Zone::WIB,
     )
     .unwrap();
     assert_eq!((uuids(&p1), p1.more), (vec!["c", "b", "a"], true));
@@ -100,6 +111,7 @@ fn pages_say_whether_more_follow() {
             ..q()
         },
         T0,
+        Zone::WIB,
     )
     .unwrap();
     assert_eq!((uuids(&p2), p2.more), (vec!["d"], false));
@@ -109,7 +121,7 @@ fn pages_say_whether_more_follow() {
 fn bad_fields_are_refused_by_name() {
     let db = box_with_calls();
     let c = db.reader();
-    let field = |q: CallQuery| match search(&c, &q, T0) {
+    let field = |q: CallQuery| match search(&c, &q, T0, Zone::WIB) {
         Err(HistoryError::Field { field, .. }) => field,
         other => panic!("{other:?}"),
     };
@@ -157,6 +169,7 @@ fn calls_are_searched_by_their_trunk() {
             ..q()
         },
         T0,
+        Zone::WIB,
     )
     .unwrap();
     assert_eq!(uuids(&r), ["b"]);
@@ -199,7 +212,7 @@ fn detail_merges_call_and_acd_events_in_time_order_with_the_recording() {
         number: Some("0812".into()),
         ..q()
     };
-    assert_eq!(uuids(&search(&c, &ext, T0).unwrap()), ["b"]);
+    assert_eq!(uuids(&search(&c, &ext, T0, Zone::WIB).unwrap()), ["b"]);
     assert!(detail(&c, "nope").unwrap().is_none());
 }
 
@@ -214,7 +227,7 @@ fn the_journal_is_searched_by_index_not_scanned() {
         agent: Some("agent7".into()),
         ..q()
     };
-    let f = query.filter(T0).unwrap();
+    let f = query.filter(T0, Zone::WIB).unwrap();
     let sql = format!(
         "EXPLAIN QUERY PLAN {SELECT} WHERE {}",
         f.clauses.join(" AND ")
@@ -243,13 +256,50 @@ fn csv_records_are_in_wib_with_the_header_s_columns() {
             ..q()
         },
         T0,
+        Zone::WIB,
     )
     .unwrap()
     .items[0];
-    let r = csv_record(b);
-    assert_eq!(r.len(), CSV_HEADER.len());
+    let r = csv_record(b, Zone::WIB);
+    assert_eq!(r.len(), csv_header(Zone::WIB).len());
+    assert_eq!(csv_header(Zone::WIB)[1], "start_wib");
     assert_eq!(r[1], "2026-12-04 10:00:00");
     assert_eq!(r[4], "081234");
     assert_eq!(r[12], "pengaduan");
     assert_eq!(r[15], "no");
+    // A box in Makassar writes the same call at its own hour, and says so.
+    let wita = Zone::named("Asia/Makassar");
+    assert_eq!(csv_header(wita)[1], "start_wita");
+    assert_eq!(csv_record(b, wita)[1], "2026-12-04 11:00:00");
+}
+
+#[test]
+fn a_day_searched_on_a_box_in_jayapura_is_jayapura_s_day() {
+    // 23:30 WIB on the 4th is already 01:30 on the 5th in Jayapura (WIT).
+    let mut db = TestDb::new();
+    db.call(
+        "late",
+        "1001",
+        "1002",
+        T0 + 14 * HOUR + HOUR / 2,
+        Disposition::Answered,
+    );
+    let c = db.reader();
+    let day = CallQuery {
+        from: Some("2026-12-04".into()),
+        to: Some("2026-12-04".into()),
+        ..CallQuery::default()
+    };
+    let next = CallQuery {
+        from: Some("2026-12-05".into()),
+        to: Some("2026-12-05".into()),
+        ..CallQuery::default()
+    };
+    let wit = Zone::named("Asia/Jayapura");
+    assert_eq!(
+        uuids(&search(&c, &day, T0 + DAY, Zone::WIB).unwrap()),
+        ["late"]
+    );
+    assert!(search(&c, &day, T0 + DAY, wit).unwrap().items.is_empty());
+    assert_eq!(uuids(&search(&c, &next, T0 + DAY, wit).unwrap()), ["late"]);
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::history::testdb::{TestDb, HOUR, T0};
+use crate::i18n::Zone;
 
 #[test]
 fn power_events_newest_first_alarms_only_on_request() {
@@ -14,7 +15,7 @@ fn power_events_newest_first_alarms_only_on_request() {
         to: Some("2026-12-04".into()),
         ..PowerQuery::default()
     };
-    let all = search(&c, &q, T0).unwrap();
+    let all = search(&c, &q, T0, Zone::WIB).unwrap();
     let kinds: Vec<_> = all.items.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["mains_back", "on_battery"]);
     assert_eq!(all.items[1].status, Some(serde_json::json!({"charge": 90})));
@@ -25,6 +26,7 @@ fn power_events_newest_first_alarms_only_on_request() {
             ..q
         },
         T0,
+        Zone::WIB,
     )
     .unwrap();
     assert_eq!(alarms.items.len(), 1);

@@ -4,6 +4,7 @@ use dering_store::{Disposition, Op};
 
 use super::*;
 use crate::history::testdb::{TestDb, DAY, HOUR, T0};
+use crate::i18n::Zone;
 
 fn q() -> RecordingQuery {
     RecordingQuery {
@@ -72,7 +73,7 @@ fn box_with_recordings() -> TestDb {
 fn search_by_agent_login_extension_or_name_service_number_and_duration() {
     let db = box_with_recordings();
     let c = db.reader();
-    let find = |q: RecordingQuery| ids(&search(&c, &q, T0).unwrap()).join(",");
+    let find = |q: RecordingQuery| ids(&search(&c, &q, T0, Zone::WIB).unwrap()).join(",");
     assert_eq!(find(q()), "b,a");
     let agent = |a: &str| RecordingQuery {
         agent: Some(a.into()),
@@ -108,7 +109,7 @@ fn search_by_agent_login_extension_or_name_service_number_and_duration() {
         }),
         "a"
     );
-    let items = search(&c, &q(), T0).unwrap().items;
+    let items = search(&c, &q(), T0, Zone::WIB).unwrap().items;
     assert_eq!(items[1].agent_name.as_deref(), Some("Siti Aminah"));
     assert_eq!(
         (items[0].format.as_str(), items[1].format.as_str()),
@@ -125,7 +126,7 @@ fn one_call_s_recordings_are_found_whatever_their_age() {
         ..RecordingQuery::default()
     };
     // A year later, without dates.
-    let found = search(&c, &q, T0 + 365 * DAY).unwrap();
+    let found = search(&c, &q, T0 + 365 * DAY, Zone::WIB).unwrap();
     assert_eq!(ids(&found), ["a"]);
 }
 
@@ -140,6 +141,7 @@ fn a_minimum_above_the_maximum_is_refused_by_name() {
             ..q()
         },
         T0,
+        Zone::WIB,
     );
     assert!(
         matches!(
