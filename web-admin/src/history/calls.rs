@@ -30,7 +30,7 @@ pub struct CallQuery {
     pub number: Option<String>,
     /// First day (WIB, `YYYY-MM-DD`).
     pub from: Option<String>,
-    /// Last day (WIB), included.
+    /// Last day (in the box's zone), included.
     pub to: Option<String>,
     /// An extension that called, was called or took the call.
     pub extension: Option<String>,

@@ -155,7 +155,7 @@ pub(crate) fn input(name: &str, label: &str, kind: &str, value: &Option<String>)
 }
 
 /// The "from" and "to" date inputs every history search form starts its
-/// range with (whole WIB days, see [`super::date_range`]).
+/// range with (whole days in the viewer's zone, see [`super::date_range`]).
 pub(crate) fn date_inputs(v: &Viewer, from: &Option<String>, to: &Option<String>) -> String {
     let mut s = input("from", t(v, "Dari tanggal", "From"), "date", from);
     s.push_str(&input("to", t(v, "Sampai tanggal", "To"), "date", to));
