@@ -28,7 +28,7 @@ pub const DISPOSITIONS: &[&str] = &[
 pub struct CallQuery {
     /// A number the caller or the callee contains.
     pub number: Option<String>,
-    /// First day (WIB, `YYYY-MM-DD`).
+    /// First day (`YYYY-MM-DD`, in the box's zone).
     pub from: Option<String>,
     /// Last day (in the box's zone), included.
     pub to: Option<String>,
