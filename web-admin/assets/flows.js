@@ -24,6 +24,7 @@
       changed: "diubah", none: "(tidak ada)", play: "Putar", key: "Tombol",
       draft: "draf", version: "versi", confirm: "Terbitkan ulang versi ",
       nodeid: "ID node baru", props: "Properti", same: "Tidak ada beda",
+      calendar: "Kalender", own: "(jadwal sendiri di bawah)",
     },
     en: {
       add: "Add", del: "Delete node", start: "Make start", check: "Check",
@@ -34,6 +35,7 @@
       changed: "changed", none: "(none)", play: "Play", key: "Key",
       draft: "draft", version: "version", confirm: "Publish again version ",
       nodeid: "New node id", props: "Properties", same: "No difference",
+      calendar: "Calendar", own: "(its own schedule below)",
     },
   }[lang];
 
@@ -48,6 +50,7 @@
     selected: null,
     checked: { valid: true, flow: [], nodes: {} },
     prompts: { id: [], en: [] },
+    calendars: [], // the configuration's [[calendar]] names
   };
 
   const svg = root.querySelector("svg.flow-canvas");
@@ -394,7 +397,26 @@
         redo();
       })));
     }
-    if ("schedule" in node) {
+    if (node.type === "time") {
+      // A named calendar (hours and holidays kept once for every flow) or
+      // the node's own schedule; a name the configuration lost stays
+      // listed so the validator's refusal can be read and fixed.
+      const s = el("select", { class: "calendar" });
+      const names = [...state.calendars];
+      if (node.calendar && !names.includes(node.calendar)) names.push(node.calendar);
+      s.append(el("option", { value: "" }, T.own));
+      for (const c of names) {
+        const o = el("option", { value: c }, c);
+        if (node.calendar === c) o.selected = true;
+        s.append(o);
+      }
+      s.addEventListener("change", () => {
+        if (s.value) node.calendar = s.value; else delete node.calendar;
+        redo();
+      });
+      panel.append(field(T.calendar, s));
+    }
+    if ("schedule" in node && !node.calendar) {
       const ta = el("textarea", { rows: 6 }, JSON.stringify(node.schedule, null, 1));
       ta.addEventListener("change", () => {
         try { node.schedule = JSON.parse(ta.value); ta.classList.remove("bad"); redo(); }
@@ -556,6 +578,8 @@
   (async function start() {
     const p = await call("GET", "/api/v1/flows/prompts");
     if (p.ok) state.prompts = p.data.names;
+    const c = await call("GET", "/api/v1/flows/calendars");
+    if (c.ok) state.calendars = c.data.names;
     const info = await loadVersions();
     const d = info && info.draft ? await call("GET", api + "/draft") : null;
     if (d && d.ok) {

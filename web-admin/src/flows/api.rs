@@ -12,7 +12,7 @@ use dering_control::client::ClientError;
 use dering_control::{ControlError, Request, Response as ControlResponse};
 use dering_flow::Flow;
 use dering_media::speech::Lang;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::check::{check, Checked};
@@ -40,9 +40,9 @@ pub struct Edit {
     pub based_on: Option<i64>,
 }
 
-/// The prompt library as pbxd runs it: the built-in prompts and the
-/// directory `[flows] prompts` of the running configuration version.
-pub async fn catalogue(state: &AppState) -> Result<Catalogue, AppError> {
+/// The running configuration version as the loader reads it; `None`
+/// before the first version (or for one the loader no longer takes).
+async fn running_config(state: &AppState) -> Result<Option<dering_config::Config>, AppError> {
     let text: Option<String> = state
         .read(|conn| {
             use rusqlite::OptionalExtension;
@@ -55,11 +55,15 @@ pub async fn catalogue(state: &AppState) -> Result<Catalogue, AppError> {
                 .optional()?)
         })
         .await?;
+    Ok(text.and_then(|t| dering_config::Config::parse(&t, "running configuration").ok()))
+}
+
+/// The prompt library as pbxd runs it: the built-in prompts and the
+/// directory `[flows] prompts` of the running configuration version.
+pub async fn catalogue(state: &AppState) -> Result<Catalogue, AppError> {
     // pbxd's own rule (`pbxd::prompt_store::load`): `[flows] prompts`, else
     // `<data>/prompts` once uploads or phone recordings made it.
-    let configured = text
-        .and_then(|t| dering_config::Config::parse(&t, "running configuration").ok())
-        .and_then(|c| c.flows.prompts);
+    let configured = running_config(state).await?.and_then(|c| c.flows.prompts);
     let dir = configured.or_else(|| {
         let default = state.data_dir().join("prompts");
         default.exists().then_some(default)
@@ -510,6 +514,28 @@ pub async fn diff_editor(
 pub async fn prompts(State(state): State<AppState>, viewer: Viewer) -> Result<Response, AppError> {
     viewer.require(Perm::ViewFlows)?;
     Ok(Json(catalogue(&state).await?).into_response())
+}
+
+/// The calendar names a time node may use, for the editor's picker.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CalendarNames {
+    /// `[[calendar]]` names of the running configuration, in file order.
+    pub names: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/flows/calendars", tag = "flows", description = "The named calendars (business hours and holidays) a time node may use",
+    responses((status = 200, body = CalendarNames), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn calendars(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, AppError> {
+    viewer.require(Perm::ViewFlows)?;
+    let names = running_config(&state)
+        .await?
+        .map(|c| c.calendars.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
+    Ok(Json(CalendarNames { names }).into_response())
 }
 
 /// A prompt's WAV, for the page's `<audio>`.

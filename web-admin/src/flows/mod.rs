@@ -39,11 +39,13 @@ use crate::app::AppState;
         api::diff_versions,
         api::diff_editor,
         api::prompts,
+        api::calendars,
         api::prompt_wav
     ),
     components(schemas(
         api::Edit,
         api::AgainstEditor,
+        api::CalendarNames,
         check::Checked,
         diff::Diff,
         diff::NodeChange,
@@ -60,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/flows/{name}", get(pages::editor))
         .route("/api/v1/flows", get(api::list))
         .route("/api/v1/flows/prompts", get(api::prompts))
+        .route("/api/v1/flows/calendars", get(api::calendars))
         .route("/api/v1/flows/prompts/{lang}/{name}", get(api::prompt_wav))
         .route("/api/v1/flows/{name}", get(api::flow))
         .route("/api/v1/flows/{name}/versions/{version}", get(api::version))

@@ -290,6 +290,25 @@ async fn the_editor_page_loads_its_script_and_plays_the_box_s_prompts() {
     let js = b.get("/assets/flows.js", None).await;
     assert_eq!(js.status, StatusCode::OK);
 
+    // The calendar picker's names: none before a configuration version,
+    // then the running version's `[[calendar]]`s.
+    let none = b.get("/api/v1/flows/calendars", Some(&sup)).await.json();
+    assert_eq!(none["names"], json!([]), "{none}");
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'seed', 'test', '', '', ?1)",
+            [dering_config::DEFAULT_TOML],
+        )
+        .unwrap();
+    let cals = b.get("/api/v1/flows/calendars", Some(&sup)).await.json();
+    assert_eq!(cals["names"], json!(["kantor"]), "{cals}");
+    let js = b.get("/assets/flows.js", None).await;
+    assert!(
+        js.body.contains("/api/v1/flows/calendars"),
+        "the editor has no calendar picker"
+    );
+
     let p = b.get("/api/v1/flows/prompts", Some(&sup)).await.json();
     let ids = p["names"]["id"].as_array().unwrap();
     assert!(ids.contains(&json!("greeting")), "{p}");
