@@ -658,17 +658,17 @@ fn a_restart_of_channels_without_a_channel_clears_nothing() {
     );
 }
 
-/// The user dials digit by digit: SETUP without Sending Complete, SETUP
-/// ACK (states 2 on both sides), INFORMATION, then CALL PROCEEDING.
-#[test]
-fn overlap_sending_from_the_user() {
-    let mut p = Pair::new();
+/// The user calls "15" without Sending Complete and the network
+/// acknowledges it (SETUP ACK): both in overlap (state 2 on both sides:
+/// the network's states are named from the user's view). Returns the
+/// network's and the user's call and the user's events (the SETUP ACK).
+fn overlap_call(p: &mut Pair, first: &str) -> (CallId, CallId, Vec<Event>) {
     let u = p
         .user
         .setup(
             p.now,
             SetupRequest {
-                called: PartyNumber::e164(TypeOfNumber::Unknown, "15"),
+                called: PartyNumber::e164(TypeOfNumber::Unknown, first),
                 calling: None,
                 channel: ChannelId {
                     exclusive: false,
@@ -690,8 +690,17 @@ fn overlap_sending_from_the_user() {
     p.net.setup_ack(p.now, n, Some(4)).unwrap();
     p.pump();
     assert_eq!((p.user.state(u), p.net.state(n)), (2, 2));
+    (n, u, Pair::events(&mut p.user))
+}
+
+/// The user dials digit by digit: SETUP without Sending Complete, SETUP
+/// ACK (states 2 on both sides), INFORMATION, then CALL PROCEEDING.
+#[test]
+fn overlap_sending_from_the_user() {
+    let mut p = Pair::new();
+    let (n, u, acked) = overlap_call(&mut p, "15");
     assert_eq!(
-        Pair::events(&mut p.user),
+        acked,
         [Event::SetupAcknowledged {
             call: u,
             channel: Some(4)

@@ -9,38 +9,9 @@ use super::*;
 
 const MS: Duration = Duration::from_millis(1);
 
-/// The user calls "15" without Sending Complete and the network
-/// acknowledges it (SETUP ACK): both in overlap (state 2 on both sides:
-/// the network's states are named from the user's view), events taken.
-fn overlap_call(p: &mut Pair, first: &str) -> (CallId, CallId) {
-    let u = p
-        .user
-        .setup(
-            p.now,
-            SetupRequest {
-                called: PartyNumber::e164(TypeOfNumber::Unknown, first),
-                calling: None,
-                channel: ChannelId {
-                    exclusive: false,
-                    channel: ChannelSel::Any,
-                },
-                sending_complete: false,
-            },
-        )
-        .unwrap();
-    p.pump();
-    let [Event::IncomingCall {
-        call: n,
-        sending_complete: false,
-        ..
-    }] = Pair::events(&mut p.net)[..]
-    else {
-        panic!("no overlap call");
-    };
-    p.net.setup_ack(p.now, n, Some(4)).unwrap();
-    p.pump();
-    assert_eq!((p.user.state(u), p.net.state(n)), (2, 2));
-    Pair::events(&mut p.user);
+/// [`overlap_call`] with the user's events taken.
+fn overlap_call_taken(p: &mut Pair, first: &str) -> (CallId, CallId) {
+    let (n, u, _) = overlap_call(p, first);
     (n, u)
 }
 
@@ -104,7 +75,7 @@ fn t301_stops_when_the_call_is_answered() {
 #[test]
 fn t302_takes_the_digits_so_far_as_the_whole_number() {
     let mut p = Pair::new();
-    let (n, u) = overlap_call(&mut p, "15");
+    let (n, u) = overlap_call_taken(&mut p, "15");
     assert_eq!(p.net.next_deadline(), Some(p.now + Duration::from_secs(15)));
     p.advance(Duration::from_secs(10));
     p.user.information(p.now, u, digits("0"), false).unwrap();
@@ -141,7 +112,7 @@ fn t302_takes_the_digits_so_far_as_the_whole_number() {
 #[test]
 fn t302_without_any_digit_clears_with_28() {
     let mut p = Pair::new();
-    let (n, u) = overlap_call(&mut p, "");
+    let (n, u) = overlap_call_taken(&mut p, "");
     p.advance(Duration::from_secs(15));
     assert_eq!((p.user.state(u), p.net.state(n)), (0, 0));
     assert_eq!(
@@ -160,7 +131,7 @@ fn t302_without_any_digit_clears_with_28() {
 #[test]
 fn t302_stops_with_sending_complete() {
     let mut p = Pair::new();
-    let (n, u) = overlap_call(&mut p, "15");
+    let (n, u) = overlap_call_taken(&mut p, "15");
     p.user.information(p.now, u, digits("00"), true).unwrap();
     p.pump();
     assert_eq!(p.net.next_deadline(), None);
@@ -185,7 +156,7 @@ fn t304_clears_overlap_sending_the_network_never_answers_with_102() {
             ..Timers::default()
         },
     );
-    let (n, u) = overlap_call(&mut p, "15");
+    let (n, u) = overlap_call_taken(&mut p, "15");
     p.advance(Duration::from_secs(20));
     p.user.information(p.now, u, digits("0"), false).unwrap();
     p.pump();
@@ -210,7 +181,7 @@ fn t304_clears_overlap_sending_the_network_never_answers_with_102() {
 #[test]
 fn t304_stops_when_the_network_proceeds() {
     let mut p = Pair::new();
-    let (n, u) = overlap_call(&mut p, "15");
+    let (n, u) = overlap_call_taken(&mut p, "15");
     p.user.information(p.now, u, digits("0"), true).unwrap();
     p.pump();
     p.net.alerting(p.now, n).unwrap();
