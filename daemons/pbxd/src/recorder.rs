@@ -115,14 +115,7 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
         match msg {
             RecMsg::Open { call, row } => {
                 let path = PathBuf::from(&row.path);
-                let wav = path
-                    .parent()
-                    .map(std::fs::create_dir_all)
-                    .transpose()
-                    .and_then(|_| {
-                        hound::WavWriter::create(&path, spec()).map_err(std::io::Error::other)
-                    });
-                let wav = match wav {
+                let wav = match create(&path) {
                     Ok(w) => Some(w),
                     Err(e) => {
                         tracing::error!(path = %path.display(), error = %e, "cannot open a recording; the call goes on unrecorded");
@@ -189,6 +182,20 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
             }
         }
     }
+}
+
+/// A new recording's file, its header already on disk: the row that
+/// says it is recording is committed right after, so a crash before the
+/// first second's flush must still leave a WAV the next start can mend
+/// (an empty file, its header still in the writer's buffer, could not
+/// be, and the recording was lost as `missing`).
+fn create(path: &Path) -> std::io::Result<hound::WavWriter<BufWriter<File>>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut w = hound::WavWriter::create(path, spec()).map_err(std::io::Error::other)?;
+    w.flush().map_err(std::io::Error::other)?;
+    Ok(w)
 }
 
 /// Appends one stereo frame to an open recording; a write error (a full
@@ -283,6 +290,20 @@ pub fn repair(path: &Path) -> std::io::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by hwtests' durability test: a kill in a recording's first
+    /// second left an empty file that could not be mended.
+    #[test]
+    fn a_recording_cut_before_its_first_second_is_mended_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026/12/04/r.wav");
+        let w = create(&path).unwrap();
+        // A crash: nothing after the creation reaches the disk.
+        std::mem::forget(w);
+        assert_eq!(repair(&path).unwrap(), 0);
+        let r = hound::WavReader::open(&path).unwrap();
+        assert_eq!((r.spec().channels, r.len()), (2, 0));
+    }
 
     #[test]
     fn a_file_cut_mid_write_is_repaired_and_plays() {
