@@ -34,6 +34,14 @@
     flow: ["di alur", "in a flow"],
     ending: ["berakhir", "ending"],
   };
+  const OUTCOMES = {
+    answered: ["dijawab", "answered"],
+    busy: ["sibuk", "busy"],
+    no_answer: ["tak dijawab", "no answer"],
+    cancelled: ["dibatalkan", "cancelled"],
+    failed: ["gagal", "failed"],
+    interrupted: ["terputus", "interrupted"],
+  };
   const label = (table, k) => (table[k] ? T(table[k][0], table[k][1]) : k);
 
   function el(tag, text, cls) {
@@ -186,7 +194,7 @@
     document.querySelector("#pop-history tbody").replaceChildren(...p.history.map((h) => {
       const tr = el("tr");
       tr.dataset.uuid = h.uuid;
-      tr.append(el("td", when(h.start_ms)), el("td", h.callee), el("td", h.disposition || ""));
+      tr.append(el("td", when(h.start_ms)), el("td", h.callee), el("td", h.disposition ? label(OUTCOMES, h.disposition) : ""));
       const rec = el("td");
       for (const href of h.recordings) {
         const a = el("a", T("putar", "play"));

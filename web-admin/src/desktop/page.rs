@@ -115,7 +115,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<Strin
     ));
     // The agent's calls and their actions.
     b.push_str(&format!(
-        "<section class=\"panel\"><h2>{}</h2><table id=\"calls\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody></tbody></table></section>",
+        "<section id=\"calls-panel\" class=\"panel\"><h2>{}</h2><table id=\"calls\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody></tbody></table></section>",
         t(&v, "Panggilan saya", "My calls"),
         t(&v, "Penelepon", "Caller"),
         t(&v, "Layanan", "Service"),
@@ -153,7 +153,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<Strin
         )
     };
     b.push_str(&format!(
-        "<section class=\"panel\"><h2>{}</h2><form id=\"ticket-form\">\
+        "<section id=\"ticket-panel\" class=\"panel\"><h2>{}</h2><form id=\"ticket-form\">\
          <input type=\"hidden\" id=\"t-call\"><input type=\"hidden\" id=\"t-queue\">\
          <label>{}<input id=\"t-name\" maxlength=\"200\"></label>\
          <label>{}<input id=\"t-phone\" required maxlength=\"40\"></label>\
@@ -163,7 +163,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<Strin
          <label>{}<input id=\"t-unit\" value=\"KU Dumas\" maxlength=\"200\"></label>\
          <label class=\"wide\">{}<textarea id=\"t-description\" required rows=\"3\" maxlength=\"8000\"></textarea></label>\
          <p class=\"call-link\">{} <span id=\"t-call-shown\">—</span></p>\
-         <button type=\"submit\" id=\"t-save\">{}</button> <span id=\"t-result\" role=\"status\"></span>\
+         <p class=\"wide\"><button type=\"submit\" id=\"t-save\">{}</button> <span id=\"t-result\" role=\"status\"></span></p>\
          </form></section>",
         t(&v, "Tiket baru", "New ticket"),
         t(&v, "Nama pelapor", "Reporter's name"),
