@@ -182,7 +182,7 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
     // Agent 2001's desk phone 1003, slow to answer.
     let port = free_udp_port();
     register(&d, "1003", port, 300);
-    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", &slow_answer(8_000))]);
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", &slow_answer(12_000))]);
     let desk = phone(&d, &sf, port, &["-rtp_echo".to_string()]);
     hwtests::wait_bound(port, Duration::from_secs(10));
 
@@ -231,7 +231,7 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
         b.screenshot("desktop-ready").await;
 
         // The call: 137, option 2, queue pengaduan, offered to 2001.
-        let uac = caller(&d, "1001", "137", &press_2_then_bye(16_000));
+        let uac = caller(&d, "1001", "137", &press_2_then_bye(22_000));
         until("no screen pop", Duration::from_secs(20), || async {
             b.text("#pop-caller").await == "1001"
         })

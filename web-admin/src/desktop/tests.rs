@@ -92,8 +92,15 @@ async fn agents_and_supervisors_open_it_others_are_refused_anonymous_goes_to_log
     // Indonesian by default, the configured reason codes offered.
     assert!(r.body.contains("Masuk antrean"));
     assert!(r.body.contains("sholat"));
+    // A supervisor who is also an agent, in English.
     let sup = agent_session(&b, "2002", Role::Supervisor);
-    assert_eq!(b.get("/desktop", Some(&sup)).await.status, StatusCode::OK);
+    b.db()
+        .execute("UPDATE users SET lang = 'en' WHERE login = '2002'", [])
+        .unwrap();
+    let r = b.get("/desktop", Some(&sup)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Log in to queues"), "{}", r.body);
+    assert!(!r.body.contains("Masuk antrean"));
     // An agent account that is no configured agent is told so.
     let stranger = b.login_as(Role::Agent);
     let r = b.get("/desktop", Some(&stranger)).await;
@@ -325,4 +332,126 @@ fn a_dialled_number_names_its_flow() {
         Some("layanan-pengaduan")
     );
     assert_eq!(super::pop::flow_of(&c, "1002"), None);
+}
+
+/// A pbxd that lets the live feed in (hello, status, an empty snapshot,
+/// no trunks), then streams an offer of `u-a` to agent 2001 and of `u-b`
+/// to agent 2002 from 137 and keeps the stream open.
+fn pbxd_offering(b: &TestBox) {
+    use dering_control::{CallEvent, CallEventKind, CallIdentity, Event, Snapshot, Stamped};
+    let listener =
+        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = s.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        let replies = [
+            Response::Hello {
+                protocol: dering_control::PROTOCOL,
+                pbxd: "test".into(),
+            },
+            Response::Status {
+                status: dering_control::PbxStatus {
+                    version: "test".into(),
+                    active_calls: 2,
+                    registrations: 0,
+                    intake_open: true,
+                    uptime_seconds: 100,
+                    stream_cuts: Default::default(),
+                },
+            },
+            Response::Snapshot {
+                snapshot: Snapshot {
+                    seq: 0,
+                    calls: vec![],
+                    agents: vec![],
+                    queues: vec![],
+                },
+            },
+            Response::Trunks { trunks: vec![] },
+            Response::Subscribed { from_seq: 1 },
+        ];
+        for r in replies {
+            lines.next_line().await.unwrap().unwrap();
+            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+                .await
+                .unwrap();
+        }
+        for (seq, uuid, agent) in [(1, "u-a", "2001"), (2, "u-b", "2002")] {
+            let e = Stamped {
+                seq,
+                event: Event::Call(CallEvent {
+                    at_ms: 1,
+                    call: CallIdentity {
+                        uuid: uuid.into(),
+                        caller: "0812".into(),
+                        dialled: "137".into(),
+                        queue: Some("pengaduan".into()),
+                        agent: Some(agent.into()),
+                        extension: Some("1003".into()),
+                        ..CallIdentity::default()
+                    },
+                    what: CallEventKind::Offered,
+                }),
+            };
+            let line = serde_json::to_string(&e).unwrap();
+            wr.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        }
+        // The stream stays open for the rest of the test.
+        std::future::pending::<()>().await;
+        drop(wr);
+    });
+}
+
+#[tokio::test]
+async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that_may_play() {
+    let b = TestBox::new();
+    with_config(&b);
+    b.db()
+        .execute_batch(
+            "INSERT INTO calls (uuid, caller, callee, start_ms, answer_ms, end_ms, state, disposition)
+               VALUES ('old-1', '0812', '137', 10, 20, 30, 'ended', 'answered');
+             INSERT INTO recordings (call_uuid, path, caller, callee, start_ms, state)
+               VALUES ('old-1', '/tmp/old-1.wav', '0812', '137', 10, 'complete');",
+        )
+        .unwrap();
+    let rec: i64 = b
+        .db()
+        .query_row("SELECT id FROM recordings", [], |r| r.get(0))
+        .unwrap();
+    // 2001 is a supervisor (may play recordings), 2002 an agent (may not).
+    let sup = agent_session(&b, "2001", Role::Supervisor);
+    let agent = agent_session(&b, "2002", Role::Agent);
+    pbxd_offering(&b);
+    let t = std::time::Instant::now();
+    let pop = loop {
+        let r = b.get("/desktop/calls/u-a/pop", Some(&sup)).await;
+        if r.status == StatusCode::OK {
+            break r.json();
+        }
+        assert!(t.elapsed().as_secs() < 10, "no pop: {}", r.status);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(pop["caller"], "0812");
+    assert_eq!(pop["flow"], "layanan-pengaduan");
+    assert_eq!(pop["queue"], "pengaduan");
+    assert_eq!(pop["history"][0]["uuid"], "old-1");
+    assert_eq!(
+        pop["history"][0]["recordings"],
+        json!([format!("/history/recordings/{rec}/audio")])
+    );
+    let r = b.get("/desktop/calls/u-b/pop", Some(&agent)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let pop = r.json();
+    assert_eq!(pop["history"][0]["uuid"], "old-1");
+    assert_eq!(pop["history"][0]["recordings"], json!([]));
+    // Each sees only its own offer.
+    assert_eq!(
+        b.get("/desktop/calls/u-a/pop", Some(&agent)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/desktop/calls/u-b/pop", Some(&sup)).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
