@@ -17,7 +17,7 @@ use dering_sip::auth::Algorithm;
 use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
-mod backup;
+pub mod backup;
 mod calendar;
 mod load;
 mod reason;
