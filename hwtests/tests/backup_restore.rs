@@ -451,3 +451,92 @@ fn a_backup_taken_during_a_call_restores_every_record_and_recording_and_a_tamper
     assert!(Path::new(moved).is_file());
     b.stop();
 }
+
+const DERING_OID: &str = ".1.3.6.1.4.1.99999";
+
+/// Polls until `ok` holds or 20 s pass; returns the last value seen.
+fn until<T: std::fmt::Debug>(what: &str, mut get: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let t = Instant::now();
+    loop {
+        let v = get();
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{what}: last seen {v:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The alarm path of a failed backup through net-snmp (snmpd as AgentX
+/// master, snmptrapd) and `/metrics`: the trap leaves once, the MIB says
+/// why, and a good backup clears it with its own trap.
+#[test]
+fn a_failed_backup_is_trapped_and_counted_and_a_good_one_clears_it() {
+    use hwtests::peers::{http_get, Snmp};
+    let snmp = Snmp::start();
+    let d = Dering::start_with_args(|t| t, &["--agentx".into(), snmp.agentx()]);
+    let data = d.dir().display().to_string();
+    let config = d.config.display().to_string();
+    let gone = d.dir().join("unplugged").display().to_string();
+    let out = dering(&[
+        "backup",
+        "--data-dir",
+        &data,
+        "--config",
+        &config,
+        "--to",
+        &gone,
+    ]);
+    assert!(!out.status.success());
+    let backup = format!("{DERING_OID}.1.10");
+    let traps = until(
+        "the backup-failed trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING_OID}.0.11")),
+    );
+    assert!(traps.contains(&format!("{backup}.4.0")), "{traps}");
+    assert!(traps.contains("unplugged"), "{traps}");
+    let w: std::collections::BTreeMap<String, String> = snmp.walk(DERING_OID).into_iter().collect();
+    assert_eq!(w[&format!("{backup}.2.0")], "Gauge32: 1", "{w:?}");
+    assert_eq!(w[&format!("{backup}.3.0")], "INTEGER: 1", "{w:?}");
+    let (_, metrics) = http_get(&d.http, "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "dering_backup_failures_total 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("dering_backup_last_success_timestamp_seconds "));
+
+    let disk = tempfile::tempdir().unwrap();
+    let to = disk.path().display().to_string();
+    let out = dering(&[
+        "backup",
+        "--data-dir",
+        &data,
+        "--config",
+        &config,
+        "--to",
+        &to,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let traps = until(
+        "the backup-ok trap",
+        || snmp.traps(),
+        |t| t.contains(&format!("{DERING_OID}.0.12")),
+    );
+    assert_eq!(
+        traps.matches(&format!("{DERING_OID}.0.11")).count(),
+        1,
+        "one failure, one trap: {traps}"
+    );
+    let (_, metrics) = http_get(&d.http, "/metrics");
+    assert!(
+        metrics.contains("dering_backup_last_success_timestamp_seconds "),
+        "{metrics}"
+    );
+    assert!(health(&d)["warnings"].as_array().unwrap().is_empty());
+}
