@@ -19,6 +19,10 @@ use serde::Serialize;
 
 pub use system::{SystemProbe, SystemStats};
 
+/// How pbxd's heartbeat reason starts when a failed write (a full disk)
+/// stopped recordings: `/health` lists it among the warnings.
+pub const RECORDING_STOPPED: &str = "recording stopped:";
+
 /// A heartbeat older than this means the daemon is gone.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 
@@ -169,6 +173,16 @@ impl Snapshot {
         let mut w: Vec<String> = self.spans.iter().filter_map(SpanView::warning).collect();
         w.extend(self.outbox.as_ref().and_then(OutboxView::warning));
         w.extend(self.backup_warning());
+        // pbxd goes on with calls when a full disk stops recordings
+        // (issue 17 §6): its heartbeat says so, and it is a warning.
+        w.extend(
+            self.daemons
+                .iter()
+                .filter(|d| d.name == "pbxd")
+                .flat_map(|d| d.reasons.iter())
+                .filter(|r| r.starts_with(RECORDING_STOPPED))
+                .cloned(),
+        );
         w
     }
 
