@@ -14,6 +14,7 @@ use pbxd::config_versions::Seed;
 use pbxd::shell::{self, Options};
 use tokio::sync::{oneshot, Mutex};
 
+mod backup;
 mod events;
 
 /// Where a real deployment keeps its configuration.
@@ -159,6 +160,52 @@ enum Cmd {
         to: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Back up the database (an online copy, while the box runs) and the
+    /// configuration into DIR/dering-<UTC time>/ with a SHA-256 manifest,
+    /// keeping the newest N; the outcome is recorded for the alarms.
+    Backup {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+        /// The destination (default: `[backup] destination`); it must
+        /// exist: a removable disk's mount point or a mounted share.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// The configuration file (default /etc/dering/dering.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How many backups to keep (default: `[backup] keep`).
+        #[arg(long)]
+        keep: Option<u32>,
+        /// Only if today's has not been taken and its `[backup] time` has
+        /// passed (the hourly timer); nothing without `[backup]`.
+        #[arg(long)]
+        if_due: bool,
+    },
+    /// Restore a backup onto a data directory (a fresh install): checks
+    /// its manifest first, then puts back the database (migrated
+    /// forward), the configuration and, from the weekly recording backup,
+    /// the recordings, each checked against its SHA-256.
+    Restore {
+        /// The backup: DIR/dering-<UTC time>.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Restore over a data directory that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// Where dering.toml goes (default: in the data directory).
+        #[arg(long)]
+        config_to: Option<PathBuf>,
+        /// The weekly recording backup (`[recording] backup_directory`)
+        /// to copy recordings back from.
+        #[arg(long)]
+        recordings: Option<PathBuf>,
+        /// Where the new box keeps recordings (default: recordings/ in
+        /// the data directory).
+        #[arg(long)]
+        recordings_to: Option<PathBuf>,
     },
     /// An MP3 copy of one call's recording (the WAV stays the master),
     /// made with the system's LAME; prints its path and SHA-256.
@@ -424,6 +471,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Cmd::Backup {
+            data_dir,
+            to,
+            config,
+            keep,
+            if_due,
+        } => backup::backup_command(backup::BackupArgs {
+            data_dir,
+            to,
+            config,
+            keep,
+            if_due,
+        }),
+        Cmd::Restore {
+            from,
+            data_dir,
+            force,
+            config_to,
+            recordings,
+            recordings_to,
+        } => backup::restore_command(backup::RestoreArgs {
+            from,
+            data_dir,
+            force,
+            config_to,
+            recordings,
+            recordings_to,
+        }),
         Cmd::RecordingMp3 { uuid, data_dir, to } => {
             let db = data_dir.join("dering.db");
             anyhow::ensure!(db.exists(), "no database at {}", db.display());

@@ -21,7 +21,7 @@ fn unit_names() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(units_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".service") || n.ends_with(".target"))
+        .filter(|n| n.ends_with(".service") || n.ends_with(".target") || n.ends_with(".timer"))
         .collect();
     v.sort();
     v

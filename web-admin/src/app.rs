@@ -319,6 +319,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "pbx": s.pbx,
         "warnings": warnings,
         "outbox": outbox(&state).await,
+        "backup": s.backup,
     });
     (code, Json(body)).into_response()
 }

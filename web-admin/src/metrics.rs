@@ -357,7 +357,35 @@ pub fn render(s: &Snapshot) -> String {
         "Call recordings stored.",
         s.recordings_files as f64,
     );
+    if let Some(b) = &s.backup {
+        backup(&mut o, b);
+    }
     o.0
+}
+
+/// The daily backup (OPS-4), so an alert rule reads
+/// `time() - dering_backup_last_success_timestamp_seconds > 93600` or
+/// `increase(dering_backup_failures_total[1d]) > 0`. A box that never
+/// took a backup has the failures and no timestamp.
+fn backup(o: &mut Out, b: &dering_store::backup::Status) {
+    if let Some(ms) = b.last_success_ms {
+        o.gauge(
+            "dering_backup_last_success_timestamp_seconds",
+            "When the last good daily backup finished (Unix time).",
+            ms as f64 / 1000.0,
+        );
+    }
+    o.family(
+        "dering_backup_failures_total",
+        "counter",
+        "Daily backup runs that failed.",
+    );
+    o.sample("dering_backup_failures_total", &[], b.failures_total as f64);
+    o.gauge(
+        "dering_backup_last_run_ok",
+        "Whether the last backup run succeeded (1) or failed (0); 1 before the first.",
+        flag(b.last_run.as_ref().is_none_or(|r| r.ok)),
+    );
 }
 
 /// The ticket outbox (SYNC-3): rows by state and the age of the oldest
@@ -391,6 +419,36 @@ pub fn outbox(c: &dering_store::tickets::OutboxCounts, now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backups_last_success_and_failures_are_series() {
+        let mut o = Out(String::new());
+        let run = dering_store::backup::Run {
+            started_ms: 1_000,
+            finished_ms: 2_000,
+            ok: false,
+            destination: "/media/usb".into(),
+            name: None,
+            bytes: None,
+            error: Some("gone".into()),
+        };
+        backup(
+            &mut o,
+            &dering_store::backup::Status {
+                last_run: Some(run),
+                last_success_ms: Some(1_796_421_000_000),
+                failures_total: 2,
+            },
+        );
+        for line in [
+            "dering_backup_last_success_timestamp_seconds 1796421000",
+            "# TYPE dering_backup_failures_total counter",
+            "dering_backup_failures_total 2",
+            "dering_backup_last_run_ok 0",
+        ] {
+            assert!(o.0.lines().any(|l| l == line), "missing {line} in\n{}", o.0);
+        }
+    }
 
     #[test]
     fn outbox_counts_are_series_by_state() {
@@ -444,6 +502,7 @@ mod tests {
             recordings_bytes: 0,
             recordings_files: 0,
             outbox: None,
+            backup: None,
             trunks: vec![
                 trunk("telkom", Some(true), TrunkHealth::Up, false),
                 trunk("backup", Some(false), TrunkHealth::Down, true),
@@ -507,6 +566,7 @@ mod tests {
             recordings_bytes: 0,
             recordings_files: 0,
             outbox: None,
+            backup: None,
             trunks: vec![],
             spans: vec![
                 span("telkom", SpanAlarm::Red, Some(false)),

@@ -17,6 +17,7 @@ use dering_sip::auth::Algorithm;
 use dering_sip::transaction::{Peer, Transport};
 use serde::Deserialize;
 
+pub mod backup;
 mod calendar;
 mod load;
 mod reason;
@@ -25,6 +26,7 @@ mod system;
 mod tickets;
 mod trunkd;
 
+pub use backup::Backup;
 pub use calendar::{calendars, Calendar, Holiday};
 pub use reason::{Format, Reason};
 pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
@@ -123,6 +125,9 @@ pub struct Config {
     pub calendars: Vec<Calendar>,
     /// Time zone and NTP servers (`[system]`).
     pub system: System,
+    /// The daily database and configuration backup (OPS-4); `None`
+    /// without `[backup]`.
+    pub backup: Option<Backup>,
 }
 
 /// A queue.

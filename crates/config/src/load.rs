@@ -28,6 +28,7 @@ use crate::{
     Supervisor, TrustedPeer, ROUTE_CLASSES, STRATEGIES,
 };
 
+mod backup;
 mod calendars;
 mod sync;
 mod system;
@@ -56,10 +57,12 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     )?;
     let sync = sync::check(&at, raw.sync.as_ref())?;
     let tickets = tickets::check(&at, raw.tickets.as_ref())?;
+    let backup = backup::check(&at, raw.backup.as_ref())?;
     let mut config = Config {
         trunkd,
         sync,
         tickets,
+        backup,
         system,
         ..raw.into_plain(outside)
     };
@@ -252,6 +255,8 @@ struct RawConfig {
     sync: Option<sync::RawSync>,
     #[serde(default)]
     tickets: Option<tickets::RawTickets>,
+    #[serde(default)]
+    backup: Option<backup::RawBackup>,
     #[serde(default)]
     acd: RawAcd,
     #[serde(default, rename = "trunk")]
@@ -1469,6 +1474,8 @@ impl RawConfig {
             system: crate::System::default(),
             // Set by `parse` from `load/tickets.rs`.
             tickets: crate::Tickets::default(),
+            // Set by `parse` from `load/backup.rs`.
+            backup: None,
             trunks: outside.trunks,
             routes: outside.routes,
             numbering: outside.numbering,

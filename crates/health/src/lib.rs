@@ -19,6 +19,10 @@ use serde::Serialize;
 
 pub use system::{SystemProbe, SystemStats};
 
+/// How pbxd's heartbeat reason starts when a failed write (a full disk)
+/// stopped recordings: `/health` lists it among the warnings.
+pub const RECORDING_STOPPED: &str = "recording stopped:";
+
 /// A heartbeat older than this means the daemon is gone.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 
@@ -87,6 +91,9 @@ pub struct Snapshot {
     pub spans: Vec<SpanView>,
     /// The ticket outbox (SYNC-3); `None` when the database is unreadable.
     pub outbox: Option<OutboxView>,
+    /// The daily backup's runs (OPS-4); `None` when the database is
+    /// unreadable.
+    pub backup: Option<dering_store::backup::Status>,
 }
 
 /// How long the oldest pending outbox row may wait before it is an alarm
@@ -165,7 +172,24 @@ impl Snapshot {
     pub fn warnings(&self) -> Vec<String> {
         let mut w: Vec<String> = self.spans.iter().filter_map(SpanView::warning).collect();
         w.extend(self.outbox.as_ref().and_then(OutboxView::warning));
+        w.extend(self.backup_warning());
+        // pbxd goes on with calls when a full disk stops recordings
+        // (issue 17 §6): its heartbeat says so, and it is a warning.
+        w.extend(
+            self.daemons
+                .iter()
+                .filter(|d| d.name == "pbxd")
+                .flat_map(|d| d.reasons.iter())
+                .filter(|r| r.starts_with(RECORDING_STOPPED))
+                .cloned(),
+        );
         w
+    }
+
+    /// The daily backup failed, or none succeeded for 26 h (OPS-4): the
+    /// box keeps working, so a warning, not a failure.
+    pub fn backup_warning(&self) -> Option<String> {
+        self.backup.as_ref()?.warning(self.at_ms)
     }
 
     pub fn daemon(&self, name: &str) -> Option<&DaemonHealth> {
@@ -200,11 +224,11 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
     let db = tokio::task::spawn_blocking(move || read_db(&data_dir, at_ms))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-    let (rows, calls_today, outbox) = match db {
-        Ok((rows, today, outbox)) => (rows, today, Some(outbox)),
+    let (rows, calls_today, outbox, backup) = match db {
+        Ok((rows, today, outbox, backup)) => (rows, today, Some(outbox), Some(backup)),
         Err(e) => {
             tracing::warn!(error = %e, "health: database unreadable");
-            (Vec::new(), Vec::new(), None)
+            (Vec::new(), Vec::new(), None, None)
         }
     };
     let mut daemons = Vec::new();
@@ -283,6 +307,7 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         trunks,
         spans,
         outbox,
+        backup,
     }
 }
 
@@ -354,6 +379,7 @@ type DbView = (
     Vec<dering_store::DaemonStatus>,
     Vec<(String, u64)>,
     dering_store::tickets::OutboxCounts,
+    dering_store::backup::Status,
 );
 
 fn read_db(data_dir: &Path, at_ms: i64) -> Result<DbView, String> {
@@ -367,7 +393,8 @@ fn read_db(data_dir: &Path, at_ms: i64) -> Result<DbView, String> {
         .call_counts_since(wib_day_start_ms(at_ms))
         .map_err(|e| e.to_string())?;
     let outbox = store.outbox_counts().map_err(|e| e.to_string())?;
-    Ok((rows, today, outbox))
+    let backup = store.backup_status().map_err(|e| e.to_string())?;
+    Ok((rows, today, outbox, backup))
 }
 
 /// powerd's heartbeat state (a `dering_power::Snapshot` as JSON).
@@ -475,12 +502,49 @@ mod tests {
             trunks: vec![],
             spans: vec![],
             outbox: Some(outbox),
+            backup: None,
         };
         assert_eq!(
             s(late).warnings(),
             ["outbox: 3 tickets owed to SIMPEL, the oldest for 16 min"]
         );
         assert!(s(on_time).warnings().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_stale_backup_is_a_warning_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("dering.db")).unwrap();
+        let scope = Scope {
+            data_dir: dir.path().into(),
+            expected: vec![],
+            self_name: "webd".into(),
+        };
+        let s = collect(&scope, &mut SystemProbe::new()).await;
+        assert!(s.warnings().is_empty(), "no backup set up: no warning");
+        let run = |finished_ms: i64, ok: bool| dering_store::backup::Run {
+            started_ms: finished_ms - 1_000,
+            finished_ms,
+            ok,
+            destination: "/media/usb".into(),
+            name: None,
+            bytes: None,
+            error: (!ok).then(|| "backup destination /media/usb does not exist".into()),
+        };
+        let now = now_ms();
+        store
+            .record_backup_run(&run(now - 27 * 3_600_000, true))
+            .unwrap();
+        let s = collect(&scope, &mut SystemProbe::new()).await;
+        assert_eq!(s.warnings(), ["backup: none succeeded for 27 h"]);
+        assert!(s.healthy());
+        store.record_backup_run(&run(now, false)).unwrap();
+        let s = collect(&scope, &mut SystemProbe::new()).await;
+        assert!(s.warnings()[0].contains("failed: backup destination /media/usb"));
+        store.record_backup_run(&run(now, true)).unwrap();
+        let s = collect(&scope, &mut SystemProbe::new()).await;
+        assert!(s.warnings().is_empty());
+        assert_eq!(s.backup.unwrap().failures_total, 1);
     }
 
     #[test]

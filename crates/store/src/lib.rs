@@ -6,6 +6,7 @@
 //! Room is left for the ACD (queues, agents, events), recordings and tickets:
 //! they arrive as further migrations.
 
+pub mod backup;
 mod migrations;
 pub mod tickets;
 pub mod writer;

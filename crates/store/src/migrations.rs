@@ -387,4 +387,21 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (call_uuid, leg)
     );
     "#,
+    // Each run of the daily database and configuration backup (OPS-4,
+    //    decision 0032): when it started and ended, where it went, and
+    //    its error if it failed. `/health`, `/metrics` and the SNMP agent
+    //    read the newest rows: a failed run, or no success for 26 h, is
+    //    an alarm.
+    r#"
+    CREATE TABLE backup_runs (
+        id          INTEGER PRIMARY KEY,
+        started_ms  INTEGER NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        ok          INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        destination TEXT NOT NULL,
+        name        TEXT,
+        bytes       INTEGER,
+        error       TEXT
+    );
+    "#,
 ];

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use dering_store::writer::Writer;
@@ -22,6 +23,36 @@ use sha2::{Digest, Sha256};
 const FLUSH_EVERY: u64 = 50;
 /// Samples per second per channel.
 const RATE: u32 = 8000;
+
+/// Recordings a failed write stopped or kept from starting since pbxd
+/// started (a full disk, issue 17 §6), and when the last was (ms since
+/// 1970): pbxd's heartbeat turns a recent one into a warning.
+pub static STOPPED: AtomicU64 = AtomicU64::new(0);
+pub static LAST_STOPPED_MS: AtomicI64 = AtomicI64::new(0);
+
+/// How long after the last stopped recording the warning stays.
+pub const STOPPED_WARNING_MS: i64 = 15 * 60 * 1000;
+
+fn note_stopped() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    STOPPED.fetch_add(1, Ordering::Relaxed);
+    LAST_STOPPED_MS.store(now, Ordering::Relaxed);
+}
+
+/// The heartbeat's warning about recordings a full disk stopped, if one
+/// stopped within [`STOPPED_WARNING_MS`] of `now_ms`.
+pub fn stopped_warning(now_ms: i64) -> Option<String> {
+    let n = STOPPED.load(Ordering::Relaxed);
+    let last = LAST_STOPPED_MS.load(Ordering::Relaxed);
+    (n > 0 && now_ms - last < STOPPED_WARNING_MS).then(|| {
+        format!(
+            "recording stopped: {n} recordings cut or not started by a failed write (disk full?)"
+        )
+    })
+}
 
 /// Messages to the recorder thread.
 #[derive(Debug)]
@@ -43,6 +74,8 @@ struct Open {
     path: PathBuf,
     wav: Option<hound::WavWriter<BufWriter<File>>>,
     frames: u64,
+    /// A write failed: the file holds the audio up to then.
+    cut: bool,
 }
 
 /// A closed WAV file waiting for its conversion to MP3.
@@ -119,6 +152,7 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                     Ok(w) => Some(w),
                     Err(e) => {
                         tracing::error!(path = %path.display(), error = %e, "cannot open a recording; the call goes on unrecorded");
+                        note_stopped();
                         None
                     }
                 };
@@ -131,6 +165,7 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                         path,
                         wav,
                         frames: 0,
+                        cut: false,
                     },
                 );
             }
@@ -146,6 +181,9 @@ fn run(rx: mpsc::Receiver<RecMsg>, writer: Writer, convert: Option<mpsc::Sender<
                     continue;
                 };
                 let Some(w) = o.wav else {
+                    if o.cut {
+                        end_cut(&o.path, end_ms, &writer);
+                    }
                     continue;
                 };
                 let state = match w.finalize() {
@@ -217,8 +255,39 @@ fn write_frame(o: &mut Open, frame: &[i16]) {
     }
     if !ok {
         tracing::error!(path = %o.path.display(), "recording write failed (disk full?); stopped for this call");
+        // Dropping the writer writes its header in place (no new block);
+        // the call's end mends it to what reached the disk.
         o.wav = None;
+        o.cut = true;
+        note_stopped();
     }
+}
+
+/// Closes a recording a failed write stopped: its header is mended to
+/// cover the whole frames on disk, as after a crash, and the row says
+/// `repaired` with the file's size and checksum, so what was written is
+/// kept, backed up and deleted at retention like any recording.
+fn end_cut(path: &Path, end_ms: i64, writer: &Writer) {
+    let (state, duration_ms) = match repair(path) {
+        Ok(ms) => ("repaired", ms),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "a cut recording could not be mended");
+            ("damaged", 0)
+        }
+    };
+    let (bytes, sha256) = checksum(path).unwrap_or((0, String::new()));
+    let _ = writer.submit(
+        Op::RecordingEnd {
+            path: path.display().to_string(),
+            final_path: path.display().to_string(),
+            end_ms,
+            duration_ms,
+            bytes,
+            sha256,
+            state: state.into(),
+        },
+        None,
+    );
 }
 
 /// Size and SHA-256 (hex) of a file.

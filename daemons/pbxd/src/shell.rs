@@ -747,6 +747,8 @@ impl Life {
         if !status.intake_open {
             reasons.push("intake closed: new calls get 503 (power shutdown)".to_string());
         }
+        // Calls go on; the warning is /health's (issue 17 §6).
+        reasons.extend(crate::recorder::stopped_warning(now().wall_ms));
         dering_store::Op::Heartbeat(dering_store::DaemonStatus {
             daemon: "pbxd".into(),
             pid: std::process::id(),

@@ -8,7 +8,9 @@ use std::time::Duration;
 use dering_health::Snapshot;
 use dering_store::PowerEventRow;
 
-use crate::mib::{self, oid, Oid, Val, DAEMONS, DAEMON_ENTRY, STORAGE, SYNC, TRUNK_ENTRY, UPS};
+use crate::mib::{
+    self, oid, Oid, Val, BACKUP, DAEMONS, DAEMON_ENTRY, STORAGE, SYNC, TRUNK_ENTRY, UPS,
+};
 
 /// deringNotifications members (DERING-MIB).
 pub const UPS_ON_BATTERY: u32 = 1;
@@ -21,6 +23,8 @@ pub const SERVICE_LEVEL_LOW: u32 = 7;
 pub const TRUNK_ALARM: u32 = 8;
 pub const OUTBOX_LATE: u32 = 9;
 pub const OUTBOX_CAUGHT_UP: u32 = 10;
+pub const BACKUP_FAILED: u32 = 11;
+pub const BACKUP_OK: u32 = 12;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
@@ -55,6 +59,8 @@ pub struct Alarms {
     /// The oldest pending outbox row was past its threshold at the last
     /// look.
     outbox_late: bool,
+    /// The daily backup failed or went stale at the last look.
+    backup_alarm: bool,
 }
 
 impl Alarms {
@@ -65,6 +71,7 @@ impl Alarms {
             trunks: HashMap::new(),
             disk_over: false,
             outbox_late: false,
+            backup_alarm: false,
         }
     }
 
@@ -139,7 +146,34 @@ impl Alarms {
         }
         self.disk_over = over;
         self.outbox_edges(s, &mut out);
+        self.backup_edges(s, &mut out);
         out
+    }
+}
+
+impl Alarms {
+    /// deringNotifyBackupFailed when the daily backup's last run failed
+    /// or none succeeded for 26 h (OPS-4), deringNotifyBackupOk when a
+    /// run succeeds again: a pair, like the outbox's, since a missing
+    /// backup disk needs a person and its end says the data is safe
+    /// again. An unreadable database keeps the last state.
+    fn backup_edges(&mut self, s: &Snapshot, out: &mut Vec<Notification>) {
+        if s.backup.is_none() {
+            return;
+        }
+        let alarm = s.backup_warning().is_some();
+        if alarm != self.backup_alarm {
+            let m = mib::Mib::from_snapshot(s);
+            let objects = [1, 4]
+                .into_iter()
+                .filter_map(|n| {
+                    let o = instance(BACKUP, n);
+                    m.get(&o).cloned().map(|v| (o, v))
+                })
+                .collect();
+            out.push(note(if alarm { BACKUP_FAILED } else { BACKUP_OK }, objects));
+        }
+        self.backup_alarm = alarm;
     }
 }
 
@@ -261,6 +295,7 @@ mod tests {
             recordings_bytes: 0,
             recordings_files: 0,
             outbox: None,
+            backup: None,
             trunks: vec![],
             spans: vec![],
         }
@@ -427,6 +462,41 @@ mod tests {
         let done = a.update(&with(0, None), &[], T);
         assert_eq!(tails(&done), [OUTBOX_CAUGHT_UP]);
         assert!(a.update(&with(0, None), &[], T).is_empty());
+    }
+
+    #[test]
+    fn a_failed_backup_traps_once_and_clears_when_one_succeeds() {
+        let with = |ok: bool| Snapshot {
+            at_ms: 10_000,
+            backup: Some(dering_store::backup::Status {
+                last_run: Some(dering_store::backup::Run {
+                    started_ms: 9_000,
+                    finished_ms: 9_500,
+                    ok,
+                    destination: "/media/usb".into(),
+                    name: None,
+                    bytes: None,
+                    error: (!ok).then(|| "disk gone".into()),
+                }),
+                last_success_ms: Some(5_000),
+                failures_total: 1,
+            }),
+            ..snap(true, 0)
+        };
+        let mut a = Alarms::new(90);
+        assert!(a.update(&with(true), &[], T).is_empty());
+        let failed = a.update(&with(false), &[], T);
+        assert_eq!(tails(&failed), [BACKUP_FAILED]);
+        assert_eq!(
+            failed[0].objects[1],
+            (oid(&[1, 10, 4, 0]), Val::Str("disk gone".into()))
+        );
+        assert!(a.update(&with(false), &[], T).is_empty(), "no repeat");
+        assert!(
+            a.update(&snap(true, 0), &[], T).is_empty(),
+            "an unreadable database is no all-clear"
+        );
+        assert_eq!(tails(&a.update(&with(true), &[], T)), [BACKUP_OK]);
     }
 
     #[test]

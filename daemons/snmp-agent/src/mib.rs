@@ -39,6 +39,9 @@ pub const UPS: &[u32] = &[1, 7];
 pub const STORAGE: &[u32] = &[1, 8];
 /// deringSync: the ticket outbox to SIMPEL (SYNC-3).
 pub const SYNC: &[u32] = &[1, 9];
+/// deringBackup: the daily backup of the database and configuration
+/// (OPS-4).
+pub const BACKUP: &[u32] = &[1, 10];
 /// deringNotifications (0): notification n is `DERING.0.n`.
 pub const NOTIFICATIONS: &[u32] = &[0];
 
@@ -295,6 +298,22 @@ impl Mib {
             scalar(&mut m, SYNC, 4, g(o.oldest_pending_seconds.unwrap_or(0)));
             scalar(&mut m, SYNC, 5, Val::Truth(o.late()));
         }
+        if let Some(b) = &s.backup {
+            let age = b
+                .last_success_ms
+                .map_or(0, |t| ((s.at_ms - t).max(0) / 1000) as u64);
+            let g = |n: u64| Val::Gauge(n.min(u64::from(u32::MAX)) as u32);
+            scalar(&mut m, BACKUP, 1, g(age));
+            scalar(&mut m, BACKUP, 2, g(b.failures_total));
+            scalar(&mut m, BACKUP, 3, Val::Truth(s.backup_warning().is_some()));
+            let error = b
+                .last_run
+                .as_ref()
+                .filter(|r| !r.ok)
+                .and_then(|r| r.error.clone())
+                .unwrap_or_default();
+            scalar(&mut m, BACKUP, 4, Val::Str(error));
+        }
         Mib { values: m }
     }
 
@@ -358,6 +377,7 @@ pub(crate) mod tests {
             recordings_bytes: 2048,
             recordings_files: 1,
             outbox: None,
+            backup: None,
             trunks: vec![
                 trunk("telkom", Some(true), dering_control::TrunkHealth::Up, false),
                 trunk(
@@ -508,6 +528,40 @@ pub(crate) mod tests {
         assert!(m.next(&last, false, &[]).is_none());
         // No UPS configured: no UPS objects.
         assert!(m.get(&oid(&[1, 7, 1, 0])).is_none());
+    }
+
+    #[test]
+    fn the_backups_age_failures_and_alarm() {
+        let s = Snapshot {
+            at_ms: 100 * 3_600_000,
+            backup: Some(dering_store::backup::Status {
+                last_run: Some(dering_store::backup::Run {
+                    started_ms: 0,
+                    finished_ms: 0,
+                    ok: false,
+                    destination: "/media/usb".into(),
+                    name: None,
+                    bytes: None,
+                    error: Some("backup destination /media/usb does not exist".into()),
+                }),
+                last_success_ms: Some(73 * 3_600_000),
+                failures_total: 3,
+            }),
+            ..snapshot()
+        };
+        let m = Mib::from_snapshot(&s);
+        assert_eq!(m.get(&oid(&[1, 10, 1, 0])), Some(&Val::Gauge(27 * 3600)));
+        assert_eq!(m.get(&oid(&[1, 10, 2, 0])), Some(&Val::Gauge(3)));
+        assert_eq!(m.get(&oid(&[1, 10, 3, 0])), Some(&Val::Truth(true)));
+        assert_eq!(
+            m.get(&oid(&[1, 10, 4, 0])),
+            Some(&Val::Str(
+                "backup destination /media/usb does not exist".into()
+            ))
+        );
+        assert!(Mib::from_snapshot(&snapshot())
+            .get(&oid(&[1, 10, 1, 0]))
+            .is_none());
     }
 
     #[test]
