@@ -199,8 +199,7 @@ pub fn timelines(conn: &Connection, only: Option<i64>) -> Result<Vec<Timeline>, 
 /// SLA clock) the first time it is seen: a breach is audited once, however
 /// many pages and scrapes see it.
 pub fn sweep(tx: &Transaction<'_>, now_ms: i64) -> Result<Vec<Breach>, AppError> {
-    let timers = Timers::from_config(&super::sla::configured(tx));
-    let found = breaches(&timelines(tx, None)?, &timers, now_ms);
+    let found = current(tx, now_ms)?;
     for b in &found {
         let new = tx.execute(
             "INSERT OR IGNORE INTO ticket_breaches (ticket_id, kind, level, due_ms, raised_ms)
@@ -228,9 +227,44 @@ pub fn sweep(tx: &Transaction<'_>, now_ms: i64) -> Result<Vec<Breach>, AppError>
     Ok(found)
 }
 
-/// The breaches now, recorded as [`sweep`] does.
+/// The breaches at `now` of the tickets not closed, under the running
+/// configuration's timers.
+fn current(conn: &Connection, now_ms: i64) -> Result<Vec<Breach>, AppError> {
+    let timers = Timers::from_config(&super::sla::configured(conn));
+    Ok(breaches(&timelines(conn, None)?, &timers, now_ms))
+}
+
+/// Whether `b` was recorded already.
+fn recorded(conn: &Connection, b: &Breach) -> Result<bool, AppError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ticket_breaches
+                        WHERE ticket_id = ?1 AND kind = ?2 AND level = ?3 AND due_ms = ?4)",
+        params![b.ticket_id, b.kind.as_str(), b.level, b.due_ms],
+        |r| r.get(0),
+    )?)
+}
+
+/// The breaches now, recorded as [`sweep`] does. Read first: the write
+/// transaction (which holds SQLite's one writer lock) is taken only when
+/// a breach is new, not on every page view and scrape.
 pub async fn active(state: &AppState) -> Result<Vec<Breach>, AppError> {
     let now = state.now_ms();
+    let (found, fresh) = state
+        .read(move |c| {
+            let found = current(c, now)?;
+            let mut fresh = false;
+            for b in &found {
+                if !recorded(c, b)? {
+                    fresh = true;
+                    break;
+                }
+            }
+            Ok((found, fresh))
+        })
+        .await?;
+    if !fresh {
+        return Ok(found);
+    }
     state.write(move |tx| sweep(tx, now)).await
 }
 
