@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use dering_store::tickets::{self, Priority, Ticket, TicketChange, TicketStatus};
+use dering_store::tickets::{self, Level, Priority, Ticket, TicketChange, TicketStatus};
 use rusqlite::types::Value;
 use serde::Deserialize;
 
@@ -60,6 +60,14 @@ fn priority_text(v: &Viewer, p: Priority) -> &'static str {
         Priority::High => t(v, "Tinggi", "High"),
         Priority::Medium => t(v, "Sedang", "Medium"),
         Priority::Low => t(v, "Rendah", "Low"),
+    }
+}
+
+fn level_text(v: &Viewer, l: Level) -> &'static str {
+    match l {
+        Level::High => t(v, "tinggi", "high"),
+        Level::Medium => t(v, "sedang", "medium"),
+        Level::Low => t(v, "rendah", "low"),
     }
 }
 
@@ -526,12 +534,12 @@ async fn detail(
         (
             t(&v, "Prioritas", "Priority"),
             format!(
-                "<span id=\"priority\">{}</span> ({} {:?} × {} {:?})",
+                "<span id=\"priority\">{}</span> ({} {} × {} {})",
                 priority_text(&v, tk.priority),
                 t(&v, "urgensi", "urgency"),
-                tk.urgency,
+                level_text(&v, tk.urgency),
                 t(&v, "dampak", "impact"),
-                tk.impact
+                level_text(&v, tk.impact)
             ),
         ),
         (

@@ -835,3 +835,27 @@ async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
     );
     assert_eq!(b.audits("ticket.export"), 3);
 }
+
+#[tokio::test]
+async fn the_pages_are_in_english_for_a_user_who_chose_it() {
+    let b = TestBox::new();
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &sup, complaint()).await;
+    let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
+    assert!(page.body.contains("Prioritas") && page.body.contains("Kritis"));
+    b.db()
+        .execute("UPDATE users SET lang = 'en' WHERE id = ?1", [sup.user_id])
+        .unwrap();
+    b.clock.advance_ms(16 * 60_000);
+    let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
+    for text in [
+        "Priority",
+        "Critical",
+        "Escalate to L1",
+        "SLA alarm:",
+        "first response",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    assert!(!page.body.contains("Kritis"));
+}
