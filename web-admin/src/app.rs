@@ -342,6 +342,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(c) = outbox(&state).await {
         text.push_str(&crate::metrics::outbox(&c, state.now_ms()));
     }
+    text.push_str(&crate::tickets::sla_metrics(&state).await);
     (
         [(
             header::CONTENT_TYPE,

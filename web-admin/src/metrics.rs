@@ -416,6 +416,35 @@ pub fn outbox(c: &dering_store::tickets::OutboxCounts, now_ms: i64) -> String {
     o.0
 }
 
+/// Ticket SLA alarms (CTI-3): breaches open now and raised so far, by
+/// kind (response, resolution, escalation), so an alert rule reads
+/// `dering_ticket_sla_breaches > 0`.
+pub fn ticket_sla(open: &[u64; 3], raised: &[u64; 3]) -> String {
+    const KINDS: [&str; 3] = ["response", "resolution", "escalation"];
+    let mut o = Out(String::new());
+    o.family(
+        "dering_ticket_sla_breaches",
+        "gauge",
+        "Tickets past a deadline they still owe, by kind.",
+    );
+    for (kind, n) in KINDS.iter().zip(open) {
+        o.sample("dering_ticket_sla_breaches", &[("kind", kind)], *n as f64);
+    }
+    o.family(
+        "dering_ticket_sla_breaches_total",
+        "counter",
+        "Ticket SLA breaches raised (each once), by kind.",
+    );
+    for (kind, n) in KINDS.iter().zip(raised) {
+        o.sample(
+            "dering_ticket_sla_breaches_total",
+            &[("kind", kind)],
+            *n as f64,
+        );
+    }
+    o.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

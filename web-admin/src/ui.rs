@@ -90,6 +90,14 @@ const NAV: &[NavItem] = &[
         perm: Perm::ViewCallRecords,
     },
     NavItem {
+        href: "/tickets",
+        text: Text {
+            id: "Tiket",
+            en: "Tickets",
+        },
+        perm: Perm::Tickets,
+    },
+    NavItem {
         href: "/admin",
         text: Text {
             id: "Konfigurasi",

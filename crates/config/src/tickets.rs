@@ -10,6 +10,10 @@ pub struct Tickets {
     /// Hours to resolve a ticket of each priority: critical, high,
     /// medium, low.
     pub resolution_hours: [u64; 4],
+    /// Hours a ticket may stay at escalation level 1, 2 and 3 before it
+    /// is overdue there (`[tickets.escalation_hours]`, 1×, 3× and 7×24 h
+    /// by default): each level is a unit with its own time to act.
+    pub escalation_hours: [u64; 3],
 }
 
 impl Default for Tickets {
@@ -17,6 +21,7 @@ impl Default for Tickets {
         Tickets {
             first_response_minutes: 15,
             resolution_hours: [8, 12, 24, 48],
+            escalation_hours: [24, 72, 168],
         }
     }
 }

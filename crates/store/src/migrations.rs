@@ -387,7 +387,7 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (call_uuid, leg)
     );
     "#,
-    // Each run of the daily database and configuration backup (OPS-4,
+    // 17: each run of the daily database and configuration backup (OPS-4,
     //    decision 0032): when it started and ended, where it went, and
     //    its error if it failed. `/health`, `/metrics` and the SNMP agent
     //    read the newest rows: a failed run, or no success for 26 h, is
@@ -403,5 +403,28 @@ pub const MIGRATIONS: &[&str] = &[
         bytes       INTEGER,
         error       TEXT
     );
+    "#,
+    // 18: ticket SLA alarms (CTI-3, decision 0030): each breach webd has
+    //    raised (response, resolution, or an escalation level overdue),
+    //    once, keyed by what was missed and when it was due, so a breach
+    //    is audited once however often the pages look; and the notes a
+    //    person adds to a citizen's interaction history.
+    r#"
+    CREATE TABLE ticket_breaches (
+        ticket_id  INTEGER NOT NULL REFERENCES tickets (id),
+        kind       TEXT NOT NULL CHECK (kind IN ('response','resolution','escalation')),
+        level      INTEGER NOT NULL,
+        due_ms     INTEGER NOT NULL,
+        raised_ms  INTEGER NOT NULL,
+        PRIMARY KEY (ticket_id, kind, level, due_ms)
+    );
+    CREATE TABLE citizen_notes (
+        id       INTEGER PRIMARY KEY,
+        phone    TEXT NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        author   TEXT NOT NULL,
+        text     TEXT NOT NULL
+    );
+    CREATE INDEX citizen_notes_phone ON citizen_notes (phone, at_ms);
     "#,
 ];

@@ -94,6 +94,7 @@ async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<String>, 
         "<p id=\"feed\" class=\"feed\" data-connected=\"false\">{}</p>",
         t(&v, "Menghubungkan…", "Connecting…")
     ));
+    b.push_str(&crate::tickets::live_banner(&state, &v).await);
     if supervise {
         b.push_str(&format!(
             "<p><label>{}<input id=\"my-phone\" type=\"text\" inputmode=\"numeric\" size=\"8\"></label></p>",

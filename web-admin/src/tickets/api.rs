@@ -11,7 +11,7 @@ use dering_store::StoreError;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::access::reach;
+use super::access::{reach, Reach};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Viewer;
@@ -20,7 +20,7 @@ use crate::error::AppError;
 /// Longest text accepted in a field (a description included).
 const MAX_TEXT: usize = 8_000;
 
-fn store_error(e: StoreError) -> AppError {
+pub(super) fn store_error(e: StoreError) -> AppError {
     match e {
         StoreError::TicketNotFound(_) => AppError::NotFound,
         StoreError::TicketStale { version, .. } => AppError::Conflict {
@@ -32,7 +32,7 @@ fn store_error(e: StoreError) -> AppError {
     }
 }
 
-fn text(field: &str, value: &str, required: bool) -> Result<(), AppError> {
+pub(super) fn text(field: &str, value: &str, required: bool) -> Result<(), AppError> {
     if required && value.trim().is_empty() {
         return Err(AppError::invalid(field, "required"));
     }
@@ -268,11 +268,28 @@ pub async fn change(
         add_call_ids: c.add_call_ids,
         add_recordings: c.add_recordings,
     };
-    let now = state.now_ms();
-    let actor = audit::Actor::from(&viewer);
-    let login = viewer.login.clone();
     let version = c.version;
-    let ticket = state
+    let ticket = write_change(&state, &viewer, reach, id, change, version, "ticket.change").await?;
+    Ok(Json(json!({ "ticket": ticket })).into_response())
+}
+
+/// Writes `change` to ticket `id` as `viewer` made it on `version`, the
+/// ticket, its history, its outbox row and the audit entry (`action`) in
+/// one transaction; a ticket out of `reach` is as absent as a missing one.
+/// The API, the ticket page's form and its escalation button share it.
+pub(super) async fn write_change(
+    state: &AppState,
+    viewer: &Viewer,
+    reach: Reach,
+    id: i64,
+    change: TicketChange,
+    version: i64,
+    action: &'static str,
+) -> Result<tickets::Ticket, AppError> {
+    let now = state.now_ms();
+    let actor = audit::Actor::from(viewer);
+    let login = viewer.login.clone();
+    state
         .write(move |tx| {
             let before = tickets::get(tx, id)
                 .map_err(store_error)?
@@ -280,19 +297,14 @@ pub async fn change(
                 .ok_or(AppError::NotFound)?;
             let t = tickets::update(tx, id, &change, &login, Some(version), now)
                 .map_err(store_error)?;
+            if t.version == before.version {
+                // Nothing changed: nothing owed, nothing to audit.
+                return Ok(t);
+            }
             let b = serde_json::to_value(&before).unwrap_or_default();
             let a = serde_json::to_value(&t).unwrap_or_default();
-            audit::record(
-                tx,
-                actor,
-                now,
-                "ticket.change",
-                &t.number,
-                Some(&b),
-                Some(&a),
-            )?;
+            audit::record(tx, actor, now, action, &t.number, Some(&b), Some(&a))?;
             Ok(t)
         })
-        .await?;
-    Ok(Json(json!({ "ticket": ticket })).into_response())
+        .await
 }

@@ -6,11 +6,25 @@
 //! Who sees what: a supervisor (`all_tickets`) every ticket; an agent
 //! (`tickets`) those it recorded or is assigned, and those of the queues
 //! it serves (`access`).
+//!
+//! The pages (`pages`: list and search, detail, edit, escalation, a
+//! citizen's interaction history with its XLSX and CSV exports) and the
+//! SLA alarms (`escalation`, decision 0030) sit on the same functions.
 
 mod access;
 mod api;
+pub mod escalation;
+pub mod export;
 mod outbox;
+mod pages;
 mod sla;
+
+pub use pages::live_banner;
+
+/// `/metrics`' ticket SLA series (see [`escalation::metrics`]).
+pub async fn sla_metrics(state: &AppState) -> String {
+    escalation::metrics(state).await
+}
 
 #[cfg(test)]
 mod tests;
@@ -36,4 +50,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tickets/{id}", get(api::one).patch(api::change))
         .route("/api/v1/outbox/dead", get(outbox::dead))
         .route("/api/v1/outbox/{id}/retry", post(outbox::retry))
+        .merge(pages::routes())
 }

@@ -23,6 +23,12 @@ pub(super) fn from_config(t: &dering_config::Tickets) -> Sla {
 /// The deadlines of the newest configuration version, read on `conn`
 /// (webd's write transaction, so the version and the ticket agree).
 pub(super) fn running(conn: &rusqlite::Connection) -> Sla {
+    from_config(&configured(conn))
+}
+
+/// `[tickets]` of the newest configuration version, read on `conn`;
+/// the defaults when there is none or it no longer parses.
+pub(super) fn configured(conn: &rusqlite::Connection) -> dering_config::Tickets {
     let doc: Option<String> = conn
         .query_row(
             "SELECT document FROM config_versions ORDER BY version DESC LIMIT 1",
@@ -31,13 +37,13 @@ pub(super) fn running(conn: &rusqlite::Connection) -> Sla {
         )
         .ok();
     let Some(doc) = doc else {
-        return Sla::default();
+        return dering_config::Tickets::default();
     };
     match dering_config::Config::parse(&doc, "current") {
-        Ok(c) => from_config(&c.tickets),
+        Ok(c) => c.tickets,
         Err(e) => {
             tracing::warn!(error = %e, "the running configuration does not parse; default ticket deadlines");
-            Sla::default()
+            dering_config::Tickets::default()
         }
     }
 }
@@ -51,6 +57,7 @@ mod tests {
         let s = from_config(&dering_config::Tickets {
             first_response_minutes: 30,
             resolution_hours: [4, 12, 24, 72],
+            ..Default::default()
         });
         assert_eq!(s.first_response_ms, 30 * 60_000);
         assert_eq!(s.resolution_ms, [4, 12, 24, 72].map(|h| h * 3_600_000));

@@ -371,3 +371,491 @@ async fn a_new_tickets_deadlines_come_from_the_running_configuration() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     assert_eq!(deadlines(&r), (30 * 60_000, 4 * 3_600_000));
 }
+
+// ---- The ticket pages (issue 16: CTI-3, CTI-4, CTI-5) ----
+
+/// Records `body` through the API as `s`; returns the ticket's id.
+async fn file(b: &TestBox, s: &Session, body: Value) -> i64 {
+    let r = call(b, Method::POST, "/api/v1/tickets", s, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    r.json()["ticket"]["id"].as_i64().unwrap()
+}
+
+fn seed_config(b: &TestBox) {
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'seed', 'test', '', '', ?1)",
+            [dering_config::DEFAULT_TOML],
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_list_searches_and_an_agent_sees_only_its_own_and_its_queues() {
+    let b = TestBox::new();
+    seed_config(&b);
+    let a2001 = agent_session(&b, "2001");
+    let stranger = b.login_as(Role::Agent);
+    let sup = b.login_as(Role::Supervisor);
+    let mut siti = complaint();
+    siti["queue"] = json!("pengaduan");
+    let id_siti = file(&b, &a2001, siti).await;
+    let mut budi = complaint();
+    budi["reporter_name"] = json!("Budi Santoso");
+    budi["reporter_phone"] = json!("+62 811 000 222");
+    let id_budi = file(&b, &stranger, budi).await;
+
+    let page = b.get("/tickets", Some(&sup)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("DRG-0000001") && page.body.contains("DRG-0000002"));
+    // By name, by ticket number, by number in another form, by status,
+    // by date (WIB days around the test clock's).
+    for (q, want, not) in [
+        ("name=budi", id_budi, id_siti),
+        ("ticket=0000001", id_siti, id_budi),
+        ("phone=0811000222", id_budi, id_siti),
+        ("phone=6281234567890", id_siti, id_budi),
+    ] {
+        let r = b.get(&format!("/tickets?{q}"), Some(&sup)).await;
+        assert!(r.body.contains(&format!("data-id=\"{want}\"")), "{q}");
+        assert!(!r.body.contains(&format!("data-id=\"{not}\"")), "{q}");
+    }
+    let r = b.get("/tickets?status=closed", Some(&sup)).await;
+    assert!(!r.body.contains("data-id="), "no closed ticket");
+    let day = crate::history::wib::format_ms(b.clock.now())[..10].to_owned();
+    let r = b
+        .get(&format!("/tickets?from={day}&to={day}"), Some(&sup))
+        .await;
+    assert!(r.body.contains(&format!("data-id=\"{id_budi}\"")));
+    let r = b
+        .get("/tickets?from=2020-01-01&to=2020-01-02", Some(&sup))
+        .await;
+    assert!(!r.body.contains("data-id="), "another day's search");
+    assert_eq!(
+        b.get("/tickets?from=yesterday", Some(&sup)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // The stranger sees its own only; 2001 its queue's only.
+    let r = b.get("/tickets", Some(&stranger)).await;
+    assert!(r.body.contains(&format!("data-id=\"{id_budi}\"")));
+    assert!(
+        !r.body.contains(&format!("data-id=\"{id_siti}\"")),
+        "another queue's ticket"
+    );
+    assert_eq!(
+        b.get(&format!("/tickets/{id_siti}"), Some(&stranger))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = b.get("/tickets", Some(&a2001)).await;
+    assert!(!r.body.contains(&format!("data-id=\"{id_budi}\"")));
+    // Nor can the stranger change it through the page's form.
+    let r = b
+        .post_form(
+            &format!("/tickets/{id_siti}/escalate"),
+            Some(&stranger),
+            "version=1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(count(&b, "SELECT COUNT(*) FROM outbox"), 2);
+}
+
+#[tokio::test]
+async fn the_ticket_pages_refuse_roles_without_tickets() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let id = file(&b, &agent, complaint()).await;
+    for role in [Role::Qa, Role::Admin] {
+        let s = b.login_as(role);
+        for path in [
+            "/tickets".to_owned(),
+            format!("/tickets/{id}"),
+            "/tickets/citizen?phone=081234567890".into(),
+            "/tickets/citizen.xlsx?phone=081234567890".into(),
+        ] {
+            assert_eq!(
+                b.get(&path, Some(&s)).await.status,
+                StatusCode::FORBIDDEN,
+                "{path}"
+            );
+        }
+    }
+    for path in ["/tickets", "/tickets/citizen.csv?phone=081234567890"] {
+        b.assert_anonymous_refused("GET", path, "").await;
+    }
+    b.assert_anonymous_refused("POST", &format!("/tickets/{id}/escalate"), "version=1")
+        .await;
+}
+
+#[tokio::test]
+async fn an_edit_on_the_page_is_owed_audited_and_shown_in_the_history() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &agent, complaint()).await;
+    let path = format!("/tickets/{id}");
+    let form = "version=1&reporter_name=Siti&reporter_email=siti%40contoh.id&category=pengaduan\
+                &description=izin+usaha+tertahan&status=in_progress&assignee=&unit=KU+Dumas";
+    let r = b.post_form(&path, Some(&sup), form).await;
+    assert_eq!(r.location(), Some(path.as_str()), "{}", r.body);
+    // Only what changed is owed to SIMPEL.
+    let payload: String = b
+        .db()
+        .query_row(
+            "SELECT payload FROM outbox WHERE kind = 'update'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        payload["change"],
+        json!({"reporter_email": "siti@contoh.id", "status": "in_progress"})
+    );
+    assert_eq!(b.audits("ticket.change"), 1);
+    let page = b.get(&path, Some(&agent)).await;
+    assert!(
+        page.body.contains("status: open → in_progress"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Sedang diproses"));
+    // The same form again (its version now stale) is refused.
+    let r = b.post_form(&path, Some(&sup), form).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(count(&b, "SELECT COUNT(*) FROM outbox"), 2);
+}
+
+#[tokio::test]
+async fn escalation_climbs_three_levels_each_audited_and_owed() {
+    let b = TestBox::new();
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &sup, complaint()).await;
+    let path = format!("/tickets/{id}");
+    for level in 1..=3 {
+        let page = b.get(&path, Some(&sup)).await;
+        assert!(
+            page.body.contains(&format!("L{level}</button>")),
+            "{}",
+            page.body
+        );
+        let r = b
+            .post_form(
+                &format!("{path}/escalate"),
+                Some(&sup),
+                &format!("version={level}"),
+            )
+            .await;
+        assert_eq!(r.location(), Some(path.as_str()), "{}", r.body);
+    }
+    let t = call(
+        &b,
+        Method::GET,
+        &format!("/api/v1/tickets/{id}"),
+        &sup,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(t["ticket"]["escalation_level"], 3);
+    assert_eq!(t["ticket"]["status"], "escalated");
+    assert_eq!(b.audits("ticket.escalate"), 3);
+    assert_eq!(
+        count(&b, "SELECT COUNT(*) FROM outbox WHERE kind = 'update'"),
+        3
+    );
+    // No fourth level.
+    assert!(!b
+        .get(&path, Some(&sup))
+        .await
+        .body
+        .contains("id=\"escalate\""));
+    let r = b
+        .post_form(&format!("{path}/escalate"), Some(&sup), "version=4")
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The SLA alarm: a ticket left unanswered past its 15 minutes shows on
+/// the supervisor's list and live page, counts in `/metrics`, is audited
+/// once however often it is seen, and clears when answered.
+#[tokio::test]
+async fn a_breach_raises_the_alarm_once_and_clears_when_answered() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &agent, complaint()).await;
+    let metric = |body: &str, kind: &str| {
+        let line = format!("dering_ticket_sla_breaches{{kind=\"{kind}\"}} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {line} in {body}"))
+    };
+    assert!(!b
+        .get("/tickets", Some(&sup))
+        .await
+        .body
+        .contains("sla-alarm"));
+    assert_eq!(metric(&b.get("/metrics", None).await.body, "response"), "0");
+    // At its deadline it is still in time.
+    b.clock.advance_ms(15 * 60_000);
+    assert!(!b
+        .get("/tickets", Some(&sup))
+        .await
+        .body
+        .contains("id=\"sla-alarm\""));
+    b.clock.advance_ms(1);
+    let list = b.get("/tickets", Some(&sup)).await;
+    assert!(list.body.contains("id=\"sla-alarm\""), "{}", list.body);
+    assert!(list.body.contains("class=\"breach\""));
+    let live = b.get("/live", Some(&sup)).await;
+    assert!(live.body.contains("id=\"sla-alarm\""), "{}", live.body);
+    let m = b.get("/metrics", None).await.body;
+    assert_eq!(metric(&m, "response"), "1");
+    assert!(
+        m.contains("dering_ticket_sla_breaches_total{kind=\"response\"} 1\n"),
+        "{m}"
+    );
+    // Seen four times, audited once.
+    assert_eq!(b.audits("ticket.breach"), 1);
+    // The agent's own list marks the row but carries no supervisor banner.
+    let mine = b.get("/tickets", Some(&agent)).await;
+    assert!(mine.body.contains("class=\"breach\""));
+    assert!(!mine.body.contains("id=\"sla-alarm\""));
+    assert!(!b
+        .get("/live", Some(&agent))
+        .await
+        .body
+        .contains("sla-alarm"));
+    // Answered (late): the alarm clears; the breach stays counted.
+    let r = call(
+        &b,
+        Method::PATCH,
+        &format!("/api/v1/tickets/{id}"),
+        &agent,
+        Some(json!({"version": 1, "status": "in_progress"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!b
+        .get("/tickets", Some(&sup))
+        .await
+        .body
+        .contains("id=\"sla-alarm\""));
+    let m = b.get("/metrics", None).await.body;
+    assert_eq!(metric(&m, "response"), "0");
+    assert!(m.contains("dering_ticket_sla_breaches_total{kind=\"response\"} 1\n"));
+    // Past its 8 hours (critical), the resolution alarm.
+    b.clock.advance_ms(8 * 3_600_000);
+    let m = b.get("/metrics", None).await.body;
+    assert_eq!(metric(&m, "resolution"), "1");
+    assert_eq!(b.audits("ticket.breach"), 2);
+}
+
+#[tokio::test]
+async fn an_escalation_level_overdue_is_a_breach_from_the_configured_timer() {
+    let b = TestBox::new();
+    let doc = format!(
+        "{}\n[tickets]\nresolution_hours = {{ critical = 1000 }}\n[tickets.escalation_hours]\nlevel1 = 2\n",
+        dering_config::DEFAULT_TOML
+    );
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'test', 'file', 'SLA', '', ?1)",
+            [&doc],
+        )
+        .unwrap();
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &sup, complaint()).await;
+    b.clock.advance_ms(3_600_000);
+    let sup = b.login_as(Role::Supervisor);
+    let r = b
+        .post_form(&format!("/tickets/{id}/escalate"), Some(&sup), "version=1")
+        .await;
+    assert_eq!(r.location(), Some(format!("/tickets/{id}").as_str()));
+    // Two hours at level 1 from the escalation, not from the creation.
+    b.clock.advance_ms(2 * 3_600_000);
+    // A fresh session: the first one has idled out meanwhile.
+    let sup = b.login_as(Role::Supervisor);
+    assert!(!b
+        .get("/tickets", Some(&sup))
+        .await
+        .body
+        .contains("eskalasi L1"));
+    b.clock.advance_ms(1);
+    let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
+    assert!(
+        page.body.contains("eskalasi L1"),
+        "{} {}",
+        page.status,
+        page.body
+    );
+    let after: String = b
+        .db()
+        .query_row(
+            "SELECT after FROM audit_log WHERE action = 'ticket.breach'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let after: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(after["kind"], "escalation");
+    assert_eq!(after["level"], 1);
+}
+
+#[tokio::test]
+async fn only_roles_that_may_play_get_the_recording_links() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let sup = b.login_as(Role::Supervisor);
+    let mut t = complaint();
+    t["recordings"] = json!(["17"]);
+    let id = file(&b, &agent, t).await;
+    let path = format!("/tickets/{id}");
+    let s = b.get(&path, Some(&sup)).await;
+    assert!(
+        s.body.contains("href=\"/history/recordings/17/audio\""),
+        "{}",
+        s.body
+    );
+    let a = b.get(&path, Some(&agent)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.body.contains("/history/recordings/"), "{}", a.body);
+    // And the recording itself stays closed to the agent.
+    assert_eq!(
+        b.get("/history/recordings/17/audio", Some(&agent))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// The sheet's text: the workbook's shared strings and inline strings.
+fn xlsx_text(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = String::new();
+    for name in ["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"] {
+        if let Ok(mut f) = zip.by_name(name) {
+            f.read_to_string(&mut out).unwrap();
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let mut db = crate::history::testdb::TestDb::open(b.state.data_dir());
+    db.call(
+        "call-1",
+        "+6281234567890",
+        "137",
+        b.clock.now() - 60_000,
+        dering_store::Disposition::Answered,
+    );
+    db.call(
+        "call-other",
+        "0899999999",
+        "137",
+        b.clock.now() - 60_000,
+        dering_store::Disposition::Answered,
+    );
+    let id = file(&b, &agent, complaint()).await;
+    let r = b
+        .post_form(
+            "/tickets/citizen/note",
+            Some(&agent),
+            "phone=081234567890&text=%3Dminta+dihubungi+lagi",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(b.audits("citizen.note"), 1);
+    let page = b
+        .get("/tickets/citizen?phone=081234567890", Some(&agent))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = &page.body[page.body.find("id=\"interactions\"").unwrap()..];
+    assert!(table.contains("+6281234567890"), "{table}");
+    assert!(table.contains(&format!("href=\"/tickets/{id}\"")));
+    assert!(table.contains("minta dihubungi lagi"));
+    assert!(!table.contains("0899999999"), "another citizen's call");
+
+    let x = b
+        .get("/tickets/citizen.xlsx?phone=081234567890", Some(&agent))
+        .await;
+    assert_eq!(x.status, StatusCode::OK);
+    assert_eq!(
+        x.headers[header::CONTENT_TYPE],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    // Reply carries the body as lossy text; fetch the bytes again raw.
+    let req = TestBox::request(
+        Method::GET,
+        "/tickets/citizen.xlsx?phone=081234567890",
+        Some(&agent),
+    )
+    .body(Body::empty())
+    .unwrap();
+    let res = tower::ServiceExt::oneshot(b.router.clone(), req)
+        .await
+        .unwrap();
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let sheet = xlsx_text(&bytes);
+    assert!(sheet.contains("DRG-0000001"), "{sheet}");
+    assert!(
+        sheet.contains("Panggilan") && sheet.contains("Catatan"),
+        "{sheet}"
+    );
+    // A note typed as a formula stays text: no formula cell.
+    assert!(!sheet.contains("<f>"), "{sheet}");
+    let csv = b
+        .get("/tickets/citizen.csv?phone=081234567890", Some(&agent))
+        .await;
+    assert!(
+        csv.body.starts_with("Waktu,Saluran,Isi\r\n"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(
+        csv.body.lines().count(),
+        4,
+        "header, call, ticket, note: {}",
+        csv.body
+    );
+    assert_eq!(b.audits("ticket.export"), 3);
+}
+
+#[tokio::test]
+async fn the_pages_are_in_english_for_a_user_who_chose_it() {
+    let b = TestBox::new();
+    let sup = b.login_as(Role::Supervisor);
+    let id = file(&b, &sup, complaint()).await;
+    let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
+    assert!(page.body.contains("Prioritas") && page.body.contains("Kritis"));
+    b.db()
+        .execute("UPDATE users SET lang = 'en' WHERE id = ?1", [sup.user_id])
+        .unwrap();
+    b.clock.advance_ms(16 * 60_000);
+    let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
+    for text in [
+        "Priority",
+        "Critical",
+        "Escalate to L1",
+        "SLA alarm:",
+        "first response",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    assert!(!page.body.contains("Kritis"));
+}

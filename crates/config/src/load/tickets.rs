@@ -16,6 +16,20 @@ pub(super) struct RawTickets {
     first_response_minutes: Option<Spanned<u64>>,
     #[serde(default)]
     resolution_hours: Option<RawResolution>,
+    #[serde(default)]
+    escalation_hours: Option<RawEscalation>,
+}
+
+/// `[tickets.escalation_hours]`, by level.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    #[serde(default)]
+    level1: Option<Spanned<u64>>,
+    #[serde(default)]
+    level2: Option<Spanned<u64>>,
+    #[serde(default)]
+    level3: Option<Spanned<u64>>,
 }
 
 /// `[tickets.resolution_hours]`, by priority.
@@ -69,6 +83,20 @@ pub(super) fn check(at: &Refusal, raw: Option<&RawTickets>) -> Result<Tickets, C
             )?;
         }
     }
+    if let Some(e) = &raw.escalation_hours {
+        let fields = [
+            (&e.level1, "level1"),
+            (&e.level2, "level2"),
+            (&e.level3, "level3"),
+        ];
+        for (i, (v, name)) in fields.into_iter().enumerate() {
+            t.escalation_hours[i] = positive(
+                v,
+                &format!("escalation_hours.{name}"),
+                t.escalation_hours[i],
+            )?;
+        }
+    }
     Ok(t)
 }
 
@@ -83,6 +111,7 @@ mod tests {
         let t = parse("").unwrap().tickets;
         assert_eq!(t.first_response_minutes, 15);
         assert_eq!(t.resolution_hours, [8, 12, 24, 48]);
+        assert_eq!(t.escalation_hours, [24, 72, 168]);
     }
 
     #[test]
@@ -94,6 +123,10 @@ mod tests {
         .tickets;
         assert_eq!(t.first_response_minutes, 30);
         assert_eq!(t.resolution_hours, [8, 10, 24, 72]);
+        let t = parse("[tickets.escalation_hours]\nlevel2 = 96\n")
+            .unwrap()
+            .tickets;
+        assert_eq!(t.escalation_hours, [24, 96, 168]);
     }
 
     #[test]
@@ -109,6 +142,11 @@ mod tests {
                 4,
                 "tickets.resolution_hours.medium",
             ),
+            (
+                "[tickets]\nescalation_hours = { level1 = 24, level3 = 0 }\n",
+                2,
+                "tickets.escalation_hours.level3",
+            ),
         ];
         for (text, line, key) in cases {
             let e = parse(text).unwrap_err().to_string();
@@ -120,5 +158,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("urgent"), "{e}");
+        let e = parse("[tickets]\nescalation_hours = { level4 = 4 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("level4"), "{e}");
     }
 }
