@@ -90,7 +90,7 @@ fn text(v: &Option<String>) -> Option<String> {
 
 /// `s` as a LIKE pattern matching it anywhere, with `%`, `_` and `\`
 /// taken literally (`ESCAPE '\'`).
-fn contains_pattern(s: &str) -> String {
+pub(crate) fn contains_pattern(s: &str) -> String {
     let mut p = String::with_capacity(s.len() + 2);
     p.push('%');
     for c in s.chars() {

@@ -190,25 +190,13 @@ fn filled(v: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `s` as a LIKE pattern matching it anywhere, `%`, `_` and `\` literal.
-fn contains(s: &str) -> String {
-    let mut p = String::from("%");
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// The tickets matching `q` that `reach` allows, newest first.
 fn search(
     conn: &rusqlite::Connection,
     q: &Search,
     reach: &Reach,
     now_ms: i64,
+    zone: crate::i18n::Zone,
 ) -> Result<Vec<Ticket>, AppError> {
     let mut sql = String::from("SELECT id FROM tickets WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
@@ -224,20 +212,22 @@ fn search(
     }
     if let Some(n) = filled(&q.name) {
         sql.push_str(" AND reporter_name LIKE ? ESCAPE '\\'");
-        args.push(Value::Text(contains(&n)));
+        args.push(Value::Text(crate::history::contains_pattern(&n)));
     }
     if let Some(n) = filled(&q.ticket) {
         sql.push_str(" AND number LIKE ? ESCAPE '\\'");
-        args.push(Value::Text(contains(&n)));
+        args.push(Value::Text(crate::history::contains_pattern(&n)));
     }
     if filled(&q.from).is_some() || filled(&q.to).is_some() {
-        let (start, end) = crate::history::date_range(q.from.as_deref(), q.to.as_deref(), now_ms)
-            .map_err(|e| match e {
-            crate::history::HistoryError::Field { field, message } => {
-                AppError::invalid(field, message)
-            }
-            crate::history::HistoryError::Sql(e) => AppError::Db(e),
-        })?;
+        let (start, end) =
+            crate::history::date_range(q.from.as_deref(), q.to.as_deref(), now_ms, zone).map_err(
+                |e| match e {
+                    crate::history::HistoryError::Field { field, message } => {
+                        AppError::invalid(field, message)
+                    }
+                    crate::history::HistoryError::Sql(e) => AppError::Db(e),
+                },
+            )?;
         sql.push_str(" AND created_ms >= ? AND created_ms < ?");
         args.push(Value::Integer(start));
         args.push(Value::Integer(end));
@@ -315,9 +305,11 @@ async fn list(
 ) -> Result<Html<String>, AppError> {
     let reach = reach(&state, &v).await?;
     let breaches = visible_breaches(&state, &reach, None).await?;
-    let now = state.now_ms();
+    let (now, zone) = (state.now_ms(), v.zone);
     let (query, r) = (q.clone(), reach.clone());
-    let found = state.read(move |c| search(c, &query, &r, now)).await?;
+    let found = state
+        .read(move |c| search(c, &query, &r, now, zone))
+        .await?;
     let mut b = String::from("<link rel=\"stylesheet\" href=\"/assets/tickets.css\">");
     if v.may(Perm::AllTickets) {
         b.push_str(&banner(&v, &breaches));

@@ -423,7 +423,10 @@ async fn the_list_searches_and_an_agent_sees_only_its_own_and_its_queues() {
     }
     let r = b.get("/tickets?status=closed", Some(&sup)).await;
     assert!(!r.body.contains("data-id="), "no closed ticket");
-    let day = crate::history::wib::format_ms(b.clock.now())[..10].to_owned();
+    let day = crate::i18n::Zone::WIB
+        .plain_time(b.clock.now())
+        .unwrap_or_default()[..10]
+        .to_owned();
     let r = b
         .get(&format!("/tickets?from={day}&to={day}"), Some(&sup))
         .await;
