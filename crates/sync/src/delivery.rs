@@ -108,6 +108,21 @@ impl Delivery {
         self.in_flight.values().any(|r| *r == row)
     }
 
+    /// Whether [`Delivery::admit`] could take a row at `now_ms`: not
+    /// paused by a Retry-After, a slot free, the breaker letting one
+    /// through. The daemon reads the outbox only then, so a long backlog
+    /// is not queried again on every answer while every slot is busy.
+    pub fn has_room(&self, now_ms: u64) -> bool {
+        if now_ms < self.paused_until_ms {
+            return false;
+        }
+        match self.breaker {
+            Breaker::Closed { .. } => self.in_flight.len() < self.policy.max_in_flight,
+            Breaker::Open { until_ms } => now_ms >= until_ms && self.in_flight.is_empty(),
+            Breaker::HalfOpen { probing } => !probing && self.in_flight.is_empty(),
+        }
+    }
+
     /// Picks from `due` (oldest first) the rows to send now and counts
     /// them in flight; each must later be given to [`Delivery::finish`].
     pub fn admit(&mut self, now_ms: u64, due: &[Due]) -> Vec<Due> {
@@ -271,6 +286,27 @@ mod tests {
         );
         // Ticket 10's next row may go now, as may another ticket.
         assert_eq!(d.admit(5, &[due(2, 10), due(4, 12)]), [due(2, 10)]);
+    }
+
+    /// `has_room` says exactly when `admit` would take a row.
+    #[test]
+    fn room_follows_the_slots_and_the_breaker() {
+        let mut d = Delivery::new(policy());
+        assert!(d.has_room(0));
+        d.admit(0, &[due(1, 10), due(2, 11)]);
+        assert!(!d.has_room(0), "both slots busy");
+        d.finish(due(1, 10), 1, &status(201), 1, 0);
+        assert!(d.has_room(1));
+        d.finish(due(2, 11), 1, &status(503), 2, 0);
+        for (row, at) in [(3, 3), (4, 4)] {
+            d.admit(at, &[due(row, 20 + row)]);
+            d.finish(due(row, 20 + row), 1, &status(503), at, 0);
+        }
+        // Three failures open the breaker for 30 s.
+        assert!(!d.has_room(10));
+        assert!(d.has_room(4 + 30_000));
+        assert_eq!(d.admit(4 + 30_000, &[due(5, 30)]).len(), 1);
+        assert!(!d.has_room(4 + 30_000), "one probe at a time");
     }
 
     #[test]

@@ -211,8 +211,12 @@ pub async fn run(
     loop {
         dering_daemon::notify::pulse();
         let now = wall_ms();
-        if !stopping {
-            let rows = store.outbox_due(now as i64, DUE_BATCH)?;
+        if !stopping && delivery.has_room(now) {
+            let rows = soft(
+                store.outbox_due(now as i64, DUE_BATCH),
+                "reading the outbox",
+            )
+            .unwrap_or_default();
             let due: Vec<Due> = rows
                 .iter()
                 .map(|r| Due {
@@ -234,17 +238,24 @@ pub async fn run(
                     });
                 });
             }
-            if feed.start(now) {
-                let cursor = store.sync_cursor(FEED)?;
-                let (link, tx) = (link.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let _ = tx.send(Event::Feed(link.read_feed(cursor).await));
-                });
+        }
+        if !stopping && feed.start(now) {
+            match soft(store.sync_cursor(FEED), "reading the change feed's cursor") {
+                Some(cursor) => {
+                    let (link, tx) = (link.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let _ = tx.send(Event::Feed(link.read_feed(cursor).await));
+                    });
+                }
+                None => feed.done(now, false),
             }
         }
         if now >= last_beat + HEARTBEAT.as_millis() as u64 {
             last_beat = now;
-            heartbeat(&mut store, started_ms, alarm_after_ms, stopping)?;
+            soft(
+                heartbeat(&mut store, started_ms, alarm_after_ms, stopping),
+                "writing the heartbeat",
+            );
         }
         if stopping && delivery.in_flight() == 0 && feed.idle() {
             break;
@@ -252,11 +263,11 @@ pub async fn run(
         tokio::select! {
             ev = rx.recv() => {
                 if let Some(ev) = ev {
-                    handle(&mut store, &mut delivery, &mut feed, ev)?;
+                    soft(handle(&mut store, &mut delivery, &mut feed, ev), "recording an answer");
                 }
                 // Record everything else already reported before looking again.
                 while let Ok(ev) = rx.try_recv() {
-                    handle(&mut store, &mut delivery, &mut feed, ev)?;
+                    soft(handle(&mut store, &mut delivery, &mut feed, ev), "recording an answer");
                 }
             }
             _ = tokio::time::sleep(IDLE) => {}
@@ -269,6 +280,22 @@ pub async fn run(
     }
     heartbeat(&mut store, started_ms, alarm_after_ms, true)?;
     Ok(())
+}
+
+/// A database error inside the loop (most often `database is locked`:
+/// another daemon's write held the database past the busy timeout) is
+/// logged and the loop goes on, instead of ending syncd: under `dering
+/// up` nobody would restart it and the outbox would stay stuck. An answer
+/// whose row could not be marked is sent again when due, under the same
+/// idempotency key, so SIMPEL still holds it once.
+fn soft<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, "{what} failed; retrying");
+            None
+        }
+    }
 }
 
 /// Records one report.
