@@ -137,7 +137,14 @@
     const hb = el("button", T("Tutup", "Hang up"), "hangup");
     hb.type = "button";
     hb.addEventListener("click", () => action("/desktop/calls/" + u + "/hangup", {}));
-    acts.append(to, tb, hb);
+    // Hold while talking, resume while held: the state comes back on the
+    // feed (pbxd's held / resumed), so the button follows the phone too.
+    const held = c.state === "held";
+    const ob = el("button", held ? T("Lanjutkan", "Resume") : T("Tahan", "Hold"), "hold");
+    ob.type = "button";
+    ob.dataset.held = held ? "1" : "";
+    ob.addEventListener("click", () => action("/desktop/calls/" + u + (held ? "/resume" : "/hold"), {}));
+    acts.append(to, tb, ob, hb);
     tr.appendChild(acts);
     return tr;
   }

@@ -113,6 +113,12 @@ pub enum Request {
     /// Hands the caller of a live call to extension `to`; the callee (the
     /// agent) leaves (blind transfer).
     Transfer { uuid: String, to: String },
+    /// Puts the caller of live call `uuid` on hold for its callee (the
+    /// agent desktop's Hold): the box re-INVITEs the caller `sendonly` and
+    /// plays it music, as when the agent's phone holds (TEL-2).
+    Hold { uuid: String },
+    /// Takes the caller of live call `uuid` off the box's hold.
+    Resume { uuid: String },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies [`Response::CallPlaced`].
     Originate { from: String, to: String },

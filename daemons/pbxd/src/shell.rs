@@ -1052,6 +1052,14 @@ fn control(
             core.transfer_uuid(t, &uuid, &to)?;
             Response::Done
         }
+        Request::Hold { uuid } => {
+            core.hold_uuid(t, &uuid, true)?;
+            Response::Done
+        }
+        Request::Resume { uuid } => {
+            core.hold_uuid(t, &uuid, false)?;
+            Response::Done
+        }
         Request::Originate { from, to } => Response::CallPlaced {
             uuid: core.originate(t, &from, &to)?,
         },

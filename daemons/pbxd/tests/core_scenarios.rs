@@ -158,6 +158,62 @@ fn hold_and_resume_pass_through_as_re_invites() {
     assert_eq!(s.core.active_calls(), 1);
 }
 
+/// The music-on-hold commands the box gave for `call`'s caller so far:
+/// whether each one plays music.
+fn caller_holds(s: &Sim) -> Vec<bool> {
+    s.media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Hold { held, music, .. } if *held == pbxd::core::Side::A => {
+                Some(!music.is_empty())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The agent desktop's hold (issue 16): the control socket's hold of the
+/// callee's call re-INVITEs the caller `sendonly`, plays it music and
+/// says `held` on the feed and in the record, as the phone's own hold
+/// does; resume takes it back to `sendrecv` and stops the music. An
+/// unknown call is refused as no such call.
+#[test]
+fn the_desktop_holds_and_resumes_the_caller() {
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
+    let (_da, _db) = answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    for (held, direction) in [(true, "sendonly"), (false, "sendrecv")] {
+        let t = s.t();
+        s.core.hold_uuid(t, &uuid, held).unwrap();
+        s.advance(Duration::from_millis(1));
+        let re = a.expect_request(&mut s, "INVITE");
+        let body = String::from_utf8_lossy(&re.body).to_string();
+        assert!(body.contains(&format!("a={direction}")), "{body}");
+        let answer = if held { "recvonly" } else { "sendrecv" };
+        a.respond(&mut s, &re, 200, "", &sdp(30_000, answer));
+        a.expect_request(&mut s, "ACK");
+        assert!(
+            b.try_msg(&mut s).is_none(),
+            "the agent's phone is left alone"
+        );
+    }
+    assert_eq!(caller_holds(&s), [true, false]);
+    let feed = s.feed();
+    assert!(
+        feed.iter().any(|k| k == "held") && feed.iter().any(|k| k == "resumed"),
+        "{feed:?}"
+    );
+    assert_eq!(s.call_events("hold"), ["sendonly by callee (desktop)"]);
+    assert_eq!(s.call_events("resume"), ["sendrecv by callee (desktop)"]);
+    assert_eq!(s.core.active_calls(), 1);
+    let t = s.t();
+    let e = s.core.hold_uuid(t, "no-such-call", true).unwrap_err();
+    assert!(
+        matches!(e, dering_control::ControlError::NoSuchCall { .. }),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
     let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);

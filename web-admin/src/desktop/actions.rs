@@ -1,7 +1,7 @@
 //! The desktop's actions, each for the session's agent only ([`me`]):
 //! log in / out, ready, not ready with a reason code, wrap-up with a
 //! wrap-up code, click to dial from the agent's phone, and blind
-//! transfer or hang up of a call the agent is on. They go to pbxd over
+//! transfer, hold / resume or hang up of a call the agent is on. They go to pbxd over
 //! the control socket (`Request::Agent` is what the phone's `*71`..`*75`
 //! do, so the page and the phone stay in step) and are audited. Bodies
 //! are JSON (the page's script sends them with `x-csrf-token`).
@@ -324,4 +324,39 @@ pub async fn hangup(
         "uuid",
     )
     .await
+}
+
+/// Puts the caller of the agent's call on hold (music) or takes it off:
+/// pbxd re-INVITEs the caller as the phone's own hold would.
+async fn hold_or_resume(
+    state: &AppState,
+    v: &Viewer,
+    uuid: String,
+    held: bool,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(state, v).await?;
+    own_call(state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    let (req, action) = if held {
+        (Request::Hold { uuid }, "desktop.hold")
+    } else {
+        (Request::Resume { uuid }, "desktop.resume")
+    };
+    act(state, v, req, action, &target, "uuid").await
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    hold_or_resume(&state, &v, uuid, true).await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    hold_or_resume(&state, &v, uuid, false).await
 }
