@@ -119,6 +119,15 @@ pub enum Request {
     Hold { uuid: String },
     /// Takes the caller of live call `uuid` off the box's hold.
     Resume { uuid: String },
+    /// Attended transfer, first step: holds the caller of live call
+    /// `uuid` and calls `to` from its agent's phone; replies
+    /// [`Response::CallPlaced`] with the consultation's UUID.
+    Consult { uuid: String, to: String },
+    /// Joins the caller of `uuid` with the party consulted in call
+    /// `consult`; the agent leaves both (attended transfer).
+    CompleteTransfer { uuid: String, consult: String },
+    /// Hangs consultation `consult` up and takes `uuid`'s caller off hold.
+    CancelConsult { uuid: String, consult: String },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies [`Response::CallPlaced`].
     Originate { from: String, to: String },

@@ -1060,6 +1060,17 @@ fn control(
             core.hold_uuid(t, &uuid, false)?;
             Response::Done
         }
+        Request::Consult { uuid, to } => Response::CallPlaced {
+            uuid: core.consult_uuid(t, &uuid, &to)?,
+        },
+        Request::CompleteTransfer { uuid, consult } => {
+            core.complete_transfer_uuid(t, &uuid, &consult)?;
+            Response::Done
+        }
+        Request::CancelConsult { uuid, consult } => {
+            core.cancel_consult_uuid(t, &uuid, &consult)?;
+            Response::Done
+        }
         Request::Originate { from, to } => Response::CallPlaced {
             uuid: core.originate(t, &from, &to)?,
         },

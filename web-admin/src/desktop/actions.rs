@@ -1,7 +1,8 @@
 //! The desktop's actions, each for the session's agent only ([`me`]):
 //! log in / out, ready, not ready with a reason code, wrap-up with a
 //! wrap-up code, click to dial from the agent's phone, and blind
-//! transfer, hold / resume or hang up of a call the agent is on. They go to pbxd over
+//! or attended transfer (consult, complete, cancel), hold / resume or
+//! hang up of a call the agent is on. They go to pbxd over
 //! the control socket (`Request::Agent` is what the phone's `*71`..`*75`
 //! do, so the page and the phone stay in step) and are audited. Bodies
 //! are JSON (the page's script sends them with `x-csrf-token`).
@@ -359,4 +360,78 @@ pub async fn resume(
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     hold_or_resume(&state, &v, uuid, false).await
+}
+
+/// Attended transfer, first step: the caller is held and the agent's
+/// phone calls `to`; the reply carries the consultation's UUID.
+pub async fn consult(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<DialForm>,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(&state, &v).await?;
+    let to = dial_string("to", &f.to)?;
+    own_call(&state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    act(
+        &state,
+        &v,
+        Request::Consult { uuid, to },
+        "desktop.consult",
+        &target,
+        "to",
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsultForm {
+    /// The consultation's UUID, as the consult reply gave it; pbxd
+    /// refuses one not placed from this call's agent's phone.
+    consult: String,
+}
+
+/// Completes the attended transfer (`complete`) or cancels the
+/// consultation, back to the caller.
+async fn end_consult(
+    state: &AppState,
+    v: &Viewer,
+    uuid: String,
+    consult: String,
+    complete: bool,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(state, v).await?;
+    own_call(state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    let (req, action) = if complete {
+        (
+            Request::CompleteTransfer { uuid, consult },
+            "desktop.complete_transfer",
+        )
+    } else {
+        (
+            Request::CancelConsult { uuid, consult },
+            "desktop.cancel_consult",
+        )
+    };
+    act(state, v, req, action, &target, "consult").await
+}
+
+pub async fn complete(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<ConsultForm>,
+) -> Result<Json<Value>, AppError> {
+    end_consult(&state, &v, uuid, f.consult, true).await
+}
+
+pub async fn cancel_consult(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<ConsultForm>,
+) -> Result<Json<Value>, AppError> {
+    end_consult(&state, &v, uuid, f.consult, false).await
 }

@@ -150,9 +150,17 @@ async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
         "/desktop/calls/u-9/transfer",
         "/desktop/calls/u-9/hold",
         "/desktop/calls/u-9/resume",
+        "/desktop/calls/u-9/consult",
+        "/desktop/calls/u-9/complete",
+        "/desktop/calls/u-9/cancel-consult",
     ] {
         let r = b
-            .json_as(Method::POST, path, &a, Some(json!({"to": "1002"})))
+            .json_as(
+                Method::POST,
+                path,
+                &a,
+                Some(json!({"to": "1002", "consult": "u-8"})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -526,4 +534,57 @@ async fn hold_and_resume_reach_pbxd_for_the_agent_s_own_call_only() {
     }
     assert_eq!(b.audits("desktop.hold"), 1);
     assert_eq!(b.audits("desktop.resume"), 1);
+}
+
+/// The attended transfer's three steps reach pbxd for the agent's own
+/// call, the consultation named as the page was given it, and are
+/// audited; another agent's call is 404.
+#[tokio::test]
+async fn consult_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    let mut asked = pbxd_offering(&b);
+    let t = std::time::Instant::now();
+    while b.get("/desktop/calls/u-a/pop", Some(&a)).await.status != StatusCode::OK {
+        assert!(t.elapsed().as_secs() < 10, "no offer");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/calls/u-b/complete",
+            &a,
+            Some(json!({"consult": "u-c"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another agent's call");
+    for (path, body, line) in [
+        (
+            "/desktop/calls/u-a/consult",
+            json!({"to": "1004"}),
+            r#"{"cmd":"consult","uuid":"u-a","to":"1004"}"#,
+        ),
+        (
+            "/desktop/calls/u-a/complete",
+            json!({"consult": "u-c"}),
+            r#"{"cmd":"complete_transfer","uuid":"u-a","consult":"u-c"}"#,
+        ),
+        (
+            "/desktop/calls/u-a/cancel-consult",
+            json!({"consult": "u-c"}),
+            r#"{"cmd":"cancel_consult","uuid":"u-a","consult":"u-c"}"#,
+        ),
+    ] {
+        let r = b.json_as(Method::POST, path, &a, Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert_eq!(asked.recv().await.unwrap(), line);
+    }
+    for action in [
+        "desktop.consult",
+        "desktop.complete_transfer",
+        "desktop.cancel_consult",
+    ] {
+        assert_eq!(b.audits(action), 1, "{action}");
+    }
 }
