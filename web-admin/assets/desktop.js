@@ -174,7 +174,12 @@
             renderCalls();
           }
         }));
-      parts.push(kb);
+      // Conference: the number typed is called and mixed in with the
+      // caller and the agent when it answers.
+      const fb = el("button", T("Konferensi", "Conference"), "conference");
+      fb.type = "button";
+      fb.addEventListener("click", () => action("/desktop/calls/" + u + "/conference", { to: to.value }));
+      parts.push(kb, fb);
     }
     acts.append(...parts, hb);
     tr.appendChild(acts);

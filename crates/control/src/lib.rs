@@ -128,6 +128,9 @@ pub enum Request {
     CompleteTransfer { uuid: String, consult: String },
     /// Hangs consultation `consult` up and takes `uuid`'s caller off hold.
     CancelConsult { uuid: String, consult: String },
+    /// Adds extension `to` to live call `uuid` as a third party, mixed
+    /// with both when it answers (the phone's `*3` three-way).
+    Conference { uuid: String, to: String },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies [`Response::CallPlaced`].
     Originate { from: String, to: String },

@@ -1071,6 +1071,10 @@ fn control(
             core.cancel_consult_uuid(t, &uuid, &consult)?;
             Response::Done
         }
+        Request::Conference { uuid, to } => {
+            core.conference_uuid(t, &uuid, &to)?;
+            Response::Done
+        }
         Request::Originate { from, to } => Response::CallPlaced {
             uuid: core.originate(t, &from, &to)?,
         },

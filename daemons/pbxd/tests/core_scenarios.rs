@@ -287,6 +287,35 @@ fn the_desktop_cancels_a_consultation_back_to_the_caller() {
     assert_eq!(caller_holds(&s), [true, false]);
 }
 
+/// The desktop's conference (issue 16): the box calls the third party
+/// from the agent's side and, once it answers, mixes caller, agent and
+/// it in one room, as the phone's `*3` does; a second one is refused.
+#[test]
+fn the_desktop_adds_a_third_party_into_a_conference() {
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
+    answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    let t = s.t();
+    s.core.conference_uuid(t, &uuid, "1003").unwrap();
+    s.advance(Duration::from_millis(1));
+    c.answer(&mut s);
+    s.advance(Duration::from_millis(1));
+    let rooms: Vec<u64> = s
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Join { room, .. } => Some(*room),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rooms.len(), 3, "{rooms:?}");
+    assert!(rooms.iter().all(|r| *r == rooms[0]), "one room: {rooms:?}");
+    assert_eq!(s.call_events("three_way"), ["calling 1003", "joined 1003"]);
+    let t = s.t();
+    let e = s.core.conference_uuid(t, &uuid, "1003").unwrap_err();
+    assert!(e.to_string().contains("already three"), "{e}");
+}
+
 #[test]
 fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
     let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);

@@ -1,8 +1,8 @@
 //! The desktop's actions, each for the session's agent only ([`me`]):
 //! log in / out, ready, not ready with a reason code, wrap-up with a
 //! wrap-up code, click to dial from the agent's phone, and blind
-//! or attended transfer (consult, complete, cancel), hold / resume or
-//! hang up of a call the agent is on. They go to pbxd over
+//! or attended transfer (consult, complete, cancel), conference, hold /
+//! resume or hang up of a call the agent is on. They go to pbxd over
 //! the control socket (`Request::Agent` is what the phone's `*71`..`*75`
 //! do, so the page and the phone stay in step) and are audited. Bodies
 //! are JSON (the page's script sends them with `x-csrf-token`).
@@ -434,4 +434,26 @@ pub async fn cancel_consult(
     Json(f): Json<ConsultForm>,
 ) -> Result<Json<Value>, AppError> {
     end_consult(&state, &v, uuid, f.consult, false).await
+}
+
+/// Adds `to` to the agent's call as a third party (pbxd's three-way).
+pub async fn conference(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<DialForm>,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(&state, &v).await?;
+    let to = dial_string("to", &f.to)?;
+    own_call(&state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    act(
+        &state,
+        &v,
+        Request::Conference { uuid, to },
+        "desktop.conference",
+        &target,
+        "to",
+    )
+    .await
 }

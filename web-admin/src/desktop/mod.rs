@@ -3,7 +3,7 @@
 //! ready / not ready, ends wrap-up with a wrap-up code, and sees a call
 //! offered to it (the screen pop: caller, service, history, tickets)
 //! before the phone is answered, with click to dial, blind and attended
-//! transfer, hold and hang up. Its SSE stream is the live page's one shared feed
+//! transfer, conference, hold and hang up. Its SSE stream is the live page's one shared feed
 //! ([`crate::live::feed`]) filtered to the agent's own events on the
 //! server ([`events`]); every action goes to pbxd through the control
 //! socket for the session's agent only ([`actions`]). Tickets are saved
@@ -40,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/desktop/calls/{uuid}/hold", post(actions::hold))
         .route("/desktop/calls/{uuid}/resume", post(actions::resume))
         .route("/desktop/calls/{uuid}/consult", post(actions::consult))
+        .route(
+            "/desktop/calls/{uuid}/conference",
+            post(actions::conference),
+        )
         .route("/desktop/calls/{uuid}/complete", post(actions::complete))
         .route(
             "/desktop/calls/{uuid}/cancel-consult",

@@ -151,6 +151,7 @@ async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
         "/desktop/calls/u-9/hold",
         "/desktop/calls/u-9/resume",
         "/desktop/calls/u-9/consult",
+        "/desktop/calls/u-9/conference",
         "/desktop/calls/u-9/complete",
         "/desktop/calls/u-9/cancel-consult",
     ] {
@@ -536,11 +537,11 @@ async fn hold_and_resume_reach_pbxd_for_the_agent_s_own_call_only() {
     assert_eq!(b.audits("desktop.resume"), 1);
 }
 
-/// The attended transfer's three steps reach pbxd for the agent's own
-/// call, the consultation named as the page was given it, and are
-/// audited; another agent's call is 404.
+/// The attended transfer's three steps and the conference reach pbxd
+/// for the agent's own call, the consultation named as the page was
+/// given it, and are audited; another agent's call is 404.
 #[tokio::test]
-async fn consult_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
+async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
     let b = TestBox::new();
     with_config(&b);
     let a = agent_session(&b, "2001", Role::Agent);
@@ -566,6 +567,11 @@ async fn consult_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
             r#"{"cmd":"consult","uuid":"u-a","to":"1004"}"#,
         ),
         (
+            "/desktop/calls/u-a/conference",
+            json!({"to": "1004"}),
+            r#"{"cmd":"conference","uuid":"u-a","to":"1004"}"#,
+        ),
+        (
             "/desktop/calls/u-a/complete",
             json!({"consult": "u-c"}),
             r#"{"cmd":"complete_transfer","uuid":"u-a","consult":"u-c"}"#,
@@ -582,6 +588,7 @@ async fn consult_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
     }
     for action in [
         "desktop.consult",
+        "desktop.conference",
         "desktop.complete_transfer",
         "desktop.cancel_consult",
     ] {

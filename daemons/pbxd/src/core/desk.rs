@@ -18,6 +18,10 @@
 //! on its relay ports, the agent is let go on both calls (see
 //! `transfer::join_consultation`). Cancel hangs the consultation up and
 //! takes the caller off hold.
+//!
+//! **Conference** is the phone's `*3` three-way done by the box: it calls
+//! the number from the agent's side of the call and, when it answers,
+//! mixes the three on the call's relay thread (`rooms::start_three_way`).
 
 use dering_control::{CallEventKind, ControlError, Party};
 use dering_media::codec::Codec;
@@ -93,6 +97,42 @@ impl Core {
         let r = self.desk_hold(now, call, false);
         self.drain_tx(now);
         r.map_err(refused)
+    }
+
+    /// Adds extension `to` to `uuid` as a third party: called now, mixed
+    /// with caller and agent when it answers.
+    pub fn conference_uuid(&mut self, now: Now, uuid: &str, to: &str) -> Result<(), ControlError> {
+        let call = self
+            .call_by_uuid(uuid)
+            .ok_or_else(|| ControlError::NoSuchCall { uuid: uuid.into() })?;
+        let Some(c) = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state() == CallState::Answered && c.a.is_live() && c.b.is_live())
+        else {
+            return Err(refused("not an answered two-party call"));
+        };
+        if c.transfer.is_some() {
+            return Err(refused("busy with a transfer"));
+        }
+        if !self.users.contains_key(to) {
+            return Err(ControlError::NoSuchExtension {
+                extension: to.into(),
+            });
+        }
+        if self.target(to).is_none() {
+            return Err(refused("not reachable"));
+        }
+        if self.calls.values().any(|c| c.joins() == Some(call)) {
+            return Err(refused("already three"));
+        }
+        self.start_three_way(now, call, Side::B, to);
+        self.drain_tx(now);
+        if self.calls.values().any(|c| c.joins() == Some(call)) {
+            Ok(())
+        } else {
+            Err(refused("cannot call the third party"))
+        }
     }
 
     /// The agent's phone on `call`: the extension that answered it.
