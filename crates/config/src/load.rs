@@ -34,6 +34,7 @@ mod system;
 mod tickets;
 mod trunkd;
 mod trunks;
+mod wrapup;
 
 use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
 
@@ -625,6 +626,8 @@ struct RawAcd {
     block: Vec<RawBlockRule>,
     #[serde(default = "default_phone_lost")]
     phone_lost: Spanned<String>,
+    #[serde(default = "wrapup::defaults")]
+    wrapup_codes: Spanned<Vec<wrapup::RawWrapup>>,
 }
 
 fn default_phone_lost() -> Spanned<String> {
@@ -642,6 +645,7 @@ impl Default for RawAcd {
             vip: BTreeMap::new(),
             block: Vec::new(),
             phone_lost: default_phone_lost(),
+            wrapup_codes: wrapup::defaults(),
         }
     }
 }
@@ -1171,7 +1175,7 @@ impl RawConfig {
                 },
             ));
         }
-        Ok(())
+        wrapup::check(at, &self.acd.wrapup_codes)
     }
 
     /// The tables of powerd and the SNMP agent.
@@ -1614,6 +1618,7 @@ impl RawAcd {
                 })
                 .collect(),
             phone_lost: self.phone_lost.into_inner(),
+            wrapup_codes: wrapup::plain(self.wrapup_codes),
         }
     }
 }

@@ -14,7 +14,7 @@ use dering_control::{AgentAction, ControlError, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::me::{self, Me, WRAPUP_CODES};
+use super::me::{self, Me};
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -169,7 +169,7 @@ pub async fn not_ready(
 
 #[derive(Debug, Deserialize)]
 pub struct WrapupForm {
-    /// One of [`WRAPUP_CODES`].
+    /// One of `[acd] wrapup_codes`.
     code: String,
     /// The call the after-call work is for (one the agent took).
     #[serde(default)]
@@ -191,17 +191,53 @@ async fn was_mine(state: &AppState, agent: &str, uuid: &str) -> Result<bool, App
         .await
 }
 
-/// Records the wrap-up code of the agent's call (in the audit log,
-/// `desktop.wrapup`), then ends the wrap-up when the agent is in one.
+/// The wrap-up code in the ACD journal (`acd_events`, kind
+/// `wrapup_code`, the code and its name in `detail`), so reports read it
+/// beside the call's offers and answer; pbxd's counters skip the kind.
+async fn journal_wrapup(
+    state: &AppState,
+    agent: &str,
+    uuid: Option<String>,
+    code: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    let detail = json!({ "code": code, "name": name }).to_string();
+    let (at_ms, agent) = (state.now_ms(), agent.to_owned());
+    state
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO acd_events (at_ms, kind, call_uuid, queue, agent, detail)
+                 VALUES (?1, 'wrapup_code', ?2,
+                   (SELECT queue FROM acd_events WHERE call_uuid = ?2 AND queue IS NOT NULL
+                    ORDER BY id LIMIT 1),
+                   ?3, ?4)",
+                rusqlite::params![at_ms, uuid, agent, detail],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// Records the wrap-up code of the agent's call (in the ACD journal and
+/// the audit log, `desktop.wrapup`), then ends the wrap-up when the agent
+/// is in one.
 pub async fn wrapup(
     State(state): State<AppState>,
     v: Viewer,
     Json(f): Json<WrapupForm>,
 ) -> Result<Json<Value>, AppError> {
     let me = me::agent(&state, &v).await?;
-    if !WRAPUP_CODES.iter().any(|(k, _, _)| *k == f.code) {
-        return Err(AppError::invalid("code", "not a wrap-up code"));
-    }
+    let Some(name) = me
+        .wrapup_codes
+        .iter()
+        .find(|(k, _)| *k == f.code)
+        .map(|(_, n)| n.clone())
+    else {
+        return Err(AppError::invalid(
+            "code",
+            "not a wrap-up code of [acd] wrapup_codes",
+        ));
+    };
     if let Some(u) = &f.uuid {
         if !was_mine(&state, &me.agent, u).await? && own_call(&state, &me, u).is_err() {
             return Err(AppError::NotFound);
@@ -221,6 +257,7 @@ pub async fn wrapup(
     } else {
         None
     };
+    journal_wrapup(&state, &me.agent, f.uuid.clone(), &f.code, &name).await?;
     let target = match &f.uuid {
         Some(u) => format!("call {u}"),
         None => format!("agent {}", me.agent),

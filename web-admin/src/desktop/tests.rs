@@ -595,3 +595,63 @@ async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_c
         assert_eq!(b.audits(action), 1, "{action}");
     }
 }
+
+/// The wrap-up codes come from `[acd] wrapup_codes`: the page offers the
+/// configured ones, a code of the old fixed list no longer configured is
+/// refused, and a configured one is written to the ACD journal with its
+/// name, not only the audit log (issue 16). Fails with the fixed list.
+#[tokio::test]
+async fn wrapup_codes_come_from_the_configuration_and_reach_the_acd_journal() {
+    let b = TestBox::new();
+    let doc = dering_config::DEFAULT_TOML.replacen(
+        "[acd]\n",
+        "[acd]\nwrapup_codes = [{ code = \"iseng\", name = \"Panggilan iseng\" }]\n",
+        1,
+    );
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'seed', 'test', '', '', ?1)",
+            [doc],
+        )
+        .unwrap();
+    let a = agent_session(&b, "2001", Role::Agent);
+    let page = b.get("/desktop", Some(&a)).await;
+    assert!(page.body.contains("Panggilan iseng"), "{}", page.body);
+    // The wrap-up select holds the configured code only (the ticket
+    // form's categories have options of their own).
+    let wrapup = page.body.split("id=\"d-wrapup\"").nth(1).unwrap();
+    let wrapup = wrapup.split("</select>").next().unwrap();
+    assert!(wrapup.contains("value=\"iseng\""), "{wrapup}");
+    assert!(!wrapup.contains("informasi"), "{wrapup}");
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "informasi"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "iseng"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (agent, detail): (String, String) = b
+        .db()
+        .query_row(
+            "SELECT agent, detail FROM acd_events WHERE kind = 'wrapup_code'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(agent, "2001");
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail, json!({"code": "iseng", "name": "Panggilan iseng"}));
+    assert_eq!(b.audits("desktop.wrapup"), 1);
+}
