@@ -115,6 +115,9 @@
     if (a && a.extension && !$("d-extension").value) $("d-extension").value = a.extension;
   }
 
+  // The consultation under way for each of the agent's calls (its UUID).
+  const consults = {};
+
   function callRow(c) {
     const tr = el("tr");
     tr.dataset.uuid = c.uuid;
@@ -137,7 +140,48 @@
     const hb = el("button", T("Tutup", "Hang up"), "hangup");
     hb.type = "button";
     hb.addEventListener("click", () => action("/desktop/calls/" + u + "/hangup", {}));
-    acts.append(to, tb, hb);
+    // Hold while talking, resume while held: the state comes back on the
+    // feed (pbxd's held / resumed), so the button follows the phone too.
+    const held = c.state === "held";
+    const ob = el("button", held ? T("Lanjutkan", "Resume") : T("Tahan", "Hold"), "hold");
+    ob.type = "button";
+    ob.dataset.held = held ? "1" : "";
+    ob.addEventListener("click", () => action("/desktop/calls/" + u + (held ? "/resume" : "/hold"), {}));
+    // Attended transfer: consult the number typed (the caller is held,
+    // the agent's phone calls it), then complete or cancel. pbxd checks
+    // the consultation was placed from this agent's phone.
+    const consult = consults[c.uuid];
+    const parts = [to, tb, ob];
+    if (consult) {
+      const cb = el("button", T("Selesaikan alih", "Complete transfer"), "complete");
+      cb.type = "button";
+      cb.addEventListener("click", () =>
+        action("/desktop/calls/" + u + "/complete", { consult: consult })
+          .then(() => { delete consults[c.uuid]; renderCalls(); }));
+      const xb = el("button", T("Batal konsultasi", "Cancel consult"), "cancel-consult");
+      xb.type = "button";
+      xb.addEventListener("click", () =>
+        action("/desktop/calls/" + u + "/cancel-consult", { consult: consult })
+          .then(() => { delete consults[c.uuid]; renderCalls(); }));
+      parts.push(cb, xb);
+    } else {
+      const kb = el("button", T("Konsultasi", "Consult"), "consult");
+      kb.type = "button";
+      kb.addEventListener("click", () =>
+        action("/desktop/calls/" + u + "/consult", { to: to.value }).then((j) => {
+          if (j && j.reply && j.reply.uuid) {
+            consults[c.uuid] = j.reply.uuid;
+            renderCalls();
+          }
+        }));
+      // Conference: the number typed is called and mixed in with the
+      // caller and the agent when it answers.
+      const fb = el("button", T("Konferensi", "Conference"), "conference");
+      fb.type = "button";
+      fb.addEventListener("click", () => action("/desktop/calls/" + u + "/conference", { to: to.value }));
+      parts.push(kb, fb);
+    }
+    acts.append(...parts, hb);
     tr.appendChild(acts);
     return tr;
   }

@@ -265,6 +265,35 @@ pub struct Acd {
     /// answering OPTIONS: `logout` (default), or `unreachable` (not ready
     /// with reason `unreachable` until the phone is back, then ready).
     pub phone_lost: String,
+    /// The codes an agent closes a call's after-call work with on the
+    /// desktop, recorded in the ACD journal (issue 16).
+    pub wrapup_codes: Vec<WrapupCode>,
+}
+
+/// One of `[acd] wrapup_codes`: `{ code = "informasi", name = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrapupCode {
+    /// What the journal and reports keep: a name (letters, digits, `-`).
+    pub code: String,
+    /// What the desktop shows.
+    pub name: String,
+}
+
+/// The desktop's list before it was configurable (decision 0029).
+fn default_wrapup_codes() -> Vec<WrapupCode> {
+    [
+        ("informasi", "Permintaan informasi"),
+        ("pengaduan", "Pengaduan dicatat"),
+        ("tindak-lanjut", "Perlu tindak lanjut"),
+        ("salah-sambung", "Salah sambung"),
+        ("lainnya", "Lainnya"),
+    ]
+    .into_iter()
+    .map(|(code, name)| WrapupCode {
+        code: code.into(),
+        name: name.into(),
+    })
+    .collect()
 }
 
 fn default_phone_lost() -> String {
@@ -302,6 +331,7 @@ impl Default for Acd {
             vip: Default::default(),
             block: Vec::new(),
             phone_lost: default_phone_lost(),
+            wrapup_codes: default_wrapup_codes(),
         }
     }
 }

@@ -35,6 +35,7 @@ mod system;
 mod tickets;
 mod trunkd;
 mod trunks;
+mod wrapup;
 
 use trunks::{RawNumbering, RawOutbound, RawRoute, RawTrunk};
 
@@ -630,6 +631,8 @@ struct RawAcd {
     block: Vec<RawBlockRule>,
     #[serde(default = "default_phone_lost")]
     phone_lost: Spanned<String>,
+    #[serde(default = "wrapup::defaults")]
+    wrapup_codes: Spanned<Vec<wrapup::RawWrapup>>,
 }
 
 fn default_phone_lost() -> Spanned<String> {
@@ -647,6 +650,7 @@ impl Default for RawAcd {
             vip: BTreeMap::new(),
             block: Vec::new(),
             phone_lost: default_phone_lost(),
+            wrapup_codes: wrapup::defaults(),
         }
     }
 }
@@ -1176,7 +1180,7 @@ impl RawConfig {
                 },
             ));
         }
-        Ok(())
+        wrapup::check(at, &self.acd.wrapup_codes)
     }
 
     /// The tables of powerd and the SNMP agent.
@@ -1621,6 +1625,7 @@ impl RawAcd {
                 })
                 .collect(),
             phone_lost: self.phone_lost.into_inner(),
+            wrapup_codes: wrapup::plain(self.wrapup_codes),
         }
     }
 }

@@ -113,6 +113,24 @@ pub enum Request {
     /// Hands the caller of a live call to extension `to`; the callee (the
     /// agent) leaves (blind transfer).
     Transfer { uuid: String, to: String },
+    /// Puts the caller of live call `uuid` on hold for its callee (the
+    /// agent desktop's Hold): the box re-INVITEs the caller `sendonly` and
+    /// plays it music, as when the agent's phone holds (TEL-2).
+    Hold { uuid: String },
+    /// Takes the caller of live call `uuid` off the box's hold.
+    Resume { uuid: String },
+    /// Attended transfer, first step: holds the caller of live call
+    /// `uuid` and calls `to` from its agent's phone; replies
+    /// [`Response::CallPlaced`] with the consultation's UUID.
+    Consult { uuid: String, to: String },
+    /// Joins the caller of `uuid` with the party consulted in call
+    /// `consult`; the agent leaves both (attended transfer).
+    CompleteTransfer { uuid: String, consult: String },
+    /// Hangs consultation `consult` up and takes `uuid`'s caller off hold.
+    CancelConsult { uuid: String, consult: String },
+    /// Adds extension `to` to live call `uuid` as a third party, mixed
+    /// with both when it answers (the phone's `*3` three-way).
+    Conference { uuid: String, to: String },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies [`Response::CallPlaced`].
     Originate { from: String, to: String },

@@ -33,6 +33,7 @@ use crate::config::Config;
 mod call;
 mod challenge;
 mod cti;
+mod desk;
 mod dialplan;
 mod forward;
 mod ivr;

@@ -1054,6 +1054,29 @@ fn control(
             core.transfer_uuid(t, &uuid, &to)?;
             Response::Done
         }
+        Request::Hold { uuid } => {
+            core.hold_uuid(t, &uuid, true)?;
+            Response::Done
+        }
+        Request::Resume { uuid } => {
+            core.hold_uuid(t, &uuid, false)?;
+            Response::Done
+        }
+        Request::Consult { uuid, to } => Response::CallPlaced {
+            uuid: core.consult_uuid(t, &uuid, &to)?,
+        },
+        Request::CompleteTransfer { uuid, consult } => {
+            core.complete_transfer_uuid(t, &uuid, &consult)?;
+            Response::Done
+        }
+        Request::CancelConsult { uuid, consult } => {
+            core.cancel_consult_uuid(t, &uuid, &consult)?;
+            Response::Done
+        }
+        Request::Conference { uuid, to } => {
+            core.conference_uuid(t, &uuid, &to)?;
+            Response::Done
+        }
         Request::Originate { from, to } => Response::CallPlaced {
             uuid: core.originate(t, &from, &to)?,
         },

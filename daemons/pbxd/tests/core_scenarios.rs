@@ -158,6 +158,164 @@ fn hold_and_resume_pass_through_as_re_invites() {
     assert_eq!(s.core.active_calls(), 1);
 }
 
+/// The music-on-hold commands the box gave for `call`'s caller so far:
+/// whether each one plays music.
+fn caller_holds(s: &Sim) -> Vec<bool> {
+    s.media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Hold { held, music, .. } if *held == pbxd::core::Side::A => {
+                Some(!music.is_empty())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The agent desktop's hold (issue 16): the control socket's hold of the
+/// callee's call re-INVITEs the caller `sendonly`, plays it music and
+/// says `held` on the feed and in the record, as the phone's own hold
+/// does; resume takes it back to `sendrecv` and stops the music. An
+/// unknown call is refused as no such call.
+#[test]
+fn the_desktop_holds_and_resumes_the_caller() {
+    let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);
+    let (_da, _db) = answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    for (held, direction) in [(true, "sendonly"), (false, "sendrecv")] {
+        let t = s.t();
+        s.core.hold_uuid(t, &uuid, held).unwrap();
+        s.advance(Duration::from_millis(1));
+        let re = a.expect_request(&mut s, "INVITE");
+        let body = String::from_utf8_lossy(&re.body).to_string();
+        assert!(body.contains(&format!("a={direction}")), "{body}");
+        let answer = if held { "recvonly" } else { "sendrecv" };
+        a.respond(&mut s, &re, 200, "", &sdp(30_000, answer));
+        a.expect_request(&mut s, "ACK");
+        assert!(
+            b.try_msg(&mut s).is_none(),
+            "the agent's phone is left alone"
+        );
+    }
+    assert_eq!(caller_holds(&s), [true, false]);
+    let feed = s.feed();
+    assert!(
+        feed.iter().any(|k| k == "held") && feed.iter().any(|k| k == "resumed"),
+        "{feed:?}"
+    );
+    assert_eq!(s.call_events("hold"), ["sendonly by callee (desktop)"]);
+    assert_eq!(s.call_events("resume"), ["sendrecv by callee (desktop)"]);
+    assert_eq!(s.core.active_calls(), 1);
+    let t = s.t();
+    let e = s.core.hold_uuid(t, "no-such-call", true).unwrap_err();
+    assert!(
+        matches!(e, dering_control::ControlError::NoSuchCall { .. }),
+        "{e}"
+    );
+}
+
+/// An agent's call (1001 calling agent phone 1002) and its consultation
+/// of 1003 from the desktop: the caller held (and its re-INVITE
+/// answered), the agent's phone and 1003 answered. The call's UUID and
+/// the consultation's.
+fn consulting(s: &mut Sim, a: &mut Phone, b: &mut Phone, c: &mut Phone) -> (String, String) {
+    answered_call(s, a, b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    let t = s.t();
+    let consult = s.core.consult_uuid(t, &uuid, "1003").unwrap();
+    s.advance(Duration::from_millis(1));
+    let re = a.expect_request(s, "INVITE");
+    assert!(String::from_utf8_lossy(&re.body).contains("a=sendonly"));
+    a.respond(s, &re, 200, "", &sdp(30_000, "recvonly"));
+    a.expect_request(s, "ACK");
+    b.answer(s);
+    c.answer(s);
+    assert_eq!(s.core.active_calls(), 2);
+    (uuid, consult)
+}
+
+/// The desktop's attended transfer (issue 16): consult holds the caller
+/// and calls the target from the agent's phone; complete joins caller
+/// and target in the first call (the target re-INVITEd onto it, the
+/// caller taken off hold) and lets the agent go on both calls, one
+/// record saying attended. Another agent's consultation is refused.
+#[test]
+fn the_desktop_consults_then_completes_an_attended_transfer() {
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
+    let (uuid, consult) = consulting(&mut s, &mut a, &mut b, &mut c);
+    // A call not placed from the agent's phone (here the caller's own)
+    // is no consultation of it.
+    let t = s.t();
+    let e = s.core.complete_transfer_uuid(t, &uuid, &uuid).unwrap_err();
+    assert!(e.to_string().contains("not a consultation"), "{e}");
+    let t = s.t();
+    s.core.complete_transfer_uuid(t, &uuid, &consult).unwrap();
+    s.advance(Duration::from_millis(1));
+    let seen_c = c.settle(&mut s);
+    assert!(seen_c.contains(&"INVITE".to_string()), "{seen_c:?}");
+    let seen_b = b.settle(&mut s);
+    assert_eq!(
+        seen_b.iter().filter(|m| *m == "BYE").count(),
+        2,
+        "{seen_b:?}"
+    );
+    let seen_a = a.settle(&mut s);
+    assert!(
+        seen_a.contains(&"INVITE".to_string()),
+        "taken off hold: {seen_a:?}"
+    );
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.call_events("transferred"), ["attended by 1002 to 1003"]);
+    assert_eq!(caller_holds(&s), [true, false]);
+}
+
+/// Cancelling a consultation hangs it up and takes the caller off hold;
+/// the agent and the caller go on talking.
+#[test]
+fn the_desktop_cancels_a_consultation_back_to_the_caller() {
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
+    let (uuid, consult) = consulting(&mut s, &mut a, &mut b, &mut c);
+    let t = s.t();
+    s.core.cancel_consult_uuid(t, &uuid, &consult).unwrap();
+    s.advance(Duration::from_millis(1));
+    assert_eq!(c.settle(&mut s), ["BYE"]);
+    assert_eq!(b.settle(&mut s), ["BYE"]);
+    let re = a.expect_request(&mut s, "INVITE");
+    assert!(String::from_utf8_lossy(&re.body).contains("a=sendrecv"));
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.core.active_calls(), 1);
+    assert_eq!(caller_holds(&s), [true, false]);
+}
+
+/// The desktop's conference (issue 16): the box calls the third party
+/// from the agent's side and, once it answers, mixes caller, agent and
+/// it in one room, as the phone's `*3` does; a second one is refused.
+#[test]
+fn the_desktop_adds_a_third_party_into_a_conference() {
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
+    answered_call(&mut s, &mut a, &mut b);
+    let uuid = s.core.calls()[0].parties.uuid.clone();
+    let t = s.t();
+    s.core.conference_uuid(t, &uuid, "1003").unwrap();
+    s.advance(Duration::from_millis(1));
+    c.answer(&mut s);
+    s.advance(Duration::from_millis(1));
+    let rooms: Vec<u64> = s
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Join { room, .. } => Some(*room),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rooms.len(), 3, "{rooms:?}");
+    assert!(rooms.iter().all(|r| *r == rooms[0]), "one room: {rooms:?}");
+    assert_eq!(s.call_events("three_way"), ["calling 1003", "joined 1003"]);
+    let t = s.t();
+    let e = s.core.conference_uuid(t, &uuid, "1003").unwrap_err();
+    assert!(e.to_string().contains("already three"), "{e}");
+}
+
 #[test]
 fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
     let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);

@@ -1,7 +1,8 @@
 //! The desktop's actions, each for the session's agent only ([`me`]):
 //! log in / out, ready, not ready with a reason code, wrap-up with a
 //! wrap-up code, click to dial from the agent's phone, and blind
-//! transfer or hang up of a call the agent is on. They go to pbxd over
+//! or attended transfer (consult, complete, cancel), conference, hold /
+//! resume or hang up of a call the agent is on. They go to pbxd over
 //! the control socket (`Request::Agent` is what the phone's `*71`..`*75`
 //! do, so the page and the phone stay in step) and are audited. Bodies
 //! are JSON (the page's script sends them with `x-csrf-token`).
@@ -13,7 +14,7 @@ use dering_control::{AgentAction, ControlError, Request};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::me::{self, Me, WRAPUP_CODES};
+use super::me::{self, Me};
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -168,7 +169,7 @@ pub async fn not_ready(
 
 #[derive(Debug, Deserialize)]
 pub struct WrapupForm {
-    /// One of [`WRAPUP_CODES`].
+    /// One of `[acd] wrapup_codes`.
     code: String,
     /// The call the after-call work is for (one the agent took).
     #[serde(default)]
@@ -190,17 +191,53 @@ async fn was_mine(state: &AppState, agent: &str, uuid: &str) -> Result<bool, App
         .await
 }
 
-/// Records the wrap-up code of the agent's call (in the audit log,
-/// `desktop.wrapup`), then ends the wrap-up when the agent is in one.
+/// The wrap-up code in the ACD journal (`acd_events`, kind
+/// `wrapup_code`, the code and its name in `detail`), so reports read it
+/// beside the call's offers and answer; pbxd's counters skip the kind.
+async fn journal_wrapup(
+    state: &AppState,
+    agent: &str,
+    uuid: Option<String>,
+    code: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    let detail = json!({ "code": code, "name": name }).to_string();
+    let (at_ms, agent) = (state.now_ms(), agent.to_owned());
+    state
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO acd_events (at_ms, kind, call_uuid, queue, agent, detail)
+                 VALUES (?1, 'wrapup_code', ?2,
+                   (SELECT queue FROM acd_events WHERE call_uuid = ?2 AND queue IS NOT NULL
+                    ORDER BY id LIMIT 1),
+                   ?3, ?4)",
+                rusqlite::params![at_ms, uuid, agent, detail],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// Records the wrap-up code of the agent's call (in the ACD journal and
+/// the audit log, `desktop.wrapup`), then ends the wrap-up when the agent
+/// is in one.
 pub async fn wrapup(
     State(state): State<AppState>,
     v: Viewer,
     Json(f): Json<WrapupForm>,
 ) -> Result<Json<Value>, AppError> {
     let me = me::agent(&state, &v).await?;
-    if !WRAPUP_CODES.iter().any(|(k, _, _)| *k == f.code) {
-        return Err(AppError::invalid("code", "not a wrap-up code"));
-    }
+    let Some(name) = me
+        .wrapup_codes
+        .iter()
+        .find(|(k, _)| *k == f.code)
+        .map(|(_, n)| n.clone())
+    else {
+        return Err(AppError::invalid(
+            "code",
+            "not a wrap-up code of [acd] wrapup_codes",
+        ));
+    };
     if let Some(u) = &f.uuid {
         if !was_mine(&state, &me.agent, u).await? && own_call(&state, &me, u).is_err() {
             return Err(AppError::NotFound);
@@ -220,6 +257,7 @@ pub async fn wrapup(
     } else {
         None
     };
+    journal_wrapup(&state, &me.agent, f.uuid.clone(), &f.code, &name).await?;
     let target = match &f.uuid {
         Some(u) => format!("call {u}"),
         None => format!("agent {}", me.agent),
@@ -322,6 +360,137 @@ pub async fn hangup(
         "desktop.hangup",
         &target,
         "uuid",
+    )
+    .await
+}
+
+/// Puts the caller of the agent's call on hold (music) or takes it off:
+/// pbxd re-INVITEs the caller as the phone's own hold would.
+async fn hold_or_resume(
+    state: &AppState,
+    v: &Viewer,
+    uuid: String,
+    held: bool,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(state, v).await?;
+    own_call(state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    let (req, action) = if held {
+        (Request::Hold { uuid }, "desktop.hold")
+    } else {
+        (Request::Resume { uuid }, "desktop.resume")
+    };
+    act(state, v, req, action, &target, "uuid").await
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    hold_or_resume(&state, &v, uuid, true).await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    hold_or_resume(&state, &v, uuid, false).await
+}
+
+/// Attended transfer, first step: the caller is held and the agent's
+/// phone calls `to`; the reply carries the consultation's UUID.
+pub async fn consult(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<DialForm>,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(&state, &v).await?;
+    let to = dial_string("to", &f.to)?;
+    own_call(&state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    act(
+        &state,
+        &v,
+        Request::Consult { uuid, to },
+        "desktop.consult",
+        &target,
+        "to",
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsultForm {
+    /// The consultation's UUID, as the consult reply gave it; pbxd
+    /// refuses one not placed from this call's agent's phone.
+    consult: String,
+}
+
+/// Completes the attended transfer (`complete`) or cancels the
+/// consultation, back to the caller.
+async fn end_consult(
+    state: &AppState,
+    v: &Viewer,
+    uuid: String,
+    consult: String,
+    complete: bool,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(state, v).await?;
+    own_call(state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    let (req, action) = if complete {
+        (
+            Request::CompleteTransfer { uuid, consult },
+            "desktop.complete_transfer",
+        )
+    } else {
+        (
+            Request::CancelConsult { uuid, consult },
+            "desktop.cancel_consult",
+        )
+    };
+    act(state, v, req, action, &target, "consult").await
+}
+
+pub async fn complete(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<ConsultForm>,
+) -> Result<Json<Value>, AppError> {
+    end_consult(&state, &v, uuid, f.consult, true).await
+}
+
+pub async fn cancel_consult(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<ConsultForm>,
+) -> Result<Json<Value>, AppError> {
+    end_consult(&state, &v, uuid, f.consult, false).await
+}
+
+/// Adds `to` to the agent's call as a third party (pbxd's three-way).
+pub async fn conference(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uuid): Path<String>,
+    Json(f): Json<DialForm>,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(&state, &v).await?;
+    let to = dial_string("to", &f.to)?;
+    own_call(&state, &me, &uuid)?;
+    let target = format!("call {uuid}");
+    act(
+        &state,
+        &v,
+        Request::Conference { uuid, to },
+        "desktop.conference",
+        &target,
+        "to",
     )
     .await
 }

@@ -18,18 +18,10 @@ pub struct Me {
     pub name: String,
     /// `[acd] reasons`: not-ready code and its name (ACD-7).
     pub reasons: Vec<(String, String)>,
+    /// `[acd] wrapup_codes`: code and its name (issue 16).
+    pub wrapup_codes: Vec<(String, String)>,
     pub config: Config,
 }
-
-/// Wrap-up codes the agent closes a call's after-call work with. Fixed
-/// for now (decision 0029): the ACD has no configured list yet.
-pub const WRAPUP_CODES: &[(&str, &str, &str)] = &[
-    ("informasi", "Permintaan informasi", "Information request"),
-    ("pengaduan", "Pengaduan dicatat", "Complaint recorded"),
-    ("tindak-lanjut", "Perlu tindak lanjut", "Needs follow-up"),
-    ("salah-sambung", "Salah sambung", "Wrong number"),
-    ("lainnya", "Lainnya", "Other"),
-];
 
 /// The running configuration, when there is one that parses.
 pub async fn running(state: &AppState) -> Result<Option<Config>, AppError> {
@@ -68,10 +60,17 @@ pub async fn me(state: &AppState, v: &Viewer) -> Result<Option<Me>, AppError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let wrapup_codes = c
+        .acd
+        .wrapup_codes
+        .iter()
+        .map(|w| (w.code.clone(), w.name.clone()))
+        .collect();
     Ok(Some(Me {
         agent,
         name,
         reasons,
+        wrapup_codes,
         config: c,
     }))
 }

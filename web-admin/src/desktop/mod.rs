@@ -2,8 +2,8 @@
 //! beside the desk phone where an agent logs in to the queues, goes
 //! ready / not ready, ends wrap-up with a wrap-up code, and sees a call
 //! offered to it (the screen pop: caller, service, history, tickets)
-//! before the phone is answered, with click to dial, transfer and hang
-//! up. Its SSE stream is the live page's one shared feed
+//! before the phone is answered, with click to dial, blind and attended
+//! transfer, conference, hold and hang up. Its SSE stream is the live page's one shared feed
 //! ([`crate::live::feed`]) filtered to the agent's own events on the
 //! server ([`events`]); every action goes to pbxd through the control
 //! socket for the session's agent only ([`actions`]). Tickets are saved
@@ -37,4 +37,16 @@ pub fn routes() -> Router<AppState> {
         .route("/desktop/dial", post(actions::dial))
         .route("/desktop/calls/{uuid}/transfer", post(actions::transfer))
         .route("/desktop/calls/{uuid}/hangup", post(actions::hangup))
+        .route("/desktop/calls/{uuid}/hold", post(actions::hold))
+        .route("/desktop/calls/{uuid}/resume", post(actions::resume))
+        .route("/desktop/calls/{uuid}/consult", post(actions::consult))
+        .route(
+            "/desktop/calls/{uuid}/conference",
+            post(actions::conference),
+        )
+        .route("/desktop/calls/{uuid}/complete", post(actions::complete))
+        .route(
+            "/desktop/calls/{uuid}/cancel-consult",
+            post(actions::cancel_consult),
+        )
 }

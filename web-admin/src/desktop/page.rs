@@ -8,7 +8,7 @@
 use axum::extract::State;
 use axum::response::Html;
 
-use super::me::{self, WRAPUP_CODES};
+use super::me;
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -89,11 +89,11 @@ pub async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<Strin
         "<select id=\"d-wrapup\" aria-label=\"{}\">",
         t(&v, "Kode wrap-up", "Wrap-up code")
     ));
-    for (code, id, en) in WRAPUP_CODES {
+    for (code, name) in &me.wrapup_codes {
         b.push_str(&format!(
             "<option value=\"{}\">{}</option>",
             esc(code),
-            esc(v.lang.t(&Text { id, en }))
+            esc(name)
         ));
     }
     b.push_str("</select>");

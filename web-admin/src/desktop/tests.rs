@@ -145,9 +145,23 @@ async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    for path in ["/desktop/calls/u-9/hangup", "/desktop/calls/u-9/transfer"] {
+    for path in [
+        "/desktop/calls/u-9/hangup",
+        "/desktop/calls/u-9/transfer",
+        "/desktop/calls/u-9/hold",
+        "/desktop/calls/u-9/resume",
+        "/desktop/calls/u-9/consult",
+        "/desktop/calls/u-9/conference",
+        "/desktop/calls/u-9/complete",
+        "/desktop/calls/u-9/cancel-consult",
+    ] {
         let r = b
-            .json_as(Method::POST, path, &a, Some(json!({"to": "1002"})))
+            .json_as(
+                Method::POST,
+                path,
+                &a,
+                Some(json!({"to": "1002", "consult": "u-8"})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -336,13 +350,43 @@ fn a_dialled_number_names_its_flow() {
 
 /// A pbxd that lets the live feed in (hello, status, an empty snapshot,
 /// no trunks), then streams an offer of `u-a` to agent 2001 and of `u-b`
-/// to agent 2002 from 137 and keeps the stream open.
-fn pbxd_offering(b: &TestBox) {
-    use dering_control::{CallEvent, CallEventKind, CallIdentity, Event, Snapshot, Stamped};
+/// to agent 2002 from 137 and keeps the stream open. Every later
+/// connection (a desktop action) gets hello and `Done`; its request
+/// line comes out of the returned channel.
+fn pbxd_offering(b: &TestBox) -> tokio::sync::mpsc::UnboundedReceiver<String> {
     let listener =
         tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
+    let (asked, asked_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
+        let (feed, _) = listener.accept().await.unwrap();
+        tokio::spawn(offer_on(feed));
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            let (rd, mut wr) = s.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            let mut last = String::new();
+            for r in [
+                Response::Hello {
+                    protocol: dering_control::PROTOCOL,
+                    pbxd: "test".into(),
+                },
+                Response::Done,
+            ] {
+                last = lines.next_line().await.unwrap().unwrap();
+                wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+                    .await
+                    .unwrap();
+            }
+            let _ = asked.send(last);
+        }
+    });
+    asked_rx
+}
+
+/// The live feed's connection of [`pbxd_offering`].
+async fn offer_on(s: tokio::net::UnixStream) {
+    use dering_control::{CallEvent, CallEventKind, CallIdentity, Event, Snapshot, Stamped};
+    {
         let (rd, mut wr) = s.into_split();
         let mut lines = BufReader::new(rd).lines();
         let replies = [
@@ -400,7 +444,7 @@ fn pbxd_offering(b: &TestBox) {
         // The stream stays open for the rest of the test.
         std::future::pending::<()>().await;
         drop(wr);
-    });
+    }
 }
 
 #[tokio::test]
@@ -422,7 +466,7 @@ async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that
     // 2001 is a supervisor (may play recordings), 2002 an agent (may not).
     let sup = agent_session(&b, "2001", Role::Supervisor);
     let agent = agent_session(&b, "2002", Role::Agent);
-    pbxd_offering(&b);
+    let _actions = pbxd_offering(&b);
     let t = std::time::Instant::now();
     let pop = loop {
         let r = b.get("/desktop/calls/u-a/pop", Some(&sup)).await;
@@ -454,4 +498,160 @@ async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that
         b.get("/desktop/calls/u-b/pop", Some(&sup)).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Hold and resume from the desktop reach pbxd as `hold` / `resume` of
+/// the agent's own call and are audited; another agent's call is 404
+/// and never reaches pbxd.
+#[tokio::test]
+async fn hold_and_resume_reach_pbxd_for_the_agent_s_own_call_only() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    let mut asked = pbxd_offering(&b);
+    let t = std::time::Instant::now();
+    loop {
+        let r = b.get("/desktop/calls/u-a/pop", Some(&a)).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 10, "no offer: {}", r.status);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = b
+        .json_as(Method::POST, "/desktop/calls/u-b/hold", &a, Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another agent's call");
+    for (path, line) in [
+        ("/desktop/calls/u-a/hold", r#"{"cmd":"hold","uuid":"u-a"}"#),
+        (
+            "/desktop/calls/u-a/resume",
+            r#"{"cmd":"resume","uuid":"u-a"}"#,
+        ),
+    ] {
+        let r = b.json_as(Method::POST, path, &a, Some(json!({}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert_eq!(asked.recv().await.unwrap(), line);
+    }
+    assert_eq!(b.audits("desktop.hold"), 1);
+    assert_eq!(b.audits("desktop.resume"), 1);
+}
+
+/// The attended transfer's three steps and the conference reach pbxd
+/// for the agent's own call, the consultation named as the page was
+/// given it, and are audited; another agent's call is 404.
+#[tokio::test]
+async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    let mut asked = pbxd_offering(&b);
+    let t = std::time::Instant::now();
+    while b.get("/desktop/calls/u-a/pop", Some(&a)).await.status != StatusCode::OK {
+        assert!(t.elapsed().as_secs() < 10, "no offer");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/calls/u-b/complete",
+            &a,
+            Some(json!({"consult": "u-c"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another agent's call");
+    for (path, body, line) in [
+        (
+            "/desktop/calls/u-a/consult",
+            json!({"to": "1004"}),
+            r#"{"cmd":"consult","uuid":"u-a","to":"1004"}"#,
+        ),
+        (
+            "/desktop/calls/u-a/conference",
+            json!({"to": "1004"}),
+            r#"{"cmd":"conference","uuid":"u-a","to":"1004"}"#,
+        ),
+        (
+            "/desktop/calls/u-a/complete",
+            json!({"consult": "u-c"}),
+            r#"{"cmd":"complete_transfer","uuid":"u-a","consult":"u-c"}"#,
+        ),
+        (
+            "/desktop/calls/u-a/cancel-consult",
+            json!({"consult": "u-c"}),
+            r#"{"cmd":"cancel_consult","uuid":"u-a","consult":"u-c"}"#,
+        ),
+    ] {
+        let r = b.json_as(Method::POST, path, &a, Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert_eq!(asked.recv().await.unwrap(), line);
+    }
+    for action in [
+        "desktop.consult",
+        "desktop.conference",
+        "desktop.complete_transfer",
+        "desktop.cancel_consult",
+    ] {
+        assert_eq!(b.audits(action), 1, "{action}");
+    }
+}
+
+/// The wrap-up codes come from `[acd] wrapup_codes`: the page offers the
+/// configured ones, a code of the old fixed list no longer configured is
+/// refused, and a configured one is written to the ACD journal with its
+/// name, not only the audit log (issue 16). Fails with the fixed list.
+#[tokio::test]
+async fn wrapup_codes_come_from_the_configuration_and_reach_the_acd_journal() {
+    let b = TestBox::new();
+    let doc = dering_config::DEFAULT_TOML.replacen(
+        "[acd]\n",
+        "[acd]\nwrapup_codes = [{ code = \"iseng\", name = \"Panggilan iseng\" }]\n",
+        1,
+    );
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'seed', 'test', '', '', ?1)",
+            [doc],
+        )
+        .unwrap();
+    let a = agent_session(&b, "2001", Role::Agent);
+    let page = b.get("/desktop", Some(&a)).await;
+    assert!(page.body.contains("Panggilan iseng"), "{}", page.body);
+    // The wrap-up select holds the configured code only (the ticket
+    // form's categories have options of their own).
+    let wrapup = page.body.split("id=\"d-wrapup\"").nth(1).unwrap();
+    let wrapup = wrapup.split("</select>").next().unwrap();
+    assert!(wrapup.contains("value=\"iseng\""), "{wrapup}");
+    assert!(!wrapup.contains("informasi"), "{wrapup}");
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "informasi"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "iseng"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (agent, detail): (String, String) = b
+        .db()
+        .query_row(
+            "SELECT agent, detail FROM acd_events WHERE kind = 'wrapup_code'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(agent, "2001");
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail, json!({"code": "iseng", "name": "Panggilan iseng"}));
+    assert_eq!(b.audits("desktop.wrapup"), 1);
 }

@@ -352,7 +352,11 @@ impl Core {
     pub fn restore_acd_journal(&mut self, now: Now, rows: &[AcdEventRow]) -> usize {
         let day = self.queues.day_start(now.wall_ms);
         let mut n = 0;
-        for r in rows.iter().filter(|r| r.at_ms >= day) {
+        // A desktop's wrap-up code (webd's row) counts nothing.
+        for r in rows
+            .iter()
+            .filter(|r| r.at_ms >= day && r.kind != "wrapup_code")
+        {
             match serde_json::from_str::<Event>(&r.detail) {
                 Ok(e) => {
                     self.queues.count(r.at_ms, &e);

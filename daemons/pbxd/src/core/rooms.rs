@@ -982,7 +982,7 @@ impl Core {
 
     /// Calls `ext` from the box for the party on `side` of `host`; it
     /// joins the call when it answers.
-    fn start_three_way(&mut self, now: Now, host: u64, side: Side, ext: &str) {
+    pub(super) fn start_three_way(&mut self, now: Now, host: u64, side: Side, ext: &str) {
         if self.calls.values().any(|c| c.joins() == Some(host)) {
             tracing::info!(call = host, "already three: not adding another");
             return;

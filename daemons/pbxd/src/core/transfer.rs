@@ -447,6 +447,20 @@ impl Core {
         let Some(&(consult, by2)) = self.by_call_id.get(consult_call_id) else {
             return Err("no such consultation call");
         };
+        self.join_consultation(now, (call, by), (consult, by2), true)
+    }
+
+    /// The party on `by` of `call`, who consulted the other party of
+    /// `consult` from its side `by2`, leaves both: the party kept in
+    /// `call` and the consulted party are joined in `call`. `refer`: it
+    /// asked with a REFER (told in a NOTIFY); else the agent desktop.
+    pub(super) fn join_consultation(
+        &mut self,
+        now: Now,
+        (call, by): (u64, Side),
+        (consult, by2): (u64, Side),
+        refer: bool,
+    ) -> Result<(), &'static str> {
         if consult == call {
             return Err("replaces the call itself");
         }
@@ -499,7 +513,9 @@ impl Core {
             Side::B => (c1.b.port, c1.b.formats.clone()),
         };
         let uuid = c1.parties.uuid.clone();
-        self.notify_refer(now, call, by, "SIP/2.0 200 OK");
+        if refer {
+            self.notify_refer(now, call, by, "SIP/2.0 200 OK");
+        }
         // The transferor is let go on both calls.
         self.send_in_dialog(now, call, by, rsip::Method::Bye);
         self.send_in_dialog(now, consult, by2, rsip::Method::Bye);
