@@ -28,7 +28,10 @@
 //!   calls run (issue 15), see [`web`];
 //! - `trunkd`: eight simulated E1 spans (240 B-channels) busy with calls
 //!   from libpri through trunkd into pbxd, against the same calls over SIP
-//!   (issue 14), see [`e1_spans`].
+//!   (issue 14), see [`e1_spans`];
+//! - `sync`: syncd's delivery to simpel-sim (throughput, commit-to-accept
+//!   delay, catch-up after an outage, exactly once) against a plain HTTP
+//!   client's POSTs to it (issue 16), see [`outbox`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -134,8 +137,11 @@ fn main() {
     if what == "trunkd" || what == "all" {
         lost |= !e1_spans::trunkd();
     }
+    if what == "sync" || what == "all" {
+        lost |= !outbox::sync();
+    }
     if lost {
-        eprintln!("bench: a call was lost or duplicated (see above)");
+        eprintln!("bench: a call or ticket was lost or duplicated (see above)");
         std::process::exit(1);
     }
 }
@@ -147,6 +153,10 @@ mod web;
 // Not `mod trunkd`: that name is the trunkd crate the bench runs.
 #[path = "bench/trunkd.rs"]
 mod e1_spans;
+
+// Not `mod sync`: beside `std::sync` that name reads as the standard one.
+#[path = "bench/sync.rs"]
+mod outbox;
 
 // ---- this build and the one before -------------------------------------
 
