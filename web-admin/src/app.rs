@@ -223,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::certificate::routes())
         .merge(crate::history::routes())
         .merge(crate::live::routes())
+        .merge(crate::desktop::routes())
         .merge(crate::admin::routes())
         .merge(crate::flows::routes())
         .merge(crate::tickets::routes())

@@ -60,6 +60,7 @@ mod assets;
 pub mod audit;
 pub mod auth;
 pub mod certificate;
+pub mod desktop;
 pub mod error;
 pub mod flows;
 mod headers;

@@ -74,6 +74,14 @@ const NAV: &[NavItem] = &[
         perm: Perm::ViewLive,
     },
     NavItem {
+        href: "/desktop",
+        text: Text {
+            id: "Desktop agen",
+            en: "Agent desktop",
+        },
+        perm: Perm::Tickets,
+    },
+    NavItem {
         href: "/history",
         text: Text {
             id: "Riwayat",

@@ -1,0 +1,328 @@
+//! The desktop through the whole router (a real migrated database, the
+//! box's real control socket path with a scripted pbxd where one is
+//! needed): who may open it, that an agent acts only for itself, that an
+//! action reaches pbxd for the session's agent and is audited; and the
+//! feed filter that keeps other agents' calls off an agent's page.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use axum::http::{Method, StatusCode};
+use dering_control::{Reply, Response};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::events::Filter;
+use crate::auth::Role;
+use crate::live::feed::Push;
+use crate::testing::{Session, TestBox};
+
+/// The demo configuration as the running one: agents 2001..2004.
+fn with_config(b: &TestBox) {
+    b.db()
+        .execute(
+            "INSERT INTO config_versions (version, at_ms, author, source, summary, sha256, document)
+             VALUES (1, 0, 'seed', 'test', '', '', ?1)",
+            [dering_config::DEFAULT_TOML],
+        )
+        .unwrap();
+}
+
+/// A session of an account whose login is agent `id`.
+fn agent_session(b: &TestBox, id: &str, role: Role) -> Session {
+    let (user_id, totp_secret) = b.add_user(id, role);
+    let mut db = b.db();
+    let tx = db.transaction().unwrap();
+    let secret =
+        crate::auth::session::create(&tx, user_id, b.state.now_ms(), "127.0.0.1", "test").unwrap();
+    tx.commit().unwrap();
+    Session {
+        user_id,
+        login: id.into(),
+        csrf: crate::auth::session::csrf_token(&secret),
+        secret,
+        totp_secret,
+    }
+}
+
+/// A pbxd on the box's control socket answering one connection: hello,
+/// then `reply` to the request, which it returns.
+fn scripted_pbxd(b: &TestBox, reply: Response) -> tokio::task::JoinHandle<String> {
+    let listener =
+        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = s.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        let mut last = String::new();
+        for r in [
+            Response::Hello {
+                protocol: dering_control::PROTOCOL,
+                pbxd: "test".into(),
+            },
+            reply,
+        ] {
+            last = lines.next_line().await.unwrap().unwrap();
+            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+                .await
+                .unwrap();
+        }
+        last
+    })
+}
+
+fn desktop_audits(b: &TestBox) -> i64 {
+    b.db()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action LIKE 'desktop.%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn agents_and_supervisors_open_it_others_are_refused_anonymous_goes_to_login() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    let r = b.get("/desktop", Some(&a)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("data-agent=\"2001\""), "{}", r.body);
+    assert!(r.body.contains("/assets/desktop.js"));
+    assert!(!r.body.contains("<script>"), "inline script");
+    // Indonesian by default, the configured reason codes offered.
+    assert!(r.body.contains("Masuk antrean"));
+    assert!(r.body.contains("sholat"));
+    let sup = agent_session(&b, "2002", Role::Supervisor);
+    assert_eq!(b.get("/desktop", Some(&sup)).await.status, StatusCode::OK);
+    // An agent account that is no configured agent is told so.
+    let stranger = b.login_as(Role::Agent);
+    let r = b.get("/desktop", Some(&stranger)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"not-agent\""));
+    for role in [Role::Qa, Role::Admin] {
+        let s = b.login_as(role);
+        assert_eq!(
+            b.get("/desktop", Some(&s)).await.status,
+            StatusCode::FORBIDDEN,
+            "{role:?}"
+        );
+        assert_eq!(
+            b.get("/desktop/events", Some(&s)).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    for (method, path) in [
+        ("GET", "/desktop"),
+        ("GET", "/desktop/events"),
+        ("GET", "/desktop/calls/u-1/pop"),
+        ("POST", "/desktop/ready"),
+        ("POST", "/desktop/login"),
+        ("POST", "/desktop/calls/u-1/hangup"),
+    ] {
+        b.assert_anonymous_refused(method, path, "").await;
+    }
+}
+
+#[tokio::test]
+async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    // No pbxd on this box: a request that got as far as pbxd would be 503.
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/login",
+            &a,
+            Some(json!({"agent": "2002", "pin": "1234", "extension": "1001"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    for path in ["/desktop/calls/u-9/hangup", "/desktop/calls/u-9/transfer"] {
+        let r = b
+            .json_as(Method::POST, path, &a, Some(json!({"to": "1002"})))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        b.get("/desktop/calls/u-9/pop", Some(&a)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A call the agent never had gets no wrap-up code.
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "informasi", "uuid": "u-9"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/wrapup",
+            &a,
+            Some(json!({"code": "bogus"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/not-ready",
+            &a,
+            Some(json!({"code": "99"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Dialling needs the agent logged in at a phone.
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/dial",
+            &a,
+            Some(json!({"to": "1002"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // An account that is not an agent acts for no one.
+    let stranger = b.login_as(Role::Agent);
+    let r = b
+        .json_as(Method::POST, "/desktop/ready", &stranger, Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(desktop_audits(&b), 0);
+}
+
+#[tokio::test]
+async fn ready_reaches_pbxd_for_the_session_s_agent_and_is_audited() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2003", Role::Agent);
+    let pbxd = scripted_pbxd(&b, Response::Done);
+    let r = b
+        .json_as(Method::POST, "/desktop/ready", &a, Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        pbxd.await.unwrap(),
+        r#"{"cmd":"agent","action":"ready","agent":"2003"}"#
+    );
+    assert_eq!(b.audits("desktop.ready"), 1);
+}
+
+#[tokio::test]
+async fn login_sends_the_pin_to_pbxd_but_not_to_the_audit_log() {
+    let b = TestBox::new();
+    with_config(&b);
+    let a = agent_session(&b, "2001", Role::Agent);
+    let pbxd = scripted_pbxd(&b, Response::Done);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/desktop/login",
+            &a,
+            Some(json!({"agent": "2001", "pin": "1234", "extension": "1003"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let asked: serde_json::Value = serde_json::from_str(&pbxd.await.unwrap()).unwrap();
+    assert_eq!(
+        asked,
+        json!({"cmd": "agent", "action": "login", "agent": "2001", "pin": "1234", "extension": "1003"})
+    );
+    let after: String = b
+        .db()
+        .query_row(
+            "SELECT after FROM audit_log WHERE action = 'desktop.login'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(after.contains("1003") && !after.contains("1234"), "{after}");
+}
+
+fn push(name: &'static str, v: serde_json::Value) -> Push {
+    Push {
+        name,
+        json: v.to_string(),
+    }
+}
+
+fn call(uuid: &str, agent: Option<&str>) -> serde_json::Value {
+    json!({"type": "call", "call": {"uuid": uuid, "caller": "0812", "agent": agent, "state": "ringing"}})
+}
+
+#[test]
+fn an_agent_s_page_gets_its_own_calls_and_state_only() {
+    let mut f = Filter::new("2001");
+    let snap = f
+        .pass(&push(
+            "snapshot",
+            json!({
+                "seq": 4,
+                "calls": {"a": {"uuid": "a", "agent": "2001"}, "b": {"uuid": "b", "agent": "2002"}},
+                "agents": {"2001": {"agent": "2001", "state": "ready"}, "2002": {"agent": "2002", "state": "ready"}},
+                "connected": true
+            }),
+        ))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&snap.json).unwrap();
+    assert_eq!(v["agent"]["agent"], "2001");
+    assert_eq!(v["calls"].as_array().unwrap().len(), 1);
+    assert_eq!(v["calls"][0]["uuid"], "a");
+    assert!(!snap.json.contains("2002"), "{}", snap.json);
+
+    // Another agent's offer and state stay off the page; its own pass.
+    assert!(f.pass(&push("call", call("c", Some("2002")))).is_none());
+    assert!(f
+        .pass(&push(
+            "agent",
+            json!({"type": "agent", "agent": {"agent": "2002"}})
+        ))
+        .is_none());
+    assert!(f
+        .pass(&push(
+            "agent",
+            json!({"type": "agent", "agent": {"agent": "2001"}})
+        ))
+        .is_some());
+    let offer = f.pass(&push("call", call("d", Some("2001")))).unwrap();
+    assert_eq!(offer.name, "call");
+    assert!(f
+        .pass(&push(
+            "call_ended",
+            json!({"type": "call_ended", "uuid": "c"})
+        ))
+        .is_none());
+    // A call handed to someone else leaves the page as ended.
+    let gone = f.pass(&push("call", call("d", Some("2002")))).unwrap();
+    assert_eq!(gone.name, "call_ended");
+    assert!(gone.json.contains("\"d\""));
+    assert!(f
+        .pass(&push(
+            "call_ended",
+            json!({"type": "call_ended", "uuid": "d"})
+        ))
+        .is_none());
+    assert!(f
+        .pass(&push(
+            "call_ended",
+            json!({"type": "call_ended", "uuid": "a"})
+        ))
+        .is_some());
+    assert!(f
+        .pass(&push("queues", json!({"type": "queues", "queues": []})))
+        .is_none());
+}
+
+#[test]
+fn a_dialled_number_names_its_flow() {
+    let c = dering_config::Config::parse(dering_config::DEFAULT_TOML, "default").unwrap();
+    assert_eq!(
+        super::pop::flow_of(&c, "137").as_deref(),
+        Some("layanan-pengaduan")
+    );
+    assert_eq!(super::pop::flow_of(&c, "1002"), None);
+}
