@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -76,15 +76,14 @@ fn tls(addr: &str, cert: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection,
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(addr).unwrap();
     let _ = tcp.set_nodelay(true);
-    tcp.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    // Long enough for a handshake while a hundred others are made.
+    tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     rustls::StreamOwned::new(conn, tcp)
 }
 
 /// GET `path` on a connection of its own; whether it answered 200.
 fn get_ok(addr: &str, cert: &[u8], token: &str, path: &str) -> bool {
     let mut s = tls(addr, cert);
-    let _ = s.sock.set_read_timeout(Some(Duration::from_secs(10)));
     if write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
@@ -113,7 +112,7 @@ struct Client {
 /// One client on its SSE stream until `stop`: each call's first event
 /// naming an agent (for a desktop, its own), then for a desktop the
 /// pop's data.
-fn client(c: &Client, stop: &AtomicBool, out: &mpsc::Sender<Popped>) {
+fn client(c: &Client, ready: &AtomicUsize, stop: &AtomicBool, out: &mpsc::Sender<Popped>) {
     let path = if c.agent.is_some() {
         "/desktop/events"
     } else {
@@ -126,9 +125,14 @@ fn client(c: &Client, stop: &AtomicBool, out: &mpsc::Sender<Popped>) {
         c.token
     )
     .unwrap();
+    // Handshake done: short reads from here, so `stop` is seen.
+    s.sock
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut rd = BufReader::new(s);
     let mut seen = HashSet::new();
     let (mut event, mut line) = (String::new(), String::new());
+    let mut first = true;
     while !stop.load(Ordering::Relaxed) {
         match rd.read_line(&mut line) {
             Ok(0) => break,
@@ -152,6 +156,11 @@ fn client(c: &Client, stop: &AtomicBool, out: &mpsc::Sender<Popped>) {
         let Some(data) = l.strip_prefix("data: ") else {
             continue;
         };
+        if first {
+            // The first view (the snapshot) is in: this client is up.
+            first = false;
+            ready.fetch_add(1, Ordering::Relaxed);
+        }
         if event != "call" {
             continue;
         }
@@ -348,23 +357,29 @@ pub fn screenpop(minutes: u64) -> bool {
         agent: None,
     });
     let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicUsize::new(0));
     let (desk_tx, desk_rx) = mpsc::channel();
     let (live_tx, live_rx) = mpsc::channel();
     let threads: Vec<_> = clients
         .into_iter()
         .map(|c| {
-            let stop = stop.clone();
+            let (stop, ready) = (stop.clone(), ready.clone());
             let tx = if c.agent.is_some() {
                 desk_tx.clone()
             } else {
                 live_tx.clone()
             };
-            std::thread::spawn(move || client(&c, &stop, &tx))
+            std::thread::spawn(move || client(&c, &ready, &stop, &tx))
         })
         .collect();
     drop((desk_tx, live_tx));
-    // Every client has its first view before the calls start.
-    std::thread::sleep(Duration::from_secs(2));
+    // Every client has its first view before the calls start (bounded:
+    // a client that never connects shows as calls not timed).
+    let clients = threads.len();
+    let t = std::time::Instant::now();
+    while ready.load(Ordering::Relaxed) < clients && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let after = uac_answered_then(&format!(
         "  <pause milliseconds=\"{TALK_MS}\"/>\n{}  <recv response=\"200\" crlf=\"true\"/>\n",
@@ -433,6 +448,14 @@ pub fn screenpop(minutes: u64) -> bool {
         && wrong == 0;
     if !good {
         eprintln!("screenpop: a call was not offered or a desktop missed its pop (see above)");
+        let got: HashSet<&str> = desk.iter().map(|p| p.caller.as_str()).collect();
+        for (caller, (ext, _)) in invited
+            .iter()
+            .filter(|(c, _)| !got.contains(c.as_str()))
+            .take(10)
+        {
+            eprintln!("  no pop for {caller}, offered to extension {ext}");
+        }
     }
     good
 }
