@@ -22,7 +22,7 @@
 //! - catch-up: the simulator answers 503 to everything while a 1-hour
 //!   outage's tickets are written at full speed (`--outage-tickets`,
 //!   10,000: every call of the design's peak hour a ticket), kept down
-//!   for `--outage-seconds` in all, then brought back; the time until the
+//!   for `--outage-seconds` (40) more, then brought back; the time until the
 //!   outbox is empty, and afterwards every ticket the box wrote is in the
 //!   simulator exactly once.
 //!
@@ -78,7 +78,7 @@ impl Scale {
             paced: arg("--paced-tickets", 300) as usize,
             rate: arg("--rate", 10) as f64,
             outage: arg("--outage-tickets", 10_000) as usize,
-            outage_seconds: arg("--outage-seconds", 60),
+            outage_seconds: arg("--outage-seconds", 40),
             // `[sync] max_in_flight`'s default.
             in_flight: arg("--in-flight", 4) as u32,
         }
@@ -359,13 +359,15 @@ fn write_tickets(
 }
 
 /// Waits (bounded) until the outbox holds nothing pending; when it was
-/// empty, or None.
-fn drained(store: &Store, since: Instant) -> Option<Instant> {
+/// empty, or None. A syncd that exited meanwhile is reported with its
+/// last words and started again, as a supervisor would.
+fn drained(store: &Store, since: Instant, syncd: &mut Syncd) -> Option<Instant> {
     loop {
         let c = store.outbox_counts().unwrap();
         if c.pending == 0 {
             return Some(Instant::now());
         }
+        syncd.restart_if_gone();
         if since.elapsed() > DRAIN_LIMIT {
             eprintln!("bench sync: outbox not empty after {DRAIN_LIMIT:?}: {c:?}");
             return None;
@@ -466,28 +468,74 @@ fn plain_client(
 }
 
 /// syncd, killed when dropped (the run's end, or a phase that failed).
-struct Syncd(Child);
+struct Syncd {
+    child: Child,
+    config: PathBuf,
+    data: PathBuf,
+    /// Its stderr (warnings and errors), appended across restarts.
+    log: PathBuf,
+    /// Why each earlier syncd exited on its own.
+    exits: Vec<String>,
+}
 
 impl Drop for Syncd {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn start_syncd(config: &Path, data: &Path) -> Syncd {
-    Syncd(
-        Command::new(sibling("syncd"))
-            .arg("--config")
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+impl Syncd {
+    fn start(config: &Path, data: &Path) -> Syncd {
+        let log = data.join("syncd-bench.log");
+        Syncd {
+            child: spawn_syncd(config, data, &log),
+            config: config.to_path_buf(),
+            data: data.to_path_buf(),
+            log,
+            exits: Vec::new(),
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// When syncd has exited: notes its status and last log line, and
+    /// starts another.
+    fn restart_if_gone(&mut self) {
+        let Ok(Some(status)) = self.child.try_wait() else {
+            return;
+        };
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let why = format!("{status}: {last}");
+        eprintln!("bench sync: syncd exited ({why}); starting it again");
+        self.exits.push(why);
+        self.child = spawn_syncd(&self.config, &self.data, &self.log);
+    }
+}
+
+fn spawn_syncd(config: &Path, data: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(sibling("syncd"))
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
 }
 
 /// Runs the three phases and prints their tables; false when a ticket
@@ -533,12 +581,12 @@ pub fn sync() -> bool {
     let commits = write_tickets(&mut store, 0, drain, None);
     let c0 = cpu_ticks(sim_pid(&sim));
     let t_start = Instant::now();
-    let syncd = start_syncd(&config, &data);
-    let s0 = cpu_ticks(syncd.0.id());
-    let Some(t_empty) = drained(&store, t_start) else {
+    let mut syncd = Syncd::start(&config, &data);
+    let s0 = cpu_ticks(syncd.id());
+    let Some(t_empty) = drained(&store, t_start, &mut syncd) else {
         return false;
     };
-    let syncd_cores = (cpu_ticks(syncd.0.id()) - s0) as f64
+    let syncd_cores = (cpu_ticks(syncd.id()) - s0) as f64
         / clk_tck()
         / t_empty.duration_since(t_start).as_secs_f64();
     let sim_cores = (cpu_ticks(sim_pid(&sim)) - c0) as f64
@@ -571,7 +619,7 @@ pub fn sync() -> bool {
     let plain_d = delays(&plain_paced, &accepts(&plain_tap.seen()));
     let commits = write_tickets(&mut store, drain, drain + paced, Some(rate));
     let t = Instant::now();
-    ok &= drained(&store, t).is_some();
+    ok &= drained(&store, t, &mut syncd).is_some();
     let d_sync = delays(&commits, &accepts(&tap.seen()));
     ok &= d_sync.len() == paced;
     println!(
@@ -601,12 +649,20 @@ pub fn sync() -> bool {
     let from = drain + paced;
     let commits = write_tickets(&mut store, from, from + outage, None);
     let written_s = t_down.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(outage_seconds).saturating_sub(t_down.elapsed()));
+    // Down `outage_seconds` more once the backlog is written: longer than
+    // the breaker's 30 s, so syncd meets the return with its breaker open
+    // and its probes' rows backed off, as after a long outage.
+    let hold = Instant::now();
+    while hold.elapsed() < Duration::from_secs(outage_seconds) {
+        syncd.restart_if_gone();
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let c = store.outbox_counts().unwrap();
     let probes = tap.seen().len() - seen_before;
     set_down(sim.addr, false);
     let t_back = Instant::now();
-    let empty = drained(&store, t_back);
+    syncd.restart_if_gone();
+    let empty = drained(&store, t_back, &mut syncd);
     ok &= empty.is_some();
     let seen = tap.seen();
     let accepted = accepts(&seen);
@@ -638,6 +694,9 @@ pub fn sync() -> bool {
         at.len()
     );
     ok &= at.len() == outage;
+    for why in &syncd.exits {
+        println!("\nsyncd exited on its own and was started again: {why}");
+    }
     drop(syncd);
 
     // Exactly once: every ticket the box wrote is in the simulator once.
