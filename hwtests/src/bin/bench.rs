@@ -28,7 +28,13 @@
 //!   calls run (issue 15), see [`web`];
 //! - `trunkd`: eight simulated E1 spans (240 B-channels) busy with calls
 //!   from libpri through trunkd into pbxd, against the same calls over SIP
-//!   (issue 14), see [`e1_spans`].
+//!   (issue 14), see [`e1_spans`];
+//! - `sync`: syncd's delivery to simpel-sim (throughput, commit-to-accept
+//!   delay, catch-up after an outage, exactly once) against a plain HTTP
+//!   client's POSTs to it (issue 16), see [`outbox`];
+//! - `screenpop`: the SIP INVITE at an agent's phone to the agent
+//!   desktop's push, 100 agents at 10,000 calls an hour (issue 16), see
+//!   [`screenpop`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -134,8 +140,14 @@ fn main() {
     if what == "trunkd" || what == "all" {
         lost |= !e1_spans::trunkd();
     }
+    if what == "sync" || what == "all" {
+        lost |= !outbox::sync();
+    }
+    if what == "screenpop" || what == "all" {
+        lost |= !screenpop::screenpop(trunks::minutes_arg().unwrap_or(3));
+    }
     if lost {
-        eprintln!("bench: a call was lost or duplicated (see above)");
+        eprintln!("bench: a call or ticket was lost or duplicated (see above)");
         std::process::exit(1);
     }
 }
@@ -147,6 +159,13 @@ mod web;
 // Not `mod trunkd`: that name is the trunkd crate the bench runs.
 #[path = "bench/trunkd.rs"]
 mod e1_spans;
+
+// Not `mod sync`: beside `std::sync` that name reads as the standard one.
+#[path = "bench/sync.rs"]
+mod outbox;
+
+#[path = "bench/screenpop.rs"]
+mod screenpop;
 
 // ---- this build and the one before -------------------------------------
 
@@ -360,49 +379,61 @@ fn answer_waits<'a>(events: impl IntoIterator<Item = &'a dering_store::AcdEventR
 /// `agents` extensions (3000…) with an agent each (5000…, skilled for
 /// `pengaduan`); `extra` is appended to the configuration.
 fn acd_box(agents: u32, extra: &str) -> Dering {
+    acd_box_with(agents, extra, &[])
+}
+
+/// [`acd_box`] with further `dering up` arguments (`bench screenpop`'s
+/// HTTPS port).
+fn acd_box_with(agents: u32, extra: &str, args: &[String]) -> Dering {
     let extra = extra.to_string();
-    Dering::start_with(move |mut t| {
-        let lo = t.find("rtp_port_min = ").unwrap();
-        let end = t[lo..].find("\n[").unwrap() + lo;
-        t.replace_range(lo..end, "rtp_port_min = 48000\nrtp_port_max = 59999\n");
-        let mut t = t
-            .replace("percent = 100", "percent = 0")
-            .replace(
-                "requests_per_second_per_source = 500",
-                "requests_per_second_per_source = 10000000",
-            )
-            .replace("wrapup_seconds = 15", "wrapup_seconds = 2")
-            .replace(
-                "join_empty = false\nleave_when_empty = true",
-                "join_empty = true\nleave_when_empty = false",
-            );
-        t.push_str(&extra);
-        for i in 0..agents {
-            t.push_str(&format!(
+    Dering::start_with_args(
+        move |mut t| {
+            let lo = t.find("rtp_port_min = ").unwrap();
+            let end = t[lo..].find("\n[").unwrap() + lo;
+            t.replace_range(lo..end, "rtp_port_min = 48000\nrtp_port_max = 59999\n");
+            let mut t = t
+                .replace("percent = 100", "percent = 0")
+                .replace(
+                    "requests_per_second_per_source = 500",
+                    "requests_per_second_per_source = 10000000",
+                )
+                .replace("wrapup_seconds = 15", "wrapup_seconds = 2")
+                .replace(
+                    "join_empty = false\nleave_when_empty = true",
+                    "join_empty = true\nleave_when_empty = false",
+                );
+            t.push_str(&extra);
+            for i in 0..agents {
+                t.push_str(&format!(
                 "\n[[extension]]\nnumber = \"{}\"\nname = \"Meja {i}\"\npassword = \"demo-{}\"\n\n[[agent]]\nid = \"{}\"\nname = \"Petugas {i}\"\npin = \"1234\"\nskills = {{ pengaduan = 3 }}\n",
                 3000 + i,
                 3000 + i,
                 5000 + i
             ));
-        }
-        t
-    })
+            }
+            t
+        },
+        args,
+    )
 }
 
 /// Every agent's phone of [`acd_box`] as one sipp UAS, registered under
 /// each number, every agent logged in at its desk.
 fn acd_desks(d: &Dering, agents: u32) -> Sipp {
+    acd_desks_with(d, agents, &[])
+}
+
+/// [`acd_desks`] with further sipp arguments (`bench screenpop` traces
+/// the phones' messages).
+fn acd_desks_with(d: &Dering, agents: u32, sipp_extra: &[&str]) -> Sipp {
     let port = free_udp_port();
     for i in 0..agents {
         register(d, &(3000 + i).to_string(), port, 3600);
     }
     let desks_sf = scenario(d.dir(), "desks.xml", &[]);
-    let desks = sipp_uas(
-        d.dir(),
-        port,
-        &["-sf", desks_sf.to_str().unwrap()],
-        &["-timeout", "3600"],
-    );
+    let mut extra = vec!["-timeout", "3600"];
+    extra.extend(sipp_extra);
+    let desks = sipp_uas(d.dir(), port, &["-sf", desks_sf.to_str().unwrap()], &extra);
     for i in 0..agents {
         d.agent_login(&(5000 + i).to_string(), &(3000 + i).to_string());
     }

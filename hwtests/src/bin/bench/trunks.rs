@@ -54,7 +54,7 @@ pub fn minutes_arg() -> Option<u64> {
 
 /// The `ip` trunk `carrier`, known by 127.0.0.2, with `channels` lines
 /// and no keep-alive (only calls reach the carrier).
-fn carrier_trunk(channels: usize) -> String {
+pub(super) fn carrier_trunk(channels: usize) -> String {
     format!(
         "\n[[trunk]]\nname = \"carrier\"\nkind = \"ip\"\nhost = \"{CARRIER_IP}\"\naddresses = [\"{CARRIER_IP}/32\"]\nchannels = {channels}\nkeepalive_seconds = 0\n"
     )
@@ -63,7 +63,7 @@ fn carrier_trunk(channels: usize) -> String {
 /// sipp as the carrier's callers on 127.0.0.2, calling `service` on box
 /// `d` with scenario `sf` (`carrier_uac.xml`); rates are added by the
 /// caller.
-fn carrier_args(d: &Dering, sf: &Path, service: &str) -> Vec<String> {
+pub(super) fn carrier_args(d: &Dering, sf: &Path, service: &str) -> Vec<String> {
     [
         "-sf",
         &sf.display().to_string(),
