@@ -152,7 +152,18 @@ impl Dering {
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let ready = loop {
-            let line = lines.next().expect("dering exited before ready").unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                // Why it stopped is in its log: say it here, or a flake
+                // that a rerun does not repeat leaves nothing to go on.
+                let log =
+                    std::fs::read_to_string(self.data.path().join("pbxd.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "dering exited before ready; the end of its log:\n{}",
+                    tail.join("\n")
+                );
+            };
             if line.starts_with("ready") {
                 break line;
             }
