@@ -3,8 +3,13 @@
 //! (`webd::auth::account::create_token_row`), so a test reaches
 //! `/api/v1` as that role without a browser log-in.
 
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use webd::auth::Perm;
 
@@ -51,4 +56,65 @@ fn token_for(db: &mut rusqlite::Connection, id: i64, login: &str, scopes: &[Perm
         webd::auth::account::create_token_row(&tx, actor, 0, id, "hwtest", scopes).unwrap();
     tx.commit().unwrap();
     token
+}
+
+/// A TLS stream to webd.
+pub type Https = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// An HTTPS connection to webd at `addr` trusting only the box's own
+/// certificate (`cert_pem`, the box's `tls/cert.pem`), so a test also
+/// proves the certificate names `localhost`; reads time out after
+/// `read_timeout` so a stuck stream fails instead of hanging.
+pub fn connect(addr: impl ToSocketAddrs, cert_pem: &[u8], read_timeout: Duration) -> Https {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    let _ = tcp.set_nodelay(true);
+    tcp.set_read_timeout(Some(read_timeout)).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// One JSON request to webd's API at `https` on the box whose data
+/// directory is `data`, as `token`: (status, JSON body or null).
+pub fn api(
+    data: &Path,
+    https: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let mut s = connect(https, &pem, Duration::from_secs(30));
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    // A peer that closes without close_notify is an error to rustls; the
+    // answer is whole by then.
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
 }

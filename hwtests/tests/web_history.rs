@@ -9,8 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hwtests::fragments::*;
@@ -32,29 +30,13 @@ fn start() -> (Dering, String) {
     (d, format!("127.0.0.1:{port}"))
 }
 
-type Https = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+use hwtests::web::Https;
 
 /// An HTTPS connection to `https`, trusting only the box's certificate.
 fn connect(d: &Dering, https: &str) -> Https {
-    use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(https).unwrap();
     // A stuck stream fails the test instead of hanging it.
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    rustls::StreamOwned::new(conn, tcp)
+    hwtests::web::connect(https, &pem, Duration::from_secs(30))
 }
 
 fn request(d: &(Dering, String), path: &str, token: &str, extra: &str) -> Https {

@@ -21,7 +21,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -58,27 +57,10 @@ fn wall_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// A TLS connection to webd trusting only the box's certificate.
-fn tls(addr: &str, cert: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(cert) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    let _ = tcp.set_nodelay(true);
-    // Long enough for a handshake while a hundred others are made.
-    tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    rustls::StreamOwned::new(conn, tcp)
+/// A TLS connection to webd trusting only the box's certificate; long
+/// enough a read timeout for a handshake while a hundred others are made.
+fn tls(addr: &str, cert: &[u8]) -> hwtests::web::Https {
+    hwtests::web::connect(addr, cert, Duration::from_secs(15))
 }
 
 /// GET `path` on a connection of its own; whether it answered 200.

@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -232,24 +231,7 @@ fn wall_ms() -> i64 {
 /// One browser on `/api/v1/live/events`: sends, for each call's ringing
 /// and answered push, the milliseconds since pbxd's event.
 fn browser(addr: &str, cert: &[u8], token: &str, stop: &AtomicBool, out: &mpsc::Sender<i64>) {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(cert) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut s = hwtests::web::connect(addr, cert, Duration::from_millis(500));
     write!(
         s,
         "GET /api/v1/live/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
