@@ -210,19 +210,9 @@ pub async fn start(
 
     let ip = opts.config.bind();
     let cfg = &opts.config.sip;
-    let udp = Arc::new(
-        bind_sip_udp(SocketAddr::new(ip, cfg.udp_port))
-            .with_context(|| format!("binding UDP {ip}:{}", cfg.udp_port))?,
-    );
+    let (udp, tcp) = bind_sip_udp_tcp(ip, cfg.udp_port, cfg.tcp_port).await?;
+    let udp = Arc::new(udp);
     let udp_addr = udp.local_addr()?;
-    let tcp_port = if cfg.tcp_port == 0 {
-        udp_addr.port()
-    } else {
-        cfg.tcp_port
-    };
-    let tcp = TcpListener::bind(SocketAddr::new(ip, tcp_port))
-        .await
-        .with_context(|| format!("binding TCP {ip}:{tcp_port}"))?;
     let tls_port = if cfg.tls_port == 0 { 0 } else { cfg.tls_port };
     let tls = TcpListener::bind(SocketAddr::new(ip, tls_port))
         .await
@@ -343,6 +333,43 @@ pub async fn start(
 /// them, and every lost datagram costs a 500 ms retransmission. The kernel
 /// caps the request at `net.core.rmem_max`/`wmem_max`.
 const SIP_SOCKET_BUFFER: usize = 4 << 20;
+
+/// How often "any port" is tried again when the system's pick for UDP
+/// is already taken for TCP by someone else.
+const ANY_PORT_TRIES: usize = 16;
+
+/// Binds SIP's UDP socket and TCP listener. With both on "any port" (0)
+/// they share the number the system picks for UDP, as phones expect; that
+/// number may already be held by an unrelated TCP socket, so the pair is
+/// tried again with a fresh pick rather than failing the start.
+async fn bind_sip_udp_tcp(
+    ip: std::net::IpAddr,
+    udp_port: u16,
+    tcp_port: u16,
+) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut tries = if udp_port == 0 && tcp_port == 0 {
+        ANY_PORT_TRIES
+    } else {
+        1
+    };
+    loop {
+        tries -= 1;
+        let udp = bind_sip_udp(SocketAddr::new(ip, udp_port))
+            .with_context(|| format!("binding UDP {ip}:{udp_port}"))?;
+        let port = if tcp_port == 0 {
+            udp.local_addr()?.port()
+        } else {
+            tcp_port
+        };
+        match TcpListener::bind(SocketAddr::new(ip, port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 0 => {
+                tracing::debug!(port, "TCP port of the UDP pick is taken, picking again");
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding TCP {ip}:{port}")),
+        }
+    }
+}
 
 fn bind_sip_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let sock = socket2::Socket::new(
@@ -1241,4 +1268,33 @@ async fn write_line(wr: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> bo
         tokio::time::timeout(CONTROL_WRITE_TIMEOUT, wr.write_all(&buf)).await,
         Ok(Ok(()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn any_port_pairs_udp_and_tcp_on_one_number() {
+        let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+        for _ in 0..32 {
+            let (udp, tcp) = bind_sip_udp_tcp(ip, 0, 0).await.unwrap();
+            assert_eq!(
+                udp.local_addr().unwrap().port(),
+                tcp.local_addr().unwrap().port()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_configured_tcp_port_in_use_is_named_in_the_error() {
+        let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+        let taken = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = bind_sip_udp_tcp(ip, 0, port).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("binding TCP 127.0.0.1:{port}")),
+            "{err:#}"
+        );
+    }
 }
