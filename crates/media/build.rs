@@ -3,10 +3,18 @@
 //! binary.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The workspace root, read when the script runs: `env!` would bake in
+/// where the script was compiled, and a target directory moved to another
+/// checkout then reads (or misses) that checkout's prompts.
+fn workspace() -> PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    Path::new(&manifest).join("../..")
+}
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts");
+    let root = workspace().join("prompts");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut entries = Vec::new();
     if let Ok(langs) = std::fs::read_dir(&root) {
@@ -27,6 +35,10 @@ fn main() {
             }
         }
     }
+    // A box without its prompts is mute on every call: never build one.
+    if entries.is_empty() {
+        panic!("no default prompts under {}", root.display());
+    }
     entries.sort();
     let mut code = String::from("/// (language, name, WAV bytes) of every default prompt.\npub static DEFAULT_PROMPTS: &[(&str, &str, &[u8])] = &[\n");
     for (lang, name, path) in &entries {
@@ -38,7 +50,7 @@ fn main() {
     }
     code.push_str("];\n");
     // Music on hold: `music/<class>.wav`.
-    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../music");
+    let music = workspace().join("music");
     println!("cargo:rerun-if-changed={}", music.display());
     let mut classes = Vec::new();
     if let Ok(files) = std::fs::read_dir(&music) {
@@ -50,6 +62,9 @@ fn main() {
                 }
             }
         }
+    }
+    if classes.is_empty() {
+        panic!("no music on hold under {}", music.display());
     }
     classes.sort();
     code.push_str("/// (class, WAV bytes) of the built-in music on hold.\npub static DEFAULT_MUSIC: &[(&str, &[u8])] = &[\n");
