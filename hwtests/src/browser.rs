@@ -63,6 +63,46 @@ impl WebBox {
     }
 }
 
+impl WebBox {
+    /// Adds a user of `role` with `password`, written as webd writes
+    /// users; roles that must use two factors (admin, supervisor) get a
+    /// TOTP secret, which is returned.
+    pub fn add_user(&self, login: &str, role: &str, password: &str) -> Option<String> {
+        let secret = matches!(role, "admin" | "supervisor").then(webd::auth::totp::new_secret);
+        let db = rusqlite::Connection::open(self.dering.dir().join("dering.db"))
+            .expect("opening the box's database");
+        db.busy_timeout(Duration::from_secs(5))
+            .expect("setting the busy timeout");
+        db.execute(
+            "INSERT INTO users (login, full_name, role, password_hash, totp_secret, totp_enabled, created_ms, updated_ms) \
+             VALUES (?1, ?1, ?2, ?3, ?4, ?5, 0, 0)",
+            rusqlite::params![
+                login,
+                role,
+                webd::auth::password::hash(password).expect("hashing the test password"),
+                secret,
+                secret.is_some()
+            ],
+        )
+        .expect("adding the user");
+        secret
+    }
+}
+
+/// Waits (`limit` at most) until `check` holds, polling every 100 ms;
+/// fails the test with `what` when it never does.
+pub async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t = Instant::now();
+    while !check().await {
+        assert!(t.elapsed() < limit, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The current TOTP code of a base32 secret (RFC 6238, as webd checks it).
 pub fn totp_code(secret_b32: &str) -> String {
     let raw = totp_rs::Secret::Encoded(secret_b32.to_owned())
@@ -261,6 +301,23 @@ impl Browser {
         self.fill("code", &totp_code(totp_secret)).await;
         self.click("#submit").await;
         self.wait_path(next).await;
+    }
+
+    /// The value of `script` (a function body with `return`) run in the
+    /// page.
+    pub async fn js(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("running a script in the page")
+    }
+
+    /// Logs out with the page's button and waits for the login page: a
+    /// `goto` right after the click could reach the server before the
+    /// logout does, and the logout's redirect then lands last.
+    pub async fn log_out(&self) {
+        self.click("#logout").await;
+        self.wait_path("/login").await;
     }
 
     /// Saves a PNG of the page as `target/browser-artefacts/<name>.png`.

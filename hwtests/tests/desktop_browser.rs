@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hwtests::browser::Browser;
+use hwtests::browser::{until, Browser};
 use hwtests::fragments::*;
 use hwtests::{callee, caller, free_udp_port, ok, phone, register, scenario, Dering};
 use serde_json::Value;
@@ -103,25 +103,9 @@ fn count(d: &Dering, sql: &str, p: &str) -> i64 {
     db.query_row(sql, [p], |r| r.get(0)).unwrap()
 }
 
-/// Waits (`limit` at most) until `check` holds, polling the page.
-async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t = Instant::now();
-    while !check().await {
-        assert!(t.elapsed() < limit, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn js(b: &Browser, script: &str) -> Value {
-    b.client.execute(script, vec![]).await.unwrap()
-}
-
 async fn agent_state(b: &Browser) -> Value {
-    js(b, "return document.getElementById('state').dataset.state").await
+    b.js("return document.getElementById('state').dataset.state")
+        .await
 }
 
 /// The caller: answered by the 137 flow, presses 2 (the officer) after
@@ -201,11 +185,8 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
             "the desktop feed never connected",
             Duration::from_secs(15),
             || async {
-                js(
-                    &b,
-                    "return document.getElementById('feed').dataset.connected",
-                )
-                .await
+                b.js("return document.getElementById('feed').dataset.connected")
+                    .await
                     == "true"
             },
         )
@@ -242,7 +223,8 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
             || async { b.text("#pop-history tbody").await.contains("1002") },
         )
         .await;
-        let uuid = js(&b, "return document.getElementById('pop').dataset.uuid")
+        let uuid = b
+            .js("return document.getElementById('pop').dataset.uuid")
             .await
             .as_str()
             .unwrap()
@@ -258,18 +240,14 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
             "the pop came after the answer"
         );
         assert_eq!(
-            js(
-                &b,
-                "return document.querySelector('#calls tbody tr').dataset.state"
-            )
-            .await,
+            b.js("return document.querySelector('#calls tbody tr').dataset.state")
+                .await,
             "ringing"
         );
         assert!(b.text("#pop-service").await.contains("137"));
         // On the 1366×768 laptop the pop is in view without scrolling.
         assert_eq!(
-            js(
-                &b,
+            b.js(
                 "const r = document.getElementById('pop-caller').getBoundingClientRect(); \
                  return r.top >= 0 && r.bottom <= window.innerHeight \
                  && document.documentElement.scrollWidth <= window.innerWidth;"
@@ -282,7 +260,8 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
 
         // A ticket from the pop, already holding the number and the call.
         assert_eq!(
-            js(&b, "return document.getElementById('t-phone').value").await,
+            b.js("return document.getElementById('t-phone').value")
+                .await,
             "1001"
         );
         b.fill("t-name", "Siti Aminah").await;
@@ -306,11 +285,8 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
             || async { agent_state(&b).await == "wrapup" },
         )
         .await;
-        js(
-            &b,
-            "document.getElementById('d-wrapup').value = 'pengaduan'; return true;",
-        )
-        .await;
+        b.js("document.getElementById('d-wrapup').value = 'pengaduan'; return true;")
+            .await;
         b.click("#do-wrapup").await;
         until(
             "the wrap-up was not recorded",

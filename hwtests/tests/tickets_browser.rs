@@ -16,27 +16,6 @@ use hwtests::browser::{Browser, WebBox};
 
 const PASSWORD: &str = "Tiket2026aman";
 
-/// A user of `role` with the test password (and a TOTP secret when the
-/// role needs one), written as webd writes users; returns the secret.
-fn add_user(web: &WebBox, login: &str, role: &str) -> Option<String> {
-    let secret = (role == "supervisor").then(webd::auth::totp::new_secret);
-    let db = rusqlite::Connection::open(web.dering.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, totp_secret, totp_enabled, created_ms, updated_ms) \
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, 0, 0)",
-        rusqlite::params![
-            login,
-            role,
-            webd::auth::password::hash(PASSWORD).unwrap(),
-            secret,
-            secret.is_some()
-        ],
-    )
-    .unwrap();
-    secret
-}
-
 fn ticket(name: &str, phone: &str, queue: Option<&str>) -> NewTicket {
     NewTicket {
         reporter_name: name.into(),
@@ -80,8 +59,8 @@ async fn until_text(b: &Browser, css: &str, what: &str, check: impl Fn(&str) -> 
 #[test]
 fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_own() {
     let web = WebBox::start();
-    let spv = add_user(&web, "spv1", "supervisor").unwrap();
-    add_user(&web, "agent1", "agent");
+    let spv = web.add_user("spv1", "supervisor", PASSWORD).unwrap();
+    web.add_user("agent1", "agent", PASSWORD);
     // Siti's ticket, in the complaints queue, recorded two hours ago and
     // never answered: its first response (15 min) is long overdue.
     // Budi's, recorded now by agent1.
@@ -189,7 +168,7 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
         assert!(zip.by_name("xl/worksheets/sheet1.xml").is_ok());
 
         // An agent: its own ticket, not the complaints queue's.
-        b.click("#logout").await;
+        b.log_out().await;
         b.goto("/login?next=/tickets").await;
         b.fill("login", "agent1").await;
         b.fill("password", PASSWORD).await;

@@ -9,59 +9,21 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use hwtests::browser::{Browser, WebBox};
+use hwtests::browser::{until, Browser, WebBox};
 use hwtests::fragments::*;
 use hwtests::{callee, caller, ok};
 
 const PASSWORD: &str = "Rekaman2026";
 
-/// A user of `role` with the test password (and a TOTP secret when the
-/// role needs one), written as webd writes users; returns the secret.
-fn add_user(web: &WebBox, login: &str, role: &str) -> Option<String> {
-    let secret = (role == "supervisor").then(webd::auth::totp::new_secret);
-    let db = rusqlite::Connection::open(web.dering.dir().join("dering.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO users (login, full_name, role, password_hash, totp_secret, totp_enabled, created_ms, updated_ms) \
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, 0, 0)",
-        rusqlite::params![
-            login,
-            role,
-            webd::auth::password::hash(PASSWORD).unwrap(),
-            secret,
-            secret.is_some()
-        ],
-    )
-    .unwrap();
-    secret
-}
-
-/// Waits (`limit` at most) until `check` holds, polling the page.
-async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t = Instant::now();
-    while !check().await {
-        assert!(t.elapsed() < limit, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn calls_text(b: &Browser) -> String {
     b.text("#calls tbody").await
-}
-
-async fn js(b: &Browser, script: &str) -> serde_json::Value {
-    b.client.execute(script, vec![]).await.unwrap()
 }
 
 #[test]
 fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_cannot() {
     let web = WebBox::start();
-    let spv = add_user(&web, "spv1", "supervisor").unwrap();
-    add_user(&web, "agent1", "agent");
+    let spv = web.add_user("spv1", "supervisor", PASSWORD).unwrap();
+    web.add_user("agent1", "agent", PASSWORD);
     let d = &web.dering;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,7 +33,7 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
         let b = Browser::start(&web.base).await;
         b.log_in("spv1", PASSWORD, &spv, "/live").await;
         until("the live feed never connected", Duration::from_secs(15), || async {
-            js(&b, "return document.getElementById('feed').dataset.connected").await == "true"
+            b.js("return document.getElementById('feed').dataset.connected").await == "true"
         })
         .await;
         assert_eq!(calls_text(&b).await, "", "no call yet");
@@ -143,16 +105,12 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
             found
         })
         .await;
-        js(
-            &b,
-            "const a = document.querySelector('#recordings audio'); a.muted = true; a.play(); return true;",
+        b.js("const a = document.querySelector('#recordings audio'); a.muted = true; a.play(); return true;",
         )
         .await;
         let t = Instant::now();
         loop {
-            let st = js(
-                &b,
-                "const a = document.querySelector('#recordings audio'); \
+            let st = b.js("const a = document.querySelector('#recordings audio'); \
                  return {t: a.currentTime, d: a.duration, ready: a.readyState, net: a.networkState, \
                  paused: a.paused, err: a.error && a.error.code, msg: a.error && a.error.message, \
                  rejected: window.__playError || null};",
@@ -165,9 +123,7 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
                 // A play() refused while the element was still loading; an
                 // element left idle with nothing loaded is asked to load
                 // again (preload="none" leaves it to play() alone).
-                js(
-                    &b,
-                    "const a = document.querySelector('#recordings audio'); \
+                b.js("const a = document.querySelector('#recordings audio'); \
                      if (a.readyState === 0 && a.networkState !== 2) { a.load(); } \
                      a.play().catch(e => { window.__playError = String(e); }); return true;",
                 )
@@ -186,15 +142,13 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
             )
             .unwrap();
         assert!(plays >= 1, "the playback was not audited");
-        let audio_src = js(
-            &b,
-            "return document.querySelector('#recordings audio').getAttribute('src');",
+        let audio_src = b.js("return document.querySelector('#recordings audio').getAttribute('src');",
         )
         .await;
         let audio_src = audio_src.as_str().unwrap().to_owned();
 
         // An agent: no recordings page, no audio.
-        b.click("#logout").await;
+        b.log_out().await;
         b.goto("/login?next=/live").await;
         b.fill("login", "agent1").await;
         b.fill("password", PASSWORD).await;
@@ -210,7 +164,7 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
         // Chromium shows a media file in a player of its own; a refusal is
         // a page without one.
         assert_eq!(
-            js(&b, "return document.querySelector('video, audio') === null;").await,
+            b.js("return document.querySelector('video, audio') === null;").await,
             true,
             "an agent got the audio"
         );
