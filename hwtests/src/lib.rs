@@ -18,6 +18,7 @@ pub mod peers;
 pub mod phone;
 pub mod ports;
 pub mod raw;
+pub mod shell_thread;
 pub mod web;
 
 pub fn workspace() -> PathBuf {
@@ -577,6 +578,19 @@ pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
     let s = phone(d, &sf, port, &["-rtp_echo".to_string()]);
     wait_bound(port, Duration::from_secs(10));
     s
+}
+
+/// Polls `done` every 20 ms until it holds (true) or `limit` passes
+/// (false).
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// Waits until something holds UDP `port` (sipp starting up: under load it

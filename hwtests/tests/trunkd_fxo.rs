@@ -20,8 +20,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_board::sim::{Cadence, CoLine};
@@ -30,7 +28,8 @@ use dering_config::{Hunting, LineAnswer, LineCallerId, LineConfig, LineDevice, L
 use dering_media::dtmf::Detector;
 use dering_media::g711::Law;
 use hwtests::fragments::{caller_request, uac_media_and_bye};
-use hwtests::{caller, free_udp_port, ok, workspace, Dering};
+use hwtests::shell_thread::ShellThread;
+use hwtests::{caller, free_udp_port, ok, poll_until, workspace, Dering};
 
 /// Builds the spandsp tool in `dir`.
 fn spandsp_tool(dir: &Path) -> PathBuf {
@@ -69,32 +68,11 @@ fn spandsp(tool: &Path, args: &[&str]) -> Vec<u8> {
     alaw
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 /// trunkd's shell running in a thread on one simulated line, 137; stops
 /// when dropped.
 struct Trunk {
     co: CoLine,
-    stop: Arc<AtomicBool>,
-    shell: Option<std::thread::JoinHandle<Result<(), String>>>,
-}
-
-impl Drop for Trunk {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            let _ = s.join();
-        }
-    }
+    shell: ShellThread,
 }
 
 impl Trunk {
@@ -120,18 +98,12 @@ impl Trunk {
             }],
         };
         let (line, co) = trunkd::shell::open_line(&cfg.lines[0]).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let shell = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                trunkd::shell::serve(&cfg, Vec::new(), vec![line], 1, stop, || {}, None)
-                    .map_err(|e| format!("{e:#}"))
-            })
-        };
+        let shell = ShellThread::spawn(move |stop| {
+            trunkd::shell::serve(&cfg, Vec::new(), vec![line], 1, stop, || {}, None)
+        });
         Trunk {
             co: co.unwrap(),
-            stop,
-            shell: Some(shell),
+            shell,
         }
     }
 
@@ -166,11 +138,8 @@ impl Trunk {
         (spoken, heard)
     }
 
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            s.join().unwrap().unwrap();
-        }
+    fn stop(self) {
+        self.shell.stop().unwrap();
     }
 }
 
@@ -195,7 +164,7 @@ fn a_call_on_the_co_line_to_137_is_answered_and_ended_by_busy_tone() {
     let spill_time = Duration::from_millis(20 * (lead.len() / BLOCK_LEN + 10) as u64);
     trunk.co_plays(&lead, spill_time, |_| false);
     trunk.co.ring(&Cadence::indonesia(), 6);
-    let answered = wait_for(Duration::from_secs(25), || trunk.co.is_off_hook());
+    let answered = poll_until(Duration::from_secs(25), || trunk.co.is_off_hook());
     assert!(answered, "the line was never answered:\n{}", d.log());
 
     // Three seconds held: 150 blocks each way.
@@ -251,7 +220,7 @@ fn an_extension_dials_out_through_the_line_and_the_co_hears_the_digits() {
         uac_media_and_bye()
     );
     let uac = caller(&d, "1001", "081234567890", &script);
-    let seized = wait_for(Duration::from_secs(10), || trunk.co.is_off_hook());
+    let seized = poll_until(Duration::from_secs(10), || trunk.co.is_off_hook());
     assert!(seized, "the line was never seized:\n{}", d.log());
     // Dial tone, and the CO listens for the digits as an exchange does
     // (until the number is whole: the caller's audio follows).

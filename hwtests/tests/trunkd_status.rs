@@ -19,13 +19,12 @@ mod trunkd_peer;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
 use dering_board::Alarms;
 use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use hwtests::shell_thread::ShellThread;
 use hwtests::{free_udp_port, Dering};
 
 const DERING: &str = ".1.3.6.1.4.1.99999";
@@ -54,17 +53,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 /// trunkd's shell in a thread, reporting to the box; stops when dropped.
 struct Trunk {
     line: E1Line,
-    stop: Arc<AtomicBool>,
-    shell: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Trunk {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            let _ = s.join();
-        }
-    }
+    _shell: ShellThread,
 }
 
 /// The 30 B-channels of an E1 (timeslot 16 is the D-channel).
@@ -100,18 +89,12 @@ fn start_trunk(d: &Dering, sock: &Path, sip: SocketAddr) -> Trunk {
     };
     let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
     let reporter = trunkd::status::Reporter::start(d.dir().to_path_buf()).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let shell = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            trunkd::shell::serve(&cfg, vec![span], Vec::new(), 1, stop, || {}, Some(reporter))
-                .unwrap();
-        })
-    };
+    let shell = ShellThread::spawn(move |stop| {
+        trunkd::shell::serve(&cfg, vec![span], Vec::new(), 1, stop, || {}, Some(reporter))
+    });
     Trunk {
         line: line.unwrap(),
-        stop,
-        shell: Some(shell),
+        _shell: shell,
     }
 }
 

@@ -7,15 +7,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_board::sim::E1Line;
 use dering_board::sim::{connect_seqpacket, SimE1};
 use dering_board::BLOCK_LEN;
 use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
-use hwtests::{free_udp_port, workspace, Dering};
+use hwtests::shell_thread::ShellThread;
+use hwtests::{free_udp_port, poll_until, workspace, Dering};
 
 /// The A-law byte the far end speaks on the B-channel: a test that has
 /// the call's other end echo finds it again in what it hears. Not one of
@@ -39,7 +38,7 @@ impl Carrier {
 
     /// Waits (`limit` at most) until libpri's log contains `what`.
     pub fn wait_log(&self, what: &str, limit: Duration) -> bool {
-        wait_for(limit, || self.log().contains(what))
+        poll_until(limit, || self.log().contains(what))
     }
 }
 
@@ -80,17 +79,6 @@ pub fn start_carrier(dir: &Path, sock: &Path, mode: &str, args: &[&str]) -> Carr
     Carrier(child, log)
 }
 
-pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 /// What the far end of timeslot 1 did: blocks spoken, blocks heard, and
 /// the bytes heard that were its own [`SPOKEN`] byte coming back.
 pub struct FarEnd {
@@ -103,17 +91,7 @@ pub struct FarEnd {
 /// D-channel's far end is the libpri harness; stops when dropped.
 pub struct Trunk {
     line: E1Line,
-    stop: Arc<AtomicBool>,
-    shell: Option<std::thread::JoinHandle<Result<(), String>>>,
-}
-
-impl Drop for Trunk {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            let _ = s.join();
-        }
-    }
+    shell: ShellThread,
 }
 
 impl Trunk {
@@ -127,7 +105,7 @@ impl Trunk {
         side: SpanSide,
     ) -> Trunk {
         let mut far = None;
-        let connected = wait_for(Duration::from_secs(10), || {
+        let connected = poll_until(Duration::from_secs(10), || {
             far = connect_seqpacket(sock).ok();
             far.is_some()
         });
@@ -154,17 +132,11 @@ impl Trunk {
             lines: Vec::new(),
         };
         let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
-        let stop = Arc::new(AtomicBool::new(false));
-        let shell = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                trunkd::shell::run(&cfg, vec![span], 1, stop, || {}).map_err(|e| format!("{e:#}"))
-            })
-        };
+        let shell =
+            ShellThread::spawn(move |stop| trunkd::shell::run(&cfg, vec![span], 1, stop, || {}));
         Trunk {
             line: line.unwrap(),
-            stop,
-            shell: Some(shell),
+            shell,
         }
     }
 
@@ -190,11 +162,8 @@ impl Trunk {
         }
     }
 
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            s.join().unwrap().unwrap();
-        }
+    pub fn stop(self) {
+        self.shell.stop().unwrap();
     }
 }
 

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
 use dering_board::{Span, BLOCK_LEN};
 use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
+use hwtests::shell_thread::ShellThread;
 use hwtests::{workspace, Dering};
 
 use super::{
@@ -129,10 +130,9 @@ impl Carriers {
 struct Trunk {
     lines: Vec<E1Line>,
     spans: Vec<Box<dyn Span + Send>>,
-    stop: Arc<AtomicBool>,
     /// `/proc/self/task/TID/stat` of the shell's thread.
     stat: Arc<Mutex<Option<PathBuf>>>,
-    shell: Option<std::thread::JoinHandle<Result<(), String>>>,
+    shell: ShellThread,
 }
 
 impl Trunk {
@@ -178,23 +178,21 @@ impl Trunk {
             spans: cfgs,
             lines: Vec::new(),
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let stat = Arc::new(Mutex::new(None));
         let shell = {
-            let (stop, stat) = (Arc::clone(&stop), Arc::clone(&stat));
-            std::thread::spawn(move || {
+            let stat = Arc::clone(&stat);
+            ShellThread::spawn(move |stop| {
                 // "/proc/thread-self" names this thread: PID/task/TID.
                 let me = std::fs::read_link("/proc/thread-self").ok();
                 *stat.lock().unwrap() = me.map(|p| Path::new("/proc").join(p).join("stat"));
-                ::trunkd::shell::run(&cfg, ios, 1, stop, || {}).map_err(|e| format!("{e:#}"))
+                ::trunkd::shell::run(&cfg, ios, 1, stop, || {})
             })
         };
         Trunk {
             lines,
             spans,
-            stop,
             stat,
-            shell: Some(shell),
+            shell,
         }
     }
 
@@ -217,12 +215,9 @@ impl Trunk {
             .sum()
     }
 
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.shell.take() {
-            if let Err(e) = s.join().unwrap() {
-                eprintln!("trunkd: {e}");
-            }
+    fn stop(self) {
+        if let Err(e) = self.shell.stop() {
+            eprintln!("trunkd: {e}");
         }
     }
 }
