@@ -18,13 +18,13 @@ use dering_fxo::Action;
 use dering_isdn::q931::Timers;
 use dering_media::dtmf::{self, Detector};
 use dering_media::g711::Law;
-use dering_sip::build;
 use dering_sip::Message;
+mod pbx_side;
+
+use pbx_side::{answer, in_dialog, sdp, PBX, PBX_RTP};
 use trunkd::gateway::{Gateway, Output};
 use trunkd::hunt::ChannelState;
 
-const PBX: &str = "127.0.0.1:5060";
-const PBX_RTP: &str = "127.0.0.1:20000";
 const STEP: Duration = Duration::from_millis(20);
 
 fn pbx() -> SocketAddr {
@@ -203,36 +203,6 @@ fn is(m: &Message, kind: &str) -> bool {
     }
 }
 
-fn sdp() -> String {
-    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n".into()
-}
-
-/// pbxd's answer to `req` (with SDP for a 2xx).
-fn answer(req: &Message, code: u16) -> Vec<u8> {
-    let body = if code == 200 && req.method().is_some_and(|m| m.as_str() == "INVITE") {
-        sdp().into_bytes()
-    } else {
-        Vec::new()
-    };
-    let mut extra = vec![build::header("Contact", format!("<sip:137@{PBX}>"))];
-    if !body.is_empty() {
-        extra.push(build::header("Content-Type", "application/sdp"));
-    }
-    build::response(req, code, Some("pbx"), extra, &body)
-}
-
-/// A request pbxd sends in the dialog `to_tagged` formed (our INVITE's
-/// 200 as pbxd sent it, or pbxd's INVITE answered by us).
-fn in_dialog(method: &str, to_tagged: &Message, cseq: u32) -> Vec<u8> {
-    format!(
-        "{method} sip:trunkd@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/UDP {PBX};branch=z9hG4bK{method}{cseq}\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
-        from = to_tagged.get("From").unwrap(),
-        to = to_tagged.get("To").unwrap(),
-        cid = to_tagged.call_id().unwrap(),
-    )
-    .into_bytes()
-}
-
 /// A DTMF CLIP spill (EN 300 659-1 Annex B): 70 ms digits, 70 ms apart.
 fn dtmf_spill(keys: &str) -> Vec<i16> {
     let mut pcm = Vec::new();
@@ -375,8 +345,8 @@ fn a_call_out_seizes_the_line_waits_for_dial_tone_and_dials_the_digits() {
         remote: PBX_RTP.parse().unwrap()
     }));
     let ok = w.take_sip("200");
-    w.pbx_sends(&in_dialog("ACK", &ok, 1));
-    w.pbx_sends(&in_dialog("BYE", &ok, 2));
+    w.pbx_sends(&in_dialog("ACK", &ok, 1, None));
+    w.pbx_sends(&in_dialog("BYE", &ok, 2, None));
     w.take_sip("200");
     assert_eq!(w.hook, [Action::Seize, Action::Release]);
     assert_eq!(w.gw.line_state(0), Some(ChannelState::Idle));

@@ -14,13 +14,12 @@ use dering_isdn::q931::{
     self, CallControl, CallId, Cause, ChannelId, ChannelSel, PartyNumber, SetupRequest, Side,
     Timers, TypeOfNumber,
 };
-use dering_sip::build;
 use dering_sip::Message;
+mod pbx_side;
+
+use pbx_side::{answer, in_dialog, sdp, PBX, PBX_RTP};
 use trunkd::gateway::{Gateway, Output};
 use trunkd::hunt::ChannelState;
-
-const PBX: &str = "127.0.0.1:5060";
-const PBX_RTP: &str = "127.0.0.1:20000";
 
 fn pbx() -> SocketAddr {
     PBX.parse().unwrap()
@@ -210,39 +209,8 @@ impl World {
     }
 }
 
-fn sdp() -> String {
-    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n".into()
-}
-
-/// pbxd's answer to `req` (with SDP for a 2xx).
-fn answer(req: &Message, code: u16) -> Vec<u8> {
-    let body = if code == 200 && req.method().is_some_and(|m| m.as_str() == "INVITE") {
-        sdp().into_bytes()
-    } else {
-        Vec::new()
-    };
-    let mut extra = vec![build::header("Contact", format!("<sip:137@{PBX}>"))];
-    if !body.is_empty() {
-        extra.push(build::header("Content-Type", "application/sdp"));
-    }
-    build::response(req, code, Some("pbx"), extra, &body)
-}
-
 fn reason_of(m: &Message) -> Option<&str> {
     m.get("Reason")
-}
-
-/// A request pbxd sends in an established dialog: the To/From of the
-/// dialog-forming request swapped as the far end sees them.
-fn in_dialog(method: &str, to_tagged: &Message, cseq: u32, reason: Option<&str>) -> Vec<u8> {
-    let reason = reason.map_or(String::new(), |r| format!("Reason: {r}\r\n"));
-    format!(
-        "{method} sip:trunkd@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/UDP {PBX};branch=z9hG4bK{method}{cseq}\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\n{reason}Content-Length: 0\r\n\r\n",
-        from = to_tagged.get("From").unwrap(),
-        to = to_tagged.get("To").unwrap(),
-        cid = to_tagged.call_id().unwrap(),
-    )
-    .into_bytes()
 }
 
 #[test]
