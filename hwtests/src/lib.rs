@@ -560,6 +560,23 @@ pub fn phone(d: &Dering, sf: &Path, port: u16, extra: &[String]) -> Sipp {
     Sipp::spawn(d.dir(), &args)
 }
 
+/// sipp as a SIP carrier on `port` answering the box's INVITE with
+/// `behaviour` (a `uas.xml` body), echoing RTP, and tracing every message
+/// it receives and sends into the returned file; waits until it listens.
+pub fn sipp_carrier(d: &Dering, port: u16, behaviour: &str) -> (Sipp, PathBuf) {
+    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
+    let trace = d.dir().join(format!("carrier-{port}-messages.log"));
+    let extra = [
+        "-rtp_echo".to_string(),
+        "-trace_msg".to_string(),
+        "-message_file".to_string(),
+        trace.display().to_string(),
+    ];
+    let s = phone(d, &sf, port, &extra);
+    wait_bound(port, Duration::from_secs(10));
+    (s, trace)
+}
+
 /// Registers extension `ext` from local port `port` with sipp.
 pub fn register(d: &Dering, ext: &str, port: u16, expires: u32) {
     let sf = scenario(d.dir(), "register.xml", &[]);

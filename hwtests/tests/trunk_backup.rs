@@ -8,10 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use hwtests::fragments::{caller_request, reply, uac_answered_then, uas_answer, wait_bye};
-use hwtests::{free_udp_port, ok, phone, scenario, wait_bound, Dering, Sipp};
+use hwtests::{free_udp_port, ok, sipp_carrier, Dering, Sipp};
 
 /// The incoming carrier's signalling and media address.
 const INCOMING_IP: &str = "127.0.0.2";
@@ -50,22 +49,6 @@ fn backup_box(first: u16, second: u16) -> Dering {
             + "\n[[trunk]]\nname = \"masuk\"\nkind = \"ip\"\nhost = \"127.0.0.2\"\naddresses = [\"127.0.0.2/32\"]\nkeepalive_seconds = 0\n"
             + "\n[[did]]\nnumber = \"1500170\"\nqueue = \"pengaduan\"\n"
     })
-}
-
-/// sipp as an outbound carrier on `port`, doing `behaviour` after the
-/// INVITE and tracing what it receives into the returned file.
-fn carrier(d: &Dering, port: u16, behaviour: &str) -> (Sipp, PathBuf) {
-    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
-    let trace = d.dir().join(format!("carrier-{port}-messages.log"));
-    let extra = [
-        "-rtp_echo".to_string(),
-        "-trace_msg".to_string(),
-        "-message_file".to_string(),
-        trace.display().to_string(),
-    ];
-    let s = phone(d, &sf, port, &extra);
-    wait_bound(port, Duration::from_secs(10));
-    (s, trace)
 }
 
 /// The citizen's call from the incoming carrier to DID 1500170: answered
@@ -162,8 +145,8 @@ fn a_queue_without_agents_sends_the_caller_to_the_backup_through_the_second_trun
         "{}  <recv request=\"ACK\"/>\n",
         reply("503 Service Unavailable", true, None, "")
     );
-    let (uas1, _) = carrier(&d, first, &refusing);
-    let (uas2, trace2) = carrier(&d, second, &format!("{}{}", uas_answer(), wait_bye()));
+    let (uas1, _) = sipp_carrier(&d, first, &refusing);
+    let (uas2, trace2) = sipp_carrier(&d, second, &format!("{}{}", uas_answer(), wait_bye()));
     ok(citizen(&d), "citizen", &d);
     ok(uas1, "first carrier", &d);
     ok(uas2, "second carrier", &d);

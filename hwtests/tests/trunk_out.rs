@@ -12,10 +12,9 @@
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use hwtests::fragments::*;
-use hwtests::{caller, free_udp_port, ok, phone, scenario, wait_bound, Dering, Sipp};
+use hwtests::{caller, free_udp_port, ok, sipp_carrier, Dering};
 
 /// The demo trunk known by its address and neither trunk probed: these
 /// tests are about calls (registration and keep-alive are in
@@ -52,22 +51,6 @@ fn box_with_trunks(first: u16, second: u16) -> Dering {
                 "\n[[trunk]]\nname = \"cadangan\"\nkind = \"ip\"\nhost = \"127.0.0.1\"\nport = {second}\naddresses = [\"192.0.2.250\"]\nnumber_format = \"e164\"\nkeepalive_seconds = 0\n"
             )
     })
-}
-
-/// sipp as the carrier on `port`, doing `behaviour` after the INVITE and
-/// tracing every message it receives and sends into the returned file.
-fn carrier(d: &Dering, port: u16, behaviour: &str) -> (Sipp, PathBuf) {
-    let sf = scenario(d.dir(), "uas.xml", &[("BEHAVIOUR", behaviour)]);
-    let trace = d.dir().join(format!("carrier-{port}-messages.log"));
-    let extra = [
-        "-rtp_echo".to_string(),
-        "-trace_msg".to_string(),
-        "-message_file".to_string(),
-        trace.display().to_string(),
-    ];
-    let s = phone(d, &sf, port, &extra);
-    wait_bound(port, Duration::from_secs(10));
-    (s, trace)
 }
 
 /// The INVITE the carrier received, as sipp traced it.
@@ -135,7 +118,7 @@ fn an_allowed_call_leaves_in_the_carriers_format_with_early_media() {
         reply("200 OK", true, None, SDP_ANSWER).replacen("<send>", r#"<send retrans="500">"#, 1),
         wait_bye()
     );
-    let (uas, trace) = carrier(&d, first, &behaviour);
+    let (uas, trace) = sipp_carrier(&d, first, &behaviour);
     ok(
         caller(&d, "1001", "081234567890", &uac_early_media_then_answered()),
         "caller",
@@ -202,8 +185,8 @@ fn a_carrier_answering_503_fails_over_to_the_second_trunk() {
         "{}  <recv request=\"ACK\"/>\n",
         reply("503 Service Unavailable", true, None, "")
     );
-    let (uas1, _) = carrier(&d, first, &refusing);
-    let (uas2, trace2) = carrier(&d, second, &format!("{}{}", uas_answer(), wait_bye()));
+    let (uas1, _) = sipp_carrier(&d, first, &refusing);
+    let (uas2, trace2) = sipp_carrier(&d, second, &format!("{}{}", uas_answer(), wait_bye()));
     ok(
         caller(
             &d,
@@ -229,7 +212,7 @@ fn a_busy_callee_is_not_tried_through_the_second_trunk() {
     let (first, second) = (free_udp_port(), free_udp_port());
     let d = box_with_trunks(first, second);
     let c2 = silent_carrier(second);
-    let (uas1, _) = carrier(&d, first, &uas_busy());
+    let (uas1, _) = sipp_carrier(&d, first, &uas_busy());
     ok(
         caller(&d, "1001", "081234567890", &uac_final(486)),
         "caller",
