@@ -211,6 +211,14 @@ impl Baresip {
             .collect()
     }
 
+    /// How many events of `kind` (e.g. `CALL_ESTABLISHED`: once a call,
+    /// not again for a re-INVITE) this phone has reported so far, read
+    /// or not.
+    pub fn count_events(&mut self, kind: &str) -> usize {
+        self.pump();
+        self.events.iter().filter(|e| e["type"] == kind).count()
+    }
+
     /// Sends `keys` as telephone events, one after the other.
     pub fn keys(&mut self, keys: &str) {
         for k in keys.chars() {

@@ -163,7 +163,15 @@
       xb.addEventListener("click", () =>
         action("/desktop/calls/" + u + "/cancel-consult", { consult: consult })
           .then(() => { delete consults[c.uuid]; renderCalls(); }));
-      parts.push(cb, xb);
+      // Conference with the consultation up: the party the agent is
+      // talking to joins the caller (taken off hold) and the agent, not
+      // called a second time.
+      const jb = el("button", T("Konferensi", "Conference"), "conference");
+      jb.type = "button";
+      jb.addEventListener("click", () =>
+        action("/desktop/calls/" + u + "/conference", { consult: consult })
+          .then((j) => { if (j) { delete consults[c.uuid]; renderCalls(); } }));
+      parts.push(cb, jb, xb);
     } else {
       const kb = el("button", T("Konsultasi", "Consult"), "consult");
       kb.type = "button";

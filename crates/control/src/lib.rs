@@ -129,8 +129,20 @@ pub enum Request {
     /// Hangs consultation `consult` up and takes `uuid`'s caller off hold.
     CancelConsult { uuid: String, consult: String },
     /// Adds extension `to` to live call `uuid` as a third party, mixed
-    /// with both when it answers (the phone's `*3` three-way).
-    Conference { uuid: String, to: String },
+    /// with both when it answers (the phone's `*3` three-way). With
+    /// `consult`, an answered consultation of the call's agent
+    /// ([`Request::Consult`]), the party already consulted is joined
+    /// instead of being called again, and the agent's consultation leg is
+    /// released; `to` may then be left out (if given it must be the
+    /// number the consultation called). Both fields beyond `uuid` are
+    /// optional on the wire so older clients' lines read the same.
+    Conference {
+        uuid: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consult: Option<String>,
+    },
     /// Click-to-dial: rings `from`'s phone (asking it to answer by
     /// itself), then calls `to`; replies [`Response::CallPlaced`].
     Originate { from: String, to: String },

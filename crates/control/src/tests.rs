@@ -75,6 +75,35 @@ fn subscribe_without_a_seq_is_what_socat_users_type() {
     assert_eq!(round_trip(&Request::Snapshot), r#"{"cmd":"snapshot"}"#);
 }
 
+/// The desktop's conference (issue 16): an older client's line (no
+/// consultation) reads and is written exactly as before; a conference of
+/// an answered consultation names it, and may leave `to` out.
+#[test]
+fn a_conference_may_name_the_consultation_it_joins() {
+    let old = r#"{"cmd":"conference","uuid":"u-a","to":"1004"}"#;
+    let r = serde_json::from_str::<Request>(old).unwrap();
+    assert_eq!(
+        r,
+        Request::Conference {
+            uuid: "u-a".into(),
+            to: "1004".into(),
+            consult: None
+        }
+    );
+    assert_eq!(round_trip(&r), old);
+    let line = r#"{"cmd":"conference","uuid":"u-a","consult":"u-c"}"#;
+    let joined = serde_json::from_str::<Request>(line).unwrap();
+    assert_eq!(
+        joined,
+        Request::Conference {
+            uuid: "u-a".into(),
+            to: String::new(),
+            consult: Some("u-c".into())
+        }
+    );
+    assert_eq!(round_trip(&joined), line);
+}
+
 #[test]
 fn replies_carry_the_version_and_a_typed_outcome() {
     let ok = Reply::new(Ok(Response::CallPlaced { uuid: "u1".into() }));

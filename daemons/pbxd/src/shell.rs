@@ -1100,8 +1100,11 @@ fn control(
             core.cancel_consult_uuid(t, &uuid, &consult)?;
             Response::Done
         }
-        Request::Conference { uuid, to } => {
-            core.conference_uuid(t, &uuid, &to)?;
+        Request::Conference { uuid, to, consult } => {
+            match consult {
+                Some(consult) => core.conference_consult_uuid(t, &uuid, &consult, &to)?,
+                None => core.conference_uuid(t, &uuid, &to)?,
+            }
             Response::Done
         }
         Request::Originate { from, to } => Response::CallPlaced {

@@ -316,6 +316,129 @@ fn the_desktop_adds_a_third_party_into_a_conference() {
     assert!(e.to_string().contains("already three"), "{e}");
 }
 
+/// The desktop's conference with a consultation up (issue 16): the
+/// party consulted is not called again but moved into a three-way with
+/// the caller (off hold) and the agent: one in-dialog re-INVITE to it
+/// (onto a port of the call's relay thread group), the agent's
+/// consultation leg hung up and the consultation ended, the three legs
+/// in one room, and the record saying three-way as for `*3`. A wrong
+/// number is refused first, changing nothing. When the added party
+/// hangs up, caller and agent go on as two.
+#[test]
+fn the_desktop_conferences_the_party_it_consulted_without_calling_it_again() {
+    let (mut s, [mut a, mut b, mut c]) = demo_with(["1001", "1002", "1003"]);
+    let (uuid, consult) = consulting(&mut s, &mut a, &mut b, &mut c);
+    let t = s.t();
+    let e = s
+        .core
+        .conference_consult_uuid(t, &uuid, &consult, "1004")
+        .unwrap_err();
+    assert!(e.to_string().contains("not the number consulted"), "{e}");
+    s.advance(Duration::from_millis(1));
+    assert_eq!(c.settle(&mut s), Vec::<String>::new());
+    let host_group = s
+        .media
+        .iter()
+        .find_map(|m| match m {
+            pbxd::core::MediaCmd::Open { group, .. } => Some(*group),
+            _ => None,
+        })
+        .unwrap();
+    s.media.clear();
+
+    let t = s.t();
+    s.core
+        .conference_consult_uuid(t, &uuid, &consult, "1003")
+        .unwrap();
+    s.advance(Duration::from_millis(1));
+    // The target: a re-INVITE in its dialog (a To tag: not a new call).
+    let re = c.expect_request(&mut s, "INVITE");
+    assert!(re.get("To").unwrap_or_default().contains("tag="), "{re:?}");
+    let moved_to = String::from_utf8_lossy(&re.body).to_string();
+    c.respond(&mut s, &re, 200, "", &sdp(31_000, "sendrecv"));
+    c.expect_request(&mut s, "ACK");
+    assert_eq!(c.settle(&mut s), Vec::<String>::new(), "nothing else");
+    // The agent: its consultation leg only.
+    assert_eq!(b.settle(&mut s), ["BYE"]);
+    // The caller: off hold.
+    let seen_a = a.settle(&mut s);
+    assert_eq!(seen_a, ["INVITE", "ACK"], "taken off hold");
+    // (The consult's music was before the media log was cleared.)
+    assert_eq!(caller_holds(&s), [false], "its music stopped");
+    s.advance(Duration::from_secs(1));
+
+    let opened: Vec<(u64, u16, u64)> = s
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Open {
+                call,
+                b_port,
+                group,
+                ..
+            } => Some((*call, *b_port, *group)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let (added, b_port, group) = opened[0];
+    assert_eq!(group, host_group, "mixed on the call's relay thread");
+    assert!(
+        moved_to.contains(&format!("m=audio {b_port} ")),
+        "{moved_to}"
+    );
+    let joins: Vec<(u64, u64, pbxd::core::Side)> = s
+        .media
+        .iter()
+        .filter_map(|m| match m {
+            pbxd::core::MediaCmd::Join {
+                room, call, side, ..
+            } => Some((*room, *call, *side)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joins.len(), 3, "{joins:?}");
+    assert!(
+        joins.iter().all(|j| j.0 == joins[0].0),
+        "one room: {joins:?}"
+    );
+    assert!(joins
+        .iter()
+        .any(|j| j.1 == added && j.2 == pbxd::core::Side::B));
+    assert_eq!(
+        s.call_events("three_way"),
+        [format!("consulted 1003 in {consult}"), "joined 1003".into()]
+    );
+    let ends = s.ends();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(
+        ends[0],
+        (consult.clone(), "answered".into(), "system".into())
+    );
+    assert_eq!(s.core.active_calls(), 2);
+    let t = s.t();
+    let e = s
+        .core
+        .conference_consult_uuid(t, &uuid, &consult, "")
+        .unwrap_err();
+    assert!(
+        matches!(e, dering_control::ControlError::NoSuchCall { .. }),
+        "the consultation is over: {e}"
+    );
+
+    // The added party leaves: back to two.
+    let mut dc = c.dialog_of(&re);
+    c.in_dialog(&mut s, &mut dc, "BYE", "", "");
+    c.expect_response(&mut s, 200);
+    s.advance(Duration::from_millis(1));
+    assert!(s
+        .media
+        .iter()
+        .any(|m| matches!(m, pbxd::core::MediaCmd::Leave { .. })));
+    assert_eq!(s.core.active_calls(), 1);
+    assert_eq!(a.settle(&mut s), Vec::<String>::new());
+}
+
 #[test]
 fn a_200_crossing_the_cancel_is_acked_and_hung_up() {
     let (mut s, [mut a, mut b]) = demo_with(["1001", "1002"]);

@@ -473,24 +473,36 @@ pub async fn cancel_consult(
     end_consult(&state, &v, uuid, f.consult, false).await
 }
 
-/// Adds `to` to the agent's call as a third party (pbxd's three-way).
+#[derive(Debug, Deserialize)]
+pub struct ConferenceForm {
+    #[serde(default)]
+    to: String,
+    /// The consultation under way (the consult reply's UUID): its party
+    /// joins instead of `to` being called, which may then be empty.
+    #[serde(default)]
+    consult: Option<String>,
+}
+
+/// Adds `to` to the agent's call as a third party (pbxd's three-way), or
+/// with a consultation up, the party consulted (not called again).
 pub async fn conference(
     State(state): State<AppState>,
     v: Viewer,
     Path(uuid): Path<String>,
-    Json(f): Json<DialForm>,
+    Json(f): Json<ConferenceForm>,
 ) -> Result<Json<Value>, AppError> {
     let me = me::agent(&state, &v).await?;
-    let to = dial_string("to", &f.to)?;
+    let to = match (&f.consult, f.to.trim()) {
+        (Some(_), "") => String::new(),
+        _ => dial_string("to", &f.to)?,
+    };
     own_call(&state, &me, &uuid)?;
     let target = format!("call {uuid}");
-    act(
-        &state,
-        &v,
-        Request::Conference { uuid, to },
-        "desktop.conference",
-        &target,
-        "to",
-    )
-    .await
+    let field = if f.consult.is_some() { "consult" } else { "to" };
+    let req = Request::Conference {
+        uuid,
+        to,
+        consult: f.consult,
+    };
+    act(&state, &v, req, "desktop.conference", &target, field).await
 }

@@ -571,6 +571,12 @@ async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_c
             json!({"to": "1004"}),
             r#"{"cmd":"conference","uuid":"u-a","to":"1004"}"#,
         ),
+        // With a consultation up, its party joins (not called again).
+        (
+            "/desktop/calls/u-a/conference",
+            json!({"consult": "u-c"}),
+            r#"{"cmd":"conference","uuid":"u-a","consult":"u-c"}"#,
+        ),
         (
             "/desktop/calls/u-a/complete",
             json!({"consult": "u-c"}),
@@ -586,13 +592,13 @@ async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_c
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         assert_eq!(asked.recv().await.unwrap(), line);
     }
-    for action in [
-        "desktop.consult",
-        "desktop.conference",
-        "desktop.complete_transfer",
-        "desktop.cancel_consult",
+    for (action, n) in [
+        ("desktop.consult", 1),
+        ("desktop.conference", 2),
+        ("desktop.complete_transfer", 1),
+        ("desktop.cancel_consult", 1),
     ] {
-        assert_eq!(b.audits(action), 1, "{action}");
+        assert_eq!(b.audits(action), n, "{action}");
     }
 }
 

@@ -22,6 +22,11 @@
 //! **Conference** is the phone's `*3` three-way done by the box: it calls
 //! the number from the agent's side of the call and, when it answers,
 //! mixes the three on the call's relay thread (`rooms::start_three_way`).
+//! With an answered consultation up, the agent's "conference" means the
+//! party it is talking to: that party is not called again but moved into
+//! the three-way (`rooms::three_way_from_consultation`, re-INVITEd onto
+//! the call's relay thread as the attended transfer moves it), the
+//! agent's consultation leg is let go and the caller taken off hold.
 
 use dering_control::{CallEventKind, ControlError, Party};
 use dering_media::codec::Codec;
@@ -133,6 +138,38 @@ impl Core {
         } else {
             Err(refused("cannot call the third party"))
         }
+    }
+
+    /// Conference of `uuid` with the party consulted in `consult` (placed
+    /// by the same agent's phone, answered): the three are mixed without
+    /// a new call to it, the caller taken off hold. `to`, if not empty,
+    /// must be the number the consultation called, so a page out of step
+    /// does not join a party the agent did not mean.
+    pub fn conference_consult_uuid(
+        &mut self,
+        now: Now,
+        uuid: &str,
+        consult: &str,
+        to: &str,
+    ) -> Result<(), ControlError> {
+        let (call, consult) = self.consultation(uuid, consult)?;
+        let called = self.calls.get(&consult).map(|c| c.parties.callee.as_str());
+        if !to.is_empty() && called != Some(to) {
+            return Err(refused("not the number consulted"));
+        }
+        // Checked before the caller is taken off hold, so a refusal
+        // leaves everything as it was.
+        if let Err(e) = self.consulted_leg((call, Side::B), (consult, Side::A)) {
+            return Err(refused(e));
+        }
+        if self.calls.values().any(|c| c.joins() == Some(call)) {
+            return Err(refused("already three"));
+        }
+        let r = self.desk_hold(now, call, false).and_then(|()| {
+            self.three_way_from_consultation(now, (call, Side::B), (consult, Side::A))
+        });
+        self.drain_tx(now);
+        r.map_err(refused)
     }
 
     /// The agent's phone on `call`: the extension that answered it.

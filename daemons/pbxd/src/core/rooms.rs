@@ -5,7 +5,9 @@
 //! keys): the box calls that extension and, when it answers, mixes the
 //! three. The call stays the host: if its caller or callee hangs up, the
 //! added party is hung up too; if the added party hangs up, the two go on
-//! as before.
+//! as before. The agent desktop's conference of an answered consultation
+//! makes the same three-way from the party already consulted, moved from
+//! its consultation call instead of called again.
 //!
 //! A conference room is a number: its callers give the room's PIN if it
 //! has one, hear that they are joining, and are mixed together, each
@@ -1122,6 +1124,111 @@ impl Core {
             kind: "three_way".into(),
             detail: Some(format!("joined {ext}")),
         });
+    }
+
+    /// The party on `by` of `host` brings the party it consulted in
+    /// `consult` (from its side `by2`) into a three-way with `host`'s
+    /// other party, without calling it again: the consulted leg becomes
+    /// the added party of a three-way (as if `*3` had called it and it
+    /// had answered), moved by a re-INVITE to a port on `host`'s relay
+    /// thread (mixing happens on one thread), and the consulting party's
+    /// leg of the consultation is let go. From then on it is the phone's
+    /// three-way: it leaves alone, or goes when `host` ends.
+    pub(super) fn three_way_from_consultation(
+        &mut self,
+        now: Now,
+        (host, by): (u64, Side),
+        (consult, by2): (u64, Side),
+    ) -> Result<(), &'static str> {
+        let t = self.consulted_leg((host, by), (consult, by2))?;
+        if self.calls.values().any(|c| c.joins() == Some(host)) {
+            return Err("already three");
+        }
+        // The consulted party called in (a REFER's consultation may): no
+        // INVITE of the box's own to stand for its leg.
+        let Some(invite) = t.invite else {
+            return Err("the consulted party called in");
+        };
+        let Some(h) = self.calls.get(&host) else {
+            return Err("no such call");
+        };
+        let party_name = match by {
+            Side::A => h.parties.caller_name.clone(),
+            Side::B => h.parties.callee_name.clone(),
+        };
+        let (group, host_uuid) = (h.group, h.parties.uuid.clone());
+        let consult_uuid = self
+            .calls
+            .get(&consult)
+            .map(|c| c.parties.uuid.clone())
+            .unwrap_or_default();
+        let Some((a_port, b_port)) = self.take_ports(now) else {
+            tracing::error!("RTP port range exhausted");
+            return Err("RTP port range exhausted");
+        };
+        self.release_consultation(now, (consult, by2), "joined a three-way");
+        let id = self.next_call;
+        self.next_call += 1;
+        let uuid = format!("{:x}-{}", now.wall_ms, self.listen.tokens.token(12));
+        let parties = dering_store::CallParties {
+            uuid: uuid.clone(),
+            caller: t.by_number,
+            caller_name: party_name,
+            callee: t.number.clone(),
+            callee_name: self.users.get(&t.number).map(|u| u.name.clone()),
+            start_ms: now.wall_ms,
+            answer_ms: Some(now.wall_ms),
+        };
+        self.store(Op::CallStart(parties.clone()));
+        self.store(Op::CallEvent {
+            uuid: host_uuid,
+            at_ms: now.wall_ms,
+            kind: "three_way".into(),
+            detail: Some(format!("consulted {} in {consult_uuid}", t.number)),
+        });
+        self.out.push_back(Output::Media(MediaCmd::Open {
+            call: id,
+            a_port,
+            b_port,
+            group,
+        }));
+        // No A leg, as for a party `*3` calls; the offer is never used.
+        let offer = dering_sip::sdp::AudioSdp {
+            addr: self.listen.ip,
+            port: a_port,
+            formats: t.formats.clone(),
+            direction: dering_sip::sdp::Direction::SendRecv,
+            ptime: None,
+        };
+        let a = super::Dialog::placeholder(t.dialog.peer);
+        let call_id = t.dialog.call_id.clone();
+        let mut c = Call::new(
+            id,
+            parties,
+            (a, t.dialog),
+            invite,
+            offer,
+            (a_port, b_port),
+            now.at,
+        );
+        c.group = group;
+        c.a.life = Life::Absent;
+        c.b.codec = t.codec;
+        c.b.formats.clone_from(&t.formats);
+        c.sdp_version = t.sdp_version;
+        c.kind = CallKind::ThreeWayParty { joins: host };
+        self.calls.insert(id, c);
+        self.by_call_id.insert(call_id, (id, Side::B));
+        tracing::info!(call = host, added = id, consult, ext = %t.number, "three-way: the consulted party joins");
+        self.set_state(now, id, CallState::Answered);
+        self.store(Op::CallAnswered {
+            uuid,
+            at_ms: now.wall_ms,
+            codec: t.codec.map(|k| k.name().to_string()).unwrap_or_default(),
+        });
+        self.reinvite_leg(now, id, Side::B, b_port, t.formats);
+        self.three_way_answered(now, id);
+        Ok(())
     }
 
     /// Ends a call the box placed (ringing or answered).

@@ -50,6 +50,24 @@ pub(super) struct Transfer {
     no_answer_at: std::time::Instant,
 }
 
+/// The consulted party's leg of a consultation, taken to move it to
+/// another call ([`Core::consulted_leg`]).
+#[derive(Debug)]
+pub(super) struct Consulted {
+    pub(super) dialog: Dialog,
+    pub(super) codec: Option<Codec>,
+    pub(super) formats: Vec<Format>,
+    /// The box's INVITE that set the leg up (`None` if the consulted
+    /// party called in).
+    pub(super) invite: Option<Message>,
+    /// The consulted party's number, and the consulting party's.
+    pub(super) number: String,
+    pub(super) by_number: String,
+    /// The SDP version last offered to the consulted party, so a moved
+    /// leg's next offer is newer (RFC 3264 §8).
+    pub(super) sdp_version: u64,
+}
+
 impl Transfer {
     /// The transferor's side (its BYE does not end the call).
     pub(super) fn side(&self) -> Side {
@@ -450,17 +468,18 @@ impl Core {
         self.join_consultation(now, (call, by), (consult, by2), true)
     }
 
-    /// The party on `by` of `call`, who consulted the other party of
-    /// `consult` from its side `by2`, leaves both: the party kept in
-    /// `call` and the consulted party are joined in `call`. `refer`: it
-    /// asked with a REFER (told in a NOTIFY); else the agent desktop.
-    pub(super) fn join_consultation(
-        &mut self,
-        now: Now,
+    /// The party consulted in `consult` by the party on side `by2`, who
+    /// is the party on `by` of `call`: checked that both calls are
+    /// answered two-party calls with nothing under way (a blind transfer,
+    /// a re-INVITE), and its leg taken as it stands, to move it to
+    /// another call. Shared by the attended transfer (the leg takes the
+    /// transferor's place) and the desktop's conference of a consultation
+    /// (the leg becomes the added party of a three-way, `rooms.rs`).
+    pub(super) fn consulted_leg(
+        &self,
         (call, by): (u64, Side),
         (consult, by2): (u64, Side),
-        refer: bool,
-    ) -> Result<(), &'static str> {
+    ) -> Result<Consulted, &'static str> {
         if consult == call {
             return Err("replaces the call itself");
         }
@@ -480,27 +499,70 @@ impl Core {
         if c1.reinvite.is_some() || c2.reinvite.is_some() {
             return Err("re-INVITE in progress");
         }
-        let kept = by.other();
-        let target_side = by2.other();
-        // The target's leg, from the consultation call.
-        let (t_dialog, t_codec, t_formats, t_number) = match target_side {
-            Side::A => (
-                c2.a.clone(),
-                c2.a.codec,
-                c2.a.formats.clone(),
-                c2.parties.caller.clone(),
-            ),
-            Side::B => (
-                c2.b.clone(),
-                c2.b.codec,
-                c2.b.formats.clone(),
-                c2.connected.clone().unwrap_or(c2.parties.callee.clone()),
-            ),
-        };
         let by_number = match by {
             Side::A => c1.parties.caller.clone(),
             Side::B => c1.connected.clone().unwrap_or(c1.parties.callee.clone()),
         };
+        let leg = match by2.other() {
+            Side::A => &c2.a,
+            Side::B => &c2.b,
+        };
+        let number = match by2.other() {
+            Side::A => c2.parties.caller.clone(),
+            Side::B => c2.connected.clone().unwrap_or(c2.parties.callee.clone()),
+        };
+        Ok(Consulted {
+            dialog: (**leg).clone(),
+            codec: leg.codec,
+            formats: leg.formats.clone(),
+            invite: leg.invite.clone(),
+            number,
+            by_number,
+            sdp_version: c2.sdp_version,
+        })
+    }
+
+    /// The consulting party (on `by2` of `consult`) is let go and the
+    /// consultation ends, its record saying `cause`; the consulted
+    /// party's dialog is left up for the call it moves to (finish forgets
+    /// its Call-ID: the caller maps it again).
+    pub(super) fn release_consultation(
+        &mut self,
+        now: Now,
+        (consult, by2): (u64, Side),
+        cause: &str,
+    ) {
+        self.send_in_dialog(now, consult, by2, rsip::Method::Bye);
+        self.close(
+            now,
+            consult,
+            Ending::new(Disposition::Answered, "system", cause, None),
+        );
+    }
+
+    /// The party on `by` of `call`, who consulted the other party of
+    /// `consult` from its side `by2`, leaves both: the party kept in
+    /// `call` and the consulted party are joined in `call`. `refer`: it
+    /// asked with a REFER (told in a NOTIFY); else the agent desktop.
+    pub(super) fn join_consultation(
+        &mut self,
+        now: Now,
+        (call, by): (u64, Side),
+        (consult, by2): (u64, Side),
+        refer: bool,
+    ) -> Result<(), &'static str> {
+        let Consulted {
+            dialog: t_dialog,
+            codec: t_codec,
+            formats: t_formats,
+            number: t_number,
+            by_number,
+            ..
+        } = self.consulted_leg((call, by), (consult, by2))?;
+        let Some(c1) = self.calls.get(&call) else {
+            return Err("no such call");
+        };
+        let kept = by.other();
         // The port of the first call on the transferor's side, where the
         // target's media goes from now on.
         let port = match by {
@@ -516,17 +578,10 @@ impl Core {
         if refer {
             self.notify_refer(now, call, by, "SIP/2.0 200 OK");
         }
-        // The transferor is let go on both calls.
+        // The transferor is let go on both calls; the consultation ends
+        // as transferred, the target's dialog moving to the first call.
         self.send_in_dialog(now, call, by, rsip::Method::Bye);
-        self.send_in_dialog(now, consult, by2, rsip::Method::Bye);
-        // The consultation ends as transferred; the target's dialog moves
-        // to the first call (finish forgets its Call-ID: it is mapped
-        // again below).
-        self.close(
-            now,
-            consult,
-            Ending::new(Disposition::Answered, "system", "attended transfer", None),
-        );
+        self.release_consultation(now, (consult, by2), "attended transfer");
         let old = {
             let Some(c) = self.calls.get_mut(&call) else {
                 return Ok(());
@@ -586,7 +641,14 @@ impl Core {
 
     /// A re-INVITE of the box's own to leg `side` of `call`: media to
     /// `port`, `formats`, send and receive.
-    fn reinvite_leg(&mut self, now: Now, call: u64, side: Side, port: u16, formats: Vec<Format>) {
+    pub(super) fn reinvite_leg(
+        &mut self,
+        now: Now,
+        call: u64,
+        side: Side,
+        port: u16,
+        formats: Vec<Format>,
+    ) {
         let body = self.sdp_body(call, (port, None), formats, Direction::SendRecv);
         if let Some(k) = self.send_in_dialog_with(now, call, side, rsip::Method::Invite, Some(body))
         {
