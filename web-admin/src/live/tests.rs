@@ -157,3 +157,59 @@ async fn the_event_stream_starts_with_the_whole_view() {
     assert!(text.starts_with("event: snapshot\ndata: {"), "{text}");
     assert!(text.contains("\"connected\":false"), "{text}");
 }
+
+/// SYNC-3: the health panel's reading carries what is owed to SIMPEL,
+/// and the page tells its script to link the outbox page for
+/// technicians only.
+#[tokio::test]
+async fn the_health_reading_carries_the_outbox_linked_for_technicians() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    let r = b
+        .json_as(
+            Method::POST,
+            "/api/v1/tickets",
+            &agent,
+            Some(serde_json::json!({
+                "reporter_name": "Siti",
+                "reporter_phone": "081234567890",
+                "category": "pengaduan",
+                "description": "izin usaha tertahan",
+                "urgency": "low",
+                "impact": "low",
+                "unit": "KU Dumas",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for role in Role::ALL {
+        let s = b.login_as(role);
+        let r = b.get("/live", Some(&s)).await;
+        assert_eq!(
+            r.body.contains("data-outbox=\"true\""),
+            role == Role::Admin,
+            "{role:?}"
+        );
+    }
+    let req = TestBox::request(Method::GET, "/live/events", Some(&agent))
+        .body(Body::empty())
+        .unwrap();
+    let mut body = b.router.clone().oneshot(req).await.unwrap().into_body();
+    let mut seen = String::new();
+    while !seen.contains("event: health\n") || !seen.ends_with("\n\n") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("no health reading")
+            .unwrap()
+            .unwrap();
+        seen.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+    }
+    let health = seen
+        .split("event: health\ndata: ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(health).unwrap();
+    assert_eq!(health["outbox"]["pending"], 1, "{health}");
+    assert_eq!(health["outbox"]["dead"], 0, "{health}");
+}
