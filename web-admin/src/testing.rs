@@ -279,6 +279,43 @@ impl TestBox {
             .await
     }
 
+    /// A pbxd on the box's real control socket answering one
+    /// connection: hello, then `reply` to the request, which the handle
+    /// returns as the line pbxd read.
+    pub fn scripted_pbxd(
+        &self,
+        reply: dering_control::Response,
+    ) -> tokio::task::JoinHandle<String> {
+        use dering_control::{Reply, Response};
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener =
+            tokio::net::UnixListener::bind(dering_control::client::socket_path(self.dir.path()))
+                .expect("control socket");
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.expect("pbxd's client");
+            let (rd, mut wr) = s.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            let mut last = String::new();
+            for r in [
+                Response::Hello {
+                    protocol: dering_control::PROTOCOL,
+                    pbxd: "test".into(),
+                },
+                reply,
+            ] {
+                last = lines
+                    .next_line()
+                    .await
+                    .expect("a request")
+                    .expect("a request line");
+                wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+                    .await
+                    .expect("reply written");
+            }
+            last
+        })
+    }
+
     /// How many audit entries of `action` the log holds.
     pub fn audits(&self, action: &str) -> i64 {
         self.db()

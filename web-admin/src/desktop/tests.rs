@@ -43,32 +43,6 @@ fn agent_session(b: &TestBox, id: &str, role: Role) -> Session {
     }
 }
 
-/// A pbxd on the box's control socket answering one connection: hello,
-/// then `reply` to the request, which it returns.
-fn scripted_pbxd(b: &TestBox, reply: Response) -> tokio::task::JoinHandle<String> {
-    let listener =
-        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let (rd, mut wr) = s.into_split();
-        let mut lines = BufReader::new(rd).lines();
-        let mut last = String::new();
-        for r in [
-            Response::Hello {
-                protocol: dering_control::PROTOCOL,
-                pbxd: "test".into(),
-            },
-            reply,
-        ] {
-            last = lines.next_line().await.unwrap().unwrap();
-            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                .await
-                .unwrap();
-        }
-        last
-    })
-}
-
 fn desktop_audits(b: &TestBox) -> i64 {
     b.db()
         .query_row(
@@ -221,7 +195,7 @@ async fn ready_reaches_pbxd_for_the_session_s_agent_and_is_audited() {
     let b = TestBox::new();
     with_config(&b);
     let a = agent_session(&b, "2003", Role::Agent);
-    let pbxd = scripted_pbxd(&b, Response::Done);
+    let pbxd = b.scripted_pbxd(Response::Done);
     let r = b
         .json_as(Method::POST, "/desktop/ready", &a, Some(json!({})))
         .await;
@@ -238,7 +212,7 @@ async fn login_sends_the_pin_to_pbxd_but_not_to_the_audit_log() {
     let b = TestBox::new();
     with_config(&b);
     let a = agent_session(&b, "2001", Role::Agent);
-    let pbxd = scripted_pbxd(&b, Response::Done);
+    let pbxd = b.scripted_pbxd(Response::Done);
     let r = b
         .json_as(
             Method::POST,
