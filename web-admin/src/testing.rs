@@ -125,8 +125,14 @@ impl TestBox {
 
     /// A user of `role` named after it, with a session opened directly.
     pub fn login_as(&self, role: Role) -> Session {
-        let login = format!("{}-{}", role.name(), rand::random::<u32>());
-        let (user_id, totp_secret) = self.add_user(&login, role);
+        self.login_named(&format!("{}-{}", role.name(), rand::random::<u32>()), role)
+    }
+
+    /// User `login` of `role`, with a session opened directly: an agent
+    /// account whose login is an agent ID of the configuration acts as
+    /// that agent.
+    pub fn login_named(&self, login: &str, role: Role) -> Session {
+        let (user_id, totp_secret) = self.add_user(login, role);
         let mut db = self.db();
         let tx = db.transaction().expect("tx");
         let secret =
@@ -134,7 +140,7 @@ impl TestBox {
         tx.commit().expect("commit");
         Session {
             user_id,
-            login,
+            login: login.into(),
             csrf: session::csrf_token(&secret),
             secret,
             totp_secret,

@@ -184,24 +184,6 @@ async fn a_ticket_without_a_description_is_refused() {
     assert_eq!(count(&b, "SELECT COUNT(*) FROM tickets"), 0);
 }
 
-/// A session of an agent account whose login is agent `id` of the
-/// running configuration.
-fn agent_session(b: &TestBox, id: &str) -> Session {
-    let (user_id, _) = b.add_user(id, Role::Agent);
-    let mut db = b.db();
-    let tx = db.transaction().unwrap();
-    let secret =
-        crate::auth::session::create(&tx, user_id, b.state.now_ms(), "127.0.0.1", "test").unwrap();
-    tx.commit().unwrap();
-    Session {
-        user_id,
-        login: id.into(),
-        csrf: crate::auth::session::csrf_token(&secret),
-        secret,
-        totp_secret: None,
-    }
-}
-
 #[tokio::test]
 async fn an_agent_sees_the_tickets_of_the_queues_it_serves() {
     let b = TestBox::new();
@@ -213,8 +195,8 @@ async fn an_agent_sees_the_tickets_of_the_queues_it_serves() {
         )
         .unwrap();
     // 2001 and 2004 both have the skill the demo's `pengaduan` queue needs.
-    let a2001 = agent_session(&b, "2001");
-    let a2004 = agent_session(&b, "2004");
+    let a2001 = b.login_named("2001", Role::Agent);
+    let a2004 = b.login_named("2004", Role::Agent);
     let stranger = b.login_as(Role::Agent);
     let mut t = complaint();
     t["queue"] = json!("pengaduan");
@@ -395,7 +377,7 @@ fn seed_config(b: &TestBox) {
 async fn the_list_searches_and_an_agent_sees_only_its_own_and_its_queues() {
     let b = TestBox::new();
     seed_config(&b);
-    let a2001 = agent_session(&b, "2001");
+    let a2001 = b.login_named("2001", Role::Agent);
     let stranger = b.login_as(Role::Agent);
     let sup = b.login_as(Role::Supervisor);
     let mut siti = complaint();
