@@ -777,17 +777,35 @@ fn changed(before: &Ticket, f: &EditForm) -> Result<TicketChange, AppError> {
     })
 }
 
+/// A change made on the ticket's page: `change` computes it from the
+/// ticket as the viewer may see it (404 otherwise); it is written,
+/// audited as `action` and owed to SIMPEL in one transaction
+/// (`api::write_change`), and the browser goes back to the ticket.
+async fn change_on_page(
+    state: &AppState,
+    v: &Viewer,
+    id: i64,
+    version: i64,
+    action: &'static str,
+    change: impl FnOnce(&Ticket) -> Result<TicketChange, AppError>,
+) -> Result<Redirect, AppError> {
+    let reach = reach(state, v).await?;
+    let (before, _) = load(state, &reach, id).await?;
+    let change = change(&before)?;
+    write_change(state, v, reach, id, change, version, action).await?;
+    Ok(Redirect::to(&format!("/tickets/{id}")))
+}
+
 async fn edit(
     State(state): State<AppState>,
     v: Viewer,
     Path(id): Path<i64>,
     Form(f): Form<EditForm>,
 ) -> Result<Redirect, AppError> {
-    let reach = reach(&state, &v).await?;
-    let (before, _) = load(&state, &reach, id).await?;
-    let change = changed(&before, &f)?;
-    write_change(&state, &v, reach, id, change, f.version, "ticket.change").await?;
-    Ok(Redirect::to(&format!("/tickets/{id}")))
+    change_on_page(&state, &v, id, f.version, "ticket.change", |before| {
+        changed(before, &f)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -795,16 +813,9 @@ struct VersionForm {
     version: i64,
 }
 
-/// One level up (at most [`LEVELS`]), status escalated; the new level's
-/// timer starts now.
-async fn escalate(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    Form(f): Form<VersionForm>,
-) -> Result<Redirect, AppError> {
-    let reach = reach(&state, &v).await?;
-    let (before, _) = load(&state, &reach, id).await?;
+/// One level up from `before` (at most [`LEVELS`]), status escalated;
+/// the new level's timer starts now.
+fn escalation(before: &Ticket) -> Result<TicketChange, AppError> {
     if before.status == TicketStatus::Closed {
         return Err(AppError::invalid(
             "status",
@@ -817,13 +828,20 @@ async fn escalate(
             "already at the last level",
         ));
     }
-    let change = TicketChange {
+    Ok(TicketChange {
         status: Some(TicketStatus::Escalated),
         escalation_level: Some(before.escalation_level + 1),
         ..TicketChange::default()
-    };
-    write_change(&state, &v, reach, id, change, f.version, "ticket.escalate").await?;
-    Ok(Redirect::to(&format!("/tickets/{id}")))
+    })
+}
+
+async fn escalate(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<VersionForm>,
+) -> Result<Redirect, AppError> {
+    change_on_page(&state, &v, id, f.version, "ticket.escalate", escalation).await
 }
 
 #[derive(Debug, Deserialize)]
