@@ -322,6 +322,16 @@ impl TestBox {
         })
     }
 
+    /// Files `ticket` through the tickets API as `s` (as the desktop
+    /// does) and returns its id.
+    pub async fn file_ticket(&self, s: &Session, ticket: serde_json::Value) -> i64 {
+        let r = self
+            .json_as(Method::POST, "/api/v1/tickets", s, Some(ticket))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.json()["ticket"]["id"].as_i64().expect("the ticket's id")
+    }
+
     /// How many audit entries of `action` the log holds.
     pub fn audits(&self, action: &str) -> i64 {
         self.db()
@@ -405,6 +415,21 @@ impl TestBox {
             self.assert_anonymous_refused(method, path, body).await;
         }
     }
+}
+
+/// A citizen's complaint as the tickets API takes it: urgent and of high
+/// impact (critical), linked to call `c-1`.
+pub fn complaint() -> serde_json::Value {
+    serde_json::json!({
+        "reporter_name": "Siti",
+        "reporter_phone": "081234567890",
+        "category": "pengaduan",
+        "description": "izin usaha tertahan",
+        "urgency": "high",
+        "impact": "high",
+        "unit": "KU Dumas",
+        "call_ids": ["c-1"]
+    })
 }
 
 /// A matrix row's method name as a method.

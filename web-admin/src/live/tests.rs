@@ -138,23 +138,7 @@ async fn the_event_stream_starts_with_the_whole_view() {
 async fn the_health_reading_carries_the_outbox_linked_for_technicians() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
-    let r = b
-        .json_as(
-            Method::POST,
-            "/api/v1/tickets",
-            &agent,
-            Some(serde_json::json!({
-                "reporter_name": "Siti",
-                "reporter_phone": "081234567890",
-                "category": "pengaduan",
-                "description": "izin usaha tertahan",
-                "urgency": "low",
-                "impact": "low",
-                "unit": "KU Dumas",
-            })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    b.file_ticket(&agent, crate::testing::complaint()).await;
     for role in Role::ALL {
         let s = b.login_as(role);
         let r = b.get("/live", Some(&s)).await;

@@ -6,32 +6,16 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
-use serde_json::json;
 
 use crate::auth::{Perm, Role};
-use crate::testing::{ApiAuth, TestBox, T0};
+use crate::testing::{complaint, ApiAuth, TestBox, T0};
 
 /// Files a ticket through the API and returns its outbox row's id.
 async fn owed(b: &TestBox, phone: &str) -> i64 {
     let agent = b.login_as(Role::Agent);
-    let r = b
-        .json_as(
-            Method::POST,
-            "/api/v1/tickets",
-            &agent,
-            Some(json!({
-                "reporter_name": "Siti",
-                "reporter_phone": phone,
-                "category": "pengaduan",
-                "description": "izin usaha tertahan",
-                "urgency": "high",
-                "impact": "high",
-                "unit": "KU Dumas",
-            })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let ticket = r.json()["ticket"]["id"].as_i64().unwrap();
+    let mut ticket = complaint();
+    ticket["reporter_phone"] = phone.into();
+    let ticket = b.file_ticket(&agent, ticket).await;
     b.db()
         .query_row(
             "SELECT id FROM outbox WHERE ticket_id = ?1",
