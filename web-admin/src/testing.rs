@@ -292,33 +292,12 @@ impl TestBox {
         &self,
         reply: dering_control::Response,
     ) -> tokio::task::JoinHandle<String> {
-        use dering_control::{Reply, Response};
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let listener =
             tokio::net::UnixListener::bind(dering_control::client::socket_path(self.dir.path()))
                 .expect("control socket");
         tokio::spawn(async move {
             let (s, _) = listener.accept().await.expect("pbxd's client");
-            let (rd, mut wr) = s.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            let mut last = String::new();
-            for r in [
-                Response::Hello {
-                    protocol: dering_control::PROTOCOL,
-                    pbxd: "test".into(),
-                },
-                reply,
-            ] {
-                last = lines
-                    .next_line()
-                    .await
-                    .expect("a request")
-                    .expect("a request line");
-                wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                    .await
-                    .expect("reply written");
-            }
-            last
+            answer_control(s, reply).await
         })
     }
 
@@ -415,6 +394,33 @@ impl TestBox {
             self.assert_anonymous_refused(method, path, body).await;
         }
     }
+}
+
+/// pbxd's side of one control connection: hello, then `reply` to the
+/// request, which it returns as the line read.
+pub async fn answer_control(s: tokio::net::UnixStream, reply: dering_control::Response) -> String {
+    use dering_control::{Reply, Response};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (rd, mut wr) = s.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let mut last = String::new();
+    for r in [
+        Response::Hello {
+            protocol: dering_control::PROTOCOL,
+            pbxd: "test".into(),
+        },
+        reply,
+    ] {
+        last = lines
+            .next_line()
+            .await
+            .expect("a request")
+            .expect("a request line");
+        wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+            .await
+            .expect("reply written");
+    }
+    last
 }
 
 /// A citizen's complaint as the tickets API takes it: urgent and of high

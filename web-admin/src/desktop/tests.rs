@@ -319,21 +319,7 @@ fn pbxd_offering(b: &TestBox) -> tokio::sync::mpsc::UnboundedReceiver<String> {
         tokio::spawn(offer_on(feed));
         loop {
             let (s, _) = listener.accept().await.unwrap();
-            let (rd, mut wr) = s.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            let mut last = String::new();
-            for r in [
-                Response::Hello {
-                    protocol: dering_control::PROTOCOL,
-                    pbxd: "test".into(),
-                },
-                Response::Done,
-            ] {
-                last = lines.next_line().await.unwrap().unwrap();
-                wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                    .await
-                    .unwrap();
-            }
+            let last = crate::testing::answer_control(s, Response::Done).await;
             let _ = asked.send(last);
         }
     });
