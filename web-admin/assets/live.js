@@ -9,6 +9,7 @@
   if (!root) return;
   const en = root.dataset.lang === "en";
   const supervise = root.dataset.supervise === "true";
+  const outboxPage = root.dataset.outbox === "true";
   const csrfInput = document.querySelector("#csrf input[name=_csrf]");
   const csrf = csrfInput ? csrfInput.value : "";
   const T = (id, e) => (en ? e : id);
@@ -180,6 +181,36 @@
     }));
   }
 
+  // What is still owed to SIMPEL (SYNC-3), late once the oldest pending
+  // row waited past syncd's alarm threshold; technicians get a link to
+  // the outbox page (/outbox) with the rows and their retry.
+  function outboxRow(o) {
+    const late = o.alarm_after_seconds != null && o.oldest_pending_seconds != null &&
+      o.oldest_pending_seconds > o.alarm_after_seconds;
+    const tr = el("tr", null, late || o.dead > 0 ? "bad" : "ok");
+    tr.id = "health-outbox";
+    const name = el("td");
+    const label = T("Kotak keluar SIMPEL", "SIMPEL outbox");
+    if (outboxPage) {
+      const a = el("a", label);
+      a.href = "/outbox";
+      name.appendChild(a);
+    } else {
+      name.textContent = label;
+    }
+    tr.appendChild(name);
+    tr.appendChild(el("td", late ? T("terlambat", "late")
+      : o.dead > 0 ? T("ada surat mati", "dead letters") : "ok"));
+    tr.appendChild(el("td", [
+      T("menunggu ", "pending ") + o.pending,
+      T("gagal ", "failing ") + o.failing,
+      T("surat mati ", "dead ") + o.dead,
+      o.oldest_pending_seconds != null
+        ? T("tertua ", "oldest ") + Math.floor(o.oldest_pending_seconds / 60) + " min" : "",
+    ].filter(Boolean).join(", ")));
+    return tr;
+  }
+
   function renderHealth() {
     const h = view.health;
     if (!h) return;
@@ -202,6 +233,7 @@
       ].filter(Boolean).join(", ")));
       rows.push(tr);
     }
+    if (h.outbox) rows.push(outboxRow(h.outbox));
     body("health").replaceChildren(...rows);
   }
 

@@ -125,8 +125,14 @@ impl TestBox {
 
     /// A user of `role` named after it, with a session opened directly.
     pub fn login_as(&self, role: Role) -> Session {
-        let login = format!("{}-{}", role.name(), rand::random::<u32>());
-        let (user_id, totp_secret) = self.add_user(&login, role);
+        self.login_named(&format!("{}-{}", role.name(), rand::random::<u32>()), role)
+    }
+
+    /// User `login` of `role`, with a session opened directly: an agent
+    /// account whose login is an agent ID of the configuration acts as
+    /// that agent.
+    pub fn login_named(&self, login: &str, role: Role) -> Session {
+        let (user_id, totp_secret) = self.add_user(login, role);
         let mut db = self.db();
         let tx = db.transaction().expect("tx");
         let secret =
@@ -134,7 +140,7 @@ impl TestBox {
         tx.commit().expect("commit");
         Session {
             user_id,
-            login,
+            login: login.into(),
             csrf: session::csrf_token(&secret),
             secret,
             totp_secret,
@@ -279,6 +285,32 @@ impl TestBox {
             .await
     }
 
+    /// A pbxd on the box's real control socket answering one
+    /// connection: hello, then `reply` to the request, which the handle
+    /// returns as the line pbxd read.
+    pub fn scripted_pbxd(
+        &self,
+        reply: dering_control::Response,
+    ) -> tokio::task::JoinHandle<String> {
+        let listener =
+            tokio::net::UnixListener::bind(dering_control::client::socket_path(self.dir.path()))
+                .expect("control socket");
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.expect("pbxd's client");
+            answer_control(s, reply).await
+        })
+    }
+
+    /// Files `ticket` through the tickets API as `s` (as the desktop
+    /// does) and returns its id.
+    pub async fn file_ticket(&self, s: &Session, ticket: serde_json::Value) -> i64 {
+        let r = self
+            .json_as(Method::POST, "/api/v1/tickets", s, Some(ticket))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.json()["ticket"]["id"].as_i64().expect("the ticket's id")
+    }
+
     /// How many audit entries of `action` the log holds.
     pub fn audits(&self, action: &str) -> i64 {
         self.db()
@@ -362,6 +394,48 @@ impl TestBox {
             self.assert_anonymous_refused(method, path, body).await;
         }
     }
+}
+
+/// pbxd's side of one control connection: hello, then `reply` to the
+/// request, which it returns as the line read.
+pub async fn answer_control(s: tokio::net::UnixStream, reply: dering_control::Response) -> String {
+    use dering_control::{Reply, Response};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (rd, mut wr) = s.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let mut last = String::new();
+    for r in [
+        Response::Hello {
+            protocol: dering_control::PROTOCOL,
+            pbxd: "test".into(),
+        },
+        reply,
+    ] {
+        last = lines
+            .next_line()
+            .await
+            .expect("a request")
+            .expect("a request line");
+        wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+            .await
+            .expect("reply written");
+    }
+    last
+}
+
+/// A citizen's complaint as the tickets API takes it: urgent and of high
+/// impact (critical), linked to call `c-1`.
+pub fn complaint() -> serde_json::Value {
+    serde_json::json!({
+        "reporter_name": "Siti",
+        "reporter_phone": "081234567890",
+        "category": "pengaduan",
+        "description": "izin usaha tertahan",
+        "urgency": "high",
+        "impact": "high",
+        "unit": "KU Dumas",
+        "call_ids": ["c-1"]
+    })
 }
 
 /// A matrix row's method name as a method.

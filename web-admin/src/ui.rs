@@ -98,6 +98,14 @@ const NAV: &[NavItem] = &[
         perm: Perm::Tickets,
     },
     NavItem {
+        href: "/outbox",
+        text: Text {
+            id: "Kotak keluar SIMPEL",
+            en: "SIMPEL outbox",
+        },
+        perm: Perm::SyncOutbox,
+    },
+    NavItem {
         href: "/admin",
         text: Text {
             id: "Konfigurasi",

@@ -322,6 +322,25 @@ pub async fn dial(
     .await
 }
 
+/// What the agent asks of one of its calls: `request` builds pbxd's
+/// request from the call's UUID (checking the form's fields), then the
+/// call must be the agent's own (404 otherwise, as in [`own_call`]); it
+/// is sent and audited as `action` on the call. The one path of every
+/// action on a call, so none can skip the ownership check or the audit.
+async fn on_my_call(
+    state: &AppState,
+    v: &Viewer,
+    uuid: String,
+    action: &str,
+    field: &str,
+    request: impl FnOnce(String) -> Result<Request, AppError>,
+) -> Result<Json<Value>, AppError> {
+    let me = me::agent(state, v).await?;
+    let req = request(uuid.clone())?;
+    own_call(state, &me, &uuid)?;
+    act(state, v, req, action, &format!("call {uuid}"), field).await
+}
+
 /// Blind transfer of the agent's call to `to`.
 pub async fn transfer(
     State(state): State<AppState>,
@@ -329,18 +348,10 @@ pub async fn transfer(
     Path(uuid): Path<String>,
     Json(f): Json<DialForm>,
 ) -> Result<Json<Value>, AppError> {
-    let me = me::agent(&state, &v).await?;
-    let to = dial_string("to", &f.to)?;
-    own_call(&state, &me, &uuid)?;
-    let target = format!("call {uuid}");
-    act(
-        &state,
-        &v,
-        Request::Transfer { uuid, to },
-        "desktop.transfer",
-        &target,
-        "to",
-    )
+    on_my_call(&state, &v, uuid, "desktop.transfer", "to", |uuid| {
+        let to = dial_string("to", &f.to)?;
+        Ok(Request::Transfer { uuid, to })
+    })
     .await
 }
 
@@ -350,53 +361,35 @@ pub async fn hangup(
     v: Viewer,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let me = me::agent(&state, &v).await?;
-    own_call(&state, &me, &uuid)?;
-    let target = format!("call {uuid}");
-    act(
-        &state,
-        &v,
-        Request::Hangup { uuid },
-        "desktop.hangup",
-        &target,
-        "uuid",
-    )
+    on_my_call(&state, &v, uuid, "desktop.hangup", "uuid", |uuid| {
+        Ok(Request::Hangup { uuid })
+    })
     .await
 }
 
-/// Puts the caller of the agent's call on hold (music) or takes it off:
-/// pbxd re-INVITEs the caller as the phone's own hold would.
-async fn hold_or_resume(
-    state: &AppState,
-    v: &Viewer,
-    uuid: String,
-    held: bool,
-) -> Result<Json<Value>, AppError> {
-    let me = me::agent(state, v).await?;
-    own_call(state, &me, &uuid)?;
-    let target = format!("call {uuid}");
-    let (req, action) = if held {
-        (Request::Hold { uuid }, "desktop.hold")
-    } else {
-        (Request::Resume { uuid }, "desktop.resume")
-    };
-    act(state, v, req, action, &target, "uuid").await
-}
-
+/// Puts the caller of the agent's call on hold (music): pbxd re-INVITEs
+/// the caller as the phone's own hold would.
 pub async fn hold(
     State(state): State<AppState>,
     v: Viewer,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    hold_or_resume(&state, &v, uuid, true).await
+    on_my_call(&state, &v, uuid, "desktop.hold", "uuid", |uuid| {
+        Ok(Request::Hold { uuid })
+    })
+    .await
 }
 
+/// Takes the caller off hold.
 pub async fn resume(
     State(state): State<AppState>,
     v: Viewer,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    hold_or_resume(&state, &v, uuid, false).await
+    on_my_call(&state, &v, uuid, "desktop.resume", "uuid", |uuid| {
+        Ok(Request::Resume { uuid })
+    })
+    .await
 }
 
 /// Attended transfer, first step: the caller is held and the agent's
@@ -407,18 +400,10 @@ pub async fn consult(
     Path(uuid): Path<String>,
     Json(f): Json<DialForm>,
 ) -> Result<Json<Value>, AppError> {
-    let me = me::agent(&state, &v).await?;
-    let to = dial_string("to", &f.to)?;
-    own_call(&state, &me, &uuid)?;
-    let target = format!("call {uuid}");
-    act(
-        &state,
-        &v,
-        Request::Consult { uuid, to },
-        "desktop.consult",
-        &target,
-        "to",
-    )
+    on_my_call(&state, &v, uuid, "desktop.consult", "to", |uuid| {
+        let to = dial_string("to", &f.to)?;
+        Ok(Request::Consult { uuid, to })
+    })
     .await
 }
 
@@ -429,48 +414,51 @@ pub struct ConsultForm {
     consult: String,
 }
 
-/// Completes the attended transfer (`complete`) or cancels the
-/// consultation, back to the caller.
-async fn end_consult(
-    state: &AppState,
-    v: &Viewer,
-    uuid: String,
-    consult: String,
-    complete: bool,
-) -> Result<Json<Value>, AppError> {
-    let me = me::agent(state, v).await?;
-    own_call(state, &me, &uuid)?;
-    let target = format!("call {uuid}");
-    let (req, action) = if complete {
-        (
-            Request::CompleteTransfer { uuid, consult },
-            "desktop.complete_transfer",
-        )
-    } else {
-        (
-            Request::CancelConsult { uuid, consult },
-            "desktop.cancel_consult",
-        )
-    };
-    act(state, v, req, action, &target, "consult").await
-}
-
+/// Completes the attended transfer: the caller goes to the consulted
+/// party.
 pub async fn complete(
     State(state): State<AppState>,
     v: Viewer,
     Path(uuid): Path<String>,
     Json(f): Json<ConsultForm>,
 ) -> Result<Json<Value>, AppError> {
-    end_consult(&state, &v, uuid, f.consult, true).await
+    on_my_call(
+        &state,
+        &v,
+        uuid,
+        "desktop.complete_transfer",
+        "consult",
+        |uuid| {
+            Ok(Request::CompleteTransfer {
+                uuid,
+                consult: f.consult,
+            })
+        },
+    )
+    .await
 }
 
+/// Cancels the consultation, back to the caller.
 pub async fn cancel_consult(
     State(state): State<AppState>,
     v: Viewer,
     Path(uuid): Path<String>,
     Json(f): Json<ConsultForm>,
 ) -> Result<Json<Value>, AppError> {
-    end_consult(&state, &v, uuid, f.consult, false).await
+    on_my_call(
+        &state,
+        &v,
+        uuid,
+        "desktop.cancel_consult",
+        "consult",
+        |uuid| {
+            Ok(Request::CancelConsult {
+                uuid,
+                consult: f.consult,
+            })
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -491,18 +479,17 @@ pub async fn conference(
     Path(uuid): Path<String>,
     Json(f): Json<ConferenceForm>,
 ) -> Result<Json<Value>, AppError> {
-    let me = me::agent(&state, &v).await?;
-    let to = match (&f.consult, f.to.trim()) {
-        (Some(_), "") => String::new(),
-        _ => dial_string("to", &f.to)?,
-    };
-    own_call(&state, &me, &uuid)?;
-    let target = format!("call {uuid}");
     let field = if f.consult.is_some() { "consult" } else { "to" };
-    let req = Request::Conference {
-        uuid,
-        to,
-        consult: f.consult,
-    };
-    act(&state, &v, req, "desktop.conference", &target, field).await
+    on_my_call(&state, &v, uuid, "desktop.conference", field, |uuid| {
+        let to = match (&f.consult, f.to.trim()) {
+            (Some(_), "") => String::new(),
+            _ => dial_string("to", &f.to)?,
+        };
+        Ok(Request::Conference {
+            uuid,
+            to,
+            consult: f.consult,
+        })
+    })
+    .await
 }

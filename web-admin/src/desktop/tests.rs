@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use super::events::Filter;
 use crate::auth::Role;
 use crate::live::feed::Push;
-use crate::testing::{Session, TestBox};
+use crate::testing::TestBox;
 
 /// The demo configuration as the running one: agents 2001..2004.
 fn with_config(b: &TestBox) {
@@ -24,49 +24,6 @@ fn with_config(b: &TestBox) {
             [dering_config::DEFAULT_TOML],
         )
         .unwrap();
-}
-
-/// A session of an account whose login is agent `id`.
-fn agent_session(b: &TestBox, id: &str, role: Role) -> Session {
-    let (user_id, totp_secret) = b.add_user(id, role);
-    let mut db = b.db();
-    let tx = db.transaction().unwrap();
-    let secret =
-        crate::auth::session::create(&tx, user_id, b.state.now_ms(), "127.0.0.1", "test").unwrap();
-    tx.commit().unwrap();
-    Session {
-        user_id,
-        login: id.into(),
-        csrf: crate::auth::session::csrf_token(&secret),
-        secret,
-        totp_secret,
-    }
-}
-
-/// A pbxd on the box's control socket answering one connection: hello,
-/// then `reply` to the request, which it returns.
-fn scripted_pbxd(b: &TestBox, reply: Response) -> tokio::task::JoinHandle<String> {
-    let listener =
-        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let (rd, mut wr) = s.into_split();
-        let mut lines = BufReader::new(rd).lines();
-        let mut last = String::new();
-        for r in [
-            Response::Hello {
-                protocol: dering_control::PROTOCOL,
-                pbxd: "test".into(),
-            },
-            reply,
-        ] {
-            last = lines.next_line().await.unwrap().unwrap();
-            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                .await
-                .unwrap();
-        }
-        last
-    })
 }
 
 fn desktop_audits(b: &TestBox) -> i64 {
@@ -83,7 +40,7 @@ fn desktop_audits(b: &TestBox) -> i64 {
 async fn agents_and_supervisors_open_it_others_are_refused_anonymous_goes_to_login() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2001", Role::Agent);
+    let a = b.login_named("2001", Role::Agent);
     let r = b.get("/desktop", Some(&a)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("data-agent=\"2001\""), "{}", r.body);
@@ -93,7 +50,7 @@ async fn agents_and_supervisors_open_it_others_are_refused_anonymous_goes_to_log
     assert!(r.body.contains("Masuk antrean"));
     assert!(r.body.contains("sholat"));
     // A supervisor who is also an agent, in English.
-    let sup = agent_session(&b, "2002", Role::Supervisor);
+    let sup = b.login_named("2002", Role::Supervisor);
     b.db()
         .execute("UPDATE users SET lang = 'en' WHERE login = '2002'", [])
         .unwrap();
@@ -134,7 +91,7 @@ async fn agents_and_supervisors_open_it_others_are_refused_anonymous_goes_to_log
 async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2001", Role::Agent);
+    let a = b.login_named("2001", Role::Agent);
     // No pbxd on this box: a request that got as far as pbxd would be 503.
     let r = b
         .json_as(
@@ -220,8 +177,8 @@ async fn agent_a_cannot_act_for_agent_b_nor_on_calls_not_its_own() {
 async fn ready_reaches_pbxd_for_the_session_s_agent_and_is_audited() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2003", Role::Agent);
-    let pbxd = scripted_pbxd(&b, Response::Done);
+    let a = b.login_named("2003", Role::Agent);
+    let pbxd = b.scripted_pbxd(Response::Done);
     let r = b
         .json_as(Method::POST, "/desktop/ready", &a, Some(json!({})))
         .await;
@@ -237,8 +194,8 @@ async fn ready_reaches_pbxd_for_the_session_s_agent_and_is_audited() {
 async fn login_sends_the_pin_to_pbxd_but_not_to_the_audit_log() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2001", Role::Agent);
-    let pbxd = scripted_pbxd(&b, Response::Done);
+    let a = b.login_named("2001", Role::Agent);
+    let pbxd = b.scripted_pbxd(Response::Done);
     let r = b
         .json_as(
             Method::POST,
@@ -362,21 +319,7 @@ fn pbxd_offering(b: &TestBox) -> tokio::sync::mpsc::UnboundedReceiver<String> {
         tokio::spawn(offer_on(feed));
         loop {
             let (s, _) = listener.accept().await.unwrap();
-            let (rd, mut wr) = s.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            let mut last = String::new();
-            for r in [
-                Response::Hello {
-                    protocol: dering_control::PROTOCOL,
-                    pbxd: "test".into(),
-                },
-                Response::Done,
-            ] {
-                last = lines.next_line().await.unwrap().unwrap();
-                wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                    .await
-                    .unwrap();
-            }
+            let last = crate::testing::answer_control(s, Response::Done).await;
             let _ = asked.send(last);
         }
     });
@@ -464,8 +407,8 @@ async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that
         .query_row("SELECT id FROM recordings", [], |r| r.get(0))
         .unwrap();
     // 2001 is a supervisor (may play recordings), 2002 an agent (may not).
-    let sup = agent_session(&b, "2001", Role::Supervisor);
-    let agent = agent_session(&b, "2002", Role::Agent);
+    let sup = b.login_named("2001", Role::Supervisor);
+    let agent = b.login_named("2002", Role::Agent);
     let _actions = pbxd_offering(&b);
     let t = std::time::Instant::now();
     let pop = loop {
@@ -507,7 +450,7 @@ async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that
 async fn hold_and_resume_reach_pbxd_for_the_agent_s_own_call_only() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2001", Role::Agent);
+    let a = b.login_named("2001", Role::Agent);
     let mut asked = pbxd_offering(&b);
     let t = std::time::Instant::now();
     loop {
@@ -544,7 +487,7 @@ async fn hold_and_resume_reach_pbxd_for_the_agent_s_own_call_only() {
 async fn consult_conference_complete_and_cancel_reach_pbxd_for_the_agent_s_own_call() {
     let b = TestBox::new();
     with_config(&b);
-    let a = agent_session(&b, "2001", Role::Agent);
+    let a = b.login_named("2001", Role::Agent);
     let mut asked = pbxd_offering(&b);
     let t = std::time::Instant::now();
     while b.get("/desktop/calls/u-a/pop", Some(&a)).await.status != StatusCode::OK {
@@ -621,7 +564,7 @@ async fn wrapup_codes_come_from_the_configuration_and_reach_the_acd_journal() {
             [doc],
         )
         .unwrap();
-    let a = agent_session(&b, "2001", Role::Agent);
+    let a = b.login_named("2001", Role::Agent);
     let page = b.get("/desktop", Some(&a)).await;
     assert!(page.body.contains("Panggilan iseng"), "{}", page.body);
     // The wrap-up select holds the configured code only (the ticket

@@ -314,6 +314,7 @@ impl LiveHub {
                     "daemons": h.daemons,
                     "ups": h.ups,
                     "pbx": h.pbx,
+                    "outbox": h.outbox,
                 }),
             );
             self.lock().health = Some(p.clone());

@@ -7,39 +7,12 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
-use dering_control::{Reply, Response};
+use dering_control::Response;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tower::ServiceExt;
 
 use crate::auth::Role;
 use crate::testing::TestBox;
-
-/// A pbxd on the box's control socket answering one connection: hello,
-/// then `reply` to the request, which it returns.
-fn scripted_pbxd(b: &TestBox, reply: Response) -> tokio::task::JoinHandle<String> {
-    let listener =
-        tokio::net::UnixListener::bind(dering_control::client::socket_path(b.dir.path())).unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let (rd, mut wr) = s.into_split();
-        let mut lines = BufReader::new(rd).lines();
-        let mut last = String::new();
-        for r in [
-            Response::Hello {
-                protocol: dering_control::PROTOCOL,
-                pbxd: "test".into(),
-            },
-            reply,
-        ] {
-            last = lines.next_line().await.unwrap().unwrap();
-            wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
-                .await
-                .unwrap();
-        }
-        last
-    })
-}
 
 #[tokio::test]
 async fn everyone_watches_only_supervisors_act() {
@@ -72,7 +45,7 @@ async fn everyone_watches_only_supervisors_act() {
 async fn a_supervisor_s_hangup_reaches_pbxd_and_is_audited() {
     let b = TestBox::new();
     let s = b.login_as(Role::Supervisor);
-    let pbxd = scripted_pbxd(&b, Response::Done);
+    let pbxd = b.scripted_pbxd(Response::Done);
     let r = b.post_form("/live/calls/u-7/hangup", Some(&s), "").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.location(), Some("/live"));
@@ -94,7 +67,7 @@ async fn a_supervisor_s_hangup_reaches_pbxd_and_is_audited() {
 async fn a_supervisor_listens_from_the_phone_they_name() {
     let b = TestBox::new();
     let s = b.login_as(Role::Supervisor);
-    let pbxd = scripted_pbxd(&b, Response::CallPlaced { uuid: "m-1".into() });
+    let pbxd = b.scripted_pbxd(Response::CallPlaced { uuid: "m-1".into() });
     let r = b
         .post_form(
             "/live/listen",
@@ -156,4 +129,44 @@ async fn the_event_stream_starts_with_the_whole_view() {
     let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
     assert!(text.starts_with("event: snapshot\ndata: {"), "{text}");
     assert!(text.contains("\"connected\":false"), "{text}");
+}
+
+/// SYNC-3: the health panel's reading carries what is owed to SIMPEL,
+/// and the page tells its script to link the outbox page for
+/// technicians only.
+#[tokio::test]
+async fn the_health_reading_carries_the_outbox_linked_for_technicians() {
+    let b = TestBox::new();
+    let agent = b.login_as(Role::Agent);
+    b.file_ticket(&agent, crate::testing::complaint()).await;
+    for role in Role::ALL {
+        let s = b.login_as(role);
+        let r = b.get("/live", Some(&s)).await;
+        assert_eq!(
+            r.body.contains("data-outbox=\"true\""),
+            role == Role::Admin,
+            "{role:?}"
+        );
+    }
+    let req = TestBox::request(Method::GET, "/live/events", Some(&agent))
+        .body(Body::empty())
+        .unwrap();
+    let mut body = b.router.clone().oneshot(req).await.unwrap().into_body();
+    let mut seen = String::new();
+    while !seen.contains("event: health\n") || !seen.ends_with("\n\n") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("no health reading")
+            .unwrap()
+            .unwrap();
+        seen.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+    }
+    let health = seen
+        .split("event: health\ndata: ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(health).unwrap();
+    assert_eq!(health["outbox"]["pending"], 1, "{health}");
+    assert_eq!(health["outbox"]["dead"], 0, "{health}");
 }

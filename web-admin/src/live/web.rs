@@ -80,9 +80,11 @@ async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<String>, 
     // Start the shared feed now, so the page's stream finds it warm.
     let _ = feed::hub(state.data_dir());
     let supervise = v.may(Perm::SuperviseCalls);
+    // The health panel links the outbox page for those who may open it.
+    let outbox = v.may(Perm::SyncOutbox);
     let mut b = format!(
         "<link rel=\"stylesheet\" href=\"/assets/live.css\">\
-         <div id=\"live\" data-supervise=\"{supervise}\" data-lang=\"{}\">",
+         <div id=\"live\" data-supervise=\"{supervise}\" data-outbox=\"{outbox}\" data-lang=\"{}\">",
         v.lang.code()
     );
     // The CSRF token for the action forms the script builds.

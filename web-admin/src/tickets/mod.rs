@@ -10,12 +10,15 @@
 //! The pages (`pages`: list and search, detail, edit, escalation, a
 //! citizen's interaction history with its XLSX and CSV exports) and the
 //! SLA alarms (`escalation`, decision 0030) sit on the same functions.
+//! The technicians' outbox page (`outbox_page`) and the outbox API
+//! (`outbox`) share one retry.
 
 mod access;
 mod api;
 pub mod escalation;
 pub mod export;
 mod outbox;
+mod outbox_page;
 mod pages;
 mod sla;
 
@@ -26,6 +29,8 @@ pub async fn sla_metrics(state: &AppState) -> String {
     escalation::metrics(state).await
 }
 
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;
 
@@ -51,4 +56,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/outbox/dead", get(outbox::dead))
         .route("/api/v1/outbox/{id}/retry", post(outbox::retry))
         .merge(pages::routes())
+        .merge(outbox_page::routes())
 }

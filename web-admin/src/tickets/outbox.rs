@@ -12,7 +12,7 @@ use crate::audit;
 use crate::auth::{Perm, Viewer};
 use crate::error::AppError;
 
-fn internal(e: dering_store::StoreError) -> AppError {
+pub(super) fn internal(e: dering_store::StoreError) -> AppError {
     match e {
         dering_store::StoreError::Sql(e) => AppError::Db(e),
         other => AppError::Internal(other.to_string()),
@@ -38,24 +38,58 @@ pub async fn retry(
     viewer: Viewer,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
+    revive(&state, &viewer, Revive::One(id)).await?;
+    Ok(Json(json!({ "retried": id })).into_response())
+}
+
+/// Which dead letters a technician sends again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Revive {
+    One(i64),
+    /// Every dead letter there is (the page's "retry all", after a fix
+    /// that cured them all, e.g. the field mapping).
+    AllDead,
+}
+
+/// Puts dead letters back as pending, due now, each with its own
+/// `outbox.retry` audit entry, in one transaction: the one retry both
+/// the API and the outbox page use, so they cannot differ in who may,
+/// what changes or what is audited. `Revive::One` of a row that is no
+/// dead letter is `NotFound`. Returns the rows revived.
+pub(super) async fn revive(
+    state: &AppState,
+    viewer: &Viewer,
+    which: Revive,
+) -> Result<Vec<i64>, AppError> {
     viewer.require(Perm::SyncOutbox)?;
     let now = state.now_ms();
-    let actor = audit::Actor::from(&viewer);
+    let actor = audit::Actor::from(viewer);
     state
         .write(move |tx| {
-            if !tickets::outbox_revive(tx, id, now).map_err(internal)? {
-                return Err(AppError::NotFound);
+            let ids = match which {
+                Revive::One(id) => vec![id],
+                Revive::AllDead => {
+                    let mut st =
+                        tx.prepare("SELECT id FROM outbox WHERE state = 'dead' ORDER BY id")?;
+                    let rows = st.query_map([], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<Vec<i64>>>()?
+                }
+            };
+            for &id in &ids {
+                if !tickets::outbox_revive(tx, id, now).map_err(internal)? {
+                    return Err(AppError::NotFound);
+                }
+                audit::record(
+                    tx,
+                    actor.clone(),
+                    now,
+                    "outbox.retry",
+                    &format!("outbox row {id}"),
+                    None,
+                    None,
+                )?;
             }
-            audit::record(
-                tx,
-                actor,
-                now,
-                "outbox.retry",
-                &format!("outbox row {id}"),
-                None,
-                None,
-            )
+            Ok(ids)
         })
-        .await?;
-    Ok(Json(json!({ "retried": id })).into_response())
+        .await
 }

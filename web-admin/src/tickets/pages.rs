@@ -274,6 +274,20 @@ fn input(name: &str, label: &str, kind: &str, value: &str) -> String {
     )
 }
 
+/// A search field's value as the form shows it again (empty when none).
+fn shown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// A row of labelled inputs, each `(name, label, type, value)`: the
+/// search form and the edit form are built from these lists.
+fn inputs(fields: &[(&str, &str, &str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, label, kind, value)| input(name, label, kind, value))
+        .collect()
+}
+
 fn status_select(v: &Viewer, name: &str, chosen: Option<&str>, any: bool) -> String {
     let mut s = format!(
         "<label>{}<select name=\"{name}\" id=\"f-{name}\">",
@@ -314,38 +328,34 @@ async fn list(
     if v.may(Perm::AllTickets) {
         b.push_str(&banner(&v, &breaches));
     }
-    let val = |o: &Option<String>| o.clone().unwrap_or_default();
     b.push_str("<form method=\"get\" action=\"/tickets\" class=\"search\">");
-    b.push_str(&input(
-        "phone",
-        t(&v, "Nomor telepon", "Phone number"),
-        "search",
-        &val(&q.phone),
-    ));
-    b.push_str(&input(
-        "name",
-        t(&v, "Nama pelapor", "Reporter's name"),
-        "search",
-        &val(&q.name),
-    ));
-    b.push_str(&input(
-        "ticket",
-        t(&v, "Nomor tiket", "Ticket number"),
-        "search",
-        &val(&q.ticket),
-    ));
-    b.push_str(&input(
-        "from",
-        t(&v, "Dari tanggal", "From"),
-        "date",
-        &val(&q.from),
-    ));
-    b.push_str(&input(
-        "to",
-        t(&v, "Sampai tanggal", "To"),
-        "date",
-        &val(&q.to),
-    ));
+    b.push_str(&inputs(&[
+        (
+            "phone",
+            t(&v, "Nomor telepon", "Phone number"),
+            "search",
+            shown(&q.phone),
+        ),
+        (
+            "name",
+            t(&v, "Nama pelapor", "Reporter's name"),
+            "search",
+            shown(&q.name),
+        ),
+        (
+            "ticket",
+            t(&v, "Nomor tiket", "Ticket number"),
+            "search",
+            shown(&q.ticket),
+        ),
+        (
+            "from",
+            t(&v, "Dari tanggal", "From"),
+            "date",
+            shown(&q.from),
+        ),
+        ("to", t(&v, "Sampai tanggal", "To"), "date", shown(&q.to)),
+    ]));
     b.push_str(&status_select(
         &v,
         "status",
@@ -635,24 +645,26 @@ async fn detail(
         csrf_field(&v),
         tk.version,
     ));
-    b.push_str(&input(
-        "reporter_name",
-        t(&v, "Nama pelapor", "Reporter's name"),
-        "text",
-        &tk.reporter_name,
-    ));
-    b.push_str(&input(
-        "reporter_email",
-        t(&v, "Email", "Email"),
-        "email",
-        &tk.reporter_email,
-    ));
-    b.push_str(&input(
-        "category",
-        t(&v, "Kategori", "Category"),
-        "text",
-        &tk.category,
-    ));
+    b.push_str(&inputs(&[
+        (
+            "reporter_name",
+            t(&v, "Nama pelapor", "Reporter's name"),
+            "text",
+            &tk.reporter_name,
+        ),
+        (
+            "reporter_email",
+            t(&v, "Email", "Email"),
+            "email",
+            &tk.reporter_email,
+        ),
+        (
+            "category",
+            t(&v, "Kategori", "Category"),
+            "text",
+            &tk.category,
+        ),
+    ]));
     b.push_str(&format!(
         "<label>{}<textarea name=\"description\" id=\"f-description\" rows=\"4\">{}</textarea></label>",
         t(&v, "Uraian", "Description"),
@@ -664,18 +676,20 @@ async fn detail(
         Some(tk.status.as_str()),
         false,
     ));
-    b.push_str(&input(
-        "assignee",
-        t(&v, "Petugas", "Assignee"),
-        "text",
-        tk.assignee.as_deref().unwrap_or(""),
-    ));
-    b.push_str(&input(
-        "unit",
-        t(&v, "Unit back-office", "Back-office unit"),
-        "text",
-        &tk.unit,
-    ));
+    b.push_str(&inputs(&[
+        (
+            "assignee",
+            t(&v, "Petugas", "Assignee"),
+            "text",
+            tk.assignee.as_deref().unwrap_or(""),
+        ),
+        (
+            "unit",
+            t(&v, "Unit back-office", "Back-office unit"),
+            "text",
+            &tk.unit,
+        ),
+    ]));
     b.push_str(&format!(
         "<button type=\"submit\" id=\"save\">{}</button></form>",
         t(&v, "Simpan", "Save")
@@ -763,17 +777,35 @@ fn changed(before: &Ticket, f: &EditForm) -> Result<TicketChange, AppError> {
     })
 }
 
+/// A change made on the ticket's page: `change` computes it from the
+/// ticket as the viewer may see it (404 otherwise); it is written,
+/// audited as `action` and owed to SIMPEL in one transaction
+/// (`api::write_change`), and the browser goes back to the ticket.
+async fn change_on_page(
+    state: &AppState,
+    v: &Viewer,
+    id: i64,
+    version: i64,
+    action: &'static str,
+    change: impl FnOnce(&Ticket) -> Result<TicketChange, AppError>,
+) -> Result<Redirect, AppError> {
+    let reach = reach(state, v).await?;
+    let (before, _) = load(state, &reach, id).await?;
+    let change = change(&before)?;
+    write_change(state, v, reach, id, change, version, action).await?;
+    Ok(Redirect::to(&format!("/tickets/{id}")))
+}
+
 async fn edit(
     State(state): State<AppState>,
     v: Viewer,
     Path(id): Path<i64>,
     Form(f): Form<EditForm>,
 ) -> Result<Redirect, AppError> {
-    let reach = reach(&state, &v).await?;
-    let (before, _) = load(&state, &reach, id).await?;
-    let change = changed(&before, &f)?;
-    write_change(&state, &v, reach, id, change, f.version, "ticket.change").await?;
-    Ok(Redirect::to(&format!("/tickets/{id}")))
+    change_on_page(&state, &v, id, f.version, "ticket.change", |before| {
+        changed(before, &f)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -781,16 +813,9 @@ struct VersionForm {
     version: i64,
 }
 
-/// One level up (at most [`LEVELS`]), status escalated; the new level's
-/// timer starts now.
-async fn escalate(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    Form(f): Form<VersionForm>,
-) -> Result<Redirect, AppError> {
-    let reach = reach(&state, &v).await?;
-    let (before, _) = load(&state, &reach, id).await?;
+/// One level up from `before` (at most [`LEVELS`]), status escalated;
+/// the new level's timer starts now.
+fn escalation(before: &Ticket) -> Result<TicketChange, AppError> {
     if before.status == TicketStatus::Closed {
         return Err(AppError::invalid(
             "status",
@@ -803,13 +828,20 @@ async fn escalate(
             "already at the last level",
         ));
     }
-    let change = TicketChange {
+    Ok(TicketChange {
         status: Some(TicketStatus::Escalated),
         escalation_level: Some(before.escalation_level + 1),
         ..TicketChange::default()
-    };
-    write_change(&state, &v, reach, id, change, f.version, "ticket.escalate").await?;
-    Ok(Redirect::to(&format!("/tickets/{id}")))
+    })
+}
+
+async fn escalate(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<VersionForm>,
+) -> Result<Redirect, AppError> {
+    change_on_page(&state, &v, id, f.version, "ticket.escalate", escalation).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,43 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::auth::Role;
-use crate::testing::{Reply, Session, TestBox};
-
-async fn call(b: &TestBox, method: Method, path: &str, s: &Session, body: Option<Value>) -> Reply {
-    let mut r = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "box.test")
-        .header(header::COOKIE, s.cookie())
-        .header(header::ORIGIN, "http://box.test")
-        .header("sec-fetch-site", "same-origin")
-        .header("x-csrf-token", &s.csrf);
-    let body = match body {
-        Some(v) => {
-            r = r.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    b.send(r.body(body).unwrap()).await
-}
-
-fn complaint() -> Value {
-    json!({
-        "reporter_name": "Siti",
-        "reporter_phone": "081234567890",
-        "category": "pengaduan",
-        "description": "izin usaha tertahan",
-        "urgency": "high",
-        "impact": "high",
-        "unit": "KU Dumas",
-        "call_ids": ["c-1"]
-    })
-}
+use crate::testing::{complaint, Reply, TestBox};
 
 fn count(b: &TestBox, sql: &str) -> i64 {
     b.db().query_row(sql, [], |r| r.get(0)).unwrap()
@@ -54,14 +22,9 @@ async fn an_agent_records_and_sees_its_own_a_supervisor_sees_all() {
     let sup = b.login_as(Role::Supervisor);
     let qa = b.login_as(Role::Qa);
 
-    let r = call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let t = r.json()["ticket"].clone();
     assert_eq!(t["priority"], "critical");
@@ -82,36 +45,39 @@ async fn an_agent_records_and_sees_its_own_a_supervisor_sees_all() {
 
     let path = format!("/api/v1/tickets/{id}");
     assert_eq!(
-        call(&b, Method::GET, &path, &agent, None).await.status,
+        b.json_as(Method::GET, &path, &agent, None).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        call(&b, Method::GET, &path, &other, None).await.status,
+        b.json_as(Method::GET, &path, &other, None).await.status,
         StatusCode::NOT_FOUND
     );
-    let listed = call(&b, Method::GET, "/api/v1/tickets", &other, None)
+    let listed = b
+        .json_as(Method::GET, "/api/v1/tickets", &other, None)
         .await
         .json();
     assert_eq!(listed["tickets"], json!([]));
-    let listed = call(
-        &b,
-        Method::GET,
-        "/api/v1/tickets?phone=081234567890",
-        &sup,
-        None,
-    )
-    .await
-    .json();
+    let listed = b
+        .json_as(
+            Method::GET,
+            "/api/v1/tickets?phone=081234567890",
+            &sup,
+            None,
+        )
+        .await
+        .json();
     assert_eq!(listed["tickets"][0]["id"], id);
     assert_eq!(
-        call(&b, Method::GET, "/api/v1/tickets", &qa, None)
+        b.json_as(Method::GET, "/api/v1/tickets", &qa, None)
             .await
             .status,
         StatusCode::FORBIDDEN
     );
     // Another agent cannot change it either.
     let change = json!({"version": 1, "status": "in_progress"});
-    let r = call(&b, Method::PATCH, &path, &other, Some(change.clone())).await;
+    let r = b
+        .json_as(Method::PATCH, &path, &other, Some(change.clone()))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(count(&b, "SELECT COUNT(*) FROM outbox"), 1);
 }
@@ -121,44 +87,39 @@ async fn a_change_is_owed_audited_and_refused_when_stale() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
     let sup = b.login_as(Role::Supervisor);
-    let r = call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     let id = r.json()["ticket"]["id"].as_i64().unwrap();
     let path = format!("/api/v1/tickets/{id}");
-    let r = call(
-        &b,
-        Method::PATCH,
-        &path,
-        &sup,
-        Some(json!({"version": 1, "status": "escalated", "escalation_level": 2})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::PATCH,
+            &path,
+            &sup,
+            Some(json!({"version": 1, "status": "escalated", "escalation_level": 2})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     assert_eq!(r.json()["ticket"]["version"], 2);
     // The agent's form still holds version 1: refused, nothing owed.
-    let r = call(
-        &b,
-        Method::PATCH,
-        &path,
-        &agent,
-        Some(json!({"version": 1, "description": "x"})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::PATCH,
+            &path,
+            &agent,
+            Some(json!({"version": 1, "description": "x"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = call(
-        &b,
-        Method::PATCH,
-        &path,
-        &agent,
-        Some(json!({"version": 2, "status": "lost"})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::PATCH,
+            &path,
+            &agent,
+            Some(json!({"version": 2, "status": "lost"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(count(&b, "SELECT COUNT(*) FROM outbox"), 2);
     assert_eq!(
@@ -168,7 +129,7 @@ async fn a_change_is_owed_audited_and_refused_when_stale() {
         ),
         1
     );
-    let h = call(&b, Method::GET, &path, &agent, None).await.json();
+    let h = b.json_as(Method::GET, &path, &agent, None).await.json();
     assert_eq!(h["history"].as_array().unwrap().len(), 2);
     assert_eq!(h["ticket"]["status"], "escalated");
 }
@@ -179,27 +140,11 @@ async fn a_ticket_without_a_description_is_refused() {
     let agent = b.login_as(Role::Agent);
     let mut t = complaint();
     t["description"] = json!("  ");
-    let r = call(&b, Method::POST, "/api/v1/tickets", &agent, Some(t)).await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &agent, Some(t))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(count(&b, "SELECT COUNT(*) FROM tickets"), 0);
-}
-
-/// A session of an agent account whose login is agent `id` of the
-/// running configuration.
-fn agent_session(b: &TestBox, id: &str) -> Session {
-    let (user_id, _) = b.add_user(id, Role::Agent);
-    let mut db = b.db();
-    let tx = db.transaction().unwrap();
-    let secret =
-        crate::auth::session::create(&tx, user_id, b.state.now_ms(), "127.0.0.1", "test").unwrap();
-    tx.commit().unwrap();
-    Session {
-        user_id,
-        login: id.into(),
-        csrf: crate::auth::session::csrf_token(&secret),
-        secret,
-        totp_secret: None,
-    }
 }
 
 #[tokio::test]
@@ -213,25 +158,29 @@ async fn an_agent_sees_the_tickets_of_the_queues_it_serves() {
         )
         .unwrap();
     // 2001 and 2004 both have the skill the demo's `pengaduan` queue needs.
-    let a2001 = agent_session(&b, "2001");
-    let a2004 = agent_session(&b, "2004");
+    let a2001 = b.login_named("2001", Role::Agent);
+    let a2004 = b.login_named("2004", Role::Agent);
     let stranger = b.login_as(Role::Agent);
     let mut t = complaint();
     t["queue"] = json!("pengaduan");
-    let r = call(&b, Method::POST, "/api/v1/tickets", &a2001, Some(t.clone())).await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &a2001, Some(t.clone()))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let id = r.json()["ticket"]["id"].as_i64().unwrap();
     let path = format!("/api/v1/tickets/{id}");
     assert_eq!(
-        call(&b, Method::GET, &path, &a2004, None).await.status,
+        b.json_as(Method::GET, &path, &a2004, None).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        call(&b, Method::GET, &path, &stranger, None).await.status,
+        b.json_as(Method::GET, &path, &stranger, None).await.status,
         StatusCode::NOT_FOUND
     );
     // Nor may the stranger file a ticket in a queue it does not serve.
-    let r = call(&b, Method::POST, "/api/v1/tickets", &stranger, Some(t)).await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &stranger, Some(t))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -247,14 +196,8 @@ async fn the_outbox_counts_are_in_metrics_and_health() {
         "{}",
         r.body
     );
-    call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    b.json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     let r = b.get("/metrics", None).await;
     assert!(
         r.body
@@ -273,34 +216,31 @@ async fn a_technician_retries_a_dead_letter() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
     let admin = b.login_as(Role::Admin);
-    call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    b.json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     b.db()
         .execute(
             "UPDATE outbox SET state = 'dead', attempts = 1, last_error = 'HTTP 422: bad category'",
             [],
         )
         .unwrap();
-    let r = call(&b, Method::GET, "/api/v1/outbox/dead", &agent, None).await;
+    let r = b
+        .json_as(Method::GET, "/api/v1/outbox/dead", &agent, None)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = call(&b, Method::GET, "/api/v1/outbox/dead", &admin, None)
+    let r = b
+        .json_as(Method::GET, "/api/v1/outbox/dead", &admin, None)
         .await
         .json();
     assert_eq!(r["dead"][0]["last_error"], "HTTP 422: bad category");
     let row = r["dead"][0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/outbox/{row}/retry");
     assert_eq!(
-        call(&b, Method::POST, &path, &agent, None).await.status,
+        b.json_as(Method::POST, &path, &agent, None).await.status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&b, Method::POST, &path, &admin, None).await.status,
+        b.json_as(Method::POST, &path, &admin, None).await.status,
         StatusCode::OK
     );
     assert_eq!(
@@ -319,7 +259,7 @@ async fn a_technician_retries_a_dead_letter() {
     );
     // It is no dead letter now.
     assert_eq!(
-        call(&b, Method::POST, &path, &admin, None).await.status,
+        b.json_as(Method::POST, &path, &admin, None).await.status,
         StatusCode::NOT_FOUND
     );
 }
@@ -337,14 +277,9 @@ async fn a_new_tickets_deadlines_come_from_the_running_configuration() {
         )
     };
     // No configuration version yet: Peruri's 15 min and 8 h (critical).
-    let r = call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     assert_eq!(r.json()["ticket"]["priority"], "critical");
     assert_eq!(deadlines(&r), (15 * 60_000, 8 * 3_600_000));
@@ -360,14 +295,9 @@ async fn a_new_tickets_deadlines_come_from_the_running_configuration() {
             [&doc],
         )
         .unwrap();
-    let r = call(
-        &b,
-        Method::POST,
-        "/api/v1/tickets",
-        &agent,
-        Some(complaint()),
-    )
-    .await;
+    let r = b
+        .json_as(Method::POST, "/api/v1/tickets", &agent, Some(complaint()))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     assert_eq!(deadlines(&r), (30 * 60_000, 4 * 3_600_000));
 }
@@ -375,12 +305,6 @@ async fn a_new_tickets_deadlines_come_from_the_running_configuration() {
 // ---- The ticket pages (issue 16: CTI-3, CTI-4, CTI-5) ----
 
 /// Records `body` through the API as `s`; returns the ticket's id.
-async fn file(b: &TestBox, s: &Session, body: Value) -> i64 {
-    let r = call(b, Method::POST, "/api/v1/tickets", s, Some(body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
-    r.json()["ticket"]["id"].as_i64().unwrap()
-}
-
 fn seed_config(b: &TestBox) {
     b.db()
         .execute(
@@ -395,16 +319,16 @@ fn seed_config(b: &TestBox) {
 async fn the_list_searches_and_an_agent_sees_only_its_own_and_its_queues() {
     let b = TestBox::new();
     seed_config(&b);
-    let a2001 = agent_session(&b, "2001");
+    let a2001 = b.login_named("2001", Role::Agent);
     let stranger = b.login_as(Role::Agent);
     let sup = b.login_as(Role::Supervisor);
     let mut siti = complaint();
     siti["queue"] = json!("pengaduan");
-    let id_siti = file(&b, &a2001, siti).await;
+    let id_siti = b.file_ticket(&a2001, siti).await;
     let mut budi = complaint();
     budi["reporter_name"] = json!("Budi Santoso");
     budi["reporter_phone"] = json!("+62 811 000 222");
-    let id_budi = file(&b, &stranger, budi).await;
+    let id_budi = b.file_ticket(&stranger, budi).await;
 
     let page = b.get("/tickets", Some(&sup)).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -471,7 +395,7 @@ async fn the_list_searches_and_an_agent_sees_only_its_own_and_its_queues() {
 async fn the_ticket_pages_refuse_roles_without_tickets() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
-    let id = file(&b, &agent, complaint()).await;
+    let id = b.file_ticket(&agent, complaint()).await;
     for role in [Role::Qa, Role::Admin] {
         let s = b.login_as(role);
         for path in [
@@ -499,7 +423,7 @@ async fn an_edit_on_the_page_is_owed_audited_and_shown_in_the_history() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
     let sup = b.login_as(Role::Supervisor);
-    let id = file(&b, &agent, complaint()).await;
+    let id = b.file_ticket(&agent, complaint()).await;
     let path = format!("/tickets/{id}");
     let form = "version=1&reporter_name=Siti&reporter_email=siti%40contoh.id&category=pengaduan\
                 &description=izin+usaha+tertahan&status=in_progress&assignee=&unit=KU+Dumas";
@@ -537,7 +461,7 @@ async fn an_edit_on_the_page_is_owed_audited_and_shown_in_the_history() {
 async fn escalation_climbs_three_levels_each_audited_and_owed() {
     let b = TestBox::new();
     let sup = b.login_as(Role::Supervisor);
-    let id = file(&b, &sup, complaint()).await;
+    let id = b.file_ticket(&sup, complaint()).await;
     let path = format!("/tickets/{id}");
     for level in 1..=3 {
         let page = b.get(&path, Some(&sup)).await;
@@ -555,15 +479,10 @@ async fn escalation_climbs_three_levels_each_audited_and_owed() {
             .await;
         assert_eq!(r.location(), Some(path.as_str()), "{}", r.body);
     }
-    let t = call(
-        &b,
-        Method::GET,
-        &format!("/api/v1/tickets/{id}"),
-        &sup,
-        None,
-    )
-    .await
-    .json();
+    let t = b
+        .json_as(Method::GET, &format!("/api/v1/tickets/{id}"), &sup, None)
+        .await
+        .json();
     assert_eq!(t["ticket"]["escalation_level"], 3);
     assert_eq!(t["ticket"]["status"], "escalated");
     assert_eq!(b.audits("ticket.escalate"), 3);
@@ -591,7 +510,7 @@ async fn a_breach_raises_the_alarm_once_and_clears_when_answered() {
     let b = TestBox::new();
     let agent = b.login_as(Role::Agent);
     let sup = b.login_as(Role::Supervisor);
-    let id = file(&b, &agent, complaint()).await;
+    let id = b.file_ticket(&agent, complaint()).await;
     let metric = |body: &str, kind: &str| {
         let line = format!("dering_ticket_sla_breaches{{kind=\"{kind}\"}} ");
         body.lines()
@@ -636,14 +555,14 @@ async fn a_breach_raises_the_alarm_once_and_clears_when_answered() {
         .body
         .contains("sla-alarm"));
     // Answered (late): the alarm clears; the breach stays counted.
-    let r = call(
-        &b,
-        Method::PATCH,
-        &format!("/api/v1/tickets/{id}"),
-        &agent,
-        Some(json!({"version": 1, "status": "in_progress"})),
-    )
-    .await;
+    let r = b
+        .json_as(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{id}"),
+            &agent,
+            Some(json!({"version": 1, "status": "in_progress"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(!b
         .get("/tickets", Some(&sup))
@@ -675,7 +594,7 @@ async fn an_escalation_level_overdue_is_a_breach_from_the_configured_timer() {
         )
         .unwrap();
     let sup = b.login_as(Role::Supervisor);
-    let id = file(&b, &sup, complaint()).await;
+    let id = b.file_ticket(&sup, complaint()).await;
     b.clock.advance_ms(3_600_000);
     let sup = b.login_as(Role::Supervisor);
     let r = b
@@ -719,7 +638,7 @@ async fn only_roles_that_may_play_get_the_recording_links() {
     let sup = b.login_as(Role::Supervisor);
     let mut t = complaint();
     t["recordings"] = json!(["17"]);
-    let id = file(&b, &agent, t).await;
+    let id = b.file_ticket(&agent, t).await;
     let path = format!("/tickets/{id}");
     let s = b.get(&path, Some(&sup)).await;
     assert!(
@@ -771,7 +690,7 @@ async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
         b.clock.now() - 60_000,
         dering_store::Disposition::Answered,
     );
-    let id = file(&b, &agent, complaint()).await;
+    let id = b.file_ticket(&agent, complaint()).await;
     let r = b
         .post_form(
             "/tickets/citizen/note",
@@ -843,7 +762,7 @@ async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
 async fn the_pages_are_in_english_for_a_user_who_chose_it() {
     let b = TestBox::new();
     let sup = b.login_as(Role::Supervisor);
-    let id = file(&b, &sup, complaint()).await;
+    let id = b.file_ticket(&sup, complaint()).await;
     let page = b.get(&format!("/tickets/{id}"), Some(&sup)).await;
     assert!(page.body.contains("Prioritas") && page.body.contains("Kritis"));
     b.db()

@@ -1,0 +1,108 @@
+//! The SIMPEL outbox in headless Chromium against a real box (issue 16,
+//! SYNC-3): the technician sees on the live page's health panel that a
+//! ticket is a dead letter, follows its link to the outbox page, reads
+//! SIMPEL's refusal there and sends the letter again, after which it is
+//! pending once more. The demo box runs no syncd, so nothing delivers the
+//! rows behind the test's back. Screenshots go to
+//! `target/browser-artefacts/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use dering_store::tickets::{Level, NewTicket, Sla};
+use hwtests::browser::{Browser, WebBox};
+
+fn ticket(phone: &str) -> NewTicket {
+    NewTicket {
+        reporter_name: "Siti Aminah".into(),
+        reporter_phone: phone.into(),
+        reporter_email: String::new(),
+        category: "pengaduan".into(),
+        description: "izin usaha tertahan".into(),
+        urgency: Level::Medium,
+        impact: Level::Medium,
+        unit: "KU Dumas".into(),
+        queue: None,
+        assignee: None,
+        call_ids: vec![],
+        recordings: vec![],
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Waits (15 s at most: the health panel reads every 5 s) until the text
+/// of `css` satisfies `check`.
+async fn until_text(b: &Browser, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let t = Instant::now();
+    loop {
+        let text = b.text(css).await;
+        if check(&text) {
+            return text;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{what}: {css} shows {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_technician_finds_a_dead_letter_from_the_live_page_and_sends_it_again() {
+    let web = WebBox::start();
+    // Two tickets owed; SIMPEL refused the second for good.
+    let mut store = dering_store::Store::open(&web.dering.dir().join("dering.db")).unwrap();
+    let now = wall_ms();
+    store
+        .create_ticket(&ticket("081234567890"), "spv1", &Sla::default(), now)
+        .unwrap();
+    let refused = store
+        .create_ticket(&ticket("0811000222"), "spv1", &Sla::default(), now)
+        .unwrap();
+    let row = store
+        .outbox_due(now, 10)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.ticket_id == refused.id)
+        .unwrap();
+    store
+        .outbox_kill(row.id, 1, "HTTP 422: kategori tidak dikenal")
+        .unwrap();
+    drop(store);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let b = Browser::start(&web.base).await;
+        b.log_in(&web.login, &web.password, &web.totp_secret, "/live")
+            .await;
+        let panel = until_text(&b, "#health-outbox", "the health panel", |t| {
+            t.contains("surat mati 1")
+        })
+        .await;
+        assert!(panel.contains("menunggu 1"), "{panel}");
+        b.screenshot("outbox-live").await;
+        b.click("#health-outbox a[href='/outbox']").await;
+        b.wait_path("/outbox").await;
+        assert_eq!(b.wait_text("#count-dead").await, "1");
+        let dead = b.wait_text("#dead tbody").await;
+        assert!(
+            dead.contains(&refused.number) && dead.contains("HTTP 422: kategori tidak dikenal"),
+            "{dead}"
+        );
+        b.screenshot("outbox-dead").await;
+        b.click(&format!("#dead tr[data-row='{}'] button.retry", row.id))
+            .await;
+        until_text(&b, "#count-dead", "the retry", |t| t == "0").await;
+        assert_eq!(b.text("#count-pending").await, "2");
+        assert!(!b.text("#dead tbody").await.contains(&refused.number));
+        b.close().await;
+    });
+}
