@@ -7,6 +7,7 @@
 //! they arrive as further migrations.
 
 pub mod backup;
+pub mod setup;
 mod migrations;
 pub mod tickets;
 pub mod writer;
