@@ -943,6 +943,17 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
         .map(|e| (e.number.clone(), e.password.clone()))
         .collect();
     let domain = cfg.sip.domain.clone();
+    // The demo sets itself up (it makes its own admin below): its SIP is
+    // served where asked at once, not on loopback until setup (decision
+    // 0034).
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    dering_store::Store::open(&data_dir.join("dering.db"))?.mark_setup_done(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        "dering up",
+    )?;
     let (pbx_stop, pbx_stop_rx) = oneshot::channel::<()>();
     let pbx = shell::start(
         Options {

@@ -7,8 +7,8 @@
 //! they arrive as further migrations.
 
 pub mod backup;
-pub mod setup;
 mod migrations;
+pub mod setup;
 pub mod tickets;
 pub mod writer;
 

@@ -18,12 +18,16 @@ pub struct SetupDone {
 /// The setup row, read on any connection (webd holds its own).
 pub fn setup_done(conn: &Connection) -> Result<Option<SetupDone>> {
     Ok(conn
-        .query_row("SELECT at_ms, done_by FROM setup_done WHERE id = 1", [], |r| {
-            Ok(SetupDone {
-                at_ms: r.get(0)?,
-                by: r.get(1)?,
-            })
-        })
+        .query_row(
+            "SELECT at_ms, done_by FROM setup_done WHERE id = 1",
+            [],
+            |r| {
+                Ok(SetupDone {
+                    at_ms: r.get(0)?,
+                    by: r.get(1)?,
+                })
+            },
+        )
         .optional()?)
 }
 
