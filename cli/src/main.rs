@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, Mutex};
 
 mod backup;
 mod events;
+mod system_apply;
 
 /// Where a real deployment keeps its configuration.
 const ETC_CONFIG: &str = "/etc/dering/dering.toml";
@@ -29,6 +30,24 @@ const ETC_CONFIG: &str = "/etc/dering/dering.toml";
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum SystemCmd {
+    /// Render the settings of the newest configuration version into
+    /// `/run` and the overlay's `/etc` (systemd-networkd, host name,
+    /// localtime, chrony, snmpd); idempotent, run at every boot.
+    Apply {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+        /// The file read when the database holds no version yet
+        /// (default /etc/dering/dering.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Render under this directory instead of `/` (tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -160,6 +179,13 @@ enum Cmd {
         to: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// The box's host settings (network, host name, time zone, NTP,
+    /// SNMP access), kept in the configuration, rendered for the
+    /// read-only image (issue 17 §3).
+    System {
+        #[command(subcommand)]
+        action: SystemCmd,
     },
     /// Back up the database (an online copy, while the box runs) and the
     /// configuration into DIR/dering-<UTC time>/ with a SHA-256 manifest,
@@ -470,6 +496,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Cmd::System {
+            action:
+                SystemCmd::Apply {
+                    data_dir,
+                    config,
+                    root,
+                },
+        } => {
+            system_apply::apply_command(system_apply::ApplyArgs {
+                data_dir,
+                config,
+                root,
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Backup {
             data_dir,
