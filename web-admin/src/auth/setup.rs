@@ -282,7 +282,8 @@ async fn setup(
         .await?;
     let _ = std::fs::remove_file(token_path(state.data_dir()));
     tracing::info!(%source, "first admin created through the setup link");
-    let mut r = Redirect::to("/").into_response();
+    // Logged in: the box's settings are the setup's next step.
+    let mut r = Redirect::to(crate::setup::SETTINGS_PATH).into_response();
     if let Ok(v) = session::cookie(&session_secret, state.https()).parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
