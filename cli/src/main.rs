@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, Mutex};
 
 mod backup;
 mod events;
+mod setup_link;
 mod system_apply;
 
 /// Where a real deployment keeps its configuration.
@@ -44,9 +45,26 @@ enum SystemCmd {
         /// (default /etc/dering/dering.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Read the configuration from this file (as `dering config
+        /// export` writes it) instead of the database.
+        #[arg(long)]
+        document: Option<PathBuf>,
         /// Render under this directory instead of `/` (tests).
         #[arg(long, default_value = "/")]
         root: PathBuf,
+    },
+    /// Until first-boot setup is done, print the setup page's link with
+    /// the box's own address (the console's line).
+    SetupLink {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+        /// The web admin's HTTPS port (`[http] https_port`).
+        #[arg(long, default_value_t = 8443)]
+        https_port: u16,
+        /// Look again every SECONDS, printing a changed link, until
+        /// setup is done (without it: print once).
+        #[arg(long)]
+        every: Option<u64>,
     },
 }
 
@@ -502,13 +520,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 SystemCmd::Apply {
                     data_dir,
                     config,
+                    document,
                     root,
                 },
         } => {
             system_apply::apply_command(system_apply::ApplyArgs {
                 data_dir,
                 config,
+                document,
                 root,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::System {
+            action:
+                SystemCmd::SetupLink {
+                    data_dir,
+                    https_port,
+                    every,
+                },
+        } => {
+            setup_link::command(setup_link::LinkArgs {
+                data_dir,
+                https_port,
+                every,
             })?;
             Ok(ExitCode::SUCCESS)
         }

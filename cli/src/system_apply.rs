@@ -46,16 +46,16 @@ pub enum Item {
     },
 }
 
-fn header(version: i64) -> String {
+fn header(source: &str) -> String {
     format!(
-        "# Written by `dering system apply` from configuration version {version}.\n\
+        "# Written by `dering system apply` from {source}.\n\
          # Change it in the web admin: this file is rewritten at every boot.\n"
     )
 }
 
 /// The `.network` file of one port's settings.
-pub fn network_file(n: &Network, version: i64) -> String {
-    let mut s = header(version);
+pub fn network_file(n: &Network, source: &str) -> String {
+    let mut s = header(source);
     s.push_str("[Match]\n");
     match &n.port {
         Some(p) => {
@@ -88,8 +88,8 @@ fn network_name(n: &Network) -> String {
 }
 
 /// snmpd's drop-in for the access chosen.
-pub fn snmpd_file(access: &SnmpAccess, version: i64) -> String {
-    let mut s = header(version);
+pub fn snmpd_file(access: &SnmpAccess, source: &str) -> String {
+    let mut s = header(source);
     match access {
         SnmpAccess::Community(c) => {
             let _ = writeln!(s, "rocommunity {c} default");
@@ -108,10 +108,10 @@ pub fn snmpd_file(access: &SnmpAccess, version: i64) -> String {
     s
 }
 
-/// Everything `cfg` asks for, relative to the root. `present` lists the
-/// network files of ours found under the root, so those no longer asked
-/// for are removed.
-pub fn render(cfg: &Config, version: i64, present: &[String]) -> Vec<Item> {
+/// Everything `cfg` (read from `source`, named in each file) asks for,
+/// relative to the root. `present` lists the network files of ours found
+/// under the root, so those no longer asked for are removed.
+pub fn render(cfg: &Config, source: &str, present: &[String]) -> Vec<Item> {
     let sys = &cfg.system;
     let mut items = Vec::new();
     let mut wanted = Vec::new();
@@ -119,7 +119,7 @@ pub fn render(cfg: &Config, version: i64, present: &[String]) -> Vec<Item> {
         let name = network_name(n);
         items.push(Item::File {
             path: Path::new(NETWORK_DIR).join(&name),
-            text: network_file(n, version),
+            text: network_file(n, source),
         });
         wanted.push(name);
     }
@@ -150,14 +150,17 @@ pub fn render(cfg: &Config, version: i64, present: &[String]) -> Vec<Item> {
     } else {
         items.push(Item::File {
             path: sources,
-            text: webd::admin::system::sources_text(&sys.ntp, version),
+            text: sys.ntp.iter().fold(header(source), |mut t, server| {
+                let _ = writeln!(t, "server {server} iburst");
+                t
+            }),
         });
     }
     let snmpd = PathBuf::from("etc/snmp/snmpd.conf.d/dering.conf");
     match cfg.snmp.as_ref().and_then(|s| s.access.as_ref()) {
         Some(a) => items.push(Item::File {
             path: snmpd,
-            text: snmpd_file(a, version),
+            text: snmpd_file(a, source),
         }),
         None => items.push(Item::Absent { path: snmpd }),
     }
@@ -235,18 +238,28 @@ pub fn write(root: &Path, items: &[Item]) -> anyhow::Result<Vec<PathBuf>> {
 pub struct ApplyArgs {
     pub data_dir: PathBuf,
     pub config: Option<PathBuf>,
+    pub document: Option<PathBuf>,
     pub root: PathBuf,
 }
 
-/// The configuration the box runs: the newest version in the database,
-/// else the file (a box that never started yet).
-fn running_config(args: &ApplyArgs) -> anyhow::Result<(Config, i64)> {
+/// The configuration the box runs, and where it was read: the document
+/// given (the unit exports it as user `dering`, so root never opens the
+/// database and leaves files of its own beside it), else the newest
+/// version in the database, else the file (a box that never started).
+fn running_config(args: &ApplyArgs) -> anyhow::Result<(Config, String)> {
+    if let Some(doc) = &args.document {
+        let text =
+            std::fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
+        let source = doc.display().to_string();
+        return Ok((Config::parse(&text, &source)?, source));
+    }
     let db = args.data_dir.join("dering.db");
     if db.exists() {
         let store = dering_store::Store::open(&db)?;
         if let Some(v) = store.config_version(None)? {
-            let cfg = Config::parse(&v.document, &format!("configuration version {}", v.version))?;
-            return Ok((cfg, v.version));
+            let source = format!("configuration version {}", v.version);
+            let cfg = Config::parse(&v.document, &source)?;
+            return Ok((cfg, source));
         }
     }
     let path = args.config.clone().or_else(|| {
@@ -254,19 +267,22 @@ fn running_config(args: &ApplyArgs) -> anyhow::Result<(Config, i64)> {
             .exists()
             .then(|| PathBuf::from(crate::ETC_CONFIG))
     });
-    Ok((crate::load_config(path.as_deref())?, 0))
+    let source = path
+        .as_ref()
+        .map_or("the embedded default".into(), |p| p.display().to_string());
+    Ok((crate::load_config(path.as_deref())?, source))
 }
 
 /// `dering system apply`.
 pub fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
-    let (cfg, version) = running_config(&args)?;
-    let items = render(&cfg, version, &present_network_files(&args.root));
+    let (cfg, source) = running_config(&args)?;
+    let items = render(&cfg, &source, &present_network_files(&args.root));
     let changed = write(&args.root, &items)?;
     for path in &changed {
         println!("written {}", args.root.join(path).display());
     }
     println!(
-        "system settings of configuration version {version} applied under {} ({} changed)",
+        "system settings of {source} applied under {} ({} changed)",
         args.root.display(),
         changed.len()
     );
@@ -286,7 +302,8 @@ mod tests {
     }
 
     fn apply(root: &Path, cfg: &Config, version: i64) -> Vec<PathBuf> {
-        let items = render(cfg, version, &present_network_files(root));
+        let source = format!("configuration version {version}");
+        let items = render(cfg, &source, &present_network_files(root));
         write(root, &items).expect("written")
     }
 
@@ -368,5 +385,37 @@ mod tests {
         assert!(!tmp.path().join("etc/hostname").exists());
         assert!(read(tmp.path(), "etc/snmp/snmpd.conf.d/dering.conf")
             .ends_with("createUser noc SHA \"autentik8\" AES \"privasi88\"\nrouser noc priv\n"));
+    }
+
+    #[test]
+    fn the_command_renders_an_exported_document_under_its_root() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let doc = tmp.path().join("dering.toml");
+        std::fs::write(
+            &doc,
+            dering_config::DEFAULT_TOML.replace(
+                "ntp = []\n",
+                "ntp = []\n[[system.network]]\nport = \"eth0\"\ndhcp = true\ndns = [\"192.0.2.53\"]\n",
+            ),
+        )
+        .expect("document");
+        let root = tmp.path().join("root");
+        apply_command(ApplyArgs {
+            data_dir: tmp.path().join("no-data"),
+            config: None,
+            document: Some(doc.clone()),
+            root: root.clone(),
+        })
+        .expect("applied");
+        assert_eq!(
+            read(&root, "run/systemd/network/10-dering-eth0.network"),
+            format!(
+                "# Written by `dering system apply` from {}.\n\
+                 # Change it in the web admin: this file is rewritten at every boot.\n\
+                 [Match]\nName=eth0\n\n[Network]\nDHCP=yes\nDNS=192.0.2.53\n",
+                doc.display()
+            )
+        );
+        assert!(!tmp.path().join("no-data").exists(), "no database made");
     }
 }
