@@ -15,7 +15,8 @@
 //!   the DHCP-everywhere fallback when none is written);
 //! - `etc/hostname` (the overlay's) from `[system] host_name`;
 //! - `etc/localtime` → the zone's file, and `etc/timezone`;
-//! - `etc/chrony/sources.d/dering.sources` from `[system] ntp`;
+//! - `etc/chrony/sources.d/dering.sources` from `[system] ntp` (always:
+//!   webd rewrites it in place too);
 //! - `etc/snmp/snmpd.conf.d/dering.conf` from `[snmp]`'s access.
 
 use std::fmt::Write as _;
@@ -144,18 +145,16 @@ pub fn render(cfg: &Config, source: &str, present: &[String]) -> Vec<Item> {
         path: "etc/timezone".into(),
         text: format!("{}\n", sys.time_zone),
     });
-    let sources = PathBuf::from("etc/chrony/sources.d/dering.sources");
-    if sys.ntp.is_empty() {
-        items.push(Item::Absent { path: sources });
-    } else {
-        items.push(Item::File {
-            path: sources,
-            text: sys.ntp.iter().fold(header(source), |mut t, server| {
-                let _ = writeln!(t, "server {server} iburst");
-                t
-            }),
-        });
-    }
+    // Written even without servers (comments only, chrony's own pool
+    // then): the file is webd's too (tmpfiles makes it `dering`'s, and
+    // the system screen rewrites it in place), so it is never removed.
+    items.push(Item::File {
+        path: "etc/chrony/sources.d/dering.sources".into(),
+        text: sys.ntp.iter().fold(header(source), |mut t, server| {
+            let _ = writeln!(t, "server {server} iburst");
+            t
+        }),
+    });
     let snmpd = PathBuf::from("etc/snmp/snmpd.conf.d/dering.conf");
     match cfg.snmp.as_ref().and_then(|s| s.access.as_ref()) {
         Some(a) => items.push(Item::File {
@@ -181,8 +180,11 @@ fn present_network_files(root: &Path) -> Vec<String> {
     v
 }
 
-/// Writes `items` under `root`: each file through a temporary name and a
-/// rename, so a reader never sees half of one. Returns the paths changed.
+/// Writes `items` under `root`. A file that exists is rewritten in place,
+/// keeping its owner and mode (chrony's sources file is webd's too); a
+/// new one is made through a temporary name and a rename. The services
+/// read them when told to (boot, reload), never half-way. Returns the
+/// paths changed.
 pub fn write(root: &Path, items: &[Item]) -> anyhow::Result<Vec<PathBuf>> {
     let mut changed = Vec::new();
     for item in items {
@@ -190,6 +192,12 @@ pub fn write(root: &Path, items: &[Item]) -> anyhow::Result<Vec<PathBuf>> {
             Item::File { path, text } => {
                 let full = root.join(path);
                 if std::fs::read_to_string(&full).is_ok_and(|old| old == *text) {
+                    continue;
+                }
+                if full.exists() {
+                    std::fs::write(&full, text)
+                        .with_context(|| format!("writing {}", full.display()))?;
+                    changed.push(path.clone());
                     continue;
                 }
                 if let Some(parent) = full.parent() {
@@ -368,7 +376,20 @@ mod tests {
         );
         let with_snmp = Config::parse(&snmp, "t.toml").expect("valid");
         assert_eq!(cfg.system.network, with_snmp.system.network);
+        // chrony's file as tmpfiles leaves it for webd: rewritten in place.
+        use std::os::unix::fs::PermissionsExt as _;
+        let sources = tmp.path().join("etc/chrony/sources.d/dering.sources");
+        std::fs::set_permissions(&sources, std::fs::Permissions::from_mode(0o664)).expect("mode");
         apply(tmp.path(), &with_snmp, 2);
+        assert_eq!(
+            std::fs::metadata(&sources)
+                .expect("kept")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o664
+        );
+        assert!(!read(tmp.path(), "etc/chrony/sources.d/dering.sources").contains("server "));
         assert_eq!(
             read(tmp.path(), "run/systemd/network/10-dering-enp1s0.network"),
             "# Written by `dering system apply` from configuration version 2.\n\

@@ -245,7 +245,9 @@ async fn settings_page(
 fn audited(form: &BTreeMap<String, String>) -> serde_json::Value {
     let kept: BTreeMap<&str, &str> = form
         .iter()
-        .filter(|(k, _)| settings::FIELDS.contains(&k.as_str()) && !k.contains("password"))
+        .filter(|(k, _)| {
+            settings::FIELDS.contains(&k.as_str()) && !k.contains("password") && *k != "community"
+        })
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     json!(kept)
@@ -260,7 +262,7 @@ async fn save(
     let (version, document) = current(&state).await?;
     let before = dering_config::Config::parse(&document, "current")
         .ok()
-        .map(|c| json!(settings::current(&c)));
+        .map(|c| audited(&settings::current(&c)));
     let edited = settings::edit(&document, &form, viewer.lang)
         .map_err(|r| AppError::invalid(r.field, r.message))?;
     let applied = match apply::import(state.data_dir(), edited, &viewer.login, state.now_ms()).await

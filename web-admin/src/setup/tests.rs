@@ -150,6 +150,18 @@ async fn saved_settings_are_the_next_version_and_finish_ends_setup_for_good() {
         Some("192.0.2.1")
     );
     assert_eq!(b.audits("setup.settings"), 1);
+    let after: String = b
+        .db()
+        .query_row(
+            "SELECT after FROM audit_log WHERE action = 'setup.settings'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("audit row");
+    assert!(
+        after.contains("pbx-jkt") && !after.contains("rahasia"),
+        "{after}"
+    );
     assert_eq!(
         std::fs::read_to_string(b.dir.path().join(APPLY_REQUEST)).expect("apply asked for"),
         "2\n"
