@@ -2,7 +2,8 @@
 //! has no account: webd writes a one-time token to `<data>/setup-token`
 //! (owner-only) and prints the link `/setup?token=…` on its console; the
 //! first visitor with it chooses the admin's login and password and enrols
-//! the TOTP code, and the token is gone. The demo (`dering up`) instead
+//! the TOTP code, and the token is gone; logged in, the admin goes on to
+//! the box's settings (`crate::setup`, decision 0034). The demo (`dering up`) instead
 //! creates the admin itself and prints its login, password and TOTP
 //! secret, kept in `<data>/demo-login.txt` so a restart prints them again.
 

@@ -126,10 +126,32 @@ async fn settings_page(
     let (_, document) = current(&state).await?;
     let cfg = dering_config::Config::parse(&document, "current")
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let v = settings::current(&cfg);
+    Ok(page(
+        &viewer,
+        viewer.lang.t(&TITLE),
+        &settings_body(&viewer, &settings::current(&cfg), None),
+    )
+    .into_response())
+}
+
+/// The page's form with values `v`; with `refused`, the field and why,
+/// above the form, so what was typed stays.
+fn settings_body(
+    viewer: &Viewer,
+    v: &BTreeMap<String, String>,
+    refused: Option<&settings::Refused>,
+) -> String {
     let l = |id, en| viewer.lang.t(&Text { id, en });
-    let body = format!(
-        "<p>{intro}</p>\
+    let error = refused.map_or(String::new(), |r| {
+        format!(
+            "<p class=\"error\" data-field=\"{f}\"><strong>{f}</strong> — {m}</p>",
+            f = r.field,
+            m = esc(&r.message)
+        )
+    });
+    let v = v.clone();
+    format!(
+        "<p>{intro}</p>{error}\
          <form method=\"post\" action=\"{SETTINGS_PATH}\" id=\"setup-box\">{csrf}\
          <fieldset><legend>{net}</legend>{port}{mode}{address}{gateway}{dns}</fieldset>\
          <fieldset><legend>{name_time}</legend>{host}{zone}{ntp}</fieldset>\
@@ -237,8 +259,24 @@ async fn settings_page(
         ),
         save = l("Simpan", "Save"),
         finish = l("Selesai", "Finish"),
-    );
-    Ok(page(&viewer, viewer.lang.t(&TITLE), &body).into_response())
+    )
+}
+
+/// A refused save: the page again, 422, with what was typed.
+fn refused_page(
+    viewer: &Viewer,
+    form: &BTreeMap<String, String>,
+    r: settings::Refused,
+) -> Response {
+    (
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        page(
+            viewer,
+            viewer.lang.t(&TITLE),
+            &settings_body(viewer, form, Some(&r)),
+        ),
+    )
+        .into_response()
 }
 
 /// What the audit keeps of a form: never the passwords.
@@ -263,25 +301,27 @@ async fn save(
     let before = dering_config::Config::parse(&document, "current")
         .ok()
         .map(|c| audited(&settings::current(&c)));
-    let edited = settings::edit(&document, &form, viewer.lang)
-        .map_err(|r| AppError::invalid(r.field, r.message))?;
+    let edited = match settings::edit(&document, &form, viewer.lang) {
+        Ok(t) => t,
+        Err(r) => return Ok(refused_page(&viewer, &form, r)),
+    };
+    let refusal = |field: &'static str, message: String| settings::Refused { field, message };
     let applied = match apply::import(state.data_dir(), edited, &viewer.login, state.now_ms()).await
     {
         Ok(a) => a,
         Err(ApplyError::Loader(e)) => {
-            return Err(match &e {
-                dering_config::ConfigError::Invalid { key, reason, .. } => AppError::invalid(
+            let r = match &e {
+                dering_config::ConfigError::Invalid { key, reason, .. } => refusal(
                     settings::field_of_key(key.as_deref().unwrap_or("")),
                     crate::i18n::config_reason(viewer.lang, reason),
                 ),
-                other => AppError::invalid("host_name", other.to_string()),
-            })
+                other => refusal("host_name", other.to_string()),
+            };
+            return Ok(refused_page(&viewer, &form, r));
         }
         Err(ApplyError::Invalid(message)) => {
-            return Err(AppError::invalid(
-                settings::field_of_key(message.split('`').nth(1).unwrap_or("")),
-                message,
-            ))
+            let field = settings::field_of_key(message.split('`').nth(1).unwrap_or(""));
+            return Ok(refused_page(&viewer, &form, refusal(field, message)));
         }
         Err(e) => return Err(AppError::Internal(e.to_string())),
     };

@@ -126,6 +126,12 @@ async fn bad_settings_name_their_field_and_store_nothing() {
             "{to}: {}",
             r.body
         );
+        // The form again, with what was typed.
+        assert!(
+            r.body.contains("value=\"Ombudsman RI\""),
+            "{to}: {}",
+            r.body
+        );
     }
     assert_eq!(apply::current(b.dir.path()).expect("current").version, 1);
     assert_eq!(b.audits("setup.settings"), 0);
