@@ -162,7 +162,7 @@ fn settings_body(
          <form method=\"post\" action=\"/setup/finish\" id=\"setup-finish\">{csrf}\
          <button id=\"finish\">{finish}</button></form>",
         intro = viewer.lang.t(&INTRO),
-        csrf = csrf_field(&viewer),
+        csrf = csrf_field(viewer),
         net = l("Jaringan (port kabel)", "Network (wired port)"),
         port = field(
             l(
