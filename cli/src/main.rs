@@ -200,7 +200,7 @@ enum Cmd {
     },
     /// The box's host settings (network, host name, time zone, NTP,
     /// SNMP access), kept in the configuration, rendered for the
-    /// read-only image (issue 17 §3).
+    /// read-only image.
     System {
         #[command(subcommand)]
         action: SystemCmd,
