@@ -16,6 +16,8 @@ use tokio::sync::{oneshot, Mutex};
 
 mod backup;
 mod events;
+mod setup_link;
+mod system_apply;
 
 /// Where a real deployment keeps its configuration.
 const ETC_CONFIG: &str = "/etc/dering/dering.toml";
@@ -29,6 +31,41 @@ const ETC_CONFIG: &str = "/etc/dering/dering.toml";
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum SystemCmd {
+    /// Render the settings of the newest configuration version into
+    /// `/run` and the overlay's `/etc` (systemd-networkd, host name,
+    /// localtime, chrony, snmpd); idempotent, run at every boot.
+    Apply {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+        /// The file read when the database holds no version yet
+        /// (default /etc/dering/dering.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Read the configuration from this file (as `dering config
+        /// export` writes it) instead of the database.
+        #[arg(long)]
+        document: Option<PathBuf>,
+        /// Render under this directory instead of `/` (tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Until first-boot setup is done, print the setup page's link with
+    /// the box's own address (the console's line).
+    SetupLink {
+        #[arg(long, default_value = "/var/lib/dering")]
+        data_dir: PathBuf,
+        /// The web admin's HTTPS port (`[http] https_port`).
+        #[arg(long, default_value_t = 8443)]
+        https_port: u16,
+        /// Look again every SECONDS, printing a changed link, until
+        /// setup is done (without it: print once).
+        #[arg(long)]
+        every: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -160,6 +197,13 @@ enum Cmd {
         to: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// The box's host settings (network, host name, time zone, NTP,
+    /// SNMP access), kept in the configuration, rendered for the
+    /// read-only image.
+    System {
+        #[command(subcommand)]
+        action: SystemCmd,
     },
     /// Back up the database (an online copy, while the box runs) and the
     /// configuration into DIR/dering-<UTC time>/ with a SHA-256 manifest,
@@ -470,6 +514,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Cmd::System {
+            action:
+                SystemCmd::Apply {
+                    data_dir,
+                    config,
+                    document,
+                    root,
+                },
+        } => {
+            system_apply::apply_command(system_apply::ApplyArgs {
+                data_dir,
+                config,
+                document,
+                root,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::System {
+            action:
+                SystemCmd::SetupLink {
+                    data_dir,
+                    https_port,
+                    every,
+                },
+        } => {
+            setup_link::command(setup_link::LinkArgs {
+                data_dir,
+                https_port,
+                every,
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Backup {
             data_dir,
@@ -943,6 +1019,17 @@ async fn up(cfg: Config, seed: Seed, data_dir: PathBuf) -> anyhow::Result<()> {
         .map(|e| (e.number.clone(), e.password.clone()))
         .collect();
     let domain = cfg.sip.domain.clone();
+    // The demo sets itself up (it makes its own admin below): its SIP is
+    // served where asked at once, not on loopback until setup (decision
+    // 0034).
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    dering_store::Store::open(&data_dir.join("dering.db"))?.mark_setup_done(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        "dering up",
+    )?;
     let (pbx_stop, pbx_stop_rx) = oneshot::channel::<()>();
     let pbx = shell::start(
         Options {

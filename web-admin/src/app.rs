@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
     probes()
         .merge(crate::assets::routes())
         .merge(crate::auth::routes())
+        .merge(crate::setup::routes())
         .merge(crate::audit::routes())
         .merge(crate::openapi::routes())
         .merge(crate::certificate::routes())

@@ -69,6 +69,7 @@ pub mod i18n;
 pub mod live;
 mod metrics;
 pub mod openapi;
+pub mod setup;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]

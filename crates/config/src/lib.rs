@@ -31,7 +31,8 @@ pub use calendar::{calendars, Calendar, Holiday};
 pub use reason::{Format, Reason};
 pub use sync::{SyncAuth, SyncConfig, DEFAULT_CREATE_TEMPLATE, DEFAULT_UPDATE_TEMPLATE};
 pub use system::{
-    is_ntp_server, zone_offset, System, DEFAULT_TIME_ZONE, MAX_NTP_SERVERS, TIME_ZONES,
+    is_host_name, is_ntp_server, is_port_name, zone_offset, Network, System, DEFAULT_TIME_ZONE,
+    MAX_DNS_SERVERS, MAX_NTP_SERVERS, TIME_ZONES,
 };
 pub use tickets::Tickets;
 pub use trunkd::{
@@ -584,6 +585,23 @@ pub struct Snmp {
     pub service_level_threshold: u32,
     /// Disk use (percent) over which a trap is sent.
     pub disk_alarm_percent: u32,
+    /// Who may read the box by SNMP: snmpd's access, which `dering
+    /// system apply` writes as its drop-in (issue 17 §3); none leaves
+    /// snmpd's own.
+    pub access: Option<SnmpAccess>,
+}
+
+/// snmpd's read-only access, as first-boot setup chooses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnmpAccess {
+    /// SNMPv2c with a community (`rocommunity`).
+    Community(String),
+    /// SNMPv3 with authentication (SHA) and privacy (AES).
+    V3 {
+        user: String,
+        auth_password: String,
+        priv_password: String,
+    },
 }
 
 impl Snmp {
@@ -593,6 +611,7 @@ impl Snmp {
             agentx: "tcp:127.0.0.1:705".into(),
             service_level_threshold: Snmp::default_sl(),
             disk_alarm_percent: Snmp::default_disk(),
+            access: None,
         }
     }
 

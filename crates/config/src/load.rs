@@ -44,8 +44,8 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = Refusal { text, file };
     let mut raw: RawConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
     raw.check(&at)?;
-    let offset = system::check(&at, &raw.system, &raw.flows.utc_offset_minutes)?;
-    let system = std::mem::take(&mut raw.system).into_plain(offset);
+    let (offset, network) = system::check(&at, &raw.system, &raw.flows.utc_offset_minutes)?;
+    let system = std::mem::take(&mut raw.system).into_plain(offset, network);
     let outside = raw.check_outside(&at)?;
     let media = *raw.media.rtp_port_min.get_ref()..=*raw.media.rtp_port_max.get_ref();
     let trunkd = trunkd::check(
@@ -388,6 +388,71 @@ struct RawSnmp {
     service_level_threshold: u32,
     #[serde(default = "Snmp::default_disk")]
     disk_alarm_percent: u32,
+    #[serde(default)]
+    community: Option<Spanned<String>>,
+    #[serde(default)]
+    v3_user: Option<Spanned<String>>,
+    #[serde(default)]
+    v3_auth_password: Option<Spanned<String>>,
+    #[serde(default)]
+    v3_priv_password: Option<Spanned<String>>,
+}
+
+/// snmpd's access (issue 17 §3): a community, or a v3 user with both
+/// passwords (net-snmp wants 8 characters at least), never both kinds;
+/// each word a single token of snmpd.conf.
+fn check_snmp_access(at: &Refusal, s: &RawSnmp) -> Result<(), ConfigError> {
+    let token = |v: &Spanned<String>, key: &str, min: usize| {
+        let t = v.get_ref();
+        if t.chars().count() < min {
+            return Err(at.refuse(v, key, Reason::MinChars(min as i64)));
+        }
+        if t.len() > 64
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '#'))
+        {
+            return Err(at.refuse(
+                v,
+                key,
+                Reason::Other("letters, digits and punctuation only, at most 64".into()),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(c) = &s.community {
+        token(c, "snmp.community", 1)?;
+        if let Some(u) = &s.v3_user {
+            return Err(at.refuse(
+                u,
+                "snmp.v3_user",
+                Reason::ExactlyOne(vec!["snmp.community", "snmp.v3_user"]),
+            ));
+        }
+    }
+    match (&s.v3_user, &s.v3_auth_password, &s.v3_priv_password) {
+        (None, None, None) => Ok(()),
+        (Some(u), Some(a), Some(p)) => {
+            token(u, "snmp.v3_user", 1)?;
+            token(a, "snmp.v3_auth_password", 8)?;
+            token(p, "snmp.v3_priv_password", 8)
+        }
+        (u, a, p) => {
+            let given = u.as_ref().or(a.as_ref()).or(p.as_ref());
+            match given {
+                Some(g) => Err(at.refuse(
+                    g,
+                    "snmp.v3_user",
+                    Reason::Together(vec![
+                        "snmp.v3_user",
+                        "snmp.v3_auth_password",
+                        "snmp.v3_priv_password",
+                    ]),
+                )),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -1205,6 +1270,7 @@ impl RawConfig {
             }
         }
         if let Some(s) = &self.snmp {
+            check_snmp_access(at, s)?;
             if AgentxAddr::parse(s.agentx.get_ref()).is_none() {
                 return Err(at.kind(
                     &s.agentx,
@@ -1393,10 +1459,27 @@ impl RawConfig {
                 .map(RawExtension::into_plain)
                 .collect(),
             power: self.power.map(RawPower::into_plain),
-            snmp: self.snmp.map(|s| Snmp {
-                agentx: s.agentx.into_inner(),
-                service_level_threshold: s.service_level_threshold,
-                disk_alarm_percent: s.disk_alarm_percent,
+            snmp: self.snmp.map(|s| {
+                let access = match (
+                    s.community,
+                    s.v3_user,
+                    s.v3_auth_password,
+                    s.v3_priv_password,
+                ) {
+                    (Some(c), _, _, _) => Some(crate::SnmpAccess::Community(c.into_inner())),
+                    (None, Some(u), Some(a), Some(p)) => Some(crate::SnmpAccess::V3 {
+                        user: u.into_inner(),
+                        auth_password: a.into_inner(),
+                        priv_password: p.into_inner(),
+                    }),
+                    _ => None,
+                };
+                Snmp {
+                    agentx: s.agentx.into_inner(),
+                    service_level_threshold: s.service_level_threshold,
+                    disk_alarm_percent: s.disk_alarm_percent,
+                    access,
+                }
             }),
             http: self.http,
             dids: self

@@ -8,6 +8,7 @@
 
 pub mod backup;
 mod migrations;
+pub mod setup;
 pub mod tickets;
 pub mod writer;
 

@@ -427,4 +427,17 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX citizen_notes_phone ON citizen_notes (phone, at_ms);
     "#,
+    // 19: first-boot setup (issue 17 §3, decision 0034): the one row
+    //    that says the box's setup is finished, when and by whom. Until it
+    //    exists pbxd serves SIP on loopback only. A box that already has
+    //    accounts was set up before this existed and counts as done.
+    r#"
+    CREATE TABLE setup_done (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        at_ms    INTEGER NOT NULL,
+        done_by  TEXT NOT NULL
+    );
+    INSERT INTO setup_done (id, at_ms, done_by)
+        SELECT 1, 0, 'accounts made before first-boot setup' WHERE EXISTS (SELECT 1 FROM users);
+    "#,
 ];

@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod registrar;
 pub mod relay;
 pub mod resolve;
+pub mod setup_gate;
 pub mod shell;
 pub mod spans;
 pub mod tls;

@@ -31,7 +31,13 @@ fn main() -> ExitCode {
         )
         .await?;
         tracing::info!(udp = %running.bound.udp, "pbxd ready");
-        running.join().await
+        let restart = running.restart_for_setup.clone();
+        running.join().await?;
+        Ok(restart.load(std::sync::atomic::Ordering::SeqCst))
     });
-    dering_daemon::entry::exit("pbxd", r)
+    match r {
+        // Setup is done: systemd starts pbxd again on the configured address.
+        Ok(true) => ExitCode::from(pbxd::setup_gate::RESTART_EXIT),
+        other => dering_daemon::entry::exit("pbxd", other.map(|_| ())),
+    }
 }

@@ -121,6 +121,9 @@ pub(crate) fn now() -> Now {
 pub struct Running {
     pub bound: Bound,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Set when pbxd stopped because first-boot setup got done: started
+    /// again, it binds the configured address ([`crate::setup_gate`]).
+    pub restart_for_setup: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Running {
@@ -163,6 +166,18 @@ pub async fn start(
     administered.sip = opts.config.sip.clone();
     administered.http = opts.config.http.clone();
     opts.config = administered;
+    // Loopback only until first-boot setup is done (decision 0034).
+    let configured = opts.config.bind();
+    let gated = store.setup_done()?.is_none()
+        && crate::setup_gate::address(configured, false) != configured;
+    if gated {
+        opts.config.sip.bind = crate::setup_gate::address(configured, false);
+        tracing::error!(
+            %configured,
+            bound = %opts.config.sip.bind,
+            "first-boot setup is not done: SIP is served on loopback only until the setup page's last step (its link is on the console)"
+        );
+    }
     let live = Live {
         version,
         data_dir: opts.data_dir.clone(),
@@ -310,6 +325,22 @@ pub async fn start(
             opts.config.recording.backup_every_hours,
         ));
     }
+    let restart_for_setup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown = {
+        let flag = restart_for_setup.clone();
+        let db = db_path.clone();
+        async move {
+            if !gated {
+                return shutdown.await;
+            }
+            tokio::select! {
+                _ = shutdown => {}
+                _ = crate::setup_gate::setup_finished(db) => {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    };
     let task = tokio::spawn(run(
         core,
         relay,
@@ -325,7 +356,11 @@ pub async fn start(
         sock_path,
         live,
     ));
-    Ok(Running { bound, task })
+    Ok(Running {
+        bound,
+        task,
+        restart_for_setup,
+    })
 }
 
 /// Socket buffers for SIP over UDP: bursts of thousands of requests a

@@ -2,7 +2,8 @@
 //! has no account: webd writes a one-time token to `<data>/setup-token`
 //! (owner-only) and prints the link `/setup?token=…` on its console; the
 //! first visitor with it chooses the admin's login and password and enrols
-//! the TOTP code, and the token is gone. The demo (`dering up`) instead
+//! the TOTP code, and the token is gone; logged in, the admin goes on to
+//! the box's settings (`crate::setup`, decision 0034). The demo (`dering up`) instead
 //! creates the admin itself and prints its login, password and TOTP
 //! secret, kept in `<data>/demo-login.txt` so a restart prints them again.
 
@@ -282,7 +283,8 @@ async fn setup(
         .await?;
     let _ = std::fs::remove_file(token_path(state.data_dir()));
     tracing::info!(%source, "first admin created through the setup link");
-    let mut r = Redirect::to("/").into_response();
+    // Logged in: the box's settings are the setup's next step.
+    let mut r = Redirect::to(crate::setup::SETTINGS_PATH).into_response();
     if let Ok(v) = session::cookie(&session_secret, state.https()).parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -1,7 +1,9 @@
 //! The loader's part for `[system]`: the time zone (which decides the
 //! flows' offset unless `flows.utc_offset_minutes` is written, and then
-//! they must agree) and the NTP servers.
+//! they must agree), the NTP servers, and what first-boot setup writes:
+//! the host name, the agency's name and the wired ports' addressing.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -9,7 +11,10 @@ use toml::Spanned;
 
 use super::Refusal;
 use crate::reason::{Format, Reason};
-use crate::system::{is_ntp_server, zone_offset, System, MAX_NTP_SERVERS, TIME_ZONES};
+use crate::system::{
+    is_host_name, is_ntp_server, is_port_name, zone_offset, Network, System, MAX_DNS_SERVERS,
+    MAX_NTP_SERVERS, TIME_ZONES,
+};
 use crate::ConfigError;
 
 #[derive(Deserialize, Default)]
@@ -21,6 +26,161 @@ pub(super) struct RawSystem {
     ntp: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     ntp_sources_dir: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    host_name: Option<Spanned<String>>,
+    #[serde(default)]
+    agency: Option<Spanned<String>>,
+    #[serde(default)]
+    network: Vec<RawNetwork>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    #[serde(default)]
+    port: Option<Spanned<String>>,
+    dhcp: Spanned<bool>,
+    #[serde(default)]
+    address: Option<Spanned<String>>,
+    #[serde(default)]
+    gateway: Option<Spanned<String>>,
+    #[serde(default)]
+    dns: Option<Spanned<Vec<String>>>,
+}
+
+/// The most characters of the agency's name (it heads pages).
+const MAX_AGENCY: usize = 120;
+
+fn ip(at: &Refusal, v: &Spanned<String>, key: &str) -> Result<IpAddr, ConfigError> {
+    v.get_ref().parse().map_err(|_| {
+        at.refuse(
+            v,
+            key,
+            Reason::NotA {
+                what: Format::Host,
+                value: v.get_ref().clone(),
+            },
+        )
+    })
+}
+
+/// The first-boot settings: host name, agency, ports.
+fn check_box(at: &Refusal, system: &RawSystem) -> Result<Vec<Network>, ConfigError> {
+    if let Some(h) = &system.host_name {
+        if !is_host_name(h.get_ref()) {
+            return Err(at.refuse(
+                h,
+                "system.host_name",
+                Reason::NotA {
+                    what: Format::Host,
+                    value: h.get_ref().clone(),
+                },
+            ));
+        }
+    }
+    if let Some(a) = &system.agency {
+        let n = a.get_ref().trim().chars().count();
+        if n == 0 {
+            return Err(at.refuse(a, "system.agency", Reason::Empty));
+        }
+        if n > MAX_AGENCY || a.get_ref().chars().any(char::is_control) {
+            return Err(at.refuse(a, "system.agency", Reason::AtMost(MAX_AGENCY as i64)));
+        }
+    }
+    let mut ports: Vec<Option<&str>> = Vec::new();
+    let mut out = Vec::new();
+    for n in &system.network {
+        let port = n.port.as_ref().map(|p| p.get_ref().as_str());
+        if let Some(p) = &n.port {
+            if !is_port_name(p.get_ref()) {
+                return Err(at.refuse(
+                    p,
+                    "system.network.port",
+                    Reason::NotA {
+                        what: Format::Name,
+                        value: p.get_ref().clone(),
+                    },
+                ));
+            }
+        }
+        if ports.contains(&port) {
+            let shown = port.unwrap_or("(every wired port)").to_string();
+            return Err(match &n.port {
+                Some(p) => at.refuse(p, "system.network.port", Reason::Duplicate(shown)),
+                None => at.refuse(&n.dhcp, "system.network.port", Reason::Duplicate(shown)),
+            });
+        }
+        ports.push(port);
+        let dhcp = *n.dhcp.get_ref();
+        let address = match (&n.address, dhcp) {
+            (Some(a), true) => {
+                return Err(at.refuse(
+                    a,
+                    "system.network.address",
+                    Reason::OnlyWith("dhcp = false".into()),
+                ))
+            }
+            (Some(a), false) => Some(a.get_ref().parse::<ipnet::IpNet>().map_err(|_| {
+                at.refuse(
+                    a,
+                    "system.network.address",
+                    Reason::NotA {
+                        what: Format::Network,
+                        value: a.get_ref().clone(),
+                    },
+                )
+            })?),
+            (None, false) => {
+                return Err(at.refuse(
+                    &n.dhcp,
+                    "system.network.address",
+                    Reason::NeededBy("dhcp = false".into()),
+                ))
+            }
+            (None, true) => None,
+        };
+        let gateway = match &n.gateway {
+            Some(g) if dhcp => {
+                return Err(at.refuse(
+                    g,
+                    "system.network.gateway",
+                    Reason::OnlyWith("dhcp = false".into()),
+                ))
+            }
+            Some(g) => Some(ip(at, g, "system.network.gateway")?),
+            None => None,
+        };
+        let mut dns = Vec::new();
+        if let Some(d) = &n.dns {
+            if d.get_ref().len() > MAX_DNS_SERVERS {
+                return Err(at.refuse(
+                    d,
+                    "system.network.dns",
+                    Reason::AtMost(MAX_DNS_SERVERS as i64),
+                ));
+            }
+            for one in d.get_ref() {
+                dns.push(one.parse::<IpAddr>().map_err(|_| {
+                    at.refuse(
+                        d,
+                        "system.network.dns",
+                        Reason::NotA {
+                            what: Format::Host,
+                            value: one.clone(),
+                        },
+                    )
+                })?);
+            }
+        }
+        out.push(Network {
+            port: port.map(str::to_string),
+            dhcp,
+            address,
+            gateway,
+            dns,
+        });
+    }
+    Ok(out)
 }
 
 /// The offset the flows run at: the zone's when one is written. A
@@ -29,7 +189,8 @@ pub(super) fn check(
     at: &Refusal,
     system: &RawSystem,
     offset: &Spanned<i32>,
-) -> Result<i32, ConfigError> {
+) -> Result<(i32, Vec<Network>), ConfigError> {
+    let network = check_box(at, system)?;
     if let Some(ntp) = &system.ntp {
         if ntp.get_ref().len() > MAX_NTP_SERVERS {
             return Err(at.refuse(
@@ -65,7 +226,7 @@ pub(super) fn check(
         }
     }
     let Some(zone) = &system.time_zone else {
-        return Ok(*offset.get_ref());
+        return Ok((*offset.get_ref(), network));
     };
     let Some(zone_minutes) = zone_offset(zone.get_ref()) else {
         return Err(at.refuse(
@@ -90,13 +251,13 @@ pub(super) fn check(
             Reason::MustBe(zone_minutes.to_string()),
         ));
     }
-    Ok(zone_minutes)
+    Ok((zone_minutes, network))
 }
 
 impl RawSystem {
     /// The settings, with the zone named by the offset the flows run at
     /// when the file names none (an older file writing only the offset).
-    pub(super) fn into_plain(self, offset: i32) -> System {
+    pub(super) fn into_plain(self, offset: i32, network: Vec<Network>) -> System {
         let by_offset = || {
             TIME_ZONES
                 .iter()
@@ -108,6 +269,9 @@ impl RawSystem {
             time_zone: self.time_zone.map_or_else(by_offset, Spanned::into_inner),
             ntp: self.ntp.map(Spanned::into_inner).unwrap_or_default(),
             ntp_sources_dir: self.ntp_sources_dir.map(Spanned::into_inner),
+            host_name: self.host_name.map(Spanned::into_inner),
+            agency: self.agency.map(|a| a.into_inner().trim().to_string()),
+            network,
         }
     }
 }
