@@ -42,7 +42,7 @@ use crate::app::AppState;
 /// The API documentation of `/api/v1/tickets`.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(api::list, api::create, api::one, api::change, outbox::dead, outbox::retry),
+    paths(api::list, api::create, api::one, api::change, pages::citizen_json, outbox::dead, outbox::retry),
     components(schemas(api::TicketIn, api::ChangeIn)),
     tags((name = "tickets", description = "Tickets delivered to SIMPEL (tickets, all_tickets; the outbox: sync_outbox)"))
 )]

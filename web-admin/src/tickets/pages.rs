@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets/citizen", get(citizen))
         .route("/tickets/citizen.csv", get(citizen_csv))
         .route("/tickets/citizen.xlsx", get(citizen_xlsx))
+        .route("/api/v1/citizens/history", get(citizen_json))
         .route("/tickets/citizen/note", post(note))
         .route("/tickets/{id}", get(detail).post(edit))
         .route("/tickets/{id}/escalate", post(escalate))
@@ -845,7 +846,7 @@ async fn escalate(
 }
 
 #[derive(Debug, Deserialize)]
-struct Citizen {
+pub(super) struct Citizen {
     phone: String,
 }
 
@@ -962,6 +963,39 @@ async fn citizen_csv(
         export::to_csv(&rows, v.lang, v.zone),
     )
         .into_response())
+}
+
+/// A citizen's interaction history for integrations: the lines the page
+/// and the exports show, newest first, read and audited as an export.
+#[utoipa::path(get, path = "/api/v1/citizens/history", tag = "tickets",
+    description = "A citizen's interaction history (calls, tickets and their changes, notes), newest first; audited as ticket.export",
+    params(("phone" = String, Query, description = "the citizen's number in any form (0812…, +62812…, 62812…), at least 4 digits")),
+    responses((status = 200, body = serde_json::Value), (status = 422), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub(super) async fn citizen_json(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(q): Query<Citizen>,
+) -> Result<Response, AppError> {
+    let rows = exported(&state, &v, &q.phone, "json").await?;
+    let lines: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "at_ms": r.at_ms,
+                "at": v.zone.time(r.at_ms),
+                "channel": r.channel,
+                "content": r.content,
+                "reference": r.reference,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "phone": q.phone,
+        "time_zone": v.zone.abbreviation,
+        "interactions": lines,
+    }))
+    .into_response())
 }
 
 async fn citizen_xlsx(

@@ -403,6 +403,7 @@ async fn the_ticket_pages_refuse_roles_without_tickets() {
             format!("/tickets/{id}"),
             "/tickets/citizen?phone=081234567890".into(),
             "/tickets/citizen.xlsx?phone=081234567890".into(),
+            "/api/v1/citizens/history?phone=081234567890".into(),
         ] {
             assert_eq!(
                 b.get(&path, Some(&s)).await.status,
@@ -411,7 +412,11 @@ async fn the_ticket_pages_refuse_roles_without_tickets() {
             );
         }
     }
-    for path in ["/tickets", "/tickets/citizen.csv?phone=081234567890"] {
+    for path in [
+        "/tickets",
+        "/tickets/citizen.csv?phone=081234567890",
+        "/api/v1/citizens/history?phone=081234567890",
+    ] {
         b.assert_anonymous_refused("GET", path, "").await;
     }
     b.assert_anonymous_refused("POST", &format!("/tickets/{id}/escalate"), "version=1")
@@ -756,6 +761,34 @@ async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
         csv.body
     );
     assert_eq!(b.audits("ticket.export"), 3);
+
+    // The same history for integrations, in JSON.
+    let j = b
+        .get(
+            "/api/v1/citizens/history?phone=%2B6281234567890",
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(j.status, StatusCode::OK, "{}", j.body);
+    let v: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+    let lines = v["interactions"].as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{v}");
+    let channels: Vec<&str> = lines
+        .iter()
+        .map(|l| l["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.contains(&"call") && channels.contains(&"ticket") && channels.contains(&"note"),
+        "{channels:?}"
+    );
+    assert!(lines.iter().all(|l| l["reference"] != "call-other"));
+    assert_eq!(v["time_zone"], "WIB");
+    assert_eq!(b.audits("ticket.export"), 4);
+    let short = b
+        .get("/api/v1/citizens/history?phone=12", Some(&agent))
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", short.body);
+    assert!(short.body.contains("phone"), "{}", short.body);
 }
 
 #[tokio::test]
