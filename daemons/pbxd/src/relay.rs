@@ -26,7 +26,9 @@
 //! leg, [`latch`] judges each packet's source, [`worker`] is a relay
 //! thread, which keeps its calls in [`calls`], each call's media
 //! (sockets, prompts, hold, recording, transcoding, key gates) in one
-//! [`call::CallMedia`], and its mixing rooms in [`room`].
+//! [`call::CallMedia`], and its mixing rooms in [`room`]. Whatever the
+//! box sends a leg (relayed, a prompt, music, a mix) goes through the
+//! leg's [`stream::OutStream`], so the leg hears one continuous stream.
 
 mod call;
 mod calls;
@@ -35,6 +37,7 @@ mod latch;
 mod leg;
 mod recording;
 mod room;
+mod stream;
 mod worker;
 
 use std::collections::HashMap;
