@@ -18,7 +18,7 @@ use hwtests::baresip::{sample_at, tone_levels, tone_wav, Baresip};
 use hwtests::Dering;
 
 #[test]
-fn a_caller_held_resumed_and_put_in_a_three_way_hears_each_part() {
+fn a_caller_held_resumed_and_put_in_a_three_way_takes_every_packet() {
     let d = Dering::start();
     let tones = [440u32, 1000, 1700];
     let mut a = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
