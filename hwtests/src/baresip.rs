@@ -273,6 +273,12 @@ impl Baresip {
         }
     }
 
+    /// What baresip logged so far (its warnings about the media it
+    /// received among them).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+    }
+
     /// Waits for an event of `kind` (e.g. `REGISTER_OK`, `CALL_ESTABLISHED`).
     pub fn wait_event(&mut self, kind: &str, limit: Duration) -> serde_json::Value {
         let t = Instant::now();

@@ -26,7 +26,9 @@
 //! leg, [`latch`] judges each packet's source, [`worker`] is a relay
 //! thread, which keeps its calls in [`calls`], each call's media
 //! (sockets, prompts, hold, recording, transcoding, key gates) in one
-//! [`call::CallMedia`], and its mixing rooms in [`room`].
+//! [`call::CallMedia`], and its mixing rooms in [`room`]. Whatever the
+//! box sends a leg (relayed, a prompt, music, a mix) goes through the
+//! leg's [`stream::OutStream`], so the leg hears one continuous stream.
 
 mod call;
 mod calls;
@@ -35,6 +37,7 @@ mod latch;
 mod leg;
 mod recording;
 mod room;
+mod stream;
 mod worker;
 
 use std::collections::HashMap;
@@ -529,6 +532,86 @@ mod tests {
     /// to where B speaks from, within its latching window) and back,
     /// counted on the way; once the legs have latched, a stranger sending
     /// to either relay port reaches nobody and is counted.
+    /// The caller's leg is held (music from the box) and resumed: what
+    /// its phone receives over it is one stream (the far party's SSRC,
+    /// sequence numbers one after another, time going on), with the
+    /// marker where the music starts and where the far party is heard
+    /// again. The old relay sent the music under its own SSRC and
+    /// numbering, and baresip dropped what followed (issue 16).
+    #[test]
+    fn a_held_and_resumed_leg_receives_one_stream() {
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
+        let (pa, pb) = (free_even_port(), free_even_port());
+        relay.open(8, pa, pb, 8).unwrap();
+        let [phone_a, phone_b] = phones();
+        relay.set_remote(8, Side::A, phone_a.local_addr().unwrap());
+        relay.set_remote(8, Side::B, phone_b.local_addr().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        // B's packets: its own numbering, a payload music never has.
+        let (mut seq, mut ts) = (65_530u16, 4_000_000_000u32);
+        let mut talk = |n: usize| {
+            for _ in 0..n {
+                let mut p = vec![0x80, 8];
+                p.extend_from_slice(&seq.to_be_bytes());
+                p.extend_from_slice(&ts.to_be_bytes());
+                p.extend_from_slice(&0xB0B0_B0B0u32.to_be_bytes());
+                p.extend_from_slice(&[0x11; 160]);
+                phone_b.send_to(&p, ("127.0.0.1", pb)).unwrap();
+                (seq, ts) = (seq.wrapping_add(1), ts.wrapping_add(160));
+                // Paced as a phone sends.
+                std::thread::sleep(FRAME);
+            }
+        };
+        let mut got = Vec::new();
+        let mut take = |until: &dyn Fn(&[Vec<u8>]) -> bool| {
+            let mut b = [0u8; 2048];
+            while !until(&got) {
+                let Ok((n, _)) = phone_a.recv_from(&mut b) else {
+                    break;
+                };
+                got.push(b[..n].to_vec());
+            }
+        };
+        talk(5);
+        take(&|g| g.len() >= 5);
+        relay.hold(8, Side::A, Some(LocalMedia::new(8, Codec::Pcma, None, 42)));
+        take(&|g| g.len() >= 15);
+        relay.hold(8, Side::A, None);
+        std::thread::sleep(Duration::from_millis(50));
+        talk(5);
+        take(&|g| g.iter().filter(|p| p[12] == 0x11).count() >= 10);
+
+        let relayed = |p: &Vec<u8>| p[12] == 0x11;
+        assert_eq!(got.iter().filter(|p| relayed(p)).count(), 10, "B's packets");
+        assert!(got[5..15].iter().all(|p| !relayed(p)), "music while held");
+        let mut marked = Vec::new();
+        for (i, w) in got.windows(2).enumerate() {
+            let field = |p: &[u8], r: std::ops::Range<usize>| {
+                p[r].iter().fold(0u32, |v, b| v << 8 | u32::from(*b))
+            };
+            let (a, b) = (&w[0], &w[1]);
+            assert_eq!(field(b, 8..12), 0xB0B0_B0B0, "packet {}: B's SSRC", i + 1);
+            assert_eq!(
+                field(b, 2..4),
+                (field(a, 2..4) + 1) & 0xFFFF,
+                "packet {}: the next sequence number",
+                i + 1
+            );
+            let step = field(b, 4..8).wrapping_sub(field(a, 4..8));
+            assert!(
+                (160..8000 * 2).contains(&step),
+                "packet {}: time goes on, by {step}",
+                i + 1
+            );
+            if b[1] & 0x80 != 0 {
+                marked.push(i + 1);
+            }
+        }
+        let resumed = got[5..].iter().position(relayed).map(|i| 5 + i);
+        assert_eq!(marked, [Some(5), resumed].map(Option::unwrap_or_default));
+        relay.close(8);
+    }
+
     #[test]
     fn forwards_both_ways_latches_and_drops_strangers() {
         let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();

@@ -16,6 +16,7 @@ use dering_media::rfc4733;
 use super::latch::{Latch, Verdict};
 use super::leg::{rtcp_of, Leg};
 use super::recording::Recording;
+use super::stream::{OutStream, Producer};
 use crate::core::{leg_key, Side};
 use crate::endpoint::{parse_rtp, LocalMedia, MediaEvent};
 use crate::keygate::KeyGate;
@@ -41,6 +42,8 @@ pub(super) struct Socket {
     pub(super) to: Arc<Leg>,
     /// Whether packets here come from the leg (see [`Latch`]).
     latch: Cell<Latch>,
+    /// The RTP stream this socket sends its leg, whoever produces it.
+    out: Cell<OutStream>,
 }
 
 impl Socket {
@@ -53,6 +56,7 @@ impl Socket {
             side: from,
             rtcp: i >= 2,
             latch: Cell::new(Latch::new(legs[from].generation.load(Ordering::Acquire))),
+            out: Cell::new(OutStream::default()),
             from: legs[from].clone(),
             to: legs[to].clone(),
         }
@@ -111,10 +115,19 @@ impl Socket {
         }
     }
 
+    /// Renumbers an RTP packet from `producer` into the stream this
+    /// socket sends its leg (see [`OutStream`]).
+    pub(super) fn stamp(&self, producer: Producer, pkt: &mut [u8]) {
+        let mut out = self.out.get();
+        out.rewrite(producer, Instant::now(), pkt);
+        self.out.set(out);
+    }
+
     /// Sends the box's own RTP (prompts, music, a mix) to this socket's
     /// leg, counted as delivered to it.
-    pub(super) fn play(&self, pkt: &[u8]) {
+    pub(super) fn play(&self, producer: Producer, pkt: &mut [u8]) {
         if let Some(dst) = self.from.rtp_to.get() {
+            self.stamp(producer, pkt);
             if self.sock.send_to(pkt, dst).is_ok() {
                 self.from.delivered.fetch_add(1, Ordering::Relaxed);
             }
@@ -246,8 +259,8 @@ impl CallMedia {
     ) {
         if let Some(m) = &mut self.local {
             m.poll(now, packets, events);
-            for p in packets.iter() {
-                self.socks[0].play(p);
+            for p in packets.iter_mut() {
+                self.socks[0].play(Producer::Local, p);
             }
             packets.clear();
         }
@@ -263,8 +276,8 @@ impl CallMedia {
         if let Some(h) = &mut self.hold {
             h.music.poll(now, packets, ignored);
             if let Some(ep) = self.socks.get(h.side) {
-                for p in packets.iter() {
-                    ep.play(p);
+                for p in packets.iter_mut() {
+                    ep.play(Producer::Hold, p);
                 }
             }
             packets.clear();
@@ -285,7 +298,8 @@ impl CallMedia {
             }
             let (ep, out) = (&self.socks[side], &self.socks[side ^ 1]);
             if let Some(dst) = ep.to.rtp_to.get() {
-                for p in released.iter() {
+                for p in released.iter_mut() {
+                    out.stamp(Producer::Relay, p);
                     let _ = out.sock.send_to(p, dst);
                 }
             }
@@ -370,19 +384,22 @@ impl CallMedia {
         if let Some(keys) = &mut self.keys[ep.side] {
             released.clear();
             let send = keys.gate.on_packet(Instant::now(), pkt, released);
-            for p in released.iter() {
+            for p in released.iter_mut() {
+                out.stamp(Producer::Relay, p);
                 let _ = out.sock.send_to(p, dst);
             }
             if !send {
                 return;
             }
         }
-        let mut packet: &[u8] = pkt;
+        let mut packet: &mut [u8] = pkt;
         if let Some(t) = &mut self.transcoders[ep.side] {
             if transcode_packet(t, packet, transcoded) {
                 packet = transcoded;
             }
         }
+        // In place: the plain relay copies nothing.
+        out.stamp(Producer::Relay, packet);
         if out.sock.send_to(packet, dst).is_ok() {
             ep.to.delivered.fetch_add(1, Ordering::Relaxed);
         }

@@ -58,7 +58,7 @@ impl Rooms {
         &mut self,
         now: Instant,
         mixed: &mut Vec<(u64, Vec<i16>)>,
-        mut send: impl FnMut(u64, &[u8]),
+        mut send: impl FnMut(u64, &mut [u8]),
     ) {
         for room in self.rooms.values_mut() {
             room.mix(now, mixed, &mut send);
@@ -165,7 +165,7 @@ impl Room {
         &mut self,
         now: Instant,
         mixed: &mut Vec<(u64, Vec<i16>)>,
-        send: &mut impl FnMut(u64, &[u8]),
+        send: &mut impl FnMut(u64, &mut [u8]),
     ) {
         let due = *self.next.get_or_insert(now);
         // After a stall, restart the clock rather than send a burst.
@@ -179,7 +179,7 @@ impl Room {
             self.mixer.mix(mixed);
             for (key, frame) in mixed.iter() {
                 if let Some(out) = self.members.get_mut(key).and_then(|m| m.out.as_mut()) {
-                    send(*key, &out.packet(frame));
+                    send(*key, &mut out.packet(frame));
                 }
             }
             at += FRAME;

@@ -16,6 +16,7 @@ use super::calls::Calls;
 use super::command::Command;
 use super::recording::Recording;
 use super::room::Rooms;
+use super::stream::Producer;
 use super::{Notify, FRAME};
 use crate::endpoint::MediaEvent;
 use crate::recorder::RecMsg;
@@ -265,7 +266,7 @@ impl Worker {
         let calls = &self.calls;
         self.rooms.mix(Instant::now(), &mut self.mixed, |key, pkt| {
             if let Some(c) = calls.get(key >> 1) {
-                c.socks[(key & 1) as usize].play(pkt);
+                c.socks[(key & 1) as usize].play(Producer::Mix, pkt);
             }
         });
     }
