@@ -278,6 +278,27 @@ impl Browser {
         }
     }
 
+    /// Waits (`limit` at most) until the text of `css` satisfies
+    /// `check`, and returns it; fails the test naming `what` and the text
+    /// last seen.
+    pub async fn text_until(
+        &self,
+        limit: Duration,
+        css: &str,
+        what: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let t = Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if check(&text) {
+                return text;
+            }
+            assert!(t.elapsed() < limit, "{what}: {css} shows {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (10 s at most) until the page's path is `path`.
     pub async fn wait_path(&self, path: &str) {
         let t = Instant::now();

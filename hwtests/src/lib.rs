@@ -597,6 +597,13 @@ pub fn callee_on(d: &Dering, port: u16, behaviour: &str) -> Sipp {
     s
 }
 
+/// The wall clock in Unix milliseconds, as the box stamps its rows.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Polls `done` every 20 ms until it holds (true) or `limit` passes
 /// (false).
 pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {

@@ -7,10 +7,13 @@
 //! `target/browser-artefacts/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dering_store::tickets::{Level, NewTicket, Sla};
 use hwtests::browser::{Browser, WebBox};
+
+/// How long a test waits for the health panel, which reads every 5 s.
+const HEALTH_READ: Duration = Duration::from_secs(15);
 
 fn ticket(phone: &str) -> NewTicket {
     NewTicket {
@@ -29,36 +32,12 @@ fn ticket(phone: &str) -> NewTicket {
     }
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Waits (15 s at most: the health panel reads every 5 s) until the text
-/// of `css` satisfies `check`.
-async fn until_text(b: &Browser, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let t = Instant::now();
-    loop {
-        let text = b.text(css).await;
-        if check(&text) {
-            return text;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "{what}: {css} shows {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn a_technician_finds_a_dead_letter_from_the_live_page_and_sends_it_again() {
     let web = WebBox::start();
     // Two tickets owed; SIMPEL refused the second for good.
     let mut store = dering_store::Store::open(&web.dering.dir().join("dering.db")).unwrap();
-    let now = wall_ms();
+    let now = hwtests::wall_ms();
     store
         .create_ticket(&ticket("081234567890"), "spv1", &Sla::default(), now)
         .unwrap();
@@ -83,10 +62,11 @@ fn a_technician_finds_a_dead_letter_from_the_live_page_and_sends_it_again() {
         let b = Browser::start(&web.base).await;
         b.log_in(&web.login, &web.password, &web.totp_secret, "/live")
             .await;
-        let panel = until_text(&b, "#health-outbox", "the health panel", |t| {
-            t.contains("surat mati 1")
-        })
-        .await;
+        let panel = b
+            .text_until(HEALTH_READ, "#health-outbox", "the health panel", |t| {
+                t.contains("surat mati 1")
+            })
+            .await;
         assert!(panel.contains("menunggu 1"), "{panel}");
         b.screenshot("outbox-live").await;
         b.click("#health-outbox a[href='/outbox']").await;
@@ -100,7 +80,8 @@ fn a_technician_finds_a_dead_letter_from_the_live_page_and_sends_it_again() {
         b.screenshot("outbox-dead").await;
         b.click(&format!("#dead tr[data-row='{}'] button.retry", row.id))
             .await;
-        until_text(&b, "#count-dead", "the retry", |t| t == "0").await;
+        b.text_until(HEALTH_READ, "#count-dead", "the retry", |t| t == "0")
+            .await;
         assert_eq!(b.text("#count-pending").await, "2");
         assert!(!b.text("#dead tbody").await.contains(&refused.number));
         b.close().await;

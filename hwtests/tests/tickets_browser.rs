@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dering_store::tickets::{Level, NewTicket, Sla};
 use fantoccini::Locator;
@@ -33,29 +33,6 @@ fn ticket(name: &str, phone: &str, queue: Option<&str>) -> NewTicket {
     }
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Waits (10 s at most) until the text of `css` satisfies `check`.
-async fn until_text(b: &Browser, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let t = Instant::now();
-    loop {
-        let text = b.text(css).await;
-        if check(&text) {
-            return text;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "{what}: {css} shows {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_own() {
     let web = WebBox::start();
@@ -65,7 +42,7 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
     // never answered: its first response (15 min) is long overdue.
     // Budi's, recorded now by agent1.
     let mut store = dering_store::Store::open(&web.dering.dir().join("dering.db")).unwrap();
-    let now = wall_ms();
+    let now = hwtests::wall_ms();
     let late = store
         .create_ticket(
             &ticket("Siti Aminah", "081234567890", Some("pengaduan")),
@@ -102,9 +79,12 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
         b.goto("/tickets").await;
         b.fill("f-name", "siti").await;
         b.click("#search").await;
-        until_text(&b, "#tickets tbody", "the search by name", |t| {
-            t.contains(&late.number) && !t.contains(&own.number)
-        })
+        b.text_until(
+            Duration::from_secs(10),
+            "#tickets tbody",
+            "the search by name",
+            |t| t.contains(&late.number) && !t.contains(&own.number),
+        )
         .await;
         b.click(&format!("#tickets a[href='/tickets/{}']", late.id))
             .await;
@@ -118,12 +98,18 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
         b.fill("f-assignee", "petugas-dumas").await;
         b.click("#f-status option[value='in_progress']").await;
         b.click("#save").await;
-        until_text(&b, "#status", "the edit", |t| t == "Sedang diproses").await;
+        b.text_until(Duration::from_secs(10), "#status", "the edit", |t| {
+            t == "Sedang diproses"
+        })
+        .await;
         // Answered: the response alarm is gone.
         assert!(b.client.find(Locator::Id("sla-alarm")).await.is_err());
         // Escalate to level 1.
         b.click("#escalate").await;
-        until_text(&b, "#level", "the escalation", |t| t == "1").await;
+        b.text_until(Duration::from_secs(10), "#level", "the escalation", |t| {
+            t == "1"
+        })
+        .await;
         let changes = b.wait_text("#changes").await;
         assert!(changes.contains("ticket.escalate"), "{changes}");
         assert!(changes.contains("ticket.change"), "{changes}");
@@ -174,10 +160,14 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
         b.fill("password", PASSWORD).await;
         b.click("#submit").await;
         b.wait_path("/tickets").await;
-        let rows = until_text(&b, "#tickets tbody", "the agent's list", |t| {
-            t.contains(&own.number)
-        })
-        .await;
+        let rows = b
+            .text_until(
+                Duration::from_secs(10),
+                "#tickets tbody",
+                "the agent's list",
+                |t| t.contains(&own.number),
+            )
+            .await;
         assert!(
             !rows.contains(&late.number),
             "an agent saw another queue's ticket"

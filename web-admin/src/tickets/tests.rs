@@ -787,7 +787,12 @@ async fn a_citizens_history_holds_calls_tickets_and_notes_and_exports() {
     let short = b
         .get("/api/v1/citizens/history?phone=12", Some(&agent))
         .await;
-    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", short.body);
+    assert_eq!(
+        short.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        short.body
+    );
     assert!(short.body.contains("phone"), "{}", short.body);
 }
 

@@ -329,12 +329,6 @@ fn plain_body(i: usize) -> String {
     .to_string()
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Writes tickets `from..to`, each at `pace(i)` after `t0` when given
 /// (else at once); each ticket number's commit instant.
 fn write_tickets(
@@ -351,7 +345,7 @@ fn write_tickets(
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
         let t = store
-            .create_ticket(&new_ticket(i), "bench", &Sla::default(), wall_ms())
+            .create_ticket(&new_ticket(i), "bench", &Sla::default(), hwtests::wall_ms())
             .unwrap();
         commits.insert(t.number, Instant::now());
     }

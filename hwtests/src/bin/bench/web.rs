@@ -222,12 +222,6 @@ fn token(d: &Dering) -> String {
     hwtests::web::admin_api_token(d.dir(), &[webd::auth::Perm::ViewLive])
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// One browser on `/api/v1/live/events`: sends, for each call's ringing
 /// and answered push, the milliseconds since pbxd's event.
 fn browser(addr: &str, cert: &[u8], token: &str, stop: &AtomicBool, out: &mpsc::Sender<i64>) {
@@ -262,7 +256,7 @@ fn browser(addr: &str, cert: &[u8], token: &str, stop: &AtomicBool, out: &mpsc::
             if event != "call" {
                 continue;
             }
-            let now = wall_ms();
+            let now = hwtests::wall_ms();
             let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
                 continue;
             };
