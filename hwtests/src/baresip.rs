@@ -72,7 +72,22 @@ pub fn before_end(samples: &[i16], secs: f64) -> usize {
     samples.len().saturating_sub((secs * 8000.0) as usize)
 }
 
+/// The tones of [`Baresip::trio`]'s phones 1001, 1002 and 1003.
+pub const TRIO_TONES: [u32; 3] = [440, 1000, 1700];
+
 impl Baresip {
+    /// Three registered phones for calls with a third party: 1001 (dials,
+    /// no auto answer), 1002 and 1003 (answer by themselves), each playing
+    /// its tone of [`TRIO_TONES`] for a minute.
+    pub fn trio(d: &Dering) -> [Baresip; 3] {
+        let [ta, tb, tc] = TRIO_TONES;
+        let a = Baresip::start(d, "1001", false, &tone_wav(d.dir(), ta, 60));
+        let b = Baresip::start(d, "1002", true, &tone_wav(d.dir(), tb, 60));
+        let c = Baresip::start(d, "1003", true, &tone_wav(d.dir(), tc, 60));
+        d.wait_registered(3);
+        [a, b, c]
+    }
+
     /// Starts baresip registered as `ext` on box `d`, playing `wav`, with
     /// G.711 (A-law first).
     pub fn start(d: &Dering, ext: &str, auto_answer: bool, wav: &Path) -> Baresip {

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use hwtests::baresip::{before_end, sample_at, tone_levels, tone_wav, tone_wav_at, Baresip};
+use hwtests::baresip::{
+    before_end, sample_at, tone_levels, tone_wav, tone_wav_at, Baresip, TRIO_TONES,
+};
 use hwtests::Dering;
 
 const SECOND: usize = 8000;
@@ -189,11 +191,8 @@ fn a_room_with_a_pin_lets_in_the_right_pin_and_hangs_up_after_three_wrong() {
 #[test]
 fn three_way_from_a_call_by_keys() {
     let d = Dering::start();
-    let tones = [440u32, 1000, 1700];
-    let mut a = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
-    let mut b = Baresip::start(&d, "1002", true, &tone_wav(d.dir(), 1000, 60));
-    let mut c = Baresip::start(&d, "1003", true, &tone_wav(d.dir(), 1700, 60));
-    d.wait_registered(3);
+    let tones = TRIO_TONES;
+    let [mut a, mut b, mut c] = Baresip::trio(&d);
     a.dial(&d, "1002");
     a.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let a_up = Instant::now();

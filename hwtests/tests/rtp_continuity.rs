@@ -14,17 +14,14 @@
 
 use std::time::{Duration, Instant};
 
-use hwtests::baresip::{sample_at, tone_levels, tone_wav, Baresip};
+use hwtests::baresip::{sample_at, tone_levels, Baresip, TRIO_TONES};
 use hwtests::Dering;
 
 #[test]
 fn a_caller_held_resumed_and_put_in_a_three_way_takes_every_packet() {
     let d = Dering::start();
-    let tones = [440u32, 1000, 1700];
-    let mut a = Baresip::start(&d, "1001", false, &tone_wav(d.dir(), 440, 60));
-    let mut b = Baresip::start(&d, "1002", true, &tone_wav(d.dir(), 1000, 60));
-    let mut c = Baresip::start(&d, "1003", true, &tone_wav(d.dir(), 1700, 60));
-    d.wait_registered(3);
+    let tones = TRIO_TONES;
+    let [mut a, mut b, mut c] = Baresip::trio(&d);
     a.dial(&d, "1002");
     a.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
     let up = Instant::now();
