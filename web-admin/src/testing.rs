@@ -449,3 +449,11 @@ impl ManualClock {
         crate::app::Clock::now_ms(self)
     }
 }
+
+/// A submitted form's fields, as the screens' handlers receive them.
+pub fn form(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

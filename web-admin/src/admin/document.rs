@@ -435,15 +435,9 @@ mod tests {
     use super::*;
     use crate::admin::form::changes;
     use crate::admin::screens::screen;
+    use crate::testing::form;
 
     const DEMO: &str = dering_config::DEFAULT_TOML;
-
-    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn put(
         doc: &mut Document,

@@ -266,13 +266,7 @@ fn field_of_key(screen: &Screen, key: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::admin::screens::screen;
-
-    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::testing::form;
 
     #[test]
     fn a_required_field_left_empty_is_named() {

@@ -224,13 +224,7 @@ async fn import(
 mod tests {
     use super::*;
     use crate::admin::screens::screen;
-
-    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::testing::form;
 
     async fn seeded() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().expect("temp dir");

@@ -349,13 +349,7 @@ pub fn current(cfg: &dering_config::Config) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::testing::form;
 
     #[test]
     fn a_static_setup_is_written_where_the_loader_reads_it() {
