@@ -238,6 +238,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::headers::secure,
         ))
+        .layer(middleware::from_fn(crate::unread_body::close_if_unread))
         .with_state(state)
 }
 

@@ -77,6 +77,7 @@ mod tests;
 pub mod tickets;
 pub mod tls;
 pub mod ui;
+mod unread_body;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
