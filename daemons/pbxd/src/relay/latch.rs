@@ -89,7 +89,10 @@ impl Latch {
             self.open = false;
             return moved(current);
         }
-        let may_latch = signalled.is_some() && host.is_none_or(|h| h == src.ip());
+        // Port 0 is no one's (a packet claiming it cannot be answered):
+        // latching to it would leave the leg deaf for the rest of the call.
+        let may_latch =
+            signalled.is_some() && src.port() != 0 && host.is_none_or(|h| h == src.ip());
         if self.open && may_latch {
             let now = now();
             let first = *self.first.get_or_insert(now);
@@ -210,6 +213,17 @@ mod tests {
 
     /// Nothing latches a leg that has not signalled (a callee still
     /// ringing), and RTCP latches only to the host its leg's RTP goes to.
+    #[test]
+    fn a_source_on_port_0_never_takes_the_stream() {
+        let mut l = Latch::new(1);
+        let signalled = Some(addr("192.0.2.7:4000"));
+        let v = l.judge(addr("127.0.0.1:0"), signalled, signalled, None, 1, T0);
+        assert_eq!(v, Verdict::Drop);
+        // The real source still latches afterwards.
+        let v = l.judge(addr("127.0.0.1:4002"), signalled, signalled, None, 1, T0);
+        assert_eq!(v, Verdict::Latch);
+    }
+
     #[test]
     fn latch_needs_signalling_and_rtcp_the_rtp_host() {
         let stranger = addr("6.6.6.6:9");
