@@ -4,7 +4,8 @@
 //! its TOTP code, and screenshots kept under `target/browser-artefacts/`
 //! for a person to look at.
 //!
-//! ```ignore
+//! ```no_run
+//! # use hwtests::browser::{Browser, WebBox};
 //! let web = WebBox::start();
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! rt.block_on(async {
