@@ -81,6 +81,10 @@ pub struct Dering {
     pub extra_args: Vec<String>,
 }
 
+/// A DID 170 routed to the flow `antrian` ([`Dering::publish_queue_flow`]),
+/// to be appended to a box's configuration.
+pub const DID_170_TO_QUEUE: &str = "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n";
+
 impl Dering {
     /// Starts a box on a fresh data directory.
     pub fn start() -> Dering {
@@ -324,6 +328,23 @@ impl Dering {
         } else {
             self.json_lines(&[sub])
         }
+    }
+
+    /// Publishes `antrian`, the flow that puts a caller straight into queue
+    /// `pengaduan` (goodbye and hang up if the queue gives up): the flow of
+    /// [`DID_170_TO_QUEUE`], which the box's configuration must carry.
+    pub fn publish_queue_flow(&self) {
+        let flow = self.dir().join("antrian.json");
+        std::fs::write(
+            &flow,
+            r#"{"name": "antrian", "language": "id", "start": "q",
+                "nodes": {
+                  "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
+                  "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
+                  "end": {"type": "hangup"}}}"#,
+        )
+        .unwrap();
+        self.json_lines(&["publish-flow", flow.to_str().unwrap()]);
     }
 
     /// `dering ARGS --data-dir DIR`: its output, one JSON value a line.

@@ -39,7 +39,7 @@ fn acd_box() -> Dering {
             "id = \"2001\"\nname = \"Petugas 2001\"",
             "id = \"2001\"\nname = \"Petugas 2001\"\nauto_answer = true",
         );
-        t.push_str("\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
+        t.push_str(hwtests::DID_170_TO_QUEUE);
         for n in ["081211110001", "02155550001", "02155550002", "02155550003"] {
             t.push_str(&format!(
                 "\n[[extension]]\nnumber = \"{n}\"\nname = \"Penelepon {n}\"\npassword = \"demo-{n}\"\n"
@@ -47,17 +47,7 @@ fn acd_box() -> Dering {
         }
         t
     });
-    let flow = d.dir().join("antrian.json");
-    std::fs::write(
-        &flow,
-        r#"{"name": "antrian", "language": "id", "start": "q",
-            "nodes": {
-              "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
-              "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
-              "end": {"type": "hangup"}}}"#,
-    )
-    .unwrap();
-    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    d.publish_queue_flow();
     d
 }
 

@@ -25,19 +25,9 @@ fn live_box() -> Dering {
         .replace(
             "join_empty = false\nleave_when_empty = true",
             "join_empty = true\nleave_when_empty = false",
-        ) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"
+        ) + hwtests::DID_170_TO_QUEUE
     });
-    let flow = d.dir().join("antrian.json");
-    std::fs::write(
-        &flow,
-        r#"{"name": "antrian", "language": "id", "start": "q",
-            "nodes": {
-              "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
-              "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
-              "end": {"type": "hangup"}}}"#,
-    )
-    .unwrap();
-    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    d.publish_queue_flow();
     d
 }
 

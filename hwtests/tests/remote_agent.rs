@@ -65,20 +65,10 @@ fn queue_box() -> Dering {
             "ring_seconds = 15\nwrapup_seconds = 15",
             "ring_seconds = 10\nwrapup_seconds = 1",
         );
-        t.push_str("\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
+        t.push_str(hwtests::DID_170_TO_QUEUE);
         t
     });
-    let flow = d.dir().join("antrian.json");
-    std::fs::write(
-        &flow,
-        r#"{"name": "antrian", "language": "id", "start": "q",
-            "nodes": {
-              "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
-              "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
-              "end": {"type": "hangup"}}}"#,
-    )
-    .unwrap();
-    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    d.publish_queue_flow();
     d
 }
 

@@ -260,16 +260,8 @@ fn acd_load() {
     // 25 calls every 9 s: 2.78 calls/s, 10,000 an hour.
     let (per, period_ms) = (25u64, 9_000u64);
     let calls = secs * 1000 * per / period_ms;
-    let d = acd_box(agents, "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n");
-    let flow = d.dir().join("antrian.json");
-    std::fs::write(
-        &flow,
-        r#"{"name": "antrian", "language": "id", "start": "q", "nodes": {
-            "q": {"type": "queue", "queue": "pengaduan", "on_fail": "end"},
-            "end": {"type": "hangup"}}}"#,
-    )
-    .unwrap();
-    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    let d = acd_box(agents, hwtests::DID_170_TO_QUEUE);
+    d.publish_queue_flow();
     let desks = acd_desks(&d, agents);
     let p = pid(&d);
     let sf = hold_scenario(d.dir(), "uac.xml", talk_ms);

@@ -301,18 +301,10 @@ pub fn screenpop(minutes: u64) -> bool {
     let d: Dering = acd_box_with(
         AGENTS,
         // TRK-3's 200 lines; DID 170 is a flow straight to the queue.
-        &(carrier_trunk(200) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"),
+        &(carrier_trunk(200) + hwtests::DID_170_TO_QUEUE),
         &["--https-port".into(), https.to_string()],
     );
-    let flow = d.dir().join("antrian.json");
-    std::fs::write(
-        &flow,
-        r#"{"name": "antrian", "language": "id", "start": "q", "nodes": {
-            "q": {"type": "queue", "queue": "pengaduan", "on_fail": "end"},
-            "end": {"type": "hangup"}}}"#,
-    )
-    .unwrap();
-    d.json_lines(&["publish-flow", flow.to_str().unwrap()]);
+    d.publish_queue_flow();
     let trace = d.dir().join("desks-messages.log");
     let desks = acd_desks_with(
         &d,
