@@ -264,6 +264,74 @@ pub struct OutboxCounts {
     pub oldest_pending_ms: Option<i64>,
 }
 
+/// The circuit breaker of syncd's link to SIMPEL (decision 0027).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Sending.
+    #[default]
+    Closed,
+    /// Too many failures in a row: nothing is sent until `open_until_ms`.
+    Open,
+    /// One row is let through as a probe; its answer closes or reopens.
+    HalfOpen,
+}
+
+/// syncd's link to SIMPEL as its last heartbeat told it (SYNC-3). The
+/// breaker lives in syncd's memory; syncd writes this into its
+/// `daemon_status` state (beside the outbox counts) at each heartbeat and
+/// at once when the breaker changes, so the outbox page can say why
+/// nothing is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncLink {
+    pub breaker: BreakerState,
+    /// Attempts answered with a retry since SIMPEL last accepted a row
+    /// (the breaker opens after `[sync] breaker_failures` in a row).
+    pub failures: u32,
+    /// An open breaker sends nothing before this.
+    pub open_until_ms: Option<i64>,
+    /// The last transient failure (timeout, refused connection, 5xx,
+    /// 429) and when it came: what holds the outbox up.
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+    /// When SIMPEL last accepted a row.
+    pub last_delivered_ms: Option<i64>,
+}
+
+/// syncd as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncdBeat {
+    pub heartbeat_ms: i64,
+    /// Stopped on purpose.
+    pub stopped: bool,
+    /// `None` from a syncd older than the link's report.
+    pub link: Option<SyncLink>,
+}
+
+/// syncd's last heartbeat, if it ever wrote one on this database.
+pub fn syncd_beat(conn: &rusqlite::Connection) -> Result<Option<SyncdBeat>> {
+    let row = conn
+        .query_row(
+            "SELECT heartbeat_ms, stopped, state FROM daemon_status WHERE daemon = 'syncd'",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(heartbeat_ms, stopped, state)| SyncdBeat {
+        heartbeat_ms,
+        stopped,
+        link: serde_json::from_str::<serde_json::Value>(&state)
+            .ok()
+            .and_then(|mut v| serde_json::from_value(v["link"].take()).ok()),
+    }))
+}
+
 /// A status change made in SIMPEL, read from its change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamChange {
@@ -914,6 +982,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("d.db")).unwrap();
         (dir, s)
+    }
+
+    fn syncd_heartbeat(s: &mut Store, state: &str, stopped: bool) {
+        s.apply(&[crate::Op::Heartbeat(crate::DaemonStatus {
+            daemon: "syncd".into(),
+            pid: 7,
+            started_ms: 1,
+            heartbeat_ms: 5_000,
+            ready: !stopped,
+            reasons: vec![],
+            state: state.into(),
+            stopped,
+        })])
+        .unwrap();
+    }
+
+    #[test]
+    fn syncds_link_is_read_from_its_heartbeat() {
+        let (_d, mut s) = open();
+        assert_eq!(syncd_beat(&s.conn).unwrap(), None);
+        let link = SyncLink {
+            breaker: BreakerState::Open,
+            failures: 5,
+            open_until_ms: Some(35_000),
+            last_error: Some("connection refused".into()),
+            last_error_ms: Some(4_900),
+            last_delivered_ms: None,
+        };
+        let state = serde_json::json!({"pending": 3, "alarm_after_ms": 900_000, "link": link});
+        syncd_heartbeat(&mut s, &state.to_string(), false);
+        assert_eq!(
+            syncd_beat(&s.conn).unwrap(),
+            Some(SyncdBeat {
+                heartbeat_ms: 5_000,
+                stopped: false,
+                link: Some(link),
+            })
+        );
+        // A heartbeat without the link (an older syncd) still counts.
+        syncd_heartbeat(&mut s, r#"{"pending": 3}"#, true);
+        let beat = syncd_beat(&s.conn).unwrap().unwrap();
+        assert!(beat.stopped);
+        assert_eq!(beat.link, None);
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dering_config::{SyncAuth, SyncConfig};
-use dering_store::tickets::{OutboxKind, OutboxRow};
+use dering_store::tickets::{BreakerState, OutboxKind, OutboxRow, SyncLink};
 use dering_store::{DaemonStatus, Op, Store};
 use dering_sync::delivery::Due;
 use dering_sync::{
-    answer, auth, feed, Attempt, Decision, Delivery, Feed, Mapping, Policy, TokenCache,
+    answer, auth, feed, Attempt, Breaker, Decision, Delivery, Feed, Mapping, Policy, TokenCache,
 };
 use rand::Rng;
 use tokio::sync::{mpsc, Mutex};
@@ -194,7 +194,7 @@ pub async fn run(
     let mut delivery = Delivery::new(Policy::from(&opts.sync));
     let mut feed = Feed::new(opts.sync.poll_interval_ms, wall_ms());
     let alarm_after_ms = opts.sync.alarm_after_minutes.saturating_mul(60_000);
-    let link = Arc::new(Link {
+    let upstream = Arc::new(Link {
         sync: opts.sync,
         mapping: opts.mapping,
         client,
@@ -205,6 +205,9 @@ pub async fn run(
     let mut last_beat = 0u64;
     let mut shutdown = pin!(shutdown);
     let mut stopping = false;
+    // What the outbox page shows of the link; the breaker's part is
+    // taken from `delivery` before each heartbeat.
+    let mut link = SyncLink::default();
     let counts = store.outbox_counts()?;
     tracing::info!(pending = counts.pending, dead = counts.dead, "syncd serves");
     dering_daemon::notify::ready("delivering the outbox");
@@ -228,7 +231,7 @@ pub async fn run(
                 let Some(row) = rows.iter().find(|r| r.id == d.row).cloned() else {
                     continue;
                 };
-                let (link, tx) = (link.clone(), tx.clone());
+                let (link, tx) = (upstream.clone(), tx.clone());
                 tokio::spawn(async move {
                     let attempt = link.deliver(&row).await;
                     let _ = tx.send(Event::Sent {
@@ -242,7 +245,7 @@ pub async fn run(
         if !stopping && feed.start(now) {
             match soft(store.sync_cursor(FEED), "reading the change feed's cursor") {
                 Some(cursor) => {
-                    let (link, tx) = (link.clone(), tx.clone());
+                    let (link, tx) = (upstream.clone(), tx.clone());
                     tokio::spawn(async move {
                         let _ = tx.send(Event::Feed(link.read_feed(cursor).await));
                     });
@@ -250,10 +253,14 @@ pub async fn run(
                 None => feed.done(now, false),
             }
         }
-        if now >= last_beat + HEARTBEAT.as_millis() as u64 {
+        // A breaker that opened or closed is told at once, not at the
+        // next heartbeat: it is what the outbox page is read for.
+        let was = link.breaker;
+        breaker_into(&mut link, delivery.breaker());
+        if now >= last_beat + HEARTBEAT.as_millis() as u64 || link.breaker != was {
             last_beat = now;
             soft(
-                heartbeat(&mut store, started_ms, alarm_after_ms, stopping),
+                heartbeat(&mut store, started_ms, alarm_after_ms, stopping, &link),
                 "writing the heartbeat",
             );
         }
@@ -263,11 +270,11 @@ pub async fn run(
         tokio::select! {
             ev = rx.recv() => {
                 if let Some(ev) = ev {
-                    soft(handle(&mut store, &mut delivery, &mut feed, ev), "recording an answer");
+                    soft(handle(&mut store, &mut delivery, &mut feed, &mut link, ev), "recording an answer");
                 }
                 // Record everything else already reported before looking again.
                 while let Ok(ev) = rx.try_recv() {
-                    soft(handle(&mut store, &mut delivery, &mut feed, ev), "recording an answer");
+                    soft(handle(&mut store, &mut delivery, &mut feed, &mut link, ev), "recording an answer");
                 }
             }
             _ = tokio::time::sleep(IDLE) => {}
@@ -278,8 +285,18 @@ pub async fn run(
             }
         }
     }
-    heartbeat(&mut store, started_ms, alarm_after_ms, true)?;
+    breaker_into(&mut link, delivery.breaker());
+    heartbeat(&mut store, started_ms, alarm_after_ms, true, &link)?;
     Ok(())
+}
+
+/// The breaker's state as the heartbeat reports it.
+fn breaker_into(link: &mut SyncLink, b: Breaker) {
+    (link.breaker, link.open_until_ms) = match b {
+        Breaker::Closed { .. } => (BreakerState::Closed, None),
+        Breaker::Open { until_ms } => (BreakerState::Open, Some(until_ms as i64)),
+        Breaker::HalfOpen { .. } => (BreakerState::HalfOpen, None),
+    };
 }
 
 /// A database error inside the loop (most often `database is locked`:
@@ -303,6 +320,7 @@ fn handle(
     store: &mut Store,
     delivery: &mut Delivery,
     feed: &mut Feed,
+    link: &mut SyncLink,
     ev: Event,
 ) -> anyhow::Result<()> {
     let now = wall_ms();
@@ -315,6 +333,7 @@ fn handle(
             let random: u64 = rand::thread_rng().gen();
             match delivery.finish(due, attempts, &attempt, now, random) {
                 Decision::Delivered { upstream_id } => {
+                    (link.last_delivered_ms, link.failures) = (Some(now as i64), 0);
                     store.outbox_delivered(
                         due.row,
                         attempts.into(),
@@ -328,6 +347,8 @@ fn handle(
                     error,
                 } => {
                     tracing::info!(row = due.row, attempts, %error, "will retry");
+                    (link.last_error, link.last_error_ms) = (Some(error.clone()), Some(now as i64));
+                    link.failures += 1;
                     store.outbox_retry(due.row, attempts.into(), next_attempt_ms as i64, &error)?;
                 }
                 Decision::Dead { error } => {
@@ -359,6 +380,7 @@ fn heartbeat(
     started_ms: i64,
     alarm_after_ms: u64,
     stopped: bool,
+    link: &SyncLink,
 ) -> anyhow::Result<()> {
     let counts = store.outbox_counts()?;
     let mut reasons = Vec::new();
@@ -372,17 +394,25 @@ fn heartbeat(
         heartbeat_ms: wall_ms() as i64,
         ready: !stopped,
         reasons,
-        state: state_json(&counts, alarm_after_ms),
+        state: state_json(&counts, alarm_after_ms, link),
         stopped,
     })])?;
     Ok(())
 }
 
-/// The heartbeat's state: the counts and the threshold.
-fn state_json(counts: &dering_store::tickets::OutboxCounts, alarm_after_ms: u64) -> String {
+/// The heartbeat's state: the counts, the threshold and the link.
+fn state_json(
+    counts: &dering_store::tickets::OutboxCounts,
+    alarm_after_ms: u64,
+    link: &SyncLink,
+) -> String {
     let mut v = serde_json::to_value(counts).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert("alarm_after_ms".into(), alarm_after_ms.into());
+        o.insert(
+            "link".into(),
+            serde_json::to_value(link).unwrap_or_default(),
+        );
     }
     v.to_string()
 }
