@@ -6,15 +6,18 @@
 //! the dead letters with a retry button each and one for all; the
 //! buttons post to the same `outbox::revive` the API's retry uses.
 //!
-//! syncd's circuit breaker lives only in syncd's memory (its heartbeat
-//! state holds the counts and the alarm threshold), so the page does not
-//! show it; a run of failing rows with one error says as much.
+//! Above the counts, the link to SIMPEL as syncd's heartbeat last told
+//! it: whether syncd runs, its circuit breaker (sending, holding back
+//! until when after how many failures, or probing), the last failure and
+//! when SIMPEL last accepted a row. The breaker lives in syncd's memory,
+//! so this is what its heartbeat said, at most 5 s old (at once when the
+//! breaker changes), and the page says when syncd has gone quiet.
 
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
-use dering_store::tickets;
+use dering_store::tickets::{self, BreakerState, SyncdBeat};
 
 use super::outbox::{internal, revive, Revive};
 use crate::app::AppState;
@@ -163,14 +166,103 @@ fn table(v: &Viewer, id: &str, rows: &[Letter], list: List) -> String {
     s
 }
 
+/// The link to SIMPEL: syncd's state and its breaker's, the last
+/// failure and the last row accepted, as a `<dl id="link">`.
+fn link(v: &Viewer, beat: Option<&SyncdBeat>, now: i64) -> String {
+    let time = |ms: i64| esc(&v.zone.time(ms));
+    let quiet =
+        beat.is_some_and(|b| now - b.heartbeat_ms >= dering_health::STALE_AFTER.as_millis() as i64);
+    let syncd = match beat {
+        None => t(
+            v,
+            "belum pernah berjalan di kotak ini",
+            "has never run on this box",
+        )
+        .to_owned(),
+        Some(b) if b.stopped => format!(
+            "{} ({} {})",
+            t(v, "dihentikan", "stopped"),
+            t(v, "sejak", "since"),
+            time(b.heartbeat_ms)
+        ),
+        Some(b) if quiet => format!(
+            "{} {}",
+            t(v, "tidak menjawab sejak", "silent since"),
+            time(b.heartbeat_ms)
+        ),
+        Some(_) => t(v, "berjalan", "running").to_owned(),
+    };
+    let mut rows = vec![("syncd", t(v, "Layanan syncd", "syncd"), syncd)];
+    if let Some(l) = beat
+        .filter(|b| !b.stopped && !quiet)
+        .and_then(|b| b.link.as_ref())
+    {
+        let breaker = match l.breaker {
+            BreakerState::Closed => t(v, "tertutup: mengirim", "closed: sending").to_owned(),
+            BreakerState::Open => format!(
+                "{} {} ({} {})",
+                t(
+                    v,
+                    "terbuka: tidak mengirim sampai",
+                    "open: not sending until"
+                ),
+                l.open_until_ms.map(time).unwrap_or_default(),
+                l.failures,
+                t(v, "kegagalan berturut-turut", "failures in a row"),
+            ),
+            BreakerState::HalfOpen => t(
+                v,
+                "setengah terbuka: mencoba satu kiriman",
+                "half open: trying one row",
+            )
+            .to_owned(),
+        };
+        rows.push((
+            "breaker",
+            t(v, "Pemutus sirkuit", "Circuit breaker"),
+            breaker,
+        ));
+    }
+    if let Some(l) = beat.and_then(|b| b.link.as_ref()) {
+        let last_error = match (&l.last_error, l.last_error_ms) {
+            (Some(e), Some(at)) => format!("{} ({})", esc(e), time(at)),
+            (Some(e), None) => esc(e),
+            _ => "—".into(),
+        };
+        rows.push((
+            "last-error",
+            t(v, "Kegagalan terakhir", "Last failure"),
+            last_error,
+        ));
+        rows.push((
+            "last-delivered",
+            t(v, "Terakhir diterima SIMPEL", "Last accepted by SIMPEL"),
+            l.last_delivered_ms.map(time).unwrap_or_else(|| "—".into()),
+        ));
+    }
+    let mut s = format!(
+        "<h2>{}</h2><dl class=\"ticket\" id=\"link\">",
+        t(v, "Koneksi ke SIMPEL", "Link to SIMPEL")
+    );
+    for (id, label, value) in rows {
+        s.push_str(&format!(
+            "<dt>{}</dt><dd id=\"link-{id}\">{value}</dd>",
+            esc(label)
+        ));
+    }
+    s.push_str("</dl>");
+    s
+}
+
 async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<String>, AppError> {
     v.require(Perm::SyncOutbox)?;
-    let (counts, failing, dead) = state
+    let (counts, failing, dead, beat) = state
         .read(|c| {
             Ok((
                 tickets::outbox_counts(c).map_err(internal)?,
                 letters(c, List::Failing)?,
                 letters(c, List::Dead)?,
+                tickets::syncd_beat(c).map_err(internal)?,
             ))
         })
         .await?;
@@ -219,6 +311,7 @@ async fn page(State(state): State<AppState>, v: Viewer) -> Result<Html<String>, 
         ));
     }
     b.push_str("</dl>");
+    b.push_str(&link(&v, beat.as_ref(), now));
     b.push_str(&format!(
         "<h2>{}</h2>",
         t(&v, "Gagal, dicoba lagi", "Failed, retrying")

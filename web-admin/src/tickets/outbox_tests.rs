@@ -214,3 +214,120 @@ async fn a_retry_without_the_csrf_token_is_refused() {
     assert_eq!(state_of(&b, dead), ("dead".into(), 1));
     assert_eq!(b.audits("outbox.retry"), 0);
 }
+
+/// syncd's heartbeat at `at_ms` as syncd writes it, with `link`.
+fn syncd_heartbeat(b: &TestBox, at_ms: i64, stopped: bool, link: serde_json::Value) {
+    let state = serde_json::json!({"pending": 1, "alarm_after_ms": 900_000, "link": link});
+    b.db()
+        .execute(
+            "INSERT OR REPLACE INTO daemon_status
+                 (daemon, pid, started_ms, heartbeat_ms, ready, reasons, state, stopped)
+             VALUES ('syncd', 7, ?1, ?1, 1, '[]', ?2, ?3)",
+            rusqlite::params![at_ms, state.to_string(), stopped],
+        )
+        .unwrap();
+}
+
+fn dd(body: &str, id: &str) -> Option<String> {
+    let start = body.find(&format!("<dd id=\"{id}\">"))? + id.len() + 10;
+    Some(body[start..start + body[start..].find("</dd>")?].to_owned())
+}
+
+#[tokio::test]
+async fn the_page_shows_the_open_breaker_and_its_error_from_syncds_heartbeat() {
+    let b = TestBox::new();
+    let admin = b.login_as(Role::Admin);
+    owed(&b, "081100000001").await;
+    // No syncd has ever run here: the page says so, and has no breaker.
+    let r = b.get("/outbox", Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        dd(&r.body, "link-syncd").as_deref(),
+        Some("belum pernah berjalan di kotak ini"),
+        "{}",
+        r.body
+    );
+    assert_eq!(dd(&r.body, "link-breaker"), None);
+
+    syncd_heartbeat(
+        &b,
+        T0,
+        false,
+        serde_json::json!({
+            "breaker": "open", "failures": 5, "open_until_ms": T0 + 30_000,
+            "last_error": "connection refused", "last_error_ms": T0 - 1_000,
+            "last_delivered_ms": null,
+        }),
+    );
+    let r = b.get("/outbox", Some(&admin)).await;
+    let body = &r.body;
+    assert_eq!(
+        dd(body, "link-syncd").as_deref(),
+        Some("berjalan"),
+        "{body}"
+    );
+    assert_eq!(
+        dd(body, "link-breaker").as_deref(),
+        Some("terbuka: tidak mengirim sampai 2026-12-04 15:00:30 WIB (5 kegagalan berturut-turut)"),
+        "{body}"
+    );
+    assert_eq!(
+        dd(body, "link-last-error").as_deref(),
+        Some("connection refused (2026-12-04 14:59:59 WIB)"),
+        "{body}"
+    );
+    assert_eq!(dd(body, "link-last-delivered").as_deref(), Some("—"));
+
+    // syncd has gone quiet past the health's stale limit: the page says
+    // since when, and no longer vouches for the breaker.
+    b.clock.advance_ms(20_000);
+    let r = b.get("/outbox", Some(&admin)).await;
+    assert_eq!(
+        dd(&r.body, "link-syncd").as_deref(),
+        Some("tidak menjawab sejak 2026-12-04 15:00:00 WIB"),
+        "{}",
+        r.body
+    );
+    assert_eq!(dd(&r.body, "link-breaker"), None, "{}", r.body);
+    assert!(dd(&r.body, "link-last-error").is_some());
+}
+
+#[tokio::test]
+async fn the_link_is_in_english_for_a_user_who_chose_it() {
+    let b = TestBox::new();
+    let admin = b.login_as(Role::Admin);
+    b.db()
+        .execute(
+            "UPDATE users SET lang = 'en' WHERE id = ?1",
+            [admin.user_id],
+        )
+        .unwrap();
+    syncd_heartbeat(
+        &b,
+        T0,
+        false,
+        serde_json::json!({
+            "breaker": "closed", "failures": 0, "open_until_ms": null,
+            "last_error": "HTTP 503", "last_error_ms": T0 - 60_000,
+            "last_delivered_ms": T0 - 2_000,
+        }),
+    );
+    let r = b.get("/outbox", Some(&admin)).await;
+    let body = &r.body;
+    assert!(body.contains("Link to SIMPEL"), "{body}");
+    assert_eq!(dd(body, "link-syncd").as_deref(), Some("running"));
+    assert_eq!(dd(body, "link-breaker").as_deref(), Some("closed: sending"));
+    assert_eq!(
+        dd(body, "link-last-delivered").as_deref(),
+        Some("2026-12-04 14:59:58 WIB")
+    );
+    // A clean stop is said as such.
+    syncd_heartbeat(&b, T0, true, serde_json::json!({}));
+    let r = b.get("/outbox", Some(&admin)).await;
+    assert_eq!(
+        dd(&r.body, "link-syncd").as_deref(),
+        Some("stopped (since 2026-12-04 15:00:00 WIB)"),
+        "{}",
+        r.body
+    );
+}
