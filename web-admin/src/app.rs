@@ -344,6 +344,15 @@ async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(c) = outbox(&state).await {
         text.push_str(&crate::metrics::outbox(&c, state.now_ms()));
     }
+    let beat = state
+        .read(|c| {
+            dering_store::tickets::syncd_beat(c)
+                .map_err(|e| crate::error::AppError::Internal(e.to_string()))
+        })
+        .await
+        .ok()
+        .flatten();
+    text.push_str(&crate::metrics::sync_link(beat.as_ref(), state.now_ms()));
     text.push_str(&crate::tickets::sla_metrics(&state).await);
     (
         [(

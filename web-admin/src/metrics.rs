@@ -416,6 +416,46 @@ pub fn outbox(c: &dering_store::tickets::OutboxCounts, now_ms: i64) -> String {
     o.0
 }
 
+/// syncd's link to SIMPEL from its heartbeat (SYNC-3), while the
+/// heartbeat is fresh: the breaker as a state set (an alert rule reads
+/// `dering_sync_breaker{state="open"} == 1`) and when SIMPEL last
+/// accepted a row. Nothing when syncd is quiet, stopped or never ran:
+/// the daemon's own health says that.
+pub fn sync_link(beat: Option<&dering_store::tickets::SyncdBeat>, now_ms: i64) -> String {
+    use dering_store::tickets::BreakerState;
+    let fresh = beat.filter(|b| {
+        !b.stopped && now_ms - b.heartbeat_ms < dering_health::STALE_AFTER.as_millis() as i64
+    });
+    let Some(link) = fresh.and_then(|b| b.link.as_ref()) else {
+        return String::new();
+    };
+    let mut o = Out(String::new());
+    o.family(
+        "dering_sync_breaker",
+        "gauge",
+        "syncd's circuit breaker toward SIMPEL: 1 for its state (closed: sending; open: holding back after failures in a row; half_open: one probe).",
+    );
+    for (state, is) in [
+        ("closed", BreakerState::Closed),
+        ("open", BreakerState::Open),
+        ("half_open", BreakerState::HalfOpen),
+    ] {
+        o.sample(
+            "dering_sync_breaker",
+            &[("state", state)],
+            flag(link.breaker == is),
+        );
+    }
+    if let Some(at) = link.last_delivered_ms {
+        o.gauge(
+            "dering_sync_last_accepted_timestamp_seconds",
+            "When SIMPEL last accepted a row from syncd (Unix time).",
+            at as f64 / 1000.0,
+        );
+    }
+    o.0
+}
+
 /// Ticket SLA alarms (CTI-3): breaches open now and raised so far, by
 /// kind (response, resolution, escalation), so an alert rule reads
 /// `dering_ticket_sla_breaches > 0`.
@@ -477,6 +517,37 @@ mod tests {
         ] {
             assert!(o.0.lines().any(|l| l == line), "missing {line} in\n{}", o.0);
         }
+    }
+
+    #[test]
+    fn the_breaker_is_a_state_set_while_syncd_beats() {
+        use dering_store::tickets::{BreakerState, SyncLink, SyncdBeat};
+        let beat = SyncdBeat {
+            heartbeat_ms: 100_000,
+            stopped: false,
+            link: Some(SyncLink {
+                breaker: BreakerState::Open,
+                last_delivered_ms: Some(90_500),
+                ..SyncLink::default()
+            }),
+        };
+        let text = sync_link(Some(&beat), 101_000);
+        for line in [
+            "dering_sync_breaker{state=\"closed\"} 0\n",
+            "dering_sync_breaker{state=\"open\"} 1\n",
+            "dering_sync_breaker{state=\"half_open\"} 0\n",
+            "dering_sync_last_accepted_timestamp_seconds 90.5\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // A quiet or stopped syncd vouches for nothing.
+        assert_eq!(sync_link(Some(&beat), 116_000), "");
+        let stopped = SyncdBeat {
+            stopped: true,
+            ..beat
+        };
+        assert_eq!(sync_link(Some(&stopped), 101_000), "");
+        assert_eq!(sync_link(None, 101_000), "");
     }
 
     #[test]

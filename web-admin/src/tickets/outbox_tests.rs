@@ -277,6 +277,13 @@ async fn the_page_shows_the_open_breaker_and_its_error_from_syncds_heartbeat() {
         "{body}"
     );
     assert_eq!(dd(body, "link-last-delivered").as_deref(), Some("—"));
+    // The NOC reads the same from /metrics.
+    let m = b.get("/metrics", None).await;
+    assert!(
+        m.body.contains("dering_sync_breaker{state=\"open\"} 1\n"),
+        "{}",
+        m.body
+    );
 
     // syncd has gone quiet past the health's stale limit: the page says
     // since when, and no longer vouches for the breaker.
@@ -290,6 +297,8 @@ async fn the_page_shows_the_open_breaker_and_its_error_from_syncds_heartbeat() {
     );
     assert_eq!(dd(&r.body, "link-breaker"), None, "{}", r.body);
     assert!(dd(&r.body, "link-last-error").is_some());
+    let m = b.get("/metrics", None).await;
+    assert!(!m.body.contains("dering_sync_breaker"), "{}", m.body);
 }
 
 #[tokio::test]
