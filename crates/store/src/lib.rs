@@ -8,6 +8,7 @@
 
 pub mod backup;
 mod migrations;
+pub mod phone;
 pub mod setup;
 pub mod tickets;
 pub mod writer;
@@ -394,6 +395,10 @@ impl Store {
         let found = self.schema_version()?;
         if found > known {
             return Err(StoreError::TooNew { found, known });
+        }
+        if found < known {
+            // A migration may fill a new column with a key made in Rust.
+            phone::register(&self.conn)?;
         }
         for (i, sql) in migrations::MIGRATIONS
             .iter()
@@ -826,9 +831,19 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<()> {
     match op {
         Op::CallStart(c) => {
             tx.execute(
-                "INSERT INTO calls (uuid, caller, caller_name, callee, callee_name, start_ms, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active')",
-                params![c.uuid, c.caller, c.caller_name, c.callee, c.callee_name, c.start_ms],
+                "INSERT INTO calls (uuid, caller, caller_name, callee, callee_name, start_ms, state,
+                                    caller_key, callee_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8)",
+                params![
+                    c.uuid,
+                    c.caller,
+                    c.caller_name,
+                    c.callee,
+                    c.callee_name,
+                    c.start_ms,
+                    phone::key(&c.caller),
+                    phone::key(&c.callee)
+                ],
             )?;
         }
         Op::CallAnswered { uuid, at_ms, codec } => {

@@ -440,4 +440,16 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO setup_done (id, at_ms, done_by)
         SELECT 1, 0, 'accounts made before first-boot setup' WHERE EXISTS (SELECT 1 FROM users);
     "#,
+    // 20: each call's numbers as the citizen key (`phone::key`), indexed:
+    //     a citizen's history and the desktop's pop find their calls by
+    //     index instead of scanning every call (CTI-4). The calls before
+    //     it get their keys here, through `dering_phone_key`.
+    r#"
+    ALTER TABLE calls ADD COLUMN caller_key TEXT;
+    ALTER TABLE calls ADD COLUMN callee_key TEXT;
+    UPDATE calls SET caller_key = dering_phone_key(caller),
+                     callee_key = dering_phone_key(callee);
+    CREATE INDEX calls_caller_key ON calls (caller_key, start_ms);
+    CREATE INDEX calls_callee_key ON calls (callee_key, start_ms);
+    "#,
 ];

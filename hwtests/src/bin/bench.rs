@@ -34,7 +34,9 @@
 //!   client's POSTs to it (issue 16), see [`outbox`];
 //! - `screenpop`: the SIP INVITE at an agent's phone to the agent
 //!   desktop's push, 100 agents at 10,000 calls an hour (issue 16), see
-//!   [`screenpop`].
+//!   [`screenpop`];
+//! - `history`: a citizen's calls among a million, by the calls' key
+//!   indexes against the scan they replaced (issue 16), see [`history`].
 //!
 //! With `DERING_BIN_BASELINE=/path/to/old/dering`, the steps `cps`, `rtp`,
 //! `rec` and `reg` run against that binary too, each row beside this
@@ -63,6 +65,11 @@ const BUF: &str = "4194304";
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if what == "history" {
+        // The database alone: no peer, no box.
+        history::history();
+        return;
+    }
     require("sipp");
     if std::env::var_os("DERING_BIN").is_none() {
         std::env::set_var("DERING_BIN", workspace().join("target/release/dering"));
@@ -146,6 +153,9 @@ fn main() {
     if what == "screenpop" || what == "all" {
         lost |= !screenpop::screenpop(trunks::minutes_arg().unwrap_or(3));
     }
+    if what == "all" {
+        history::history();
+    }
     if lost {
         eprintln!("bench: a call or ticket was lost or duplicated (see above)");
         std::process::exit(1);
@@ -155,6 +165,9 @@ fn main() {
 // One file per bench area from here on: this one is long enough.
 #[path = "bench/web.rs"]
 mod web;
+
+#[path = "bench/history.rs"]
+mod history;
 
 // Not `mod trunkd`: that name is the trunkd crate the bench runs.
 #[path = "bench/trunkd.rs"]

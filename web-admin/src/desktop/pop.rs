@@ -74,10 +74,11 @@ pub async fn pop(
         .read(move |c| {
             let mut st = c.prepare(
                 "SELECT uuid, callee, start_ms, answer_ms, end_ms, disposition FROM calls
-                 WHERE caller = ?1 AND uuid <> ?2 ORDER BY start_ms DESC LIMIT ?3",
+                 WHERE caller_key = ?1 AND ?1 <> '' AND uuid <> ?2 ORDER BY start_ms DESC LIMIT ?3",
             )?;
+            let key = dering_store::phone::key(&caller);
             let mut rows: Vec<Earlier> = st
-                .query_map(rusqlite::params![caller, this, HISTORY], |r| {
+                .query_map(rusqlite::params![key, this, HISTORY], |r| {
                     Ok(Earlier {
                         uuid: r.get(0)?,
                         callee: r.get(1)?,

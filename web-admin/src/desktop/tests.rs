@@ -396,8 +396,9 @@ async fn the_pop_shows_the_caller_s_history_with_recordings_only_for_a_role_that
     with_config(&b);
     b.db()
         .execute_batch(
-            "INSERT INTO calls (uuid, caller, callee, start_ms, answer_ms, end_ms, state, disposition)
-               VALUES ('old-1', '0812', '137', 10, 20, 30, 'ended', 'answered');
+            "INSERT INTO calls (uuid, caller, callee, start_ms, answer_ms, end_ms, state, disposition,
+                                caller_key, callee_key)
+               VALUES ('old-1', '+62812', '137', 10, 20, 30, 'ended', 'answered', '812', '137');
              INSERT INTO recordings (call_uuid, path, caller, callee, start_ms, state)
                VALUES ('old-1', '/tmp/old-1.wav', '0812', '137', 10, 'complete');",
         )
