@@ -17,14 +17,11 @@
 mod trunkd_peer;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dering_board::sim::{connect_seqpacket, E1Line, SimE1};
 use dering_board::Alarms;
-use dering_config::{Hunting, SpanConfig, SpanDevice, SpanSide, Trunkd};
-use hwtests::shell_thread::ShellThread;
+use dering_config::SpanSide;
 use hwtests::{free_udp_port, Dering};
 
 const DERING: &str = ".1.3.6.1.4.1.99999";
@@ -50,52 +47,9 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// trunkd's shell in a thread, reporting to the box; stops when dropped.
-struct Trunk {
-    line: E1Line,
-    _shell: ShellThread,
-}
-
 /// The 30 B-channels of an E1 (timeslot 16 is the D-channel).
 fn e1_channels() -> Vec<u8> {
     (1..=31).filter(|t| *t != 16).collect()
-}
-
-fn start_trunk(d: &Dering, sock: &Path, sip: SocketAddr) -> Trunk {
-    let mut far = None;
-    wait_for("the carrier to listen", Duration::from_secs(10), || {
-        far = connect_seqpacket(sock).ok();
-        far.is_some()
-    });
-    let e1 = SimE1::new(1, far.unwrap()).unwrap();
-    let cfg = Trunkd {
-        sip,
-        pbx: format!("127.0.0.1:{}", d.sip_port).parse().unwrap(),
-        rtp_port_min: hwtests::ports::block(60),
-        spans: vec![SpanConfig {
-            name: "telkom".into(),
-            span: 1,
-            device: SpanDevice::Simulated {
-                socket: sock.to_path_buf(),
-            },
-            side: SpanSide::User,
-            channels: e1_channels(),
-            hunting: Hunting::Ascending,
-            digit_timeout_ms: 4000,
-            max_calls: 30,
-            country_code: "62".into(),
-        }],
-        lines: Vec::new(),
-    };
-    let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
-    let reporter = trunkd::status::Reporter::start(d.dir().to_path_buf()).unwrap();
-    let shell = ShellThread::spawn(move |stop| {
-        trunkd::shell::serve(&cfg, vec![span], Vec::new(), 1, stop, || {}, Some(reporter))
-    });
-    Trunk {
-        line: line.unwrap(),
-        _shell: shell,
-    }
 }
 
 /// The span `telkom` as `dering trunks --json` lists it.
@@ -144,7 +98,15 @@ fn span_status_reaches_trunks_records_events_metrics_health_and_snmp() {
     let sock = dir.path().join("pri.sock");
     let carrier = trunkd_peer::start_carrier(dir.path(), &sock, "net", &["-d", "137", "-a", "2"]);
     let log = || carrier.log();
-    let trunk = start_trunk(&d, &sock, sip);
+    let trunk = trunkd_peer::Trunk::start_with(
+        &d,
+        &sock,
+        &carrier,
+        sip,
+        SpanSide::User,
+        e1_channels(),
+        true,
+    );
 
     // libpri's call to 137: answered by the flow, hung up by libpri.
     wait_for(
@@ -187,7 +149,7 @@ fn span_status_reaches_trunks_records_events_metrics_health_and_snmp() {
     assert_eq!(code, 200, "{body}");
 
     // The board raises a red alarm.
-    trunk.line.raise(Alarms::RED);
+    trunk.raise(Alarms::RED);
     wait_for("the red alarm on the feed", Duration::from_secs(10), || {
         span_events()
             .iter()

@@ -211,6 +211,28 @@
     return tr;
   }
 
+  // trunkd's E1 spans and analog lines (issue 14): a span carries no
+  // call in alarm, with its D-channel down or when nobody reports it.
+  function spanRow(s) {
+    const raised = s.alarm === "red" || s.alarm === "yellow" || s.alarm === "blue";
+    const bad = !s.reporting || raised || s.dchannel_up === false;
+    const tr = el("tr", null, bad ? "bad" : "ok");
+    tr.id = "health-span-" + s.name;
+    tr.dataset.alarm = s.alarm;
+    tr.appendChild(el("td", (s.kind === "analog" ? T("Saluran ", "Line ") : "E1 ") + s.name));
+    tr.appendChild(el("td", !s.reporting ? T("tidak melapor", "not reporting")
+      : raised ? T("ALARM ", "ALARM ") + s.alarm
+      : s.dchannel_up === false ? T("kanal D putus", "D-channel down") : "ok"));
+    const c = s.channels || {};
+    const total = ["idle", "in_use", "blocked", "restarting", "ringing"]
+      .reduce((n, k) => n + (c[k] || 0), 0);
+    tr.appendChild(el("td", [
+      T("dipakai ", "in use ") + ((c.in_use || 0) + (c.ringing || 0)) + "/" + total,
+      c.blocked ? T("terblokir ", "blocked ") + c.blocked : "",
+    ].filter(Boolean).join(", ")));
+    return tr;
+  }
+
   function renderHealth() {
     const h = view.health;
     if (!h) return;
@@ -233,6 +255,7 @@
       ].filter(Boolean).join(", ")));
       rows.push(tr);
     }
+    for (const s of h.spans || []) rows.push(spanRow(s));
     if (h.outbox) rows.push(outboxRow(h.outbox));
     body("health").replaceChildren(...rows);
   }

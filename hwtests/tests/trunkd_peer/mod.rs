@@ -1,5 +1,5 @@
-//! The far end of a simulated E1 span, shared by `trunkd.rs` and
-//! `trunkd_interop.rs`: the libpri harness on its D-channel, trunkd's
+//! The far end of a simulated E1 span, shared by `trunkd.rs`,
+//! `trunkd_interop.rs`, `trunkd_status.rs` and `live_spans_browser.rs`: the libpri harness on its D-channel, trunkd's
 //! shell in a thread on the span, and the test playing its B-channel.
 //! These machines have no cards, so every test here says it used the
 //! simulated board.
@@ -104,6 +104,23 @@ impl Trunk {
         sip: SocketAddr,
         side: SpanSide,
     ) -> Trunk {
+        // libpri offers its calls on timeslot 1, exclusive.
+        Trunk::start_with(d, sock, carrier, sip, side, vec![1], false)
+    }
+
+    /// As [`Trunk::start`], on `channels`, and with `report` trunkd tells
+    /// the box of the span's state as the daemon does (`ReportSpans` on
+    /// the control socket): what `dering trunks`, `/health` and the live
+    /// page show.
+    pub fn start_with(
+        d: &Dering,
+        sock: &Path,
+        carrier: &Carrier,
+        sip: SocketAddr,
+        side: SpanSide,
+        channels: Vec<u8>,
+        report: bool,
+    ) -> Trunk {
         let mut far = None;
         let connected = poll_until(Duration::from_secs(10), || {
             far = connect_seqpacket(sock).ok();
@@ -114,7 +131,8 @@ impl Trunk {
         let cfg = Trunkd {
             sip,
             pbx: format!("127.0.0.1:{}", d.sip_port).parse().unwrap(),
-            rtp_port_min: free_udp_port(),
+            // An RTP pair for each channel.
+            rtp_port_min: hwtests::ports::block(2 * channels.len() as u16),
             spans: vec![SpanConfig {
                 name: "telkom".into(),
                 span: 1,
@@ -122,22 +140,31 @@ impl Trunk {
                     socket: sock.to_path_buf(),
                 },
                 side,
-                // libpri offers its calls on timeslot 1, exclusive.
-                channels: vec![1],
+                max_calls: channels.len() as u32,
+                channels,
                 hunting: Hunting::Ascending,
                 digit_timeout_ms: 4000,
-                max_calls: 1,
                 country_code: "62".into(),
             }],
             lines: Vec::new(),
         };
         let (span, line) = trunkd::shell::sim_span(e1, &cfg.spans[0].channels);
-        let shell =
-            ShellThread::spawn(move |stop| trunkd::shell::run(&cfg, vec![span], 1, stop, || {}));
+        let reporter =
+            report.then(|| trunkd::status::Reporter::start(d.dir().to_path_buf()).unwrap());
+        let shell = ShellThread::spawn(move |stop| {
+            trunkd::shell::serve(&cfg, vec![span], Vec::new(), 1, stop, || {}, reporter)
+        });
         Trunk {
             line: line.unwrap(),
             shell,
         }
+    }
+
+    /// The simulated board raises (or, with none, clears) `alarms` on
+    /// the span.
+    #[allow(dead_code)] // the files that include this module without alarms
+    pub fn raise(&self, alarms: dering_board::Alarms) {
+        self.line.raise(alarms);
     }
 
     /// Plays the far end of timeslot 1 until `over`: a block of

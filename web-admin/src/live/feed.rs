@@ -181,6 +181,11 @@ impl LiveHub {
     }
 
     fn apply(&self, e: dering_control::Stamped) {
+        // A span's change is shown by the health reading: read it now
+        // rather than at the next 5 s tick.
+        if matches!(e.event, dering_control::Event::Span { .. }) {
+            self.health_wanted.notify_one();
+        }
         let mut s = self.lock();
         let applied = s.state.apply(e);
         for c in applied.changes {
@@ -315,6 +320,7 @@ impl LiveHub {
                     "ups": h.ups,
                     "pbx": h.pbx,
                     "outbox": h.outbox,
+                    "spans": h.spans,
                 }),
             );
             self.lock().health = Some(p.clone());

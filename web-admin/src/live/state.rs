@@ -206,8 +206,8 @@ impl LiveState {
             // A phone's reachability shows on the agent's state event
             // that follows, when it matters to the ACD.
             Event::Phone { .. } => {}
-            // trunkd's spans are not on the live page yet (issue 14 shows
-            // them in `dering trunks`, /metrics and the MIB).
+            // trunkd's spans come with the health reading (the hub reads
+            // it again at once on a span's event), not as a change here.
             Event::Span { .. } => {}
             Event::Trunk {
                 at_ms,
