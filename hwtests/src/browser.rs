@@ -5,12 +5,10 @@
 //! for a person to look at.
 //!
 //! ```no_run
-//! # use hwtests::browser::{Browser, WebBox};
+//! # use hwtests::browser::WebBox;
 //! let web = WebBox::start();
-//! let rt = tokio::runtime::Runtime::new().unwrap();
-//! rt.block_on(async {
-//!     let b = Browser::start(&web.base).await;
-//!     b.log_in(&web.login, &web.password, &web.totp_secret, "/account").await;
+//! hwtests::browser::block_on(async {
+//!     let b = web.admin_browser("/account").await;
 //!     b.screenshot("account").await;
 //!     b.close().await;
 //! });
@@ -37,7 +35,26 @@ pub struct WebBox {
     pub totp_secret: String,
 }
 
+/// Runs a browser test's steps to their end on a current-thread runtime
+/// (WebDriver's client needs one; the test itself is synchronous).
+pub fn block_on<F: std::future::Future>(steps: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the browser")
+        .block_on(steps)
+}
+
 impl WebBox {
+    /// A new headless Chromium logged in as the demo admin (TOTP and
+    /// all), on `next`.
+    pub async fn admin_browser(&self, next: &str) -> Browser {
+        let b = Browser::start(&self.base).await;
+        b.log_in(&self.login, &self.password, &self.totp_secret, next)
+            .await;
+        b
+    }
+
     pub fn start() -> WebBox {
         Self::start_with(|t| t)
     }

@@ -170,11 +170,7 @@ fn an_agent_sees_the_pop_before_answering_and_its_ticket_reaches_simpel() {
     let desk = phone(&d, &sf, port, &["-rtp_echo".to_string()]);
     hwtests::wait_bound(port, Duration::from_secs(10));
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (number, uuid) = rt.block_on(async {
+    let (number, uuid) = hwtests::browser::block_on(async {
         let b = Browser::start(&format!("https://127.0.0.1:{https}")).await;
         b.goto("/login?next=/desktop").await;
         b.fill("login", "2001").await;

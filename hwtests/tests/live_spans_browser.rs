@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use dering_board::Alarms;
 use dering_config::SpanSide;
-use hwtests::browser::{Browser, WebBox};
+use hwtests::browser::WebBox;
 use hwtests::free_udp_port;
 
 /// How long the health panel may take to show a span's change: the hub
@@ -40,14 +40,8 @@ fn the_live_page_shows_the_span_and_its_red_alarm() {
         trunkd_peer::Trunk::start_with(&web.dering, &sock, &carrier, sip, SpanSide::User, e1, true);
     trunkd_peer::wait_in_service(&carrier);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let b = Browser::start(&web.base).await;
-        b.log_in(&web.login, &web.password, &web.totp_secret, "/live")
-            .await;
+    hwtests::browser::block_on(async {
+        let b = web.admin_browser("/live").await;
         let row = b
             .text_until(
                 HEALTH_READ,

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use dering_store::tickets::{Level, NewTicket, Sla};
-use hwtests::browser::{Browser, WebBox};
+use hwtests::browser::WebBox;
 
 /// How long a test waits for the health panel, which reads every 5 s.
 const HEALTH_READ: Duration = Duration::from_secs(15);
@@ -54,14 +54,8 @@ fn a_technician_finds_a_dead_letter_from_the_live_page_and_sends_it_again() {
         .outbox_kill(row.id, 1, "HTTP 422: kategori tidak dikenal")
         .unwrap();
     drop(store);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let b = Browser::start(&web.base).await;
-        b.log_in(&web.login, &web.password, &web.totp_secret, "/live")
-            .await;
+    hwtests::browser::block_on(async {
+        let b = web.admin_browser("/live").await;
         let panel = b
             .text_until(HEALTH_READ, "#health-outbox", "the health panel", |t| {
                 t.contains("surat mati 1")

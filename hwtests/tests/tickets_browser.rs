@@ -60,11 +60,7 @@ fn a_supervisor_finds_edits_and_escalates_a_late_ticket_an_agent_sees_only_its_o
         )
         .unwrap();
     drop(store);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    hwtests::browser::block_on(async {
         let b = Browser::start(&web.base).await;
         b.log_in("spv1", PASSWORD, &spv, "/tickets").await;
         let alarm = b.wait_text("#sla-alarm").await;

@@ -135,16 +135,10 @@ fn an_agent_created_in_the_web_admin_logs_in_from_a_phone() {
 /// `target/browser-artefacts/`.
 #[test]
 fn an_admin_creates_an_agent_in_the_page() {
-    use hwtests::browser::{Browser, WebBox};
+    use hwtests::browser::WebBox;
     let web = WebBox::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let b = Browser::start(&web.base).await;
-        b.log_in(&web.login, &web.password, &web.totp_secret, "/admin")
-            .await;
+    hwtests::browser::block_on(async {
+        let b = web.admin_browser("/admin").await;
         b.screenshot("admin").await;
         b.goto("/admin/agents/new").await;
         b.fill("f-id", "2011").await;

@@ -25,27 +25,33 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
     let spv = web.add_user("spv1", "supervisor", PASSWORD).unwrap();
     web.add_user("agent1", "agent", PASSWORD);
     let d = &web.dering;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    hwtests::browser::block_on(async {
         let b = Browser::start(&web.base).await;
         b.log_in("spv1", PASSWORD, &spv, "/live").await;
-        until("the live feed never connected", Duration::from_secs(15), || async {
-            b.js("return document.getElementById('feed').dataset.connected").await == "true"
-        })
+        until(
+            "the live feed never connected",
+            Duration::from_secs(15),
+            || async {
+                b.js("return document.getElementById('feed').dataset.connected")
+                    .await
+                    == "true"
+            },
+        )
         .await;
         assert_eq!(calls_text(&b).await, "", "no call yet");
         // The trunks come with the first view: the demo's trunk, though
         // off, is listed.
-        until("the trunks never showed", Duration::from_secs(10), || async {
-            b.text("#trunks tbody").await.contains("demo")
-        })
+        until(
+            "the trunks never showed",
+            Duration::from_secs(10),
+            || async { b.text("#trunks tbody").await.contains("demo") },
+        )
         .await;
-        until("no daemons' health shown", Duration::from_secs(10), || async {
-            b.text("#health tbody").await.contains("pbxd")
-        })
+        until(
+            "no daemons' health shown",
+            Duration::from_secs(10),
+            || async { b.text("#health tbody").await.contains("pbxd") },
+        )
         .await;
 
         // A call that stays up 10 s, then the caller hangs up.
@@ -71,9 +77,11 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
             .await
             .is_ok());
         b.screenshot("live-call").await;
-        until("the ended call stayed on the page", Duration::from_secs(20), || async {
-            !calls_text(&b).await.contains("1001")
-        })
+        until(
+            "the ended call stayed on the page",
+            Duration::from_secs(20),
+            || async { !calls_text(&b).await.contains("1001") },
+        )
         .await;
         b.screenshot("live-after").await;
         ok(uac, "caller", d);
@@ -81,8 +89,11 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
 
         // The recording, once the recorder has closed it, found by the
         // caller's number and played.
-        until("the recording was never closed", Duration::from_secs(15), || async {
-            rusqlite::Connection::open(d.dir().join("dering.db"))
+        until(
+            "the recording was never closed",
+            Duration::from_secs(15),
+            || async {
+                rusqlite::Connection::open(d.dir().join("dering.db"))
                 .unwrap()
                 .query_row(
                     "SELECT count(*) FROM recordings WHERE caller = '1001' AND state = 'complete'",
@@ -91,7 +102,8 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
                 )
                 .unwrap()
                 == 1
-        })
+            },
+        )
         .await;
         b.goto("/history/recordings").await;
         b.fill("f-number", "1001").await;
@@ -125,11 +137,13 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
                 // again (preload="none" leaves it to play() alone).
                 b.js("const a = document.querySelector('#recordings audio'); \
                      if (a.readyState === 0 && a.networkState !== 2) { a.load(); } \
-                     a.play().catch(e => { window.__playError = String(e); }); return true;",
-                )
-                .await;
+                     a.play().catch(e => { window.__playError = String(e); }); return true;")
+                    .await;
             }
-            assert!(t.elapsed() < Duration::from_secs(15), "the recording did not play: {st}");
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "the recording did not play: {st}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         b.screenshot("recordings").await;
@@ -142,9 +156,9 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
             )
             .unwrap();
         assert!(plays >= 1, "the playback was not audited");
-        let audio_src = b.js("return document.querySelector('#recordings audio').getAttribute('src');",
-        )
-        .await;
+        let audio_src = b
+            .js("return document.querySelector('#recordings audio').getAttribute('src');")
+            .await;
         let audio_src = audio_src.as_str().unwrap().to_owned();
 
         // An agent: no recordings page, no audio.
@@ -164,7 +178,8 @@ fn the_live_page_follows_a_call_and_a_supervisor_plays_its_recording_an_agent_ca
         // Chromium shows a media file in a player of its own; a refusal is
         // a page without one.
         assert_eq!(
-            b.js("return document.querySelector('video, audio') === null;").await,
+            b.js("return document.querySelector('video, audio') === null;")
+                .await,
             true,
             "an agent got the audio"
         );

@@ -52,14 +52,8 @@ async fn measure(b: &Browser) -> (i64, i64, Vec<String>) {
 #[test]
 fn the_main_pages_fit_a_laptop_and_a_portrait_tablet_without_sideways_scrolling() {
     let web = WebBox::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let b = Browser::start(&web.base).await;
-        b.log_in(&web.login, &web.password, &web.totp_secret, "/account")
-            .await;
+    hwtests::browser::block_on(async {
+        let b = web.admin_browser("/account").await;
         let mut problems = Vec::new();
         for (width, height, size) in SIZES {
             b.client

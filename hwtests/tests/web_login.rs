@@ -9,11 +9,7 @@ use hwtests::browser::{Browser, WebBox};
 #[test]
 fn an_admin_logs_in_with_totp_in_headless_chromium_and_switches_to_english() {
     let web = WebBox::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    hwtests::browser::block_on(async {
         let b = Browser::start(&web.base).await;
         // Anonymous: the admin pages lead to the login page.
         b.goto("/users").await;
