@@ -232,6 +232,11 @@ pub fn render(s: &Snapshot) -> String {
             "Seconds since pbxd started.",
             p.uptime_seconds as f64,
         );
+        o.gauge(
+            "dering_records_held",
+            "Records pbxd holds in memory because the database cannot take them (disk full); 0 normally.",
+            p.records_held as f64,
+        );
         o.family(
             "dering_sip_stream_cuts_total",
             "counter",

@@ -135,6 +135,7 @@ fn replies_carry_the_version_and_a_typed_outcome() {
             intake_open: true,
             uptime_seconds: 5,
             stream_cuts: [("per_source_cap".to_string(), 2)].into(),
+            records_held: 0,
         },
     }));
     round_trip(&status);

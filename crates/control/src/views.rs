@@ -164,6 +164,11 @@ pub struct PbxStatus {
     /// full write queue); absent from an older pbxd.
     #[serde(default)]
     pub stream_cuts: std::collections::BTreeMap<String, u64>,
+    /// Records (call starts, answers, ends, ...) the database could not
+    /// take, held in memory until it can (a full disk; issue 17 §6);
+    /// absent from an older pbxd.
+    #[serde(default)]
+    pub records_held: u64,
 }
 
 /// pbxd's answer to [`crate::Request::Shutdown`].

@@ -173,6 +173,14 @@ impl Snapshot {
         let mut w: Vec<String> = self.spans.iter().filter_map(SpanView::warning).collect();
         w.extend(self.outbox.as_ref().and_then(OutboxView::warning));
         w.extend(self.backup_warning());
+        // A full disk: pbxd keeps the calls' records in memory until the
+        // database takes them again (issue 17 §6).
+        w.extend(self.pbx.as_ref().filter(|p| p.records_held > 0).map(|p| {
+            format!(
+                "database not writable (disk full?): {} records held in memory",
+                p.records_held
+            )
+        }));
         // pbxd goes on with calls when a full disk stops recordings
         // (issue 17 §6): its heartbeat says so, and it is a warning.
         w.extend(
@@ -466,6 +474,38 @@ mod tests {
         assert_eq!(v.runtime_seconds, Some(60.0));
         assert_eq!(v.on_battery_seconds, Some(12));
         assert_eq!(v.phase, "draining");
+    }
+
+    #[test]
+    fn records_a_full_disk_holds_are_a_warning() {
+        let s = |held| Snapshot {
+            at_ms: 0,
+            version: "0".into(),
+            daemons: vec![],
+            pbx: Some(PbxStatus {
+                version: "0".into(),
+                active_calls: 2,
+                registrations: 1,
+                intake_open: true,
+                uptime_seconds: 60,
+                stream_cuts: Default::default(),
+                records_held: held,
+            }),
+            calls_today: vec![],
+            ups: None,
+            system: SystemStats::default(),
+            recordings_bytes: 0,
+            recordings_files: 0,
+            trunks: vec![],
+            spans: vec![],
+            outbox: None,
+            backup: None,
+        };
+        assert_eq!(
+            s(12).warnings(),
+            ["database not writable (disk full?): 12 records held in memory"]
+        );
+        assert!(s(0).warnings().is_empty());
     }
 
     #[test]

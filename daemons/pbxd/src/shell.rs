@@ -453,6 +453,7 @@ async fn run(
         started: Instant::now(),
         started_ms: now().wall_ms,
         streams: conns.gate(),
+        writer: writer.clone(),
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     tokio::pin!(shutdown);
@@ -783,6 +784,8 @@ struct Life {
     started_ms: i64,
     /// The stream connections' caps and counters.
     streams: Arc<Gate>,
+    /// For the records a full disk holds back.
+    writer: Writer,
 }
 
 impl Life {
@@ -800,6 +803,7 @@ impl Life {
                 .into_iter()
                 .map(|(why, n)| (why.to_string(), n))
                 .collect(),
+            records_held: self.writer.held() as u64,
         }
     }
 
@@ -877,14 +881,7 @@ async fn flush(
                 Transport::Tcp | Transport::Tls => conns.send(t.peer, t.data),
             },
             Output::Store { op, token } => {
-                let done = token.map(|token| {
-                    let tx = in_tx.clone();
-                    Box::new(move |r: Result<(), String>| {
-                        if r.is_ok() {
-                            let _ = tx.blocking_send(Input::Committed(token));
-                        }
-                    }) as Box<dyn FnOnce(Result<(), String>) + Send>
-                });
+                let done = token.map(|token| committed(in_tx.clone(), token));
                 if let Err(e) = writer.submit(op, done) {
                     tracing::error!(error = %e, "database writer gone");
                 }
@@ -1308,9 +1305,40 @@ async fn write_line(wr: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> bo
     )
 }
 
+/// The writer's callback for a record a response waits on: the core is
+/// told the record is done with whatever the outcome, so the phone gets
+/// its answer even when the database cannot take the record now (a full
+/// disk: the writer holds it and commits it later, and says so in the
+/// logs and the health reading; issue 17 §6).
+fn committed(tx: mpsc::Sender<Input>, token: u64) -> dering_store::writer::Done {
+    Box::new(move |r: Result<(), String>| {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, token, "answering before the record is stored");
+        }
+        let _ = tx.blocking_send(Input::Committed(token));
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record the database could not take (held by a full disk, or
+    /// refused) still lets the response waiting on it go: the caller of
+    /// an answered call hears the answer (issue 17 §6).
+    #[test]
+    fn the_response_goes_once_its_record_is_written_held_or_refused() {
+        let (tx, mut rx) = mpsc::channel::<Input>(4);
+        committed(tx.clone(), 7)(Ok(()));
+        committed(tx.clone(), 8)(Err("held: database or disk is full".into()));
+        committed(tx, 9)(Err("UNIQUE constraint failed".into()));
+        for token in [7, 8, 9] {
+            match rx.try_recv() {
+                Ok(Input::Committed(t)) => assert_eq!(t, token),
+                other => panic!("expected Committed({token}), got {:?}", other.is_ok()),
+            }
+        }
+    }
 
     #[tokio::test]
     async fn any_port_pairs_udp_and_tcp_on_one_number() {

@@ -370,6 +370,7 @@ pub(crate) mod tests {
                 intake_open: true,
                 uptime_seconds: 5,
                 stream_cuts: Default::default(),
+                records_held: 0,
             }),
             calls_today: vec![("active".into(), 3), ("answered".into(), 10)],
             ups: None,

@@ -345,6 +345,7 @@ async fn offer_on(s: tokio::net::UnixStream) {
                     intake_open: true,
                     uptime_seconds: 100,
                     stream_cuts: Default::default(),
+                    records_held: 0,
                 },
             },
             Response::Snapshot {

@@ -70,6 +70,7 @@ fn status(uptime_seconds: u64) -> Response {
             intake_open: true,
             uptime_seconds,
             stream_cuts: Default::default(),
+            records_held: 0,
         },
     }
 }
