@@ -19,10 +19,24 @@ pub mod phone;
 pub mod ports;
 pub mod raw;
 pub mod shell_thread;
+pub mod tls;
 pub mod web;
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `dering migrate --data-dir DATA`, as the package's postinst and
+/// `dering-migrate.service` run it; fails the test unless it succeeds,
+/// and returns what it printed.
+pub fn dering_migrate(data: &Path) -> String {
+    let out = Command::new(dering_bin())
+        .args(["migrate", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dering migrate: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The `dering` binary built for this test run (`DERING_BIN` overrides;

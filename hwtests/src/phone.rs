@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_sip::auth::{parse_auth_params, Algorithm};
@@ -111,30 +110,9 @@ impl StreamPhone {
     /// TLS, verifying the box's self-signed certificate as the only root.
     pub fn tls(d: &Dering) -> impl FnOnce(&str) -> StreamPhone + '_ {
         move |ext| {
-            let pem = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile_certs(&pem) {
-                roots.add(cert).unwrap();
-            }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-            let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-            let tcp = TcpStream::connect(d.tls_addr()).unwrap();
-            tcp.set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let local = tcp.local_addr().unwrap();
-            Self::new(
-                Box::new(rustls::StreamOwned::new(conn, tcp)),
-                ext,
-                "TLS",
-                local,
-            )
+            let s = crate::tls::to_sip(d, Duration::from_millis(200));
+            let local = s.sock.local_addr().unwrap();
+            Self::new(Box::new(s), ext, "TLS", local)
         }
     }
 
@@ -531,13 +509,6 @@ impl StreamPhone {
         }
         n
     }
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.unwrap())
-        .collect()
 }
 
 /// The URI of a message's Contact header (without its angle brackets and

@@ -4,9 +4,7 @@
 //! `/api/v1` as that role without a browser log-in.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -59,32 +57,10 @@ fn token_for(db: &mut rusqlite::Connection, id: i64, login: &str, scopes: &[Perm
 }
 
 /// A TLS stream to webd.
-pub type Https = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+pub type Https = crate::tls::Stream;
 
-/// An HTTPS connection to webd at `addr` trusting only the box's own
-/// certificate (`cert_pem`, the box's `tls/cert.pem`), so a test also
-/// proves the certificate names `localhost`; reads time out after
-/// `read_timeout` so a stuck stream fails instead of hanging.
-pub fn connect(addr: impl ToSocketAddrs, cert_pem: &[u8], read_timeout: Duration) -> Https {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    let _ = tcp.set_nodelay(true);
-    tcp.set_read_timeout(Some(read_timeout)).unwrap();
-    rustls::StreamOwned::new(conn, tcp)
-}
+/// An HTTPS connection to webd (see [`crate::tls::connect`]).
+pub use crate::tls::connect;
 
 /// One JSON request to webd's API at `https` on the box whose data
 /// directory is `data`, as `token`: (status, JSON body or null).
@@ -117,4 +93,18 @@ pub fn api(
     let (head, rest) = text.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+impl crate::Dering {
+    /// [`api`] on this box, its webd's HTTPS at `https`.
+    pub fn api(
+        &self,
+        https: &str,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        api(self.dir(), https, token, method, path, body)
+    }
 }

@@ -51,18 +51,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// [`hwtests::web::api`] on box `d`.
-fn api(
-    d: &Dering,
-    https: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: &Value,
-) -> (u16, Value) {
-    hwtests::web::api(d.dir(), https, token, method, path, body)
-}
-
 /// webd's `/health` over plain HTTP.
 fn health(d: &Dering) -> Value {
     let mut s = TcpStream::connect(&d.http).unwrap();
@@ -159,8 +147,7 @@ fn a_backup_taken_during_a_call_restores_every_record_and_recording_and_a_tamper
         "supervisor",
         &[webd::auth::Perm::Tickets, webd::auth::Perm::AllTickets],
     );
-    let (status, t) = api(
-        &a,
+    let (status, t) = a.api(
         &https,
         &token,
         "POST",
@@ -179,8 +166,7 @@ fn a_backup_taken_during_a_call_restores_every_record_and_recording_and_a_tamper
     );
     assert_eq!(status, 201, "{t}");
     let id = t["ticket"]["id"].as_i64().unwrap();
-    let (status, t) = api(
-        &a,
+    let (status, t) = a.api(
         &https,
         &token,
         "PATCH",
@@ -395,8 +381,7 @@ fn a_backup_taken_during_a_call_restores_every_record_and_recording_and_a_tamper
         "supervisor",
         &[webd::auth::Perm::Tickets, webd::auth::Perm::AllTickets],
     );
-    let (status, t) = api(
-        &b,
+    let (status, t) = b.api(
         &format!("127.0.0.1:{https_b}"),
         &token_b,
         "GET",

@@ -156,12 +156,7 @@ fn sip_stays_on_loopback_until_setup_is_done_then_serves_the_configured_address(
     assert!(text.contains("bind = \"0.0.0.0\""));
     let config = dir.path().join("dering.toml");
     std::fs::write(&config, text).unwrap();
-    let out = Command::new(dering_bin())
-        .args(["migrate", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    hwtests::dering_migrate(&data);
 
     // Before setup: loopback only, and said so.
     let log = dir.path().join("pbxd.log");

@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_sip::Message;
@@ -207,30 +206,15 @@ fn tcp_to(d: &Dering) -> TcpStream {
 }
 
 /// A TLS connection to the box, handshake done, verifying its certificate.
-fn tls_to(d: &Dering) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(d.dir().join("tls/cert.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
+fn tls_to(d: &Dering) -> hwtests::tls::Stream {
+    let mut s = hwtests::tls::to_sip(d, Duration::from_secs(5));
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tcp = TcpStream::connect(d.tls_addr()).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).unwrap();
-    }
-    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+    s.sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    rustls::StreamOwned::new(conn, tcp)
+    s
 }
 
 /// Opens a connection over one transport; `via` is its Via transport name.

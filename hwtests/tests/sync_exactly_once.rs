@@ -159,18 +159,6 @@ fn token(data: &Path) -> String {
     )
 }
 
-/// [`hwtests::web::api`] on box `d`.
-fn api(
-    d: &Dering,
-    https: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: &Value,
-) -> (u16, Value) {
-    hwtests::web::api(d.dir(), https, token, method, path, body)
-}
-
 #[test]
 fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
     let dir = tempfile::tempdir().unwrap();
@@ -261,14 +249,7 @@ fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
     let mut updates: HashMap<i64, usize> = HashMap::new();
     let mut ids = Vec::with_capacity(TICKETS);
     for i in 0..TICKETS {
-        let (status, t) = api(
-            &d,
-            &https,
-            &token,
-            "POST",
-            "/api/v1/tickets",
-            &new_ticket(i),
-        );
+        let (status, t) = d.api(&https, &token, "POST", "/api/v1/tickets", &new_ticket(i));
         assert_eq!(status, 201, "{t}");
         ids.push(t["ticket"]["id"].as_i64().unwrap());
         if i % 3 == 2 {
@@ -276,12 +257,12 @@ fn every_ticket_reaches_simpel_once_through_faults_and_kills() {
             let path = format!("/api/v1/tickets/{earlier}");
             // A status change that came back meanwhile moved the version on.
             loop {
-                let (_, now) = api(&d, &https, &token, "GET", &path, &Value::Null);
+                let (_, now) = d.api(&https, &token, "GET", &path, &Value::Null);
                 let change = json!({
                     "version": now["ticket"]["version"],
                     "description": format!("laporan {} (dilengkapi)", i - 1),
                 });
-                let (status, t) = api(&d, &https, &token, "PATCH", &path, &change);
+                let (status, t) = d.api(&https, &token, "PATCH", &path, &change);
                 if status == 409 {
                     continue;
                 }

@@ -256,13 +256,7 @@ fn migrate_creates_the_schema_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("var/lib/dering");
     for _ in 0..2 {
-        let out = Command::new(dering_bin())
-            .args(["migrate", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = hwtests::dering_migrate(&data);
         let version = dering_store::Store::open(&data.join("dering.db"))
             .unwrap()
             .schema_version()
