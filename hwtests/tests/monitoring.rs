@@ -245,18 +245,8 @@ fn a_late_outbox_is_counted_in_the_mib_trapped_and_warned_in_health() {
     let then = now_ms - 20 * 60_000;
     for n in 0..2 {
         let t = NewTicket {
-            reporter_name: format!("Warga {n}"),
-            reporter_phone: "+6281234567890".into(),
-            reporter_email: String::new(),
-            category: "pengaduan".into(),
-            description: "layanan publik".into(),
             urgency: Level::High,
-            impact: Level::Medium,
-            unit: "KU Dumas".into(),
-            queue: None,
-            assignee: None,
-            call_ids: vec![],
-            recordings: vec![],
+            ..NewTicket::complaint(&format!("Warga {n}"), "+6281234567890", "layanan publik")
         };
         store
             .create_ticket(&t, "agent-2001", &Sla::default(), then + n)

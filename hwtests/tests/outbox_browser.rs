@@ -9,27 +9,14 @@
 
 use std::time::Duration;
 
-use dering_store::tickets::{Level, NewTicket, Sla};
+use dering_store::tickets::{NewTicket, Sla};
 use hwtests::browser::WebBox;
 
 /// How long a test waits for the health panel, which reads every 5 s.
 const HEALTH_READ: Duration = Duration::from_secs(15);
 
 fn ticket(phone: &str) -> NewTicket {
-    NewTicket {
-        reporter_name: "Siti Aminah".into(),
-        reporter_phone: phone.into(),
-        reporter_email: String::new(),
-        category: "pengaduan".into(),
-        description: "izin usaha tertahan".into(),
-        urgency: Level::Medium,
-        impact: Level::Medium,
-        unit: "KU Dumas".into(),
-        queue: None,
-        assignee: None,
-        call_ids: vec![],
-        recordings: vec![],
-    }
+    NewTicket::complaint("Siti Aminah", phone, "izin usaha tertahan")
 }
 
 #[test]

@@ -16,20 +16,13 @@ use hwtests::browser::{Browser, WebBox};
 
 const PASSWORD: &str = "Tiket2026aman";
 
+/// A critical complaint (high urgency and impact).
 fn ticket(name: &str, phone: &str, queue: Option<&str>) -> NewTicket {
     NewTicket {
-        reporter_name: name.into(),
-        reporter_phone: phone.into(),
-        reporter_email: String::new(),
-        category: "pengaduan".into(),
-        description: "izin usaha tertahan".into(),
         urgency: Level::High,
         impact: Level::High,
-        unit: "KU Dumas".into(),
         queue: queue.map(str::to_owned),
-        assignee: None,
-        call_ids: vec![],
-        recordings: vec![],
+        ..NewTicket::complaint(name, phone, "izin usaha tertahan")
     }
 }
 

@@ -150,6 +150,29 @@ pub struct NewTicket {
     pub recordings: Vec<String>,
 }
 
+impl NewTicket {
+    /// A complaint (`pengaduan`) from `reporter_name` at `reporter_phone`
+    /// about `description`, of medium urgency and impact (the matrix's
+    /// Medium), for no unit, queue or assignee, linked to nothing: the
+    /// fields an agent must fill, the rest set as needed.
+    pub fn complaint(reporter_name: &str, reporter_phone: &str, description: &str) -> NewTicket {
+        NewTicket {
+            reporter_name: reporter_name.into(),
+            reporter_phone: reporter_phone.into(),
+            reporter_email: String::new(),
+            category: "pengaduan".into(),
+            description: description.into(),
+            urgency: Level::Medium,
+            impact: Level::Medium,
+            unit: String::new(),
+            queue: None,
+            assignee: None,
+            call_ids: vec![],
+            recordings: vec![],
+        }
+    }
+}
+
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
