@@ -5,13 +5,14 @@
 //! accepted. A real syncd, a real SQLite file and a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dering_store::tickets::{self, BreakerState, Level, NewTicket, Sla, SyncdBeat};
+use dering_store::tickets::{self, BreakerState, NewTicket, Sla, SyncdBeat};
 
 fn beat(db: &Path) -> Option<SyncdBeat> {
     let store = rusqlite::Connection::open(db).ok()?;
@@ -73,49 +74,27 @@ fn the_heartbeat_says_the_breaker_opened_and_closed_again() {
         .local_addr()
         .unwrap()
         .port();
-    std::fs::write(
-        dir.path().join("dering.toml"),
-        format!(
-            "{}\n[sync]\nendpoint = \"http://127.0.0.1:{port}\"\ntimeout_ms = 2000\n\
+    support::configure(
+        dir.path(),
+        &format!(
+            "endpoint = \"http://127.0.0.1:{port}\"\ntimeout_ms = 2000\n\
              breaker_failures = 2\nbreaker_open_ms = 1500\nbackoff_base_ms = 100\n\
-             backoff_max_ms = 400\npoll_interval_ms = 600000\n",
-            dering_config::DEFAULT_TOML
+             backoff_max_ms = 400\npoll_interval_ms = 600000"
         ),
-    )
-    .unwrap();
+    );
     let db = dir.path().join("data/dering.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let mut store = dering_store::Store::open(&db).unwrap();
     for phone in ["0811000001", "0811000002", "0811000003"] {
-        let t = NewTicket {
-            reporter_name: "Siti".into(),
-            reporter_phone: phone.into(),
-            reporter_email: String::new(),
-            category: "pengaduan".into(),
-            description: "izin tertahan".into(),
-            urgency: Level::Medium,
-            impact: Level::Medium,
-            unit: "KU Dumas".into(),
-            queue: None,
-            assignee: None,
-            call_ids: vec![],
-            recordings: vec![],
-        };
+        let t = NewTicket::complaint("Siti", phone, "izin tertahan");
         store
             .create_ticket(&t, "agent1", &Sla::default(), 1)
             .unwrap();
     }
     drop(store);
 
-    let mut syncd = Command::new(env!("CARGO_BIN_EXE_syncd"))
-        .arg("--config")
-        .arg(dir.path().join("dering.toml"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut syncd = support::syncd(dir.path()).spawn().unwrap();
+    support::wait_serving(dir.path(), &mut syncd);
 
     let open = wait_for(&db, "the breaker never opened", |b| {
         b.link.as_ref().map(|l| l.breaker) == Some(BreakerState::Open)

@@ -5,8 +5,9 @@
 //! (found by `bench sync`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// syncd's newest heartbeat, once it has one.
@@ -23,30 +24,10 @@ fn heartbeat_ms(db: &Path, pid: u32) -> Option<i64> {
 #[test]
 fn syncd_outlives_a_database_locked_past_its_busy_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("dering.toml"),
-        format!(
-            "{}\n[sync]\nendpoint = \"http://127.0.0.1:9\"\n",
-            dering_config::DEFAULT_TOML
-        ),
-    )
-    .unwrap();
+    support::configure(dir.path(), "endpoint = \"http://127.0.0.1:9\"");
     let db = dir.path().join("data/dering.db");
-    let mut syncd = Command::new(env!("CARGO_BIN_EXE_syncd"))
-        .arg("--config")
-        .arg(dir.path().join("dering.toml"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while heartbeat_ms(&db, syncd.id()).is_none() {
-        assert!(syncd.try_wait().unwrap().is_none(), "syncd exited early");
-        assert!(t.elapsed() < Duration::from_secs(20), "no heartbeat");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut syncd = support::syncd(dir.path()).spawn().unwrap();
+    support::wait_serving(dir.path(), &mut syncd);
 
     // Every write waits 5 s (the store's busy timeout) and then fails:
     // hold the write lock for 12 s, long enough for two heartbeats.

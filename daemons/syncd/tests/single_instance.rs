@@ -5,53 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn syncd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_syncd"));
-    c.arg("--config")
-        .arg(dir.join("dering.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    c
-}
+mod support;
 
-/// Waits (at most 20 s) for `child`'s heartbeat row: it holds the lock.
-fn wait_serving(dir: &Path, child: &mut Child) {
-    let t = Instant::now();
-    loop {
-        assert!(child.try_wait().unwrap().is_none(), "syncd exited early");
-        let db = dir.join("data/dering.db");
-        if db.exists() {
-            let store = dering_store::Store::open(&db).unwrap();
-            let rows = store.daemon_statuses().unwrap();
-            if rows
-                .iter()
-                .any(|r| r.daemon == "syncd" && r.pid == child.id() && !r.stopped)
-            {
-                return;
-            }
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "no heartbeat");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+use support::{configure, wait_serving};
+
+/// syncd with its standard error kept: the refusal is read from it.
+fn syncd(dir: &Path) -> std::process::Command {
+    let mut c = support::syncd(dir);
+    c.stderr(Stdio::piped());
+    c
 }
 
 #[test]
 fn a_second_syncd_on_one_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // An upstream nobody answers: the lock is all this test is about.
-    std::fs::write(
-        dir.path().join("dering.toml"),
-        format!(
-            "{}\n[sync]\nendpoint = \"http://127.0.0.1:9\"\n",
-            dering_config::DEFAULT_TOML
-        ),
-    )
-    .unwrap();
+    configure(dir.path(), "endpoint = \"http://127.0.0.1:9\"");
     let mut first = syncd(dir.path()).spawn().unwrap();
     wait_serving(dir.path(), &mut first);
 
