@@ -476,21 +476,14 @@ mod tests {
         assert_eq!(v.phase, "draining");
     }
 
-    #[test]
-    fn records_a_full_disk_holds_are_a_warning() {
-        let s = |held| Snapshot {
-            at_ms: 0,
+    /// A snapshot at `at_ms` with nothing in it: no daemon, no pbxd, no
+    /// outbox; a test sets what it is about.
+    fn bare(at_ms: i64) -> Snapshot {
+        Snapshot {
+            at_ms,
             version: "0".into(),
             daemons: vec![],
-            pbx: Some(PbxStatus {
-                version: "0".into(),
-                active_calls: 2,
-                registrations: 1,
-                intake_open: true,
-                uptime_seconds: 60,
-                stream_cuts: Default::default(),
-                records_held: held,
-            }),
+            pbx: None,
             calls_today: vec![],
             ups: None,
             system: SystemStats::default(),
@@ -500,6 +493,22 @@ mod tests {
             spans: vec![],
             outbox: None,
             backup: None,
+        }
+    }
+
+    #[test]
+    fn records_a_full_disk_holds_are_a_warning() {
+        let s = |held| Snapshot {
+            pbx: Some(PbxStatus {
+                version: "0".into(),
+                active_calls: 2,
+                registrations: 1,
+                intake_open: true,
+                uptime_seconds: 60,
+                stream_cuts: Default::default(),
+                records_held: held,
+            }),
+            ..bare(0)
         };
         assert_eq!(
             s(12).warnings(),
@@ -530,19 +539,8 @@ mod tests {
         let empty = dering_store::tickets::OutboxCounts::default();
         assert!(!OutboxView::new(&empty, at, Some(0)).late());
         let s = |outbox| Snapshot {
-            at_ms: at,
-            version: "0".into(),
-            daemons: vec![],
-            pbx: None,
-            calls_today: vec![],
-            ups: None,
-            system: SystemStats::default(),
-            recordings_bytes: 0,
-            recordings_files: 0,
-            trunks: vec![],
-            spans: vec![],
             outbox: Some(outbox),
-            backup: None,
+            ..bare(at)
         };
         assert_eq!(
             s(late).warnings(),
