@@ -62,41 +62,9 @@ pub type Https = crate::tls::Stream;
 /// An HTTPS connection to webd (see [`crate::tls::connect`]).
 pub use crate::tls::connect;
 
-/// One JSON request to webd's API at `https` on the box whose data
-/// directory is `data`, as `token`: (status, JSON body or null).
-pub fn api(
-    data: &Path,
-    https: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: &Value,
-) -> (u16, Value) {
-    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
-    let mut s = connect(https, &pem, Duration::from_secs(30));
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    // A peer that closes without close_notify is an error to rustls; the
-    // answer is whole by then.
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
 impl crate::Dering {
-    /// [`api`] on this box, its webd's HTTPS at `https`.
+    /// One JSON request to this box's webd API at `https`, as `token`:
+    /// (status, JSON body or null).
     pub fn api(
         &self,
         https: &str,
@@ -105,6 +73,26 @@ impl crate::Dering {
         path: &str,
         body: &Value,
     ) -> (u16, Value) {
-        api(self.dir(), https, token, method, path, body)
+        let pem = std::fs::read(self.dir().join("tls/cert.pem")).unwrap();
+        let mut s = connect(https, &pem, Duration::from_secs(30));
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        // A peer that closes without close_notify is an error to rustls;
+        // the answer is whole by then.
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(rest).unwrap_or(Value::Null))
     }
 }
