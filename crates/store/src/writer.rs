@@ -173,8 +173,12 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    commit(&mut store, &mut held, batch);
+                    let outcomes = commit(&mut store, &mut held, batch);
+                    // The count first: a caller told "held" reads it.
                     count.store(held.ops.len(), Ordering::Relaxed);
+                    for (DoneBox(d), r) in outcomes {
+                        d(r);
+                    }
                 }
                 if !held.flush(&mut store) {
                     tracing::error!(
@@ -206,20 +210,28 @@ impl Writer {
     }
 }
 
+/// What each callback of a group is to be told, once the held count is
+/// up to date.
+type Outcomes = Vec<(DoneBox, Result<(), String>)>;
+
 /// Commits one group: whole, or behind what is held, or one by one when
 /// the group fails.
-fn commit(store: &mut Store, held: &mut Held, batch: Vec<(Op, Option<DoneBox>)>) {
+fn commit(store: &mut Store, held: &mut Held, batch: Vec<(Op, Option<DoneBox>)>) -> Outcomes {
+    let mut outcomes = Outcomes::new();
     // Nothing overtakes a held operation: a call's end must not land
     // before its start.
     let wait = !held.ops.is_empty() && held.tried.elapsed() < RETRY;
     if wait || !held.flush(store) {
         for (op, done) in batch {
             held.push(op);
-            if let Some(DoneBox(d)) = done {
-                d(Err("held: the database is not writable (disk full?)".into()));
+            if let Some(d) = done {
+                outcomes.push((
+                    d,
+                    Err("held: the database is not writable (disk full?)".into()),
+                ));
             }
         }
-        return;
+        return outcomes;
     }
     let ops: Vec<Op> = batch.iter().map(|(op, _)| op.clone()).collect();
     match store.apply(&ops) {
@@ -231,11 +243,12 @@ fn commit(store: &mut Store, held: &mut Held, batch: Vec<(Op, Option<DoneBox>)>)
                 })
             });
             for (op, done) in batch {
-                if let Some(DoneBox(d)) = done {
-                    match (&op, &checkpoint) {
-                        (Op::Checkpoint, Some(r)) => d(r.clone()),
-                        _ => d(Ok(())),
-                    }
+                if let Some(d) = done {
+                    let r = match (&op, &checkpoint) {
+                        (Op::Checkpoint, Some(r)) => r.clone(),
+                        _ => Ok(()),
+                    };
+                    outcomes.push((d, r));
                 }
             }
         }
@@ -262,12 +275,13 @@ fn commit(store: &mut Store, held: &mut Held, batch: Vec<(Op, Option<DoneBox>)>)
                     held.push(op);
                     Err("held: the database is not writable (disk full?)".into())
                 };
-                if let Some(DoneBox(d)) = done {
-                    d(r);
+                if let Some(d) = done {
+                    outcomes.push((d, r));
                 }
             }
         }
     }
+    outcomes
 }
 
 #[cfg(test)]
