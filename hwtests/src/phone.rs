@@ -487,11 +487,12 @@ impl StreamPhone {
         }
     }
 
-    /// Waits for the BYE and confirms it.
-    pub fn take_bye(&mut self) {
+    /// Waits for the BYE and confirms it; the BYE.
+    pub fn take_bye(&mut self) -> Message {
         let bye = self.recv("BYE", Duration::from_secs(15));
         assert_eq!(bye.method().map(|m| m.as_str()), Some("BYE"), "{bye:?}");
         self.respond(&bye, "200 OK", "", "");
+        bye
     }
 
     /// RTP packets waiting on the media socket.

@@ -925,6 +925,10 @@ impl Core {
                     self.clients.remove(&key);
                     self.trunk_unanswered(now, p, true);
                 }
+                Some(ClientPurpose::RestartBye) => {
+                    self.clients.remove(&key);
+                    self.restart_bye_unsent(now, &key, why);
+                }
                 Some(ClientPurpose::BInvite(call))
                     if self
                         .calls
@@ -1321,6 +1325,11 @@ impl Core {
                 }));
                 self.bindings.upsert(&ext, contact);
             }
+        }
+        if self.bindings.contacts(&ext).iter().any(|c| c.peer == peer) {
+            // Back on a new connection after a crash: the BYEs of the
+            // calls the crash cut go out on it (decision 0028).
+            self.phone_back(now, &ext, peer);
         }
         let extra: Vec<rsip::Header> = self
             .bindings
@@ -2130,7 +2139,8 @@ impl Core {
 
     fn on_bye(&mut self, now: Now, key: &str, req: &Message) {
         let Some((call, side)) = self.dialog_of(req) else {
-            self.respond(now, key, req, 481, vec![]);
+            let code = if self.phone_left(now, req) { 200 } else { 481 };
+            self.respond(now, key, req, code, vec![]);
             return;
         };
         let data = build::response(req, 200, None, vec![], b"");
@@ -2584,6 +2594,7 @@ impl Core {
     /// calls' deadlines are timers of their own.
     fn sweep(&mut self, now: Now) {
         self.guard.sweep(now.at);
+        self.expire_waiting_byes(now);
         self.expire_subscriptions(now);
         for (ext, c) in self.bindings.expire(now.at) {
             tracing::info!(extension = %ext, "registration expired");

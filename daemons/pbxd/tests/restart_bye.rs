@@ -9,6 +9,7 @@ mod sim;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use dering_sip::transaction::{Peer, Transport};
 use dering_sip::Message;
 use dering_store::{DialogRow, Op};
 use sim::{answered_call, sdp, Dialog, Phone, Sim};
@@ -165,16 +166,16 @@ fn a_call_that_ends_leaves_no_dialog_behind() {
     assert!(gone < end);
 }
 
-#[test]
-fn a_tcp_leg_whose_connection_is_gone_is_noted_at_once_without_blocking() {
-    let (s, _a, mut b, _da, _db) = held_and_resumed();
+/// The rows of [`held_and_resumed`] as if the caller had called over
+/// TCP, a new box that sent both BYEs, and the shell's word that the
+/// caller's connection is gone (the box does not dial phones).
+fn restarted_with_the_caller_on_tcp() -> (Sim, Phone, Phone, Dialog, Vec<DialogRow>) {
+    let (s, a, b, da, _db) = held_and_resumed();
     let mut rows = stored(&s.writes);
     drop(s);
-    // The caller had called over TCP; after the restart nothing connects
-    // to it (the box does not dial phones), and the shell says so.
     rows[0].transport = "TCP".into();
-    let peer = dering_sip::transaction::Peer {
-        transport: dering_sip::transaction::Transport::Tcp,
+    let peer = Peer {
+        transport: Transport::Tcp,
         addr: rows[0].peer.parse().unwrap(),
     };
     let mut s = Sim::new(|t| t);
@@ -184,13 +185,73 @@ fn a_tcp_leg_whose_connection_is_gone_is_noted_at_once_without_blocking() {
     let t = s.t();
     s.core.transport_failed(t, peer, "its connection is gone");
     s.advance(Duration::ZERO);
-    let notes = s.call_events("bye_after_restart");
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].contains("\"leg\":\"a\"") && notes[0].contains("\"answer\":503"));
-    // The UDP leg's BYE goes on regardless.
+    (s, a, b, da, rows)
+}
+
+#[test]
+fn a_tcp_phone_gets_its_bye_on_its_new_connection_once_it_registers_again() {
+    let (mut s, mut a, mut b, da, rows) = restarted_with_the_caller_on_tcp();
+    // The UDP leg's BYE goes on regardless; the TCP leg waits, unnoted.
     let bye = b.expect_request(&mut s, "BYE");
     b.respond(&mut s, &bye, 200, "", "");
-    assert_eq!(s.call_events("bye_after_restart").len(), 2);
+    assert_eq!(s.call_events("bye_after_restart").len(), 1);
+    s.advance(Duration::from_secs(60));
+    assert_eq!(s.call_events("bye_after_restart").len(), 1);
+
+    // Another phone coming back over TCP is not sent it.
+    let mut other = Phone::new(&mut s, "1003");
+    other.reconnect(&mut s, Transport::Tcp);
+    other.register(&mut s, 300);
+    other.expect_quiet(&mut s);
+
+    // The caller's phone reconnects from a new port and registers: the
+    // BYE, in the dialog as it was, goes on that connection.
+    a.reconnect(&mut s, Transport::Tcp);
+    a.register(&mut s, 300);
+    let bye = a.expect_request(&mut s, "BYE");
+    in_dialog(&bye, &da, &rows[0].target);
+    assert!(bye.get("Via").unwrap().starts_with("SIP/2.0/TCP"));
+    a.respond(&mut s, &bye, 200, "", "");
+    let notes = s.call_events("bye_after_restart");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[1].contains("\"leg\":\"a\"") && notes[1].contains("\"answer\":200"));
+    // Registering again sends nothing more.
+    a.register(&mut s, 300);
+    a.expect_quiet(&mut s);
+}
+
+#[test]
+fn a_tcp_phone_that_hangs_up_the_dead_call_itself_is_answered_and_noted() {
+    let (mut s, mut a, _b, mut da, _rows) = restarted_with_the_caller_on_tcp();
+    a.reconnect(&mut s, Transport::Tcp);
+    a.in_dialog(&mut s, &mut da, "BYE", "", "");
+    a.expect_response(&mut s, 200);
+    let notes = s.call_events("bye_after_restart");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("the phone hung up itself"), "{notes:?}");
+    // Nothing is left to send it.
+    a.register(&mut s, 300);
+    a.expect_quiet(&mut s);
+}
+
+#[test]
+fn a_tcp_phone_that_never_comes_back_is_noted_after_the_longest_registration() {
+    let (mut s, _a, _b, _da, _rows) = restarted_with_the_caller_on_tcp();
+    let waiting = |s: &Sim| {
+        s.call_events("bye_after_restart")
+            .iter()
+            .filter(|n| n.contains("\"leg\":\"a\""))
+            .count()
+    };
+    s.advance(Duration::from_secs(3500));
+    assert_eq!(waiting(&s), 0);
+    s.advance(Duration::from_secs(200));
+    assert_eq!(waiting(&s), 1);
+    let notes = s.call_events("bye_after_restart");
+    assert!(
+        notes.iter().any(|n| n.contains("did not register again")),
+        "{notes:?}"
+    );
 }
 
 #[test]

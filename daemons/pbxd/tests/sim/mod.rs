@@ -106,15 +106,19 @@ impl Sim {
 
     /// A datagram from `from` to the box.
     pub fn deliver(&mut self, from: SocketAddr, data: &str) {
-        let t = self.t();
-        self.core.handle_packet(
-            t,
+        self.deliver_over(
             Peer {
                 transport: Transport::Udp,
                 addr: from,
             },
-            data.as_bytes(),
+            data,
         );
+    }
+
+    /// A message from `from` to the box, over its transport.
+    pub fn deliver_over(&mut self, from: Peer, data: &str) {
+        let t = self.t();
+        self.core.handle_packet(t, from, data.as_bytes());
         self.pump();
     }
 
@@ -286,10 +290,12 @@ pub struct Dialog {
     pub branch: String,
 }
 
-/// A simulated phone: one extension at one address, speaking UDP.
+/// A simulated phone: one extension at one address, speaking UDP (or,
+/// after [`Phone::over`], a stream transport on one connection).
 pub struct Phone {
     pub ext: String,
     pub addr: SocketAddr,
+    transport: Transport,
     password: String,
     n: u32,
     /// Messages read from the box but not yet taken by the test.
@@ -326,6 +332,7 @@ impl Phone {
         Phone {
             ext: ext.to_string(),
             addr: sim.addr(),
+            transport: Transport::Udp,
             password: format!("demo-{ext}"),
             n: 0,
             held: VecDeque::new(),
@@ -338,6 +345,7 @@ impl Phone {
         Phone {
             ext: user.to_string(),
             addr,
+            transport: Transport::Udp,
             password: String::new(),
             n: 0,
             held: VecDeque::new(),
@@ -359,17 +367,45 @@ impl Phone {
     fn via(&mut self) -> (String, String) {
         let branch = format!("z9hG4bK{}x{}", self.addr.port(), self.next());
         (
-            format!("SIP/2.0/UDP {};branch={branch};rport", self.addr),
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                self.transport.via_name(),
+                self.addr
+            ),
             branch,
         )
     }
 
     fn contact(&self) -> String {
-        format!("<sip:{}@{}>", self.ext, self.addr)
+        match self.transport {
+            Transport::Udp => format!("<sip:{}@{}>", self.ext, self.addr),
+            t => format!(
+                "<sip:{}@{};transport={}>",
+                self.ext,
+                self.addr,
+                t.via_name().to_ascii_lowercase()
+            ),
+        }
+    }
+
+    /// The phone on a new connection over `transport`, from a new port of
+    /// its address: a TCP or TLS phone whose connection went with the
+    /// box, back to register again.
+    pub fn reconnect(&mut self, sim: &mut Sim, transport: Transport) {
+        self.transport = transport;
+        // Odd ports: [`Sim::addr`] hands out even ones only, so the new
+        // source port is no other phone's, even on a restarted box's sim.
+        self.addr = SocketAddr::new(self.addr.ip(), sim.addr().port() + 1);
     }
 
     fn send(&mut self, sim: &mut Sim, text: &str) {
-        sim.deliver(self.addr, text);
+        sim.deliver_over(
+            Peer {
+                transport: self.transport,
+                addr: self.addr,
+            },
+            text,
+        );
     }
 
     /// The next message from the box, skipping `100 Trying`; panics if
@@ -473,7 +509,17 @@ impl Phone {
                 contact = self.contact(),
             );
             self.send(sim, &msg);
-            let r = self.next_real(sim).expect("an answer to REGISTER");
+            // A request the box sends meanwhile (a BYE of a call a crash
+            // cut, to a phone back on a new connection) waits for the test.
+            let mut requests = VecDeque::new();
+            let r = loop {
+                let m = self.next_real(sim).expect("an answer to REGISTER");
+                if m.status().is_some() {
+                    break m;
+                }
+                requests.push_back(m);
+            };
+            self.held.extend(requests);
             match r.status() {
                 Some(200) => return,
                 Some(401) => {
