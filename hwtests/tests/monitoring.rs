@@ -158,6 +158,52 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
     assert_eq!(h["pbx"]["active_calls"], 2, "{h}");
     assert_eq!(h["daemons"].as_array().unwrap().len(), 4, "{h}");
 
+    // The ACD (MON-1): the queue table holds pbxd's queues in its order,
+    // and an agent logged in is counted by state.
+    d.agent_login("2001", "1002");
+    let queues = d.json_lines(&["queues", "--json"]);
+    assert!(!queues.is_empty(), "the demo has queues");
+    let w = until(
+        "the walk counts the agent logged in",
+        || walk_map(&snmp),
+        |w| w.get(&format!("{DERING}.1.5.1.0")).map(String::as_str) == Some("Gauge32: 1"),
+    );
+    for (i, q) in queues.iter().enumerate() {
+        let row = i + 1;
+        let name = q["queue"].as_str().unwrap();
+        assert_eq!(
+            w[&format!("{DERING}.1.4.1.2.{row}")],
+            format!("STRING: \"{name}\""),
+            "{w:?}"
+        );
+        assert_eq!(w[&format!("{DERING}.1.4.1.3.{row}")], "Gauge32: 0", "{w:?}");
+    }
+    let gauge = |o: &str| -> u32 {
+        w[&format!("{DERING}.{o}")]
+            .strip_prefix("Gauge32: ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{o} in {w:?}"))
+    };
+    let by_state: u32 = ["1.5.2.0", "1.5.3.0", "1.5.4.0", "1.5.5.0"]
+        .into_iter()
+        .map(gauge)
+        .sum();
+    assert_eq!(by_state, 1, "the agent is in one state: {w:?}");
+    let (_, text) = http_get(&d.http, "/metrics");
+    promtool_check(&text);
+    let first = queues[0]["queue"].as_str().unwrap();
+    assert_eq!(
+        metric(&text, &format!("dering_queue_waiting{{queue=\"{first}\"}}")),
+        Some(0.0),
+        "{text}"
+    );
+    let agents: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("dering_agents{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(agents, 1.0, "{text}");
+
     // The UPS goes on battery, then comes back: snmptrapd gets both traps,
     // each carrying the UPS status.
     ups.set("ups.status: OB DISCHRG\nbattery.charge: 80\nbattery.runtime: 30000\n");

@@ -189,6 +189,85 @@ fn spans(o: &mut Out, s: &Snapshot) {
     }
 }
 
+/// The ACD's queues and agents (MON-1, CMS-2): what a NOC alerts on is
+/// callers waiting too long and a service level falling, so those are
+/// per-queue gauges; agents are counted by state, not listed (names do
+/// not belong in a time series). Absent while pbxd does not answer.
+fn acd(o: &mut Out, s: &Snapshot) {
+    if s.pbx.is_none() {
+        return;
+    }
+    o.family(
+        "dering_queue_waiting",
+        "gauge",
+        "Callers waiting in the queue now.",
+    );
+    for q in &s.queues {
+        o.sample(
+            "dering_queue_waiting",
+            &[("queue", &q.queue)],
+            q.waiting as f64,
+        );
+    }
+    o.family(
+        "dering_queue_longest_wait_seconds",
+        "gauge",
+        "How long the caller waiting longest in the queue has waited.",
+    );
+    for q in &s.queues {
+        o.sample(
+            "dering_queue_longest_wait_seconds",
+            &[("queue", &q.queue)],
+            q.longest_wait_ms as f64 / 1000.0,
+        );
+    }
+    o.family(
+        "dering_queue_service_level_ratio",
+        "gauge",
+        "Calls answered within the queue's threshold today (Asia/Jakarta) over calls offered less short abandons (docs/metrics.md); absent before the day's first call.",
+    );
+    for q in &s.queues {
+        if let Some(sl) = q.service_level {
+            o.sample(
+                "dering_queue_service_level_ratio",
+                &[("queue", &q.queue)],
+                sl / 100.0,
+            );
+        }
+    }
+    o.family(
+        "dering_queue_calls_today",
+        "gauge",
+        "The queue's calls today (Asia/Jakarta), by outcome.",
+    );
+    for q in &s.queues {
+        let t = &q.today;
+        for (outcome, n) in [
+            ("offered", t.offered),
+            ("answered", t.answered),
+            ("abandoned", t.abandoned),
+            ("overflowed", t.overflowed),
+            ("timed_out", t.timed_out),
+        ] {
+            o.sample(
+                "dering_queue_calls_today",
+                &[("queue", &q.queue), ("outcome", outcome)],
+                n as f64,
+            );
+        }
+    }
+    o.family("dering_agents", "gauge", "Agents logged in, by state.");
+    // Every state has its series, 0 included, so a rule on one state
+    // never sees it vanish.
+    for state in dering_acd::AgentState::NAMES {
+        if state == "logged_out" {
+            continue;
+        }
+        let n = s.agents.iter().filter(|a| a.state.name() == state).count();
+        o.sample("dering_agents", &[("state", state)], n as f64);
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut o = Out(String::new());
     o.family("dering_build_info", "gauge", "Software version of the box.");
@@ -252,6 +331,7 @@ pub fn render(s: &Snapshot) -> String {
     }
     trunks(&mut o, s);
     spans(&mut o, s);
+    acd(&mut o, s);
     o.family(
         "dering_calls_today",
         "gauge",
@@ -597,17 +677,6 @@ mod tests {
             target: None,
         };
         let s = Snapshot {
-            at_ms: 0,
-            version: "0".into(),
-            daemons: vec![],
-            pbx: None,
-            calls_today: vec![],
-            ups: None,
-            system: Default::default(),
-            recordings_bytes: 0,
-            recordings_files: 0,
-            outbox: None,
-            backup: None,
             trunks: vec![
                 trunk("telkom", Some(true), TrunkHealth::Up, false),
                 trunk("backup", Some(false), TrunkHealth::Down, true),
@@ -617,7 +686,7 @@ mod tests {
                     ..trunk("carrier-ip", None, TrunkHealth::Unknown, false)
                 },
             ],
-            spans: vec![],
+            ..Snapshot::empty(0)
         };
         let text = render(&s);
         for line in [
@@ -641,6 +710,93 @@ mod tests {
     }
 
     #[test]
+    fn queues_are_series_by_name_and_agents_by_state() {
+        use dering_acd::{AgentState, QueueStats, Strategy};
+        use dering_control::{AgentView, PbxStatus, QueueView};
+        let today = QueueStats {
+            offered: 20,
+            answered: 16,
+            answered_within_threshold: 15,
+            abandoned: 4,
+            ..QueueStats::default()
+        };
+        let agent = |id: &str, state| AgentView {
+            agent: id.into(),
+            name: id.into(),
+            extension: None,
+            state,
+            since_ms: 0,
+            calls: 0,
+        };
+        let s = Snapshot {
+            pbx: Some(PbxStatus {
+                version: "0".into(),
+                active_calls: 5,
+                registrations: 3,
+                intake_open: true,
+                uptime_seconds: 9,
+                stream_cuts: Default::default(),
+                records_held: 0,
+            }),
+            queues: vec![
+                QueueView {
+                    queue: "pengaduan".into(),
+                    strategy: Strategy::LongestIdle,
+                    waiting: 2,
+                    longest_wait_ms: 31_500,
+                    agents_logged_in: 2,
+                    agents_ready: 0,
+                    service_level: today.service_level(),
+                    today,
+                },
+                QueueView {
+                    queue: "informasi".into(),
+                    strategy: Strategy::RoundRobin,
+                    waiting: 0,
+                    longest_wait_ms: 0,
+                    agents_logged_in: 0,
+                    agents_ready: 0,
+                    service_level: None,
+                    today: QueueStats::default(),
+                },
+            ],
+            agents: vec![
+                agent("2001", AgentState::OnCall { call: 1 }),
+                agent(
+                    "2002",
+                    AgentState::NotReady {
+                        reason: "istirahat".into(),
+                    },
+                ),
+                agent("2003", AgentState::LoggedOut),
+            ],
+            ..Snapshot::empty(0)
+        };
+        let text = render(&s);
+        for line in [
+            "dering_queue_waiting{queue=\"pengaduan\"} 2",
+            "dering_queue_waiting{queue=\"informasi\"} 0",
+            "dering_queue_longest_wait_seconds{queue=\"pengaduan\"} 31.5",
+            "dering_queue_service_level_ratio{queue=\"pengaduan\"} 0.75",
+            "dering_queue_calls_today{queue=\"pengaduan\",outcome=\"abandoned\"} 4",
+            "dering_agents{state=\"on_call\"} 1",
+            "dering_agents{state=\"not_ready\"} 1",
+            "dering_agents{state=\"ready\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("dering_queue_service_level_ratio{queue=\"informasi\"}"),
+            "no call yet: no service level"
+        );
+        assert!(!text.contains("logged_out"), "{text}");
+        // pbxd silent: no ACD series at all, rather than zeros.
+        let silent = render(&Snapshot { pbx: None, ..s });
+        assert!(!silent.contains("dering_queue_"), "{silent}");
+        assert!(!silent.contains("dering_agents"), "{silent}");
+    }
+
+    #[test]
     fn spans_are_series_by_alarm_dchannel_and_channel_state() {
         use dering_control::{ChannelCounts, SpanAlarm, SpanKind, SpanReport, SpanSide, SpanView};
         let span = |name: &str, alarm, dchannel_up| SpanView {
@@ -661,22 +817,11 @@ mod tests {
             since_ms: 0,
         };
         let s = Snapshot {
-            at_ms: 0,
-            version: "0".into(),
-            daemons: vec![],
-            pbx: None,
-            calls_today: vec![],
-            ups: None,
-            system: Default::default(),
-            recordings_bytes: 0,
-            recordings_files: 0,
-            outbox: None,
-            backup: None,
-            trunks: vec![],
             spans: vec![
                 span("telkom", SpanAlarm::Red, Some(false)),
                 span("co-1", SpanAlarm::None, None),
             ],
+            ..Snapshot::empty(0)
         };
         let text = render(&s);
         for line in [

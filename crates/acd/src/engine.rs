@@ -137,6 +137,57 @@ pub enum AgentState {
     Busy,
 }
 
+impl AgentState {
+    /// Every state's name, as serialized (`state`), in a fixed order.
+    pub const NAMES: [&'static str; 8] = [
+        "logged_out",
+        "ready",
+        "offered",
+        "on_call",
+        "on_hold",
+        "wrapup",
+        "not_ready",
+        "busy",
+    ];
+
+    /// The state's name as serialized, without its details.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentState::LoggedOut => "logged_out",
+            AgentState::Ready => "ready",
+            AgentState::Offered { .. } => "offered",
+            AgentState::OnCall { .. } => "on_call",
+            AgentState::OnHold { .. } => "on_hold",
+            AgentState::Wrapup { .. } => "wrapup",
+            AgentState::NotReady { .. } => "not_ready",
+            AgentState::Busy => "busy",
+        }
+    }
+}
+
+#[cfg(test)]
+mod agent_state_names {
+    use super::AgentState;
+
+    #[test]
+    fn names_are_the_serialized_tags() {
+        for s in [
+            AgentState::LoggedOut,
+            AgentState::Ready,
+            AgentState::Offered { call: 1 },
+            AgentState::OnCall { call: 1 },
+            AgentState::OnHold { call: 1 },
+            AgentState::Wrapup { call: 1 },
+            AgentState::NotReady { reason: "x".into() },
+            AgentState::Busy,
+        ] {
+            let v = serde_json::to_value(&s).unwrap();
+            assert_eq!(v["state"], s.name());
+            assert!(AgentState::NAMES.contains(&s.name()));
+        }
+    }
+}
+
 /// Why a caller left a queue without an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,7 +9,8 @@ use dering_health::Snapshot;
 use dering_store::PowerEventRow;
 
 use crate::mib::{
-    self, oid, Oid, Val, BACKUP, DAEMONS, DAEMON_ENTRY, STORAGE, SYNC, TRUNK_ENTRY, UPS,
+    self, oid, Oid, Val, BACKUP, DAEMONS, DAEMON_ENTRY, QUEUE_ENTRY, STORAGE, SYNC, TRUNK_ENTRY,
+    UPS,
 };
 
 /// deringNotifications members (DERING-MIB).
@@ -49,9 +50,19 @@ fn instance(group: &[u32], n: u32) -> Oid {
 /// its absence is an alarm (a heartbeat is stale after 15 s).
 pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
 
+/// The calls a queue must have been offered today before its service
+/// level can raise an alarm: the morning's first abandoned call is not
+/// yet a trend worth a page.
+pub const SERVICE_LEVEL_MIN_OFFERED: u64 = 10;
+
 #[derive(Debug)]
 pub struct Alarms {
     disk_threshold: f64,
+    /// `[snmp] service_level_threshold`, percent.
+    service_level_threshold: f64,
+    /// The queues whose service level was under the threshold at the
+    /// last look.
+    service_low: std::collections::HashSet<String>,
     daemons: HashMap<String, bool>,
     /// Each enabled trunk's last deringTrunkState.
     trunks: HashMap<String, i32>,
@@ -64,9 +75,11 @@ pub struct Alarms {
 }
 
 impl Alarms {
-    pub fn new(disk_threshold_percent: u32) -> Alarms {
+    pub fn new(disk_threshold_percent: u32, service_level_threshold_percent: u32) -> Alarms {
         Alarms {
             disk_threshold: f64::from(disk_threshold_percent),
+            service_level_threshold: f64::from(service_level_threshold_percent),
+            service_low: Default::default(),
             daemons: HashMap::new(),
             trunks: HashMap::new(),
             disk_over: false,
@@ -147,7 +160,48 @@ impl Alarms {
         self.disk_over = over;
         self.outbox_edges(s, &mut out);
         self.backup_edges(s, &mut out);
+        self.service_level_edges(s, &mut out);
         out
+    }
+}
+
+impl Alarms {
+    /// deringNotifyServiceLevelLow when a queue's service level today
+    /// falls under `[snmp] service_level_threshold` (CMS-4, CMS-10), once
+    /// it has been offered [`SERVICE_LEVEL_MIN_OFFERED`] calls; once per
+    /// fall: it is raised again only after the level has climbed back to
+    /// the threshold (a new day starts the count afresh). When pbxd does
+    /// not answer (no queues in the snapshot) the last state is kept: a
+    /// daemon-down trap says that already.
+    fn service_level_edges(&mut self, s: &Snapshot, out: &mut Vec<Notification>) {
+        if s.pbx.is_none() {
+            return;
+        }
+        let mut low = std::collections::HashSet::new();
+        for (i, q) in s.queues.iter().enumerate().take(65_535) {
+            let Some(sl) = q.service_level else {
+                continue;
+            };
+            if q.today.offered < SERVICE_LEVEL_MIN_OFFERED || sl >= self.service_level_threshold {
+                continue;
+            }
+            low.insert(q.queue.clone());
+            if !self.service_low.contains(&q.queue) {
+                let index = i as u32 + 1;
+                let mut name = oid(QUEUE_ENTRY);
+                name.extend([2, index]);
+                let mut level = oid(QUEUE_ENTRY);
+                level.extend([5, index]);
+                out.push(note(
+                    SERVICE_LEVEL_LOW,
+                    vec![
+                        (name, Val::Str(q.queue.clone())),
+                        (level, Val::Gauge(sl.round().max(0.0) as u32)),
+                    ],
+                ));
+            }
+        }
+        self.service_low = low;
     }
 }
 
@@ -270,8 +324,6 @@ mod tests {
 
     fn snap(pbxd_live: bool, disk_used: u64) -> Snapshot {
         Snapshot {
-            at_ms: 0,
-            version: "0".into(),
             daemons: vec![DaemonHealth {
                 name: "pbxd".into(),
                 live: pbxd_live,
@@ -284,20 +336,12 @@ mod tests {
                 pid: None,
                 uptime_seconds: None,
             }],
-            pbx: None,
-            calls_today: vec![],
-            ups: None,
             system: dering_health::SystemStats {
                 disk_used_bytes: disk_used,
                 disk_total_bytes: 100,
                 ..Default::default()
             },
-            recordings_bytes: 0,
-            recordings_files: 0,
-            outbox: None,
-            backup: None,
-            trunks: vec![],
-            spans: vec![],
+            ..Snapshot::empty(0)
         }
     }
 
@@ -320,7 +364,7 @@ mod tests {
 
     #[test]
     fn edges_only() {
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(
             a.update(&snap(true, 50), &[], T).is_empty(),
             "healthy start is quiet"
@@ -364,7 +408,7 @@ mod tests {
             )],
             ..snap(true, 0)
         };
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(
             a.update(
                 &with(Some(false), TrunkHealth::Unknown, false),
@@ -404,7 +448,7 @@ mod tests {
             spans: vec![crate::mib::tests::span("telkom", alarm, up)],
             ..snap(true, 0)
         };
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(
             a.update(&with(SpanAlarm::None, false), &[], Duration::ZERO)
                 .is_empty(),
@@ -434,6 +478,56 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_under_its_service_level_traps_once_per_fall() {
+        use crate::mib::tests::queue;
+        let mut a = Alarms::new(90, 80);
+        let with = |queues| Snapshot {
+            pbx: Some(dering_control::PbxStatus {
+                version: "0".into(),
+                active_calls: 0,
+                registrations: 0,
+                intake_open: true,
+                uptime_seconds: 60,
+                stream_cuts: Default::default(),
+                records_held: 0,
+            }),
+            queues,
+            ..snap(true, 10)
+        };
+        let run = Duration::from_secs(60);
+        // 50 % but only 4 calls offered: too early to page.
+        let early = with(vec![queue("pengaduan", 1, 4, 2)]);
+        assert!(a.update(&early, &[], run).is_empty());
+        // 50 % of 12: the queue's name and level, once.
+        let low = with(vec![
+            queue("informasi", 0, 20, 20),
+            queue("pengaduan", 3, 12, 6),
+        ]);
+        let out = a.update(&low, &[], run);
+        assert_eq!(tails(&out), vec![SERVICE_LEVEL_LOW]);
+        assert_eq!(
+            out[0].objects,
+            vec![
+                (oid(&[1, 4, 1, 2, 2]), Val::Str("pengaduan".into())),
+                (oid(&[1, 4, 1, 5, 2]), Val::Gauge(50)),
+            ]
+        );
+        assert!(a.update(&low, &[], run).is_empty(), "still low: no repeat");
+        // pbxd not answering keeps the state (no repeat when it returns).
+        let down = a.update(&snap(false, 10), &[], run);
+        assert!(!tails(&down).contains(&SERVICE_LEVEL_LOW), "{down:?}");
+        let up = a.update(&low, &[], run);
+        assert_eq!(tails(&up), vec![DAEMON_UP], "{up:?}");
+        // Back at the threshold, then under it again: a new trap.
+        let back = with(vec![
+            queue("informasi", 0, 20, 20),
+            queue("pengaduan", 0, 20, 16),
+        ]);
+        assert!(a.update(&back, &[], run).is_empty());
+        assert_eq!(tails(&a.update(&low, &[], run)), vec![SERVICE_LEVEL_LOW]);
+    }
+
+    #[test]
     fn a_late_outbox_traps_once_and_clears_when_caught_up() {
         let with = |pending, oldest: Option<u64>| Snapshot {
             outbox: Some(dering_health::OutboxView {
@@ -445,7 +539,7 @@ mod tests {
             }),
             ..snap(true, 0)
         };
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(a.update(&with(2, Some(60)), &[], T).is_empty());
         let late = a.update(&with(5, Some(901)), &[], T);
         assert_eq!(tails(&late), [OUTBOX_LATE]);
@@ -483,7 +577,7 @@ mod tests {
             }),
             ..snap(true, 0)
         };
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(a.update(&with(true), &[], T).is_empty());
         let failed = a.update(&with(false), &[], T);
         assert_eq!(tails(&failed), [BACKUP_FAILED]);
@@ -501,7 +595,7 @@ mod tests {
 
     #[test]
     fn a_daemon_down_at_start_is_reported_after_the_grace() {
-        let mut a = Alarms::new(90);
+        let mut a = Alarms::new(90, 80);
         assert!(
             a.update(&snap(false, 0), &[], Duration::from_secs(2))
                 .is_empty(),
@@ -511,7 +605,7 @@ mod tests {
             tails(&a.update(&snap(false, 0), &[], STARTUP_GRACE)),
             [DAEMON_DOWN]
         );
-        let mut b = Alarms::new(90);
+        let mut b = Alarms::new(90, 80);
         assert!(b.update(&snap(false, 0), &[], Duration::ZERO).is_empty());
         assert!(
             b.update(&snap(true, 0), &[], Duration::from_secs(4))

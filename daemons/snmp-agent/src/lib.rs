@@ -145,7 +145,10 @@ pub async fn run(
         },
         probe: SystemProbe::new(),
         snapshot: None,
-        alarms: Alarms::new(opts.snmp.disk_alarm_percent),
+        alarms: Alarms::new(
+            opts.snmp.disk_alarm_percent,
+            opts.snmp.service_level_threshold,
+        ),
         started: Instant::now(),
         started_ms: now_ms,
         power_seen: 0,

@@ -147,6 +147,37 @@ pub fn span_rows(s: &Snapshot) -> impl Iterator<Item = (u32, &dering_control::Sp
         .map(move |(j, v)| (trunk_index(first + j), v))
 }
 
+/// The deringAgents counts: agents logged in, and of them those in each
+/// state the MIB names (an agent on a call that is not a queue's counts
+/// as on a call).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AgentCounts {
+    pub logged_in: u32,
+    pub ready: u32,
+    pub on_call: u32,
+    pub not_ready: u32,
+    pub wrap_up: u32,
+}
+
+impl AgentCounts {
+    pub fn of(agents: &[dering_control::AgentView]) -> AgentCounts {
+        use dering_acd::AgentState as S;
+        let mut c = AgentCounts::default();
+        for a in agents {
+            let slot = match a.state {
+                S::LoggedOut => continue,
+                S::Ready => &mut c.ready,
+                S::Offered { .. } | S::OnCall { .. } | S::OnHold { .. } | S::Busy => &mut c.on_call,
+                S::Wrapup { .. } => &mut c.wrap_up,
+                S::NotReady { .. } => &mut c.not_ready,
+            };
+            *slot += 1;
+            c.logged_in += 1;
+        }
+        c
+    }
+}
+
 pub fn daemon_state(d: &dering_health::DaemonHealth) -> i32 {
     match (d.live, d.ready) {
         (true, true) => DAEMON_UP,
@@ -240,10 +271,29 @@ impl Mib {
             }
         }
 
-        // The queue table stays empty until the ACD exports it; the agent
-        // counts are real zeros (no agent can log in yet).
-        for n in 1..=5 {
-            scalar(&mut m, AGENTS, n, Val::Gauge(0));
+        for (i, q) in s.queues.iter().enumerate().take(65_535) {
+            let i = i as u32 + 1;
+            let g = |n: u64| Val::Gauge(n.min(u64::from(u32::MAX)) as u32);
+            column(&mut m, QUEUE_ENTRY, 2, i, Val::Str(q.queue.clone()));
+            column(&mut m, QUEUE_ENTRY, 3, i, g(q.waiting as u64));
+            column(&mut m, QUEUE_ENTRY, 4, i, g(q.longest_wait_ms / 1000));
+            // No call counted yet today: no service level, so no value
+            // (rather than a 0 % or 100 % nobody measured).
+            if let Some(sl) = q.service_level {
+                column(&mut m, QUEUE_ENTRY, 5, i, Val::Gauge(clamp(sl.round())));
+            }
+            column(&mut m, QUEUE_ENTRY, 6, i, g(q.today.abandoned));
+            column(&mut m, QUEUE_ENTRY, 7, i, g(q.agents_ready as u64));
+        }
+        let agents = AgentCounts::of(&s.agents);
+        for (n, v) in [
+            (1, agents.logged_in),
+            (2, agents.ready),
+            (3, agents.on_call),
+            (4, agents.not_ready),
+            (5, agents.wrap_up),
+        ] {
+            scalar(&mut m, AGENTS, n, Val::Gauge(v));
         }
 
         if let Some(u) = &s.ups {
@@ -389,6 +439,8 @@ pub(crate) mod tests {
                 ),
             ],
             spans: vec![],
+            queues: vec![],
+            agents: vec![],
         }
     }
 
@@ -436,6 +488,87 @@ pub(crate) mod tests {
             reporting: true,
             since_ms: 0,
         }
+    }
+
+    /// Queue `name` with `waiting` callers and today's counts: `offered`
+    /// calls, `within` answered within the threshold.
+    pub(crate) fn queue(
+        name: &str,
+        waiting: usize,
+        offered: u64,
+        within: u64,
+    ) -> dering_control::QueueView {
+        let today = dering_acd::QueueStats {
+            offered,
+            answered: within,
+            answered_within_threshold: within,
+            abandoned: offered - within,
+            ..Default::default()
+        };
+        dering_control::QueueView {
+            queue: name.into(),
+            strategy: dering_acd::Strategy::LongestIdle,
+            waiting,
+            longest_wait_ms: 42_700,
+            agents_logged_in: 3,
+            agents_ready: 1,
+            service_level: today.service_level(),
+            today,
+        }
+    }
+
+    fn agent(id: &str, state: dering_acd::AgentState) -> dering_control::AgentView {
+        dering_control::AgentView {
+            agent: id.into(),
+            name: id.into(),
+            extension: Some("1001".into()),
+            state,
+            since_ms: 0,
+            calls: 0,
+        }
+    }
+
+    #[test]
+    fn queues_are_rows_and_agents_are_counted_by_state() {
+        use dering_acd::AgentState as S;
+        let s = Snapshot {
+            queues: vec![queue("pengaduan", 4, 20, 15), queue("informasi", 0, 0, 0)],
+            agents: vec![
+                agent("a1", S::Ready),
+                agent("a2", S::OnCall { call: 1 }),
+                agent("a3", S::Offered { call: 2 }),
+                agent("a4", S::Busy),
+                agent("a5", S::Wrapup { call: 3 }),
+                agent(
+                    "a6",
+                    S::NotReady {
+                        reason: "sholat".into(),
+                    },
+                ),
+                agent("a7", S::LoggedOut),
+            ],
+            ..snapshot()
+        };
+        let m = Mib::from_snapshot(&s);
+        let q = |col, row| m.get(&oid(&[1, 4, 1, col, row])).cloned();
+        assert_eq!(q(2, 1), Some(Val::Str("pengaduan".into())));
+        assert_eq!(q(3, 1), Some(Val::Gauge(4)));
+        assert_eq!(q(4, 1), Some(Val::Gauge(42)), "seconds");
+        assert_eq!(
+            q(5, 1),
+            Some(Val::Gauge(75)),
+            "15 of 20 within the threshold"
+        );
+        assert_eq!(q(6, 1), Some(Val::Gauge(5)));
+        assert_eq!(q(7, 1), Some(Val::Gauge(1)));
+        assert_eq!(q(2, 2), Some(Val::Str("informasi".into())));
+        assert_eq!(q(5, 2), None, "no call yet: no service level");
+        let a = |n| m.get(&oid(&[1, 5, n, 0])).cloned();
+        assert_eq!(a(1), Some(Val::Gauge(6)), "logged in");
+        assert_eq!(a(2), Some(Val::Gauge(1)), "ready");
+        assert_eq!(a(3), Some(Val::Gauge(3)), "offered, on a call or busy");
+        assert_eq!(a(4), Some(Val::Gauge(1)), "not ready");
+        assert_eq!(a(5), Some(Val::Gauge(1)), "wrap-up");
     }
 
     #[test]
