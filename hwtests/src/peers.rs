@@ -258,6 +258,25 @@ impl Snmp {
             .collect()
     }
 
+    /// `snmpwalk` of `oid` as a manager with the DERING-MIB loaded shows
+    /// it: each line names its object (`DERING-MIB::deringDaemonName.1 =
+    /// STRING: pbxd`), so an instance the MIB does not define shows as
+    /// numbers.
+    pub fn walk_named(&self, oid: &str) -> String {
+        let out = Command::new("snmpwalk")
+            .args(["-v2c", "-c", "public", "-t", "3", "-m", "DERING-MIB", "-M"])
+            .arg(format!(
+                "{}:{}",
+                base_mibs().display(),
+                dering_mib_dir().display()
+            ))
+            .arg(format!("127.0.0.1:{}", self.udp_port))
+            .arg(oid)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// What snmptrapd logged so far.
     pub fn traps(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("traps.log")).unwrap_or_default()

@@ -104,7 +104,7 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
                 |o: &str, v: &str| w.get(&format!("{DERING}.{o}")).map(String::as_str) == Some(v);
             is("1.3.2.0", "Gauge32: 2")
                 && is("1.7.1.0", "STRING: \"OL\"")
-                && is("1.2.1.3.2", "INTEGER: 1")
+                && is("1.2.1.1.3.2", "INTEGER: 1")
         },
     );
     assert_eq!(
@@ -122,12 +122,12 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
     // Daemon table: pbxd (row 1), powerd (2), webd (3), snmp-agent (4) up.
     for (row, name) in [(1, "pbxd"), (2, "powerd"), (3, "webd"), (4, "snmp-agent")] {
         assert_eq!(
-            w[&format!("{DERING}.1.2.1.2.{row}")],
+            w[&format!("{DERING}.1.2.1.1.2.{row}")],
             format!("STRING: \"{name}\""),
             "{w:?}"
         );
         assert_eq!(
-            w[&format!("{DERING}.1.2.1.3.{row}")],
+            w[&format!("{DERING}.1.2.1.1.3.{row}")],
             "INTEGER: 1",
             "{name} up: {w:?}"
         );
@@ -172,12 +172,33 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
         let row = i + 1;
         let name = q["queue"].as_str().unwrap();
         assert_eq!(
-            w[&format!("{DERING}.1.4.1.2.{row}")],
+            w[&format!("{DERING}.1.4.1.1.2.{row}")],
             format!("STRING: \"{name}\""),
             "{w:?}"
         );
-        assert_eq!(w[&format!("{DERING}.1.4.1.3.{row}")], "Gauge32: 0", "{w:?}");
+        assert_eq!(
+            w[&format!("{DERING}.1.4.1.1.3.{row}")],
+            "Gauge32: 0",
+            "{w:?}"
+        );
     }
+    // A manager with the MIB loaded names every instance: table columns
+    // are entry.column.index as the MIB defines them.
+    let named = snmp.walk_named(DERING);
+    for line in [
+        "DERING-MIB::deringDaemonName.1 = STRING: pbxd",
+        "DERING-MIB::deringDaemonState.1 = INTEGER: up(1)",
+        "DERING-MIB::deringAgentsLoggedIn.0 = Gauge32: 1",
+    ] {
+        assert!(named.lines().any(|l| l == line), "no {line} in\n{named}");
+    }
+    let first = queues[0]["queue"].as_str().unwrap();
+    let queue_name = format!("DERING-MIB::deringQueueName.1 = STRING: {first}");
+    assert!(named.lines().any(|l| l == queue_name), "{named}");
+    assert!(
+        !named.contains("SNMPv2-SMI::enterprises"),
+        "every instance has a name: {named}"
+    );
     let gauge = |o: &str| -> u32 {
         w[&format!("{DERING}.{o}")]
             .strip_prefix("Gauge32: ")
@@ -191,7 +212,6 @@ fn snmp_walk_traps_metrics_and_health_while_calls_run() {
     assert_eq!(by_state, 1, "the agent is in one state: {w:?}");
     let (_, text) = http_get(&d.http, "/metrics");
     promtool_check(&text);
-    let first = queues[0]["queue"].as_str().unwrap();
     assert_eq!(
         metric(&text, &format!("dering_queue_waiting{{queue=\"{first}\"}}")),
         Some(0.0),
@@ -307,10 +327,10 @@ fn a_late_outbox_is_counted_in_the_mib_trapped_and_warned_in_health() {
                 |o: &str, v: &str| w.get(&format!("{DERING}.{o}")).map(String::as_str) == Some(v);
             is("1.9.1.0", "Gauge32: 2")
                 && is("1.9.5.0", "INTEGER: 1")
-                && is("1.2.1.3.6", "INTEGER: 1")
+                && is("1.2.1.1.3.6", "INTEGER: 1")
         },
     );
-    assert_eq!(w[&format!("{DERING}.1.2.1.2.6")], "STRING: \"syncd\"");
+    assert_eq!(w[&format!("{DERING}.1.2.1.1.2.6")], "STRING: \"syncd\"");
     assert_eq!(w[&format!("{sync}.3.0")], "Gauge32: 0", "no dead letter");
     let age: u64 = w[&format!("{sync}.4.0")]
         .trim_start_matches("Gauge32: ")

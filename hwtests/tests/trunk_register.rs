@@ -275,7 +275,7 @@ fn registered_failing_and_down_trunks_are_told_truthfully() {
         "the registered trunk raised nothing: {traps}"
     );
     let names: Vec<String> = snmp
-        .walk(&format!("{DERING}.1.6.1.2"))
+        .walk(&format!("{DERING}.1.6.1.1.2"))
         .into_iter()
         .map(|(_, v)| v)
         .collect();

@@ -199,7 +199,7 @@ fn span_status_reaches_trunks_records_events_metrics_health_and_snmp() {
         traps.contains(&trap) && traps.contains("\"telkom\"")
     });
     let names: Vec<String> = snmp
-        .walk(&format!("{DERING}.1.6.1.2"))
+        .walk(&format!("{DERING}.1.6.1.1.2"))
         .into_iter()
         .map(|(_, v)| v)
         .collect();

@@ -119,6 +119,9 @@ pub struct OutboxView {
     /// `None` when the box runs no syncd: rows then wait by design
     /// (tickets kept only on the box), which is no alarm.
     pub alarm_after_seconds: Option<u64>,
+    /// syncd's link to SIMPEL (its breaker, failures in a row) while its
+    /// heartbeat is fresh; `None` when syncd is quiet, stopped or absent.
+    pub link: Option<dering_store::tickets::SyncLink>,
 }
 
 impl OutboxView {
@@ -136,6 +139,7 @@ impl OutboxView {
                 .oldest_pending_ms
                 .map(|t| ((at_ms - t).max(0) / 1000) as u64),
             alarm_after_seconds: alarm_after_ms.map(|ms| ms / 1000),
+            link: None,
         }
     }
 
@@ -336,7 +340,15 @@ pub async fn collect(scope: &Scope, probe: &mut SystemProbe) -> Snapshot {
         .iter()
         .any(|n| n == "syncd")
         .then(|| syncd_alarm_after_ms(rows.iter().find(|r| r.daemon == "syncd")));
-    let outbox = outbox.map(|c| OutboxView::new(&c, at_ms, alarm_after_ms));
+    let link = rows
+        .iter()
+        .find(|r| r.daemon == "syncd")
+        .filter(|r| !r.stopped && at_ms - r.heartbeat_ms < STALE_AFTER.as_millis() as i64)
+        .and_then(|r| dering_store::tickets::SyncLink::from_state(&r.state));
+    let outbox = outbox.map(|c| OutboxView {
+        link,
+        ..OutboxView::new(&c, at_ms, alarm_after_ms)
+    });
     Snapshot {
         at_ms,
         version: env!("CARGO_PKG_VERSION").into(),

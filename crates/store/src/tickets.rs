@@ -349,10 +349,18 @@ pub fn syncd_beat(conn: &rusqlite::Connection) -> Result<Option<SyncdBeat>> {
     Ok(row.map(|(heartbeat_ms, stopped, state)| SyncdBeat {
         heartbeat_ms,
         stopped,
-        link: serde_json::from_str::<serde_json::Value>(&state)
-            .ok()
-            .and_then(|mut v| serde_json::from_value(v["link"].take()).ok()),
+        link: SyncLink::from_state(&state),
     }))
+}
+
+impl SyncLink {
+    /// The link in syncd's heartbeat state (its `link` key), if it is
+    /// there and readable.
+    pub fn from_state(state: &str) -> Option<SyncLink> {
+        serde_json::from_str::<serde_json::Value>(state)
+            .ok()
+            .and_then(|mut v| serde_json::from_value(v["link"].take()).ok())
+    }
 }
 
 /// A status change made in SIMPEL, read from its change feed.

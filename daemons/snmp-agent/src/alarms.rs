@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(red[0].objects[1].1, Val::Int(mib::TRUNK_ALARM));
         assert_eq!(
             red[0].objects[0].0,
-            oid(&[1, 6, 1, 2, 1]),
+            oid(&[1, 6, 1, 1, 2, 1]),
             "row 1: no SIP trunk"
         );
         assert!(
@@ -508,8 +508,8 @@ mod tests {
         assert_eq!(
             out[0].objects,
             vec![
-                (oid(&[1, 4, 1, 2, 2]), Val::Str("pengaduan".into())),
-                (oid(&[1, 4, 1, 5, 2]), Val::Gauge(50)),
+                (oid(&[1, 4, 1, 1, 2, 2]), Val::Str("pengaduan".into())),
+                (oid(&[1, 4, 1, 1, 5, 2]), Val::Gauge(50)),
             ]
         );
         assert!(a.update(&low, &[], run).is_empty(), "still low: no repeat");
@@ -536,6 +536,7 @@ mod tests {
                 dead: 0,
                 oldest_pending_seconds: oldest,
                 alarm_after_seconds: Some(900),
+                link: None,
             }),
             ..snap(true, 0)
         };

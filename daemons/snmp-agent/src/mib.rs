@@ -30,11 +30,14 @@ pub fn oid(tail: &[u32]) -> Oid {
 
 // deringObjects (1)
 pub const SYSTEM: &[u32] = &[1, 1];
-pub const DAEMON_ENTRY: &[u32] = &[1, 2, 1];
+/// A table's entry is its table's `.1` (deringDaemonTable is
+/// deringDaemons.1, deringDaemonEntry deringDaemonTable.1); a column's
+/// instance is the entry, the column, the row's index.
+pub const DAEMON_ENTRY: &[u32] = &[1, 2, 1, 1];
 pub const CALLS: &[u32] = &[1, 3];
-pub const QUEUE_ENTRY: &[u32] = &[1, 4, 1];
+pub const QUEUE_ENTRY: &[u32] = &[1, 4, 1, 1];
 pub const AGENTS: &[u32] = &[1, 5];
-pub const TRUNK_ENTRY: &[u32] = &[1, 6, 1];
+pub const TRUNK_ENTRY: &[u32] = &[1, 6, 1, 1];
 pub const UPS: &[u32] = &[1, 7];
 pub const STORAGE: &[u32] = &[1, 8];
 /// deringSync: the ticket outbox to SIMPEL (SYNC-3).
@@ -339,6 +342,10 @@ impl Mib {
             3,
             Val::Gauge(clamp(sys.disk_used_percent())),
         );
+        if let Some(p) = &s.pbx {
+            let held = p.records_held.min(u64::from(u32::MAX)) as u32;
+            scalar(&mut m, STORAGE, 4, Val::Gauge(held));
+        }
 
         if let Some(o) = &s.outbox {
             let g = |n: u64| Val::Gauge(n.min(u64::from(u32::MAX)) as u32);
@@ -347,6 +354,16 @@ impl Mib {
             scalar(&mut m, SYNC, 3, g(o.dead));
             scalar(&mut m, SYNC, 4, g(o.oldest_pending_seconds.unwrap_or(0)));
             scalar(&mut m, SYNC, 5, Val::Truth(o.late()));
+            if let Some(link) = &o.link {
+                use dering_store::tickets::BreakerState;
+                let breaker = match link.breaker {
+                    BreakerState::Closed => 1,
+                    BreakerState::Open => 2,
+                    BreakerState::HalfOpen => 3,
+                };
+                scalar(&mut m, SYNC, 6, Val::Int(breaker));
+                scalar(&mut m, SYNC, 7, Val::Gauge(link.failures));
+            }
         }
         if let Some(b) = &s.backup {
             let age = b
@@ -550,7 +567,7 @@ pub(crate) mod tests {
             ..snapshot()
         };
         let m = Mib::from_snapshot(&s);
-        let q = |col, row| m.get(&oid(&[1, 4, 1, col, row])).cloned();
+        let q = |col, row| m.get(&oid(&[1, 4, 1, 1, col, row])).cloned();
         assert_eq!(q(2, 1), Some(Val::Str("pengaduan".into())));
         assert_eq!(q(3, 1), Some(Val::Gauge(4)));
         assert_eq!(q(4, 1), Some(Val::Gauge(42)), "seconds");
@@ -583,24 +600,27 @@ pub(crate) mod tests {
         };
         let m = Mib::from_snapshot(&s);
         // Rows 1 and 2 are the SIP trunks.
-        assert_eq!(m.get(&oid(&[1, 6, 1, 6, 1])), Some(&Val::Int(TYPE_SIP)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 6, 1])), Some(&Val::Int(TYPE_SIP)));
         assert_eq!(
-            m.get(&oid(&[1, 6, 1, 7, 1])),
+            m.get(&oid(&[1, 6, 1, 1, 7, 1])),
             None,
             "no span alarm on a SIP trunk"
         );
         assert_eq!(
-            m.get(&oid(&[1, 6, 1, 2, 3])),
+            m.get(&oid(&[1, 6, 1, 1, 2, 3])),
             Some(&Val::Str("e1-a".into()))
         );
-        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 3])), Some(&Val::Int(TRUNK_UP)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 4, 3])), Some(&Val::Gauge(3)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 5, 3])), Some(&Val::Gauge(30)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 6, 3])), Some(&Val::Int(TYPE_E1)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 8, 3])), Some(&Val::Truth(true)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 4])), Some(&Val::Int(TRUNK_ALARM)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 7, 4])), Some(&Val::Int(2)), "red");
-        assert_eq!(m.get(&oid(&[1, 6, 1, 8, 4])), Some(&Val::Truth(false)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 3, 3])), Some(&Val::Int(TRUNK_UP)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 4, 3])), Some(&Val::Gauge(3)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 5, 3])), Some(&Val::Gauge(30)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 6, 3])), Some(&Val::Int(TYPE_E1)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 8, 3])), Some(&Val::Truth(true)));
+        assert_eq!(
+            m.get(&oid(&[1, 6, 1, 1, 3, 4])),
+            Some(&Val::Int(TRUNK_ALARM))
+        );
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 7, 4])), Some(&Val::Int(2)), "red");
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 8, 4])), Some(&Val::Truth(false)));
         let mut silent = span("e1-a", SpanAlarm::Unknown, false);
         silent.reporting = false;
         assert_eq!(span_state(&silent), TRUNK_DOWN);
@@ -612,13 +632,16 @@ pub(crate) mod tests {
         use dering_control::TrunkHealth;
         let m = Mib::from_snapshot(&snapshot());
         assert_eq!(
-            m.get(&oid(&[1, 6, 1, 2, 1])),
+            m.get(&oid(&[1, 6, 1, 1, 2, 1])),
             Some(&Val::Str("telkom".into()))
         );
-        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 1])), Some(&Val::Int(TRUNK_UP)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 3, 2])), Some(&Val::Int(TRUNK_ALARM)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 4, 1])), Some(&Val::Gauge(2)));
-        assert_eq!(m.get(&oid(&[1, 6, 1, 5, 2])), Some(&Val::Gauge(30)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 3, 1])), Some(&Val::Int(TRUNK_UP)));
+        assert_eq!(
+            m.get(&oid(&[1, 6, 1, 1, 3, 2])),
+            Some(&Val::Int(TRUNK_ALARM))
+        );
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 4, 1])), Some(&Val::Gauge(2)));
+        assert_eq!(m.get(&oid(&[1, 6, 1, 1, 5, 2])), Some(&Val::Gauge(30)));
         assert_eq!(
             trunk_state(&trunk("t", Some(true), TrunkHealth::Down, false)),
             TRUNK_DOWN,
@@ -637,11 +660,11 @@ pub(crate) mod tests {
         assert_eq!(m.get(&oid(&[1, 3, 2, 0])), Some(&Val::Gauge(3)));
         assert_eq!(m.get(&oid(&[1, 3, 3, 0])), Some(&Val::Gauge(13)));
         assert_eq!(
-            m.get(&oid(&[1, 2, 1, 3, 2])),
+            m.get(&oid(&[1, 2, 1, 1, 3, 2])),
             Some(&Val::Int(DAEMON_DEGRADED))
         );
         assert_eq!(
-            m.get(&oid(&[1, 2, 1, 4, 2])),
+            m.get(&oid(&[1, 2, 1, 1, 4, 2])),
             Some(&Val::Str("upsd unreachable".into()))
         );
         assert_eq!(m.get(&oid(&[1, 8, 1, 0])), Some(&Val::Gauge(2)));
@@ -649,10 +672,10 @@ pub(crate) mod tests {
         let (first, _) = m.next(DERING, false, &[]).unwrap();
         assert_eq!(first, &oid(&[1, 1, 1, 0]));
         // The table is walked column by column.
-        let (n, _) = m.next(&oid(&[1, 2, 1, 2, 1]), false, &[]).unwrap();
-        assert_eq!(n, &oid(&[1, 2, 1, 2, 2]));
-        let (n, _) = m.next(&oid(&[1, 2, 1, 2, 2]), false, &[]).unwrap();
-        assert_eq!(n, &oid(&[1, 2, 1, 3, 1]));
+        let (n, _) = m.next(&oid(&[1, 2, 1, 1, 2, 1]), false, &[]).unwrap();
+        assert_eq!(n, &oid(&[1, 2, 1, 1, 2, 2]));
+        let (n, _) = m.next(&oid(&[1, 2, 1, 1, 2, 2]), false, &[]).unwrap();
+        assert_eq!(n, &oid(&[1, 2, 1, 1, 3, 1]));
         // Include and end bounds.
         let at = oid(&[1, 3, 2, 0]);
         assert_eq!(m.next(&at, true, &[]).unwrap().0, &at);
@@ -707,10 +730,17 @@ pub(crate) mod tests {
                 dead: 1,
                 oldest_pending_seconds: Some(1_200),
                 alarm_after_seconds: Some(900),
+                link: Some(dering_store::tickets::SyncLink {
+                    breaker: dering_store::tickets::BreakerState::Open,
+                    failures: 6,
+                    ..Default::default()
+                }),
             }),
             ..snapshot()
         };
         let m = Mib::from_snapshot(&s);
+        assert_eq!(m.get(&oid(&[1, 9, 6, 0])), Some(&Val::Int(2)), "open");
+        assert_eq!(m.get(&oid(&[1, 9, 7, 0])), Some(&Val::Gauge(6)));
         assert_eq!(m.get(&oid(&[1, 9, 1, 0])), Some(&Val::Gauge(4)));
         assert_eq!(m.get(&oid(&[1, 9, 2, 0])), Some(&Val::Gauge(3)));
         assert_eq!(m.get(&oid(&[1, 9, 3, 0])), Some(&Val::Gauge(1)));
@@ -722,5 +752,118 @@ pub(crate) mod tests {
                 .is_none(),
             "no database read: no outbox objects"
         );
+    }
+
+    /// Every object in `mibs/DERING-MIB.txt` by OID: its name and SYNTAX
+    /// (the first word), from the text's `name OBJECT-TYPE ... ::= {
+    /// parent n }` and `name OBJECT IDENTIFIER ::= { parent n }`.
+    fn objects_of_the_mib_text() -> BTreeMap<Oid, (String, String)> {
+        let text = include_str!("../mibs/DERING-MIB.txt");
+        let mut parent: BTreeMap<String, (String, u32)> = BTreeMap::new();
+        let mut syntax: BTreeMap<String, String> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines().map(str::trim) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.len() >= 2 && words[1] == "OBJECT-TYPE" {
+                current = Some(words[0].to_string());
+            }
+            if let (Some(name), Some(rest)) = (&current, line.strip_prefix("SYNTAX")) {
+                let first = rest.split_whitespace().next().unwrap_or_default();
+                syntax.insert(name.clone(), first.to_string());
+            }
+            let Some(at) = line.find("::= {") else {
+                continue;
+            };
+            let inner: Vec<&str> = line[at + 5..]
+                .trim_end_matches('}')
+                .split_whitespace()
+                .collect();
+            let [p, n] = inner[..] else { continue };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            let name = if words.get(1) == Some(&"OBJECT") {
+                words[0].to_string()
+            } else if let Some(c) = current.take() {
+                c
+            } else {
+                continue;
+            };
+            parent.insert(name, (p.to_string(), n));
+        }
+        let resolve = |name: &str| -> Option<Oid> {
+            let mut tail = vec![];
+            let mut at = name.to_string();
+            while at != "dering" {
+                let (p, n) = parent.get(&at)?;
+                tail.push(*n);
+                at = p.clone();
+            }
+            tail.reverse();
+            Some(oid(&tail))
+        };
+        syntax
+            .iter()
+            .filter_map(|(name, syn)| Some((resolve(name)?, (name.clone(), syn.clone()))))
+            .collect()
+    }
+
+    /// Every value the agent serves is an instance of an object the MIB
+    /// text defines, of the SYNTAX it declares: a number here out of step
+    /// with the text would serve a value no manager can name.
+    #[test]
+    fn every_value_is_an_instance_of_an_object_in_the_mib_text() {
+        let objects = objects_of_the_mib_text();
+        assert!(objects.len() > 50, "{objects:?}");
+        let s = Snapshot {
+            queues: vec![queue("pengaduan", 1, 12, 9)],
+            agents: vec![agent("a1", dering_acd::AgentState::Ready)],
+            spans: vec![span("e1", dering_control::SpanAlarm::None, true)],
+            ups: Some(dering_health::UpsView {
+                reachable: true,
+                status: "OL".into(),
+                charge_percent: Some(100.0),
+                runtime_seconds: Some(3600.0),
+                input_voltage: Some(220.0),
+                ..Default::default()
+            }),
+            outbox: Some(dering_health::OutboxView {
+                pending: 1,
+                alarm_after_seconds: Some(900),
+                link: Some(Default::default()),
+                ..Default::default()
+            }),
+            backup: Some(dering_store::backup::Status {
+                last_run: None,
+                last_success_ms: Some(0),
+                failures_total: 0,
+            }),
+            system: dering_health::SystemStats {
+                temperature_celsius: Some(41.0),
+                ..Default::default()
+            },
+            ..snapshot()
+        };
+        let m = Mib::from_snapshot(&s);
+        let mut served = std::collections::BTreeSet::new();
+        for (o, v) in &m.values {
+            let object = &o[..o.len() - 1];
+            let Some((name, syntax)) = objects.get(object) else {
+                panic!("{o:?} is no instance of an object in the MIB text");
+            };
+            let fits = match v {
+                Val::Int(_) => syntax == "INTEGER" || syntax == "Integer32",
+                Val::Str(_) => syntax == "DisplayString",
+                Val::Gauge(_) => syntax == "Gauge32",
+                Val::Truth(_) => syntax == "TruthValue",
+            };
+            assert!(fits, "{name} is {syntax} but served as {v:?}");
+            served.insert(name.clone());
+        }
+        // And every readable scalar or column is served by a full box.
+        for (name, syntax) in objects.values() {
+            let index = name.ends_with("Index")
+                || syntax.starts_with("SEQUENCE")
+                || syntax.starts_with("Dering");
+            assert!(index || served.contains(name), "{name} is never served");
+        }
     }
 }
