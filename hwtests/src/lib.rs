@@ -344,6 +344,25 @@ impl Dering {
         }
     }
 
+    /// Follows the box's event stream (`dering events --json`) into `out`
+    /// from the event after the current snapshot's `seq`: every event
+    /// from this call on reaches `out`, however long the follower takes
+    /// to subscribe (the box keeps recent events for replay).
+    pub fn follow_events(&self, out: impl Into<Stdio>) -> Child {
+        let snapshot = self.json_lines(&["snapshot"]);
+        let seq = snapshot
+            .first()
+            .and_then(|s| s["seq"].as_u64())
+            .unwrap_or_else(|| panic!("a snapshot with its seq: {snapshot:?}"));
+        Command::new(dering_bin())
+            .args(["events", "--json", "--from-seq", &(seq + 1).to_string()])
+            .arg("--data-dir")
+            .arg(self.dir())
+            .stdout(out)
+            .spawn()
+            .unwrap()
+    }
+
     /// Publishes `antrian`, the flow that puts a caller straight into queue
     /// `pengaduan` (goodbye and hang up if the queue gives up): the flow of
     /// [`DID_170_TO_QUEUE`], which the box's configuration must carry.

@@ -157,13 +157,9 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     // Agent 2001 logs in at 1001 by dial string; the phone answers the
     // three calls it will be offered.
     // The agent desktop's view: the control socket's event stream.
-    let events = std::process::Command::new(hwtests::dering_bin())
-        .args(["events", "--json", "--data-dir"])
-        .arg(d.dir())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // It follows on from the snapshot, so it misses nothing from here
+    // however long it takes to subscribe.
+    let events = d.follow_events(std::process::Stdio::piped());
     let desk = auto_answer_phone(&d, "1001", 3, &format!("{}{}", uas_answer(), wait_bye()));
     dial_code(&d, "1001", "*712001*1234");
     let a = d.agent("2001");
@@ -183,7 +179,13 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
         || journal(&d).iter().any(|r| r.0 == "answered"),
     );
     let fixed = caller(&d, "02155550002", "170", &stay_then_bye(22_000));
-    std::thread::sleep(Duration::from_millis(1_000));
+    // The fixed line waits before the mobile one calls.
+    wait_until(
+        &d,
+        "the fixed-line caller waiting",
+        Duration::from_secs(10),
+        || queue(&d)["waiting"] == 1,
+    );
     let mobile = caller(&d, "081211110001", "170", &stay_then_bye(12_000));
     wait_until(&d, "two callers waiting", Duration::from_secs(10), || {
         queue(&d)["waiting"] == 2
@@ -211,7 +213,7 @@ fn a_mobile_caller_overtakes_and_statistics_equal_what_happened() {
     wait_until(
         &d,
         "not ready after wrap-up",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || d.agent("2001")["state"] == "not_ready",
     );
     let a = d.agent("2001");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hwtests::fragments::{
     uac_answered_then, uac_final, uac_media_and_bye, uas_ring_until_cancel, wait_bye,
 };
-use hwtests::{callee, caller, ok, Dering};
+use hwtests::{callee, caller, ok, poll_until, Dering};
 
 fn picked_up(d: &Dering, uuid: &str) -> Vec<String> {
     d.call_events(uuid, "picked_up")
@@ -20,7 +20,19 @@ fn picked_up(d: &Dering, uuid: &str) -> Vec<String> {
 fn pick(d: &Dering, picker: &str, code: &str) {
     let ringing = callee(d, "1002", &uas_ring_until_cancel());
     let call = caller(d, "1001", "1002", &uac_answered_then(&uac_media_and_bye()));
-    std::thread::sleep(Duration::from_millis(800));
+    // Only a call that rings can be picked up: the picker dials once the
+    // box lists it ringing 1002 (under load, sipp took seconds to call).
+    let rings = poll_until(Duration::from_secs(10), || {
+        d.query("calls")
+            .iter()
+            .any(|c| c["callee"] == "1002" && c["state"] == "ringing")
+    });
+    assert!(
+        rings,
+        "the call from 1001 never rang 1002: {:?}\n{}",
+        d.query("calls"),
+        d.log()
+    );
     let p = caller(d, picker, code, &uac_answered_then(&wait_bye()));
     ok(call, "caller", d);
     ok(p, "picker", d);

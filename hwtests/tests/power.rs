@@ -184,13 +184,9 @@ fn power_back_before_the_deadline_cancels_the_shutdown() {
     let (_uac, _uas) = answered_call(&d);
     // A technician follows the box's event stream meanwhile.
     let events_out = d.dir().join("events.jsonl");
-    let mut follower = std::process::Command::new(hwtests::dering_bin())
-        .args(["events", "--json", "--data-dir"])
-        .arg(d.dir())
-        .stdout(std::fs::File::create(&events_out).unwrap())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // It follows on from the snapshot, so it misses nothing from here
+    // however long it takes to subscribe.
+    let mut follower = d.follow_events(std::fs::File::create(&events_out).unwrap());
     ups.set(LOW_BATTERY);
     d.wait_power_event("intake_closed");
     assert_eq!(

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use hwtests::baresip::{sample_at, tone_levels, tone_wav, Baresip};
-use hwtests::Dering;
+use hwtests::{poll_until, Dering};
 
 const TONES: [u32; 4] = [440, 1000, 1700, 2300];
 
@@ -45,13 +45,19 @@ fn blind_transfer_by_refer_then_by_keys() {
     // Keys that are no feature code reach the other party: a `#` held
     // as a possible `##` goes on when `5` follows.
     c.keys("#5");
-    std::thread::sleep(Duration::from_millis(500));
+    poll_until(Duration::from_secs(10), || a.keys_received() == "#5");
     assert_eq!(a.keys_received(), "#5", "1001 hears 1003's keys");
     // A transfer to an extension nobody registered is refused: the call
     // goes on as it was.
     c.keys("##1009#");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(d.log().contains("transfer by code refused"), "{}", d.log());
+    let refused = poll_until(Duration::from_secs(10), || {
+        d.log().contains("transfer by code refused")
+    });
+    assert!(
+        refused,
+        "the transfer to 1009 was never refused\n{}",
+        d.log()
+    );
     c.keys("##1004#");
     c.wait_event("CALL_CLOSED", Duration::from_secs(10));
     // Neither code reached 1001: the box took them out of the call.
@@ -154,7 +160,22 @@ fn attended_transfer_joins_the_caller_with_the_consulted_party() {
     );
     assert_eq!(resp.status(), Some(202), "{resp:?}");
     let transferred = Instant::now();
-    x.serve_for(Duration::from_secs(2));
+    // The NOTIFY and both BYEs, however long the box takes to send them.
+    let in_inbox = |x: &hwtests::phone::StreamPhone, method: &str| {
+        x.inbox
+            .iter()
+            .filter(|m| m.method().map(|m| m.as_str()) == Some(method))
+            .count()
+    };
+    while in_inbox(&x, "NOTIFY") == 0 || in_inbox(&x, "BYE") < 2 {
+        assert!(
+            transferred.elapsed() < Duration::from_secs(10),
+            "no NOTIFY and 2 BYEs within 10 s of the REFER: {:?}\n{}",
+            x.inbox,
+            d.log()
+        );
+        x.serve_for(Duration::from_millis(200));
+    }
     let notify = x
         .inbox
         .iter()

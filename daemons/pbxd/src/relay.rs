@@ -419,6 +419,7 @@ fn date_dir(day: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::ErrorKind;
     use std::time::{Duration, Instant};
 
     use super::latch::LATCH_PACKETS;
@@ -483,15 +484,71 @@ mod tests {
         })
     }
 
-    fn wait_stats(relay: &Relay, call: u64, done: impl Fn(&MediaStats) -> bool) -> MediaStats {
+    /// Call `call`'s counters once `done` holds of them; fails the test
+    /// (saying `what` never happened) past 10 s.
+    fn wait_stats(
+        relay: &Relay,
+        call: u64,
+        what: &str,
+        done: impl Fn(&MediaStats) -> bool,
+    ) -> MediaStats {
         let t = Instant::now();
         loop {
             let s = relay.stats(call).unwrap();
-            if done(&s) || t.elapsed() > Duration::from_secs(2) {
+            if done(&s) {
                 return s;
             }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{what}: not within 10 s; counters {s:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Reads what `phone` receives into `got` until `until` holds of it;
+    /// fails the test (saying `what` never came) past 5 s.
+    fn take(
+        phone: &UdpSocket,
+        got: &mut Vec<Vec<u8>>,
+        what: &str,
+        until: impl Fn(&[Vec<u8>]) -> bool,
+    ) {
+        let t = Instant::now();
+        let mut b = [0u8; 2048];
+        while !until(got) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{what}: not within 5 s; {} packets",
+                got.len()
+            );
+            // A read timeout is no reason to give up: read on.
+            if let Ok((n, _)) = phone.recv_from(&mut b) {
+                got.push(b[..n].to_vec());
+            }
+        }
+    }
+
+    /// Reads what `phone` receives into `got` until nothing has come for
+    /// `gap`; fails the test (saying `what` never stopped) past 5 s.
+    fn take_until_quiet(phone: &UdpSocket, got: &mut Vec<Vec<u8>>, what: &str, gap: Duration) {
+        let before = phone.read_timeout().unwrap();
+        phone.set_read_timeout(Some(gap)).unwrap();
+        let t = Instant::now();
+        let mut b = [0u8; 2048];
+        loop {
+            match phone.recv_from(&mut b) {
+                Ok((n, _)) => got.push(b[..n].to_vec()),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) => panic!("{what}: reading: {e}"),
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{what}: never stopped within 5 s; {} packets",
+                got.len()
+            );
+        }
+        phone.set_read_timeout(before).unwrap();
     }
 
     fn addr(s: &str) -> SocketAddr {
@@ -563,23 +620,24 @@ mod tests {
             }
         };
         let mut got = Vec::new();
-        let mut take = |until: &dyn Fn(&[Vec<u8>]) -> bool| {
-            let mut b = [0u8; 2048];
-            while !until(&got) {
-                let Ok((n, _)) = phone_a.recv_from(&mut b) else {
-                    break;
-                };
-                got.push(b[..n].to_vec());
-            }
-        };
         talk(5);
-        take(&|g| g.len() >= 5);
+        take(&phone_a, &mut got, "B's first 5 packets", |g| g.len() >= 5);
         relay.hold(8, Side::A, Some(LocalMedia::new(8, Codec::Pcma, None, 42)));
-        take(&|g| g.len() >= 15);
+        take(&phone_a, &mut got, "10 packets of music", |g| g.len() >= 15);
         relay.hold(8, Side::A, None);
-        std::thread::sleep(Duration::from_millis(50));
+        // The media thread has taken the resume once the music stops:
+        // only then does B talk again. What came meanwhile is music, one
+        // stream with the rest.
+        take_until_quiet(
+            &phone_a,
+            &mut got,
+            "the music to A after the resume",
+            Duration::from_millis(100),
+        );
         talk(5);
-        take(&|g| g.iter().filter(|p| p[12] == 0x11).count() >= 10);
+        take(&phone_a, &mut got, "B's next 5 packets", |g| {
+            g.iter().filter(|p| p[12] == 0x11).count() >= 10
+        });
 
         let relayed = |p: &Vec<u8>| p[12] == 0x11;
         assert_eq!(got.iter().filter(|p| relayed(p)).count(), 10, "B's packets");
@@ -654,7 +712,12 @@ mod tests {
             assert_eq!(recv(s), None, "nothing else arrives anywhere");
         }
         let n = LATCH_PACKETS as u64;
-        wait_stats(&relay, 7, |s| s.stray_a + s.stray_b >= 30 && s.to_a > n);
+        wait_stats(
+            &relay,
+            7,
+            "the strangers' 30 packets and B's last one to A counted",
+            |s| s.stray_a + s.stray_b >= 30 && s.to_a > n,
+        );
         let s = relay.close(7).unwrap();
         assert_eq!(
             s,
@@ -695,7 +758,9 @@ mod tests {
         relay.set_remote(8, Side::B, new_b.local_addr().unwrap());
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(pass(&phone_a, pa, &new_b, b"a", 1), [(b"a".to_vec(), pb)]);
-        let s = wait_stats(&relay, 8, |s| s.stray_b >= 3);
+        let s = wait_stats(&relay, 8, "B's 3 dropped packets counted", |s| {
+            s.stray_b >= 3
+        });
         assert_eq!((s.stray_a, s.stray_b), (0, 3));
     }
 }

@@ -17,6 +17,8 @@ use crate::testing::TestBox;
 async fn pbxd_on(b: &TestBox) -> tokio::sync::oneshot::Sender<()> {
     let text = dering_config::DEFAULT_TOML
         .replace("udp_port = 5060", "udp_port = 0")
+        .replace("tcp_port = 5060", "tcp_port = 0")
+        .replace("tls_port = 5061", "tls_port = 0")
         .replace("rtp_port_min = 20000", "rtp_port_min = 9400")
         .replace("rtp_port_max = 29999", "rtp_port_max = 9599");
     let config = dering_config::Config::parse(&text, "test.toml").expect("test configuration");

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
 use dering_control::{
     CallEvent, CallEventKind, CallIdentity, Disposition, Event, Reply, Request, Response, Snapshot,
     Stamped,
@@ -30,11 +33,27 @@ fn ev(seq: u64, what: CallEventKind) -> String {
     .unwrap()
 }
 
+/// A scripted reply, made when it is sent.
+type Scripted = Box<dyn FnOnce() -> Response + Send>;
+
 /// Serves one connection: answers each request line with the next of
 /// `replies`, then writes `events` and closes; returns the requests it read.
 async fn serve(
     listener: &UnixListener,
     replies: Vec<Response>,
+    events: Vec<String>,
+) -> Vec<Request> {
+    let replies = replies
+        .into_iter()
+        .map(|r| Box::new(move || r) as Scripted)
+        .collect();
+    serve_made(listener, replies, events).await
+}
+
+/// [`serve`] with each reply made as it is sent.
+async fn serve_made(
+    listener: &UnixListener,
+    replies: Vec<Scripted>,
     events: Vec<String>,
 ) -> Vec<Request> {
     let (s, _) = listener.accept().await.unwrap();
@@ -44,7 +63,7 @@ async fn serve(
     for r in replies {
         let l = lines.next_line().await.unwrap().unwrap();
         asked.push(serde_json::from_str(&l).unwrap());
-        wr.write_all(format!("{}\n", Reply::new(Ok(r)).line()).as_bytes())
+        wr.write_all(format!("{}\n", Reply::new(Ok(r())).line()).as_bytes())
             .await
             .unwrap();
     }
@@ -113,14 +132,19 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
     let mut watch = hub.watch();
     assert_eq!(watch.first.name, "snapshot");
     tokio::spawn(hub.clone().run_feed());
-    let first = serve(
+    // The same pbxd's uptime goes on with the clock from its first status
+    // on: the start the feed estimates from it stays the same however long
+    // the feed takes to come back.
+    let first_status: Arc<OnceLock<Instant>> = Arc::default();
+    let uptime = move || status(1000 + first_status.get_or_init(Instant::now).elapsed().as_secs());
+    let first = serve_made(
         &listener,
         vec![
-            hello(),
-            status(1000),
-            snapshot(4),
-            trunks(),
-            Response::Subscribed { from_seq: 5 },
+            Box::new(hello),
+            Box::new(uptime.clone()),
+            Box::new(|| snapshot(4)),
+            Box::new(trunks),
+            Box::new(|| Response::Subscribed { from_seq: 5 }),
         ],
         vec![
             ev(5, CallEventKind::Offered),
@@ -137,9 +161,13 @@ async fn a_dropped_stream_resumes_from_the_last_seq_without_a_new_snapshot() {
         sip_code: None,
     };
     let second = tokio::spawn(async move {
-        serve(
+        serve_made(
             &listener,
-            vec![hello(), status(1000), Response::Subscribed { from_seq: 7 }],
+            vec![
+                Box::new(hello),
+                Box::new(uptime),
+                Box::new(|| Response::Subscribed { from_seq: 7 }),
+            ],
             vec![ev(7, end)],
         )
         .await
