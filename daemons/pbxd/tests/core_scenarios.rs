@@ -730,26 +730,12 @@ fn a_directed_pickup_answers_a_ringing_call() {
 #[test]
 fn a_queue_offer_rings_out_and_moves_to_the_next_agent() {
     let mut s = Sim::new(|t| {
-        t.replace(
+        sim::with_queue_on_170(t.replace(
             "ring_seconds = 15\nwrapup_seconds = 15",
             "ring_seconds = 4\nwrapup_seconds = 1",
-        )
-        .replace(
-            "join_empty = false\nleave_when_empty = true",
-            "join_empty = true\nleave_when_empty = false",
-        ) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"
+        ))
     });
-    let t = s.t();
-    s.core
-        .publish_flow(
-            t,
-            r#"{"name": "antrian", "language": "id", "start": "q",
-                "nodes": {
-                  "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
-                  "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
-                  "end": {"type": "hangup"}}}"#,
-        )
-        .unwrap();
+    s.publish_queue_flow();
     let mut first = Phone::registered(&mut s, "1003");
     let mut second = Phone::registered(&mut s, "1004");
     for (agent, ext) in [("2001", "1003"), ("2002", "1004")] {

@@ -254,23 +254,8 @@ fn a_caller_blocked_in_any_form_is_refused_on_the_trunk() {
 /// carrier's national form, is classed as a mobile.
 #[test]
 fn priority_by_number_class_applies_to_a_trunk_caller() {
-    let mut s = trunk_box(|t| {
-        t.replace(
-            "join_empty = false\nleave_when_empty = true",
-            "join_empty = true\nleave_when_empty = false",
-        ) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"
-    });
-    let t = s.t();
-    s.core
-        .publish_flow(
-            t,
-            r#"{"name": "antrian", "language": "id", "start": "q",
-                "nodes": {
-                  "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
-                  "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
-                  "end": {"type": "hangup"}}}"#,
-        )
-        .unwrap();
+    let mut s = trunk_box(sim::with_queue_on_170);
+    s.publish_queue_flow();
     let mut c = carrier();
     let call = |n: &str| {
         format!("From: <sip:0215550000@127.0.0.9>;tag=c{n}\r\nTo: <sip:0211700@127.0.0.1>\r\nP-Asserted-Identity: <sip:{n}@127.0.0.9;user=phone>\r\n")

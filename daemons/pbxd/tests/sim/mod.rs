@@ -44,7 +44,33 @@ pub struct Sim {
     pub taken: std::collections::HashSet<u16>,
 }
 
+/// Configuration text routing DID 170 to the flow
+/// [`Sim::publish_queue_flow`] publishes, with the demo queue taking and
+/// keeping callers while no agent is ready.
+pub fn with_queue_on_170(t: String) -> String {
+    t.replace(
+        "join_empty = false\nleave_when_empty = true",
+        "join_empty = true\nleave_when_empty = false",
+    ) + "\n[[did]]\nnumber = \"170\"\nflow = \"antrian\"\n"
+}
+
 impl Sim {
+    /// Publishes flow `antrian`: the caller waits in queue `pengaduan`,
+    /// or hears goodbye if the queue turns it away.
+    pub fn publish_queue_flow(&mut self) {
+        let t = self.t();
+        self.core
+            .publish_flow(
+                t,
+                r#"{"name": "antrian", "language": "id", "start": "q",
+                    "nodes": {
+                      "q": {"type": "queue", "queue": "pengaduan", "on_fail": "bye"},
+                      "bye": {"type": "play", "prompts": ["goodbye"], "next": "end"},
+                      "end": {"type": "hangup"}}}"#,
+            )
+            .expect("the queue flow is valid");
+    }
+
     /// A box on the embedded demo configuration, first passed through
     /// `edit`.
     pub fn new(edit: impl FnOnce(String) -> String) -> Sim {
