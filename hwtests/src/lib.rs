@@ -281,6 +281,20 @@ impl Dering {
         }
     }
 
+    /// Waits (10 s at most) until `dering calls` lists a call `is` says
+    /// yes to; `what` names it in the panic, with the calls and the log.
+    pub fn wait_call(&self, what: &str, is: impl Fn(&serde_json::Value) -> bool) {
+        let listed = poll_until(Duration::from_secs(10), || {
+            self.query("calls").iter().any(&is)
+        });
+        assert!(
+            listed,
+            "{what} never listed: {:?}\n{}",
+            self.query("calls"),
+            self.log()
+        );
+    }
+
     /// Waits until `legs` answered legs' dialogs are on disk. "Answered"
     /// shows in `dering calls` before the answer's writes are committed;
     /// the dialogs are written in the same flush as the answer, before

@@ -7,10 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
-use std::time::Duration;
 
 use hwtests::fragments::{caller_request, uac_answered_then, uas_answer, wait_bye};
-use hwtests::{callee, caller, dering_bin, ok, poll_until, Dering};
+use hwtests::{callee, caller, dering_bin, ok, Dering};
 
 /// After the answer: wait `before_ms` (the greeting is not interruptible),
 /// press `key` (RFC 4733), stay `after_ms`, hang up.
@@ -130,17 +129,9 @@ fn a_flow_published_mid_call_leaves_that_call_on_its_version() {
     let uac = caller(&d, "1001", "137", &press_then_bye("1", 6000, 2500));
     // The call takes its version when the flow answers it: once it is
     // listed in the flow, it runs version 1.
-    let in_flow = poll_until(Duration::from_secs(10), || {
-        d.query("calls")
-            .iter()
-            .any(|c| c["caller"] == "1001" && c["state"] == "flow")
+    d.wait_call("the call from 1001 in the flow", |c| {
+        c["caller"] == "1001" && c["state"] == "flow"
     });
-    assert!(
-        in_flow,
-        "the call from 1001 never reached the flow: {:?}\n{}",
-        d.query("calls"),
-        d.log()
-    );
     let doc = dering_flow::Flow::demo().to_json().replace(
         "\"1\": \"information\"",
         "\"1\": \"officer\", \"3\": \"information\"",

@@ -5,12 +5,10 @@
 //! ringing, `*8` is refused. The records say who picked up which call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use hwtests::fragments::{
     uac_answered_then, uac_final, uac_media_and_bye, uas_ring_until_cancel, wait_bye,
 };
-use hwtests::{callee, caller, ok, poll_until, Dering};
+use hwtests::{callee, caller, ok, Dering};
 
 fn picked_up(d: &Dering, uuid: &str) -> Vec<String> {
     d.call_events(uuid, "picked_up")
@@ -22,17 +20,9 @@ fn pick(d: &Dering, picker: &str, code: &str) {
     let call = caller(d, "1001", "1002", &uac_answered_then(&uac_media_and_bye()));
     // Only a call that rings can be picked up: the picker dials once the
     // box lists it ringing 1002 (under load, sipp took seconds to call).
-    let rings = poll_until(Duration::from_secs(10), || {
-        d.query("calls")
-            .iter()
-            .any(|c| c["callee"] == "1002" && c["state"] == "ringing")
+    d.wait_call("the call from 1001 ringing 1002", |c| {
+        c["callee"] == "1002" && c["state"] == "ringing"
     });
-    assert!(
-        rings,
-        "the call from 1001 never rang 1002: {:?}\n{}",
-        d.query("calls"),
-        d.log()
-    );
     let p = caller(d, picker, code, &uac_answered_then(&wait_bye()));
     ok(call, "caller", d);
     ok(p, "picker", d);
