@@ -208,8 +208,16 @@ fn libpri_network_side_over_the_simulated_d_channel_survives_a_line_cut() {
     let up = us.run_until(Duration::from_secs(10), |u| u.link.is_established());
     assert!(up, "no link; {:?}\n{}", us.link_events, harness.log());
     // libpri's own SABME went out before we connected; the collision
-    // settles within its T200 (see the isdn crate's libpri test).
-    us.run_until(Duration::from_millis(1500), |_| false);
+    // settles within its T200 (see the isdn crate's libpri test): wait
+    // until the link has been quiet for more than that T200 (1 s).
+    let t = Instant::now();
+    loop {
+        let before = us.link_events.len();
+        us.run_until(Duration::from_millis(1200), |_| false);
+        if us.link_events.len() == before || t.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
 
     // A call on timeslot 1, answered by libpri.
     let first = us.call(1);

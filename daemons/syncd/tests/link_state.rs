@@ -1,5 +1,5 @@
 //! syncd tells the outbox page how its link to SIMPEL stands (SYNC-3):
-//! with SIMPEL unreachable its heartbeat says the breaker is open, with
+//! with SIMPEL down its heartbeat says the breaker is open, with
 //! the error and until when; once SIMPEL answers again the probe closes
 //! the breaker, the rows go, and the heartbeat says when the last one was
 //! accepted. A real syncd, a real SQLite file and a real socket.
@@ -10,6 +10,8 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dering_store::tickets::{self, BreakerState, NewTicket, Sla, SyncdBeat};
@@ -34,12 +36,19 @@ fn wait_for(db: &Path, what: &str, ok: impl Fn(&SyncdBeat) -> bool) -> SyncdBeat
     }
 }
 
-/// A SIMPEL that accepts every request with a new id, one connection at
-/// a time, until the test ends.
-fn serve_simpel(listener: TcpListener) {
+/// A SIMPEL on `listener` that, while `up`, accepts every request with a
+/// new id, one connection at a time, until the test ends; while not, it
+/// closes each connection unanswered (a reset), as a SIMPEL whose
+/// service is down behind its load balancer does. The port stays bound
+/// throughout, so nothing else on the machine can take it meanwhile.
+fn serve_simpel(listener: TcpListener, up: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         for (n, conn) in listener.incoming().enumerate() {
             let Ok(conn) = conn else { continue };
+            if !up.load(Ordering::SeqCst) {
+                drop(conn);
+                continue;
+            }
             let mut r = BufReader::new(conn);
             let mut length = 0usize;
             loop {
@@ -68,12 +77,11 @@ fn serve_simpel(listener: TcpListener) {
 #[test]
 fn the_heartbeat_says_the_breaker_opened_and_closed_again() {
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on yet: every attempt is refused.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // SIMPEL is down: every attempt is cut unanswered.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let up = Arc::new(AtomicBool::new(false));
+    serve_simpel(listener, up.clone());
     support::configure(
         dir.path(),
         &format!(
@@ -112,7 +120,7 @@ fn the_heartbeat_says_the_breaker_opened_and_closed_again() {
     assert_eq!(link.last_delivered_ms, None, "nothing reached SIMPEL");
 
     // SIMPEL is back: the probe closes the breaker and every row goes.
-    serve_simpel(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    up.store(true, Ordering::SeqCst);
     let closed = wait_for(&db, "the breaker never closed", |b| {
         b.link.as_ref().is_some_and(|l| {
             l.breaker == BreakerState::Closed && l.last_delivered_ms.is_some() && l.failures == 0
