@@ -555,6 +555,49 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A callee's phone talks as soon as it answers, before its SDP has
+    /// reached the relay: those first packets are held, then relayed in
+    /// order once the leg has signalled and they prove to be from its
+    /// source; a stranger's packet held with them is not, and is counted.
+    /// (The old relay dropped them: the callee's first words were cut.)
+    #[test]
+    fn packets_before_the_legs_signalling_are_relayed_once_they_are_its() {
+        let mut relay = Relay::new("127.0.0.1".parse().unwrap(), 1, Arc::new(|_| {})).unwrap();
+        let (pa, pb) = (free_even_port(), free_even_port());
+        relay.open(7, pa, pb, 7).unwrap();
+        let [phone_a, phone_b, stranger] = phones();
+        relay.set_remote(7, Side::A, phone_a.local_addr().unwrap());
+        // The call is open on its relay thread once A's packet is read
+        // (what reached the ports before is drained at the open).
+        phone_a.send_to(b"a", ("127.0.0.1", pa)).unwrap();
+        wait_stats(&relay, 7, "the call open", |s| s.from_a == 1);
+        stranger.send_to(b"x", ("127.0.0.1", pb)).unwrap();
+        // Back to back, so the test thread has no time to stall between
+        // them and the release (held packets older than EARLY_AGE then
+        // are not relayed).
+        for tag in [b"b1", b"b2", b"b3"] {
+            phone_b.send_to(tag, ("127.0.0.1", pb)).unwrap();
+        }
+        // All four held by the relay thread before the callee signals.
+        let leg_b = relay.legs[&7][1].clone();
+        let t = Instant::now();
+        while leg_b.held.load(Ordering::Relaxed) < 4 {
+            assert!(t.elapsed() < Duration::from_secs(10), "never held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The callee's SDP reaches the relay; its next packet releases
+        // the three held (sent within EARLY_AGE of it).
+        relay.set_remote(7, Side::B, phone_b.local_addr().unwrap());
+        phone_b.send_to(b"b4", ("127.0.0.1", pb)).unwrap();
+        let mut got = Vec::new();
+        take(&phone_a, &mut got, "B's four packets", |g| g.len() >= 4);
+        assert_eq!(got, [b"b1", b"b2", b"b3", b"b4"]);
+        let s = wait_stats(&relay, 7, "the stranger's packet counted", |s| {
+            s.stray_b == 1 && s.to_a == 4
+        });
+        assert_eq!(s.from_b, 4, "{s:?}");
+    }
+
     /// A port another program holds cannot be reserved; a reserved one
     /// is what the call then relays on, without what was sent to it before.
     #[test]

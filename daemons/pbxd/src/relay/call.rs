@@ -4,11 +4,12 @@
 //! reports and gates, the rooms its legs mix in). Whatever the call holds
 //! goes with it when it is closed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dering_media::codec::{Codec, Transcoder};
 use dering_media::rfc4733;
@@ -30,6 +31,22 @@ pub(super) fn side_of(side: usize) -> Side {
     }
 }
 
+/// The most RTP packets held for a leg that has not signalled yet
+/// ([`Verdict::Early`]): 160 ms of 20 ms packets, more than signalling
+/// takes to reach the relay.
+pub(super) const EARLY_MAX: usize = 8;
+/// A held packet older than this when the leg signals is not released:
+/// late audio is worse than none.
+pub(super) const EARLY_AGE: Duration = Duration::from_millis(300);
+
+/// A packet held until its leg signals.
+#[derive(Debug)]
+struct Held {
+    at: Instant,
+    src: SocketAddr,
+    pkt: Vec<u8>,
+}
+
 /// One socket of a call, as its relay thread sees it.
 #[derive(Debug)]
 pub(super) struct Socket {
@@ -44,6 +61,8 @@ pub(super) struct Socket {
     latch: Cell<Latch>,
     /// The RTP stream this socket sends its leg, whoever produces it.
     out: Cell<OutStream>,
+    /// RTP that came before the leg signalled, oldest first.
+    early: RefCell<VecDeque<Held>>,
 }
 
 impl Socket {
@@ -57,15 +76,18 @@ impl Socket {
             rtcp: i >= 2,
             latch: Cell::new(Latch::new(legs[from].generation.load(Ordering::Acquire))),
             out: Cell::new(OutStream::default()),
+            early: RefCell::new(VecDeque::new()),
             from: legs[from].clone(),
             to: legs[to].clone(),
         }
     }
 
-    /// Whether a packet from `src` is the leg's. The leg's packets go back
-    /// to where they come from, if they may (see [`Latch`]); a stranger's
-    /// go nowhere and are counted, the first one of the call logged.
-    pub(super) fn admit(&self, call: u64, src: SocketAddr) -> bool {
+    /// Whether packet `pkt` from `src` is the leg's. The leg's packets go
+    /// back to where they come from, if they may (see [`Latch`]); a
+    /// stranger's go nowhere and are counted, the first one of the call
+    /// logged. RTP that comes before the leg has signalled is held (see
+    /// [`Socket::take_early`]).
+    pub(super) fn admit(&self, call: u64, src: SocketAddr, pkt: &[u8]) -> bool {
         let back = if self.rtcp {
             &self.from.rtcp_to
         } else {
@@ -98,7 +120,21 @@ impl Socket {
                 back.set(src);
                 true
             }
-            Verdict::Drop => {
+            Verdict::Early if !self.rtcp => {
+                let mut early = self.early.borrow_mut();
+                if early.len() == EARLY_MAX {
+                    early.pop_front();
+                    self.from.stray.fetch_add(1, Ordering::Relaxed);
+                }
+                early.push_back(Held {
+                    at: Instant::now(),
+                    src,
+                    pkt: pkt.to_vec(),
+                });
+                self.from.held.store(early.len() as u32, Ordering::Relaxed);
+                false
+            }
+            Verdict::Drop | Verdict::Early => {
                 let before = self.from.stray.fetch_add(1, Ordering::Relaxed);
                 if before == 0 && self.to.stray.load(Ordering::Relaxed) == 0 {
                     tracing::warn!(
@@ -113,6 +149,29 @@ impl Socket {
                 false
             }
         }
+    }
+
+    /// The packets held before the leg signalled that are the leg's, now
+    /// that a packet from `src` has been admitted as the leg's: those from
+    /// `src` and fresh enough, oldest first, to be relayed before it. The
+    /// rest are counted as strays. Nothing is allocated when none is held
+    /// (every packet but a call's first few).
+    pub(super) fn take_early(&self, src: SocketAddr) -> Vec<Vec<u8>> {
+        let mut early = self.early.borrow_mut();
+        if early.is_empty() {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        self.from.held.store(0, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(early.len());
+        for h in early.drain(..) {
+            if h.src == src && now.duration_since(h.at) <= EARLY_AGE {
+                out.push(h.pkt);
+            } else {
+                self.from.stray.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        out
     }
 
     /// Renumbers an RTP packet from `producer` into the stream this

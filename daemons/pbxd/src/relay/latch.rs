@@ -44,6 +44,12 @@ pub(super) enum Verdict {
     Latch,
     /// A stranger's: drop it.
     Drop,
+    /// The leg has not signalled yet, so nothing can say whose it is; it
+    /// may well be the leg's (a callee's phone talks as soon as it
+    /// answers, before its SDP has reached the relay): the caller may
+    /// hold it until the leg signals, and release it then only if it
+    /// came from the source the leg turns out to be.
+    Early,
 }
 
 impl Latch {
@@ -110,6 +116,8 @@ impl Latch {
         }
         if current == Some(src) {
             Verdict::Pass
+        } else if signalled.is_none() && current.is_none() && src.port() != 0 {
+            Verdict::Early
         } else {
             Verdict::Drop
         }
@@ -231,6 +239,11 @@ mod tests {
         let mut l = Latch::new(0);
         assert_eq!(
             l.judge(stranger, None, None, None, 0, || now),
+            Verdict::Early,
+            "held, not passed, until the leg signals"
+        );
+        assert_eq!(
+            l.judge(addr("6.6.6.6:0"), None, None, None, 0, || now),
             Verdict::Drop
         );
         let sdp = Some(addr("192.168.1.5:4001"));

@@ -69,6 +69,9 @@ pub(super) struct Leg {
     /// Packets (RTP or RTCP) that reached this leg's ports from a source
     /// other than the leg's, dropped.
     pub(super) stray: AtomicU64,
+    /// RTP packets held now because they came before the leg signalled
+    /// (see `Socket::take_early`).
+    pub(super) held: AtomicU32,
 }
 
 /// The RTCP address that goes with an RTP one (RFC 3550: the next port).

@@ -316,7 +316,8 @@ impl Worker {
     }
 
     /// A socket is readable: one packet is read and goes where the call's
-    /// state says.
+    /// state says, after any of the leg's own packets held while it had
+    /// not signalled.
     pub(super) fn on_readable(&mut self, token: u64) {
         let Some((call, i)) = self.calls.at_token(token) else {
             return;
@@ -329,39 +330,58 @@ impl Worker {
         let Ok((len, src)) = ep.sock.recv_from(&mut self.buf) else {
             return;
         };
-        if !ep.admit(call.id, src) {
+        if !ep.admit(call.id, src, &self.buf[..len]) {
             return;
         }
-        let (side, rtcp) = (ep.side, ep.rtcp);
-        if !rtcp {
-            ep.from.received.fetch_add(1, Ordering::Relaxed);
+        let early = ep.take_early(src);
+        let mut to = Sinks {
+            rooms: &mut self.rooms,
+            pcm: &mut self.pcm,
+            events: &mut self.events,
+            released: &mut self.released,
+            transcoded: &mut self.transcoded,
+        };
+        for mut pkt in early {
+            deliver(call, i, &mut pkt, &mut to);
         }
-        let pkt = &mut self.buf[..len];
-        let partner_hears_mix = mix_in(
-            &mut self.rooms,
-            call,
-            i,
-            pkt,
-            &mut self.pcm,
-            &mut self.events,
-        );
-        if !rtcp {
-            call.report_keys(side, pkt, &mut self.events);
-        }
-        // A caller in a flow talks to the box, not to a callee.
-        if call.answer_locally(i, pkt, &mut self.events) {
-            return;
-        }
-        if !rtcp {
-            call.record(side, pkt);
-        }
-        // The holder's packets do not reach a leg hearing music, nor a
-        // leg hearing a mix (the mix carries them).
-        if call.holds_back(side) || partner_hears_mix {
-            return;
-        }
-        call.forward(i, pkt, &mut self.released, &mut self.transcoded);
+        deliver(call, i, &mut self.buf[..len], &mut to);
     }
+}
+
+/// Where a relayed packet's effects go, borrowed from the [`Worker`].
+struct Sinks<'a> {
+    rooms: &'a mut Rooms,
+    pcm: &'a mut Vec<i16>,
+    events: &'a mut Vec<MediaEvent>,
+    released: &'a mut Vec<Vec<u8>>,
+    transcoded: &'a mut Vec<u8>,
+}
+
+/// An admitted packet from socket `i` of `call`, taken where the call's
+/// state says: a room, the box's own endpoint, the recording, the other
+/// leg.
+fn deliver(call: &mut CallMedia, i: usize, pkt: &mut [u8], to: &mut Sinks<'_>) {
+    let (side, rtcp) = (call.socks[i].side, call.socks[i].rtcp);
+    if !rtcp {
+        call.socks[i].from.received.fetch_add(1, Ordering::Relaxed);
+    }
+    let partner_hears_mix = mix_in(to.rooms, call, i, pkt, to.pcm, to.events);
+    if !rtcp {
+        call.report_keys(side, pkt, to.events);
+    }
+    // A caller in a flow talks to the box, not to a callee.
+    if call.answer_locally(i, pkt, to.events) {
+        return;
+    }
+    if !rtcp {
+        call.record(side, pkt);
+    }
+    // The holder's packets do not reach a leg hearing music, nor a leg
+    // hearing a mix (the mix carries them).
+    if call.holds_back(side) || partner_hears_mix {
+        return;
+    }
+    call.forward(i, pkt, to.released, to.transcoded);
 }
 
 /// A packet that arrived on socket `i` of `call`: a leg in a room is heard
