@@ -37,6 +37,23 @@ impl Out {
         self.family(name, "gauge", help);
         self.sample(name, &[], value);
     }
+
+    /// A gauge family with one series per item `each` gives a value for,
+    /// labelled `label` with the name `each` gives it (a trunk, a span, a
+    /// queue, a daemon).
+    fn gauge_per<T>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        items: &[T],
+        each: impl Fn(&T) -> Option<(&str, f64)>,
+    ) {
+        self.family(name, "gauge", help);
+        for (item, value) in items.iter().filter_map(each) {
+            self.sample(name, &[(label, item)], value);
+        }
+    }
 }
 
 fn flag(b: bool) -> f64 {
@@ -53,76 +70,51 @@ fn trunks(o: &mut Out, s: &Snapshot) {
     if s.trunks.is_empty() {
         return;
     }
-    o.family(
+    fn per(t: &dering_health::TrunkView, v: f64) -> Option<(&str, f64)> {
+        Some((&t.name, v))
+    }
+    o.gauge_per(
         "dering_trunk_registered",
-        "gauge",
         "Whether a registering trunk is registered with its carrier.",
+        "trunk",
+        &s.trunks,
+        |t| per(t, flag(t.registered?)),
     );
-    for t in s.trunks.iter().filter(|t| t.registered.is_some()) {
-        o.sample(
-            "dering_trunk_registered",
-            &[("trunk", &t.name)],
-            flag(t.registered == Some(true)),
-        );
-    }
-    o.family(
+    o.gauge_per(
         "dering_trunk_up",
-        "gauge",
         "Whether the trunk's carrier answers OPTIONS (unknown until probed counts as up).",
+        "trunk",
+        &s.trunks,
+        |t| per(t, flag(t.health != dering_health::TrunkHealth::Down)),
     );
-    for t in &s.trunks {
-        o.sample(
-            "dering_trunk_up",
-            &[("trunk", &t.name)],
-            flag(t.health != dering_health::TrunkHealth::Down),
-        );
-    }
-    o.family(
+    o.gauge_per(
         "dering_trunk_alarm",
-        "gauge",
         "Whether the trunk's registration gave up after the carrier's refusals.",
+        "trunk",
+        &s.trunks,
+        |t| per(t, flag(t.alarm)),
     );
-    for t in &s.trunks {
-        o.sample("dering_trunk_alarm", &[("trunk", &t.name)], flag(t.alarm));
-    }
-    o.family(
+    o.gauge_per(
         "dering_trunk_channels_busy",
-        "gauge",
         "Calls on the trunk now.",
+        "trunk",
+        &s.trunks,
+        |t| per(t, f64::from(t.channels_busy)),
     );
-    for t in &s.trunks {
-        o.sample(
-            "dering_trunk_channels_busy",
-            &[("trunk", &t.name)],
-            f64::from(t.channels_busy),
-        );
-    }
-    o.family(
+    o.gauge_per(
         "dering_trunk_channels_limit",
-        "gauge",
         "The trunk's configured channel limit.",
+        "trunk",
+        &s.trunks,
+        |t| per(t, f64::from(t.channels_limit?)),
     );
-    for t in &s.trunks {
-        if let Some(l) = t.channels_limit {
-            o.sample(
-                "dering_trunk_channels_limit",
-                &[("trunk", &t.name)],
-                f64::from(l),
-            );
-        }
-    }
-    o.family(
+    o.gauge_per(
         "dering_trunk_calls_today",
-        "gauge",
         "Calls through the trunk today (Asia/Jakarta).",
+        "trunk",
+        &s.trunks,
+        |t| per(t, t.calls_today as f64),
     );
-    for t in &s.trunks {
-        o.sample(
-            "dering_trunk_calls_today",
-            &[("trunk", &t.name)],
-            t.calls_today as f64,
-        );
-    }
 }
 
 /// trunkd's spans and lines (issue 14): one series per span and alarm
@@ -147,32 +139,20 @@ fn spans(o: &mut Out, s: &Snapshot) {
             );
         }
     }
-    o.family(
+    o.gauge_per(
         "dering_span_dchannel_up",
-        "gauge",
         "Whether the E1 span's D-channel data link is established.",
+        "span",
+        &s.spans,
+        |v| Some((v.report.name.as_str(), flag(v.report.dchannel_up?))),
     );
-    for v in &s.spans {
-        if let Some(up) = v.report.dchannel_up {
-            o.sample(
-                "dering_span_dchannel_up",
-                &[("span", &v.report.name)],
-                flag(up),
-            );
-        }
-    }
-    o.family(
+    o.gauge_per(
         "dering_span_reporting",
-        "gauge",
         "Whether trunkd still reports the span (0: its state is unknown).",
+        "span",
+        &s.spans,
+        |v| Some((v.report.name.as_str(), flag(v.reporting))),
     );
-    for v in &s.spans {
-        o.sample(
-            "dering_span_reporting",
-            &[("span", &v.report.name)],
-            flag(v.reporting),
-        );
-    }
     o.family(
         "dering_span_channels",
         "gauge",
@@ -197,44 +177,30 @@ fn acd(o: &mut Out, s: &Snapshot) {
     if s.pbx.is_none() {
         return;
     }
-    o.family(
+    fn per(q: &dering_control::QueueView, v: f64) -> Option<(&str, f64)> {
+        Some((&q.queue, v))
+    }
+    o.gauge_per(
         "dering_queue_waiting",
-        "gauge",
         "Callers waiting in the queue now.",
+        "queue",
+        &s.queues,
+        |q| per(q, q.waiting as f64),
     );
-    for q in &s.queues {
-        o.sample(
-            "dering_queue_waiting",
-            &[("queue", &q.queue)],
-            q.waiting as f64,
-        );
-    }
-    o.family(
+    o.gauge_per(
         "dering_queue_longest_wait_seconds",
-        "gauge",
         "How long the caller waiting longest in the queue has waited.",
+        "queue",
+        &s.queues,
+        |q| per(q, q.longest_wait_ms as f64 / 1000.0),
     );
-    for q in &s.queues {
-        o.sample(
-            "dering_queue_longest_wait_seconds",
-            &[("queue", &q.queue)],
-            q.longest_wait_ms as f64 / 1000.0,
-        );
-    }
-    o.family(
+    o.gauge_per(
         "dering_queue_service_level_ratio",
-        "gauge",
         "Calls answered within the queue's threshold today (Asia/Jakarta) over calls offered less short abandons (docs/metrics.md); absent before the day's first call.",
+        "queue",
+        &s.queues,
+        |q| per(q, q.service_level? / 100.0),
     );
-    for q in &s.queues {
-        if let Some(sl) = q.service_level {
-            o.sample(
-                "dering_queue_service_level_ratio",
-                &[("queue", &q.queue)],
-                sl / 100.0,
-            );
-        }
-    }
     o.family(
         "dering_queue_calls_today",
         "gauge",
@@ -273,22 +239,20 @@ pub fn render(s: &Snapshot) -> String {
     o.family("dering_build_info", "gauge", "Software version of the box.");
     o.sample("dering_build_info", &[("version", &s.version)], 1.0);
 
-    o.family(
+    o.gauge_per(
         "dering_daemon_up",
-        "gauge",
         "Whether the daemon answers (1) or not (0).",
+        "daemon",
+        &s.daemons,
+        |d| Some((d.name.as_str(), flag(d.live))),
     );
-    for d in &s.daemons {
-        o.sample("dering_daemon_up", &[("daemon", &d.name)], flag(d.live));
-    }
-    o.family(
+    o.gauge_per(
         "dering_daemon_ready",
-        "gauge",
         "Whether the daemon is live and doing its job.",
+        "daemon",
+        &s.daemons,
+        |d| Some((d.name.as_str(), flag(d.ready))),
     );
-    for d in &s.daemons {
-        o.sample("dering_daemon_ready", &[("daemon", &d.name)], flag(d.ready));
-    }
 
     if let Some(p) = &s.pbx {
         o.gauge(
@@ -711,23 +675,9 @@ mod tests {
 
     #[test]
     fn queues_are_series_by_name_and_agents_by_state() {
-        use dering_acd::{AgentState, QueueStats, Strategy};
-        use dering_control::{AgentView, PbxStatus, QueueView};
-        let today = QueueStats {
-            offered: 20,
-            answered: 16,
-            answered_within_threshold: 15,
-            abandoned: 4,
-            ..QueueStats::default()
-        };
-        let agent = |id: &str, state| AgentView {
-            agent: id.into(),
-            name: id.into(),
-            extension: None,
-            state,
-            since_ms: 0,
-            calls: 0,
-        };
+        use dering_acd::AgentState;
+        use dering_control::PbxStatus;
+        use dering_health::testing::{agent, queue};
         let s = Snapshot {
             pbx: Some(PbxStatus {
                 version: "0".into(),
@@ -738,28 +688,7 @@ mod tests {
                 stream_cuts: Default::default(),
                 records_held: 0,
             }),
-            queues: vec![
-                QueueView {
-                    queue: "pengaduan".into(),
-                    strategy: Strategy::LongestIdle,
-                    waiting: 2,
-                    longest_wait_ms: 31_500,
-                    agents_logged_in: 2,
-                    agents_ready: 0,
-                    service_level: today.service_level(),
-                    today,
-                },
-                QueueView {
-                    queue: "informasi".into(),
-                    strategy: Strategy::RoundRobin,
-                    waiting: 0,
-                    longest_wait_ms: 0,
-                    agents_logged_in: 0,
-                    agents_ready: 0,
-                    service_level: None,
-                    today: QueueStats::default(),
-                },
-            ],
+            queues: vec![queue("pengaduan", 2, 20, 15), queue("informasi", 0, 0, 0)],
             agents: vec![
                 agent("2001", AgentState::OnCall { call: 1 }),
                 agent(
@@ -776,9 +705,9 @@ mod tests {
         for line in [
             "dering_queue_waiting{queue=\"pengaduan\"} 2",
             "dering_queue_waiting{queue=\"informasi\"} 0",
-            "dering_queue_longest_wait_seconds{queue=\"pengaduan\"} 31.5",
+            "dering_queue_longest_wait_seconds{queue=\"pengaduan\"} 42.7",
             "dering_queue_service_level_ratio{queue=\"pengaduan\"} 0.75",
-            "dering_queue_calls_today{queue=\"pengaduan\",outcome=\"abandoned\"} 4",
+            "dering_queue_calls_today{queue=\"pengaduan\",outcome=\"abandoned\"} 5",
             "dering_agents{state=\"on_call\"} 1",
             "dering_agents{state=\"not_ready\"} 1",
             "dering_agents{state=\"ready\"} 0",

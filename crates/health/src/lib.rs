@@ -22,6 +22,48 @@ use serde::Serialize;
 
 pub use system::{SystemProbe, SystemStats};
 
+/// Sample views for the tests of the snapshot's readers.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use dering_acd::{AgentState, QueueStats, Strategy};
+    use dering_control::{AgentView, QueueView};
+
+    /// Queue `name` with `waiting` callers, who has waited longest 42.7 s,
+    /// 3 agents logged in and 1 ready; today `offered` calls, `within`
+    /// of them answered within the threshold and the rest abandoned.
+    pub fn queue(name: &str, waiting: usize, offered: u64, within: u64) -> QueueView {
+        let today = QueueStats {
+            offered,
+            answered: within,
+            answered_within_threshold: within,
+            abandoned: offered.saturating_sub(within),
+            ..QueueStats::default()
+        };
+        QueueView {
+            queue: name.into(),
+            strategy: Strategy::LongestIdle,
+            waiting,
+            longest_wait_ms: 42_700,
+            agents_logged_in: 3,
+            agents_ready: 1,
+            service_level: today.service_level(),
+            today,
+        }
+    }
+
+    /// Agent `id` (named the same, at no phone) in `state`.
+    pub fn agent(id: &str, state: AgentState) -> AgentView {
+        AgentView {
+            agent: id.into(),
+            name: id.into(),
+            extension: None,
+            state,
+            since_ms: 0,
+            calls: 0,
+        }
+    }
+}
+
 /// How pbxd's heartbeat reason starts when a failed write (a full disk)
 /// stopped recordings: `/health` lists it among the warnings.
 pub const RECORDING_STOPPED: &str = "recording stopped:";

@@ -507,43 +507,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// Queue `name` with `waiting` callers and today's counts: `offered`
-    /// calls, `within` answered within the threshold.
-    pub(crate) fn queue(
-        name: &str,
-        waiting: usize,
-        offered: u64,
-        within: u64,
-    ) -> dering_control::QueueView {
-        let today = dering_acd::QueueStats {
-            offered,
-            answered: within,
-            answered_within_threshold: within,
-            abandoned: offered - within,
-            ..Default::default()
-        };
-        dering_control::QueueView {
-            queue: name.into(),
-            strategy: dering_acd::Strategy::LongestIdle,
-            waiting,
-            longest_wait_ms: 42_700,
-            agents_logged_in: 3,
-            agents_ready: 1,
-            service_level: today.service_level(),
-            today,
-        }
-    }
-
-    fn agent(id: &str, state: dering_acd::AgentState) -> dering_control::AgentView {
-        dering_control::AgentView {
-            agent: id.into(),
-            name: id.into(),
-            extension: Some("1001".into()),
-            state,
-            since_ms: 0,
-            calls: 0,
-        }
-    }
+    pub(crate) use dering_health::testing::{agent, queue};
 
     #[test]
     fn queues_are_rows_and_agents_are_counted_by_state() {
